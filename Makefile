@@ -1,0 +1,72 @@
+# ferrofix — every target does its own set-up from a fresh clone.
+#   make demo   virtualenv, build, install, decode a bundled real IPFIX file
+#   make test   same set-up, then lints and every test
+#   make bench  benchmarks beside python-ipfix, written to BENCHMARKS.md
+#   make fuzz   a cargo-fuzz campaign on message decoding (FUZZ_SECONDS)
+
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.deps-stamp
+BUILD_STAMP := $(VENV)/.build-stamp
+DEMO_FILE := tests/data/ipfix/ipfixcol2__example_flows.ipfix
+FUZZ_SECONDS ?= 300
+RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+PY_SRC := $(shell find python -type f) pyproject.toml
+
+.PHONY: demo test lint rust-test py-test tools bench fuzz develop clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.5" "ipfix==0.9.7"
+	touch $@
+
+# Release build of the extension, installed into the virtualenv.
+$(BUILD_STAMP): $(STAMP) $(RUST_SRC) $(PY_SRC)
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -q
+	touch $@
+
+develop: $(BUILD_STAMP)
+
+demo: $(BUILD_STAMP)
+	$(VENV)/bin/ferrofix summary $(DEMO_FILE) -n 3
+
+# Oracle tools (tshark, libfixbuf's ipfixDump and headers) from Debian where
+# we are root; elsewhere the tests that need them report as skipped.
+tools:
+	@if command -v tshark >/dev/null && command -v ipfixDump >/dev/null; then \
+	  echo "oracle tools present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	     tshark libfixbuf-tools libfixbuf-dev pkg-config >/dev/null) \
+	  || echo "warning: could not install oracle tools; their tests will be skipped"; \
+	else echo "not root: oracle tools not installed; their tests will be skipped"; fi
+
+lint: $(STAMP)
+	cargo fmt --check
+	cargo clippy --all-targets --all-features -q -- -D warnings
+	$(VENV)/bin/ruff check python tests scripts benches
+	$(VENV)/bin/ruff format --check python tests scripts benches
+	$(VENV)/bin/mypy
+
+rust-test:
+	cargo test -q
+
+py-test: $(BUILD_STAMP) tools
+	$(VENV)/bin/python -m mypy.stubtest ferrofix._ferrofix
+	$(VENV)/bin/python -m pytest -q
+
+test: lint rust-test py-test
+
+bench: $(BUILD_STAMP)
+	$(VPY) benches/run.py
+
+fuzz:
+	cargo install -q cargo-fuzz 2>/dev/null || true
+	cd fuzz && cargo +nightly fuzz run decode_message -- -max_total_time=$(FUZZ_SECONDS) 2>/dev/null \
+	  || RUSTC_BOOTSTRAP=1 cargo fuzz run decode_message -- -max_total_time=$(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,49 @@
+"""ferrofix: IPFIX (RFC 7011) for Python at native speed.
+
+>>> import ferrofix as ff
+>>> for rec in ff.iter_records("flows.ipfix"):    # doctest: +SKIP
+...     print(rec["sourceIPv4Address"], rec["octetDeltaCount"])
+"""
+
+from ._errors import (
+    DecodeError,
+    FerrofixError,
+    FerrofixWarning,
+    LimitExceededError,
+    MissingTemplateError,
+    SpecError,
+)
+from ._ferrofix import IANA_REGISTRY_UPDATED, __version__
+from ._model import IESpec, InformationElement, describe, parse_spec, spec_file
+from ._reader import (
+    DomainSequence,
+    Reader,
+    RecordMeta,
+    Template,
+    TemplateField,
+    TransportHealth,
+    iter_records,
+)
+
+__all__ = [
+    "IANA_REGISTRY_UPDATED",
+    "DecodeError",
+    "DomainSequence",
+    "FerrofixError",
+    "FerrofixWarning",
+    "IESpec",
+    "InformationElement",
+    "LimitExceededError",
+    "MissingTemplateError",
+    "Reader",
+    "RecordMeta",
+    "SpecError",
+    "Template",
+    "TemplateField",
+    "TransportHealth",
+    "__version__",
+    "describe",
+    "iter_records",
+    "parse_spec",
+    "spec_file",
+]

@@ -1,0 +1,45 @@
+"""Type stubs of the Rust extension module (checked by mypy.stubtest)."""
+
+import os
+from typing import Any
+
+IANA_REGISTRY_UPDATED: str
+__version__: str
+
+class _Reader:
+    @property
+    def label(self) -> str: ...
+    def __new__(
+        cls,
+        source: Any,
+        *,
+        on_bad_records: str = "error",
+        specs: list[str] = ...,
+        spec_files: list[str | os.PathLike[str]] = ...,
+        max_templates: int = 65536,
+        max_list_depth: int = 16,
+    ) -> _Reader: ...
+    def configure(
+        self,
+        shape: str = "dict",
+        columns: list[str] | None = None,
+        require_all: bool = False,
+        kind: str = "all",
+        meta: bool = False,
+    ) -> list[str] | None: ...
+    def next_batch(self) -> list[Any] | None: ...
+    def take_warnings(self) -> list[str]: ...
+    def templates(
+        self,
+    ) -> list[tuple[int, int, int | None, list[tuple[str, int, int, int, str]]]]: ...
+    def health(self) -> dict[str, Any]: ...
+
+def parse_iespec(
+    spec: str,
+) -> tuple[str | None, int | None, int | None, str | None, int | None]: ...
+def describe_ies(
+    names: list[str] | None = None,
+    *,
+    specs: list[str] = ...,
+    spec_files: list[str | os.PathLike[str]] = ...,
+) -> list[tuple[str, int, int, str, str, str, int | None]]: ...

@@ -1,0 +1,248 @@
+"""Reading IPFIX streams into Python records: :class:`Reader` and :func:`iter_records`."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal, NamedTuple
+
+from . import _ferrofix
+from ._errors import FerrofixWarning
+from ._model import default_spec_files
+
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
+"""A path, a bytes-like object, or a binary file object (gzip/zstd recognised)."""
+
+Policy = Literal["error", "warn", "skip"]
+Shape = Literal["dict", "tuple", "fields"]
+Kind = Literal["all", "data", "options"]
+
+
+class RecordMeta(NamedTuple):
+    """Where a record came from."""
+
+    message_index: int
+    offset: int
+    observation_domain_id: int
+    template_id: int
+    export_time: datetime
+
+
+@dataclass(frozen=True)
+class TemplateField:
+    """One field of a template."""
+
+    name: str
+    pen: int
+    id: int
+    length: int
+    type: str
+
+    @property
+    def varlen(self) -> bool:
+        """Whether the field is variable-length (RFC 7011 §7)."""
+        return self.length == 65535
+
+
+@dataclass(frozen=True)
+class Template:
+    """A template or options template held by a reader."""
+
+    observation_domain_id: int
+    template_id: int
+    scope_count: int | None
+    fields: tuple[TemplateField, ...]
+
+    @property
+    def is_options(self) -> bool:
+        """Whether this is an options template (it has scope fields)."""
+        return self.scope_count is not None
+
+
+@dataclass(frozen=True)
+class DomainSequence:
+    """Sequence-number accounting of one observation domain (RFC 7011 §3.1)."""
+
+    messages: int
+    records: int
+    gaps: int
+    lost_records: int
+    out_of_order: int
+    unknown_counts: int
+
+
+@dataclass(frozen=True)
+class TransportHealth:
+    """What a stream said about itself besides its records."""
+
+    bytes: int
+    messages: int
+    data_records: int
+    options_records: int
+    templates_learned: int
+    templates_replaced: int
+    templates_refreshed: int
+    templates_withdrawn: int
+    withdrawals_unknown: int
+    sets_missing_template: int
+    missing_templates: dict[tuple[int, int], int]
+    sets_reserved: int
+    problems_skipped: int
+    problems: list[str]
+    malformed_values: int
+    records_filtered: int
+    sequence: dict[int, DomainSequence] = field(default_factory=dict)
+
+
+class Reader:
+    """A reader of one IPFIX message stream (one transport session).
+
+    ``source`` is a path, a bytes-like object or a binary file object; gzip
+    and zstd are recognised by their magic numbers. The stream is read one
+    message at a time, never whole.
+
+    ``on_bad_records`` says what to do with malformed input and data sets
+    that arrive without their template: ``"error"`` raises (records before
+    the fault have already been yielded), ``"warn"`` skips with a
+    :class:`FerrofixWarning`, ``"skip"`` skips silently; skipped problems are
+    counted in :attr:`health`.
+
+    ``specs`` adds enterprise IEs from IESpec strings, ``spec_files`` from
+    spec files (default: the bundled CERT and QoF files; ``[]`` for none).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        on_bad_records: Policy = "error",
+        specs: Sequence[str] | None = None,
+        spec_files: Sequence[str | os.PathLike[str]] | None = None,
+        max_templates: int = 65536,
+        max_list_depth: int = 16,
+    ) -> None:
+        files = default_spec_files() if spec_files is None else [Path(p) for p in spec_files]
+        self._policy = on_bad_records
+        self._r = _ferrofix._Reader(
+            source,
+            on_bad_records=on_bad_records,
+            specs=list(specs or []),
+            spec_files=files,
+            max_templates=max_templates,
+            max_list_depth=max_list_depth,
+        )
+        self._busy = False
+
+    def records(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        as_: Shape = "dict",
+        require: Literal["all"] | None = None,
+        records: Kind = "all",
+        meta: bool = False,
+    ) -> Iterator[Any]:
+        """Iterate the records still unread.
+
+        ``as_="dict"`` yields dicts keyed by IE name (only ``columns`` when
+        given, ``None`` for those a record's template lacks); ``as_="tuple"``
+        yields tuples in ``columns`` order; ``as_="fields"`` yields lists of
+        ``(pen, id, value)`` in template order. ``require="all"`` drops
+        records lacking any requested column (python-ipfix's tuple semantics).
+        ``records`` picks data records, options records or both. With
+        ``meta=True`` each item is ``(RecordMeta, record)``.
+        """
+        if as_ == "tuple" and columns is None:
+            raise ValueError("as_='tuple' needs columns=[...] to fix the tuple layout")
+        if require not in (None, "all"):
+            raise ValueError(f"require must be None or 'all', not {require!r}")
+        if require == "all" and columns is None:
+            raise ValueError("require='all' needs columns=[...]")
+        self._r.configure(
+            shape=as_,
+            columns=None if columns is None else list(columns),
+            require_all=require == "all",
+            kind=records,
+            meta=meta,
+        )
+        return self._iterate(meta)
+
+    def _iterate(self, meta: bool) -> Iterator[Any]:
+        next_batch = self._r.next_batch
+        warn = self._policy == "warn"
+        while True:
+            try:
+                batch = next_batch()
+            finally:
+                if warn:
+                    for msg in self._r.take_warnings():
+                        warnings.warn(msg, FerrofixWarning, stacklevel=3)
+            if batch is None:
+                return
+            if meta:
+                for (mi, off, odid, tid, et), rec in batch:
+                    yield RecordMeta(mi, off, odid, tid, datetime.fromtimestamp(et, UTC)), rec
+            else:
+                yield from batch
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.records()
+
+    @property
+    def templates(self) -> list[Template]:
+        """The templates held now (after what has been read so far)."""
+        return [
+            Template(odid, tid, sc, tuple(TemplateField(*f) for f in fields))
+            for odid, tid, sc, fields in self._r.templates()
+        ]
+
+    @property
+    def health(self) -> TransportHealth:
+        """Transport-health counters of what has been read so far."""
+        h = dict(self._r.health())
+        h["missing_templates"] = {(o, t): n for (o, t), n in h["missing_templates"]}
+        h["sequence"] = {o: DomainSequence(**s) for o, s in h["sequence"].items()}
+        return TransportHealth(**h)
+
+    @property
+    def source(self) -> str:
+        """A description of the source (a path, or ``<bytes>``...)."""
+        return str(self._r.label)
+
+    def close(self) -> None:
+        """Release the source (files opened by path are closed)."""
+        self._r = _ferrofix._Reader(b"")
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def iter_records(
+    source: Source,
+    *,
+    columns: Sequence[str] | None = None,
+    as_: Shape = "dict",
+    require: Literal["all"] | None = None,
+    records: Kind = "all",
+    meta: bool = False,
+    on_bad_records: Policy = "error",
+    specs: Sequence[str] | None = None,
+    spec_files: Sequence[str | os.PathLike[str]] | None = None,
+) -> Iterator[Any]:
+    """Iterate the records of an IPFIX stream: see :class:`Reader` and
+    :meth:`Reader.records` for the options."""
+    reader = Reader(source, on_bad_records=on_bad_records, specs=specs, spec_files=spec_files)
+    return reader.records(columns=columns, as_=as_, require=require, records=records, meta=meta)

@@ -1,0 +1,224 @@
+//! RFC 6313 structured data: basicList (§4.5.1), subTemplateList (§4.5.2)
+//! and subTemplateMultiList (§4.5.3), decoded recursively up to
+//! [`Limits::max_list_depth`]. A malformed list becomes
+//! [`Value::Malformed`] with the reason; it never aborts the record.
+
+use std::sync::Arc;
+
+use super::record::split_record;
+use super::value::{decode_scalar, Value};
+use crate::model::{IeDef, InfoModel};
+use crate::session::{FieldDecoder, Limits, Template, TemplateKey, TemplateStore};
+use crate::wire::{be16, be32, read_varlen, VARLEN};
+
+/// What list decoding needs from the session: the model (for basicList
+/// element IEs) and the templates of the record's scope.
+#[derive(Clone, Copy)]
+pub struct ListContext<'a> {
+    pub model: &'a InfoModel,
+    pub store: &'a TemplateStore,
+    pub session: u64,
+    pub observation_domain_id: u32,
+    pub limits: &'a Limits,
+}
+
+/// A decoded RFC 6313 list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum List<'a> {
+    /// Values of one IE.
+    Basic {
+        semantic: u8,
+        ie: Arc<IeDef>,
+        values: Vec<Value<'a>>,
+    },
+    /// Records of one template.
+    SubTemplate {
+        semantic: u8,
+        template: Arc<Template>,
+        records: Vec<Vec<Value<'a>>>,
+    },
+    /// Blocks of records, each block of one template.
+    SubTemplateMulti {
+        semantic: u8,
+        entries: Vec<(Arc<Template>, Vec<Vec<Value<'a>>>)>,
+    },
+}
+
+type R<T> = Result<T, String>;
+
+/// Decode a list field's content.
+pub fn decode_list<'a>(
+    d: FieldDecoder,
+    b: &'a [u8],
+    ctx: &ListContext<'_>,
+    depth: u32,
+) -> Value<'a> {
+    if depth >= ctx.limits.max_list_depth {
+        return Value::Malformed(
+            b,
+            format!("lists nested deeper than {}", ctx.limits.max_list_depth),
+        );
+    }
+    let r = match d {
+        FieldDecoder::BasicList => basic(b, ctx, depth),
+        FieldDecoder::SubTemplateList => sub_template(b, ctx, depth),
+        FieldDecoder::SubTemplateMultiList => sub_template_multi(b, ctx, depth),
+        other => return decode_scalar(other, b),
+    };
+    match r {
+        Ok(l) => Value::List(Box::new(l)),
+        Err(why) => Value::Malformed(b, why),
+    }
+}
+
+fn field_value<'a>(d: FieldDecoder, b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> Value<'a> {
+    match d {
+        FieldDecoder::BasicList
+        | FieldDecoder::SubTemplateList
+        | FieldDecoder::SubTemplateMultiList => decode_list(d, b, ctx, depth + 1),
+        other => decode_scalar(other, b),
+    }
+}
+
+fn basic<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<List<'a>> {
+    let semantic = *b.first().ok_or("basicList header cut short")?;
+    let raw_id = be16(b, 1).ok_or("basicList header cut short")?;
+    let elem_len = be16(b, 3).ok_or("basicList header cut short")?;
+    let (pen, mut pos) = if raw_id & 0x8000 != 0 {
+        (
+            be32(b, 5).ok_or("basicList enterprise number cut short")?,
+            9,
+        )
+    } else {
+        (0, 5)
+    };
+    let ie = ctx.model.lookup(pen, raw_id & 0x7fff);
+    let dec = FieldDecoder::for_type(ie.data_type, elem_len);
+    let mut values = Vec::new();
+    if elem_len == 0 {
+        if pos != b.len() {
+            return Err("basicList of zero-length elements has content".into());
+        }
+        return Ok(List::Basic {
+            semantic,
+            ie,
+            values,
+        });
+    }
+    while pos < b.len() {
+        if values.len() >= ctx.limits.max_list_elements {
+            return Err(format!(
+                "more than {} list elements",
+                ctx.limits.max_list_elements
+            ));
+        }
+        let (start, len) = if elem_len == VARLEN {
+            read_varlen(b, pos).ok_or("basicList element overruns the list")?
+        } else {
+            let l = elem_len as usize;
+            if pos + l > b.len() {
+                return Err("basicList element overruns the list".into());
+            }
+            (pos, l)
+        };
+        values.push(field_value(dec, &b[start..start + len], ctx, depth));
+        pos = start + len;
+    }
+    Ok(List::Basic {
+        semantic,
+        ie,
+        values,
+    })
+}
+
+fn template_for(ctx: &ListContext<'_>, id: u16) -> R<Arc<Template>> {
+    let key = TemplateKey {
+        session: ctx.session,
+        observation_domain_id: ctx.observation_domain_id,
+        template_id: id,
+    };
+    ctx.store
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| format!("sub-template {id} is not known"))
+}
+
+fn records<'a>(
+    t: &Template,
+    b: &'a [u8],
+    ctx: &ListContext<'_>,
+    depth: u32,
+) -> R<Vec<Vec<Value<'a>>>> {
+    let mut out = Vec::new();
+    if b.is_empty() {
+        return Ok(out);
+    }
+    if t.min_record_len == 0 {
+        return Err(format!(
+            "sub-template {} describes zero-length records",
+            t.id
+        ));
+    }
+    let mut spans = Vec::with_capacity(t.fields.len());
+    let mut pos = 0;
+    while pos < b.len() {
+        if out.len() >= ctx.limits.max_list_elements {
+            return Err(format!(
+                "more than {} list elements",
+                ctx.limits.max_list_elements
+            ));
+        }
+        let end = split_record(t, b, pos, &mut spans)
+            .ok_or_else(|| format!("record of sub-template {} overruns the list", t.id))?;
+        let rec = &b[pos..end];
+        let vals = t
+            .fields
+            .iter()
+            .zip(&spans)
+            .map(|(f, &(o, l))| {
+                field_value(f.decoder, &rec[o as usize..(o + l) as usize], ctx, depth)
+            })
+            .collect();
+        out.push(vals);
+        pos = end;
+    }
+    Ok(out)
+}
+
+fn sub_template<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<List<'a>> {
+    let semantic = *b.first().ok_or("subTemplateList header cut short")?;
+    let id = be16(b, 1).ok_or("subTemplateList header cut short")?;
+    let template = template_for(ctx, id)?;
+    let records = records(&template, &b[3..], ctx, depth)?;
+    Ok(List::SubTemplate {
+        semantic,
+        template,
+        records,
+    })
+}
+
+fn sub_template_multi<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<List<'a>> {
+    let semantic = *b.first().ok_or("subTemplateMultiList header cut short")?;
+    let mut pos = 1;
+    let mut entries = Vec::new();
+    while pos < b.len() {
+        if entries.len() >= ctx.limits.max_list_elements {
+            return Err(format!(
+                "more than {} list entries",
+                ctx.limits.max_list_elements
+            ));
+        }
+        let id = be16(b, pos).ok_or("subTemplateMultiList entry header cut short")?;
+        let len = be16(b, pos + 2).ok_or("subTemplateMultiList entry header cut short")? as usize;
+        if len < 4 || pos + len > b.len() {
+            return Err(format!(
+                "subTemplateMultiList entry length {len} is invalid"
+            ));
+        }
+        let template = template_for(ctx, id)?;
+        let recs = records(&template, &b[pos + 4..pos + len], ctx, depth)?;
+        entries.push((template, recs));
+        pos += len;
+    }
+    Ok(List::SubTemplateMulti { semantic, entries })
+}

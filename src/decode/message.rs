@@ -1,0 +1,364 @@
+//! The message decoder: walks the sets of a message, keeps template state
+//! (learn, replace, withdraw in wire order, RFC 7011 §8), splits data sets
+//! into records for a [`RecordSink`], counts sequence numbers (§3.1), and
+//! applies the bad-input policy.
+
+use std::sync::Arc;
+
+use super::health::Health;
+use super::lists::ListContext;
+use super::record::{split_record, Record, Span};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::InfoModel;
+use crate::session::{Limits, SequenceTracker, StoreEvent, Template, TemplateKey, TemplateStore};
+use crate::wire::{
+    parse_template_set, MessageHeader, SetIter, TemplateItem, MIN_DATA_SET_ID,
+    OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LEN, TEMPLATE_SET_ID,
+};
+
+/// What to do with recoverable trouble: a data set without its template, a
+/// malformed set, template or record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Stop with the error (records before it were already delivered).
+    #[default]
+    Error,
+    /// Skip, count, and tell the sink (which may warn).
+    Warn,
+    /// Skip and count.
+    Skip,
+}
+
+/// Receives decoded records.
+pub trait RecordSink {
+    /// One data record. An error stops the decoder and is returned as is.
+    fn record(&mut self, rec: &Record<'_>) -> Result<()>;
+
+    /// A problem skipped under [`Policy::Warn`] or [`Policy::Skip`].
+    fn skipped(&mut self, _e: &Error, _policy: Policy) {}
+}
+
+/// Options of a decoder.
+#[derive(Debug, Clone, Default)]
+pub struct DecoderOptions {
+    pub policy: Policy,
+    pub limits: Limits,
+    /// Transport session id, part of every template key.
+    pub session: u64,
+}
+
+/// Decodes the messages of one transport session.
+pub struct Decoder {
+    pub model: InfoModel,
+    store: TemplateStore,
+    seq: SequenceTracker,
+    health: Health,
+    policy: Policy,
+    session: u64,
+    spans: Vec<Span>,
+}
+
+struct Place {
+    msg_offset: u64,
+    msg_index: u64,
+}
+
+impl Place {
+    fn at(&self, e: Error, within: usize) -> Error {
+        e.at(self.msg_offset + within as u64, self.msg_index)
+    }
+}
+
+impl Decoder {
+    /// A decoder using `model` to name and type IEs.
+    pub fn new(model: InfoModel, opts: &DecoderOptions) -> Self {
+        Decoder {
+            model,
+            store: TemplateStore::new(opts.limits),
+            seq: SequenceTracker::default(),
+            health: Health::default(),
+            policy: opts.policy,
+            session: opts.session,
+            spans: Vec::with_capacity(64),
+        }
+    }
+
+    /// The transport-health counters so far.
+    pub fn health(&self) -> Health {
+        let mut h = self.health.clone();
+        h.sequence = self.seq.domains().clone();
+        h
+    }
+
+    /// Count a problem found outside message decoding (by the stream reader)
+    /// under the policy.
+    pub fn skip_problem<S: RecordSink>(&mut self, e: Error, sink: &mut S) -> Result<()> {
+        self.problem(e, sink)
+    }
+
+    /// Count bytes read that did not form a message.
+    pub fn add_bytes(&mut self, n: u64) {
+        self.health.bytes += n;
+    }
+
+    /// The templates held now.
+    pub fn templates(&self) -> Vec<(TemplateKey, Arc<Template>)> {
+        self.store.all()
+    }
+
+    /// The template store.
+    pub fn store(&self) -> &TemplateStore {
+        &self.store
+    }
+
+    fn problem<S: RecordSink>(&mut self, e: Error, sink: &mut S) -> Result<()> {
+        match self.policy {
+            Policy::Error => Err(e),
+            Policy::Warn | Policy::Skip => {
+                self.health.skipped(&e);
+                sink.skipped(&e, self.policy);
+                Ok(())
+            }
+        }
+    }
+
+    /// Decode one whole message (`msg` holds exactly the header's length).
+    /// `offset` is the message's position in the stream, `index` its number.
+    pub fn decode_message<S: RecordSink>(
+        &mut self,
+        msg: &[u8],
+        offset: u64,
+        index: u64,
+        sink: &mut S,
+    ) -> Result<()> {
+        let place = Place {
+            msg_offset: offset,
+            msg_index: index,
+        };
+        let header = MessageHeader::parse(msg).map_err(|e| place.at(e, 0))?;
+        if header.length as usize != msg.len() {
+            return Err(place.at(
+                Error::new(ErrorKind::BadMessageHeader(format!(
+                    "header says {} bytes, message has {}",
+                    header.length,
+                    msg.len()
+                ))),
+                0,
+            ));
+        }
+        let odid = header.observation_domain_id;
+        self.health.bytes += msg.len() as u64;
+        self.health.messages += 1;
+        self.seq.begin(odid, header.sequence);
+        let mut records = 0u32;
+        let mut complete = true;
+        for set in SetIter::new(msg) {
+            let set = match set {
+                Ok(s) => s,
+                Err((at, e)) => {
+                    complete = false;
+                    self.problem(place.at(e, at), sink)?;
+                    break;
+                }
+            };
+            match set.id {
+                TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => {
+                    self.template_set(
+                        set.id,
+                        set.body,
+                        odid,
+                        &place,
+                        set.offset + SET_HEADER_LEN,
+                        sink,
+                    )?;
+                }
+                id if id < MIN_DATA_SET_ID => {
+                    self.health.sets_reserved += 1;
+                }
+                id => {
+                    let key = TemplateKey {
+                        session: self.session,
+                        observation_domain_id: odid,
+                        template_id: id,
+                    };
+                    let Some(t) = self.store.get(&key).cloned() else {
+                        complete = false;
+                        let e = Error::new(ErrorKind::MissingTemplate {
+                            observation_domain_id: odid,
+                            template_id: id,
+                        });
+                        self.problem(place.at(e, set.offset), sink)?;
+                        continue;
+                    };
+                    let body_at = set.offset + SET_HEADER_LEN;
+                    match self.data_set(&t, set.body, &header, &place, body_at, sink) {
+                        Ok(n) => records = records.wrapping_add(n),
+                        Err((n, e, fatal)) => {
+                            records = records.wrapping_add(n);
+                            if fatal {
+                                return Err(e);
+                            }
+                            complete = false;
+                            self.problem(e, sink)?;
+                        }
+                    }
+                }
+            }
+        }
+        self.seq.end(odid, header.sequence, records, complete);
+        Ok(())
+    }
+
+    fn template_set<S: RecordSink>(
+        &mut self,
+        set_id: u16,
+        body: &[u8],
+        odid: u32,
+        place: &Place,
+        body_at: usize,
+        sink: &mut S,
+    ) -> Result<()> {
+        let options = set_id == OPTIONS_TEMPLATE_SET_ID;
+        for item in parse_template_set(set_id, body) {
+            match item {
+                Err((at, e)) => {
+                    self.problem(place.at(e, body_at + at), sink)?;
+                    break;
+                }
+                Ok(TemplateItem::Template {
+                    id,
+                    scope_count,
+                    fields,
+                }) => {
+                    let t = Template::new(id, odid, scope_count, fields, &self.model);
+                    let key = TemplateKey {
+                        session: self.session,
+                        observation_domain_id: odid,
+                        template_id: id,
+                    };
+                    match self.store.insert(key, t) {
+                        Ok(ev) => self.health.template_event(ev, 1),
+                        Err(e) => self.problem(place.at(e, body_at), sink)?,
+                    }
+                }
+                Ok(TemplateItem::Withdraw { id }) => {
+                    let n = self.store.withdraw(self.session, odid, Some(id), options);
+                    let ev = if n == 0 {
+                        StoreEvent::WithdrawnUnknown
+                    } else {
+                        StoreEvent::Withdrawn
+                    };
+                    self.health.template_event(ev, n.max(1));
+                }
+                Ok(TemplateItem::WithdrawAll) => {
+                    let n = self.store.withdraw(self.session, odid, None, options);
+                    self.health.template_event(StoreEvent::Withdrawn, n);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decode the records of one data set. On trouble returns the records
+    /// delivered so far, the error, and whether it came from the sink
+    /// (fatal, not subject to the policy).
+    fn data_set<S: RecordSink>(
+        &mut self,
+        t: &Arc<Template>,
+        body: &[u8],
+        header: &MessageHeader,
+        place: &Place,
+        body_at: usize,
+        sink: &mut S,
+    ) -> std::result::Result<u32, (u32, Error, bool)> {
+        let mut n = 0u32;
+        if t.min_record_len == 0 {
+            let e = Error::new(ErrorKind::BadRecord(format!(
+                "template {} describes zero-length records; its data set cannot be split",
+                t.id
+            )));
+            return Err((0, place.at(e, body_at), false));
+        }
+        let mut spans = std::mem::take(&mut self.spans);
+        let result = self.split_set(t, body, header, place, body_at, &mut spans, &mut n, sink);
+        self.spans = spans;
+        if t.is_options() {
+            self.health.options_records += u64::from(n);
+        } else {
+            self.health.data_records += u64::from(n);
+        }
+        result.map(|()| n).map_err(|(e, fatal)| (n, e, fatal))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn split_set<S: RecordSink>(
+        &self,
+        t: &Arc<Template>,
+        body: &[u8],
+        header: &MessageHeader,
+        place: &Place,
+        body_at: usize,
+        spans: &mut Vec<Span>,
+        n: &mut u32,
+        sink: &mut S,
+    ) -> std::result::Result<(), (Error, bool)> {
+        let lists = ListContext {
+            model: &self.model,
+            store: &self.store,
+            session: self.session,
+            observation_domain_id: header.observation_domain_id,
+            limits: self.store.limits(),
+        };
+        let mut pos = 0usize;
+        let offset_of = |pos: usize| place.msg_offset + (body_at + pos) as u64;
+        if let Some(len) = t.fixed_record_len {
+            spans.clear();
+            spans.extend(
+                t.fixed_offsets
+                    .iter()
+                    .zip(&t.fields)
+                    .map(|(&o, f)| (o, u32::from(f.length))),
+            );
+            let mut rec = Record {
+                template: t,
+                data: &[],
+                spans,
+                header,
+                message_index: place.msg_index,
+                offset: 0,
+                lists,
+            };
+            while body.len() - pos >= len {
+                rec.data = &body[pos..pos + len];
+                rec.offset = offset_of(pos);
+                sink.record(&rec).map_err(|e| (e, true))?;
+                *n += 1;
+                pos += len;
+            }
+        } else {
+            while body.len() - pos >= t.min_record_len {
+                let Some(end) = split_record(t, body, pos, spans) else {
+                    let e = Error::new(ErrorKind::BadRecord(format!(
+                        "a variable-length field of template {} overruns its set",
+                        t.id
+                    )));
+                    return Err((place.at(e, body_at + pos), false));
+                };
+                let rec = Record {
+                    template: t,
+                    data: &body[pos..end],
+                    spans,
+                    header,
+                    message_index: place.msg_index,
+                    offset: offset_of(pos),
+                    lists,
+                };
+                sink.record(&rec).map_err(|e| (e, true))?;
+                *n += 1;
+                pos = end;
+            }
+        }
+        // Whatever is left is shorter than a record: set padding (§3.3.1).
+        Ok(())
+    }
+}

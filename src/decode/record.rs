@@ -1,0 +1,90 @@
+//! One data record as the decoder hands it to a sink: its bytes, where each
+//! field lies in them, and the context needed to decode nested lists.
+
+use std::sync::Arc;
+
+use super::lists::{decode_list, ListContext};
+use super::value::{decode_scalar, Value};
+use crate::session::{FieldDecoder, Template};
+use crate::wire::{read_varlen, MessageHeader};
+
+/// Where one field's value lies in its record: (offset, length).
+pub type Span = (u32, u32);
+
+/// Find the fields of the record starting at `pos` in `data`; fills
+/// `spans` (relative to `pos`) and returns the end of the record, or `None`
+/// when a field overruns `data` (RFC 7011 §7 varlen prefixes included).
+pub fn split_record(t: &Template, data: &[u8], pos: usize, spans: &mut Vec<Span>) -> Option<usize> {
+    spans.clear();
+    let mut at = pos;
+    for f in &t.fields {
+        if f.is_varlen() {
+            let (start, len) = read_varlen(data, at)?;
+            spans.push(((start - pos) as u32, len as u32));
+            at = start + len;
+        } else {
+            let end = at.checked_add(f.length as usize)?;
+            if end > data.len() {
+                return None;
+            }
+            spans.push(((at - pos) as u32, u32::from(f.length)));
+            at = end;
+        }
+    }
+    Some(at)
+}
+
+/// A data record of a template, borrowed from its message.
+#[derive(Clone, Copy)]
+pub struct Record<'a> {
+    pub template: &'a Arc<Template>,
+    /// The record's bytes.
+    pub data: &'a [u8],
+    /// Field positions within `data`, one per template field.
+    pub spans: &'a [Span],
+    pub header: &'a MessageHeader,
+    pub message_index: u64,
+    /// Absolute stream offset of the record's first byte.
+    pub offset: u64,
+    /// Template state for RFC 6313 sub-templates.
+    pub lists: ListContext<'a>,
+}
+
+impl<'a> Record<'a> {
+    /// Raw bytes of field `i` (empty when out of range).
+    #[inline]
+    pub fn raw(&self, i: usize) -> &'a [u8] {
+        match self.spans.get(i) {
+            Some(&(o, l)) => self
+                .data
+                .get(o as usize..(o + l) as usize)
+                .unwrap_or_default(),
+            None => &[],
+        }
+    }
+
+    /// Decoded value of field `i`.
+    #[inline]
+    pub fn value(&self, i: usize) -> Value<'a> {
+        let Some(f) = self.template.fields.get(i) else {
+            return Value::Bytes(&[]);
+        };
+        let raw = self.raw(i);
+        match f.decoder {
+            FieldDecoder::BasicList
+            | FieldDecoder::SubTemplateList
+            | FieldDecoder::SubTemplateMultiList => decode_list(f.decoder, raw, &self.lists, 0),
+            d => decode_scalar(d, raw),
+        }
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether the record has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}

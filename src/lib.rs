@@ -1,0 +1,21 @@
+//! ferrofix: IPFIX (RFC 7011) decoding at native speed, for Rust and (with
+//! the `python` feature) for Python.
+//!
+//! Layers, bottom up: [`wire`] (checked views of messages, sets, templates),
+//! [`model`] (the information model: IANA table, RFC 5103 reverse IEs,
+//! enterprise IEs from IESpecs), [`session`] (template state and sequence
+//! accounting per RFC 7011 §8), [`decode`] (messages to records for a
+//! [`decode::RecordSink`], RFC 6313 lists, transport health) and [`source`]
+//! (message streams from files and readers, gzip/zstd).
+
+pub mod decode;
+pub mod error;
+pub mod model;
+pub mod session;
+pub mod source;
+pub mod wire;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, ErrorKind, Result};

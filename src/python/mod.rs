@@ -1,0 +1,404 @@
+//! The only pyo3 code (house rule 1): the `ferrofix._ferrofix` extension
+//! module. `_Reader` drives a core [`MessageStream`] and [`Decoder`]: the
+//! read of each message runs with the GIL released; building the Python
+//! objects needs the GIL, so decoding into them runs with it held.
+
+mod convert;
+mod errors;
+mod sink;
+mod source;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+
+use crate::decode::{Decoder, DecoderOptions, Policy};
+use crate::error::{Error, ErrorKind};
+use crate::model::{parse_spec, InfoModel, IANA_REGISTRY_UPDATED};
+use crate::session::Limits;
+use crate::source::MessageStream;
+use convert::Converter;
+use sink::{BatchSink, Kind, Output, Shape, SinkState};
+
+/// Records per batch handed to Python (a batch ends at a message boundary
+/// once it holds at least this many).
+const BATCH_RECORDS: usize = 1024;
+
+fn policy(s: &str) -> PyResult<Policy> {
+    match s {
+        "error" => Ok(Policy::Error),
+        "warn" => Ok(Policy::Warn),
+        "skip" => Ok(Policy::Skip),
+        _ => Err(PyValueError::new_err(format!(
+            "on_bad_records must be 'error', 'warn' or 'skip', not {s:?}"
+        ))),
+    }
+}
+
+struct Inner {
+    stream: MessageStream,
+    decoder: Decoder,
+    sink: SinkState,
+    policy: Policy,
+    pending: Option<Error>,
+    finished: bool,
+}
+
+/// A reader of one IPFIX message stream (one transport session).
+#[pyclass(module = "ferrofix._ferrofix", name = "_Reader")]
+pub struct PyReader {
+    inner: Mutex<Inner>,
+    #[pyo3(get)]
+    label: String,
+}
+
+impl PyReader {
+    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, Inner>> {
+        self.inner
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("reader state poisoned by an earlier panic"))
+    }
+}
+
+fn model_from(specs: Vec<String>, spec_files: Vec<PathBuf>) -> Result<InfoModel, Error> {
+    let mut model = InfoModel::iana();
+    for f in spec_files {
+        let text = std::fs::read_to_string(&f)
+            .map_err(|e| Error::new(ErrorKind::Io(e.kind(), format!("{}: {e}", f.display()))))?;
+        model
+            .add_spec_text(&text)
+            .map_err(|e| Error::new(ErrorKind::BadSpec(format!("{}: {}", f.display(), e.kind))))?;
+    }
+    for s in specs {
+        model.add_spec(&s)?;
+    }
+    Ok(model)
+}
+
+#[pymethods]
+impl PyReader {
+    #[new]
+    #[pyo3(signature = (source, *, on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16))]
+    fn new(
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        on_bad_records: &str,
+        specs: Vec<String>,
+        spec_files: Vec<PathBuf>,
+        max_templates: usize,
+        max_list_depth: u32,
+    ) -> PyResult<Self> {
+        let policy = policy(on_bad_records)?;
+        let model = model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+        let (r, label) = source::open(py, source)?;
+        let opts = DecoderOptions {
+            policy,
+            limits: Limits {
+                max_templates,
+                max_list_depth,
+                ..Limits::default()
+            },
+            session: 0,
+        };
+        let out = Output {
+            shape: Shape::Dict,
+            kind: Kind::All,
+            meta: false,
+            columns: None,
+            require_all: false,
+        };
+        Ok(PyReader {
+            inner: Mutex::new(Inner {
+                stream: MessageStream::new(r),
+                decoder: Decoder::new(model, &opts),
+                sink: SinkState::new(Converter::new(py)?, out),
+                policy,
+                pending: None,
+                finished: false,
+            }),
+            label,
+        })
+    }
+
+    /// Set the shape of records for the following batches; returns the
+    /// resolved column names (IANA/enterprise names), or None for all.
+    #[pyo3(signature = (shape="dict", columns=None, require_all=false, kind="all", meta=false))]
+    fn configure(
+        &self,
+        py: Python<'_>,
+        shape: &str,
+        columns: Option<Vec<String>>,
+        require_all: bool,
+        kind: &str,
+        meta: bool,
+    ) -> PyResult<Option<Vec<String>>> {
+        let mut inner = self.lock()?;
+        let shape = match shape {
+            "dict" => Shape::Dict,
+            "tuple" => Shape::Tuple,
+            "fields" => Shape::Fields,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "as_ must be 'dict' or 'tuple', not {shape:?}"
+                )))
+            }
+        };
+        let kind = match kind {
+            "all" => Kind::All,
+            "data" => Kind::Data,
+            "options" => Kind::Options,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "records must be 'all', 'data' or 'options', not {kind:?}"
+                )))
+            }
+        };
+        let mut names = None;
+        let columns = match columns {
+            None => None,
+            Some(cols) => {
+                let mut out = Vec::with_capacity(cols.len());
+                let mut ns = Vec::with_capacity(cols.len());
+                for c in &cols {
+                    let d = inner
+                        .decoder
+                        .model
+                        .resolve(c)
+                        .map_err(|e| errors::to_py(py, &e))?;
+                    ns.push(d.name.to_string());
+                    out.push(((d.pen, d.id), PyString::intern(py, &d.name).unbind()));
+                }
+                names = Some(ns);
+                Some(out)
+            }
+        };
+        inner.sink.reconfigure(Output {
+            shape,
+            kind,
+            meta,
+            columns,
+            require_all,
+        });
+        Ok(names)
+    }
+
+    /// The next batch of records (a list), or None at the end of the stream.
+    fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let mut guard = self.lock()?;
+        let inner = &mut *guard;
+        if let Some(e) = inner.pending.take() {
+            return Err(errors::to_py(py, &e));
+        }
+        let list = PyList::empty(py);
+        let mut sink = BatchSink {
+            py,
+            st: &mut inner.sink,
+            list: list.clone(),
+            policy: inner.policy,
+            py_err: None,
+            count: 0,
+        };
+        while !inner.finished && sink.count < BATCH_RECORDS {
+            let stream = &mut inner.stream;
+            let step = py.detach(|| stream.advance());
+            let err = match step {
+                Ok(false) => {
+                    inner.finished = true;
+                    None
+                }
+                Ok(true) => {
+                    let m = inner.stream.current();
+                    inner
+                        .decoder
+                        .decode_message(m.bytes, m.offset, m.index, &mut sink)
+                        .err()
+                }
+                Err(e) => {
+                    inner.finished = true;
+                    match inner.decoder.skip_problem(e, &mut sink) {
+                        Ok(()) => None,
+                        Err(e) => Some(e),
+                    }
+                }
+            };
+            if let Some(py_err) = sink.py_err.take() {
+                inner.finished = true;
+                return Err(py_err);
+            }
+            if let Some(e) = err {
+                inner.finished = true;
+                if sink.count == 0 {
+                    return Err(errors::to_py(py, &e));
+                }
+                inner.pending = Some(e);
+                break;
+            }
+        }
+        if sink.count == 0 && inner.finished && inner.pending.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(list))
+    }
+
+    /// Problems skipped under on_bad_records="warn" since the last call.
+    fn take_warnings(&self) -> PyResult<Vec<String>> {
+        Ok(std::mem::take(&mut self.lock()?.sink.warnings))
+    }
+
+    /// The templates held now: (domain, id, scope count or None,
+    /// [(name, pen, id, length, type), ...]).
+    #[allow(clippy::type_complexity)]
+    fn templates(
+        &self,
+    ) -> PyResult<
+        Vec<(
+            u32,
+            u16,
+            Option<u16>,
+            Vec<(String, u32, u16, u16, &'static str)>,
+        )>,
+    > {
+        let inner = self.lock()?;
+        Ok(inner
+            .decoder
+            .templates()
+            .into_iter()
+            .map(|(k, t)| {
+                let fields = t
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        (
+                            f.ie.name.to_string(),
+                            f.ie.pen,
+                            f.ie.id,
+                            f.length,
+                            f.ie.data_type.name(),
+                        )
+                    })
+                    .collect();
+                (
+                    k.observation_domain_id,
+                    k.template_id,
+                    t.scope_count,
+                    fields,
+                )
+            })
+            .collect())
+    }
+
+    /// The transport-health counters as a dict.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = self.lock()?;
+        let h = inner.decoder.health();
+        let d = PyDict::new(py);
+        d.set_item("bytes", inner.stream.offset())?;
+        d.set_item("messages", h.messages)?;
+        d.set_item("data_records", h.data_records)?;
+        d.set_item("options_records", h.options_records)?;
+        d.set_item("templates_learned", h.templates_learned)?;
+        d.set_item("templates_replaced", h.templates_replaced)?;
+        d.set_item("templates_refreshed", h.templates_refreshed)?;
+        d.set_item("templates_withdrawn", h.templates_withdrawn)?;
+        d.set_item("withdrawals_unknown", h.withdrawals_unknown)?;
+        d.set_item("sets_missing_template", h.sets_missing_template)?;
+        d.set_item(
+            "missing_templates",
+            h.missing_templates.into_iter().collect::<Vec<_>>(),
+        )?;
+        d.set_item("sets_reserved", h.sets_reserved)?;
+        d.set_item("problems_skipped", h.problems_skipped)?;
+        d.set_item("problems", h.problems)?;
+        d.set_item("malformed_values", inner.sink.malformed_values)?;
+        d.set_item("records_filtered", inner.sink.filtered_records)?;
+        let seq = PyDict::new(py);
+        for (odid, s) in h.sequence {
+            let e = PyDict::new(py);
+            e.set_item("messages", s.messages)?;
+            e.set_item("records", s.records)?;
+            e.set_item("gaps", s.gaps)?;
+            e.set_item("lost_records", s.lost_records)?;
+            e.set_item("out_of_order", s.out_of_order)?;
+            e.set_item("unknown_counts", s.unknown_counts)?;
+            seq.set_item(odid, e)?;
+        }
+        d.set_item("sequence", seq)?;
+        Ok(d)
+    }
+}
+
+/// Parse an IESpec into (name, pen, id, type, length); parts may be None.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn parse_iespec(
+    py: Python<'_>,
+    spec: &str,
+) -> PyResult<(
+    Option<String>,
+    Option<u32>,
+    Option<u16>,
+    Option<&'static str>,
+    Option<u16>,
+)> {
+    let p = parse_spec(spec).map_err(|e| errors::to_py(py, &e))?;
+    Ok((p.name, p.pen, p.id, p.data_type.map(|t| t.name()), p.length))
+}
+
+/// Describe IEs of a model built from specs: [(name, pen, id, type,
+/// semantics, units, length)] for the given names/specs, or all when None.
+#[pyfunction]
+#[pyo3(signature = (names=None, *, specs=Vec::new(), spec_files=Vec::new()))]
+#[allow(clippy::type_complexity)]
+fn describe_ies(
+    py: Python<'_>,
+    names: Option<Vec<String>>,
+    specs: Vec<String>,
+    spec_files: Vec<PathBuf>,
+) -> PyResult<
+    Vec<(
+        String,
+        u32,
+        u16,
+        &'static str,
+        &'static str,
+        String,
+        Option<u16>,
+    )>,
+> {
+    let mut model = model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+    let defs = match names {
+        None => model.all(),
+        Some(ns) => ns
+            .iter()
+            .map(|n| model.resolve(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| errors::to_py(py, &e))?,
+    };
+    Ok(defs
+        .into_iter()
+        .map(|d| {
+            (
+                d.name.to_string(),
+                d.pen,
+                d.id,
+                d.data_type.name(),
+                d.semantics.name(),
+                d.units.to_string(),
+                d.length,
+            )
+        })
+        .collect())
+}
+
+#[pymodule]
+fn _ferrofix(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyReader>()?;
+    m.add_function(wrap_pyfunction!(parse_iespec, m)?)?;
+    m.add_function(wrap_pyfunction!(describe_ies, m)?)?;
+    m.add("IANA_REGISTRY_UPDATED", IANA_REGISTRY_UPDATED)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! The record sink that builds Python objects: dicts keyed by IE name,
+//! tuples of chosen columns, or (pen, id, value) field lists, optionally
+//! with per-record metadata. Plans (which field fills which slot, the
+//! interned key strings) are compiled once per template.
+
+use std::collections::HashMap;
+use std::sync::Arc as Rc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use super::convert::{ConvertError, Converter};
+use crate::decode::{Policy, Record, RecordSink, Value};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Shape of each record handed to Python.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Dict,
+    Tuple,
+    Fields,
+}
+
+/// Which records to hand out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    All,
+    Data,
+    Options,
+}
+
+/// Output configuration.
+pub struct Output {
+    pub shape: Shape,
+    pub kind: Kind,
+    pub meta: bool,
+    /// Requested columns as (pen, id) with their names; `None` = all fields.
+    pub columns: Option<Vec<((u32, u16), Py<PyString>)>>,
+    /// Drop records lacking any requested column.
+    pub require_all: bool,
+}
+
+/// Per-template plan: for each output slot, the field index that fills it.
+struct Plan {
+    slots: Vec<Option<usize>>,
+    keys: Vec<Py<PyString>>,
+    complete: bool,
+}
+
+/// State kept across batches.
+pub struct SinkState {
+    pub conv: Converter,
+    pub out: Output,
+    plans: HashMap<u64, Rc<Plan>>,
+    last: Option<(u64, Rc<Plan>)>,
+    pub warnings: Vec<String>,
+    pub malformed_values: u64,
+    pub filtered_records: u64,
+}
+
+impl SinkState {
+    /// Fresh state for an output configuration.
+    pub fn new(conv: Converter, out: Output) -> Self {
+        SinkState {
+            conv,
+            out,
+            plans: HashMap::new(),
+            last: None,
+            warnings: Vec::new(),
+            malformed_values: 0,
+            filtered_records: 0,
+        }
+    }
+
+    /// Change the output configuration (drops compiled plans).
+    pub fn reconfigure(&mut self, out: Output) {
+        self.out = out;
+        self.plans.clear();
+        self.last = None;
+    }
+
+    fn plan(&mut self, py: Python<'_>, rec: &Record<'_>) -> Rc<Plan> {
+        let serial = rec.template.serial;
+        if let Some((s, p)) = &self.last {
+            if *s == serial {
+                return p.clone();
+            }
+        }
+        let p = self
+            .plans
+            .entry(serial)
+            .or_insert_with(|| {
+                let fields = &rec.template.fields;
+                Rc::new(match &self.out.columns {
+                    None => Plan {
+                        slots: (0..fields.len()).map(Some).collect(),
+                        keys: fields
+                            .iter()
+                            .map(|f| PyString::intern(py, &f.ie.name).unbind())
+                            .collect(),
+                        complete: true,
+                    },
+                    Some(cols) => {
+                        let slots: Vec<Option<usize>> = cols
+                            .iter()
+                            .map(|(k, _)| fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k))
+                            .collect();
+                        Plan {
+                            complete: slots.iter().all(Option::is_some),
+                            slots,
+                            keys: cols.iter().map(|(_, n)| n.clone_ref(py)).collect(),
+                        }
+                    }
+                })
+            })
+            .clone();
+        self.last = Some((serial, p.clone()));
+        p
+    }
+}
+
+/// A sink filling one Python list for one batch.
+pub struct BatchSink<'a, 'py> {
+    pub py: Python<'py>,
+    pub st: &'a mut SinkState,
+    pub list: Bound<'py, PyList>,
+    pub policy: Policy,
+    /// A Python exception raised while converting; it wins over the core
+    /// error used to stop the decoder.
+    pub py_err: Option<PyErr>,
+    pub count: usize,
+}
+
+impl<'py> BatchSink<'_, 'py> {
+    fn stop(&mut self, e: PyErr) -> Error {
+        self.py_err = Some(e);
+        Error::new(ErrorKind::Io(
+            std::io::ErrorKind::Other,
+            "Python error".into(),
+        ))
+    }
+
+    /// Convert field `i`, applying the policy to malformed values.
+    fn field(
+        &mut self,
+        rec: &Record<'_>,
+        i: usize,
+    ) -> std::result::Result<Bound<'py, PyAny>, Error> {
+        let py = self.py;
+        let v = rec.value(i);
+        match self.st.conv.value(py, &v) {
+            Ok(o) => Ok(o),
+            Err(ConvertError::Py(e)) => Err(self.stop(e)),
+            Err(ConvertError::Malformed(why)) => {
+                let name = rec
+                    .template
+                    .fields
+                    .get(i)
+                    .map_or("?", |f| &*f.ie.name)
+                    .to_string();
+                let at = rec.offset + rec.spans.get(i).map_or(0, |s| u64::from(s.0));
+                let e = Error::new(ErrorKind::BadRecord(format!(
+                    "field {name} of template {}: {why}",
+                    rec.template.id
+                )))
+                .at(at, rec.message_index);
+                match self.policy {
+                    Policy::Error => Err(e),
+                    Policy::Warn | Policy::Skip => {
+                        self.st.malformed_values += 1;
+                        if self.policy == Policy::Warn && self.st.warnings.len() < 1000 {
+                            self.st.warnings.push(e.to_string());
+                        }
+                        let raw = match v {
+                            Value::Malformed(b, _) => b,
+                            _ => rec.raw(i),
+                        };
+                        Ok(pyo3::types::PyBytes::new(py, raw).into_any())
+                    }
+                }
+            }
+        }
+    }
+
+    fn build(&mut self, rec: &Record<'_>) -> std::result::Result<Option<Bound<'py, PyAny>>, Error> {
+        let py = self.py;
+        let plan = self.st.plan(py, rec);
+        if self.st.out.require_all && !plan.complete {
+            self.st.filtered_records += 1;
+            return Ok(None);
+        }
+        let obj = match self.st.out.shape {
+            Shape::Dict => {
+                let d = PyDict::new(py);
+                for (slot, key) in plan.slots.iter().zip(&plan.keys) {
+                    let v = match slot {
+                        Some(i) => self.field(rec, *i)?,
+                        None => py.None().into_bound(py),
+                    };
+                    d.set_item(key.bind(py), v).map_err(|e| self.stop(e))?;
+                }
+                d.into_any()
+            }
+            Shape::Tuple => {
+                let mut vals = Vec::with_capacity(plan.slots.len());
+                for slot in &plan.slots {
+                    vals.push(match slot {
+                        Some(i) => self.field(rec, *i)?,
+                        None => py.None().into_bound(py),
+                    });
+                }
+                PyTuple::new(py, vals).map_err(|e| self.stop(e))?.into_any()
+            }
+            Shape::Fields => {
+                let out = PyList::empty(py);
+                for slot in plan.slots.iter().flatten() {
+                    let f = &rec.template.fields[*slot];
+                    let v = self.field(rec, *slot)?;
+                    let t = (f.ie.pen, f.ie.id, v)
+                        .into_pyobject(py)
+                        .map_err(|e| self.stop(e))?;
+                    out.append(t).map_err(|e| self.stop(e))?;
+                }
+                out.into_any()
+            }
+        };
+        Ok(Some(obj))
+    }
+}
+
+impl RecordSink for BatchSink<'_, '_> {
+    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        let options = rec.template.is_options();
+        match self.st.out.kind {
+            Kind::Data if options => return Ok(()),
+            Kind::Options if !options => return Ok(()),
+            _ => {}
+        }
+        let Some(obj) = self.build(rec)? else {
+            return Ok(());
+        };
+        let py = self.py;
+        let item = if self.st.out.meta {
+            let h = rec.header;
+            let meta = (
+                rec.message_index,
+                rec.offset,
+                h.observation_domain_id,
+                rec.template.id,
+                h.export_time,
+            );
+            (meta, obj)
+                .into_pyobject(py)
+                .map_err(|e| self.stop(e))?
+                .into_any()
+        } else {
+            obj
+        };
+        self.list.append(item).map_err(|e| self.stop(e))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn skipped(&mut self, e: &Error, policy: Policy) {
+        if policy == Policy::Warn && self.st.warnings.len() < 1000 {
+            self.st.warnings.push(e.to_string());
+        }
+    }
+}
