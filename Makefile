@@ -20,7 +20,7 @@ PY_SRC := $(shell find python -type f) pyproject.toml
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.5" "ipfix==0.9.7"
+	$(VPY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.5" "ipfix==0.9.7" "zstandard>=0.22"
 	touch $@
 
 # Release build of the extension, installed into the virtualenv.
@@ -40,7 +40,7 @@ tools:
 	  echo "oracle tools present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	     tshark libfixbuf-tools libfixbuf-dev pkg-config >/dev/null) \
+	     tshark libfixbuf-tools libfixbuf-dev pkg-config zstd >/dev/null) \
 	  || echo "warning: could not install oracle tools; their tests will be skipped"; \
 	else echo "not root: oracle tools not installed; their tests will be skipped"; fi
 

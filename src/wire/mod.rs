@@ -134,9 +134,6 @@ impl<'a> Iterator for SetIter<'a> {
         let len = be16(rest, 2).unwrap_or(0) as usize;
         if len < SET_HEADER_LEN {
             self.done = true;
-            if id == 0 && len == 0 && rest.iter().all(|&b| b == 0) {
-                return None;
-            }
             return fail(format!(
                 "set {id} has length {len}, shorter than its header"
             ));

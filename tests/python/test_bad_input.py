@@ -1,0 +1,135 @@
+"""Bad input: exceptions name what and where; skip/warn keep what decoded; nothing
+hangs, crashes or grows with a lie in a length field."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ferrofix as ff
+from ipfixmsg import VARLEN, field, message, set_, template_record, template_set, uint, varlen
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "ipfix"
+
+# (file, exception under "error", records kept under "skip") — the counts of
+# records before the fault come from the MANIFEST of ../shared/data.
+MALFORMED = [
+    ("ipfixcol__bad-length-in-set.ipfix", ff.DecodeError, 0),
+    ("ipfixcol__bad-template-field-count.ipfix", ff.DecodeError, 0),
+    ("ipfixcol__header-and-zeros.ipfix", ff.DecodeError, 0),
+    ("ipfixcol__only-data-no-templates.ipfix", ff.MissingTemplateError, 0),
+    ("ipfixcol__missing-template-258.ipfix", ff.MissingTemplateError, 4),
+]
+
+
+@pytest.mark.parametrize(("name", "exc", "kept"), MALFORMED)
+def test_malformed_files(name: str, exc: type[Exception], kept: int) -> None:
+    path = DATA / name
+    with pytest.raises(exc) as ei:
+        list(ff.iter_records(path))
+    assert isinstance(ei.value, ValueError)
+    assert ei.value.offset is not None and ei.value.message_index is not None  # type: ignore[attr-defined]
+    assert f"byte offset {ei.value.offset}" in str(ei.value)  # type: ignore[attr-defined]
+    r = ff.Reader(path, on_bad_records="skip")
+    assert len(list(r)) == kept
+    assert r.health.problems_skipped >= 1
+    with pytest.warns(ff.FerrofixWarning):
+        assert len(list(ff.iter_records(path, on_bad_records="warn"))) == kept
+
+
+def test_withdrawal_only_file_is_fine() -> None:
+    r = ff.Reader(DATA / "ipfixcol__withdrawal-message-256.ipfix")
+    assert list(r) == []
+    assert r.health.withdrawals_unknown == 1
+
+
+def test_records_before_an_error_are_yielded_first() -> None:
+    t = template_set(template_record(256, [field(1, 8)]))
+    good = message([t, set_(256, uint(1, 8) + uint(2, 8))])
+    bad = message([set_(256, uint(3, 8)), struct.pack("!HH", 256, 2)], seq=2)
+    got = []
+    with pytest.raises(ff.DecodeError, match="shorter than its header"):
+        for rec in ff.iter_records(good + bad):
+            got.append(rec["octetDeltaCount"])
+    assert got == [1, 2, 3]
+
+
+def test_zero_length_set_does_not_loop() -> None:
+    msg = message([struct.pack("!HH", 256, 0) + b"\x00" * 8])
+    with pytest.raises(ff.DecodeError, match="length 0"):
+        list(ff.iter_records(msg))
+    assert list(ff.iter_records(msg, on_bad_records="skip")) == []
+
+
+def test_lying_lengths() -> None:
+    # field count 65535 in a tiny set; a varlen prefix past the set; a message
+    # header claiming 65535 bytes in a 20-byte input
+    lie = message([set_(2, struct.pack("!HH", 256, 65535) + field(1, 8))])
+    with pytest.raises(ff.DecodeError, match="declares 65535 fields"):
+        list(ff.iter_records(lie))
+    t = template_set(template_record(256, [field(82, VARLEN)]))
+    over = message([t, set_(256, b"\xff\xff\xf0abc")])
+    with pytest.raises(ff.DecodeError, match="overruns"):
+        list(ff.iter_records(over))
+    with pytest.raises(ff.DecodeError, match="65535 bytes needed"):
+        list(ff.iter_records(struct.pack("!HHIII", 10, 65535, 0, 0, 0) + b"1234"))
+
+
+def test_not_ipfix() -> None:
+    with pytest.raises(ff.DecodeError, match="version 9 is not IPFIX"):
+        list(ff.iter_records(struct.pack("!HH", 9, 20) + b"\x00" * 16))
+
+
+def _real_stream() -> bytes:
+    names = [
+        "logstash-codec-netflow__ipfix_test_yaf_tpl45841.dat",
+        "logstash-codec-netflow__ipfix_test_yaf_tpls_option_tpl.dat",
+        "logstash-codec-netflow__ipfix_test_yaf_data45873.dat",
+    ]
+    return b"".join((DATA / n).read_bytes() for n in names) + (
+        DATA / "ipfixcol__02-odid4.ipfix"
+    ).read_bytes()[:3000]
+
+
+def test_truncated_at_every_byte() -> None:
+    """Every prefix of a real stream either decodes a prefix of the records or
+    raises DecodeError; under skip it never raises."""
+    full = _real_stream()
+    ref = list(ff.iter_records(full, on_bad_records="skip", as_="fields"))
+    assert len(ref) > 5
+    for cut in range(len(full)):
+        src = full[:cut]
+        got: list[object] = []
+        try:
+            for rec in ff.iter_records(src, as_="fields"):
+                got.append(rec)
+        except ff.DecodeError as e:
+            assert e.offset is not None and e.offset <= cut
+        assert got == ref[: len(got)]
+        skipped = list(ff.iter_records(src, as_="fields", on_bad_records="skip"))
+        assert skipped == ref[: len(skipped)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.integers(min_value=0, max_value=2000))
+def test_garbage_and_bit_flips_never_crash(noise: bytes, pos: int) -> None:
+    base = bytearray(_real_stream()[:1500])
+    base[pos % len(base) : pos % len(base) + len(noise)] = noise
+    for policy in ("error", "skip"):
+        try:
+            for _ in ff.iter_records(bytes(base), on_bad_records=policy, as_="fields"):
+                pass
+        except ff.FerrofixError:
+            assert policy == "error"
+
+
+def test_varlen_record_overrun_keeps_earlier_records() -> None:
+    t = template_set(template_record(256, [field(82, VARLEN)]))
+    data = varlen(b"ok") + b"\x09abc"
+    r = ff.Reader(message([t, set_(256, data)]), on_bad_records="skip")
+    assert list(r) == [{"interfaceName": "ok"}]
+    assert "overruns" in r.health.problems[0]
