@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ._errors import FerrofixError
-from ._reader import Reader
+from ._reader import Reader, RecordMeta
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -22,7 +22,7 @@ def _summary(args: argparse.Namespace) -> int:
         spec_files=args.spec_file or None,
     )
     counts: Counter[tuple[int, int]] = Counter()
-    first = []
+    first: list[tuple[RecordMeta, dict[str, object]]] = []
     for meta, rec in reader.records(meta=True):
         counts[(meta.observation_domain_id, meta.template_id)] += 1
         if len(first) < args.n:
@@ -41,15 +41,23 @@ def _summary(args: argparse.Namespace) -> int:
         print(f"  [{meta.observation_domain_id}/{meta.template_id}] {rec}")
     h = reader.health
     print("\ntransport health")
-    print(f"  {h.messages} messages, {h.bytes} bytes, {h.data_records} data records, "
-          f"{h.options_records} options records")
-    print(f"  templates: {h.templates_learned} learned, {h.templates_replaced} replaced, "
-          f"{h.templates_withdrawn} withdrawn")
-    print(f"  sets without template: {h.sets_missing_template}, "
-          f"problems skipped: {h.problems_skipped}")
+    print(
+        f"  {h.messages} messages, {h.bytes} bytes, {h.data_records} data records, "
+        f"{h.options_records} options records"
+    )
+    print(
+        f"  templates: {h.templates_learned} learned, {h.templates_replaced} replaced, "
+        f"{h.templates_withdrawn} withdrawn"
+    )
+    print(
+        f"  sets without template: {h.sets_missing_template}, "
+        f"problems skipped: {h.problems_skipped}"
+    )
     for odid, s in h.sequence.items():
-        print(f"  domain {odid}: {s.messages} messages, {s.records} records, "
-              f"{s.gaps} sequence gaps, {s.lost_records} records lost")
+        print(
+            f"  domain {odid}: {s.messages} messages, {s.records} records, "
+            f"{s.gaps} sequence gaps, {s.lost_records} records lost"
+        )
     return 0
 
 

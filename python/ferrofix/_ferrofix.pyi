@@ -1,11 +1,15 @@
 """Type stubs of the Rust extension module (checked by mypy.stubtest)."""
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, final
+
+__all__ = ["IANA_REGISTRY_UPDATED", "_Reader", "__version__", "describe_ies", "parse_iespec"]
 
 IANA_REGISTRY_UPDATED: str
 __version__: str
 
+@final
 class _Reader:
     @property
     def label(self) -> str: ...
@@ -15,7 +19,7 @@ class _Reader:
         *,
         on_bad_records: str = "error",
         specs: list[str] = ...,
-        spec_files: list[str | os.PathLike[str]] = ...,
+        spec_files: Sequence[str | os.PathLike[str]] = ...,
         max_templates: int = 65536,
         max_list_depth: int = 16,
     ) -> _Reader: ...
@@ -41,5 +45,5 @@ def describe_ies(
     names: list[str] | None = None,
     *,
     specs: list[str] = ...,
-    spec_files: list[str | os.PathLike[str]] = ...,
+    spec_files: Sequence[str | os.PathLike[str]] = ...,
 ) -> list[tuple[str, int, int, str, str, str, int | None]]: ...

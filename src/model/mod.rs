@@ -161,7 +161,7 @@ impl std::fmt::Debug for InfoModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InfoModel")
             .field("extra", &self.extra.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,9 +179,10 @@ impl InfoModel {
         let by_name = Arc::make_mut(&mut self.extra_by_name);
         if def.pen != 0 && def.pen != REVERSE_PEN && def.id & ENTERPRISE_REVERSE_BIT == 0 {
             let rev = Arc::new(def.reversed());
-            if !extra.contains_key(&(rev.pen, rev.id)) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = extra.entry((rev.pen, rev.id))
+            {
                 by_name.insert(rev.name.clone(), rev.clone());
-                extra.insert((rev.pen, rev.id), rev);
+                slot.insert(rev);
             }
         }
         by_name.insert(def.name.clone(), def.clone());

@@ -218,10 +218,7 @@ impl PyReader {
                 }
                 Err(e) => {
                     inner.finished = true;
-                    match inner.decoder.skip_problem(e, &mut sink) {
-                        Ok(()) => None,
-                        Err(e) => Some(e),
-                    }
+                    inner.decoder.skip_problem(e, &mut sink).err()
                 }
             };
             if let Some(py_err) = sink.py_err.take() {
@@ -344,7 +341,13 @@ fn parse_iespec(
     Option<u16>,
 )> {
     let p = parse_spec(spec).map_err(|e| errors::to_py(py, &e))?;
-    Ok((p.name, p.pen, p.id, p.data_type.map(|t| t.name()), p.length))
+    Ok((
+        p.name,
+        p.pen,
+        p.id,
+        p.data_type.map(crate::model::DataType::name),
+        p.length,
+    ))
 }
 
 /// Describe IEs of a model built from specs: [(name, pen, id, type,

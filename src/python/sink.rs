@@ -29,13 +29,16 @@ pub enum Kind {
     Options,
 }
 
+/// A requested column: the IE's (pen, id) and its interned name.
+pub type Column = ((u32, u16), Py<PyString>);
+
 /// Output configuration.
 pub struct Output {
     pub shape: Shape,
     pub kind: Kind,
     pub meta: bool,
     /// Requested columns as (pen, id) with their names; `None` = all fields.
-    pub columns: Option<Vec<((u32, u16), Py<PyString>)>>,
+    pub columns: Option<Vec<Column>>,
     /// Drop records lacking any requested column.
     pub require_all: bool,
 }

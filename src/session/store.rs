@@ -204,7 +204,6 @@ mod tests {
     #[test]
     fn withdraw_all_of_one_kind_in_one_domain() {
         let mut s = TemplateStore::default();
-        s.limits = Limits::default();
         for (odid, id) in [(0, 256), (0, 257), (1, 256)] {
             let key = TemplateKey {
                 session: 0,

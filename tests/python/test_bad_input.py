@@ -90,9 +90,10 @@ def _real_stream() -> bytes:
         "logstash-codec-netflow__ipfix_test_yaf_tpls_option_tpl.dat",
         "logstash-codec-netflow__ipfix_test_yaf_data45873.dat",
     ]
-    return b"".join((DATA / n).read_bytes() for n in names) + (
-        DATA / "ipfixcol__02-odid4.ipfix"
-    ).read_bytes()[:3000]
+    return (
+        b"".join((DATA / n).read_bytes() for n in names)
+        + (DATA / "ipfixcol__02-odid4.ipfix").read_bytes()[:3000]
+    )
 
 
 def test_truncated_at_every_byte() -> None:

@@ -93,7 +93,9 @@ def test_invalid_boolean_is_a_bad_record_under_each_policy() -> None:
     msg = message([template_set(template_record(256, [field(276, 1)])), set_(256, b"\x07")])
     with pytest.raises(ff.DecodeError, match="boolean"):
         list(ff.iter_records(msg))
-    assert list(ff.iter_records(msg, on_bad_records="skip")) == [{"dataRecordsReliability": b"\x07"}]
+    assert list(ff.iter_records(msg, on_bad_records="skip")) == [
+        {"dataRecordsReliability": b"\x07"}
+    ]
 
 
 def test_invalid_utf8_does_not_abort() -> None:

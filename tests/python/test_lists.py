@@ -44,9 +44,7 @@ def test_sub_template_list_and_multi_list_nested() -> None:
     stml = struct.pack("!B", 3)
     stml += struct.pack("!HH", 300, 4 + len(entry1)) + entry1
     stml += struct.pack("!HH", 301, 4 + len(entry2)) + entry2
-    msg = message(
-        [template_set(inner, inner2, outer), set_(256, varlen(stl) + varlen(stml))]
-    )
+    msg = message([template_set(inner, inner2, outer), set_(256, varlen(stl) + varlen(stml))])
     (rec,) = ff.iter_records(msg)
     a = ipaddress.IPv4Address
     assert rec["subTemplateList"] == [
