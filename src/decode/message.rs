@@ -231,6 +231,18 @@ impl Decoder {
                     fields,
                 }) => {
                     let t = Template::new(id, odid, scope_count, fields, &self.model);
+                    // Zero-length fields cost nothing on the wire but a value
+                    // each in every record: bound that amplification.
+                    if t.fields.len() > 4 * t.min_record_len + 64 {
+                        let e = Error::new(ErrorKind::BadTemplate(format!(
+                            "template {id} has {} fields in records of at least {} bytes \
+                             (too many zero-length fields)",
+                            t.fields.len(),
+                            t.min_record_len
+                        )));
+                        self.problem(place.at(e, body_at), sink)?;
+                        continue;
+                    }
                     let key = TemplateKey {
                         session: self.session,
                         observation_domain_id: odid,
