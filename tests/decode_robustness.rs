@@ -114,7 +114,7 @@ fn mutations_never_panic() {
     for (_, data) in all.iter().filter(|(_, d)| d.len() < 20_000) {
         for _ in 0..300 {
             let mut m = data.clone();
-            for _ in 0..(1 + rng.next() % 8) {
+            for _ in 0..=(rng.next() % 8) {
                 let i = (rng.next() % m.len().max(1) as u64) as usize;
                 if let Some(b) = m.get_mut(i) {
                     *b = match rng.next() % 4 {
