@@ -38,6 +38,33 @@ fn policy(s: &str) -> PyResult<Policy> {
     }
 }
 
+/// Pauses CPython's cyclic GC while a batch is built: the batch creates
+/// thousands of container objects and no cycles, and generation-0 collections
+/// triggered by them would traverse the growing batch over and over.
+struct GcPause {
+    was_enabled: bool,
+}
+
+impl GcPause {
+    fn new(_py: Python<'_>) -> Self {
+        // SAFETY: called with the GIL held (the `Python` token proves it).
+        let was = unsafe { pyo3::ffi::PyGC_Disable() };
+        GcPause {
+            was_enabled: was == 1,
+        }
+    }
+}
+
+impl Drop for GcPause {
+    fn drop(&mut self) {
+        if self.was_enabled {
+            // SAFETY: the GIL is still held: the guard lives inside a
+            // function that holds a `Python` token.
+            unsafe { pyo3::ffi::PyGC_Enable() };
+        }
+    }
+}
+
 struct Inner {
     stream: MessageStream,
     decoder: Decoder,
@@ -193,6 +220,7 @@ impl PyReader {
             return Err(errors::to_py(py, &e));
         }
         let list = PyList::empty(py);
+        let _gc = GcPause::new(py);
         let mut sink = BatchSink {
             py,
             st: &mut inner.sink,

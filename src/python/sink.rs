@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc as Rc;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::convert::{ConvertError, Converter};
 use crate::decode::{Policy, Record, RecordSink, Value};
@@ -48,6 +49,18 @@ struct Plan {
     slots: Vec<Option<usize>>,
     keys: Vec<Py<PyString>>,
     complete: bool,
+    /// A dict with every key mapped to None: copying it and replacing values
+    /// is cheaper than growing a new dict key by key.
+    proto: Py<PyDict>,
+}
+
+fn proto_dict(py: Python<'_>, keys: &[Py<PyString>]) -> Py<PyDict> {
+    let d = PyDict::new(py);
+    for k in keys {
+        // Inserting None under an interned str key cannot fail.
+        let _ = d.set_item(k.bind(py), py.None());
+    }
+    d.unbind()
 }
 
 /// State kept across batches.
@@ -94,26 +107,27 @@ impl SinkState {
             .entry(serial)
             .or_insert_with(|| {
                 let fields = &rec.template.fields;
-                Rc::new(match &self.out.columns {
-                    None => Plan {
-                        slots: (0..fields.len()).map(Some).collect(),
-                        keys: fields
+                let (slots, keys): (Vec<Option<usize>>, Vec<Py<PyString>>) = match &self.out.columns
+                {
+                    None => (
+                        (0..fields.len()).map(Some).collect(),
+                        fields
                             .iter()
                             .map(|f| PyString::intern(py, &f.ie.name).unbind())
                             .collect(),
-                        complete: true,
-                    },
-                    Some(cols) => {
-                        let slots: Vec<Option<usize>> = cols
-                            .iter()
+                    ),
+                    Some(cols) => (
+                        cols.iter()
                             .map(|(k, _)| fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k))
-                            .collect();
-                        Plan {
-                            complete: slots.iter().all(Option::is_some),
-                            slots,
-                            keys: cols.iter().map(|(_, n)| n.clone_ref(py)).collect(),
-                        }
-                    }
+                            .collect(),
+                        cols.iter().map(|(_, n)| n.clone_ref(py)).collect(),
+                    ),
+                };
+                Rc::new(Plan {
+                    complete: slots.iter().all(Option::is_some),
+                    proto: proto_dict(py, &keys),
+                    slots,
+                    keys,
                 })
             })
             .clone();
@@ -194,25 +208,40 @@ impl<'py> BatchSink<'_, 'py> {
         }
         let obj = match self.st.out.shape {
             Shape::Dict => {
-                let d = PyDict::new(py);
+                let d = plan.proto.bind(py).copy().map_err(|e| self.stop(e))?;
                 for (slot, key) in plan.slots.iter().zip(&plan.keys) {
-                    let v = match slot {
-                        Some(i) => self.field(rec, *i)?,
-                        None => py.None().into_bound(py),
-                    };
-                    d.set_item(key.bind(py), v).map_err(|e| self.stop(e))?;
+                    if let Some(i) = slot {
+                        let v = self.field(rec, *i)?;
+                        // SAFETY: d, key and v are live objects under the GIL;
+                        // PyDict_SetItem does not steal references.
+                        let r =
+                            unsafe { ffi::PyDict_SetItem(d.as_ptr(), key.as_ptr(), v.as_ptr()) };
+                        if r != 0 {
+                            return Err(self.stop(PyErr::fetch(py)));
+                        }
+                    }
                 }
                 d.into_any()
             }
             Shape::Tuple => {
-                let mut vals = Vec::with_capacity(plan.slots.len());
-                for slot in &plan.slots {
-                    vals.push(match slot {
+                let n = plan.slots.len();
+                // SAFETY: PyTuple_New returns a new reference or NULL; items
+                // are set once each with owned references (SET_ITEM steals),
+                // and a tuple freed with unset (NULL) items is valid.
+                let t = unsafe {
+                    Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(n as ffi::Py_ssize_t))
+                }
+                .map_err(|e| self.stop(e))?;
+                for (j, slot) in plan.slots.iter().enumerate() {
+                    let v = match slot {
                         Some(i) => self.field(rec, *i)?,
                         None => py.None().into_bound(py),
-                    });
+                    };
+                    unsafe {
+                        ffi::PyTuple_SET_ITEM(t.as_ptr(), j as ffi::Py_ssize_t, v.into_ptr())
+                    };
                 }
-                PyTuple::new(py, vals).map_err(|e| self.stop(e))?.into_any()
+                t
             }
             Shape::Fields => {
                 let out = PyList::empty(py);
