@@ -222,3 +222,48 @@ fn sub_template_multi<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<L
     }
     Ok(List::SubTemplateMulti { semantic, entries })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx_with<'a>(
+        model: &'a InfoModel,
+        store: &'a TemplateStore,
+        limits: &'a Limits,
+    ) -> ListContext<'a> {
+        ListContext {
+            model,
+            store,
+            session: 0,
+            observation_domain_id: 0,
+            limits,
+        }
+    }
+
+    #[test]
+    fn element_cap_is_enforced() {
+        let model = InfoModel::iana();
+        let store = TemplateStore::default();
+        let limits = Limits {
+            max_list_elements: 10,
+            ..Limits::default()
+        };
+        // basicList of protocolIdentifier (id 4, 1 byte each): 10 fit, 11 do not
+        let mut b = vec![3u8, 0, 4, 0, 1];
+        b.extend([6u8; 10]);
+        let ctx = ctx_with(&model, &store, &limits);
+        match decode_list(FieldDecoder::BasicList, &b, &ctx, 0) {
+            Value::List(l) => match *l {
+                List::Basic { values, .. } => assert_eq!(values.len(), 10),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        b.push(17);
+        assert!(matches!(
+            decode_list(FieldDecoder::BasicList, &b, &ctx, 0),
+            Value::Malformed(_, why) if why.contains("more than 10")
+        ));
+    }
+}

@@ -268,6 +268,11 @@ impl PyReader {
         Ok(Some(list))
     }
 
+    /// Sizes of the reader's internal caches, and their caps (for tests).
+    fn cache_sizes(&self) -> PyResult<(usize, usize)> {
+        Ok((self.lock()?.sink.plan_count(), sink::MAX_PLANS))
+    }
+
     /// Problems skipped under on_bad_records="warn" since the last call.
     fn take_warnings(&self) -> PyResult<Vec<String>> {
         Ok(std::mem::take(&mut self.lock()?.sink.warnings))

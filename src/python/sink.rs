@@ -44,6 +44,9 @@ pub struct Output {
     pub require_all: bool,
 }
 
+/// Compiled plans kept at once (more are recompiled on demand).
+pub const MAX_PLANS: usize = 4096;
+
 /// Per-template plan: for each output slot, the field index that fills it.
 struct Plan {
     slots: Vec<Option<usize>>,
@@ -95,12 +98,22 @@ impl SinkState {
         self.last = None;
     }
 
+    /// Number of compiled plans held (bounded by `MAX_PLANS`).
+    pub fn plan_count(&self) -> usize {
+        self.plans.len()
+    }
+
     fn plan(&mut self, py: Python<'_>, rec: &Record<'_>) -> Rc<Plan> {
         let serial = rec.template.serial;
         if let Some((s, p)) = &self.last {
             if *s == serial {
                 return p.clone();
             }
+        }
+        // Plans are keyed by template instance; a stream that keeps
+        // redefining templates must not grow this map without bound.
+        if self.plans.len() >= MAX_PLANS && !self.plans.contains_key(&serial) {
+            self.plans.clear();
         }
         let p = self
             .plans

@@ -191,3 +191,15 @@ def test_template_cap_is_enforced() -> None:
     r = ff.Reader(msg, max_templates=5, on_bad_records="skip")
     list(r)
     assert len(r.templates) == 5 and r.health.problems_skipped == 5
+
+
+def test_plan_cache_is_bounded_under_endless_redefinition() -> None:
+    # Each message redefines template 256 (alternating layouts) and sends a record.
+    msgs = b"".join(
+        message([template_set(T8 if i % 2 else T_PKT), data(256, i)], seq=i) for i in range(5000)
+    )
+    r = ff.Reader(msgs)
+    assert sum(1 for _ in r) == 5000
+    held, cap = r._r.cache_sizes()
+    assert cap == 4096 and 0 < held <= cap
+    assert r.health.templates_replaced == 4999
