@@ -250,9 +250,10 @@ impl<'py> BatchSink<'_, 'py> {
                         Some(i) => self.field(rec, *i)?,
                         None => py.None().into_bound(py),
                     };
+                    // SAFETY: j < n; SET_ITEM steals the owned reference.
                     unsafe {
-                        ffi::PyTuple_SET_ITEM(t.as_ptr(), j as ffi::Py_ssize_t, v.into_ptr())
-                    };
+                        ffi::PyTuple_SET_ITEM(t.as_ptr(), j as ffi::Py_ssize_t, v.into_ptr());
+                    }
                 }
                 t
             }
