@@ -635,3 +635,57 @@ def compare_ipfixdump(value: Any, f: DumpField) -> Verdict:
             return raw is not None and len(raw) == int(m.group(1))
         return MISMATCH
     return f"ipfixDump type {t!r} not compared"
+
+
+# --------------------------------------------------------------------------
+# captures of IPFIX exports (tests/data/pcap/, oracle in tests/data/oracle/pcap/)
+
+PCAPS = TESTS / "data" / "pcap"
+PCAP_ORACLES = ORACLES / "pcap"
+
+
+@dataclass(frozen=True)
+class PcapCase:
+    """One capture, or captures read as one (a template capture, then its data)."""
+
+    name: str
+    files: tuple[str, ...]
+
+    def paths(self) -> list[Path]:
+        return [PCAPS / f for f in self.files]
+
+
+def load_pcap_cases() -> list[PcapCase]:
+    raw = json.loads((PCAP_ORACLES / "cases.json").read_text())["cases"]
+    return [PcapCase(c["name"], tuple(c["files"])) for c in raw]
+
+
+def load_tshark_pcap(name: str) -> dict[str, Any]:
+    """scripts/oracle_pcap.py's output for a capture case: like load_tshark's,
+    with "streams" (one per exporter) and the exporter of every message,
+    record and undecoded set as [source address, source UDP port]."""
+    data = _read(PCAP_ORACLES / f"{name}.tshark.json")
+    if data is None:
+        raise FileNotFoundError(f"no tshark oracle for capture {name}")
+    doc: dict[str, Any] = json.loads(data)
+    return doc
+
+
+def compare_tshark_bitfields(value: Any, extra: dict[str, Any] | None) -> Verdict:
+    """Compare a value tshark shows only as bit fields over all its octets
+    (``parts`` entries [key, display, ftype, bitmask] in oracle_pcap.py's
+    output: MPLS label stack entries, forwardingStatus, Juniper's common
+    properties, PEN 2636 IE 137): every masked part must match."""
+    bits = [p for p in (extra or {}).get("parts", []) if len(p) > 3 and p[3]]
+    if not bits or extra is None:
+        return "tshark shows no bit fields for this field"
+    raw = _as_bytes(value, extra["len"])
+    if raw is None or len(raw) != extra["len"]:
+        return f"no octets for a {type(value).__name__}"
+    whole = int.from_bytes(raw, "big")
+    for _key, display, _ftype, mask in bits:
+        shown = _tshark_int(display)
+        shift = (mask & -mask).bit_length() - 1
+        if shown is None or (whole & mask) >> shift != shown:
+            return MISMATCH
+    return OK
