@@ -29,6 +29,7 @@ import pytest
 
 import ferrofix as ff
 import oracle as oc
+import oracle_dump as od
 
 CASES = oc.load_cases()
 DUMPED = [c for c in CASES if not c.skip_ipfixdump]
@@ -185,7 +186,7 @@ def test_against_tshark(case: oc.Case) -> None:
 
 @pytest.mark.parametrize("case", DUMPED, ids=lambda c: c.name)
 def test_against_ipfixdump(case: oc.Case) -> None:
-    dump = oc.load_ipfixdump(case)
+    dump = od.load_ipfixdump(case)
     assert dump is not None
     ours = decode(case)
     assert len(ours) == len(dump.records), (
@@ -200,7 +201,7 @@ def test_against_ipfixdump(case: oc.Case) -> None:
         )
         _same_layout(where, fields, [(f.pen, f.id) for f in rec.fields])
         for i, ((pen, fid, value), f) in enumerate(zip(fields, rec.fields, strict=True)):
-            verdict = oc.compare_ipfixdump(value, f)
+            verdict = od.compare_ipfixdump(value, f)
             tally.add(f"{where} field {i} ({pen}/{fid} {f.name}, {f.type})", verdict, value, f.text)
     tally.check()
 
@@ -215,7 +216,7 @@ def test_cases_without_ipfixdump_say_why() -> None:
 def test_oracles_agree(case: oc.Case) -> None:
     """The two oracles see the same records: guards regenerated outputs."""
     tshark = oc.load_tshark(case.name)["records"]
-    dump = oc.load_ipfixdump(case)
+    dump = od.load_ipfixdump(case)
     assert dump is not None
     assert len(tshark) == len(dump.records)
     for a, b in zip(tshark, dump.records, strict=True):
@@ -236,7 +237,7 @@ def test_malformed_oracle_behaviour(case: oc.Case) -> None:
         assert not said
     else:
         assert any(facts["tshark"] in s for s in said), said
-    dump = oc.load_ipfixdump(case)
+    dump = od.load_ipfixdump(case)
     assert dump is not None
     if facts["ipfixdump_stderr"] is None:
         assert not dump.stderr.strip()

@@ -1,0 +1,360 @@
+"""libfixbuf ipfixDump output for the IPFIX fixtures: parsing its text and
+comparing ferrofix values with its display forms (``compare_ipfixdump``).
+
+Split from ``oracle.py``, which holds the cases, loaders and tshark comparators
+that this module shares.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import struct
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from oracle import MISMATCH, OK, ORACLES, Case, Verdict, _as_bytes, _read
+
+# --------------------------------------------------------------------------
+# ipfixDump text
+
+
+@dataclass
+class DumpField:
+    pen: int
+    id: int
+    name: str
+    type: str  # libfixbuf's type name from the template listing: uint8, octet, ...
+    length: int  # template length (65535: variable)
+    text: str  # what ipfixDump printed after " : " (first line only)
+    raw: bytes | None = None  # string fields: the exact value octets printed
+    scope: bool = False
+    children: list[DumpRecord] = field(default_factory=list)  # STL/STML records
+    items: list[str] = field(default_factory=list)  # basicList elements
+
+
+@dataclass
+class DumpRecord:
+    msg: int
+    odid: int
+    template_id: int | None
+    fields: list[DumpField] = field(default_factory=list)
+
+
+@dataclass
+class DumpMessage:
+    index: int
+    export_time: str
+    odid: int
+    length: int
+    sequence: int
+
+
+@dataclass
+class IpfixDump:
+    messages: list[DumpMessage]
+    records: list[DumpRecord]  # top-level data records, wire order
+    templates: dict[tuple[int, int], list[tuple[int, int, str, int, bool, str]]]
+    file_stats: str | None
+    stderr: str
+
+
+_MSG_TIME = re.compile(rb"^export time: (.+)\tobservation domain id: (\d+)$")
+_MSG_LEN = re.compile(rb"^message length: (\d+) *\tsequence number: (\d+) ")
+_TMPL_HDR = re.compile(rb"^\ttid: +(\d+) \(0x[0-9a-f]+\) +field count: +(\d+) +scope: +(\d+)")
+_TMPL_FIELD = re.compile(
+    rb"^\tent: +(\d+)  id: +(\d+)  type: (\S+) +len: +(\d+) (\(S\)|   ) (\S+)$"
+)
+_REC = re.compile(rb"^(\t*)--- data record (\d+) ---$")
+_REC_TID = re.compile(rb"^(\t+)count: +(\d+) +tid: +(\d+) \(")
+# "(id)" or "(pen/id)"; ipfixDump prints the PEN with %d, so 4294967295 is -1.
+_FIELD = re.compile(rb"^(\t+)\((-?\d+)(?:/(\d+))?\)( \(S\))? *(\S+) : ")
+_STRLEN = re.compile(rb"\(len: (\d+)\) ")
+_BL_ITEM = re.compile(rb"^(\t+)(\d+) *: (.*)$")
+
+
+def parse_ipfixdump(out: bytes, stderr: str = "") -> IpfixDump:
+    """Parse ipfixDump's text (libfixbuf 2.4, ipfixDumpPrint.c formats)."""
+    messages: list[DumpMessage] = []
+    records: list[DumpRecord] = []
+    templates: dict[tuple[int, int], list[tuple[int, int, str, int, bool, str]]] = {}
+    file_stats = None
+    odid = 0
+    tmpl_key: tuple[int, int] | None = None
+    in_tmpl = False
+    stack: list[tuple[int, DumpRecord]] = []  # (tab depth, record)
+    want_tid: DumpRecord | None = None
+    list_field: DumpField | None = None
+    pos = 0
+    n = len(out)
+    while pos < n:
+        end = out.find(b"\n", pos)
+        if end < 0:
+            end = n
+        line = out[pos:end]
+        nxt = end + 1
+        if line == b"--- Message Header ---":
+            stack, list_field, tmpl_key, in_tmpl = [], None, None, False
+        elif m := _MSG_TIME.match(line):
+            odid = int(m.group(2))
+            messages.append(DumpMessage(len(messages), m.group(1).decode(), odid, 0, 0))
+        elif m := _MSG_LEN.match(line):
+            messages[-1].length, messages[-1].sequence = int(m.group(1)), int(m.group(2))
+        elif line in (b"--- template record ---", b"--- options template record ---"):
+            stack, list_field, tmpl_key, in_tmpl = [], None, None, True
+        elif (m := _TMPL_HDR.match(line)) and in_tmpl:
+            in_tmpl = False
+            tmpl_key = (odid, int(m.group(1)))
+            templates[tmpl_key] = []
+            if int(m.group(2)) == 0:  # withdrawal
+                del templates[tmpl_key]
+                tmpl_key = None
+        elif (m := _TMPL_FIELD.match(line)) and tmpl_key is not None:
+            templates[tmpl_key].append(
+                (
+                    int(m.group(1)),
+                    int(m.group(2)),
+                    m.group(3).decode(),
+                    int(m.group(4)),
+                    m.group(5) == b"(S)",
+                    m.group(6).decode(),
+                )
+            )
+        elif m := _REC.match(line):
+            tmpl_key, in_tmpl = None, False
+            depth = len(m.group(1))
+            while stack and stack[-1][0] >= depth:
+                stack.pop()
+            rec = DumpRecord(len(messages) - 1, odid, None)
+            if depth == 0:
+                records.append(rec)
+            elif stack and stack[-1][1].fields:
+                stack[-1][1].fields[-1].children.append(rec)
+            stack.append((depth, rec))
+            want_tid = rec
+        elif (m := _REC_TID.match(line)) and want_tid is not None:
+            want_tid.template_id = int(m.group(3))
+            want_tid = None
+        elif m := _FIELD.match(line):
+            depth = len(m.group(1)) - 1
+            while stack and stack[-1][0] > depth:
+                stack.pop()
+            if not stack or stack[-1][0] != depth:
+                raise ValueError(f"field line outside a record at byte {pos}: {line!r}")
+            rec = stack[-1][1]
+            pen = int(m.group(2)) & 0xFFFFFFFF if m.group(3) else 0
+            fid = int(m.group(3) or m.group(2))
+            idx = len(rec.fields)
+            tmpl = templates.get((rec.odid, rec.template_id or -1), [])
+            ftype, flen = (tmpl[idx][2], tmpl[idx][3]) if idx < len(tmpl) else ("?", 0)
+            value_at = pos + m.end()
+            raw = None
+            text = out[value_at:end]
+            if ftype == "string" and (s := _STRLEN.match(out, value_at)):
+                # The value is printed verbatim and may itself hold newlines.
+                start = s.end()
+                raw = out[start : start + int(s.group(1))]
+                text = out[value_at:start] + raw
+                nxt = start + len(raw) + 1
+            rec.fields.append(
+                DumpField(
+                    pen,
+                    fid,
+                    m.group(5).decode(),
+                    ftype,
+                    flen,
+                    text.decode("utf-8", "surrogateescape"),
+                    raw,
+                    bool(m.group(4)),
+                )
+            )
+            list_field = None
+        elif line.strip() == b"+++ basicList +++":
+            list_field = stack[-1][1].fields[-1] if stack and stack[-1][1].fields else None
+        elif (m := _BL_ITEM.match(line)) and list_field is not None:
+            list_field.items.append(m.group(3).decode("utf-8", "surrogateescape"))
+        elif line.startswith(b"*** File Stats:"):
+            file_stats = line.decode()
+        pos = nxt
+    return IpfixDump(messages, records, templates, file_stats, stderr)
+
+
+def stream_messages(data: bytes) -> list[tuple[int, int, int, int]]:
+    """(offset, length, sequence, odid) of each IPFIX message header in a
+    stream, up to the first header that cannot be one (RFC 7011 section 3.1)."""
+    out = []
+    off = 0
+    while off + 16 <= len(data):
+        version, length, _t, seq, odid = struct.unpack_from(">HHIII", data, off)
+        if version != 10 or length < 16 or off + length > len(data):
+            break
+        out.append((off, length, seq, odid))
+        off += length
+    return out
+
+
+def _align_messages(dump: IpfixDump, data: bytes) -> None:
+    """ipfixDump prints no header for a message without sets: map its message
+    numbers onto the stream's by (length, sequence, domain), in order."""
+    headers = stream_messages(data)
+    mapping: dict[int, int] = {}
+    j = 0
+    for m in dump.messages:
+        while j < len(headers) and headers[j][1:] != (m.length, m.sequence, m.odid):
+            j += 1
+        if j == len(headers):
+            raise ValueError(f"ipfixDump message {m.index} matches no message header")
+        mapping[m.index] = j
+        m.index = j
+        j += 1
+
+    def remap(recs: list[DumpRecord]) -> None:
+        for r in recs:
+            r.msg = mapping[r.msg]
+            for f in r.fields:
+                remap(f.children)
+
+    remap(dump.records)
+
+
+def load_ipfixdump(case: Case) -> IpfixDump | None:
+    """The parsed ipfixDump output of a case, or None when it was not run.
+    Message numbers are those of the stream (ipfixDump skips empty messages)."""
+    if case.skip_ipfixdump:
+        return None
+    out = _read(ORACLES / f"{case.name}.ipfixdump.txt")
+    if out is None:
+        raise FileNotFoundError(f"no ipfixDump oracle for {case.name}")
+    err_path = ORACLES / f"{case.name}.ipfixdump.stderr.txt"
+    stderr = err_path.read_text(errors="replace") if err_path.exists() else ""
+    dump = parse_ipfixdump(out, stderr)
+    _align_messages(dump, case.data())
+    return dump
+
+
+def format_ipfixdump_ipv6(addr: ipaddress.IPv6Address) -> str:
+    """ipfixDump's IPv6 display (mdPrintIP6Address): 4-digit groups, the first
+    run of zero groups (even a single one) shown as '::'."""
+    groups = [int.from_bytes(addr.packed[i : i + 2], "big") for i in range(0, 16, 2)]
+    out, start, done = "", False, False
+    for i, g in enumerate(groups):
+        if g or done:
+            out += f"{g:04x}" + (":" if i < 7 else "")
+            if start:
+                done = True
+        elif not start:
+            out += "::" if i == 0 else ":"
+            start = True
+    return out
+
+
+_DUMP_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))?$")
+_DUMP_OCTETS = re.compile(r"^\(len: (\d+)\)(?: 0x([0-9a-f]*))?$")
+_DUMP_LEN_ONLY = re.compile(r"^len: (\d+)$")
+
+
+def compare_ipfixdump(value: Any, f: DumpField) -> Verdict:
+    """Compare one ferrofix value with ipfixDump's display of the same field."""
+    t, text = f.type, f.text
+    if isinstance(value, list) or t in ("bl", "stl", "stml"):
+        return "RFC 6313 list"
+    if f.id == 210 and f.pen == 0:  # paddingOctets: ipfixDump prints only the length
+        m = _DUMP_LEN_ONLY.match(text)
+        raw = _as_bytes(value)
+        return m is not None and raw is not None and len(raw) == int(m.group(1))
+    if t.startswith("uint") or t.startswith("int"):
+        if isinstance(value, bool):
+            return text == ("1" if value else "2")
+        if isinstance(value, int):
+            return text == str(value)
+        raw = _as_bytes(value)
+        if raw is not None:
+            signed = t.startswith("int")
+            return text == str(int.from_bytes(raw, "big", signed=signed))
+        return f"ipfixDump shows an integer, ferrofix a {type(value).__name__}"
+    if t == "bool":
+        if isinstance(value, bool):
+            return text == ("1" if value else "2")
+        return text == str(value) if isinstance(value, int) else MISMATCH
+    if t in ("float32", "float64"):
+        if isinstance(value, float):
+            return text == f"{value:.8g}" or text.lstrip("-") == f"{value:.8g}".lstrip("-")
+        return f"ipfixDump shows a float, ferrofix a {type(value).__name__}"
+    if t in ("ipv4", "ipv6"):
+        if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            want = str(value) if t == "ipv4" else format_ipfixdump_ipv6(value)  # type: ignore[arg-type]
+            return text == want
+        raw = _as_bytes(value)
+        if raw is None:
+            return MISMATCH
+        return ipaddress.ip_address(text).packed == raw
+    if t == "mac":
+        if isinstance(value, str):
+            return text == value
+        raw = _as_bytes(value)
+        return raw is not None and text == ":".join(f"{b:02x}" for b in raw)
+    if t in ("sec", "millisec", "microsec", "nanosec"):
+        m = _DUMP_TIME.match(text)
+        if not m:
+            return MISMATCH
+        y, mo, d, hh, mm, ss, frac = m.groups()
+        whole = datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss), tzinfo=UTC)
+        if isinstance(value, datetime):
+            v = value.astimezone(UTC)
+            if v.replace(microsecond=0) != whole:
+                return MISMATCH
+            if t == "millisec":
+                return int(frac) == v.microsecond // 1000
+            # microsec/nanosec: ipfixDump 2.4 computes the fraction as
+            # (ntp & mask) / 2**32, which is always 0: only seconds compare.
+            return True
+        if isinstance(value, int) and not isinstance(value, bool):
+            epoch = int(whole.timestamp())
+            if t == "sec":
+                return value == epoch
+            if t == "millisec":
+                return value == epoch * 1000 + int(frac)
+        return f"ipfixDump shows a time, ferrofix a {type(value).__name__}"
+    if t == "string":
+        shown = f.raw if f.raw is not None else text.encode("utf-8", "surrogateescape")
+        if isinstance(value, str):
+            if value.encode("utf-8") == shown:
+                return OK
+            try:
+                shown.decode("utf-8")
+            except UnicodeDecodeError:
+                return "string is not valid UTF-8"
+            return MISMATCH
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value) == shown
+        return f"ipfixDump shows a string, ferrofix a {type(value).__name__}"
+    if t == "octet":
+        if f.length != 65535 and f.length <= 8:
+            # ipfixDump copies octetArrays of up to 8 octets into a uint64 on
+            # the host, i.e. shows them as a little-endian integer.
+            raw = _as_bytes(value, f.length)
+            if raw is None and isinstance(value, str):
+                raw = value.encode("utf-8").ljust(f.length, b"\0")
+            if raw is None and isinstance(value, float):
+                raw = struct.pack(">f" if f.length == 4 else ">d", value)
+            if raw is None:
+                return f"no octets for a {type(value).__name__}"
+            return text == str(int.from_bytes(raw, "little"))
+        m = _DUMP_OCTETS.match(text)
+        if m:
+            n = int(m.group(1))
+            raw = _as_bytes(value, n)
+            if raw is None and isinstance(value, str):
+                raw = value.encode("utf-8")
+            if raw is None:
+                return f"no octets for a {type(value).__name__}"
+            return raw == bytes.fromhex(m.group(2) or "")
+        m = _DUMP_LEN_ONLY.match(text)
+        if m:  # run without --hexdump: only the length can be compared
+            raw = _as_bytes(value, int(m.group(1)))
+            if raw is None and isinstance(value, str):
+                raw = value.encode("utf-8")
+            return raw is not None and len(raw) == int(m.group(1))
+        return MISMATCH
+    return f"ipfixDump type {t!r} not compared"
