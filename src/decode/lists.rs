@@ -1,12 +1,14 @@
 //! RFC 6313 structured data: basicList (§4.5.1), subTemplateList (§4.5.2)
-//! and subTemplateMultiList (§4.5.3), decoded recursively up to
-//! [`Limits::max_list_depth`]. A malformed list becomes
-//! [`Value::Malformed`] with the reason; it never aborts the record.
+//! and subTemplateMultiList (§4.5.3). A record's list fields are lazy
+//! [`Value::List`] views; [`decode_list`] decodes one level (nested lists stay
+//! lazy), refusing depths beyond [`Limits::max_list_depth`]. A malformed list
+//! is an `Err` with the reason, for the consumer's bad-record policy; it never
+//! aborts the record.
 
 use std::sync::Arc;
 
 use super::record::split_record;
-use super::value::{decode_scalar, Value};
+use super::value::{decode_value, ListKind, Value};
 use crate::model::{IeDef, InfoModel};
 use crate::session::{FieldDecoder, Limits, Template, TemplateKey, TemplateStore};
 use crate::wire::{be16, be32, read_varlen, VARLEN};
@@ -46,41 +48,28 @@ pub enum List<'a> {
 
 type R<T> = Result<T, String>;
 
-/// Decode a list field's content.
+/// Decode one level of a list value found at nesting `depth` (0 for a
+/// record's own field); elements that are lists themselves stay lazy.
 pub fn decode_list<'a>(
-    d: FieldDecoder,
+    kind: ListKind,
     b: &'a [u8],
     ctx: &ListContext<'_>,
     depth: u32,
-) -> Value<'a> {
+) -> R<List<'a>> {
     if depth >= ctx.limits.max_list_depth {
-        return Value::Malformed(
-            b,
-            format!("lists nested deeper than {}", ctx.limits.max_list_depth),
-        );
+        return Err(format!(
+            "lists nested deeper than {}",
+            ctx.limits.max_list_depth
+        ));
     }
-    let r = match d {
-        FieldDecoder::BasicList => basic(b, ctx, depth),
-        FieldDecoder::SubTemplateList => sub_template(b, ctx, depth),
-        FieldDecoder::SubTemplateMultiList => sub_template_multi(b, ctx, depth),
-        other => return decode_scalar(other, b),
-    };
-    match r {
-        Ok(l) => Value::List(Box::new(l)),
-        Err(why) => Value::Malformed(b, why),
+    match kind {
+        ListKind::Basic => basic(b, ctx),
+        ListKind::SubTemplate => sub_template(b, ctx),
+        ListKind::SubTemplateMulti => sub_template_multi(b, ctx),
     }
 }
 
-fn field_value<'a>(d: FieldDecoder, b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> Value<'a> {
-    match d {
-        FieldDecoder::BasicList
-        | FieldDecoder::SubTemplateList
-        | FieldDecoder::SubTemplateMultiList => decode_list(d, b, ctx, depth + 1),
-        other => decode_scalar(other, b),
-    }
-}
-
-fn basic<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<List<'a>> {
+fn basic<'a>(b: &'a [u8], ctx: &ListContext<'_>) -> R<List<'a>> {
     let semantic = *b.first().ok_or("basicList header cut short")?;
     let raw_id = be16(b, 1).ok_or("basicList header cut short")?;
     let elem_len = be16(b, 3).ok_or("basicList header cut short")?;
@@ -121,7 +110,7 @@ fn basic<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<List<'a>> {
             }
             (pos, l)
         };
-        values.push(field_value(dec, &b[start..start + len], ctx, depth));
+        values.push(decode_value(dec, &b[start..start + len]));
         pos = start + len;
     }
     Ok(List::Basic {
@@ -143,12 +132,7 @@ fn template_for(ctx: &ListContext<'_>, id: u16) -> R<Arc<Template>> {
         .ok_or_else(|| format!("sub-template {id} is not known"))
 }
 
-fn records<'a>(
-    t: &Template,
-    b: &'a [u8],
-    ctx: &ListContext<'_>,
-    depth: u32,
-) -> R<Vec<Vec<Value<'a>>>> {
+fn records<'a>(t: &Template, b: &'a [u8], ctx: &ListContext<'_>) -> R<Vec<Vec<Value<'a>>>> {
     let mut out = Vec::new();
     if b.is_empty() {
         return Ok(out);
@@ -175,9 +159,7 @@ fn records<'a>(
             .fields
             .iter()
             .zip(&spans)
-            .map(|(f, &(o, l))| {
-                field_value(f.decoder, &rec[o as usize..(o + l) as usize], ctx, depth)
-            })
+            .map(|(f, &(o, l))| decode_value(f.decoder, &rec[o as usize..(o + l) as usize]))
             .collect();
         out.push(vals);
         pos = end;
@@ -185,11 +167,11 @@ fn records<'a>(
     Ok(out)
 }
 
-fn sub_template<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<List<'a>> {
+fn sub_template<'a>(b: &'a [u8], ctx: &ListContext<'_>) -> R<List<'a>> {
     let semantic = *b.first().ok_or("subTemplateList header cut short")?;
     let id = be16(b, 1).ok_or("subTemplateList header cut short")?;
     let template = template_for(ctx, id)?;
-    let records = records(&template, &b[3..], ctx, depth)?;
+    let records = records(&template, &b[3..], ctx)?;
     Ok(List::SubTemplate {
         semantic,
         template,
@@ -197,7 +179,7 @@ fn sub_template<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<List<'a
     })
 }
 
-fn sub_template_multi<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<List<'a>> {
+fn sub_template_multi<'a>(b: &'a [u8], ctx: &ListContext<'_>) -> R<List<'a>> {
     let semantic = *b.first().ok_or("subTemplateMultiList header cut short")?;
     let mut pos = 1;
     let mut entries = Vec::new();
@@ -216,7 +198,7 @@ fn sub_template_multi<'a>(b: &'a [u8], ctx: &ListContext<'_>, depth: u32) -> R<L
             ));
         }
         let template = template_for(ctx, id)?;
-        let recs = records(&template, &b[pos + 4..pos + len], ctx, depth)?;
+        let recs = records(&template, &b[pos + 4..pos + len], ctx)?;
         entries.push((template, recs));
         pos += len;
     }
@@ -253,17 +235,16 @@ mod tests {
         let mut b = vec![3u8, 0, 4, 0, 1];
         b.extend([6u8; 10]);
         let ctx = ctx_with(&model, &store, &limits);
-        match decode_list(FieldDecoder::BasicList, &b, &ctx, 0) {
-            Value::List(l) => match *l {
-                List::Basic { values, .. } => assert_eq!(values.len(), 10),
-                other => panic!("{other:?}"),
-            },
+        match decode_list(ListKind::Basic, &b, &ctx, 0) {
+            Ok(List::Basic { values, .. }) => assert_eq!(values.len(), 10),
             other => panic!("{other:?}"),
         }
         b.push(17);
-        assert!(matches!(
-            decode_list(FieldDecoder::BasicList, &b, &ctx, 0),
-            Value::Malformed(_, why) if why.contains("more than 10")
-        ));
+        let err = decode_list(ListKind::Basic, &b, &ctx, 0).unwrap_err();
+        assert!(err.contains("more than 10"), "{err}");
+        // depth limit
+        assert!(decode_list(ListKind::Basic, &b, &ctx, 16)
+            .unwrap_err()
+            .contains("deeper"));
     }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use super::lists::{decode_list, ListContext};
-use super::value::{decode_scalar, Value};
-use crate::session::{FieldDecoder, Template};
+use super::lists::ListContext;
+use super::value::{decode_value, Value};
+use crate::session::Template;
 use crate::wire::{read_varlen, MessageHeader};
 
 /// Where one field's value lies in its record: (offset, length).
@@ -63,18 +63,13 @@ impl<'a> Record<'a> {
         }
     }
 
-    /// Decoded value of field `i`.
+    /// Decoded value of field `i` (lists as lazy views: decode them with
+    /// [`super::lists::decode_list`] and [`Record::lists`]).
     #[inline]
     pub fn value(&self, i: usize) -> Value<'a> {
-        let Some(f) = self.template.fields.get(i) else {
-            return Value::Bytes(&[]);
-        };
-        let raw = self.raw(i);
-        match f.decoder {
-            FieldDecoder::BasicList
-            | FieldDecoder::SubTemplateList
-            | FieldDecoder::SubTemplateMultiList => decode_list(f.decoder, raw, &self.lists, 0),
-            d => decode_scalar(d, raw),
+        match self.template.fields.get(i) {
+            Some(f) => decode_value(f.decoder, self.raw(i)),
+            None => Value::Bytes(&[]),
         }
     }
 

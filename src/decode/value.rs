@@ -2,7 +2,6 @@
 //! floats, booleans, addresses, strings, octet arrays and the four
 //! dateTime types, borrowed from the message bytes where possible.
 
-use super::lists::List;
 use crate::session::FieldDecoder;
 
 /// Seconds between the NTP era-0 epoch (1900) and the UNIX epoch.
@@ -33,8 +32,10 @@ impl DateTime {
     }
 }
 
-/// A decoded field value.
-#[derive(Debug, Clone, PartialEq)]
+/// A decoded field value. `Copy` and free of heap data: RFC 6313 lists are
+/// lazy views ([`ListKind`] + raw bytes) decoded on demand with
+/// [`super::lists::decode_list`], so visiting values costs no allocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
     Unsigned(u64),
     Signed(i64),
@@ -49,15 +50,47 @@ pub enum Value<'a> {
     DateTime(DateTime),
     /// unsigned256 (RFC 9740), big-endian, 1..=32 bytes.
     Unsigned256(&'a [u8]),
-    List(Box<List<'a>>),
-    /// Bytes that do not form a valid value of the field's type (a boolean
-    /// other than 1 or 2, a malformed list): kept raw, with the reason.
-    Malformed(&'a [u8], String),
+    /// An RFC 6313 list, not decoded yet.
+    List(ListKind, &'a [u8]),
+    /// Bytes that are not a valid value of the field's type, kept raw.
+    Invalid(&'a [u8], Invalid),
+}
+
+/// Which RFC 6313 structure a lazy list value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Basic,
+    SubTemplate,
+    SubTemplateMulti,
+}
+
+/// Why a scalar value is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    /// RFC 7011 §6.1.5: a boolean is 1 (true) or 2 (false).
+    Boolean,
+}
+
+impl Invalid {
+    /// A description for error messages.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Invalid::Boolean => "boolean must be 1 (true) or 2 (false)",
+        }
+    }
 }
 
 /// Big-endian unsigned integer of 0..=8 bytes.
 #[inline]
 pub fn be_uint(b: &[u8]) -> u64 {
+    // The native widths first: one load each instead of a byte loop.
+    match b.len() {
+        8 => return u64::from_be_bytes(b.try_into().unwrap_or_default()),
+        4 => return u64::from(u32::from_be_bytes(b.try_into().unwrap_or_default())),
+        2 => return u64::from(u16::from_be_bytes(b.try_into().unwrap_or_default())),
+        1 => return u64::from(b[0]),
+        _ => {}
+    }
     let mut v = 0u64;
     for &x in b.iter().take(8) {
         v = (v << 8) | u64::from(x);
@@ -97,10 +130,9 @@ fn ntp(b: &[u8], precision: TimePrecision) -> DateTime {
     }
 }
 
-/// Decode one scalar field; list decoders are handled by the caller
-/// (`decode::lists`), which needs template state.
+/// Decode one field; lists come back as lazy [`Value::List`] views.
 #[inline]
-pub fn decode_scalar(d: FieldDecoder, b: &[u8]) -> Value<'_> {
+pub fn decode_value(d: FieldDecoder, b: &[u8]) -> Value<'_> {
     match d {
         FieldDecoder::Unsigned => Value::Unsigned(be_uint(b)),
         FieldDecoder::Signed => Value::Signed(be_int(b)),
@@ -111,7 +143,7 @@ pub fn decode_scalar(d: FieldDecoder, b: &[u8]) -> Value<'_> {
         FieldDecoder::Boolean => match b.first() {
             Some(1) => Value::Bool(true),
             Some(2) => Value::Bool(false),
-            _ => Value::Malformed(b, "boolean must be 1 (true) or 2 (false)".into()),
+            _ => Value::Invalid(b, Invalid::Boolean),
         },
         FieldDecoder::Mac => match <[u8; 6]>::try_from(b) {
             Ok(m) => Value::Mac(m),
@@ -142,10 +174,10 @@ pub fn decode_scalar(d: FieldDecoder, b: &[u8]) -> Value<'_> {
         FieldDecoder::DateTimeMicroseconds => Value::DateTime(ntp(b, TimePrecision::Microseconds)),
         FieldDecoder::DateTimeNanoseconds => Value::DateTime(ntp(b, TimePrecision::Nanoseconds)),
         FieldDecoder::Unsigned256 => Value::Unsigned256(b),
-        FieldDecoder::Bytes
-        | FieldDecoder::BasicList
-        | FieldDecoder::SubTemplateList
-        | FieldDecoder::SubTemplateMultiList => Value::Bytes(b),
+        FieldDecoder::Bytes => Value::Bytes(b),
+        FieldDecoder::BasicList => Value::List(ListKind::Basic, b),
+        FieldDecoder::SubTemplateList => Value::List(ListKind::SubTemplate, b),
+        FieldDecoder::SubTemplateMultiList => Value::List(ListKind::SubTemplateMulti, b),
     }
 }
 
@@ -166,23 +198,23 @@ mod tests {
     fn ntp_times() {
         // 2208988800 + 1 s, fraction 0x80000000 = 0.5 s
         let b = [0x83, 0xaa, 0x7e, 0x81, 0x80, 0, 0, 0];
-        let Value::DateTime(t) = decode_scalar(FieldDecoder::DateTimeNanoseconds, &b) else {
+        let Value::DateTime(t) = decode_value(FieldDecoder::DateTimeNanoseconds, &b) else {
             panic!()
         };
         assert_eq!((t.secs, t.nanos), (1, 500_000_000));
         // Smallest fraction step survives in nanoseconds but not microseconds.
         let b = [0x83, 0xaa, 0x7e, 0x80, 0, 0, 0x10, 0x00];
-        let Value::DateTime(n) = decode_scalar(FieldDecoder::DateTimeNanoseconds, &b) else {
+        let Value::DateTime(n) = decode_value(FieldDecoder::DateTimeNanoseconds, &b) else {
             panic!()
         };
-        let Value::DateTime(u) = decode_scalar(FieldDecoder::DateTimeMicroseconds, &b) else {
+        let Value::DateTime(u) = decode_value(FieldDecoder::DateTimeMicroseconds, &b) else {
             panic!()
         };
         assert_eq!(n.nanos, 953);
         assert_eq!(u.nanos, 0);
         // 0.75 s in NTP fraction: both keep it.
         let b = [0x83, 0xaa, 0x7e, 0x80, 0xc0, 0, 0, 0];
-        let Value::DateTime(u) = decode_scalar(FieldDecoder::DateTimeMicroseconds, &b) else {
+        let Value::DateTime(u) = decode_value(FieldDecoder::DateTimeMicroseconds, &b) else {
             panic!()
         };
         assert_eq!(u.nanos, 750_000_000);
@@ -190,17 +222,14 @@ mod tests {
 
     #[test]
     fn boolean_values() {
+        assert_eq!(decode_value(FieldDecoder::Boolean, &[1]), Value::Bool(true));
         assert_eq!(
-            decode_scalar(FieldDecoder::Boolean, &[1]),
-            Value::Bool(true)
-        );
-        assert_eq!(
-            decode_scalar(FieldDecoder::Boolean, &[2]),
+            decode_value(FieldDecoder::Boolean, &[2]),
             Value::Bool(false)
         );
         assert!(matches!(
-            decode_scalar(FieldDecoder::Boolean, &[0]),
-            Value::Malformed(..)
+            decode_value(FieldDecoder::Boolean, &[0]),
+            Value::Invalid(_, Invalid::Boolean)
         ));
     }
 }
@@ -231,5 +260,13 @@ mod civil_tests {
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(2_932_896), (9999, 12, 31));
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn value_stays_small() {
+        assert!(std::mem::size_of::<super::Value<'_>>() <= 24);
     }
 }

@@ -1,15 +1,17 @@
 //! Core values to Python objects: int, float, bool, str, bytes, MAC as
 //! `str`, `ipaddress` objects, timezone-aware UTC `datetime`, lists for
-//! RFC 6313 structures. Objects that repeat (addresses, timestamps) come from
-//! small direct-mapped caches so that a stream of records does not rebuild
-//! them.
+//! RFC 6313 structures. Addresses repeat in flow data, so they come from a
+//! small direct-mapped cache; the hot scalar types go straight through the
+//! CPython C API.
 
 use std::fmt::Write as _;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDateTime, PyDict, PyList, PyString, PyTzInfo};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTzInfo};
 
-use crate::decode::{civil_from_days, DateTime, List, Value};
+use crate::decode::{civil_from_days, decode_list, DateTime, List, ListContext, Value};
+use crate::session::Template;
 
 /// A direct-mapped cache: one slot per hash bucket, newest wins.
 struct SlotCache<K> {
@@ -46,15 +48,24 @@ impl<K: PartialEq + Copy> SlotCache<K> {
     }
 }
 
+/// CPython's datetime C API (the capsule `datetime.datetime_CAPI`).
+struct DateTimeApi(*const ffi::PyDateTime_CAPI);
+
+// SAFETY: the capsule's struct is static for the interpreter's lifetime and
+// is only used with the GIL held (every use takes a `Python` token).
+unsafe impl Send for DateTimeApi {}
+// SAFETY: as above; it is never written through.
+unsafe impl Sync for DateTimeApi {}
+
 /// Converts values, holding the Python objects it needs and its caches.
 pub struct Converter {
     ipv4_cls: Py<PyAny>,
     ipv6_cls: Py<PyAny>,
     utc: Py<PyTzInfo>,
     int_from_bytes: Py<PyAny>,
+    datetime: DateTimeApi,
     v4: SlotCache<[u8; 4]>,
     v6: SlotCache<[u8; 16]>,
-    times: SlotCache<(i64, u32)>,
 }
 
 /// Why a value could not become a Python object (reported by the caller
@@ -62,12 +73,6 @@ pub struct Converter {
 pub enum ConvertError {
     Py(PyErr),
     Malformed(String),
-}
-
-impl From<std::convert::Infallible> for ConvertError {
-    fn from(e: std::convert::Infallible) -> Self {
-        match e {}
-    }
 }
 
 impl From<PyErr> for ConvertError {
@@ -78,71 +83,90 @@ impl From<PyErr> for ConvertError {
 
 type CResult<T> = Result<T, ConvertError>;
 
+/// Wrap a new reference returned by the C API (NULL = exception set).
+#[inline]
+fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: `ptr` is a new reference or NULL with an exception set, as
+    // returned by the CPython call just made with the GIL held.
+    unsafe { Bound::from_owned_ptr_or_err(py, ptr) }
+}
+
 impl Converter {
     /// Look up the classes used for addresses and times.
     pub fn new(py: Python<'_>) -> PyResult<Self> {
         let ip = PyModule::import(py, "ipaddress")?;
+        let utc = PyTzInfo::utc(py)?.to_owned().unbind();
+        // SAFETY: GIL held; PyDateTime_IMPORT sets the API pointer or leaves
+        // it NULL with an exception set.
+        let api = unsafe {
+            ffi::PyDateTime_IMPORT();
+            ffi::PyDateTimeAPI()
+        };
+        if api.is_null() {
+            return Err(PyErr::fetch(py));
+        }
         Ok(Converter {
             ipv4_cls: ip.getattr("IPv4Address")?.unbind(),
             ipv6_cls: ip.getattr("IPv6Address")?.unbind(),
-            utc: PyTzInfo::utc(py)?.to_owned().unbind(),
+            utc,
             int_from_bytes: py
                 .get_type::<pyo3::types::PyInt>()
                 .getattr("from_bytes")?
                 .unbind(),
-            v4: SlotCache::new(14),
+            datetime: DateTimeApi(api),
+            v4: SlotCache::new(16),
             v6: SlotCache::new(12),
-            times: SlotCache::new(12),
         })
     }
 
     /// A timezone-aware UTC datetime (microseconds; nanoseconds are cut,
     /// Python's datetime cannot hold them).
-    pub fn datetime<'py>(&mut self, py: Python<'py>, t: DateTime) -> CResult<Bound<'py, PyAny>> {
-        let key = (t.secs, t.nanos / 1000);
-        let hash = (t.secs as u64) ^ u64::from(t.nanos) << 32;
-        let utc = &self.utc;
-        let mut bad = None;
-        let r = self.times.get_or(py, hash, key, || {
-            let days = t.secs.div_euclid(86_400);
-            let sod = t.secs.rem_euclid(86_400) as u32;
-            let (y, m, d) = civil_from_days(days);
-            if !(1..=9999).contains(&y) {
-                bad = Some(format!(
-                    "time {}s since 1970 is outside datetime's years 1-9999",
-                    t.secs
-                ));
-                return Ok(py.None().into_bound(py));
-            }
-            let dt = PyDateTime::new(
-                py,
-                y as i32,
-                m as u8,
-                d as u8,
-                (sod / 3600) as u8,
-                (sod / 60 % 60) as u8,
-                (sod % 60) as u8,
-                t.nanos / 1000,
-                Some(utc.bind(py)),
-            )?;
-            Ok(dt.into_any())
-        });
-        match bad {
-            Some(why) => {
-                self.times = SlotCache::new(12);
-                Err(ConvertError::Malformed(why))
-            }
-            None => Ok(r?),
+    #[inline]
+    pub fn datetime<'py>(&self, py: Python<'py>, t: DateTime) -> CResult<Bound<'py, PyAny>> {
+        let days = t.secs.div_euclid(86_400);
+        let sod = t.secs.rem_euclid(86_400) as i32;
+        let (y, m, d) = civil_from_days(days);
+        if !(1..=9999).contains(&y) {
+            return Err(ConvertError::Malformed(format!(
+                "time {}s since 1970 is outside datetime's years 1-9999",
+                t.secs
+            )));
         }
+        let api = self.datetime.0;
+        // SAFETY: GIL held; `api` is the live datetime C API; all arguments
+        // are in range (checked year, civil month/day, seconds of day).
+        let ptr = unsafe {
+            ((*api).DateTime_FromDateAndTime)(
+                y as i32,
+                m as i32,
+                d as i32,
+                sod / 3600,
+                sod / 60 % 60,
+                sod % 60,
+                (t.nanos / 1000) as i32,
+                self.utc.as_ptr(),
+                (*api).DateTimeType,
+            )
+        };
+        Ok(owned(py, ptr)?)
     }
 
-    /// Convert one value.
-    pub fn value<'py>(&mut self, py: Python<'py>, v: &Value<'_>) -> CResult<Bound<'py, PyAny>> {
-        Ok(match v {
-            Value::Unsigned(x) => x.into_pyobject(py)?.into_any(),
-            Value::Signed(x) => x.into_pyobject(py)?.into_any(),
-            Value::Float(x) => x.into_pyobject(py)?.into_any(),
-            Value::Bool(x) => x.into_pyobject(py)?.to_owned().into_any(),
+    /// Convert one value; `ctx` and `depth` serve nested RFC 6313 lists.
+    #[inline]
+    pub fn value<'py>(
+        &mut self,
+        py: Python<'py>,
+        v: &Value<'_>,
+        ctx: &ListContext<'_>,
+        depth: u32,
+    ) -> CResult<Bound<'py, PyAny>> {
+        // SAFETY (ffi calls below): GIL held; each returns a new reference
+        // or NULL with an exception set, which `owned` turns into an error.
+        Ok(match *v {
+            Value::Unsigned(x) => owned(py, unsafe { ffi::PyLong_FromUnsignedLongLong(x) })?,
+            Value::Signed(x) => owned(py, unsafe { ffi::PyLong_FromLongLong(x) })?,
+            Value::Float(x) => owned(py, unsafe { ffi::PyFloat_FromDouble(x) })?,
+            Value::Bool(x) => owned(py, unsafe { ffi::PyBool_FromLong(i64::from(x) as _) })?,
             Value::Mac(m) => {
                 let mut s = String::with_capacity(17);
                 for (i, b) in m.iter().enumerate() {
@@ -155,41 +179,48 @@ impl Converter {
             }
             Value::Ipv4(a) => {
                 let cls = &self.ipv4_cls;
+                let n = u32::from_be_bytes(a);
                 self.v4
-                    .get_or(py, u64::from(u32::from_be_bytes(*a)), *a, || {
-                        cls.bind(py).call1((u32::from_be_bytes(*a),))
-                    })?
+                    .get_or(py, u64::from(n), a, || cls.bind(py).call1((n,)))?
             }
             Value::Ipv6(a) => {
                 let cls = &self.ipv6_cls;
-                let n = u128::from_be_bytes(*a);
-                self.v6.get_or(py, (n as u64) ^ (n >> 64) as u64, *a, || {
+                let n = u128::from_be_bytes(a);
+                self.v6.get_or(py, (n as u64) ^ (n >> 64) as u64, a, || {
                     cls.bind(py).call1((n,))
                 })?
             }
             Value::String(b) => PyString::new(py, &String::from_utf8_lossy(b)).into_any(),
             Value::Bytes(b) => PyBytes::new(py, b).into_any(),
-            Value::DateTime(t) => self.datetime(py, *t)?,
+            Value::DateTime(t) => self.datetime(py, t)?,
             Value::Unsigned256(b) => self
                 .int_from_bytes
                 .bind(py)
                 .call1((PyBytes::new(py, b), "big"))?,
-            Value::List(l) => self.list(py, l)?,
-            Value::Malformed(_, why) => return Err(ConvertError::Malformed(why.clone())),
+            Value::List(kind, raw) => {
+                let list = decode_list(kind, raw, ctx, depth).map_err(ConvertError::Malformed)?;
+                self.list(py, &list, ctx, depth + 1)?
+            }
+            Value::Invalid(_, why) => return Err(ConvertError::Malformed(why.reason().into())),
         })
     }
 
     fn records<'py>(
         &mut self,
         py: Python<'py>,
-        t: &crate::session::Template,
+        t: &Template,
         recs: &[Vec<Value<'_>>],
+        ctx: &ListContext<'_>,
+        depth: u32,
     ) -> CResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         for r in recs {
             let d = PyDict::new(py);
             for (f, v) in t.fields.iter().zip(r) {
-                d.set_item(PyString::new(py, &f.ie.name), self.value(py, v)?)?;
+                d.set_item(
+                    PyString::new(py, &f.ie.name),
+                    self.value(py, v, ctx, depth)?,
+                )?;
             }
             out.append(d)?;
         }
@@ -198,22 +229,28 @@ impl Converter {
 
     /// basicList -> list of values; subTemplateList -> list of dicts;
     /// subTemplateMultiList -> list of lists of dicts (one per entry).
-    fn list<'py>(&mut self, py: Python<'py>, l: &List<'_>) -> CResult<Bound<'py, PyAny>> {
+    fn list<'py>(
+        &mut self,
+        py: Python<'py>,
+        l: &List<'_>,
+        ctx: &ListContext<'_>,
+        depth: u32,
+    ) -> CResult<Bound<'py, PyAny>> {
         Ok(match l {
             List::Basic { values, .. } => {
                 let out = PyList::empty(py);
                 for v in values {
-                    out.append(self.value(py, v)?)?;
+                    out.append(self.value(py, v, ctx, depth)?)?;
                 }
                 out.into_any()
             }
             List::SubTemplate {
                 template, records, ..
-            } => self.records(py, template, records)?.into_any(),
+            } => self.records(py, template, records, ctx, depth)?.into_any(),
             List::SubTemplateMulti { entries, .. } => {
                 let out = PyList::empty(py);
                 for (t, recs) in entries {
-                    out.append(self.records(py, t, recs)?)?;
+                    out.append(self.records(py, t, recs, ctx, depth)?)?;
                 }
                 out.into_any()
             }

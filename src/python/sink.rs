@@ -178,7 +178,7 @@ impl<'py> BatchSink<'_, 'py> {
     ) -> std::result::Result<Bound<'py, PyAny>, Error> {
         let py = self.py;
         let v = rec.value(i);
-        match self.st.conv.value(py, &v) {
+        match self.st.conv.value(py, &v, &rec.lists, 0) {
             Ok(o) => Ok(o),
             Err(ConvertError::Py(e)) => Err(self.stop(e)),
             Err(ConvertError::Malformed(why)) => {
@@ -202,7 +202,7 @@ impl<'py> BatchSink<'_, 'py> {
                             self.st.warnings.push(e.to_string());
                         }
                         let raw = match v {
-                            Value::Malformed(b, _) => b,
+                            Value::List(_, b) | Value::Invalid(b, _) => b,
                             _ => rec.raw(i),
                         };
                         Ok(pyo3::types::PyBytes::new(py, raw).into_any())
