@@ -6,6 +6,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -173,6 +174,12 @@ class Reader:
         return self._iterate(meta)
 
     def _iterate(self, meta: bool) -> Iterator[Any]:
+        if not meta and self._policy != "warn":
+            # Nothing to do between batches: iterate them at C speed.
+            return chain.from_iterable(iter(self._r.next_batch, None))
+        return self._iterate_slow(meta)
+
+    def _iterate_slow(self, meta: bool) -> Iterator[Any]:
         next_batch = self._r.next_batch
         warn = self._policy == "warn"
         while True:
