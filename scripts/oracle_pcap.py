@@ -21,9 +21,9 @@ several captures read as one (a template capture, then its data capture:
 
    cflow keys its template cache by conversation (source and destination
    address and port) and observation domain; the normalization below walks
-   each record with the template of the same key, as oracle_tshark.py does
-   for one stream (see its docstring: value spans, `_raw` offsets, verbatim
-   displays).
+   each record with the template of the same key, with oracle_tshark.py's
+   SetWalk scoped by conversation (see its docstring: value spans, `_raw`
+   offsets, verbatim displays).
 
 NetFlow v9/v5 datagrams (cflow decodes them too) are not IPFIX: they are
 listed under `skipped` and left out of everything else.  Each exporter
@@ -62,7 +62,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -70,13 +69,12 @@ from typing import Any
 
 from oracle_tshark import (
     Pairs,
-    Template,
+    SetWalk,
     dump,
     expert_messages,
     get,
-    is_node,
-    leaves,
-    record_spans,
+    message_header,
+    run_tshark,
     tshark_version,
 )
 
@@ -86,6 +84,9 @@ LIST_OPTS = ["-n", "--disable-protocol", "cflow", "-Y", UDP_FILTER, "-T", "field
 LIST_FIELDS = ["-E", "occurrence=f", "-e", "udp.dstport", "-e", "udp.payload"]
 JSON_OPTS = ["-n", "-T", "json", "-x", "-J", "frame ip ipv6 udp cflow", "-Y", "cflow"]
 TEMPLATE_OPTS = ["-o", "cflow.max_template_fields:0"]
+# Element id keys: also `cflow.template_juniper_resiliency_type`, the key cflow
+# gives Juniper's (PEN 2636) ids, besides the `..._field_type` ones.
+ID_KEYS = ("_type", "_type_enterprise")
 
 Endpoint = tuple[str, int]
 
@@ -119,33 +120,6 @@ def frame_counts(captures: list[str]) -> list[int]:
     return counts
 
 
-def parse_template(node: Pairs, frame: bytes) -> Template:
-    """oracle_tshark.parse_template, also knowing the key cflow gives Juniper's
-    (PEN 2636) element ids: `cflow.template_juniper_resiliency_type`."""
-    fields = []
-    for k, v in node:
-        if not (is_node(v) and k.startswith("Field (")):
-            continue
-        ids = [
-            int(fv)
-            for fk, fv in v
-            if isinstance(fv, str)
-            and fk.startswith("cflow.template_")
-            and (fk.endswith("_type") or fk.endswith("_type_enterprise"))
-        ]
-        if len(ids) != 1:
-            raise ValueError(f"not one field type key in template field {k!r}")
-        length = int(get(v, "cflow.template_field_length"))
-        pen = int(get(v, "cflow.template_ipfix_field_pen", "0"))
-        # Cross-check tshark's view against the specifier bytes it points at.
-        pos = int(get(v, "cflow.template_field_length_raw")[1]) - 2
-        raw_id, raw_len = struct.unpack_from(">HH", frame, pos)
-        if (raw_id & 0x7FFF, raw_len) != (ids[0], length):
-            raise ValueError(f"{k!r}: tshark shows {ids[0]}/{length}, bytes {raw_id}/{raw_len}")
-        fields.append((pen, ids[0], length))
-    return fields
-
-
 def endpoints(layers: Pairs) -> tuple[Endpoint, Endpoint]:
     udp = get(layers, "udp")
     ip = get(layers, "ip")
@@ -159,13 +133,10 @@ def endpoints(layers: Pairs) -> tuple[Endpoint, Endpoint]:
 
 def normalize_capture(packets: list[Pairs], counts: list[int]) -> dict[str, Any]:
     """The oracle document (without tool and files) for tshark's JSON of a capture."""
-    # cflow's template cache key: conversation + observation domain + template id.
-    templates: dict[tuple[Endpoint, Endpoint, int, int], Template] = {}
+    walk = SetWalk(id_keys=ID_KEYS, bit_parts=True)
     streams: dict[Endpoint, dict[str, Any]] = {}
     skipped: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
-    records: list[dict[str, Any]] = []
-    undecoded: list[dict[str, Any]] = []
     expert: list[str] = []
     starts = [sum(counts[:i]) for i in range(len(counts))]
     for pkt in packets:
@@ -183,7 +154,8 @@ def normalize_capture(packets: list[Pairs], counts: list[int]) -> dict[str, Any]
             continue
         frame = bytes.fromhex(get(layers, "frame_raw")[0])
         base = int(get(cf, "cflow.version_raw")[1])  # frame offset of the message
-        length = int(get(cf, "cflow.len"))
+        header = message_header(cf)
+        length = header["length"]
         payload = int(get(get(layers, "udp"), "udp.length")) - 8
         if length != payload:
             raise ValueError(f"frame {number}: IPFIX length {length}, UDP payload {payload}")
@@ -197,7 +169,6 @@ def normalize_capture(packets: list[Pairs], counts: list[int]) -> dict[str, Any]
         st["bytes"] += payload
         where = f"{src[0]} {src[1]} msg {index}"
         expert.extend(f"{where}: {m}" for m in expert_messages(layers))
-        odid = int(get(cf, "cflow.od_id"))
         messages.append(
             {
                 "exporter": list(src),
@@ -205,96 +176,18 @@ def normalize_capture(packets: list[Pairs], counts: list[int]) -> dict[str, Any]
                 "frame": frame_no,
                 "index": index,
                 "offset": msg_off,
-                "length": length,
-                "odid": odid,
-                "export_time": int(get(get(cf, "cflow.timestamp_tree"), "cflow.exporttime")),
-                "sequence": int(get(cf, "cflow.sequence")),
+                **header,
             }
         )
-        for set_key, set_node in cf:
-            if not (is_node(set_node) and set_key.startswith("Set ")):
-                continue
-            set_id = int(get(set_node, "cflow.flowset_id"))
-            set_pos = int(get(set_node, "cflow.flowset_id_raw")[1])
-            set_len = int(get(set_node, "cflow.flowset_length"))
-            if set_id in (2, 3):
-                for k, v in set_node:
-                    if is_node(v) and (
-                        k.startswith("Template (") or k.startswith("Options Template (")
-                    ):
-                        key = (src, dst, odid, int(get(v, "cflow.template_id")))
-                        tmpl = parse_template(v, frame)
-                        if tmpl:
-                            templates[key] = tmpl
-                        else:  # RFC 7011 section 8.1 withdrawal
-                            templates.pop(key, None)
-                continue
-            flows = [(k, v) for k, v in set_node if is_node(v) and k.startswith("Flow ")]
-            if not flows:
-                undecoded.append(
-                    {
-                        "exporter": list(src),
-                        "msg": index,
-                        "set_id": set_id,
-                        "offset": msg_off + set_pos - base,
-                        "tshark": [k for k, v in set_node if is_node(v)],
-                    }
-                )
-                continue
-            template = templates[(src, dst, odid, set_id)]
-            pos, end = set_pos + 4, set_pos + set_len
-            for flow_key, flow in flows:
-                spans = record_spans(template, frame, pos, end)
-                if spans is None:
-                    raise ValueError(
-                        f"{where} set {set_id} {flow_key}: "
-                        "tshark shows a record that does not fit the set"
-                    )
-                rec_end = spans[-1][1] if spans else pos
-                shown = leaves(flow)
-                found = [lf for lf in shown if lf[4] == 0]
-                for key_, _disp, p, n, _m, _t in found:
-                    if p < pos or p + n > rec_end:
-                        raise ValueError(
-                            f"{where} set {set_id} {flow_key}: {key_} at "
-                            f"{p}+{n} outside record {pos}..{rec_end}"
-                        )
-                fields: list[list[Any]] = []
-                for (pen, fid, _len), (s, e) in zip(template, spans, strict=True):
-                    inside = [lf for lf in found if lf[2] >= s and lf[2] + lf[3] <= e]
-                    exact = [lf for lf in inside if lf[2] == s and lf[2] + lf[3] == e]
-                    if not exact and len(inside) == 1 and inside[0][2] == s:
-                        exact = inside  # see oracle_tshark.normalize
-                    if exact:
-                        fields.append([pen, fid, exact[0][1], exact[0][0], exact[0][5]])
-                    else:
-                        parts: list[list[Any]] = [[lf[0], lf[1], lf[5]] for lf in inside]
-                        # Bit fields over the whole value: MPLS label stack
-                        # entries, forwardingStatus, Juniper common properties.
-                        parts += [
-                            [lf[0], lf[1], lf[5], lf[4]]
-                            for lf in shown
-                            if lf[4] != 0 and (lf[2], lf[2] + lf[3]) == (s, e)
-                        ]
-                        fields.append([pen, fid, None, None, None, {"len": e - s, "parts": parts}])
-                records.append(
-                    {
-                        "exporter": list(src),
-                        "msg": index,
-                        "odid": odid,
-                        "template_id": set_id,
-                        "offset": msg_off + pos - base,
-                        "fields": fields,
-                    }
-                )
-                pos = rec_end
+        head = {"exporter": list(src), "msg": index}
+        walk.message(cf, frame, base, msg_off, (src, dst), head, where)
     return {
         "streams": list(streams.values()),
         "skipped": skipped,
         "messages": messages,
-        "undecoded_sets": undecoded,
+        "undecoded_sets": walk.undecoded,
         "expert": expert,
-        "records": records,
+        "records": walk.records,
     }
 
 
@@ -312,10 +205,7 @@ def oracle(captures: list[str], version: str) -> dict[str, Any]:
         ports = ipfix_ports(capture)
         decode_as = [a for p in ports for a in ("-d", f"udp.port=={p},cflow")]
         opts = [*JSON_OPTS, *decode_as, *TEMPLATE_OPTS]
-        proc = subprocess.run(["tshark", "-r", capture, *opts], capture_output=True, check=True)
-    packets: list[Pairs] = (
-        json.loads(proc.stdout, object_pairs_hook=lambda p: p) if proc.stdout.strip() else []
-    )
+        packets = run_tshark(capture, opts)
     names = [os.path.basename(c) for c in captures]
     merge = ["mergecap -a -w IN " + " ".join(names)] if len(captures) > 1 else []
     doc: dict[str, Any] = {

@@ -65,6 +65,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from typing import Any
 
 IPFIX_PORT = 4739
@@ -81,8 +82,15 @@ TSHARK_OPTS = [
     "cflow.max_template_fields:0",
 ]
 
+# Keys that hold a template field's element id (see parse_template).
+FIELD_ID_KEYS = ("_field_type", "_field_type_enterprise")
+
 Pairs = list[Any]  # tshark JSON object as an ordered list of (key, value) pairs
 Template = list[tuple[int, int, int]]  # (pen, id, length) per field
+Leaf = tuple[str, str, int, int, int, str]  # see leaves()
+Spans = list[tuple[int, int]]  # [start, end) of each value of a record
+Head = dict[str, Any]  # leading fields of records and undecoded sets
+Scope = tuple[Any, ...]  # template cache key: (*scope, odid, template id)
 
 
 # --------------------------------------------------------------------------
@@ -153,8 +161,9 @@ def tshark_version() -> str:
     return out.splitlines()[0].strip()
 
 
-def run_tshark(pcap: str) -> list[Pairs]:
-    proc = subprocess.run(["tshark", "-r", pcap, *TSHARK_OPTS], capture_output=True, check=True)
+def run_tshark(capture: str, opts: list[str] = TSHARK_OPTS) -> list[Pairs]:
+    """tshark's JSON (`-T json` in `opts`) of a capture, one pair list per packet."""
+    proc = subprocess.run(["tshark", "-r", capture, *opts], capture_output=True, check=True)
     if not proc.stdout.strip():
         return []
     # Keep duplicate keys and their order: cflow repeats keys inside a record.
@@ -211,7 +220,7 @@ FTYPES = {
 }
 
 
-def leaves(pairs: Pairs) -> list[tuple[str, str, int, int, int, str]]:
+def leaves(pairs: Pairs) -> list[Leaf]:
     """Displayed fields with a raw span: (key, display, pos, len, bitmask, ftype)."""
     out = []
     raw: dict[str, list[Any]] = {}
@@ -241,37 +250,37 @@ def expert_messages(pairs: Pairs) -> list[str]:
 # normalization
 
 
-def parse_template(node: Pairs, frame: bytes) -> Template:
-    """(pen, id, length) for each field of a tshark Template node."""
+def parse_template(node: Pairs, frame: bytes, id_keys: tuple[str, ...] = FIELD_ID_KEYS) -> Template:
+    """(pen, id, length) for each field of a tshark Template node.
+
+    The element id is the one `cflow.template_*` key ending in one of
+    `id_keys` (oracle_pcap adds "_type" for the key cflow gives Juniper's
+    PEN 2636 ids, `cflow.template_juniper_resiliency_type`)."""
     fields = []
     for k, v in node:
         if not (is_node(v) and k.startswith("Field (")):
             continue
-        fid = None
-        for fk, fv in v:
-            if (
-                isinstance(fv, str)
-                and fk.startswith("cflow.template_")
-                and (fk.endswith("_field_type") or fk.endswith("_field_type_enterprise"))
-            ):
-                fid = int(fv)
+        ids = [
+            int(fv)
+            for fk, fv in v
+            if isinstance(fv, str) and fk.startswith("cflow.template_") and fk.endswith(id_keys)
+        ]
+        if len(ids) != 1:
+            raise ValueError(f"not one field type key in template field {k!r}")
         length = int(get(v, "cflow.template_field_length"))
         pen = int(get(v, "cflow.template_ipfix_field_pen", "0"))
-        if fid is None:
-            raise ValueError(f"no field type key in template field {k!r}")
         # Cross-check tshark's view against the specifier bytes it points at.
         pos = int(get(v, "cflow.template_field_length_raw")[1]) - 2
         raw_id, raw_len = struct.unpack_from(">HH", frame, pos)
-        assert (raw_id & 0x7FFF, raw_len) == (fid, length), (k, raw_id, raw_len)
-        fields.append((pen, fid, length))
+        if (raw_id & 0x7FFF, raw_len) != (ids[0], length):
+            raise ValueError(f"{k!r}: tshark shows {ids[0]}/{length}, bytes {raw_id}/{raw_len}")
+        fields.append((pen, ids[0], length))
     return fields
 
 
-def record_spans(
-    template: Template, frame: bytes, start: int, end: int
-) -> list[tuple[int, int]] | None:
+def record_spans(template: Template, frame: bytes, start: int, end: int) -> Spans | None:
     """Value spans [(s, e)] of one record starting at `start`, or None."""
-    spans = []
+    spans: Spans = []
     p = start
     for _pen, _fid, length in template:
         if length == 0xFFFF:  # RFC 7011 section 7: variable-length encoding
@@ -292,32 +301,36 @@ def record_spans(
     return spans
 
 
-def normalize(packets: list[Pairs], msgs: list[tuple[int, bytes]]) -> dict[str, Any]:
-    templates: dict[tuple[int, int], Template] = {}
-    messages: list[dict[str, Any]] = []
-    records: list[dict[str, Any]] = []
-    undecoded: list[dict[str, Any]] = []
-    expert: list[str] = []
-    for index, pkt in enumerate(packets):
-        layers = get(get(pkt, "_source"), "layers")
-        frame = bytes.fromhex(get(layers, "frame_raw")[0])
-        msg_off = msgs[index][0]
-        cf = get(layers, "cflow")
-        expert.extend(f"msg {index}: {m}" for m in expert_messages(layers))
-        if cf is None:
-            messages.append({"index": index, "offset": msg_off, "cflow": False})
-            continue
+def message_header(cf: Pairs) -> dict[str, int]:
+    """length, odid, export_time and sequence of a cflow message."""
+    return {
+        "length": int(get(cf, "cflow.len")),
+        "odid": int(get(cf, "cflow.od_id")),
+        "export_time": int(get(get(cf, "cflow.timestamp_tree"), "cflow.exporttime")),
+        "sequence": int(get(cf, "cflow.sequence")),
+    }
+
+
+@dataclass
+class SetWalk:
+    """Walks cflow messages' sets in order, keeping tshark's template cache;
+    collects `records` and `undecoded` sets.  What oracle_pcap changes:
+    `id_keys` (see parse_template), `bit_parts` (a split field's "parts"
+    also list the bit fields shown over the whole value, with bitmask), and
+    per message the template `scope` (cflow's conversation), the `head`
+    fields leading its records and undecoded sets, `where` for errors."""
+
+    id_keys: tuple[str, ...] = FIELD_ID_KEYS
+    bit_parts: bool = False
+    templates: dict[Scope, Template] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    undecoded: list[dict[str, Any]] = field(default_factory=list)
+
+    def message(
+        self, cf: Pairs, frame: bytes, base: int, offset: int, scope: Scope, head: Head, where: str
+    ) -> None:
+        """One message: `base` is its frame offset, `offset` its stream offset."""
         odid = int(get(cf, "cflow.od_id"))
-        messages.append(
-            {
-                "index": index,
-                "offset": msg_off,
-                "length": int(get(cf, "cflow.len")),
-                "odid": odid,
-                "export_time": int(get(get(cf, "cflow.timestamp_tree"), "cflow.exporttime")),
-                "sequence": int(get(cf, "cflow.sequence")),
-            }
-        )
         for set_key, set_node in cf:
             if not (is_node(set_node) and set_key.startswith("Set ")):
                 continue
@@ -326,76 +339,93 @@ def normalize(packets: list[Pairs], msgs: list[tuple[int, bytes]]) -> dict[str, 
             set_len = int(get(set_node, "cflow.flowset_length"))
             if set_id in (2, 3):
                 for k, v in set_node:
-                    if is_node(v) and (
-                        k.startswith("Template (") or k.startswith("Options Template (")
-                    ):
-                        tid = int(get(v, "cflow.template_id"))
-                        tmpl = parse_template(v, frame)
+                    if is_node(v) and k.startswith(("Template (", "Options Template (")):
+                        key = (*scope, odid, int(get(v, "cflow.template_id")))
+                        tmpl = parse_template(v, frame, self.id_keys)
                         if tmpl:
-                            templates[(odid, tid)] = tmpl
+                            self.templates[key] = tmpl
                         else:  # RFC 7011 section 8.1 withdrawal
-                            templates.pop((odid, tid), None)
+                            self.templates.pop(key, None)
                 continue
             flows = [(k, v) for k, v in set_node if is_node(v) and k.startswith("Flow ")]
             if not flows:
-                undecoded.append(
-                    {
-                        "msg": index,
-                        "set_id": set_id,
-                        "offset": msg_off + set_pos - ETH_IP_UDP,
-                        "tshark": [k for k, v in set_node if is_node(v)],
-                    }
+                shown = [k for k, v in set_node if is_node(v)]
+                self.undecoded.append(
+                    {**head, "set_id": set_id, "offset": offset + set_pos - base, "tshark": shown}
                 )
                 continue
-            template = templates[(odid, set_id)]
+            template = self.templates[(*scope, odid, set_id)]
             pos, end = set_pos + 4, set_pos + set_len
             for flow_key, flow in flows:
+                at = f"{where} set {set_id} {flow_key}"
                 spans = record_spans(template, frame, pos, end)
                 if spans is None:
-                    raise ValueError(
-                        f"msg {index} set {set_id} {flow_key}: "
-                        "tshark shows a record that does not fit the set"
-                    )
-                rec_end = spans[-1][1] if spans else pos
-                found = [lf for lf in leaves(flow) if lf[4] == 0]
-                for key, _disp, p, n, _m, _t in found:
-                    if p < pos or p + n > rec_end:
-                        raise ValueError(
-                            f"msg {index} set {set_id} {flow_key}: {key} at "
-                            f"{p}+{n} outside record {pos}..{rec_end}"
-                        )
-                fields: list[list[Any]] = []
-                for (pen, fid, _len), (s, e) in zip(template, spans, strict=True):
-                    inside = [lf for lf in found if lf[2] >= s and lf[2] + lf[3] <= e]
-                    exact = [lf for lf in inside if lf[2] == s and lf[2] + lf[3] == e]
-                    if not exact and len(inside) == 1 and inside[0][2] == s:
-                        # tshark sometimes gives a shorter span than it decodes
-                        # (a lone flowStartMilliseconds shows a 4-octet span).
-                        exact = inside
-                    if exact:
-                        fields.append([pen, fid, exact[0][1], exact[0][0], exact[0][5]])
-                    else:
-                        fields.append(
-                            [
-                                pen,
-                                fid,
-                                None,
-                                None,
-                                None,
-                                {"len": e - s, "parts": [[lf[0], lf[1], lf[5]] for lf in inside]},
-                            ]
-                        )
-                records.append(
+                    raise ValueError(f"{at}: tshark shows a record that does not fit the set")
+                self.records.append(
                     {
-                        "msg": index,
+                        **head,
                         "odid": odid,
                         "template_id": set_id,
-                        "offset": msg_off + pos - ETH_IP_UDP,
-                        "fields": fields,
+                        "offset": offset + pos - base,
+                        "fields": self.record_fields(template, spans, pos, leaves(flow), at),
                     }
                 )
-                pos = rec_end
-    return {"messages": messages, "records": records, "undecoded_sets": undecoded, "expert": expert}
+                pos = spans[-1][1] if spans else pos
+
+    def record_fields(
+        self, template: Template, spans: Spans, start: int, shown: list[Leaf], at: str
+    ) -> list[list[Any]]:
+        """A record's fields from what tshark `shown` for it (see the docstring)."""
+        end = spans[-1][1] if spans else start
+        found = [lf for lf in shown if lf[4] == 0]
+        for key, _disp, p, n, _m, _t in found:
+            if p < start or p + n > end:
+                raise ValueError(f"{at}: {key} at {p}+{n} outside record {start}..{end}")
+        fields: list[list[Any]] = []
+        for (pen, fid, _len), (s, e) in zip(template, spans, strict=True):
+            inside = [lf for lf in found if lf[2] >= s and lf[2] + lf[3] <= e]
+            exact = [lf for lf in inside if lf[2] == s and lf[2] + lf[3] == e]
+            if not exact and len(inside) == 1 and inside[0][2] == s:
+                # tshark sometimes gives a shorter span than it decodes
+                # (a lone flowStartMilliseconds shows a 4-octet span).
+                exact = inside
+            if exact:
+                fields.append([pen, fid, exact[0][1], exact[0][0], exact[0][5]])
+                continue
+            parts: list[list[Any]] = [[lf[0], lf[1], lf[5]] for lf in inside]
+            if self.bit_parts:
+                # Bit fields over the whole value: MPLS label stack entries,
+                # forwardingStatus, Juniper common properties.
+                parts += [
+                    [lf[0], lf[1], lf[5], lf[4]]
+                    for lf in shown
+                    if lf[4] != 0 and (lf[2], lf[2] + lf[3]) == (s, e)
+                ]
+            fields.append([pen, fid, None, None, None, {"len": e - s, "parts": parts}])
+        return fields
+
+
+def normalize(packets: list[Pairs], msgs: list[tuple[int, bytes]]) -> dict[str, Any]:
+    walk = SetWalk()
+    messages: list[dict[str, Any]] = []
+    expert: list[str] = []
+    for index, pkt in enumerate(packets):
+        layers = get(get(pkt, "_source"), "layers")
+        msg_off = msgs[index][0]
+        cf = get(layers, "cflow")
+        expert.extend(f"msg {index}: {m}" for m in expert_messages(layers))
+        if cf is None:
+            messages.append({"index": index, "offset": msg_off, "cflow": False})
+            continue
+        messages.append({"index": index, "offset": msg_off, **message_header(cf)})
+        frame = bytes.fromhex(get(layers, "frame_raw")[0])
+        walk.message(cf, frame, ETH_IP_UDP, msg_off, (), {"msg": index}, f"msg {index}")
+    return {
+        "messages": messages,
+        "records": walk.records,
+        "undecoded_sets": walk.undecoded,
+        "expert": expert,
+    }
 
 
 # --------------------------------------------------------------------------
