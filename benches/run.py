@@ -52,7 +52,7 @@ END = "<!-- results:end -->"
 COLUMNS = make_file.COLUMNS
 IPFIX = "python-ipfix 0.9.7"
 IPFIX_RECORDS = 200_000
-REPEAT = 3
+REPEAT = 5
 CHECK_RECORDS = 10_000
 RSS_AT = 100_000
 
