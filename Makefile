@@ -64,9 +64,10 @@ bench: $(BUILD_STAMP)
 	$(VPY) benches/run.py
 
 fuzz:
-	cargo install -q cargo-fuzz 2>/dev/null || true
-	cd fuzz && cargo +nightly fuzz run decode_message -- -max_total_time=$(FUZZ_SECONDS) 2>/dev/null \
-	  || RUSTC_BOOTSTRAP=1 cargo fuzz run decode_message -- -max_total_time=$(FUZZ_SECONDS)
+	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
+	mkdir -p fuzz/corpus/decode_message && cp -n tests/data/ipfix/* fuzz/corpus/decode_message/
+	cd fuzz && if cargo +nightly --version >/dev/null 2>&1; then TC=+nightly; else export RUSTC_BOOTSTRAP=1; TC=; fi; \
+	  cargo $$TC fuzz run decode_message corpus/decode_message -- -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) target
