@@ -8,6 +8,7 @@
 //! [`decode::RecordSink`], RFC 6313 lists, transport health) and [`source`]
 //! (message streams from files and readers, gzip/zstd).
 
+pub mod columnar;
 pub mod decode;
 pub mod error;
 pub mod model;

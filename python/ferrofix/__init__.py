@@ -5,6 +5,7 @@
 ...     print(rec["sourceIPv4Address"], rec["octetDeltaCount"])
 """
 
+from ._arrow import IpfixScan, read_ipfix, scan_ipfix
 from ._errors import (
     DecodeError,
     FerrofixError,
@@ -33,6 +34,7 @@ __all__ = [
     "FerrofixWarning",
     "IESpec",
     "InformationElement",
+    "IpfixScan",
     "LimitExceededError",
     "MissingTemplateError",
     "Reader",
@@ -45,5 +47,7 @@ __all__ = [
     "describe",
     "iter_records",
     "parse_spec",
+    "read_ipfix",
+    "scan_ipfix",
     "spec_file",
 ]

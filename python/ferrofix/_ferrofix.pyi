@@ -4,7 +4,14 @@ import os
 from collections.abc import Sequence
 from typing import Any, final
 
-__all__ = ["IANA_REGISTRY_UPDATED", "_Reader", "__version__", "describe_ies", "parse_iespec"]
+__all__ = [
+    "IANA_REGISTRY_UPDATED",
+    "_Reader",
+    "_Scanner",
+    "__version__",
+    "describe_ies",
+    "parse_iespec",
+]
 
 IANA_REGISTRY_UPDATED: str
 __version__: str
@@ -48,3 +55,29 @@ def describe_ies(
     specs: list[str] = ...,
     spec_files: Sequence[str | os.PathLike[str]] = ...,
 ) -> list[tuple[str, int, int, str, str, str, int | None]]: ...
+
+@final
+class _Scanner:
+    def __new__(
+        cls,
+        source: Any,
+        *,
+        columns: list[str] | None = None,
+        require_all: bool = False,
+        records: str = "data",
+        batch_size: int = 65536,
+        n_rows: int | None = None,
+        addresses: str = "string",
+        on_bad_records: str = "error",
+        specs: list[str] = ...,
+        spec_files: Sequence[str | os.PathLike[str]] = ...,
+        max_templates: int = 65536,
+        max_list_depth: int = 16,
+    ) -> _Scanner: ...
+    @property
+    def schema(self) -> Any: ...
+    def next_batch(self) -> Any | None: ...
+    def last_buffer_addresses(self) -> list[int]: ...
+    def health(self) -> dict[str, Any]: ...
+    def take_warnings(self) -> list[str]: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...

@@ -3,6 +3,7 @@
 //! read of each message runs with the GIL released; building the Python
 //! objects needs the GIL, so decoding into them runs with it held.
 
+mod arrow;
 mod convert;
 mod errors;
 mod sink;
@@ -323,41 +324,53 @@ impl PyReader {
     /// The transport-health counters as a dict.
     fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let inner = self.lock()?;
-        let h = inner.decoder.health();
-        let d = PyDict::new(py);
-        d.set_item("bytes", inner.stream.offset())?;
-        d.set_item("messages", h.messages)?;
-        d.set_item("data_records", h.data_records)?;
-        d.set_item("options_records", h.options_records)?;
-        d.set_item("templates_learned", h.templates_learned)?;
-        d.set_item("templates_replaced", h.templates_replaced)?;
-        d.set_item("templates_refreshed", h.templates_refreshed)?;
-        d.set_item("templates_withdrawn", h.templates_withdrawn)?;
-        d.set_item("withdrawals_unknown", h.withdrawals_unknown)?;
-        d.set_item("sets_missing_template", h.sets_missing_template)?;
-        d.set_item(
-            "missing_templates",
-            h.missing_templates.into_iter().collect::<Vec<_>>(),
-        )?;
-        d.set_item("sets_reserved", h.sets_reserved)?;
-        d.set_item("problems_skipped", h.problems_skipped)?;
-        d.set_item("problems", h.problems)?;
+        let mut h = inner.decoder.health();
+        h.bytes = inner.stream.offset();
+        let d = health_dict(py, &h)?;
         d.set_item("malformed_values", inner.sink.malformed_values)?;
         d.set_item("records_filtered", inner.sink.filtered_records)?;
-        let seq = PyDict::new(py);
-        for (odid, s) in h.sequence {
-            let e = PyDict::new(py);
-            e.set_item("messages", s.messages)?;
-            e.set_item("records", s.records)?;
-            e.set_item("gaps", s.gaps)?;
-            e.set_item("lost_records", s.lost_records)?;
-            e.set_item("out_of_order", s.out_of_order)?;
-            e.set_item("unknown_counts", s.unknown_counts)?;
-            seq.set_item(odid, e)?;
-        }
-        d.set_item("sequence", seq)?;
         Ok(d)
     }
+}
+
+/// Transport health as a dict (the keys of `ferrofix.TransportHealth`).
+fn health_dict<'py>(py: Python<'py>, h: &crate::decode::Health) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("bytes", h.bytes)?;
+    d.set_item("messages", h.messages)?;
+    d.set_item("data_records", h.data_records)?;
+    d.set_item("options_records", h.options_records)?;
+    d.set_item("templates_learned", h.templates_learned)?;
+    d.set_item("templates_replaced", h.templates_replaced)?;
+    d.set_item("templates_refreshed", h.templates_refreshed)?;
+    d.set_item("templates_withdrawn", h.templates_withdrawn)?;
+    d.set_item("withdrawals_unknown", h.withdrawals_unknown)?;
+    d.set_item("sets_missing_template", h.sets_missing_template)?;
+    d.set_item(
+        "missing_templates",
+        h.missing_templates
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item("sets_reserved", h.sets_reserved)?;
+    d.set_item("problems_skipped", h.problems_skipped)?;
+    d.set_item("problems", h.problems.clone())?;
+    d.set_item("malformed_values", 0u64)?;
+    d.set_item("records_filtered", 0u64)?;
+    let seq = PyDict::new(py);
+    for (odid, s) in &h.sequence {
+        let e = PyDict::new(py);
+        e.set_item("messages", s.messages)?;
+        e.set_item("records", s.records)?;
+        e.set_item("gaps", s.gaps)?;
+        e.set_item("lost_records", s.lost_records)?;
+        e.set_item("out_of_order", s.out_of_order)?;
+        e.set_item("unknown_counts", s.unknown_counts)?;
+        seq.set_item(odid, e)?;
+    }
+    d.set_item("sequence", seq)?;
+    Ok(d)
 }
 
 /// Parse an IESpec into (name, pen, id, type, length); parts may be None.
@@ -432,6 +445,7 @@ fn describe_ies(
 #[pymodule]
 fn _ferrofix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyReader>()?;
+    m.add_class::<arrow::PyScanner>()?;
     m.add_function(wrap_pyfunction!(parse_iespec, m)?)?;
     m.add_function(wrap_pyfunction!(describe_ies, m)?)?;
     m.add("IANA_REGISTRY_UPDATED", IANA_REGISTRY_UPDATED)?;

@@ -122,13 +122,21 @@ impl SinkState {
                 let fields = &rec.template.fields;
                 let (slots, keys): (Vec<Option<usize>>, Vec<Py<PyString>>) = match &self.out.columns
                 {
-                    None => (
-                        (0..fields.len()).map(Some).collect(),
-                        fields
+                    None => {
+                        // An IE repeated in a template keeps its first
+                        // occurrence in a dict (as in Arrow columns);
+                        // as_="fields" gives every occurrence.
+                        let mut seen = std::collections::HashSet::new();
+                        let dedup = self.out.shape == Shape::Dict;
+                        let first: Vec<usize> = (0..fields.len())
+                            .filter(|&i| !dedup || seen.insert((fields[i].ie.pen, fields[i].ie.id)))
+                            .collect();
+                        let keys = first
                             .iter()
-                            .map(|f| PyString::intern(py, &f.ie.name).unbind())
-                            .collect(),
-                    ),
+                            .map(|&i| PyString::intern(py, &fields[i].ie.name).unbind())
+                            .collect();
+                        (first.into_iter().map(Some).collect(), keys)
+                    }
                     Some(cols) => (
                         cols.iter()
                             .map(|(k, _)| fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k))

@@ -4,6 +4,7 @@
 
 use std::io::{self, Cursor, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
@@ -36,36 +37,75 @@ impl Read for PyFileRead {
     }
 }
 
+/// A source given from Python, kept so that it can be opened again (the
+/// columnar reader scans a stream once for its templates, then decodes it).
+pub enum Source {
+    Path(PathBuf),
+    Bytes(Arc<[u8]>),
+    /// A file object can be read only once.
+    File(Py<PyAny>),
+}
+
+impl Source {
+    /// Classify a Python object; the label describes it in messages.
+    pub fn from_py(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<(Source, String)> {
+        if let Ok(b) = source.cast::<PyBytes>() {
+            return Ok((Source::Bytes(Arc::from(b.as_bytes())), "<bytes>".into()));
+        }
+        if let Ok(b) = source.cast::<PyByteArray>() {
+            return Ok((Source::Bytes(Arc::from(b.to_vec())), "<bytearray>".into()));
+        }
+        if let Ok(buf) = PyBuffer::<u8>::get(source) {
+            return Ok((Source::Bytes(Arc::from(buf.to_vec(py)?)), "<buffer>".into()));
+        }
+        if let Ok(path) = source.extract::<PathBuf>() {
+            let label = path.display().to_string();
+            return Ok((Source::Path(path), label));
+        }
+        if source.hasattr("read")? {
+            return Ok((
+                Source::File(source.clone().unbind()),
+                "<file object>".into(),
+            ));
+        }
+        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "source must be a path, bytes or a binary file object, not {}",
+            source.get_type().name()?
+        )))
+    }
+
+    /// Open the source (decompressing gzip/zstd).
+    pub fn open(&self, py: Python<'_>, label: &str) -> PyResult<DynRead> {
+        match self {
+            Source::Bytes(b) => Ok(decompressing(Box::new(Cursor::new(b.clone())))?),
+            Source::Path(path) => py.detach(|| open_path(path)).map_err(|e| {
+                let e = io::Error::new(e.kind(), format!("{label}: {e}"));
+                PyErr::from(e)
+            }),
+            Source::File(obj) => Ok(decompressing(Box::new(PyFileRead {
+                obj: obj.clone_ref(py),
+            }))?),
+        }
+    }
+
+    /// Make the source re-openable: a file object is read into memory.
+    pub fn reopenable(self, py: Python<'_>) -> PyResult<Source> {
+        match self {
+            Source::File(obj) => {
+                let mut r = PyFileRead { obj };
+                let mut data = Vec::new();
+                r.read_to_end(&mut data)?;
+                let _ = py;
+                Ok(Source::Bytes(Arc::from(data)))
+            }
+            other => Ok(other),
+        }
+    }
+}
+
 /// Open any supported source; `label` describes it for messages.
 pub fn open(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<(DynRead, String)> {
-    if let Ok(b) = source.cast::<PyBytes>() {
-        let r: DynRead = Box::new(Cursor::new(b.as_bytes().to_vec()));
-        return Ok((decompressing(r)?, "<bytes>".into()));
-    }
-    if let Ok(b) = source.cast::<PyByteArray>() {
-        let r: DynRead = Box::new(Cursor::new(b.to_vec()));
-        return Ok((decompressing(r)?, "<bytearray>".into()));
-    }
-    if let Ok(buf) = PyBuffer::<u8>::get(source) {
-        let r: DynRead = Box::new(Cursor::new(buf.to_vec(py)?));
-        return Ok((decompressing(r)?, "<buffer>".into()));
-    }
-    if let Ok(path) = source.extract::<PathBuf>() {
-        let label = path.display().to_string();
-        let r = py.detach(|| open_path(&path)).map_err(|e| {
-            let e = io::Error::new(e.kind(), format!("{label}: {e}"));
-            PyErr::from(e)
-        })?;
-        return Ok((r, label));
-    }
-    if source.hasattr("read")? {
-        let r: DynRead = Box::new(PyFileRead {
-            obj: source.clone().unbind(),
-        });
-        return Ok((decompressing(r)?, "<file object>".into()));
-    }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
-        "source must be a path, bytes or a binary file object, not {}",
-        source.get_type().name()?
-    )))
+    let (src, label) = Source::from_py(py, source)?;
+    let r = src.open(py, &label)?;
+    Ok((r, label))
 }

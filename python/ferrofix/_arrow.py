@@ -1,0 +1,245 @@
+"""IPFIX straight into Arrow batches and pandas DataFrames.
+
+:func:`scan_ipfix` returns a lazy :class:`IpfixScan` that implements the Arrow
+PyCapsule stream interface (``__arrow_c_stream__``): ``pyarrow.table(scan)``,
+``polars.DataFrame(scan)`` and DuckDB read it without a copy; iterating it
+yields ``pyarrow.RecordBatch`` objects. :func:`read_ipfix` returns a pandas
+DataFrame. pandas and pyarrow are imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import _ferrofix
+from ._errors import FerrofixWarning
+from ._model import default_spec_files
+from ._reader import DomainSequence, Policy, Source, TransportHealth
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+Records = Literal["data", "options", "all"]
+Addresses = Literal["string", "int"]
+DtypeBackend = Literal["pyarrow", "numpy_nullable", "numpy"]
+
+
+def _need(module: str, why: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError as e:
+        raise ImportError(
+            f"{why} needs {module}: pip install {module} (or pip install 'ferrofix[pandas]')"
+        ) from e
+
+
+class IpfixScan:
+    """A lazy stream of Arrow record batches decoded from one IPFIX stream.
+
+    The columns are the IEs asked for (``columns=``, IE names or IESpecs, in
+    that order) or, by default, every IE of the stream's templates in order of
+    first appearance; a record whose template lacks a column has a null
+    there. The stream can be consumed once: by iterating, or by handing it to
+    an Arrow consumer through ``__arrow_c_stream__``.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        columns: Sequence[str] | None = None,
+        require: Literal["all"] | None = None,
+        records: Records = "data",
+        batch_size: int = 65536,
+        n_rows: int | None = None,
+        addresses: Addresses = "string",
+        on_bad_records: Policy = "error",
+        specs: Sequence[str] | None = None,
+        spec_files: Sequence[str | os.PathLike[str]] | None = None,
+        max_templates: int = 65536,
+        max_list_depth: int = 16,
+    ) -> None:
+        if require not in (None, "all"):
+            raise ValueError(f"require must be None or 'all', not {require!r}")
+        files = default_spec_files() if spec_files is None else [Path(p) for p in spec_files]
+        self._policy = on_bad_records
+        self._s = _ferrofix._Scanner(
+            source,
+            columns=None if columns is None else list(columns),
+            require_all=require == "all",
+            records=records,
+            batch_size=batch_size,
+            n_rows=n_rows,
+            addresses=addresses,
+            on_bad_records=on_bad_records,
+            specs=list(specs or []),
+            spec_files=files,
+            max_templates=max_templates,
+            max_list_depth=max_list_depth,
+        )
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of every batch (a ``pyarrow.Schema``)."""
+        pa = _need("pyarrow", "IpfixScan.schema")
+        return pa.schema(self._s.schema)
+
+    def _warn(self) -> None:
+        if self._policy == "warn":
+            for msg in self._s.take_warnings():
+                warnings.warn(msg, FerrofixWarning, stacklevel=3)
+
+    def batches(self) -> Iterator[Any]:
+        """Iterate the batches as objects implementing ``__arrow_c_array__``
+        (no pyarrow needed)."""
+        while True:
+            try:
+                b = self._s.next_batch()
+            finally:
+                self._warn()
+            if b is None:
+                return
+            yield b
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        pa = _need("pyarrow", "iterating an IpfixScan")
+        for b in self.batches():
+            yield pa.record_batch(b)
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self._s.__arrow_c_stream__(requested_schema)
+
+    @property
+    def health(self) -> TransportHealth:
+        """Transport-health counters of what has been read so far."""
+        h = dict(self._s.health())
+        h["missing_templates"] = {(o, t): n for (o, t), n in h["missing_templates"]}
+        h["sequence"] = {o: DomainSequence(**s) for o, s in h["sequence"].items()}
+        return TransportHealth(**h)
+
+    def to_arrow(self) -> pa.Table:
+        """Read the rest of the stream into a ``pyarrow.Table``."""
+        pa = _need("pyarrow", "IpfixScan.to_arrow")
+        schema = self.schema
+        return pa.Table.from_batches(list(self), schema=schema)
+
+    def to_pandas(self, *, dtype_backend: DtypeBackend = "pyarrow") -> pd.DataFrame:
+        """Read the rest of the stream into a pandas DataFrame (see
+        :func:`read_ipfix` for ``dtype_backend``)."""
+        return _to_pandas(self.to_arrow(), dtype_backend)
+
+
+def _to_pandas(table: pa.Table, dtype_backend: DtypeBackend) -> pd.DataFrame:
+    pd = _need("pandas", "a DataFrame")
+    pa = _need("pyarrow", "a DataFrame")
+    if dtype_backend == "numpy":
+        return table.to_pandas()
+    if dtype_backend == "numpy_nullable":
+        return table.to_pandas(
+            types_mapper=lambda t: None if pa.types.is_dictionary(t) else _nullable(pd, pa, t)
+        )
+    if dtype_backend != "pyarrow":
+        raise ValueError(
+            f"dtype_backend must be 'pyarrow', 'numpy_nullable' or 'numpy', not {dtype_backend!r}"
+        )
+    # Arrow-backed columns (no copy); dictionary-encoded addresses become
+    # pandas categoricals, cheap to group by.
+    return table.to_pandas(
+        types_mapper=lambda t: None if pa.types.is_dictionary(t) else pd.ArrowDtype(t)
+    )
+
+
+def _nullable(pd: Any, pa: Any, t: Any) -> Any:
+    mapping = {
+        pa.uint8(): pd.UInt8Dtype(),
+        pa.uint16(): pd.UInt16Dtype(),
+        pa.uint32(): pd.UInt32Dtype(),
+        pa.uint64(): pd.UInt64Dtype(),
+        pa.int8(): pd.Int8Dtype(),
+        pa.int16(): pd.Int16Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.float32(): pd.Float32Dtype(),
+        pa.float64(): pd.Float64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+        pa.string(): pd.StringDtype(),
+    }
+    return mapping.get(t)
+
+
+def scan_ipfix(
+    source: Source,
+    *,
+    columns: Sequence[str] | None = None,
+    require: Literal["all"] | None = None,
+    records: Records = "data",
+    batch_size: int = 65536,
+    n_rows: int | None = None,
+    addresses: Addresses = "string",
+    on_bad_records: Policy = "error",
+    specs: Sequence[str] | None = None,
+    spec_files: Sequence[str | os.PathLike[str]] | None = None,
+) -> IpfixScan:
+    """A lazy stream of Arrow batches: see :class:`IpfixScan`.
+
+    ``records`` picks data records (default: the flows), options records
+    (what the exporter says about itself) or both; ``addresses="int"`` gives
+    IPv4 as ``uint32`` and IPv6 as 16-byte binary instead of readable strings.
+    """
+    return IpfixScan(
+        source,
+        columns=columns,
+        require=require,
+        records=records,
+        batch_size=batch_size,
+        n_rows=n_rows,
+        addresses=addresses,
+        on_bad_records=on_bad_records,
+        specs=specs,
+        spec_files=spec_files,
+    )
+
+
+def read_ipfix(
+    source: Source,
+    *,
+    columns: Sequence[str] | None = None,
+    require: Literal["all"] | None = None,
+    records: Records = "data",
+    n_rows: int | None = None,
+    batch_size: int = 65536,
+    addresses: Addresses = "string",
+    on_bad_records: Policy = "error",
+    dtype_backend: DtypeBackend = "pyarrow",
+    specs: Sequence[str] | None = None,
+    spec_files: Sequence[str | os.PathLike[str]] | None = None,
+) -> pd.DataFrame:
+    """Read an IPFIX stream into a pandas DataFrame, one row per record.
+
+    Columns are named by IE (``octetDeltaCount``, ``reverseOctetDeltaCount``)
+    and typed by IE: unsigned/signed integers of the IE's width, floats,
+    booleans, strings, binary, ``timestamp[unit, UTC]`` by the IE's precision,
+    addresses as categoricals of strings (``addresses="int"`` for integers).
+    ``dtype_backend="pyarrow"`` (default) keeps Arrow-backed columns without
+    a copy; ``"numpy_nullable"`` uses pandas' nullable dtypes; ``"numpy"``
+    plain NumPy. An empty stream gives an empty DataFrame with every column
+    typed.
+    """
+    scan = scan_ipfix(
+        source,
+        columns=columns,
+        require=require,
+        records=records,
+        batch_size=batch_size,
+        n_rows=n_rows,
+        addresses=addresses,
+        on_bad_records=on_bad_records,
+        specs=specs,
+        spec_files=spec_files,
+    )
+    return scan.to_pandas(dtype_backend=dtype_backend)

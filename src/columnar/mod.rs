@@ -1,0 +1,14 @@
+//! Arrow output (DESIGN: columnar/): IPFIX records decoded straight into
+//! Arrow arrays, column by column, one schema across all templates of a
+//! stream, in batches. A [`ColumnarSink`] is a [`crate::decode::RecordSink`];
+//! a [`ColumnarReader`] drives it over a message stream and is an
+//! `arrow_array::RecordBatchReader`.
+
+mod column;
+mod reader;
+mod sink;
+mod types;
+
+pub use reader::{discover_columns, ColumnarReader};
+pub use sink::{ColumnarOptions, ColumnarSink, ColumnarStats, RecordKind};
+pub use types::{field_for, AddressForm, ColumnKind};

@@ -1,0 +1,170 @@
+//! A lazy stream of Arrow batches from an IPFIX message stream, and the
+//! pre-scan that finds the columns of a stream when none were requested (the
+//! union of the IEs of its templates, in order of first appearance; only
+//! template sets are parsed, data sets are skipped).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::{ArrowError, SchemaRef};
+
+use super::sink::{ColumnarOptions, ColumnarSink, RecordKind};
+use crate::decode::{Decoder, DecoderOptions, Health};
+use crate::error::{Error, Result};
+use crate::model::{IeDef, InfoModel, ENTERPRISE_BIT};
+use crate::source::MessageStream;
+use crate::wire::{
+    parse_template_set, SetIter, TemplateItem, OPTIONS_TEMPLATE_SET_ID, TEMPLATE_SET_ID,
+};
+
+/// The IEs used by the templates of a stream, in order of first appearance,
+/// restricted to the templates whose records `kind` keeps. Malformed input
+/// ends the scan quietly: the decoding pass reports it.
+pub fn discover_columns(
+    stream: &mut MessageStream,
+    model: &InfoModel,
+    kind: RecordKind,
+) -> Vec<Arc<IeDef>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    while let Ok(Some(m)) = stream.next_message() {
+        for set in SetIter::new(m.bytes) {
+            let Ok(set) = set else { break };
+            if set.id != TEMPLATE_SET_ID && set.id != OPTIONS_TEMPLATE_SET_ID {
+                continue;
+            }
+            let options = set.id == OPTIONS_TEMPLATE_SET_ID;
+            let wanted = match kind {
+                RecordKind::All => true,
+                RecordKind::Data => !options,
+                RecordKind::Options => options,
+            };
+            if !wanted {
+                continue;
+            }
+            for item in parse_template_set(set.id, set.body) {
+                let Ok(TemplateItem::Template { fields, .. }) = item else {
+                    continue;
+                };
+                for f in fields {
+                    let ie = model.lookup(f.pen, f.id & !ENTERPRISE_BIT);
+                    if seen.insert((ie.pen, ie.id)) {
+                        out.push(ie);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Batches of a stream, decoded on demand.
+pub struct ColumnarReader {
+    stream: MessageStream,
+    decoder: Decoder,
+    sink: ColumnarSink,
+    ready: std::collections::VecDeque<RecordBatch>,
+    pending: Option<Error>,
+    finished: bool,
+}
+
+impl ColumnarReader {
+    /// Decode `stream` into batches with the columns `columns`.
+    pub fn new(
+        stream: MessageStream,
+        model: InfoModel,
+        decoder_opts: &DecoderOptions,
+        columns: &[Arc<IeDef>],
+        opts: ColumnarOptions,
+    ) -> Self {
+        ColumnarReader {
+            stream,
+            decoder: Decoder::new(model, decoder_opts),
+            sink: ColumnarSink::new(columns, opts),
+            ready: std::collections::VecDeque::new(),
+            pending: None,
+            finished: false,
+        }
+    }
+
+    /// The schema of every batch.
+    pub fn schema_ref(&self) -> SchemaRef {
+        self.sink.schema()
+    }
+
+    /// Transport health so far, with the sink's counters folded in.
+    pub fn health(&self) -> Health {
+        let mut h = self.decoder.health();
+        h.bytes = self.stream.offset();
+        h
+    }
+
+    /// The sink's counters.
+    pub fn stats(&self) -> super::sink::ColumnarStats {
+        self.sink.stats
+    }
+
+    /// Warnings collected under the warn policy since the last call.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.sink.warnings)
+    }
+
+    /// Decode messages until a batch is complete or the stream ends.
+    fn fill(&mut self) {
+        while self.ready.is_empty() && !self.finished {
+            let err = match self.stream.next_message() {
+                Ok(Some(m)) => self
+                    .decoder
+                    .decode_message(m.bytes, m.offset, m.index, &mut self.sink)
+                    .err(),
+                Ok(None) => {
+                    self.finished = true;
+                    None
+                }
+                Err(e) => {
+                    self.finished = true;
+                    self.decoder.skip_problem(e, &mut self.sink).err()
+                }
+            };
+            if let Some(e) = err {
+                self.finished = true;
+                self.pending = Some(e);
+            }
+            if self.sink.full() {
+                self.finished = true;
+            }
+            if self.finished {
+                if let Err(e) = self.sink.flush() {
+                    self.pending.get_or_insert(e);
+                }
+            }
+            self.ready.extend(self.sink.take_batches());
+        }
+    }
+
+    /// The next batch, an error (after the batches decoded before it), or
+    /// `None` at the end.
+    pub fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
+        self.fill();
+        if let Some(b) = self.ready.pop_front() {
+            return Some(Ok(b));
+        }
+        self.pending.take().map(Err)
+    }
+}
+
+impl Iterator for ColumnarReader {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch()
+            .map(|r| r.map_err(|e| ArrowError::ExternalError(Box::new(e))))
+    }
+}
+
+impl RecordBatchReader for ColumnarReader {
+    fn schema(&self) -> SchemaRef {
+        self.sink.schema()
+    }
+}

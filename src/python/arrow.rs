@@ -1,0 +1,233 @@
+//! Arrow hand-off (house rule 7): `_Scanner` decodes a stream into Arrow
+//! record batches (with the GIL released) and gives them out through the
+//! Arrow PyCapsule interface: batch by batch (pyo3-arrow record batches,
+//! which implement `__arrow_c_array__`) or as one `__arrow_c_stream__`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
+use arrow_schema::Field;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyDict};
+use pyo3_arrow::error::PyArrowResult;
+use pyo3_arrow::ffi::{to_stream_pycapsule, ArrayIterator};
+use pyo3_arrow::{PyRecordBatch, PySchema};
+
+use super::errors;
+use super::source::Source;
+use crate::columnar::{discover_columns, AddressForm, ColumnarOptions, ColumnarReader, RecordKind};
+use crate::decode::DecoderOptions;
+use crate::session::Limits;
+use crate::source::MessageStream;
+
+fn kind_of(s: &str) -> PyResult<RecordKind> {
+    match s {
+        "data" => Ok(RecordKind::Data),
+        "options" => Ok(RecordKind::Options),
+        "all" => Ok(RecordKind::All),
+        _ => Err(PyValueError::new_err(format!(
+            "records must be 'data', 'options' or 'all', not {s:?}"
+        ))),
+    }
+}
+
+/// A lazy stream of Arrow batches from one IPFIX stream.
+#[pyclass(module = "ferrofix._ferrofix", name = "_Scanner")]
+pub struct PyScanner {
+    reader: Mutex<Option<ColumnarReader>>,
+    /// Data-buffer addresses of the last batch handed out (for the
+    /// zero-copy test: pyarrow must see the same memory).
+    last_addresses: Mutex<Vec<usize>>,
+}
+
+impl PyScanner {
+    fn with<T>(&self, f: impl FnOnce(&mut ColumnarReader) -> PyResult<T>) -> PyResult<T> {
+        let mut g = self
+            .reader
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("scanner state poisoned"))?;
+        match g.as_mut() {
+            Some(r) => f(r),
+            None => Err(PyRuntimeError::new_err(
+                "the stream was handed to an Arrow consumer (__arrow_c_stream__) and is consumed",
+            )),
+        }
+    }
+}
+
+#[pymethods]
+impl PyScanner {
+    #[new]
+    #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        columns: Option<Vec<String>>,
+        require_all: bool,
+        records: &str,
+        batch_size: usize,
+        n_rows: Option<u64>,
+        addresses: &str,
+        on_bad_records: &str,
+        specs: Vec<String>,
+        spec_files: Vec<PathBuf>,
+        max_templates: usize,
+        max_list_depth: u32,
+    ) -> PyResult<Self> {
+        let policy = super::policy(on_bad_records)?;
+        let kind = kind_of(records)?;
+        let addresses = match addresses {
+            "string" => AddressForm::Text,
+            "int" => AddressForm::Integer,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "addresses must be 'string' or 'int', not {addresses:?}"
+                )))
+            }
+        };
+        if batch_size == 0 {
+            return Err(PyValueError::new_err("batch_size must be at least 1"));
+        }
+        let mut model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+        let (src, label) = Source::from_py(py, source)?;
+        let (src, cols) = match columns {
+            Some(names) => {
+                let cols = names
+                    .iter()
+                    .map(|n| model.resolve(n))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| errors::to_py(py, &e))?;
+                (src, cols)
+            }
+            None => {
+                // No columns asked for: read the templates first, then decode.
+                let src = src.reopenable(py)?;
+                let r = src.open(py, &label)?;
+                let m = &model;
+                let cols = py.detach(|| discover_columns(&mut MessageStream::new(r), m, kind));
+                (src, cols)
+            }
+        };
+        let opts = ColumnarOptions {
+            batch_size,
+            n_rows,
+            require_all,
+            kind,
+            addresses,
+            policy,
+        };
+        let limits = Limits {
+            max_templates,
+            max_list_depth,
+            ..Limits::default()
+        };
+        Self::build(py, &src, &label, model, &cols, limits, opts)
+    }
+
+    /// The schema, as an Arrow PyCapsule-compatible object.
+    #[getter]
+    fn schema(&self) -> PyResult<PySchema> {
+        self.with(|r| Ok(PySchema::new(r.schema_ref())))
+    }
+
+    /// The next batch (an object with `__arrow_c_array__`), or None.
+    fn next_batch(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
+        let step = self.with(|r| Ok(py.detach(|| r.next_batch())))?;
+        match step {
+            None => Ok(None),
+            Some(Err(e)) => Err(errors::to_py(py, &e)),
+            Some(Ok(batch)) => {
+                self.remember(&batch);
+                Ok(Some(PyRecordBatch::new(batch)))
+            }
+        }
+    }
+
+    /// Data-buffer addresses of the last batch's columns (first buffer of
+    /// each column's array data; 0 for a column without buffers).
+    fn last_buffer_addresses(&self) -> PyResult<Vec<usize>> {
+        Ok(self
+            .last_addresses
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("scanner state poisoned"))?
+            .clone())
+    }
+
+    /// Transport health and the columnar counters so far.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (h, stats) = self.with(|r| Ok((r.health(), r.stats())))?;
+        let d = super::health_dict(py, &h)?;
+        d.set_item("malformed_values", stats.malformed_values)?;
+        d.set_item("records_filtered", stats.filtered)?;
+        Ok(d)
+    }
+
+    /// Problems skipped under on_bad_records="warn" since the last call.
+    fn take_warnings(&self) -> PyResult<Vec<String>> {
+        self.with(|r| Ok(r.take_warnings()))
+    }
+
+    /// Hand the rest of the stream to an Arrow consumer (pyarrow, polars,
+    /// DuckDB). Errors in the stream reach the consumer as its own error.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyCapsule>>,
+    ) -> PyArrowResult<Bound<'py, PyCapsule>> {
+        let reader = self
+            .reader
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("scanner state poisoned"))?
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("the stream was already consumed"))?;
+        // The C stream carries struct arrays whose fields are the columns.
+        let schema = arrow_array::RecordBatchReader::schema(&reader);
+        let arrays = reader.map(|b| Ok(Arc::new(StructArray::from(b?)) as ArrayRef));
+        let field = Field::new_struct("", schema.fields().clone(), false)
+            .with_metadata(schema.metadata.clone());
+        let stream = Box::new(ArrayIterator::new(arrays, Arc::new(field)));
+        to_stream_pycapsule(py, stream, requested_schema)
+    }
+}
+
+impl PyScanner {
+    fn build(
+        py: Python<'_>,
+        src: &Source,
+        label: &str,
+        model: crate::model::InfoModel,
+        cols: &[Arc<crate::model::IeDef>],
+        limits: Limits,
+        opts: ColumnarOptions,
+    ) -> PyResult<Self> {
+        let r = src.open(py, label)?;
+        let dopts = DecoderOptions {
+            policy: opts.policy,
+            limits,
+            session: 0,
+        };
+        let reader = ColumnarReader::new(MessageStream::new(r), model, &dopts, cols, opts);
+        Ok(PyScanner {
+            reader: Mutex::new(Some(reader)),
+            last_addresses: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn remember(&self, batch: &RecordBatch) {
+        let addrs = batch
+            .columns()
+            .iter()
+            .map(|c| {
+                let d = c.to_data();
+                d.buffers().first().map_or(0, |b| b.as_ptr() as usize)
+            })
+            .collect();
+        if let Ok(mut g) = self.last_addresses.lock() {
+            *g = addrs;
+        }
+    }
+}

@@ -1,0 +1,238 @@
+"""The columnar path: IPFIX into Arrow batches and pandas DataFrames, checked
+against the record path (itself checked against tshark and libfixbuf in
+test_oracle.py) and against values built from the RFC."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ferrofix as ff
+from ipfixmsg import (
+    VARLEN,
+    field,
+    message,
+    options_set,
+    options_template_record,
+    set_,
+    template_record,
+    template_set,
+    uint,
+    varlen,
+)
+
+pa = pytest.importorskip("pyarrow")
+pd = pytest.importorskip("pandas")
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "ipfix"
+REAL = sorted(p for p in DATA.iterdir() if p.suffix in (".ipfix", ".dat"))
+
+
+def _plain(v: Any) -> Any:
+    """Record-path value -> what the Arrow path holds (as_py())."""
+    if isinstance(v, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(v)
+    if isinstance(v, list):
+        return None  # RFC 6313 lists: compared as raw bytes below
+    return v
+
+
+@pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
+def test_every_fixture_matches_the_record_path(path: Path) -> None:
+    recs = list(ff.iter_records(path, on_bad_records="skip", records="data", as_="fields"))
+    table = ff.scan_ipfix(path, on_bad_records="skip").to_arrow()
+    assert table.num_rows == len(recs)
+    rows = table.to_pylist()
+    names = {
+        (int(f.metadata[b"ipfix.pen"]), int(f.metadata[b"ipfix.id"])): f.name for f in table.schema
+    }
+    for rec, row in zip(recs, rows, strict=True):
+        seen = set()
+        for pen, ie, value in rec:
+            name = names[(pen, ie)]
+            if name in seen:
+                continue  # a repeated IE: the column holds its first occurrence
+            seen.add(name)
+            if isinstance(value, list):
+                assert isinstance(row[name], bytes)  # lists travel raw for now
+                continue
+            assert row[name] == _plain(value), (name, row[name], value)
+        assert all(row[n] is None for n in row if n not in seen)
+
+
+HETERO = message(
+    [
+        template_set(
+            template_record(256, [field(8, 4), field(1, 8)]),
+            template_record(257, [field(8, 4), field(2, 8), field(156, 8)]),
+        ),
+        set_(256, bytes([10, 0, 0, 1]) + uint(100, 8)),
+        set_(257, bytes([10, 0, 0, 2]) + uint(3, 8) + struct.pack("!II", 3_900_000_000, 5)),
+    ]
+)
+
+
+def test_union_schema_nulls_projection_and_require() -> None:
+    df = ff.read_ipfix(HETERO)
+    assert list(df.columns) == [
+        "sourceIPv4Address",
+        "octetDeltaCount",
+        "packetDeltaCount",
+        "flowStartNanoseconds",
+    ]
+    assert df["octetDeltaCount"].tolist() == [100, None] or df[
+        "octetDeltaCount"
+    ].isna().tolist() == [False, True]
+    assert str(df["octetDeltaCount"].dtype) == "uint64[pyarrow]"
+    assert isinstance(df["sourceIPv4Address"].dtype, pd.CategoricalDtype)
+    assert df["sourceIPv4Address"].astype(str).tolist() == ["10.0.0.1", "10.0.0.2"]
+    df = ff.read_ipfix(HETERO, columns=["packetDeltaCount", "sourceIPv4Address"])
+    assert list(df.columns) == ["packetDeltaCount", "sourceIPv4Address"]
+    df = ff.read_ipfix(HETERO, columns=["packetDeltaCount", "sourceIPv4Address"], require="all")
+    assert len(df) == 1 and df["packetDeltaCount"].tolist() == [3]
+
+
+def test_nanoseconds_are_kept() -> None:
+    t = ff.scan_ipfix(HETERO).to_arrow()
+    col = t.column("flowStartNanoseconds")
+    assert col.type == pa.timestamp("ns", tz="UTC")
+    # NTP 3900000000 s, fraction 5 * 2^-32 s -> 1 ns (RFC 7011 §6.1.10)
+    expected = (3_900_000_000 - 2_208_988_800) * 1_000_000_000 + (5 * 10**9 >> 32)
+    assert col.cast(pa.int64()).to_pylist() == [None, expected]
+
+
+def test_addresses_as_integers_and_metadata() -> None:
+    t = ff.scan_ipfix(HETERO, addresses="int").to_arrow()
+    assert t.schema.field("sourceIPv4Address").type == pa.uint32()
+    assert t.column("sourceIPv4Address").to_pylist() == [0x0A000001, 0x0A000002]
+    md = t.schema.field("octetDeltaCount").metadata
+    assert md[b"ipfix.pen"] == b"0" and md[b"ipfix.id"] == b"1"
+    assert md[b"ipfix.type"] == b"unsigned64" and md[b"ipfix.semantics"] == b"deltaCounter"
+    assert md[b"ipfix.units"] == b"octets"
+
+
+def test_reverse_ies_and_varlen_strings() -> None:
+    fields = [field(1, 8), field(1, 8, pen=29305), field(82, VARLEN)]
+    msg = message(
+        [
+            template_set(template_record(256, fields)),
+            set_(256, uint(1, 8) + uint(2, 8) + varlen(b"eth0")),
+        ]
+    )
+    df = ff.read_ipfix(msg)
+    assert df.to_dict("records") == [
+        {"octetDeltaCount": 1, "reverseOctetDeltaCount": 2, "interfaceName": "eth0"}
+    ]
+
+
+def test_options_records_are_kept_apart() -> None:
+    opt = options_template_record(300, 1, [field(144, 4), field(41, 8)])
+    msg = HETERO + message([options_set(opt), set_(300, uint(5, 4) + uint(1000, 8))], seq=2)
+    assert len(ff.read_ipfix(msg)) == 2
+    opts = ff.read_ipfix(msg, records="options")
+    assert opts.to_dict("records") == [{"exportingProcessId": 5, "exportedMessageTotalCount": 1000}]
+    assert len(ff.read_ipfix(msg, records="all")) == 3
+
+
+def test_empty_input_gives_a_typed_empty_frame() -> None:
+    df = ff.read_ipfix(b"")
+    assert df.empty and list(df.columns) == []
+    only_templates = message([template_set(template_record(256, [field(1, 8), field(152, 8)]))])
+    df = ff.read_ipfix(only_templates)
+    assert df.empty and list(df.columns) == ["octetDeltaCount", "flowStartMilliseconds"]
+    assert str(df["flowStartMilliseconds"].dtype) == "timestamp[ms, tz=UTC][pyarrow]"
+    df = ff.read_ipfix(b"", columns=["sourceIPv4Address", "octetDeltaCount"])
+    assert list(df.columns) == ["sourceIPv4Address", "octetDeltaCount"]
+
+
+def test_bad_input_mid_stream_under_each_policy() -> None:
+    t = template_set(template_record(256, [field(1, 8)]))
+    good = message([t, set_(256, uint(1, 8) + uint(2, 8))])
+    bad = message([set_(256, uint(3, 8)), struct.pack("!HH", 256, 2)], seq=2)
+    scan = ff.scan_ipfix(good + bad, columns=["octetDeltaCount"], batch_size=2)
+    got: list[int] = []
+    with pytest.raises(ff.DecodeError, match="shorter than its header"):
+        for b in scan:
+            got.extend(b.column(0).to_pylist())
+    assert got == [1, 2, 3]  # records before the fault are kept
+    assert ff.read_ipfix(good + bad, on_bad_records="skip")["octetDeltaCount"].tolist() == [1, 2, 3]
+    with pytest.warns(ff.FerrofixWarning):
+        assert len(ff.read_ipfix(good + bad, on_bad_records="warn")) == 3
+
+
+def test_value_that_does_not_fit_its_column() -> None:
+    msg = message(
+        [
+            template_set(template_record(256, [field(276, 1), field(1, 8)])),
+            set_(256, b"\x07" + uint(9, 8)),
+        ]
+    )
+    with pytest.raises(ff.DecodeError, match="dataRecordsReliability"):
+        ff.read_ipfix(msg)
+    scan = ff.scan_ipfix(msg, on_bad_records="skip")
+    df = scan.to_pandas()
+    assert df["dataRecordsReliability"].isna().tolist() == [True]
+    assert df["octetDeltaCount"].tolist() == [9]
+    assert scan.health.malformed_values == 1
+
+
+def test_n_rows_and_batches() -> None:
+    path = DATA / "ipfixcol2__example_flows.ipfix"
+    assert len(ff.read_ipfix(path, n_rows=10)) == 10
+    sizes = [b.num_rows for b in ff.scan_ipfix(path, batch_size=1000)]
+    assert sizes == [1000, 1000, 1000, 979]
+
+
+def test_zero_copy_hand_off() -> None:
+    scan = ff.scan_ipfix(HETERO, columns=["octetDeltaCount", "packetDeltaCount"], addresses="int")
+    raw = scan._s.next_batch()
+    rust_addresses = scan._s.last_buffer_addresses()
+    batch = pa.record_batch(raw)
+    seen = [batch.column(i).buffers()[1].address for i in range(batch.num_columns)]
+    assert seen == rust_addresses and all(seen)
+
+
+def test_polars_and_duckdb_take_the_stream() -> None:
+    pl = pytest.importorskip("polars")
+    duckdb = pytest.importorskip("duckdb")
+    path = DATA / "ipfixcol2__example_flows.ipfix"
+    expected = ff.read_ipfix(path, columns=["octetDeltaCount"])["octetDeltaCount"].sum()
+    df = pl.DataFrame(ff.scan_ipfix(path, columns=["octetDeltaCount", "sourceIPv4Address"]))
+    assert df.height == 3979 and df["octetDeltaCount"].sum() == expected
+    scan = ff.scan_ipfix(path, columns=["octetDeltaCount"])
+    (total,) = duckdb.sql("select sum(octetDeltaCount) from scan").fetchall()[0]
+    del scan
+    assert total == expected
+    t = pa.table(ff.scan_ipfix(path))
+    assert t.num_rows == 3979
+
+
+def test_real_timestamps_equal_the_record_path() -> None:
+    path = DATA / "ipfixcol2__example_flows.ipfix"
+    first = next(ff.iter_records(path))
+    df = ff.read_ipfix(path, n_rows=1)
+    ts = df["flowStartMilliseconds"].iloc[0]
+    assert ts.to_pydatetime() == first["flowStartMilliseconds"]
+    assert first["flowStartMilliseconds"].tzinfo is UTC
+    assert isinstance(first["flowStartMilliseconds"], datetime)
+
+
+def test_import_without_pandas_and_clear_error() -> None:
+    code = (
+        "import sys; sys.modules['pandas'] = None; sys.modules['pyarrow'] = None\n"
+        "import ferrofix as ff\n"
+        "assert list(ff.iter_records(b'')) == []\n"
+        "try:\n"
+        "    ff.read_ipfix(b'')\n"
+        "except ImportError as e:\n"
+        "    print('ImportError:', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "ImportError:" in out.stdout and "pip install" in out.stdout
