@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::{Schema, SchemaRef, TimeUnit};
 
 use super::column::Column;
 use super::types::{field_for, AddressForm, ColumnKind};
-use crate::decode::{Policy, Record, RecordSink, Value};
+use crate::decode::{decode_value, Policy, Record, RecordSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::IeDef;
+use crate::session::{FieldDecoder, Template, TemplateField};
 
 /// Which records become rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,8 +57,22 @@ impl Default for ColumnarOptions {
 
 /// For each column, the template field that fills it.
 struct Plan {
-    slots: Vec<Option<usize>>,
+    slots: Vec<Slot>,
+    /// Columns whose slot must be checked before the row is appended.
+    checked: Vec<usize>,
     complete: bool,
+}
+
+/// How one column is filled from a template's record.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// The template lacks the IE: null.
+    Missing,
+    /// Field `i` always fits the column (known from its decoder and length).
+    Fast(usize),
+    /// Field `i` may not fit (a boolean of 7, a wrongly sized address):
+    /// checked first, then appended or nulled by the policy.
+    Checked(usize),
 }
 
 /// Compiled plans kept at once (more are recompiled on demand).
@@ -79,10 +94,12 @@ pub struct ColumnarSink {
     keys: Vec<(u32, u16)>,
     columns: Vec<Column>,
     opts: ColumnarOptions,
+    kinds: Vec<ColumnKind>,
     plans: HashMap<u64, Arc<Plan>>,
+    last: Option<(u64, Arc<Plan>)>,
     rows_in_batch: usize,
     done: Vec<RecordBatch>,
-    scratch: Vec<u8>,
+    refused: Vec<usize>,
     pub stats: ColumnarStats,
     /// Problems skipped under the warn policy, for the caller to report.
     pub warnings: Vec<String>,
@@ -103,12 +120,14 @@ impl ColumnarSink {
         ColumnarSink {
             schema: Arc::new(Schema::new(fields)),
             keys: columns.iter().map(|ie| (ie.pen, ie.id)).collect(),
-            columns: kinds.into_iter().map(Column::new).collect(),
+            columns: kinds.iter().copied().map(Column::new).collect(),
+            kinds,
             opts,
             plans: HashMap::new(),
+            last: None,
             rows_in_batch: 0,
             done: Vec::new(),
-            scratch: Vec::new(),
+            refused: Vec::new(),
             stats: ColumnarStats::default(),
             warnings: Vec::new(),
         }
@@ -144,25 +163,89 @@ impl ColumnarSink {
     }
 
     fn plan(&mut self, rec: &Record<'_>) -> Arc<Plan> {
-        let serial = rec.template.serial;
-        if let Some(p) = self.plans.get(&serial) {
-            return p.clone();
+        self.plan_for(rec.template)
+    }
+
+    fn plan_for(&mut self, t: &Template) -> Arc<Plan> {
+        let serial = t.serial;
+        if let Some((s, p)) = &self.last {
+            if *s == serial {
+                return p.clone();
+            }
         }
         if self.plans.len() >= MAX_PLANS {
             self.plans.clear();
         }
-        let fields = &rec.template.fields;
-        let slots: Vec<Option<usize>> = self
-            .keys
-            .iter()
-            .map(|k| fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k))
-            .collect();
-        let p = Arc::new(Plan {
-            complete: slots.iter().all(Option::is_some),
-            slots,
-        });
-        self.plans.insert(serial, p.clone());
+        let fields = &t.fields;
+        let kinds = &self.kinds;
+        let p = self
+            .plans
+            .entry(serial)
+            .or_insert_with(|| {
+                let slots: Vec<Slot> = self
+                    .keys
+                    .iter()
+                    .zip(kinds)
+                    .map(
+                        |(k, kind)| match fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k) {
+                            None => Slot::Missing,
+                            Some(i) if always_fits(*kind, fields[i].decoder, fields[i].length) => {
+                                Slot::Fast(i)
+                            }
+                            Some(i) => Slot::Checked(i),
+                        },
+                    )
+                    .collect();
+                Arc::new(Plan {
+                    complete: slots.iter().all(|s| !matches!(s, Slot::Missing)),
+                    checked: (0..slots.len())
+                        .filter(|&c| matches!(slots[c], Slot::Checked(_)))
+                        .collect(),
+                    slots,
+                })
+            })
+            .clone();
+        self.last = Some((serial, p.clone()));
         p
+    }
+}
+
+/// Field `index` of a fixed-length template and where it lies in a record.
+fn fixed_field(t: &Template, index: usize) -> (&TemplateField, usize, usize) {
+    let at = t.fixed_offsets.get(index).map_or(0, |&o| o as usize);
+    let field = &t.fields[index];
+    (field, at, at + field.length as usize)
+}
+
+/// Whether every value a field can carry fits the column, from the field's
+/// decoder and length alone (RFC 7011 §6.2: a reduced-size integer is never
+/// wider than its type; NTP times always fit nanoseconds in i64).
+fn always_fits(kind: ColumnKind, d: FieldDecoder, len: u16) -> bool {
+    use FieldDecoder as F;
+    let native = |n: u16| len <= n;
+    match (kind, d) {
+        (ColumnKind::UInt8, F::Unsigned) | (ColumnKind::Int8, F::Signed) => native(1),
+        (ColumnKind::UInt16, F::Unsigned) | (ColumnKind::Int16, F::Signed) => native(2),
+        (ColumnKind::UInt32, F::Unsigned) | (ColumnKind::Int32, F::Signed) => native(4),
+        (ColumnKind::UInt64, F::Unsigned) | (ColumnKind::Int64, F::Signed) => native(8),
+        // ms since 1970 in at most 7 bytes is below 2^63.
+        (ColumnKind::Timestamp(TimeUnit::Millisecond), F::DateTimeMilliseconds) => native(7),
+        (ColumnKind::Float32 | ColumnKind::Float64, F::Float32 | F::Float64 | F::Float64As32)
+        | (ColumnKind::Utf8, F::String)
+        | (ColumnKind::Mac, F::Mac)
+        | (
+            ColumnKind::Binary,
+            F::Bytes | F::BasicList | F::SubTemplateList | F::SubTemplateMultiList,
+        )
+        | (ColumnKind::Unsigned256, F::Unsigned256)
+        | (ColumnKind::Timestamp(TimeUnit::Second), F::DateTimeSeconds)
+        | (
+            ColumnKind::Timestamp(TimeUnit::Microsecond | TimeUnit::Nanosecond),
+            F::DateTimeMicroseconds | F::DateTimeNanoseconds,
+        )
+        | (ColumnKind::Ipv4(_), F::Ipv4)
+        | (ColumnKind::Ipv6(_), F::Ipv6) => true,
+        _ => false,
     }
 }
 
@@ -182,44 +265,42 @@ impl RecordSink for ColumnarSink {
             self.stats.filtered += 1;
             return Ok(());
         }
-        // Check every value first: a refused value must not leave a
-        // half-appended row behind.
-        self.scratch.clear();
-        for (c, slot) in plan.slots.iter().enumerate() {
-            if let Some(i) = *slot {
-                if !self.columns[c].accepts(&rec.value(i)) {
-                    let f = &rec.template.fields[i];
-                    let at = rec.offset + rec.spans.get(i).map_or(0, |s| u64::from(s.0));
-                    let e = Error::new(ErrorKind::BadRecord(format!(
-                        "field {} of template {} ({} bytes) does not fit a {} column",
-                        f.ie.name,
-                        rec.template.id,
-                        rec.raw(i).len(),
-                        f.ie.data_type.name()
-                    )))
-                    .at(at, rec.message_index);
-                    match self.opts.policy {
-                        Policy::Error => return Err(e),
-                        Policy::Warn | Policy::Skip => {
-                            self.stats.malformed_values += 1;
-                            if self.opts.policy == Policy::Warn && self.warnings.len() < 1000 {
-                                self.warnings.push(e.to_string());
-                            }
-                            self.scratch.push(1);
-                            continue;
-                        }
+        // Check the fields that may not fit first: a refused value must not
+        // leave a half-appended row behind.
+        self.refused.clear();
+        for &c in &plan.checked {
+            let Slot::Checked(i) = plan.slots[c] else {
+                continue;
+            };
+            if self.columns[c].accepts(&rec.value(i)) {
+                continue;
+            }
+            let f = &rec.template.fields[i];
+            let at = rec.offset + rec.spans.get(i).map_or(0, |s| u64::from(s.0));
+            let e = Error::new(ErrorKind::BadRecord(format!(
+                "field {} of template {} ({} bytes) does not fit a {} column",
+                f.ie.name,
+                rec.template.id,
+                rec.raw(i).len(),
+                f.ie.data_type.name()
+            )))
+            .at(at, rec.message_index);
+            match self.opts.policy {
+                Policy::Error => return Err(e),
+                Policy::Warn | Policy::Skip => {
+                    self.stats.malformed_values += 1;
+                    if self.opts.policy == Policy::Warn && self.warnings.len() < 1000 {
+                        self.warnings.push(e.to_string());
                     }
+                    self.refused.push(c);
                 }
             }
-            self.scratch.push(0);
         }
-        for (c, slot) in plan.slots.iter().enumerate() {
+        for (c, (slot, col)) in plan.slots.iter().zip(self.columns.iter_mut()).enumerate() {
             match *slot {
-                Some(i) if self.scratch[c] == 0 => {
-                    let v: Value<'_> = rec.value(i);
-                    self.columns[c].append(&v);
-                }
-                _ => self.columns[c].append_null(),
+                Slot::Fast(i) => col.append(&rec.value(i)),
+                Slot::Checked(i) if !self.refused.contains(&c) => col.append(&rec.value(i)),
+                _ => col.append_null(),
             }
         }
         self.rows_in_batch += 1;
@@ -228,6 +309,81 @@ impl RecordSink for ColumnarSink {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Whole data sets of fixed-length templates, column by column: each
+    /// column's loop runs over one field of every record, so the per-value
+    /// dispatch is decided once per set.
+    fn fixed_records(
+        &mut self,
+        template: &Arc<Template>,
+        records: &[u8],
+        count: usize,
+    ) -> Result<bool> {
+        let options = template.is_options();
+        match self.opts.kind {
+            RecordKind::Data if options => return Ok(true),
+            RecordKind::Options if !options => return Ok(true),
+            _ => {}
+        }
+        let Some(len) = template.fixed_record_len else {
+            return Ok(false);
+        };
+        let plan = self.plan_for(template);
+        // Columns whose values might not fit are checked in bulk first; if
+        // any value does not fit, the set goes record by record.
+        for &column in &plan.checked {
+            let Slot::Checked(index) = plan.slots[column] else {
+                continue;
+            };
+            let (field, at, end) = fixed_field(template, index);
+            let col = &self.columns[column];
+            let fits = records.chunks_exact(len).all(|rec| {
+                col.accepts(&decode_value(
+                    field.decoder,
+                    rec.get(at..end).unwrap_or_default(),
+                ))
+            });
+            if !fits {
+                return Ok(false);
+            }
+        }
+        if self.opts.require_all && !plan.complete {
+            self.stats.filtered += count as u64;
+            return Ok(true);
+        }
+        let mut start = 0;
+        while start < count && !self.full() {
+            let room = self.opts.batch_size - self.rows_in_batch;
+            let left = self.opts.n_rows.map_or(u64::MAX, |n| n - self.stats.rows);
+            let take = (count - start)
+                .min(room)
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let chunk = records
+                .get(start * len..(start + take) * len)
+                .unwrap_or_default();
+            for (slot, col) in plan.slots.iter().zip(self.columns.iter_mut()) {
+                match *slot {
+                    Slot::Fast(index) | Slot::Checked(index) => {
+                        let (field, at, end) = fixed_field(template, index);
+                        col.append_rows(
+                            field.decoder,
+                            chunk
+                                .chunks_exact(len)
+                                .map(|rec| rec.get(at..end).unwrap_or_default()),
+                        );
+                    }
+                    Slot::Missing => col.append_nulls(take),
+                }
+            }
+            self.rows_in_batch += take;
+            self.stats.rows += take as u64;
+            start += take;
+            if self.rows_in_batch >= self.opts.batch_size {
+                self.flush()?;
+            }
+        }
+        Ok(true)
     }
 
     fn skipped(&mut self, e: &Error, policy: Policy) {

@@ -36,6 +36,20 @@ pub trait RecordSink {
 
     /// A problem skipped under [`Policy::Warn`] or [`Policy::Skip`].
     fn skipped(&mut self, _e: &Error, _policy: Policy) {}
+
+    /// Offered first, for a data set of a template without variable-length
+    /// fields: `records` holds `count` records of `template.fixed_record_len`
+    /// bytes each. A sink that takes them all at once (column by column)
+    /// returns `Ok(true)`; `Ok(false)` makes the decoder call [`Self::record`]
+    /// for each.
+    fn fixed_records(
+        &mut self,
+        _template: &Arc<Template>,
+        _records: &[u8],
+        _count: usize,
+    ) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Options of a decoder.
@@ -340,6 +354,14 @@ impl Decoder {
                 offset: 0,
                 lists,
             };
+            let count = body.len() / len;
+            if sink
+                .fixed_records(t, &body[..count * len], count)
+                .map_err(|e| (e, true))?
+            {
+                *n += count as u32;
+                return Ok(());
+            }
             while body.len() - pos >= len {
                 rec.data = &body[pos..pos + len];
                 rec.offset = offset_of(pos);
