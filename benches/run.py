@@ -62,6 +62,9 @@ TARGET_DICTS = 1_000_000
 TARGET_TUPLES = 1_400_000
 TARGET_RATIO = 10.0
 TARGET_RUST = 20_000_000
+# Targets of the "Columnar path" issue (one core).
+TARGET_ARROW = 40_000_000
+TARGET_PANDAS = 20_000_000
 
 # Column subsets that isolate the cost of each value type (ferrofix tuples).
 BREAKDOWN = (
@@ -152,6 +155,20 @@ def ipfix_tuples(path: Path, limit: int) -> int:
         return count(itertools.islice(it, limit))
 
 
+def ipfix_pandas(path: Path, limit: int) -> int:
+    """python-ipfix to pandas as its users do it: DataFrame.from_records
+    over tuple_iterator."""
+    import ipfix.ie
+    import ipfix.reader
+    import pandas as pd
+
+    ielist = ipfix.ie.spec_list(COLUMNS)
+    with open(path, "rb") as f:
+        it = ipfix.reader.from_stream(f).tuple_iterator(ielist)
+        df = pd.DataFrame.from_records(itertools.islice(it, limit), columns=COLUMNS)
+    return len(df)
+
+
 def ipfix_first(path: Path, n: int) -> list[tuple[Any, ...]]:
     import ipfix.ie
     import ipfix.reader
@@ -174,6 +191,24 @@ def ff_tuples(path: Path, columns: list[str]) -> int:
     import ferrofix as ff
 
     return count(ff.iter_records(path, columns=columns, as_="tuple"))
+
+
+def ff_arrow(path: Path) -> int:
+    """Arrow batches with addresses as integers, no pyarrow involved."""
+    import ferrofix as ff
+
+    scan = ff.scan_ipfix(path, columns=COLUMNS, addresses="int")
+    n = 0
+    for b in scan.batches():
+        n += b.num_rows
+    return n
+
+
+def ff_pandas(path: Path) -> int:
+    """read_ipfix to a pandas DataFrame, default options (readable addresses)."""
+    import ferrofix as ff
+
+    return len(ff.read_ipfix(path))
 
 
 def ff_first(path: Path, n: int) -> list[tuple[Any, ...]]:
@@ -337,6 +372,8 @@ def targets(res: Results) -> list[tuple[str, str, str]]:
         "the same with `black_box(&value)` (`visit_fields_ref`)",
         TARGET_RUST,
     )
+    rate("ff_arrow", "columnar issue: Arrow, integer addresses ≥ 40M records/s", TARGET_ARROW)
+    rate("ff_pandas", "columnar issue: `read_ipfix` to pandas ≥ 20M records/s", TARGET_PANDAS)
     return out
 
 
@@ -537,6 +574,27 @@ def main(argv: list[str] | None = None) -> int:
             lambda: ff_dicts(path),
         ),
         ("ff_tuples", "ferrofix", tuples, "ipfix_tuples", lambda: ff_tuples(path, COLUMNS)),
+        (
+            "ipfix_pandas",
+            IPFIX,
+            "`DataFrame.from_records(tuple_iterator(10 IEs))`",
+            None,
+            lambda: ipfix_pandas(path, limit),
+        ),
+        (
+            "ff_arrow",
+            "ferrofix",
+            '`scan_ipfix(path, columns=[10 IEs], addresses="int")` Arrow batches',
+            "ipfix_pandas",
+            lambda: ff_arrow(path),
+        ),
+        (
+            "ff_pandas",
+            "ferrofix",
+            "`read_ipfix(path)` pandas DataFrame",
+            "ipfix_pandas",
+            lambda: ff_pandas(path),
+        ),
     ]
     for key, tool, op, base, fn in cases:
         step(f"{tool}: {op}")
