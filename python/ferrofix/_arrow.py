@@ -9,9 +9,11 @@ DataFrame. pandas and pyarrow are imported only when asked for.
 
 from __future__ import annotations
 
+import glob
 import os
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -205,8 +207,36 @@ def scan_ipfix(
     )
 
 
+def _sources(source: Source | Sequence[Source]) -> list[Source] | None:
+    """Several sources (a list, or a glob pattern), or None for one source."""
+    if isinstance(source, list | tuple):
+        return list(source)
+    if isinstance(source, str) and any(c in source for c in "*?[") and not Path(source).exists():
+        found = sorted(glob.glob(source))
+        if not found:
+            raise FileNotFoundError(f"no file matches {source!r}")
+        return list(found)
+    return None
+
+
+def _read_many(sources: list[Source], workers: int | None, **kw: Any) -> pa.Table:
+    """Decode several sources in parallel threads (decoding releases the
+    GIL); tables come back in input order and are concatenated with their
+    schemas unified (columns missing from a file are null)."""
+    pyarrow = _need("pyarrow", "read_ipfix of several sources")
+
+    def one(src: Source) -> Any:
+        return scan_ipfix(src, **kw).to_arrow()
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        tables = list(pool.map(one, sources))
+    if not tables:
+        return pyarrow.table({})
+    return pyarrow.concat_tables(tables, promote_options="default")
+
+
 def read_ipfix(
-    source: Source,
+    source: Source | Sequence[Source],
     *,
     columns: Sequence[str] | None = None,
     require: Literal["all"] | None = None,
@@ -218,6 +248,7 @@ def read_ipfix(
     dtype_backend: DtypeBackend = "pyarrow",
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Read an IPFIX stream into a pandas DataFrame, one row per record.
 
@@ -229,9 +260,30 @@ def read_ipfix(
     a copy; ``"numpy_nullable"`` uses pandas' nullable dtypes; ``"numpy"``
     plain NumPy. An empty stream gives an empty DataFrame with every column
     typed.
+
+    ``source`` may also be a list of sources or a glob pattern: they are
+    decoded in parallel (``workers`` threads, default one per core), each as
+    its own transport session, and concatenated in input order (``n_rows``
+    applies to each source).
     """
+    many = _sources(source)
+    if many is not None:
+        table = _read_many(
+            many,
+            workers,
+            columns=columns,
+            require=require,
+            records=records,
+            batch_size=batch_size,
+            n_rows=n_rows,
+            addresses=addresses,
+            on_bad_records=on_bad_records,
+            specs=specs,
+            spec_files=spec_files,
+        )
+        return _to_pandas(table, dtype_backend)
     scan = scan_ipfix(
-        source,
+        source,  # type: ignore[arg-type]
         columns=columns,
         require=require,
         records=records,

@@ -99,6 +99,19 @@ class TransportHealth:
     records_filtered: int
     sequence: dict[int, DomainSequence] = field(default_factory=dict)
 
+    def to_pandas(self) -> Any:
+        """The sequence accounting as a DataFrame, one row per observation
+        domain; the stream-wide counters are in ``DataFrame.attrs``."""
+        try:
+            import pandas as pd
+        except ImportError as e:
+            raise ImportError("TransportHealth.to_pandas needs pandas: pip install pandas") from e
+        rows = [{"observationDomainId": o, **vars(s)} for o, s in self.sequence.items()]
+        cols = ["observationDomainId", *DomainSequence.__dataclass_fields__]
+        df = pd.DataFrame(rows, columns=cols)
+        df.attrs.update({k: v for k, v in vars(self).items() if k != "sequence"})
+        return df
+
 
 class Reader:
     """A reader of one IPFIX message stream (one transport session).

@@ -236,3 +236,40 @@ def test_import_without_pandas_and_clear_error() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "ImportError:" in out.stdout and "pip install" in out.stdout
+
+
+def _objs(s: Any) -> list[Any]:
+    return [None if pd.isna(x) else x for x in s.astype(object).tolist()]
+
+
+def test_several_sources_in_input_order(tmp_path: Path) -> None:
+    files = [
+        DATA / "ipfixcol__02-odid4.ipfix",
+        DATA / "ipfixcol__03-odid0-a.ipfix",
+        DATA / "ipfixcol2__example_flows.ipfix",
+    ]
+    one_by_one = [ff.read_ipfix(f, on_bad_records="skip") for f in files]
+    together = ff.read_ipfix(files, on_bad_records="skip", workers=2)
+    assert len(together) == sum(len(d) for d in one_by_one)
+    # each file's rows, in input order; columns missing from a file are null
+    start = 0
+    for d in one_by_one:
+        part = together.iloc[start : start + len(d)]
+        for c in d.columns:
+            assert _objs(part[c]) == _objs(d[c]), c
+        start += len(d)
+    for i, f in enumerate(files):
+        (tmp_path / f"{i}.ipfix").write_bytes(f.read_bytes())
+    globbed = ff.read_ipfix(str(tmp_path / "*.ipfix"), on_bad_records="skip")
+    assert len(globbed) == len(together)
+    with pytest.raises(FileNotFoundError):
+        ff.read_ipfix(str(tmp_path / "*.nothing"))
+
+
+def test_health_as_a_frame() -> None:
+    scan = ff.scan_ipfix(DATA / "ipfixcol__04-odid256_512.ipfix")
+    scan.to_arrow()
+    h = scan.health.to_pandas()
+    assert h["observationDomainId"].tolist() == [256, 512]
+    assert h["records"].sum() == 22  # MANIFEST: 22 records decodable in-file
+    assert h.attrs["messages"] == 3
