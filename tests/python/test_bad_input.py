@@ -134,3 +134,20 @@ def test_varlen_record_overrun_keeps_earlier_records() -> None:
     r = ff.Reader(message([t, set_(256, data)]), on_bad_records="skip")
     assert list(r) == [{"interfaceName": "ok"}]
     assert "overruns" in r.health.problems[0]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "logstash-codec-netflow__netflow5_test_invalid01.dat",
+        "logstash-codec-netflow__netflow5_test_invalid02.dat",
+        "logstash-codec-netflow__netflow9_test_invalid01.dat",
+    ],
+)
+def test_invalid_netflow_files_are_refused_cleanly(name: str) -> None:
+    """NetFlow v5/v9 with lying counts: not IPFIX, refused at offset 0."""
+    with pytest.raises(ff.DecodeError, match="is not IPFIX") as ei:
+        list(ff.iter_records(DATA / name))
+    assert (ei.value.offset, ei.value.message_index) == (0, 0)
+    r = ff.Reader(DATA / name, on_bad_records="skip")
+    assert list(r) == [] and r.health.problems_skipped == 1
