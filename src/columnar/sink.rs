@@ -392,3 +392,52 @@ impl RecordSink for ColumnarSink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Decoder, DecoderOptions};
+    use crate::model::InfoModel;
+    use arrow_array::Array;
+
+    /// One message: template 256 with one field (IE `ie`, 8 bytes), then a
+    /// data set of one record.
+    fn message(ie: u16, value: u64) -> Vec<u8> {
+        let mut m = vec![0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&[0, 2, 0, 12, 1, 0, 0, 1]);
+        m.extend_from_slice(&ie.to_be_bytes());
+        m.extend_from_slice(&[0, 8, 1, 0, 0, 12]);
+        m.extend_from_slice(&value.to_be_bytes());
+        let len = m.len() as u16;
+        m[2..4].copy_from_slice(&len.to_be_bytes());
+        m
+    }
+
+    #[test]
+    fn plan_cache_is_capped_and_values_land_in_their_columns() {
+        let model = InfoModel::iana();
+        let cols = vec![model.lookup(0, 1), model.lookup(0, 2)];
+        let mut sink = ColumnarSink::new(&cols, ColumnarOptions::default());
+        let mut dec = Decoder::new(model, &DecoderOptions::default());
+        let n = MAX_PLANS + 100;
+        for i in 0..n {
+            // Alternate octetDeltaCount (1) and packetDeltaCount (2): every
+            // message replaces template 256, so every record has a new plan.
+            let m = message(1 + (i % 2) as u16, i as u64);
+            dec.decode_message(&m, 0, i as u64, &mut sink).unwrap();
+            assert!(sink.plans.len() <= MAX_PLANS);
+        }
+        sink.flush().unwrap();
+        let batch = &sink.take_batches()[0];
+        assert_eq!(batch.num_rows(), n);
+        let octets = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::UInt64Array>()
+            .unwrap();
+        assert_eq!(
+            (octets.value(0), octets.is_null(1), octets.value(2)),
+            (0, true, 2)
+        );
+    }
+}
