@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from . import _ferrofix
 from ._errors import FerrofixWarning
 from ._model import default_spec_files
-from ._reader import DomainSequence, Policy, Source, TransportHealth
+from ._reader import Policy, Source, TransportHealth
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,10 +119,7 @@ class IpfixScan:
     @property
     def health(self) -> TransportHealth:
         """Transport-health counters of what has been read so far."""
-        h = dict(self._s.health())
-        h["missing_templates"] = {(o, t): n for (o, t), n in h["missing_templates"]}
-        h["sequence"] = {o: DomainSequence(**s) for o, s in h["sequence"].items()}
-        return TransportHealth(**h)
+        return TransportHealth.from_raw(self._s.health())
 
     def to_arrow(self) -> pa.Table:
         """Read the rest of the stream into a ``pyarrow.Table``."""
@@ -174,37 +171,10 @@ def _nullable(pd: Any, pa: Any, t: Any) -> Any:
     return mapping.get(t)
 
 
-def scan_ipfix(
-    source: Source,
-    *,
-    columns: Sequence[str] | None = None,
-    require: Literal["all"] | None = None,
-    records: Records = "data",
-    batch_size: int = 65536,
-    n_rows: int | None = None,
-    addresses: Addresses = "string",
-    on_bad_records: Policy = "error",
-    specs: Sequence[str] | None = None,
-    spec_files: Sequence[str | os.PathLike[str]] | None = None,
-) -> IpfixScan:
-    """A lazy stream of Arrow batches: see :class:`IpfixScan`.
-
-    ``records`` picks data records (default: the flows), options records
-    (what the exporter says about itself) or both; ``addresses="int"`` gives
-    IPv4 as ``uint32`` and IPv6 as 16-byte binary instead of readable strings.
-    """
-    return IpfixScan(
-        source,
-        columns=columns,
-        require=require,
-        records=records,
-        batch_size=batch_size,
-        n_rows=n_rows,
-        addresses=addresses,
-        on_bad_records=on_bad_records,
-        specs=specs,
-        spec_files=spec_files,
-    )
+scan_ipfix = IpfixScan
+"""``scan_ipfix(source, **options)``: a lazy stream of Arrow batches, see
+:class:`IpfixScan` (``records``: data records by default, options records
+or both; ``addresses="int"``: IPv4 as ``uint32``, IPv6 as 16-byte binary)."""
 
 
 def _sources(source: Source | Sequence[Source]) -> list[Source] | None:
@@ -266,32 +236,19 @@ def read_ipfix(
     its own transport session, and concatenated in input order (``n_rows``
     applies to each source).
     """
+    options: dict[str, Any] = {
+        "columns": columns,
+        "require": require,
+        "records": records,
+        "batch_size": batch_size,
+        "n_rows": n_rows,
+        "addresses": addresses,
+        "on_bad_records": on_bad_records,
+        "specs": specs,
+        "spec_files": spec_files,
+    }
     many = _sources(source)
     if many is not None:
-        table = _read_many(
-            many,
-            workers,
-            columns=columns,
-            require=require,
-            records=records,
-            batch_size=batch_size,
-            n_rows=n_rows,
-            addresses=addresses,
-            on_bad_records=on_bad_records,
-            specs=specs,
-            spec_files=spec_files,
-        )
-        return _to_pandas(table, dtype_backend)
-    scan = scan_ipfix(
-        source,  # type: ignore[arg-type]
-        columns=columns,
-        require=require,
-        records=records,
-        batch_size=batch_size,
-        n_rows=n_rows,
-        addresses=addresses,
-        on_bad_records=on_bad_records,
-        specs=specs,
-        spec_files=spec_files,
-    )
+        return _to_pandas(_read_many(many, workers, **options), dtype_backend)
+    scan = IpfixScan(source, **options)  # type: ignore[arg-type]
     return scan.to_pandas(dtype_backend=dtype_backend)

@@ -99,6 +99,14 @@ class TransportHealth:
     records_filtered: int
     sequence: dict[int, DomainSequence] = field(default_factory=dict)
 
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> TransportHealth:
+        """From the extension's dict of counters."""
+        h = dict(raw)
+        h["missing_templates"] = {(o, t): n for (o, t), n in h["missing_templates"]}
+        h["sequence"] = {o: DomainSequence(**s) for o, s in h["sequence"].items()}
+        return cls(**h)
+
     def to_pandas(self) -> Any:
         """The sequence accounting as a DataFrame, one row per observation
         domain; the stream-wide counters are in ``DataFrame.attrs``."""
@@ -224,10 +232,7 @@ class Reader:
     @property
     def health(self) -> TransportHealth:
         """Transport-health counters of what has been read so far."""
-        h = dict(self._r.health())
-        h["missing_templates"] = {(o, t): n for (o, t), n in h["missing_templates"]}
-        h["sequence"] = {o: DomainSequence(**s) for o, s in h["sequence"].items()}
-        return TransportHealth(**h)
+        return TransportHealth.from_raw(self._r.health())
 
     @property
     def source(self) -> str:

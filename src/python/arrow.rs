@@ -22,7 +22,8 @@ use crate::decode::DecoderOptions;
 use crate::session::Limits;
 use crate::source::MessageStream;
 
-fn kind_of(s: &str) -> PyResult<RecordKind> {
+/// Parse the `records=` option.
+pub(super) fn kind_of(s: &str) -> PyResult<RecordKind> {
     match s {
         "data" => Ok(RecordKind::Data),
         "options" => Ok(RecordKind::Options),

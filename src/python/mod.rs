@@ -16,13 +16,14 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use crate::columnar::RecordKind;
 use crate::decode::{Decoder, DecoderOptions, Policy};
 use crate::error::{Error, ErrorKind};
 use crate::model::{parse_spec, InfoModel, IANA_REGISTRY_UPDATED};
 use crate::session::Limits;
 use crate::source::MessageStream;
 use convert::Converter;
-use sink::{BatchSink, Kind, Output, Shape, SinkState};
+use sink::{BatchSink, Output, Shape, SinkState};
 
 /// Records per batch handed to Python (a batch ends at a message boundary
 /// once it holds at least this many).
@@ -133,7 +134,7 @@ impl PyReader {
         };
         let out = Output {
             shape: Shape::Dict,
-            kind: Kind::All,
+            kind: RecordKind::All,
             meta: false,
             columns: None,
             require_all: false,
@@ -174,16 +175,7 @@ impl PyReader {
                 )))
             }
         };
-        let kind = match kind {
-            "all" => Kind::All,
-            "data" => Kind::Data,
-            "options" => Kind::Options,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "records must be 'all', 'data' or 'options', not {kind:?}"
-                )))
-            }
-        };
+        let kind = arrow::kind_of(kind)?;
         let mut names = None;
         let columns = match columns {
             None => None,

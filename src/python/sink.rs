@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use super::convert::{ConvertError, Converter};
+use crate::columnar::RecordKind;
 use crate::decode::{Policy, Record, RecordSink, Value};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -22,21 +23,13 @@ pub enum Shape {
     Fields,
 }
 
-/// Which records to hand out.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    All,
-    Data,
-    Options,
-}
-
 /// A requested column: the IE's (pen, id) and its interned name.
 pub type Column = ((u32, u16), Py<PyString>);
 
 /// Output configuration.
 pub struct Output {
     pub shape: Shape,
-    pub kind: Kind,
+    pub kind: RecordKind,
     pub meta: bool,
     /// Requested columns as (pen, id) with their names; `None` = all fields.
     pub columns: Option<Vec<Column>>,
@@ -286,8 +279,8 @@ impl RecordSink for BatchSink<'_, '_> {
     fn record(&mut self, rec: &Record<'_>) -> Result<()> {
         let options = rec.template.is_options();
         match self.st.out.kind {
-            Kind::Data if options => return Ok(()),
-            Kind::Options if !options => return Ok(()),
+            RecordKind::Data if options => return Ok(()),
+            RecordKind::Options if !options => return Ok(()),
             _ => {}
         }
         let Some(obj) = self.build(rec)? else {
