@@ -116,6 +116,43 @@ pub(crate) enum Column {
     V6Text(AddressDict<[u8; 16]>),
 }
 
+/// Dotted-quad text of an IPv4 address, without the `fmt` machinery (this
+/// runs once per distinct address per batch).
+struct Ipv4Text {
+    buf: [u8; 15],
+    len: usize,
+}
+
+impl Ipv4Text {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+fn ipv4_text(a: [u8; 4]) -> Ipv4Text {
+    let mut t = Ipv4Text {
+        buf: [0; 15],
+        len: 0,
+    };
+    for (i, &x) in a.iter().enumerate() {
+        if i > 0 {
+            t.buf[t.len] = b'.';
+            t.len += 1;
+        }
+        if x >= 100 {
+            t.buf[t.len] = b'0' + x / 100;
+            t.len += 1;
+        }
+        if x >= 10 {
+            t.buf[t.len] = b'0' + x / 10 % 10;
+            t.len += 1;
+        }
+        t.buf[t.len] = b'0' + x % 10;
+        t.len += 1;
+    }
+    t
+}
+
 /// Append `f(row)` for every row, a chunk at a time.
 #[inline]
 fn fill<'a, T: ArrowPrimitiveType>(
@@ -249,10 +286,11 @@ impl Column {
                 b.append_option(ts_in(t, TimeUnit::Nanosecond));
             }
             (Column::V4Int(b), Value::Ipv4(a)) => b.append_value(u32::from_be_bytes(*a)),
-            (Column::V4Text(d), Value::Ipv4(a)) => d.append(u32::from_be_bytes(*a), |s| {
-                let _ = write!(s, "{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
-                s.append_value("");
-            }),
+            (Column::V4Text(d), Value::Ipv4(a)) => {
+                d.append(u32::from_be_bytes(*a), |s| {
+                    s.append_value(ipv4_text(*a).as_str());
+                });
+            }
             (Column::V6Bin(b), Value::Ipv6(a)) => {
                 let _ = b.append_value(a);
             }
@@ -283,8 +321,7 @@ impl Column {
                 for r in rows {
                     let a: [u8; 4] = r.try_into().unwrap_or_default();
                     dict.append(u32::from_be_bytes(a), |s| {
-                        let _ = write!(s, "{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
-                        s.append_value("");
+                        s.append_value(ipv4_text(a).as_str());
                     });
                 }
             }
@@ -352,6 +389,26 @@ impl Column {
             Column::TsNs(b) => Arc::new(b.finish().with_timezone("UTC")),
             Column::V4Text(d) => d.finish(),
             Column::V6Text(d) => d.finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ipv4_text;
+
+    #[test]
+    fn ipv4_text_matches_std() {
+        for a in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [10, 0, 99, 100],
+            [192, 168, 1, 9],
+        ] {
+            assert_eq!(
+                ipv4_text(a).as_str(),
+                std::net::Ipv4Addr::from(a).to_string()
+            );
         }
     }
 }
