@@ -14,6 +14,7 @@ use super::convert::{ConvertError, Converter};
 use crate::columnar::RecordKind;
 use crate::decode::{Policy, Record, RecordSink, Value};
 use crate::error::{Error, ErrorKind, Result};
+use crate::session::FieldDecoder;
 
 /// Shape of each record handed to Python.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,8 @@ struct Plan {
     slots: Vec<Option<usize>>,
     keys: Vec<Py<PyString>>,
     complete: bool,
+    /// No value can be a container (no RFC 6313 list field).
+    atomic: bool,
     /// A dict with every key mapped to None: copying it and replacing values
     /// is cheaper than growing a new dict key by key.
     proto: Py<PyDict>,
@@ -137,8 +140,20 @@ impl SinkState {
                         cols.iter().map(|(_, n)| n.clone_ref(py)).collect(),
                     ),
                 };
+                // Records whose values are all immutable atoms (numbers,
+                // strings, bytes, datetimes, address objects) cannot be part
+                // of a reference cycle: they need not burden the cyclic GC.
+                let atomic = slots.iter().flatten().all(|&i| {
+                    !matches!(
+                        fields[i].decoder,
+                        FieldDecoder::BasicList
+                            | FieldDecoder::SubTemplateList
+                            | FieldDecoder::SubTemplateMultiList
+                    )
+                });
                 Rc::new(Plan {
                     complete: slots.iter().all(Option::is_some),
+                    atomic,
                     proto: proto_dict(py, &keys),
                     slots,
                     keys,
@@ -148,6 +163,17 @@ impl SinkState {
         self.last = Some((serial, p.clone()));
         p
     }
+}
+
+/// Take a container whose items are all immutable atoms off the cyclic
+/// GC's lists, as CPython itself does for such tuples and dicts (it only
+/// re-checks them during collections, paying a traversal per batch first).
+/// A later insertion of a container re-tracks a dict (CPython's
+/// `MAINTAIN_TRACKING`); tuples are immutable.
+fn untrack(o: &Bound<'_, PyAny>) {
+    // SAFETY: GIL held; `o` is a live GC object (dict or tuple);
+    // PyObject_GC_UnTrack ignores objects that are not tracked.
+    unsafe { ffi::PyObject_GC_UnTrack(o.as_ptr().cast()) };
 }
 
 /// A sink filling one Python list for one batch.
@@ -235,6 +261,9 @@ impl<'py> BatchSink<'_, 'py> {
                         }
                     }
                 }
+                if plan.atomic {
+                    untrack(&d);
+                }
                 d.into_any()
             }
             Shape::Tuple => {
@@ -255,6 +284,9 @@ impl<'py> BatchSink<'_, 'py> {
                     unsafe {
                         ffi::PyTuple_SET_ITEM(t.as_ptr(), j as ffi::Py_ssize_t, v.into_ptr());
                     }
+                }
+                if plan.atomic {
+                    untrack(&t);
                 }
                 t
             }

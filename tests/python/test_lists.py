@@ -114,3 +114,13 @@ def test_real_yaf_flows_with_sub_template_multi_list(name: str) -> None:
     # CERT IEs by name from the bundled spec file; reverse via RFC 5103
     assert "silkAppLabel" in rec and "reverseOctetTotalCount" in rec
     assert r.health.problems_skipped == 0 and r.health.malformed_values == 0
+
+
+def test_records_holding_lists_stay_tracked() -> None:
+    import gc
+
+    t = template_record(256, [field(291, VARLEN)])
+    msg = message([template_set(t), set_(256, varlen(basic_list(7, 2, uint(80, 2))))])
+    (rec,) = ff.iter_records(msg)
+    assert rec == {"basicList": [80]}
+    assert gc.is_tracked(rec)  # its list could be made to refer back to it
