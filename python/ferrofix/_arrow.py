@@ -146,11 +146,16 @@ def _to_pandas(table: pa.Table, dtype_backend: DtypeBackend) -> pd.DataFrame:
         raise ValueError(
             f"dtype_backend must be 'pyarrow', 'numpy_nullable' or 'numpy', not {dtype_backend!r}"
         )
-    # Arrow-backed columns (no copy); dictionary-encoded addresses become
-    # pandas categoricals, cheap to group by.
-    return table.to_pandas(
-        types_mapper=lambda t: None if pa.types.is_dictionary(t) else pd.ArrowDtype(t)
-    )
+    # Arrow-backed columns, built column by column so that no column is
+    # copied (pyarrow's own to_pandas with a types_mapper combines chunks);
+    # dictionary-encoded addresses become pandas categoricals.
+    cols = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_dictionary(col.type):
+            cols[name] = col.to_pandas()
+        else:
+            cols[name] = pd.Series(pd.arrays.ArrowExtensionArray(col), copy=False)
+    return pd.DataFrame(cols, columns=table.column_names, copy=False)
 
 
 def _nullable(pd: Any, pa: Any, t: Any) -> Any:

@@ -1,0 +1,52 @@
+"""Peak memory of `read_ipfix` beside the size of the DataFrame it returns,
+measured in a fresh process (the columnar issue's target: at most 1.5x)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys
+import pandas, pyarrow  # imported first: their own memory is not the decoder's
+import ferrofix as ff
+
+def current_kib():
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() // 1024
+
+base = current_kib()
+df = ff.read_ipfix(sys.argv[1])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+frame = int(df.memory_usage(deep=True).sum())
+print(json.dumps({"base_kib": base, "peak_kib": peak, "frame_bytes": frame, "rows": len(df)}))
+"""
+
+
+def read_memory(path: Path) -> dict[str, int]:
+    """Baseline RSS after the imports, peak RSS, and the DataFrame's size."""
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path)], check=True, capture_output=True, text=True
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def describe(m: dict[str, int]) -> tuple[float, str]:
+    """The ratio (peak growth over the frame's size) and a sentence."""
+    grew = (m["peak_kib"] - m["base_kib"]) * 1024
+    ratio = grew / m["frame_bytes"] if m["frame_bytes"] else float("inf")
+    text = (
+        f"`read_ipfix` of the file ({m['rows']:,} rows) grew peak RSS by "
+        f"{grew / 2**20:.1f} MiB over the {m['base_kib'] / 1024:.1f} MiB after importing "
+        f"pandas, pyarrow and ferrofix; the DataFrame holds {m['frame_bytes'] / 2**20:.1f} MiB "
+        f"(`memory_usage(deep=True)`): {ratio:.2f}x."
+    )
+    return ratio, text
+
+
+if __name__ == "__main__":
+    m = read_memory(Path(sys.argv[1]))
+    print(describe(m)[1])
