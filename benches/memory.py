@@ -9,18 +9,22 @@ import sys
 from pathlib import Path
 
 CHILD = r"""
-import json, resource, sys
+import json, sys
 import pandas, pyarrow  # imported first: their own memory is not the decoder's
 import ferrofix as ff
 
-def current_kib():
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() // 1024
+def status_kib(key):
+    # VmHWM belongs to this address space: unlike ru_maxrss it does not
+    # inherit the high-water mark of the process that forked this one.
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise SystemExit(f"no {key} in /proc/self/status")
 
-base = current_kib()
+base = status_kib("VmRSS")
 df = ff.read_ipfix(sys.argv[1])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status_kib("VmHWM")
 frame = int(df.memory_usage(deep=True).sum())
 print(json.dumps({"base_kib": base, "peak_kib": peak, "frame_bytes": frame, "rows": len(df)}))
 """

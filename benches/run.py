@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import make_file
+import memory
+import peers
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "BENCHMARKS.md"
@@ -107,6 +109,7 @@ class Results:
     rust_error: str | None = None
     rust_records: int | None = None
     rss: dict[str, int] | None = None
+    memory: tuple[float, str] | None = None
     checks: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -228,6 +231,11 @@ def rss_child(path: Path) -> None:
     import ferrofix as ff
 
     def peak() -> int:
+        # VmHWM, not ru_maxrss: ru_maxrss keeps the forking parent's peak.
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     out = {"after_import": peak()}
@@ -373,7 +381,20 @@ def targets(res: Results) -> list[tuple[str, str, str]]:
         TARGET_RUST,
     )
     rate("ff_arrow", "columnar issue: Arrow, integer addresses ≥ 40M records/s", TARGET_ARROW)
+    fix, arrow = res.get("libfixbuf"), res.get("ff_arrow")
+    if fix and arrow:
+        x = arrow.rate / fix.rate
+        out.append(("columnar issue: Arrow ≥ 10x libfixbuf", f"{x:.1f}x", verdict(x >= 10)))
     rate("ff_pandas", "columnar issue: `read_ipfix` to pandas ≥ 20M records/s", TARGET_PANDAS)
+    if res.memory:
+        ratio = res.memory[0]
+        out.append(
+            (
+                "columnar issue: `read_ipfix` peak memory ≤ 1.5x the DataFrame",
+                f"{ratio:.2f}x",
+                verdict(ratio <= 1.5),
+            )
+        )
     return out
 
 
@@ -453,6 +474,11 @@ def render(res: Results, path: Path, n_file: int, when: str, load: tuple[str, st
             f"(file: {size / 2**20:.1f} MiB): records are streamed, memory does not grow "
             "with the file."
         )
+    if res.memory:
+        add("")
+        add("### Memory (`read_ipfix`, fresh process)")
+        add("")
+        add(res.memory[1])
     add("")
     add("### Checks")
     add("")
@@ -600,6 +626,19 @@ def main(argv: list[str] | None = None) -> int:
         step(f"{tool}: {op}")
         s, n = best_of(fn, a.repeat)
         res.rows.append(Row(tool, op, n, s, baseline=base, key=key))
+
+    step("libfixbuf C reader")
+    runs = [peers.libfixbuf_read(path) for _ in range(a.repeat)]
+    done = [r for r in runs if r is not None]
+    if done:
+        s, n = min(done)
+        op = "`fBufNext` into C structs (`benches/libfixbuf_read.c`, 10 IEs)"
+        res.rows.append(
+            Row("libfixbuf 2.4 (C)", op, n, s, baseline="ipfix_tuples", key="libfixbuf")
+        )
+
+    step("peak memory of read_ipfix")
+    res.memory = memory.describe(memory.read_memory(path))
     res.rows.extend(rust_rows)
 
     step("ferrofix tuples by value type")
@@ -612,7 +651,9 @@ def main(argv: list[str] | None = None) -> int:
 
     step("checks")
     counts = {r.operation: r.records for r in res.rows}
-    full = [r for r in res.rows if not r.key.startswith("ipfix_")] + [r for *_, r in res.breakdown]
+    # every run but python-ipfix's (libfixbuf and the breakdown included) reads the whole file
+    full = [r for r in res.rows if not r.key.startswith("ipfix_")]
+    full += [r for *_, r in res.breakdown]
     full_ok = all(r.records == n_file for r in full) and res.rss["records"] == n_file
     part_ok = all(r.records == limit for r in res.rows if r.key.startswith("ipfix_"))
     if full_ok and part_ok:
