@@ -2,9 +2,9 @@
 //! (`benches/make_file.py`: 1M records of one 10-IE template).
 //!
 //! - `decode/visit_fields`: messages -> records -> every field's value
-//!   (`Record::value`), each moved into `black_box` (the sink);
-//! - `decode/visit_fields_ref`: as `visit_fields`, but `black_box` gets a
-//!   reference to each value instead of the value itself (see [`VisitRef`]);
+//!   (`Record::values`, in template order), each moved into `black_box`;
+//! - `decode/visit_fields_ref`: every field by index (`Record::value(i)`),
+//!   `black_box` getting a reference to each value (see [`VisitRef`]);
 //! - `decode/split_only`: messages -> records, no value decoded (the cost of
 //!   set walking, template lookup and record splitting alone);
 //! - `decode/visit_fields_stream`: as `visit_fields`, but the messages come
@@ -33,8 +33,8 @@ struct Visit(u64);
 
 impl RecordSink for Visit {
     fn record(&mut self, rec: &Record<'_>) -> ferrofix::Result<()> {
-        for i in 0..rec.len() {
-            black_box(rec.value(i));
+        for v in rec.values() {
+            black_box(v);
         }
         self.0 += 1;
         Ok(())

@@ -79,8 +79,8 @@ BREAKDOWN = (
 )
 
 RUST_BENCHES = (
-    ("visit_fields", "decode, every field's `Record::value` into `black_box`"),
-    ("visit_fields_ref", "as visit_fields, `black_box(&value)`"),
+    ("visit_fields", "decode, every field's value (`Record::values`) into `black_box`"),
+    ("visit_fields_ref", "every field by index (`Record::value(i)`), `black_box(&value)`"),
     ("visit_fields_stream", "as visit_fields, messages via `MessageStream`"),
     ("split_only", "split records, no value decoded"),
 )

@@ -16,10 +16,10 @@ struct Visit {
 
 impl RecordSink for Visit {
     fn record(&mut self, rec: &Record<'_>) -> ferrofix::Result<()> {
-        for i in 0..rec.len() {
-            std::hint::black_box(rec.value(i));
-            self.values += 1;
-        }
+        let by_index: Vec<_> = (0..rec.len()).map(|i| rec.value(i)).collect();
+        let in_order: Vec<_> = rec.values().collect();
+        assert_eq!(by_index, in_order);
+        self.values += by_index.len() as u64;
         self.records += 1;
         Ok(())
     }

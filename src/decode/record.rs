@@ -79,6 +79,22 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// Every field's value in template order (no index checks per field).
+    #[inline]
+    pub fn values(&self) -> impl ExactSizeIterator<Item = Value<'a>> + '_ {
+        let data = self.data;
+        self.template
+            .fields
+            .iter()
+            .zip(self.spans)
+            .map(move |(f, &(o, l))| {
+                decode_value(
+                    f.decoder,
+                    data.get(o as usize..(o + l) as usize).unwrap_or_default(),
+                )
+            })
+    }
+
     /// Number of fields.
     pub fn len(&self) -> usize {
         self.spans.len()
