@@ -110,11 +110,6 @@ impl Decoder {
         self.problem(e, sink)
     }
 
-    /// Count bytes read that did not form a message.
-    pub fn add_bytes(&mut self, n: u64) {
-        self.health.bytes += n;
-    }
-
     /// The templates held now.
     pub fn templates(&self) -> Vec<(TemplateKey, Arc<Template>)> {
         self.store.all()

@@ -25,13 +25,6 @@ pub struct DateTime {
     pub precision: TimePrecision,
 }
 
-impl DateTime {
-    /// Nanoseconds since the epoch (saturating).
-    pub fn unix_nanos(&self) -> i128 {
-        i128::from(self.secs) * 1_000_000_000 + i128::from(self.nanos)
-    }
-}
-
 /// A decoded field value. `Copy` and free of heap data: RFC 6313 lists are
 /// lazy views ([`ListKind`] + raw bytes) decoded on demand with
 /// [`super::lists::decode_list`], so visiting values costs no allocation.
