@@ -152,10 +152,33 @@ def _to_pandas(table: pa.Table, dtype_backend: DtypeBackend) -> pd.DataFrame:
     cols = {}
     for name, col in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_dictionary(col.type):
-            cols[name] = col.to_pandas()
+            cat = _carried_categorical(pd, col)
+            cols[name] = col.to_pandas() if cat is None else pd.Series(cat, copy=False)
         else:
             cols[name] = pd.Series(pd.arrays.ArrowExtensionArray(col), copy=False)
     return pd.DataFrame(cols, columns=table.column_names, copy=False)
+
+
+def _carried_categorical(pd: Any, col: Any) -> Any:
+    """A pandas Categorical of a dictionary column whose chunks' dictionaries
+    are each a prefix of the last one (the reader carries an address
+    dictionary from batch to batch), or None when they are not: the codes
+    are then the indices as they are, with no dictionary unification."""
+    import numpy as np
+
+    chunks = col.chunks
+    if not chunks:
+        return None
+    last = chunks[-1].dictionary
+    for c in chunks[:-1]:
+        d = c.dictionary
+        if len(d) > len(last) or not d.equals(last.slice(0, len(d))):
+            return None
+    codes = np.concatenate(
+        [(c.indices.fill_null(-1) if c.null_count else c.indices).to_numpy() for c in chunks]
+    )
+    categories = pd.Index(last.to_pandas())
+    return pd.Categorical.from_codes(codes, categories=categories, validate=False)
 
 
 def _nullable(pd: Any, pa: Any, t: Any) -> Any:

@@ -3,174 +3,49 @@
 //! IPv4 address sent in 8 bytes, a boolean of 7) is refused so that the
 //! caller can apply its bad-record policy before anything is appended.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::net::Ipv6Addr;
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, PrimitiveBuilder, StringBuilder,
-};
+use arrow_array::builder::{BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, StringBuilder};
 use arrow_array::types::{
     Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type,
     UInt64Type, UInt8Type,
 };
-use arrow_array::{ArrayRef, ArrowPrimitiveType, DictionaryArray};
+use arrow_array::ArrayRef;
 use arrow_schema::TimeUnit;
 
+use super::dict::AddressDict;
+use super::prim::{fill_uints, sign_extend, Prim, Strided};
 use super::types::{AddressForm, ColumnKind};
-use crate::decode::{be_uint, decode_value, DateTime, Value};
+use crate::decode::{decode_value, DateTime, Value};
 use crate::session::FieldDecoder;
-
-/// Dictionary-encoded text addresses: each distinct address is formatted
-/// once per batch.
-pub(crate) struct AddressDict<K> {
-    keys: PrimitiveBuilder<Int32Type>,
-    index: HashMap<K, i32, BuildHasherDefault<AddrHasher>>,
-    values: StringBuilder,
-}
-
-/// A multiplicative hasher for address keys: addresses are not chosen by
-/// an attacker who can see the multiplier's effect on a per-batch map, and
-/// SipHash costs more than the rest of the append.
-#[derive(Default)]
-pub(crate) struct AddrHasher(u64);
-
-impl Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.0 =
-                (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-impl<K: std::hash::Hash + Eq + Copy> AddressDict<K> {
-    fn new() -> Self {
-        AddressDict {
-            keys: PrimitiveBuilder::new(),
-            index: HashMap::default(),
-            values: StringBuilder::new(),
-        }
-    }
-
-    #[inline]
-    fn append(&mut self, k: K, fmt: impl FnOnce(&mut StringBuilder)) {
-        let next = self.index.len() as i32;
-        let key = *self.index.entry(k).or_insert_with(|| {
-            fmt(&mut self.values);
-            next
-        });
-        self.keys.append_value(key);
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        self.index.clear();
-        let keys = self.keys.finish();
-        let values = Arc::new(self.values.finish());
-        // Keys index values appended in the same batch: always valid.
-        Arc::new(
-            DictionaryArray::<Int32Type>::try_new(keys, values).unwrap_or_else(|_| {
-                std::iter::empty::<Option<&str>>().collect::<DictionaryArray<Int32Type>>()
-            }),
-        )
-    }
-}
 
 /// A column under construction.
 pub(crate) enum Column {
-    U8(PrimitiveBuilder<UInt8Type>),
-    U16(PrimitiveBuilder<UInt16Type>),
-    U32(PrimitiveBuilder<UInt32Type>),
-    U64(PrimitiveBuilder<UInt64Type>),
-    I8(PrimitiveBuilder<Int8Type>),
-    I16(PrimitiveBuilder<Int16Type>),
-    I32(PrimitiveBuilder<Int32Type>),
-    I64(PrimitiveBuilder<Int64Type>),
-    F32(PrimitiveBuilder<Float32Type>),
-    F64(PrimitiveBuilder<Float64Type>),
+    U8(Prim<UInt8Type>),
+    U16(Prim<UInt16Type>),
+    U32(Prim<UInt32Type>),
+    U64(Prim<UInt64Type>),
+    I8(Prim<Int8Type>),
+    I16(Prim<Int16Type>),
+    I32(Prim<Int32Type>),
+    I64(Prim<Int64Type>),
+    F32(Prim<Float32Type>),
+    F64(Prim<Float64Type>),
     Bool(BooleanBuilder),
     Utf8(StringBuilder),
     Mac(StringBuilder),
     Binary(BinaryBuilder),
     U256(FixedSizeBinaryBuilder),
-    TsS(PrimitiveBuilder<TimestampSecondType>),
-    TsMs(PrimitiveBuilder<TimestampMillisecondType>),
-    TsUs(PrimitiveBuilder<TimestampMicrosecondType>),
-    TsNs(PrimitiveBuilder<TimestampNanosecondType>),
-    V4Int(PrimitiveBuilder<UInt32Type>),
+    TsS(Prim<TimestampSecondType>),
+    TsMs(Prim<TimestampMillisecondType>),
+    TsUs(Prim<TimestampMicrosecondType>),
+    TsNs(Prim<TimestampNanosecondType>),
+    V4Int(Prim<UInt32Type>),
     V4Text(AddressDict<u32>),
     V6Bin(FixedSizeBinaryBuilder),
     V6Text(AddressDict<[u8; 16]>),
-}
-
-/// Dotted-quad text of an IPv4 address, without the `fmt` machinery (this
-/// runs once per distinct address per batch).
-struct Ipv4Text {
-    buf: [u8; 15],
-    len: usize,
-}
-
-impl Ipv4Text {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-fn ipv4_text(a: [u8; 4]) -> Ipv4Text {
-    let mut t = Ipv4Text {
-        buf: [0; 15],
-        len: 0,
-    };
-    for (i, &x) in a.iter().enumerate() {
-        if i > 0 {
-            t.buf[t.len] = b'.';
-            t.len += 1;
-        }
-        if x >= 100 {
-            t.buf[t.len] = b'0' + x / 100;
-            t.len += 1;
-        }
-        if x >= 10 {
-            t.buf[t.len] = b'0' + x / 10 % 10;
-            t.len += 1;
-        }
-        t.buf[t.len] = b'0' + x % 10;
-        t.len += 1;
-    }
-    t
-}
-
-/// Append `f(row)` for every row, a chunk at a time.
-#[inline]
-fn fill<'a, T: ArrowPrimitiveType>(
-    b: &mut PrimitiveBuilder<T>,
-    rows: impl Iterator<Item = &'a [u8]>,
-    f: impl Fn(&[u8]) -> T::Native,
-) {
-    let mut buf = [T::Native::default(); 256];
-    let mut n = 0;
-    for r in rows {
-        buf[n] = f(r);
-        n += 1;
-        if n == buf.len() {
-            b.append_slice(&buf);
-            n = 0;
-        }
-    }
-    b.append_slice(&buf[..n]);
 }
 
 /// A value in a column's unit, or why it does not fit.
@@ -189,26 +64,26 @@ impl Column {
     pub fn new(kind: ColumnKind) -> Column {
         use AddressForm::{Integer, Text};
         match kind {
-            ColumnKind::UInt8 => Column::U8(PrimitiveBuilder::new()),
-            ColumnKind::UInt16 => Column::U16(PrimitiveBuilder::new()),
-            ColumnKind::UInt32 => Column::U32(PrimitiveBuilder::new()),
-            ColumnKind::UInt64 => Column::U64(PrimitiveBuilder::new()),
-            ColumnKind::Int8 => Column::I8(PrimitiveBuilder::new()),
-            ColumnKind::Int16 => Column::I16(PrimitiveBuilder::new()),
-            ColumnKind::Int32 => Column::I32(PrimitiveBuilder::new()),
-            ColumnKind::Int64 => Column::I64(PrimitiveBuilder::new()),
-            ColumnKind::Float32 => Column::F32(PrimitiveBuilder::new()),
-            ColumnKind::Float64 => Column::F64(PrimitiveBuilder::new()),
+            ColumnKind::UInt8 => Column::U8(Prim::new()),
+            ColumnKind::UInt16 => Column::U16(Prim::new()),
+            ColumnKind::UInt32 => Column::U32(Prim::new()),
+            ColumnKind::UInt64 => Column::U64(Prim::new()),
+            ColumnKind::Int8 => Column::I8(Prim::new()),
+            ColumnKind::Int16 => Column::I16(Prim::new()),
+            ColumnKind::Int32 => Column::I32(Prim::new()),
+            ColumnKind::Int64 => Column::I64(Prim::new()),
+            ColumnKind::Float32 => Column::F32(Prim::new()),
+            ColumnKind::Float64 => Column::F64(Prim::new()),
             ColumnKind::Boolean => Column::Bool(BooleanBuilder::new()),
             ColumnKind::Utf8 => Column::Utf8(StringBuilder::new()),
             ColumnKind::Mac => Column::Mac(StringBuilder::new()),
             ColumnKind::Binary => Column::Binary(BinaryBuilder::new()),
             ColumnKind::Unsigned256 => Column::U256(FixedSizeBinaryBuilder::new(32)),
-            ColumnKind::Timestamp(TimeUnit::Second) => Column::TsS(PrimitiveBuilder::new()),
-            ColumnKind::Timestamp(TimeUnit::Millisecond) => Column::TsMs(PrimitiveBuilder::new()),
-            ColumnKind::Timestamp(TimeUnit::Microsecond) => Column::TsUs(PrimitiveBuilder::new()),
-            ColumnKind::Timestamp(TimeUnit::Nanosecond) => Column::TsNs(PrimitiveBuilder::new()),
-            ColumnKind::Ipv4(Integer) => Column::V4Int(PrimitiveBuilder::new()),
+            ColumnKind::Timestamp(TimeUnit::Second) => Column::TsS(Prim::new()),
+            ColumnKind::Timestamp(TimeUnit::Millisecond) => Column::TsMs(Prim::new()),
+            ColumnKind::Timestamp(TimeUnit::Microsecond) => Column::TsUs(Prim::new()),
+            ColumnKind::Timestamp(TimeUnit::Nanosecond) => Column::TsNs(Prim::new()),
+            ColumnKind::Ipv4(Integer) => Column::V4Int(Prim::new()),
             ColumnKind::Ipv4(Text) => Column::V4Text(AddressDict::new()),
             ColumnKind::Ipv6(Integer) => Column::V6Bin(FixedSizeBinaryBuilder::new(16)),
             ColumnKind::Ipv6(Text) => Column::V6Text(AddressDict::new()),
@@ -247,16 +122,16 @@ impl Column {
     #[inline]
     pub fn append(&mut self, v: &Value<'_>) {
         match (self, v) {
-            (Column::U8(b), Value::Unsigned(x)) => b.append_value(*x as u8),
-            (Column::U16(b), Value::Unsigned(x)) => b.append_value(*x as u16),
-            (Column::U32(b), Value::Unsigned(x)) => b.append_value(*x as u32),
-            (Column::U64(b), Value::Unsigned(x)) => b.append_value(*x),
-            (Column::I8(b), Value::Signed(x)) => b.append_value(*x as i8),
-            (Column::I16(b), Value::Signed(x)) => b.append_value(*x as i16),
-            (Column::I32(b), Value::Signed(x)) => b.append_value(*x as i32),
-            (Column::I64(b), Value::Signed(x)) => b.append_value(*x),
-            (Column::F32(b), Value::Float(x)) => b.append_value(*x as f32),
-            (Column::F64(b), Value::Float(x)) => b.append_value(*x),
+            (Column::U8(b), Value::Unsigned(x)) => b.push(*x as u8),
+            (Column::U16(b), Value::Unsigned(x)) => b.push(*x as u16),
+            (Column::U32(b), Value::Unsigned(x)) => b.push(*x as u32),
+            (Column::U64(b), Value::Unsigned(x)) => b.push(*x),
+            (Column::I8(b), Value::Signed(x)) => b.push(*x as i8),
+            (Column::I16(b), Value::Signed(x)) => b.push(*x as i16),
+            (Column::I32(b), Value::Signed(x)) => b.push(*x as i32),
+            (Column::I64(b), Value::Signed(x)) => b.push(*x),
+            (Column::F32(b), Value::Float(x)) => b.push(*x as f32),
+            (Column::F64(b), Value::Float(x)) => b.push(*x),
             (Column::Bool(b), Value::Bool(x)) => b.append_value(*x),
             (Column::Utf8(b), Value::String(s)) => b.append_value(String::from_utf8_lossy(s)),
             (Column::Mac(b), Value::Mac(m)) => {
@@ -275,98 +150,133 @@ impl Column {
                 full[32 - x.len()..].copy_from_slice(x);
                 let _ = b.append_value(full);
             }
-            (Column::TsS(b), Value::DateTime(t)) => b.append_value(t.secs),
+            (Column::TsS(b), Value::DateTime(t)) => b.push(t.secs),
             (Column::TsMs(b), Value::DateTime(t)) => {
-                b.append_option(ts_in(t, TimeUnit::Millisecond));
+                b.push_option(ts_in(t, TimeUnit::Millisecond));
             }
             (Column::TsUs(b), Value::DateTime(t)) => {
-                b.append_option(ts_in(t, TimeUnit::Microsecond));
+                b.push_option(ts_in(t, TimeUnit::Microsecond));
             }
             (Column::TsNs(b), Value::DateTime(t)) => {
-                b.append_option(ts_in(t, TimeUnit::Nanosecond));
+                b.push_option(ts_in(t, TimeUnit::Nanosecond));
             }
-            (Column::V4Int(b), Value::Ipv4(a)) => b.append_value(u32::from_be_bytes(*a)),
-            (Column::V4Text(d), Value::Ipv4(a)) => {
-                d.append(u32::from_be_bytes(*a), |s| {
-                    s.append_value(ipv4_text(*a).as_str());
-                });
-            }
+            (Column::V4Int(b), Value::Ipv4(a)) => b.push(u32::from_be_bytes(*a)),
+            (Column::V4Text(d), Value::Ipv4(a)) => d.append(u32::from_be_bytes(*a)),
             (Column::V6Bin(b), Value::Ipv6(a)) => {
                 let _ = b.append_value(a);
             }
-            (Column::V6Text(d), Value::Ipv6(a)) => d.append(*a, |s| {
-                let _ = write!(s, "{}", Ipv6Addr::from(*a));
-                s.append_value("");
-            }),
+            (Column::V6Text(d), Value::Ipv6(a)) => d.append(*a),
             (col, _) => col.append_null(),
         }
     }
 
-    /// Append one value per raw field of a column of records, decoded with
-    /// `d` (each field [`always fits`](super::sink) the column). The hot
-    /// kinds run as tight loops over the bytes; the rest go value by value.
-    pub fn append_rows<'a>(&mut self, d: FieldDecoder, rows: impl Iterator<Item = &'a [u8]>) {
-        match (self, d) {
-            (Column::U8(b), FieldDecoder::Unsigned) => fill(b, rows, |r| be_uint(r) as u8),
-            (Column::U16(b), FieldDecoder::Unsigned) => fill(b, rows, |r| be_uint(r) as u16),
-            (Column::U32(b) | Column::V4Int(b), FieldDecoder::Unsigned | FieldDecoder::Ipv4) => {
-                fill(b, rows, |r| be_uint(r) as u32);
+    /// Whether every field of a run of fixed-length records fits the
+    /// column (the bulk form of [`Column::accepts`]).
+    pub fn fixed_fit(&self, d: FieldDecoder, s: Strided<'_>) -> bool {
+        match (self, d, s.len) {
+            // Milliseconds since 1970 as 8 bytes fit i64 below 2^63.
+            (Column::TsMs(_), FieldDecoder::DateTimeMilliseconds, 8) => s
+                .records
+                .chunks_exact(s.stride.max(1))
+                .all(|r| r.get(s.at).is_none_or(|b| b & 0x80 == 0)),
+            _ => s.fields().all(|f| self.accepts(&decode_value(d, f))),
+        }
+    }
+
+    /// Append the field of every record of a run of fixed-length records,
+    /// decoded with `d` (each field fits: see [`Column::fixed_fit`]). The
+    /// integer-like kinds run as tight loops over the bytes, one load per
+    /// value; the rest go value by value.
+    pub fn append_fixed(&mut self, d: FieldDecoder, s: Strided<'_>) {
+        use FieldDecoder as F;
+        let len = s.len;
+        let done = match (&mut *self, d) {
+            (Column::U8(b), F::Unsigned) => fill_uints(b, s, |v| v as u8),
+            (Column::U16(b), F::Unsigned) => fill_uints(b, s, |v| v as u16),
+            (Column::U32(b) | Column::V4Int(b), F::Unsigned | F::Ipv4) => {
+                fill_uints(b, s, |v| v as u32)
             }
-            (Column::U64(b), FieldDecoder::Unsigned) => fill(b, rows, be_uint),
-            (Column::TsMs(b), FieldDecoder::DateTimeMilliseconds) => {
-                fill(b, rows, |r| be_uint(r) as i64);
+            (Column::U64(b), F::Unsigned) => fill_uints(b, s, |v| v),
+            (Column::I8(b), F::Signed) => fill_uints(b, s, |v| sign_extend(v, len) as i8),
+            (Column::I16(b), F::Signed) => fill_uints(b, s, |v| sign_extend(v, len) as i16),
+            (Column::I32(b), F::Signed) => fill_uints(b, s, |v| sign_extend(v, len) as i32),
+            (Column::I64(b), F::Signed) => fill_uints(b, s, |v| sign_extend(v, len)),
+            (Column::F64(b), F::Float64) if len == 8 => fill_uints(b, s, f64::from_bits),
+            (Column::F64(b), F::Float32 | F::Float64As32) if len == 4 => {
+                fill_uints(b, s, |v| f64::from(f32::from_bits(v as u32)))
             }
-            (Column::TsS(b), FieldDecoder::DateTimeSeconds) => fill(b, rows, |r| be_uint(r) as i64),
-            (Column::V4Text(dict), FieldDecoder::Ipv4) => {
-                for r in rows {
-                    let a: [u8; 4] = r.try_into().unwrap_or_default();
-                    dict.append(u32::from_be_bytes(a), |s| {
-                        s.append_value(ipv4_text(a).as_str());
-                    });
-                }
+            (Column::TsS(b), F::DateTimeSeconds) => fill_uints(b, s, |v| v as i64),
+            (Column::TsMs(b), F::DateTimeMilliseconds) => fill_uints(b, s, |v| v as i64),
+            (Column::V4Text(dict), F::Ipv4) if len == 4 => {
+                dict.extend(
+                    s.fields()
+                        .map(|f| u32::from_be_bytes(f.try_into().unwrap_or_default())),
+                );
+                true
             }
-            (col, d) => {
-                for r in rows {
-                    col.append(&decode_value(d, r));
-                }
+            _ => false,
+        };
+        if !done {
+            for f in s.fields() {
+                self.append(&decode_value(d, f));
             }
         }
     }
 
     /// Append `n` nulls.
     pub fn append_nulls(&mut self, n: usize) {
-        for _ in 0..n {
-            self.append_null();
+        match self {
+            Column::U8(b) => b.push_nulls(n),
+            Column::U16(b) => b.push_nulls(n),
+            Column::U32(b) | Column::V4Int(b) => b.push_nulls(n),
+            Column::U64(b) => b.push_nulls(n),
+            Column::I8(b) => b.push_nulls(n),
+            Column::I16(b) => b.push_nulls(n),
+            Column::I32(b) => b.push_nulls(n),
+            Column::I64(b) => b.push_nulls(n),
+            Column::F32(b) => b.push_nulls(n),
+            Column::F64(b) => b.push_nulls(n),
+            Column::TsS(b) => b.push_nulls(n),
+            Column::TsMs(b) => b.push_nulls(n),
+            Column::TsUs(b) => b.push_nulls(n),
+            Column::TsNs(b) => b.push_nulls(n),
+            Column::V4Text(d) => d.append_nulls(n),
+            Column::V6Text(d) => d.append_nulls(n),
+            _ => {
+                for _ in 0..n {
+                    self.append_null();
+                }
+            }
         }
     }
 
     /// Append a null.
     pub fn append_null(&mut self) {
         match self {
-            Column::U8(b) => b.append_null(),
-            Column::U16(b) => b.append_null(),
-            Column::U32(b) | Column::V4Int(b) => b.append_null(),
-            Column::U64(b) => b.append_null(),
-            Column::I8(b) => b.append_null(),
-            Column::I16(b) => b.append_null(),
-            Column::I32(b) => b.append_null(),
-            Column::I64(b) => b.append_null(),
-            Column::F32(b) => b.append_null(),
-            Column::F64(b) => b.append_null(),
+            Column::U8(b) => b.push_null(),
+            Column::U16(b) => b.push_null(),
+            Column::U32(b) | Column::V4Int(b) => b.push_null(),
+            Column::U64(b) => b.push_null(),
+            Column::I8(b) => b.push_null(),
+            Column::I16(b) => b.push_null(),
+            Column::I32(b) => b.push_null(),
+            Column::I64(b) => b.push_null(),
+            Column::F32(b) => b.push_null(),
+            Column::F64(b) => b.push_null(),
             Column::Bool(b) => b.append_null(),
             Column::Utf8(b) | Column::Mac(b) => b.append_null(),
             Column::Binary(b) => b.append_null(),
             Column::U256(b) | Column::V6Bin(b) => b.append_null(),
-            Column::TsS(b) => b.append_null(),
-            Column::TsMs(b) => b.append_null(),
-            Column::TsUs(b) => b.append_null(),
-            Column::TsNs(b) => b.append_null(),
-            Column::V4Text(d) => d.keys.append_null(),
-            Column::V6Text(d) => d.keys.append_null(),
+            Column::TsS(b) => b.push_null(),
+            Column::TsMs(b) => b.push_null(),
+            Column::TsUs(b) => b.push_null(),
+            Column::TsNs(b) => b.push_null(),
+            Column::V4Text(d) => d.append_null(),
+            Column::V6Text(d) => d.append_null(),
         }
     }
 
-    /// Finish the batch's array; the builder is left empty for the next one.
+    /// Finish the batch's array; the column is left empty for the next one.
     pub fn finish(&mut self) -> ArrayRef {
         match self {
             Column::U8(b) => Arc::new(b.finish()),
@@ -389,26 +299,6 @@ impl Column {
             Column::TsNs(b) => Arc::new(b.finish().with_timezone("UTC")),
             Column::V4Text(d) => d.finish(),
             Column::V6Text(d) => d.finish(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ipv4_text;
-
-    #[test]
-    fn ipv4_text_matches_std() {
-        for a in [
-            [0, 0, 0, 0],
-            [255, 255, 255, 255],
-            [10, 0, 99, 100],
-            [192, 168, 1, 9],
-        ] {
-            assert_eq!(
-                ipv4_text(a).as_str(),
-                std::net::Ipv4Addr::from(a).to_string()
-            );
         }
     }
 }

@@ -5,6 +5,8 @@
 //! `arrow_array::RecordBatchReader`.
 
 mod column;
+mod dict;
+mod prim;
 mod reader;
 mod sink;
 mod types;

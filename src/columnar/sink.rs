@@ -10,8 +10,9 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef, TimeUnit};
 
 use super::column::Column;
+use super::prim::Strided;
 use super::types::{field_for, AddressForm, ColumnKind};
-use crate::decode::{decode_value, Policy, Record, RecordSink};
+use crate::decode::{Policy, Record, RecordSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::IeDef;
 use crate::session::{FieldDecoder, Template, TemplateField};
@@ -210,11 +211,22 @@ impl ColumnarSink {
     }
 }
 
-/// Field `index` of a fixed-length template and where it lies in a record.
-fn fixed_field(t: &Template, index: usize) -> (&TemplateField, usize, usize) {
-    let at = t.fixed_offsets.get(index).map_or(0, |&o| o as usize);
+/// Field `index` of a fixed-length template and where it lies in each of
+/// `records` (a run of records `stride` bytes long).
+fn fixed_field<'a, 't>(
+    t: &'t Template,
+    index: usize,
+    records: &'a [u8],
+    stride: usize,
+) -> (&'t TemplateField, Strided<'a>) {
     let field = &t.fields[index];
-    (field, at, at + field.length as usize)
+    let strided = Strided {
+        records,
+        stride,
+        at: t.fixed_offsets.get(index).map_or(0, |&o| o as usize),
+        len: field.length as usize,
+    };
+    (field, strided)
 }
 
 /// Whether every value a field can carry fits the column, from the field's
@@ -336,14 +348,8 @@ impl RecordSink for ColumnarSink {
             let Slot::Checked(index) = plan.slots[column] else {
                 continue;
             };
-            let (field, at, end) = fixed_field(template, index);
-            let col = &self.columns[column];
-            let fits = records.chunks_exact(len).all(|rec| {
-                col.accepts(&decode_value(
-                    field.decoder,
-                    rec.get(at..end).unwrap_or_default(),
-                ))
-            });
+            let (field, strided) = fixed_field(template, index, records, len);
+            let fits = self.columns[column].fixed_fit(field.decoder, strided);
             if !fits {
                 return Ok(false);
             }
@@ -365,13 +371,8 @@ impl RecordSink for ColumnarSink {
             for (slot, col) in plan.slots.iter().zip(self.columns.iter_mut()) {
                 match *slot {
                     Slot::Fast(index) | Slot::Checked(index) => {
-                        let (field, at, end) = fixed_field(template, index);
-                        col.append_rows(
-                            field.decoder,
-                            chunk
-                                .chunks_exact(len)
-                                .map(|rec| rec.get(at..end).unwrap_or_default()),
-                        );
+                        let (field, strided) = fixed_field(template, index, chunk, len);
+                        col.append_fixed(field.decoder, strided);
                     }
                     Slot::Missing => col.append_nulls(take),
                 }

@@ -20,7 +20,6 @@ use super::source::Source;
 use crate::columnar::{discover_columns, AddressForm, ColumnarOptions, ColumnarReader, RecordKind};
 use crate::decode::DecoderOptions;
 use crate::session::Limits;
-use crate::source::MessageStream;
 
 /// Parse the `records=` option.
 pub(super) fn kind_of(s: &str) -> PyResult<RecordKind> {
@@ -108,7 +107,7 @@ impl PyScanner {
                 let src = src.reopenable(py)?;
                 let r = src.open(py, &label)?;
                 let m = &model;
-                let cols = py.detach(|| discover_columns(&mut MessageStream::new(r), m, kind));
+                let cols = py.detach(|| discover_columns(&mut { r }, m, kind));
                 (src, cols)
             }
         };
@@ -211,7 +210,7 @@ impl PyScanner {
             limits,
             session: 0,
         };
-        let reader = ColumnarReader::new(MessageStream::new(r), model, &dopts, cols, opts);
+        let reader = ColumnarReader::new(r, model, &dopts, cols, opts);
         Ok(PyScanner {
             reader: Mutex::new(Some(reader)),
             last_addresses: Mutex::new(Vec::new()),

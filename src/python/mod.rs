@@ -141,7 +141,7 @@ impl PyReader {
         };
         Ok(PyReader {
             inner: Mutex::new(Inner {
-                stream: MessageStream::new(r),
+                stream: r,
                 decoder: Decoder::new(model, &opts),
                 sink: SinkState::new(Converter::new(py)?, out),
                 policy,

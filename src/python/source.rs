@@ -2,7 +2,7 @@
 //! object read through its `readinto`/`read` method (taking the GIL only for
 //! each read).
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
-use crate::source::{decompressing, open_path, DynRead};
+use crate::source::{decompressing, MessageStream};
 
 /// A Python binary file object as a `Read`.
 struct PyFileRead {
@@ -74,17 +74,18 @@ impl Source {
         )))
     }
 
-    /// Open the source (decompressing gzip/zstd).
-    pub fn open(&self, py: Python<'_>, label: &str) -> PyResult<DynRead> {
+    /// Open the source's message stream (decompressing gzip/zstd; a plain
+    /// file is mapped, bytes are read in place).
+    pub fn open(&self, py: Python<'_>, label: &str) -> PyResult<MessageStream> {
         match self {
-            Source::Bytes(b) => Ok(decompressing(Box::new(Cursor::new(b.clone())))?),
-            Source::Path(path) => py.detach(|| open_path(path)).map_err(|e| {
+            Source::Bytes(b) => Ok(MessageStream::from_shared(b.clone())?),
+            Source::Path(path) => py.detach(|| MessageStream::open(path)).map_err(|e| {
                 let e = io::Error::new(e.kind(), format!("{label}: {e}"));
                 PyErr::from(e)
             }),
-            Source::File(obj) => Ok(decompressing(Box::new(PyFileRead {
+            Source::File(obj) => Ok(MessageStream::new(decompressing(Box::new(PyFileRead {
                 obj: obj.clone_ref(py),
-            }))?),
+            }))?)),
         }
     }
 
@@ -104,7 +105,7 @@ impl Source {
 }
 
 /// Open any supported source; `label` describes it for messages.
-pub fn open(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<(DynRead, String)> {
+pub fn open(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<(MessageStream, String)> {
     let (src, label) = Source::from_py(py, source)?;
     let r = src.open(py, &label)?;
     Ok((r, label))

@@ -1,12 +1,24 @@
 //! Byte sources of IPFIX message streams: RFC 5655 files and any reader of
 //! concatenated messages (a TCP stream, a Python file object), with gzip and
-//! zstd recognised by their magic numbers and undone on the fly. Messages are
-//! read one at a time into a reused buffer of at most 65535 bytes: a 10 GB
-//! file is never held whole, and a lying length field cannot make it grow.
+//! zstd recognised by their magic numbers and undone on the fly. Messages of
+//! a stream are read one at a time into a reused buffer of at most 65535
+//! bytes: a 10 GB stream is never held whole, and a lying length field
+//! cannot make it grow. Uncompressed files are memory-mapped instead and
+//! bytes already in memory are used in place: messages are then slices of
+//! the input, with no read call and no copy. Pages of a mapped file already
+//! decoded are handed back to the kernel as the reading goes on, so the
+//! resident memory of a mapping stays a few MiB whatever the file's size.
+//! (A file truncated by another process while it is mapped makes the
+//! reading process fail with SIGBUS, as with any memory-mapped reader; use
+//! a file object to read a file that is being rewritten in place.)
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
+
+use memmap2::Mmap;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::{MessageHeader, MESSAGE_HEADER_LEN};
@@ -42,16 +54,50 @@ fn fill_peek<R: Read>(r: &mut BufReader<R>) -> io::Result<Vec<u8>> {
     Ok(buf.get(..4).unwrap_or(buf).to_vec())
 }
 
-/// Open a file (plain, gzip or zstd).
+/// Open a file (plain, gzip or zstd) as a byte reader.
 pub fn open_path(path: &Path) -> io::Result<DynRead> {
     let f = File::open(path)?;
     decompressing(Box::new(f))
 }
 
-/// Reads whole messages from a byte stream.
+fn compressed(head: &[u8]) -> bool {
+    head.starts_with(&GZIP_MAGIC) || head.starts_with(&ZSTD_MAGIC)
+}
+
+/// Mapped bytes already decoded are released in steps of this size.
+const RELEASE_STEP: usize = 8 << 20;
+
+/// A whole input in memory.
+enum Whole {
+    /// A mapped file.
+    Mapped(Mmap),
+    /// Bytes handed over by the caller.
+    Shared(Arc<[u8]>),
+}
+
+impl Whole {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Whole::Mapped(m) => m,
+            Whole::Shared(b) => b,
+        }
+    }
+}
+
+enum Input {
+    /// Messages read from a byte stream into `buf`.
+    Stream { r: DynRead, buf: Vec<u8> },
+    /// Messages as slices of a whole input; `cur` is the current message.
+    Whole {
+        data: Whole,
+        cur: Range<usize>,
+        released: usize,
+    },
+}
+
+/// Reads whole messages from a byte stream or a whole input.
 pub struct MessageStream {
-    r: DynRead,
-    buf: Vec<u8>,
+    input: Input,
     offset: u64,
     index: u64,
     done: bool,
@@ -82,13 +128,56 @@ fn read_full(r: &mut DynRead, buf: &mut [u8]) -> io::Result<usize> {
 impl MessageStream {
     /// Messages of a reader (already decompressed if needed).
     pub fn new(r: DynRead) -> Self {
-        MessageStream {
+        Self::with_input(Input::Stream {
             r,
             buf: Vec::with_capacity(1 << 16),
+        })
+    }
+
+    fn with_input(input: Input) -> Self {
+        MessageStream {
+            input,
             offset: 0,
             index: 0,
             done: false,
         }
+    }
+
+    /// Messages of bytes in memory (decompressed on the fly if they are
+    /// gzip or zstd; used in place otherwise).
+    pub fn from_shared(data: Arc<[u8]>) -> io::Result<Self> {
+        if compressed(&data) {
+            return Ok(Self::new(decompressing(Box::new(io::Cursor::new(data)))?));
+        }
+        Ok(Self::with_input(Input::Whole {
+            data: Whole::Shared(data),
+            cur: 0..0,
+            released: 0,
+        }))
+    }
+
+    /// Messages of a file: mapped when it is a plain regular file, read
+    /// (and decompressed) as a stream otherwise.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let f = File::open(path)?;
+        let meta = f.metadata()?;
+        if meta.is_file() && meta.len() > 0 {
+            // SAFETY: the mapping is read-only and private to this stream;
+            // the file's bytes are read through checked slices only. Another
+            // process truncating the file meanwhile is the documented
+            // hazard of mapping (module docs).
+            if let Ok(map) = unsafe { Mmap::map(&f) } {
+                if !compressed(&map) {
+                    let _ = map.advise(memmap2::Advice::Sequential);
+                    return Ok(Self::with_input(Input::Whole {
+                        data: Whole::Mapped(map),
+                        cur: 0..0,
+                        released: 0,
+                    }));
+                }
+            }
+        }
+        Ok(Self::new(decompressing(Box::new(f))?))
     }
 
     /// Bytes consumed so far.
@@ -113,9 +202,13 @@ impl MessageStream {
 
     /// The message read by the last successful [`MessageStream::advance`].
     pub fn current(&self) -> RawMessage<'_> {
+        let bytes = match &self.input {
+            Input::Stream { buf, .. } => buf.as_slice(),
+            Input::Whole { data, cur, .. } => data.bytes().get(cur.clone()).unwrap_or_default(),
+        };
         RawMessage {
-            bytes: &self.buf,
-            offset: self.offset - self.buf.len() as u64,
+            bytes,
+            offset: self.offset - bytes.len() as u64,
             index: self.index.saturating_sub(1),
         }
     }
@@ -128,54 +221,123 @@ impl MessageStream {
         }
         let at = self.offset;
         let index = self.index;
-        self.buf.resize(MESSAGE_HEADER_LEN, 0);
-        let fail = |this: &mut Self, e: Error| {
-            this.done = true;
-            Err(e.at(at, index))
+        let got = match &mut self.input {
+            Input::Stream { r, buf } => read_message(r, buf),
+            Input::Whole {
+                data,
+                cur,
+                released,
+            } => {
+                let r = slice_message(data.bytes(), at);
+                if let Ok(Some(len)) = r {
+                    let start = usize::try_from(at).unwrap_or(usize::MAX);
+                    *cur = start..start + len;
+                    release(data, released, start);
+                }
+                r
+            }
         };
-        let got = match read_full(&mut self.r, &mut self.buf) {
-            Ok(n) => n,
-            Err(e) => return fail(self, e.into()),
-        };
-        if got == 0 {
-            self.done = true;
-            return Ok(false);
+        match got {
+            Ok(Some(len)) => {
+                self.offset += len as u64;
+                self.index += 1;
+                Ok(true)
+            }
+            Ok(None) => {
+                self.done = true;
+                Ok(false)
+            }
+            Err((e, consumed)) => {
+                self.done = true;
+                self.offset += consumed as u64;
+                Err(e.at(at, index))
+            }
         }
-        if got < MESSAGE_HEADER_LEN {
-            self.offset += got as u64;
-            return fail(
-                self,
-                Error::new(ErrorKind::Truncated {
-                    needed: MESSAGE_HEADER_LEN as u64,
-                    available: got as u64,
-                }),
-            );
-        }
-        let header = match MessageHeader::parse(&self.buf) {
-            Ok(h) => h,
-            Err(e) => return fail(self, e),
-        };
-        let len = header.length as usize;
-        self.buf.resize(len, 0);
-        let body = match read_full(&mut self.r, &mut self.buf[MESSAGE_HEADER_LEN..]) {
-            Ok(n) => n,
-            Err(e) => return fail(self, e.into()),
-        };
-        if body < len - MESSAGE_HEADER_LEN {
-            self.offset += (MESSAGE_HEADER_LEN + body) as u64;
-            return fail(
-                self,
-                Error::new(ErrorKind::Truncated {
-                    needed: len as u64,
-                    available: (MESSAGE_HEADER_LEN + body) as u64,
-                }),
-            );
-        }
-        self.offset += len as u64;
-        self.index += 1;
-        Ok(true)
     }
 }
+
+/// What reading one message gave: its length, the end, or an error with
+/// the bytes consumed before it.
+type Step = std::result::Result<Option<usize>, (Error, usize)>;
+
+fn truncated(needed: usize, available: usize) -> (Error, usize) {
+    (
+        Error::new(ErrorKind::Truncated {
+            needed: needed as u64,
+            available: available as u64,
+        }),
+        available,
+    )
+}
+
+/// Read the next message of a stream into `buf`.
+fn read_message(r: &mut DynRead, buf: &mut Vec<u8>) -> Step {
+    buf.resize(MESSAGE_HEADER_LEN, 0);
+    let got = read_full(r, buf).map_err(|e| (e.into(), 0))?;
+    if got == 0 {
+        return Ok(None);
+    }
+    if got < MESSAGE_HEADER_LEN {
+        return Err(truncated(MESSAGE_HEADER_LEN, got));
+    }
+    let len = MessageHeader::parse(buf).map_err(|e| (e, 0))?.length as usize;
+    buf.resize(len, 0);
+    let body = read_full(r, &mut buf[MESSAGE_HEADER_LEN..]).map_err(|e| (e.into(), 0))?;
+    if body < len - MESSAGE_HEADER_LEN {
+        return Err(truncated(len, MESSAGE_HEADER_LEN + body));
+    }
+    Ok(Some(len))
+}
+
+/// The length of the message at `at` of a whole input.
+fn slice_message(data: &[u8], at: u64) -> Step {
+    let rest = usize::try_from(at)
+        .ok()
+        .and_then(|a| data.get(a..))
+        .unwrap_or_default();
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    if rest.len() < MESSAGE_HEADER_LEN {
+        return Err(truncated(MESSAGE_HEADER_LEN, rest.len()));
+    }
+    let len = MessageHeader::parse(rest).map_err(|e| (e, 0))?.length as usize;
+    if rest.len() < len {
+        return Err(truncated(len, rest.len()));
+    }
+    Ok(Some(len))
+}
+
+/// Hand the pages of a mapping before `upto` back to the kernel, a step at
+/// a time (they are read again from the file if ever touched again).
+#[cfg(unix)]
+fn release(data: &Whole, released: &mut usize, upto: usize) {
+    let Whole::Mapped(map) = data else {
+        return;
+    };
+    if upto < *released + 2 * RELEASE_STEP {
+        return;
+    }
+    let end = (upto - RELEASE_STEP) & !(RELEASE_STEP - 1);
+    if end <= *released {
+        return;
+    }
+    // SAFETY: the mapping is a private read-only file mapping; after
+    // MADV_DONTNEED its pages are read from the file again on access, with
+    // the same content. No slice into the released range is alive: the
+    // message being decoded starts at `upto`, beyond it.
+    let _ = unsafe {
+        map.unchecked_advise_range(
+            memmap2::UncheckedAdvice::DontNeed,
+            *released,
+            end - *released,
+        )
+    };
+    *released = end;
+}
+
+#[cfg(not(unix))]
+fn release(_: &Whole, _: &mut usize, _: usize) {}
 
 #[cfg(test)]
 mod tests {
@@ -201,6 +363,63 @@ mod tests {
         assert_eq!((e.offset, e.message_index), (Some(36), Some(2)));
         assert!(matches!(e.kind, ErrorKind::Truncated { .. }));
         assert!(s.next_message().unwrap().is_none());
+    }
+
+    #[test]
+    fn whole_inputs_give_the_same_messages_and_errors() {
+        let mut data = msg(16);
+        data.extend(msg(20));
+        data.extend(&msg(30)[..25]);
+        let dir = std::env::temp_dir().join(format!("ferrofix-src-{}", std::process::id()));
+        std::fs::write(&dir, &data).unwrap();
+        for mut s in [
+            MessageStream::from_shared(Arc::from(data.clone())).unwrap(),
+            MessageStream::open(&dir).unwrap(),
+        ] {
+            assert!(matches!(s.input, Input::Whole { .. }));
+            assert_eq!(s.next_message().unwrap().unwrap().bytes, &data[..16]);
+            let m = s.next_message().unwrap().unwrap();
+            assert_eq!((m.offset, m.index, m.bytes), (16, 1, &data[16..36]));
+            let e = s.next_message().err().unwrap();
+            assert_eq!((e.offset, e.message_index), (Some(36), Some(2)));
+            assert!(matches!(
+                e.kind,
+                ErrorKind::Truncated {
+                    needed: 30,
+                    available: 25
+                }
+            ));
+            assert!(s.next_message().unwrap().is_none());
+            assert_eq!(s.offset(), data.len() as u64);
+        }
+        std::fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_mapped_file_reads_on_past_released_pages() {
+        // 21 MB of messages whose last byte is their number: the pages
+        // behind the cursor are released twice on the way.
+        let n = (3 * RELEASE_STEP) / 65_535 + 1;
+        let mut data = Vec::new();
+        for i in 0..n {
+            let mut m = msg(65_535);
+            m[65_534] = i as u8;
+            data.extend(m);
+        }
+        let path = std::env::temp_dir().join(format!("ferrofix-map-{}", std::process::id()));
+        std::fs::write(&path, &data).unwrap();
+        let mut s = MessageStream::open(&path).unwrap();
+        let mut seen = 0;
+        while let Some(m) = s.next_message().unwrap() {
+            assert_eq!(m.bytes[65_534], seen as u8);
+            seen += 1;
+        }
+        let Input::Whole { released, .. } = s.input else {
+            panic!("not mapped");
+        };
+        assert!(released >= RELEASE_STEP);
+        assert_eq!(seen, n);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -277,3 +277,43 @@ def test_health_as_a_frame() -> None:
     assert h["observationDomainId"].tolist() == [256, 512]
     assert h["records"].sum() == 22  # MANIFEST: 22 records decodable in-file
     assert h.attrs["messages"] == 3
+
+
+def test_address_dictionaries_carried_across_batches_and_reset() -> None:
+    # 40,000 records; IPv4 and IPv6 addresses cycling over 20,000 distinct
+    # values (more than a dictionary carries from batch to batch), every
+    # seventh record from a template without addresses (nulls).
+    t_addr = template_record(256, [field(8, 4), field(27, 16), field(1, 8)])
+    t_none = template_record(257, [field(1, 8)])
+    expected_v4: list[str | None] = []
+    expected_v6: list[str | None] = []
+    msgs = [message([template_set(t_addr, t_none)])]
+    for start in range(0, 40_000, 2_000):
+        sets = []
+        for i in range(start, start + 2_000):
+            if i % 7 == 0:
+                sets.append(set_(257, uint(i, 8)))
+                expected_v4.append(None)
+                expected_v6.append(None)
+                continue
+            a = (i % 20_000) * 7919
+            sets.append(
+                set_(256, uint(0x0A000000 + a, 4) + uint((0x2001 << 112) + a, 16) + uint(i, 8))
+            )
+            expected_v4.append(str(ipaddress.IPv4Address(0x0A000000 + a)))
+            expected_v6.append(str(ipaddress.IPv6Address((0x2001 << 112) + a)))
+        msgs.append(message(sets))
+    data = b"".join(msgs)
+    for batch_size in (3_000, 65_536):
+        df = ff.read_ipfix(data, batch_size=batch_size)
+        assert isinstance(df["sourceIPv4Address"].dtype, pd.CategoricalDtype)
+        got_v4 = df["sourceIPv4Address"].astype(object).where(df["sourceIPv4Address"].notna(), None)
+        got_v6 = df["sourceIPv6Address"].astype(object).where(df["sourceIPv6Address"].notna(), None)
+        assert got_v4.tolist() == expected_v4
+        assert got_v6.tolist() == expected_v6
+        assert df["octetDeltaCount"].tolist() == list(range(40_000))
+    batches = list(ff.scan_ipfix(data, batch_size=3_000))
+    assert sum(b.num_rows for b in batches) == 40_000
+    # Dictionaries stay bounded: none holds more than the distinct
+    # addresses of the stream.
+    assert max(len(b.column(0).dictionary) for b in batches) <= 20_000
