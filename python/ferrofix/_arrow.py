@@ -130,33 +130,59 @@ class IpfixScan:
     def to_pandas(self, *, dtype_backend: DtypeBackend = "pyarrow") -> pd.DataFrame:
         """Read the rest of the stream into a pandas DataFrame (see
         :func:`read_ipfix` for ``dtype_backend``)."""
-        return _to_pandas(self.to_arrow(), dtype_backend)
+        if dtype_backend not in ("pyarrow", "numpy_nullable", "numpy"):
+            raise ValueError(
+                "dtype_backend must be 'pyarrow', 'numpy_nullable' or 'numpy', "
+                f"not {dtype_backend!r}"
+            )
+        if dtype_backend != "pyarrow":
+            return _to_pandas(self.to_arrow(), dtype_backend)
+        _need("pandas", "a DataFrame")
+        schema = self.schema
+        batches = list(self)
+        # Columns as lists of chunks, no batch or table holding them: each
+        # column's Arrow memory can go as soon as pandas has its own copy
+        # (the address keys become narrower categorical codes).
+        chunks = [[b.column(i) for b in batches] for i in range(len(schema))]
+        del batches
+        return _arrow_frame(schema, chunks)
 
 
 def _to_pandas(table: pa.Table, dtype_backend: DtypeBackend) -> pd.DataFrame:
     pd = _need("pandas", "a DataFrame")
     pa = _need("pyarrow", "a DataFrame")
+    if dtype_backend == "pyarrow":
+        return _arrow_frame(table.schema, [c.chunks for c in table.columns])
     if dtype_backend == "numpy":
         return table.to_pandas()
     if dtype_backend == "numpy_nullable":
         return table.to_pandas(
             types_mapper=lambda t: None if pa.types.is_dictionary(t) else _nullable(pd, pa, t)
         )
-    if dtype_backend != "pyarrow":
-        raise ValueError(
-            f"dtype_backend must be 'pyarrow', 'numpy_nullable' or 'numpy', not {dtype_backend!r}"
-        )
-    # Arrow-backed columns, built column by column so that no column is
-    # copied (pyarrow's own to_pandas with a types_mapper combines chunks);
-    # dictionary-encoded addresses become pandas categoricals.
+    raise ValueError(
+        f"dtype_backend must be 'pyarrow', 'numpy_nullable' or 'numpy', not {dtype_backend!r}"
+    )
+
+
+def _arrow_frame(schema: pa.Schema, columns: list[list[Any]]) -> pd.DataFrame:
+    """A DataFrame of Arrow-backed columns, built column by column so that
+    no column is copied (pyarrow's own to_pandas with a types_mapper
+    combines chunks); dictionary-encoded addresses become pandas
+    categoricals. ``columns`` holds each column's chunks and is emptied on
+    the way, so that a converted column's Arrow memory can be freed."""
+    pd = _need("pandas", "a DataFrame")
+    pa = _need("pyarrow", "a DataFrame")
     cols = {}
-    for name, col in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_dictionary(col.type):
+    for i, f in enumerate(schema):
+        col = pa.chunked_array(columns[i], type=f.type)
+        columns[i] = []
+        if pa.types.is_dictionary(f.type):
             cat = _carried_categorical(pd, col)
-            cols[name] = col.to_pandas() if cat is None else pd.Series(cat, copy=False)
+            cols[f.name] = col.to_pandas() if cat is None else pd.Series(cat, copy=False)
         else:
-            cols[name] = pd.Series(pd.arrays.ArrowExtensionArray(col), copy=False)
-    return pd.DataFrame(cols, columns=table.column_names, copy=False)
+            cols[f.name] = pd.Series(pd.arrays.ArrowExtensionArray(col), copy=False)
+        del col
+    return pd.DataFrame(cols, columns=schema.names, copy=False)
 
 
 def _carried_categorical(pd: Any, col: Any) -> Any:
@@ -174,9 +200,16 @@ def _carried_categorical(pd: Any, col: Any) -> Any:
         d = c.dictionary
         if len(d) > len(last) or not d.equals(last.slice(0, len(d))):
             return None
-    codes = np.concatenate(
-        [(c.indices.fill_null(-1) if c.null_count else c.indices).to_numpy() for c in chunks]
-    )
+    # The codes are written straight into an array of the width pandas
+    # would pick (no int32 copy of the whole column on the way).
+    n = len(last)
+    width = np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32
+    codes = np.empty(len(col), dtype=width)
+    at = 0
+    for c in chunks:
+        keys = c.indices.fill_null(-1) if c.null_count else c.indices
+        codes[at : at + len(c)] = keys.to_numpy()
+        at += len(c)
     categories = pd.Index(last.to_pandas())
     return pd.Categorical.from_codes(codes, categories=categories, validate=False)
 

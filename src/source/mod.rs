@@ -65,7 +65,7 @@ fn compressed(head: &[u8]) -> bool {
 }
 
 /// Mapped bytes already decoded are released in steps of this size.
-const RELEASE_STEP: usize = 8 << 20;
+const RELEASE_STEP: usize = 2 << 20;
 
 /// A whole input in memory.
 enum Whole {
@@ -397,7 +397,7 @@ mod tests {
 
     #[test]
     fn a_mapped_file_reads_on_past_released_pages() {
-        // 21 MB of messages whose last byte is their number: the pages
+        // 6+ MB of messages whose last byte is their number: the pages
         // behind the cursor are released twice on the way.
         let n = (3 * RELEASE_STEP) / 65_535 + 1;
         let mut data = Vec::new();
