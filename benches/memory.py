@@ -49,7 +49,8 @@ def describe(m: dict[str, int]) -> tuple[float, str]:
     text = (
         f"`read_ipfix` of the file ({m['rows']:,} rows) grew peak RSS by "
         f"{grew / 2**20:.1f} MiB over the {m['base_kib'] / 1024:.1f} MiB after importing "
-        f"pandas, pyarrow and ferrofix and reading 10 rows; the DataFrame holds {m['frame_bytes'] / 2**20:.1f} MiB "
+        "pandas, pyarrow and ferrofix and reading 10 rows; "
+        f"the DataFrame holds {m['frame_bytes'] / 2**20:.1f} MiB "
         f"(`memory_usage(deep=True)`): {ratio:.2f}x."
     )
     return ratio, text
