@@ -16,9 +16,10 @@ use arrow_array::ArrayRef;
 use arrow_schema::TimeUnit;
 
 use super::dict::AddressDict;
+use super::nested::ListColumn;
 use super::prim::{fill_uints, sign_extend, Prim, Strided};
 use super::types::{AddressForm, ColumnKind};
-use crate::decode::{decode_value, DateTime, Value};
+use crate::decode::{decode_value, DateTime, ListContext, Value};
 use crate::session::FieldDecoder;
 
 /// A column under construction.
@@ -46,6 +47,8 @@ pub(crate) enum Column {
     V4Text(AddressDict<u32>),
     V6Bin(FixedSizeBinaryBuilder),
     V6Text(AddressDict<[u8; 16]>),
+    /// RFC 6313 lists (see `nested`).
+    List(Box<ListColumn>),
 }
 
 /// A value in a column's unit, or why it does not fit.
@@ -112,7 +115,8 @@ impl Column {
             | (Column::Mac(_), Value::Mac(_))
             | (Column::Binary(_), Value::Bytes(_) | Value::List(..))
             | (Column::V4Int(_) | Column::V4Text(_), Value::Ipv4(_))
-            | (Column::V6Bin(_) | Column::V6Text(_), Value::Ipv6(_)) => true,
+            | (Column::V6Bin(_) | Column::V6Text(_), Value::Ipv6(_))
+            | (Column::List(_), Value::List(..)) => true,
             (Column::U256(_), Value::Unsigned256(b)) => b.len() <= 32,
             _ => false,
         }
@@ -167,6 +171,16 @@ impl Column {
             }
             (Column::V6Text(d), Value::Ipv6(a)) => d.append(*a),
             (col, _) => col.append_null(),
+        }
+    }
+
+    /// Append a value inside a list element: lists go one level deeper,
+    /// values that do not fit the column become null.
+    pub fn append_nested(&mut self, v: &Value<'_>, ctx: &ListContext<'_>, depth: u32) {
+        match self {
+            Column::List(l) => l.append(v, ctx, depth),
+            col if col.accepts(v) => col.append(v),
+            col => col.append_null(),
         }
     }
 
@@ -273,6 +287,7 @@ impl Column {
             Column::TsNs(b) => b.push_null(),
             Column::V4Text(d) => d.append_null(),
             Column::V6Text(d) => d.append_null(),
+            Column::List(l) => l.append_null(),
         }
     }
 
@@ -299,6 +314,7 @@ impl Column {
             Column::TsNs(b) => Arc::new(b.finish().with_timezone("UTC")),
             Column::V4Text(d) => d.finish(),
             Column::V6Text(d) => d.finish(),
+            Column::List(l) => l.finish(),
         }
     }
 }

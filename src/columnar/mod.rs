@@ -6,11 +6,13 @@
 
 mod column;
 mod dict;
+mod nested;
 mod prim;
 mod reader;
 mod sink;
 mod types;
 
+pub use nested::{discover_list_shapes, is_list, list_type, ListShape};
 pub use reader::{discover_columns, ColumnarReader};
 pub use sink::{ColumnarOptions, ColumnarSink, ColumnarStats, RecordKind};
 pub use types::{field_for, AddressForm, ColumnKind};

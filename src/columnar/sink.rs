@@ -10,6 +10,7 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef, TimeUnit};
 
 use super::column::Column;
+use super::nested::{check_list, is_list, list_type, ListColumn, ListShape};
 use super::prim::Strided;
 use super::types::{field_for, AddressForm, ColumnKind};
 use crate::decode::{Policy, Record, RecordSink};
@@ -41,6 +42,9 @@ pub struct ColumnarOptions {
     pub kind: RecordKind,
     pub addresses: AddressForm,
     pub policy: Policy,
+    /// The element shapes of list columns ([`super::discover_list_shapes`]);
+    /// a list column without one holds each list's raw bytes.
+    pub list_shapes: HashMap<(u32, u16), ListShape>,
 }
 
 impl Default for ColumnarOptions {
@@ -52,6 +56,7 @@ impl Default for ColumnarOptions {
             kind: RecordKind::Data,
             addresses: AddressForm::Text,
             policy: Policy::Error,
+            list_shapes: HashMap::new(),
         }
     }
 }
@@ -62,6 +67,8 @@ struct Plan {
     /// Columns whose slot must be checked before the row is appended.
     checked: Vec<usize>,
     complete: bool,
+    /// Some column is a nested list (never filled column-wise).
+    nested: bool,
 }
 
 /// How one column is filled from a template's record.
@@ -93,6 +100,8 @@ pub struct ColumnarStats {
 pub struct ColumnarSink {
     schema: SchemaRef,
     keys: Vec<(u32, u16)>,
+    /// Which columns are nested lists.
+    nested: Vec<bool>,
     columns: Vec<Column>,
     opts: ColumnarOptions,
     kinds: Vec<ColumnKind>,
@@ -113,15 +122,39 @@ impl ColumnarSink {
             .iter()
             .map(|ie| ColumnKind::for_ie(ie, opts.addresses))
             .collect();
+        let shapes: Vec<Option<&ListShape>> = columns
+            .iter()
+            .map(|ie| {
+                opts.list_shapes
+                    .get(&(ie.pen, ie.id))
+                    .filter(|_| is_list(ie))
+            })
+            .collect();
         let fields: Vec<_> = columns
             .iter()
             .zip(&kinds)
-            .map(|(ie, k)| field_for(ie, *k))
+            .zip(&shapes)
+            .map(|((ie, k), shape)| {
+                let f = field_for(ie, *k);
+                match shape {
+                    Some(s) => f.with_data_type(list_type(s, opts.addresses)),
+                    None => f,
+                }
+            })
+            .collect();
+        let built = kinds
+            .iter()
+            .zip(&shapes)
+            .map(|(k, shape)| match shape {
+                Some(s) => Column::List(Box::new(ListColumn::new((*s).clone(), opts.addresses))),
+                None => Column::new(*k),
+            })
             .collect();
         ColumnarSink {
             schema: Arc::new(Schema::new(fields)),
+            nested: shapes.iter().map(Option::is_some).collect(),
             keys: columns.iter().map(|ie| (ie.pen, ie.id)).collect(),
-            columns: kinds.iter().copied().map(Column::new).collect(),
+            columns: built,
             kinds,
             opts,
             plans: HashMap::new(),
@@ -179,6 +212,7 @@ impl ColumnarSink {
         }
         let fields = &t.fields;
         let kinds = &self.kinds;
+        let nested = &self.nested;
         let p = self
             .plans
             .entry(serial)
@@ -187,17 +221,25 @@ impl ColumnarSink {
                     .keys
                     .iter()
                     .zip(kinds)
-                    .map(
-                        |(k, kind)| match fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k) {
+                    .zip(nested)
+                    .map(|((k, kind), &nested)| {
+                        match fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k) {
                             None => Slot::Missing,
-                            Some(i) if always_fits(*kind, fields[i].decoder, fields[i].length) => {
+                            Some(i)
+                                if !nested
+                                    && always_fits(*kind, fields[i].decoder, fields[i].length) =>
+                            {
                                 Slot::Fast(i)
                             }
                             Some(i) => Slot::Checked(i),
-                        },
-                    )
+                        }
+                    })
                     .collect();
                 Arc::new(Plan {
+                    nested: slots
+                        .iter()
+                        .zip(nested)
+                        .any(|(s, &n)| n && !matches!(s, Slot::Missing)),
                     complete: slots.iter().all(|s| !matches!(s, Slot::Missing)),
                     checked: (0..slots.len())
                         .filter(|&c| matches!(slots[c], Slot::Checked(_)))
@@ -284,17 +326,29 @@ impl RecordSink for ColumnarSink {
             let Slot::Checked(i) = plan.slots[c] else {
                 continue;
             };
-            if self.columns[c].accepts(&rec.value(i)) {
+            let v = rec.value(i);
+            let problem = match &self.columns[c] {
+                Column::List(_) => check_list(&v, &rec.lists, 0).err(),
+                col if col.accepts(&v) => None,
+                _ => Some(String::new()),
+            };
+            let Some(problem) = problem else {
                 continue;
-            }
+            };
             let f = &rec.template.fields[i];
             let at = rec.offset + rec.spans.get(i).map_or(0, |s| u64::from(s.0));
+            let what = if problem.is_empty() {
+                format!(
+                    "({} bytes) does not fit a {} column",
+                    rec.raw(i).len(),
+                    f.ie.data_type.name()
+                )
+            } else {
+                format!("is a malformed {}: {problem}", f.ie.data_type.name())
+            };
             let e = Error::new(ErrorKind::BadRecord(format!(
-                "field {} of template {} ({} bytes) does not fit a {} column",
-                f.ie.name,
-                rec.template.id,
-                rec.raw(i).len(),
-                f.ie.data_type.name()
+                "field {} of template {} {what}",
+                f.ie.name, rec.template.id
             )))
             .at(at, rec.message_index);
             match self.opts.policy {
@@ -311,7 +365,9 @@ impl RecordSink for ColumnarSink {
         for (c, (slot, col)) in plan.slots.iter().zip(self.columns.iter_mut()).enumerate() {
             match *slot {
                 Slot::Fast(i) => col.append(&rec.value(i)),
-                Slot::Checked(i) if !self.refused.contains(&c) => col.append(&rec.value(i)),
+                Slot::Checked(i) if !self.refused.contains(&c) => {
+                    col.append_nested(&rec.value(i), &rec.lists, 0);
+                }
                 _ => col.append_null(),
             }
         }
@@ -342,6 +398,9 @@ impl RecordSink for ColumnarSink {
             return Ok(false);
         };
         let plan = self.plan_for(template);
+        if plan.nested {
+            return Ok(false);
+        }
         // Columns whose values might not fit are checked in bulk first; if
         // any value does not fit, the set goes record by record.
         for &column in &plan.checked {

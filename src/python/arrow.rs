@@ -3,6 +3,7 @@
 //! Arrow PyCapsule interface: batch by batch (pyo3-arrow record batches,
 //! which implement `__arrow_c_array__`) or as one `__arrow_c_stream__`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +18,10 @@ use pyo3_arrow::{PyRecordBatch, PySchema};
 
 use super::errors;
 use super::source::Source;
-use crate::columnar::{discover_columns, AddressForm, ColumnarOptions, ColumnarReader, RecordKind};
+use crate::columnar::{
+    discover_columns, discover_list_shapes, is_list, AddressForm, ColumnarOptions, ColumnarReader,
+    RecordKind,
+};
 use crate::decode::DecoderOptions;
 use crate::session::Limits;
 
@@ -111,6 +115,27 @@ impl PyScanner {
                 (src, cols)
             }
         };
+        let limits = Limits {
+            max_templates,
+            max_list_depth,
+            ..Limits::default()
+        };
+        let dopts = DecoderOptions {
+            policy,
+            limits,
+            session: 0,
+        };
+        // RFC 6313 list columns: their element types are in the data, so
+        // the lists are read once first.
+        let (src, list_shapes) = if cols.iter().any(|ie| is_list(ie)) {
+            let src = src.reopenable(py)?;
+            let r = src.open(py, &label)?;
+            let m = model.clone();
+            let shapes = py.detach(|| discover_list_shapes(&mut { r }, m, &dopts, &cols, kind));
+            (src, shapes)
+        } else {
+            (src, HashMap::new())
+        };
         let opts = ColumnarOptions {
             batch_size,
             n_rows,
@@ -118,13 +143,9 @@ impl PyScanner {
             kind,
             addresses,
             policy,
+            list_shapes,
         };
-        let limits = Limits {
-            max_templates,
-            max_list_depth,
-            ..Limits::default()
-        };
-        Self::build(py, &src, &label, model, &cols, limits, opts)
+        Self::build(py, &src, &label, model, &cols, &dopts, opts)
     }
 
     /// The schema, as an Arrow PyCapsule-compatible object.
@@ -201,16 +222,11 @@ impl PyScanner {
         label: &str,
         model: crate::model::InfoModel,
         cols: &[Arc<crate::model::IeDef>],
-        limits: Limits,
+        dopts: &DecoderOptions,
         opts: ColumnarOptions,
     ) -> PyResult<Self> {
         let r = src.open(py, label)?;
-        let dopts = DecoderOptions {
-            policy: opts.policy,
-            limits,
-            session: 0,
-        };
-        let reader = ColumnarReader::new(r, model, &dopts, cols, opts);
+        let reader = ColumnarReader::new(r, model, dopts, cols, opts);
         Ok(PyScanner {
             reader: Mutex::new(Some(reader)),
             last_addresses: Mutex::new(Vec::new()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+import warnings
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,104 @@ def test_records_holding_lists_stay_tracked() -> None:
     (rec,) = ff.iter_records(msg)
     assert rec == {"basicList": [80]}
     assert gc.is_tracked(rec)  # its list could be made to refer back to it
+
+
+def _nested_message() -> bytes:
+    """Template 256: a subTemplateList of template 300 records, and a
+    subTemplateMultiList with a block of 300 and a block of 301 (whose one
+    field is a basicList of sourceTransportPort). Template 257 has no list."""
+    inner = template_record(300, [field(8, 4), field(1, 8)])
+    inner2 = template_record(301, [field(291, VARLEN)])
+    outer = template_record(256, [field(292, VARLEN), field(293, VARLEN)])
+    plain = template_record(257, [field(1, 8)])
+    stl = struct.pack("!BH", 0xFF, 300) + bytes([1, 1, 1, 1]) + uint(5, 8)
+    stl += bytes([2, 2, 2, 2]) + uint(6, 8)
+    entry1 = bytes([3, 3, 3, 3]) + uint(7, 8)
+    entry2 = varlen(basic_list(7, 2, uint(80, 2) + uint(443, 2)))
+    stml = struct.pack("!B", 3)
+    stml += struct.pack("!HH", 300, 4 + len(entry1)) + entry1
+    stml += struct.pack("!HH", 301, 4 + len(entry2)) + entry2
+    empty_stl = struct.pack("!BH", 0xFF, 300)
+    return message(
+        [
+            template_set(inner, inner2, outer, plain),
+            set_(256, varlen(stl) + varlen(stml)),
+            set_(257, uint(9, 8)),
+            set_(256, varlen(empty_stl) + varlen(struct.pack("!B", 3))),
+        ]
+    )
+
+
+def test_lists_as_nested_arrow_columns() -> None:
+    pa = pytest.importorskip("pyarrow")
+    t = ff.scan_ipfix(_nested_message()).to_arrow()
+    stl_type = t.schema.field("subTemplateList").type
+    assert pa.types.is_list(stl_type) and pa.types.is_struct(stl_type.value_type)
+    assert [f.name for f in stl_type.value_type] == ["sourceIPv4Address", "octetDeltaCount"]
+    assert stl_type.value_type.field("octetDeltaCount").type == pa.uint64()
+    # The element IEs keep their identity in the field metadata.
+    assert stl_type.value_type.field("octetDeltaCount").metadata[b"ipfix.id"] == b"1"
+    stml_type = t.schema.field("subTemplateMultiList").type
+    basic = stml_type.value_type.field("basicList").type
+    # A basicList of one scalar IE is list<T>, its item named by the IE.
+    assert basic.value_type == pa.uint16() and basic.value_field.name == "sourceTransportPort"
+    assert t.column("subTemplateList").to_pylist() == [
+        [
+            {"sourceIPv4Address": "1.1.1.1", "octetDeltaCount": 5},
+            {"sourceIPv4Address": "2.2.2.2", "octetDeltaCount": 6},
+        ],
+        None,
+        [],
+    ]
+    assert t.column("subTemplateMultiList").to_pylist() == [
+        [
+            {"sourceIPv4Address": "3.3.3.3", "octetDeltaCount": 7, "basicList": None},
+            {"sourceIPv4Address": None, "octetDeltaCount": None, "basicList": [80, 443]},
+        ],
+        None,
+        [],
+    ]
+    assert t.column("octetDeltaCount").to_pylist() == [None, 9, None]
+
+
+def test_nested_columns_reach_pandas_polars_and_duckdb() -> None:
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    duckdb = pytest.importorskip("duckdb")
+    msg = _nested_message()
+    df = ff.read_ipfix(msg)
+    assert isinstance(df["subTemplateList"].dtype, pd.ArrowDtype)
+    assert df["subTemplateList"].iloc[0][1]["octetDeltaCount"] == 6
+    frame = pl.DataFrame(ff.scan_ipfix(msg))
+    stl = frame.schema["subTemplateList"]
+    assert isinstance(stl, pl.List) and isinstance(stl.inner, pl.Struct)
+    elements = frame.select("subTemplateMultiList").explode("subTemplateMultiList")
+    ports = elements.unnest("subTemplateMultiList")["basicList"]
+    assert ports.to_list()[1] == [80, 443]
+    stream = ff.scan_ipfix(msg)  # noqa: F841 (read by DuckDB by name)
+    total = duckdb.sql(
+        "select sum(e.octetDeltaCount) from (select unnest(subTemplateList) as e from stream)"
+    ).fetchall()
+    assert total == [(11,)]
+
+
+def test_a_malformed_list_under_each_policy() -> None:
+    inner = template_record(300, [field(1, 8)])
+    outer = template_record(256, [field(292, VARLEN), field(2, 8)])
+    good = struct.pack("!BH", 0xFF, 300) + uint(5, 8)
+    missing = struct.pack("!BH", 0xFF, 999) + uint(5, 8)  # template 999 unknown
+    first = message([template_set(inner, outer), set_(256, varlen(good) + uint(1, 8))])
+    second = message([set_(256, varlen(missing) + uint(2, 8))])
+    data = first + second
+    with pytest.raises(ff.DecodeError) as e:
+        ff.scan_ipfix(data).to_arrow()
+    # The bad list is the first field of the record after the second
+    # message and set headers, after its one-byte varlen length.
+    assert e.value.offset == len(first) + 16 + 4 + 1
+    assert "subTemplateList" in str(e.value) and "999" in str(e.value)
+    for policy in ("skip", "warn"):
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            t = ff.scan_ipfix(data, on_bad_records=policy).to_arrow()  # type: ignore[arg-type]
+        assert t.column("subTemplateList").to_pylist() == [[{"octetDeltaCount": 5}], None]
+        assert t.column("packetDeltaCount").to_pylist() == [1, 2]

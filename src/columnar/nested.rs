@@ -1,0 +1,395 @@
+//! RFC 6313 structured data as nested Arrow columns. A list IE's column is
+//! `list<struct<...>>`: one struct per element, its fields the IEs seen in
+//! that column's elements (the sub-template records of a subTemplateList
+//! or subTemplateMultiList, §4.5.2-4.5.3, the values of a basicList,
+//! §4.5.1), null where an element's template lacks one; a list inside an
+//! element is a nested list column in turn. A column whose lists are all
+//! basicLists of one scalar IE is simply `list<T>`, its item named by the
+//! IE. The element IEs are not in the templates of the stream but in the
+//! data, so they are found by a pre-scan ([`discover_list_shapes`]).
+//! (subTemplateMultiList blocks are flattened: one element per record,
+//! whatever its template; the list's semantic is not kept.)
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{new_empty_array, ArrayRef, ListArray, NullArray, StructArray};
+use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, Fields};
+
+use super::column::Column;
+use super::sink::RecordKind;
+use super::types::{field_for, AddressForm, ColumnKind};
+use crate::decode::{
+    decode_list, Decoder, DecoderOptions, List, ListContext, ListKind, Record, RecordSink, Value,
+};
+use crate::error::Result;
+use crate::model::{DataType as IeType, IeDef, InfoModel};
+use crate::source::MessageStream;
+
+/// Whether an IE's values are RFC 6313 lists.
+pub fn is_list(ie: &IeDef) -> bool {
+    matches!(
+        ie.data_type,
+        IeType::BasicList | IeType::SubTemplateList | IeType::SubTemplateMultiList
+    )
+}
+
+/// The elements of a list column, as seen in the data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListShape {
+    /// The IEs of the elements in order of first appearance, each with its
+    /// own shape when its values are lists themselves.
+    pub fields: Vec<(Arc<IeDef>, Option<ListShape>)>,
+    /// Only basicLists were seen.
+    pub basic_only: bool,
+    /// Some list was seen.
+    pub seen: bool,
+}
+
+impl ListShape {
+    fn field(&mut self, ie: &Arc<IeDef>) -> usize {
+        let key = (ie.pen, ie.id);
+        if let Some(i) = self.fields.iter().position(|(f, _)| (f.pen, f.id) == key) {
+            return i;
+        }
+        self.fields
+            .push((ie.clone(), is_list(ie).then(ListShape::default)));
+        self.fields.len() - 1
+    }
+
+    fn element(&mut self, ie: &Arc<IeDef>, v: &Value<'_>, ctx: &ListContext<'_>, depth: u32) {
+        let i = self.field(ie);
+        if let (Some(inner), Value::List(kind, raw)) = (&mut self.fields[i].1, v) {
+            inner.observe(*kind, raw, ctx, depth + 1);
+        }
+    }
+
+    /// Add what one list value holds (malformed lists add nothing).
+    pub fn observe(&mut self, kind: ListKind, raw: &[u8], ctx: &ListContext<'_>, depth: u32) {
+        let Ok(list) = decode_list(kind, raw, ctx, depth) else {
+            return;
+        };
+        if !self.seen {
+            self.seen = true;
+            self.basic_only = true;
+        }
+        match list {
+            List::Basic { ie, values, .. } => {
+                for v in &values {
+                    self.element(&ie, v, ctx, depth);
+                }
+                // An empty basicList still names its element IE.
+                self.field(&ie);
+            }
+            List::SubTemplate {
+                template, records, ..
+            } => {
+                self.basic_only = false;
+                for f in &template.fields {
+                    self.field(&f.ie);
+                }
+                for r in &records {
+                    for (f, v) in template.fields.iter().zip(r) {
+                        self.element(&f.ie, v, ctx, depth);
+                    }
+                }
+            }
+            List::SubTemplateMulti { entries, .. } => {
+                self.basic_only = false;
+                for (template, records) in &entries {
+                    for f in &template.fields {
+                        self.field(&f.ie);
+                    }
+                    for r in records {
+                        for (f, v) in template.fields.iter().zip(r) {
+                            self.element(&f.ie, v, ctx, depth);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the column is `list<T>` rather than `list<struct<...>>`.
+    fn unwrapped(&self) -> bool {
+        self.basic_only && self.fields.len() == 1 && self.fields[0].1.is_none()
+    }
+}
+
+/// Finds the shapes of list columns: a sink for a pre-scan pass.
+struct ShapeSink {
+    shapes: HashMap<(u32, u16), ListShape>,
+    kind: RecordKind,
+}
+
+impl RecordSink for ShapeSink {
+    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        let options = rec.template.is_options();
+        match self.kind {
+            RecordKind::Data if options => return Ok(()),
+            RecordKind::Options if !options => return Ok(()),
+            _ => {}
+        }
+        for (i, f) in rec.template.fields.iter().enumerate() {
+            if let Some(shape) = self.shapes.get_mut(&(f.ie.pen, f.ie.id)) {
+                if let Value::List(kind, raw) = rec.value(i) {
+                    shape.observe(kind, raw, &rec.lists, 0);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The element shapes of the list columns among `columns`, from the lists
+/// of the stream. Malformed input ends the scan quietly: the decoding pass
+/// reports it.
+pub fn discover_list_shapes(
+    stream: &mut MessageStream,
+    model: InfoModel,
+    opts: &DecoderOptions,
+    columns: &[Arc<IeDef>],
+    kind: RecordKind,
+) -> HashMap<(u32, u16), ListShape> {
+    let mut sink = ShapeSink {
+        shapes: columns
+            .iter()
+            .filter(|ie| is_list(ie))
+            .map(|ie| ((ie.pen, ie.id), ListShape::default()))
+            .collect(),
+        kind,
+    };
+    if sink.shapes.is_empty() {
+        return sink.shapes;
+    }
+    let mut dec = Decoder::new(model, opts);
+    while let Ok(Some(m)) = stream.next_message() {
+        if dec
+            .decode_message(m.bytes, m.offset, m.index, &mut sink)
+            .is_err()
+        {
+            break;
+        }
+    }
+    sink.shapes
+}
+
+/// A list column of the batch in progress.
+pub(crate) struct ListColumn {
+    shape: ListShape,
+    /// The item field (`list<item>`).
+    item: Arc<Field>,
+    /// The struct's fields (empty when unwrapped).
+    fields: Fields,
+    children: Vec<Column>,
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+    /// Elements so far (the children's length).
+    elements: usize,
+}
+
+/// The Arrow field of an element IE.
+fn element_field(ie: &IeDef, shape: Option<&ListShape>, addresses: AddressForm) -> Field {
+    match shape {
+        None => field_for(ie, ColumnKind::for_ie(ie, addresses)),
+        Some(s) => {
+            let md = field_for(ie, ColumnKind::Binary).metadata().clone();
+            Field::new(ie.name.as_ref(), list_type(s, addresses), true).with_metadata(md)
+        }
+    }
+}
+
+fn item_field(shape: &ListShape, addresses: AddressForm) -> Field {
+    if !shape.seen || shape.fields.is_empty() {
+        return Field::new("item", DataType::Null, true);
+    }
+    if shape.unwrapped() {
+        let (ie, _) = &shape.fields[0];
+        return element_field(ie, None, addresses);
+    }
+    let fields: Fields = shape
+        .fields
+        .iter()
+        .map(|(ie, s)| element_field(ie, s.as_ref(), addresses))
+        .collect();
+    Field::new("item", DataType::Struct(fields), true)
+}
+
+/// The Arrow type of a list column of this shape.
+pub fn list_type(shape: &ListShape, addresses: AddressForm) -> DataType {
+    DataType::List(Arc::new(item_field(shape, addresses)))
+}
+
+impl ListColumn {
+    pub fn new(shape: ListShape, addresses: AddressForm) -> Self {
+        let item = Arc::new(item_field(&shape, addresses));
+        let fields = match item.data_type() {
+            DataType::Struct(f) => f.clone(),
+            _ => Fields::empty(),
+        };
+        let children = shape
+            .fields
+            .iter()
+            .map(|(ie, s)| match s {
+                None => Column::new(ColumnKind::for_ie(ie, addresses)),
+                Some(s) => Column::List(Box::new(ListColumn::new(s.clone(), addresses))),
+            })
+            .collect();
+        ListColumn {
+            shape,
+            item,
+            fields,
+            children,
+            offsets: vec![0],
+            nulls: NullBufferBuilder::new(0),
+            elements: 0,
+        }
+    }
+
+    fn push_element(&mut self, row: &[Option<Value<'_>>], ctx: &ListContext<'_>, depth: u32) {
+        if self.children.is_empty() {
+            self.elements += 1;
+            return;
+        }
+        for (col, v) in self.children.iter_mut().zip(row) {
+            match v {
+                Some(v) => col.append_nested(v, ctx, depth + 1),
+                None => col.append_null(),
+            }
+        }
+        self.elements += 1;
+    }
+
+    /// Append a list value (a null when it does not decode).
+    pub fn append(&mut self, v: &Value<'_>, ctx: &ListContext<'_>, depth: u32) {
+        let list = match v {
+            Value::List(kind, raw) => decode_list(*kind, raw, ctx, depth).ok(),
+            _ => None,
+        };
+        let Some(list) = list else {
+            self.append_null();
+            return;
+        };
+        let index = |shape: &ListShape, ie: &IeDef| {
+            shape
+                .fields
+                .iter()
+                .position(|(f, _)| (f.pen, f.id) == (ie.pen, ie.id))
+        };
+        let mut row: Vec<Option<Value<'_>>> = vec![None; self.children.len()];
+        match &list {
+            List::Basic { ie, values, .. } => {
+                let at = index(&self.shape, ie);
+                for v in values {
+                    row.fill(None);
+                    if let Some(c) = at.and_then(|i| row.get_mut(i)) {
+                        *c = Some(*v);
+                    }
+                    self.push_element(&row, ctx, depth);
+                }
+            }
+            List::SubTemplate {
+                template, records, ..
+            } => {
+                let map: Vec<Option<usize>> = template
+                    .fields
+                    .iter()
+                    .map(|f| index(&self.shape, &f.ie))
+                    .collect();
+                for r in records {
+                    fill_row(&mut row, &map, r);
+                    self.push_element(&row, ctx, depth);
+                }
+            }
+            List::SubTemplateMulti { entries, .. } => {
+                for (template, records) in entries {
+                    let map: Vec<Option<usize>> = template
+                        .fields
+                        .iter()
+                        .map(|f| index(&self.shape, &f.ie))
+                        .collect();
+                    for r in records {
+                        fill_row(&mut row, &map, r);
+                        self.push_element(&row, ctx, depth);
+                    }
+                }
+            }
+        }
+        self.offsets
+            .push(i32::try_from(self.elements).unwrap_or(i32::MAX));
+        self.nulls.append_non_null();
+    }
+
+    pub fn append_null(&mut self) {
+        self.offsets
+            .push(i32::try_from(self.elements).unwrap_or(i32::MAX));
+        self.nulls.append_null();
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let elements = std::mem::take(&mut self.elements);
+        let values: ArrayRef = if self.children.is_empty() {
+            Arc::new(NullArray::new(elements))
+        } else if self.shape.unwrapped() {
+            self.children[0].finish()
+        } else {
+            let arrays: Vec<ArrayRef> = self.children.iter_mut().map(Column::finish).collect();
+            match StructArray::try_new(self.fields.clone(), arrays, None) {
+                Ok(s) => Arc::new(s),
+                Err(_) => new_empty_array(self.item.data_type()),
+            }
+        };
+        let nulls = self.nulls.finish();
+        ListArray::try_new(
+            self.item.clone(),
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            values,
+            nulls,
+        )
+        .map_or_else(
+            |_| new_empty_array(&DataType::List(self.item.clone())),
+            |a| Arc::new(a) as ArrayRef,
+        )
+    }
+}
+
+/// Check that `v` is a list that decodes, at every level, within the
+/// limits (before a row is appended, for the bad-record policy); the
+/// reason when it does not.
+pub fn check_list(
+    v: &Value<'_>,
+    ctx: &ListContext<'_>,
+    depth: u32,
+) -> std::result::Result<(), String> {
+    let Value::List(kind, raw) = v else {
+        return Err("not a list".into());
+    };
+    let list = decode_list(*kind, raw, ctx, depth)?;
+    let check = |v: &Value<'_>| match v {
+        Value::List(..) => check_list(v, ctx, depth + 1),
+        _ => Ok(()),
+    };
+    match &list {
+        List::Basic { values, .. } => values.iter().try_for_each(check),
+        List::SubTemplate { records, .. } => records.iter().flatten().try_for_each(check),
+        List::SubTemplateMulti { entries, .. } => entries
+            .iter()
+            .flat_map(|(_, r)| r.iter().flatten())
+            .try_for_each(check),
+    }
+}
+
+/// The element row of a sub-template record: each field in its column.
+fn fill_row<'a>(row: &mut [Option<Value<'a>>], map: &[Option<usize>], rec: &[Value<'a>]) {
+    row.fill(None);
+    for (to, v) in map.iter().zip(rec) {
+        if let Some(c) = to.and_then(|i| row.get_mut(i)) {
+            // A repeated IE keeps its first occurrence, as in dicts.
+            if c.is_none() {
+                *c = Some(*v);
+            }
+        }
+    }
+}
