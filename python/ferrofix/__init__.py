@@ -5,7 +5,7 @@
 ...     print(rec["sourceIPv4Address"], rec["octetDeltaCount"])
 """
 
-from ._arrow import IpfixScan, read_ipfix, scan_ipfix
+from ._arrow import IpfixScan, TemplateKey, read_ipfix, scan_ipfix
 from ._errors import (
     DecodeError,
     FerrofixError,
@@ -42,6 +42,7 @@ __all__ = [
     "SpecError",
     "Template",
     "TemplateField",
+    "TemplateKey",
     "TransportHealth",
     "__version__",
     "describe",

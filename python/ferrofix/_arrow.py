@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from . import _ferrofix
 from ._errors import FerrofixWarning
@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 Records = Literal["data", "options", "all"]
 Addresses = Literal["string", "int"]
 DtypeBackend = Literal["pyarrow", "numpy_nullable", "numpy"]
+
+
+class TemplateKey(NamedTuple):
+    """Which records a ``by_template`` batch or DataFrame holds: those of
+    one template id in one observation domain (RFC 7011 §8)."""
+
+    observation_domain_id: int
+    template_id: int
 
 
 def _need(module: str, why: str) -> Any:
@@ -65,6 +73,7 @@ class IpfixScan:
         spec_files: Sequence[str | os.PathLike[str]] | None = None,
         max_templates: int = 65536,
         max_list_depth: int = 16,
+        by_template: bool = False,
     ) -> None:
         if require not in (None, "all"):
             raise ValueError(f"require must be None or 'all', not {require!r}")
@@ -83,7 +92,9 @@ class IpfixScan:
             spec_files=files,
             max_templates=max_templates,
             max_list_depth=max_list_depth,
+            by_template=by_template,
         )
+        self._by_template = by_template
 
     @property
     def schema(self) -> pa.Schema:
@@ -112,6 +123,20 @@ class IpfixScan:
         pa = _need("pyarrow", "iterating an IpfixScan")
         for b in self.batches():
             yield pa.record_batch(b)
+
+    def tagged_batches(self) -> Iterator[tuple[TemplateKey, pa.RecordBatch]]:
+        """With ``by_template=True``: each batch with the template its
+        records come from, keeping only the columns that template carries
+        (those of every version of it seen so far, if it was redefined)."""
+        pa = _need("pyarrow", "IpfixScan.tagged_batches")
+        if not self._by_template:
+            raise ValueError("tagged_batches() needs scan_ipfix(..., by_template=True)")
+        for b in self.batches():
+            key = self._s.last_template()
+            if key is None:
+                continue
+            columns = self._s.template_columns().get(key, [])
+            yield TemplateKey(*key), pa.record_batch(b).select(columns)
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         return self._s.__arrow_c_stream__(requested_schema)
@@ -238,6 +263,31 @@ scan_ipfix = IpfixScan
 or both; ``addresses="int"``: IPv4 as ``uint32``, IPv6 as 16-byte binary)."""
 
 
+def _by_template(scan: IpfixScan, dtype_backend: DtypeBackend) -> dict[TemplateKey, Any]:
+    """One DataFrame per template of a stream, each with the columns its
+    template carries, in order of the templates' first records."""
+    pa = _need("pyarrow", "read_ipfix(by_template=True)")
+    schema = scan.schema
+    groups: dict[tuple[int, int], list[Any]] = {}
+    for b in scan.batches():
+        key = scan._s.last_template()
+        if key is not None:
+            groups.setdefault(key, []).append(pa.record_batch(b))
+    present = scan._s.template_columns()
+    frames: dict[TemplateKey, Any] = {}
+    for key, batches in groups.items():
+        cols = present.get(key, [])
+        sub = pa.schema([schema.field(i) for i in cols])
+        if dtype_backend == "pyarrow":
+            chunks = [[b.column(i) for b in batches] for i in cols]
+            frames[TemplateKey(*key)] = _arrow_frame(sub, chunks)
+        else:
+            table = pa.Table.from_batches([b.select(cols) for b in batches], schema=sub)
+            frames[TemplateKey(*key)] = _to_pandas(table, dtype_backend)
+        groups[key] = []
+    return frames
+
+
 def _sources(source: Source | Sequence[Source]) -> list[Source] | None:
     """Several sources (a list, or a glob pattern), or None for one source."""
     if isinstance(source, list | tuple):
@@ -266,6 +316,7 @@ def _read_many(sources: list[Source], workers: int | None, **kw: Any) -> pa.Tabl
     return pyarrow.concat_tables(tables, promote_options="default")
 
 
+@overload
 def read_ipfix(
     source: Source | Sequence[Source],
     *,
@@ -280,7 +331,45 @@ def read_ipfix(
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     workers: int | None = None,
-) -> pd.DataFrame:
+    by_template: Literal[False] = False,
+) -> pd.DataFrame: ...
+
+
+@overload
+def read_ipfix(
+    source: Source | Sequence[Source],
+    *,
+    columns: Sequence[str] | None = None,
+    require: Literal["all"] | None = None,
+    records: Records = "data",
+    n_rows: int | None = None,
+    batch_size: int = 65536,
+    addresses: Addresses = "string",
+    on_bad_records: Policy = "error",
+    dtype_backend: DtypeBackend = "pyarrow",
+    specs: Sequence[str] | None = None,
+    spec_files: Sequence[str | os.PathLike[str]] | None = None,
+    workers: int | None = None,
+    by_template: Literal[True],
+) -> dict[TemplateKey, pd.DataFrame]: ...
+
+
+def read_ipfix(
+    source: Source | Sequence[Source],
+    *,
+    columns: Sequence[str] | None = None,
+    require: Literal["all"] | None = None,
+    records: Records = "data",
+    n_rows: int | None = None,
+    batch_size: int = 65536,
+    addresses: Addresses = "string",
+    on_bad_records: Policy = "error",
+    dtype_backend: DtypeBackend = "pyarrow",
+    specs: Sequence[str] | None = None,
+    spec_files: Sequence[str | os.PathLike[str]] | None = None,
+    workers: int | None = None,
+    by_template: bool = False,
+) -> pd.DataFrame | dict[TemplateKey, pd.DataFrame]:
     """Read an IPFIX stream into a pandas DataFrame, one row per record.
 
     Columns are named by IE (``octetDeltaCount``, ``reverseOctetDeltaCount``)
@@ -296,6 +385,12 @@ def read_ipfix(
     decoded in parallel (``workers`` threads, default one per core), each as
     its own transport session, and concatenated in input order (``n_rows``
     applies to each source).
+
+    ``by_template=True`` returns a dict instead: a DataFrame per
+    :class:`TemplateKey` (observation domain, template id), each with only
+    the columns its template carries, in order of first appearance; handy
+    for options records (``records="options"``), whose templates describe
+    unrelated things. Several sources give the concatenation per template.
     """
     options: dict[str, Any] = {
         "columns": columns,
@@ -309,6 +404,16 @@ def read_ipfix(
         "spec_files": spec_files,
     }
     many = _sources(source)
+    if by_template:
+        pd = _need("pandas", "a DataFrame")
+        parts: dict[TemplateKey, list[Any]] = {}
+        for src in many if many is not None else [source]:
+            scan = IpfixScan(src, by_template=True, **options)  # type: ignore[arg-type]
+            for key, frame in _by_template(scan, dtype_backend).items():
+                parts.setdefault(key, []).append(frame)
+        return {
+            k: v[0] if len(v) == 1 else pd.concat(v, ignore_index=True) for k, v in parts.items()
+        }
     if many is not None:
         return _to_pandas(_read_many(many, workers, **options), dtype_backend)
     scan = IpfixScan(source, **options)  # type: ignore[arg-type]

@@ -64,7 +64,9 @@ pub struct ColumnarReader {
     stream: MessageStream,
     decoder: Decoder,
     sink: ColumnarSink,
-    ready: std::collections::VecDeque<RecordBatch>,
+    ready: std::collections::VecDeque<(RecordBatch, Option<(u32, u16)>)>,
+    /// The template of the batch last returned (with `by_template`).
+    last_template: Option<(u32, u16)>,
     pending: Option<Error>,
     finished: bool,
 }
@@ -83,6 +85,7 @@ impl ColumnarReader {
             decoder: Decoder::new(model, decoder_opts),
             sink: ColumnarSink::new(columns, opts),
             ready: std::collections::VecDeque::new(),
+            last_template: None,
             pending: None,
             finished: false,
         }
@@ -98,6 +101,18 @@ impl ColumnarReader {
         let mut h = self.decoder.health();
         h.bytes = self.stream.offset();
         h
+    }
+
+    /// The (observation domain, template id) of the batch last returned,
+    /// when batches are split by template.
+    pub fn last_template(&self) -> Option<(u32, u16)> {
+        self.last_template
+    }
+
+    /// For each (observation domain, template id) met so far with
+    /// `by_template`, which columns its templates carry.
+    pub fn template_columns(&self) -> &std::collections::HashMap<(u32, u16), Vec<bool>> {
+        self.sink.template_columns()
     }
 
     /// The sink's counters.
@@ -139,7 +154,7 @@ impl ColumnarReader {
                     self.pending.get_or_insert(e);
                 }
             }
-            self.ready.extend(self.sink.take_batches());
+            self.ready.extend(self.sink.take_tagged_batches());
         }
     }
 
@@ -147,7 +162,8 @@ impl ColumnarReader {
     /// `None` at the end.
     pub fn next_batch(&mut self) -> Option<Result<RecordBatch>> {
         self.fill();
-        if let Some(b) = self.ready.pop_front() {
+        if let Some((b, template)) = self.ready.pop_front() {
+            self.last_template = template;
             return Some(Ok(b));
         }
         self.pending.take().map(Err)

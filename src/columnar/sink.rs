@@ -7,16 +7,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
-use arrow_schema::{Schema, SchemaRef, TimeUnit};
+use arrow_schema::{Schema, SchemaRef};
 
 use super::column::Column;
 use super::nested::{check_list, is_list, list_type, ListColumn, ListShape};
-use super::prim::Strided;
+use super::plan::{fixed_field, Plan, Slot, MAX_PLANS};
 use super::types::{field_for, AddressForm, ColumnKind};
 use crate::decode::{Policy, Record, RecordSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::IeDef;
-use crate::session::{FieldDecoder, Template, TemplateField};
+use crate::session::Template;
 
 /// Which records become rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,6 +45,9 @@ pub struct ColumnarOptions {
     /// The element shapes of list columns ([`super::discover_list_shapes`]);
     /// a list column without one holds each list's raw bytes.
     pub list_shapes: HashMap<(u32, u16), ListShape>,
+    /// Batches of one template each (per observation domain and template
+    /// id), tagged with it.
+    pub by_template: bool,
 }
 
 impl Default for ColumnarOptions {
@@ -57,34 +60,10 @@ impl Default for ColumnarOptions {
             addresses: AddressForm::Text,
             policy: Policy::Error,
             list_shapes: HashMap::new(),
+            by_template: false,
         }
     }
 }
-
-/// For each column, the template field that fills it.
-struct Plan {
-    slots: Vec<Slot>,
-    /// Columns whose slot must be checked before the row is appended.
-    checked: Vec<usize>,
-    complete: bool,
-    /// Some column is a nested list (never filled column-wise).
-    nested: bool,
-}
-
-/// How one column is filled from a template's record.
-#[derive(Clone, Copy)]
-enum Slot {
-    /// The template lacks the IE: null.
-    Missing,
-    /// Field `i` always fits the column (known from its decoder and length).
-    Fast(usize),
-    /// Field `i` may not fit (a boolean of 7, a wrongly sized address):
-    /// checked first, then appended or nulled by the policy.
-    Checked(usize),
-}
-
-/// Compiled plans kept at once (more are recompiled on demand).
-const MAX_PLANS: usize = 4096;
 
 /// Counters of the sink (added to the reader's transport health).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,7 +87,10 @@ pub struct ColumnarSink {
     plans: HashMap<u64, Arc<Plan>>,
     last: Option<(u64, Arc<Plan>)>,
     rows_in_batch: usize,
-    done: Vec<RecordBatch>,
+    /// The template of the batch in progress (with `by_template`).
+    current: Option<(u32, u16)>,
+    present: HashMap<(u32, u16), Vec<bool>>,
+    done: Vec<(RecordBatch, Option<(u32, u16)>)>,
     refused: Vec<usize>,
     pub stats: ColumnarStats,
     /// Problems skipped under the warn policy, for the caller to report.
@@ -160,6 +142,8 @@ impl ColumnarSink {
             plans: HashMap::new(),
             last: None,
             rows_in_batch: 0,
+            current: None,
+            present: HashMap::new(),
             done: Vec::new(),
             refused: Vec::new(),
             stats: ColumnarStats::default(),
@@ -179,6 +163,15 @@ impl ColumnarSink {
 
     /// Take the batches completed so far.
     pub fn take_batches(&mut self) -> Vec<RecordBatch> {
+        self.take_tagged_batches()
+            .into_iter()
+            .map(|b| b.0)
+            .collect()
+    }
+
+    /// Take the batches completed so far, each with its (observation
+    /// domain, template id) when `by_template` is on.
+    pub fn take_tagged_batches(&mut self) -> Vec<(RecordBatch, Option<(u32, u16)>)> {
         std::mem::take(&mut self.done)
     }
 
@@ -192,7 +185,7 @@ impl ColumnarSink {
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), arrays, &opts)
             .map_err(|e| Error::new(ErrorKind::BadRecord(format!("building a batch: {e}"))))?;
         self.rows_in_batch = 0;
-        self.done.push(batch);
+        self.done.push((batch, self.current));
         Ok(())
     }
 
@@ -210,96 +203,40 @@ impl ColumnarSink {
         if self.plans.len() >= MAX_PLANS {
             self.plans.clear();
         }
-        let fields = &t.fields;
-        let kinds = &self.kinds;
-        let nested = &self.nested;
         let p = self
             .plans
             .entry(serial)
-            .or_insert_with(|| {
-                let slots: Vec<Slot> = self
-                    .keys
-                    .iter()
-                    .zip(kinds)
-                    .zip(nested)
-                    .map(|((k, kind), &nested)| {
-                        match fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k) {
-                            None => Slot::Missing,
-                            Some(i)
-                                if !nested
-                                    && always_fits(*kind, fields[i].decoder, fields[i].length) =>
-                            {
-                                Slot::Fast(i)
-                            }
-                            Some(i) => Slot::Checked(i),
-                        }
-                    })
-                    .collect();
-                Arc::new(Plan {
-                    nested: slots
-                        .iter()
-                        .zip(nested)
-                        .any(|(s, &n)| n && !matches!(s, Slot::Missing)),
-                    complete: slots.iter().all(|s| !matches!(s, Slot::Missing)),
-                    checked: (0..slots.len())
-                        .filter(|&c| matches!(slots[c], Slot::Checked(_)))
-                        .collect(),
-                    slots,
-                })
-            })
+            .or_insert_with(|| Arc::new(Plan::compile(t, &self.keys, &self.kinds, &self.nested)))
             .clone();
         self.last = Some((serial, p.clone()));
         p
     }
-}
 
-/// Field `index` of a fixed-length template and where it lies in each of
-/// `records` (a run of records `stride` bytes long).
-fn fixed_field<'a, 't>(
-    t: &'t Template,
-    index: usize,
-    records: &'a [u8],
-    stride: usize,
-) -> (&'t TemplateField, Strided<'a>) {
-    let field = &t.fields[index];
-    let strided = Strided {
-        records,
-        stride,
-        at: t.fixed_offsets.get(index).map_or(0, |&o| o as usize),
-        len: field.length as usize,
-    };
-    (field, strided)
-}
+    /// Start the rows of `t`'s records: with `by_template`, a batch holds
+    /// the records of one template (of one observation domain) only.
+    fn enter(&mut self, t: &Template, plan: &Plan) -> Result<()> {
+        if !self.opts.by_template {
+            return Ok(());
+        }
+        let key = (t.observation_domain_id, t.id);
+        if self.current != Some(key) {
+            self.flush()?;
+            self.current = Some(key);
+        }
+        let present = self
+            .present
+            .entry(key)
+            .or_insert_with(|| vec![false; plan.slots.len()]);
+        for (p, s) in present.iter_mut().zip(&plan.slots) {
+            *p |= !matches!(s, Slot::Missing);
+        }
+        Ok(())
+    }
 
-/// Whether every value a field can carry fits the column, from the field's
-/// decoder and length alone (RFC 7011 §6.2: a reduced-size integer is never
-/// wider than its type; NTP times always fit nanoseconds in i64).
-fn always_fits(kind: ColumnKind, d: FieldDecoder, len: u16) -> bool {
-    use FieldDecoder as F;
-    let native = |n: u16| len <= n;
-    match (kind, d) {
-        (ColumnKind::UInt8, F::Unsigned) | (ColumnKind::Int8, F::Signed) => native(1),
-        (ColumnKind::UInt16, F::Unsigned) | (ColumnKind::Int16, F::Signed) => native(2),
-        (ColumnKind::UInt32, F::Unsigned) | (ColumnKind::Int32, F::Signed) => native(4),
-        (ColumnKind::UInt64, F::Unsigned) | (ColumnKind::Int64, F::Signed) => native(8),
-        // ms since 1970 in at most 7 bytes is below 2^63.
-        (ColumnKind::Timestamp(TimeUnit::Millisecond), F::DateTimeMilliseconds) => native(7),
-        (ColumnKind::Float32 | ColumnKind::Float64, F::Float32 | F::Float64 | F::Float64As32)
-        | (ColumnKind::Utf8, F::String)
-        | (ColumnKind::Mac, F::Mac)
-        | (
-            ColumnKind::Binary,
-            F::Bytes | F::BasicList | F::SubTemplateList | F::SubTemplateMultiList,
-        )
-        | (ColumnKind::Unsigned256, F::Unsigned256)
-        | (ColumnKind::Timestamp(TimeUnit::Second), F::DateTimeSeconds)
-        | (
-            ColumnKind::Timestamp(TimeUnit::Microsecond | TimeUnit::Nanosecond),
-            F::DateTimeMicroseconds | F::DateTimeNanoseconds,
-        )
-        | (ColumnKind::Ipv4(_), F::Ipv4)
-        | (ColumnKind::Ipv6(_), F::Ipv6) => true,
-        _ => false,
+    /// For each (observation domain, template id) met with `by_template`,
+    /// which columns its templates carry.
+    pub fn template_columns(&self) -> &HashMap<(u32, u16), Vec<bool>> {
+        &self.present
     }
 }
 
@@ -319,6 +256,7 @@ impl RecordSink for ColumnarSink {
             self.stats.filtered += 1;
             return Ok(());
         }
+        self.enter(rec.template, &plan)?;
         // Check the fields that may not fit first: a refused value must not
         // leave a half-appended row behind.
         self.refused.clear();
@@ -417,6 +355,7 @@ impl RecordSink for ColumnarSink {
             self.stats.filtered += count as u64;
             return Ok(true);
         }
+        self.enter(template, &plan)?;
         let mut start = 0;
         while start < count && !self.full() {
             let room = self.opts.batch_size - self.rows_in_batch;

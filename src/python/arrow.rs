@@ -64,7 +64,7 @@ impl PyScanner {
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16))]
+    #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, by_template=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -80,6 +80,7 @@ impl PyScanner {
         spec_files: Vec<PathBuf>,
         max_templates: usize,
         max_list_depth: u32,
+        by_template: bool,
     ) -> PyResult<Self> {
         let policy = super::policy(on_bad_records)?;
         let kind = kind_of(records)?;
@@ -144,6 +145,7 @@ impl PyScanner {
             addresses,
             policy,
             list_shapes,
+            by_template,
         };
         Self::build(py, &src, &label, model, &cols, &dopts, opts)
     }
@@ -165,6 +167,30 @@ impl PyScanner {
                 Ok(Some(PyRecordBatch::new(batch)))
             }
         }
+    }
+
+    /// (observation domain, template id) of the batch last returned, with
+    /// `by_template`.
+    fn last_template(&self) -> PyResult<Option<(u32, u16)>> {
+        self.with(|r| Ok(r.last_template()))
+    }
+
+    /// For each (observation domain, template id) met so far with
+    /// `by_template`, the indices of the columns its templates carry.
+    fn template_columns(&self) -> PyResult<HashMap<(u32, u16), Vec<usize>>> {
+        self.with(|r| {
+            Ok(r.template_columns()
+                .iter()
+                .map(|(k, present)| {
+                    let cols = present
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, &p)| p.then_some(i))
+                        .collect();
+                    (*k, cols)
+                })
+                .collect())
+        })
     }
 
     /// Data-buffer addresses of the last batch's columns (first buffer of

@@ -346,3 +346,71 @@ def test_address_dictionaries_carried_across_batches_and_reset() -> None:
     # Dictionaries stay bounded: none holds more than the distinct
     # addresses of the stream.
     assert max(len(b.column(0).dictionary) for b in batches) <= 20_000
+
+
+def test_by_template_frames_and_tagged_batches() -> None:
+    # Domain 1: templates 256 (address, octets) and 257 (packets), their
+    # sets interleaved, template 256 redefined with an added field midway;
+    # domain 2: template 256 (octets only); an options template in domain 1.
+    t256 = template_record(256, [field(8, 4), field(1, 8)])
+    t256b = template_record(256, [field(8, 4), field(1, 8), field(7, 2)])
+    t257 = template_record(257, [field(2, 8)])
+    opt = options_template_record(258, 1, [field(149, 4), field(41, 8)])
+    m1 = message(
+        [
+            template_set(t256, t257),
+            options_set(opt),
+            set_(256, bytes([10, 0, 0, 1]) + uint(100, 8)),
+            set_(257, uint(3, 8) + uint(4, 8)),
+            set_(258, uint(1, 4) + uint(77, 8)),
+            set_(256, bytes([10, 0, 0, 2]) + uint(200, 8)),
+        ],
+        odid=1,
+    )
+    m2 = message([template_set(template_record(256, [field(1, 8)])), set_(256, uint(5, 8))], odid=2)
+    m3 = message(
+        [template_set(t256b), set_(256, bytes([10, 0, 0, 3]) + uint(300, 8) + uint(80, 2))], odid=1
+    )
+    data = m1 + m2 + m3
+    frames = ff.read_ipfix(data, by_template=True)
+    K = ff.TemplateKey
+    assert list(frames) == [K(1, 256), K(1, 257), K(2, 256)]
+    assert list(frames[K(1, 256)].columns) == [
+        "sourceIPv4Address",
+        "octetDeltaCount",
+        "sourceTransportPort",
+    ]
+    assert frames[K(1, 256)]["octetDeltaCount"].tolist() == [100, 200, 300]
+    assert frames[K(1, 256)]["sourceTransportPort"].isna().tolist() == [True, True, False]
+    assert list(frames[K(1, 257)].columns) == ["packetDeltaCount"]
+    assert frames[K(1, 257)]["packetDeltaCount"].tolist() == [3, 4]
+    assert list(frames[K(2, 256)].columns) == ["octetDeltaCount"]
+    assert frames[K(2, 256)]["octetDeltaCount"].tolist() == [5]
+    options = ff.read_ipfix(data, by_template=True, records="options")
+    assert list(options) == [K(1, 258)]
+    assert options[K(1, 258)].to_dict("records") == [
+        {"observationDomainId": 1, "exportedMessageTotalCount": 77}
+    ]
+    # Batches never mix templates; each carries its template's columns.
+    tagged = list(ff.scan_ipfix(data, by_template=True).tagged_batches())
+    assert [(k, b.num_rows) for k, b in tagged] == [
+        (K(1, 256), 1),
+        (K(1, 257), 2),
+        (K(1, 256), 1),
+        (K(2, 256), 1),
+        (K(1, 256), 1),
+    ]
+    assert tagged[1][1].schema.names == ["packetDeltaCount"]
+    with pytest.raises(ValueError, match="by_template"):
+        next(ff.scan_ipfix(data).tagged_batches())
+
+
+@pytest.mark.parametrize("name", ["ipfixcol2__example_flows.ipfix"])
+def test_by_template_counts_match_the_record_path(name: str) -> None:
+    counts: dict[tuple[int, int], int] = {}
+    for meta, _ in ff.iter_records(DATA / name, meta=True):
+        key = (meta.observation_domain_id, meta.template_id)
+        counts[key] = counts.get(key, 0) + 1
+    frames = ff.read_ipfix(DATA / name, by_template=True)
+    assert {tuple(k): len(f) for k, f in frames.items()} == counts
+    assert len(counts) > 1
