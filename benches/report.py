@@ -46,11 +46,16 @@ BREAKDOWN = (
 )
 
 RUST_BENCHES = (
-    ("visit_fields", "decode, every field's value (`Record::values`) into `black_box`"),
-    ("visit_fields_ref", "every field by index (`Record::value(i)`), `black_box(&value)`"),
-    ("visit_fields_stream", "as visit_fields, messages via `MessageStream`"),
-    ("split_only", "split records, no value decoded"),
+    ("decode/visit_fields", "decode, every field's value (`Record::values`) into `black_box`"),
+    ("decode/visit_fields_ref", "every field by index (`Record::value(i)`), `black_box(&value)`"),
+    ("decode/visit_fields_stream", "as visit_fields, messages via `MessageStream`"),
+    ("decode/split_only", "split records, no value decoded"),
+    ("columnar/int", "Arrow batches of all 10 IEs, addresses as integers"),
+    ("columnar/string", "Arrow batches of all 10 IEs, addresses as dictionary text"),
 )
+
+# Several copies of the file read at once by `read_ipfix([...], workers=n)`.
+SCALING_FILES = 4
 
 
 @dataclass
@@ -75,6 +80,7 @@ class Results:
     breakdown: list[tuple[str, int, Row]] = field(default_factory=list)
     rust_error: str | None = None
     rust_records: int | None = None
+    workers: int = 1
     rss: dict[str, int] | None = None
     memory: tuple[float, str] | None = None
     checks: list[str] = field(default_factory=list)
@@ -158,6 +164,17 @@ def targets(res: Results) -> list[tuple[str, str, str]]:
         "the same with `black_box(&value)` (`visit_fields_ref`)",
         TARGET_RUST,
     )
+    one, many = res.get("ff_many_1"), res.get("ff_many_n")
+    if one and many and res.workers > 1:
+        x = many.rate / one.rate
+        out.append(
+            (
+                f"columnar issue: near-linear scaling, {res.workers} workers ≥ "
+                f"{0.8 * res.workers:.1f}x one worker (many files)",
+                f"{x:.2f}x",
+                verdict(x >= 0.8 * res.workers),
+            )
+        )
     rate("ff_arrow", "columnar issue: Arrow, integer addresses ≥ 40M records/s", TARGET_ARROW)
     fix, arrow = res.get("libfixbuf"), res.get("ff_arrow")
     if fix and arrow:
@@ -209,7 +226,7 @@ def render(res: Results, path: Path, n_file: int, when: str, load: tuple[str, st
         )
     if res.rust_error:
         add(f"| ferrofix Rust core | not measured: {res.rust_error} | | | | |")
-    notes = [f"`decode/{r.key[5:]}`: {r.note}" for r in res.rows if r.note]
+    notes = [f"`{r.operation.split('`')[1]}`: {r.note}" for r in res.rows if r.note]
     if notes:
         add("")
         add("Criterion confidence intervals: " + "; ".join(notes) + ".")

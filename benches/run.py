@@ -12,8 +12,14 @@ on this machine, one after the other:
   per value type;
 - the Rust core, with the criterion bench ``benches/decode.rs``
   (``cargo bench --bench decode``);
+- the columnar path: ``scan_ipfix`` Arrow batches, ``read_ipfix`` to pandas,
+  ``read_ipfix`` of several copies of the file with one worker and with one
+  per core (scaling), python-ipfix into ``DataFrame.from_records``, and a
+  libfixbuf C reader (``benches/libfixbuf_read.c``); the Rust columnar
+  builder alone (criterion ``columnar/int`` and ``columnar/string``);
 - the peak RSS of a ferrofix dict run in a fresh process, part way and at
-  the end, to show that memory does not grow with the file.
+  the end, to show that memory does not grow with the file, and the peak
+  memory of ``read_ipfix`` beside the DataFrame's size.
 
 Every Python figure is the best of 3 runs (``time.perf_counter``); every
 side's record count is checked against the file's, and the first records of
@@ -54,6 +60,7 @@ from report import (
     ROOT,
     RSS_AT,
     RUST_BENCHES,
+    SCALING_FILES,
     Results,
     Row,
     render,
@@ -151,6 +158,14 @@ def ff_arrow(path: Path) -> int:
     return n
 
 
+def ff_many(path: Path, copies: int, workers: int) -> int:
+    """read_ipfix of several sources (the same file named `copies` times)
+    decoded by `workers` threads, to a DataFrame."""
+    import ferrofix as ff
+
+    return len(ff.read_ipfix([path] * copies, workers=workers))
+
+
 def ff_pandas(path: Path) -> int:
     """read_ipfix to a pandas DataFrame, default options (readable addresses)."""
     import ferrofix as ff
@@ -226,9 +241,9 @@ def run_criterion(path: Path, res: Results) -> None:
         return
     res.rust_records = int(m.group(1))
     for name, what in RUST_BENCHES:
-        est = target_dir() / "criterion" / "decode" / name / "new" / "estimates.json"
+        est = target_dir() / "criterion" / name / "new" / "estimates.json"
         if not est.is_file() or est.stat().st_mtime < started:
-            res.problems.append(f"criterion left no fresh estimate for decode/{name}")
+            res.problems.append(f"criterion left no fresh estimate for {name}")
             continue
         e = json.loads(est.read_text())
         mean = e["mean"]
@@ -240,12 +255,12 @@ def run_criterion(path: Path, res: Results) -> None:
         res.rows.append(
             Row(
                 "ferrofix Rust core",
-                f"`decode/{name}`: {what}",
+                f"`{name}`: {what}",
                 n,
                 mean["point_estimate"] / 1e9,
                 baseline="ipfix_tuples",
                 note=f"95% CI {n / (hi / 1e9) / 1e6:.1f}-{n / (lo / 1e9) / 1e6:.1f} M/s",
-                key=f"rust_{name}",
+                key="rust_" + name.removeprefix("decode/").replace("/", "_"),
             )
         )
 
@@ -348,6 +363,13 @@ def main(argv: list[str] | None = None) -> int:
         s, n = best_of(fn, a.repeat)
         res.rows.append(Row(tool, op, n, s, baseline=base, key=key))
 
+    res.workers = os.cpu_count() or 1
+    for key, workers in (("ff_many_1", 1), ("ff_many_n", res.workers)):
+        op = f"`read_ipfix([{SCALING_FILES} files], workers={workers})` pandas DataFrame"
+        step(f"ferrofix: {op}")
+        s, n = best_of(lambda w=workers: ff_many(path, SCALING_FILES, w), a.repeat)
+        res.rows.append(Row("ferrofix", op, n, s, baseline="ipfix_pandas", key=key))
+
     step("libfixbuf C reader")
     runs = [peers.libfixbuf_read(path) for _ in range(a.repeat)]
     done = [r for r in runs if r is not None]
@@ -373,15 +395,19 @@ def main(argv: list[str] | None = None) -> int:
     step("checks")
     counts = {r.operation: r.records for r in res.rows}
     # every run but python-ipfix's (libfixbuf and the breakdown included) reads the whole file
-    full = [r for r in res.rows if not r.key.startswith("ipfix_")]
+    full = [r for r in res.rows if not r.key.startswith(("ipfix_", "ff_many"))]
+    many_ok = all(
+        r.records == SCALING_FILES * n_file for r in res.rows if r.key.startswith("ff_many")
+    )
     full += [r for *_, r in res.breakdown]
     full_ok = all(r.records == n_file for r in full) and res.rss["records"] == n_file
     part_ok = all(r.records == limit for r in res.rows if r.key.startswith("ipfix_"))
-    if full_ok and part_ok:
+    if full_ok and part_ok and many_ok:
         res.checks.append(
             f"record counts agree: every ferrofix run (Python and Rust) decoded all {n_file:,} "
             "records of the file (counted with `struct` by `make_file.count_records`), "
-            f"python-ipfix stopped at {limit:,} as intended."
+            f"python-ipfix stopped at {limit:,} as intended; the several-file runs read "
+            f"{SCALING_FILES} x {n_file:,}."
         )
     else:
         res.problems.append(f"record counts differ: file {n_file:,}, runs {counts}")
