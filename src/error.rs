@@ -32,6 +32,10 @@ pub enum ErrorKind {
     BadSpec(String),
     /// Reading the source failed.
     Io(std::io::ErrorKind, String),
+    /// A value, record or template cannot be written as asked (the
+    /// exporter's refusals: wrong type, out of range, too long, unknown
+    /// template).
+    Encode(String),
 }
 
 /// An error with its place in the stream.
@@ -74,7 +78,10 @@ impl Error {
     pub fn is_decode(&self) -> bool {
         !matches!(
             self.kind,
-            ErrorKind::Io(..) | ErrorKind::BadSpec(_) | ErrorKind::LimitExceeded(_)
+            ErrorKind::Io(..)
+                | ErrorKind::BadSpec(_)
+                | ErrorKind::LimitExceeded(_)
+                | ErrorKind::Encode(_)
         )
     }
 }
@@ -101,6 +108,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::LimitExceeded(s) => write!(f, "limit exceeded: {s}"),
             ErrorKind::BadSpec(s) => write!(f, "bad IESpec: {s}"),
             ErrorKind::Io(_, s) => write!(f, "I/O error: {s}"),
+            ErrorKind::Encode(s) => write!(f, "cannot encode: {s}"),
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod columnar;
 pub mod decode;
+pub mod encode;
 pub mod error;
 pub mod model;
 pub mod session;

@@ -1,0 +1,548 @@
+//! The exporting process's message layer (RFC 7011 §3, §8): template and
+//! options template records, withdrawals, data records, packed into messages
+//! no longer than the MTU, one observation domain per message, with the
+//! per-domain sequence number (data records sent before the message,
+//! modulo 2^32) and the export time in the header. Padding is never
+//! written. A message is written to the sink whole, when it is full, when
+//! the domain changes, or on [`Exporter::flush`]: a record refused by the
+//! encoder never leaves a partial message behind.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::value::{encode_value, kind};
+use crate::decode::Value;
+use crate::error::{Error, ErrorKind, Result};
+use crate::session::Template;
+use crate::wire::{
+    IPFIX_VERSION, MESSAGE_HEADER_LEN, OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LEN, TEMPLATE_SET_ID,
+};
+
+/// How messages are built.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Largest message in octets (at most 65535, the header's length field;
+    /// about 1400 for UDP on Ethernet).
+    pub mtu: usize,
+    /// Re-send a domain's templates at the start of every `n`th message of
+    /// it (RFC 7011 §8.4: UDP has no other way to deliver them).
+    pub template_refresh: Option<u64>,
+    /// The export time of every message, in seconds since 1970; `None`
+    /// takes the clock when each message is written.
+    pub export_time: Option<u32>,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            mtu: 65_535,
+            template_refresh: None,
+            export_time: None,
+        }
+    }
+}
+
+/// What has been written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    pub messages: u64,
+    pub records: u64,
+    pub templates: u64,
+    pub withdrawals: u64,
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+struct Domain {
+    /// Data records sent before the message being built (RFC 7011 §3.1).
+    sequence: u32,
+    templates: BTreeMap<u16, Arc<Template>>,
+    /// Messages started for the domain.
+    messages: u64,
+}
+
+fn encode_error(msg: String) -> Error {
+    Error::new(ErrorKind::Encode(msg))
+}
+
+/// The wire form of a template or options template record (RFC 7011
+/// §3.4.1-3.4.2).
+pub fn template_record(t: &Template) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 8 * t.specs.len());
+    out.extend_from_slice(&t.id.to_be_bytes());
+    out.extend_from_slice(&(t.specs.len() as u16).to_be_bytes());
+    if let Some(scope) = t.scope_count {
+        out.extend_from_slice(&scope.to_be_bytes());
+    }
+    for s in &t.specs {
+        let id = if s.pen == 0 { s.id } else { s.id | 0x8000 };
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&s.length.to_be_bytes());
+        if s.pen != 0 {
+            out.extend_from_slice(&s.pen.to_be_bytes());
+        }
+    }
+    out
+}
+
+/// Writes IPFIX messages to `out`.
+pub struct Exporter<W: Write> {
+    out: W,
+    opts: ExportOptions,
+    domains: HashMap<u32, Domain>,
+    /// The message being built (header included) and its domain.
+    msg: Vec<u8>,
+    msg_domain: u32,
+    msg_records: u32,
+    /// The open set: its id and where its header starts in `msg`.
+    set: Option<(u16, usize)>,
+    scratch: Vec<u8>,
+    pub stats: ExportStats,
+}
+
+impl<W: Write> Exporter<W> {
+    /// An exporter writing to `out`.
+    pub fn new(out: W, opts: ExportOptions) -> Result<Self> {
+        let room = MESSAGE_HEADER_LEN + SET_HEADER_LEN + 4;
+        if opts.mtu < room || opts.mtu > 65_535 {
+            return Err(encode_error(format!(
+                "mtu must be between {room} and 65535, not {}",
+                opts.mtu
+            )));
+        }
+        Ok(Exporter {
+            out,
+            opts,
+            domains: HashMap::new(),
+            msg: Vec::with_capacity(1 << 16),
+            msg_domain: 0,
+            msg_records: 0,
+            set: None,
+            scratch: Vec::new(),
+            stats: ExportStats::default(),
+        })
+    }
+
+    /// The template `id` of domain `odid`, if defined.
+    pub fn template(&self, odid: u32, id: u16) -> Option<&Arc<Template>> {
+        self.domains.get(&odid)?.templates.get(&id)
+    }
+
+    /// Define (or redefine) a template in its observation domain and write
+    /// its record.
+    pub fn add_template(&mut self, t: Arc<Template>) -> Result<()> {
+        if t.id < 256 {
+            return Err(encode_error(format!(
+                "template id {} is reserved (ids start at 256)",
+                t.id
+            )));
+        }
+        if t.fixed_record_len == Some(0) {
+            // RFC 7011 §3.4.3: records are delimited by their length; a
+            // template of zero-length records cannot be read back.
+            return Err(encode_error(format!(
+                "template {} describes zero-length records",
+                t.id
+            )));
+        }
+        let odid = t.observation_domain_id;
+        self.put_template(&t)?;
+        self.domains
+            .entry(odid)
+            .or_default()
+            .templates
+            .insert(t.id, t);
+        Ok(())
+    }
+
+    fn put_template(&mut self, t: &Template) -> Result<()> {
+        let rec = template_record(t);
+        let set_id = if t.is_options() {
+            OPTIONS_TEMPLATE_SET_ID
+        } else {
+            TEMPLATE_SET_ID
+        };
+        self.place(t.observation_domain_id, set_id, &rec)?;
+        self.stats.templates += 1;
+        Ok(())
+    }
+
+    /// Withdraw template `id` of domain `odid` (RFC 7011 §8.1: a template
+    /// record with no fields, in a set of the template's kind).
+    pub fn withdraw(&mut self, odid: u32, id: u16) -> Result<()> {
+        let t = self
+            .domains
+            .get(&odid)
+            .and_then(|d| d.templates.get(&id))
+            .cloned()
+            .ok_or_else(|| {
+                encode_error(format!("no template {id} in observation domain {odid}"))
+            })?;
+        let set_id = if t.is_options() {
+            OPTIONS_TEMPLATE_SET_ID
+        } else {
+            TEMPLATE_SET_ID
+        };
+        let mut rec = id.to_be_bytes().to_vec();
+        rec.extend_from_slice(&[0, 0]);
+        self.place(odid, set_id, &rec)?;
+        if let Some(d) = self.domains.get_mut(&odid) {
+            d.templates.remove(&id);
+        }
+        self.stats.withdrawals += 1;
+        Ok(())
+    }
+
+    /// Withdraw every template and options template of domain `odid`
+    /// (RFC 7011 §8.1: the set id as template id, no fields).
+    pub fn withdraw_all(&mut self, odid: u32) -> Result<()> {
+        for set_id in [TEMPLATE_SET_ID, OPTIONS_TEMPLATE_SET_ID] {
+            let mut rec = set_id.to_be_bytes().to_vec();
+            rec.extend_from_slice(&[0, 0]);
+            self.place(odid, set_id, &rec)?;
+        }
+        if let Some(d) = self.domains.get_mut(&odid) {
+            d.templates.clear();
+        }
+        self.stats.withdrawals += 1;
+        Ok(())
+    }
+
+    /// Write a data record already encoded for template `id` of `odid`.
+    pub fn write_record(&mut self, odid: u32, id: u16, record: &[u8]) -> Result<()> {
+        let t = self.require(odid, id)?;
+        let ok = match t.fixed_record_len {
+            Some(n) => record.len() == n,
+            None => record.len() >= t.min_record_len,
+        };
+        if !ok {
+            return Err(encode_error(format!(
+                "a record of {} octets does not match template {id}",
+                record.len()
+            )));
+        }
+        if self.starts_message(odid, id, record.len()) {
+            self.resend_if_due(odid)?;
+        }
+        self.place(odid, id, record)?;
+        self.msg_records = self.msg_records.wrapping_add(1);
+        self.stats.records += 1;
+        Ok(())
+    }
+
+    /// Encode `values` (one per field, in template order) and write them
+    /// as a data record of template `id` of `odid`.
+    pub fn encode_record(&mut self, odid: u32, id: u16, values: &[Value<'_>]) -> Result<()> {
+        let t = self.require(odid, id)?;
+        if values.len() != t.fields.len() {
+            return Err(encode_error(format!(
+                "template {id} has {} fields, {} values given",
+                t.fields.len(),
+                values.len()
+            )));
+        }
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        for (f, v) in t.fields.iter().zip(values) {
+            if let Err(why) = encode_value(f.decoder, f.length, v, &mut buf) {
+                self.scratch = buf;
+                return Err(encode_error(format!(
+                    "field {} ({}) of template {id}: {why}",
+                    f.ie.name,
+                    kind(v)
+                )));
+            }
+        }
+        let r = self.write_record(odid, id, &buf);
+        self.scratch = buf;
+        r
+    }
+
+    fn require(&self, odid: u32, id: u16) -> Result<Arc<Template>> {
+        self.template(odid, id).cloned().ok_or_else(|| {
+            encode_error(format!(
+                "no template {id} in observation domain {odid}: add it first"
+            ))
+        })
+    }
+
+    /// Whether placing an item of `len` octets in set `set_id` of `odid`
+    /// begins a new message.
+    fn starts_message(&self, odid: u32, set_id: u16, len: usize) -> bool {
+        let header = if self.set.is_some_and(|s| s.0 == set_id) {
+            0
+        } else {
+            SET_HEADER_LEN
+        };
+        self.msg.is_empty()
+            || self.msg_domain != odid
+            || self.msg.len() + header + len > self.opts.mtu
+    }
+
+    /// With `template_refresh = n`: before the first record of a domain's
+    /// message number 1 + k*n (k >= 1), write all its templates again.
+    fn resend_if_due(&mut self, odid: u32) -> Result<()> {
+        let Some(n) = self.opts.template_refresh.filter(|&n| n > 0) else {
+            return Ok(());
+        };
+        let Some(d) = self.domains.get(&odid) else {
+            return Ok(());
+        };
+        let next = d.messages + 1;
+        if next == 1 || (next - 1) % n != 0 {
+            return Ok(());
+        }
+        let templates: Vec<Arc<Template>> = d.templates.values().cloned().collect();
+        self.flush()?;
+        for t in &templates {
+            self.put_template(t)?;
+        }
+        Ok(())
+    }
+
+    /// Put one item (template record, withdrawal, data record) of set
+    /// `set_id` into the message of `odid`, starting a new message when
+    /// the domain changes or the item does not fit.
+    fn place(&mut self, odid: u32, set_id: u16, item: &[u8]) -> Result<()> {
+        let room = self.opts.mtu - MESSAGE_HEADER_LEN - SET_HEADER_LEN;
+        if item.len() > room {
+            return Err(encode_error(format!(
+                "a record of {} octets does not fit a message of at most {} octets",
+                item.len(),
+                self.opts.mtu
+            )));
+        }
+        if !self.msg.is_empty() && self.msg_domain != odid {
+            self.flush()?;
+        }
+        let need = item.len()
+            + if self.set.is_some_and(|s| s.0 == set_id) {
+                0
+            } else {
+                SET_HEADER_LEN
+            };
+        if !self.msg.is_empty() && self.msg.len() + need > self.opts.mtu {
+            self.flush()?;
+        }
+        if self.msg.is_empty() {
+            self.start(odid);
+        }
+        if self.set.is_none_or(|s| s.0 != set_id) {
+            self.close_set();
+            self.set = Some((set_id, self.msg.len()));
+            self.msg.extend_from_slice(&set_id.to_be_bytes());
+            self.msg.extend_from_slice(&[0, 0]);
+        }
+        self.msg.extend_from_slice(item);
+        Ok(())
+    }
+
+    fn start(&mut self, odid: u32) {
+        self.msg.resize(MESSAGE_HEADER_LEN, 0);
+        self.msg_domain = odid;
+        self.msg_records = 0;
+        self.domains.entry(odid).or_default().messages += 1;
+    }
+
+    fn close_set(&mut self) {
+        if let Some((_, at)) = self.set.take() {
+            let len = (self.msg.len() - at) as u16;
+            self.msg[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+    }
+
+    /// Write the message being built, if any.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.msg.is_empty() {
+            return Ok(());
+        }
+        self.close_set();
+        let odid = self.msg_domain;
+        let d = self.domains.entry(odid).or_default();
+        let export = self.opts.export_time.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX))
+        });
+        let len = self.msg.len() as u16;
+        let mut h = [0u8; MESSAGE_HEADER_LEN];
+        h[0..2].copy_from_slice(&IPFIX_VERSION.to_be_bytes());
+        h[2..4].copy_from_slice(&len.to_be_bytes());
+        h[4..8].copy_from_slice(&export.to_be_bytes());
+        h[8..12].copy_from_slice(&d.sequence.to_be_bytes());
+        h[12..16].copy_from_slice(&odid.to_be_bytes());
+        self.msg[..MESSAGE_HEADER_LEN].copy_from_slice(&h);
+        d.sequence = d.sequence.wrapping_add(self.msg_records);
+        let r = self.out.write_all(&self.msg);
+        self.stats.bytes += self.msg.len() as u64;
+        self.stats.messages += 1;
+        self.msg.clear();
+        self.msg_records = 0;
+        r.map_err(Error::from)
+    }
+
+    /// Write what is pending and give the sink back.
+    pub fn finish(mut self) -> Result<W> {
+        self.flush()?;
+        self.out.flush().map_err(Error::from)?;
+        Ok(self.out)
+    }
+
+    /// The sink.
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::InfoModel;
+    use crate::wire::FieldSpec;
+
+    fn template(id: u16, odid: u32, fields: &[(u16, u16)]) -> Arc<Template> {
+        let specs = fields
+            .iter()
+            .map(|&(id, length)| FieldSpec { id, length, pen: 0 })
+            .collect();
+        Arc::new(Template::new(id, odid, None, specs, &InfoModel::iana()))
+    }
+
+    fn exporter(mtu: usize) -> Exporter<Vec<u8>> {
+        let opts = ExportOptions {
+            mtu,
+            template_refresh: None,
+            export_time: Some(7),
+        };
+        Exporter::new(Vec::new(), opts).unwrap()
+    }
+
+    #[test]
+    fn refusals_name_what_and_leave_nothing_half_written() {
+        let mut ex = exporter(100);
+        // Zero-length records cannot be delimited (RFC 7011 §3.4.3).
+        let e = ex.add_template(template(300, 0, &[(210, 0)])).unwrap_err();
+        assert!(e.to_string().contains("zero-length records"), "{e}");
+        assert!(ex.add_template(template(255, 0, &[(1, 8)])).is_err());
+        // protocolIdentifier (4) in 1 octet, octetDeltaCount (1) in 2.
+        ex.add_template(template(256, 0, &[(4, 1), (1, 2)]))
+            .unwrap();
+        let e = ex
+            .encode_record(0, 256, &[Value::Unsigned(6), Value::Unsigned(70_000)])
+            .unwrap_err();
+        assert!(e.to_string().contains("octetDeltaCount"), "{e}");
+        assert!(e.to_string().contains("70000 does not fit 2 octets"), "{e}");
+        let e = ex.encode_record(0, 257, &[]).unwrap_err();
+        assert!(e.to_string().contains("no template 257"), "{e}");
+        // A string longer than the message allows.
+        ex.add_template(template(258, 0, &[(82, VARLEN_)])).unwrap();
+        let long = vec![b'x'; 200];
+        let e = ex
+            .encode_record(0, 258, &[Value::String(&long)])
+            .unwrap_err();
+        assert!(e.to_string().contains("does not fit a message"), "{e}");
+        ex.encode_record(0, 256, &[Value::Unsigned(6), Value::Unsigned(5)])
+            .unwrap();
+        let out = ex.finish().unwrap();
+        // Templates 256 and 258 (one set), then one data record of 3 octets.
+        let mut dec = crate::decode::Decoder::new(
+            InfoModel::iana(),
+            &crate::decode::DecoderOptions::default(),
+        );
+        let mut c = Count(0);
+        dec.decode_message(&out, 0, 0, &mut c).unwrap();
+        // Header, template set (256: 4 + 2 x 4; 258: 4 + 4), data set of
+        // one 3-octet record.
+        assert_eq!((c.0, out.len()), (1, 16 + 4 + 12 + 8 + 4 + 3));
+    }
+
+    const VARLEN_: u16 = crate::wire::VARLEN;
+
+    struct Count(u64);
+
+    impl crate::decode::RecordSink for Count {
+        fn record(&mut self, _: &crate::decode::Record<'_>) -> Result<()> {
+            self.0 += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn messages_respect_the_mtu_and_count_records_per_domain() {
+        let mut ex = exporter(16 + 4 + 8 * 3);
+        for odid in [1, 2] {
+            ex.add_template(template(256, odid, &[(1, 8)])).unwrap();
+        }
+        for i in 0..7u64 {
+            ex.encode_record(1, 256, &[Value::Unsigned(i)]).unwrap();
+        }
+        ex.encode_record(2, 256, &[Value::Unsigned(9)]).unwrap();
+        ex.encode_record(1, 256, &[Value::Unsigned(9)]).unwrap();
+        let out = ex.finish().unwrap();
+        let mut at = 0;
+        let mut seen = Vec::new();
+        while at < out.len() {
+            let len = usize::from(u16::from_be_bytes([out[at + 2], out[at + 3]]));
+            assert!(len <= 16 + 4 + 24);
+            let seq = u32::from_be_bytes(out[at + 8..at + 12].try_into().unwrap());
+            let odid = u32::from_be_bytes(out[at + 12..at + 16].try_into().unwrap());
+            assert_eq!(
+                u32::from_be_bytes(out[at + 4..at + 8].try_into().unwrap()),
+                7
+            );
+            seen.push((odid, seq));
+            at += len;
+        }
+        // Domain 1: template message, then 3 + 3 + 1 records, then 1 more
+        // after domain 2's message; domain 2 counts on its own.
+        assert_eq!(
+            seen,
+            vec![(1, 0), (2, 0), (1, 0), (1, 3), (1, 6), (2, 0), (1, 7)]
+        );
+    }
+
+    #[test]
+    fn templates_are_resent_every_nth_message_and_withdrawals_have_their_kind() {
+        // Room for the template and one record per message.
+        let opts = ExportOptions {
+            mtu: 16 + 12 + 12,
+            template_refresh: Some(2),
+            export_time: Some(0),
+        };
+        let mut ex = Exporter::new(Vec::new(), opts).unwrap();
+        ex.add_template(template(256, 0, &[(1, 8)])).unwrap();
+        for i in 0..4u64 {
+            ex.encode_record(0, 256, &[Value::Unsigned(i)]).unwrap();
+        }
+        ex.withdraw(0, 256).unwrap();
+        ex.withdraw_all(0).unwrap();
+        let out = ex.finish().unwrap();
+        let mut messages = Vec::new();
+        let mut at = 0;
+        while at < out.len() {
+            let len = usize::from(u16::from_be_bytes([out[at + 2], out[at + 3]]));
+            let mut sets = Vec::new();
+            let mut s = at + 16;
+            while s < at + len {
+                sets.push(u16::from_be_bytes([out[s], out[s + 1]]));
+                s += usize::from(u16::from_be_bytes([out[s + 2], out[s + 3]]));
+            }
+            messages.push(sets);
+            at += len;
+        }
+        // Message 1: the template and record 0; 2: records 1 and 2; 3 (the
+        // first of the next refresh period): the template again and record
+        // 3; 4: the withdrawal of 256 and the all-templates withdrawal of
+        // its kind in one set (id 2), the options one in a set of id 3.
+        assert_eq!(
+            messages,
+            vec![vec![2, 256], vec![256], vec![2, 256], vec![2, 3]]
+        );
+        assert_eq!(
+            &out[out.len() - 20..],
+            &[0, 2, 0, 12, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 8, 0, 3, 0, 0]
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Exporting (DESIGN: encode/): field values to wire bytes
+//! ([`encode_value`], RFC 7011 §6-7) and IPFIX messages from templates and
+//! records ([`Exporter`], RFC 7011 §3 and §8). Every encoding has its
+//! decoding round trip in the tests.
+
+mod exporter;
+mod value;
+
+pub use exporter::{template_record, ExportOptions, ExportStats, Exporter};
+pub use value::{encode_value, put_varlen_len, Refusal};

@@ -1,0 +1,222 @@
+//! Field values to wire bytes (RFC 7011 §6.1 encodings, §6.2 reduced-size
+//! encoding, §7 variable-length fields), the inverse of
+//! [`crate::decode::decode_value`]: for every value the decoder can return
+//! from a field, encoding it with the same codec and length gives bytes that
+//! decode back to it. Values that do not fit the field (out of range for a
+//! reduced size, a string longer than a fixed field, the wrong kind) are
+//! refused with the reason; nothing is written then.
+
+use crate::decode::{DateTime, Value};
+use crate::session::FieldDecoder;
+use crate::wire::VARLEN;
+
+/// Seconds from the NTP era (1900) to the Unix epoch (RFC 7011 §6.1.10).
+const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
+
+/// Why a value cannot be encoded in a field.
+pub type Refusal = String;
+
+fn refuse<T>(why: impl Into<String>) -> Result<T, Refusal> {
+    Err(why.into())
+}
+
+/// Append a variable-length field's length prefix (RFC 7011 §7: one octet
+/// below 255, else 255 and two octets).
+pub fn put_varlen_len(n: usize, out: &mut Vec<u8>) -> Result<(), Refusal> {
+    if n < 255 {
+        out.push(n as u8);
+    } else if let Ok(n) = u16::try_from(n) {
+        out.push(255);
+        out.extend_from_slice(&n.to_be_bytes());
+    } else {
+        return refuse(format!("{n} octets do not fit a variable-length field"));
+    }
+    Ok(())
+}
+
+/// Append `bytes` as the content of a field of `length` (VARLEN or fixed).
+fn put_octets(bytes: &[u8], length: u16, pad: bool, out: &mut Vec<u8>) -> Result<(), Refusal> {
+    if length == VARLEN {
+        put_varlen_len(bytes.len(), out)?;
+        out.extend_from_slice(bytes);
+        return Ok(());
+    }
+    let want = usize::from(length);
+    if bytes.len() > want {
+        return refuse(format!(
+            "{} octets do not fit a {want}-octet field",
+            bytes.len()
+        ));
+    }
+    if bytes.len() < want && !pad {
+        return refuse(format!("{} octets for a {want}-octet field", bytes.len()));
+    }
+    out.extend_from_slice(bytes);
+    out.resize(out.len() + want - bytes.len(), 0);
+    Ok(())
+}
+
+/// The width of an integer field: its length, or 8 when variable-length.
+fn width(length: u16, max: u16) -> Result<usize, Refusal> {
+    match length {
+        VARLEN => Ok(usize::from(max)),
+        1..=8 if length <= max => Ok(usize::from(length)),
+        _ => refuse(format!("a {length}-octet field cannot hold this type")),
+    }
+}
+
+/// Append the low `n` bytes of `v`, big-endian; a variable-length field
+/// gets its prefix.
+fn put_be(v: u64, n: usize, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
+    if length == VARLEN {
+        put_varlen_len(n, out)?;
+    }
+    out.extend_from_slice(&v.to_be_bytes()[8 - n..]);
+    Ok(())
+}
+
+fn put_unsigned(x: u64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
+    let n = width(length, 8)?;
+    if n < 8 && x >> (8 * n) != 0 {
+        return refuse(format!("{x} does not fit {n} octets (unsigned)"));
+    }
+    put_be(x, n, length, out)
+}
+
+fn put_signed(x: i64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
+    let n = width(length, 8)?;
+    let bits = 8 * n as u32;
+    if n < 8 {
+        let (lo, hi) = (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1);
+        if x < lo || x > hi {
+            return refuse(format!("{x} does not fit {n} octets (signed)"));
+        }
+    }
+    put_be(x as u64, n, length, out)
+}
+
+fn put_ntp(t: &DateTime, micro: bool, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
+    if length != 8 && length != VARLEN {
+        return refuse(format!("NTP timestamps take 8 octets, not {length}"));
+    }
+    let secs = u32::try_from(t.secs + NTP_UNIX_OFFSET)
+        .map_err(|_| format!("{} s since 1970 is outside the NTP era", t.secs))?;
+    let nanos = u64::from(t.nanos.min(999_999_999));
+    // The smallest fraction that decodes back to the same nanoseconds
+    // (the decoder floors); for microseconds, on a 2^11 boundary, as
+    // RFC 7011 §6.1.9 wants the low 11 bits zero.
+    let frac = if micro {
+        let us = nanos / 1000;
+        ((us << 32).div_ceil(1_000_000) + 0x7ff) & !0x7ff
+    } else {
+        (nanos << 32).div_ceil(1_000_000_000)
+    };
+    let v = (u64::from(secs) << 32) | frac.min(u64::from(u32::MAX));
+    put_be(v, 8, length, out)
+}
+
+/// Append `v` encoded for a field of codec `d` and `length`.
+pub fn encode_value(
+    d: FieldDecoder,
+    length: u16,
+    v: &Value<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Refusal> {
+    let start = out.len();
+    let r = encode_into(d, length, v, out);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
+fn encode_into(
+    d: FieldDecoder,
+    length: u16,
+    v: &Value<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), Refusal> {
+    use FieldDecoder as F;
+    match (d, v) {
+        (F::Unsigned, Value::Unsigned(x)) => put_unsigned(*x, length, out),
+        (F::Unsigned, Value::Signed(x)) if *x >= 0 => put_unsigned(*x as u64, length, out),
+        (F::Signed, Value::Signed(x)) => put_signed(*x, length, out),
+        (F::Signed, Value::Unsigned(x)) => match i64::try_from(*x) {
+            Ok(x) => put_signed(x, length, out),
+            Err(_) => refuse(format!("{x} does not fit a signed field")),
+        },
+        (F::Float64, Value::Float(x)) if length == 8 || length == VARLEN => {
+            put_be(x.to_bits(), 8, length, out)
+        }
+        (F::Float32 | F::Float64As32, Value::Float(x)) if length == 4 || length == VARLEN => {
+            put_be(u64::from((*x as f32).to_bits()), 4, length, out)
+        }
+        (F::Boolean, Value::Bool(b)) => put_octets(&[if *b { 1 } else { 2 }], length, false, out),
+        (F::Mac, Value::Mac(m)) => put_octets(m, length, false, out),
+        (F::Ipv4, Value::Ipv4(a)) => put_octets(a, length, false, out),
+        (F::Ipv6, Value::Ipv6(a)) => put_octets(a, length, false, out),
+        // RFC 7011 §6.1.6: a string shorter than a fixed field is padded
+        // with NULs (readers that trim them get the same text back).
+        (F::String, Value::String(s)) => put_octets(s, length, true, out),
+        (F::Unsigned256, Value::Unsigned256(b) | Value::Bytes(b)) => {
+            let digits = &b[b.iter().position(|&x| x != 0).unwrap_or(b.len())..];
+            if length == VARLEN {
+                return put_octets(b, length, false, out);
+            }
+            let want = usize::from(length);
+            if digits.len() > want || want > 32 {
+                return refuse(format!(
+                    "{} octets do not fit {want} (unsigned256)",
+                    b.len()
+                ));
+            }
+            out.resize(out.len() + want - digits.len(), 0);
+            out.extend_from_slice(digits);
+            Ok(())
+        }
+        (F::DateTimeSeconds, Value::DateTime(t)) => match u32::try_from(t.secs) {
+            Ok(s) if length == 4 || length == VARLEN => put_be(u64::from(s), 4, length, out),
+            Ok(s) => put_unsigned(u64::from(s), length, out),
+            Err(_) => refuse(format!("{} s since 1970 does not fit 32 bits", t.secs)),
+        },
+        (F::DateTimeMilliseconds, Value::DateTime(t)) => {
+            let ms = u64::try_from(t.secs)
+                .ok()
+                .and_then(|s| s.checked_mul(1000))
+                .and_then(|ms| ms.checked_add(u64::from(t.nanos / 1_000_000)))
+                .ok_or_else(|| {
+                    format!("{} s since 1970 is not a valid millisecond time", t.secs)
+                })?;
+            put_unsigned(ms, length, out)
+        }
+        (F::DateTimeMicroseconds, Value::DateTime(t)) => put_ntp(t, true, length, out),
+        (F::DateTimeNanoseconds, Value::DateTime(t)) => put_ntp(t, false, length, out),
+        (
+            F::BasicList | F::SubTemplateList | F::SubTemplateMultiList,
+            Value::List(_, raw) | Value::Bytes(raw),
+        ) => put_octets(raw, length, false, out),
+        // A field the decoder could only read as bytes (a wrongly sized
+        // address, say) goes back as those bytes.
+        (_, Value::Bytes(b) | Value::Invalid(b, _)) => put_octets(b, length, false, out),
+        (_, v) => refuse(format!("a {} value cannot be encoded as {d:?}", kind(v))),
+    }
+}
+
+/// A short name of a value's kind, for messages.
+pub fn kind(v: &Value<'_>) -> &'static str {
+    match v {
+        Value::Unsigned(_) => "unsigned",
+        Value::Signed(_) => "signed",
+        Value::Float(_) => "float",
+        Value::Bool(_) => "boolean",
+        Value::String(_) => "string",
+        Value::Bytes(_) => "bytes",
+        Value::Mac(_) => "MAC address",
+        Value::Ipv4(_) => "IPv4 address",
+        Value::Ipv6(_) => "IPv6 address",
+        Value::DateTime(_) => "time",
+        Value::Unsigned256(_) => "unsigned256",
+        Value::List(..) => "list",
+        Value::Invalid(..) => "invalid",
+    }
+}
