@@ -288,7 +288,10 @@ proptest! {
         let opts = ExportOptions { mtu, template_refresh: None, export_time: Some(1_700_000_000) };
         let mut ex = Exporter::new(Vec::new(), opts).unwrap();
         let define = |ex: &mut Exporter<Vec<u8>>, odid: u32, i: usize| {
-            let t = Template::new(256 + i as u16, odid, None, template_specs(&templates[i], &model), &model);
+            // Every other template is an options template scoped by its
+            // first field (RFC 7011 §3.4.2.2).
+            let scope = (i % 2 == 1).then_some(1);
+            let t = Template::new(256 + i as u16, odid, scope, template_specs(&templates[i], &model), &model);
             ex.add_template(Arc::new(t))
         };
         let mut expected = Vec::new();
