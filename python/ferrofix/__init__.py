@@ -8,6 +8,7 @@
 from ._arrow import IpfixScan, TemplateKey, read_ipfix, scan_ipfix
 from ._errors import (
     DecodeError,
+    EncodeError,
     FerrofixError,
     FerrofixWarning,
     LimitExceededError,
@@ -25,11 +26,13 @@ from ._reader import (
     TransportHealth,
     iter_records,
 )
+from ._writer import Writer, write_ipfix
 
 __all__ = [
     "IANA_REGISTRY_UPDATED",
     "DecodeError",
     "DomainSequence",
+    "EncodeError",
     "FerrofixError",
     "FerrofixWarning",
     "IESpec",
@@ -44,6 +47,7 @@ __all__ = [
     "TemplateField",
     "TemplateKey",
     "TransportHealth",
+    "Writer",
     "__version__",
     "describe",
     "iter_records",
@@ -51,4 +55,5 @@ __all__ = [
     "read_ipfix",
     "scan_ipfix",
     "spec_file",
+    "write_ipfix",
 ]

@@ -34,5 +34,11 @@ class SpecError(FerrofixError, ValueError):
     """An IESpec string or spec file could not be parsed, or names no IE."""
 
 
+class EncodeError(FerrofixError, ValueError):
+    """A value, record or template cannot be written as asked: the wrong
+    type for its IE, out of range, too long for its field or the message, or
+    an unknown template. The message names the column or field."""
+
+
 class FerrofixWarning(UserWarning):
     """A problem skipped under ``on_bad_records="warn"``."""

@@ -4,7 +4,9 @@
 //! decoding round trip in the tests.
 
 mod exporter;
+mod fields;
 mod value;
 
 pub use exporter::{template_record, ExportOptions, ExportStats, Exporter};
+pub use fields::resolve_field;
 pub use value::{encode_value, put_varlen_len, Refusal};

@@ -32,6 +32,7 @@ pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
         ErrorKind::MissingTemplate { .. } => "MissingTemplateError",
         ErrorKind::LimitExceeded(_) => "LimitExceededError",
         ErrorKind::BadSpec(_) => "SpecError",
+        ErrorKind::Encode(_) => "EncodeError",
         _ => "DecodeError",
     };
     let build = || -> PyResult<PyErr> {

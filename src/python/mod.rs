@@ -6,8 +6,10 @@
 mod arrow;
 mod convert;
 mod errors;
+mod pyvalue;
 mod sink;
 mod source;
+mod writer;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -438,6 +440,7 @@ fn describe_ies(
 fn _ferrofix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyReader>()?;
     m.add_class::<arrow::PyScanner>()?;
+    m.add_class::<writer::PyWriter>()?;
     m.add_function(wrap_pyfunction!(parse_iespec, m)?)?;
     m.add_function(wrap_pyfunction!(describe_ies, m)?)?;
     m.add("IANA_REGISTRY_UPDATED", IANA_REGISTRY_UPDATED)?;

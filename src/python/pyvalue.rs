@@ -1,0 +1,220 @@
+//! Python values to wire bytes for the writer: the types the reader returns
+//! (int, float, bool, str, bytes, `ipaddress` objects, `datetime`, MAC as
+//! `str`) plus the obvious alternatives (addresses and MACs as text or
+//! packed bytes, addresses as int, naive datetimes taken as UTC, unsigned256
+//! as int). Each field's value is encoded through the core
+//! [`encode_value`], so range checks and lengths are the core's.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use pyo3::prelude::*;
+use pyo3::types::{
+    PyBool, PyByteArray, PyByteArrayMethods, PyBytes, PyDateTime, PyDelta, PyDeltaAccess, PyInt,
+    PyString, PyTzInfo, PyTzInfoAccess,
+};
+use pyo3::types::{PyDateAccess, PyTimeAccess};
+
+use crate::decode::{DateTime, TimePrecision, Value};
+use crate::encode::encode_value;
+use crate::session::{FieldDecoder, TemplateField};
+
+/// Days from 1970-01-01 to a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A datetime as seconds and nanoseconds since 1970 (UTC; naive = UTC).
+fn datetime(obj: &Bound<'_, PyAny>) -> Result<(i64, u32), String> {
+    let dt = obj
+        .cast::<PyDateTime>()
+        .map_err(|_| format!("expected a datetime, not {}", type_name(obj)))?;
+    let days = days_from_civil(
+        i64::from(dt.get_year()),
+        u32::from(dt.get_month()),
+        u32::from(dt.get_day()),
+    );
+    let mut secs = days * 86_400
+        + i64::from(dt.get_hour()) * 3600
+        + i64::from(dt.get_minute()) * 60
+        + i64::from(dt.get_second());
+    if let Some(tz) = dt.get_tzinfo() {
+        if !tz.is(PyTzInfo::utc(obj.py()).map_err(|e| e.to_string())?) {
+            let off = dt
+                .call_method0("utcoffset")
+                .and_then(|o| o.cast_into::<PyDelta>().map_err(PyErr::from))
+                .map_err(|e| format!("utcoffset() of the datetime failed: {e}"))?;
+            secs -= i64::from(off.get_days()) * 86_400 + i64::from(off.get_seconds());
+        }
+    }
+    // pandas Timestamps carry nanoseconds beyond the datetime's microseconds.
+    let mut nanos = dt.get_microsecond() * 1000;
+    if let Ok(ns) = obj.getattr("nanosecond").and_then(|n| n.extract::<u32>()) {
+        nanos += ns.min(999);
+    }
+    Ok((secs, nanos))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map_or_else(|_| "?".into(), |n| n.to_string())
+}
+
+fn bytes_of(obj: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Some(b.as_bytes().to_vec());
+    }
+    obj.cast::<PyByteArray>()
+        .ok()
+        .map(PyByteArrayMethods::to_vec)
+}
+
+fn address<const N: usize>(obj: &Bound<'_, PyAny>) -> Result<[u8; N], String> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        let text = s.to_str().map_err(|e| e.to_string())?;
+        let parsed = if N == 4 {
+            text.parse::<Ipv4Addr>().map(|a| a.octets().to_vec())
+        } else {
+            text.parse::<Ipv6Addr>().map(|a| a.octets().to_vec())
+        };
+        return parsed
+            .map_err(|_| {
+                format!(
+                    "{text:?} is not an IPv{} address",
+                    if N == 4 { 4 } else { 6 }
+                )
+            })
+            .and_then(|v| v.try_into().map_err(|_| "bad address".to_string()));
+    }
+    if let Some(b) = bytes_of(obj) {
+        return b
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("{} bytes for a {N}-byte address", b.len()));
+    }
+    // ipaddress objects and plain ints.
+    let n = if obj.cast::<PyInt>().is_ok() {
+        obj.clone()
+    } else if obj.hasattr("packed").unwrap_or(false) {
+        obj.call_method0("__int__").map_err(|e| e.to_string())?
+    } else {
+        return Err(format!("expected an address, not {}", type_name(obj)));
+    };
+    let v: u128 = n
+        .extract()
+        .map_err(|_| "an address integer must be non-negative".to_string())?;
+    let full = v.to_be_bytes();
+    if N == 4 && v >> 32 != 0 {
+        return Err(format!("{v} is not an IPv4 address"));
+    }
+    full[16 - N..]
+        .try_into()
+        .map_err(|_| "bad address".to_string())
+}
+
+fn mac(obj: &Bound<'_, PyAny>) -> Result<[u8; 6], String> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        let text = s.to_str().map_err(|e| e.to_string())?;
+        let parts: Vec<u8> = text
+            .split([':', '-'])
+            .map(|p| u8::from_str_radix(p, 16))
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("{text:?} is not a MAC address"))?;
+        return parts
+            .try_into()
+            .map_err(|_| format!("{text:?} is not a MAC address"));
+    }
+    bytes_of(obj)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("expected a MAC address, not {}", type_name(obj)))
+}
+
+/// Encode one Python value for a field, appending to `out` (nothing is
+/// appended on error; the reason names what was wrong).
+pub fn encode_py(
+    f: &TemplateField,
+    obj: &Bound<'_, PyAny>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    use FieldDecoder as F;
+    if obj.is_none() {
+        return Err("None: use a template without this field".into());
+    }
+    let d = f.decoder;
+    let int = |obj: &Bound<'_, PyAny>| -> Result<i128, String> {
+        if obj.cast::<PyBool>().is_ok() {
+            return Err("expected an int, not bool".into());
+        }
+        obj.extract::<i128>()
+            .map_err(|_| format!("expected an int, not {}", type_name(obj)))
+    };
+    let value_of_int = |x: i128| -> Result<Value<'static>, String> {
+        if let Ok(u) = u64::try_from(x) {
+            Ok(Value::Unsigned(u))
+        } else if let Ok(s) = i64::try_from(x) {
+            Ok(Value::Signed(s))
+        } else {
+            Err(format!("{x} does not fit 64 bits"))
+        }
+    };
+    let text;
+    let raw;
+    let value = match d {
+        F::Unsigned | F::Signed => value_of_int(int(obj)?)?,
+        F::Float32 | F::Float64 | F::Float64As32 => Value::Float(
+            obj.extract::<f64>()
+                .map_err(|_| format!("expected a float, not {}", type_name(obj)))?,
+        ),
+        F::Boolean => Value::Bool(
+            obj.cast::<PyBool>()
+                .map_err(|_| format!("expected a bool, not {}", type_name(obj)))?
+                .is_true(),
+        ),
+        F::Mac => Value::Mac(mac(obj)?),
+        F::Ipv4 => Value::Ipv4(address::<4>(obj)?),
+        F::Ipv6 => Value::Ipv6(address::<16>(obj)?),
+        F::String => {
+            if let Ok(s) = obj.cast::<PyString>() {
+                text = s.to_str().map_err(|e| e.to_string())?.to_owned();
+                Value::String(text.as_bytes())
+            } else {
+                raw = bytes_of(obj)
+                    .ok_or_else(|| format!("expected a str, not {}", type_name(obj)))?;
+                Value::String(&raw)
+            }
+        }
+        F::Bytes | F::BasicList | F::SubTemplateList | F::SubTemplateMultiList => {
+            raw = bytes_of(obj).ok_or_else(|| format!("expected bytes, not {}", type_name(obj)))?;
+            Value::Bytes(&raw)
+        }
+        F::Unsigned256 => {
+            raw = match bytes_of(obj) {
+                Some(b) => b,
+                None => obj
+                    .call_method1("to_bytes", (32, "big"))
+                    .and_then(|b| b.extract::<Vec<u8>>())
+                    .map_err(|_| {
+                        "expected a non-negative int below 2**256, or bytes".to_string()
+                    })?,
+            };
+            Value::Unsigned256(&raw)
+        }
+        F::DateTimeSeconds
+        | F::DateTimeMilliseconds
+        | F::DateTimeMicroseconds
+        | F::DateTimeNanoseconds => {
+            let (secs, nanos) = datetime(obj)?;
+            Value::DateTime(DateTime {
+                secs,
+                nanos,
+                precision: TimePrecision::Nanoseconds,
+            })
+        }
+    };
+    encode_value(d, f.length, &value, out)
+}

@@ -1,0 +1,369 @@
+//! `_Writer`: the core [`Exporter`] for Python. Records come as tuples or
+//! lists (one value per template field) or dicts (keyed by IE name); the
+//! destination is a path (gzip or zstd by extension), a binary file object,
+//! or memory. All writing happens with the GIL held (values are Python
+//! objects); a message reaches the destination only whole.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use super::errors;
+use super::pyvalue::encode_py;
+use crate::encode::{resolve_field, ExportOptions, ExportStats, Exporter};
+use crate::error::{Error, ErrorKind};
+use crate::model::InfoModel;
+use crate::session::Template;
+
+/// Where the messages go.
+enum Out {
+    File(BufWriter<File>),
+    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+    /// zstd output is compressed when the writer is closed (the pure-Rust
+    /// encoder has no streaming mode): the messages wait in memory.
+    Zstd(BufWriter<File>, Vec<u8>),
+    Memory(Vec<u8>),
+    Py(Py<PyAny>),
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::File(f) => f.write(buf),
+            Out::Gzip(g) => g.write(buf),
+            Out::Zstd(_, v) | Out::Memory(v) => v.write(buf),
+            Out::Py(obj) => Python::attach(|py| {
+                obj.bind(py)
+                    .call_method1("write", (PyBytes::new(py, buf),))
+                    .map_err(|e| {
+                        io::Error::other(format!("write() of the file object failed: {e}"))
+                    })?;
+                Ok(buf.len())
+            }),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::File(f) => f.flush(),
+            Out::Gzip(g) => g.flush(),
+            Out::Zstd(..) | Out::Memory(_) => Ok(()),
+            Out::Py(obj) => Python::attach(|py| {
+                let o = obj.bind(py);
+                if o.hasattr("flush").unwrap_or(false) {
+                    o.call_method0("flush").map_err(|e| {
+                        io::Error::other(format!("flush() of the file object failed: {e}"))
+                    })?;
+                }
+                Ok(())
+            }),
+        }
+    }
+}
+
+impl Out {
+    fn open(path: &PathBuf, compression: Option<&str>) -> io::Result<Out> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let kind = compression.unwrap_or(match ext.as_str() {
+            "gz" => "gzip",
+            "zst" | "zstd" => "zstd",
+            _ => "none",
+        });
+        let f = BufWriter::with_capacity(1 << 16, File::create(path)?);
+        match kind {
+            "gzip" => Ok(Out::Gzip(flate2::write::GzEncoder::new(
+                f,
+                flate2::Compression::default(),
+            ))),
+            "zstd" => Ok(Out::Zstd(f, Vec::new())),
+            "none" => Ok(Out::File(f)),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("compression must be 'gzip', 'zstd' or 'none', not {other:?}"),
+            )),
+        }
+    }
+
+    /// Complete the output (compressed trailers); the bytes for memory.
+    fn close(self) -> io::Result<Option<Vec<u8>>> {
+        match self {
+            Out::File(mut f) => f.flush().map(|()| None),
+            Out::Gzip(g) => g.finish()?.flush().map(|()| None),
+            Out::Zstd(mut f, v) => {
+                let packed = ruzstd::encoding::compress_to_vec(
+                    v.as_slice(),
+                    ruzstd::encoding::CompressionLevel::Fastest,
+                );
+                f.write_all(&packed)?;
+                f.flush().map(|()| None)
+            }
+            Out::Memory(v) => Ok(Some(v)),
+            Out::Py(_) => Ok(None),
+        }
+    }
+}
+
+/// Writes IPFIX from Python records.
+#[pyclass(name = "_Writer", module = "ferrofix._ferrofix")]
+pub struct PyWriter {
+    inner: Mutex<Option<Exporter<Out>>>,
+    model: Mutex<InfoModel>,
+}
+
+fn closed() -> PyErr {
+    PyValueError::new_err("the writer is closed")
+}
+
+impl PyWriter {
+    fn with<T>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Exporter<Out>) -> crate::Result<T>,
+    ) -> PyResult<T> {
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
+        let ex = g.as_mut().ok_or_else(closed)?;
+        f(ex).map_err(|e| errors::to_py(py, &e))
+    }
+
+    fn template(&self, py: Python<'_>, odid: u32, id: u16) -> PyResult<Arc<Template>> {
+        self.with(py, |ex| {
+            ex.template(odid, id).cloned().ok_or_else(|| {
+                Error::new(ErrorKind::Encode(format!(
+                    "no template {id} in observation domain {odid}: add it first"
+                )))
+            })
+        })
+    }
+
+    /// Encode one record (tuple, list or dict) of template `t`.
+    fn encode(t: &Template, rec: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> Result<(), String> {
+        buf.clear();
+        if let Ok(d) = rec.cast::<PyDict>() {
+            for f in &t.fields {
+                let v = d
+                    .get_item(f.ie.name.as_ref())
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("the record has no {}", f.ie.name))?;
+                encode_py(f, &v, buf).map_err(|why| format!("{}: {why}", f.ie.name))?;
+            }
+            return Ok(());
+        }
+        let n = rec
+            .len()
+            .map_err(|_| "a record must be a tuple, a list or a dict".to_string())?;
+        if n != t.fields.len() {
+            return Err(format!(
+                "template {} has {} fields, the record has {n} values",
+                t.id,
+                t.fields.len()
+            ));
+        }
+        let items: Vec<Bound<'_, PyAny>> = if let Ok(tup) = rec.cast::<PyTuple>() {
+            tup.iter().collect()
+        } else if let Ok(l) = rec.cast::<PyList>() {
+            l.iter().collect()
+        } else {
+            return Err("a record must be a tuple, a list or a dict".into());
+        };
+        for (f, v) in t.fields.iter().zip(&items) {
+            encode_py(f, v, buf).map_err(|why| format!("{}: {why}", f.ie.name))?;
+        }
+        Ok(())
+    }
+}
+
+fn encode_err(py: Python<'_>, msg: String) -> PyErr {
+    errors::to_py(py, &Error::new(ErrorKind::Encode(msg)))
+}
+
+#[pymethods]
+impl PyWriter {
+    #[new]
+    #[pyo3(signature = (dest=None, *, mtu=65_535, export_time=None, template_refresh=None, compression=None, specs=Vec::new(), spec_files=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        dest: Option<&Bound<'_, PyAny>>,
+        mtu: usize,
+        export_time: Option<u32>,
+        template_refresh: Option<u64>,
+        compression: Option<&str>,
+        specs: Vec<String>,
+        spec_files: Vec<PathBuf>,
+    ) -> PyResult<Self> {
+        let model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+        let out = match dest {
+            None => Out::Memory(Vec::new()),
+            Some(d) if d.hasattr("write")? => Out::Py(d.clone().unbind()),
+            Some(d) => {
+                let path: PathBuf = d.extract().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(
+                        "dest must be a path, a binary file object or None",
+                    )
+                })?;
+                Out::open(&path, compression)?
+            }
+        };
+        let opts = ExportOptions {
+            mtu,
+            template_refresh,
+            export_time,
+        };
+        let ex = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
+        Ok(PyWriter {
+            inner: Mutex::new(Some(ex)),
+            model: Mutex::new(model),
+        })
+    }
+
+    /// Define a template (options template with `scope` > 0) from column
+    /// names or IESpecs; returns the IE names of its fields.
+    #[pyo3(signature = (fields, template_id, observation_domain_id=0, scope=0))]
+    #[allow(clippy::needless_pass_by_value)] // pyo3 extracts arguments by value
+    fn add_template(
+        &self,
+        py: Python<'_>,
+        fields: Vec<String>,
+        template_id: u16,
+        observation_domain_id: u32,
+        scope: u16,
+    ) -> PyResult<Vec<String>> {
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
+        let specs = fields
+            .iter()
+            .map(|c| resolve_field(&mut model, c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| errors::to_py(py, &e))?;
+        if specs.is_empty() {
+            return Err(encode_err(py, "a template needs at least one field".into()));
+        }
+        if usize::from(scope) > specs.len() {
+            return Err(encode_err(
+                py,
+                format!("scope {scope} is more than the {} fields", specs.len()),
+            ));
+        }
+        let t = Template::new(
+            template_id,
+            observation_domain_id,
+            (scope > 0).then_some(scope),
+            specs,
+            &model,
+        );
+        let names = t.fields.iter().map(|f| f.ie.name.to_string()).collect();
+        self.with(py, |ex| ex.add_template(Arc::new(t)))?;
+        Ok(names)
+    }
+
+    /// Write one record of a template.
+    #[pyo3(signature = (template_id, record, observation_domain_id=0))]
+    fn write(
+        &self,
+        py: Python<'_>,
+        template_id: u16,
+        record: &Bound<'_, PyAny>,
+        observation_domain_id: u32,
+    ) -> PyResult<()> {
+        let t = self.template(py, observation_domain_id, template_id)?;
+        let mut buf = Vec::new();
+        Self::encode(&t, record, &mut buf).map_err(|why| encode_err(py, why))?;
+        self.with(py, |ex| {
+            ex.write_record(observation_domain_id, template_id, &buf)
+        })
+    }
+
+    /// Write every record of an iterable; returns how many. A record that
+    /// cannot be encoded raises, naming its index; the ones before it are
+    /// written.
+    #[pyo3(signature = (template_id, records, observation_domain_id=0))]
+    fn write_many(
+        &self,
+        py: Python<'_>,
+        template_id: u16,
+        records: &Bound<'_, PyAny>,
+        observation_domain_id: u32,
+    ) -> PyResult<u64> {
+        let t = self.template(py, observation_domain_id, template_id)?;
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
+        let ex = g.as_mut().ok_or_else(closed)?;
+        let mut buf = Vec::with_capacity(256);
+        let mut n = 0u64;
+        for rec in records.try_iter()? {
+            let rec = rec?;
+            Self::encode(&t, &rec, &mut buf)
+                .map_err(|why| encode_err(py, format!("record {n}: {why}")))?;
+            ex.write_record(observation_domain_id, template_id, &buf)
+                .map_err(|e| errors::to_py(py, &e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Withdraw a template (RFC 7011 §8.1).
+    #[pyo3(signature = (template_id, observation_domain_id=0))]
+    fn withdraw(
+        &self,
+        py: Python<'_>,
+        template_id: u16,
+        observation_domain_id: u32,
+    ) -> PyResult<()> {
+        self.with(py, |ex| ex.withdraw(observation_domain_id, template_id))
+    }
+
+    /// Withdraw every template of a domain.
+    #[pyo3(signature = (observation_domain_id=0))]
+    fn withdraw_all(&self, py: Python<'_>, observation_domain_id: u32) -> PyResult<()> {
+        self.with(py, |ex| ex.withdraw_all(observation_domain_id))
+    }
+
+    /// Write the message being built.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, Exporter::flush)
+    }
+
+    /// Counters: messages, records, templates, withdrawals, bytes.
+    fn stats(&self, py: Python<'_>) -> PyResult<(u64, u64, u64, u64, u64)> {
+        self.with(py, |ex| {
+            let ExportStats {
+                messages,
+                records,
+                templates,
+                withdrawals,
+                bytes,
+            } = ex.stats;
+            Ok((messages, records, templates, withdrawals, bytes))
+        })
+    }
+
+    /// Finish: pending messages written, compressed output completed; the
+    /// bytes when writing to memory.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let ex = self
+            .inner
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?
+            .take();
+        let Some(ex) = ex else {
+            return Ok(None);
+        };
+        let out = ex.finish().map_err(|e| errors::to_py(py, &e))?;
+        Ok(out.close()?.map(|v| PyBytes::new(py, &v)))
+    }
+}
