@@ -139,7 +139,10 @@ fn encode_into(
     use FieldDecoder as F;
     match (d, v) {
         (F::Unsigned, Value::Unsigned(x)) => put_unsigned(*x, length, out),
-        (F::Unsigned, Value::Signed(x)) if *x >= 0 => put_unsigned(*x as u64, length, out),
+        (F::Unsigned, Value::Signed(x)) => match u64::try_from(*x) {
+            Ok(x) => put_unsigned(x, length, out),
+            Err(_) => refuse(format!("{x} is negative (unsigned field)")),
+        },
         (F::Signed, Value::Signed(x)) => put_signed(*x, length, out),
         (F::Signed, Value::Unsigned(x)) => match i64::try_from(*x) {
             Ok(x) => put_signed(x, length, out),
@@ -198,7 +201,33 @@ fn encode_into(
         // A field the decoder could only read as bytes (a wrongly sized
         // address, say) goes back as those bytes.
         (_, Value::Bytes(b) | Value::Invalid(b, _)) => put_octets(b, length, false, out),
-        (_, v) => refuse(format!("a {} value cannot be encoded as {d:?}", kind(v))),
+        (_, v) => refuse(format!(
+            "a {} value cannot be encoded as {}",
+            kind(v),
+            codec_name(d)
+        )),
+    }
+}
+
+/// What a field holds, for messages.
+fn codec_name(d: FieldDecoder) -> &'static str {
+    use FieldDecoder as F;
+    match d {
+        F::Unsigned => "an unsigned integer",
+        F::Signed => "a signed integer",
+        F::Float32 | F::Float64 | F::Float64As32 => "a float",
+        F::Boolean => "a boolean",
+        F::Mac => "a MAC address",
+        F::String => "a string",
+        F::Bytes => "octets",
+        F::Ipv4 => "an IPv4 address",
+        F::Ipv6 => "an IPv6 address",
+        F::DateTimeSeconds
+        | F::DateTimeMilliseconds
+        | F::DateTimeMicroseconds
+        | F::DateTimeNanoseconds => "a time",
+        F::Unsigned256 => "an unsigned256",
+        F::BasicList | F::SubTemplateList | F::SubTemplateMultiList => "a list",
     }
 }
 
