@@ -66,6 +66,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 IPFIX_PORT = 4739
@@ -458,7 +459,7 @@ def dump(doc: dict[str, Any], path: str) -> None:
 
 
 def oracle(paths: list[str], version: str) -> dict[str, Any]:
-    data = b"".join(open(p, "rb").read() for p in paths)
+    data = b"".join(Path(p).read_bytes() for p in paths)
     msgs, stop = split_messages(data)
     with tempfile.TemporaryDirectory() as tmp:
         pcap = os.path.join(tmp, "in.pcap")

@@ -70,12 +70,15 @@ class InformationElement:
 
 
 def describe(
-    names: list[str] | None = None,
+    names: str | list[str] | None = None,
     *,
     specs: list[str] | None = None,
     spec_files: list[str | Path] | None = None,
 ) -> list[InformationElement]:
-    """Describe IEs by name or IESpec (all known IEs when ``names`` is None)."""
+    """Describe IEs by name or IESpec (one, or a list; all known IEs when
+    ``names`` is None)."""
+    if isinstance(names, str):
+        names = [names]
     files = default_spec_files() if spec_files is None else list(spec_files)
     rows = _ferrofix.describe_ies(names, specs=list(specs or []), spec_files=files)
     return [InformationElement(*r) for r in rows]

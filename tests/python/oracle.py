@@ -288,6 +288,10 @@ def compare_tshark(
         return "tshark shows a relative time"
     if ftype == "FT_BOOLEAN":
         if isinstance(value, bool):
+            if not value and display in ("1", "True"):
+                # cflow shows any non-zero octet as true; RFC 7011 §6.1.5
+                # encodes false as 2, so a false shows as "1" too.
+                return "tshark shows the boolean false (octet 2) as 1"
             return display in (("1", "True") if value else ("0", "2", "False"))
         return f"tshark shows a boolean, ferrofix a {type(value).__name__}"
     return f"tshark field type {ftype} not compared"
