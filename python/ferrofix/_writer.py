@@ -106,6 +106,29 @@ class Writer:
         """Write every record of an iterable; returns how many."""
         return self._w.write_many(template_id, records, self._odid(observation_domain_id))
 
+    def write_table(
+        self,
+        data: Any,
+        *,
+        columns: dict[str, str] | None = None,
+        observation_domain_id: int | None = None,
+        nulls: Literal["template", "error"] = "template",
+    ) -> int:
+        """Write a table: a pandas or polars DataFrame, a pyarrow Table,
+        RecordBatch or RecordBatchReader, anything with
+        ``__arrow_c_stream__``. Columns are IEs by name (``columns`` maps
+        other names to IE names or IESpecs, e.g. ``{"bytes":
+        "octetDeltaCount[4]"}``); their types are checked against the IEs'.
+        A row with nulls goes under a template without those columns (one
+        template per null pattern); ``nulls="error"`` refuses nulls.
+        Returns the number of rows written."""
+        odid = self._odid(observation_domain_id)
+        rows, next_id = self._w.write_arrow(
+            data, columns, odid, self._next_id.get(odid, 256), nulls
+        )
+        self._next_id[odid] = next_id
+        return int(rows)
+
     def withdraw(self, template_id: int, *, observation_domain_id: int | None = None) -> None:
         """Withdraw a template (RFC 7011 §8.1); not for UDP, where
         templates expire instead."""
@@ -149,10 +172,12 @@ class Writer:
 
 
 def write_ipfix(
-    data: Iterable[Any],
+    data: Any,
     dest: Dest = None,
     *,
     template: Sequence[str] | None = None,
+    columns: dict[str, str] | None = None,
+    nulls: Literal["template", "error"] = "template",
     observation_domain_id: int = 0,
     mtu: int = 65535,
     export_time: int | None = None,
@@ -161,14 +186,18 @@ def write_ipfix(
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
 ) -> bytes | None:
-    """Write records as IPFIX; returns the bytes when ``dest`` is None.
+    """Write a table or records as IPFIX; returns the bytes when ``dest`` is
+    None.
 
-    ``data`` is an iterable of dicts (keyed by IE name) or of tuples with
-    ``template`` naming their fields. Without ``template`` the keys of the
-    first dict are the template. See :class:`Writer` for the options.
+    ``data`` is a table (pandas or polars DataFrame, pyarrow Table, anything
+    with ``__arrow_c_stream__``: see :meth:`Writer.write_table` for
+    ``columns`` and ``nulls``), or an iterable of dicts (keyed by IE name) or
+    of tuples with ``template`` naming their fields (without ``template`` the
+    keys of the first dict are the template). See :class:`Writer` for the
+    other options. A DataFrame from :func:`ferrofix.read_ipfix` is written
+    back with the same IEs and values.
     """
-    it = iter(data)
-    first = next(it, None)
+    table = hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__")
     with Writer(
         dest,
         observation_domain_id=observation_domain_id,
@@ -179,6 +208,13 @@ def write_ipfix(
         specs=specs,
         spec_files=spec_files,
     ) as w:
+        if table:
+            if template is not None:
+                raise ValueError("template= is for records; a table's columns are its fields")
+            w.write_table(data, columns=columns, nulls=nulls)
+            return w.close()
+        it = iter(data)
+        first = next(it, None)
         if template is None:
             if first is None:
                 raise ValueError("no records and no template: nothing to write")

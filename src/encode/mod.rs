@@ -1,12 +1,17 @@
 //! Exporting (DESIGN: encode/): field values to wire bytes
 //! ([`encode_value`], RFC 7011 §6-7) and IPFIX messages from templates and
-//! records ([`Exporter`], RFC 7011 §3 and §8). Every encoding has its
-//! decoding round trip in the tests.
+//! records ([`Exporter`], RFC 7011 §3 and §8), from Arrow batches
+//! ([`TableWriter`]). Every encoding has its decoding round trip in the
+//! tests.
 
+mod columns;
 mod exporter;
 mod fields;
+mod table;
 mod value;
 
 pub use exporter::{template_record, ExportOptions, ExportStats, Exporter};
+pub use columns::{column_field, ColumnEncoder};
 pub use fields::resolve_field;
+pub use table::{NullPolicy, TableWriter, MAX_PATTERNS};
 pub use value::{encode_value, put_varlen_len, Refusal};

@@ -4,6 +4,7 @@
 //! or memory. All writing happens with the GIL held (values are Python
 //! objects); a message reaches the destination only whole.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::errors;
 use super::pyvalue::encode_py;
-use crate::encode::{resolve_field, ExportOptions, ExportStats, Exporter};
+use crate::encode::{resolve_field, ExportOptions, ExportStats, Exporter, NullPolicy, TableWriter};
 use crate::error::{Error, ErrorKind};
 use crate::model::InfoModel;
 use crate::session::Template;
@@ -314,6 +315,60 @@ impl PyWriter {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Write Arrow data (anything with `__arrow_c_stream__` or
+    /// `__arrow_c_array__`): each column an IE (`columns` maps other names
+    /// to IE names or IESpecs), one template per null pattern defined from
+    /// `first_template_id` on. Returns (rows written, next free template id).
+    #[pyo3(signature = (data, columns=None, observation_domain_id=0, first_template_id=256, nulls="template"))]
+    fn write_arrow(
+        &self,
+        py: Python<'_>,
+        data: pyo3_arrow::input::AnyRecordBatch,
+        columns: Option<HashMap<String, String>>,
+        observation_domain_id: u32,
+        first_template_id: u16,
+        nulls: &str,
+    ) -> PyResult<(u64, u16)> {
+        let policy = match nulls {
+            "template" => NullPolicy::Template,
+            "error" => NullPolicy::Error,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "nulls must be 'template' or 'error', not {other:?}"
+                )))
+            }
+        };
+        let model = self
+            .model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?
+            .clone();
+        let mut tw = TableWriter::new(
+            model,
+            columns.unwrap_or_default(),
+            observation_domain_id,
+            first_template_id,
+            policy,
+        );
+        let reader = data.into_reader()?;
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
+        let ex = g.as_mut().ok_or_else(closed)?;
+        let r: crate::Result<()> = py.detach(|| {
+            for batch in reader {
+                let batch = batch.map_err(|e| {
+                    Error::new(ErrorKind::Encode(format!("reading the Arrow data: {e}")))
+                })?;
+                tw.write_batch(ex, &batch)?;
+            }
+            Ok(())
+        });
+        r.map_err(|e| errors::to_py(py, &e))?;
+        Ok((tw.rows, tw.next_template_id()))
     }
 
     /// Withdraw a template (RFC 7011 §8.1).
