@@ -7,7 +7,6 @@
 //! dictionary entry.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -15,6 +14,7 @@ use arrow_array::types::{
     UInt64Type, UInt8Type,
 };
 use arrow_array::{Array, ArrayRef};
+use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType as ArrowType, Field, TimeUnit};
 
 use super::value::{encode_value, Refusal};
@@ -57,18 +57,81 @@ fn name_column(column: &str, e: &Error) -> Error {
     refuse(format!("column {column:?}: {}", e.kind))
 }
 
+/// `v[lo..hi]`, or None when the rows are not all there.
+fn part<T>(v: &[T], lo: usize, hi: usize) -> Option<&[T]> {
+    v.get(lo..hi)
+}
+
+/// Integer values of any Arrow width, read without a downcast per value.
+enum Ints {
+    U8(ScalarBuffer<u8>),
+    U16(ScalarBuffer<u16>),
+    U32(ScalarBuffer<u32>),
+    U64(ScalarBuffer<u64>),
+    I8(ScalarBuffer<i8>),
+    I16(ScalarBuffer<i16>),
+    I32(ScalarBuffer<i32>),
+    I64(ScalarBuffer<i64>),
+}
+
+impl Ints {
+    fn of(a: &dyn Array) -> Option<Ints> {
+        Some(if let Some(x) = a.as_primitive_opt::<UInt8Type>() {
+            Ints::U8(x.values().clone())
+        } else if let Some(x) = a.as_primitive_opt::<UInt16Type>() {
+            Ints::U16(x.values().clone())
+        } else if let Some(x) = a.as_primitive_opt::<UInt32Type>() {
+            Ints::U32(x.values().clone())
+        } else if let Some(x) = a.as_primitive_opt::<UInt64Type>() {
+            Ints::U64(x.values().clone())
+        } else if let Some(x) = a.as_primitive_opt::<Int8Type>() {
+            Ints::I8(x.values().clone())
+        } else if let Some(x) = a.as_primitive_opt::<Int16Type>() {
+            Ints::I16(x.values().clone())
+        } else if let Some(x) = a.as_primitive_opt::<Int32Type>() {
+            Ints::I32(x.values().clone())
+        } else {
+            Ints::I64(a.as_primitive_opt::<Int64Type>()?.values().clone())
+        })
+    }
+
+    /// The value at `i`: unsigned when not negative.
+    #[inline]
+    pub fn value(&self, i: usize) -> Value<'static> {
+        let signed = |x: i64| u64::try_from(x).map_or(Value::Signed(x), Value::Unsigned);
+        match self {
+            Ints::U8(v) => Value::Unsigned(u64::from(v[i])),
+            Ints::U16(v) => Value::Unsigned(u64::from(v[i])),
+            Ints::U32(v) => Value::Unsigned(u64::from(v[i])),
+            Ints::U64(v) => Value::Unsigned(v[i]),
+            Ints::I8(v) => signed(i64::from(v[i])),
+            Ints::I16(v) => signed(i64::from(v[i])),
+            Ints::I32(v) => signed(i64::from(v[i])),
+            Ints::I64(v) => signed(v[i]),
+        }
+    }
+
+    /// The value at `i` as an index (dictionary keys).
+    fn index(&self, i: usize) -> usize {
+        match self.value(i) {
+            Value::Unsigned(x) => usize::try_from(x).unwrap_or(usize::MAX),
+            _ => usize::MAX,
+        }
+    }
+}
+
 /// How one column's values are read.
 enum Source {
-    U(ArrayRef),
-    S(ArrayRef),
-    F(ArrayRef),
+    Int(Ints),
+    F32(ScalarBuffer<f32>),
+    F64(ScalarBuffer<f64>),
     Bool(ArrayRef),
-    Time(ArrayRef, TimeUnit),
+    Time(ScalarBuffer<i64>, TimeUnit),
     Text(ArrayRef),
     Bin(ArrayRef),
     /// Dictionary: the keys, and each dictionary value encoded once (or
     /// why it could not be).
-    Dict(ArrayRef, Vec<std::result::Result<Vec<u8>, Refusal>>),
+    Dict(Ints, Vec<std::result::Result<Vec<u8>, Refusal>>),
 }
 
 /// One column of a batch ready to be encoded into its field.
@@ -90,8 +153,10 @@ fn text_value(d: FieldDecoder, s: &str) -> std::result::Result<Value<'_>, Refusa
             .map(|a| Value::Ipv6(a.octets()))
             .map_err(|_| format!("{s:?} is not an IPv6 address")),
         FieldDecoder::Mac => {
-            let parts: std::result::Result<Vec<u8>, _> =
-                s.split([':', '-']).map(|p| u8::from_str_radix(p, 16)).collect();
+            let parts: std::result::Result<Vec<u8>, _> = s
+                .split([':', '-'])
+                .map(|p| u8::from_str_radix(p, 16))
+                .collect();
             parts
                 .ok()
                 .and_then(|p| <[u8; 6]>::try_from(p).ok())
@@ -187,19 +252,29 @@ impl ColumnEncoder {
                 field.ie.data_type.name()
             )));
         }
+        let mismatch = || refuse(format!("column {name:?}: unexpected Arrow array for {t}"));
         let source = match &t {
-            ArrowType::UInt8 | ArrowType::UInt16 | ArrowType::UInt32 | ArrowType::UInt64 => {
-                Source::U(array.clone())
-            }
-            ArrowType::Int8 | ArrowType::Int16 | ArrowType::Int32 | ArrowType::Int64 => {
-                Source::S(array.clone())
-            }
-            ArrowType::Float32 | ArrowType::Float64 => Source::F(array.clone()),
+            ArrowType::Float32 => Source::F32(
+                array
+                    .as_primitive_opt::<Float32Type>()
+                    .ok_or_else(mismatch)?
+                    .values()
+                    .clone(),
+            ),
+            ArrowType::Float64 => Source::F64(
+                array
+                    .as_primitive_opt::<Float64Type>()
+                    .ok_or_else(mismatch)?
+                    .values()
+                    .clone(),
+            ),
             ArrowType::Boolean => Source::Bool(array.clone()),
-            ArrowType::Timestamp(u, _) => Source::Time(array.clone(), *u),
+            ArrowType::Timestamp(u, _) => {
+                Source::Time(time_values(&array).ok_or_else(mismatch)?, *u)
+            }
             ArrowType::Utf8 | ArrowType::LargeUtf8 => Source::Text(array.clone()),
             ArrowType::Dictionary(..) => {
-                let values = dictionary_values(&array);
+                let (keys, values) = dictionary_parts(&array).ok_or_else(mismatch)?;
                 let enc = Self::new(name, field.clone(), values.clone())?;
                 let encoded = (0..values.len())
                     .map(|i| {
@@ -207,8 +282,9 @@ impl ColumnEncoder {
                         enc.encode(i, &mut out).map(|()| out)
                     })
                     .collect();
-                Source::Dict(array.clone(), encoded)
+                Source::Dict(keys, encoded)
             }
+            t if t.is_integer() => Source::Int(Ints::of(array.as_ref()).ok_or_else(mismatch)?),
             _ => Source::Bin(array.clone()),
         };
         Ok(ColumnEncoder {
@@ -216,6 +292,143 @@ impl ColumnEncoder {
             field,
             source,
             array,
+        })
+    }
+
+    /// Write row `row` (not null) into `dst`, exactly the field's fixed
+    /// length: the hot kinds (integers, times, addresses from integers,
+    /// dictionary entries) directly, the rest through [`Self::encode`].
+    #[inline]
+    pub fn put_fixed(
+        &self,
+        row: usize,
+        dst: &mut [u8],
+        tmp: &mut Vec<u8>,
+    ) -> std::result::Result<(), Refusal> {
+        let n = dst.len();
+        match (&self.source, self.field.decoder) {
+            (Source::Int(ints), FieldDecoder::Unsigned) => {
+                if let Value::Unsigned(x) = ints.value(row) {
+                    if n >= 8 || x >> (8 * n) == 0 {
+                        dst.copy_from_slice(&x.to_be_bytes()[8 - n.min(8)..]);
+                        return Ok(());
+                    }
+                }
+            }
+            (Source::Int(ints), FieldDecoder::Ipv4) if n == 4 => {
+                if let Value::Unsigned(x) = ints.value(row) {
+                    if let Ok(a) = u32::try_from(x) {
+                        dst.copy_from_slice(&a.to_be_bytes());
+                        return Ok(());
+                    }
+                }
+            }
+            (Source::Time(v, TimeUnit::Millisecond), FieldDecoder::DateTimeMilliseconds)
+                if n == 8 && v[row] >= 0 =>
+            {
+                dst.copy_from_slice(&v[row].to_be_bytes());
+                return Ok(());
+            }
+            (Source::Dict(keys, encoded), _) => {
+                if let Some(Ok(b)) = encoded.get(keys.index(row)) {
+                    if b.len() == n {
+                        dst.copy_from_slice(b);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {}
+        }
+        tmp.clear();
+        self.encode(row, tmp)?;
+        if tmp.len() != n {
+            return Err(format!("{} octets for a {n}-octet field", tmp.len()));
+        }
+        dst.copy_from_slice(tmp);
+        Ok(())
+    }
+
+    /// Write the field of every row of `rows` into `buf`, a run of records
+    /// `stride` octets long, at offset `at` (the field's fixed width): one
+    /// loop per column with the type decided once. `false` when some value
+    /// is refused (the buffer is then partly written).
+    pub fn fill_column(
+        &self,
+        rows: std::ops::Range<usize>,
+        buf: &mut [u8],
+        stride: usize,
+        at: usize,
+        tmp: &mut Vec<u8>,
+    ) -> bool {
+        self.fill(rows, buf, stride, at, tmp).unwrap_or(false)
+    }
+
+    fn fill(
+        &self,
+        rows: std::ops::Range<usize>,
+        buf: &mut [u8],
+        stride: usize,
+        at: usize,
+        tmp: &mut Vec<u8>,
+    ) -> Option<bool> {
+        let width = usize::from(self.field.length);
+        let slots = buf
+            .chunks_exact_mut(stride.max(1))
+            .map(|r| r.get_mut(at..at + width));
+        let be = |slot: Option<&mut [u8]>, x: u64| -> bool {
+            match slot {
+                Some(dst) if width >= 8 || x >> (8 * width) == 0 => {
+                    dst.copy_from_slice(&x.to_be_bytes()[8 - width.min(8)..]);
+                    true
+                }
+                _ => false,
+            }
+        };
+        let (lo, hi) = (rows.start, rows.end);
+        Some(match (&self.source, self.field.decoder) {
+            (Source::Int(ints), FieldDecoder::Unsigned | FieldDecoder::Ipv4) if width <= 8 => {
+                match ints {
+                    Ints::U8(v) => slots
+                        .zip(part(v, lo, hi)?)
+                        .all(|(d, &x)| be(d, u64::from(x))),
+                    Ints::U16(v) => slots
+                        .zip(part(v, lo, hi)?)
+                        .all(|(d, &x)| be(d, u64::from(x))),
+                    Ints::U32(v) => slots
+                        .zip(part(v, lo, hi)?)
+                        .all(|(d, &x)| be(d, u64::from(x))),
+                    Ints::U64(v) => slots.zip(part(v, lo, hi)?).all(|(d, &x)| be(d, x)),
+                    Ints::I8(v) => slots
+                        .zip(part(v, lo, hi)?)
+                        .all(|(d, &x)| u64::try_from(x).is_ok_and(|x| be(d, x))),
+                    Ints::I16(v) => slots
+                        .zip(part(v, lo, hi)?)
+                        .all(|(d, &x)| u64::try_from(x).is_ok_and(|x| be(d, x))),
+                    Ints::I32(v) => slots
+                        .zip(part(v, lo, hi)?)
+                        .all(|(d, &x)| u64::try_from(x).is_ok_and(|x| be(d, x))),
+                    Ints::I64(v) => slots
+                        .zip(part(v, lo, hi)?)
+                        .all(|(d, &x)| u64::try_from(x).is_ok_and(|x| be(d, x))),
+                }
+            }
+            (Source::Time(v, TimeUnit::Millisecond), FieldDecoder::DateTimeMilliseconds) => slots
+                .zip(part(v, lo, hi)?)
+                .all(|(d, &x)| u64::try_from(x).is_ok_and(|x| be(d, x))),
+            (Source::Dict(keys, encoded), _) => {
+                slots
+                    .zip(lo..hi)
+                    .all(|(d, row)| match (d, encoded.get(keys.index(row))) {
+                        (Some(dst), Some(Ok(b))) if b.len() == width => {
+                            dst.copy_from_slice(b);
+                            true
+                        }
+                        _ => false,
+                    })
+            }
+            _ => slots
+                .zip(lo..hi)
+                .all(|(d, row)| d.is_some_and(|dst| self.put_fixed(row, dst, tmp).is_ok())),
         })
     }
 
@@ -228,21 +441,15 @@ impl ColumnEncoder {
     pub fn encode(&self, row: usize, out: &mut Vec<u8>) -> std::result::Result<(), Refusal> {
         let (codec, len) = (self.field.decoder, self.field.length);
         let v = match &self.source {
-            Source::U(a) => Value::Unsigned(unsigned_at(a, row)),
-            Source::S(a) => {
-                let x = signed_at(a, row);
-                match (codec, u64::try_from(x)) {
-                    (FieldDecoder::Unsigned | FieldDecoder::Ipv4, Ok(u)) => Value::Unsigned(u),
-                    _ => Value::Signed(x),
-                }
-            }
-            Source::F(a) => Value::Float(float_at(a, row)),
+            Source::Int(ints) => ints.value(row),
+            Source::F32(v) => Value::Float(f64::from(v[row])),
+            Source::F64(v) => Value::Float(v[row]),
             Source::Bool(a) => Value::Bool(a.as_boolean_opt().is_some_and(|b| b.value(row))),
-            Source::Time(a, unit) => Value::DateTime(time_of(time_at(a, row), *unit)),
+            Source::Time(v, unit) => Value::DateTime(time_of(v[row], *unit)),
             Source::Text(a) => text_value(codec, text_at(a, row))?,
             Source::Bin(a) => bytes_value(codec, binary_at(a, row)),
             Source::Dict(keys, encoded) => {
-                let k = dictionary_key(keys, row);
+                let k = keys.index(row);
                 return match encoded.get(k) {
                     Some(Ok(b)) => {
                         out.extend_from_slice(b);
@@ -270,55 +477,20 @@ impl ColumnEncoder {
     }
 }
 
-// The accessors below are only called for arrays whose type `new` matched
-// to the source kind; a mismatch would read as zero/empty, never panic.
-
-fn unsigned_at(a: &ArrayRef, i: usize) -> u64 {
-    if let Some(x) = a.as_primitive_opt::<UInt8Type>() {
-        u64::from(x.value(i))
-    } else if let Some(x) = a.as_primitive_opt::<UInt16Type>() {
-        u64::from(x.value(i))
-    } else if let Some(x) = a.as_primitive_opt::<UInt32Type>() {
-        u64::from(x.value(i))
-    } else {
-        a.as_primitive_opt::<UInt64Type>().map_or(0, |x| x.value(i))
-    }
-}
-
-fn signed_at(a: &ArrayRef, i: usize) -> i64 {
-    if let Some(x) = a.as_primitive_opt::<Int8Type>() {
-        i64::from(x.value(i))
-    } else if let Some(x) = a.as_primitive_opt::<Int16Type>() {
-        i64::from(x.value(i))
-    } else if let Some(x) = a.as_primitive_opt::<Int32Type>() {
-        i64::from(x.value(i))
-    } else {
-        a.as_primitive_opt::<Int64Type>().map_or(0, |x| x.value(i))
-    }
-}
-
-fn float_at(a: &ArrayRef, i: usize) -> f64 {
-    if let Some(x) = a.as_primitive_opt::<Float32Type>() {
-        f64::from(x.value(i))
-    } else {
-        a.as_primitive_opt::<Float64Type>().map_or(0.0, |x| x.value(i))
-    }
-}
-
-fn time_at(a: &ArrayRef, i: usize) -> i64 {
+fn time_values(a: &ArrayRef) -> Option<ScalarBuffer<i64>> {
     use arrow_array::types::{
         TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
         TimestampSecondType,
     };
     if let Some(x) = a.as_primitive_opt::<TimestampSecondType>() {
-        x.value(i)
+        Some(x.values().clone())
     } else if let Some(x) = a.as_primitive_opt::<TimestampMillisecondType>() {
-        x.value(i)
+        Some(x.values().clone())
     } else if let Some(x) = a.as_primitive_opt::<TimestampMicrosecondType>() {
-        x.value(i)
+        Some(x.values().clone())
     } else {
         a.as_primitive_opt::<TimestampNanosecondType>()
-            .map_or(0, |x| x.value(i))
+            .map(|x| x.values().clone())
     }
 }
 
@@ -340,26 +512,17 @@ fn binary_at(a: &ArrayRef, i: usize) -> &[u8] {
     }
 }
 
-fn dictionary_values(a: &ArrayRef) -> ArrayRef {
-    macro_rules! values {
+/// The keys and the values of a dictionary array of any key type.
+fn dictionary_parts(a: &ArrayRef) -> Option<(Ints, ArrayRef)> {
+    macro_rules! parts {
         ($($k:ty),*) => {
             $(if let Some(d) = a.as_dictionary_opt::<$k>() {
-                return d.values().clone();
+                return Some((Ints::of(d.keys())?, d.values().clone()));
             })*
         };
     }
-    values!(Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type);
-    Arc::new(arrow_array::NullArray::new(0))
-}
-
-fn dictionary_key(a: &ArrayRef, i: usize) -> usize {
-    macro_rules! key {
-        ($($k:ty),*) => {
-            $(if let Some(d) = a.as_dictionary_opt::<$k>() {
-                return usize::try_from(d.keys().value(i)).unwrap_or(usize::MAX);
-            })*
-        };
-    }
-    key!(Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type);
-    usize::MAX
+    parts!(
+        Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type
+    );
+    None
 }

@@ -232,6 +232,30 @@ impl<W: Write> Exporter<W> {
         Ok(())
     }
 
+    /// Write `records`, a run of records of the fixed-length template `id`
+    /// of `odid`, each `len` octets, packing as many into each message as
+    /// fit.
+    pub fn write_records(&mut self, odid: u32, id: u16, records: &[u8], len: usize) -> Result<()> {
+        let t = self.require(odid, id)?;
+        if t.fixed_record_len != Some(len) || len == 0 || records.len() % len != 0 {
+            return Err(encode_error(format!(
+                "records of {len} octets do not match template {id}"
+            )));
+        }
+        let mut rest = records;
+        while !rest.is_empty() {
+            let (first, tail) = rest.split_at(len);
+            self.write_record(odid, id, first)?;
+            let fit = (self.opts.mtu - self.msg.len()) / len;
+            let take = fit.min(tail.len() / len);
+            self.msg.extend_from_slice(&tail[..take * len]);
+            self.msg_records = self.msg_records.wrapping_add(take as u32);
+            self.stats.records += take as u64;
+            rest = &tail[take * len..];
+        }
+        Ok(())
+    }
+
     /// Encode `values` (one per field, in template order) and write them
     /// as a data record of template `id` of `odid`.
     pub fn encode_record(&mut self, odid: u32, id: u16, values: &[Value<'_>]) -> Result<()> {

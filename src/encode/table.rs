@@ -29,6 +29,16 @@ pub enum NullPolicy {
     Error,
 }
 
+/// Rows encoded column-wise at once.
+const RUN: usize = 4096;
+
+/// Scratch space of a writer.
+#[derive(Default)]
+struct Buffers {
+    records: Vec<u8>,
+    one: Vec<u8>,
+}
+
 /// Distinct null patterns (templates) one writer defines at most.
 pub const MAX_PATTERNS: usize = 4096;
 
@@ -87,7 +97,9 @@ impl TableWriter {
             .keys()
             .find(|k| schema.field_with_name(k).is_err())
         {
-            return Err(refuse(format!("columns= names {extra:?}, which the data lacks")));
+            return Err(refuse(format!(
+                "columns= names {extra:?}, which the data lacks"
+            )));
         }
         let specs = schema
             .fields()
@@ -136,9 +148,73 @@ impl TableWriter {
         Ok(id)
     }
 
+    fn row_error(&self, enc: &ColumnEncoder, row: usize, why: &str) -> Error {
+        refuse(format!(
+            "column {:?} ({}), row {}: {why}",
+            enc.name,
+            enc.field.ie.name,
+            self.rows + row as u64
+        ))
+    }
+
+    /// A run of rows of a fixed-length template, column by column into one
+    /// buffer, written at once; `false` (nothing written) when some value
+    /// is refused, for the row-by-row path to write the rows before it and
+    /// report it.
+    #[allow(clippy::too_many_arguments)]
+    fn fill_fixed<W: Write>(
+        &self,
+        ex: &mut Exporter<W>,
+        id: u16,
+        encoders: &[ColumnEncoder],
+        columns: &[usize],
+        rows: std::ops::Range<usize>,
+        len: usize,
+        bufs: &mut Buffers,
+    ) -> Result<bool> {
+        let n = rows.len();
+        bufs.records.clear();
+        bufs.records.resize(n * len, 0);
+        let mut at = 0;
+        for &c in columns {
+            let enc = &encoders[c];
+            if !enc.fill_column(rows.clone(), &mut bufs.records, len, at, &mut bufs.one) {
+                return Ok(false);
+            }
+            at += usize::from(enc.field.length);
+        }
+        ex.write_records(self.odid, id, &bufs.records, len)?;
+        Ok(true)
+    }
+
+    fn rows_one_by_one<W: Write>(
+        &self,
+        ex: &mut Exporter<W>,
+        id: u16,
+        encoders: &[ColumnEncoder],
+        columns: &[usize],
+        rows: std::ops::Range<usize>,
+        bufs: &mut Buffers,
+    ) -> Result<()> {
+        for row in rows {
+            bufs.records.clear();
+            for &c in columns {
+                let enc = &encoders[c];
+                enc.encode(row, &mut bufs.records)
+                    .map_err(|why| self.row_error(enc, row, &why))?;
+            }
+            ex.write_record(self.odid, id, &bufs.records)?;
+        }
+        Ok(())
+    }
+
     /// Write every row of `batch`; the number written. On an error the
     /// rows before the bad one are written.
-    pub fn write_batch<W: Write>(&mut self, ex: &mut Exporter<W>, batch: &RecordBatch) -> Result<u64> {
+    pub fn write_batch<W: Write>(
+        &mut self,
+        ex: &mut Exporter<W>,
+        batch: &RecordBatch,
+    ) -> Result<u64> {
         let schema = batch.schema();
         self.resolve(&schema)?;
         let full = Template::new(0, self.odid, None, self.specs.clone(), &self.model);
@@ -154,7 +230,9 @@ impl TableWriter {
             .collect();
         if self.nulls == NullPolicy::Error {
             if let Some(&c) = nullable.first() {
-                let row = (0..batch.num_rows()).find(|&r| encoders[c].is_null(r)).unwrap_or(0);
+                let row = (0..batch.num_rows())
+                    .find(|&r| encoders[c].is_null(r))
+                    .unwrap_or(0);
                 return Err(refuse(format!(
                     "column {:?}, row {}: null (null policy \"error\")",
                     encoders[c].name,
@@ -168,44 +246,53 @@ impl TableWriter {
             pattern[words - 1] = (1u64 << (encoders.len() % 64)) - 1;
         }
         let all = pattern.clone();
-        let mut buf = Vec::with_capacity(256);
-        let mut last: Option<(Vec<u64>, u16)> = None;
-        for row in 0..batch.num_rows() {
-            pattern.copy_from_slice(&all);
+        let rows = batch.num_rows();
+        let pattern_of = |row: usize, p: &mut Vec<u64>| {
+            p.copy_from_slice(&all);
             for &c in &nullable {
                 if encoders[c].is_null(row) {
-                    pattern[c / 64] &= !(1u64 << (c % 64));
+                    p[c / 64] &= !(1u64 << (c % 64));
                 }
             }
+        };
+        let mut next = pattern.clone();
+        let mut bufs = Buffers::default();
+        let mut row = 0;
+        while row < rows {
+            pattern_of(row, &mut pattern);
             if pattern.iter().all(|&w| w == 0) {
                 return Err(refuse(format!(
                     "row {}: every column is null",
                     self.rows + row as u64
                 )));
             }
-            let id = match &last {
-                Some((p, id)) if *p == pattern => *id,
-                _ => {
-                    let id = self.template_for(ex, &pattern)?;
-                    last = Some((pattern.clone(), id));
-                    id
+            // The run of rows with the same nulls, at most RUN long.
+            let mut end = row + 1;
+            while end < rows && end - row < RUN && !nullable.is_empty() {
+                pattern_of(end, &mut next);
+                if next != pattern {
+                    break;
                 }
-            };
-            buf.clear();
-            for (c, enc) in encoders.iter().enumerate() {
-                if pattern[c / 64] >> (c % 64) & 1 == 0 {
-                    continue;
-                }
-                enc.encode(row, &mut buf).map_err(|why| {
-                    refuse(format!(
-                        "column {:?} ({}), row {}: {why}",
-                        enc.name,
-                        enc.field.ie.name,
-                        self.rows + row as u64
-                    ))
-                })?;
+                end += 1;
             }
-            ex.write_record(self.odid, id, &buf)?;
+            if nullable.is_empty() {
+                end = rows.min(row + RUN);
+            }
+            let id = self.template_for(ex, &pattern)?;
+            let columns: Vec<usize> = (0..encoders.len())
+                .filter(|&c| pattern[c / 64] >> (c % 64) & 1 == 1)
+                .collect();
+            let fixed = ex.template(self.odid, id).and_then(|t| t.fixed_record_len);
+            let done = match fixed {
+                Some(len) => {
+                    self.fill_fixed(ex, id, &encoders, &columns, row..end, len, &mut bufs)?
+                }
+                None => false,
+            };
+            if !done {
+                self.rows_one_by_one(ex, id, &encoders, &columns, row..end, &mut bufs)?;
+            }
+            row = end;
         }
         let n = batch.num_rows() as u64;
         self.rows += n;
