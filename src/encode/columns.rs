@@ -57,6 +57,22 @@ fn name_column(column: &str, e: &Error) -> Error {
     refuse(format!("column {column:?}: {}", e.kind))
 }
 
+/// Store the low `dst.len()` octets of `x`, big-endian, with a fixed-size
+/// store for the common widths (a copy of a run-time length would be a
+/// call to memmove per value).
+#[inline]
+fn store_be(dst: &mut [u8], x: u64) -> bool {
+    match dst.len() {
+        1 => dst[0] = x as u8,
+        2 => dst.copy_from_slice(&(x as u16).to_be_bytes()),
+        4 => dst.copy_from_slice(&(x as u32).to_be_bytes()),
+        8 => dst.copy_from_slice(&x.to_be_bytes()),
+        n if n < 8 => dst.copy_from_slice(&x.to_be_bytes()[8 - n..]),
+        _ => return false,
+    }
+    true
+}
+
 /// `v[lo..hi]`, or None when the rows are not all there.
 fn part<T>(v: &[T], lo: usize, hi: usize) -> Option<&[T]> {
     v.get(lo..hi)
@@ -377,10 +393,7 @@ impl ColumnEncoder {
             .map(|r| r.get_mut(at..at + width));
         let be = |slot: Option<&mut [u8]>, x: u64| -> bool {
             match slot {
-                Some(dst) if width >= 8 || x >> (8 * width) == 0 => {
-                    dst.copy_from_slice(&x.to_be_bytes()[8 - width.min(8)..]);
-                    true
-                }
+                Some(dst) if width >= 8 || x >> (8 * width) == 0 => store_be(dst, x),
                 _ => false,
             }
         };

@@ -87,6 +87,14 @@ pub fn template_record(t: &Template) -> Vec<u8> {
     out
 }
 
+/// Where a message stood before [`Exporter::reserve_records`].
+#[derive(Debug, Clone, Copy)]
+pub struct RecordsMark {
+    msg_len: usize,
+    set: Option<(u16, usize)>,
+    started: bool,
+}
+
 /// Writes IPFIX messages to `out`.
 pub struct Exporter<W: Write> {
     out: W,
@@ -254,6 +262,75 @@ impl<W: Write> Exporter<W> {
             rest = &tail[take * len..];
         }
         Ok(())
+    }
+
+    /// Room for up to `max` records of the fixed-length template `id` of
+    /// `odid` (`len` octets each) at the end of the current message:
+    /// the records are appended zeroed and counted as written, and the
+    /// caller fills them in place (no copy through a buffer of its own),
+    /// or takes them back with [`Exporter::cancel_records`]. Returns the
+    /// slot, how many records it holds (at least 1), and a mark for
+    /// cancelling.
+    pub fn reserve_records(
+        &mut self,
+        odid: u32,
+        id: u16,
+        len: usize,
+        max: usize,
+    ) -> Result<(&mut [u8], usize, RecordsMark)> {
+        let t = self.require(odid, id)?;
+        if t.fixed_record_len != Some(len) || len == 0 || max == 0 {
+            return Err(encode_error(format!(
+                "records of {len} octets do not match template {id}"
+            )));
+        }
+        if self.starts_message(odid, id, len) {
+            self.resend_if_due(odid)?;
+            if !self.msg.is_empty() && self.msg_domain != odid {
+                self.flush()?;
+            }
+            let need = len
+                + if self.set.is_some_and(|s| s.0 == id) {
+                    0
+                } else {
+                    SET_HEADER_LEN
+                };
+            if !self.msg.is_empty() && self.msg.len() + need > self.opts.mtu {
+                self.flush()?;
+            }
+        }
+        let mark = RecordsMark {
+            msg_len: self.msg.len(),
+            set: self.set,
+            started: self.msg.is_empty(),
+        };
+        // Place the first record the usual way (message and set headers),
+        // then as many more as fit.
+        let zeros = vec![0u8; len];
+        self.place(odid, id, &zeros)?;
+        let fit = (self.opts.mtu - self.msg.len()) / len;
+        let k = 1 + fit.min(max - 1);
+        let start = self.msg.len() - len;
+        self.msg.resize(start + k * len, 0);
+        self.msg_records = self.msg_records.wrapping_add(k as u32);
+        self.stats.records += k as u64;
+        Ok((&mut self.msg[start..], k, mark))
+    }
+
+    /// Take back the `k` records of the last [`Exporter::reserve_records`]
+    /// (a value in them was refused): the message is as it was before.
+    pub fn cancel_records(&mut self, mark: RecordsMark, k: usize) {
+        self.msg.truncate(mark.msg_len);
+        self.set = mark.set;
+        if mark.started {
+            self.msg.clear();
+            self.set = None;
+            if let Some(d) = self.domains.get_mut(&self.msg_domain) {
+                d.messages = d.messages.saturating_sub(1);
+            }
+        }
+        self.msg_records = self.msg_records.wrapping_sub(k as u32);
+        self.stats.records -= k as u64;
     }
 
     /// Encode `values` (one per field, in template order) and write them
@@ -491,6 +568,37 @@ mod tests {
             self.0 += 1;
             Ok(())
         }
+    }
+
+    #[test]
+    fn reserved_records_fill_in_place_and_cancel_cleanly() {
+        let write = |cancel_second: bool| {
+            let mut ex = exporter(16 + 4 + 8 * 3);
+            ex.add_template(template(256, 0, &[(1, 8)])).unwrap();
+            ex.flush().unwrap();
+            let (slot, k, _) = ex.reserve_records(0, 256, 8, 10).unwrap();
+            assert_eq!(k, 3);
+            for (i, r) in slot.chunks_exact_mut(8).enumerate() {
+                r.copy_from_slice(&(i as u64).to_be_bytes());
+            }
+            let (_, k, mark) = ex.reserve_records(0, 256, 8, 10).unwrap();
+            if cancel_second {
+                ex.cancel_records(mark, k);
+            }
+            (ex.stats.records, ex.finish().unwrap())
+        };
+        let (n, with_cancel) = write(true);
+        assert_eq!(n, 3);
+        // Template message, then one message of records 0, 1, 2; nothing
+        // of the cancelled reservation is left.
+        let mut plain = exporter(16 + 4 + 8 * 3);
+        plain.add_template(template(256, 0, &[(1, 8)])).unwrap();
+        plain.flush().unwrap();
+        for i in 0..3u64 {
+            plain.encode_record(0, 256, &[Value::Unsigned(i)]).unwrap();
+        }
+        assert_eq!(with_cancel, plain.finish().unwrap());
+        assert_eq!(write(false).0, 6);
     }
 
     #[test]

@@ -172,18 +172,28 @@ impl TableWriter {
         len: usize,
         bufs: &mut Buffers,
     ) -> Result<bool> {
-        let n = rows.len();
-        bufs.records.clear();
-        bufs.records.resize(n * len, 0);
-        let mut at = 0;
-        for &c in columns {
-            let enc = &encoders[c];
-            if !enc.fill_column(rows.clone(), &mut bufs.records, len, at, &mut bufs.one) {
-                return Ok(false);
+        let mut row = rows.start;
+        while row < rows.end {
+            let (slot, k, mark) = ex.reserve_records(self.odid, id, len, rows.end - row)?;
+            let mut at = 0;
+            let mut ok = true;
+            for &c in columns {
+                let enc = &encoders[c];
+                if !enc.fill_column(row..row + k, slot, len, at, &mut bufs.one) {
+                    ok = false;
+                    break;
+                }
+                at += usize::from(enc.field.length);
             }
-            at += usize::from(enc.field.length);
+            if !ok {
+                // The row-by-row path writes the rows before the refused
+                // value and reports it.
+                ex.cancel_records(mark, k);
+                self.rows_one_by_one(ex, id, encoders, columns, row..rows.end, bufs)?;
+                return Ok(true);
+            }
+            row += k;
         }
-        ex.write_records(self.odid, id, &bufs.records, len)?;
         Ok(true)
     }
 

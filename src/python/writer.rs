@@ -78,7 +78,9 @@ impl Out {
             "zst" | "zstd" => "zstd",
             _ => "none",
         });
-        let f = BufWriter::with_capacity(1 << 16, File::create(path)?);
+        // Messages of 32 KiB and more bypass the buffer (no copy); small
+        // (UDP-sized) messages are gathered.
+        let f = BufWriter::with_capacity(1 << 15, File::create(path)?);
         match kind {
             "gzip" => Ok(Out::Gzip(flate2::write::GzEncoder::new(
                 f,
