@@ -235,11 +235,11 @@ fn fits(t: &ArrowType, ie: IeType) -> bool {
                 | IeType::DateTimeMicroseconds
                 | IeType::DateTimeNanoseconds
         ),
-        A::Utf8 | A::LargeUtf8 => matches!(
+        A::Utf8 | A::LargeUtf8 | A::Utf8View => matches!(
             ie,
             IeType::String | IeType::Ipv4Address | IeType::Ipv6Address | IeType::MacAddress
         ),
-        A::Binary | A::LargeBinary | A::FixedSizeBinary(_) => matches!(
+        A::Binary | A::LargeBinary | A::BinaryView | A::FixedSizeBinary(_) => matches!(
             ie,
             IeType::OctetArray
                 | IeType::Ipv4Address
@@ -288,7 +288,9 @@ impl ColumnEncoder {
             ArrowType::Timestamp(u, _) => {
                 Source::Time(time_values(&array).ok_or_else(mismatch)?, *u)
             }
-            ArrowType::Utf8 | ArrowType::LargeUtf8 => Source::Text(array.clone()),
+            ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => {
+                Source::Text(array.clone())
+            }
             ArrowType::Dictionary(..) => {
                 let (keys, values) = dictionary_parts(&array).ok_or_else(mismatch)?;
                 let enc = Self::new(name, field.clone(), values.clone())?;
@@ -510,6 +512,8 @@ fn time_values(a: &ArrayRef) -> Option<ScalarBuffer<i64>> {
 fn text_at(a: &ArrayRef, i: usize) -> &str {
     if let Some(x) = a.as_string_opt::<i32>() {
         x.value(i)
+    } else if let Some(x) = a.as_string_view_opt() {
+        x.value(i)
     } else {
         a.as_string_opt::<i64>().map_or("", |x| x.value(i))
     }
@@ -519,6 +523,8 @@ fn binary_at(a: &ArrayRef, i: usize) -> &[u8] {
     if let Some(x) = a.as_binary_opt::<i32>() {
         x.value(i)
     } else if let Some(x) = a.as_binary_opt::<i64>() {
+        x.value(i)
+    } else if let Some(x) = a.as_binary_view_opt() {
         x.value(i)
     } else {
         a.as_fixed_size_binary_opt().map_or(&[], |x| x.value(i))
