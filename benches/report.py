@@ -164,6 +164,9 @@ def targets(res: Results) -> list[tuple[str, str, str]]:
         "the same with `black_box(&value)` (`visit_fields_ref`)",
         TARGET_RUST,
     )
+    rate("ff_write_arrow", "exporting issue: writing from Arrow ≥ 20M records/s", 20e6)
+    rate("ff_write_tuples", "exporting issue: writing from Python tuples ≥ 1M records/s", 1e6)
+    ratio("ff_write_tuples", "ipfix_write", "exporting issue: tuples ≥ 5x python-ipfix's writer")
     one, many = res.get("ff_many_1"), res.get("ff_many_n")
     if one and many and res.workers > 1:
         x = many.rate / one.rate

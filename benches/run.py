@@ -49,6 +49,7 @@ from typing import Any
 import make_file
 import memory
 import peers
+import writers
 from report import (
     BREAKDOWN,
     CHECK_RECORDS,
@@ -370,6 +371,55 @@ def main(argv: list[str] | None = None) -> int:
         s, n = best_of(lambda w=workers: ff_many(path, SCALING_FILES, w), a.repeat)
         res.rows.append(Row("ferrofix", op, n, s, baseline="ipfix_pandas", key=key))
 
+    step("writers (issue Exporting)")
+    table = writers.arrow_table(path)
+    frame = writers.pandas_frame(path)
+    ff_rows = writers.ff_tuples(path, limit)
+    ipfix_rows = writers.ipfix_tuples(path, limit)
+    write_cases: list[tuple[str, str, str, str | None, Callable[[], int]]] = [
+        (
+            "ipfix_write",
+            IPFIX,
+            "`writer.to_stream(f)` + `export_tuple` per record, to a file",
+            None,
+            lambda: writers.ipfix_write_tuples(ipfix_rows, "w-ipfix.ipfix"),
+        ),
+        (
+            "ff_write_tuples",
+            "ferrofix",
+            "`Writer(path).write_records(tid, tuples)`",
+            "ipfix_write",
+            lambda: writers.ff_write_tuples(ff_rows, "w-tuples.ipfix"),
+        ),
+        (
+            "ff_write_arrow",
+            "ferrofix",
+            "`write_ipfix(arrow_table, path)` (10 IEs, integer addresses)",
+            "ipfix_write",
+            lambda: writers.ff_write_table(table, "w-arrow.ipfix"),
+        ),
+        (
+            "ff_write_pandas",
+            "ferrofix",
+            "`write_ipfix(read_ipfix(...) DataFrame, path)`",
+            "ipfix_write",
+            lambda: writers.ff_write_table(frame, "w-pandas.ipfix"),
+        ),
+    ]
+    outputs = {
+        "ipfix_write": "w-ipfix.ipfix",
+        "ff_write_tuples": "w-tuples.ipfix",
+        "ff_write_arrow": "w-arrow.ipfix",
+        "ff_write_pandas": "w-pandas.ipfix",
+    }
+    for key, tool, op, base, fn in write_cases:
+        step(f"{tool}: {op}")
+        s, n = best_of(fn, a.repeat)
+        res.rows.append(Row(tool, op, n, s, baseline=base, key=key))
+        back = writers.count_written(outputs[key])
+        if back != n:
+            res.problems.append(f"{key}: wrote {n} records, read back {back}")
+
     step("libfixbuf C reader")
     runs = [peers.libfixbuf_read(path) for _ in range(a.repeat)]
     done = [r for r in runs if r is not None]
@@ -395,13 +445,18 @@ def main(argv: list[str] | None = None) -> int:
     step("checks")
     counts = {r.operation: r.records for r in res.rows}
     # every run but python-ipfix's (libfixbuf and the breakdown included) reads the whole file
-    full = [r for r in res.rows if not r.key.startswith(("ipfix_", "ff_many"))]
+    partial = ("ipfix_", "ff_many", "ff_write_tuples")
+    full = [r for r in res.rows if not r.key.startswith(partial)]
     many_ok = all(
         r.records == SCALING_FILES * n_file for r in res.rows if r.key.startswith("ff_many")
     )
     full += [r for *_, r in res.breakdown]
     full_ok = all(r.records == n_file for r in full) and res.rss["records"] == n_file
-    part_ok = all(r.records == limit for r in res.rows if r.key.startswith("ipfix_"))
+    part_ok = all(
+        r.records == limit
+        for r in res.rows
+        if r.key.startswith("ipfix_") or r.key == "ff_write_tuples"
+    )
     if full_ok and part_ok and many_ok:
         res.checks.append(
             f"record counts agree: every ferrofix run (Python and Rust) decoded all {n_file:,} "

@@ -7,16 +7,40 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyByteArrayMethods, PyBytes, PyDateTime, PyDelta, PyDeltaAccess, PyInt,
-    PyString, PyTzInfo, PyTzInfoAccess,
+    PyString, PyType, PyTzInfo, PyTzInfoAccess,
 };
 use pyo3::types::{PyDateAccess, PyTimeAccess};
 
 use crate::decode::{DateTime, TimePrecision, Value};
 use crate::encode::encode_value;
 use crate::session::{FieldDecoder, TemplateField};
+
+/// The Python classes the writer recognises by exact type (checked once per
+/// value instead of attribute probing, which costs an exception per miss).
+pub struct PyTypes {
+    datetime: Py<PyType>,
+    ipv4: Py<PyType>,
+    ipv6: Py<PyType>,
+}
+
+impl PyTypes {
+    pub fn new(py: Python<'_>) -> PyResult<Self> {
+        let ip = py.import("ipaddress")?;
+        Ok(PyTypes {
+            datetime: py
+                .import("datetime")?
+                .getattr("datetime")?
+                .cast_into::<PyType>()?
+                .unbind(),
+            ipv4: ip.getattr("IPv4Address")?.cast_into::<PyType>()?.unbind(),
+            ipv6: ip.getattr("IPv6Address")?.cast_into::<PyType>()?.unbind(),
+        })
+    }
+}
 
 /// Days from 1970-01-01 to a civil date (proleptic Gregorian).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -30,7 +54,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// A datetime as seconds and nanoseconds since 1970 (UTC; naive = UTC).
-fn datetime(obj: &Bound<'_, PyAny>) -> Result<(i64, u32), String> {
+fn datetime(obj: &Bound<'_, PyAny>, types: &PyTypes) -> Result<(i64, u32), String> {
     let dt = obj
         .cast::<PyDateTime>()
         .map_err(|_| format!("expected a datetime, not {}", type_name(obj)))?;
@@ -52,10 +76,16 @@ fn datetime(obj: &Bound<'_, PyAny>) -> Result<(i64, u32), String> {
             secs -= i64::from(off.get_days()) * 86_400 + i64::from(off.get_seconds());
         }
     }
-    // pandas Timestamps carry nanoseconds beyond the datetime's microseconds.
+    // pandas Timestamps (a datetime subclass) carry nanoseconds beyond
+    // the datetime's microseconds.
     let mut nanos = dt.get_microsecond() * 1000;
-    if let Ok(ns) = obj.getattr("nanosecond").and_then(|n| n.extract::<u32>()) {
-        nanos += ns.min(999);
+    if !obj.get_type().is(types.datetime.bind(obj.py())) {
+        if let Ok(ns) = obj
+            .getattr(intern!(obj.py(), "nanosecond"))
+            .and_then(|n| n.extract::<u32>())
+        {
+            nanos += ns.min(999);
+        }
     }
     Ok((secs, nanos))
 }
@@ -75,7 +105,20 @@ fn bytes_of(obj: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
         .map(PyByteArrayMethods::to_vec)
 }
 
-fn address<const N: usize>(obj: &Bound<'_, PyAny>) -> Result<[u8; N], String> {
+fn address<const N: usize>(obj: &Bound<'_, PyAny>, types: &PyTypes) -> Result<[u8; N], String> {
+    // ipaddress objects keep their value in `_ip` (an int): read it
+    // directly rather than through the Python-level `__int__`.
+    let class = if N == 4 { &types.ipv4 } else { &types.ipv6 };
+    if obj.get_type().is(class.bind(obj.py())) {
+        if let Ok(v) = obj
+            .getattr(intern!(obj.py(), "_ip"))
+            .and_then(|v| v.extract::<u128>())
+        {
+            return v.to_be_bytes()[16 - N..]
+                .try_into()
+                .map_err(|_| "bad address".to_string());
+        }
+    }
     if let Ok(s) = obj.cast::<PyString>() {
         let text = s.to_str().map_err(|e| e.to_string())?;
         let parsed = if N == 4 {
@@ -139,6 +182,7 @@ fn mac(obj: &Bound<'_, PyAny>) -> Result<[u8; 6], String> {
 pub fn encode_py(
     f: &TemplateField,
     obj: &Bound<'_, PyAny>,
+    types: &PyTypes,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
     use FieldDecoder as F;
@@ -146,26 +190,26 @@ pub fn encode_py(
         return Err("None: use a template without this field".into());
     }
     let d = f.decoder;
-    let int = |obj: &Bound<'_, PyAny>| -> Result<i128, String> {
-        if obj.cast::<PyBool>().is_ok() {
-            return Err("expected an int, not bool".into());
+    // i64 first: the common case converts without raising.
+    let int = |obj: &Bound<'_, PyAny>| -> Result<Value<'static>, String> {
+        if let Ok(x) = obj.cast::<PyInt>() {
+            if obj.cast::<PyBool>().is_ok() {
+                return Err("expected an int, not bool".into());
+            }
+            if let Ok(v) = x.extract::<i64>() {
+                return Ok(u64::try_from(v).map_or(Value::Signed(v), Value::Unsigned));
+            }
+            return x
+                .extract::<u64>()
+                .map(Value::Unsigned)
+                .map_err(|_| format!("{x} does not fit 64 bits"));
         }
-        obj.extract::<i128>()
-            .map_err(|_| format!("expected an int, not {}", type_name(obj)))
-    };
-    let value_of_int = |x: i128| -> Result<Value<'static>, String> {
-        if let Ok(u) = u64::try_from(x) {
-            Ok(Value::Unsigned(u))
-        } else if let Ok(s) = i64::try_from(x) {
-            Ok(Value::Signed(s))
-        } else {
-            Err(format!("{x} does not fit 64 bits"))
-        }
+        Err(format!("expected an int, not {}", type_name(obj)))
     };
     let text;
     let raw;
     let value = match d {
-        F::Unsigned | F::Signed => value_of_int(int(obj)?)?,
+        F::Unsigned | F::Signed => int(obj)?,
         F::Float32 | F::Float64 | F::Float64As32 => Value::Float(
             obj.extract::<f64>()
                 .map_err(|_| format!("expected a float, not {}", type_name(obj)))?,
@@ -176,8 +220,8 @@ pub fn encode_py(
                 .is_true(),
         ),
         F::Mac => Value::Mac(mac(obj)?),
-        F::Ipv4 => Value::Ipv4(address::<4>(obj)?),
-        F::Ipv6 => Value::Ipv6(address::<16>(obj)?),
+        F::Ipv4 => Value::Ipv4(address::<4>(obj, types)?),
+        F::Ipv6 => Value::Ipv6(address::<16>(obj, types)?),
         F::String => {
             if let Ok(s) = obj.cast::<PyString>() {
                 text = s.to_str().map_err(|e| e.to_string())?.to_owned();
@@ -208,7 +252,7 @@ pub fn encode_py(
         | F::DateTimeMilliseconds
         | F::DateTimeMicroseconds
         | F::DateTimeNanoseconds => {
-            let (secs, nanos) = datetime(obj)?;
+            let (secs, nanos) = datetime(obj, types)?;
             Value::DateTime(DateTime {
                 secs,
                 nanos,

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::errors;
-use super::pyvalue::encode_py;
+use super::pyvalue::{encode_py, PyTypes};
 use crate::encode::{resolve_field, ExportOptions, ExportStats, Exporter, NullPolicy, TableWriter};
 use crate::error::{Error, ErrorKind};
 use crate::model::InfoModel;
@@ -150,7 +150,12 @@ impl PyWriter {
     }
 
     /// Encode one record (tuple, list or dict) of template `t`.
-    fn encode(t: &Template, rec: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> Result<(), String> {
+    fn encode(
+        t: &Template,
+        rec: &Bound<'_, PyAny>,
+        types: &PyTypes,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), String> {
         buf.clear();
         if let Ok(d) = rec.cast::<PyDict>() {
             for f in &t.fields {
@@ -158,7 +163,7 @@ impl PyWriter {
                     .get_item(f.ie.name.as_ref())
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("the record has no {}", f.ie.name))?;
-                encode_py(f, &v, buf).map_err(|why| format!("{}: {why}", f.ie.name))?;
+                encode_py(f, &v, types, buf).map_err(|why| format!("{}: {why}", f.ie.name))?;
             }
             return Ok(());
         }
@@ -172,15 +177,19 @@ impl PyWriter {
                 t.fields.len()
             ));
         }
-        let items: Vec<Bound<'_, PyAny>> = if let Ok(tup) = rec.cast::<PyTuple>() {
-            tup.iter().collect()
+        let put = |f: &crate::session::TemplateField, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>| {
+            encode_py(f, v, types, buf).map_err(|why| format!("{}: {why}", f.ie.name))
+        };
+        if let Ok(tup) = rec.cast::<PyTuple>() {
+            for (f, v) in t.fields.iter().zip(tup.iter_borrowed()) {
+                put(f, &v, buf)?;
+            }
         } else if let Ok(l) = rec.cast::<PyList>() {
-            l.iter().collect()
+            for (f, v) in t.fields.iter().zip(l.iter()) {
+                put(f, &v, buf)?;
+            }
         } else {
             return Err("a record must be a tuple, a list or a dict".into());
-        };
-        for (f, v) in t.fields.iter().zip(&items) {
-            encode_py(f, v, buf).map_err(|why| format!("{}: {why}", f.ie.name))?;
         }
         Ok(())
     }
@@ -282,8 +291,9 @@ impl PyWriter {
         observation_domain_id: u32,
     ) -> PyResult<()> {
         let t = self.template(py, observation_domain_id, template_id)?;
+        let types = PyTypes::new(py)?;
         let mut buf = Vec::new();
-        Self::encode(&t, record, &mut buf).map_err(|why| encode_err(py, why))?;
+        Self::encode(&t, record, &types, &mut buf).map_err(|why| encode_err(py, why))?;
         self.with(py, |ex| {
             ex.write_record(observation_domain_id, template_id, &buf)
         })
@@ -301,6 +311,7 @@ impl PyWriter {
         observation_domain_id: u32,
     ) -> PyResult<u64> {
         let t = self.template(py, observation_domain_id, template_id)?;
+        let types = PyTypes::new(py)?;
         let mut g = self
             .inner
             .lock()
@@ -310,7 +321,7 @@ impl PyWriter {
         let mut n = 0u64;
         for rec in records.try_iter()? {
             let rec = rec?;
-            Self::encode(&t, &rec, &mut buf)
+            Self::encode(&t, &rec, &types, &mut buf)
                 .map_err(|why| encode_err(py, format!("record {n}: {why}")))?;
             ex.write_record(observation_domain_id, template_id, &buf)
                 .map_err(|e| errors::to_py(py, &e))?;
