@@ -206,16 +206,40 @@ impl<W: Write> Exporter<W> {
     /// Withdraw every template and options template of domain `odid`
     /// (RFC 7011 §8.1: the set id as template id, no fields).
     pub fn withdraw_all(&mut self, odid: u32) -> Result<()> {
-        for set_id in [TEMPLATE_SET_ID, OPTIONS_TEMPLATE_SET_ID] {
-            let mut rec = set_id.to_be_bytes().to_vec();
-            rec.extend_from_slice(&[0, 0]);
-            self.place(odid, set_id, &rec)?;
-        }
+        self.withdraw_all_of(odid, false)?;
+        self.withdraw_all_of(odid, true)
+    }
+
+    /// Withdraw every template (`options` false) or every options template
+    /// (`options` true) of domain `odid`.
+    pub fn withdraw_all_of(&mut self, odid: u32, options: bool) -> Result<()> {
+        let set_id = if options {
+            OPTIONS_TEMPLATE_SET_ID
+        } else {
+            TEMPLATE_SET_ID
+        };
+        let mut rec = set_id.to_be_bytes().to_vec();
+        rec.extend_from_slice(&[0, 0]);
+        self.place(odid, set_id, &rec)?;
         if let Some(d) = self.domains.get_mut(&odid) {
-            d.templates.clear();
+            d.templates.retain(|_, t| t.is_options() != options);
         }
         self.stats.withdrawals += 1;
         Ok(())
+    }
+
+    /// Set the sequence number of domain `odid`'s next message (to go on
+    /// with a stream that did not start here).
+    pub fn set_sequence(&mut self, odid: u32, sequence: u32) {
+        if self.msg.is_empty() || self.msg_domain != odid {
+            self.domains.entry(odid).or_default().sequence = sequence;
+        }
+    }
+
+    /// Set the export time of the messages written from now on (`None`:
+    /// the clock).
+    pub fn set_export_time(&mut self, t: Option<u32>) {
+        self.opts.export_time = t;
     }
 
     /// Write a data record already encoded for template `id` of `odid`.
