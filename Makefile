@@ -2,7 +2,7 @@
 #   make demo   virtualenv, build, install, decode a bundled real IPFIX file
 #   make test   same set-up, then lints and every test
 #   make bench  benchmarks beside python-ipfix, written to BENCHMARKS.md
-#   make fuzz   a cargo-fuzz campaign on message decoding (FUZZ_SECONDS)
+#   make fuzz   cargo-fuzz campaigns: message decoding, then decode-encode-decode (FUZZ_SECONDS each)
 
 SHELL := /bin/bash
 PY ?= python3
@@ -66,8 +66,10 @@ bench: $(BUILD_STAMP)
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
 	mkdir -p fuzz/corpus/decode_message && cp -n tests/data/ipfix/* fuzz/corpus/decode_message/
+	mkdir -p fuzz/corpus/encode_roundtrip
 	cd fuzz && if cargo +nightly --version >/dev/null 2>&1; then TC=+nightly; else export RUSTC_BOOTSTRAP=1; TC=; fi; \
-	  cargo $$TC fuzz run decode_message corpus/decode_message -- -max_total_time=$(FUZZ_SECONDS)
+	  cargo $$TC fuzz run decode_message corpus/decode_message -- -max_total_time=$(FUZZ_SECONDS) && \
+	  cargo $$TC fuzz run encode_roundtrip corpus/encode_roundtrip -- -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) target
