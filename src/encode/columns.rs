@@ -17,6 +17,7 @@ use arrow_array::{Array, ArrayRef};
 use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType as ArrowType, Field, TimeUnit};
 
+use super::lists::{put_list, ListEncoder, SubTemplates};
 use super::value::{encode_value, Refusal};
 use crate::decode::{DateTime, TimePrecision, Value};
 use crate::error::{Error, ErrorKind, Result};
@@ -148,6 +149,8 @@ enum Source {
     /// Dictionary: the keys, and each dictionary value encoded once (or
     /// why it could not be).
     Dict(Ints, Vec<std::result::Result<Vec<u8>, Refusal>>),
+    /// RFC 6313 lists from nested columns.
+    List(Box<ListEncoder>),
 }
 
 /// One column of a batch ready to be encoded into its field.
@@ -252,6 +255,7 @@ fn fits(t: &ArrowType, ie: IeType) -> bool {
                 | IeType::SubTemplateMultiList
         ),
         A::Dictionary(_, v) => fits(v, ie),
+        A::List(_) | A::LargeList(_) => ie.is_list(),
         _ => false,
     }
 }
@@ -259,7 +263,12 @@ fn fits(t: &ArrowType, ie: IeType) -> bool {
 impl ColumnEncoder {
     /// The encoder of `array` (column `name`) into `field`, or why the
     /// column's type cannot feed the IE.
-    pub fn new(name: &str, field: TemplateField, array: ArrayRef) -> Result<Self> {
+    pub fn new(
+        name: &str,
+        field: TemplateField,
+        array: ArrayRef,
+        defs: &mut dyn SubTemplates,
+    ) -> Result<Self> {
         let t = array.data_type().clone();
         if !fits(&t, field.ie.data_type) {
             return Err(refuse(format!(
@@ -293,7 +302,7 @@ impl ColumnEncoder {
             }
             ArrowType::Dictionary(..) => {
                 let (keys, values) = dictionary_parts(&array).ok_or_else(mismatch)?;
-                let enc = Self::new(name, field.clone(), values.clone())?;
+                let enc = Self::new(name, field.clone(), values.clone(), defs)?;
                 let encoded = (0..values.len())
                     .map(|i| {
                         let mut out = Vec::new();
@@ -301,6 +310,9 @@ impl ColumnEncoder {
                     })
                     .collect();
                 Source::Dict(keys, encoded)
+            }
+            ArrowType::List(_) | ArrowType::LargeList(_) => {
+                Source::List(Box::new(ListEncoder::new(name, &field, &array, defs)?))
             }
             t if t.is_integer() => Source::Int(Ints::of(array.as_ref()).ok_or_else(mismatch)?),
             _ => Source::Bin(array.clone()),
@@ -463,6 +475,11 @@ impl ColumnEncoder {
             Source::Time(v, unit) => Value::DateTime(time_of(v[row], *unit)),
             Source::Text(a) => text_value(codec, text_at(a, row))?,
             Source::Bin(a) => bytes_value(codec, binary_at(a, row)),
+            Source::List(list) => {
+                let mut raw = Vec::new();
+                list.encode(row, &mut raw)?;
+                return put_list(&raw, len, out);
+            }
             Source::Dict(keys, encoded) => {
                 let k = keys.index(row);
                 return match encoded.get(k) {

@@ -14,6 +14,7 @@ use arrow_schema::SchemaRef;
 
 use super::columns::{column_field, ColumnEncoder};
 use super::exporter::Exporter;
+use super::lists::SubTemplates;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
 use crate::session::Template;
@@ -46,6 +47,38 @@ fn refuse(msg: String) -> Error {
     Error::new(ErrorKind::Encode(msg))
 }
 
+/// Sub-templates of list elements, defined in the exporter as met.
+struct Defs<'a, W: Write> {
+    model: &'a mut InfoModel,
+    ex: &'a mut Exporter<W>,
+    odid: u32,
+    next_id: &'a mut u16,
+    known: &'a mut HashMap<Vec<FieldSpec>, u16>,
+}
+
+impl<W: Write> SubTemplates for Defs<'_, W> {
+    fn model(&mut self) -> &mut InfoModel {
+        self.model
+    }
+
+    fn define(&mut self, specs: Vec<FieldSpec>) -> Result<u16> {
+        if let Some(&id) = self.known.get(&specs) {
+            return Ok(id);
+        }
+        if self.known.len() >= MAX_PATTERNS || *self.next_id == u16::MAX {
+            return Err(refuse(format!(
+                "more than {MAX_PATTERNS} list element templates"
+            )));
+        }
+        let id = *self.next_id;
+        let t = Template::new(id, self.odid, None, specs.clone(), self.model);
+        self.ex.add_template(Arc::new(t))?;
+        *self.next_id += 1;
+        self.known.insert(specs, id);
+        Ok(id)
+    }
+}
+
 /// Writes Arrow batches through an [`Exporter`].
 pub struct TableWriter {
     model: InfoModel,
@@ -57,6 +90,8 @@ pub struct TableWriter {
     specs: Vec<FieldSpec>,
     /// Template of every column set, by null pattern (bit per column).
     patterns: HashMap<Vec<u64>, u16>,
+    /// Templates of RFC 6313 list elements, by their fields.
+    sub_templates: HashMap<Vec<FieldSpec>, u16>,
     pub rows: u64,
 }
 
@@ -79,6 +114,7 @@ impl TableWriter {
             schema: None,
             specs: Vec::new(),
             patterns: HashMap::new(),
+            sub_templates: HashMap::new(),
             rows: 0,
         }
     }
@@ -228,13 +264,22 @@ impl TableWriter {
         let schema = batch.schema();
         self.resolve(&schema)?;
         let full = Template::new(0, self.odid, None, self.specs.clone(), &self.model);
-        let encoders = schema
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .zip(&full.fields)
-            .map(|((f, a), tf)| ColumnEncoder::new(f.name(), tf.clone(), a.clone()))
-            .collect::<Result<Vec<_>>>()?;
+        let encoders = {
+            let mut defs = Defs {
+                model: &mut self.model,
+                ex: &mut *ex,
+                odid: self.odid,
+                next_id: &mut self.next_id,
+                known: &mut self.sub_templates,
+            };
+            schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .zip(&full.fields)
+                .map(|((f, a), tf)| ColumnEncoder::new(f.name(), tf.clone(), a.clone(), &mut defs))
+                .collect::<Result<Vec<_>>>()?
+        };
         let nullable: Vec<usize> = (0..encoders.len())
             .filter(|&c| batch.column(c).null_count() > 0)
             .collect();
