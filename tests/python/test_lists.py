@@ -266,7 +266,7 @@ def test_list_refusals() -> None:
         ]
     )
     # One subTemplateList holds records of one template.
-    with pytest.raises(ff.EncodeError, match="one template .use subTemplateMultiList."):
+    with pytest.raises(ff.EncodeError, match=r"one template \(use subTemplateMultiList\)"):
         ff.write_ipfix(pa.table({"subTemplateList": elems}), export_time=0)
     data = ff.write_ipfix(pa.table({"subTemplateMultiList": elems}), export_time=0)
     assert data is not None
