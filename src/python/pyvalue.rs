@@ -10,13 +10,14 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{
-    PyBool, PyByteArray, PyByteArrayMethods, PyBytes, PyDateTime, PyDelta, PyDeltaAccess, PyInt,
-    PyString, PyType, PyTzInfo, PyTzInfoAccess,
+    PyBool, PyByteArray, PyByteArrayMethods, PyBytes, PyDateTime, PyDelta, PyDeltaAccess, PyDict,
+    PyInt, PyList, PyString, PyType, PyTzInfo, PyTzInfoAccess,
 };
 use pyo3::types::{PyDateAccess, PyTimeAccess};
 
 use crate::decode::{DateTime, TimePrecision, Value};
-use crate::encode::encode_value;
+use crate::encode::{encode_value, put_list, resolve_field, SubTemplates};
+use crate::session::Template;
 use crate::session::{FieldDecoder, TemplateField};
 
 /// The Python classes the writer recognises by exact type (checked once per
@@ -177,17 +178,132 @@ fn mac(obj: &Bound<'_, PyAny>) -> Result<[u8; 6], String> {
         .ok_or_else(|| format!("expected a MAC address, not {}", type_name(obj)))
 }
 
+/// A dict element of a list: its keys and values, in order.
+type Element<'py> = Vec<(String, Bound<'py, PyAny>)>;
+
+/// The keys of a dict element of a list, and their values.
+fn element<'py>(obj: &Bound<'py, PyAny>) -> Result<Element<'py>, String> {
+    let d = obj
+        .cast::<PyDict>()
+        .map_err(|_| format!("list elements must be dicts, not {}", type_name(obj)))?;
+    d.iter()
+        .map(|(k, v)| {
+            Ok((
+                k.extract::<String>()
+                    .map_err(|_| "dict keys must be IE names")?,
+                v,
+            ))
+        })
+        .collect()
+}
+
+/// A subTemplateList (one template for every element) or a
+/// subTemplateMultiList (a block per run of elements with the same keys; a
+/// list of lists keeps the given blocks) from dicts keyed by IE name, the
+/// reader's form (RFC 6313 §4.5.2-4.5.3, semantic "undefined").
+fn encode_records_list(
+    multi: bool,
+    list: &Bound<'_, PyList>,
+    types: &PyTypes,
+    subs: &mut Option<&mut dyn SubTemplates>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let mut blocks: Vec<Vec<Element<'_>>> = Vec::new();
+    for item in list.iter() {
+        if let Ok(inner) = item.cast::<PyList>() {
+            if !multi {
+                return Err("a subTemplateList holds dicts, not lists".into());
+            }
+            blocks.push(
+                inner
+                    .iter()
+                    .map(|e| element(&e))
+                    .collect::<Result<_, _>>()?,
+            );
+            continue;
+        }
+        let e = element(&item)?;
+        let keys =
+            |x: &[(String, Bound<'_, PyAny>)]| x.iter().map(|k| k.0.clone()).collect::<Vec<_>>();
+        match blocks.last_mut() {
+            Some(b) if b.first().is_some_and(|f| keys(f) == keys(&e)) => b.push(e),
+            Some(_) if !multi => {
+                return Err("elements of a subTemplateList must have the same keys \
+                            (use subTemplateMultiList)"
+                    .into())
+            }
+            _ => blocks.push(vec![e]),
+        }
+    }
+    out.push(0xFF);
+    if blocks.is_empty() {
+        if !multi {
+            return Err("an empty subTemplateList has no template: write None".into());
+        }
+        return Ok(());
+    }
+    for block in &blocks {
+        let (tid, fields) = {
+            let Some(defs) = subs.as_deref_mut() else {
+                return Err("lists of records cannot be written here".into());
+            };
+            let first = block.first().map(Vec::as_slice).unwrap_or_default();
+            let specs = first
+                .iter()
+                .map(|(k, _)| {
+                    resolve_field(defs.model(), k).map_err(|e| format!("{k}: {}", e.kind))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let tid = defs.define(specs.clone()).map_err(|e| e.to_string())?;
+            (tid, Template::new(tid, 0, None, specs, defs.model()).fields)
+        };
+        let start = out.len();
+        out.extend_from_slice(&tid.to_be_bytes());
+        if multi {
+            out.extend_from_slice(&[0, 0]);
+        }
+        for e in block {
+            if e.len() != fields.len() {
+                return Err("elements of one block must have the same keys".into());
+            }
+            for (f, (k, v)) in fields.iter().zip(e) {
+                encode_py(f, v, types, subs, out).map_err(|why| format!("{k}: {why}"))?;
+            }
+        }
+        if multi {
+            let len = u16::try_from(out.len() - start)
+                .map_err(|_| "a subTemplateMultiList block over 65535 octets".to_string())?;
+            out[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
 /// Encode one Python value for a field, appending to `out` (nothing is
 /// appended on error; the reason names what was wrong).
 pub fn encode_py(
     f: &TemplateField,
     obj: &Bound<'_, PyAny>,
     types: &PyTypes,
+    subs: &mut Option<&mut dyn SubTemplates>,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
     use FieldDecoder as F;
     if obj.is_none() {
         return Err("None: use a template without this field".into());
+    }
+    if matches!(f.decoder, F::SubTemplateList | F::SubTemplateMultiList) {
+        if let Ok(list) = obj.cast::<PyList>() {
+            let mut raw = Vec::new();
+            encode_records_list(
+                f.decoder == F::SubTemplateMultiList,
+                list,
+                types,
+                subs,
+                &mut raw,
+            )?;
+            return put_list(&raw, f.length, out);
+        }
     }
     let d = f.decoder;
     // i64 first: the common case converts without raising.
@@ -231,6 +347,14 @@ pub fn encode_py(
                     .ok_or_else(|| format!("expected a str, not {}", type_name(obj)))?;
                 Value::String(&raw)
             }
+        }
+        F::BasicList if obj.cast::<PyList>().is_ok() => {
+            return Err(
+                "a basicList from a Python list does not say its element's IE: \
+                        give its encoded bytes, or write a table with a list<T> column \
+                        whose item is named by the IE"
+                    .into(),
+            );
         }
         F::Bytes | F::BasicList | F::SubTemplateList | F::SubTemplateMultiList => {
             raw = bytes_of(obj).ok_or_else(|| format!("expected bytes, not {}", type_name(obj)))?;

@@ -16,10 +16,13 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::errors;
 use super::pyvalue::{encode_py, PyTypes};
-use crate::encode::{resolve_field, ExportOptions, ExportStats, Exporter, NullPolicy, TableWriter};
+use crate::encode::{
+    resolve_field, ExportOptions, ExportStats, Exporter, NullPolicy, SubTemplates, TableWriter,
+};
 use crate::error::{Error, ErrorKind};
 use crate::model::InfoModel;
 use crate::session::Template;
+use crate::wire::FieldSpec;
 
 /// Where the messages go.
 enum Out {
@@ -114,11 +117,43 @@ impl Out {
     }
 }
 
+/// Templates of the records inside lists of Python records: ids counted
+/// down from 65535 (the ids users pick count up from 256), skipping any
+/// the domain already uses, one per (domain, fields).
+struct RecordDefs<'a> {
+    model: &'a mut InfoModel,
+    ex: &'a mut Exporter<Out>,
+    odid: u32,
+    known: &'a mut HashMap<(u32, Vec<FieldSpec>), u16>,
+}
+
+impl SubTemplates for RecordDefs<'_> {
+    fn model(&mut self) -> &mut InfoModel {
+        self.model
+    }
+
+    fn define(&mut self, specs: Vec<FieldSpec>) -> crate::Result<u16> {
+        let key = (self.odid, specs);
+        if let Some(&id) = self.known.get(&key) {
+            return Ok(id);
+        }
+        let id = (256..=u16::MAX)
+            .rev()
+            .find(|&id| self.ex.template(self.odid, id).is_none())
+            .ok_or_else(|| Error::new(ErrorKind::Encode("no template id left".into())))?;
+        let t = Template::new(id, self.odid, None, key.1.clone(), self.model);
+        self.ex.add_template(Arc::new(t))?;
+        self.known.insert(key, id);
+        Ok(id)
+    }
+}
+
 /// Writes IPFIX from Python records.
 #[pyclass(name = "_Writer", module = "ferrofix._ferrofix")]
 pub struct PyWriter {
     inner: Mutex<Option<Exporter<Out>>>,
     model: Mutex<InfoModel>,
+    sub_templates: Mutex<HashMap<(u32, Vec<FieldSpec>), u16>>,
 }
 
 fn closed() -> PyErr {
@@ -154,6 +189,7 @@ impl PyWriter {
         t: &Template,
         rec: &Bound<'_, PyAny>,
         types: &PyTypes,
+        subs: &mut Option<&mut dyn SubTemplates>,
         buf: &mut Vec<u8>,
     ) -> Result<(), String> {
         buf.clear();
@@ -163,7 +199,8 @@ impl PyWriter {
                     .get_item(f.ie.name.as_ref())
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("the record has no {}", f.ie.name))?;
-                encode_py(f, &v, types, buf).map_err(|why| format!("{}: {why}", f.ie.name))?;
+                encode_py(f, &v, types, subs, buf)
+                    .map_err(|why| format!("{}: {why}", f.ie.name))?;
             }
             return Ok(());
         }
@@ -177,9 +214,10 @@ impl PyWriter {
                 t.fields.len()
             ));
         }
-        let put = |f: &crate::session::TemplateField, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>| {
-            encode_py(f, v, types, buf).map_err(|why| format!("{}: {why}", f.ie.name))
-        };
+        let mut put =
+            |f: &crate::session::TemplateField, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>| {
+                encode_py(f, v, types, subs, buf).map_err(|why| format!("{}: {why}", f.ie.name))
+            };
         if let Ok(tup) = rec.cast::<PyTuple>() {
             for (f, v) in t.fields.iter().zip(tup.iter_borrowed()) {
                 put(f, &v, buf)?;
@@ -236,6 +274,7 @@ impl PyWriter {
         Ok(PyWriter {
             inner: Mutex::new(Some(ex)),
             model: Mutex::new(model),
+            sub_templates: Mutex::new(HashMap::new()),
         })
     }
 
@@ -290,13 +329,17 @@ impl PyWriter {
         record: &Bound<'_, PyAny>,
         observation_domain_id: u32,
     ) -> PyResult<()> {
-        let t = self.template(py, observation_domain_id, template_id)?;
-        let types = PyTypes::new(py)?;
-        let mut buf = Vec::new();
-        Self::encode(&t, record, &types, &mut buf).map_err(|why| encode_err(py, why))?;
-        self.with(py, |ex| {
-            ex.write_record(observation_domain_id, template_id, &buf)
-        })
+        let one = PyList::new(py, [record])?.into_any();
+        self.write_many(py, template_id, &one, observation_domain_id)
+            .map(|_| ())
+            .map_err(|e| {
+                // One record: its index among the records is noise.
+                let text = e.value(py).to_string();
+                match text.strip_prefix("cannot encode: record 0: ") {
+                    Some(rest) => encode_err(py, rest.to_string()),
+                    None => e,
+                }
+            })
     }
 
     /// Write every record of an iterable; returns how many. A record that
@@ -316,12 +359,27 @@ impl PyWriter {
             .inner
             .lock()
             .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
+        let mut known = self
+            .sub_templates
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
         let ex = g.as_mut().ok_or_else(closed)?;
         let mut buf = Vec::with_capacity(256);
         let mut n = 0u64;
         for rec in records.try_iter()? {
             let rec = rec?;
-            Self::encode(&t, &rec, &types, &mut buf)
+            let mut defs = RecordDefs {
+                model: &mut model,
+                ex: &mut *ex,
+                odid: observation_domain_id,
+                known: &mut known,
+            };
+            let mut subs: Option<&mut dyn SubTemplates> = Some(&mut defs);
+            Self::encode(&t, &rec, &types, &mut subs, &mut buf)
                 .map_err(|why| encode_err(py, format!("record {n}: {why}")))?;
             ex.write_record(observation_domain_id, template_id, &buf)
                 .map_err(|e| errors::to_py(py, &e))?;

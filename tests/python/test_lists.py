@@ -281,3 +281,33 @@ def test_list_refusals() -> None:
     data = ff.write_ipfix(pa.table({"basicList": ports}), export_time=0)
     assert data is not None
     assert list(ff.iter_records(data)) == [{"basicList": [80, 443]}]
+
+
+def test_lists_of_records_from_python_values() -> None:
+    a = ipaddress.IPv4Address
+    stl = [
+        {"sourceIPv4Address": a("1.1.1.1"), "octetDeltaCount": 5},
+        {"sourceIPv4Address": a("2.2.2.2"), "octetDeltaCount": 6},
+    ]
+    stml = [[{"sourceIPv4Address": a("3.3.3.3"), "octetDeltaCount": 7}], [{"octetDeltaCount": 8}]]
+    with ff.Writer(export_time=0) as w:
+        t = w.add_template(["subTemplateList", "subTemplateMultiList"])
+        w.write(t, (stl, stml))
+        # A flat list of dicts: a block per run of the same keys.
+        w.write(
+            t, {"subTemplateList": stl[:1], "subTemplateMultiList": [*stl, {"octetDeltaCount": 1}]}
+        )
+        with pytest.raises(ff.EncodeError, match="same keys"):
+            w.write(t, ([*stl, {"octetDeltaCount": 1}], stml))
+        with pytest.raises(ff.EncodeError, match="does not say its element's IE"):
+            w2 = w.add_template(["basicList"])
+            w.write(w2, ([80, 443],))
+    data = w.close()
+    assert data is not None
+    assert list(ff.iter_records(data, records="data")) == [
+        {"subTemplateList": stl, "subTemplateMultiList": stml},
+        {
+            "subTemplateList": stl[:1],
+            "subTemplateMultiList": [stl, [{"octetDeltaCount": 1}]],
+        },
+    ]
