@@ -48,10 +48,12 @@ def ipfix_tuples(path: Path, limit: int) -> list[tuple[Any, ...]]:
 
 
 def ff_write_table(data: Any, name: str) -> int:
-    """``write_ipfix`` of a table (Arrow or pandas) to a file."""
+    """``write_ipfix`` of a table (Arrow or pandas) to a file (or, for the
+    name ``/dev/null``, to nothing: the encoder without the file system)."""
     import ferrofix as ff
 
-    ff.write_ipfix(data, OUT / name, export_time=1_700_000_000)
+    dest = Path(name) if name.startswith("/") else OUT / name
+    ff.write_ipfix(data, dest, export_time=1_700_000_000)
     return len(data)
 
 
