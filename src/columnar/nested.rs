@@ -25,6 +25,7 @@ use crate::decode::{
 };
 use crate::error::Result;
 use crate::model::{DataType as IeType, IeDef, InfoModel};
+use crate::session::Template;
 use crate::source::MessageStream;
 
 /// Whether an IE's values are RFC 6313 lists.
@@ -261,6 +262,27 @@ impl ListColumn {
         self.elements += 1;
     }
 
+    /// One element per sub-template record, each field in its column.
+    fn push_records<'a, 'v: 'a>(
+        &mut self,
+        blocks: impl IntoIterator<Item = (&'a Arc<Template>, &'a Vec<Vec<Value<'v>>>)>,
+        row: &mut [Option<Value<'v>>],
+        ctx: &ListContext<'_>,
+        depth: u32,
+    ) {
+        for (template, records) in blocks {
+            let map: Vec<Option<usize>> = template
+                .fields
+                .iter()
+                .map(|f| field_index(&self.shape, &f.ie))
+                .collect();
+            for r in records {
+                fill_row(row, &map, r);
+                self.push_element(row, ctx, depth);
+            }
+        }
+    }
+
     /// Append a list value (a null when it does not decode).
     pub fn append(&mut self, v: &Value<'_>, ctx: &ListContext<'_>, depth: u32) {
         let list = match v {
@@ -271,16 +293,10 @@ impl ListColumn {
             self.append_null();
             return;
         };
-        let index = |shape: &ListShape, ie: &IeDef| {
-            shape
-                .fields
-                .iter()
-                .position(|(f, _)| (f.pen, f.id) == (ie.pen, ie.id))
-        };
         let mut row: Vec<Option<Value<'_>>> = vec![None; self.children.len()];
         match &list {
             List::Basic { ie, values, .. } => {
-                let at = index(&self.shape, ie);
+                let at = field_index(&self.shape, ie);
                 for v in values {
                     row.fill(None);
                     if let Some(c) = at.and_then(|i| row.get_mut(i)) {
@@ -291,29 +307,9 @@ impl ListColumn {
             }
             List::SubTemplate {
                 template, records, ..
-            } => {
-                let map: Vec<Option<usize>> = template
-                    .fields
-                    .iter()
-                    .map(|f| index(&self.shape, &f.ie))
-                    .collect();
-                for r in records {
-                    fill_row(&mut row, &map, r);
-                    self.push_element(&row, ctx, depth);
-                }
-            }
+            } => self.push_records([(template, records)], &mut row, ctx, depth),
             List::SubTemplateMulti { entries, .. } => {
-                for (template, records) in entries {
-                    let map: Vec<Option<usize>> = template
-                        .fields
-                        .iter()
-                        .map(|f| index(&self.shape, &f.ie))
-                        .collect();
-                    for r in records {
-                        fill_row(&mut row, &map, r);
-                        self.push_element(&row, ctx, depth);
-                    }
-                }
+                self.push_records(entries.iter().map(|(t, r)| (t, r)), &mut row, ctx, depth);
             }
         }
         self.offsets
@@ -379,6 +375,14 @@ pub fn check_list(
             .flat_map(|(_, r)| r.iter().flatten())
             .try_for_each(check),
     }
+}
+
+/// The column of IE `ie` among a list's element fields.
+fn field_index(shape: &ListShape, ie: &IeDef) -> Option<usize> {
+    shape
+        .fields
+        .iter()
+        .position(|(f, _)| (f.pen, f.id) == (ie.pen, ie.id))
 }
 
 /// The element row of a sub-template record: each field in its column.

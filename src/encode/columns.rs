@@ -326,53 +326,22 @@ impl ColumnEncoder {
     }
 
     /// Write row `row` (not null) into `dst`, exactly the field's fixed
-    /// length: the hot kinds (integers, times, addresses from integers,
-    /// dictionary entries) directly, the rest through [`Self::encode`].
-    #[inline]
-    pub fn put_fixed(
+    /// length, through [`Self::encode`] (the kinds `fill_column` does not
+    /// handle itself).
+    fn put_fixed(
         &self,
         row: usize,
         dst: &mut [u8],
         tmp: &mut Vec<u8>,
     ) -> std::result::Result<(), Refusal> {
-        let n = dst.len();
-        match (&self.source, self.field.decoder) {
-            (Source::Int(ints), FieldDecoder::Unsigned) => {
-                if let Value::Unsigned(x) = ints.value(row) {
-                    if n >= 8 || x >> (8 * n) == 0 {
-                        dst.copy_from_slice(&x.to_be_bytes()[8 - n.min(8)..]);
-                        return Ok(());
-                    }
-                }
-            }
-            (Source::Int(ints), FieldDecoder::Ipv4) if n == 4 => {
-                if let Value::Unsigned(x) = ints.value(row) {
-                    if let Ok(a) = u32::try_from(x) {
-                        dst.copy_from_slice(&a.to_be_bytes());
-                        return Ok(());
-                    }
-                }
-            }
-            (Source::Time(v, TimeUnit::Millisecond), FieldDecoder::DateTimeMilliseconds)
-                if n == 8 && v[row] >= 0 =>
-            {
-                dst.copy_from_slice(&v[row].to_be_bytes());
-                return Ok(());
-            }
-            (Source::Dict(keys, encoded), _) => {
-                if let Some(Ok(b)) = encoded.get(keys.index(row)) {
-                    if b.len() == n {
-                        dst.copy_from_slice(b);
-                        return Ok(());
-                    }
-                }
-            }
-            _ => {}
-        }
         tmp.clear();
         self.encode(row, tmp)?;
-        if tmp.len() != n {
-            return Err(format!("{} octets for a {n}-octet field", tmp.len()));
+        if tmp.len() != dst.len() {
+            return Err(format!(
+                "{} octets for a {}-octet field",
+                tmp.len(),
+                dst.len()
+            ));
         }
         dst.copy_from_slice(tmp);
         Ok(())

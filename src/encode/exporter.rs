@@ -264,30 +264,6 @@ impl<W: Write> Exporter<W> {
         Ok(())
     }
 
-    /// Write `records`, a run of records of the fixed-length template `id`
-    /// of `odid`, each `len` octets, packing as many into each message as
-    /// fit.
-    pub fn write_records(&mut self, odid: u32, id: u16, records: &[u8], len: usize) -> Result<()> {
-        let t = self.require(odid, id)?;
-        if t.fixed_record_len != Some(len) || len == 0 || records.len() % len != 0 {
-            return Err(encode_error(format!(
-                "records of {len} octets do not match template {id}"
-            )));
-        }
-        let mut rest = records;
-        while !rest.is_empty() {
-            let (first, tail) = rest.split_at(len);
-            self.write_record(odid, id, first)?;
-            let fit = (self.opts.mtu - self.msg.len()) / len;
-            let take = fit.min(tail.len() / len);
-            self.msg.extend_from_slice(&tail[..take * len]);
-            self.msg_records = self.msg_records.wrapping_add(take as u32);
-            self.stats.records += take as u64;
-            rest = &tail[take * len..];
-        }
-        Ok(())
-    }
-
     /// Room for up to `max` records of the fixed-length template `id` of
     /// `odid` (`len` octets each) at the end of the current message:
     /// the records are appended zeroed and counted as written, and the
@@ -310,19 +286,10 @@ impl<W: Write> Exporter<W> {
         }
         if self.starts_message(odid, id, len) {
             self.resend_if_due(odid)?;
-            if !self.msg.is_empty() && self.msg_domain != odid {
-                self.flush()?;
-            }
-            let need = len
-                + if self.set.is_some_and(|s| s.0 == id) {
-                    0
-                } else {
-                    SET_HEADER_LEN
-                };
-            if !self.msg.is_empty() && self.msg.len() + need > self.opts.mtu {
-                self.flush()?;
-            }
         }
+        // Flush first, so that the mark describes the message the records
+        // go into.
+        self.make_room(odid, id, len)?;
         let mark = RecordsMark {
             msg_len: self.msg.len(),
             set: self.set,
@@ -439,18 +406,7 @@ impl<W: Write> Exporter<W> {
                 self.opts.mtu
             )));
         }
-        if !self.msg.is_empty() && self.msg_domain != odid {
-            self.flush()?;
-        }
-        let need = item.len()
-            + if self.set.is_some_and(|s| s.0 == set_id) {
-                0
-            } else {
-                SET_HEADER_LEN
-            };
-        if !self.msg.is_empty() && self.msg.len() + need > self.opts.mtu {
-            self.flush()?;
-        }
+        self.make_room(odid, set_id, item.len())?;
         if self.msg.is_empty() {
             self.start(odid);
         }
@@ -461,6 +417,15 @@ impl<W: Write> Exporter<W> {
             self.msg.extend_from_slice(&[0, 0]);
         }
         self.msg.extend_from_slice(item);
+        Ok(())
+    }
+
+    /// Write the message being built when an item of `len` octets in set
+    /// `set_id` of `odid` cannot join it (another domain, or no room).
+    fn make_room(&mut self, odid: u32, set_id: u16, len: usize) -> Result<()> {
+        if !self.msg.is_empty() && self.starts_message(odid, set_id, len) {
+            self.flush()?;
+        }
         Ok(())
     }
 

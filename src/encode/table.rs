@@ -193,10 +193,10 @@ impl TableWriter {
         ))
     }
 
-    /// A run of rows of a fixed-length template, column by column into one
-    /// buffer, written at once; `false` (nothing written) when some value
-    /// is refused, for the row-by-row path to write the rows before it and
-    /// report it.
+    /// A run of rows of a fixed-length template, filled column by column
+    /// in place in the messages; from the first chunk holding a refused
+    /// value on, the row-by-row path writes the rows before it and reports
+    /// it.
     #[allow(clippy::too_many_arguments)]
     fn fill_fixed<W: Write>(
         &self,
@@ -207,7 +207,7 @@ impl TableWriter {
         rows: std::ops::Range<usize>,
         len: usize,
         bufs: &mut Buffers,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let mut row = rows.start;
         while row < rows.end {
             let (slot, k, mark) = ex.reserve_records(self.odid, id, len, rows.end - row)?;
@@ -225,12 +225,11 @@ impl TableWriter {
                 // The row-by-row path writes the rows before the refused
                 // value and reports it.
                 ex.cancel_records(mark, k);
-                self.rows_one_by_one(ex, id, encoders, columns, row..rows.end, bufs)?;
-                return Ok(true);
+                return self.rows_one_by_one(ex, id, encoders, columns, row..rows.end, bufs);
             }
             row += k;
         }
-        Ok(true)
+        Ok(())
     }
 
     fn rows_one_by_one<W: Write>(
@@ -338,14 +337,11 @@ impl TableWriter {
                 .filter(|&c| pattern[c / 64] >> (c % 64) & 1 == 1)
                 .collect();
             let fixed = ex.template(self.odid, id).and_then(|t| t.fixed_record_len);
-            let done = match fixed {
+            match fixed {
                 Some(len) => {
-                    self.fill_fixed(ex, id, &encoders, &columns, row..end, len, &mut bufs)?
+                    self.fill_fixed(ex, id, &encoders, &columns, row..end, len, &mut bufs)?;
                 }
-                None => false,
-            };
-            if !done {
-                self.rows_one_by_one(ex, id, &encoders, &columns, row..end, &mut bufs)?;
+                None => self.rows_one_by_one(ex, id, &encoders, &columns, row..end, &mut bufs)?,
             }
             row = end;
         }

@@ -184,6 +184,51 @@ impl PyWriter {
         })
     }
 
+    /// Encode and write records of template `template_id` of `odid`;
+    /// `numbered`: a refusal names the record's index.
+    fn write_each<'py>(
+        &self,
+        py: Python<'py>,
+        template_id: u16,
+        odid: u32,
+        records: impl Iterator<Item = PyResult<Bound<'py, PyAny>>>,
+        numbered: bool,
+    ) -> PyResult<u64> {
+        let t = self.template(py, odid, template_id)?;
+        let types = PyTypes::new(py)?;
+        let poisoned = || PyRuntimeError::new_err("writer state poisoned");
+        let mut g = self.inner.lock().map_err(|_| poisoned())?;
+        let mut model = self.model.lock().map_err(|_| poisoned())?;
+        let mut known = self.sub_templates.lock().map_err(|_| poisoned())?;
+        let ex = g.as_mut().ok_or_else(closed)?;
+        let mut buf = Vec::with_capacity(256);
+        let mut n = 0u64;
+        for rec in records {
+            let rec = rec?;
+            let mut defs = RecordDefs {
+                model: &mut model,
+                ex: &mut *ex,
+                odid,
+                known: &mut known,
+            };
+            let mut subs: Option<&mut dyn SubTemplates> = Some(&mut defs);
+            Self::encode(&t, &rec, &types, &mut subs, &mut buf).map_err(|why| {
+                encode_err(
+                    py,
+                    if numbered {
+                        format!("record {n}: {why}")
+                    } else {
+                        why
+                    },
+                )
+            })?;
+            ex.write_record(odid, template_id, &buf)
+                .map_err(|e| errors::to_py(py, &e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Encode one record (tuple, list or dict) of template `t`.
     fn encode(
         t: &Template,
@@ -329,17 +374,9 @@ impl PyWriter {
         record: &Bound<'_, PyAny>,
         observation_domain_id: u32,
     ) -> PyResult<()> {
-        let one = PyList::new(py, [record])?.into_any();
-        self.write_many(py, template_id, &one, observation_domain_id)
+        let one = std::iter::once(Ok(record.clone()));
+        self.write_each(py, template_id, observation_domain_id, one, false)
             .map(|_| ())
-            .map_err(|e| {
-                // One record: its index among the records is noise.
-                let text = e.value(py).to_string();
-                match text.strip_prefix("cannot encode: record 0: ") {
-                    Some(rest) => encode_err(py, rest.to_string()),
-                    None => e,
-                }
-            })
     }
 
     /// Write every record of an iterable; returns how many. A record that
@@ -353,39 +390,13 @@ impl PyWriter {
         records: &Bound<'_, PyAny>,
         observation_domain_id: u32,
     ) -> PyResult<u64> {
-        let t = self.template(py, observation_domain_id, template_id)?;
-        let types = PyTypes::new(py)?;
-        let mut g = self
-            .inner
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
-        let mut model = self
-            .model
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
-        let mut known = self
-            .sub_templates
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
-        let ex = g.as_mut().ok_or_else(closed)?;
-        let mut buf = Vec::with_capacity(256);
-        let mut n = 0u64;
-        for rec in records.try_iter()? {
-            let rec = rec?;
-            let mut defs = RecordDefs {
-                model: &mut model,
-                ex: &mut *ex,
-                odid: observation_domain_id,
-                known: &mut known,
-            };
-            let mut subs: Option<&mut dyn SubTemplates> = Some(&mut defs);
-            Self::encode(&t, &rec, &types, &mut subs, &mut buf)
-                .map_err(|why| encode_err(py, format!("record {n}: {why}")))?;
-            ex.write_record(observation_domain_id, template_id, &buf)
-                .map_err(|e| errors::to_py(py, &e))?;
-            n += 1;
-        }
-        Ok(n)
+        self.write_each(
+            py,
+            template_id,
+            observation_domain_id,
+            records.try_iter()?,
+            true,
+        )
     }
 
     /// Write Arrow data (anything with `__arrow_c_stream__` or

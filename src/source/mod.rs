@@ -54,12 +54,6 @@ fn fill_peek<R: Read>(r: &mut BufReader<R>) -> io::Result<Vec<u8>> {
     Ok(buf.get(..4).unwrap_or(buf).to_vec())
 }
 
-/// Open a file (plain, gzip or zstd) as a byte reader.
-pub fn open_path(path: &Path) -> io::Result<DynRead> {
-    let f = File::open(path)?;
-    decompressing(Box::new(f))
-}
-
 fn compressed(head: &[u8]) -> bool {
     head.starts_with(&GZIP_MAGIC) || head.starts_with(&ZSTD_MAGIC)
 }
