@@ -58,10 +58,22 @@ fn name_column(column: &str, e: &Error) -> Error {
     refuse(format!("column {column:?}: {}", e.kind))
 }
 
+/// Store `x` in `slot` (`width` octets) when it fits. Inlined into each
+/// column loop: as a call per value it cost a third of the writing time.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn put_be(slot: Option<&mut [u8]>, width: usize, x: u64) -> bool {
+    match slot {
+        Some(dst) if width >= 8 || x >> (8 * width) == 0 => store_be(dst, x),
+        _ => false,
+    }
+}
+
 /// Store the low `dst.len()` octets of `x`, big-endian, with a fixed-size
 /// store for the common widths (a copy of a run-time length would be a
 /// call to memmove per value).
-#[inline]
+#[allow(clippy::inline_always)]
+#[inline(always)]
 fn store_be(dst: &mut [u8], x: u64) -> bool {
     match dst.len() {
         1 => dst[0] = x as u8,
@@ -374,12 +386,7 @@ impl ColumnEncoder {
         let slots = buf
             .chunks_exact_mut(stride.max(1))
             .map(|r| r.get_mut(at..at + width));
-        let be = |slot: Option<&mut [u8]>, x: u64| -> bool {
-            match slot {
-                Some(dst) if width >= 8 || x >> (8 * width) == 0 => store_be(dst, x),
-                _ => false,
-            }
-        };
+        let be = |slot: Option<&mut [u8]>, x: u64| put_be(slot, width, x);
         let (lo, hi) = (rows.start, rows.end);
         Some(match (&self.source, self.field.decoder) {
             (Source::Int(ints), FieldDecoder::Unsigned | FieldDecoder::Ipv4) if width <= 8 => {
