@@ -1,18 +1,18 @@
 """The Arrow path against the independent oracle directly: every real IPFIX
 fixture read with ``scan_ipfix`` (all records, wire order) is compared row by
 row and value by value with tshark's committed decode (tests/data/oracle/),
-with the same comparators as the record path's oracle test
-(``oracle.compare_tshark``). A column holds the first occurrence of an IE
+with the same comparators and the same tally (mismatches, minimum share
+compared) as the record path's oracle test. A column holds the first occurrence of an IE
 repeated in a template, so only first occurrences are compared."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from test_oracle import Tally
 
 import ferrofix as ff
 import oracle as oc
@@ -21,10 +21,6 @@ pa = pytest.importorskip("pyarrow")
 
 CASES = [c for c in oc.load_cases() if oc.load_tshark(c.name)["records"]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-# As in test_oracle.py: the share of (first-occurrence) fields that must
-# really be compared, so that a case cannot pass by skipping everything.
-MIN_COMPARED = 0.75
 
 
 def _columns(table: Any) -> dict[tuple[int, int], tuple[str, Any]]:
@@ -68,9 +64,7 @@ def test_arrow_against_tshark(case: oc.Case) -> None:
     table = ff.scan_ipfix(case.data(), records="all", on_bad_records="skip").to_arrow()
     assert table.num_rows == len(theirs), f"{table.num_rows} rows, tshark decoded {len(theirs)}"
     columns = _columns(table)
-    total = compared = 0
-    skipped: Counter[str] = Counter()
-    mismatches = []
+    tally = Tally("tshark", case)
     for n, (row, rec) in enumerate(zip(_rows(table), theirs, strict=True)):
         seen = set()
         for f in rec["fields"]:
@@ -80,20 +74,13 @@ def test_arrow_against_tshark(case: oc.Case) -> None:
             seen.add((pen, fid))
             name, arrow_type = columns[(pen, fid)]
             value = row[name]
+            where = f"row {n} {name}"
             if pa.types.is_list(arrow_type):
-                skipped["RFC 6313 list"] += 1
-                total += 1
+                tally.add(where, "RFC 6313 list", value, f[2])
                 continue
             extra = f[5] if len(f) > 5 else None
             verdict = oc.compare_tshark(
                 _record_form(value, arrow_type), f[2], f[3], f[4], pen, fid, extra
             )
-            total += 1
-            if isinstance(verdict, str):
-                skipped[verdict] += 1
-                continue
-            compared += 1
-            if not verdict:
-                mismatches.append(f"row {n} {name}: arrow {value!r} vs tshark {f[2]!r}")
-    assert not mismatches, f"{len(mismatches)} of {compared} differ:\n" + "\n".join(mismatches[:25])
-    assert total and compared / total >= MIN_COMPARED, (compared, total, dict(skipped))
+            tally.add(where, verdict, value, f[2])
+    tally.check()
