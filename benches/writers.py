@@ -84,6 +84,12 @@ def ipfix_write_tuples(rows: list[tuple[Any, ...]], name: str) -> int:
     return len(rows)
 
 
+def remove(name: str | None) -> None:
+    """Delete an earlier run's output, so the next run writes a new file."""
+    if name is not None:
+        (OUT / name).unlink(missing_ok=True)
+
+
 def count_written(name: str) -> int:
     """Records in a written file, counted by ferrofix's reader."""
     path = OUT / name
