@@ -16,6 +16,7 @@ from ._errors import (
     SpecError,
 )
 from ._ferrofix import IANA_REGISTRY_UPDATED, __version__
+from ._lists import BasicList
 from ._model import IESpec, InformationElement, describe, parse_spec, spec_file
 from ._reader import (
     DomainSequence,
@@ -30,6 +31,7 @@ from ._writer import Writer, write_ipfix
 
 __all__ = [
     "IANA_REGISTRY_UPDATED",
+    "BasicList",
     "DecodeError",
     "DomainSequence",
     "EncodeError",

@@ -105,16 +105,7 @@ impl ListEncoder {
                     .map_err(|e| refuse(format!("column {name:?}, list item: {}", e.kind)))?;
                 let tf = fields_of(vec![spec], defs.model()).remove(0);
                 let mut header = Vec::with_capacity(8);
-                let id = if spec.pen == 0 {
-                    spec.id
-                } else {
-                    spec.id | 0x8000
-                };
-                header.extend_from_slice(&id.to_be_bytes());
-                header.extend_from_slice(&spec.length.to_be_bytes());
-                if spec.pen != 0 {
-                    header.extend_from_slice(&spec.pen.to_be_bytes());
-                }
+                put_basic_list_field(spec, &mut header);
                 let enc = ColumnEncoder::new(&format!("{name}[]"), tf, values, defs)?;
                 Elements::Basic(header, Box::new(enc))
             }
@@ -246,6 +237,22 @@ impl ListEncoder {
             }
         }
         Ok(())
+    }
+}
+
+/// The element's field specifier in a basicList header, after the
+/// semantic (RFC 6313 §4.5.1): the IE id (enterprise bit set for an
+/// enterprise IE), the element length, the PEN if any.
+pub fn put_basic_list_field(spec: FieldSpec, out: &mut Vec<u8>) {
+    let id = if spec.pen == 0 {
+        spec.id
+    } else {
+        spec.id | 0x8000
+    };
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&spec.length.to_be_bytes());
+    if spec.pen != 0 {
+        out.extend_from_slice(&spec.pen.to_be_bytes());
     }
 }
 

@@ -14,6 +14,6 @@ mod value;
 pub use columns::{column_field, ColumnEncoder};
 pub use exporter::{template_record, ExportOptions, ExportStats, Exporter, RecordsMark};
 pub use fields::resolve_field;
-pub use lists::{put_list, ListEncoder, SubTemplates};
+pub use lists::{put_basic_list_field, put_list, ListEncoder, SubTemplates};
 pub use table::{NullPolicy, TableWriter, MAX_PATTERNS};
 pub use value::{encode_value, put_varlen_len, Refusal};

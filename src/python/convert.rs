@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTzInfo};
 
 use crate::decode::{civil_from_days, decode_list, DateTime, List, ListContext, Value};
@@ -227,7 +228,7 @@ impl Converter {
         Ok(out)
     }
 
-    /// basicList -> list of values; subTemplateList -> list of dicts;
+    /// basicList -> `ferrofix.BasicList` (a list of values naming its IE); subTemplateList -> list of dicts;
     /// subTemplateMultiList -> list of lists of dicts (one per entry).
     fn list<'py>(
         &mut self,
@@ -237,12 +238,16 @@ impl Converter {
         depth: u32,
     ) -> CResult<Bound<'py, PyAny>> {
         Ok(match l {
-            List::Basic { values, .. } => {
+            List::Basic {
+                semantic,
+                ie,
+                values,
+            } => {
                 let out = PyList::empty(py);
                 for v in values {
                     out.append(self.value(py, v, ctx, depth)?)?;
                 }
-                out.into_any()
+                basic_list_class(py)?.call1((&*ie.name, out, *semantic))?
             }
             List::SubTemplate {
                 template, records, ..
@@ -256,4 +261,18 @@ impl Converter {
             }
         })
     }
+}
+
+/// `ferrofix._lists.BasicList`, imported once.
+fn basic_list_class(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static CLASS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    CLASS
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(
+                PyModule::import(py, "ferrofix._lists")?
+                    .getattr("BasicList")?
+                    .unbind(),
+            )
+        })
+        .map(|c| c.bind(py))
 }

@@ -16,7 +16,7 @@ use pyo3::types::{
 use pyo3::types::{PyDateAccess, PyTimeAccess};
 
 use crate::decode::{DateTime, TimePrecision, Value};
-use crate::encode::{encode_value, put_list, resolve_field, SubTemplates};
+use crate::encode::{encode_value, put_basic_list_field, put_list, resolve_field, SubTemplates};
 use crate::session::Template;
 use crate::session::{FieldDecoder, TemplateField};
 
@@ -279,6 +279,47 @@ fn encode_records_list(
     Ok(())
 }
 
+/// A basicList (RFC 6313 §4.5.1) from a `ferrofix.BasicList`: the
+/// semantic, the element IE (its `ie`, a name or IESpec with a length) and
+/// each item encoded as that IE. A plain list is refused: it does not say
+/// what its items are.
+fn encode_basic_list(
+    list: &Bound<'_, PyList>,
+    types: &PyTypes,
+    subs: &mut Option<&mut dyn SubTemplates>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let py = list.py();
+    let Ok(ie) = list.getattr(intern!(py, "ie")) else {
+        return Err("a basicList needs its element IE: give \
+                    ferrofix.BasicList(ie, values), not a plain list"
+            .into());
+    };
+    let ie: String = ie
+        .extract()
+        .map_err(|_| "BasicList.ie must be an IE name or IESpec".to_string())?;
+    let semantic: u8 = list
+        .getattr(intern!(py, "semantic_code"))
+        .and_then(|s| s.extract())
+        .unwrap_or(0xFF);
+    let (spec, item) = {
+        let Some(defs) = subs.as_deref_mut() else {
+            return Err("lists cannot be written here".into());
+        };
+        let spec = resolve_field(defs.model(), &ie).map_err(|e| format!("{ie}: {}", e.kind))?;
+        let item = Template::new(0, 0, None, vec![spec], defs.model())
+            .fields
+            .remove(0);
+        (spec, item)
+    };
+    out.push(semantic);
+    put_basic_list_field(spec, out);
+    for (i, v) in list.iter().enumerate() {
+        encode_py(&item, &v, types, subs, out).map_err(|why| format!("item {i}: {why}"))?;
+    }
+    Ok(())
+}
+
 /// Encode one Python value for a field, appending to `out` (nothing is
 /// appended on error; the reason names what was wrong).
 pub fn encode_py(
@@ -302,6 +343,13 @@ pub fn encode_py(
                 subs,
                 &mut raw,
             )?;
+            return put_list(&raw, f.length, out);
+        }
+    }
+    if f.decoder == F::BasicList {
+        if let Ok(list) = obj.cast::<PyList>() {
+            let mut raw = Vec::new();
+            encode_basic_list(list, types, subs, &mut raw)?;
             return put_list(&raw, f.length, out);
         }
     }
@@ -347,14 +395,6 @@ pub fn encode_py(
                     .ok_or_else(|| format!("expected a str, not {}", type_name(obj)))?;
                 Value::String(&raw)
             }
-        }
-        F::BasicList if obj.cast::<PyList>().is_ok() => {
-            return Err(
-                "a basicList from a Python list does not say its element's IE: \
-                        give its encoded bytes, or write a table with a list<T> column \
-                        whose item is named by the IE"
-                    .into(),
-            );
         }
         F::Bytes | F::BasicList | F::SubTemplateList | F::SubTemplateMultiList => {
             raw = bytes_of(obj).ok_or_else(|| format!("expected bytes, not {}", type_name(obj)))?;

@@ -32,6 +32,8 @@ class DumpField:
     scope: bool = False
     children: list[DumpRecord] = field(default_factory=list)  # STL/STML records
     items: list[str] = field(default_factory=list)  # basicList elements
+    # basicList header: (semantic number, item IE id, item IE name)
+    list_head: tuple[int, int, str] | None = None
 
 
 @dataclass
@@ -72,6 +74,7 @@ _REC_TID = re.compile(rb"^(\t+)count: +(\d+) +tid: +(\d+) \(")
 _FIELD = re.compile(rb"^(\t+)\((-?\d+)(?:/(\d+))?\)( \(S\))? *(\S+) : ")
 _STRLEN = re.compile(rb"\(len: (\d+)\) ")
 _BL_ITEM = re.compile(rb"^(\t+)(\d+) *: (.*)$")
+_BL_HEAD = re.compile(rb"^\t+count: *\d+ +semantic: *(\d+)-\S+ +ie: *\((\d+)\) (\S+)")
 
 
 def parse_ipfixdump(out: bytes, stderr: str = "") -> IpfixDump:
@@ -172,6 +175,8 @@ def parse_ipfixdump(out: bytes, stderr: str = "") -> IpfixDump:
             list_field = None
         elif line.strip() == b"+++ basicList +++":
             list_field = stack[-1][1].fields[-1] if stack and stack[-1][1].fields else None
+        elif (m := _BL_HEAD.match(line)) and list_field is not None:
+            list_field.list_head = (int(m.group(1)), int(m.group(2)), m.group(3).decode())
         elif (m := _BL_ITEM.match(line)) and list_field is not None:
             list_field.items.append(m.group(3).decode("utf-8", "surrogateescape"))
         elif line.startswith(b"*** File Stats:"):

@@ -283,6 +283,41 @@ def test_list_refusals() -> None:
     assert list(ff.iter_records(data)) == [{"basicList": [80, 443]}]
 
 
+def test_basic_lists_from_python_values() -> None:
+    """basicLists of an enterprise IE, of strings, of basicLists (RFC 6313
+    §4.5.1 allows any IE as the item) and inside a subTemplateList, written
+    from ``BasicList`` values and read back; libfixbuf checks the bytes in
+    test_writer_interop."""
+    spec = "hops(35566/900)<unsigned16>"
+    ports = ff.BasicList("sourceTransportPort", [80, 443], "allOf")
+    nested = ff.BasicList("basicList", [ports, ff.BasicList("interfaceName", ["eth0", "é"])])
+    inner = [{"basicList": ff.BasicList("hops", [1, 2, 3], 200), "octetDeltaCount": 5}]
+    with ff.Writer(export_time=0, specs=[spec]) as w:
+        t = w.add_template(["basicList", "subTemplateList"])
+        w.write(t, (nested, inner))
+        w.write(t, {"basicList": ff.BasicList("hops", []), "subTemplateList": inner})
+    data = w.close()
+    assert data is not None
+    recs = list(ff.iter_records(data, records="data", specs=[spec]))
+    assert recs == [
+        {"basicList": [[80, 443], ["eth0", "é"]], "subTemplateList": inner},
+        {"basicList": [], "subTemplateList": inner},
+    ]
+    got = recs[0]["basicList"]
+    assert (got.ie, got[0].ie, got[0].semantic, got[1].ie) == (
+        "basicList",
+        "sourceTransportPort",
+        "allOf",
+        "interfaceName",
+    )
+    hops = recs[0]["subTemplateList"][0]["basicList"]
+    assert (hops.ie, hops.semantic) == ("hops", 200)
+    assert (recs[1]["basicList"].ie, recs[1]["basicList"].semantic) == ("hops", "undefined")
+    # Byte layout of the empty list (RFC 6313 §4.5.1, Figure 5): semantic
+    # 0xFF, the enterprise bit on element id 900, length 2, PEN 35566.
+    assert bytes([0xFF]) + struct.pack("!HHI", 0x8000 | 900, 2, 35566) in data
+
+
 def test_lists_of_records_from_python_values() -> None:
     a = ipaddress.IPv4Address
     stl = [
@@ -299,9 +334,14 @@ def test_lists_of_records_from_python_values() -> None:
         )
         with pytest.raises(ff.EncodeError, match="same keys"):
             w.write(t, ([*stl, {"octetDeltaCount": 1}], stml))
-        with pytest.raises(ff.EncodeError, match="does not say its element's IE"):
-            w2 = w.add_template(["basicList"])
+        # A plain list does not say what its items are.
+        w2 = w.add_template(["basicList"])
+        with pytest.raises(ff.EncodeError, match=r"needs its element IE: give ferrofix.BasicList"):
             w.write(w2, ([80, 443],))
+        with pytest.raises(ff.EncodeError, match=r"item 1: expected an int, not str"):
+            w.write(w2, (ff.BasicList("sourceTransportPort", [80, "443"]),))
+        with pytest.raises(ff.EncodeError, match="noSuchElement"):
+            w.write(w2, (ff.BasicList("noSuchElement", [80]),))
     data = w.close()
     assert data is not None
     assert list(ff.iter_records(data, records="data")) == [

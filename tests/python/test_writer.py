@@ -482,3 +482,35 @@ def test_lists_of_records_read_back_as_written(blocks: Any, multi: bool) -> None
     (rec,) = ff.iter_records(data, records="data", specs=SPECS)
     # Given blocks stay blocks (RFC 6313 §4.5.3), even of one template.
     assert rec[field] == (dicts if multi else dicts[0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.data(),
+    st.integers(0, len(FIELDS) - 1),
+    st.sampled_from(["noneOf", "exactlyOneOf", "oneOrMoreOf", "allOf", "ordered", "undefined"]),
+    st.sampled_from(["basicList", "basicList[300]"]),
+)
+def test_basic_lists_read_back_as_written(data: Any, pick: int, semantic: str, field: str) -> None:
+    """RFC 6313 basicList fields of every item type and width (reduced sizes
+    and variable length included) and every semantic, from ``BasicList``
+    values; the reader gives back ``BasicList``s naming the item IE. A fixed
+    ``basicList[300]`` field takes only lists of exactly 300 octets."""
+    ie, lengths, values = FIELDS[pick]
+    n = data.draw(st.sampled_from(lengths))
+    spec = ie if n is None else f"{ie}[{n}]"
+    items = data.draw(st.lists(values(n), max_size=10))
+    value = ff.BasicList(spec, items, semantic)
+    with ff.Writer(export_time=0, specs=SPECS) as w:
+        t = w.add_template([field, "octetDeltaCount"])
+        try:
+            w.write(t, (value, 7))
+        except ff.EncodeError as e:
+            assert field == "basicList[300]" and "for a 300-octet field" in str(e)
+            return
+    out = w.close()
+    assert out is not None
+    (rec,) = ff.iter_records(out, records="data", specs=SPECS)
+    back = rec["basicList"]
+    assert isinstance(back, ff.BasicList)
+    assert (back, back.ie, back.semantic) == (items, ie, semantic)
