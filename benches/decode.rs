@@ -112,7 +112,7 @@ fn decode_stream<S: RecordSink>(file: &'static [u8], sink: &mut S) -> ferrofix::
     let mut stream = MessageStream::new(Box::new(Cursor::new(file)));
     let mut dec = Decoder::new(InfoModel::iana(), &DecoderOptions::default());
     while let Some(m) = stream.next_message()? {
-        dec.decode_message(m.bytes, m.offset, m.index, sink)?;
+        dec.decode(&m, sink)?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod model;
+pub mod netflow;
 pub mod session;
 pub mod source;
 pub mod wire;

@@ -36,7 +36,7 @@ fn decode(data: &[u8], policy: Policy) -> (Visit, Option<ferrofix::Error>) {
     loop {
         match stream.next_message() {
             Ok(Some(m)) => {
-                if let Err(e) = dec.decode_message(m.bytes, m.offset, m.index, &mut sink) {
+                if let Err(e) = dec.decode(&m, &mut sink) {
                     return (sink, Some(e));
                 }
             }

@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         let mut dec = Decoder::new(InfoModel::iana(), &opts);
         let mut stream = MessageStream::new(Box::new(std::io::Cursor::new(data.to_vec())));
         while let Ok(Some(m)) = stream.next_message() {
-            if dec.decode_message(m.bytes, m.offset, m.index, &mut Visit).is_err() {
+            if dec.decode(&m, &mut Visit).is_err() {
                 break;
             }
         }

@@ -67,7 +67,9 @@ class Template:
 
 @dataclass(frozen=True)
 class DomainSequence:
-    """Sequence-number accounting of one observation domain (RFC 7011 §3.1)."""
+    """Sequence-number accounting of one observation domain (RFC 7011 §3.1;
+    for NetFlow v9, whose numbers count packets, RFC 3954 §5.1, losses are
+    in ``lost_packets``)."""
 
     messages: int
     records: int
@@ -75,6 +77,7 @@ class DomainSequence:
     lost_records: int
     out_of_order: int
     unknown_counts: int
+    lost_packets: int = 0
 
 
 @dataclass(frozen=True)

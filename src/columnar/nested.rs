@@ -166,10 +166,7 @@ pub fn discover_list_shapes(
     }
     let mut dec = Decoder::new(model, opts);
     while let Ok(Some(m)) = stream.next_message() {
-        if dec
-            .decode_message(m.bytes, m.offset, m.index, &mut sink)
-            .is_err()
-        {
+        if dec.decode(&m, &mut sink).is_err() {
             break;
         }
     }

@@ -129,10 +129,7 @@ impl ColumnarReader {
     fn fill(&mut self) {
         while self.ready.is_empty() && !self.finished {
             let err = match self.stream.next_message() {
-                Ok(Some(m)) => self
-                    .decoder
-                    .decode_message(m.bytes, m.offset, m.index, &mut self.sink)
-                    .err(),
+                Ok(Some(m)) => self.decoder.decode(&m, &mut self.sink).err(),
                 Ok(None) => {
                     self.finished = true;
                     None

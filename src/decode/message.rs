@@ -10,7 +10,9 @@ use super::lists::ListContext;
 use super::record::{split_record, Record, Span};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
+use crate::netflow::Version;
 use crate::session::{Limits, SequenceTracker, StoreEvent, Template, TemplateKey, TemplateStore};
+use crate::source::RawMessage;
 use crate::wire::{
     parse_template_set, MessageHeader, SetIter, TemplateItem, MIN_DATA_SET_ID,
     OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LEN, TEMPLATE_SET_ID,
@@ -75,11 +77,15 @@ pub struct Decoder {
 struct Place {
     msg_offset: u64,
     msg_index: u64,
+    /// Offsets within the message are the input's (false for a NetFlow
+    /// packet's IPFIX translation: errors then point at the packet).
+    exact: bool,
 }
 
 impl Place {
     fn at(&self, e: Error, within: usize) -> Error {
-        e.at(self.msg_offset + within as u64, self.msg_index)
+        let within = if self.exact { within as u64 } else { 0 };
+        e.at(self.msg_offset + within, self.msg_index)
     }
 }
 
@@ -140,9 +146,28 @@ impl Decoder {
         index: u64,
         sink: &mut S,
     ) -> Result<()> {
+        self.decode_as(msg, offset, index, Version::Ipfix, sink)
+    }
+
+    /// Decode a message of a [`crate::source::MessageStream`]: IPFIX, or
+    /// a NetFlow packet's translation, whose sequence numbers count packets
+    /// (v9, RFC 3954 §5.1) or records (v5, as IPFIX).
+    pub fn decode<S: RecordSink>(&mut self, m: &RawMessage<'_>, sink: &mut S) -> Result<()> {
+        self.decode_as(m.bytes, m.offset, m.index, m.version, sink)
+    }
+
+    fn decode_as<S: RecordSink>(
+        &mut self,
+        msg: &[u8],
+        offset: u64,
+        index: u64,
+        version: Version,
+        sink: &mut S,
+    ) -> Result<()> {
         let place = Place {
             msg_offset: offset,
             msg_index: index,
+            exact: version == Version::Ipfix,
         };
         let header = MessageHeader::parse(msg).map_err(|e| place.at(e, 0))?;
         if header.length as usize != msg.len() {
@@ -214,7 +239,11 @@ impl Decoder {
                 }
             }
         }
-        self.seq.end(odid, header.sequence, records, complete);
+        if version == Version::V9 {
+            self.seq.end_packet(odid, header.sequence, records);
+        } else {
+            self.seq.end(odid, header.sequence, records, complete);
+        }
         Ok(())
     }
 

@@ -234,10 +234,7 @@ impl PyReader {
                 }
                 Ok(true) => {
                     let m = inner.stream.current();
-                    inner
-                        .decoder
-                        .decode_message(m.bytes, m.offset, m.index, &mut sink)
-                        .err()
+                    inner.decoder.decode(&m, &mut sink).err()
                 }
                 Err(e) => {
                     inner.finished = true;
@@ -359,6 +356,7 @@ fn health_dict<'py>(py: Python<'py>, h: &crate::decode::Health) -> PyResult<Boun
         e.set_item("records", s.records)?;
         e.set_item("gaps", s.gaps)?;
         e.set_item("lost_records", s.lost_records)?;
+        e.set_item("lost_packets", s.lost_packets)?;
         e.set_item("out_of_order", s.out_of_order)?;
         e.set_item("unknown_counts", s.unknown_counts)?;
         seq.set_item(odid, e)?;

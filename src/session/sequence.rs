@@ -16,6 +16,9 @@ pub struct DomainSequence {
     pub gaps: u64,
     /// Data records the sequence numbers say were never seen (forward gaps).
     pub lost_records: u64,
+    /// NetFlow v9 packets the sequence numbers say were never seen (v9
+    /// numbers count packets, RFC 3954 §5.1; its lost records are unknown).
+    pub lost_packets: u64,
     /// Messages that arrived with a number behind the expected one.
     pub out_of_order: u64,
     /// Messages after which the next number could not be predicted (a data
@@ -23,6 +26,8 @@ pub struct DomainSequence {
     pub unknown_counts: u64,
     /// Sequence number the next message should carry, if known.
     pub expected: Option<u32>,
+    /// The domain's numbers count packets (NetFlow v9), not records.
+    pub per_packet: bool,
 }
 
 /// Tracks sequence numbers for every observation domain of a session.
@@ -42,7 +47,11 @@ impl SequenceTracker {
                 let ahead = sequence.wrapping_sub(exp);
                 // Half the number space ahead is a loss; behind is reordering.
                 if ahead < 1 << 31 {
-                    d.lost_records += u64::from(ahead);
+                    if d.per_packet {
+                        d.lost_packets += u64::from(ahead);
+                    } else {
+                        d.lost_records += u64::from(ahead);
+                    }
                 } else {
                     d.out_of_order += 1;
                 }
@@ -50,11 +59,21 @@ impl SequenceTracker {
         }
     }
 
+    /// Note the end of a NetFlow v9 packet: its number counts packets, so
+    /// the next one is this one's plus one whatever the records.
+    pub fn end_packet(&mut self, odid: u32, sequence: u32, records: u32) {
+        let d = self.domains.entry(odid).or_default();
+        d.records += u64::from(records);
+        d.per_packet = true;
+        d.expected = Some(sequence.wrapping_add(1));
+    }
+
     /// Note the end of a message: `records` data records were decoded;
     /// `complete` is false when some data set could not be counted.
     pub fn end(&mut self, odid: u32, sequence: u32, records: u32, complete: bool) {
         let d = self.domains.entry(odid).or_default();
         d.records += u64::from(records);
+        d.per_packet = false;
         if complete {
             d.expected = Some(sequence.wrapping_add(records));
         } else {

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::wire::{MessageHeader, MESSAGE_HEADER_LEN};
+use crate::netflow::{self, Extent, Translator, Version};
+use crate::wire::be16;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -79,8 +80,14 @@ impl Whole {
 }
 
 enum Input {
-    /// Messages read from a byte stream into `buf`.
-    Stream { r: DynRead, buf: Vec<u8> },
+    /// Messages read from a byte stream into `buf`; `carry` holds bytes
+    /// read past a NetFlow v9 packet (the next packet's first flowset
+    /// header), which start the next read.
+    Stream {
+        r: DynRead,
+        buf: Vec<u8>,
+        carry: Vec<u8>,
+    },
     /// Messages as slices of a whole input; `cur` is the current message.
     Whole {
         data: Whole,
@@ -89,21 +96,31 @@ enum Input {
     },
 }
 
-/// Reads whole messages from a byte stream or a whole input.
+/// Reads whole messages from a byte stream or a whole input: IPFIX
+/// messages as they are, NetFlow v9 and v5 packets translated into IPFIX
+/// messages (see [`crate::netflow`]).
 pub struct MessageStream {
     input: Input,
     offset: u64,
     index: u64,
     done: bool,
+    /// Protocol of the current message.
+    version: Version,
+    translator: Translator,
+    /// The IPFIX translation of the current NetFlow packet.
+    translated: Vec<u8>,
 }
 
 /// One message read from a stream.
 pub struct RawMessage<'a> {
+    /// The IPFIX message (a NetFlow packet's translation).
     pub bytes: &'a [u8],
-    /// Stream offset of the message's first byte.
+    /// Stream offset of the message's (or packet's) first byte.
     pub offset: u64,
     /// Zero-based message number.
     pub index: u64,
+    /// What the stream carried: IPFIX, or the NetFlow version translated.
+    pub version: Version,
 }
 
 fn read_full(r: &mut DynRead, buf: &mut [u8]) -> io::Result<usize> {
@@ -125,6 +142,7 @@ impl MessageStream {
         Self::with_input(Input::Stream {
             r,
             buf: Vec::with_capacity(1 << 16),
+            carry: Vec::new(),
         })
     }
 
@@ -134,6 +152,9 @@ impl MessageStream {
             offset: 0,
             index: 0,
             done: false,
+            version: Version::Ipfix,
+            translator: Translator::new(),
+            translated: Vec::new(),
         }
     }
 
@@ -196,14 +217,20 @@ impl MessageStream {
 
     /// The message read by the last successful [`MessageStream::advance`].
     pub fn current(&self) -> RawMessage<'_> {
-        let bytes = match &self.input {
+        let raw = match &self.input {
             Input::Stream { buf, .. } => buf.as_slice(),
             Input::Whole { data, cur, .. } => data.bytes().get(cur.clone()).unwrap_or_default(),
         };
+        let bytes = if self.version == Version::Ipfix {
+            raw
+        } else {
+            self.translated.as_slice()
+        };
         RawMessage {
             bytes,
-            offset: self.offset - bytes.len() as u64,
+            offset: self.offset - raw.len() as u64,
             index: self.index.saturating_sub(1),
+            version: self.version,
         }
     }
 
@@ -216,14 +243,18 @@ impl MessageStream {
         let at = self.offset;
         let index = self.index;
         let got = match &mut self.input {
-            Input::Stream { r, buf } => read_message(r, buf),
+            Input::Stream { r, buf, carry } => read_packet(r, buf, carry),
             Input::Whole {
                 data,
                 cur,
                 released,
             } => {
-                let r = slice_message(data.bytes(), at);
-                if let Ok(Some(len)) = r {
+                let rest = usize::try_from(at)
+                    .ok()
+                    .and_then(|a| data.bytes().get(a..))
+                    .unwrap_or_default();
+                let r = netflow::frame(rest).map_err(|(e, rel)| (e, rest.len(), rel));
+                if let Ok(Some((_, len))) = r {
                     let start = usize::try_from(at).unwrap_or(usize::MAX);
                     *cur = start..start + len;
                     release(data, released, start);
@@ -231,75 +262,146 @@ impl MessageStream {
                 r
             }
         };
+        let failed = |e: Error, consumed: usize, rel: usize, s: &mut Self| {
+            s.done = true;
+            s.offset += consumed as u64;
+            e.at(at + rel as u64, index)
+        };
         match got {
-            Ok(Some(len)) => {
+            Ok(Some((version, len))) => {
                 self.offset += len as u64;
                 self.index += 1;
+                self.version = version;
+                if version != Version::Ipfix {
+                    let raw = match &self.input {
+                        Input::Stream { buf, .. } => buf.as_slice(),
+                        Input::Whole { data, cur, .. } => {
+                            data.bytes().get(cur.clone()).unwrap_or_default()
+                        }
+                    };
+                    if let Err((e, rel)) =
+                        self.translator
+                            .translate(version, raw, &mut self.translated)
+                    {
+                        // The packet's framing held: the next one can be read.
+                        return Err(e.at(at + rel as u64, index));
+                    }
+                }
                 Ok(true)
             }
             Ok(None) => {
                 self.done = true;
                 Ok(false)
             }
-            Err((e, consumed)) => {
-                self.done = true;
-                self.offset += consumed as u64;
-                Err(e.at(at, index))
-            }
+            Err((e, consumed, rel)) => Err(failed(e, consumed, rel, self)),
         }
     }
 }
 
-/// What reading one message gave: its length, the end, or an error with
-/// the bytes consumed before it.
-type Step = std::result::Result<Option<usize>, (Error, usize)>;
+/// What reading one packet gave: its version and length, the end, or an
+/// error with the bytes consumed before it and its offset in the packet.
+type Step = std::result::Result<Option<(Version, usize)>, (Error, usize, usize)>;
 
-fn truncated(needed: usize, available: usize) -> (Error, usize) {
+fn truncated(needed: usize, available: usize) -> (Error, usize, usize) {
     (
         Error::new(ErrorKind::Truncated {
             needed: needed as u64,
             available: available as u64,
         }),
         available,
+        0,
     )
 }
 
-/// Read the next message of a stream into `buf`.
-fn read_message(r: &mut DynRead, buf: &mut Vec<u8>) -> Step {
-    buf.resize(MESSAGE_HEADER_LEN, 0);
-    let got = read_full(r, buf).map_err(|e| (e.into(), 0))?;
+/// Read from `r` until `buf` holds `want` bytes (or the input ends); the
+/// length reached.
+fn fill_to(
+    r: &mut DynRead,
+    buf: &mut Vec<u8>,
+    want: usize,
+) -> std::result::Result<usize, (Error, usize, usize)> {
+    let have = buf.len();
+    if have >= want {
+        return Ok(have);
+    }
+    buf.resize(want, 0);
+    let got = read_full(r, &mut buf[have..]).map_err(|e| (e.into(), have, 0))?;
+    buf.truncate(have + got);
+    Ok(buf.len())
+}
+
+/// Read the next packet of a stream into `buf`: an IPFIX message or a
+/// NetFlow v5 packet by its length, a NetFlow v9 packet flowset by flowset
+/// up to the next packet's version (kept in `carry`) or the end.
+fn read_packet(r: &mut DynRead, buf: &mut Vec<u8>, carry: &mut Vec<u8>) -> Step {
+    buf.clear();
+    buf.append(carry);
+    let got = fill_to(r, buf, 2)?;
     if got == 0 {
         return Ok(None);
     }
-    if got < MESSAGE_HEADER_LEN {
-        return Err(truncated(MESSAGE_HEADER_LEN, got));
+    if got < 2 {
+        return Err(truncated(2, got));
     }
-    let len = MessageHeader::parse(buf).map_err(|e| (e, 0))?.length as usize;
-    buf.resize(len, 0);
-    let body = read_full(r, &mut buf[MESSAGE_HEADER_LEN..]).map_err(|e| (e.into(), 0))?;
-    if body < len - MESSAGE_HEADER_LEN {
-        return Err(truncated(len, MESSAGE_HEADER_LEN + body));
+    let first = be16(buf, 0).unwrap_or(0);
+    let Some(version) = Version::of(first) else {
+        return Err((
+            Error::new(ErrorKind::BadMessageHeader(format!(
+                "version {first} is not IPFIX (10), NetFlow v9 or NetFlow v5"
+            ))),
+            got,
+            0,
+        ));
+    };
+    let hl = version.header_len();
+    let got = fill_to(r, buf, hl)?;
+    if got < hl {
+        return Err(truncated(hl, got));
     }
-    Ok(Some(len))
-}
-
-/// The length of the message at `at` of a whole input.
-fn slice_message(data: &[u8], at: u64) -> Step {
-    let rest = usize::try_from(at)
-        .ok()
-        .and_then(|a| data.get(a..))
-        .unwrap_or_default();
-    if rest.is_empty() {
-        return Ok(None);
+    match netflow::extent(version, buf).map_err(|(e, rel)| (e, got, rel))? {
+        Extent::Fixed(len) => {
+            let got = fill_to(r, buf, len)?;
+            if got < len {
+                return Err(truncated(len, got));
+            }
+            Ok(Some((version, len)))
+        }
+        Extent::Flowsets => loop {
+            let at = buf.len();
+            let got = fill_to(r, buf, at + 4)?;
+            if got < at + 4 {
+                // The end, after at most 3 bytes of padding.
+                return Ok(Some((version, got)));
+            }
+            let id = be16(buf, at).unwrap_or(0);
+            if netflow::starts_packet(id) {
+                carry.extend_from_slice(&buf[at..]);
+                buf.truncate(at);
+                return Ok(Some((version, at)));
+            }
+            let len = usize::from(be16(buf, at + 2).unwrap_or(0));
+            if id == 0 && len == 0 {
+                continue; // zero padding
+            }
+            if len < 4 {
+                return Err((
+                    Error::new(ErrorKind::BadSet(format!(
+                        "NetFlow v9 flowset {id} has length {len}, shorter than its header"
+                    ))),
+                    got,
+                    at,
+                ));
+            }
+            if at + len > netflow::MAX_V9_PACKET {
+                let (e, rel) = netflow::too_long(at);
+                return Err((e, got, rel));
+            }
+            let got = fill_to(r, buf, at + len)?;
+            if got < at + len {
+                return Err(truncated(at + len, got));
+            }
+        },
     }
-    if rest.len() < MESSAGE_HEADER_LEN {
-        return Err(truncated(MESSAGE_HEADER_LEN, rest.len()));
-    }
-    let len = MessageHeader::parse(rest).map_err(|e| (e, 0))?.length as usize;
-    if rest.len() < len {
-        return Err(truncated(len, rest.len()));
-    }
-    Ok(Some(len))
 }
 
 /// Hand the pages of a mapping before `upto` back to the kernel, a step at
