@@ -1,0 +1,353 @@
+"""NetFlow v9 and v5 export payloads from real exporters (tests/data/netflow/,
+provenance in tests/data/SOURCES.md) read by ferrofix, against Wireshark's
+cflow dissector run live on the same datagrams.
+
+A case is one exporter's files in order (templates first, then data); each
+file holds one datagram (``netflow5.dat`` holds 12 v5 datagrams, split here
+by the v5 header's count). ferrofix reads the files concatenated, as one
+stream; tshark reads them wrapped in a pcap, one UDP datagram each, from one
+exporter, so its template cache carries over as ferrofix's does. Every flow
+tshark shows is compared with ferrofix's record at the same position,
+through a table from cflow's field names to IPFIX IE names; times are
+checked against tshark's own reading of the header (v9/v5 SysUpTime-relative
+``timestart``/``timeend`` made absolute with the packet's UNIX time and
+SysUpTime, or ``abstimestart``/``abstimeend``). Skipped where tshark is
+not installed (``make test`` installs it on Debian).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+import struct
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ferrofix as ff
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "netflow"
+FL = "fluent-plugin-netflow__netflow."
+LS = "logstash-codec-netflow__netflow"
+
+CASES: list[list[str]] = [
+    [FL + "v5.dump"],
+    [FL + "v9.template.dump", FL + "v9.dump"],
+    [FL + "v9.template.flowStartMilliseconds.dump", FL + "v9.flowStartMilliseconds.dump"],
+    [FL + "v9.mpls-template.dump", FL + "v9.mpls-data.dump"],
+    [FL + "v9.sampler_template.dump", FL + "v9.sampler.dump"],
+    [LS + "5.dat"],
+    [LS + "5_test_juniper_mx80.dat"],
+    [LS + "5_test_microtik.dat"],
+    [LS + "9_cisco_asr1001x_tpl259.dat"],
+    [LS + "9_test_0length_fields_tpl_data.dat"],
+    [LS + "9_test_cisco_1941K9.dat"],
+    [LS + "9_test_cisco_aci_tpl256-258.dat", LS + "9_test_cisco_aci_data256.dat"],
+    [LS + "9_test_cisco_asa_1_tpl.dat", LS + "9_test_cisco_asa_1_data.dat"],
+    [
+        LS + "9_test_cisco_asa_2_tpl_26x.dat",
+        LS + "9_test_cisco_asa_2_tpl_27x.dat",
+        LS + "9_test_cisco_asa_2_data.dat",
+    ],
+    [
+        LS + "9_test_cisco_asr9k_opttpl256.dat",
+        LS + "9_test_cisco_asr9k_opttpl257.dat",
+        LS + "9_test_cisco_asr9k_opttpl334.dat",
+        LS + "9_test_cisco_asr9k_tpl260.dat",
+        LS + "9_test_cisco_asr9k_tpl266.dat",
+        LS + "9_test_cisco_asr9k_data256.dat",
+        LS + "9_test_cisco_asr9k_data260.dat",
+    ],
+    [
+        LS + "9_test_cisco_nbar_opttpl260.dat",
+        LS + "9_test_cisco_nbar_tpl262.dat",
+        LS + "9_test_cisco_nbar_data262.dat",
+    ],
+    [LS + "9_test_cisco_wlc_tpl.dat", LS + "9_test_cisco_wlc_data261.dat"],
+    [LS + "9_test_field_layer2segmentid_tpl.dat", LS + "9_test_field_layer2segmentid_data.dat"],
+    [
+        LS + "9_test_fortigate_fortios_521_tpl.dat",
+        LS + "9_test_fortigate_fortios_521_data256.dat",
+        LS + "9_test_fortigate_fortios_521_data257.dat",
+    ],
+    [
+        LS + "9_test_fortigate_fortios_542_appid_tpl258-269.dat",
+        LS + "9_test_fortigate_fortios_542_appid_data258_262.dat",
+    ],
+    [LS + "9_test_huawei_netstream_tpl.dat", LS + "9_test_huawei_netstream_data.dat"],
+    [LS + "9_test_iptnetflow_reduced_size_encoding_tpldata260.dat"],
+    [LS + "9_test_juniper_srx_tplopt.dat"],
+    [LS + "9_test_macaddr_tpl.dat", LS + "9_test_macaddr_data.dat"],
+    [LS + "9_test_nprobe_tpl.dat", LS + "9_test_nprobe_data.dat"],
+    [LS + "9_test_nprobe_dpi.dat"],
+    [
+        LS + "9_test_paloalto_81_tpl256-263.dat",
+        LS + "9_test_paloalto_81_data257_1flowset_in_large_zerofilled_packet.dat",
+    ],
+    [LS + "9_test_paloalto_panos_tpl.dat", LS + "9_test_paloalto_panos_data.dat"],
+    [LS + "9_test_softflowd_tpl_data.dat"],
+    [LS + "9_test_streamcore_tpl_data256.dat"],
+    [LS + "9_test_streamcore_tpl_data260.dat"],
+    [
+        LS + "9_test_ubnt_edgerouter_tpl.dat",
+        LS + "9_test_ubnt_edgerouter_data1024.dat",
+        LS + "9_test_ubnt_edgerouter_data1025.dat",
+    ],
+    [LS + "9_test_unknown_tpl266_292_data.dat"],
+    [LS + "9_test_valid01.dat"],
+]
+
+# cflow field -> IPFIX IE (the numbers coincide: RFC 7012 took them from v9).
+NAMES = {
+    "cflow.srcaddr": "sourceIPv4Address",
+    "cflow.dstaddr": "destinationIPv4Address",
+    "cflow.nexthop": "ipNextHopIPv4Address",
+    "cflow.bgpnexthop": "bgpNextHopIPv4Address",
+    "cflow.srcaddrv6": "sourceIPv6Address",
+    "cflow.dstaddrv6": "destinationIPv6Address",
+    "cflow.inputint": "ingressInterface",
+    "cflow.outputint": "egressInterface",
+    "cflow.packets": "packetDeltaCount",
+    "cflow.octets": "octetDeltaCount",
+    "cflow.srcport": "sourceTransportPort",
+    "cflow.dstport": "destinationTransportPort",
+    "cflow.protocol": "protocolIdentifier",
+    "cflow.tcpflags": "tcpControlBits",
+    "cflow.tos": "ipClassOfService",
+    "cflow.srcas": "bgpSourceAsNumber",
+    "cflow.dstas": "bgpDestinationAsNumber",
+    "cflow.srcmask": "sourceIPv4PrefixLength",
+    "cflow.dstmask": "destinationIPv4PrefixLength",
+    "cflow.direction": "flowDirection",
+    "cflow.ip_version": "ipVersion",
+    "cflow.src_vlan": "vlanId",
+    "cflow.sampler_id": "samplerId",
+    "cflow.sampler_mode": "samplerMode",
+    "cflow.sampler_random_interval": "samplerRandomInterval",
+}
+
+TIMES = {
+    "cflow.timestart": "flowStartMilliseconds",
+    "cflow.timeend": "flowEndMilliseconds",
+    "cflow.abstimestart": "flowStartMilliseconds",
+    "cflow.abstimeend": "flowEndMilliseconds",
+}
+
+
+def datagrams(name: str) -> list[bytes]:
+    """The datagrams of a payload file: v5 ones split by their count."""
+    data = (DATA / name).read_bytes()
+    if struct.unpack_from("!H", data)[0] != 5:
+        return [data]
+    out = []
+    while data:
+        n = 24 + 48 * struct.unpack_from("!H", data, 2)[0]
+        out.append(data[:n])
+        data = data[n:]
+    return out
+
+
+def pcap(payloads: list[bytes], path: Path) -> None:
+    """Classic pcap, Ethernet/IPv4/UDP from 192.0.2.1:40000 to port 2055."""
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, p in enumerate(payloads):
+            udp = struct.pack("!HHHH", 40000, 2055, 8 + len(p), 0) + p
+            ip = struct.pack(
+                "!BBHHHBBH4s4s",
+                0x45,
+                0,
+                20 + len(udp),
+                i,
+                0,
+                64,
+                17,
+                0,
+                b"\xc0\0\2\1",
+                b"\xc0\0\2\2",
+            )
+            frame = b"\0\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\x08\x00" + ip + udp
+            f.write(struct.pack("<IIII", 1_700_000_000 + i, 0, len(frame), len(frame)) + frame)
+
+
+def flows(layer: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """The flows of one cflow layer (v9 "Flow n" under flowsets, v5 "pdu
+    i/n"), each with the packet's header fields for the times. The layer is
+    JSON as (key, value) pairs, so repeated keys survive."""
+    top = dict(leaves(layer))
+    head = {
+        "secs": int(top["cflow.unix_secs"]),
+        "nsecs": int(top.get("cflow.unix_nsecs", 0)),
+        "uptime": float(top["cflow.sysuptime"]),
+    }
+    out = []
+
+    def walk(node: list[tuple[str, Any]]) -> None:
+        for key, value in node:
+            if not isinstance(value, list):
+                continue
+            if key.startswith("Flow ") or key.startswith("pdu "):
+                out.append({"head": head, "fields": value})
+            elif key.startswith("FlowSet "):
+                walk(value)
+
+    walk(layer)
+    return out
+
+
+def leaves(node: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """Every (field, display) of a flow, nested trees included, duplicates
+    kept (tshark repeats a key for a field a template holds twice)."""
+    got: list[tuple[str, str]] = []
+    for k, v in node:
+        if isinstance(v, list):
+            got.extend(leaves(v))
+        elif isinstance(v, str):
+            got.append((k, v))
+    return got
+
+
+def expected_time(key: str, text: str, head: dict[str, Any]) -> datetime:
+    if key.startswith("cflow.abstime"):
+        whole, frac = text.removesuffix(" UTC").split(".")
+        t = datetime.strptime(whole, "%b %d, %Y %H:%M:%S").replace(tzinfo=UTC)
+        return t.replace(microsecond=int(frac[:6]))
+    # SysUpTime-relative seconds: the packet's UNIX time minus how long
+    # before the packet's SysUpTime the reading was, at the millisecond (v5
+    # adds the header's nanoseconds). Both are 32-bit millisecond counters
+    # that wrap (RFC 3954 §5.1), so the difference is taken modulo 2^32,
+    # signed.
+    now_ms = head["secs"] * 1000 + head["nsecs"] // 1_000_000
+    back = (round(head["uptime"] * 1000) - round(float(text) * 1000)) % 2**32
+    back = back - 2**32 if back >= 2**31 else back
+    return datetime.fromtimestamp((now_ms - back) / 1000, UTC)
+
+
+def _epoch(text: str) -> float:
+    t = expected_time("cflow.abstime", text, {})
+    return t.timestamp()
+
+
+def same(value: Any, text: str) -> bool:
+    if isinstance(value, bytes):
+        # A v9 field wider than its IANA type (samplerId in 2 or 4 bytes for
+        # an unsigned8) comes back raw; tshark shows the number.
+        return int.from_bytes(value, "big") == int(text, 0)
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(value) == text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value == int(text, 0)
+    return str(value) == text
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[-1].split("__")[1])
+def test_netflow_against_tshark(case: list[str], tmp_path: Path) -> None:
+    payloads = [d for name in case for d in datagrams(name)]
+    pcap(payloads, tmp_path / "x.pcap")
+    cmd = ["tshark", "-r", str(tmp_path / "x.pcap"), "-n", "-T", "json", "-J", "cflow"]
+    cmd += ["-d", "udp.port==2055,cflow"]
+    proc = subprocess.run(cmd, capture_output=True, check=True)
+    pairs = json.loads(proc.stdout, object_pairs_hook=lambda kv: kv)
+    packets = [dict(dict(pkt)["_source"])["layers"] for pkt in pairs]
+    packets = [dict(p) for p in packets]
+    assert not any("_ws.malformed" in p for p in packets), "tshark could not dissect the case"
+    want = [f for p in packets for f in flows(p["cflow"])]
+    got = list(ff.iter_records(b"".join(payloads), records="all", on_bad_records="skip"))
+    # NetFlow v5 sampling, which tshark shows in the header, is an options
+    # record in ferrofix: compare it with the header, then set it aside.
+    heads = [dict(leaves(p["cflow"])) for p in packets]
+    sampled = [h for h in heads if int(h.get("cflow.samplerate", 0))]
+    sampling = [
+        r for r in got if set(r) == {"observationDomainId", "samplingAlgorithm", "samplingInterval"}
+    ]
+    assert [(r["samplingAlgorithm"], r["samplingInterval"]) for r in sampling] == [
+        (int(h["cflow.samplingmode"]), int(h["cflow.samplerate"])) for h in sampled
+    ]
+    got = [r for r in got if r not in sampling]
+    assert len(got) == len(want), (len(got), len(want))
+    compared = 0
+    mismatches = []
+    for i, (rec, flow) in enumerate(zip(got, want, strict=True)):
+        # An IE is compared when exactly one tshark field of the flow maps
+        # to it (a template may hold FIRST_SWITCHED and flowStartMilliseconds,
+        # or a field twice: which one a dict keeps is not tshark's call).
+        relative = any(k in ("cflow.timestart", "cflow.timeend") for k, _ in leaves(flow["fields"]))
+        by_ie: dict[str, list[tuple[str, str]]] = {}
+        for key, text in leaves(flow["fields"]):
+            ie = NAMES.get(key) or TIMES.get(key)
+            if ie is not None and ie in rec:
+                by_ie.setdefault(ie, []).append((key, text))
+        for ie, found in by_ie.items():
+            if len(found) != 1:
+                continue
+            ((key, text),) = found
+            compared += 1
+            if key in TIMES:
+                if key.startswith("cflow.abstime") and relative:
+                    # tshark quirk: in a template with LAST_SWITCHED before
+                    # FIRST_SWITCHED it shows FIRST_SWITCHED's SysUpTime
+                    # milliseconds as an absolute time ("Jan 1, 1970 ...").
+                    key, text = "cflow.timestart", f"{_epoch(text):.3f}"
+                want_t = expected_time(key, text, flow["head"])
+                if rec[ie] != want_t:
+                    mismatches.append((i, key, text, rec[ie]))
+            elif not same(rec[ie], text):
+                mismatches.append((i, key, text, rec[ie]))
+    assert not mismatches, mismatches[:10]
+    mappable = sum(
+        any(k in NAMES or k in TIMES for k, _ in leaves(flow["fields"])) for flow in want
+    )
+    assert compared >= mappable, f"only {compared} values compared over {mappable} flows"
+
+
+@pytest.mark.parametrize(
+    ("template", "data", "count"),
+    [
+        ("9_test_h3c_tpl3281.dat", "9_test_h3c_data3281.dat", 16),
+        (
+            "9_test_h3c_netstream_varstring_tpl3281.dat",
+            "9_test_h3c_netstream_varstring_data3281.dat",
+            1,
+        ),
+    ],
+)
+def test_h3c_records_match_the_packet_count(template: str, data: str, count: int) -> None:
+    """H3C NetStream's templates declare IPv4 addresses of 2 bytes, on which
+    tshark stops ("Malformed Packet"); ferrofix reads the records the packet
+    header counts (RFC 3954 §5.1; these packets hold data only), with the
+    odd-sized fields raw. The second exporter sends a variable-length VRF
+    name (length 65535, as in IPFIX) beside FIRST/LAST_SWITCHED, whose
+    records are rewritten field by field."""
+    head = (DATA / (LS + data)).read_bytes()
+    assert struct.unpack_from("!H", head, 2)[0] == count
+    recs = list(ff.iter_records((DATA / (LS + template)).read_bytes() + head))
+    assert len(recs) == count
+    assert all(isinstance(r["octetDeltaCount"], int) for r in recs)
+    assert all(r["flowStartMilliseconds"] <= r["flowEndMilliseconds"] for r in recs)
+
+
+def test_malformed_netflow_names_what_and_where() -> None:
+    """The logstash files malformed on purpose: v5 counts the payload does not
+    hold. The error names the problem and its byte offset."""
+    for name in [LS + "5_test_invalid01.dat", LS + "5_test_invalid02.dat"]:
+        data = (DATA / name).read_bytes()
+        count = struct.unpack_from("!H", data, 2)[0]
+        with pytest.raises(ff.DecodeError) as e:
+            list(ff.iter_records(data))
+        if count > 30:
+            # The count field (offset 2) is past v5's 30 records.
+            assert e.value.offset == 2 and f"record count {count}" in str(e.value)
+        else:
+            # The count asks for more bytes than the payload holds.
+            assert e.value.offset == 0 and f"{24 + 48 * count}" in str(e.value), str(e.value)
+    # The v9 one only lies in its header count (2, for 3 templates and 3
+    # records): the count is not used to frame v9 packets, so the 3 records
+    # the packet holds are read, as tshark reads them.
+    r = ff.Reader(DATA / (LS + "9_test_invalid01.dat"), on_bad_records="skip")
+    assert len(list(r)) == 3
+    assert r.health.problems == []
