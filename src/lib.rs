@@ -14,6 +14,8 @@ pub mod encode;
 pub mod error;
 pub mod model;
 pub mod netflow;
+pub mod packet;
+pub mod pcap;
 pub mod session;
 pub mod source;
 pub mod wire;

@@ -25,13 +25,18 @@ Kind = Literal["all", "data", "options"]
 
 
 class RecordMeta(NamedTuple):
-    """Where a record came from."""
+    """Where a record came from. For a packet capture of export traffic:
+    ``exporter`` is the sender's (address, port), ``frame`` the packet
+    number (from 1, as Wireshark counts), ``message_index`` counts the
+    exporter's messages, ``offset`` is in the capture file."""
 
     message_index: int
     offset: int
     observation_domain_id: int
     template_id: int
     export_time: datetime
+    exporter: tuple[str, int] | None = None
+    frame: int | None = None
 
 
 @dataclass(frozen=True)
@@ -216,8 +221,9 @@ class Reader:
             if batch is None:
                 return
             if meta:
-                for (mi, off, odid, tid, et), rec in batch:
-                    yield RecordMeta(mi, off, odid, tid, datetime.fromtimestamp(et, UTC)), rec
+                for (mi, off, odid, tid, et, exporter, frame), rec in batch:
+                    when = datetime.fromtimestamp(et, UTC)
+                    yield RecordMeta(mi, off, odid, tid, when, exporter, frame), rec
             else:
                 yield from batch
 

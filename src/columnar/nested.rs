@@ -165,7 +165,14 @@ pub fn discover_list_shapes(
         return sink.shapes;
     }
     let mut dec = Decoder::new(model, opts);
-    while let Ok(Some(m)) = stream.next_message() {
+    loop {
+        match stream.advance() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) if stream.is_done() => break,
+            Err(_) => continue,
+        }
+        let m = stream.current();
         if dec.decode(&m, &mut sink).is_err() {
             break;
         }

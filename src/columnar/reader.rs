@@ -28,7 +28,14 @@ pub fn discover_columns(
 ) -> Vec<Arc<IeDef>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    while let Ok(Some(m)) = stream.next_message() {
+    loop {
+        match stream.advance() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) if stream.is_done() => break,
+            Err(_) => continue,
+        }
+        let m = stream.current();
         for set in SetIter::new(m.bytes) {
             let Ok(set) = set else { break };
             if set.id != TEMPLATE_SET_ID && set.id != OPTIONS_TEMPLATE_SET_ID {
@@ -135,7 +142,7 @@ impl ColumnarReader {
                     None
                 }
                 Err(e) => {
-                    self.finished = true;
+                    self.finished = self.stream.is_done();
                     self.decoder.skip_problem(e, &mut self.sink).err()
                 }
             };

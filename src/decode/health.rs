@@ -35,8 +35,11 @@ pub struct Health {
     pub problems_skipped: u64,
     /// The first [`MAX_KEPT_PROBLEMS`] of them, as text with their place.
     pub problems: Vec<String>,
-    /// Sequence accounting per observation domain.
+    /// Sequence accounting per observation domain (of a plain stream).
     pub sequence: BTreeMap<u32, DomainSequence>,
+    /// Of a capture: per transport session (from 1), its exporter
+    /// ("address:port") and its sequence accounting per domain.
+    pub sessions: BTreeMap<u64, (String, BTreeMap<u32, DomainSequence>)>,
 }
 
 impl Health {

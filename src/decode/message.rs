@@ -3,16 +3,17 @@
 //! into records for a [`RecordSink`], counts sequence numbers (§3.1), and
 //! applies the bad-input policy.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::health::Health;
 use super::lists::ListContext;
-use super::record::{split_record, Record, Span};
+use super::record::{split_record, Origin, Record, Span};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
 use crate::netflow::Version;
 use crate::session::{Limits, SequenceTracker, StoreEvent, Template, TemplateKey, TemplateStore};
-use crate::source::RawMessage;
+use crate::source::{Exporter, RawMessage};
 use crate::wire::{
     parse_template_set, MessageHeader, SetIter, TemplateItem, MIN_DATA_SET_ID,
     OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LEN, TEMPLATE_SET_ID,
@@ -68,6 +69,10 @@ pub struct Decoder {
     pub model: InfoModel,
     store: TemplateStore,
     seq: SequenceTracker,
+    /// Where the message being decoded came from.
+    origin: Origin,
+    /// Sequence accounting and sender of each capture session (from 1).
+    sessions: BTreeMap<u64, (Option<Exporter>, SequenceTracker)>,
     health: Health,
     policy: Policy,
     session: u64,
@@ -96,6 +101,8 @@ impl Decoder {
             model,
             store: TemplateStore::new(opts.limits),
             seq: SequenceTracker::default(),
+            sessions: BTreeMap::new(),
+            origin: Origin::default(),
             health: Health::default(),
             policy: opts.policy,
             session: opts.session,
@@ -107,6 +114,14 @@ impl Decoder {
     pub fn health(&self) -> Health {
         let mut h = self.health.clone();
         h.sequence = self.seq.domains().clone();
+        h.sessions = self
+            .sessions
+            .iter()
+            .map(|(&id, (exporter, seq))| {
+                let name = exporter.map(|e| e.to_string()).unwrap_or_default();
+                (id, (name, seq.domains().clone()))
+            })
+            .collect();
         h
     }
 
@@ -146,6 +161,7 @@ impl Decoder {
         index: u64,
         sink: &mut S,
     ) -> Result<()> {
+        self.origin = Origin::default();
         self.decode_as(msg, offset, index, Version::Ipfix, sink)
     }
 
@@ -153,7 +169,28 @@ impl Decoder {
     /// a NetFlow packet's translation, whose sequence numbers count packets
     /// (v9, RFC 3954 §5.1) or records (v5, as IPFIX).
     pub fn decode<S: RecordSink>(&mut self, m: &RawMessage<'_>, sink: &mut S) -> Result<()> {
-        self.decode_as(m.bytes, m.offset, m.index, m.version, sink)
+        self.origin = Origin {
+            exporter: m.exporter,
+            frame: m.frame,
+        };
+        if m.session == 0 {
+            return self.decode_as(m.bytes, m.offset, m.index, m.version, sink);
+        }
+        // A capture's session: its own templates (keyed by the session) and
+        // its own sequence numbers.
+        let base = self.session;
+        self.session = m.session;
+        let entry = self
+            .sessions
+            .entry(m.session)
+            .or_insert_with(|| (m.exporter, SequenceTracker::default()));
+        std::mem::swap(&mut self.seq, &mut entry.1);
+        let r = self.decode_as(m.bytes, m.offset, m.index, m.version, sink);
+        if let Some(entry) = self.sessions.get_mut(&m.session) {
+            std::mem::swap(&mut self.seq, &mut entry.1);
+        }
+        self.session = base;
+        r
     }
 
     fn decode_as<S: RecordSink>(
@@ -377,6 +414,7 @@ impl Decoder {
                 message_index: place.msg_index,
                 offset: 0,
                 lists,
+                origin: self.origin,
             };
             let count = body.len() / len;
             if sink
@@ -410,6 +448,7 @@ impl Decoder {
                     message_index: place.msg_index,
                     offset: offset_of(pos),
                     lists,
+                    origin: self.origin,
                 };
                 sink.record(&rec).map_err(|e| (e, true))?;
                 *n += 1;

@@ -10,7 +10,7 @@ pub mod value;
 pub use health::{Health, MAX_KEPT_PROBLEMS};
 pub use lists::{decode_list, List, ListContext};
 pub use message::{Decoder, DecoderOptions, Policy, RecordSink};
-pub use record::{split_record, Record, Span};
+pub use record::{split_record, Origin, Record, Span};
 pub use value::{
     be_int, be_uint, civil_from_days, decode_value, DateTime, Invalid, ListKind, TimePrecision,
     Value, NTP_UNIX_OFFSET,

@@ -48,6 +48,16 @@ pub struct Record<'a> {
     pub offset: u64,
     /// Template state for RFC 6313 sub-templates.
     pub lists: ListContext<'a>,
+    /// Where a capture's record came from (`None`s for a plain stream).
+    pub origin: Origin,
+}
+
+/// The sender and packet of a record read from a capture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub exporter: Option<crate::source::Exporter>,
+    /// Packet number in the capture, from 1.
+    pub frame: Option<u64>,
 }
 
 impl<'a> Record<'a> {

@@ -237,7 +237,7 @@ impl PyReader {
                     inner.decoder.decode(&m, &mut sink).err()
                 }
                 Err(e) => {
-                    inner.finished = true;
+                    inner.finished = inner.stream.is_done();
                     inner.decoder.skip_problem(e, &mut sink).err()
                 }
             };
@@ -351,18 +351,32 @@ fn health_dict<'py>(py: Python<'py>, h: &crate::decode::Health) -> PyResult<Boun
     d.set_item("records_filtered", 0u64)?;
     let seq = PyDict::new(py);
     for (odid, s) in &h.sequence {
-        let e = PyDict::new(py);
-        e.set_item("messages", s.messages)?;
-        e.set_item("records", s.records)?;
-        e.set_item("gaps", s.gaps)?;
-        e.set_item("lost_records", s.lost_records)?;
-        e.set_item("lost_packets", s.lost_packets)?;
-        e.set_item("out_of_order", s.out_of_order)?;
-        e.set_item("unknown_counts", s.unknown_counts)?;
-        seq.set_item(odid, e)?;
+        seq.set_item(odid, sequence_dict(py, s)?)?;
+    }
+    // A capture's domains are keyed by (exporter "address:port", domain).
+    for (name, domains) in h.sessions.values() {
+        for (odid, s) in domains {
+            seq.set_item((name.as_str(), odid), sequence_dict(py, s)?)?;
+        }
     }
     d.set_item("sequence", seq)?;
     Ok(d)
+}
+
+/// One domain's sequence accounting as a dict.
+fn sequence_dict<'py>(
+    py: Python<'py>,
+    s: &crate::session::DomainSequence,
+) -> PyResult<Bound<'py, PyDict>> {
+    let e = PyDict::new(py);
+    e.set_item("messages", s.messages)?;
+    e.set_item("records", s.records)?;
+    e.set_item("gaps", s.gaps)?;
+    e.set_item("lost_records", s.lost_records)?;
+    e.set_item("lost_packets", s.lost_packets)?;
+    e.set_item("out_of_order", s.out_of_order)?;
+    e.set_item("unknown_counts", s.unknown_counts)?;
+    Ok(e)
 }
 
 /// Parse an IESpec into (name, pen, id, type, length); parts may be None.

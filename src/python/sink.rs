@@ -321,12 +321,15 @@ impl RecordSink for BatchSink<'_, '_> {
         let py = self.py;
         let item = if self.st.out.meta {
             let h = rec.header;
+            let exporter = rec.origin.exporter.map(|e| (e.addr.to_string(), e.port));
             let meta = (
                 rec.message_index,
                 rec.offset,
                 h.observation_domain_id,
                 rec.template.id,
                 h.export_time,
+                exporter,
+                rec.origin.frame,
             );
             (meta, obj)
                 .into_pyobject(py)

@@ -20,6 +20,9 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
+mod capture;
+pub use capture::{CaptureStats, Exporter, MAX_SESSIONS};
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::netflow::{self, Extent, Translator, Version};
 use crate::wire::be16;
@@ -88,6 +91,8 @@ enum Input {
         buf: Vec<u8>,
         carry: Vec<u8>,
     },
+    /// The flow export inside a packet capture.
+    Capture(Box<capture::Capture>),
     /// Messages as slices of a whole input; `cur` is the current message.
     Whole {
         data: Whole,
@@ -109,6 +114,8 @@ pub struct MessageStream {
     translator: Translator,
     /// The IPFIX translation of the current NetFlow packet.
     translated: Vec<u8>,
+    /// An error found when opening, given by the first read.
+    failed: Option<Error>,
 }
 
 /// One message read from a stream.
@@ -121,6 +128,13 @@ pub struct RawMessage<'a> {
     pub index: u64,
     /// What the stream carried: IPFIX, or the NetFlow version translated.
     pub version: Version,
+    /// Transport session: 0 for a plain stream, from 1 for each exporter
+    /// and collector pair of a capture.
+    pub session: u64,
+    /// The sender, for messages read from a capture.
+    pub exporter: Option<Exporter>,
+    /// Packet number in the capture (from 1), for messages of a capture.
+    pub frame: Option<u64>,
 }
 
 fn read_full(r: &mut DynRead, buf: &mut [u8]) -> io::Result<usize> {
@@ -139,11 +153,42 @@ fn read_full(r: &mut DynRead, buf: &mut [u8]) -> io::Result<usize> {
 impl MessageStream {
     /// Messages of a reader (already decompressed if needed).
     pub fn new(r: DynRead) -> Self {
+        let mut r = BufReader::with_capacity(1 << 16, r);
+        if let Ok(head) = fill_peek(&mut r) {
+            if crate::pcap::is_capture(&head) {
+                return Self::capture(Box::new(r));
+            }
+        }
         Self::with_input(Input::Stream {
-            r,
+            r: Box::new(r),
             buf: Vec::with_capacity(1 << 16),
             carry: Vec::new(),
         })
+    }
+
+    /// Messages of a capture's flow export; a capture whose header cannot
+    /// be read gives that error from the first read.
+    fn capture(r: DynRead) -> Self {
+        match capture::Capture::new(r) {
+            Ok(c) => Self::with_input(Input::Capture(Box::new(c))),
+            Err(e) => {
+                let mut s = Self::with_input(Input::Stream {
+                    r: Box::new(io::empty()),
+                    buf: Vec::new(),
+                    carry: Vec::new(),
+                });
+                s.failed = Some(e);
+                s
+            }
+        }
+    }
+
+    /// Counters of the capture layer, for a capture.
+    pub fn capture_stats(&self) -> Option<CaptureStats> {
+        match &self.input {
+            Input::Capture(c) => Some(c.stats.clone()),
+            _ => None,
+        }
     }
 
     fn with_input(input: Input) -> Self {
@@ -155,12 +200,16 @@ impl MessageStream {
             version: Version::Ipfix,
             translator: Translator::new(),
             translated: Vec::new(),
+            failed: None,
         }
     }
 
     /// Messages of bytes in memory (decompressed on the fly if they are
     /// gzip or zstd; used in place otherwise).
     pub fn from_shared(data: Arc<[u8]>) -> io::Result<Self> {
+        if crate::pcap::is_capture(&data) {
+            return Ok(Self::capture(Box::new(io::Cursor::new(data))));
+        }
         if compressed(&data) {
             return Ok(Self::new(decompressing(Box::new(io::Cursor::new(data)))?));
         }
@@ -182,6 +231,9 @@ impl MessageStream {
             // process truncating the file meanwhile is the documented
             // hazard of mapping (module docs).
             if let Ok(map) = unsafe { Mmap::map(&f) } {
+                if crate::pcap::is_capture(&map) {
+                    return Ok(Self::capture(Box::new(io::Cursor::new(map))));
+                }
                 if !compressed(&map) {
                     let _ = map.advise(memmap2::Advice::Sequential);
                     return Ok(Self::with_input(Input::Whole {
@@ -193,6 +245,13 @@ impl MessageStream {
             }
         }
         Ok(Self::new(decompressing(Box::new(f))?))
+    }
+
+    /// Whether the stream is over (at its end, or after an error that
+    /// leaves its framing untrustworthy). An error from a capture's datagram
+    /// or a NetFlow packet's translation leaves it going.
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 
     /// Bytes consumed so far.
@@ -217,9 +276,22 @@ impl MessageStream {
 
     /// The message read by the last successful [`MessageStream::advance`].
     pub fn current(&self) -> RawMessage<'_> {
+        if let Input::Capture(c) = &self.input {
+            let p = c.place();
+            return RawMessage {
+                bytes: c.bytes(),
+                offset: p.offset,
+                index: p.index,
+                version: c.version,
+                session: p.session,
+                exporter: Some(p.exporter),
+                frame: Some(p.frame),
+            };
+        }
         let raw = match &self.input {
             Input::Stream { buf, .. } => buf.as_slice(),
             Input::Whole { data, cur, .. } => data.bytes().get(cur.clone()).unwrap_or_default(),
+            Input::Capture(_) => &[],
         };
         let bytes = if self.version == Version::Ipfix {
             raw
@@ -231,19 +303,40 @@ impl MessageStream {
             offset: self.offset - raw.len() as u64,
             index: self.index.saturating_sub(1),
             version: self.version,
+            session: 0,
+            exporter: None,
+            frame: None,
         }
     }
 
     /// Read the next message into the buffer; `Ok(false)` at a clean end.
     /// (Split from `current` so the read can run without borrowing.)
     pub fn advance(&mut self) -> Result<bool> {
+        if let Some(e) = self.failed.take() {
+            self.done = true;
+            return Err(e);
+        }
         if self.done {
             return Ok(false);
+        }
+        if let Input::Capture(c) = &mut self.input {
+            return match c.advance() {
+                Ok(true) => {
+                    self.index += 1;
+                    Ok(true)
+                }
+                Ok(false) => {
+                    self.done = true;
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            };
         }
         let at = self.offset;
         let index = self.index;
         let got = match &mut self.input {
             Input::Stream { r, buf, carry } => read_packet(r, buf, carry),
+            Input::Capture(_) => Ok(None),
             Input::Whole {
                 data,
                 cur,
@@ -278,6 +371,7 @@ impl MessageStream {
                         Input::Whole { data, cur, .. } => {
                             data.bytes().get(cur.clone()).unwrap_or_default()
                         }
+                        Input::Capture(_) => &[],
                     };
                     if let Err((e, rel)) =
                         self.translator

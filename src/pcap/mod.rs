@@ -1,0 +1,569 @@
+//! Packet captures: classic pcap (microsecond and nanosecond magic, either
+//! byte order) and pcapng (sections of either byte order, several
+//! interfaces with their link types and timestamp resolutions; enhanced,
+//! simple and obsolete packet blocks), read one packet at a time from any
+//! reader into a reused buffer. Captures are recognised by their magic
+//! number, not their extension.
+//!
+//! Formats: pcap as in libpcap's pcap-savefile(5); pcapng as in
+//! draft-ietf-opsawg-pcapng (Section Header Block 0x0A0D0D0A,
+//! Interface Description Block 1, Enhanced Packet Block 6, Simple Packet
+//! Block 3, obsolete Packet Block 2; other blocks are skipped).
+
+use std::io::{self, Read};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Classic pcap magic numbers as read big-endian.
+const PCAP_US: u32 = 0xA1B2_C3D4;
+const PCAP_NS: u32 = 0xA1B2_3C4D;
+/// pcapng Section Header Block type (a palindrome: same in both orders).
+const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
+const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
+
+/// Largest packet or block read (a lying length cannot grow the buffer
+/// further).
+pub const MAX_PACKET: usize = 1 << 24;
+/// Most pcapng interfaces remembered per section.
+pub const MAX_INTERFACES: usize = 1 << 16;
+
+/// Whether `head` (the first 4 bytes of an input) starts a capture.
+pub fn is_capture(head: &[u8]) -> bool {
+    let Some(b) = head.get(..4) else {
+        return false;
+    };
+    let be = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let le = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    [PCAP_US, PCAP_NS, PCAPNG_SHB].contains(&be) || [PCAP_US, PCAP_NS].contains(&le)
+}
+
+/// One captured packet.
+#[derive(Debug)]
+pub struct Packet<'a> {
+    /// Link-layer type (LINKTYPE_* numbers).
+    pub linktype: u16,
+    /// Capture time, nanoseconds since the UNIX epoch.
+    pub ts_ns: i64,
+    /// The captured bytes (possibly fewer than were on the wire).
+    pub data: &'a [u8],
+    /// Length on the wire.
+    pub orig_len: u32,
+    /// Packet number in the capture, from 1 (as Wireshark counts).
+    pub number: u64,
+    /// Offset of the packet's first captured byte in the capture.
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    linktype: u16,
+    /// Timestamp units per second.
+    units: u64,
+    /// Offset added to every timestamp, seconds (if_tsoffset).
+    offset_s: i64,
+}
+
+enum Format {
+    Pcap {
+        big: bool,
+        units: u64,
+        linktype: u16,
+    },
+    Pcapng {
+        big: bool,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// Reads the packets of a capture.
+pub struct CaptureReader<R: Read> {
+    r: R,
+    format: Format,
+    buf: Vec<u8>,
+    /// Bytes consumed so far.
+    pos: u64,
+    number: u64,
+    /// Where the current packet's data starts in `buf`, and its length.
+    data: (usize, usize),
+    done: bool,
+}
+
+fn bad(msg: String, at: u64) -> Error {
+    Error::new(ErrorKind::BadMessageHeader(msg)).at(at, 0)
+}
+
+fn u16_at(b: &[u8], at: usize, big: bool) -> u16 {
+    let x = [
+        b.get(at).copied().unwrap_or(0),
+        b.get(at + 1).copied().unwrap_or(0),
+    ];
+    if big {
+        u16::from_be_bytes(x)
+    } else {
+        u16::from_le_bytes(x)
+    }
+}
+
+fn u32_at(b: &[u8], at: usize, big: bool) -> u32 {
+    let mut x = [0u8; 4];
+    for (i, v) in x.iter_mut().enumerate() {
+        *v = b.get(at + i).copied().unwrap_or(0);
+    }
+    if big {
+        u32::from_be_bytes(x)
+    } else {
+        u32::from_le_bytes(x)
+    }
+}
+
+/// Read exactly `n` bytes into `buf` (replacing it); `Ok(false)` at a clean
+/// end before the first byte.
+fn read_exact_or_end<R: Read>(r: &mut R, buf: &mut Vec<u8>, n: usize) -> io::Result<usize> {
+    buf.clear();
+    buf.resize(n, 0);
+    let mut got = 0;
+    while got < n {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(got)
+}
+
+impl<R: Read> CaptureReader<R> {
+    /// Read the capture's header.
+    pub fn new(mut r: R) -> Result<Self> {
+        let mut buf = Vec::with_capacity(1 << 16);
+        let got = read_exact_or_end(&mut r, &mut buf, 4)?;
+        if got < 4 {
+            return Err(bad(
+                "the capture is shorter than its magic number".into(),
+                0,
+            ));
+        }
+        let magic_be = u32_at(&buf, 0, true);
+        let magic_le = u32_at(&buf, 0, false);
+        let mut me = CaptureReader {
+            r,
+            format: Format::Pcapng {
+                big: true,
+                interfaces: Vec::new(),
+            },
+            buf,
+            pos: 4,
+            number: 0,
+            data: (0, 0),
+            done: false,
+        };
+        if magic_be == PCAPNG_SHB {
+            me.section_header(None)?;
+            return Ok(me);
+        }
+        let (big, units) = match (magic_be, magic_le) {
+            (PCAP_US, _) => (true, 1_000_000),
+            (PCAP_NS, _) => (true, 1_000_000_000),
+            (_, PCAP_US) => (false, 1_000_000),
+            (_, PCAP_NS) => (false, 1_000_000_000),
+            _ => {
+                return Err(bad(
+                    format!("not a pcap or pcapng capture (magic {magic_be:08x})"),
+                    0,
+                ))
+            }
+        };
+        let got = read_exact_or_end(&mut me.r, &mut me.buf, 20)?;
+        if got < 20 {
+            return Err(Error::new(ErrorKind::Truncated {
+                needed: 24,
+                available: 4 + got as u64,
+            })
+            .at(0, 0));
+        }
+        // The link type is the low 16 bits (the upper hold FCS information).
+        let linktype = (u32_at(&me.buf, 16, big) & 0xFFFF) as u16;
+        me.pos = 24;
+        me.format = Format::Pcap {
+            big,
+            units,
+            linktype,
+        };
+        Ok(me)
+    }
+
+    /// Read the rest of a Section Header Block whose type was just read
+    /// (and its length too, when `len` holds it).
+    fn section_header(&mut self, len: Option<[u8; 4]>) -> Result<()> {
+        let start = self.pos - 4;
+        let got = match len {
+            Some(l) => {
+                let mut tmp = Vec::with_capacity(4);
+                let got = read_exact_or_end(&mut self.r, &mut tmp, 4)?;
+                self.buf.clear();
+                self.buf.extend_from_slice(&l);
+                self.buf.extend_from_slice(&tmp);
+                4 + got
+            }
+            None => read_exact_or_end(&mut self.r, &mut self.buf, 8)?,
+        };
+        if got < 8 {
+            return Err(Error::new(ErrorKind::Truncated {
+                needed: 12,
+                available: 4 + got as u64,
+            })
+            .at(start, 0));
+        }
+        let big = match (u32_at(&self.buf, 4, true), u32_at(&self.buf, 4, false)) {
+            (PCAPNG_BOM, _) => true,
+            (_, PCAPNG_BOM) => false,
+            _ => {
+                return Err(bad(
+                    "pcapng section without its byte-order magic".into(),
+                    start + 8,
+                ))
+            }
+        };
+        let total = u32_at(&self.buf, 0, big) as usize;
+        if !(28..=MAX_PACKET).contains(&total) || total % 4 != 0 {
+            return Err(bad(
+                format!("pcapng section header of {total} bytes"),
+                start + 4,
+            ));
+        }
+        let rest = total - 12;
+        let got = read_exact_or_end(&mut self.r, &mut self.buf, rest)?;
+        if got < rest {
+            return Err(Error::new(ErrorKind::Truncated {
+                needed: total as u64,
+                available: 12 + got as u64,
+            })
+            .at(start, 0));
+        }
+        self.pos = start + total as u64;
+        self.format = Format::Pcapng {
+            big,
+            interfaces: Vec::new(),
+        };
+        Ok(())
+    }
+
+    /// The next packet, `Ok(None)` at the end of the capture. After an
+    /// error there are no more packets.
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let r = match self.format {
+            Format::Pcap { .. } => self.next_pcap(),
+            Format::Pcapng { .. } => self.next_pcapng(),
+        };
+        match r {
+            Ok(Some((linktype, ts_ns, orig_len, offset))) => {
+                let (at, len) = self.data;
+                Ok(Some(Packet {
+                    linktype,
+                    ts_ns,
+                    data: self.buf.get(at..at + len).unwrap_or_default(),
+                    orig_len,
+                    number: self.number,
+                    offset,
+                }))
+            }
+            Ok(None) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn next_pcap(&mut self) -> Result<Option<(u16, i64, u32, u64)>> {
+        let Format::Pcap {
+            big,
+            units,
+            linktype,
+        } = self.format
+        else {
+            return Ok(None);
+        };
+        let start = self.pos;
+        let got = read_exact_or_end(&mut self.r, &mut self.buf, 16)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < 16 {
+            return Err(Error::new(ErrorKind::Truncated {
+                needed: 16,
+                available: got as u64,
+            })
+            .at(start, self.number));
+        }
+        let secs = i64::from(u32_at(&self.buf, 0, big));
+        let frac = i64::from(u32_at(&self.buf, 4, big));
+        let incl = u32_at(&self.buf, 8, big) as usize;
+        let orig = u32_at(&self.buf, 12, big);
+        if incl > MAX_PACKET {
+            return Err(bad(
+                format!("packet record of {incl} captured bytes"),
+                start + 8,
+            ));
+        }
+        let got = read_exact_or_end(&mut self.r, &mut self.buf, incl)?;
+        if got < incl {
+            return Err(Error::new(ErrorKind::Truncated {
+                needed: incl as u64,
+                available: got as u64,
+            })
+            .at(start + 16, self.number));
+        }
+        self.pos = start + 16 + incl as u64;
+        self.number += 1;
+        self.data = (0, incl);
+        let ts = secs * 1_000_000_000 + frac * (1_000_000_000 / units as i64);
+        Ok(Some((linktype, ts, orig, start + 16)))
+    }
+
+    fn next_pcapng(&mut self) -> Result<Option<(u16, i64, u32, u64)>> {
+        loop {
+            let start = self.pos;
+            let got = read_exact_or_end(&mut self.r, &mut self.buf, 8)?;
+            if got == 0 {
+                return Ok(None);
+            }
+            if got < 8 {
+                return Err(Error::new(ErrorKind::Truncated {
+                    needed: 8,
+                    available: got as u64,
+                })
+                .at(start, self.number));
+            }
+            let Format::Pcapng { big, .. } = self.format else {
+                return Ok(None);
+            };
+            let kind = u32_at(&self.buf, 0, big);
+            if kind == PCAPNG_SHB {
+                // A new section: its own byte order, no interfaces yet.
+                self.pos = start + 4;
+                let len = [self.buf[4], self.buf[5], self.buf[6], self.buf[7]];
+                self.section_header(Some(len))?;
+                continue;
+            }
+            let total = u32_at(&self.buf, 4, big) as usize;
+            if !(12..=MAX_PACKET).contains(&total) || total % 4 != 0 {
+                return Err(bad(
+                    format!("pcapng block of type {kind:#x} has length {total}"),
+                    start + 4,
+                ));
+            }
+            let body_len = total - 12;
+            let got = read_exact_or_end(&mut self.r, &mut self.buf, body_len + 4)?;
+            if got < body_len + 4 {
+                return Err(Error::new(ErrorKind::Truncated {
+                    needed: total as u64,
+                    available: 8 + got as u64,
+                })
+                .at(start, self.number));
+            }
+            self.pos = start + total as u64;
+            let body_at = start + 8;
+            match kind {
+                1 => self.interface(big, body_len, body_at)?,
+                6 | 2 => {
+                    // Enhanced (6): interface u32, ts high, ts low, caplen,
+                    // origlen. Obsolete packet (2): interface u16, drops
+                    // u16, then the same.
+                    if body_len < 20 {
+                        return Err(bad(format!("pcapng packet block of {total} bytes"), start));
+                    }
+                    let iface = if kind == 6 {
+                        u32_at(&self.buf, 0, big) as usize
+                    } else {
+                        usize::from(u16_at(&self.buf, 0, big))
+                    };
+                    let hi = u64::from(u32_at(&self.buf, 4, big));
+                    let lo = u64::from(u32_at(&self.buf, 8, big));
+                    let cap = u32_at(&self.buf, 12, big) as usize;
+                    let orig = u32_at(&self.buf, 16, big);
+                    if cap > body_len - 20 {
+                        return Err(bad(
+                            format!("pcapng packet of {cap} bytes in a {total}-byte block"),
+                            start + 20,
+                        ));
+                    }
+                    let Some(i) = self.interface_of(iface) else {
+                        return Err(bad(
+                            format!("pcapng packet on undescribed interface {iface}"),
+                            start + 8,
+                        ));
+                    };
+                    self.number += 1;
+                    self.data = (20, cap);
+                    let ts = timestamp(hi << 32 | lo, i);
+                    return Ok(Some((i.linktype, ts, orig, body_at + 20)));
+                }
+                3 => {
+                    // Simple: original length, data (interface 0, no time).
+                    if body_len < 4 {
+                        return Err(bad(format!("pcapng simple block of {total} bytes"), start));
+                    }
+                    let orig = u32_at(&self.buf, 0, big);
+                    let Some(i) = self.interface_of(0) else {
+                        return Err(bad("pcapng packet before any interface".into(), start + 8));
+                    };
+                    let cap = (orig as usize).min(body_len - 4);
+                    self.number += 1;
+                    self.data = (4, cap);
+                    return Ok(Some((i.linktype, 0, orig, body_at + 4)));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn interface_of(&self, i: usize) -> Option<Interface> {
+        match &self.format {
+            Format::Pcapng { interfaces, .. } => interfaces.get(i).copied(),
+            Format::Pcap { .. } => None,
+        }
+    }
+
+    /// An Interface Description Block: link type, snap length, options
+    /// (if_tsresol 9, if_tsoffset 14).
+    fn interface(&mut self, big: bool, body_len: usize, at: u64) -> Result<()> {
+        if body_len < 8 {
+            return Err(bad("pcapng interface block too short".into(), at));
+        }
+        let mut iface = Interface {
+            linktype: u16_at(&self.buf, 0, big),
+            units: 1_000_000,
+            offset_s: 0,
+        };
+        let mut o = 8;
+        while o + 4 <= body_len {
+            let code = u16_at(&self.buf, o, big);
+            let len = usize::from(u16_at(&self.buf, o + 2, big));
+            let v = o + 4;
+            if code == 0 || v + len > body_len {
+                break;
+            }
+            if code == 9 && len >= 1 {
+                let r = self.buf[v];
+                let exp = u32::from(r & 0x7F);
+                iface.units = if r & 0x80 == 0 {
+                    10u64.checked_pow(exp).unwrap_or(1_000_000)
+                } else {
+                    1u64.checked_shl(exp).unwrap_or(1_000_000)
+                };
+                if iface.units == 0 {
+                    iface.units = 1_000_000;
+                }
+            }
+            if code == 14 && len >= 8 {
+                let hi = u64::from(u32_at(&self.buf, v, big));
+                let lo = u64::from(u32_at(&self.buf, v + 4, big));
+                let x = if big { hi << 32 | lo } else { lo << 32 | hi };
+                iface.offset_s = x as i64;
+            }
+            o = v + len.div_ceil(4) * 4;
+        }
+        if let Format::Pcapng { interfaces, .. } = &mut self.format {
+            if interfaces.len() >= MAX_INTERFACES {
+                return Err(Error::new(ErrorKind::LimitExceeded(format!(
+                    "more than {MAX_INTERFACES} pcapng interfaces in a section"
+                )))
+                .at(at, self.number));
+            }
+            interfaces.push(iface);
+        }
+        Ok(())
+    }
+}
+
+/// Nanoseconds since the epoch of a pcapng timestamp in `i`'s units.
+fn timestamp(t: u64, i: Interface) -> i64 {
+    let units = u128::from(i.units);
+    let ns = u128::from(t) * 1_000_000_000 / units;
+    i64::try_from(ns).unwrap_or(i64::MAX) + i.offset_s.saturating_mul(1_000_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap(big: bool, ns: bool, packets: &[&[u8]]) -> Vec<u8> {
+        let magic: u32 = if ns { PCAP_NS } else { PCAP_US };
+        let w32 = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let w16 = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut out = Vec::new();
+        out.extend_from_slice(&w32(magic));
+        out.extend_from_slice(&w16(2));
+        out.extend_from_slice(&w16(4));
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&w32(65535));
+        out.extend_from_slice(&w32(1));
+        for (i, p) in packets.iter().enumerate() {
+            out.extend_from_slice(&w32(1_700_000_000 + i as u32));
+            out.extend_from_slice(&w32(5));
+            out.extend_from_slice(&w32(p.len() as u32));
+            out.extend_from_slice(&w32(p.len() as u32 + 10));
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    #[test]
+    fn classic_pcap_in_both_orders_and_resolutions() {
+        for big in [false, true] {
+            for ns in [false, true] {
+                let data = pcap(big, ns, &[b"abc", b"", b"defgh"]);
+                assert!(is_capture(&data));
+                let mut r = CaptureReader::new(io::Cursor::new(data)).unwrap();
+                let p = r.next_packet().unwrap().unwrap();
+                let frac = if ns { 5 } else { 5_000 };
+                assert_eq!(
+                    (p.linktype, p.ts_ns, p.data, p.orig_len, p.number, p.offset),
+                    (
+                        1,
+                        1_700_000_000 * 1_000_000_000 + frac,
+                        &b"abc"[..],
+                        13,
+                        1,
+                        40
+                    )
+                );
+                assert_eq!(r.next_packet().unwrap().unwrap().data, b"");
+                assert_eq!(r.next_packet().unwrap().unwrap().number, 3);
+                assert!(r.next_packet().unwrap().is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_capture_is_an_error_at_the_packet() {
+        let data = pcap(false, false, &[b"abc", b"defgh"]);
+        let mut r = CaptureReader::new(io::Cursor::new(data[..data.len() - 2].to_vec())).unwrap();
+        assert!(r.next_packet().unwrap().is_some());
+        let e = r.next_packet().unwrap_err();
+        assert_eq!(e.offset, Some(43 + 16));
+        assert!(matches!(e.kind, ErrorKind::Truncated { .. }));
+        assert!(r.next_packet().unwrap().is_none());
+    }
+}

@@ -1,0 +1,76 @@
+"""Flow export read straight from packet captures (``ff.Reader`` and
+``read_ipfix`` on a pcap/pcapng path or bytes): exporters as transport
+sessions, NetFlow v9 beside IPFIX, and the transport-health accounting.
+Values are checked against tshark's committed decode in
+test_oracle_pcap.py (``test_capture_read_directly_against_tshark``); this
+file checks what the oracle does not hold."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+import ferrofix as ff
+
+PCAPS = Path(__file__).resolve().parents[1] / "data" / "pcap"
+
+
+def test_data_without_templates_is_reported_per_exporter() -> None:
+    """nDPI's capture holds 23 v9 data FlowSets of source id 1 and no
+    template (MANIFEST.tsv). Skipped, they are counted
+    per (domain, template); under the default policy the first one is an
+    error naming the template and its byte offset in the capture."""
+    r = ff.Reader(PCAPS / "nDPI__netflowv9.pcap", on_bad_records="skip")
+    assert list(r) == []
+    h = r.health
+    assert h.sets_missing_template == 23
+    assert {odid for odid, _tid in h.missing_templates} == {1}
+    assert sum(h.missing_templates.values()) == 23
+    # One exporter, NetFlow v9 numbers counting its 10 packets.
+    ((exporter, odid),) = h.sequence
+    assert (exporter, odid) == ("192.168.2.134:48629", 1)
+    assert h.sequence[(exporter, odid)].messages == 10
+    with pytest.raises(ff.MissingTemplateError) as e:
+        list(ff.iter_records(PCAPS / "nDPI__netflowv9.pcap"))
+    # A translated v9 packet's errors point at its start: the first UDP
+    # payload, after the pcap file and record headers and Ethernet, IPv4
+    # and UDP headers.
+    assert e.value.offset == 24 + 16 + 14 + 20 + 8
+
+
+def test_every_exporter_is_its_own_session() -> None:
+    """pmacct's mixed capture: IPFIX and NetFlow v9 exporters; each record
+    says which one sent it, and templates of one do not serve another."""
+    path = PCAPS / "pmacct__111-IPFIXv10-NFv9-IPv6-IPv4-mix_sources--traffic-00.pcap"
+    r = ff.Reader(path, on_bad_records="skip")
+    recs = list(r.records(meta=True))
+    exporters = {m.exporter for m, _ in recs}
+    assert all(isinstance(e, tuple) and len(e) == 2 for e in exporters)
+    assert {odid for _e, odid in r.health.sequence} == {m.observation_domain_id for m, _ in recs}
+    frames = [m.frame for m, _ in recs]
+    assert frames == sorted(frames) and all(f >= 1 for f in frames)
+
+
+def test_bytes_pcapng_and_a_cut_capture() -> None:
+    """The same capture from bytes; a capture cut inside a packet record
+    gives the records before it, then an error at the record's offset."""
+    path = PCAPS / "pmacct__100-IPFIXv10-CISCO--traffic-00.pcap"
+    data = path.read_bytes()
+    whole = list(ff.iter_records(data))
+    assert whole == list(ff.iter_records(path))
+    # Cut inside the last packet record.
+    last = len(data)
+    at, offsets = 24, []
+    while at + 16 <= last:
+        offsets.append(at)
+        at += 16 + struct.unpack_from("<I", data, at + 8)[0]
+    cut = data[: offsets[-1] + 20]
+    r = ff.Reader(cut, on_bad_records="skip")
+    got = list(r)
+    assert got == whole[: len(got)] and len(got) < len(whole)
+    assert r.health.problems_skipped == 1
+    with pytest.raises(ff.DecodeError) as e:
+        list(ff.iter_records(cut))
+    assert e.value.offset == offsets[-1] + 16
