@@ -87,7 +87,11 @@ class DomainSequence:
 
 @dataclass(frozen=True)
 class TransportHealth:
-    """What a stream said about itself besides its records."""
+    """What a stream said about itself besides its records. For a packet
+    capture, ``sequence`` is keyed by (exporter "address:port", domain) and
+    data sets that came before their template are held until it comes
+    (``sets_held`` now, ``sets_replayed`` decoded late; those never resolved
+    count in ``sets_missing_template``)."""
 
     bytes: int
     messages: int
@@ -105,7 +109,9 @@ class TransportHealth:
     problems: list[str]
     malformed_values: int
     records_filtered: int
-    sequence: dict[int, DomainSequence] = field(default_factory=dict)
+    sequence: dict[int | tuple[str, int], DomainSequence] = field(default_factory=dict)
+    sets_held: int = 0
+    sets_replayed: int = 0
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> TransportHealth:
@@ -117,13 +123,21 @@ class TransportHealth:
 
     def to_pandas(self) -> Any:
         """The sequence accounting as a DataFrame, one row per observation
-        domain; the stream-wide counters are in ``DataFrame.attrs``."""
+        domain (per exporter and domain for a capture, with an ``exporter``
+        column); the stream-wide counters are in ``DataFrame.attrs``."""
         try:
             import pandas as pd
         except ImportError as e:
             raise ImportError("TransportHealth.to_pandas needs pandas: pip install pandas") from e
-        rows = [{"observationDomainId": o, **vars(s)} for o, s in self.sequence.items()]
-        cols = ["observationDomainId", *DomainSequence.__dataclass_fields__]
+        rows = []
+        for key, s in self.sequence.items():
+            exporter, odid = key if isinstance(key, tuple) else (None, key)
+            rows.append({"exporter": exporter, "observationDomainId": odid, **vars(s)})
+        cols = ["exporter", "observationDomainId", *DomainSequence.__dataclass_fields__]
+        if all(r["exporter"] is None for r in rows):
+            cols = cols[1:]
+            for r in rows:
+                del r["exporter"]
         df = pd.DataFrame(rows, columns=cols)
         df.attrs.update({k: v for k, v in vars(self).items() if k != "sequence"})
         return df

@@ -29,6 +29,11 @@ pub struct Health {
     pub sets_missing_template: u64,
     /// Of those, per (observation domain, template id).
     pub missing_templates: BTreeMap<(u32, u16), u64>,
+    /// Data sets of a capture's UDP sessions waiting for their template
+    /// now (counted in `sets_missing_template` too until it comes).
+    pub sets_held: u64,
+    /// Held data sets decoded when their template arrived.
+    pub sets_replayed: u64,
     /// Sets with reserved ids 4..=255 (or NetFlow v9's 0 and 1), skipped.
     pub sets_reserved: u64,
     /// Problems skipped under `on_bad_records="skip"|"warn"`.

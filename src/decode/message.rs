@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::health::Health;
 use super::lists::ListContext;
+use super::pending::{Held, Pending};
 use super::record::{split_record, Origin, Record, Span};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
@@ -71,6 +72,8 @@ pub struct Decoder {
     seq: SequenceTracker,
     /// Where the message being decoded came from.
     origin: Origin,
+    /// Data sets of capture sessions waiting for their template.
+    pending: Pending,
     /// Sequence accounting and sender of each capture session (from 1).
     sessions: BTreeMap<u64, (Option<Exporter>, SequenceTracker)>,
     health: Health,
@@ -103,6 +106,7 @@ impl Decoder {
             seq: SequenceTracker::default(),
             sessions: BTreeMap::new(),
             origin: Origin::default(),
+            pending: Pending::default(),
             health: Health::default(),
             policy: opts.policy,
             session: opts.session,
@@ -114,6 +118,13 @@ impl Decoder {
     pub fn health(&self) -> Health {
         let mut h = self.health.clone();
         h.sequence = self.seq.domains().clone();
+        // Sets still waiting for their template are missing it, so far.
+        h.sets_held = self.pending.len() as u64;
+        for (k, n) in self.pending.held() {
+            h.sets_missing_template += n as u64;
+            let key = (k.observation_domain_id, k.template_id);
+            *h.missing_templates.entry(key).or_default() += n as u64;
+        }
         h.sessions = self
             .sessions
             .iter()
@@ -254,6 +265,23 @@ impl Decoder {
                     };
                     let Some(t) = self.store.get(&key).cloned() else {
                         complete = false;
+                        if self.session != 0 {
+                            // A capture's UDP session: hold it for its
+                            // template (pending.rs).
+                            let held = Held {
+                                body: set.body.to_vec(),
+                                header,
+                                msg_offset: place.msg_offset,
+                                msg_index: place.msg_index,
+                                exact: place.exact,
+                                body_at: set.offset + SET_HEADER_LEN,
+                            };
+                            if !self.pending.hold(key, held) {
+                                self.health.sets_missing_template += 1;
+                                *self.health.missing_templates.entry((odid, id)).or_default() += 1;
+                            }
+                            continue;
+                        }
                         let e = Error::new(ErrorKind::MissingTemplate {
                             observation_domain_id: odid,
                             template_id: id,
@@ -324,7 +352,10 @@ impl Decoder {
                         template_id: id,
                     };
                     match self.store.insert(key, t) {
-                        Ok(ev) => self.health.template_event(ev, 1),
+                        Ok(ev) => {
+                            self.health.template_event(ev, 1);
+                            self.replay(&key, sink)?;
+                        }
                         Err(e) => self.problem(place.at(e, body_at), sink)?,
                     }
                 }
@@ -341,6 +372,33 @@ impl Decoder {
                     let n = self.store.withdraw(self.session, odid, None, options);
                     self.health.template_event(StoreEvent::Withdrawn, n);
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decode the sets held for the template `key` just learned.
+    fn replay<S: RecordSink>(&mut self, key: &TemplateKey, sink: &mut S) -> Result<()> {
+        let Some(held) = self.pending.take(key) else {
+            return Ok(());
+        };
+        let Some(t) = self.store.get(key).cloned() else {
+            return Ok(());
+        };
+        for h in held {
+            let place = Place {
+                msg_offset: h.msg_offset,
+                msg_index: h.msg_index,
+                exact: h.exact,
+            };
+            self.health.sets_replayed += 1;
+            if let Err((_, e, fatal)) =
+                self.data_set(&t, &h.body, &h.header, &place, h.body_at, sink)
+            {
+                if fatal {
+                    return Err(e);
+                }
+                self.problem(e, sink)?;
             }
         }
         Ok(())

@@ -4,6 +4,7 @@
 mod health;
 pub mod lists;
 mod message;
+pub mod pending;
 pub mod record;
 pub mod value;
 

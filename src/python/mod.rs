@@ -345,6 +345,8 @@ fn health_dict<'py>(py: Python<'py>, h: &crate::decode::Health) -> PyResult<Boun
             .collect::<Vec<_>>(),
     )?;
     d.set_item("sets_reserved", h.sets_reserved)?;
+    d.set_item("sets_held", h.sets_held)?;
+    d.set_item("sets_replayed", h.sets_replayed)?;
     d.set_item("problems_skipped", h.problems_skipped)?;
     d.set_item("problems", h.problems.clone())?;
     d.set_item("malformed_values", 0u64)?;

@@ -32,12 +32,40 @@ def test_data_without_templates_is_reported_per_exporter() -> None:
     ((exporter, odid),) = h.sequence
     assert (exporter, odid) == ("192.168.2.134:48629", 1)
     assert h.sequence[(exporter, odid)].messages == 10
-    with pytest.raises(ff.MissingTemplateError) as e:
-        list(ff.iter_records(PCAPS / "nDPI__netflowv9.pcap"))
-    # A translated v9 packet's errors point at its start: the first UDP
-    # payload, after the pcap file and record headers and Ethernet, IPv4
-    # and UDP headers.
-    assert e.value.offset == 24 + 16 + 14 + 20 + 8
+    # UDP: data before its template is held, not an error, whatever the
+    # policy; still held at the end, it counts as missing its template.
+    r = ff.Reader(PCAPS / "nDPI__netflowv9.pcap")
+    assert list(r) == []
+    assert (r.health.sets_held, r.health.sets_missing_template) == (23, 23)
+    assert r.health.problems_skipped == 0
+
+
+def _records(data: bytes) -> list[tuple[int, bytes]]:
+    """(offset, bytes) of each packet record of a little-endian classic pcap."""
+    at, out = 24, []
+    while at + 16 <= len(data):
+        n = 16 + struct.unpack_from("<I", data, at + 8)[0]
+        out.append((at, data[at : at + n]))
+        at += n
+    return out
+
+
+def test_data_before_its_template_is_held_and_decoded_when_it_comes() -> None:
+    """pmacct's Cisco capture with its packets reversed: the data datagrams
+    now come before the template datagram. Their sets are held and decoded
+    when the template arrives (RFC 7011 §8.4: UDP may reorder), giving the
+    same records as the capture in order, all of them."""
+    data = (PCAPS / "pmacct__100-IPFIXv10-CISCO--traffic-00.pcap").read_bytes()
+    packets = [p for _at, p in _records(data)]
+    reordered = data[:24] + b"".join(reversed(packets))
+    want = list(ff.iter_records(data))
+    r = ff.Reader(reordered)
+    got = list(r)
+    assert len(got) == len(want) > 0
+    key = repr
+    assert sorted(map(key, got)) == sorted(map(key, want))
+    assert r.health.sets_replayed > 0 and r.health.sets_held == 0
+    assert r.health.sets_missing_template == 0
 
 
 def test_every_exporter_is_its_own_session() -> None:
