@@ -99,14 +99,20 @@ mod tests {
         for i in 0..MAX_HELD_SETS {
             assert!(p.hold(key(256 + (i % 3) as u16), held(4)));
         }
-        assert!(!p.hold(key(999), held(4)), "a set past MAX_HELD_SETS is refused");
+        assert!(
+            !p.hold(key(999), held(4)),
+            "a set past MAX_HELD_SETS is refused"
+        );
         assert_eq!(p.len(), MAX_HELD_SETS);
         let q = p.take(&key(256)).unwrap();
         assert_eq!(q.len(), MAX_HELD_SETS.div_ceil(3));
         assert!(p.hold(key(999), held(4)));
         let mut p = Pending::default();
         assert!(p.hold(key(1), held(MAX_HELD_BYTES)));
-        assert!(!p.hold(key(2), held(1)), "a byte past MAX_HELD_BYTES is refused");
+        assert!(
+            !p.hold(key(2), held(1)),
+            "a byte past MAX_HELD_BYTES is refused"
+        );
         assert!(p.take(&key(1)).is_some() && p.is_empty());
     }
 }
