@@ -53,10 +53,14 @@ def _summary(args: argparse.Namespace) -> int:
         f"  sets without template: {h.sets_missing_template}, "
         f"problems skipped: {h.problems_skipped}"
     )
-    for odid, s in h.sequence.items():
+    for key, s in h.sequence.items():
+        # A capture's domains are keyed by (exporter, domain).
+        where = f"exporter {key[0]} domain {key[1]}" if isinstance(key, tuple) else f"domain {key}"
+        lost = (
+            f"{s.lost_packets} packets lost" if s.lost_packets else f"{s.lost_records} records lost"
+        )
         print(
-            f"  domain {odid}: {s.messages} messages, {s.records} records, "
-            f"{s.gaps} sequence gaps, {s.lost_records} records lost"
+            f"  {where}: {s.messages} messages, {s.records} records, {s.gaps} sequence gaps, {lost}"
         )
     return 0
 

@@ -112,6 +112,9 @@ class TransportHealth:
     sequence: dict[int | tuple[str, int], DomainSequence] = field(default_factory=dict)
     sets_held: int = 0
     sets_replayed: int = 0
+    #: For a packet capture: packets read, UDP datagrams of flow export,
+    #: other packets, IP fragments (not reassembled).
+    capture: dict[str, int] | None = None
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> TransportHealth:

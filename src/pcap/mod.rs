@@ -250,6 +250,11 @@ impl<R: Read> CaptureReader<R> {
         Ok(())
     }
 
+    /// Bytes of the capture read so far.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
     /// The next packet, `Ok(None)` at the end of the capture. After an
     /// error there are no more packets.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>> {

@@ -320,6 +320,14 @@ impl PyReader {
         let d = health_dict(py, &h)?;
         d.set_item("malformed_values", inner.sink.malformed_values)?;
         d.set_item("records_filtered", inner.sink.filtered_records)?;
+        if let Some(c) = inner.stream.capture_stats() {
+            let cd = PyDict::new(py);
+            cd.set_item("packets", c.packets)?;
+            cd.set_item("datagrams", c.datagrams)?;
+            cd.set_item("other_packets", c.other_packets)?;
+            cd.set_item("fragments", c.fragments)?;
+            d.set_item("capture", cd)?;
+        }
         Ok(d)
     }
 }

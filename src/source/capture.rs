@@ -107,6 +107,11 @@ impl Capture {
         })
     }
 
+    /// Bytes of the capture read so far.
+    pub(super) fn consumed(&self) -> u64 {
+        self.reader.position()
+    }
+
     /// The current message's bytes (a NetFlow packet's IPFIX translation).
     pub(super) fn bytes(&self) -> &[u8] {
         if self.version == Version::Ipfix {

@@ -320,7 +320,9 @@ impl MessageStream {
             return Ok(false);
         }
         if let Input::Capture(c) = &mut self.input {
-            return match c.advance() {
+            let r = c.advance();
+            self.offset = c.consumed();
+            return match r {
                 Ok(true) => {
                     self.index += 1;
                     Ok(true)

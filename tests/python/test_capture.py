@@ -7,7 +7,9 @@ file checks what the oracle does not hold."""
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,24 @@ def test_bytes_pcapng_and_a_cut_capture() -> None:
     with pytest.raises(ff.DecodeError) as e:
         list(ff.iter_records(cut))
     assert e.value.offset == offsets[-1] + 16
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (Wireshark) is not installed")
+@pytest.mark.parametrize("fmt", ["pcapng", "nsecpcap"])
+def test_pcapng_and_nanosecond_captures_read_the_same(fmt: str, tmp_path: Path) -> None:
+    """Wireshark's editcap rewrites a capture as pcapng or as nanosecond
+    pcap; ferrofix reads the same records from it, and counts the packets
+    Wireshark's capinfos counts."""
+    src = PCAPS / "pmacct__400-IPFIXv10-BMP-CISCO-SRv6-multiple-sources--traffic-00.pcap"
+    out = tmp_path / f"x.{fmt}"
+    subprocess.run(["editcap", "-F", fmt, str(src), str(out)], check=True, capture_output=True)
+    assert list(ff.iter_records(out)) == list(ff.iter_records(src))
+    r = ff.Reader(out)
+    list(r)
+    info = subprocess.run(
+        ["capinfos", "-c", "-M", str(out)], check=True, capture_output=True, text=True
+    ).stdout
+    packets = int(info.split("Number of packets:")[1].split()[0])
+    assert r.health.capture is not None
+    assert r.health.capture["packets"] == packets
+    assert r.health.capture["datagrams"] + r.health.capture["other_packets"] == packets
