@@ -7,6 +7,7 @@
 mod column;
 mod dict;
 mod nested;
+mod origin;
 mod plan;
 mod prim;
 mod reader;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
 
+use super::origin::EXPORTER_IES;
 use super::sink::{ColumnarOptions, ColumnarSink, RecordKind};
 use crate::decode::{Decoder, DecoderOptions, Health};
 use crate::error::{Error, Result};
@@ -87,10 +88,16 @@ impl ColumnarReader {
         columns: &[Arc<IeDef>],
         opts: ColumnarOptions,
     ) -> Self {
+        let mut sink = ColumnarSink::new(columns, opts);
+        if stream.capture_stats().is_some() {
+            // A capture: the exporter of each record is a column too.
+            let ies: Vec<_> = EXPORTER_IES.iter().map(|&id| model.lookup(0, id)).collect();
+            sink = sink.with_origin(&ies);
+        }
         ColumnarReader {
             stream,
             decoder: Decoder::new(model, decoder_opts),
-            sink: ColumnarSink::new(columns, opts),
+            sink,
             ready: std::collections::VecDeque::new(),
             last_template: None,
             pending: None,

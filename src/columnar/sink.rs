@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::column::Column;
 use super::nested::{check_list, is_list, list_type, ListColumn, ListShape};
+use super::origin::OriginColumns;
 use super::plan::{fixed_field, Plan, Slot, MAX_PLANS};
 use super::types::{field_for, AddressForm, ColumnKind};
-use crate::decode::{Policy, Record, RecordSink};
+use crate::decode::{Origin, Policy, Record, RecordSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::IeDef;
 use crate::session::Template;
@@ -95,6 +96,8 @@ pub struct ColumnarSink {
     pub stats: ColumnarStats,
     /// Problems skipped under the warn policy, for the caller to report.
     pub warnings: Vec<String>,
+    /// The exporter columns, for a capture.
+    origin: Option<OriginColumns>,
 }
 
 impl ColumnarSink {
@@ -148,7 +151,24 @@ impl ColumnarSink {
             refused: Vec::new(),
             stats: ColumnarStats::default(),
             warnings: Vec::new(),
+            origin: None,
         }
+    }
+
+    /// Add the exporter columns (`ies`: exporterIPv4Address,
+    /// exporterIPv6Address, exporterTransportPort) after the others.
+    pub fn with_origin(mut self, ies: &[Arc<IeDef>]) -> Self {
+        let (cols, fields) = OriginColumns::new(ies, self.opts.addresses);
+        let mut all: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        all.extend(fields);
+        self.schema = Arc::new(Schema::new(all));
+        self.origin = Some(cols);
+        self
     }
 
     /// The schema of every batch.
@@ -180,7 +200,10 @@ impl ColumnarSink {
         if self.rows_in_batch == 0 {
             return Ok(());
         }
-        let arrays = self.columns.iter_mut().map(Column::finish).collect();
+        let mut arrays: Vec<_> = self.columns.iter_mut().map(Column::finish).collect();
+        if let Some(o) = &mut self.origin {
+            arrays.extend(o.finish());
+        }
         let opts = RecordBatchOptions::new().with_row_count(Some(self.rows_in_batch));
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), arrays, &opts)
             .map_err(|e| Error::new(ErrorKind::BadRecord(format!("building a batch: {e}"))))?;
@@ -309,6 +332,9 @@ impl RecordSink for ColumnarSink {
                 _ => col.append_null(),
             }
         }
+        if let Some(o) = &mut self.origin {
+            o.append(1);
+        }
         self.rows_in_batch += 1;
         self.stats.rows += 1;
         if self.rows_in_batch >= self.opts.batch_size {
@@ -375,6 +401,9 @@ impl RecordSink for ColumnarSink {
                     Slot::Missing => col.append_nulls(take),
                 }
             }
+            if let Some(o) = &mut self.origin {
+                o.append(take);
+            }
             self.rows_in_batch += take;
             self.stats.rows += take as u64;
             start += take;
@@ -388,6 +417,12 @@ impl RecordSink for ColumnarSink {
     fn skipped(&mut self, e: &Error, policy: Policy) {
         if policy == Policy::Warn && self.warnings.len() < 1000 {
             self.warnings.push(e.to_string());
+        }
+    }
+
+    fn origin(&mut self, origin: Origin) {
+        if let Some(o) = &mut self.origin {
+            o.set(origin);
         }
     }
 }

@@ -41,6 +41,10 @@ pub trait RecordSink {
     /// A problem skipped under [`Policy::Warn`] or [`Policy::Skip`].
     fn skipped(&mut self, _e: &Error, _policy: Policy) {}
 
+    /// Where the records of the message about to be decoded come from
+    /// (a capture's exporter and packet; `None`s for a plain stream).
+    fn origin(&mut self, _origin: Origin) {}
+
     /// Offered first, for a data set of a template without variable-length
     /// fields: `records` holds `count` records of `template.fixed_record_len`
     /// bytes each. A sink that takes them all at once (column by column)
@@ -184,6 +188,7 @@ impl Decoder {
             exporter: m.exporter,
             frame: m.frame,
         };
+        sink.origin(self.origin);
         if m.session == 0 {
             return self.decode_as(m.bytes, m.offset, m.index, m.version, sink);
         }

@@ -125,3 +125,27 @@ def test_pcapng_and_nanosecond_captures_read_the_same(fmt: str, tmp_path: Path) 
     assert r.health.capture is not None
     assert r.health.capture["packets"] == packets
     assert r.health.capture["datagrams"] + r.health.capture["other_packets"] == packets
+
+
+def test_dataframes_of_a_capture_carry_the_exporter() -> None:
+    """``read_ipfix`` of a capture adds exporterIPv4Address /
+    exporterIPv6Address (IANA 130/131) and exporterTransportPort (217): the
+    sender of each row, the same as the record path's ``RecordMeta``."""
+    pytest.importorskip("pandas")
+    for name in [
+        "pmacct__104-IPFIXv10-IPv6-CISCO-sampling_option--traffic-00.pcap",
+        "pmacct__111-IPFIXv10-NFv9-IPv6-IPv4-mix_sources--traffic-01.pcap",
+        "pmacct__400-IPFIXv10-BMP-CISCO-SRv6-multiple-sources--traffic-00.pcap",
+    ]:
+        path = PCAPS / name
+        df = ff.read_ipfix(path, on_bad_records="skip")
+        metas = [
+            m for m, _ in ff.iter_records(path, records="data", meta=True, on_bad_records="skip")
+        ]
+        v4, v6 = df["exporterIPv4Address"], df["exporterIPv6Address"]
+        got = [
+            (a if isinstance(a, str) else b, int(p))
+            for a, b, p in zip(v4, v6, df["exporterTransportPort"], strict=True)
+        ]
+        assert len(df) > 0
+        assert got == [m.exporter for m in metas], name
