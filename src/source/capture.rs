@@ -9,14 +9,13 @@
 //! Not read yet: IPFIX over TCP or SCTP, and IP fragments (counted in
 //! [`CaptureStats`]).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::error::Result;
-use crate::netflow::{self, Translator, Version};
 use crate::packet;
 use crate::pcap::CaptureReader;
 
+use super::datagrams::Datagrams;
 use super::DynRead;
 
 /// The sender of a message read from a capture.
@@ -35,9 +34,6 @@ impl std::fmt::Display for Exporter {
     }
 }
 
-/// Most transport sessions followed in one capture.
-pub const MAX_SESSIONS: usize = 65_536;
-
 /// Counters of the capture layer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureStats {
@@ -50,59 +46,18 @@ pub struct CaptureStats {
     pub fragments: u64,
 }
 
-struct Session {
-    exporter: Exporter,
-    translator: Translator,
-    messages: u64,
-}
-
 /// The capture side of a message stream.
 pub(super) struct Capture {
     reader: CaptureReader<DynRead>,
-    sessions: HashMap<(Exporter, Exporter), usize>,
-    states: Vec<Session>,
-    /// The current datagram, its offset in the capture, its packet number,
-    /// its session, and how far its messages have been read.
-    datagram: Vec<u8>,
-    datagram_offset: u64,
-    frame: u64,
-    session: usize,
-    at: usize,
-    /// The current message: its range in the datagram, its version.
-    pub(super) cur: std::ops::Range<usize>,
-    pub(super) version: Version,
-    pub(super) translated: Vec<u8>,
+    pub(super) d: Datagrams,
     pub(super) stats: CaptureStats,
-}
-
-/// What the capture's current message is.
-pub(super) struct Place {
-    pub offset: u64,
-    pub index: u64,
-    pub session: u64,
-    pub exporter: Exporter,
-    pub frame: u64,
-}
-
-/// Whether a UDP payload starts with a flow-export packet that fits it.
-fn export_payload(p: &[u8]) -> bool {
-    matches!(netflow::frame(p), Ok(Some((_, len))) if len <= p.len())
 }
 
 impl Capture {
     pub(super) fn new(r: DynRead) -> Result<Self> {
         Ok(Capture {
             reader: CaptureReader::new(r)?,
-            sessions: HashMap::new(),
-            states: Vec::new(),
-            datagram: Vec::new(),
-            datagram_offset: 0,
-            frame: 0,
-            session: 0,
-            at: 0,
-            cur: 0..0,
-            version: Version::Ipfix,
-            translated: Vec::new(),
+            d: Datagrams::default(),
             stats: CaptureStats::default(),
         })
     }
@@ -112,64 +67,13 @@ impl Capture {
         self.reader.position()
     }
 
-    /// The current message's bytes (a NetFlow packet's IPFIX translation).
-    pub(super) fn bytes(&self) -> &[u8] {
-        if self.version == Version::Ipfix {
-            self.datagram.get(self.cur.clone()).unwrap_or_default()
-        } else {
-            &self.translated
-        }
-    }
-
-    /// Where the current message is.
-    pub(super) fn place(&self) -> Place {
-        let s = &self.states[self.session];
-        Place {
-            offset: self.datagram_offset + self.cur.start as u64,
-            index: s.messages.saturating_sub(1),
-            session: self.session as u64 + 1,
-            exporter: s.exporter,
-            frame: self.frame,
-        }
-    }
-
     /// Move to the next message; `Ok(false)` at the end of the capture.
     /// An error in one datagram does not end the capture: the next call
     /// goes on with the next datagram.
     pub(super) fn advance(&mut self) -> Result<bool> {
         loop {
-            if self.at < self.datagram.len() {
-                let rest = &self.datagram[self.at..];
-                let start = self.at;
-                match netflow::frame(rest) {
-                    Ok(Some((version, len))) => {
-                        self.at += len;
-                        self.cur = start..start + len;
-                        self.version = version;
-                        let s = &mut self.states[self.session];
-                        s.messages += 1;
-                        let index = s.messages - 1;
-                        if version != Version::Ipfix {
-                            let raw = &self.datagram[start..start + len];
-                            if let Err((e, rel)) =
-                                s.translator.translate(version, raw, &mut self.translated)
-                            {
-                                return Err(
-                                    e.at(self.datagram_offset + (start + rel) as u64, index)
-                                );
-                            }
-                        }
-                        return Ok(true);
-                    }
-                    Ok(None) => self.at = self.datagram.len(),
-                    Err((e, rel)) => {
-                        // The rest of the datagram cannot be framed.
-                        self.at = self.datagram.len();
-                        let index = self.states[self.session].messages;
-                        return Err(e.at(self.datagram_offset + (start + rel) as u64, index));
-                    }
-                }
-                continue;
+            if self.d.next()? {
+                return Ok(true);
             }
             if !self.next_datagram()? {
                 return Ok(false);
@@ -200,7 +104,7 @@ impl Capture {
                 self.stats.other_packets += 1;
                 continue;
             };
-            if !export_payload(u.payload) {
+            if !super::datagrams::export_payload(u.payload) {
                 self.stats.other_packets += 1;
                 continue;
             }
@@ -214,30 +118,15 @@ impl Capture {
                     port: u.dst_port,
                 },
             );
-            let session = match self.sessions.get(&key) {
-                Some(&s) => s,
-                None if self.states.len() < MAX_SESSIONS => {
-                    self.states.push(Session {
-                        exporter: key.0,
-                        translator: Translator::new(),
-                        messages: 0,
-                    });
-                    self.sessions.insert(key, self.states.len() - 1);
-                    self.states.len() - 1
-                }
-                None => {
-                    self.stats.other_packets += 1;
-                    continue;
-                }
-            };
-            self.stats.datagrams += 1;
             let payload_at = u.payload.as_ptr() as usize - p.data.as_ptr() as usize;
-            self.datagram_offset = p.offset + payload_at as u64;
-            self.frame = p.number;
-            self.datagram.clear();
-            self.datagram.extend_from_slice(u.payload);
-            self.session = session;
-            self.at = 0;
+            if !self
+                .d
+                .load(key, u.payload, p.offset + payload_at as u64, p.number)
+            {
+                self.stats.other_packets += 1;
+                continue;
+            }
+            self.stats.datagrams += 1;
             return Ok(true);
         }
     }

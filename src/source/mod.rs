@@ -21,7 +21,9 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 mod capture;
-pub use capture::{CaptureStats, Exporter, MAX_SESSIONS};
+mod datagrams;
+pub use capture::{CaptureStats, Exporter};
+pub use datagrams::{export_payload, MAX_SESSIONS};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::netflow::{self, Extent, Translator, Version};
@@ -277,12 +279,12 @@ impl MessageStream {
     /// The message read by the last successful [`MessageStream::advance`].
     pub fn current(&self) -> RawMessage<'_> {
         if let Input::Capture(c) = &self.input {
-            let p = c.place();
+            let p = c.d.place();
             return RawMessage {
-                bytes: c.bytes(),
+                bytes: c.d.bytes(),
                 offset: p.offset,
                 index: p.index,
-                version: c.version,
+                version: c.d.version,
                 session: p.session,
                 exporter: Some(p.exporter),
                 frame: Some(p.frame),
