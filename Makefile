@@ -36,11 +36,12 @@ demo: $(BUILD_STAMP)
 # Oracle tools (tshark, libfixbuf's ipfixDump and headers) from Debian where
 # we are root; elsewhere the tests that need them report as skipped.
 tools:
-	@if command -v tshark >/dev/null && command -v ipfixDump >/dev/null; then \
+	@if command -v tshark >/dev/null && command -v ipfixDump >/dev/null \
+	    && command -v softflowd >/dev/null && command -v pmacctd >/dev/null; then \
 	  echo "oracle tools present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	     tshark libfixbuf-tools libfixbuf-dev pkg-config zstd >/dev/null) \
+	     tshark libfixbuf-tools libfixbuf-dev pkg-config zstd softflowd pmacct iproute2 >/dev/null) \
 	  || echo "warning: could not install oracle tools; their tests will be skipped"; \
 	else echo "not root: oracle tools not installed; their tests will be skipped"; fi
 

@@ -6,6 +6,7 @@
 """
 
 from ._arrow import IpfixScan, TemplateKey, read_ipfix, scan_ipfix
+from ._collect import Collector, CollectorStatus, collect
 from ._errors import (
     DecodeError,
     EncodeError,
@@ -32,6 +33,8 @@ from ._writer import Writer, write_ipfix
 __all__ = [
     "IANA_REGISTRY_UPDATED",
     "BasicList",
+    "Collector",
+    "CollectorStatus",
     "DecodeError",
     "DomainSequence",
     "EncodeError",
@@ -51,6 +54,7 @@ __all__ = [
     "TransportHealth",
     "Writer",
     "__version__",
+    "collect",
     "describe",
     "iter_records",
     "parse_spec",

@@ -83,6 +83,9 @@ class DomainSequence:
     out_of_order: int
     unknown_counts: int
     lost_packets: int = 0
+    #: Messages numbered after their own records (softflowd's quirk: the
+    #: previous number plus this message's records), not counted as loss.
+    post_incremented: int = 0
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ impl ColumnarReader {
         opts: ColumnarOptions,
     ) -> Self {
         let mut sink = ColumnarSink::new(columns, opts);
-        if stream.capture_stats().is_some() {
+        if stream.capture_stats().is_some() || stream.live().is_some() {
             // A capture: the exporter of each record is a column too.
             let ies: Vec<_> = EXPORTER_IES.iter().map(|&id| model.lookup(0, id)).collect();
             sink = sink.with_origin(&ies);
@@ -134,6 +134,17 @@ impl ColumnarReader {
         self.sink.stats
     }
 
+    /// Whether every batch has been returned (a live stream: stopped and
+    /// drained).
+    pub fn is_finished(&self) -> bool {
+        self.finished && self.ready.is_empty() && self.pending.is_none()
+    }
+
+    /// The message stream read.
+    pub fn stream(&self) -> &MessageStream {
+        &self.stream
+    }
+
     /// Warnings collected under the warn policy since the last call.
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.sink.warnings)
@@ -142,8 +153,18 @@ impl ColumnarReader {
     /// Decode messages until a batch is complete or the stream ends.
     fn fill(&mut self) {
         while self.ready.is_empty() && !self.finished {
-            let err = match self.stream.next_message() {
+            let step = self.stream.advance();
+            let err = match step.map(|got| got.then(|| self.stream.current())) {
                 Ok(Some(m)) => self.decoder.decode(&m, &mut self.sink).err(),
+                Ok(None) if !self.stream.is_done() => {
+                    // A live stream with nothing for a while: hand over what
+                    // there is.
+                    if let Err(e) = self.sink.flush() {
+                        self.pending.get_or_insert(e);
+                    }
+                    self.ready.extend(self.sink.take_tagged_batches());
+                    return;
+                }
                 Ok(None) => {
                     self.finished = true;
                     None

@@ -24,6 +24,33 @@ use crate::columnar::{
 };
 use crate::decode::DecoderOptions;
 use crate::session::Limits;
+use crate::source::{LiveHandle, LiveOptions, MessageStream};
+
+/// Parse the `addresses=` option.
+fn address_form(s: &str) -> PyResult<AddressForm> {
+    match s {
+        "string" => Ok(AddressForm::Text),
+        "int" => Ok(AddressForm::Integer),
+        _ => Err(PyValueError::new_err(format!(
+            "addresses must be 'string' or 'int', not {s:?}"
+        ))),
+    }
+}
+
+/// A listening address: "host:port", "[v6]:port" or ":port" (every IPv4
+/// address).
+fn parse_listen(a: &str) -> PyResult<std::net::SocketAddr> {
+    let full = if a.starts_with(':') {
+        format!("0.0.0.0{a}")
+    } else {
+        a.to_string()
+    };
+    full.parse().map_err(|_| {
+        PyValueError::new_err(format!(
+            "cannot listen on {a:?}: give \"host:port\", \"[v6 address]:port\" or \":port\""
+        ))
+    })
+}
 
 /// Parse the `records=` option.
 pub(super) fn kind_of(s: &str) -> PyResult<RecordKind> {
@@ -44,6 +71,8 @@ pub struct PyScanner {
     /// Data-buffer addresses of the last batch handed out (for the
     /// zero-copy test: pyarrow must see the same memory).
     last_addresses: Mutex<Vec<usize>>,
+    /// For a live collector: what other threads may use without the lock.
+    live: Option<LiveHandle>,
 }
 
 impl PyScanner {
@@ -84,15 +113,7 @@ impl PyScanner {
     ) -> PyResult<Self> {
         let policy = super::policy(on_bad_records)?;
         let kind = kind_of(records)?;
-        let addresses = match addresses {
-            "string" => AddressForm::Text,
-            "int" => AddressForm::Integer,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "addresses must be 'string' or 'int', not {addresses:?}"
-                )))
-            }
-        };
+        let addresses = address_form(addresses)?;
         if batch_size == 0 {
             return Err(PyValueError::new_err("batch_size must be at least 1"));
         }
@@ -148,6 +169,111 @@ impl PyScanner {
             by_template,
         };
         Self::build(py, &src, &label, model, &cols, &dopts, opts)
+    }
+
+    /// A live collector: UDP and TCP listeners ("host:port"; port 0 picks
+    /// a free one) decoded into batches of the IEs `columns` plus the
+    /// exporter columns; a partial batch comes out after `interval`
+    /// seconds without data.
+    #[staticmethod]
+    #[pyo3(signature = (udp, tcp, columns, *, batch_size=65_536, interval=1.0, addresses="string", on_bad_records="skip", specs=Vec::new(), spec_files=Vec::new(), queue=8192, recv_buffer=33_554_432))]
+    // pyo3 hands extracted arguments over by value.
+    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
+    fn listen(
+        py: Python<'_>,
+        udp: Vec<String>,
+        tcp: Vec<String>,
+        columns: Vec<String>,
+        batch_size: usize,
+        interval: f64,
+        addresses: &str,
+        on_bad_records: &str,
+        specs: Vec<String>,
+        spec_files: Vec<PathBuf>,
+        queue: usize,
+        recv_buffer: usize,
+    ) -> PyResult<Self> {
+        let policy = super::policy(on_bad_records)?;
+        let addresses = address_form(addresses)?;
+        if batch_size == 0 || !(interval > 0.0 && interval.is_finite()) {
+            return Err(PyValueError::new_err(
+                "batch_size must be at least 1 and interval a positive number of seconds",
+            ));
+        }
+        let parse = |list: &[String]| -> PyResult<Vec<std::net::SocketAddr>> {
+            list.iter().map(|a| parse_listen(a)).collect()
+        };
+        let lopts = LiveOptions {
+            udp: parse(&udp)?,
+            tcp: parse(&tcp)?,
+            queue: queue.max(1),
+            recv_buffer,
+            interval: std::time::Duration::from_secs_f64(interval),
+        };
+        let mut model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+        let cols = columns
+            .iter()
+            .map(|n| model.resolve(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| errors::to_py(py, &e))?;
+        let stream = MessageStream::listen(&lopts)?;
+        let live = stream.live();
+        let dopts = DecoderOptions {
+            policy,
+            limits: Limits::default(),
+            session: 0,
+        };
+        let opts = ColumnarOptions {
+            batch_size,
+            addresses,
+            policy,
+            ..ColumnarOptions::default()
+        };
+        let reader = ColumnarReader::new(stream, model, &dopts, &cols, opts);
+        Ok(PyScanner {
+            reader: Mutex::new(Some(reader)),
+            last_addresses: Mutex::new(Vec::new()),
+            live,
+        })
+    }
+
+    /// The listeners of a live collector: [(transport, host, port)].
+    fn local_addresses(&self) -> Vec<(&'static str, String, u16)> {
+        self.live.as_ref().map_or_else(Vec::new, |l| {
+            l.local
+                .iter()
+                .map(|(t, a)| (*t, a.ip().to_string(), a.port()))
+                .collect()
+        })
+    }
+
+    /// Stop a live collector's listeners (from any thread); the batches of
+    /// what was received still come out.
+    fn stop(&self) {
+        if let Some(l) = &self.live {
+            l.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Whether every batch has been handed out (a live collector: stopped
+    /// and drained).
+    fn finished(&self) -> PyResult<bool> {
+        self.with(|r| Ok(r.is_finished()))
+    }
+
+    /// A live collector's counters: datagrams and TCP messages of flow
+    /// export received, their bytes, other datagrams, TCP connections.
+    fn live_counters(&self) -> Option<(u64, u64, u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.live.as_ref().map(|l| {
+            let c = &l.counters;
+            (
+                c.datagrams.load(Relaxed),
+                c.bytes.load(Relaxed),
+                c.other.load(Relaxed),
+                c.connections.load(Relaxed),
+            )
+        })
     }
 
     /// The schema, as an Arrow PyCapsule-compatible object.
@@ -256,6 +382,7 @@ impl PyScanner {
         Ok(PyScanner {
             reader: Mutex::new(Some(reader)),
             last_addresses: Mutex::new(Vec::new()),
+            live: None,
         })
     }
 

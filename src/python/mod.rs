@@ -386,6 +386,7 @@ fn sequence_dict<'py>(
     e.set_item("lost_packets", s.lost_packets)?;
     e.set_item("out_of_order", s.out_of_order)?;
     e.set_item("unknown_counts", s.unknown_counts)?;
+    e.set_item("post_incremented", s.post_incremented)?;
     Ok(e)
 }
 

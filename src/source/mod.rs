@@ -22,8 +22,10 @@ use memmap2::Mmap;
 
 mod capture;
 mod datagrams;
+mod live;
 pub use capture::{CaptureStats, Exporter};
 pub use datagrams::{export_payload, MAX_SESSIONS};
+pub use live::{LiveCounters, LiveOptions};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::netflow::{self, Extent, Translator, Version};
@@ -95,6 +97,8 @@ enum Input {
     },
     /// The flow export inside a packet capture.
     Capture(Box<capture::Capture>),
+    /// Datagrams and TCP messages received by listeners.
+    Live(Box<live::Live>),
     /// Messages as slices of a whole input; `cur` is the current message.
     Whole {
         data: Whole,
@@ -118,6 +122,13 @@ pub struct MessageStream {
     translated: Vec<u8>,
     /// An error found when opening, given by the first read.
     failed: Option<Error>,
+}
+
+/// What a live stream offers to other threads.
+pub struct LiveHandle {
+    pub local: Vec<(&'static str, std::net::SocketAddr)>,
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+    pub counters: Arc<LiveCounters>,
 }
 
 /// One message read from a stream.
@@ -182,6 +193,30 @@ impl MessageStream {
                 s.failed = Some(e);
                 s
             }
+        }
+    }
+
+    /// Messages received by UDP and TCP listeners (see [`LiveOptions`]);
+    /// [`MessageStream::advance`] returns `Ok(false)` when
+    /// `opts.interval` passes without a message, and the stream is over
+    /// ([`MessageStream::is_done`]) once stopped and drained.
+    pub fn listen(opts: &LiveOptions) -> io::Result<Self> {
+        Ok(Self::with_input(Input::Live(Box::new(live::Live::bind(
+            opts,
+        )?))))
+    }
+
+    /// For a live stream: the addresses listened on ("udp"/"tcp", address;
+    /// a port 0 asked for is the one the system gave), the flag that stops
+    /// the listeners (settable from any thread), and the counters.
+    pub fn live(&self) -> Option<LiveHandle> {
+        match &self.input {
+            Input::Live(l) => Some(LiveHandle {
+                local: l.local.clone(),
+                stop: l.stopper(),
+                counters: l.counters.clone(),
+            }),
+            _ => None,
         }
     }
 
@@ -278,6 +313,18 @@ impl MessageStream {
 
     /// The message read by the last successful [`MessageStream::advance`].
     pub fn current(&self) -> RawMessage<'_> {
+        if let Input::Live(l) = &self.input {
+            let p = l.d.place();
+            return RawMessage {
+                bytes: l.d.bytes(),
+                offset: p.offset,
+                index: p.index,
+                version: l.d.version,
+                session: p.session,
+                exporter: Some(p.exporter),
+                frame: None,
+            };
+        }
         if let Input::Capture(c) = &self.input {
             let p = c.d.place();
             return RawMessage {
@@ -293,7 +340,7 @@ impl MessageStream {
         let raw = match &self.input {
             Input::Stream { buf, .. } => buf.as_slice(),
             Input::Whole { data, cur, .. } => data.bytes().get(cur.clone()).unwrap_or_default(),
-            Input::Capture(_) => &[],
+            Input::Capture(_) | Input::Live(_) => &[],
         };
         let bytes = if self.version == Version::Ipfix {
             raw
@@ -321,6 +368,20 @@ impl MessageStream {
         if self.done {
             return Ok(false);
         }
+        if let Input::Live(l) = &mut self.input {
+            return match l.advance() {
+                Ok(live::Step::Message) => {
+                    self.index += 1;
+                    Ok(true)
+                }
+                Ok(live::Step::Idle) => Ok(false),
+                Ok(live::Step::End) => {
+                    self.done = true;
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            };
+        }
         if let Input::Capture(c) = &mut self.input {
             let r = c.advance();
             self.offset = c.consumed();
@@ -340,7 +401,7 @@ impl MessageStream {
         let index = self.index;
         let got = match &mut self.input {
             Input::Stream { r, buf, carry } => read_packet(r, buf, carry),
-            Input::Capture(_) => Ok(None),
+            Input::Capture(_) | Input::Live(_) => Ok(None),
             Input::Whole {
                 data,
                 cur,
@@ -375,7 +436,7 @@ impl MessageStream {
                         Input::Whole { data, cur, .. } => {
                             data.bytes().get(cur.clone()).unwrap_or_default()
                         }
-                        Input::Capture(_) => &[],
+                        Input::Capture(_) | Input::Live(_) => &[],
                     };
                     if let Err((e, rel)) =
                         self.translator
