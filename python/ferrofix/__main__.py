@@ -2,6 +2,8 @@
 
 ``ferrofix summary FILE`` prints a stream's templates, record counts per
 template, the first records and the transport-health counters.
+``ferrofix collect --udp :4739 -o DIR`` collects IPFIX and NetFlow into
+rotated IPFIX and Parquet files.
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--spec-file", action="append", help="extra IESpec file (repeatable)")
     s.add_argument("--on-bad-records", choices=["error", "warn", "skip"], default="warn")
     s.set_defaults(func=_summary)
+    from ._collect_cli import add_parser
+
+    add_parser(sub)
     args = p.parse_args(argv)
     try:
         return int(args.func(args))

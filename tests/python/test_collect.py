@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,37 @@ def test_pmacctd_exports_to_the_collector(tmp_path: Path) -> None:
     assert r["missing"] == 0
     (seq,) = r["sequence"].values()
     assert (seq["lost_records"], seq["gaps"]) == (0, 0)
+
+
+def test_the_collect_command_writes_ipfix_and_parquet(tmp_path: Path) -> None:
+    """``ferrofix collect --udp ... -o DIR``: the records received land in
+    an IPFIX file and a Parquet file with the same rows (the exporter
+    columns included), and the status line counts them."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cmd = [sys.executable, "-m", "ferrofix", "collect", "--udp", f"127.0.0.1:{port}"]
+    cmd += ["-o", str(tmp_path), "--duration", "3", "--interval", "0.3"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    datagrams = _v5_datagrams(
+        (DATA / "netflow" / "logstash-codec-netflow__netflow5.dat").read_bytes()
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for d in datagrams:
+            tx.sendto(d, ("127.0.0.1", port))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    files = [Path(line) for line in out.splitlines()]
+    (ipfix,) = [f for f in files if f.suffix == ".ipfix"]
+    (parquet,) = [f for f in files if f.suffix == ".parquet"]
+    df = ff.read_ipfix(ipfix)
+    table = pq.read_table(parquet)
+    assert len(df) == table.num_rows == 30
+    assert sorted(df["octetDeltaCount"]) == sorted(table.column("octetDeltaCount").to_pylist())
+    assert set(df["exporterTransportPort"]) == set(
+        table.column("exporterTransportPort").to_pylist()
+    )
+    assert "12 datagrams/messages, 30 records" in err
