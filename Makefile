@@ -63,6 +63,7 @@ test: lint rust-test py-test
 
 bench: $(BUILD_STAMP)
 	$(VPY) benches/run.py
+	$(VPY) benches/collect.py
 
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz

@@ -122,6 +122,18 @@ impl Column {
         }
     }
 
+    /// Append `v` `n` times (the exporter columns of a data set).
+    pub fn append_n(&mut self, v: &Value<'_>, n: usize) {
+        use std::iter::repeat_n;
+        match (&mut *self, v) {
+            (Column::U16(b), Value::Unsigned(x)) => b.extend(repeat_n(*x as u16, n)),
+            (Column::V4Int(b), Value::Ipv4(a)) => b.extend(repeat_n(u32::from_be_bytes(*a), n)),
+            (Column::V4Text(d), Value::Ipv4(a)) => d.append_n(u32::from_be_bytes(*a), n),
+            (Column::V6Text(d), Value::Ipv6(a)) => d.append_n(*a, n),
+            _ => (0..n).for_each(|_| self.append(v)),
+        }
+    }
+
     /// Append a value that [`Column::accepts`]; anything else appends null.
     #[inline]
     pub fn append(&mut self, v: &Value<'_>) {

@@ -129,6 +129,12 @@ impl<K: AddrKey> AddressDict<K> {
         self.keys.push(key);
     }
 
+    /// Append the key of `k` `n` times.
+    pub fn append_n(&mut self, k: K, n: usize) {
+        let key = self.key(k);
+        self.keys.extend(std::iter::repeat_n(key, n));
+    }
+
     /// Append the key of every address of `it`.
     #[inline]
     pub fn extend(&mut self, it: impl ExactSizeIterator<Item = K>) {

@@ -63,7 +63,7 @@ impl OriginColumns {
         let port = Value::Unsigned(u64::from(e.port));
         for (c, v) in self.columns.iter_mut().zip([v4, v6, Some(port)]) {
             match v {
-                Some(v) => (0..n).for_each(|_| c.append(&v)),
+                Some(v) => c.append_n(&v, n),
                 None => c.append_nulls(n),
             }
         }

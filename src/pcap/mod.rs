@@ -75,9 +75,17 @@ enum Format {
     },
 }
 
+/// Bytes a whole capture is read from in place.
+pub type WholeBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
+
 /// Reads the packets of a capture.
 pub struct CaptureReader<R: Read> {
     r: R,
+    /// A capture in memory (a mapped file, bytes): read in place, packet
+    /// data not copied.
+    whole: Option<WholeBytes>,
+    /// The last packet's data is `whole[data.0..]` rather than `buf`'s.
+    in_whole: bool,
     format: Format,
     buf: Vec<u8>,
     /// Bytes consumed so far.
@@ -149,6 +157,8 @@ impl<R: Read> CaptureReader<R> {
         let magic_le = u32_at(&buf, 0, false);
         let mut me = CaptureReader {
             r,
+            whole: None,
+            in_whole: false,
             format: Format::Pcapng {
                 big: true,
                 interfaces: Vec::new(),
@@ -160,7 +170,7 @@ impl<R: Read> CaptureReader<R> {
             done: false,
         };
         if magic_be == PCAPNG_SHB {
-            me.section_header(None)?;
+            me.section_header(0, None)?;
             return Ok(me);
         }
         let (big, units) = match (magic_be, magic_le) {
@@ -175,7 +185,7 @@ impl<R: Read> CaptureReader<R> {
                 ))
             }
         };
-        let got = read_exact_or_end(&mut me.r, &mut me.buf, 20)?;
+        let got = me.fill(20)?;
         if got < 20 {
             return Err(Error::new(ErrorKind::Truncated {
                 needed: 24,
@@ -196,18 +206,16 @@ impl<R: Read> CaptureReader<R> {
 
     /// Read the rest of a Section Header Block whose type was just read
     /// (and its length too, when `len` holds it).
-    fn section_header(&mut self, len: Option<[u8; 4]>) -> Result<()> {
-        let start = self.pos - 4;
+    fn section_header(&mut self, start: u64, len: Option<[u8; 4]>) -> Result<()> {
         let got = match len {
             Some(l) => {
-                let mut tmp = Vec::with_capacity(4);
-                let got = read_exact_or_end(&mut self.r, &mut tmp, 4)?;
-                self.buf.clear();
-                self.buf.extend_from_slice(&l);
-                self.buf.extend_from_slice(&tmp);
+                let got = self.fill(4)?;
+                let mut head = l.to_vec();
+                head.extend_from_slice(&self.buf);
+                self.buf = head;
                 4 + got
             }
-            None => read_exact_or_end(&mut self.r, &mut self.buf, 8)?,
+            None => self.fill(8)?,
         };
         if got < 8 {
             return Err(Error::new(ErrorKind::Truncated {
@@ -234,7 +242,7 @@ impl<R: Read> CaptureReader<R> {
             ));
         }
         let rest = total - 12;
-        let got = read_exact_or_end(&mut self.r, &mut self.buf, rest)?;
+        let got = self.fill(rest)?;
         if got < rest {
             return Err(Error::new(ErrorKind::Truncated {
                 needed: total as u64,
@@ -248,6 +256,96 @@ impl<R: Read> CaptureReader<R> {
             interfaces: Vec::new(),
         };
         Ok(())
+    }
+
+    /// Read a capture held in memory, in place.
+    /// (`r` is never read.)
+    pub fn from_whole(whole: WholeBytes, r: R) -> Result<Self> {
+        let head = (*whole).as_ref().get(..24).unwrap_or_default().to_vec();
+        let pcapng = head.get(..4) == Some(&PCAPNG_SHB.to_be_bytes()[..]);
+        let format = if pcapng {
+            // Every section header is read as a block, this one too.
+            Format::Pcapng {
+                big: true,
+                interfaces: Vec::new(),
+            }
+        } else {
+            CaptureReader::new(io::Cursor::new(head))?.format
+        };
+        Ok(CaptureReader {
+            r,
+            whole: Some(whole),
+            in_whole: false,
+            pos: if pcapng { 0 } else { 24 },
+            format,
+            buf: Vec::with_capacity(1 << 16),
+            number: 0,
+            data: (0, 0),
+            done: false,
+        })
+    }
+
+    /// Read `n` bytes into `buf`; the count read (fewer at the end).
+    fn fill(&mut self, n: usize) -> io::Result<usize> {
+        match &self.whole {
+            Some(w) => {
+                let data = (**w).as_ref();
+                let at = usize::try_from(self.pos)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                let got = n.min(data.len() - at);
+                self.buf.clear();
+                self.buf.extend_from_slice(&data[at..at + got]);
+                self.pos += got as u64;
+                Ok(got)
+            }
+            None => {
+                let got = read_exact_or_end(&mut self.r, &mut self.buf, n)?;
+                self.pos += got as u64;
+                Ok(got)
+            }
+        }
+    }
+
+    /// Read a packet's `n` bytes: in place for a capture in memory.
+    fn fill_data(&mut self, n: usize) -> io::Result<usize> {
+        match &self.whole {
+            Some(w) => {
+                let data = (**w).as_ref();
+                let at = usize::try_from(self.pos)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                let got = n.min(data.len() - at);
+                self.in_whole = true;
+                self.data = (at, got);
+                self.pos += got as u64;
+                Ok(got)
+            }
+            None => {
+                self.in_whole = false;
+                let got = read_exact_or_end(&mut self.r, &mut self.buf, n)?;
+                self.pos += got as u64;
+                Ok(got)
+            }
+        }
+    }
+
+    /// Whether the capture is read in place from memory (then packets are
+    /// not in a buffer [`Self::swap_buffer`] could hand over).
+    pub fn in_place(&self) -> bool {
+        self.whole.is_some()
+    }
+
+    /// Exchange the buffer holding the last packet for `spare`: the caller
+    /// keeps the packet's bytes (at [`CaptureReader::data_range`]) without
+    /// a copy.
+    pub fn swap_buffer(&mut self, spare: Vec<u8>) -> Vec<u8> {
+        std::mem::replace(&mut self.buf, spare)
+    }
+
+    /// Where the last packet's bytes are in its buffer.
+    pub fn data_range(&self) -> std::ops::Range<usize> {
+        self.data.0..self.data.0 + self.data.1
     }
 
     /// Bytes of the capture read so far.
@@ -271,7 +369,14 @@ impl<R: Read> CaptureReader<R> {
                 Ok(Some(Packet {
                     linktype,
                     ts_ns,
-                    data: self.buf.get(at..at + len).unwrap_or_default(),
+                    data: if self.in_whole {
+                        self.whole
+                            .as_ref()
+                            .and_then(|w| (**w).as_ref().get(at..at + len))
+                            .unwrap_or_default()
+                    } else {
+                        self.buf.get(at..at + len).unwrap_or_default()
+                    },
                     orig_len,
                     number: self.number,
                     offset,
@@ -298,7 +403,7 @@ impl<R: Read> CaptureReader<R> {
             return Ok(None);
         };
         let start = self.pos;
-        let got = read_exact_or_end(&mut self.r, &mut self.buf, 16)?;
+        let got = self.fill(16)?;
         if got == 0 {
             return Ok(None);
         }
@@ -319,7 +424,7 @@ impl<R: Read> CaptureReader<R> {
                 start + 8,
             ));
         }
-        let got = read_exact_or_end(&mut self.r, &mut self.buf, incl)?;
+        let got = self.fill_data(incl)?;
         if got < incl {
             return Err(Error::new(ErrorKind::Truncated {
                 needed: incl as u64,
@@ -329,7 +434,9 @@ impl<R: Read> CaptureReader<R> {
         }
         self.pos = start + 16 + incl as u64;
         self.number += 1;
-        self.data = (0, incl);
+        if !self.in_whole {
+            self.data = (0, incl);
+        }
         let ts = secs * 1_000_000_000 + frac * (1_000_000_000 / units as i64);
         Ok(Some((linktype, ts, orig, start + 16)))
     }
@@ -337,7 +444,7 @@ impl<R: Read> CaptureReader<R> {
     fn next_pcapng(&mut self) -> Result<Option<(u16, i64, u32, u64)>> {
         loop {
             let start = self.pos;
-            let got = read_exact_or_end(&mut self.r, &mut self.buf, 8)?;
+            let got = self.fill(8)?;
             if got == 0 {
                 return Ok(None);
             }
@@ -354,9 +461,8 @@ impl<R: Read> CaptureReader<R> {
             let kind = u32_at(&self.buf, 0, big);
             if kind == PCAPNG_SHB {
                 // A new section: its own byte order, no interfaces yet.
-                self.pos = start + 4;
                 let len = [self.buf[4], self.buf[5], self.buf[6], self.buf[7]];
-                self.section_header(Some(len))?;
+                self.section_header(start, Some(len))?;
                 continue;
             }
             let total = u32_at(&self.buf, 4, big) as usize;
@@ -367,7 +473,7 @@ impl<R: Read> CaptureReader<R> {
                 ));
             }
             let body_len = total - 12;
-            let got = read_exact_or_end(&mut self.r, &mut self.buf, body_len + 4)?;
+            let got = self.fill(body_len + 4)?;
             if got < body_len + 4 {
                 return Err(Error::new(ErrorKind::Truncated {
                     needed: total as u64,
@@ -409,6 +515,7 @@ impl<R: Read> CaptureReader<R> {
                     };
                     self.number += 1;
                     self.data = (20, cap);
+                    self.in_whole = false;
                     let ts = timestamp(hi << 32 | lo, i);
                     return Ok(Some((i.linktype, ts, orig, body_at + 20)));
                 }
@@ -424,6 +531,7 @@ impl<R: Read> CaptureReader<R> {
                     let cap = (orig as usize).min(body_len - 4);
                     self.number += 1;
                     self.data = (4, cap);
+                    self.in_whole = false;
                     return Ok(Some((i.linktype, 0, orig, body_at + 4)));
                 }
                 _ => {}

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use crate::error::Result;
 use crate::packet;
-use crate::pcap::CaptureReader;
+use crate::pcap::{CaptureReader, WholeBytes};
 
 use super::datagrams::Datagrams;
 use super::DynRead;
@@ -62,6 +62,15 @@ impl Capture {
         })
     }
 
+    /// A capture in memory (a mapped file, bytes), read in place.
+    pub(super) fn from_whole(whole: WholeBytes) -> Result<Self> {
+        Ok(Capture {
+            reader: CaptureReader::from_whole(whole, Box::new(std::io::empty()) as DynRead)?,
+            d: Datagrams::default(),
+            stats: CaptureStats::default(),
+        })
+    }
+
     /// Bytes of the capture read so far.
     pub(super) fn consumed(&self) -> u64 {
         self.reader.position()
@@ -84,6 +93,7 @@ impl Capture {
     /// Find the next UDP datagram holding flow export.
     fn next_datagram(&mut self) -> Result<bool> {
         loop {
+            let in_place = self.reader.in_place();
             let Some(p) = self.reader.next_packet()? else {
                 return Ok(false);
             };
@@ -119,12 +129,31 @@ impl Capture {
                 },
             );
             let payload_at = u.payload.as_ptr() as usize - p.data.as_ptr() as usize;
-            if !self
+            let (offset, number, len) = (p.offset + payload_at as u64, p.number, u.payload.len());
+            // The reader's buffer goes to the datagram (no copy); the
+            // datagram's old buffer becomes the reader's.
+            if in_place {
+                // In place in memory: one copy into the datagram.
+                if !self.d.load(key, u.payload, offset, number) {
+                    self.stats.other_packets += 1;
+                    continue;
+                }
+                self.stats.datagrams += 1;
+                return Ok(true);
+            }
+            let start = self.reader.data_range().start + payload_at;
+            let spare = self.d.take_spare();
+            let buf = self.reader.swap_buffer(spare);
+            match self
                 .d
-                .load(key, u.payload, p.offset + payload_at as u64, p.number)
+                .load_owned(key, buf, start..start + len, offset, number)
             {
-                self.stats.other_packets += 1;
-                continue;
+                Ok(old) => self.d.put_spare(old),
+                Err(buf) => {
+                    let _ = self.reader.swap_buffer(buf);
+                    self.stats.other_packets += 1;
+                    continue;
+                }
             }
             self.stats.datagrams += 1;
             return Ok(true);

@@ -36,7 +36,9 @@ pub struct Place {
 pub struct Datagrams {
     sessions: HashMap<(Exporter, Exporter), usize>,
     states: Vec<Session>,
+    /// The buffer holding the datagram, and where in it the payload is.
     datagram: Vec<u8>,
+    span: std::ops::Range<usize>,
     datagram_offset: u64,
     frame: u64,
     session: usize,
@@ -44,6 +46,8 @@ pub struct Datagrams {
     cur: std::ops::Range<usize>,
     pub version: Version,
     translated: Vec<u8>,
+    /// A buffer to hand to the next reader of packets.
+    spare: Vec<u8>,
 }
 
 impl Default for Datagrams {
@@ -52,6 +56,7 @@ impl Default for Datagrams {
             sessions: HashMap::new(),
             states: Vec::new(),
             datagram: Vec::new(),
+            span: 0..0,
             datagram_offset: 0,
             frame: 0,
             session: 0,
@@ -59,6 +64,7 @@ impl Default for Datagrams {
             cur: 0..0,
             version: Version::Ipfix,
             translated: Vec::new(),
+            spare: Vec::new(),
         }
     }
 }
@@ -74,6 +80,26 @@ impl Datagrams {
         offset: u64,
         frame: u64,
     ) -> bool {
+        let mut buf = std::mem::take(&mut self.datagram);
+        buf.clear();
+        buf.extend_from_slice(payload);
+        let n = buf.len();
+        if self.load_owned(key, buf, 0..n, offset, frame).is_err() {
+            return false;
+        }
+        true
+    }
+
+    /// As [`Datagrams::load`], the payload being `buf[span]`: the buffer
+    /// is kept, no copy. On refusal the buffer comes back.
+    pub fn load_owned(
+        &mut self,
+        key: (Exporter, Exporter),
+        buf: Vec<u8>,
+        span: std::ops::Range<usize>,
+        offset: u64,
+        frame: u64,
+    ) -> std::result::Result<Vec<u8>, Vec<u8>> {
         let session = match self.sessions.get(&key) {
             Some(&s) => s,
             None if self.states.len() < MAX_SESSIONS => {
@@ -85,15 +111,24 @@ impl Datagrams {
                 self.sessions.insert(key, self.states.len() - 1);
                 self.states.len() - 1
             }
-            None => return false,
+            None => return Err(buf),
         };
         self.datagram_offset = offset;
         self.frame = frame;
-        self.datagram.clear();
-        self.datagram.extend_from_slice(payload);
+        self.at = span.start.min(buf.len());
+        self.span = self.at..span.end.min(buf.len()).max(self.at);
         self.session = session;
-        self.at = 0;
-        true
+        Ok(std::mem::replace(&mut self.datagram, buf))
+    }
+
+    /// The spare buffer (empty if there is none).
+    pub fn take_spare(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.spare)
+    }
+
+    /// Keep a buffer for [`Datagrams::take_spare`].
+    pub fn put_spare(&mut self, buf: Vec<u8>) {
+        self.spare = buf;
     }
 
     /// Forget session `key` (a TCP connection closed: its templates go with
@@ -115,7 +150,7 @@ impl Datagrams {
     pub fn place(&self) -> Place {
         let s = &self.states[self.session];
         Place {
-            offset: self.datagram_offset + self.cur.start as u64,
+            offset: self.datagram_offset + (self.cur.start - self.span.start) as u64,
             index: s.messages.saturating_sub(1),
             session: self.session as u64 + 1,
             exporter: s.exporter,
@@ -126,11 +161,13 @@ impl Datagrams {
     /// Move to the datagram's next message; `Ok(false)` when it has no
     /// more. After an error the rest of the datagram is dropped.
     pub fn next(&mut self) -> Result<bool> {
-        if self.at >= self.datagram.len() {
+        let end = self.span.end;
+        if self.at >= end {
             return Ok(false);
         }
         let start = self.at;
-        let rest = &self.datagram[start..];
+        let rel0 = start - self.span.start;
+        let rest = &self.datagram[start..end];
         match netflow::frame(rest) {
             Ok(Some((version, len))) => {
                 self.at += len;
@@ -144,19 +181,19 @@ impl Datagrams {
                     if let Err((e, rel)) =
                         s.translator.translate(version, raw, &mut self.translated)
                     {
-                        return Err(e.at(self.datagram_offset + (start + rel) as u64, index));
+                        return Err(e.at(self.datagram_offset + (rel0 + rel) as u64, index));
                     }
                 }
                 Ok(true)
             }
             Ok(None) => {
-                self.at = self.datagram.len();
+                self.at = end;
                 Ok(false)
             }
             Err((e, rel)) => {
-                self.at = self.datagram.len();
+                self.at = end;
                 let index = self.states[self.session].messages;
-                Err(e.at(self.datagram_offset + (start + rel) as u64, index))
+                Err(e.at(self.datagram_offset + (rel0 + rel) as u64, index))
             }
         }
     }

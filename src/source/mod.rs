@@ -182,7 +182,16 @@ impl MessageStream {
     /// Messages of a capture's flow export; a capture whose header cannot
     /// be read gives that error from the first read.
     fn capture(r: DynRead) -> Self {
-        match capture::Capture::new(r) {
+        Self::capture_from(capture::Capture::new(r))
+    }
+
+    /// Messages of a capture in memory (read in place).
+    fn capture_whole(whole: crate::pcap::WholeBytes) -> Self {
+        Self::capture_from(capture::Capture::from_whole(whole))
+    }
+
+    fn capture_from(c: Result<capture::Capture>) -> Self {
+        match c {
             Ok(c) => Self::with_input(Input::Capture(Box::new(c))),
             Err(e) => {
                 let mut s = Self::with_input(Input::Stream {
@@ -245,7 +254,7 @@ impl MessageStream {
     /// gzip or zstd; used in place otherwise).
     pub fn from_shared(data: Arc<[u8]>) -> io::Result<Self> {
         if crate::pcap::is_capture(&data) {
-            return Ok(Self::capture(Box::new(io::Cursor::new(data))));
+            return Ok(Self::capture_whole(Box::new(data)));
         }
         if compressed(&data) {
             return Ok(Self::new(decompressing(Box::new(io::Cursor::new(data)))?));
@@ -269,7 +278,7 @@ impl MessageStream {
             // hazard of mapping (module docs).
             if let Ok(map) = unsafe { Mmap::map(&f) } {
                 if crate::pcap::is_capture(&map) {
-                    return Ok(Self::capture(Box::new(io::Cursor::new(map))));
+                    return Ok(Self::capture_whole(Box::new(map)));
                 }
                 if !compressed(&map) {
                     let _ = map.advise(memmap2::Advice::Sequential);

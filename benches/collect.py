@@ -1,0 +1,268 @@
+"""Collecting benchmarks (issue "Collecting"), one run on this machine:
+
+- the capture path: the 1M-record benchmark table written as IPFIX over UDP
+  (``write_ipfix(..., mtu=1400)``: messages of about 30 records, as
+  exporters send them), then wrapped one message per packet in an
+  Ethernet/IPv4/UDP pcap; ``read_ipfix`` of the pcap beside ``read_ipfix``
+  of the same messages as a file (target: the capture path at 90% of the
+  file path or more); tshark's cflow dissector on the first 1,000 packets
+  (``tshark -T fields -e cflow.octets``) for scale;
+- live UDP collection on loopback: a sender process replays the messages as
+  datagrams, paced at 1M records/s for 3 s and then as fast as it can, to
+  ``ff.Collector`` and to nfdump's ``nfcapd``; datagrams and records sent
+  beside those received (nfcapd's by ``nfdump -I``).
+
+``make bench`` runs it after run.py; the table goes between the
+``collect`` markers of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench-data"
+COLUMNS = [
+    "sourceIPv4Address",
+    "destinationIPv4Address",
+    "sourceTransportPort",
+    "destinationTransportPort",
+    "protocolIdentifier",
+    "packetDeltaCount",
+    "octetDeltaCount",
+    "flowStartMilliseconds",
+    "flowEndMilliseconds",
+    "tcpControlBits",
+]
+
+
+def messages(data: bytes) -> list[bytes]:
+    out, at = [], 0
+    while at + 4 <= len(data):
+        n = struct.unpack_from("!H", data, at + 2)[0]
+        out.append(data[at : at + n])
+        at += n
+    return out
+
+
+def make_inputs() -> tuple[Path, Path, list[bytes], int]:
+    import ferrofix as ff
+
+    udp = DATA / "flows-1m-udp.ipfix"
+    pcap = DATA / "flows-1m-udp.pcap"
+    if not udp.exists() or not pcap.exists():
+        table = ff.scan_ipfix(DATA / "flows-1m.ipfix", addresses="int").to_arrow()
+        ff.write_ipfix(table, udp, mtu=1400, export_time=1_700_000_000)
+        with pcap.open("wb") as f:
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            for i, m in enumerate(messages(udp.read_bytes())):
+                u = struct.pack("!HHHH", 40000, 4739, 8 + len(m), 0) + m
+                ip = struct.pack(
+                    "!BBHHHBBH4s4s",
+                    0x45,
+                    0,
+                    20 + len(u),
+                    i & 0xFFFF,
+                    0,
+                    64,
+                    17,
+                    0,
+                    b"\xc0\0\2\1",
+                    b"\xc0\0\2\2",
+                )
+                fr = b"\0\1\2\3\4\5\6\7\x08\x09\x0a\x0b\x08\x00" + ip + u
+                f.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, i % 1000, len(fr), len(fr)))
+                f.write(fr)
+    msgs = messages(udp.read_bytes())
+    records = sum(b.num_rows for b in ff.scan_ipfix(udp, columns=["octetDeltaCount"]).batches())
+    return udp, pcap, msgs, records
+
+
+def best(fn: Any, n: int = 3) -> float:
+    t = float("inf")
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        t = min(t, time.perf_counter() - t0)
+    return t
+
+
+def sender(msgs: list[bytes], port: int, rate: float | None, seconds: float, out: Any) -> None:
+    """Send the messages round-robin to 127.0.0.1:port; rate in records/s
+    (None: as fast as possible). Puts (datagrams, records) sent."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    per = 29  # records per message, about (for pacing only)
+    sent = recs = 0
+    start = time.perf_counter()
+    i = 0
+    while time.perf_counter() - start < seconds:
+        if rate is not None:
+            due = start + recs / rate
+            while time.perf_counter() < due:
+                pass
+        m = msgs[i % len(msgs)]
+        s.sendto(m, ("127.0.0.1", port))
+        sent += 1
+        recs += per
+        i += 1
+    out.put((sent, i))
+
+
+def count_records(msgs: list[bytes], n: int) -> int:
+    import ferrofix as ff
+
+    full, rest = divmod(n, len(msgs))
+    total = 0
+    if full:
+        total += full * sum(
+            b.num_rows for b in ff.scan_ipfix(b"".join(msgs), columns=["octetDeltaCount"]).batches()
+        )
+    if rest:
+        total += sum(
+            b.num_rows
+            for b in ff.scan_ipfix(b"".join(msgs[:rest]), columns=["octetDeltaCount"]).batches()
+        )
+    return total
+
+
+def live_ferrofix(
+    msgs: list[bytes], rate: float | None, seconds: float
+) -> tuple[int, int, int, int, float]:
+    import ferrofix as ff
+
+    c = ff.Collector(udp="127.0.0.1:0", columns=["octetDeltaCount"], interval=0.5)
+    port = c.addresses[0][2]
+    q: Any = mp.Queue()
+    p = mp.Process(target=sender, args=(msgs, port, rate, seconds, q))
+    t0 = time.perf_counter()
+    p.start()
+    got = 0
+    for b in c.batches(duration=seconds + 1.0):
+        got += b.num_rows
+    elapsed = time.perf_counter() - t0
+    p.join()
+    sent, n = q.get()
+    return sent, count_records(msgs, n), c.status().received, got, elapsed
+
+
+def live_nfcapd(
+    msgs: list[bytes], rate: float | None, seconds: float
+) -> tuple[int, int, int, int] | None:
+    if shutil.which("nfcapd") is None or shutil.which("nfdump") is None:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        cap = subprocess.Popen(
+            ["nfcapd", "-p", str(port), "-b", "127.0.0.1", "-w", d],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+        q: Any = mp.Queue()
+        p = mp.Process(target=sender, args=(msgs, port, rate, seconds, q))
+        p.start()
+        p.join()
+        time.sleep(1.0)
+        cap.terminate()
+        cap.wait(timeout=30)
+        sent, n = q.get()
+        out = subprocess.run(["nfdump", "-R", d, "-I"], capture_output=True, text=True).stdout
+        m = re.search(r"Flows:\s*(\d+)", out)
+        flows = int(m.group(1)) if m else -1
+        return sent, count_records(msgs, n), -1, flows
+
+
+def tshark_rate(pcap: Path, packets: int) -> tuple[int, float] | None:
+    if shutil.which("tshark") is None or shutil.which("editcap") is None:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        small = Path(d) / "small.pcap"
+        subprocess.run(["editcap", "-r", str(pcap), str(small), f"1-{packets}"], check=True)
+        cmd = ["tshark", "-r", str(small), "-n", "-d", "udp.port==4739,cflow", "-T", "fields"]
+        cmd += ["-E", "occurrence=a", "-e", "cflow.octets"]
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        elapsed = time.perf_counter() - t0
+        records = sum(len(line.split(",")) for line in out.splitlines() if line)
+        return records, elapsed
+
+
+def main() -> int:
+    import ferrofix as ff
+
+    udp, pcap, msgs, records = make_inputs()
+    rows = []
+    t_file = best(lambda: ff.read_ipfix(udp, columns=COLUMNS))
+    t_pcap = best(lambda: ff.read_ipfix(pcap, columns=COLUMNS))
+    rows.append(
+        ("ferrofix", "`read_ipfix` of the IPFIX file (1400-byte messages)", records, t_file)
+    )
+    rows.append(("ferrofix", "`read_ipfix` of the same messages in a pcap", records, t_pcap))
+    ts = tshark_rate(pcap, 1000)
+    if ts:
+        rows.append(
+            ("tshark (cflow)", "`-T fields -e cflow.octets`, first 1,000 packets", ts[0], ts[1])
+        )
+    lines = [
+        "| tool | operation | records | seconds | records/s |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for tool, op, n, t in rows:
+        lines.append(f"| {tool} | {op} | {n:,} | {t:.3f} | {n / t:,.0f} |")
+    ratio = t_file / t_pcap
+    lines.append("")
+    lines.append(f"Capture path / file path: **{ratio:.0%}** (target 90%).")
+    lines.append("")
+    lines.append(
+        "| collector | offered | datagrams sent | records sent | received datagrams | "
+        "records received | lost | records/s received |"
+    )
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for label, rate, secs in [("1M records/s", 1e6, 3.0), ("as fast as possible", None, 3.0)]:
+        sent, recs, recv, got, _elapsed = live_ferrofix(msgs, rate, secs)
+        lost = recs - got
+        lines.append(
+            f"| ferrofix `Collector` | {label} | {sent:,} | {recs:,} | {recv:,} | {got:,} | "
+            f"{lost:,} | {got / secs:,.0f} |"
+        )
+        nf = live_nfcapd(msgs, rate, secs)
+        if nf:
+            s2, r2, _r, f2 = nf
+            lines.append(
+                f"| nfdump `nfcapd` | {label} | {s2:,} | {r2:,} | | {f2:,} | {r2 - f2:,} | "
+                f"{f2 / secs:,.0f} |"
+            )
+    text = "\n".join(lines)
+    print(text)
+    bench = ROOT / "BENCHMARKS.md"
+    doc = bench.read_text()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    block = (
+        f'<!-- collect:start -->\n### Collecting (issue "Collecting")\n\n'
+        f"Measured {when} with `make bench` (`benches/collect.py`), same machine.\n\n"
+        f"{text}\n<!-- collect:end -->"
+    )
+    if "<!-- collect:start -->" in doc:
+        doc = re.sub(r"<!-- collect:start -->.*<!-- collect:end -->", block, doc, flags=re.S)
+    else:
+        doc = doc.replace("<!-- results:end -->", "<!-- results:end -->\n\n" + block)
+    if "--no-write" not in sys.argv:
+        bench.write_text(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
