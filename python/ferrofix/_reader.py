@@ -115,6 +115,9 @@ class TransportHealth:
     sequence: dict[int | tuple[str, int], DomainSequence] = field(default_factory=dict)
     sets_held: int = 0
     sets_replayed: int = 0
+    #: UDP templates dropped after their lifetime (1800 s of export time)
+    #: without being sent again.
+    templates_expired: int = 0
     #: For a packet capture: packets read, UDP datagrams of flow export,
     #: other packets, IP fragments (not reassembled).
     capture: dict[str, int] | None = None

@@ -23,6 +23,8 @@ pub struct Health {
     pub templates_replaced: u64,
     pub templates_refreshed: u64,
     pub templates_withdrawn: u64,
+    /// UDP templates dropped after their lifetime without a refresh.
+    pub templates_expired: u64,
     /// Withdrawals naming a template that was not known.
     pub withdrawals_unknown: u64,
     /// Data sets skipped because their template was not known.

@@ -3,7 +3,7 @@
 //! into records for a [`RecordSink`], counts sequence numbers (§3.1), and
 //! applies the bad-input policy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::health::Health;
@@ -78,6 +78,12 @@ pub struct Decoder {
     origin: Origin,
     /// Data sets of capture sessions waiting for their template.
     pending: Pending,
+    /// The message being decoded came over UDP, and its export time.
+    udp: bool,
+    now: u32,
+    /// Export time each UDP template was last received at.
+    learned_at: HashMap<TemplateKey, u32>,
+    template_lifetime: Option<u32>,
     /// Sequence accounting and sender of each capture session (from 1).
     sessions: BTreeMap<u64, (Option<Exporter>, SequenceTracker)>,
     health: Health,
@@ -111,6 +117,10 @@ impl Decoder {
             sessions: BTreeMap::new(),
             origin: Origin::default(),
             pending: Pending::default(),
+            udp: false,
+            now: 0,
+            learned_at: HashMap::new(),
+            template_lifetime: opts.limits.template_lifetime,
             health: Health::default(),
             policy: opts.policy,
             session: opts.session,
@@ -177,6 +187,7 @@ impl Decoder {
         sink: &mut S,
     ) -> Result<()> {
         self.origin = Origin::default();
+        self.udp = false;
         self.decode_as(msg, offset, index, Version::Ipfix, sink)
     }
 
@@ -188,6 +199,7 @@ impl Decoder {
             exporter: m.exporter,
             frame: m.frame,
         };
+        self.udp = m.udp;
         sink.origin(self.origin);
         if m.session == 0 {
             return self.decode_as(m.bytes, m.offset, m.index, m.version, sink);
@@ -234,6 +246,7 @@ impl Decoder {
             ));
         }
         let odid = header.observation_domain_id;
+        self.now = header.export_time;
         self.health.bytes += msg.len() as u64;
         self.health.messages += 1;
         self.seq.begin(odid, header.sequence);
@@ -268,9 +281,12 @@ impl Decoder {
                         observation_domain_id: odid,
                         template_id: id,
                     };
+                    if self.udp {
+                        self.expire(&key);
+                    }
                     let Some(t) = self.store.get(&key).cloned() else {
                         complete = false;
-                        if self.session != 0 {
+                        if self.udp {
                             // A capture's UDP session: hold it for its
                             // template (pending.rs).
                             let held = Held {
@@ -359,6 +375,10 @@ impl Decoder {
                     match self.store.insert(key, t) {
                         Ok(ev) => {
                             self.health.template_event(ev, 1);
+                            if self.udp && self.learned_at.len() < self.store.limits().max_templates
+                            {
+                                self.learned_at.insert(key, self.now);
+                            }
                             self.replay(&key, sink)?;
                         }
                         Err(e) => self.problem(place.at(e, body_at), sink)?,
@@ -380,6 +400,27 @@ impl Decoder {
             }
         }
         Ok(())
+    }
+
+    /// Drop the UDP template `key` when it was last received more than the
+    /// lifetime ago in export time (RFC 7011 §8.4).
+    fn expire(&mut self, key: &TemplateKey) {
+        let (Some(life), Some(&at)) = (self.template_lifetime, self.learned_at.get(key)) else {
+            return;
+        };
+        // Export times are 32-bit seconds; the difference is taken signed.
+        if (self.now.wrapping_sub(at) as i32) <= life as i32 {
+            return;
+        }
+        let options = self.store.get(key).is_some_and(|t| t.is_options());
+        self.store.withdraw(
+            key.session,
+            key.observation_domain_id,
+            Some(key.template_id),
+            options,
+        );
+        self.learned_at.remove(key);
+        self.health.templates_expired += 1;
     }
 
     /// Decode the sets held for the template `key` just learned.

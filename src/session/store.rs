@@ -25,6 +25,10 @@ pub struct Limits {
     pub max_list_depth: u32,
     /// Elements decoded from one list (guards zero-length elements too).
     pub max_list_elements: usize,
+    /// Seconds of export time after which a template received over UDP
+    /// and not sent again expires (RFC 7011 §8.4; `None`: never). Export
+    /// time, not the clock: a capture decodes the same whenever it is read.
+    pub template_lifetime: Option<u32>,
 }
 
 impl Default for Limits {
@@ -33,6 +37,7 @@ impl Default for Limits {
             max_templates: 65_536,
             max_list_depth: 16,
             max_list_elements: 1 << 20,
+            template_lifetime: Some(1800),
         }
     }
 }

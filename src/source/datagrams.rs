@@ -30,6 +30,8 @@ pub struct Place {
     pub session: u64,
     pub exporter: Exporter,
     pub frame: u64,
+    /// The datagram came over UDP (not a TCP connection's message).
+    pub udp: bool,
 }
 
 /// The datagram being read and the sessions seen.
@@ -48,6 +50,8 @@ pub struct Datagrams {
     translated: Vec<u8>,
     /// A buffer to hand to the next reader of packets.
     spare: Vec<u8>,
+    /// The current datagram came over UDP.
+    udp: bool,
 }
 
 impl Default for Datagrams {
@@ -65,6 +69,7 @@ impl Default for Datagrams {
             version: Version::Ipfix,
             translated: Vec::new(),
             spare: Vec::new(),
+            udp: true,
         }
     }
 }
@@ -121,6 +126,12 @@ impl Datagrams {
         Ok(std::mem::replace(&mut self.datagram, buf))
     }
 
+    /// Whether the datagram just loaded came over UDP (the default) or is
+    /// a TCP connection's message.
+    pub fn set_udp(&mut self, udp: bool) {
+        self.udp = udp;
+    }
+
     /// The spare buffer (empty if there is none).
     pub fn take_spare(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.spare)
@@ -155,6 +166,7 @@ impl Datagrams {
             session: self.session as u64 + 1,
             exporter: s.exporter,
             frame: self.frame,
+            udp: self.udp,
         }
     }
 

@@ -65,6 +65,7 @@ enum Item {
         from: SocketAddr,
         to: SocketAddr,
         bytes: Vec<u8>,
+        udp: bool,
     },
     Closed {
         from: SocketAddr,
@@ -193,10 +194,16 @@ impl Live {
                 Err(RecvTimeoutError::Disconnected) => return Ok(Step::End),
             };
             match item {
-                Item::Data { from, to, bytes } => {
+                Item::Data {
+                    from,
+                    to,
+                    bytes,
+                    udp,
+                } => {
                     let at = self.received;
                     self.received += bytes.len() as u64;
                     self.d.load((exporter(from), exporter(to)), &bytes, at, 0);
+                    self.d.set_udp(udp);
                 }
                 Item::Closed { from, to } => self.d.end_session(&(exporter(from), exporter(to))),
             }
@@ -245,6 +252,7 @@ fn udp_loop(
                     from,
                     to,
                     bytes: payload.to_vec(),
+                    udp: true,
                 };
                 if tx.send(item).is_err() {
                     return;
@@ -335,6 +343,7 @@ fn tcp_conn(
                     from,
                     to,
                     bytes: buf[at..].to_vec(),
+                    udp: false,
                 });
                 let _ = tx.send(Item::Closed { from, to });
                 return;
@@ -348,6 +357,7 @@ fn tcp_conn(
                 from,
                 to,
                 bytes: buf[at..at + len].to_vec(),
+                udp: false,
             };
             if tx.send(item).is_err() {
                 return;

@@ -148,6 +148,9 @@ pub struct RawMessage<'a> {
     pub exporter: Option<Exporter>,
     /// Packet number in the capture (from 1), for messages of a capture.
     pub frame: Option<u64>,
+    /// The message came in a UDP datagram (a capture's or a listener's):
+    /// templates expire and data may precede its template (RFC 7011 §8.4).
+    pub udp: bool,
 }
 
 fn read_full(r: &mut DynRead, buf: &mut [u8]) -> io::Result<usize> {
@@ -332,6 +335,7 @@ impl MessageStream {
                 session: p.session,
                 exporter: Some(p.exporter),
                 frame: None,
+                udp: p.udp,
             };
         }
         if let Input::Capture(c) = &self.input {
@@ -344,6 +348,7 @@ impl MessageStream {
                 session: p.session,
                 exporter: Some(p.exporter),
                 frame: Some(p.frame),
+                udp: true,
             };
         }
         let raw = match &self.input {
@@ -364,6 +369,7 @@ impl MessageStream {
             session: 0,
             exporter: None,
             frame: None,
+            udp: false,
         }
     }
 

@@ -149,3 +149,36 @@ def test_dataframes_of_a_capture_carry_the_exporter() -> None:
         ]
         assert len(df) > 0
         assert got == [m.exporter for m in metas], name
+
+
+def test_udp_templates_expire_after_their_lifetime_in_export_time() -> None:
+    """RFC 7011 §8.4: a template received over UDP and not sent again is
+    dropped after a lifetime (1800 s of export time here, so a capture
+    decodes the same whenever it is read). pmacct's capture with the export
+    time of its data datagrams moved an hour on: their sets find their
+    templates expired, are held, and count as missing; moved 10 minutes,
+    nothing changes."""
+    data = (PCAPS / "pmacct__100-IPFIXv10-CISCO--traffic-00.pcap").read_bytes()
+    want = list(ff.iter_records(data))
+
+    def shifted(seconds: int) -> bytes:
+        out = bytearray(data)
+        at, first = 24, True
+        while at + 16 <= len(out):
+            n = struct.unpack_from("<I", out, at + 8)[0]
+            ipfix = at + 16 + 14 + 20 + 8  # Ethernet, IPv4, UDP headers
+            if not first and struct.unpack_from("!H", out, ipfix)[0] == 10:
+                t = struct.unpack_from("!I", out, ipfix + 4)[0]
+                struct.pack_into("!I", out, ipfix + 4, t + seconds)
+            first = False
+            at += 16 + n
+        return bytes(out)
+
+    r = ff.Reader(shifted(600))
+    assert len(list(r)) == len(want) and r.health.templates_expired == 0
+    r = ff.Reader(shifted(3600))
+    got = list(r)
+    h = r.health
+    assert h.templates_expired >= 1
+    assert len(got) < len(want)
+    assert h.sets_missing_template == h.sets_held > 0
