@@ -118,6 +118,11 @@ class TransportHealth:
     #: UDP templates dropped after their lifetime (1800 s of export time)
     #: without being sent again.
     templates_expired: int = 0
+    #: Sampling parameters from options records (samplingInterval,
+    #: samplerRandomInterval, samplingPacketInterval/Space,
+    #: samplingSize/Population, ...): the latest per (domain, selector or
+    #: sampler id), or per (exporter, domain, selector) for a capture.
+    sampling: dict[tuple[Any, ...], dict[str, int]] = field(default_factory=dict)
     #: For a packet capture: packets read, UDP datagrams of flow export,
     #: other packets, IP fragments (not reassembled).
     capture: dict[str, int] | None = None

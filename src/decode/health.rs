@@ -44,6 +44,9 @@ pub struct Health {
     pub problems: Vec<String>,
     /// Sequence accounting per observation domain (of a plain stream).
     pub sequence: BTreeMap<u32, DomainSequence>,
+    /// Sampling parameters from options records, the latest per (session,
+    /// domain, selector or sampler id): IE name -> value.
+    pub sampling: BTreeMap<(u64, u32, u64), BTreeMap<String, u64>>,
     /// Of a capture: per transport session (from 1), its exporter
     /// ("address:port") and its sequence accounting per domain.
     pub sessions: BTreeMap<u64, (String, BTreeMap<u32, DomainSequence>)>,

@@ -13,12 +13,24 @@ use super::record::{split_record, Origin, Record, Span};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
 use crate::netflow::Version;
-use crate::session::{Limits, SequenceTracker, StoreEvent, Template, TemplateKey, TemplateStore};
+use crate::session::{
+    Limits, SequenceTracker, StoreEvent, Template, TemplateField, TemplateKey, TemplateStore,
+};
 use crate::source::{Exporter, RawMessage};
 use crate::wire::{
     parse_template_set, MessageHeader, SetIter, TemplateItem, MIN_DATA_SET_ID,
     OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LEN, TEMPLATE_SET_ID,
 };
+
+/// IANA IEs of sampling parameters: samplingInterval (34),
+/// samplingAlgorithm (35), samplerId (48), samplerMode (49),
+/// samplerRandomInterval (50), selectorId (302), selectorAlgorithm (304),
+/// samplingPacketInterval (305), samplingPacketSpace (306), samplingSize
+/// (309), samplingPopulation (310). NetFlow v9's FLOW_SAMPLER_* share the
+/// numbers 48-50.
+const SAMPLING_IES: [u16; 11] = [34, 35, 48, 49, 50, 302, 304, 305, 306, 309, 310];
+/// Most samplers remembered.
+const MAX_SAMPLERS: usize = 4096;
 
 /// What to do with recoverable trouble: a data set without its template, a
 /// malformed set, template or record.
@@ -423,6 +435,50 @@ impl Decoder {
         self.health.templates_expired += 1;
     }
 
+    /// Keep the sampling parameters of options records (IANA sampling and
+    /// PSAMP IEs), the latest per (session, domain, selector or sampler
+    /// id), so that counts can be scaled per exporter.
+    fn note_sampling(&mut self, t: &Template, body: &[u8], odid: u32) {
+        let fields: Vec<(usize, &TemplateField)> = t
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.ie.pen == 0 && SAMPLING_IES.contains(&f.ie.id) && f.length <= 8)
+            .collect();
+        if fields.is_empty() || t.min_record_len == 0 {
+            return;
+        }
+        let mut spans = Vec::with_capacity(t.fields.len());
+        let mut pos = 0;
+        while body.len() - pos >= t.min_record_len {
+            let Some(end) = split_record(t, body, pos, &mut spans) else {
+                return;
+            };
+            let mut values = BTreeMap::new();
+            let mut selector = 0;
+            for &(i, f) in &fields {
+                let Some(&(at, len)) = spans.get(i) else {
+                    continue;
+                };
+                let at = pos + at as usize;
+                let Some(raw) = body.get(at..at + len as usize) else {
+                    continue;
+                };
+                let v = raw.iter().fold(0u64, |a, &b| a << 8 | u64::from(b));
+                if matches!(f.ie.id, 302 | 48) {
+                    selector = v;
+                }
+                values.insert(f.ie.name.to_string(), v);
+            }
+            let key = (self.session, odid, selector);
+            if self.health.sampling.len() < MAX_SAMPLERS || self.health.sampling.contains_key(&key)
+            {
+                self.health.sampling.insert(key, values);
+            }
+            pos = end;
+        }
+    }
+
     /// Decode the sets held for the template `key` just learned.
     fn replay<S: RecordSink>(&mut self, key: &TemplateKey, sink: &mut S) -> Result<()> {
         let Some(held) = self.pending.take(key) else {
@@ -475,6 +531,7 @@ impl Decoder {
         self.spans = spans;
         if t.is_options() {
             self.health.options_records += u64::from(n);
+            self.note_sampling(t, body, header.observation_domain_id);
         } else {
             self.health.data_records += u64::from(n);
         }

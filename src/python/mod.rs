@@ -371,6 +371,20 @@ fn health_dict<'py>(py: Python<'py>, h: &crate::decode::Health) -> PyResult<Boun
         }
     }
     d.set_item("sequence", seq)?;
+    // Sampling per (domain, selector), or per (exporter, domain, selector)
+    // for a capture's sessions.
+    let sampling = PyDict::new(py);
+    for ((session, odid, selector), values) in &h.sampling {
+        let v = PyDict::new(py);
+        for (name, x) in values {
+            v.set_item(name, x)?;
+        }
+        match h.sessions.get(session) {
+            Some((name, _)) => sampling.set_item((name.as_str(), odid, selector), v)?,
+            None => sampling.set_item((odid, selector), v)?,
+        }
+    }
+    d.set_item("sampling", sampling)?;
     Ok(d)
 }
 

@@ -277,3 +277,32 @@ def test_capture_read_directly_against_tshark(case: oc.PcapCase) -> None:
     assert not mismatches, "\n".join(mismatches[:25])
     if total:
         assert compared / total >= MIN_COMPARED["tshark"], dict(skipped)
+
+
+SAMPLING = {34, 35, 48, 49, 50, 302, 304, 305, 306, 309, 310}
+PARAMETERS = SAMPLING - {48, 302}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_sampling_per_exporter_as_tshark_shows_it(case: oc.PcapCase) -> None:
+    """Sampling parameters of options records (samplingPacketInterval,
+    samplingPopulation, samplerRandomInterval, ...) per exporter, domain
+    and selector: the latest values tshark decoded, as ``health.sampling``."""
+    oracle = oc.load_tshark_pcap(case.name)
+    want: dict[tuple[Any, ...], dict[int, int]] = {}
+    for r in oracle["records"]:
+        fields = {f[1]: f[2] for f in r["fields"] if f[0] == 0 and f[1] in SAMPLING}
+        if not fields.keys() & PARAMETERS:
+            continue  # a data record naming its selector, not a sampler's parameters
+        addr, port = _exporter(r)
+        name = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+        selector = int(fields.get(302, fields.get(48, "0")))
+        want[(name, r["odid"], selector)] = {k: int(v, 0) for k, v in fields.items()}
+    data, _starts = _as_one_capture(case.paths())
+    reader = ff.Reader(data, on_bad_records="skip")
+    list(reader)
+    got = {
+        key: {ff.describe(name)[0].id: v for name, v in values.items()}
+        for key, values in reader.health.sampling.items()
+    }
+    assert got == want
