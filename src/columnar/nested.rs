@@ -165,13 +165,7 @@ pub fn discover_list_shapes(
         return sink.shapes;
     }
     let mut dec = Decoder::new(model, opts);
-    loop {
-        match stream.advance() {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(_) if stream.is_done() => break,
-            Err(_) => continue,
-        }
+    while stream.advance_past_errors() {
         let m = stream.current();
         if dec.decode(&m, &mut sink).is_err() {
             break;

@@ -29,13 +29,7 @@ pub fn discover_columns(
 ) -> Vec<Arc<IeDef>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    loop {
-        match stream.advance() {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(_) if stream.is_done() => break,
-            Err(_) => continue,
-        }
+    while stream.advance_past_errors() {
         let m = stream.current();
         for set in SetIter::new(m.bytes) {
             let Ok(set) = set else { break };

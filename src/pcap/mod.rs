@@ -96,6 +96,15 @@ pub struct CaptureReader<R: Read> {
     done: bool,
 }
 
+/// The input ended `needed` bytes into a part of which `available` came.
+fn cut(needed: impl TryInto<u64>, available: impl TryInto<u64>, at: u64, number: u64) -> Error {
+    Error::new(ErrorKind::Truncated {
+        needed: needed.try_into().unwrap_or(u64::MAX),
+        available: available.try_into().unwrap_or(u64::MAX),
+    })
+    .at(at, number)
+}
+
 fn bad(msg: String, at: u64) -> Error {
     Error::new(ErrorKind::BadMessageHeader(msg)).at(at, 0)
 }
@@ -187,11 +196,7 @@ impl<R: Read> CaptureReader<R> {
         };
         let got = me.fill(20)?;
         if got < 20 {
-            return Err(Error::new(ErrorKind::Truncated {
-                needed: 24,
-                available: 4 + got as u64,
-            })
-            .at(0, 0));
+            return Err(cut(24, 4 + got as u64, 0, 0));
         }
         // The link type is the low 16 bits (the upper hold FCS information).
         let linktype = (u32_at(&me.buf, 16, big) & 0xFFFF) as u16;
@@ -218,11 +223,7 @@ impl<R: Read> CaptureReader<R> {
             None => self.fill(8)?,
         };
         if got < 8 {
-            return Err(Error::new(ErrorKind::Truncated {
-                needed: 12,
-                available: 4 + got as u64,
-            })
-            .at(start, 0));
+            return Err(cut(12, 4 + got as u64, start, 0));
         }
         let big = match (u32_at(&self.buf, 4, true), u32_at(&self.buf, 4, false)) {
             (PCAPNG_BOM, _) => true,
@@ -244,11 +245,7 @@ impl<R: Read> CaptureReader<R> {
         let rest = total - 12;
         let got = self.fill(rest)?;
         if got < rest {
-            return Err(Error::new(ErrorKind::Truncated {
-                needed: total as u64,
-                available: 12 + got as u64,
-            })
-            .at(start, 0));
+            return Err(cut(total as u64, 12 + got as u64, start, 0));
         }
         self.pos = start + total as u64;
         self.format = Format::Pcapng {
@@ -408,11 +405,7 @@ impl<R: Read> CaptureReader<R> {
             return Ok(None);
         }
         if got < 16 {
-            return Err(Error::new(ErrorKind::Truncated {
-                needed: 16,
-                available: got as u64,
-            })
-            .at(start, self.number));
+            return Err(cut(16, got as u64, start, self.number));
         }
         let secs = i64::from(u32_at(&self.buf, 0, big));
         let frac = i64::from(u32_at(&self.buf, 4, big));
@@ -426,11 +419,7 @@ impl<R: Read> CaptureReader<R> {
         }
         let got = self.fill_data(incl)?;
         if got < incl {
-            return Err(Error::new(ErrorKind::Truncated {
-                needed: incl as u64,
-                available: got as u64,
-            })
-            .at(start + 16, self.number));
+            return Err(cut(incl as u64, got as u64, start + 16, self.number));
         }
         self.pos = start + 16 + incl as u64;
         self.number += 1;
@@ -449,11 +438,7 @@ impl<R: Read> CaptureReader<R> {
                 return Ok(None);
             }
             if got < 8 {
-                return Err(Error::new(ErrorKind::Truncated {
-                    needed: 8,
-                    available: got as u64,
-                })
-                .at(start, self.number));
+                return Err(cut(8, got as u64, start, self.number));
             }
             let Format::Pcapng { big, .. } = self.format else {
                 return Ok(None);
@@ -475,11 +460,7 @@ impl<R: Read> CaptureReader<R> {
             let body_len = total - 12;
             let got = self.fill(body_len + 4)?;
             if got < body_len + 4 {
-                return Err(Error::new(ErrorKind::Truncated {
-                    needed: total as u64,
-                    available: 8 + got as u64,
-                })
-                .at(start, self.number));
+                return Err(cut(total as u64, 8 + got as u64, start, self.number));
             }
             self.pos = start + total as u64;
             let body_at = start + 8;

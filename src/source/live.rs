@@ -230,6 +230,14 @@ impl Drop for Live {
     }
 }
 
+/// A read that timed out or was interrupted: try again.
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
 fn udp_loop(
     sock: &UdpSocket,
     to: SocketAddr,
@@ -258,13 +266,7 @@ fn udp_loop(
                     return;
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if transient(&e) => {}
             Err(_) => return,
         }
     }
@@ -290,7 +292,7 @@ fn tcp_accept(
                     conns.push(h);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(POLL / 2),
+            // Nothing to accept (or a refused connection): look again soon.
             Err(_) => std::thread::sleep(POLL / 2),
         }
         conns.retain(|h: &JoinHandle<()>| !h.is_finished());
@@ -320,16 +322,7 @@ fn tcp_conn(
         match conn.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+            Err(e) if transient(&e) => continue,
             Err(_) => break,
         }
         // Whole messages off the front of the buffer.

@@ -303,6 +303,19 @@ impl MessageStream {
         self.done
     }
 
+    /// Advance to the next message, stepping over errors that leave the
+    /// stream going (a capture's bad datagram); `false` at the end or
+    /// after an error that ends it. For the pre-scans, which only look.
+    pub fn advance_past_errors(&mut self) -> bool {
+        loop {
+            match self.advance() {
+                Ok(got) => return got,
+                Err(_) if self.is_done() => return false,
+                Err(_) => {}
+            }
+        }
+    }
+
     /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {
         self.offset

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_netflow import datagrams
 
 import ferrofix as ff
 
@@ -35,15 +35,6 @@ COLUMNS = [
     "octetDeltaCount",
     "flowStartMilliseconds",
 ]
-
-
-def _v5_datagrams(data: bytes) -> list[bytes]:
-    out = []
-    while data:
-        n = 24 + 48 * struct.unpack_from("!H", data, 2)[0]
-        out.append(data[:n])
-        data = data[n:]
-    return out
 
 
 def _rows(batches: Any) -> list[tuple[Any, ...]]:
@@ -65,23 +56,23 @@ def test_udp_datagrams_give_the_records_the_file_gives() -> None:
         (nf / "logstash-codec-netflow__netflow9_test_cisco_asa_1_tpl.dat").read_bytes(),
         (nf / "logstash-codec-netflow__netflow9_test_cisco_asa_1_data.dat").read_bytes(),
     ]
-    v5 = _v5_datagrams((nf / "logstash-codec-netflow__netflow5.dat").read_bytes())
+    v5 = datagrams("logstash-codec-netflow__netflow5.dat")
     c = ff.Collector(udp="127.0.0.1:0", columns=COLUMNS, interval=0.2)
     ((_, host, port),) = c.addresses
     senders = []
-    for datagrams in (v5, v9):
+    for payloads in (v5, v9):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))
-        senders.append((s, datagrams))
-    for s, datagrams in senders:
-        for d in datagrams:
+        senders.append((s, payloads))
+    for s, payloads in senders:
+        for d in payloads:
             s.sendto(d, (host, port))
     threading.Timer(1.0, c.stop).start()
     batches = [pa.record_batch(b) for b in c.batches()]
     got = _rows(batches)
     want = []
-    for _s, datagrams in senders:
-        want += _rows(ff.scan_ipfix(b"".join(datagrams), columns=COLUMNS).batches())
+    for _s, payloads in senders:
+        want += _rows(ff.scan_ipfix(b"".join(payloads), columns=COLUMNS).batches())
     assert sorted(got, key=repr) == sorted(want, key=repr) and len(got) == 30 + 14
     status = c.status()
     assert (status.received, status.other_datagrams) == (len(v5) + len(v9), 0)
@@ -181,11 +172,9 @@ def test_the_collect_command_writes_ipfix_and_parquet(tmp_path: Path) -> None:
     cmd += ["-o", str(tmp_path), "--duration", "3", "--interval", "0.3"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
-    datagrams = _v5_datagrams(
-        (DATA / "netflow" / "logstash-codec-netflow__netflow5.dat").read_bytes()
-    )
+    v5 = datagrams("logstash-codec-netflow__netflow5.dat")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-        for d in datagrams:
+        for d in v5:
             tx.sendto(d, ("127.0.0.1", port))
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
