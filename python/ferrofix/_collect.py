@@ -66,7 +66,10 @@ class Collector:
     sets that come before their template over UDP are held (bounded) and
     decoded when it comes. Every batch has the IEs ``columns`` plus
     ``exporterIPv4Address``/``exporterIPv6Address`` and
-    ``exporterTransportPort``.
+    ``exporterTransportPort``. A UDP template not sent again for
+    ``template_lifetime`` seconds (``None``: never) expires, measured in the
+    exporter's export time or, with ``template_clock="wall"``, by this
+    machine's clock.
 
     Iterating yields a batch (an object implementing ``__arrow_c_array__``;
     ``pyarrow.record_batch(b)`` takes it without a copy) every
@@ -88,6 +91,8 @@ class Collector:
         specs: Sequence[str] | None = None,
         queue: int = 8192,
         recv_buffer: int = 32 << 20,
+        template_lifetime: int | None = 1800,
+        template_clock: str = "export",
     ) -> None:
         self._s = _ferrofix._Scanner.listen(
             _addresses(udp),
@@ -101,6 +106,8 @@ class Collector:
             spec_files=default_spec_files(),
             queue=queue,
             recv_buffer=recv_buffer,
+            template_lifetime=template_lifetime,
+            template_clock=template_clock,
         )
         self.records = 0
 

@@ -93,9 +93,11 @@ pub struct Decoder {
     /// The message being decoded came over UDP, and its export time.
     udp: bool,
     now: u32,
+    received: Option<u32>,
     /// Export time each UDP template was last received at.
     learned_at: HashMap<TemplateKey, u32>,
     template_lifetime: Option<u32>,
+    wall_clock: bool,
     /// Sequence accounting and sender of each capture session (from 1).
     sessions: BTreeMap<u64, (Option<Exporter>, SequenceTracker)>,
     health: Health,
@@ -131,8 +133,10 @@ impl Decoder {
             pending: Pending::default(),
             udp: false,
             now: 0,
+            received: None,
             learned_at: HashMap::new(),
             template_lifetime: opts.limits.template_lifetime,
+            wall_clock: opts.limits.wall_clock,
             health: Health::default(),
             policy: opts.policy,
             session: opts.session,
@@ -200,6 +204,7 @@ impl Decoder {
     ) -> Result<()> {
         self.origin = Origin::default();
         self.udp = false;
+        self.received = None;
         self.decode_as(msg, offset, index, Version::Ipfix, sink)
     }
 
@@ -212,6 +217,7 @@ impl Decoder {
             frame: m.frame,
         };
         self.udp = m.udp;
+        self.received = m.received;
         sink.origin(self.origin);
         if m.session == 0 {
             return self.decode_as(m.bytes, m.offset, m.index, m.version, sink);
@@ -258,7 +264,15 @@ impl Decoder {
             ));
         }
         let odid = header.observation_domain_id;
-        self.now = header.export_time;
+        // The clock, when asked: the time the listener received the
+        // message (decoding may come later).
+        self.now = match (self.wall_clock, self.received) {
+            (true, Some(t)) => t,
+            (true, None) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as u32),
+            (false, _) => header.export_time,
+        };
         self.health.bytes += msg.len() as u64;
         self.health.messages += 1;
         self.seq.begin(odid, header.sequence);
@@ -415,7 +429,7 @@ impl Decoder {
     }
 
     /// Drop the UDP template `key` when it was last received more than the
-    /// lifetime ago in export time (RFC 7011 §8.4).
+    /// lifetime ago in export time, or by the clock (RFC 7011 §8.4).
     fn expire(&mut self, key: &TemplateKey) {
         let (Some(life), Some(&at)) = (self.template_lifetime, self.learned_at.get(key)) else {
             return;

@@ -176,7 +176,7 @@ impl PyScanner {
     /// exporter columns; a partial batch comes out after `interval`
     /// seconds without data.
     #[staticmethod]
-    #[pyo3(signature = (udp, tcp, columns, *, batch_size=65_536, interval=1.0, addresses="string", on_bad_records="skip", specs=Vec::new(), spec_files=Vec::new(), queue=8192, recv_buffer=33_554_432))]
+    #[pyo3(signature = (udp, tcp, columns, *, batch_size=65_536, interval=1.0, addresses="string", on_bad_records="skip", specs=Vec::new(), spec_files=Vec::new(), queue=8192, recv_buffer=33_554_432, template_lifetime=Some(1800), template_clock="export"))]
     // pyo3 hands extracted arguments over by value.
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
     fn listen(
@@ -192,7 +192,18 @@ impl PyScanner {
         spec_files: Vec<PathBuf>,
         queue: usize,
         recv_buffer: usize,
+        template_lifetime: Option<u32>,
+        template_clock: &str,
     ) -> PyResult<Self> {
+        let wall_clock = match template_clock {
+            "export" => false,
+            "wall" => true,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "template_clock must be 'export' or 'wall', not {template_clock:?}"
+                )))
+            }
+        };
         let policy = super::policy(on_bad_records)?;
         let addresses = address_form(addresses)?;
         if batch_size == 0 || !(interval > 0.0 && interval.is_finite()) {
@@ -220,7 +231,11 @@ impl PyScanner {
         let live = stream.live();
         let dopts = DecoderOptions {
             policy,
-            limits: Limits::default(),
+            limits: Limits {
+                template_lifetime,
+                wall_clock,
+                ..Limits::default()
+            },
             session: 0,
         };
         let opts = ColumnarOptions {

@@ -29,6 +29,9 @@ pub struct Limits {
     /// and not sent again expires (RFC 7011 §8.4; `None`: never). Export
     /// time, not the clock: a capture decodes the same whenever it is read.
     pub template_lifetime: Option<u32>,
+    /// Measure the lifetime by the clock instead of export time (for live
+    /// collection from exporters whose clocks cannot be trusted).
+    pub wall_clock: bool,
 }
 
 impl Default for Limits {
@@ -38,6 +41,7 @@ impl Default for Limits {
             max_list_depth: 16,
             max_list_elements: 1 << 20,
             template_lifetime: Some(1800),
+            wall_clock: false,
         }
     }
 }

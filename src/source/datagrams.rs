@@ -32,6 +32,8 @@ pub struct Place {
     pub frame: u64,
     /// The datagram came over UDP (not a TCP connection's message).
     pub udp: bool,
+    /// When a listener received it (seconds since the epoch).
+    pub received: Option<u32>,
 }
 
 /// The datagram being read and the sessions seen.
@@ -52,6 +54,7 @@ pub struct Datagrams {
     spare: Vec<u8>,
     /// The current datagram came over UDP.
     udp: bool,
+    received: Option<u32>,
 }
 
 impl Default for Datagrams {
@@ -70,6 +73,7 @@ impl Default for Datagrams {
             translated: Vec::new(),
             spare: Vec::new(),
             udp: true,
+            received: None,
         }
     }
 }
@@ -132,6 +136,11 @@ impl Datagrams {
         self.udp = udp;
     }
 
+    /// When a listener received the datagram just loaded.
+    pub fn set_received(&mut self, secs: u32) {
+        self.received = Some(secs);
+    }
+
     /// The spare buffer (empty if there is none).
     pub fn take_spare(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.spare)
@@ -167,6 +176,7 @@ impl Datagrams {
             exporter: s.exporter,
             frame: self.frame,
             udp: self.udp,
+            received: self.received,
         }
     }
 

@@ -66,6 +66,8 @@ enum Item {
         to: SocketAddr,
         bytes: Vec<u8>,
         udp: bool,
+        /// When it was received, seconds since the epoch.
+        at: u32,
     },
     Closed {
         from: SocketAddr,
@@ -199,11 +201,13 @@ impl Live {
                     to,
                     bytes,
                     udp,
+                    at: when,
                 } => {
                     let at = self.received;
                     self.received += bytes.len() as u64;
                     self.d.load((exporter(from), exporter(to)), &bytes, at, 0);
                     self.d.set_udp(udp);
+                    self.d.set_received(when);
                 }
                 Item::Closed { from, to } => self.d.end_session(&(exporter(from), exporter(to))),
             }
@@ -228,6 +232,13 @@ impl Drop for Live {
             let _ = t.join();
         }
     }
+}
+
+/// The clock, seconds since the epoch.
+fn now_secs() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
 }
 
 /// A read that timed out or was interrupted: try again.
@@ -261,6 +272,7 @@ fn udp_loop(
                     to,
                     bytes: payload.to_vec(),
                     udp: true,
+                    at: now_secs(),
                 };
                 if tx.send(item).is_err() {
                     return;
@@ -337,6 +349,7 @@ fn tcp_conn(
                     to,
                     bytes: buf[at..].to_vec(),
                     udp: false,
+                    at: now_secs(),
                 });
                 let _ = tx.send(Item::Closed { from, to });
                 return;
@@ -351,6 +364,7 @@ fn tcp_conn(
                 to,
                 bytes: buf[at..at + len].to_vec(),
                 udp: false,
+                at: now_secs(),
             };
             if tx.send(item).is_err() {
                 return;

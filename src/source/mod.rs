@@ -151,6 +151,8 @@ pub struct RawMessage<'a> {
     /// The message came in a UDP datagram (a capture's or a listener's):
     /// templates expire and data may precede its template (RFC 7011 §8.4).
     pub udp: bool,
+    /// When a live listener received it, seconds since the epoch.
+    pub received: Option<u32>,
 }
 
 fn read_full(r: &mut DynRead, buf: &mut [u8]) -> io::Result<usize> {
@@ -349,6 +351,7 @@ impl MessageStream {
                 exporter: Some(p.exporter),
                 frame: None,
                 udp: p.udp,
+                received: p.received,
             };
         }
         if let Input::Capture(c) = &self.input {
@@ -362,6 +365,7 @@ impl MessageStream {
                 exporter: Some(p.exporter),
                 frame: Some(p.frame),
                 udp: true,
+                received: None,
             };
         }
         let raw = match &self.input {
@@ -383,6 +387,7 @@ impl MessageStream {
             exporter: None,
             frame: None,
             udp: false,
+            received: None,
         }
     }
 
