@@ -85,7 +85,9 @@ pub struct DecoderOptions {
 pub struct Decoder {
     pub model: InfoModel,
     store: TemplateStore,
-    seq: SequenceTracker,
+    /// Sequence accounting per session (the decoder's own, and each of a
+    /// capture's, from 1).
+    seqs: BTreeMap<u64, SequenceTracker>,
     /// Where the message being decoded came from.
     origin: Origin,
     /// Data sets of capture sessions waiting for their template.
@@ -98,8 +100,11 @@ pub struct Decoder {
     learned_at: HashMap<TemplateKey, u32>,
     template_lifetime: Option<u32>,
     wall_clock: bool,
-    /// Sequence accounting and sender of each capture session (from 1).
-    sessions: BTreeMap<u64, (Option<Exporter>, SequenceTracker)>,
+    /// The sender of each capture session.
+    exporters: BTreeMap<u64, Exporter>,
+    /// The decoder's own session (its options'); a capture's messages
+    /// switch to theirs while they are decoded.
+    base_session: u64,
     health: Health,
     policy: Policy,
     session: u64,
@@ -127,8 +132,9 @@ impl Decoder {
         Decoder {
             model,
             store: TemplateStore::new(opts.limits),
-            seq: SequenceTracker::default(),
-            sessions: BTreeMap::new(),
+            seqs: BTreeMap::new(),
+            exporters: BTreeMap::new(),
+            base_session: opts.session,
             origin: Origin::default(),
             pending: Pending::default(),
             udp: false,
@@ -147,7 +153,9 @@ impl Decoder {
     /// The transport-health counters so far.
     pub fn health(&self) -> Health {
         let mut h = self.health.clone();
-        h.sequence = self.seq.domains().clone();
+        if let Some(seq) = self.seqs.get(&self.base_session) {
+            h.sequence = seq.domains().clone();
+        }
         // Sets still waiting for their template are missing it, so far.
         h.sets_held = self.pending.len() as u64;
         for (k, n) in self.pending.held() {
@@ -156,11 +164,12 @@ impl Decoder {
             *h.missing_templates.entry(key).or_default() += n as u64;
         }
         h.sessions = self
-            .sessions
+            .seqs
             .iter()
-            .map(|(&id, (exporter, seq))| {
-                let name = exporter.map(|e| e.to_string()).unwrap_or_default();
-                (id, (name, seq.domains().clone()))
+            .filter(|(&id, _)| id != self.base_session)
+            .map(|(id, seq)| {
+                let name = self.exporters.get(id).map(ToString::to_string);
+                (*id, (name.unwrap_or_default(), seq.domains().clone()))
             })
             .collect();
         h
@@ -222,20 +231,16 @@ impl Decoder {
         if m.session == 0 {
             return self.decode_as(m.bytes, m.offset, m.index, m.version, sink);
         }
-        // A capture's session: its own templates (keyed by the session) and
-        // its own sequence numbers.
-        let base = self.session;
-        self.session = m.session;
-        let entry = self
-            .sessions
-            .entry(m.session)
-            .or_insert_with(|| (m.exporter, SequenceTracker::default()));
-        std::mem::swap(&mut self.seq, &mut entry.1);
-        let r = self.decode_as(m.bytes, m.offset, m.index, m.version, sink);
-        if let Some(entry) = self.sessions.get_mut(&m.session) {
-            std::mem::swap(&mut self.seq, &mut entry.1);
+        // A capture's session: its own templates and sequence numbers, both
+        // keyed by the session.
+        if let Some(e) = m.exporter {
+            if self.exporters.len() < crate::source::MAX_SESSIONS {
+                self.exporters.entry(m.session).or_insert(e);
+            }
         }
-        self.session = base;
+        self.session = m.session;
+        let r = self.decode_as(m.bytes, m.offset, m.index, m.version, sink);
+        self.session = self.base_session;
         r
     }
 
@@ -275,7 +280,10 @@ impl Decoder {
         };
         self.health.bytes += msg.len() as u64;
         self.health.messages += 1;
-        self.seq.begin(odid, header.sequence);
+        self.seqs
+            .entry(self.session)
+            .or_default()
+            .begin(odid, header.sequence);
         let mut records = 0u32;
         let mut complete = true;
         for set in SetIter::new(msg) {
@@ -352,9 +360,17 @@ impl Decoder {
             }
         }
         if version == Version::V9 {
-            self.seq.end_packet(odid, header.sequence, records);
+            self.seqs
+                .entry(self.session)
+                .or_default()
+                .end_packet(odid, header.sequence, records);
         } else {
-            self.seq.end(odid, header.sequence, records, complete);
+            self.seqs.entry(self.session).or_default().end(
+                odid,
+                header.sequence,
+                records,
+                complete,
+            );
         }
         Ok(())
     }
