@@ -74,6 +74,7 @@ class IpfixScan:
         max_templates: int = 65536,
         max_list_depth: int = 16,
         by_template: bool = False,
+        template_lifetime: int | None = 1800,
     ) -> None:
         if require not in (None, "all"):
             raise ValueError(f"require must be None or 'all', not {require!r}")
@@ -93,6 +94,7 @@ class IpfixScan:
             max_templates=max_templates,
             max_list_depth=max_list_depth,
             by_template=by_template,
+            template_lifetime=template_lifetime,
         )
         self._by_template = by_template
 
@@ -330,6 +332,7 @@ def read_ipfix(
     dtype_backend: DtypeBackend = "pyarrow",
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
+    template_lifetime: int | None = 1800,
     workers: int | None = None,
     by_template: Literal[False] = False,
 ) -> pd.DataFrame: ...
@@ -349,6 +352,7 @@ def read_ipfix(
     dtype_backend: DtypeBackend = "pyarrow",
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
+    template_lifetime: int | None = 1800,
     workers: int | None = None,
     by_template: Literal[True],
 ) -> dict[TemplateKey, pd.DataFrame]: ...
@@ -367,6 +371,7 @@ def read_ipfix(
     dtype_backend: DtypeBackend = "pyarrow",
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
+    template_lifetime: int | None = 1800,
     workers: int | None = None,
     by_template: bool = False,
 ) -> pd.DataFrame | dict[TemplateKey, pd.DataFrame]:
@@ -391,6 +396,12 @@ def read_ipfix(
     the columns its template carries, in order of first appearance; handy
     for options records (``records="options"``), whose templates describe
     unrelated things. Several sources give the concatenation per template.
+
+    ``template_lifetime``: templates received over UDP (in captures of
+    export traffic) expire when not refreshed for this many seconds of the
+    exporter's export time (RFC 7011 §8.4; deterministic for a capture);
+    ``None`` keeps them for ever. Data after expiry counts as a missing
+    template in the health table. Files and TCP streams are unaffected.
     """
     options: dict[str, Any] = {
         "columns": columns,
@@ -402,6 +413,7 @@ def read_ipfix(
         "on_bad_records": on_bad_records,
         "specs": specs,
         "spec_files": spec_files,
+        "template_lifetime": template_lifetime,
     }
     many = _sources(source)
     if by_template:

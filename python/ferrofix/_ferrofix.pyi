@@ -30,6 +30,7 @@ class _Reader:
         spec_files: Sequence[str | os.PathLike[str]] = ...,
         max_templates: int = 65536,
         max_list_depth: int = 16,
+        template_lifetime: int | None = ...,
     ) -> _Reader: ...
     def configure(
         self,
@@ -75,6 +76,7 @@ class _Scanner:
         max_templates: int = 65536,
         max_list_depth: int = 16,
         by_template: bool = False,
+        template_lifetime: int | None = ...,
     ) -> _Scanner: ...
     @property
     def schema(self) -> Any: ...

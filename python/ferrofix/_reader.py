@@ -172,6 +172,10 @@ class Reader:
 
     ``specs`` adds enterprise IEs from IESpec strings, ``spec_files`` from
     spec files (default: the bundled CERT and QoF files; ``[]`` for none).
+
+    ``template_lifetime``: templates received over UDP (captures of export
+    traffic) expire after this many seconds of export time without a
+    refresh (RFC 7011 §8.4); ``None``: never.
     """
 
     def __init__(
@@ -183,6 +187,7 @@ class Reader:
         spec_files: Sequence[str | os.PathLike[str]] | None = None,
         max_templates: int = 65536,
         max_list_depth: int = 16,
+        template_lifetime: int | None = 1800,
     ) -> None:
         files = default_spec_files() if spec_files is None else [Path(p) for p in spec_files]
         self._policy = on_bad_records
@@ -193,6 +198,7 @@ class Reader:
             spec_files=files,
             max_templates=max_templates,
             max_list_depth=max_list_depth,
+            template_lifetime=template_lifetime,
         )
         self._busy = False
 
@@ -303,8 +309,15 @@ def iter_records(
     on_bad_records: Policy = "error",
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
+    template_lifetime: int | None = 1800,
 ) -> Iterator[Any]:
     """Iterate the records of an IPFIX stream: see :class:`Reader` and
     :meth:`Reader.records` for the options."""
-    reader = Reader(source, on_bad_records=on_bad_records, specs=specs, spec_files=spec_files)
+    reader = Reader(
+        source,
+        on_bad_records=on_bad_records,
+        specs=specs,
+        spec_files=spec_files,
+        template_lifetime=template_lifetime,
+    )
     return reader.records(columns=columns, as_=as_, require=require, records=records, meta=meta)

@@ -93,7 +93,7 @@ impl PyScanner {
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, by_template=false))]
+    #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, by_template=false, template_lifetime=Some(1800)))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -110,6 +110,7 @@ impl PyScanner {
         max_templates: usize,
         max_list_depth: u32,
         by_template: bool,
+        template_lifetime: Option<u32>,
     ) -> PyResult<Self> {
         let policy = super::policy(on_bad_records)?;
         let kind = kind_of(records)?;
@@ -140,6 +141,7 @@ impl PyScanner {
         let limits = Limits {
             max_templates,
             max_list_depth,
+            template_lifetime,
             ..Limits::default()
         };
         let dopts = DecoderOptions {

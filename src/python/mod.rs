@@ -112,7 +112,8 @@ fn model_from(specs: Vec<String>, spec_files: Vec<PathBuf>) -> Result<InfoModel,
 #[pymethods]
 impl PyReader {
     #[new]
-    #[pyo3(signature = (source, *, on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16))]
+    #[pyo3(signature = (source, *, on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, template_lifetime=Some(1800)))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
@@ -121,6 +122,7 @@ impl PyReader {
         spec_files: Vec<PathBuf>,
         max_templates: usize,
         max_list_depth: u32,
+        template_lifetime: Option<u32>,
     ) -> PyResult<Self> {
         let policy = policy(on_bad_records)?;
         let model = model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
@@ -130,6 +132,7 @@ impl PyReader {
             limits: Limits {
                 max_templates,
                 max_list_depth,
+                template_lifetime,
                 ..Limits::default()
             },
             session: 0,

@@ -182,3 +182,14 @@ def test_udp_templates_expire_after_their_lifetime_in_export_time() -> None:
     assert h.templates_expired >= 1
     assert len(got) < len(want)
     assert h.sets_missing_template == h.sets_held > 0
+    # The lifetime is a parameter of every reading entry point.
+    r = ff.Reader(shifted(600), template_lifetime=300)
+    assert len(list(r)) < len(want) and r.health.templates_expired >= 1
+    for life in (None, 7200):
+        r = ff.Reader(shifted(3600), template_lifetime=life)
+        assert len(list(r)) == len(want) and r.health.templates_expired == 0
+    assert len(ff.read_ipfix(shifted(3600), template_lifetime=None)) == len(want)
+    assert len(ff.read_ipfix(shifted(3600))) == len(got)
+    assert len(list(ff.iter_records(shifted(3600), template_lifetime=None))) == len(want)
+    scan = ff.scan_ipfix(shifted(600), template_lifetime=300)
+    assert scan.to_arrow().num_rows < len(want)
