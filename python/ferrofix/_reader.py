@@ -123,8 +123,16 @@ class TransportHealth:
     #: samplingSize/Population, ...): the latest per (domain, selector or
     #: sampler id), or per (exporter, domain, selector) for a capture.
     sampling: dict[tuple[Any, ...], dict[str, int]] = field(default_factory=dict)
-    #: For a packet capture: packets read, UDP datagrams of flow export,
-    #: other packets, IP fragments (not reassembled).
+    #: For a packet capture: ``packets`` read, each counted once as a UDP
+    #: datagram of flow export (``datagrams``), an IP fragment
+    #: (``fragments``), a TCP segment of an IPFIX stream (``tcp_segments``)
+    #: or another packet (``other_packets``); ``reassembled`` datagrams of
+    #: flow export put together from fragments, ``fragments_dropped`` of
+    #: datagrams never completed; ``tcp_streams`` IPFIX connections (one
+    #: direction each), ``tcp_gaps`` holes (bytes the capture lacks)
+    #: skipped, ``tcp_bytes_skipped`` stream bytes not read (lost in holes,
+    #: cut off, or passed over to find the next message header),
+    #: ``tcp_retransmitted`` segments received again.
     capture: dict[str, int] | None = None
 
     @classmethod

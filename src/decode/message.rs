@@ -96,6 +96,10 @@ pub struct Decoder {
     udp: bool,
     now: u32,
     received: Option<u32>,
+    /// The message was read from a capture: a TCP stream there may have
+    /// been joined mid-way or lost segments, so a missing template is
+    /// counted, not raised.
+    captured: bool,
     /// Export time each UDP template was last received at.
     learned_at: HashMap<TemplateKey, u32>,
     template_lifetime: Option<u32>,
@@ -138,6 +142,7 @@ impl Decoder {
             origin: Origin::default(),
             pending: Pending::default(),
             udp: false,
+            captured: false,
             now: 0,
             received: None,
             learned_at: HashMap::new(),
@@ -213,6 +218,7 @@ impl Decoder {
     ) -> Result<()> {
         self.origin = Origin::default();
         self.udp = false;
+        self.captured = false;
         self.received = None;
         self.decode_as(msg, offset, index, Version::Ipfix, sink)
     }
@@ -226,6 +232,7 @@ impl Decoder {
             frame: m.frame,
         };
         self.udp = m.udp;
+        self.captured = m.frame.is_some();
         self.received = m.received;
         sink.origin(self.origin);
         if m.session == 0 {
@@ -335,6 +342,11 @@ impl Decoder {
                                 self.health.sets_missing_template += 1;
                                 *self.health.missing_templates.entry((odid, id)).or_default() += 1;
                             }
+                            continue;
+                        }
+                        if self.captured {
+                            self.health.sets_missing_template += 1;
+                            *self.health.missing_templates.entry((odid, id)).or_default() += 1;
                             continue;
                         }
                         let e = Error::new(ErrorKind::MissingTemplate {

@@ -98,6 +98,18 @@ pub struct Ip<'a> {
     /// A fragment (IPv4 MF or offset, or an IPv6 fragment header): the
     /// payload is not a whole transport packet.
     pub fragment: bool,
+    /// For a fragment: its identification, where its payload goes in the
+    /// datagram, and whether more fragments follow.
+    pub frag: Frag,
+}
+
+/// An IP fragment's place in its datagram.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Frag {
+    pub id: u32,
+    /// Byte offset of the payload in the reassembled transport packet.
+    pub offset: usize,
+    pub more: bool,
 }
 
 /// Parse an IPv4 or IPv6 packet.
@@ -120,6 +132,11 @@ pub fn ip(p: &[u8]) -> Option<Ip<'_>> {
                 protocol: *p.get(9)?,
                 payload: p.get(ihl..end)?,
                 fragment: frag & 0x3FFF != 0,
+                frag: Frag {
+                    id: u32::from(be16(p, 4)?),
+                    offset: usize::from(frag & 0x1FFF) * 8,
+                    more: frag & 0x2000 != 0,
+                },
             })
         }
         6 => {
@@ -130,6 +147,7 @@ pub fn ip(p: &[u8]) -> Option<Ip<'_>> {
             let mut next = *p.get(6)?;
             let mut at = 40;
             let mut fragment = false;
+            let mut fr = Frag::default();
             // Extension headers: hop-by-hop 0, routing 43, fragment 44,
             // destination options 60, mobility 135 (8-octet units), AH 51
             // (4-octet units).
@@ -143,8 +161,16 @@ pub fn ip(p: &[u8]) -> Option<Ip<'_>> {
                     44 => {
                         let off = be16(p, at + 2)?;
                         fragment |= off & 0xFFF9 != 0;
+                        fr = Frag {
+                            id: u32::from_be_bytes(p.get(at + 4..at + 8)?.try_into().ok()?),
+                            offset: usize::from(off & 0xFFF8),
+                            more: off & 1 != 0,
+                        };
                         next = *p.get(at)?;
                         at += 8;
+                        // Fragment offsets count from here: the rest is
+                        // the fragmentable part, read once reassembled.
+                        break;
                     }
                     51 => {
                         let len = (usize::from(*p.get(at + 1)?) + 2) * 4;
@@ -160,6 +186,7 @@ pub fn ip(p: &[u8]) -> Option<Ip<'_>> {
                 protocol: next,
                 payload: p.get(at..end.max(at))?,
                 fragment,
+                frag: fr,
             })
         }
         _ => None,

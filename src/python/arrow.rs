@@ -348,10 +348,14 @@ impl PyScanner {
 
     /// Transport health and the columnar counters so far.
     fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (h, stats) = self.with(|r| Ok((r.health(), r.stats())))?;
+        let (h, stats, capture) =
+            self.with(|r| Ok((r.health(), r.stats(), r.stream().capture_stats())))?;
         let d = super::health_dict(py, &h)?;
         d.set_item("malformed_values", stats.malformed_values)?;
         d.set_item("records_filtered", stats.filtered)?;
+        if let Some(c) = capture {
+            d.set_item("capture", super::capture_dict(py, &c)?)?;
+        }
         Ok(d)
     }
 

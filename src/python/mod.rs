@@ -324,15 +324,30 @@ impl PyReader {
         d.set_item("malformed_values", inner.sink.malformed_values)?;
         d.set_item("records_filtered", inner.sink.filtered_records)?;
         if let Some(c) = inner.stream.capture_stats() {
-            let cd = PyDict::new(py);
-            cd.set_item("packets", c.packets)?;
-            cd.set_item("datagrams", c.datagrams)?;
-            cd.set_item("other_packets", c.other_packets)?;
-            cd.set_item("fragments", c.fragments)?;
-            d.set_item("capture", cd)?;
+            d.set_item("capture", capture_dict(py, &c)?)?;
         }
         Ok(d)
     }
+}
+
+/// The capture layer's counters as a dict (`TransportHealth.capture`).
+fn capture_dict<'py>(
+    py: Python<'py>,
+    c: &crate::source::CaptureStats,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cd = PyDict::new(py);
+    cd.set_item("packets", c.packets)?;
+    cd.set_item("datagrams", c.datagrams)?;
+    cd.set_item("other_packets", c.other_packets)?;
+    cd.set_item("fragments", c.fragments)?;
+    cd.set_item("reassembled", c.reassembled)?;
+    cd.set_item("fragments_dropped", c.fragments_dropped)?;
+    cd.set_item("tcp_segments", c.tcp.segments)?;
+    cd.set_item("tcp_streams", c.tcp.streams)?;
+    cd.set_item("tcp_gaps", c.tcp.gaps)?;
+    cd.set_item("tcp_bytes_skipped", c.tcp.bytes_skipped)?;
+    cd.set_item("tcp_retransmitted", c.tcp.retransmitted)?;
+    Ok(cd)
 }
 
 /// Transport health as a dict (the keys of `ferrofix.TransportHealth`).

@@ -1,13 +1,14 @@
 //! Flow export traffic inside packet captures: the UDP datagrams of a
 //! pcap/pcapng capture that hold IPFIX, NetFlow v9 or NetFlow v5 (found by
 //! content: a known version and a header whose framing fits the datagram,
-//! whatever the port), each datagram's messages in turn, per transport
-//! session (RFC 7011 §8: for UDP the exporter's and the collector's address
-//! and port). Each session has its own NetFlow translator and message count;
-//! the decoder keys templates and sequence numbers by the session.
+//! whatever the port; IP fragments reassembled), and the IPFIX messages of
+//! TCP connections (streams reassembled, see [`super::tcp`]), each
+//! message in turn, per transport session (RFC 7011 §8: the exporter's and
+//! the collector's address and port; a TCP connection ends its session).
+//! Each session has its own NetFlow translator and message count; the
+//! decoder keys templates and sequence numbers by the session.
 //!
-//! Not read yet: IPFIX over TCP or SCTP, and IP fragments (counted in
-//! [`CaptureStats`]).
+//! Not read: IPFIX over SCTP (counted with other packets).
 
 use std::net::IpAddr;
 
@@ -16,6 +17,8 @@ use crate::packet;
 use crate::pcap::{CaptureReader, WholeBytes};
 
 use super::datagrams::Datagrams;
+use super::defrag::{Defrag, Whole};
+use super::tcp::{Ready, Streams};
 use super::DynRead;
 
 /// The sender of a message read from a capture.
@@ -34,41 +37,72 @@ impl std::fmt::Display for Exporter {
     }
 }
 
-/// Counters of the capture layer.
+/// Counters of the capture layer. Every packet counts once: as a
+/// datagram of flow export, a TCP segment of an IPFIX stream, an IP
+/// fragment, or another packet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureStats {
     pub packets: u64,
-    /// UDP datagrams holding flow export.
+    /// UDP datagrams holding flow export (not those reassembled from
+    /// fragments, counted in `reassembled`).
     pub datagrams: u64,
-    /// Other UDP datagrams, and packets that are not UDP over IP.
+    /// Other UDP datagrams and TCP segments, and packets that are not UDP
+    /// or TCP over IP.
     pub other_packets: u64,
-    /// IP fragments (not reassembled yet).
+    /// IP fragments.
     pub fragments: u64,
+    /// Datagrams of flow export reassembled from fragments.
+    pub reassembled: u64,
+    /// Fragments of datagrams never completed.
+    pub fragments_dropped: u64,
+    /// TCP streams of IPFIX.
+    pub tcp: super::tcp::TcpStats,
 }
 
 /// The capture side of a message stream.
 pub(super) struct Capture {
     reader: CaptureReader<DynRead>,
     pub(super) d: Datagrams,
-    pub(super) stats: CaptureStats,
+    stats: CaptureStats,
+    defrag: Defrag,
+    tcp: Streams,
+    /// A datagram reassembled, to read next.
+    whole: Option<Whole>,
+    ended: bool,
 }
 
 impl Capture {
     pub(super) fn new(r: DynRead) -> Result<Self> {
-        Ok(Capture {
-            reader: CaptureReader::new(r)?,
-            d: Datagrams::default(),
-            stats: CaptureStats::default(),
-        })
+        Ok(Self::with_reader(CaptureReader::new(r)?))
     }
 
     /// A capture in memory (a mapped file, bytes), read in place.
     pub(super) fn from_whole(whole: WholeBytes) -> Result<Self> {
-        Ok(Capture {
-            reader: CaptureReader::from_whole(whole, Box::new(std::io::empty()) as DynRead)?,
+        Ok(Self::with_reader(CaptureReader::from_whole(
+            whole,
+            Box::new(std::io::empty()) as DynRead,
+        )?))
+    }
+
+    fn with_reader(reader: CaptureReader<DynRead>) -> Self {
+        Capture {
+            reader,
             d: Datagrams::default(),
             stats: CaptureStats::default(),
-        })
+            defrag: Defrag::default(),
+            tcp: Streams::default(),
+            whole: None,
+            ended: false,
+        }
+    }
+
+    /// The counters so far.
+    pub(super) fn stats(&self) -> CaptureStats {
+        let mut s = self.stats.clone();
+        s.reassembled = self.defrag.stats.reassembled;
+        s.fragments_dropped = self.defrag.stats.dropped;
+        s.tcp = self.tcp.stats.clone();
+        s
     }
 
     /// Bytes of the capture read so far.
@@ -90,20 +124,62 @@ impl Capture {
         }
     }
 
-    /// Find the next UDP datagram holding flow export.
+    /// Find the next message source: a UDP datagram holding flow export
+    /// (whole or reassembled), or a message of a TCP stream.
     fn next_datagram(&mut self) -> Result<bool> {
         loop {
+            match self.tcp.pop() {
+                Some(Ready::End(key)) => {
+                    self.d.end_session(&key);
+                    continue;
+                }
+                Some(Ready::Message {
+                    key,
+                    bytes,
+                    offset,
+                    frame,
+                }) => {
+                    if self.d.load(key, &bytes, offset, frame) {
+                        self.d.set_udp(false);
+                        return Ok(true);
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            if let Some(w) = self.whole.take() {
+                if self.reassembled(&w) {
+                    return Ok(true);
+                }
+                continue;
+            }
+            if self.ended {
+                return Ok(false);
+            }
             let in_place = self.reader.in_place();
             let Some(p) = self.reader.next_packet()? else {
-                return Ok(false);
+                // The end: streams' last holes skipped, then their ends.
+                self.ended = true;
+                self.tcp.finish();
+                self.defrag.finish();
+                continue;
             };
             self.stats.packets += 1;
             let Some(ip) = packet::ip_payload(p.linktype, p.data).and_then(packet::ip) else {
                 self.stats.other_packets += 1;
                 continue;
             };
+            let payload_at = ip.payload.as_ptr() as usize - p.data.as_ptr() as usize;
             if ip.fragment {
                 self.stats.fragments += 1;
+                self.whole = self.defrag.add(&ip, p.offset + payload_at as u64, p.number);
+                continue;
+            }
+            if ip.protocol == 6 {
+                let (offset, frame) = (p.offset + payload_at as u64, p.number);
+                if !tcp_segment(&mut self.tcp, ip.src, ip.dst, ip.payload, offset, frame) {
+                    self.stats.other_packets += 1;
+                }
                 continue;
             }
             if ip.protocol != 17 {
@@ -159,4 +235,55 @@ impl Capture {
             return Ok(true);
         }
     }
+
+    /// A datagram reassembled from fragments: whether it was loaded.
+    fn reassembled(&mut self, w: &Whole) -> bool {
+        if w.protocol == 6 {
+            tcp_segment(&mut self.tcp, w.src, w.dst, &w.bytes, w.offset, w.frame);
+            return false;
+        }
+        let Some(u) = (w.protocol == 17).then(|| packet::udp(&w.bytes)).flatten() else {
+            return false;
+        };
+        if !super::datagrams::export_payload(u.payload) {
+            return false;
+        }
+        let key = (
+            Exporter {
+                addr: w.src,
+                port: u.src_port,
+            },
+            Exporter {
+                addr: w.dst,
+                port: u.dst_port,
+            },
+        );
+        self.d.load(key, u.payload, w.offset + 8, w.frame)
+    }
+}
+
+/// A TCP segment: whether it belongs to an IPFIX stream.
+fn tcp_segment(
+    tcp: &mut Streams,
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    bytes: &[u8],
+    offset: u64,
+    frame: u64,
+) -> bool {
+    let Some(t) = packet::tcp(bytes) else {
+        return false;
+    };
+    let key = (
+        Exporter {
+            addr: src,
+            port: t.src_port,
+        },
+        Exporter {
+            addr: dst,
+            port: t.dst_port,
+        },
+    );
+    let data_at = t.payload.as_ptr() as usize - bytes.as_ptr() as usize;
+    tcp.segment(key, &t, offset + data_at as u64, frame)
 }

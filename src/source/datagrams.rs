@@ -127,6 +127,8 @@ impl Datagrams {
         self.at = span.start.min(buf.len());
         self.span = self.at..span.end.min(buf.len()).max(self.at);
         self.session = session;
+        self.udp = true;
+        self.received = None;
         Ok(std::mem::replace(&mut self.datagram, buf))
     }
 

@@ -22,7 +22,9 @@ use memmap2::Mmap;
 
 mod capture;
 mod datagrams;
+mod defrag;
 mod live;
+mod tcp;
 pub use capture::{CaptureStats, Exporter};
 pub use datagrams::{export_payload, MAX_SESSIONS};
 pub use live::{LiveCounters, LiveOptions};
@@ -237,7 +239,7 @@ impl MessageStream {
     /// Counters of the capture layer, for a capture.
     pub fn capture_stats(&self) -> Option<CaptureStats> {
         match &self.input {
-            Input::Capture(c) => Some(c.stats.clone()),
+            Input::Capture(c) => Some(c.stats()),
             _ => None,
         }
     }
@@ -364,7 +366,7 @@ impl MessageStream {
                 session: p.session,
                 exporter: Some(p.exporter),
                 frame: Some(p.frame),
-                udp: true,
+                udp: p.udp,
                 received: None,
             };
         }

@@ -1,0 +1,706 @@
+//! IPFIX over TCP inside captures (RFC 7011 §10.4): each direction of a TCP
+//! connection whose bytes are IPFIX messages back to back is put together
+//! again from its segments (in any order, retransmitted or overlapping)
+//! and cut into messages by their length fields.
+//!
+//! A stream is known to be IPFIX by its content: after the SYN, its first
+//! bytes must be a message header whose first sets are well formed; a
+//! stream caught after its start (no SYN in the capture), or one that lost
+//! bytes (a segment the capture missed), is searched for the next such
+//! header. Bytes that cannot be read are counted ([`TcpStats`]), never an
+//! error; a message that is framed but malformed goes to the decoder,
+//! which reports it with its offset. Memory is bounded: one partial
+//! message and [`MAX_AHEAD`] bytes of out-of-order data per stream,
+//! [`MAX_FLOWS`] streams followed at once.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use super::capture::Exporter;
+use crate::packet::{self, Tcp};
+
+/// TCP connections (one direction each) followed at once.
+pub const MAX_FLOWS: usize = 65_536;
+/// Out-of-order bytes held per stream before the hole is given up on.
+pub const MAX_AHEAD: usize = 4 << 20;
+/// Out-of-order segments held per stream.
+pub const MAX_AHEAD_SEGMENTS: usize = 4096;
+/// Segments of a stream caught mid-way searched for a message header
+/// before the stream is taken for other traffic.
+const PROBES: u8 = 8;
+/// The shortest prefix that shows a message header: the header and the
+/// first set header.
+const SHOWN: usize = 20;
+
+type Key = (Exporter, Exporter);
+
+/// Counters of the TCP streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// TCP segments of IPFIX streams.
+    pub segments: u64,
+    /// IPFIX streams (connections, one direction each).
+    pub streams: u64,
+    /// Holes in streams (bytes the capture lacks) skipped.
+    pub gaps: u64,
+    /// Stream bytes not read: lost in holes, cut off at the end of the
+    /// capture, or passed over while looking for a message header.
+    pub bytes_skipped: u64,
+    /// Segments (or parts) received again and dropped.
+    pub retransmitted: u64,
+}
+
+/// What the streams give: a message, or the end of a connection.
+pub enum Ready {
+    Message {
+        key: Key,
+        bytes: Vec<u8>,
+        offset: u64,
+        frame: u64,
+    },
+    /// The connection ended (FIN, RST, or a new SYN on the same
+    /// addresses): its templates go with it.
+    End(Key),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Unknown,
+    Ipfix,
+    Other,
+}
+
+struct Segment {
+    data: Vec<u8>,
+    offset: u64,
+    frame: u64,
+}
+
+struct Flow {
+    mode: Mode,
+    /// The next sequence number expected, and its stream position.
+    next_seq: Option<u32>,
+    next_pos: u64,
+    /// Contiguous bytes not yet cut into messages, from stream position
+    /// `next_pos - buf.len()`.
+    buf: Vec<u8>,
+    /// Where in the capture stream positions are: (position, file offset,
+    /// frame) at the start of each segment still in `buf`.
+    marks: VecDeque<(u64, u64, u64)>,
+    /// `buf` starts at a message boundary.
+    synced: bool,
+    ahead: BTreeMap<u64, Segment>,
+    ahead_bytes: usize,
+    probes: u8,
+    /// Bytes passed over before the stream was known to be IPFIX.
+    unread: u64,
+    syn: Option<u32>,
+    closing: bool,
+}
+
+impl Flow {
+    fn new() -> Self {
+        Flow {
+            mode: Mode::Unknown,
+            next_seq: None,
+            next_pos: 0,
+            buf: Vec::new(),
+            marks: VecDeque::new(),
+            synced: false,
+            ahead: BTreeMap::new(),
+            ahead_bytes: 0,
+            probes: 0,
+            unread: 0,
+            syn: None,
+            closing: false,
+        }
+    }
+}
+
+/// How a prefix of a stream reads as an IPFIX message.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    /// A message of this length (its sets fit it exactly).
+    Message(usize),
+    /// Consistent so far.
+    NeedMore,
+    No,
+}
+
+/// Whether `b` starts with an IPFIX message: version 10, a length of at
+/// least 16, and set headers (template, options template or data set ids,
+/// lengths of at least 4) that tile the message as far as `b` goes.
+fn check(b: &[u8]) -> Check {
+    if b.len() < 4 {
+        let ok = b.first().is_none_or(|&x| x == 0) && b.get(1).is_none_or(|&x| x == 10);
+        return if ok { Check::NeedMore } else { Check::No };
+    }
+    let (version, len) = (
+        u16::from_be_bytes([b[0], b[1]]),
+        usize::from(u16::from_be_bytes([b[2], b[3]])),
+    );
+    if version != 10 || len < 16 {
+        return Check::No;
+    }
+    let mut at = 16;
+    while at < len {
+        if at + 4 > len {
+            return Check::No;
+        }
+        if at + 4 > b.len() {
+            return Check::NeedMore;
+        }
+        let id = u16::from_be_bytes([b[at], b[at + 1]]);
+        let slen = usize::from(u16::from_be_bytes([b[at + 2], b[at + 3]]));
+        if !(id == 2 || id == 3 || id >= 256) || slen < 4 || at + slen > len {
+            return Check::No;
+        }
+        at += slen;
+    }
+    if b.len() < 16 {
+        Check::NeedMore
+    } else {
+        Check::Message(len)
+    }
+}
+
+/// Whether `b` shows the start of an IPFIX message (enough of it read to
+/// tell).
+fn shows_message(b: &[u8]) -> bool {
+    match check(b) {
+        Check::Message(_) => true,
+        Check::NeedMore => b.len() >= SHOWN,
+        Check::No => false,
+    }
+}
+
+/// The TCP streams of a capture.
+#[derive(Default)]
+pub struct Streams {
+    flows: HashMap<Key, Flow>,
+    ready: VecDeque<Ready>,
+    pub stats: TcpStats,
+}
+
+impl Streams {
+    /// The next message or connection end put together.
+    pub fn pop(&mut self) -> Option<Ready> {
+        self.ready.pop_front()
+    }
+
+    /// Take a TCP segment of `key` (its payload at `offset` of the input,
+    /// in packet `frame`); whether it belongs to an IPFIX stream.
+    pub fn segment(&mut self, key: Key, t: &Tcp<'_>, offset: u64, frame: u64) -> bool {
+        if t.flags & packet::SYN != 0 {
+            if let Some(f) = self.flows.get(&key) {
+                if f.syn == Some(t.seq) {
+                    // The SYN again.
+                    return f.mode == Mode::Ipfix;
+                }
+                self.close(key);
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if t.payload.is_empty() && t.flags & packet::SYN == 0 {
+                return false;
+            }
+            if self.flows.len() >= MAX_FLOWS {
+                self.flows.retain(|_, f| f.mode == Mode::Ipfix);
+                if self.flows.len() >= MAX_FLOWS {
+                    return false;
+                }
+            }
+            let mut f = Flow::new();
+            if t.flags & packet::SYN != 0 {
+                f.syn = Some(t.seq);
+                f.next_seq = Some(t.seq.wrapping_add(1));
+                f.synced = true;
+            }
+            self.flows.insert(key, f);
+        }
+        let Some(f) = self.flows.get_mut(&key) else {
+            return false;
+        };
+        if f.mode == Mode::Other {
+            return false;
+        }
+        let was = f.mode;
+        if !t.payload.is_empty() {
+            let next = *f.next_seq.get_or_insert(t.seq);
+            let pos = f
+                .next_pos
+                .wrapping_add(i64::from(t.seq.wrapping_sub(next) as i32) as u64);
+            self.add(key, pos, t.payload, offset, frame);
+        }
+        let Some(f) = self.flows.get_mut(&key) else {
+            return false;
+        };
+        let ipfix = f.mode == Mode::Ipfix;
+        if ipfix {
+            self.stats.segments += 1;
+            if was != Mode::Ipfix {
+                self.stats.streams += 1;
+            }
+        }
+        if t.flags & (packet::FIN | packet::RST) != 0 {
+            f.closing = true;
+        }
+        if f.closing && (f.ahead.is_empty() || t.flags & packet::RST != 0) {
+            self.close(key);
+        } else if f.mode == Mode::Other {
+            *f = Flow {
+                mode: Mode::Other,
+                ..Flow::new()
+            };
+        }
+        ipfix
+    }
+
+    /// Add `data` at stream position `pos`.
+    fn add(&mut self, key: Key, pos: u64, data: &[u8], offset: u64, frame: u64) {
+        let Some(f) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let end = pos.wrapping_add(data.len() as u64);
+        if (end.wrapping_sub(f.next_pos) as i64) <= 0 {
+            self.stats.retransmitted += 1;
+            return;
+        }
+        let behind = f.next_pos.wrapping_sub(pos) as i64;
+        match behind.cmp(&0) {
+            std::cmp::Ordering::Greater => {
+                // Partly received already: keep the new part.
+                self.stats.retransmitted += 1;
+                let skip = behind as usize;
+                append(f, &data[skip..], offset + skip as u64, frame);
+            }
+            std::cmp::Ordering::Equal => append(f, data, offset, frame),
+            std::cmp::Ordering::Less => {
+                if !f.ahead.contains_key(&pos) {
+                    f.ahead_bytes += data.len();
+                    f.ahead.insert(
+                        pos,
+                        Segment {
+                            data: data.to_vec(),
+                            offset,
+                            frame,
+                        },
+                    );
+                }
+                if f.ahead_bytes > MAX_AHEAD || f.ahead.len() > MAX_AHEAD_SEGMENTS {
+                    self.skip_hole(key);
+                }
+                return;
+            }
+        }
+        self.fill_from_ahead(key);
+        self.cut(key);
+    }
+
+    /// Move out-of-order segments that now follow on into the buffer.
+    fn fill_from_ahead(&mut self, key: Key) {
+        let Some(f) = self.flows.get_mut(&key) else {
+            return;
+        };
+        while let Some((&pos, _)) = f.ahead.first_key_value() {
+            if (pos.wrapping_sub(f.next_pos) as i64) > 0 {
+                break;
+            }
+            let Some((pos, s)) = f.ahead.pop_first() else {
+                break;
+            };
+            f.ahead_bytes -= s.data.len();
+            let behind = f.next_pos.wrapping_sub(pos) as usize;
+            if behind >= s.data.len() {
+                self.stats.retransmitted += 1;
+                continue;
+            }
+            append(f, &s.data[behind..], s.offset + behind as u64, s.frame);
+        }
+    }
+
+    /// Give up on the hole before the first out-of-order segment: the
+    /// partial message is lost, and the stream is searched for the next
+    /// message header after the hole.
+    fn skip_hole(&mut self, key: Key) {
+        let Some(f) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let Some((&pos, _)) = f.ahead.first_key_value() else {
+            return;
+        };
+        let lost = f.buf.len() as u64 + pos.wrapping_sub(f.next_pos);
+        if f.mode == Mode::Ipfix {
+            self.stats.gaps += 1;
+            self.stats.bytes_skipped += lost;
+        }
+        f.buf.clear();
+        f.marks.clear();
+        f.next_pos = pos;
+        f.synced = false;
+        self.fill_from_ahead(key);
+        self.cut(key);
+    }
+
+    /// Cut the buffered bytes into messages.
+    fn cut(&mut self, key: Key) {
+        let Some(f) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let mut used = 0;
+        loop {
+            let rest = &f.buf[used..];
+            if rest.is_empty() {
+                break;
+            }
+            if !f.synced {
+                match find_header(rest) {
+                    Ok(at) => {
+                        self.stats.bytes_skipped += at as u64 + f.unread;
+                        f.unread = 0;
+                        used += at;
+                        f.synced = true;
+                        f.mode = Mode::Ipfix;
+                        continue;
+                    }
+                    Err(keep) => {
+                        let drop = rest.len() - keep;
+                        used += drop;
+                        if f.mode == Mode::Ipfix {
+                            self.stats.bytes_skipped += drop as u64;
+                        } else {
+                            f.unread += drop as u64;
+                            f.probes += 1;
+                            if f.probes >= PROBES {
+                                f.mode = Mode::Other;
+                            }
+                        }
+                        break;
+                    }
+                }
+            }
+            if f.mode == Mode::Unknown {
+                // The first bytes after the SYN: an IPFIX stream starts
+                // with a message.
+                if shows_message(rest) {
+                    f.mode = Mode::Ipfix;
+                } else if check(rest) == Check::No {
+                    f.mode = Mode::Other;
+                    break;
+                } else {
+                    break;
+                }
+            }
+            if rest.len() < 4 {
+                break;
+            }
+            let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+            if rest[..2] != [0, 10] || len < 16 {
+                // Not a message where one should start: look for the next.
+                f.synced = false;
+                self.stats.bytes_skipped += 1;
+                used += 1;
+                continue;
+            }
+            if rest.len() < len {
+                break;
+            }
+            let pos = f.next_pos - (f.buf.len() - used) as u64;
+            let (offset, frame) = place(&f.marks, pos);
+            self.ready.push_back(Ready::Message {
+                key,
+                bytes: rest[..len].to_vec(),
+                offset,
+                frame,
+            });
+            used += len;
+        }
+        f.buf.drain(..used);
+        let start = f.next_pos - f.buf.len() as u64;
+        while f.marks.len() > 1 && f.marks[1].0 <= start {
+            f.marks.pop_front();
+        }
+        if f.mode == Mode::Other {
+            f.buf = Vec::new();
+            f.marks.clear();
+        }
+    }
+
+    /// End the connection `key`: what is left of it is counted as skipped.
+    fn close(&mut self, key: Key) {
+        let Some(f) = self.flows.remove(&key) else {
+            return;
+        };
+        if f.mode == Mode::Ipfix {
+            self.stats.bytes_skipped += f.buf.len() as u64 + f.ahead_bytes as u64;
+            self.ready.push_back(Ready::End(key));
+        }
+    }
+
+    /// The capture ended: the holes left are skipped (what follows them
+    /// is read), then every stream ends.
+    pub fn finish(&mut self) {
+        let keys: Vec<Key> = self.flows.keys().copied().collect();
+        for key in keys {
+            while self.flows.get(&key).is_some_and(|f| !f.ahead.is_empty()) {
+                self.skip_hole(key);
+            }
+            self.close(key);
+        }
+    }
+}
+
+/// Append contiguous data to the stream.
+fn append(f: &mut Flow, data: &[u8], offset: u64, frame: u64) {
+    if data.is_empty() {
+        return;
+    }
+    f.marks.push_back((f.next_pos, offset, frame));
+    f.buf.extend_from_slice(data);
+    f.next_pos += data.len() as u64;
+    if let Some(seq) = f.next_seq.as_mut() {
+        *seq = seq.wrapping_add(data.len() as u32);
+    }
+}
+
+/// The file offset and frame of stream position `pos`.
+fn place(marks: &VecDeque<(u64, u64, u64)>, pos: u64) -> (u64, u64) {
+    match marks.iter().rev().find(|m| m.0 <= pos) {
+        Some(&(at, offset, frame)) => (offset + (pos - at), frame),
+        None => (0, 0),
+    }
+}
+
+/// The first position of `b` where a message header shows; else how many
+/// bytes at the end to keep (they may start one).
+fn find_header(b: &[u8]) -> std::result::Result<usize, usize> {
+    let mut at = 0;
+    while at + 1 < b.len() {
+        if b[at] == 0 && b[at + 1] == 10 {
+            let rest = &b[at..];
+            if shows_message(rest) {
+                return Ok(at);
+            }
+            if rest.len() < SHOWN && check(rest) == Check::NeedMore {
+                return Err(rest.len());
+            }
+        }
+        at += 1;
+    }
+    Err(usize::from(b.last() == Some(&0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: u32, records: usize) -> Vec<u8> {
+        let set_len = 4 + 4 * records;
+        let len = 16 + set_len;
+        let mut m = vec![0, 10];
+        m.extend_from_slice(&(len as u16).to_be_bytes());
+        m.extend_from_slice(&1_700_000_000u32.to_be_bytes());
+        m.extend_from_slice(&seq.to_be_bytes());
+        m.extend_from_slice(&7u32.to_be_bytes());
+        m.extend_from_slice(&256u16.to_be_bytes());
+        m.extend_from_slice(&(set_len as u16).to_be_bytes());
+        for r in 0..records {
+            m.extend_from_slice(&(r as u32).to_be_bytes());
+        }
+        m
+    }
+
+    fn key() -> Key {
+        let e = |port| Exporter {
+            addr: "192.0.2.1".parse().unwrap(),
+            port,
+        };
+        (e(40000), e(4739))
+    }
+
+    fn seg(seq: u32, flags: u8, payload: &[u8]) -> Tcp<'_> {
+        Tcp {
+            src_port: 40000,
+            dst_port: 4739,
+            seq,
+            ack: 0,
+            flags,
+            window: 0,
+            options: &[],
+            payload,
+        }
+    }
+
+    fn messages(s: &mut Streams) -> Vec<(Vec<u8>, u64)> {
+        let mut out = Vec::new();
+        while let Some(r) = s.pop() {
+            if let Ready::Message { bytes, offset, .. } = r {
+                out.push((bytes, offset));
+            }
+        }
+        out
+    }
+
+    /// The stream of `n` messages cut into `chunk`-byte segments.
+    fn stream(n: u32, chunk: usize) -> (Vec<u8>, Vec<(u32, Vec<u8>)>) {
+        let all: Vec<u8> = (0..n)
+            .flat_map(|i| message(i, 1 + i as usize % 9))
+            .collect();
+        let isn = u32::MAX - 100; // the sequence numbers wrap
+        let segs = all
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, c)| (isn.wrapping_add(1 + (i * chunk) as u32), c.to_vec()))
+            .collect();
+        (all, segs)
+    }
+
+    #[test]
+    fn segments_in_any_order_give_the_messages() {
+        let (all, segs) = stream(40, 37);
+        for order in 0..3 {
+            let mut s = Streams::default();
+            assert!(!s.segment(key(), &seg(u32::MAX - 100, packet::SYN, &[]), 0, 0));
+            let mut idx: Vec<usize> = (0..segs.len()).collect();
+            match order {
+                1 => idx.reverse(),
+                2 => {
+                    // Pairs swapped and every third segment sent twice.
+                    for p in idx.chunks_mut(2) {
+                        p.reverse();
+                    }
+                    let again: Vec<usize> = idx.iter().copied().step_by(3).collect();
+                    idx.extend(again);
+                }
+                _ => {}
+            }
+            for &i in &idx {
+                let (seq, data) = &segs[i];
+                s.segment(key(), &seg(*seq, 0, data), 1000 + i as u64 * 100, i as u64);
+            }
+            s.finish();
+            let got: Vec<u8> = messages(&mut s).into_iter().flat_map(|(m, _)| m).collect();
+            assert_eq!(got, all, "order {order}");
+            assert_eq!(s.stats.gaps, 0);
+            assert_eq!(s.stats.bytes_skipped, 0);
+        }
+    }
+
+    #[test]
+    fn offsets_name_the_segment_where_each_message_starts() {
+        let (all, segs) = stream(5, 10);
+        let mut s = Streams::default();
+        s.segment(key(), &seg(u32::MAX - 100, packet::SYN, &[]), 0, 0);
+        for (i, (seq, data)) in segs.iter().enumerate() {
+            s.segment(key(), &seg(*seq, 0, data), 1000 * i as u64, i as u64);
+        }
+        let mut at = 0;
+        for (m, offset) in messages(&mut s) {
+            assert_eq!(offset, 1000 * (at / 10) as u64 + (at % 10) as u64);
+            at += m.len();
+        }
+        assert_eq!(at, all.len());
+    }
+
+    #[test]
+    fn a_hole_loses_its_messages_and_the_stream_goes_on() {
+        let (all, segs) = stream(30, 50);
+        let mut s = Streams::default();
+        s.segment(key(), &seg(u32::MAX - 100, packet::SYN, &[]), 0, 0);
+        let lost = 7;
+        for (i, (seq, data)) in segs.iter().enumerate() {
+            if i != lost {
+                s.segment(key(), &seg(*seq, 0, data), 0, 0);
+            }
+        }
+        s.finish();
+        // Expected: every message that does not overlap the lost bytes.
+        let (lo, hi) = (lost * 50, lost * 50 + 50);
+        let mut want = Vec::new();
+        let mut at = 0;
+        while at < all.len() {
+            let len = usize::from(u16::from_be_bytes([all[at + 2], all[at + 3]]));
+            if at + len <= lo || at >= hi {
+                want.push(all[at..at + len].to_vec());
+            }
+            at += len;
+        }
+        let got: Vec<Vec<u8>> = messages(&mut s).into_iter().map(|(m, _)| m).collect();
+        assert_eq!(got, want);
+        assert_eq!(s.stats.gaps, 1);
+        let kept: usize = want.iter().map(Vec::len).sum();
+        // The lost bytes count as skipped too.
+        assert_eq!(s.stats.bytes_skipped as usize, all.len() - kept);
+    }
+
+    #[test]
+    fn a_stream_caught_midway_is_read_from_its_next_message() {
+        let (all, segs) = stream(20, 45);
+        let mut s = Streams::default();
+        for (seq, data) in &segs[3..] {
+            s.segment(key(), &seg(*seq, 0, data), 0, 0);
+        }
+        s.finish();
+        let got: Vec<u8> = messages(&mut s).into_iter().flat_map(|(m, _)| m).collect();
+        assert!(!got.is_empty() && all.ends_with(&got));
+        assert_eq!(
+            s.stats.bytes_skipped as usize,
+            all.len() - got.len() - 3 * 45
+        );
+    }
+
+    #[test]
+    fn other_tcp_traffic_is_left_alone() {
+        let mut s = Streams::default();
+        let http = b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n";
+        assert!(!s.segment(key(), &seg(5, packet::SYN, &[]), 0, 0));
+        for i in 0..20u32 {
+            assert!(!s.segment(key(), &seg(6 + i * http.len() as u32, 0, http), 0, 0));
+        }
+        // Mid-way: probed a few segments, then taken for other traffic.
+        let k2 = (key().1, key().0);
+        for i in 0..20u32 {
+            assert!(!s.segment(k2, &seg(900 + i * http.len() as u32, 0, http), 0, 0));
+        }
+        s.finish();
+        assert!(s.pop().is_none());
+        assert_eq!(s.stats, TcpStats::default());
+        assert!(s.flows.values().all(|f| f.buf.is_empty()));
+    }
+
+    #[test]
+    fn a_new_connection_ends_the_old_one() {
+        let m = message(0, 2);
+        let mut s = Streams::default();
+        s.segment(key(), &seg(100, packet::SYN, &[]), 0, 0);
+        s.segment(key(), &seg(101, 0, &m), 0, 0);
+        s.segment(key(), &seg(5000, packet::SYN, &[]), 0, 0);
+        s.segment(key(), &seg(5001, 0, &m), 0, 0);
+        s.segment(key(), &seg(5001 + m.len() as u32, packet::FIN, &[]), 0, 0);
+        let kinds: Vec<bool> = std::iter::from_fn(|| s.pop())
+            .map(|r| matches!(r, Ready::End(_)))
+            .collect();
+        assert_eq!(kinds, [false, true, false, true]);
+        assert_eq!(s.stats.streams, 2);
+    }
+
+    #[test]
+    fn headers_are_checked_set_by_set() {
+        let m = message(1, 3);
+        assert_eq!(check(&m), Check::Message(m.len()));
+        // Consistent until the set headers are seen; then a message.
+        for n in 0..m.len() {
+            let want = if n < SHOWN {
+                Check::NeedMore
+            } else {
+                Check::Message(m.len())
+            };
+            assert_eq!(check(&m[..n]), want, "{n}");
+        }
+        let mut bad = m.clone();
+        bad[16..18].copy_from_slice(&5u16.to_be_bytes()); // a reserved set id
+        assert_eq!(check(&bad), Check::No);
+        let mut short = m;
+        short[18..20].copy_from_slice(&2u16.to_be_bytes()); // set length 2
+        assert_eq!(check(&short), Check::No);
+    }
+}
