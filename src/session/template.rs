@@ -45,7 +45,17 @@ impl FieldDecoder {
         use DataType as D;
         let varlen = length == VARLEN;
         if !varlen && !t.accepts_length(length) {
-            return FieldDecoder::Bytes;
+            // An integer wider than its type (NetFlow v9 exporters send
+            // samplerId, an unsigned8, in 2 or 4 bytes; RFC 7011 §6.2
+            // allows only narrower): read as the integer it is; a column
+            // of the type checks that the value fits.
+            return match t {
+                D::Unsigned8 | D::Unsigned16 | D::Unsigned32 if length <= 8 => {
+                    FieldDecoder::Unsigned
+                }
+                D::Signed8 | D::Signed16 | D::Signed32 if length <= 8 => FieldDecoder::Signed,
+                _ => FieldDecoder::Bytes,
+            };
         }
         match t {
             D::Unsigned8 | D::Unsigned16 | D::Unsigned32 | D::Unsigned64 => {

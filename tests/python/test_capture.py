@@ -193,3 +193,30 @@ def test_udp_templates_expire_after_their_lifetime_in_export_time() -> None:
     assert len(list(ff.iter_records(shifted(3600), template_lifetime=None))) == len(want)
     scan = ff.scan_ipfix(shifted(600), template_lifetime=300)
     assert scan.to_arrow().num_rows < len(want)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pmacct__101-NFv9-CISCO-cust_primitives--traffic-00.pcap",
+        "pmacct__102-NFv9-CISCO-f2rd-pretag-sampling-reload--traffic-00.pcap",
+        "pmacct__106-IPFIXv10-HUAWEI-vrf_name--traffic-00.pcap",
+    ],
+)
+def test_integers_wider_than_their_type_read_as_tshark_shows_them(name: str) -> None:
+    """Cisco's NetFlow v9 sends samplerId (an unsigned8) in 2 bytes,
+    Huawei's IPFIX in 4: read as the integers they are, into the uint8
+    column when they fit (the default policy does not fail), as tshark
+    shows them."""
+    path = PCAPS / name
+    cmd = ["tshark", "-r", str(path), "-n", "-T", "fields", "-e", "cflow.sampler_id"]
+    cmd += ["-d", "udp.port==9991,cflow", "-d", "udp.port==9992,cflow"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    want = sorted(int(v) for v in out.replace(",", "\n").split())
+    assert want
+    df = ff.read_ipfix(path, records="all")
+    assert str(df["samplerId"].dtype) == "uint8[pyarrow]"
+    assert sorted(int(v) for v in df["samplerId"].dropna()) == want
+    recs = [r for r in ff.iter_records(path) if "samplerId" in r]
+    assert sorted(r["samplerId"] for r in recs) == want

@@ -234,8 +234,8 @@ def _epoch(text: str) -> float:
 
 def same(value: Any, text: str) -> bool:
     if isinstance(value, bytes):
-        # A v9 field wider than its IANA type (samplerId in 2 or 4 bytes for
-        # an unsigned8) comes back raw; tshark shows the number.
+        # A field of a length its type does not allow comes back raw;
+        # tshark shows the number.
         return int.from_bytes(value, "big") == int(text, 0)
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
         return str(value) == text
