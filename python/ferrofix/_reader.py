@@ -91,7 +91,8 @@ class DomainSequence:
 @dataclass(frozen=True)
 class TransportHealth:
     """What a stream said about itself besides its records. For a packet
-    capture, ``sequence`` is keyed by (exporter "address:port", domain) and
+    capture, ``sequence`` is keyed by (exporter "address:port", domain) (the
+    counters of its sessions to several collectors summed) and
     data sets that came before their template are held until it comes
     (``sets_held`` now, ``sets_replayed`` decoded late; those never resolved
     count in ``sets_missing_template``)."""

@@ -382,10 +382,26 @@ fn health_dict<'py>(py: Python<'py>, h: &crate::decode::Health) -> PyResult<Boun
     for (odid, s) in &h.sequence {
         seq.set_item(odid, sequence_dict(py, s)?)?;
     }
-    // A capture's domains are keyed by (exporter "address:port", domain).
+    // A capture's domains are keyed by (exporter "address:port", domain),
+    // the counters of sessions from one exporter (to several collectors)
+    // summed.
+    let mut by_exporter: std::collections::BTreeMap<(&str, u32), crate::session::DomainSequence> =
+        std::collections::BTreeMap::new();
+    let mut order = Vec::new();
     for (name, domains) in h.sessions.values() {
         for (odid, s) in domains {
-            seq.set_item((name.as_str(), odid), sequence_dict(py, s)?)?;
+            match by_exporter.entry((name.as_str(), *odid)) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    order.push((name.as_str(), *odid));
+                    v.insert(s.clone());
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().absorb(s),
+            }
+        }
+    }
+    for key in order {
+        if let Some(s) = by_exporter.get(&key) {
+            seq.set_item(key, sequence_dict(py, s)?)?;
         }
     }
     d.set_item("sequence", seq)?;

@@ -37,6 +37,21 @@ pub struct DomainSequence {
     pub post_streak: bool,
 }
 
+impl DomainSequence {
+    /// Add another session's counters of the same exporter and domain
+    /// (the running state, `expected` and `previous`, stays this one's).
+    pub fn absorb(&mut self, o: &DomainSequence) {
+        self.messages += o.messages;
+        self.records += o.records;
+        self.gaps += o.gaps;
+        self.lost_records += o.lost_records;
+        self.lost_packets += o.lost_packets;
+        self.out_of_order += o.out_of_order;
+        self.unknown_counts += o.unknown_counts;
+        self.post_incremented += o.post_incremented;
+    }
+}
+
 /// Tracks sequence numbers for every observation domain of a session.
 #[derive(Debug, Default, Clone)]
 pub struct SequenceTracker {

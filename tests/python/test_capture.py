@@ -220,3 +220,31 @@ def test_integers_wider_than_their_type_read_as_tshark_shows_them(name: str) -> 
     assert sorted(int(v) for v in df["samplerId"].dropna()) == want
     recs = [r for r in ff.iter_records(path) if "samplerId" in r]
     assert sorted(r["samplerId"] for r in recs) == want
+
+
+def test_sessions_from_one_exporter_to_two_collectors_are_summed() -> None:
+    """pmacct's capture, then the same packets again to another collector
+    address: two transport sessions from one exporter. ``health.sequence``
+    is keyed by (exporter, domain), so it sums them; no message is left
+    out of it."""
+    data = (PCAPS / "pmacct__100-IPFIXv10-CISCO--traffic-00.pcap").read_bytes()
+    again = bytearray(data[24:])
+    at = 0
+    while at + 16 <= len(again):
+        n = struct.unpack_from("<I", again, at + 8)[0]
+        ip = at + 16 + 14  # Ethernet header
+        assert again[ip] >> 4 == 4
+        again[ip + 19] ^= 0xFF  # last octet of the destination address
+        at += 16 + n
+    r = ff.Reader(data + bytes(again))
+    recs = list(r)
+    alone = ff.Reader(data)
+    once = list(alone)
+    assert len(recs) == 2 * len(once)
+    h = r.health
+    assert h.messages == 2 * alone.health.messages
+    assert sum(s.messages for s in h.sequence.values()) == h.messages
+    assert list(h.sequence) == list(alone.health.sequence)
+    for key, s in h.sequence.items():
+        one = alone.health.sequence[key]
+        assert (s.messages, s.records, s.gaps) == (2 * one.messages, 2 * one.records, 2 * one.gaps)
