@@ -333,6 +333,11 @@ impl<R: Read> CaptureReader<R> {
         self.whole.is_some()
     }
 
+    /// The capture in memory (empty when it is read from a stream).
+    pub fn whole_bytes(&self) -> &[u8] {
+        self.whole.as_ref().map_or(&[], |w| (**w).as_ref())
+    }
+
     /// Exchange the buffer holding the last packet for `spare`: the caller
     /// keeps the packet's bytes (at [`CaptureReader::data_range`]) without
     /// a copy.

@@ -96,6 +96,11 @@ impl Capture {
         }
     }
 
+    /// The current message's bytes.
+    pub(super) fn bytes(&self) -> &[u8] {
+        self.d.bytes_in(self.reader.whole_bytes())
+    }
+
     /// The counters so far.
     pub(super) fn stats(&self) -> CaptureStats {
         let mut s = self.stats.clone();
@@ -115,7 +120,7 @@ impl Capture {
     /// goes on with the next datagram.
     pub(super) fn advance(&mut self) -> Result<bool> {
         loop {
-            if self.d.next()? {
+            if self.d.next_in(self.reader.whole_bytes())? {
                 return Ok(true);
             }
             if !self.next_datagram()? {
@@ -157,6 +162,11 @@ impl Capture {
                 return Ok(false);
             }
             let in_place = self.reader.in_place();
+            // Where a capture in memory is (it does not move).
+            let whole = {
+                let w = self.reader.whole_bytes();
+                w.as_ptr() as usize..w.as_ptr() as usize + w.len()
+            };
             let Some(p) = self.reader.next_packet()? else {
                 // The end: streams' last holes skipped, then their ends.
                 self.ended = true;
@@ -206,10 +216,22 @@ impl Capture {
             );
             let payload_at = u.payload.as_ptr() as usize - p.data.as_ptr() as usize;
             let (offset, number, len) = (p.offset + payload_at as u64, p.number, u.payload.len());
-            // The reader's buffer goes to the datagram (no copy); the
-            // datagram's old buffer becomes the reader's.
+            let at = u.payload.as_ptr() as usize;
+            if in_place && whole.contains(&at) {
+                // In place in memory: the datagram is read where it is.
+                let start = at - whole.start;
+                if !self
+                    .d
+                    .load_external(key, start..start + len, offset, number)
+                {
+                    self.stats.other_packets += 1;
+                    continue;
+                }
+                self.stats.datagrams += 1;
+                return Ok(true);
+            }
             if in_place {
-                // In place in memory: one copy into the datagram.
+                // In memory but not contiguous: one copy into the datagram.
                 if !self.d.load(key, u.payload, offset, number) {
                     self.stats.other_packets += 1;
                     continue;
@@ -217,6 +239,8 @@ impl Capture {
                 self.stats.datagrams += 1;
                 return Ok(true);
             }
+            // The reader's buffer goes to the datagram (no copy); the
+            // datagram's old buffer becomes the reader's.
             let start = self.reader.data_range().start + payload_at;
             let spare = self.d.take_spare();
             let buf = self.reader.swap_buffer(spare);

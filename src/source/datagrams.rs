@@ -55,6 +55,11 @@ pub struct Datagrams {
     /// The current datagram came over UDP.
     udp: bool,
     received: Option<u32>,
+    /// The datagram is `span` of the caller's bytes (a capture in
+    /// memory), not of `datagram`.
+    external: bool,
+    /// The last session looked up (consecutive datagrams mostly share it).
+    last: Option<((Exporter, Exporter), usize)>,
 }
 
 impl Default for Datagrams {
@@ -74,6 +79,8 @@ impl Default for Datagrams {
             spare: Vec::new(),
             udp: true,
             received: None,
+            external: false,
+            last: None,
         }
     }
 }
@@ -109,6 +116,51 @@ impl Datagrams {
         offset: u64,
         frame: u64,
     ) -> std::result::Result<Vec<u8>, Vec<u8>> {
+        let Some(session) = self.session_of(key) else {
+            return Err(buf);
+        };
+        self.external = false;
+        self.datagram_offset = offset;
+        self.frame = frame;
+        self.at = span.start.min(buf.len());
+        self.span = self.at..span.end.min(buf.len()).max(self.at);
+        self.session = session;
+        self.udp = true;
+        self.received = None;
+        Ok(std::mem::replace(&mut self.datagram, buf))
+    }
+
+    /// Take a datagram of session `key` that is `span` of the bytes the
+    /// caller passes to [`Datagrams::next_in`] and [`Datagrams::bytes_in`]
+    /// (a capture in memory: no copy); `false` as [`Datagrams::load`].
+    pub fn load_external(
+        &mut self,
+        key: (Exporter, Exporter),
+        span: std::ops::Range<usize>,
+        offset: u64,
+        frame: u64,
+    ) -> bool {
+        let Some(session) = self.session_of(key) else {
+            return false;
+        };
+        self.external = true;
+        self.datagram_offset = offset;
+        self.frame = frame;
+        self.at = span.start;
+        self.span = span;
+        self.session = session;
+        self.udp = true;
+        self.received = None;
+        true
+    }
+
+    /// The session number of `key`, a new one if there is room.
+    fn session_of(&mut self, key: (Exporter, Exporter)) -> Option<usize> {
+        if let Some((k, s)) = self.last {
+            if k == key {
+                return Some(s);
+            }
+        }
         let session = match self.sessions.get(&key) {
             Some(&s) => s,
             None if self.states.len() < MAX_SESSIONS => {
@@ -120,16 +172,10 @@ impl Datagrams {
                 self.sessions.insert(key, self.states.len() - 1);
                 self.states.len() - 1
             }
-            None => return Err(buf),
+            None => return None,
         };
-        self.datagram_offset = offset;
-        self.frame = frame;
-        self.at = span.start.min(buf.len());
-        self.span = self.at..span.end.min(buf.len()).max(self.at);
-        self.session = session;
-        self.udp = true;
-        self.received = None;
-        Ok(std::mem::replace(&mut self.datagram, buf))
+        self.last = Some((key, session));
+        Some(session)
     }
 
     /// Whether the datagram just loaded came over UDP (the default) or is
@@ -157,12 +203,22 @@ impl Datagrams {
     /// it; a new connection from the same address is a new session).
     pub fn end_session(&mut self, key: &(Exporter, Exporter)) {
         self.sessions.remove(key);
+        if self.last.is_some_and(|(k, _)| k == *key) {
+            self.last = None;
+        }
     }
 
     /// The current message's bytes (a NetFlow packet's IPFIX translation).
     pub fn bytes(&self) -> &[u8] {
+        self.bytes_in(&[])
+    }
+
+    /// As [`Datagrams::bytes`], `ext` being the bytes a datagram loaded by
+    /// [`Datagrams::load_external`] is in.
+    pub fn bytes_in<'a>(&'a self, ext: &'a [u8]) -> &'a [u8] {
         if self.version == Version::Ipfix {
-            self.datagram.get(self.cur.clone()).unwrap_or_default()
+            let data = if self.external { ext } else { &self.datagram };
+            data.get(self.cur.clone()).unwrap_or_default()
         } else {
             &self.translated
         }
@@ -185,13 +241,31 @@ impl Datagrams {
     /// Move to the datagram's next message; `Ok(false)` when it has no
     /// more. After an error the rest of the datagram is dropped.
     pub fn next(&mut self) -> Result<bool> {
+        self.next_in(&[])
+    }
+
+    /// As [`Datagrams::next`], `ext` being the bytes a datagram loaded by
+    /// [`Datagrams::load_external`] is in.
+    pub fn next_in(&mut self, ext: &[u8]) -> Result<bool> {
         let end = self.span.end;
         if self.at >= end {
             return Ok(false);
         }
+        let own = std::mem::take(&mut self.datagram);
+        let r = self.frame_next(if self.external { ext } else { &own });
+        self.datagram = own;
+        r
+    }
+
+    fn frame_next(&mut self, data: &[u8]) -> Result<bool> {
+        let end = self.span.end.min(data.len());
+        if self.at >= end {
+            self.at = self.span.end;
+            return Ok(false);
+        }
         let start = self.at;
         let rel0 = start - self.span.start;
-        let rest = &self.datagram[start..end];
+        let rest = &data[start..end];
         match netflow::frame(rest) {
             Ok(Some((version, len))) => {
                 self.at += len;
@@ -201,7 +275,7 @@ impl Datagrams {
                 s.messages += 1;
                 let index = s.messages - 1;
                 if version != Version::Ipfix {
-                    let raw = &self.datagram[start..start + len];
+                    let raw = &data[start..start + len];
                     if let Err((e, rel)) =
                         s.translator.translate(version, raw, &mut self.translated)
                     {

@@ -359,7 +359,7 @@ impl MessageStream {
         if let Input::Capture(c) = &self.input {
             let p = c.d.place();
             return RawMessage {
-                bytes: c.d.bytes(),
+                bytes: c.bytes(),
                 offset: p.offset,
                 index: p.index,
                 version: c.d.version,
