@@ -108,6 +108,7 @@ impl ColumnarReader {
     pub fn health(&self) -> Health {
         let mut h = self.decoder.health();
         h.bytes = self.stream.offset();
+        self.stream.add_translator_health(&mut h);
         h
     }
 

@@ -222,6 +222,21 @@ enum Conv {
 /// times stay relative and a problem is reported.
 pub const MAX_TRANSLATED_TEMPLATES: usize = 65_536;
 
+/// Data flowsets held per translator for their template, at most (sets,
+/// bytes).
+pub const MAX_HELD: (usize, usize) = (1024, 4 << 20);
+
+/// A v9 data flowset that came before its template.
+#[derive(Debug)]
+struct HeldFlowSet {
+    source: u32,
+    tid: u16,
+    body: Vec<u8>,
+    /// Its packet's UNIX milliseconds and SysUpTime, for its times.
+    now_ms: i64,
+    uptime: u32,
+}
+
 /// Translates the NetFlow packets of one stream (one exporter) into IPFIX
 /// messages, remembering which v9 templates need their records rewritten.
 #[derive(Debug, Default)]
@@ -229,12 +244,49 @@ pub struct Translator {
     /// Per (source id, template id): the field conversions of templates
     /// whose records change on translation (absent: copied as they are).
     rewrite: HashMap<(u32, u16), Vec<Conv>>,
+    /// Templates seen (holding only).
+    known: std::collections::HashSet<(u32, u16)>,
+    /// Hold data flowsets that come before their template (a UDP session:
+    /// the template may follow) until it comes, instead of passing them on
+    /// untranslated.
+    hold: bool,
+    held: Vec<HeldFlowSet>,
+    held_bytes: usize,
+    /// Held flowsets translated once their template came, and those
+    /// dropped (past [`MAX_HELD`]), per (source id, template id).
+    pub replayed: u64,
+    dropped: HashMap<(u32, u16), u64>,
 }
 
 impl Translator {
     /// A translator with no template state.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A translator for a UDP session: v9 data that comes before its
+    /// template is held (bounded) and translated when the template comes,
+    /// with its own packet's times.
+    pub fn holding() -> Self {
+        Translator {
+            hold: true,
+            ..Self::default()
+        }
+    }
+
+    /// Data flowsets held now.
+    pub fn held(&self) -> u64 {
+        self.held.len() as u64
+    }
+
+    /// Data flowsets without their template so far, per (source id,
+    /// template id): held, or dropped past the bound.
+    pub fn missing(&self) -> HashMap<(u32, u16), u64> {
+        let mut m = self.dropped.clone();
+        for h in &self.held {
+            *m.entry((h.source, h.tid)).or_default() += 1;
+        }
+        m
     }
 
     /// Translate `packet` (a whole v9 or v5 packet, as framed) into one
@@ -388,5 +440,41 @@ mod tests {
         want.extend_from_slice(&996_000u64.to_be_bytes());
         want.extend_from_slice(&[0xAB, 0xCD]);
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn v9_data_before_its_template_is_held_and_timed_by_its_own_packet() {
+        // Packet 1 (SysUpTime 5 s, UNIX 1000 s): data for 256 only.
+        // Packet 2 (SysUpTime 65 s, UNIX 1060 s): template 256, then data.
+        let mut t = Vec::new();
+        for x in [256u16, 1, 22, 4] {
+            t.extend_from_slice(&x.to_be_bytes());
+        }
+        let mut p1 = v9(&[(256, &[0, 0, 0x03, 0xE8])]);
+        p1[4..8].copy_from_slice(&5_000u32.to_be_bytes());
+        p1[8..12].copy_from_slice(&1_000u32.to_be_bytes());
+        let mut p2 = v9(&[(0, &t), (256, &[0, 0, 0x07, 0xD0])]);
+        p2[4..8].copy_from_slice(&65_000u32.to_be_bytes());
+        p2[8..12].copy_from_slice(&1_060u32.to_be_bytes());
+        let mut tr = Translator::holding();
+        let mut out = Vec::new();
+        tr.translate(Version::V9, &p1, &mut out).unwrap();
+        assert_eq!(out.len(), 16, "the data waits for its template");
+        assert_eq!(tr.missing().get(&(0, 256)), Some(&1));
+        tr.translate(Version::V9, &p2, &mut out).unwrap();
+        // Template set (12 bytes), the held set timed by packet 1 (996 s),
+        // then packet 2's own set (1000 s - 65 s + 2 s = 997 s).
+        let sets = &out[16..];
+        assert_eq!(&sets[..4], &[0, 2, 0, 12]);
+        assert_eq!(&sets[12..16], &[1, 0, 0, 12]);
+        assert_eq!(sets[16..24], 996_000u64.to_be_bytes());
+        assert_eq!(&sets[24..28], &[1, 0, 0, 12]);
+        assert_eq!(sets[28..36], 997_000u64.to_be_bytes());
+        assert!(tr.missing().is_empty());
+        assert_eq!((tr.held(), tr.replayed), (0, 1));
+        // A plain translator passes such data on as it is.
+        let mut plain = Translator::new();
+        plain.translate(Version::V9, &p1, &mut out).unwrap();
+        assert_eq!(out.len(), 16 + 8);
     }
 }

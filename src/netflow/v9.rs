@@ -5,8 +5,8 @@
 //! templates, 2..=255 reserved, 256 and up data; each padded to 4 bytes.
 
 use super::{
-    absolute_ms, bad, begin_set, close_set, end_set, finish_message, put_header, Conv, Translator,
-    MAX_TRANSLATED_TEMPLATES,
+    absolute_ms, bad, begin_set, close_set, end_set, finish_message, put_header, Conv, HeldFlowSet,
+    Translator, MAX_HELD, MAX_TRANSLATED_TEMPLATES,
 };
 use crate::error::{Error, ErrorKind};
 use crate::wire::{be16, be32, OPTIONS_TEMPLATE_SET_ID, TEMPLATE_SET_ID, VARLEN};
@@ -111,14 +111,23 @@ pub(super) fn translate(tr: &mut Translator, p: &[u8], out: &mut Vec<u8>) -> R<(
         };
         let body_at = at + 4;
         match id {
-            0 => templates(tr, source, body, body_at, out)?,
-            1 => options_templates(tr, source, body, body_at, out)?,
+            0 => {
+                templates(tr, source, body, body_at, out)?;
+                release(tr, source, out);
+            }
+            1 => {
+                options_templates(tr, source, body, body_at, out)?;
+                release(tr, source, out);
+            }
             2..=255 => {
                 // Reserved (§5.2): kept as a reserved IPFIX set, which the
                 // decoder counts and skips.
                 let s = begin_set(out, 4);
                 out.extend_from_slice(body);
                 close_set(out, s);
+            }
+            tid if tr.hold && !tr.known.contains(&(source, tid)) => {
+                hold(tr, source, tid, body, now_ms, uptime);
             }
             tid => data(tr, source, tid, body, now_ms, uptime, out),
         }
@@ -252,9 +261,47 @@ fn options_templates(
     Ok(())
 }
 
+/// Hold a data flowset until its template comes (bounded: past it, the
+/// flowset is dropped and counted as missing its template).
+fn hold(tr: &mut Translator, source: u32, tid: u16, body: &[u8], now_ms: i64, uptime: u32) {
+    if tr.held.len() >= MAX_HELD.0 || tr.held_bytes + body.len() > MAX_HELD.1 {
+        *tr.dropped.entry((source, tid)).or_default() += 1;
+        return;
+    }
+    tr.held_bytes += body.len();
+    tr.held.push(HeldFlowSet {
+        source,
+        tid,
+        body: body.to_vec(),
+        now_ms,
+        uptime,
+    });
+}
+
+/// Translate the held flowsets whose template is now known, in the order
+/// they came, as data sets after the template sets just written.
+fn release(tr: &mut Translator, source: u32, out: &mut Vec<u8>) {
+    if tr.held.is_empty() {
+        return;
+    }
+    let held = std::mem::take(&mut tr.held);
+    for h in held {
+        if h.source == source && tr.known.contains(&(h.source, h.tid)) {
+            tr.held_bytes -= h.body.len();
+            tr.replayed += 1;
+            data(tr, h.source, h.tid, &h.body, h.now_ms, h.uptime, out);
+        } else {
+            tr.held.push(h);
+        }
+    }
+}
+
 /// Keep the conversions of a template whose records change.
 fn remember(tr: &mut Translator, source: u32, tid: u16, convs: Vec<Conv>) {
     let key = (source, tid);
+    if tr.hold && (tr.known.len() < MAX_TRANSLATED_TEMPLATES || tr.known.contains(&key)) {
+        tr.known.insert(key);
+    }
     if convs.iter().all(|c| matches!(c, Conv::Copy(_))) {
         tr.rewrite.remove(&key);
     } else if tr.rewrite.len() < MAX_TRANSLATED_TEMPLATES || tr.rewrite.contains_key(&key) {

@@ -320,6 +320,7 @@ impl PyReader {
         let inner = self.lock()?;
         let mut h = inner.decoder.health();
         h.bytes = inner.stream.offset();
+        inner.stream.add_translator_health(&mut h);
         let d = health_dict(py, &h)?;
         d.set_item("malformed_values", inner.sink.malformed_values)?;
         d.set_item("records_filtered", inner.sink.filtered_records)?;

@@ -166,7 +166,7 @@ impl Datagrams {
             None if self.states.len() < MAX_SESSIONS => {
                 self.states.push(Session {
                     exporter: key.0,
-                    translator: Translator::new(),
+                    translator: Translator::holding(),
                     messages: 0,
                 });
                 self.sessions.insert(key, self.states.len() - 1);
@@ -197,6 +197,21 @@ impl Datagrams {
     /// Keep a buffer for [`Datagrams::take_spare`].
     pub fn put_spare(&mut self, buf: Vec<u8>) {
         self.spare = buf;
+    }
+
+    /// Fold the NetFlow translators' held data flowsets into `h`: those
+    /// still held (or dropped) miss their template, those translated late
+    /// were replayed.
+    pub fn add_translator_health(&self, h: &mut crate::decode::Health) {
+        for s in &self.states {
+            let t = &s.translator;
+            h.sets_held += t.held();
+            h.sets_replayed += t.replayed;
+            for (key, n) in t.missing() {
+                h.sets_missing_template += n;
+                *h.missing_templates.entry(key).or_default() += n;
+            }
+        }
     }
 
     /// Forget session `key` (a TCP connection closed: its templates go with

@@ -237,6 +237,16 @@ impl MessageStream {
     }
 
     /// Counters of the capture layer, for a capture.
+    /// Fold what the NetFlow translators of a capture's or a listener's
+    /// sessions hold into the decoder's health `h`.
+    pub fn add_translator_health(&self, h: &mut crate::decode::Health) {
+        match &self.input {
+            Input::Capture(c) => c.d.add_translator_health(h),
+            Input::Live(l) => l.d.add_translator_health(h),
+            _ => {}
+        }
+    }
+
     pub fn capture_stats(&self) -> Option<CaptureStats> {
         match &self.input {
             Input::Capture(c) => Some(c.stats()),
