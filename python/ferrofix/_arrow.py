@@ -75,6 +75,7 @@ class IpfixScan:
         max_list_depth: int = 16,
         by_template: bool = False,
         template_lifetime: int | None = 1800,
+        export_ports: Sequence[int] | None = None,
     ) -> None:
         if require not in (None, "all"):
             raise ValueError(f"require must be None or 'all', not {require!r}")
@@ -95,6 +96,7 @@ class IpfixScan:
             max_list_depth=max_list_depth,
             by_template=by_template,
             template_lifetime=template_lifetime,
+            export_ports=None if export_ports is None else list(export_ports),
         )
         self._by_template = by_template
 
@@ -333,6 +335,7 @@ def read_ipfix(
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     template_lifetime: int | None = 1800,
+    export_ports: Sequence[int] | None = None,
     workers: int | None = None,
     by_template: Literal[False] = False,
 ) -> pd.DataFrame: ...
@@ -353,6 +356,7 @@ def read_ipfix(
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     template_lifetime: int | None = 1800,
+    export_ports: Sequence[int] | None = None,
     workers: int | None = None,
     by_template: Literal[True],
 ) -> dict[TemplateKey, pd.DataFrame]: ...
@@ -372,6 +376,7 @@ def read_ipfix(
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     template_lifetime: int | None = 1800,
+    export_ports: Sequence[int] | None = None,
     workers: int | None = None,
     by_template: bool = False,
 ) -> pd.DataFrame | dict[TemplateKey, pd.DataFrame]:
@@ -402,6 +407,9 @@ def read_ipfix(
     exporter's export time (RFC 7011 §8.4; deterministic for a capture);
     ``None`` keeps them for ever. Data after expiry counts as a missing
     template in the health table. Files and TCP streams are unaffected.
+    ``export_ports``: in a capture, read flow export only from UDP datagrams
+    and TCP connections to or from these ports (default: any port,
+    recognised by content).
     """
     options: dict[str, Any] = {
         "columns": columns,
@@ -414,6 +422,7 @@ def read_ipfix(
         "specs": specs,
         "spec_files": spec_files,
         "template_lifetime": template_lifetime,
+        "export_ports": export_ports,
     }
     many = _sources(source)
     if by_template:

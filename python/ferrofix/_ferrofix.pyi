@@ -31,6 +31,7 @@ class _Reader:
         max_templates: int = 65536,
         max_list_depth: int = 16,
         template_lifetime: int | None = ...,
+        export_ports: list[int] | None = None,
     ) -> _Reader: ...
     def configure(
         self,
@@ -77,6 +78,7 @@ class _Scanner:
         max_list_depth: int = 16,
         by_template: bool = False,
         template_lifetime: int | None = ...,
+        export_ports: list[int] | None = None,
     ) -> _Scanner: ...
     @property
     def schema(self) -> Any: ...

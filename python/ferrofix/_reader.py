@@ -184,7 +184,9 @@ class Reader:
 
     ``template_lifetime``: templates received over UDP (captures of export
     traffic) expire after this many seconds of export time without a
-    refresh (RFC 7011 §8.4); ``None``: never.
+    refresh (RFC 7011 §8.4); ``None``: never. ``export_ports``: in a
+    capture, read flow export only from UDP datagrams and TCP connections
+    to or from these ports (default: any port, recognised by content).
     """
 
     def __init__(
@@ -197,6 +199,7 @@ class Reader:
         max_templates: int = 65536,
         max_list_depth: int = 16,
         template_lifetime: int | None = 1800,
+        export_ports: Sequence[int] | None = None,
     ) -> None:
         files = default_spec_files() if spec_files is None else [Path(p) for p in spec_files]
         self._policy = on_bad_records
@@ -208,6 +211,7 @@ class Reader:
             max_templates=max_templates,
             max_list_depth=max_list_depth,
             template_lifetime=template_lifetime,
+            export_ports=None if export_ports is None else list(export_ports),
         )
         self._busy = False
 
@@ -319,6 +323,7 @@ def iter_records(
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     template_lifetime: int | None = 1800,
+    export_ports: Sequence[int] | None = None,
 ) -> Iterator[Any]:
     """Iterate the records of an IPFIX stream: see :class:`Reader` and
     :meth:`Reader.records` for the options."""
@@ -328,5 +333,6 @@ def iter_records(
         specs=specs,
         spec_files=spec_files,
         template_lifetime=template_lifetime,
+        export_ports=export_ports,
     )
     return reader.records(columns=columns, as_=as_, require=require, records=records, meta=meta)

@@ -93,8 +93,8 @@ impl PyScanner {
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, by_template=false, template_lifetime=Some(1800)))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, by_template=false, template_lifetime=Some(1800), export_ports=None))]
+    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
@@ -111,7 +111,9 @@ impl PyScanner {
         max_list_depth: u32,
         by_template: bool,
         template_lifetime: Option<u32>,
+        export_ports: Option<Vec<u16>>,
     ) -> PyResult<Self> {
+        let ports = export_ports.as_deref();
         let policy = super::policy(on_bad_records)?;
         let kind = kind_of(records)?;
         let addresses = address_form(addresses)?;
@@ -132,7 +134,7 @@ impl PyScanner {
             None => {
                 // No columns asked for: read the templates first, then decode.
                 let src = src.reopenable(py)?;
-                let r = src.open(py, &label)?;
+                let r = src.open(py, &label, ports)?;
                 let m = &model;
                 let cols = py.detach(|| discover_columns(&mut { r }, m, kind));
                 (src, cols)
@@ -153,7 +155,7 @@ impl PyScanner {
         // the lists are read once first.
         let (src, list_shapes) = if cols.iter().any(|ie| is_list(ie)) {
             let src = src.reopenable(py)?;
-            let r = src.open(py, &label)?;
+            let r = src.open(py, &label, ports)?;
             let m = model.clone();
             let shapes = py.detach(|| discover_list_shapes(&mut { r }, m, &dopts, &cols, kind));
             (src, shapes)
@@ -170,7 +172,7 @@ impl PyScanner {
             list_shapes,
             by_template,
         };
-        Self::build(py, &src, &label, model, &cols, &dopts, opts)
+        Self::build(py, &src, &label, ports, model, &cols, &dopts, opts)
     }
 
     /// A live collector: UDP and TCP listeners ("host:port"; port 0 picks
@@ -389,16 +391,18 @@ impl PyScanner {
 }
 
 impl PyScanner {
+    #[allow(clippy::too_many_arguments)]
     fn build(
         py: Python<'_>,
         src: &Source,
         label: &str,
+        ports: Option<&[u16]>,
         model: crate::model::InfoModel,
         cols: &[Arc<crate::model::IeDef>],
         dopts: &DecoderOptions,
         opts: ColumnarOptions,
     ) -> PyResult<Self> {
-        let r = src.open(py, label)?;
+        let r = src.open(py, label, ports)?;
         let reader = ColumnarReader::new(r, model, dopts, cols, opts);
         Ok(PyScanner {
             reader: Mutex::new(Some(reader)),

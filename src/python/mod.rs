@@ -112,8 +112,8 @@ fn model_from(specs: Vec<String>, spec_files: Vec<PathBuf>) -> Result<InfoModel,
 #[pymethods]
 impl PyReader {
     #[new]
-    #[pyo3(signature = (source, *, on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, template_lifetime=Some(1800)))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (source, *, on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, template_lifetime=Some(1800), export_ports=None))]
+    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
@@ -123,10 +123,11 @@ impl PyReader {
         max_templates: usize,
         max_list_depth: u32,
         template_lifetime: Option<u32>,
+        export_ports: Option<Vec<u16>>,
     ) -> PyResult<Self> {
         let policy = policy(on_bad_records)?;
         let model = model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
-        let (r, label) = source::open(py, source)?;
+        let (r, label) = source::open(py, source, export_ports.as_deref())?;
         let opts = DecoderOptions {
             policy,
             limits: Limits {

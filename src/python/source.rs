@@ -76,7 +76,20 @@ impl Source {
 
     /// Open the source's message stream (decompressing gzip/zstd; a plain
     /// file is mapped, bytes are read in place).
-    pub fn open(&self, py: Python<'_>, label: &str) -> PyResult<MessageStream> {
+    /// `ports`: for a capture, the UDP/TCP ports flow export is read from
+    /// (None: any).
+    pub fn open(
+        &self,
+        py: Python<'_>,
+        label: &str,
+        ports: Option<&[u16]>,
+    ) -> PyResult<MessageStream> {
+        let mut s = self.open_any(py, label)?;
+        s.set_export_ports(ports.map(<[u16]>::to_vec));
+        Ok(s)
+    }
+
+    fn open_any(&self, py: Python<'_>, label: &str) -> PyResult<MessageStream> {
         match self {
             Source::Bytes(b) => Ok(MessageStream::from_shared(b.clone())?),
             Source::Path(path) => py.detach(|| MessageStream::open(path)).map_err(|e| {
@@ -105,8 +118,12 @@ impl Source {
 }
 
 /// Open any supported source; `label` describes it for messages.
-pub fn open(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<(MessageStream, String)> {
+pub fn open(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    ports: Option<&[u16]>,
+) -> PyResult<(MessageStream, String)> {
     let (src, label) = Source::from_py(py, source)?;
-    let r = src.open(py, &label)?;
+    let r = src.open(py, &label, ports)?;
     Ok((r, label))
 }

@@ -69,6 +69,8 @@ pub(super) struct Capture {
     /// A datagram reassembled, to read next.
     whole: Option<Whole>,
     ended: bool,
+    /// Only these ports carry flow export (None: any).
+    pub(super) ports: Option<Vec<u16>>,
 }
 
 impl Capture {
@@ -93,6 +95,7 @@ impl Capture {
             tcp: Streams::default(),
             whole: None,
             ended: false,
+            ports: None,
         }
     }
 
@@ -187,6 +190,10 @@ impl Capture {
             }
             if ip.protocol == 6 {
                 let (offset, frame) = (p.offset + payload_at as u64, p.number);
+                if !ports_match(self.ports.as_deref(), ip.payload) {
+                    self.stats.other_packets += 1;
+                    continue;
+                }
                 if !tcp_segment(&mut self.tcp, ip.src, ip.dst, ip.payload, offset, frame) {
                     self.stats.other_packets += 1;
                 }
@@ -200,7 +207,9 @@ impl Capture {
                 self.stats.other_packets += 1;
                 continue;
             };
-            if !super::datagrams::export_payload(u.payload) {
+            if !super::datagrams::export_payload(u.payload)
+                || !ports_match(self.ports.as_deref(), ip.payload)
+            {
                 self.stats.other_packets += 1;
                 continue;
             }
@@ -262,6 +271,9 @@ impl Capture {
 
     /// A datagram reassembled from fragments: whether it was loaded.
     fn reassembled(&mut self, w: &Whole) -> bool {
+        if !ports_match(self.ports.as_deref(), &w.bytes) {
+            return false;
+        }
         if w.protocol == 6 {
             tcp_segment(&mut self.tcp, w.src, w.dst, &w.bytes, w.offset, w.frame);
             return false;
@@ -284,6 +296,23 @@ impl Capture {
         );
         self.d.load(key, u.payload, w.offset + 8, w.frame)
     }
+}
+
+/// Whether a UDP or TCP header's source or destination port is one of
+/// `ports` (any port when None).
+fn ports_match(ports: Option<&[u16]>, transport: &[u8]) -> bool {
+    let Some(ports) = ports else {
+        return true;
+    };
+    let port = |at: usize| {
+        transport
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    [port(0), port(2)]
+        .into_iter()
+        .flatten()
+        .any(|p| ports.contains(&p))
 }
 
 /// A TCP segment: whether it belongs to an IPFIX stream.

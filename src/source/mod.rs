@@ -237,6 +237,14 @@ impl MessageStream {
     }
 
     /// Counters of the capture layer, for a capture.
+    /// For a capture: read flow export only from UDP datagrams and TCP
+    /// connections to or from these ports (None: any port, by content).
+    pub fn set_export_ports(&mut self, ports: Option<Vec<u16>>) {
+        if let Input::Capture(c) = &mut self.input {
+            c.ports = ports;
+        }
+    }
+
     /// Fold what the NetFlow translators of a capture's or a listener's
     /// sessions hold into the decoder's health `h`.
     pub fn add_translator_health(&self, h: &mut crate::decode::Health) {

@@ -388,3 +388,27 @@ def whole_datagrams(pkts: list[tuple[bytes, bytes]]) -> list[int]:
         if whole:
             out.append(i)
     return out
+
+
+def test_export_ports_restrict_what_is_read() -> None:
+    """``export_ports``: only datagrams and connections to or from those
+    ports are read as flow export, whatever their content."""
+    assert list(ff.iter_records(TCP_CAP, export_ports=[8080])) == []
+    r = ff.Reader(TCP_CAP, export_ports=[4739])
+    assert len(list(r)) == 3 * len(file_records())
+    pcaps = [
+        PCAPS / f"pmacct__111-IPFIXv10-NFv9-IPv6-IPv4-mix_sources--traffic-0{i}.pcap"
+        for i in (0, 1)
+    ]
+    both = pcaps[0].read_bytes() + pcaps[1].read_bytes()[24:]
+    everything = ff.read_ipfix(both)
+    # traffic-00 is NetFlow v9 from port 43853, traffic-01 IPFIX from 52925.
+    v9 = ff.read_ipfix(both, export_ports=[43853])
+    ipfix = ff.read_ipfix(both, export_ports=[52925])
+    assert len(v9) == len(ff.read_ipfix(pcaps[0])) > 0
+    assert len(ipfix) == len(ff.read_ipfix(pcaps[1])) > 0
+    assert len(v9) + len(ipfix) == len(everything)
+    assert len(ff.read_ipfix(both, export_ports=[9991])) == len(everything)
+    h = ff.Reader(both, export_ports=[43853])
+    list(h)
+    assert h.health.capture is not None and h.health.capture["other_packets"] == 11
