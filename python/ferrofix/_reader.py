@@ -119,6 +119,9 @@ class TransportHealth:
     #: UDP templates dropped after their lifetime (1800 s of export time)
     #: without being sent again.
     templates_expired: int = 0
+    #: Template withdrawals received over UDP, ignored (RFC 7011 §8.4:
+    #: over UDP templates expire, they are not withdrawn).
+    withdrawals_ignored: int = 0
     #: Sampling parameters from options records (samplingInterval,
     #: samplerRandomInterval, samplingPacketInterval/Space,
     #: samplingSize/Population, ...): the latest per (domain, selector or

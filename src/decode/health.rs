@@ -25,6 +25,9 @@ pub struct Health {
     pub templates_withdrawn: u64,
     /// UDP templates dropped after their lifetime without a refresh.
     pub templates_expired: u64,
+    /// Template withdrawals received over UDP, ignored (RFC 7011 §8.4:
+    /// templates are not withdrawn over UDP; they expire).
+    pub withdrawals_ignored: u64,
     /// Withdrawals naming a template that was not known.
     pub withdrawals_unknown: u64,
     /// Data sets skipped because their template was not known.

@@ -438,6 +438,9 @@ impl Decoder {
                         Err(e) => self.problem(place.at(e, body_at), sink)?,
                     }
                 }
+                Ok(TemplateItem::Withdraw { .. } | TemplateItem::WithdrawAll) if self.udp => {
+                    self.health.withdrawals_ignored += 1;
+                }
                 Ok(TemplateItem::Withdraw { id }) => {
                     let n = self.store.withdraw(self.session, odid, Some(id), options);
                     let ev = if n == 0 {

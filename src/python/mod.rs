@@ -375,6 +375,7 @@ fn health_dict<'py>(py: Python<'py>, h: &crate::decode::Health) -> PyResult<Boun
     d.set_item("sets_reserved", h.sets_reserved)?;
     d.set_item("sets_held", h.sets_held)?;
     d.set_item("templates_expired", h.templates_expired)?;
+    d.set_item("withdrawals_ignored", h.withdrawals_ignored)?;
     d.set_item("sets_replayed", h.sets_replayed)?;
     d.set_item("problems_skipped", h.problems_skipped)?;
     d.set_item("problems", h.problems.clone())?;

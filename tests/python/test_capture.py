@@ -16,7 +16,8 @@ import pytest
 
 import ferrofix as ff
 
-PCAPS = Path(__file__).resolve().parents[1] / "data" / "pcap"
+TESTS = Path(__file__).resolve().parents[1]
+PCAPS = TESTS / "data" / "pcap"
 
 
 def test_data_without_templates_is_reported_per_exporter() -> None:
@@ -248,3 +249,32 @@ def test_sessions_from_one_exporter_to_two_collectors_are_summed() -> None:
     for key, s in h.sequence.items():
         one = alone.health.sequence[key]
         assert (s.messages, s.records, s.gaps) == (2 * one.messages, 2 * one.records, 2 * one.gaps)
+
+
+def test_withdrawals_over_udp_are_ignored(tmp_path: Path) -> None:
+    """RFC 7011 §8.4: over UDP a template is not withdrawn (it expires).
+    ipfixcol's file with a withdrawal of every template of its domain
+    inserted after its first message: as UDP datagrams in a capture the
+    withdrawal is counted and ignored, every record decodes; as a file
+    (a reliable transport) it applies and later data misses templates."""
+    from test_netflow import pcap
+
+    data = (TESTS / "data" / "ipfix" / "ipfixcol__02-odid4.ipfix").read_bytes()
+    msgs, at = [], 0
+    while at < len(data):
+        n = struct.unpack_from("!H", data, at + 2)[0]
+        msgs.append(data[at : at + n])
+        at += n
+    head = msgs[0][:16]
+    # All-templates withdrawal (RFC 7011 §8.1): template id 2, no fields.
+    withdraw = struct.pack("!HH", 10, 24) + head[4:16] + struct.pack("!HHHH", 2, 8, 2, 0)
+    stream = [msgs[0], withdraw, *msgs[1:]]
+    want = list(ff.iter_records(data))
+    pcap(stream, tmp_path / "w.pcap")
+    r = ff.Reader(tmp_path / "w.pcap")
+    assert list(r) == want
+    assert (r.health.withdrawals_ignored, r.health.templates_withdrawn) == (1, 0)
+    f = ff.Reader(b"".join(stream), on_bad_records="skip")
+    got = list(f)
+    assert f.health.withdrawals_ignored == 0 and f.health.templates_withdrawn > 0
+    assert len(got) < len(want) and f.health.sets_missing_template > 0
