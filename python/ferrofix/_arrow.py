@@ -407,7 +407,11 @@ def read_ipfix(
     exporter's export time (RFC 7011 §8.4; deterministic for a capture);
     ``None`` keeps them for ever. Data after expiry counts as a missing
     template in the health table. Files and TCP streams are unaffected.
-    ``export_ports``: in a capture, read flow export only from UDP datagrams
+    A capture's DataFrame carries each row's sender in
+    ``exporterIPv4Address``/``exporterIPv6Address`` and
+    ``exporterTransportPort`` after the other columns; with ``columns=``,
+    only if named there (the columns asked for are exactly those, in that
+    order). ``export_ports``: in a capture, read flow export only from UDP datagrams
     and TCP connections to or from these ports (default: any port,
     recognised by content).
     """

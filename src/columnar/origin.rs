@@ -20,12 +20,14 @@ pub const EXPORTER_IES: [u16; 3] = [130, 131, 217];
 /// Builders of the exporter columns.
 pub struct OriginColumns {
     columns: Vec<Column>,
+    /// The IANA id of each column (one of [`EXPORTER_IES`]).
+    ids: Vec<u16>,
     current: Origin,
 }
 
 impl OriginColumns {
-    /// The columns for `ies` (exporterIPv4Address, exporterIPv6Address,
-    /// exporterTransportPort) and their Arrow fields.
+    /// The columns for `ies` (any of exporterIPv4Address,
+    /// exporterIPv6Address, exporterTransportPort) and their Arrow fields.
     pub fn new(ies: &[Arc<IeDef>], addresses: AddressForm) -> (Self, Vec<Field>) {
         let kinds: Vec<ColumnKind> = ies
             .iter()
@@ -38,6 +40,7 @@ impl OriginColumns {
             .collect();
         let me = OriginColumns {
             columns: kinds.into_iter().map(Column::new).collect(),
+            ids: ies.iter().map(|ie| ie.id).collect(),
             current: Origin::default(),
         };
         (me, fields)
@@ -61,9 +64,14 @@ impl OriginColumns {
             IpAddr::V6(a) => (None, Some(Value::Ipv6(a.octets()))),
         };
         let port = Value::Unsigned(u64::from(e.port));
-        for (c, v) in self.columns.iter_mut().zip([v4, v6, Some(port)]) {
+        for (c, &id) in self.columns.iter_mut().zip(&self.ids) {
+            let v = match id {
+                130 => v4.as_ref(),
+                131 => v6.as_ref(),
+                _ => Some(&port),
+            };
             match v {
-                Some(v) => c.append_n(&v, n),
+                Some(v) => c.append_n(v, n),
                 None => c.append_nulls(n),
             }
         }

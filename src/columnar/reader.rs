@@ -82,12 +82,33 @@ impl ColumnarReader {
         columns: &[Arc<IeDef>],
         opts: ColumnarOptions,
     ) -> Self {
-        let mut sink = ColumnarSink::new(columns, opts);
-        if stream.capture_stats().is_some() || stream.live().is_some() {
-            // A capture: the exporter of each record is a column too.
+        let transport = stream.capture_stats().is_some() || stream.live().is_some();
+        let is_exporter = |ie: &Arc<IeDef>| ie.pen == 0 && EXPORTER_IES.contains(&ie.id);
+        let sink = if !transport {
+            ColumnarSink::new(columns, opts)
+        } else if columns.iter().any(is_exporter) {
+            // The exporter columns asked for, where they were asked for,
+            // from the transport (the packet's sender).
+            let (at, ies): (Vec<usize>, Vec<Arc<IeDef>>) = columns
+                .iter()
+                .enumerate()
+                .filter(|(_, ie)| is_exporter(ie))
+                .map(|(i, ie)| (i, ie.clone()))
+                .unzip();
+            let rest: Vec<Arc<IeDef>> = columns
+                .iter()
+                .filter(|ie| !is_exporter(ie))
+                .cloned()
+                .collect();
+            ColumnarSink::new(&rest, opts).with_origin(&ies, &at)
+        } else if opts.exporter_columns {
+            // The exporter of each record is a column too, after the others.
             let ies: Vec<_> = EXPORTER_IES.iter().map(|&id| model.lookup(0, id)).collect();
-            sink = sink.with_origin(&ies);
-        }
+            let at: Vec<usize> = (columns.len()..columns.len() + ies.len()).collect();
+            ColumnarSink::new(columns, opts).with_origin(&ies, &at)
+        } else {
+            ColumnarSink::new(columns, opts)
+        };
         ColumnarReader {
             stream,
             decoder: Decoder::new(model, decoder_opts),
@@ -120,8 +141,20 @@ impl ColumnarReader {
 
     /// For each (observation domain, template id) met so far with
     /// `by_template`, which columns its templates carry.
-    pub fn template_columns(&self) -> &std::collections::HashMap<(u32, u16), Vec<bool>> {
-        self.sink.template_columns()
+    pub fn template_columns(&self) -> std::collections::HashMap<(u32, u16), Vec<bool>> {
+        // The exporter columns are not a template's.
+        let at = self.sink.origin_at();
+        self.sink
+            .template_columns()
+            .iter()
+            .map(|(k, present)| {
+                let mut p = present.clone();
+                for &i in at {
+                    p.insert(i.min(p.len()), false);
+                }
+                (*k, p)
+            })
+            .collect()
     }
 
     /// The sink's counters.

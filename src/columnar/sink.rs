@@ -49,6 +49,10 @@ pub struct ColumnarOptions {
     /// Batches of one template each (per observation domain and template
     /// id), tagged with it.
     pub by_template: bool,
+    /// For a capture or a listener, add the three exporter columns after
+    /// the others when `columns` names none of them (columns asked for by
+    /// name are exactly those asked for).
+    pub exporter_columns: bool,
 }
 
 impl Default for ColumnarOptions {
@@ -62,6 +66,7 @@ impl Default for ColumnarOptions {
             policy: Policy::Error,
             list_shapes: HashMap::new(),
             by_template: false,
+            exporter_columns: true,
         }
     }
 }
@@ -98,6 +103,8 @@ pub struct ColumnarSink {
     pub warnings: Vec<String>,
     /// The exporter columns, for a capture.
     origin: Option<OriginColumns>,
+    /// Where the exporter columns go among the others (ascending).
+    origin_at: Vec<usize>,
 }
 
 impl ColumnarSink {
@@ -152,23 +159,37 @@ impl ColumnarSink {
             stats: ColumnarStats::default(),
             warnings: Vec::new(),
             origin: None,
+            origin_at: Vec::new(),
         }
     }
 
-    /// Add the exporter columns (`ies`: exporterIPv4Address,
-    /// exporterIPv6Address, exporterTransportPort) after the others.
-    pub fn with_origin(mut self, ies: &[Arc<IeDef>]) -> Self {
+    /// Add exporter columns (`ies`: any of exporterIPv4Address,
+    /// exporterIPv6Address, exporterTransportPort), column `ies[k]` at
+    /// index `at[k]` of the batches (ascending), the others in order
+    /// around them.
+    pub fn with_origin(mut self, ies: &[Arc<IeDef>], at: &[usize]) -> Self {
         let (cols, fields) = OriginColumns::new(ies, self.opts.addresses);
-        let mut all: Vec<Field> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
+        let mut decoded = self.schema.fields().iter().map(|f| f.as_ref().clone());
+        let mut origin = fields.into_iter();
+        let total = self.schema.fields().len() + ies.len();
+        let all: Vec<Field> = (0..total)
+            .filter_map(|i| {
+                if at.contains(&i) {
+                    origin.next()
+                } else {
+                    decoded.next()
+                }
+            })
             .collect();
-        all.extend(fields);
         self.schema = Arc::new(Schema::new(all));
         self.origin = Some(cols);
+        self.origin_at = at.to_vec();
         self
+    }
+
+    /// Where the exporter columns are in the batches.
+    pub fn origin_at(&self) -> &[usize] {
+        &self.origin_at
     }
 
     /// The schema of every batch.
@@ -202,7 +223,9 @@ impl ColumnarSink {
         }
         let mut arrays: Vec<_> = self.columns.iter_mut().map(Column::finish).collect();
         if let Some(o) = &mut self.origin {
-            arrays.extend(o.finish());
+            for (&at, a) in self.origin_at.iter().zip(o.finish()) {
+                arrays.insert(at.min(arrays.len()), a);
+            }
         }
         let opts = RecordBatchOptions::new().with_row_count(Some(self.rows_in_batch));
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), arrays, &opts)

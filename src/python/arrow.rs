@@ -122,6 +122,7 @@ impl PyScanner {
         }
         let mut model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
         let (src, label) = Source::from_py(py, source)?;
+        let explicit = columns.is_some();
         let (src, cols) = match columns {
             Some(names) => {
                 let cols = names
@@ -171,6 +172,9 @@ impl PyScanner {
             policy,
             list_shapes,
             by_template,
+            // Columns asked for by name are exactly those (the exporter
+            // columns of a capture when named among them).
+            exporter_columns: !explicit,
         };
         Self::build(py, &src, &label, ports, model, &cols, &dopts, opts)
     }

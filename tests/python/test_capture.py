@@ -278,3 +278,27 @@ def test_withdrawals_over_udp_are_ignored(tmp_path: Path) -> None:
     got = list(f)
     assert f.health.withdrawals_ignored == 0 and f.health.templates_withdrawn > 0
     assert len(got) < len(want) and f.health.sets_missing_template > 0
+
+
+def test_columns_asked_for_are_exactly_those() -> None:
+    """With ``columns=``, a capture's DataFrame has exactly the columns
+    named, in that order: the exporter columns only when named (where they
+    were named), filled from the packets' senders."""
+    pytest.importorskip("pandas")
+    path = PCAPS / "pmacct__111-IPFIXv10-NFv9-IPv6-IPv4-mix_sources--traffic-01.pcap"
+    plain = ff.read_ipfix(path, columns=["octetDeltaCount", "packetDeltaCount"])
+    assert list(plain.columns) == ["octetDeltaCount", "packetDeltaCount"]
+    cols = ["exporterTransportPort", "octetDeltaCount", "exporterIPv6Address", "packetDeltaCount"]
+    named = ff.read_ipfix(path, columns=cols)
+    assert list(named.columns) == cols
+    full = ff.read_ipfix(path)
+    for c in cols:
+        assert named[c].tolist() == full[c].tolist(), c
+    metas = [m for m, _ in ff.iter_records(path, records="data", meta=True)]
+    assert [
+        (a, int(p))
+        for a, p in zip(named["exporterIPv6Address"], named["exporterTransportPort"], strict=True)
+    ] == [m.exporter for m in metas]
+    # by_template frames carry their templates' columns only.
+    frames = ff.read_ipfix(path, columns=cols, by_template=True)
+    assert frames and all("exporterTransportPort" not in f.columns for f in frames.values())

@@ -143,7 +143,7 @@ def test_ipfix_over_tcp_reads_each_connection_as_the_file() -> None:
     assert list(alone.health.sequence) == [6]
     assert list(h.sequence.values()) == [alone.health.sequence[6]] * 3
     # The DataFrame names each connection's exporter.
-    df = ff.read_ipfix(TCP_CAP, columns=["octetDeltaCount"])
+    df = ff.read_ipfix(TCP_CAP, columns=["octetDeltaCount", "exporterTransportPort"])
     ports = Counter(int(p) for p in df["exporterTransportPort"])
     assert sorted(ports.values()) == [len(want)] * 3
     assert set(ports) == {p for _a, p in got}
