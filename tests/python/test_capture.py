@@ -302,3 +302,27 @@ def test_columns_asked_for_are_exactly_those() -> None:
     # by_template frames carry their templates' columns only.
     frames = ff.read_ipfix(path, columns=cols, by_template=True)
     assert frames and all("exporterTransportPort" not in f.columns for f in frames.values())
+
+
+def test_a_16_byte_timeval_timestamp_is_reported_not_fatal() -> None:
+    """pmacct can send flowStartMicroseconds as a 16-byte struct timeval,
+    a length RFC 7011 does not allow for dateTimeMicroseconds (8): the
+    record path keeps the 16 octets as they are, the Arrow path counts a
+    malformed value (or raises naming the field and offset by default),
+    and every other field decodes."""
+    secs, usecs = 1_700_000_000, 123_456
+    template = struct.pack("!HHHH", 2, 16, 256, 2) + struct.pack("!HHHH", 154, 16, 2, 8)
+    record = struct.pack("!QQQ", secs, usecs, 42)
+    data_set = struct.pack("!HH", 256, 4 + len(record)) + record
+    body = template + data_set
+    msg = struct.pack("!HHIII", 10, 16 + len(body), secs, 0, 1) + body
+    (rec,) = list(ff.iter_records(msg))
+    assert rec["packetDeltaCount"] == 42
+    assert rec["flowStartMicroseconds"] == struct.pack("!QQ", secs, usecs)
+    scan = ff.scan_ipfix(msg, on_bad_records="skip")
+    table = scan.to_arrow()
+    assert table.column("packetDeltaCount").to_pylist() == [42]
+    assert table.column("flowStartMicroseconds").to_pylist() == [None]
+    assert scan.health.malformed_values == 1
+    with pytest.raises(ff.DecodeError, match="flowStartMicroseconds"):
+        ff.read_ipfix(msg)
