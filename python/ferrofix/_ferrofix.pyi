@@ -32,6 +32,7 @@ class _Reader:
         max_list_depth: int = 16,
         template_lifetime: int | None = ...,
         export_ports: list[int] | None = None,
+        compat: bool = False,
     ) -> _Reader: ...
     def configure(
         self,

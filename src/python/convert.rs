@@ -67,6 +67,9 @@ pub struct Converter {
     datetime: DateTimeApi,
     v4: SlotCache<[u8; 4]>,
     v6: SlotCache<[u8; 16]>,
+    /// python-ipfix's value forms (`ferrofix.compat`): naive UTC
+    /// datetimes, MAC addresses as bytes, booleans other than 1 False.
+    pub compat: bool,
 }
 
 /// Why a value could not become a Python object (reported by the caller
@@ -117,6 +120,7 @@ impl Converter {
             datetime: DateTimeApi(api),
             v4: SlotCache::new(16),
             v6: SlotCache::new(12),
+            compat: false,
         })
     }
 
@@ -145,7 +149,11 @@ impl Converter {
                 sod / 60 % 60,
                 sod % 60,
                 (t.nanos / 1000) as i32,
-                self.utc.as_ptr(),
+                if self.compat {
+                    ffi::Py_None()
+                } else {
+                    self.utc.as_ptr()
+                },
                 (*api).DateTimeType,
             )
         };
@@ -168,6 +176,7 @@ impl Converter {
             Value::Signed(x) => owned(py, unsafe { ffi::PyLong_FromLongLong(x) })?,
             Value::Float(x) => owned(py, unsafe { ffi::PyFloat_FromDouble(x) })?,
             Value::Bool(x) => owned(py, unsafe { ffi::PyBool_FromLong(i64::from(x) as _) })?,
+            Value::Mac(m) if self.compat => PyBytes::new(py, &m).into_any(),
             Value::Mac(m) => {
                 let mut s = String::with_capacity(17);
                 for (i, b) in m.iter().enumerate() {
@@ -201,6 +210,9 @@ impl Converter {
             Value::List(kind, raw) => {
                 let list = decode_list(kind, raw, ctx, depth).map_err(ConvertError::Malformed)?;
                 self.list(py, &list, ctx, depth + 1)?
+            }
+            Value::Invalid(_, crate::decode::Invalid::Boolean) if self.compat => {
+                owned(py, unsafe { ffi::PyBool_FromLong(0) })?
             }
             Value::Invalid(_, why) => return Err(ConvertError::Malformed(why.reason().into())),
         })

@@ -112,7 +112,7 @@ fn model_from(specs: Vec<String>, spec_files: Vec<PathBuf>) -> Result<InfoModel,
 #[pymethods]
 impl PyReader {
     #[new]
-    #[pyo3(signature = (source, *, on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, template_lifetime=Some(1800), export_ports=None))]
+    #[pyo3(signature = (source, *, on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, template_lifetime=Some(1800), export_ports=None, compat=false))]
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
         py: Python<'_>,
@@ -124,10 +124,13 @@ impl PyReader {
         max_list_depth: u32,
         template_lifetime: Option<u32>,
         export_ports: Option<Vec<u16>>,
+        compat: bool,
     ) -> PyResult<Self> {
         let policy = policy(on_bad_records)?;
         let model = model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
         let (r, label) = source::open(py, source, export_ports.as_deref())?;
+        let mut conv = Converter::new(py)?;
+        conv.compat = compat;
         let opts = DecoderOptions {
             policy,
             limits: Limits {
@@ -149,7 +152,7 @@ impl PyReader {
             inner: Mutex::new(Inner {
                 stream: r,
                 decoder: Decoder::new(model, &opts),
-                sink: SinkState::new(Converter::new(py)?, out),
+                sink: SinkState::new(conv, out),
                 policy,
                 pending: None,
                 finished: false,

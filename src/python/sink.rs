@@ -131,7 +131,22 @@ impl SinkState {
                             .iter()
                             .map(|&i| PyString::intern(py, &fields[i].ie.name).unbind())
                             .collect();
-                        (first.into_iter().map(Some).collect(), keys)
+                        // python-ipfix (`ferrofix.compat`) fills its dicts
+                        // field by field: the last occurrence's value, in
+                        // the first occurrence's place.
+                        let last = |i: usize| {
+                            let k = (fields[i].ie.pen, fields[i].ie.id);
+                            (i..fields.len())
+                                .rev()
+                                .find(|&j| (fields[j].ie.pen, fields[j].ie.id) == k)
+                                .unwrap_or(i)
+                        };
+                        let compat = dedup && self.conv.compat;
+                        let slots = first
+                            .into_iter()
+                            .map(|i| Some(if compat { last(i) } else { i }))
+                            .collect();
+                        (slots, keys)
                     }
                     Some(cols) => (
                         cols.iter()
