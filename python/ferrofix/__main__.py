@@ -3,7 +3,8 @@
 ``ferrofix summary FILE`` prints a stream's templates, record counts per
 template, the first records and the transport-health counters.
 ``ferrofix collect --udp :4739 -o DIR`` collects IPFIX and NetFlow into
-rotated IPFIX and Parquet files.
+rotated IPFIX and Parquet files. ``ferrofix csv IE...`` and ``ferrofix
+stat`` do what python-ipfix's ipfix2csv and ipfixstat do, with their options.
 """
 
 from __future__ import annotations
@@ -80,10 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._collect_cli import add_parser
 
     add_parser(sub)
+    from .compat._cli import add_parsers
+
+    add_parsers(sub)
     args = p.parse_args(argv)
     try:
         return int(args.func(args))
-    except (FerrofixError, OSError) as e:
+    except (FerrofixError, OSError, ValueError) as e:
         print(f"ferrofix: {e}", file=sys.stderr)
         return 1
 

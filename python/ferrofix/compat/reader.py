@@ -23,10 +23,12 @@ Deliberate differences from python-ipfix 0.9.7, each with its reason:
 3. ``tuple_iterator`` keeps python-ipfix's documented behaviour of leaving
    out records whose template lacks one of the IEs asked for, and warns
    how many it left out (python-ipfix dropped them silently).
-4. ``msg`` is the :class:`~ferrofix.compat.message.MessageBuffer` of the last
-   message only when reading message by message (``read_message``-style
-   use through ``msg``); the iterators do not fill it. ``msgcount`` counts
-   the messages read once an iterator is exhausted.
+4. When a hook is set on ``msg`` (``template_record_hook``,
+   ``ignored_data_set_hook``, ``unknown_data_set_hook``,
+   ``message_header_hook``: python-ipfix's ipfixstat uses them), records
+   are read message by message through ``msg``, in Python, so that the hooks
+   see every template and set as python-ipfix's do; otherwise ``msg`` is
+   left empty and ``msgcount`` is set once an iterator is exhausted.
 """
 
 from __future__ import annotations
@@ -91,8 +93,32 @@ class MessageStreamReader:
         finally:
             self.msgcount = int(r.health()["messages"])
 
+    def _hooked(self) -> bool:
+        m = self.msg
+        return any(
+            h is not None
+            for h in (
+                m.template_record_hook,
+                m.ignored_data_set_hook,
+                m.unknown_data_set_hook,
+                m.message_header_hook,
+            )
+        )
+
+    def _by_message(self, each: Any) -> Iterator[Any]:
+        """Read message by message through ``msg`` (hooks see everything)."""
+        while True:
+            try:
+                self.msg.read_message(self.stream)
+            except EOFError:
+                return
+            yield from each(self.msg)
+            self.msgcount += 1
+
     def namedict_iterator(self) -> Iterator[dict[str, Any]]:
         """Iterate the records of the stream as dicts keyed by IE name."""
+        if self._hooked():
+            return self._by_message(lambda m: m.namedict_iterator())
         r = self._reader()
         r.configure(shape="dict", kind="all")
         return self._iterate(r)
@@ -102,6 +128,8 @@ class MessageStreamReader:
         ``ielist`` (an :class:`~ferrofix.compat.ie.InformationElementList`),
         in that order. Records whose template lacks any of them are left out
         (python-ipfix's behaviour); a warning says how many."""
+        if self._hooked():
+            return self._by_message(lambda m: m.tuple_iterator(ielist))
         r = self._reader()
         r.configure(
             shape="tuple",

@@ -1,0 +1,102 @@
+"""python-ipfix's verified bugs (../shared/notes/ipfix.md), each done
+right by ferrofix.compat: what the RFC says happens, checked here (python-
+ipfix itself would hang or raise on these, so it is not run)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from typing import Any
+
+import pytest
+
+import ferrofix as ff
+from ferrofix.compat import ie, message, reader, template, v9pdu
+
+
+@pytest.fixture(autouse=True)
+def _model() -> Any:
+    ie.clear_infomodel()
+    ie.use_iana_default()
+    yield
+    ie.clear_infomodel()
+
+
+def _msg(*sets: tuple[int, bytes], odid: int = 1) -> bytes:
+    body = b"".join(struct.pack("!HH", sid, 4 + len(b)) + b for sid, b in sets)
+    return struct.pack("!HHIII", 10, 16 + len(body), 1_700_000_000, 0, odid) + body
+
+
+TEMPLATE = struct.pack("!HHHH", 256, 1, 2, 4)  # packetDeltaCount[4]
+
+
+def test_a_zero_length_set_is_an_error_not_a_hang() -> None:
+    bad = (
+        _msg((2, TEMPLATE), (256, struct.pack("!I", 7)))
+        + struct.pack("!HHIII", 10, 20, 1_700_000_000, 1, 1)
+        + struct.pack("!HH", 256, 0)
+    )
+    m = message.MessageBuffer()
+    m.from_bytes(bad[: len(bad) - 20])
+    assert list(m.namedict_iterator()) == [{"packetDeltaCount": 7}]
+    with pytest.raises(message.IpfixDecodeError, match="shorter than its header"):
+        m.from_bytes(bad[len(bad) - 20 :])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = list(reader.from_stream(io.BytesIO(bad)).namedict_iterator())
+    assert got == [{"packetDeltaCount": 7}]
+    assert any("length 0" in str(w.message) for w in caught)
+
+
+def test_data_after_a_withdrawal_is_not_decoded_and_does_not_loop() -> None:
+    withdraw = struct.pack("!HH", 256, 0)
+    data = (256, struct.pack("!I", 9))
+    stream = _msg((2, TEMPLATE), data) + _msg((2, withdraw), data)
+    m = message.MessageBuffer()
+    unknown: list[int] = []
+    m.unknown_data_set_hook = lambda msg, setbuf: unknown.append(len(setbuf))
+    r = io.BytesIO(stream)
+    m.read_message(r)
+    assert list(m.namedict_iterator()) == [{"packetDeltaCount": 9}]
+    m.read_message(r)
+    assert list(m.namedict_iterator()) == []
+    assert unknown == [8]
+    assert (1, 256) not in m.templates
+
+
+def test_delete_template_exports_the_withdrawal() -> None:
+    m = message.MessageBuffer()
+    m.begin_export(5)
+    tmpl = template.for_specs(256, "packetDeltaCount")
+    m.add_template(tmpl)
+    m.export_ensure_set(256)
+    m.export_tuple((3,))
+    m.delete_template(256)
+    assert (5, 256) not in m.templates
+    data = m.to_bytes()
+    # The last 8 octets: a template set holding the withdrawal (256, 0).
+    assert data[-8:] == struct.pack("!HHHH", 2, 8, 256, 0)
+    r = ff.Reader(data)
+    assert list(r) == [{"packetDeltaCount": 3}]
+    assert r.health.templates_withdrawn == 1
+
+
+def test_v9_options_templates_use_the_v9_scope_layout() -> None:
+    """Cisco ASR9k's v9 options template 256 (scope length in octets,
+    RFC 3954 §6.1) and its data: compat's v9pdu gives the options record
+    ferrofix's reader gives (itself checked against tshark in
+    test_netflow.py)."""
+    from pathlib import Path
+
+    nf = Path(__file__).resolve().parents[1] / "data" / "netflow"
+    pre = "logstash-codec-netflow__netflow9_test_cisco_asr9k_"
+    data = (nf / (pre + "opttpl256.dat")).read_bytes() + (nf / (pre + "data256.dat")).read_bytes()
+    got = list(v9pdu.from_stream(io.BytesIO(data)).namedict_iterator())
+    native = list(ff.iter_records(data))
+    assert len(got) == len(native) > 0
+    assert got == native  # integers and text only: the same values in both forms
+    # Scope (system, as exportingProcessId; interface) and option fields
+    # where the v9 layout puts them: the interface names are readable.
+    assert list(got[0])[:3] == ["exportingProcessId", "ingressInterface", "interfaceDescription"]
+    assert got[0]["interfaceDescription"].rstrip("\x00") == "TenGigE0_0_1_0"
