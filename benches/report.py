@@ -144,11 +144,11 @@ def targets(res: Results) -> list[tuple[str, str, str]]:
             (label, fmt_rate(r.rate), verdict(r.rate >= goal)) if r else (label, missing, "—")
         )
 
-    def ratio(key: str, base: str, label: str) -> None:
+    def ratio(key: str, base: str, label: str, goal: float = TARGET_RATIO) -> None:
         r, b = res.get(key), res.get(base)
         if r and b:
             x = r.rate / b.rate
-            out.append((label, f"{x:.1f}x", verdict(x >= TARGET_RATIO)))
+            out.append((label, f"{x:.1f}x", verdict(x >= goal)))
 
     rate("ff_dicts", "ferrofix dicts ≥ 1M records/s", TARGET_DICTS)
     ratio("ff_dicts", "ipfix_dicts", "ferrofix dicts ≥ 10x python-ipfix dicts")
@@ -166,7 +166,23 @@ def targets(res: Results) -> list[tuple[str, str, str]]:
     )
     rate("ff_write_arrow", "exporting issue: writing from Arrow ≥ 20M records/s", 20e6)
     rate("ff_write_tuples", "exporting issue: writing from Python tuples ≥ 1M records/s", 1e6)
-    ratio("ff_write_tuples", "ipfix_write", "exporting issue: tuples ≥ 5x python-ipfix's writer")
+    ratio("ff_write_tuples", "ipfix_write", "exporting issue: tuples ≥ 5x python-ipfix's writer", 5)
+    ratio(
+        "compat_dicts",
+        "ipfix_dicts",
+        "compat issue: `ferrofix.compat` namedict_iterator ≥ 10x python-ipfix's",
+    )
+    ratio(
+        "compat_tuples",
+        "ipfix_tuples",
+        "compat issue: `ferrofix.compat` tuple_iterator ≥ 10x python-ipfix's",
+    )
+    ratio(
+        "compat_write",
+        "ipfix_write",
+        "compat issue: `ferrofix.compat` writer ≥ 5x python-ipfix's",
+        5,
+    )
     one, many = res.get("ff_many_1"), res.get("ff_many_n")
     if one and many and res.workers > 1:
         x = many.rate / one.rate

@@ -138,6 +138,24 @@ def ipfix_first(path: Path, n: int) -> list[tuple[Any, ...]]:
         return list(itertools.islice(it, n))
 
 
+# -- ferrofix.compat (python-ipfix's API) -------------------------------------
+
+
+def compat_dicts(path: Path) -> int:
+    from ferrofix.compat import reader
+
+    with open(path, "rb") as f:
+        return count(reader.from_stream(f).namedict_iterator())
+
+
+def compat_tuples(path: Path) -> int:
+    from ferrofix.compat import ie, reader
+
+    ielist = ie.spec_list(COLUMNS)
+    with open(path, "rb") as f:
+        return count(reader.from_stream(f).tuple_iterator(ielist))
+
+
 # -- ferrofix ------------------------------------------------------------------
 
 
@@ -306,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     import ipfix.ie
 
     ipfix.ie.use_iana_default()
+    from ferrofix.compat import ie as compat_ie
+
+    compat_ie.use_iana_default()
 
     n_file = make_file.count_records(path)  # with struct, independent of ferrofix
     limit = min(IPFIX_RECORDS, n_file)
@@ -342,6 +363,20 @@ def main(argv: list[str] | None = None) -> int:
             lambda: ff_dicts(path),
         ),
         ("ff_tuples", "ferrofix", tuples, "ipfix_tuples", lambda: ff_tuples(path, COLUMNS)),
+        (
+            "compat_dicts",
+            "ferrofix.compat",
+            "`reader.from_stream(f).namedict_iterator()` dicts",
+            "ipfix_dicts",
+            lambda: compat_dicts(path),
+        ),
+        (
+            "compat_tuples",
+            "ferrofix.compat",
+            "`reader.from_stream(f).tuple_iterator(10 IEs)` tuples",
+            "ipfix_tuples",
+            lambda: compat_tuples(path),
+        ),
         (
             "ipfix_pandas",
             IPFIX,
@@ -390,6 +425,13 @@ def main(argv: list[str] | None = None) -> int:
             lambda: writers.ipfix_write_tuples(ipfix_rows, "w-ipfix.ipfix"),
         ),
         (
+            "compat_write",
+            "ferrofix.compat",
+            "`writer.to_stream(f)` + `export_tuple` per record, to a file",
+            "ipfix_write",
+            lambda: writers.compat_write_tuples(ipfix_rows, "w-compat.ipfix"),
+        ),
+        (
             "ff_write_tuples",
             "ferrofix",
             "`Writer(path).write_records(tid, tuples)`",
@@ -420,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     outputs = {
         "ipfix_write": "w-ipfix.ipfix",
+        "compat_write": "w-compat.ipfix",
         "ff_write_tuples": "w-tuples.ipfix",
         "ff_write_arrow": "w-arrow.ipfix",
         "ff_write_pandas": "w-pandas.ipfix",

@@ -84,6 +84,22 @@ def ipfix_write_tuples(rows: list[tuple[Any, ...]], name: str) -> int:
     return len(rows)
 
 
+def compat_write_tuples(rows: list[tuple[Any, ...]], name: str) -> int:
+    """ferrofix.compat: the same python-ipfix calls, ``ferrofix.compat``'s
+    modules."""
+    from ferrofix.compat import ie, template, writer
+
+    with open(OUT / name, "wb") as f:
+        w = writer.to_stream(f)
+        w.set_domain(0)
+        w.add_template(template.from_ielist(256, ie.spec_list(COLUMNS)))
+        w.set_export_template(256)
+        for r in rows:
+            w.export_tuple(r)
+        w.flush()
+    return len(rows)
+
+
 def remove(name: str | None) -> None:
     """Delete an earlier run's output, so the next run writes a new file."""
     if name is not None:

@@ -154,6 +154,9 @@ pub struct PyWriter {
     inner: Mutex<Option<Exporter<Out>>>,
     model: Mutex<InfoModel>,
     sub_templates: Mutex<HashMap<(u32, Vec<FieldSpec>), u16>>,
+    /// The Python classes values are recognised by, looked up once (a
+    /// lookup per `write` call cost more than encoding the record).
+    types: PyTypes,
 }
 
 fn closed() -> PyErr {
@@ -195,7 +198,7 @@ impl PyWriter {
         numbered: bool,
     ) -> PyResult<u64> {
         let t = self.template(py, odid, template_id)?;
-        let types = PyTypes::new(py)?;
+        let types = &self.types;
         let poisoned = || PyRuntimeError::new_err("writer state poisoned");
         let mut g = self.inner.lock().map_err(|_| poisoned())?;
         let mut model = self.model.lock().map_err(|_| poisoned())?;
@@ -212,7 +215,7 @@ impl PyWriter {
                 known: &mut known,
             };
             let mut subs: Option<&mut dyn SubTemplates> = Some(&mut defs);
-            Self::encode(&t, &rec, &types, &mut subs, &mut buf).map_err(|why| {
+            Self::encode(&t, &rec, types, &mut subs, &mut buf).map_err(|why| {
                 encode_err(
                     py,
                     if numbered {
@@ -320,6 +323,7 @@ impl PyWriter {
             inner: Mutex::new(Some(ex)),
             model: Mutex::new(model),
             sub_templates: Mutex::new(HashMap::new()),
+            types: PyTypes::new(py)?,
         })
     }
 

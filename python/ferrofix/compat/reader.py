@@ -80,19 +80,6 @@ class MessageStreamReader:
             compat=True,
         )
 
-    def _iterate(self, r: Any) -> Iterator[Any]:
-        next_batch = r.next_batch
-        try:
-            while True:
-                batch = next_batch()
-                for msg in r.take_warnings():
-                    warnings.warn(msg, FerrofixWarning, stacklevel=3)
-                if batch is None:
-                    return
-                yield from batch
-        finally:
-            self.msgcount = int(r.health()["messages"])
-
     def _hooked(self) -> bool:
         m = self.msg
         return any(
@@ -121,7 +108,7 @@ class MessageStreamReader:
             return self._by_message(lambda m: m.namedict_iterator())
         r = self._reader()
         r.configure(shape="dict", kind="all")
-        return self._iterate(r)
+        return self._counted(r, None)
 
     def tuple_iterator(self, ielist: Any) -> Iterator[tuple[Any, ...]]:
         """Iterate the records of the stream as tuples of the IEs of
@@ -137,19 +124,20 @@ class MessageStreamReader:
             require_all=True,
             kind="all",
         )
-        return self._counted(r)
+        return self._counted(r, "tuple_iterator")
 
-    def _counted(self, r: Any) -> Iterator[tuple[Any, ...]]:
-        # Without per-batch work the batches are chained at C speed.
+    def _counted(self, r: Any, what: str | None) -> Iterator[Any]:
+        # Without per-batch work the batches are chained at C speed; the
+        # problems skipped are warned about at the end.
         yield from chain.from_iterable(iter(r.next_batch, None))
         for msg in r.take_warnings():
             warnings.warn(msg, FerrofixWarning, stacklevel=2)
         h = r.health()
         self.msgcount = int(h["messages"])
         skipped = int(h["records_filtered"])
-        if skipped:
+        if what and skipped:
             warnings.warn(
-                f"tuple_iterator left out {skipped} records whose template lacks "
+                f"{what} left out {skipped} records whose template lacks "
                 "one of the IEs asked for",
                 FerrofixWarning,
                 stacklevel=2,

@@ -34,6 +34,7 @@ Deliberate differences from python-ipfix 0.9.7, each with its reason:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO, Any
 
 from .. import _ferrofix
@@ -60,6 +61,7 @@ class MessageStreamWriter:
         self.curtid: int | None = None
         self._templates: dict[tuple[int, int], Template] = {}
         self._w: Any = None
+        self._put: Callable[[Any], None] = self._no_template
 
     @property
     def msgcount(self) -> int:
@@ -95,23 +97,28 @@ class MessageStreamWriter:
         if (self.odid, tid) not in self._templates:
             raise IpfixEncodeError(f"can't start set without template id {tid}")
         self.curtid = tid
+        write, odid = self._writer().write, self.odid
 
-    def _write(self, rec: Any) -> None:
-        if self.curtid is None:
-            raise IpfixEncodeError("no export template set (set_export_template)")
-        try:
-            self._writer().write(self.curtid, rec, self.odid)
-        except EncodeError as e:
-            raise IpfixEncodeError(str(e)) from e
+        def put(rec: Any) -> None:
+            try:
+                write(tid, rec, odid)
+            except EncodeError as e:
+                raise IpfixEncodeError(str(e)) from e
+
+        self._put = put
+
+    @staticmethod
+    def _no_template(rec: Any) -> None:
+        raise IpfixEncodeError("no export template set (set_export_template)")
 
     def export_namedict(self, rec: dict[str, Any]) -> None:
         """Write a record given as a dict keyed by IE name (keys not in the
         template are ignored)."""
-        self._write(rec)
+        self._put(rec)
 
     def export_tuple(self, rec: Any) -> None:
         """Write a record given as a tuple in template order."""
-        self._write(rec)
+        self._put(rec)
 
     def flush(self) -> None:
         """Write the message in progress to the stream now."""
