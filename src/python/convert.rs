@@ -49,6 +49,60 @@ impl<K: PartialEq + Copy> SlotCache<K> {
     }
 }
 
+/// Where `IPv4Address._ip` is in an instance, in pointer-sized words, if an
+/// instance made by [`new_ipv4`] there is verified to equal one made by the
+/// class (same value, text and hash); None otherwise (the class is then
+/// called).
+fn ipv4_slot_offset(py: Python<'_>, cls: &Bound<'_, PyAny>) -> Option<usize> {
+    let descr = cls.getattr("_ip").ok()?;
+    if descr.get_type().name().ok()? != "member_descriptor" {
+        return None;
+    }
+    // The slots follow the object header in declaration order; `_ip` is
+    // the first of IPv4Address's own: check where it is.
+    let probe = cls.call1((0x0A01_0203u32,)).ok()?;
+    let ip = probe.getattr("_ip").ok()?;
+    let word = std::mem::size_of::<*mut ffi::PyObject>();
+    let header = std::mem::size_of::<ffi::PyObject>() / word;
+    // SAFETY: GIL held; `probe` is a live instance of `tp_basicsize`
+    // bytes; only whole words inside it are read.
+    let words = unsafe { (*ffi::Py_TYPE(probe.as_ptr())).tp_basicsize } as usize / word;
+    let base = probe.as_ptr().cast::<*mut ffi::PyObject>();
+    let at = (header..words).find(|&i| unsafe { *base.add(i) } == ip.as_ptr())?;
+    let made = new_ipv4(py, cls, at, 0xC000_0201).ok()?;
+    let want = cls.call1((0xC000_0201u32,)).ok()?;
+    let same = made.eq(&want).ok()?
+        && made.str().ok()? == "192.0.2.1"
+        && made.getattr("_ip").ok()?.extract::<u32>().ok()? == 0xC000_0201
+        && made.hash().ok()? == want.hash().ok()?;
+    same.then_some(at)
+}
+
+/// An `IPv4Address` holding `n`, made by allocating the instance and
+/// setting its `_ip` slot (word `at`, see [`ipv4_slot_offset`]).
+fn new_ipv4<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyAny>,
+    at: usize,
+    n: u32,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: GIL held; `cls` is the IPv4Address type, whose tp_alloc
+    // zero-fills the instance; word `at` was verified to be the `_ip`
+    // slot, inside the instance; the slot takes the new reference to the
+    // int, as setting the attribute would.
+    unsafe {
+        let tp = cls.as_ptr().cast::<ffi::PyTypeObject>();
+        let alloc = (*tp).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+        let obj = owned(py, alloc(tp, 0))?;
+        let v = ffi::PyLong_FromUnsignedLong(std::os::raw::c_ulong::from(n));
+        if v.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        *obj.as_ptr().cast::<*mut ffi::PyObject>().add(at) = v;
+        Ok(obj)
+    }
+}
+
 /// CPython's datetime C API (the capsule `datetime.datetime_CAPI`).
 struct DateTimeApi(*const ffi::PyDateTime_CAPI);
 
@@ -61,6 +115,11 @@ unsafe impl Sync for DateTimeApi {}
 /// Converts values, holding the Python objects it needs and its caches.
 pub struct Converter {
     ipv4_cls: Py<PyAny>,
+    /// Where (in words) an `IPv4Address` keeps its `_ip` (its first
+    /// `__slots__` member), when verified: addresses are then made without
+    /// calling the class (its `__init__` costs more than the rest of a
+    /// record).
+    ipv4_ip_offset: Option<usize>,
     ipv6_cls: Py<PyAny>,
     utc: Py<PyTzInfo>,
     int_from_bytes: Py<PyAny>,
@@ -111,6 +170,7 @@ impl Converter {
         }
         Ok(Converter {
             ipv4_cls: ip.getattr("IPv4Address")?.unbind(),
+            ipv4_ip_offset: ipv4_slot_offset(py, &ip.getattr("IPv4Address")?),
             ipv6_cls: ip.getattr("IPv6Address")?.unbind(),
             utc,
             int_from_bytes: py
@@ -190,8 +250,11 @@ impl Converter {
             Value::Ipv4(a) => {
                 let cls = &self.ipv4_cls;
                 let n = u32::from_be_bytes(a);
-                self.v4
-                    .get_or(py, u64::from(n), a, || cls.bind(py).call1((n,)))?
+                let at = self.ipv4_ip_offset;
+                self.v4.get_or(py, u64::from(n), a, || match at {
+                    Some(at) => new_ipv4(py, cls.bind(py), at, n),
+                    None => cls.bind(py).call1((n,)),
+                })?
             }
             Value::Ipv6(a) => {
                 let cls = &self.ipv6_cls;

@@ -195,3 +195,41 @@ def test_atomic_records_stay_off_the_cyclic_gc() -> None:
     msg = message([template_set(template_record(256, fields)), set_(256, bytes(4) + uint(1, 8))])
     (tup,) = ff.iter_records(msg, columns=["sourceIPv4Address"], as_="tuple")
     assert not gc.is_tracked(tup)
+
+
+def test_ipv4_addresses_are_the_classes_own() -> None:
+    """IPv4 addresses are made by setting the instance's ``_ip`` directly
+    (verified at start-up, else the class is called): they must behave as
+    ``ipaddress.IPv4Address(n)`` in every way a user can tell."""
+    import ipaddress
+    import pickle
+    import struct
+    import weakref
+
+    import ferrofix as ff
+
+    values = [0, 1, 0x0A000001, 0xC0A80101, 0x7F000001, 0xFFFFFFFF, 0xE0000001]
+    tmpl = struct.pack("!HHHHHH", 2, 12, 256, 1, 8, 4)
+    data = b"".join(struct.pack("!I", v) for v in values)
+    body = tmpl + struct.pack("!HH", 256, 4 + len(data)) + data
+    msg = struct.pack("!HHIII", 10, 16 + len(body), 0, 0, 0) + body
+    got = [r["sourceIPv4Address"] for r in ff.iter_records(msg)]
+    for a, v in zip(got, values, strict=True):
+        b = ipaddress.IPv4Address(v)
+        assert type(a) is ipaddress.IPv4Address
+        assert (a == b, hash(a) == hash(b), str(a), repr(a), int(a)) == (
+            True,
+            True,
+            str(b),
+            repr(b),
+            v,
+        )
+        assert (a.is_private, a.is_multicast, a.is_loopback, a.packed) == (
+            b.is_private,
+            b.is_multicast,
+            b.is_loopback,
+            b.packed,
+        )
+        assert a + 0 == b and a in ipaddress.ip_network("0.0.0.0/0")
+        assert pickle.loads(pickle.dumps(a)) == b
+        assert weakref.ref(a)() is a
