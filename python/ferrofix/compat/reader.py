@@ -137,8 +137,7 @@ class MessageStreamReader:
         skipped = int(h["records_filtered"])
         if what and skipped:
             warnings.warn(
-                f"{what} left out {skipped} records whose template lacks "
-                "one of the IEs asked for",
+                f"{what} left out {skipped} records whose template lacks one of the IEs asked for",
                 FerrofixWarning,
                 stacklevel=2,
             )
