@@ -162,22 +162,28 @@ def live_ferrofix(
     return sent, count_records(msgs, n), c.status().received, got, elapsed
 
 
+def start_nfcapd(d: str, extra: list[str] | None = None) -> tuple[Any, int]:
+    """nfcapd listening on a free loopback UDP port, writing into ``d``."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cap = subprocess.Popen(
+        ["nfcapd", "-p", str(port), "-b", "127.0.0.1", "-w", d, *(extra or [])],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)
+    return cap, port
+
+
 def live_nfcapd(
     msgs: list[bytes], rate: float | None, seconds: float
 ) -> tuple[int, int, int, int] | None:
     if shutil.which("nfcapd") is None or shutil.which("nfdump") is None:
         return None
     with tempfile.TemporaryDirectory() as d:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        cap = subprocess.Popen(
-            ["nfcapd", "-p", str(port), "-b", "127.0.0.1", "-w", d],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(1.0)
+        cap, port = start_nfcapd(d)
         q: Any = mp.Queue()
         p = mp.Process(target=sender, args=(msgs, port, rate, seconds, q))
         p.start()
@@ -209,16 +215,7 @@ def nfdump_stream(msgs: list[bytes]) -> tuple[int, int, float, float] | None:
     if shutil.which("nfcapd") is None or shutil.which("nfdump") is None:
         return None
     with tempfile.TemporaryDirectory() as d:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        cap = subprocess.Popen(
-            ["nfcapd", "-p", str(port), "-b", "127.0.0.1", "-w", d, "-B", "33554432"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(1.0)
+        cap, port = start_nfcapd(d, ["-B", "33554432"])
         before = cpu_seconds(cap.pid)
         q: Any = mp.Queue()
         seconds = count_records(msgs, len(msgs)) / 250_000

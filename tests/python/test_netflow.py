@@ -373,6 +373,8 @@ def test_netflow_captures_against_tshark(names: list[str], tmp_path: Path) -> No
     ferrofix holds, then translates with its own packet's times), so the
     second pass, where every template is known, is compared with tshark,
     and the first pass must give the same records as the second."""
+    from test_oracle_pcap import _packets
+
     data = one_capture(names)
     packets = _packets(data)
     twice = data + data[24:]
@@ -387,16 +389,6 @@ def test_netflow_captures_against_tshark(names: list[str], tmp_path: Path) -> No
     assert len(first) + len(second) == len(got)
     assert sorted(map(repr, first)) == sorted(map(repr, second))
     assert check_against_tshark(path, udp_ports(path), second, first_frame=packets + 1) > 0
-
-
-def _packets(data: bytes) -> int:
-    """Packets in a classic pcap."""
-    order = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    n, at = 0, 24
-    while at + 16 <= len(data):
-        at += 16 + struct.unpack_from(order + "I", data, at + 8)[0]
-        n += 1
-    return n
 
 
 @pytest.mark.parametrize(

@@ -127,11 +127,15 @@ class MessageStreamReader:
         return self._counted(r, "tuple_iterator")
 
     def _counted(self, r: Any, what: str | None) -> Iterator[Any]:
-        # Without per-batch work the batches are chained at C speed; the
-        # problems skipped are warned about at the end.
-        yield from chain.from_iterable(iter(r.next_batch, None))
+        # The batches chained at C speed (no Python frame per record); the
+        # end-of-stream work runs when the chain reaches the second part.
+        return chain(chain.from_iterable(iter(r.next_batch, None)), self._finish(r, what))
+
+    def _finish(self, r: Any, what: str | None) -> Iterator[Any]:
+        """Warn about the problems skipped and the records left out; set
+        ``msgcount``. Yields nothing."""
         for msg in r.take_warnings():
-            warnings.warn(msg, FerrofixWarning, stacklevel=2)
+            warnings.warn(msg, FerrofixWarning, stacklevel=3)
         h = r.health()
         self.msgcount = int(h["messages"])
         skipped = int(h["records_filtered"])
@@ -139,8 +143,9 @@ class MessageStreamReader:
             warnings.warn(
                 f"{what} left out {skipped} records whose template lacks one of the IEs asked for",
                 FerrofixWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
+        yield from ()
 
 
 def from_stream(stream: IO[bytes]) -> MessageStreamReader:
