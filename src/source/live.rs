@@ -249,6 +249,30 @@ fn transient(e: &io::Error) -> bool {
     )
 }
 
+/// Count a datagram or message of flow export and queue it; `false` when
+/// the reading side is gone.
+fn deliver(
+    tx: &SyncSender<Item>,
+    counters: &LiveCounters,
+    from: SocketAddr,
+    to: SocketAddr,
+    bytes: &[u8],
+    udp: bool,
+) -> bool {
+    counters.datagrams.fetch_add(1, Ordering::Relaxed);
+    counters
+        .bytes
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    let item = Item::Data {
+        from,
+        to,
+        bytes: bytes.to_vec(),
+        udp,
+        at: now_secs(),
+    };
+    tx.send(item).is_ok()
+}
+
 fn udp_loop(
     sock: &UdpSocket,
     to: SocketAddr,
@@ -265,16 +289,7 @@ fn udp_loop(
                     counters.other.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                counters.datagrams.fetch_add(1, Ordering::Relaxed);
-                counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                let item = Item::Data {
-                    from,
-                    to,
-                    bytes: payload.to_vec(),
-                    udp: true,
-                    at: now_secs(),
-                };
-                if tx.send(item).is_err() {
+                if !deliver(tx, counters, from, to, payload, true) {
                     return;
                 }
             }
@@ -357,16 +372,7 @@ fn tcp_conn(
             if buf.len() - at < len {
                 break;
             }
-            counters.datagrams.fetch_add(1, Ordering::Relaxed);
-            counters.bytes.fetch_add(len as u64, Ordering::Relaxed);
-            let item = Item::Data {
-                from,
-                to,
-                bytes: buf[at..at + len].to_vec(),
-                udp: false,
-                at: now_secs(),
-            };
-            if tx.send(item).is_err() {
+            if !deliver(tx, counters, from, to, &buf[at..at + len], false) {
                 return;
             }
             at += len;
