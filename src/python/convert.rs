@@ -126,6 +126,8 @@ pub struct Converter {
     datetime: DateTimeApi,
     v4: SlotCache<[u8; 4]>,
     v6: SlotCache<[u8; 16]>,
+    /// The last day converted (days since 1970) and its civil date.
+    day: (i64, (i64, u32, u32)),
     /// python-ipfix's value forms (`ferrofix.compat`): naive UTC
     /// datetimes, MAC addresses as bytes, booleans other than 1 False.
     pub compat: bool,
@@ -180,6 +182,7 @@ impl Converter {
             datetime: DateTimeApi(api),
             v4: SlotCache::new(16),
             v6: SlotCache::new(12),
+            day: (0, civil_from_days(0)),
             compat: false,
         })
     }
@@ -187,10 +190,17 @@ impl Converter {
     /// A timezone-aware UTC datetime (microseconds; nanoseconds are cut,
     /// Python's datetime cannot hold them).
     #[inline]
-    pub fn datetime<'py>(&self, py: Python<'py>, t: DateTime) -> CResult<Bound<'py, PyAny>> {
+    pub fn datetime<'py>(&mut self, py: Python<'py>, t: DateTime) -> CResult<Bound<'py, PyAny>> {
         let days = t.secs.div_euclid(86_400);
         let sod = t.secs.rem_euclid(86_400) as i32;
-        let (y, m, d) = civil_from_days(days);
+        // Flow times cluster on a few days: the last day's date is kept.
+        let (y, m, d) = if self.day.0 == days {
+            self.day.1
+        } else {
+            let ymd = civil_from_days(days);
+            self.day = (days, ymd);
+            ymd
+        };
         if !(1..=9999).contains(&y) {
             return Err(ConvertError::Malformed(format!(
                 "time {}s since 1970 is outside datetime's years 1-9999",
