@@ -100,3 +100,28 @@ def test_v9_options_templates_use_the_v9_scope_layout() -> None:
     # where the v9 layout puts them: the interface names are readable.
     assert list(got[0])[:3] == ["exportingProcessId", "ingressInterface", "interfaceDescription"]
     assert got[0]["interfaceDescription"].rstrip("\x00") == "TenGigE0_0_1_0"
+
+
+def test_v9_record_iterator_takes_python_ipfix_decode_functions() -> None:
+    """v9pdu's record_iterator with python-ipfix's decode functions gives
+    what namedict_iterator and tuple_iterator give; a decode it cannot do
+    whole-stream is refused by name, not run wrongly."""
+    from pathlib import Path
+
+    nf = Path(__file__).resolve().parents[1] / "data" / "netflow"
+    data = (nf / "fluent-plugin-netflow__netflow.v9.template.dump").read_bytes() + (
+        nf / "fluent-plugin-netflow__netflow.v9.dump"
+    ).read_bytes()
+    ie.use_iana_default()
+    dicts = list(v9pdu.from_stream(io.BytesIO(data)).record_iterator())
+    assert len(dicts) > 0
+    assert dicts == list(v9pdu.from_stream(io.BytesIO(data)).namedict_iterator())
+    cols = ie.spec_list(["sourceIPv4Address", "octetDeltaCount"])
+    tuples = list(
+        v9pdu.from_stream(io.BytesIO(data)).record_iterator(
+            decode_fn=template.Template.decode_tuple_from, recinf=cols
+        )
+    )
+    assert tuples == [(d["sourceIPv4Address"], d["octetDeltaCount"]) for d in dicts]
+    with pytest.raises(NotImplementedError, match="decode_namedict_from"):
+        v9pdu.from_stream(io.BytesIO(data)).record_iterator(tmplaccept_fn=lambda t: True)

@@ -178,12 +178,12 @@ class MessageBuffer:
         if self.message_header_hook:
             self.message_header_hook(self)
 
-    def from_bytes(self, data: bytes) -> None:
+    def from_bytes(self, bytes: bytes) -> None:  # python-ipfix names it so
         """Read a message from bytes holding one whole message.
 
         :raises: IpfixDecodeError
         """
-        self.read_message(io.BytesIO(data))
+        self.read_message(io.BytesIO(bytes))
 
     def _template_set(self, setid: int, offset: int, end: int, accept: Any) -> None:
         view = self.mbuf[:end]

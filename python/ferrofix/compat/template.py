@@ -78,6 +78,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import ie, types
+from .ie import InformationElement
 from .types import VARLEN, Buffer, WritableBuffer
 
 V9_TEMPLATE_SET_ID = 0
@@ -249,16 +250,16 @@ class Template:
             (e.pen, e.num, e.length) for e in self.ies
         ] == [(e.pen, e.num, e.length) for e in other.ies]
 
-    def append(self, elem: ie.InformationElement) -> None:
+    def append(self, ie: InformationElement) -> None:  # python-ipfix names it so
         """Append an IE to this template."""
-        self.ies.append(elem)
-        self._names.append(elem.name)
-        if elem.length == VARLEN:
+        self.ies.append(ie)
+        self._names.append(ie.name)
+        if ie.length == VARLEN:
             self.minlength += 1
             if self.varlenslice is None:
                 self.varlenslice = len(self.ies) - 1
         else:
-            self.minlength += elem.length
+            self.minlength += ie.length
         self.packplan = None
         self._plans.clear()
         self._last = None

@@ -20,19 +20,41 @@ calls pre-alpha), each with its reason:
    through; python-ipfix's TimeAdapter referred to an undefined name and
    its ``tuple_iterator`` to an unimported ``reduce``.
 3. ``SinglePduBuffer`` reads its one packet and ends (python-ipfix's never
-   raised EOFError); ``set_iterator``, ``save_state`` and ``restore_state``
-   (python-ipfix's internals of its set-by-set decoding) are not provided.
+   raised EOFError); ``set_iterator``, ``next_set``, ``save_state`` and
+   ``restore_state`` (python-ipfix's internals of its set-by-set decoding)
+   are not provided, nor ``active_template_ids`` (the templates of the
+   packet being decoded, which a whole-stream read does not stop at).
 4. Sequence numbers, missing templates and the like are counted by
    ferrofix's transport health, not in ``sequences``.
+5. ``record_iterator`` takes python-ipfix's two decode functions over every
+   template (what ``namedict_iterator`` and ``tuple_iterator`` ask for);
+   any other ``decode_fn`` or ``tmplaccept_fn`` raises NotImplementedError,
+   which would need the set-by-set decoding of 3.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
+from .message import accept_all_templates
 from .reader import MessageStreamReader
+from .template import IpfixDecodeError, IpfixEncodeError, Template
+
+__all__ = [
+    "NETFLOW9_VERSION",
+    "IpfixDecodeError",
+    "IpfixEncodeError",
+    "PduBuffer",
+    "SinglePduBuffer",
+    "StreamPduBuffer",
+    "TimeAdapter",
+    "accept_all_templates",
+    "from_stream",
+]
+
+NETFLOW9_VERSION = 9
 
 
 class PduBuffer(MessageStreamReader):
@@ -41,9 +63,30 @@ class PduBuffer(MessageStreamReader):
     def __repr__(self) -> str:
         return f"<PDUBuffer messages {self.msgcount}>"
 
-    def record_iterator(self) -> Iterator[dict[str, Any]]:
-        """The records as dicts keyed by IE name."""
-        return self.namedict_iterator()
+    def record_iterator(
+        self,
+        decode_fn: Callable[..., Any] = Template.decode_namedict_from,
+        tmplaccept_fn: Callable[[Template], bool] = accept_all_templates,
+        recinf: Any = None,
+    ) -> Iterator[Any]:
+        """python-ipfix's low-level record iteration, for its two decode
+        functions over every template: ``Template.decode_namedict_from``
+        gives :meth:`namedict_iterator`'s dicts, ``Template.decode_tuple_from``
+        with ``recinf`` an IE list gives :meth:`tuple_iterator`'s tuples
+        (records whose template lacks one of the IEs left out; python-ipfix
+        gave them shorter tuples). Other decode or template-accepting
+        functions need python-ipfix's set-by-set decoding: NotImplementedError.
+        """
+        if tmplaccept_fn is accept_all_templates:
+            if decode_fn is Template.decode_namedict_from:
+                return self.namedict_iterator()
+            if decode_fn is Template.decode_tuple_from and recinf is not None:
+                return self.tuple_iterator(recinf)
+        raise NotImplementedError(
+            "v9pdu.record_iterator decodes NetFlow v9 whole-stream: use "
+            "Template.decode_namedict_from, or Template.decode_tuple_from with "
+            "recinf=an IE list, with every template accepted"
+        )
 
 
 class StreamPduBuffer(PduBuffer):
