@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 
 ipfix = pytest.importorskip("ipfix")
+importlib.import_module("ipfix.message")
+importlib.import_module("ipfix.reader")
+importlib.import_module("ipfix.writer")
+importlib.import_module("ipfix.v9pdu")
 
 MODULES = ["types", "ie", "template", "message", "reader", "writer", "v9pdu", "ieutils"]
 
@@ -83,6 +87,42 @@ def test_module_has_python_ipfix_names(name: str) -> None:
         elif callable(obj):
             same_params(n, obj, mine)
     assert not missing, missing
+
+
+# State of the v9 packet being decoded (v9pdu docstring, difference 3).
+V9_STATE = {
+    "accepted_tids",
+    "base_epoch",
+    "cur",
+    "export_epoch",
+    "last_tuple_iterator_ielist",
+    "length",
+    "mbuf",
+    "odid",
+    "reccount",
+    "sequence",
+    "sequences",
+    "sysuptime_ms",
+    "template_record_hook",
+    "templates",
+}
+
+
+def test_instances_have_python_ipfix_attributes() -> None:
+    """The attributes python-ipfix's objects set in their constructors."""
+    import io
+
+    from ferrofix.compat import message, reader, v9pdu, writer
+
+    made = [
+        (ipfix.message.MessageBuffer(), message.MessageBuffer(), set()),
+        (ipfix.reader.from_stream(io.BytesIO()), reader.from_stream(io.BytesIO()), set()),
+        (ipfix.writer.to_stream(io.BytesIO()), writer.to_stream(io.BytesIO()), set()),
+        (ipfix.v9pdu.from_stream(io.BytesIO()), v9pdu.from_stream(io.BytesIO()), V9_STATE),
+    ]
+    for theirs, ours, absent in made:
+        want = {k for k in vars(theirs) if not k.startswith("_")}
+        assert want - public(ours) == absent, type(ours).__name__
 
 
 def test_not_provided_list_is_current() -> None:

@@ -22,8 +22,11 @@ calls pre-alpha), each with its reason:
 3. ``SinglePduBuffer`` reads its one packet and ends (python-ipfix's never
    raised EOFError); ``set_iterator``, ``next_set``, ``save_state`` and
    ``restore_state`` (python-ipfix's internals of its set-by-set decoding)
-   are not provided, nor ``active_template_ids`` (the templates of the
-   packet being decoded, which a whole-stream read does not stop at).
+   are not provided, nor ``active_template_ids`` and the attributes holding
+   the state of the packet being decoded (``odid``, ``sequence``,
+   ``reccount``, ``export_epoch``, ``sysuptime_ms``, ``templates``,
+   ``accepted_tids``, ``template_record_hook`` and the buffer's ``mbuf``,
+   ``cur``, ``length``): a whole-stream read does not stop at each packet.
 4. Sequence numbers, missing templates and the like are counted by
    ferrofix's transport health, not in ``sequences``.
 5. ``record_iterator`` takes python-ipfix's two decode functions over every
