@@ -67,7 +67,7 @@ bench: $(BUILD_STAMP)
 
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
-	mkdir -p fuzz/corpus/decode_message && cp -n tests/data/ipfix/* fuzz/corpus/decode_message/
+	mkdir -p fuzz/corpus/decode_message && cp -n tests/data/ipfix/* tests/data/netflow/* tests/data/pcap/* fuzz/corpus/decode_message/
 	mkdir -p fuzz/corpus/encode_roundtrip
 	cd fuzz && if cargo +nightly --version >/dev/null 2>&1; then TC=+nightly; else export RUSTC_BOOTSTRAP=1; TC=; fi; \
 	  cargo $$TC fuzz run decode_message corpus/decode_message -- -max_total_time=$(FUZZ_SECONDS) && \

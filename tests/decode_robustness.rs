@@ -47,9 +47,14 @@ fn decode(data: &[u8], policy: Policy) -> (Visit, Option<ferrofix::Error>) {
 }
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ipfix");
+    files("tests/data/ipfix")
+}
+
+/// The files of a fixture directory, by name.
+fn files(sub: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(sub);
     let mut v: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/data/ipfix")
+        .expect(sub)
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_file())
@@ -107,29 +112,84 @@ impl Rng {
     }
 }
 
+/// `data` with 1 to 8 bytes set to 0, 0xff or a random value.
+fn mutate(data: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut m = data.to_vec();
+    for _ in 0..=(rng.next() % 8) {
+        let i = (rng.next() % m.len().max(1) as u64) as usize;
+        if let Some(b) = m.get_mut(i) {
+            *b = match rng.next() % 4 {
+                0 => 0,
+                1 => 0xff,
+                _ => rng.next() as u8,
+            };
+        }
+    }
+    m
+}
+
+/// Decode under both policies: no panic, and bounded work (templates may
+/// not have more than 4 * min_record_len + 64 fields, so values per byte
+/// are capped).
+fn decode_bounded(m: &[u8]) {
+    for p in [Policy::Error, Policy::Skip] {
+        let (sink, _) = decode(m, p);
+        assert!(sink.values <= (m.len() as u64 + 1) * 68);
+    }
+}
+
 #[test]
 fn mutations_never_panic() {
     let all = fixtures();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for (_, data) in all.iter().filter(|(_, d)| d.len() < 20_000) {
         for _ in 0..300 {
-            let mut m = data.clone();
-            for _ in 0..=(rng.next() % 8) {
-                let i = (rng.next() % m.len().max(1) as u64) as usize;
-                if let Some(b) = m.get_mut(i) {
-                    *b = match rng.next() % 4 {
-                        0 => 0,
-                        1 => 0xff,
-                        _ => rng.next() as u8,
-                    };
-                }
+            decode_bounded(&mutate(data, &mut rng));
+        }
+    }
+}
+
+/// NetFlow v9/v5 streams and pcap/pcapng captures of flow export (link
+/// layers, IP, UDP, the NetFlow translation) mutated the same way.
+#[test]
+fn netflow_and_capture_mutations_never_panic() {
+    let mut all = files("tests/data/netflow");
+    all.extend(files("tests/data/pcap"));
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut n = 0;
+    for (_, data) in all.iter().filter(|(_, d)| d.len() < 20_000) {
+        for _ in 0..300 {
+            decode_bounded(&mutate(data, &mut rng));
+        }
+        n += 1;
+    }
+    assert!(n > 60, "{n}");
+}
+
+/// IPFIX over TCP and fragmented UDP in captures (reassembly, defragmenting):
+/// every prefix at a 97-byte step reads no more records than the whole
+/// and stops within what it was given; mutations do not panic.
+#[test]
+fn reassembled_capture_prefixes_and_mutations() {
+    let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    for name in [
+        "ferrofix__ipfix-over-tcp.pcapng",
+        "ferrofix__ipfix-udp-fragments.pcap",
+    ] {
+        let all = files("tests/data/pcap");
+        let (_, data) = all.iter().find(|(n, _)| n == name).expect(name);
+        let data = &data[..60_000];
+        let (full, _) = decode(data, Policy::Skip);
+        assert!(full.records > 0, "{name}");
+        for cut in (0..data.len()).step_by(97) {
+            let (part, err) = decode(&data[..cut], Policy::Error);
+            assert!(part.records <= full.records, "{name} cut {cut}");
+            if let Some(e) = err {
+                assert!(e.offset.unwrap_or(0) <= cut as u64, "{name} cut {cut}: {e}");
             }
-            for p in [Policy::Error, Policy::Skip] {
-                let (sink, _) = decode(&m, p);
-                // Bounded work: templates may not have more than
-                // 4 * min_record_len + 64 fields, so values per byte are capped.
-                assert!(sink.values <= (m.len() as u64 + 1) * 68);
-            }
+        }
+        for _ in 0..300 {
+            decode_bounded(&mutate(data, &mut rng));
         }
     }
 }

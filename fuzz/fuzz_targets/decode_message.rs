@@ -1,6 +1,8 @@
-//! Fuzz target: any byte string as an IPFIX message stream, decoded under
-//! every policy with every field value visited. It must never panic, hang or
-//! allocate without bound.
+//! Fuzz target: any byte string as a message stream (IPFIX, NetFlow v9/v5,
+//! or a pcap/pcapng capture of flow export, recognised by content), read
+//! both as a stream and in place, decoded under every policy with every
+//! field value visited. It must never panic, hang or allocate without
+//! bound. `make fuzz` seeds it with the IPFIX, NetFlow and capture fixtures.
 #![no_main]
 
 use ferrofix::decode::{Decoder, DecoderOptions, Policy, Record, RecordSink};
@@ -19,15 +21,22 @@ impl RecordSink for Visit {
     }
 }
 
+fn run(mut stream: MessageStream, policy: Policy) {
+    let opts = DecoderOptions { policy, ..DecoderOptions::default() };
+    let mut dec = Decoder::new(InfoModel::iana(), &opts);
+    while let Ok(Some(m)) = stream.next_message() {
+        if dec.decode(&m, &mut Visit).is_err() {
+            break;
+        }
+    }
+    std::hint::black_box(stream.capture_stats());
+}
+
 fuzz_target!(|data: &[u8]| {
     for policy in [Policy::Error, Policy::Skip] {
-        let opts = DecoderOptions { policy, ..DecoderOptions::default() };
-        let mut dec = Decoder::new(InfoModel::iana(), &opts);
-        let mut stream = MessageStream::new(Box::new(std::io::Cursor::new(data.to_vec())));
-        while let Ok(Some(m)) = stream.next_message() {
-            if dec.decode(&m, &mut Visit).is_err() {
-                break;
-            }
-        }
+        run(MessageStream::new(Box::new(std::io::Cursor::new(data.to_vec()))), policy);
+    }
+    if let Ok(s) = MessageStream::from_shared(std::sync::Arc::from(data)) {
+        run(s, Policy::Skip);
     }
 });
