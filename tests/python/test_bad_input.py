@@ -139,3 +139,38 @@ def test_varlen_record_overrun_keeps_earlier_records() -> None:
 
 
 # The malformed NetFlow files are read and refused in test_netflow.py.
+
+
+PCAPS = Path(__file__).resolve().parents[1] / "data" / "pcap"
+
+
+def _captures() -> bytes:
+    """A small real capture of NetFlow v9 export (nDPI's, 14 KB)."""
+    return (PCAPS / "nDPI__netflowv9.pcap").read_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["ipfix", "pcap"]),
+    st.binary(min_size=1, max_size=64),
+    st.integers(min_value=0, max_value=14_000),
+)
+def test_noise_never_crashes_any_path(kind: str, noise: bytes, pos: int) -> None:
+    """Noise written into a real IPFIX stream or capture: the record path,
+    the Arrow path and pandas raise only ferrofix's errors under "error"
+    and nothing under "skip"."""
+    base = bytearray(_real_stream() if kind == "ipfix" else _captures())
+    at = pos % len(base)
+    base[at : at + len(noise)] = noise
+    data = bytes(base)
+    readers = (
+        lambda p: sum(1 for _ in ff.iter_records(data, on_bad_records=p)),
+        lambda p: ff.scan_ipfix(data, on_bad_records=p).to_arrow().num_rows,
+        lambda p: len(ff.read_ipfix(data, on_bad_records=p)),
+    )
+    for policy in ("error", "skip"):
+        for read in readers:
+            try:
+                read(policy)
+            except ff.FerrofixError:
+                assert policy == "error"
