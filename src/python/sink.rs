@@ -90,10 +90,10 @@ unsafe fn combined_keys(d: *mut ffi::PyObject) -> Option<*mut *mut ffi::PyObject
 /// insertion order), so every copy keeps the values at the same offsets
 /// and a record's values can be stored there directly, as a tuple's are,
 /// instead of looked up key by key. The offsets are found, not assumed: a
-/// copy is given a distinct object per key through the public API, each is
-/// looked for exactly once within the keys object's size (`__sizeof__`),
-/// and a second copy filled through the offsets must equal the first,
-/// items in order. Any other layout (another interpreter, a split table,
+/// copy is given a distinct object per key through the public API, the
+/// keys object (its size from `__sizeof__`) is scanned until each has
+/// turned up, none twice, and a second copy filled through the offsets
+/// must equal the first, items in order. Any other layout (another interpreter, a split table,
 /// a size that does not add up) gives None: the public API is used.
 fn value_offsets(
     py: Python<'_>,
