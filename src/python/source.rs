@@ -10,7 +10,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
-use crate::source::{decompressing, MessageStream};
+use crate::source::{decompressing, MessageStream, SharedBytes};
 
 /// A Python binary file object as a `Read`.
 struct PyFileRead {
@@ -37,11 +37,36 @@ impl Read for PyFileRead {
     }
 }
 
+/// The contents of a Python `bytes` object, read in place: a bytes object
+/// is immutable and its contents stay where they are while a reference to
+/// it is held, with or without the GIL.
+struct PyBytesView {
+    _owner: Py<PyBytes>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the view only reads immutable bytes kept alive by `_owner`
+// (released with the GIL by pyo3 when dropped on another thread).
+unsafe impl Send for PyBytesView {}
+// SAFETY: as above: shared reads of immutable bytes.
+unsafe impl Sync for PyBytesView {}
+
+impl AsRef<[u8]> for PyBytesView {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `ptr`/`len` are the contents of `_owner`, alive and
+        // unchanged for as long as the view is.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
 /// A source given from Python, kept so that it can be opened again (the
 /// columnar reader scans a stream once for its templates, then decodes it).
 pub enum Source {
     Path(PathBuf),
-    Bytes(Arc<[u8]>),
+    /// Bytes in memory: a `bytes` object read in place, other buffers
+    /// (which may change under the reader) copied.
+    Bytes(SharedBytes),
     /// A file object can be read only once.
     File(Py<PyAny>),
 }
@@ -50,13 +75,19 @@ impl Source {
     /// Classify a Python object; the label describes it in messages.
     pub fn from_py(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<(Source, String)> {
         if let Ok(b) = source.cast::<PyBytes>() {
-            return Ok((Source::Bytes(Arc::from(b.as_bytes())), "<bytes>".into()));
+            let data = b.as_bytes();
+            let view = PyBytesView {
+                ptr: data.as_ptr(),
+                len: data.len(),
+                _owner: b.clone().unbind(),
+            };
+            return Ok((Source::Bytes(Arc::new(view)), "<bytes>".into()));
         }
         if let Ok(b) = source.cast::<PyByteArray>() {
-            return Ok((Source::Bytes(Arc::from(b.to_vec())), "<bytearray>".into()));
+            return Ok((Source::Bytes(Arc::new(b.to_vec())), "<bytearray>".into()));
         }
         if let Ok(buf) = PyBuffer::<u8>::get(source) {
-            return Ok((Source::Bytes(Arc::from(buf.to_vec(py)?)), "<buffer>".into()));
+            return Ok((Source::Bytes(Arc::new(buf.to_vec(py)?)), "<buffer>".into()));
         }
         if let Ok(path) = source.extract::<PathBuf>() {
             let label = path.display().to_string();
@@ -91,7 +122,7 @@ impl Source {
 
     fn open_any(&self, py: Python<'_>, label: &str) -> PyResult<MessageStream> {
         match self {
-            Source::Bytes(b) => Ok(MessageStream::from_shared(b.clone())?),
+            Source::Bytes(b) => Ok(MessageStream::from_bytes_of(b.clone())?),
             Source::Path(path) => py.detach(|| MessageStream::open(path)).map_err(|e| {
                 let e = io::Error::new(e.kind(), format!("{label}: {e}"));
                 PyErr::from(e)
@@ -110,7 +141,7 @@ impl Source {
                 let mut data = Vec::new();
                 r.read_to_end(&mut data)?;
                 let _ = py;
-                Ok(Source::Bytes(Arc::from(data)))
+                Ok(Source::Bytes(Arc::new(data)))
             }
             other => Ok(other),
         }

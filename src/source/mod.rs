@@ -71,19 +71,32 @@ fn compressed(head: &[u8]) -> bool {
 /// Mapped bytes already decoded are released in steps of this size.
 const RELEASE_STEP: usize = 2 << 20;
 
+/// Bytes in memory shared with their owner (a `Vec`, an `Arc<[u8]>`, a
+/// Python `bytes` object...), read where they are.
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// [`SharedBytes`] as a byte slice.
+struct SharedView(SharedBytes);
+
+impl AsRef<[u8]> for SharedView {
+    fn as_ref(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
+}
+
 /// A whole input in memory.
 enum Whole {
     /// A mapped file.
     Mapped(Mmap),
     /// Bytes handed over by the caller.
-    Shared(Arc<[u8]>),
+    Shared(SharedBytes),
 }
 
 impl Whole {
     fn bytes(&self) -> &[u8] {
         match self {
             Whole::Mapped(m) => m,
-            Whole::Shared(b) => b,
+            Whole::Shared(b) => (**b).as_ref(),
         }
     }
 }
@@ -278,11 +291,21 @@ impl MessageStream {
     /// Messages of bytes in memory (decompressed on the fly if they are
     /// gzip or zstd; used in place otherwise).
     pub fn from_shared(data: Arc<[u8]>) -> io::Result<Self> {
-        if crate::pcap::is_capture(&data) {
-            return Ok(Self::capture_whole(Box::new(data)));
+        Self::from_bytes_of(Arc::new(data))
+    }
+
+    /// Messages of bytes in memory kept by their owner (see
+    /// [`MessageStream::from_shared`]): nothing is copied unless
+    /// decompressed.
+    pub fn from_bytes_of(data: SharedBytes) -> io::Result<Self> {
+        let bytes = (*data).as_ref();
+        if crate::pcap::is_capture(bytes) {
+            return Ok(Self::capture_whole(Box::new(SharedView(data))));
         }
-        if compressed(&data) {
-            return Ok(Self::new(decompressing(Box::new(io::Cursor::new(data)))?));
+        if compressed(bytes) {
+            return Ok(Self::new(decompressing(Box::new(io::Cursor::new(
+                SharedView(data),
+            )))?));
         }
         Ok(Self::with_input(Input::Whole {
             data: Whole::Shared(data),

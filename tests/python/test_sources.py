@@ -102,3 +102,39 @@ def test_health_counts_bytes_and_messages() -> None:
     assert h.bytes == FILE.stat().st_size
     assert h.messages == 15  # MANIFEST: IPFIX x15 msg
     assert h.data_records + h.options_records == 117
+
+
+def test_bytes_are_read_in_place() -> None:
+    """A bytes source is not copied: the reader holds the object itself
+    (one reference more while it is open) and reads it after the caller
+    has let go of it; a bytearray, which may change, is copied."""
+    import sys
+
+    raw = FILE.read_bytes()
+    ref = list(ff.iter_records(FILE))
+    data = bytes(raw)  # a fresh object only this test refers to
+    before = sys.getrefcount(data)
+    r = ff.Reader(data)
+    assert sys.getrefcount(data) == before + 1
+    del data
+    assert list(r) == ref
+    r.close()
+    held = bytearray(raw)
+    before = sys.getrefcount(held)
+    r = ff.Reader(held)
+    assert sys.getrefcount(held) == before
+    held[:] = b"\0" * len(held)  # the copy is unaffected
+    assert list(r) == ref
+
+
+def test_bytes_of_captures_and_compressed_data_in_place() -> None:
+    """Captures and gzip data given as bytes read as their files do, with
+    the Arrow path's worker threads reading them without the GIL."""
+    pcap = Path(__file__).resolve().parents[1] / "data" / "pcap" / "nDPI__netflowv9.pcap"
+    cap = pcap.read_bytes()
+    assert list(ff.iter_records(cap)) == list(ff.iter_records(pcap))
+    gz = gzip.compress(FILE.read_bytes())
+    assert list(ff.iter_records(gz)) == list(ff.iter_records(FILE))
+    one = ff.read_ipfix(FILE.read_bytes())
+    many = ff.read_ipfix([FILE.read_bytes()] * 4, workers=2)
+    assert len(many) == 4 * len(one) > 0
