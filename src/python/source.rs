@@ -1,6 +1,6 @@
 //! Sources given from Python: a path, a bytes-like object, or a binary file
-//! object read through its `readinto`/`read` method (taking the GIL only for
-//! each read).
+//! object read through its `read` method (taking the GIL only for each
+//! read of up to 1 MiB).
 
 use std::io::{self, Read};
 use std::path::PathBuf;
