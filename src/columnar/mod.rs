@@ -9,6 +9,7 @@ mod dict;
 mod nested;
 mod origin;
 mod plan;
+mod pool;
 mod prim;
 mod reader;
 mod sink;

@@ -7,6 +7,8 @@
 use arrow_array::{ArrowPrimitiveType, PrimitiveArray};
 use arrow_buffer::{NullBufferBuilder, ScalarBuffer};
 
+use super::pool::POOL;
+
 /// Values and validity of one primitive column of the batch in progress.
 pub(crate) struct Prim<T: ArrowPrimitiveType> {
     values: Vec<T::Native>,
@@ -29,7 +31,7 @@ impl<T: ArrowPrimitiveType> Prim<T> {
     #[inline]
     fn ready(&mut self, more: usize) {
         if self.values.capacity() == 0 {
-            self.values.reserve(self.hint.max(more));
+            self.values = POOL.take(self.hint.max(more));
         }
     }
 
@@ -73,7 +75,9 @@ impl<T: ArrowPrimitiveType> Prim<T> {
     /// The batch's array; the column is left empty for the next batch.
     pub fn finish(&mut self) -> PrimitiveArray<T> {
         self.hint = self.values.len();
-        let values = ScalarBuffer::from(std::mem::take(&mut self.values));
+        let values = std::mem::take(&mut self.values);
+        let len = values.len();
+        let values = ScalarBuffer::new(POOL.buffer(values), 0, len);
         PrimitiveArray::new(values, self.nulls.finish())
     }
 }

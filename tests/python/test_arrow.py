@@ -414,3 +414,29 @@ def test_by_template_counts_match_the_record_path(name: str) -> None:
     frames = ff.read_ipfix(DATA / name, by_template=True)
     assert {tuple(k): len(f) for k, f in frames.items()} == counts
     assert len(counts) > 1
+
+
+def test_batches_kept_while_others_are_dropped_stay_intact() -> None:
+    """Column buffers of dropped batches are reused for later ones
+    (src/columnar/pool.rs): batches still held must keep their values.
+    Every other batch of a stream is kept, the rest dropped as they come;
+    the kept ones equal the same rows read whole, and the record path."""
+    pa = pytest.importorskip("pyarrow")
+    path = DATA / "ipfixcol2__example_flows.ipfix"
+    data = path.read_bytes() * 4  # 15,916 records in batches of 1,000
+    cols = ["sourceIPv4Address", "octetDeltaCount", "flowStartMilliseconds", "protocolIdentifier"]
+    whole = ff.scan_ipfix(data, columns=cols, addresses="int", batch_size=1000).to_arrow()
+    kept, at, starts = [], 0, []
+    scan = ff.scan_ipfix(data, columns=cols, addresses="int", batch_size=1000)
+    for i, b in enumerate(scan.batches()):
+        if i % 2 == 0:
+            kept.append(b)
+            starts.append(at)
+        at += b.num_rows
+        del b
+    assert at == whole.num_rows and len(kept) >= 8
+    for start, b in zip(starts, kept, strict=True):
+        assert pa.Table.from_batches([pa.record_batch(b)]).equals(whole.slice(start, b.num_rows))
+    first = [r["octetDeltaCount"] for r in ff.iter_records(path)]
+    octets = pa.record_batch(kept[0]).column("octetDeltaCount").to_pylist()
+    assert octets == first[: len(octets)]
