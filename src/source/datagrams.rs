@@ -119,14 +119,9 @@ impl Datagrams {
         let Some(session) = self.session_of(key) else {
             return Err(buf);
         };
-        self.external = false;
-        self.datagram_offset = offset;
-        self.frame = frame;
-        self.at = span.start.min(buf.len());
-        self.span = self.at..span.end.min(buf.len()).max(self.at);
-        self.session = session;
-        self.udp = true;
-        self.received = None;
+        let start = span.start.min(buf.len());
+        let span = start..span.end.min(buf.len()).max(start);
+        self.start(session, span, false, offset, frame);
         Ok(std::mem::replace(&mut self.datagram, buf))
     }
 
@@ -143,7 +138,22 @@ impl Datagrams {
         let Some(session) = self.session_of(key) else {
             return false;
         };
-        self.external = true;
+        self.start(session, span, true, offset, frame);
+        true
+    }
+
+    /// Make `span` (of the own buffer, or of the caller's bytes when
+    /// `external`) session `session`'s current datagram, read from its
+    /// start; it came over UDP until [`Datagrams::set_udp`] says otherwise.
+    fn start(
+        &mut self,
+        session: usize,
+        span: std::ops::Range<usize>,
+        external: bool,
+        offset: u64,
+        frame: u64,
+    ) {
+        self.external = external;
         self.datagram_offset = offset;
         self.frame = frame;
         self.at = span.start;
@@ -151,7 +161,6 @@ impl Datagrams {
         self.session = session;
         self.udp = true;
         self.received = None;
-        true
     }
 
     /// The session number of `key`, a new one if there is room.
