@@ -92,7 +92,12 @@ def test_for_spec_alike(spec: str) -> None:
             ours.for_spec(spec)
         return
     except Exception:
-        # python-ipfix's own bugs (a type's reduced size it lacks, ...)
+        # python-ipfix's own bugs (a type's reduced size it lacks, ...):
+        # ours answers with an IE or a ValueError, nothing else.
+        try:
+            ours.for_spec(spec)
+        except ValueError:
+            pass
         return
     o = ours.for_spec(spec)
     assert (repr(o), str(o)) == (repr(r), str(r))

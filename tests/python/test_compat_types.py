@@ -330,8 +330,14 @@ def test_ntp_timestamps_count_from_1900() -> None:
         assert secs == struct.unpack("!L", rb[:4])[0] + ours.NTP_EPOCH_TO_UNIX_EPOCH
         assert secs == 1371823203 + 2208988800
         assert decode(ours, name, 8, ob) == dt
+        # The fraction counts 2^-32 s (§6.1.9): 0.456789 s to within its
+        # resolution, 2^-21 s for microseconds (11 low bits zero), a
+        # nanosecond otherwise.
         if name == "dateTimeMicroseconds":
             assert frac & 0x7FF == 0
+            assert abs(frac / 2**32 - 0.456789) < 2**-21
+        else:
+            assert abs(frac / 2**32 - 0.456789) < 1e-9
     unix0 = (2208988800 << 32).to_bytes(8, "big")
     assert decode(ours, "dateTimeMicroseconds", 8, unix0) == EPOCH
     micro = ours.for_name("dateTimeMicroseconds")
