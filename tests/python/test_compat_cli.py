@@ -86,3 +86,25 @@ def test_csv_reads_gzip_and_netflow(tmp_path: Path) -> None:
     )
     out = _run([sys.executable, "-m", "ferrofix", "csv", "-9", "-f", str(v9), "octetDeltaCount"])
     assert out.splitlines()[0] == '"octetDeltaCount"' and len(out.splitlines()) == 22
+
+
+def test_stat_reads_gzip_and_refuses_netflow_clearly(tmp_path: Path) -> None:
+    """stat recognises gzip by itself (as ipfixstat with -z reads it), and
+    names the file and why for NetFlow v9 instead of a traceback."""
+    import gzip
+
+    path = TESTS / "data" / "ipfix" / "ipfixcol__02-odid4.ipfix"
+    gz = tmp_path / "x.ipfix.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    theirs = _run([sys.executable, _script("ipfixstat"), "-z", "-f", str(gz)])
+    assert _run([sys.executable, "-m", "ferrofix", "stat", "-f", str(gz)]) == theirs
+    v9 = TESTS / "data" / "netflow" / "fluent-plugin-netflow__netflow.v9.template.dump"
+    r = subprocess.run(
+        [sys.executable, "-m", "ferrofix", "stat", "-f", str(v9)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0
+    assert "reads IPFIX" in r.stderr and str(v9) in r.stderr
+    assert "Traceback" not in r.stderr

@@ -125,3 +125,28 @@ def test_v9_record_iterator_takes_python_ipfix_decode_functions() -> None:
     assert tuples == [(d["sourceIPv4Address"], d["octetDeltaCount"]) for d in dicts]
     with pytest.raises(NotImplementedError, match="decode_namedict_from"):
         v9pdu.from_stream(io.BytesIO(data)).record_iterator(tmplaccept_fn=lambda t: True)
+
+
+def test_tuple_iterator_after_namedict_iterator_chooses_again() -> None:
+    """python-ipfix's MessageBuffer kept the templates its last
+    tuple_iterator accepted; a namedict_iterator in between accepted every
+    template, and the same ielist then raised on a message without
+    templates. Compat chooses again."""
+    from ipfixmsg import field, set_, template_record, template_set, uint
+    from ipfixmsg import message as msg
+
+    both = template_record(256, [field(8, 4), field(1, 8)])  # source address, octets
+    octets = template_record(257, [field(1, 8)])
+    m1 = msg([template_set(both), set_(256, bytes([10, 0, 0, 1]) + uint(5, 8))])
+    m2 = msg([template_set(octets), set_(257, uint(6, 8))])
+    m3 = msg([set_(257, uint(7, 8)), set_(256, bytes([10, 0, 0, 2]) + uint(8, 8))])
+    ie.use_iana_default()
+    cols = ie.spec_list(["sourceIPv4Address", "octetDeltaCount"])
+    buf = message.MessageBuffer()
+    stream = io.BytesIO(m1 + m2 + m3)
+    buf.read_message(stream)
+    assert [t[1] for t in buf.tuple_iterator(cols)] == [5]
+    buf.read_message(stream)
+    assert list(buf.namedict_iterator()) == [{"octetDeltaCount": 6}]
+    buf.read_message(stream)
+    assert [t[1] for t in buf.tuple_iterator(cols)] == [8]

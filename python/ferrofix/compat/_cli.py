@@ -8,9 +8,11 @@ line of IE names, values as python-ipfix's ``unparse`` shows them);
 template with how often it came, was replaced, and how many data sets and
 bytes used it, and the sets that came without a template.
 
-Differences from python-ipfix's scripts: gzip and zstd files are also
-recognised without ``-z``; ``-9`` is accepted but not needed (NetFlow v9 is
-recognised by its version), and works when collecting too; a record
+Differences from python-ipfix's scripts: gzip files are also recognised
+without ``-z`` (and zstd by ``csv``); ``-9`` is accepted but not needed by
+``csv`` (NetFlow v9 is recognised by its version), and works when
+collecting too; ``stat`` reads IPFIX only, as python-ipfix's did, and says
+so instead of a traceback; a record
 python-ipfix's ``unparse`` could not show aborted ipfix2csv, here the
 value's ``str()`` is written.
 """
@@ -21,11 +23,9 @@ import argparse
 import bz2
 import csv
 import gzip
-import operator
 import socketserver
 import sys
 from collections.abc import Callable
-from functools import reduce
 from typing import IO, Any, cast
 
 from . import ie, message, reader, template
@@ -44,7 +44,9 @@ def _open(args: argparse.Namespace) -> IO[bytes]:
         return sys.stdin.buffer
     if args.bzip2:
         return cast(IO[bytes], bz2.open(args.file, "rb"))
-    if args.gzip:
+    with open(args.file, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    if args.gzip or gzipped:
         return cast(IO[bytes], gzip.open(args.file, "rb"))
     return open(args.file, "rb")
 
@@ -155,7 +157,7 @@ class TemplateStats:
 
     def report(self, out: Callable[[str], Any] = print) -> None:
         def total(d: dict[Any, int]) -> int:
-            return reduce(operator.add, d.values(), 0)
+            return sum(d.values())
 
         out(
             f"#\n# {len(self.templates)} templates, {total(self.count)} template sets, "
@@ -188,6 +190,9 @@ def _stat(args: argparse.Namespace) -> int:
     try:
         stats = TemplateStats(f)
         stats.run()
+    except template.IpfixDecodeError as e:
+        # stat reads message by message (its hooks see every set): IPFIX only.
+        raise ValueError(f"{args.file or '<stdin>'}: {e} (ferrofix stat reads IPFIX)") from None
     finally:
         if f is not sys.stdin.buffer:
             f.close()

@@ -36,7 +36,6 @@ Deliberate differences from python-ipfix 0.9.7, each with its reason:
 
 from __future__ import annotations
 
-import functools
 import io
 import struct
 import time
@@ -252,6 +251,9 @@ class MessageBuffer:
 
     def namedict_iterator(self) -> Iterator[dict[str, Any]]:
         """Iterate the message's records as dicts keyed by IE name."""
+        # It accepts every template: a later tuple_iterator must choose
+        # again (python-ipfix kept its last choice and then raised).
+        self.last_tuple_iterator_ielist = None
         return self.record_iterator(decode_fn=template.Template.decode_namedict_from)
 
     def _recache_accepted_tids(self, accept: Callable[[template.Template], bool]) -> None:
@@ -267,7 +269,7 @@ class MessageBuffer:
         ``ielist``, as tuples in ``ielist`` order (the others are left out)."""
 
         def accept(tmpl: template.Template) -> bool:
-            return functools.reduce(lambda a, b: a and b, (e in tmpl.ies for e in ielist), True)
+            return all(e in tmpl.ies for e in ielist)
 
         if self.last_tuple_iterator_ielist is None or ielist is not self.last_tuple_iterator_ielist:
             self._recache_accepted_tids(accept)
@@ -428,9 +430,6 @@ class MessageBuffer:
         except BaseException:
             self.length = saved
             raise
-        if self.length > self.mtu:
-            self.length = saved
-            raise EndOfMessage()
         self._increment_sequence()
 
     def export_namedict(self, rec: dict[str, Any]) -> None:
