@@ -113,6 +113,12 @@ class InformationElement:
     def __hash__(self) -> int:
         return hash((self.pen, self.num))
 
+    def _ferrofix_spec(self, with_length: bool = False) -> str:
+        """The IESpec ferrofix's reader and writer resolve to exactly this
+        IE (by number), with its length when asked."""
+        spec = f"{self.name}({self.pen}/{self.num})<{self.type.name}>"
+        return f"{spec}[{self.length}]" if with_length else spec
+
     def __repr__(self) -> str:
         return (
             f"InformationElement({self.name!r}, {self.pen!r}, {self.num!r}, "

@@ -17,17 +17,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .._model import describe
-from . import ie, types
+from . import ie
 
 _NS = {"iana": "http://www.iana.org/assignments"}
 
 
 def _spec(name: str, num: int, typename: str) -> str:
-    try:
-        t = types.for_name(typename)
-    except types.IpfixTypeError:
-        t = types.for_name("octetArray")
+    t = ie._type_for(typename)
     return f"{name}({num})<{t.name}>[{t.length}]"
 
 
@@ -35,7 +31,7 @@ def iana_xml_to_iespec(uri: str | None = None) -> list[str]:
     """IESpecs of the IANA IPFIX registry: of the XML at ``uri`` (a path or
     ``file:`` URL), or of ferrofix's snapshot when ``uri`` is None."""
     if uri is None:
-        return [_spec(e.name, e.id, e.type) for e in describe(spec_files=[]) if e.pen == 0]
+        return [_spec(name, num, typename) for name, num, typename in ie._iana()]
     parsed = urlparse(uri)
     if parsed.scheme not in ("", "file"):
         raise ValueError(f"{uri}: ferrofix.compat reads the IANA registry from a local file only")
@@ -57,7 +53,7 @@ def reverse_iespec(iespec: str) -> str:
     name, pen, num, typename, length = ie.parse_spec(iespec)
     if not name:
         raise ValueError(f"{iespec}: a reverse IESpec needs a name")
-    revname = "reverse" + name[0].upper() + name[1:]
+    revname = ie._reverse_name(name)
     if pen:
         num |= 0x4000
     else:

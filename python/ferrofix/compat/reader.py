@@ -51,15 +51,10 @@ def registry_specs() -> list[str]:
     and writer (IANA and RFC 5103 reverse IEs they know already)."""
     out = []
     for e in _ie.dump_infomodel():
-        if e.pen in _KNOWN_PENS or e.name is None or e.name.startswith("_ipfix_"):
+        if e.pen in _KNOWN_PENS or e.name.startswith("_ipfix_"):
             continue
-        out.append(f"{e.name}({e.pen}/{e.num})<{e.type.name}>")
+        out.append(e._ferrofix_spec())
     return out
-
-
-def column_spec(e: _ie.InformationElement) -> str:
-    """The IESpec ferrofix resolves to exactly this IE (by number)."""
-    return f"{e.name}({e.pen}/{e.num})<{e.type.name}>"
 
 
 class MessageStreamReader:
@@ -120,7 +115,7 @@ class MessageStreamReader:
         r = self._reader()
         r.configure(
             shape="tuple",
-            columns=[column_spec(e) for e in ielist],
+            columns=[e._ferrofix_spec() for e in ielist],
             require_all=True,
             kind="all",
         )

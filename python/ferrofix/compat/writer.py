@@ -44,10 +44,6 @@ from .reader import registry_specs
 from .template import IpfixEncodeError, Template
 
 
-def _spec(e: Any) -> str:
-    return f"{e.name}({e.pen}/{e.num})<{e.type.name}>[{e.length}]"
-
-
 class MessageStreamWriter:
     """Writes records to a stream of IPFIX messages; get one with
     :func:`to_stream`."""
@@ -59,7 +55,6 @@ class MessageStreamWriter:
         self.msg.mtu = mtu
         self.odid = 0
         self.curtid: int | None = None
-        self._templates: dict[tuple[int, int], Template] = {}
         self._w: Any = None
         self._put: Callable[[Any], None] = self._no_template
 
@@ -85,16 +80,18 @@ class MessageStreamWriter:
         """Add (and write) a template of the current domain."""
         try:
             self._writer().add_template(
-                [_spec(e) for e in tmpl.ies], tmpl.tid, self.odid, tmpl.scopecount
+                [e._ferrofix_spec(with_length=True) for e in tmpl.ies],
+                tmpl.tid,
+                self.odid,
+                tmpl.scopecount,
             )
         except EncodeError as e:
             raise IpfixEncodeError(str(e)) from e
-        self._templates[(self.odid, tmpl.tid)] = tmpl
         self.msg.templates[(self.odid, tmpl.tid)] = tmpl
 
     def set_export_template(self, tid: int) -> None:
         """Encode the following records with template ``tid``."""
-        if (self.odid, tid) not in self._templates:
+        if (self.odid, tid) not in self.msg.templates:
             raise IpfixEncodeError(f"can't start set without template id {tid}")
         self.curtid = tid
         write, odid = self._writer().write, self.odid
