@@ -411,4 +411,6 @@ def test_export_ports_restrict_what_is_read() -> None:
     assert len(ff.read_ipfix(both, export_ports=[9991])) == len(everything)
     h = ff.Reader(both, export_ports=[43853])
     list(h)
+    # Every packet of traffic-01 is other traffic to this reader: its 11
+    # packets (`capinfos -c`).
     assert h.health.capture is not None and h.health.capture["other_packets"] == 11

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import ferrofix as ff
+import ipfixmsg
 from ferrofix.compat import ie, message, reader, template, v9pdu
 
 
@@ -24,8 +25,9 @@ def _model() -> Any:
 
 
 def _msg(*sets: tuple[int, bytes], odid: int = 1) -> bytes:
-    body = b"".join(struct.pack("!HH", sid, 4 + len(b)) + b for sid, b in sets)
-    return struct.pack("!HHIII", 10, 16 + len(body), 1_700_000_000, 0, odid) + body
+    return ipfixmsg.message(
+        [ipfixmsg.set_(sid, b) for sid, b in sets], odid=odid, export_time=1_700_000_000
+    )
 
 
 TEMPLATE = struct.pack("!HHHH", 256, 1, 2, 4)  # packetDeltaCount[4]

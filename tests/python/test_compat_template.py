@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ferrofix as ff
+import ipfixmsg
 from ferrofix.compat import ie as ours_ie
 from ferrofix.compat import template as ours
 from ferrofix.compat import types as ours_types
@@ -158,8 +159,7 @@ def template_case(draw: Any, fields: Any, varlen_first: bool) -> tuple[list[str]
 
 
 def message(sets: list[tuple[int, bytes]]) -> bytes:
-    body = b"".join(struct.pack("!HH", sid, 4 + len(b)) + b for sid, b in sets)
-    return struct.pack("!HHLLL", 10, 16 + len(body), 0, 0, 0) + body
+    return ipfixmsg.message([ipfixmsg.set_(sid, b) for sid, b in sets], export_time=0)
 
 
 def sets_of(data: bytes) -> Iterator[tuple[int, memoryview]]:
