@@ -502,7 +502,18 @@ impl<R: Read> CaptureReader<R> {
                     self.number += 1;
                     self.data = (20, cap);
                     self.in_whole = false;
-                    let ts = timestamp(hi << 32 | lo, i);
+                    let Some(ts) = timestamp(hi << 32 | lo, i) else {
+                        return Err(bad(
+                            format!(
+                                "pcapng timestamp {} in units of 1/{} s plus if_tsoffset {} s \
+                                 is not a time from 1677 to 2262",
+                                hi << 32 | lo,
+                                i.units,
+                                i.offset_s
+                            ),
+                            start + 12,
+                        ));
+                    };
                     return Ok(Some((i.linktype, ts, orig, body_at + 20)));
                 }
                 3 => {
@@ -584,11 +595,14 @@ impl<R: Read> CaptureReader<R> {
     }
 }
 
-/// Nanoseconds since the epoch of a pcapng timestamp in `i`'s units.
-fn timestamp(t: u64, i: Interface) -> i64 {
-    let units = u128::from(i.units);
-    let ns = u128::from(t) * 1_000_000_000 / units;
-    i64::try_from(ns).unwrap_or(i64::MAX) + i.offset_s.saturating_mul(1_000_000_000)
+/// Nanoseconds since the epoch of a pcapng timestamp in `i`'s units, plus
+/// the interface's if_tsoffset; None when that is not an `i64` of
+/// nanoseconds (both come from the file: a hostile capture must not
+/// overflow).
+fn timestamp(t: u64, i: Interface) -> Option<i64> {
+    let units = u128::from(i.units.max(1));
+    let ns = i64::try_from(u128::from(t) * 1_000_000_000 / units).ok()?;
+    ns.checked_add(i.offset_s.checked_mul(1_000_000_000)?)
 }
 
 #[cfg(test)]
@@ -664,5 +678,71 @@ mod tests {
         assert_eq!(e.offset, Some(43 + 16));
         assert!(matches!(e.kind, ErrorKind::Truncated { .. }));
         assert!(r.next_packet().unwrap().is_none());
+    }
+
+    /// A pcapng section (little-endian) with one Ethernet interface whose
+    /// options are `if_tsresol` = `resol` and `if_tsoffset` = `offset_s`,
+    /// and one enhanced packet block at time `t` (in the interface's units).
+    fn pcapng_one(resol: u8, offset_s: i64, t: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        // SHB: type, length 28, byte-order magic, version 1.0, section length -1.
+        out.extend_from_slice(&0x0A0D_0D0Au32.to_le_bytes());
+        out.extend_from_slice(&28u32.to_le_bytes());
+        out.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+        out.extend_from_slice(&[1, 0, 0, 0]);
+        out.extend_from_slice(&u64::MAX.to_le_bytes());
+        out.extend_from_slice(&28u32.to_le_bytes());
+        // IDB: link type 1, snaplen, if_tsresol (9), if_tsoffset (14), end.
+        let mut idb = vec![1, 0, 0, 0];
+        idb.extend_from_slice(&65535u32.to_le_bytes());
+        idb.extend_from_slice(&[9, 0, 1, 0, resol, 0, 0, 0]);
+        idb.extend_from_slice(&[14, 0, 8, 0]);
+        idb.extend_from_slice(&offset_s.to_le_bytes());
+        idb.extend_from_slice(&[0, 0, 0, 0]);
+        let total = (idb.len() + 12) as u32;
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&total.to_le_bytes());
+        out.extend_from_slice(&idb);
+        out.extend_from_slice(&total.to_le_bytes());
+        // EPB: interface 0, time, 4 bytes captured.
+        out.extend_from_slice(&6u32.to_le_bytes());
+        out.extend_from_slice(&36u32.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&((t >> 32) as u32).to_le_bytes());
+        out.extend_from_slice(&(t as u32).to_le_bytes());
+        out.extend_from_slice(&4u32.to_le_bytes());
+        out.extend_from_slice(&4u32.to_le_bytes());
+        out.extend_from_slice(b"abcd");
+        out.extend_from_slice(&36u32.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn pcapng_timestamps_with_resolution_and_offset() {
+        // Base-2 resolution (2^-20 s) and a 10 s offset: 3 * 2^20 units is
+        // 3 s, so 13 s in all.
+        let data = pcapng_one(0x80 + 20, 10, 3 << 20);
+        let mut r = CaptureReader::new(io::Cursor::new(data)).unwrap();
+        assert_eq!(r.next_packet().unwrap().unwrap().ts_ns, 13_000_000_000);
+        // Nanoseconds, an offset back before 1970.
+        let data = pcapng_one(9, -5, 2_000_000_001);
+        let mut r = CaptureReader::new(io::Cursor::new(data)).unwrap();
+        assert_eq!(r.next_packet().unwrap().unwrap().ts_ns, -2_999_999_999);
+    }
+
+    #[test]
+    fn a_timestamp_past_i64_nanoseconds_is_an_error_not_an_overflow() {
+        // The issue-13 defect: a large if_tsoffset overflowed (a panic with
+        // overflow checks on). Also a time that alone overflows i64 ns.
+        for (offset, t) in [(i64::MAX / 4, 1), (i64::MIN, 0), (0, u64::MAX)] {
+            let data = pcapng_one(6, offset, t);
+            assert!(data.len() <= 112);
+            let mut r = CaptureReader::new(io::Cursor::new(data)).unwrap();
+            let e = r.next_packet().unwrap_err();
+            assert!(e.to_string().contains("if_tsoffset"), "{e}");
+            // The timestamp of the packet block after the 28-byte SHB and
+            // the 44-byte IDB.
+            assert_eq!(e.offset, Some(28 + 44 + 12));
+        }
     }
 }
