@@ -1,5 +1,5 @@
 //! NetFlow v9 (RFC 3954) and NetFlow v5 packets, read as IPFIX: each packet
-//! is framed in a byte stream ([`frame`]) and translated into one IPFIX
+//! is framed in a byte stream (`crate::source::framing`) and translated into one IPFIX
 //! message ([`Translator`]), so the one decoder, its template store, its
 //! health counters and every sink serve all three versions.
 //!
@@ -114,98 +114,6 @@ pub fn extent(version: Version, header: &[u8]) -> std::result::Result<Extent, (E
 /// so 5, 9 and 10 there can only be a version number.
 pub fn starts_packet(first_two: u16) -> bool {
     Version::of(first_two).is_some()
-}
-
-/// The length of the packet at the start of `data` (a whole input) and its
-/// version; `Ok(None)` when `data` is empty. Errors carry their offset in
-/// `data`.
-pub fn frame(data: &[u8]) -> std::result::Result<Option<(Version, usize)>, (Error, usize)> {
-    if data.is_empty() {
-        return Ok(None);
-    }
-    let Some(first) = be16(data, 0) else {
-        return Err(truncated(2, data.len(), 0));
-    };
-    let Some(version) = Version::of(first) else {
-        return Err(bad(
-            ErrorKind::BadMessageHeader(format!(
-                "version {first} is not IPFIX (10), NetFlow v9 or NetFlow v5"
-            )),
-            0,
-        ));
-    };
-    let hl = version.header_len();
-    if data.len() < hl {
-        return Err(truncated(hl, data.len(), 0));
-    }
-    match extent(version, data)? {
-        Extent::Fixed(len) => {
-            if data.len() < len {
-                return Err(truncated(len, data.len(), 0));
-            }
-            Ok(Some((version, len)))
-        }
-        Extent::Flowsets => {
-            let mut at = hl;
-            while at < data.len() {
-                if data.len() - at < 4 {
-                    // Trailing bytes too short for a flowset: padding.
-                    at = data.len();
-                    break;
-                }
-                let id = be16(data, at).unwrap_or(0);
-                if starts_packet(id) {
-                    break;
-                }
-                let len = usize::from(be16(data, at + 2).unwrap_or(0));
-                if id == 0 && len == 0 {
-                    // Four bytes of zero padding.
-                    at += 4;
-                    continue;
-                }
-                if len < 4 {
-                    return Err(bad(
-                        ErrorKind::BadSet(format!(
-                            "NetFlow v9 flowset {id} has length {len}, shorter than its header"
-                        )),
-                        at,
-                    ));
-                }
-                if data.len() - at < len {
-                    return Err(truncated(at + len, data.len(), 0));
-                }
-                if at + len > MAX_V9_PACKET {
-                    return Err(too_long(at));
-                }
-                at += len;
-            }
-            Ok(Some((version, at)))
-        }
-    }
-}
-
-/// Largest NetFlow v9 packet framed (a UDP payload is at most 65507 bytes;
-/// the bound keeps a stream without version marks from growing a packet).
-pub const MAX_V9_PACKET: usize = 65_535;
-
-/// The error for a v9 packet past [`MAX_V9_PACKET`] at flowset `at`.
-pub fn too_long(at: usize) -> (Error, usize) {
-    bad(
-        ErrorKind::BadMessageHeader(format!(
-            "NetFlow v9 flowsets run past {MAX_V9_PACKET} bytes without a packet header"
-        )),
-        at,
-    )
-}
-
-fn truncated(needed: usize, available: usize, at: usize) -> (Error, usize) {
-    bad(
-        ErrorKind::Truncated {
-            needed: needed as u64,
-            available: available as u64,
-        },
-        at,
-    )
 }
 
 /// How a v9 field's bytes become the IPFIX field's.
@@ -400,16 +308,18 @@ mod tests {
         data.extend_from_slice(&[0; 4]); // zero padding between datagrams
         let b = v9(&[(256, &[5, 6, 7, 8])]);
         data.extend_from_slice(&b);
-        let (v, len) = frame(&data).unwrap().unwrap();
+        let (v, len) = crate::source::framing::frame(&data).unwrap().unwrap();
         assert_eq!((v, len), (Version::V9, a.len() + 4));
         assert_eq!(
-            frame(&data[len..]).unwrap().unwrap(),
+            crate::source::framing::frame(&data[len..])
+                .unwrap()
+                .unwrap(),
             (Version::V9, b.len())
         );
         // A flowset overrunning the input is reported at the packet start
         // with what it needed.
         let cut = &data[..a.len() - 2];
-        let (e, at) = frame(cut).unwrap_err();
+        let (e, at) = crate::source::framing::frame(cut).unwrap_err();
         assert_eq!(at, 0);
         assert!(matches!(e.kind, ErrorKind::Truncated { .. }), "{e}");
     }

@@ -7,14 +7,14 @@ use std::collections::HashMap;
 
 use super::capture::Exporter;
 use crate::error::Result;
-use crate::netflow::{self, Translator, Version};
+use crate::netflow::{Translator, Version};
 
 /// Most transport sessions followed at once.
 pub const MAX_SESSIONS: usize = 65_536;
 
 /// Whether a payload starts with a flow-export packet that fits it.
 pub fn export_payload(p: &[u8]) -> bool {
-    matches!(netflow::frame(p), Ok(Some((_, len))) if len <= p.len())
+    matches!(super::framing::frame(p), Ok(Some((_, len))) if len <= p.len())
 }
 
 struct Session {
@@ -290,7 +290,7 @@ impl Datagrams {
         let start = self.at;
         let rel0 = start - self.span.start;
         let rest = &data[start..end];
-        match netflow::frame(rest) {
+        match super::framing::frame(rest) {
             Ok(Some((version, len))) => {
                 self.at += len;
                 self.cur = start..start + len;

@@ -23,15 +23,16 @@ use memmap2::Mmap;
 mod capture;
 mod datagrams;
 mod defrag;
+pub mod framing;
 mod live;
 mod tcp;
 pub use capture::{CaptureStats, Exporter};
 pub use datagrams::{export_payload, MAX_SESSIONS};
 pub use live::{LiveCounters, LiveOptions};
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::netflow::{self, Extent, Translator, Version};
-use crate::wire::be16;
+use crate::error::{Error, Result};
+use crate::netflow::{Translator, Version};
+use framing::{Framed, Framer};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -109,6 +110,7 @@ enum Input {
         r: DynRead,
         buf: Vec<u8>,
         carry: Vec<u8>,
+        framer: Framer,
     },
     /// The flow export inside a packet capture.
     Capture(Box<capture::Capture>),
@@ -196,6 +198,7 @@ impl MessageStream {
             r: Box::new(r),
             buf: Vec::with_capacity(1 << 16),
             carry: Vec::new(),
+            framer: Framer::default(),
         })
     }
 
@@ -218,6 +221,7 @@ impl MessageStream {
                     r: Box::new(io::empty()),
                     buf: Vec::new(),
                     carry: Vec::new(),
+                    framer: Framer::default(),
                 });
                 s.failed = Some(e);
                 s
@@ -476,7 +480,12 @@ impl MessageStream {
         let at = self.offset;
         let index = self.index;
         let got = match &mut self.input {
-            Input::Stream { r, buf, carry } => read_packet(r, buf, carry),
+            Input::Stream {
+                r,
+                buf,
+                carry,
+                framer,
+            } => read_packet(r, buf, carry, framer),
             Input::Capture(_) | Input::Live(_) => Ok(None),
             Input::Whole {
                 data,
@@ -487,7 +496,7 @@ impl MessageStream {
                     .ok()
                     .and_then(|a| data.bytes().get(a..))
                     .unwrap_or_default();
-                let r = netflow::frame(rest).map_err(|(e, rel)| (e, rest.len(), rel));
+                let r = framing::frame(rest).map_err(|(e, rel)| (e, rest.len(), rel));
                 if let Ok(Some((_, len))) = r {
                     let start = usize::try_from(at).unwrap_or(usize::MAX);
                     *cur = start..start + len;
@@ -537,105 +546,38 @@ impl MessageStream {
 /// error with the bytes consumed before it and its offset in the packet.
 type Step = std::result::Result<Option<(Version, usize)>, (Error, usize, usize)>;
 
-fn truncated(needed: usize, available: usize) -> (Error, usize, usize) {
-    (
-        Error::new(ErrorKind::Truncated {
-            needed: needed as u64,
-            available: available as u64,
-        }),
-        available,
-        0,
-    )
-}
-
-/// Read from `r` until `buf` holds `want` bytes (or the input ends); the
-/// length reached.
-fn fill_to(
+/// Read the next packet of a stream into `buf`, exactly the bytes the
+/// framer asks for (a pipe or socket is never read ahead of the packet it
+/// delivers); bytes read past a v9 packet (the next packet's first flowset
+/// header) are kept in `carry` for the next read.
+fn read_packet(
     r: &mut DynRead,
     buf: &mut Vec<u8>,
-    want: usize,
-) -> std::result::Result<usize, (Error, usize, usize)> {
-    let have = buf.len();
-    if have >= want {
-        return Ok(have);
-    }
-    buf.resize(want, 0);
-    let got = read_full(r, &mut buf[have..]).map_err(|e| (e.into(), have, 0))?;
-    buf.truncate(have + got);
-    Ok(buf.len())
-}
-
-/// Read the next packet of a stream into `buf`: an IPFIX message or a
-/// NetFlow v5 packet by its length, a NetFlow v9 packet flowset by flowset
-/// up to the next packet's version (kept in `carry`) or the end.
-fn read_packet(r: &mut DynRead, buf: &mut Vec<u8>, carry: &mut Vec<u8>) -> Step {
+    carry: &mut Vec<u8>,
+    framer: &mut Framer,
+) -> Step {
     buf.clear();
     buf.append(carry);
-    let got = fill_to(r, buf, 2)?;
-    if got == 0 {
-        return Ok(None);
-    }
-    if got < 2 {
-        return Err(truncated(2, got));
-    }
-    let first = be16(buf, 0).unwrap_or(0);
-    let Some(version) = Version::of(first) else {
-        return Err((
-            Error::new(ErrorKind::BadMessageHeader(format!(
-                "version {first} is not IPFIX (10), NetFlow v9 or NetFlow v5"
-            ))),
-            got,
-            0,
-        ));
-    };
-    let hl = version.header_len();
-    let got = fill_to(r, buf, hl)?;
-    if got < hl {
-        return Err(truncated(hl, got));
-    }
-    match netflow::extent(version, buf).map_err(|(e, rel)| (e, got, rel))? {
-        Extent::Fixed(len) => {
-            let got = fill_to(r, buf, len)?;
-            if got < len {
-                return Err(truncated(len, got));
+    let mut at_end = false;
+    loop {
+        match framer.step(buf, at_end) {
+            Ok(Framed::Packet(version, len)) => {
+                if let Some(rest) = buf.get(len..) {
+                    carry.extend_from_slice(rest);
+                }
+                buf.truncate(len);
+                return Ok(Some((version, len)));
             }
-            Ok(Some((version, len)))
+            Ok(Framed::End) => return Ok(None),
+            Ok(Framed::Need(want)) => {
+                let have = buf.len();
+                buf.resize(want, 0);
+                let got = read_full(r, &mut buf[have..]).map_err(|e| (e.into(), have, 0))?;
+                buf.truncate(have + got);
+                at_end = buf.len() < want;
+            }
+            Err((e, rel)) => return Err((e, buf.len(), rel)),
         }
-        Extent::Flowsets => loop {
-            let at = buf.len();
-            let got = fill_to(r, buf, at + 4)?;
-            if got < at + 4 {
-                // The end, after at most 3 bytes of padding.
-                return Ok(Some((version, got)));
-            }
-            let id = be16(buf, at).unwrap_or(0);
-            if netflow::starts_packet(id) {
-                carry.extend_from_slice(&buf[at..]);
-                buf.truncate(at);
-                return Ok(Some((version, at)));
-            }
-            let len = usize::from(be16(buf, at + 2).unwrap_or(0));
-            if id == 0 && len == 0 {
-                continue; // zero padding
-            }
-            if len < 4 {
-                return Err((
-                    Error::new(ErrorKind::BadSet(format!(
-                        "NetFlow v9 flowset {id} has length {len}, shorter than its header"
-                    ))),
-                    got,
-                    at,
-                ));
-            }
-            if at + len > netflow::MAX_V9_PACKET {
-                let (e, rel) = netflow::too_long(at);
-                return Err((e, got, rel));
-            }
-            let got = fill_to(r, buf, at + len)?;
-            if got < at + len {
-                return Err(truncated(at + len, got));
-            }
-        },
     }
 }
 
@@ -673,6 +615,7 @@ fn release(_: &Whole, _: &mut usize, _: usize) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn msg(len: u16) -> Vec<u8> {
         let mut m = vec![0, 10];
@@ -762,6 +705,46 @@ mod tests {
         let r = decompressing(Box::new(io::Cursor::new(gz))).unwrap();
         let mut s = MessageStream::new(r);
         assert_eq!(s.next_message().unwrap().unwrap().bytes.len(), 16);
+        assert!(s.next_message().unwrap().is_none());
+    }
+
+    /// A reader of `head` then zeros without end, counting what was read.
+    struct Endless {
+        head: Vec<u8>,
+        read: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len();
+            let from_head = self.head.len().min(n);
+            buf[..from_head].copy_from_slice(&self.head[..from_head]);
+            self.head.drain(..from_head);
+            buf[from_head..].fill(0);
+            self.read
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn an_endless_stream_of_padding_is_an_error_after_one_packet() {
+        // A NetFlow v9 header then zeros forever (issue 13: each 4 zero
+        // bytes were taken for padding and buffered without end).
+        let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut head = vec![0, 9, 0, 0];
+        head.resize(20, 0);
+        let mut s = MessageStream::new(Box::new(Endless {
+            head,
+            read: read.clone(),
+        }));
+        let Err(e) = s.next_message() else {
+            panic!("endless padding was framed as a packet");
+        };
+        assert!(e.to_string().contains("65535 bytes"), "{e}");
+        assert_eq!(e.offset, Some(65_536));
+        // What was read: one packet's bound and the reader's buffer.
+        assert!(read.load(std::sync::atomic::Ordering::Relaxed) < 200_000);
         assert!(s.next_message().unwrap().is_none());
     }
 }

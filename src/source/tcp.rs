@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::capture::Exporter;
+use super::framing::{Framed, Framer};
 use crate::packet::{self, Tcp};
 
 /// TCP connections (one direction each) followed at once.
@@ -390,20 +391,25 @@ impl Streams {
                     break;
                 }
             }
-            if rest.len() < 4 {
-                break;
-            }
-            let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
-            if rest[..2] != [0, 10] || len < 16 {
-                // Not a message where one should start: look for the next.
-                f.synced = false;
-                self.stats.bytes_skipped += 1;
-                used += 1;
-                continue;
-            }
-            if rest.len() < len {
-                break;
-            }
+            // Framed as every other input is; only IPFIX travels over TCP
+            // here (RFC 7011 §10.4).
+            let ipfix = rest.get(..2).is_none_or(|v| v == [0, 10]);
+            let framed = if ipfix {
+                Framer::default().step(rest, false).ok()
+            } else {
+                None
+            };
+            let len = match framed {
+                Some(Framed::Packet(_, len)) => len,
+                Some(Framed::Need(_) | Framed::End) => break,
+                None => {
+                    // Not a message where one should start: look for the next.
+                    f.synced = false;
+                    self.stats.bytes_skipped += 1;
+                    used += 1;
+                    continue;
+                }
+            };
             let pos = f.next_pos - (f.buf.len() - used) as u64;
             let (offset, frame) = place(&f.marks, pos);
             self.ready.push_back(Ready::Message {
