@@ -36,6 +36,9 @@ pub enum ErrorKind {
     /// exporter's refusals: wrong type, out of range, too long, unknown
     /// template).
     Encode(String),
+    /// A bug in ferrofix: a panic caught at the boundary ([`catch_panic`]),
+    /// with what was being done and the panic's message.
+    Internal(String),
 }
 
 /// An error with its place in the stream.
@@ -82,8 +85,35 @@ impl Error {
                 | ErrorKind::BadSpec(_)
                 | ErrorKind::LimitExceeded(_)
                 | ErrorKind::Encode(_)
+                | ErrorKind::Internal(_)
         )
     }
+}
+
+/// Run `f`, turning a panic into an [`ErrorKind::Internal`] error that
+/// says what was being done (`doing`, e.g. "reading trace.pcap") and what
+/// the panic said. Every entry from a foreign caller (Python, an Arrow C
+/// stream consumer) goes through this: a panic must never unwind into C
+/// (that aborts the process) nor reach Python as pyo3's `PanicException`.
+/// The caller decides what state survives: one that panicked mid-way is
+/// not used again.
+pub fn catch_panic<T>(doing: impl FnOnce() -> String, f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        Error::new(ErrorKind::Internal(format!(
+            "{} stopped: {}",
+            doing(),
+            panic_text(payload.as_ref())
+        )))
+    })
+}
+
+/// What a caught panic said.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 impl fmt::Display for ErrorKind {
@@ -109,6 +139,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::BadSpec(s) => write!(f, "bad IESpec: {s}"),
             ErrorKind::Io(_, s) => write!(f, "I/O error: {s}"),
             ErrorKind::Encode(s) => write!(f, "cannot encode: {s}"),
+            ErrorKind::Internal(s) => write!(
+                f,
+                "internal error (a bug in ferrofix; please report it with the input): {s}"
+            ),
         }
     }
 }

@@ -18,9 +18,10 @@ pub mod packet;
 pub mod pcap;
 pub mod session;
 pub mod source;
+pub mod testhook;
 pub mod wire;
 
 #[cfg(feature = "python")]
 mod python;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{catch_panic, Error, ErrorKind, Result};

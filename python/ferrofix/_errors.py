@@ -40,5 +40,12 @@ class EncodeError(FerrofixError, ValueError):
     an unknown template. The message names the column or field."""
 
 
+class InternalError(FerrofixError):
+    """A bug in ferrofix, caught before it could take the interpreter down
+    (a Rust panic). The message says which input was being read or written
+    and where; the object that raised it is not usable afterwards. Please
+    report it with the input."""
+
+
 class FerrofixWarning(UserWarning):
     """A problem skipped under ``on_bad_records="warn"``."""

@@ -53,6 +53,9 @@ class _Reader:
 def parse_iespec(
     spec: str,
 ) -> tuple[str | None, int | None, int | None, str | None, int | None]: ...
+def _arm_panic(point: str | None = None) -> None:
+    """Tests only: make the next pass through the named entry point panic."""
+
 def describe_ies(
     names: list[str] | None = None,
     *,

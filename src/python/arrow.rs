@@ -17,6 +17,7 @@ use pyo3_arrow::ffi::{to_stream_pycapsule, ArrayIterator};
 use pyo3_arrow::{PyRecordBatch, PySchema};
 
 use super::errors;
+use super::guard;
 use super::source::Source;
 use crate::columnar::{
     discover_columns, discover_list_shapes, is_list, AddressForm, ColumnarOptions, ColumnarReader,
@@ -73,19 +74,47 @@ pub struct PyScanner {
     last_addresses: Mutex<Vec<usize>>,
     /// For a live collector: what other threads may use without the lock.
     live: Option<LiveHandle>,
+    /// The input, for errors.
+    label: String,
 }
 
 impl PyScanner {
-    fn with<T>(&self, f: impl FnOnce(&mut ColumnarReader) -> PyResult<T>) -> PyResult<T> {
-        let mut g = self
-            .reader
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("scanner state poisoned"))?;
-        match g.as_mut() {
-            Some(r) => f(r),
-            None => Err(PyRuntimeError::new_err(
-                "the stream was handed to an Arrow consumer (__arrow_c_stream__) and is consumed",
-            )),
+    /// Run a method's body on the reader through the panic guard.
+    fn with<T>(
+        &self,
+        py: Python<'_>,
+        point: &str,
+        f: impl FnOnce(&mut ColumnarReader) -> PyResult<T>,
+    ) -> PyResult<T> {
+        guard::guarded(
+            py,
+            point,
+            || self.doing(),
+            || {
+                let mut g = self
+                    .reader
+                    .lock()
+                    .map_err(|_| guard::poisoned(py, &format!("the scan of {}", self.label)))?;
+                match g.as_mut() {
+                Some(r) => f(r),
+                None => Err(PyRuntimeError::new_err(
+                    "the stream was handed to an Arrow consumer (__arrow_c_stream__) and is consumed",
+                )),
+            }
+            },
+        )
+    }
+
+    /// What the scan is doing, for an internal error: its input and the
+    /// byte offset reached (read even from state a panic left behind).
+    fn doing(&self) -> String {
+        let offset = match self.reader.lock() {
+            Ok(g) => g.as_ref().map(|r| r.stream().offset()),
+            Err(p) => p.into_inner().as_ref().map(|r| r.stream().offset()),
+        };
+        match offset {
+            Some(o) => format!("reading {} at byte offset {o}", self.label),
+            None => format!("reading {}", self.label),
         }
     }
 }
@@ -96,6 +125,268 @@ impl PyScanner {
     #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, by_template=false, template_lifetime=Some(1800), export_ports=None))]
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        columns: Option<Vec<String>>,
+        require_all: bool,
+        records: &str,
+        batch_size: usize,
+        n_rows: Option<u64>,
+        addresses: &str,
+        on_bad_records: &str,
+        specs: Vec<String>,
+        spec_files: Vec<PathBuf>,
+        max_templates: usize,
+        max_list_depth: u32,
+        by_template: bool,
+        template_lifetime: Option<u32>,
+        export_ports: Option<Vec<u16>>,
+    ) -> PyResult<Self> {
+        let doing = || format!("opening {}", super::source_repr(source));
+        guard::guarded(py, "scanner.new", doing, || {
+            Self::open(
+                py,
+                source,
+                columns,
+                require_all,
+                records,
+                batch_size,
+                n_rows,
+                addresses,
+                on_bad_records,
+                specs,
+                spec_files,
+                max_templates,
+                max_list_depth,
+                by_template,
+                template_lifetime,
+                export_ports,
+            )
+        })
+    }
+    /// A live collector: UDP and TCP listeners ("host:port"; port 0 picks
+    /// a free one) decoded into batches of the IEs `columns` plus the
+    /// exporter columns; a partial batch comes out after `interval`
+    /// seconds without data.
+    #[staticmethod]
+    #[pyo3(signature = (udp, tcp, columns, *, batch_size=65_536, interval=1.0, addresses="string", on_bad_records="skip", specs=Vec::new(), spec_files=Vec::new(), queue=8192, recv_buffer=33_554_432, template_lifetime=Some(1800), template_clock="export"))]
+    // pyo3 hands extracted arguments over by value.
+    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
+    fn listen(
+        py: Python<'_>,
+        udp: Vec<String>,
+        tcp: Vec<String>,
+        columns: Vec<String>,
+        batch_size: usize,
+        interval: f64,
+        addresses: &str,
+        on_bad_records: &str,
+        specs: Vec<String>,
+        spec_files: Vec<PathBuf>,
+        queue: usize,
+        recv_buffer: usize,
+        template_lifetime: Option<u32>,
+        template_clock: &str,
+    ) -> PyResult<Self> {
+        guard::guarded(
+            py,
+            "scanner.listen",
+            || "starting a collector".into(),
+            || {
+                Self::listen_now(
+                    py,
+                    udp,
+                    tcp,
+                    columns,
+                    batch_size,
+                    interval,
+                    addresses,
+                    on_bad_records,
+                    specs,
+                    spec_files,
+                    queue,
+                    recv_buffer,
+                    template_lifetime,
+                    template_clock,
+                )
+            },
+        )
+    }
+    /// The listeners of a live collector: [(transport, host, port)].
+    fn local_addresses(&self, py: Python<'_>) -> PyResult<Vec<(&'static str, String, u16)>> {
+        guard::guarded(
+            py,
+            "scanner.local_addresses",
+            || self.doing(),
+            || {
+                Ok(self.live.as_ref().map_or_else(Vec::new, |l| {
+                    l.local
+                        .iter()
+                        .map(|(t, a)| (*t, a.ip().to_string(), a.port()))
+                        .collect()
+                }))
+            },
+        )
+    }
+
+    /// Stop a live collector's listeners (from any thread); the batches of
+    /// what was received still come out.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        guard::guarded(
+            py,
+            "scanner.stop",
+            || self.doing(),
+            || {
+                if let Some(l) = &self.live {
+                    l.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Whether every batch has been handed out (a live collector: stopped
+    /// and drained).
+    fn finished(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, "scanner.finished", |r| Ok(r.is_finished()))
+    }
+
+    /// A live collector's counters: datagrams and TCP messages of flow
+    /// export received, their bytes, other datagrams, TCP connections.
+    fn live_counters(&self, py: Python<'_>) -> PyResult<Option<(u64, u64, u64, u64)>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        guard::guarded(
+            py,
+            "scanner.live_counters",
+            || self.doing(),
+            || {
+                Ok(self.live.as_ref().map(|l| {
+                    let c = &l.counters;
+                    (
+                        c.datagrams.load(Relaxed),
+                        c.bytes.load(Relaxed),
+                        c.other.load(Relaxed),
+                        c.connections.load(Relaxed),
+                    )
+                }))
+            },
+        )
+    }
+
+    /// The schema, as an Arrow PyCapsule-compatible object.
+    #[getter]
+    fn schema(&self, py: Python<'_>) -> PyResult<PySchema> {
+        self.with(py, "scanner.schema", |r| Ok(PySchema::new(r.schema_ref())))
+    }
+
+    /// The next batch (an object with `__arrow_c_array__`), or None.
+    fn next_batch(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
+        let step = self.with(py, "scanner.next_batch", |r| {
+            Ok(py.detach(|| {
+                crate::testhook::panic_point("scanner.decode");
+                r.next_batch()
+            }))
+        })?;
+        match step {
+            None => Ok(None),
+            Some(Err(e)) => Err(errors::to_py(py, &e)),
+            Some(Ok(batch)) => {
+                self.remember(&batch);
+                Ok(Some(PyRecordBatch::new(batch)))
+            }
+        }
+    }
+
+    /// (observation domain, template id) of the batch last returned, with
+    /// `by_template`.
+    fn last_template(&self, py: Python<'_>) -> PyResult<Option<(u32, u16)>> {
+        self.with(py, "scanner.last_template", |r| Ok(r.last_template()))
+    }
+
+    /// For each (observation domain, template id) met so far with
+    /// `by_template`, the indices of the columns its templates carry.
+    fn template_columns(&self, py: Python<'_>) -> PyResult<HashMap<(u32, u16), Vec<usize>>> {
+        self.with(py, "scanner.template_columns", |r| {
+            Ok(r.template_columns()
+                .iter()
+                .map(|(k, present)| {
+                    let cols = present
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, &p)| p.then_some(i))
+                        .collect();
+                    (*k, cols)
+                })
+                .collect())
+        })
+    }
+
+    /// Data-buffer addresses of the last batch's columns (first buffer of
+    /// each column's array data; 0 for a column without buffers).
+    fn last_buffer_addresses(&self) -> PyResult<Vec<usize>> {
+        Ok(self
+            .last_addresses
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("scanner state poisoned"))?
+            .clone())
+    }
+
+    /// Transport health and the columnar counters so far.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (h, stats, capture) = self.with(py, "scanner.health", |r| {
+            Ok((r.health(), r.stats(), r.stream().capture_stats()))
+        })?;
+        let d = super::health_dict(py, &h)?;
+        d.set_item("malformed_values", stats.malformed_values)?;
+        d.set_item("records_filtered", stats.filtered)?;
+        if let Some(c) = capture {
+            d.set_item("capture", super::capture_dict(py, &c)?)?;
+        }
+        Ok(d)
+    }
+
+    /// Problems skipped under on_bad_records="warn" since the last call.
+    fn take_warnings(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.with(py, "scanner.take_warnings", |r| Ok(r.take_warnings()))
+    }
+
+    /// Hand the rest of the stream to an Arrow consumer (pyarrow, polars,
+    /// DuckDB). Errors in the stream reach the consumer as its own error.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyCapsule>>,
+    ) -> PyArrowResult<Bound<'py, PyCapsule>> {
+        let stream = guard::guarded(
+            py,
+            "scanner.arrow_c_stream",
+            || self.doing(),
+            || {
+                let reader = self
+                    .reader
+                    .lock()
+                    .map_err(|_| guard::poisoned(py, &format!("the scan of {}", self.label)))?
+                    .take()
+                    .ok_or_else(|| PyRuntimeError::new_err("the stream was already consumed"))?;
+                // The C stream carries struct arrays whose fields are the columns.
+                let schema = arrow_array::RecordBatchReader::schema(&reader);
+                let field = Field::new_struct("", schema.fields().clone(), false)
+                    .with_metadata(schema.metadata.clone());
+                let arrays = GuardedBatches {
+                    reader: Some(reader),
+                    label: self.label.clone(),
+                };
+                Ok(Box::new(ArrayIterator::new(arrays, Arc::new(field))))
+            },
+        )?;
+        to_stream_pycapsule(py, stream, requested_schema)
+    }
+}
+
+impl PyScanner {
+    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
+    fn open(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
         columns: Option<Vec<String>>,
@@ -179,15 +470,8 @@ impl PyScanner {
         Self::build(py, &src, &label, ports, model, &cols, &dopts, opts)
     }
 
-    /// A live collector: UDP and TCP listeners ("host:port"; port 0 picks
-    /// a free one) decoded into batches of the IEs `columns` plus the
-    /// exporter columns; a partial batch comes out after `interval`
-    /// seconds without data.
-    #[staticmethod]
-    #[pyo3(signature = (udp, tcp, columns, *, batch_size=65_536, interval=1.0, addresses="string", on_bad_records="skip", specs=Vec::new(), spec_files=Vec::new(), queue=8192, recv_buffer=33_554_432, template_lifetime=Some(1800), template_clock="export"))]
-    // pyo3 hands extracted arguments over by value.
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
-    fn listen(
+    fn listen_now(
         py: Python<'_>,
         udp: Vec<String>,
         tcp: Vec<String>,
@@ -253,148 +537,21 @@ impl PyScanner {
             ..ColumnarOptions::default()
         };
         let reader = ColumnarReader::new(stream, model, &dopts, &cols, opts);
+        let label = lopts
+            .udp
+            .iter()
+            .map(|a| format!("udp {a}"))
+            .chain(lopts.tcp.iter().map(|a| format!("tcp {a}")))
+            .collect::<Vec<_>>()
+            .join(", ");
         Ok(PyScanner {
             reader: Mutex::new(Some(reader)),
             last_addresses: Mutex::new(Vec::new()),
             live,
+            label: format!("the collector on {label}"),
         })
     }
 
-    /// The listeners of a live collector: [(transport, host, port)].
-    fn local_addresses(&self) -> Vec<(&'static str, String, u16)> {
-        self.live.as_ref().map_or_else(Vec::new, |l| {
-            l.local
-                .iter()
-                .map(|(t, a)| (*t, a.ip().to_string(), a.port()))
-                .collect()
-        })
-    }
-
-    /// Stop a live collector's listeners (from any thread); the batches of
-    /// what was received still come out.
-    fn stop(&self) {
-        if let Some(l) = &self.live {
-            l.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    /// Whether every batch has been handed out (a live collector: stopped
-    /// and drained).
-    fn finished(&self) -> PyResult<bool> {
-        self.with(|r| Ok(r.is_finished()))
-    }
-
-    /// A live collector's counters: datagrams and TCP messages of flow
-    /// export received, their bytes, other datagrams, TCP connections.
-    fn live_counters(&self) -> Option<(u64, u64, u64, u64)> {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.live.as_ref().map(|l| {
-            let c = &l.counters;
-            (
-                c.datagrams.load(Relaxed),
-                c.bytes.load(Relaxed),
-                c.other.load(Relaxed),
-                c.connections.load(Relaxed),
-            )
-        })
-    }
-
-    /// The schema, as an Arrow PyCapsule-compatible object.
-    #[getter]
-    fn schema(&self) -> PyResult<PySchema> {
-        self.with(|r| Ok(PySchema::new(r.schema_ref())))
-    }
-
-    /// The next batch (an object with `__arrow_c_array__`), or None.
-    fn next_batch(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
-        let step = self.with(|r| Ok(py.detach(|| r.next_batch())))?;
-        match step {
-            None => Ok(None),
-            Some(Err(e)) => Err(errors::to_py(py, &e)),
-            Some(Ok(batch)) => {
-                self.remember(&batch);
-                Ok(Some(PyRecordBatch::new(batch)))
-            }
-        }
-    }
-
-    /// (observation domain, template id) of the batch last returned, with
-    /// `by_template`.
-    fn last_template(&self) -> PyResult<Option<(u32, u16)>> {
-        self.with(|r| Ok(r.last_template()))
-    }
-
-    /// For each (observation domain, template id) met so far with
-    /// `by_template`, the indices of the columns its templates carry.
-    fn template_columns(&self) -> PyResult<HashMap<(u32, u16), Vec<usize>>> {
-        self.with(|r| {
-            Ok(r.template_columns()
-                .iter()
-                .map(|(k, present)| {
-                    let cols = present
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, &p)| p.then_some(i))
-                        .collect();
-                    (*k, cols)
-                })
-                .collect())
-        })
-    }
-
-    /// Data-buffer addresses of the last batch's columns (first buffer of
-    /// each column's array data; 0 for a column without buffers).
-    fn last_buffer_addresses(&self) -> PyResult<Vec<usize>> {
-        Ok(self
-            .last_addresses
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("scanner state poisoned"))?
-            .clone())
-    }
-
-    /// Transport health and the columnar counters so far.
-    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (h, stats, capture) =
-            self.with(|r| Ok((r.health(), r.stats(), r.stream().capture_stats())))?;
-        let d = super::health_dict(py, &h)?;
-        d.set_item("malformed_values", stats.malformed_values)?;
-        d.set_item("records_filtered", stats.filtered)?;
-        if let Some(c) = capture {
-            d.set_item("capture", super::capture_dict(py, &c)?)?;
-        }
-        Ok(d)
-    }
-
-    /// Problems skipped under on_bad_records="warn" since the last call.
-    fn take_warnings(&self) -> PyResult<Vec<String>> {
-        self.with(|r| Ok(r.take_warnings()))
-    }
-
-    /// Hand the rest of the stream to an Arrow consumer (pyarrow, polars,
-    /// DuckDB). Errors in the stream reach the consumer as its own error.
-    #[pyo3(signature = (requested_schema=None))]
-    fn __arrow_c_stream__<'py>(
-        &self,
-        py: Python<'py>,
-        requested_schema: Option<Bound<'py, PyCapsule>>,
-    ) -> PyArrowResult<Bound<'py, PyCapsule>> {
-        let reader = self
-            .reader
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("scanner state poisoned"))?
-            .take()
-            .ok_or_else(|| PyRuntimeError::new_err("the stream was already consumed"))?;
-        // The C stream carries struct arrays whose fields are the columns.
-        let schema = arrow_array::RecordBatchReader::schema(&reader);
-        let arrays = reader.map(|b| Ok(Arc::new(StructArray::from(b?)) as ArrayRef));
-        let field = Field::new_struct("", schema.fields().clone(), false)
-            .with_metadata(schema.metadata.clone());
-        let stream = Box::new(ArrayIterator::new(arrays, Arc::new(field)));
-        to_stream_pycapsule(py, stream, requested_schema)
-    }
-}
-
-impl PyScanner {
     #[allow(clippy::too_many_arguments)]
     fn build(
         py: Python<'_>,
@@ -412,6 +569,7 @@ impl PyScanner {
             reader: Mutex::new(Some(reader)),
             last_addresses: Mutex::new(Vec::new()),
             live: None,
+            label: label.to_string(),
         })
     }
 
@@ -427,5 +585,55 @@ impl PyScanner {
         if let Ok(mut g) = self.last_addresses.lock() {
             *g = addrs;
         }
+    }
+}
+
+/// The batches of a scan as the struct arrays of an Arrow C stream, with
+/// panics caught: the consumer's `get_next` is a C callback, and a panic
+/// unwinding into it aborts the process. A panic ends the stream with an
+/// error naming the input and the byte offset; the reader it interrupted is
+/// dropped (under the guard too) and not used again.
+struct GuardedBatches {
+    reader: Option<ColumnarReader>,
+    label: String,
+}
+
+impl Iterator for GuardedBatches {
+    type Item = Result<ArrayRef, arrow_schema::ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let reader = self.reader.as_mut()?;
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::testhook::panic_point("scanner.stream_next");
+            reader.next()
+        }));
+        match step {
+            Ok(b) => b.map(|b| Ok(Arc::new(StructArray::from(b?)) as ArrayRef)),
+            Err(payload) => {
+                let offset = self.reader.as_ref().map_or(0, |r| r.stream().offset());
+                self.drop_reader();
+                let e = crate::Error::new(crate::ErrorKind::Internal(format!(
+                    "reading {} at byte offset {offset} stopped: {}",
+                    self.label,
+                    crate::error::panic_text(payload.as_ref())
+                )));
+                Some(Err(arrow_schema::ArrowError::ExternalError(Box::new(e))))
+            }
+        }
+    }
+}
+
+impl GuardedBatches {
+    /// Drop the reader; a panic while dropping is caught too.
+    fn drop_reader(&mut self) {
+        if let Some(r) = self.reader.take() {
+            let _ = crate::error::catch_panic(String::new, move || drop(r));
+        }
+    }
+}
+
+impl Drop for GuardedBatches {
+    fn drop(&mut self) {
+        self.drop_reader();
     }
 }

@@ -1,6 +1,7 @@
 //! The one mapping from core errors to the Python exception tree defined in
 //! `ferrofix/_errors.py`: `FerrofixError` > `DecodeError` (also a
-//! `ValueError`) > `MissingTemplateError`; `LimitExceededError`; `SpecError`;
+//! `ValueError`) > `MissingTemplateError`; `LimitExceededError`; `SpecError`; `EncodeError`; `InternalError` (a
+//! caught panic: a bug);
 //! I/O errors become `OSError` subclasses. Each exception carries `offset`
 //! and `message_index` attributes.
 
@@ -33,6 +34,7 @@ pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
         ErrorKind::LimitExceeded(_) => "LimitExceededError",
         ErrorKind::BadSpec(_) => "SpecError",
         ErrorKind::Encode(_) => "EncodeError",
+        ErrorKind::Internal(_) => "InternalError",
         _ => "DecodeError",
     };
     let build = || -> PyResult<PyErr> {

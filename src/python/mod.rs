@@ -6,6 +6,7 @@
 mod arrow;
 mod convert;
 mod errors;
+mod guard;
 mod pyvalue;
 mod sink;
 mod source;
@@ -14,7 +15,7 @@ mod writer;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
@@ -87,10 +88,30 @@ pub struct PyReader {
 }
 
 impl PyReader {
-    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, Inner>> {
+    fn lock(&self, py: Python<'_>) -> PyResult<std::sync::MutexGuard<'_, Inner>> {
         self.inner
             .lock()
-            .map_err(|_| PyRuntimeError::new_err("reader state poisoned by an earlier panic"))
+            .map_err(|_| guard::poisoned(py, &format!("the reader of {}", self.label)))
+    }
+
+    /// What the reader is doing, for an internal error: its input and the
+    /// byte offset reached (read even from state a panic left behind).
+    fn doing(&self) -> String {
+        let offset = match self.inner.lock() {
+            Ok(g) => g.stream.offset(),
+            Err(p) => p.into_inner().stream.offset(),
+        };
+        format!("reading {} at byte offset {offset}", self.label)
+    }
+
+    /// Run a method's body through the panic guard.
+    fn guarded<T>(
+        &self,
+        py: Python<'_>,
+        point: &str,
+        f: impl FnOnce() -> PyResult<T>,
+    ) -> PyResult<T> {
+        guard::guarded(py, point, || self.doing(), f)
     }
 }
 
@@ -115,6 +136,106 @@ impl PyReader {
     #[pyo3(signature = (source, *, on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, template_lifetime=Some(1800), export_ports=None, compat=false))]
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        on_bad_records: &str,
+        specs: Vec<String>,
+        spec_files: Vec<PathBuf>,
+        max_templates: usize,
+        max_list_depth: u32,
+        template_lifetime: Option<u32>,
+        export_ports: Option<Vec<u16>>,
+        compat: bool,
+    ) -> PyResult<Self> {
+        let doing = || format!("opening {}", source_repr(source));
+        guard::guarded(py, "reader.new", doing, || {
+            Self::open(
+                py,
+                source,
+                on_bad_records,
+                specs,
+                spec_files,
+                max_templates,
+                max_list_depth,
+                template_lifetime,
+                export_ports,
+                compat,
+            )
+        })
+    }
+
+    /// Set the shape of records for the following batches; returns the
+    /// resolved column names (IANA/enterprise names), or None for all.
+    #[pyo3(signature = (shape="dict", columns=None, require_all=false, kind="all", meta=false))]
+    fn configure(
+        &self,
+        py: Python<'_>,
+        shape: &str,
+        columns: Option<Vec<String>>,
+        require_all: bool,
+        kind: &str,
+        meta: bool,
+    ) -> PyResult<Option<Vec<String>>> {
+        self.guarded(py, "reader.configure", || {
+            self.configure_now(py, shape, columns, require_all, kind, meta)
+        })
+    }
+
+    /// The next batch of records (a list), or None at the end of the stream.
+    fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        self.guarded(py, "reader.next_batch", || self.next_batch_now(py))
+    }
+
+    /// Sizes of the reader's internal caches, and their caps (for tests).
+    fn cache_sizes(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        self.guarded(py, "reader.cache_sizes", || {
+            Ok((self.lock(py)?.sink.plan_count(), sink::MAX_PLANS))
+        })
+    }
+
+    /// Problems skipped under on_bad_records="warn" since the last call.
+    fn take_warnings(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.guarded(py, "reader.take_warnings", || {
+            Ok(std::mem::take(&mut self.lock(py)?.sink.warnings))
+        })
+    }
+
+    /// The templates held now: (domain, id, scope count or None,
+    /// [(name, pen, id, length, type), ...]).
+    #[allow(clippy::type_complexity)]
+    fn templates(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<
+        Vec<(
+            u32,
+            u16,
+            Option<u16>,
+            Vec<(String, u32, u16, u16, &'static str)>,
+        )>,
+    > {
+        self.guarded(py, "reader.templates", || self.templates_now(py))
+    }
+
+    /// The transport-health counters as a dict.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.guarded(py, "reader.health", || self.health_now(py))
+    }
+}
+
+/// How a source is named in an error before it is opened.
+pub(super) fn source_repr(source: &Bound<'_, PyAny>) -> String {
+    source
+        .repr()
+        .map_or_else(|_| "the source".to_string(), |r| r.to_string())
+        .chars()
+        .take(200)
+        .collect()
+}
+
+impl PyReader {
+    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
+    fn open(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
         on_bad_records: &str,
@@ -161,10 +282,7 @@ impl PyReader {
         })
     }
 
-    /// Set the shape of records for the following batches; returns the
-    /// resolved column names (IANA/enterprise names), or None for all.
-    #[pyo3(signature = (shape="dict", columns=None, require_all=false, kind="all", meta=false))]
-    fn configure(
+    fn configure_now(
         &self,
         py: Python<'_>,
         shape: &str,
@@ -173,7 +291,7 @@ impl PyReader {
         kind: &str,
         meta: bool,
     ) -> PyResult<Option<Vec<String>>> {
-        let mut inner = self.lock()?;
+        let mut inner = self.lock(py)?;
         let shape = match shape {
             "dict" => Shape::Dict,
             "tuple" => Shape::Tuple,
@@ -214,10 +332,10 @@ impl PyReader {
         Ok(names)
     }
 
-    /// The next batch of records (a list), or None at the end of the stream.
-    fn next_batch<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
-        let mut guard = self.lock()?;
+    fn next_batch_now<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let mut guard = self.lock(py)?;
         let inner = &mut *guard;
+        crate::testhook::panic_point("reader.decode");
         if let Some(e) = inner.pending.take() {
             return Err(errors::to_py(py, &e));
         }
@@ -267,21 +385,10 @@ impl PyReader {
         Ok(Some(list))
     }
 
-    /// Sizes of the reader's internal caches, and their caps (for tests).
-    fn cache_sizes(&self) -> PyResult<(usize, usize)> {
-        Ok((self.lock()?.sink.plan_count(), sink::MAX_PLANS))
-    }
-
-    /// Problems skipped under on_bad_records="warn" since the last call.
-    fn take_warnings(&self) -> PyResult<Vec<String>> {
-        Ok(std::mem::take(&mut self.lock()?.sink.warnings))
-    }
-
-    /// The templates held now: (domain, id, scope count or None,
-    /// [(name, pen, id, length, type), ...]).
     #[allow(clippy::type_complexity)]
-    fn templates(
+    fn templates_now(
         &self,
+        py: Python<'_>,
     ) -> PyResult<
         Vec<(
             u32,
@@ -290,7 +397,7 @@ impl PyReader {
             Vec<(String, u32, u16, u16, &'static str)>,
         )>,
     > {
-        let inner = self.lock()?;
+        let inner = self.lock(py)?;
         Ok(inner
             .decoder
             .templates()
@@ -319,9 +426,8 @@ impl PyReader {
             .collect())
     }
 
-    /// The transport-health counters as a dict.
-    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let inner = self.lock()?;
+    fn health_now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = self.lock(py)?;
         let mut h = inner.decoder.health();
         h.bytes = inner.stream.offset();
         inner.stream.add_translator_health(&mut h);
@@ -458,14 +564,21 @@ fn parse_iespec(
     Option<&'static str>,
     Option<u16>,
 )> {
-    let p = parse_spec(spec).map_err(|e| errors::to_py(py, &e))?;
-    Ok((
-        p.name,
-        p.pen,
-        p.id,
-        p.data_type.map(crate::model::DataType::name),
-        p.length,
-    ))
+    guard::guarded(
+        py,
+        "parse_iespec",
+        || format!("parsing the IESpec {spec:?}"),
+        || {
+            let p = parse_spec(spec).map_err(|e| errors::to_py(py, &e))?;
+            Ok((
+                p.name,
+                p.pen,
+                p.id,
+                p.data_type.map(crate::model::DataType::name),
+                p.length,
+            ))
+        },
+    )
 }
 
 /// Describe IEs of a model built from specs: [(name, pen, id, type,
@@ -474,6 +587,31 @@ fn parse_iespec(
 #[pyo3(signature = (names=None, *, specs=Vec::new(), spec_files=Vec::new()))]
 #[allow(clippy::type_complexity)]
 fn describe_ies(
+    py: Python<'_>,
+    names: Option<Vec<String>>,
+    specs: Vec<String>,
+    spec_files: Vec<PathBuf>,
+) -> PyResult<
+    Vec<(
+        String,
+        u32,
+        u16,
+        &'static str,
+        &'static str,
+        String,
+        Option<u16>,
+    )>,
+> {
+    guard::guarded(
+        py,
+        "describe_ies",
+        || "describing IEs".into(),
+        || describe_now(py, names, specs, spec_files),
+    )
+}
+
+#[allow(clippy::type_complexity)]
+fn describe_now(
     py: Python<'_>,
     names: Option<Vec<String>>,
     specs: Vec<String>,
@@ -521,6 +659,7 @@ fn _ferrofix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::PyWriter>()?;
     m.add_function(wrap_pyfunction!(parse_iespec, m)?)?;
     m.add_function(wrap_pyfunction!(describe_ies, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::_arm_panic, m)?)?;
     m.add("IANA_REGISTRY_UPDATED", IANA_REGISTRY_UPDATED)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

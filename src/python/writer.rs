@@ -10,11 +10,12 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::errors;
+use super::guard;
 use super::pyvalue::{encode_py, PyTypes};
 use crate::encode::{
     resolve_field, ExportOptions, ExportStats, Exporter, NullPolicy, SubTemplates, TableWriter,
@@ -157,6 +158,8 @@ pub struct PyWriter {
     /// The Python classes values are recognised by, looked up once (a
     /// lookup per `write` call cost more than encoding the record).
     types: PyTypes,
+    /// Where it writes, for errors.
+    label: String,
 }
 
 fn closed() -> PyErr {
@@ -169,12 +172,38 @@ impl PyWriter {
         py: Python<'_>,
         f: impl FnOnce(&mut Exporter<Out>) -> crate::Result<T>,
     ) -> PyResult<T> {
-        let mut g = self
-            .inner
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
+        let mut g = self.lock(py)?;
         let ex = g.as_mut().ok_or_else(closed)?;
         f(ex).map_err(|e| errors::to_py(py, &e))
+    }
+
+    fn lock(&self, py: Python<'_>) -> PyResult<std::sync::MutexGuard<'_, Option<Exporter<Out>>>> {
+        self.inner
+            .lock()
+            .map_err(|_| guard::poisoned(py, &format!("the writer of {}", self.label)))
+    }
+
+    /// What the writer is doing, for an internal error: where it writes
+    /// and how many bytes it has written.
+    fn doing(&self) -> String {
+        let bytes = match self.inner.lock() {
+            Ok(g) => g.as_ref().map(|ex| ex.stats.bytes),
+            Err(p) => p.into_inner().as_ref().map(|ex| ex.stats.bytes),
+        };
+        match bytes {
+            Some(b) => format!("writing {} after {b} bytes", self.label),
+            None => format!("writing {}", self.label),
+        }
+    }
+
+    /// Run a method's body through the panic guard.
+    fn guarded<T>(
+        &self,
+        py: Python<'_>,
+        point: &str,
+        f: impl FnOnce() -> PyResult<T>,
+    ) -> PyResult<T> {
+        guard::guarded(py, point, || self.doing(), f)
     }
 
     fn template(&self, py: Python<'_>, odid: u32, id: u16) -> PyResult<Arc<Template>> {
@@ -199,7 +228,7 @@ impl PyWriter {
     ) -> PyResult<u64> {
         let t = self.template(py, odid, template_id)?;
         let types = &self.types;
-        let poisoned = || PyRuntimeError::new_err("writer state poisoned");
+        let poisoned = || guard::poisoned(py, &format!("the writer of {}", self.label));
         let mut g = self.inner.lock().map_err(|_| poisoned())?;
         let mut model = self.model.lock().map_err(|_| poisoned())?;
         let mut known = self.sub_templates.lock().map_err(|_| poisoned())?;
@@ -281,26 +310,16 @@ impl PyWriter {
     }
 }
 
-fn encode_err(py: Python<'_>, msg: String) -> PyErr {
-    errors::to_py(py, &Error::new(ErrorKind::Encode(msg)))
-}
-
-#[pymethods]
 impl PyWriter {
-    #[new]
-    #[pyo3(signature = (dest=None, *, mtu=65_535, export_time=None, template_refresh=None, compression=None, specs=Vec::new(), spec_files=Vec::new()))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
+    fn open(
         py: Python<'_>,
         dest: Option<&Bound<'_, PyAny>>,
         mtu: usize,
         export_time: Option<u32>,
         template_refresh: Option<u64>,
         compression: Option<&str>,
-        specs: Vec<String>,
-        spec_files: Vec<PathBuf>,
+        model: InfoModel,
     ) -> PyResult<Self> {
-        let model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
         let out = match dest {
             None => Out::Memory(Vec::new()),
             Some(d) if d.hasattr("write")? => Out::Py(d.clone().unbind()),
@@ -324,9 +343,49 @@ impl PyWriter {
             model: Mutex::new(model),
             sub_templates: Mutex::new(HashMap::new()),
             types: PyTypes::new(py)?,
+            label: String::new(),
         })
     }
+}
 
+fn encode_err(py: Python<'_>, msg: String) -> PyErr {
+    errors::to_py(py, &Error::new(ErrorKind::Encode(msg)))
+}
+
+#[pymethods]
+impl PyWriter {
+    #[new]
+    #[pyo3(signature = (dest=None, *, mtu=65_535, export_time=None, template_refresh=None, compression=None, specs=Vec::new(), spec_files=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        dest: Option<&Bound<'_, PyAny>>,
+        mtu: usize,
+        export_time: Option<u32>,
+        template_refresh: Option<u64>,
+        compression: Option<&str>,
+        specs: Vec<String>,
+        spec_files: Vec<PathBuf>,
+    ) -> PyResult<Self> {
+        let label = dest.map_or_else(|| "IPFIX to memory".to_string(), super::source_repr);
+        let doing = || format!("opening {label}");
+        guard::guarded(py, "writer.new", doing, || {
+            let model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+            Self::open(
+                py,
+                dest,
+                mtu,
+                export_time,
+                template_refresh,
+                compression,
+                model,
+            )
+            .map(|w| PyWriter {
+                label: label.clone(),
+                ..w
+            })
+        })
+    }
     /// Define a template (options template with `scope` > 0) from column
     /// names or IESpecs; returns the IE names of its fields.
     #[pyo3(signature = (fields, template_id, observation_domain_id=0, scope=0))]
@@ -339,34 +398,36 @@ impl PyWriter {
         observation_domain_id: u32,
         scope: u16,
     ) -> PyResult<Vec<String>> {
-        let mut model = self
-            .model
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
-        let specs = fields
-            .iter()
-            .map(|c| resolve_field(&mut model, c))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| errors::to_py(py, &e))?;
-        if specs.is_empty() {
-            return Err(encode_err(py, "a template needs at least one field".into()));
-        }
-        if usize::from(scope) > specs.len() {
-            return Err(encode_err(
-                py,
-                format!("scope {scope} is more than the {} fields", specs.len()),
-            ));
-        }
-        let t = Template::new(
-            template_id,
-            observation_domain_id,
-            (scope > 0).then_some(scope),
-            specs,
-            &model,
-        );
-        let names = t.fields.iter().map(|f| f.ie.name.to_string()).collect();
-        self.with(py, |ex| ex.add_template(Arc::new(t)))?;
-        Ok(names)
+        self.guarded(py, "writer.add_template", || {
+            let mut model = self
+                .model
+                .lock()
+                .map_err(|_| guard::poisoned(py, &format!("the writer of {}", self.label)))?;
+            let specs = fields
+                .iter()
+                .map(|c| resolve_field(&mut model, c))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| errors::to_py(py, &e))?;
+            if specs.is_empty() {
+                return Err(encode_err(py, "a template needs at least one field".into()));
+            }
+            if usize::from(scope) > specs.len() {
+                return Err(encode_err(
+                    py,
+                    format!("scope {scope} is more than the {} fields", specs.len()),
+                ));
+            }
+            let t = Template::new(
+                template_id,
+                observation_domain_id,
+                (scope > 0).then_some(scope),
+                specs,
+                &model,
+            );
+            let names = t.fields.iter().map(|f| f.ie.name.to_string()).collect();
+            self.with(py, |ex| ex.add_template(Arc::new(t)))?;
+            Ok(names)
+        })
     }
 
     /// Write one record of a template.
@@ -378,9 +439,11 @@ impl PyWriter {
         record: &Bound<'_, PyAny>,
         observation_domain_id: u32,
     ) -> PyResult<()> {
-        let one = std::iter::once(Ok(record.clone()));
-        self.write_each(py, template_id, observation_domain_id, one, false)
-            .map(|_| ())
+        self.guarded(py, "writer.write", || {
+            let one = std::iter::once(Ok(record.clone()));
+            self.write_each(py, template_id, observation_domain_id, one, false)
+                .map(|_| ())
+        })
     }
 
     /// Write every record of an iterable; returns how many. A record that
@@ -394,13 +457,15 @@ impl PyWriter {
         records: &Bound<'_, PyAny>,
         observation_domain_id: u32,
     ) -> PyResult<u64> {
-        self.write_each(
-            py,
-            template_id,
-            observation_domain_id,
-            records.try_iter()?,
-            true,
-        )
+        self.guarded(py, "writer.write_many", || {
+            self.write_each(
+                py,
+                template_id,
+                observation_domain_id,
+                records.try_iter()?,
+                true,
+            )
+        })
     }
 
     /// Write Arrow data (anything with `__arrow_c_stream__` or
@@ -417,44 +482,46 @@ impl PyWriter {
         first_template_id: u16,
         nulls: &str,
     ) -> PyResult<(u64, u16)> {
-        let policy = match nulls {
-            "template" => NullPolicy::Template,
-            "error" => NullPolicy::Error,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "nulls must be 'template' or 'error', not {other:?}"
-                )))
-            }
-        };
-        let model = self
-            .model
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?
-            .clone();
-        let mut tw = TableWriter::new(
-            model,
-            columns.unwrap_or_default(),
-            observation_domain_id,
-            first_template_id,
-            policy,
-        );
-        let reader = data.into_reader()?;
-        let mut g = self
-            .inner
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?;
-        let ex = g.as_mut().ok_or_else(closed)?;
-        let r: crate::Result<()> = py.detach(|| {
-            for batch in reader {
-                let batch = batch.map_err(|e| {
-                    Error::new(ErrorKind::Encode(format!("reading the Arrow data: {e}")))
-                })?;
-                tw.write_batch(ex, &batch)?;
-            }
-            Ok(())
-        });
-        r.map_err(|e| errors::to_py(py, &e))?;
-        Ok((tw.rows, tw.next_template_id()))
+        self.guarded(py, "writer.write_arrow", || {
+            let policy = match nulls {
+                "template" => NullPolicy::Template,
+                "error" => NullPolicy::Error,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "nulls must be 'template' or 'error', not {other:?}"
+                    )))
+                }
+            };
+            let model = self
+                .model
+                .lock()
+                .map_err(|_| guard::poisoned(py, &format!("the writer of {}", self.label)))?
+                .clone();
+            let mut tw = TableWriter::new(
+                model,
+                columns.unwrap_or_default(),
+                observation_domain_id,
+                first_template_id,
+                policy,
+            );
+            let reader = data.into_reader()?;
+            let mut g = self
+                .inner
+                .lock()
+                .map_err(|_| guard::poisoned(py, &format!("the writer of {}", self.label)))?;
+            let ex = g.as_mut().ok_or_else(closed)?;
+            let r: crate::Result<()> = py.detach(|| {
+                for batch in reader {
+                    let batch = batch.map_err(|e| {
+                        Error::new(ErrorKind::Encode(format!("reading the Arrow data: {e}")))
+                    })?;
+                    tw.write_batch(ex, &batch)?;
+                }
+                Ok(())
+            });
+            r.map_err(|e| errors::to_py(py, &e))?;
+            Ok((tw.rows, tw.next_template_id()))
+        })
     }
 
     /// Withdraw a template (RFC 7011 §8.1).
@@ -465,46 +532,54 @@ impl PyWriter {
         template_id: u16,
         observation_domain_id: u32,
     ) -> PyResult<()> {
-        self.with(py, |ex| ex.withdraw(observation_domain_id, template_id))
+        self.guarded(py, "writer.withdraw", || {
+            self.with(py, |ex| ex.withdraw(observation_domain_id, template_id))
+        })
     }
 
     /// Withdraw every template of a domain.
     #[pyo3(signature = (observation_domain_id=0))]
     fn withdraw_all(&self, py: Python<'_>, observation_domain_id: u32) -> PyResult<()> {
-        self.with(py, |ex| ex.withdraw_all(observation_domain_id))
+        self.guarded(py, "writer.withdraw_all", || {
+            self.with(py, |ex| ex.withdraw_all(observation_domain_id))
+        })
     }
 
     /// Write the message being built.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        self.with(py, Exporter::flush)
+        self.guarded(py, "writer.flush", || self.with(py, Exporter::flush))
     }
 
     /// Counters: messages, records, templates, withdrawals, bytes.
     fn stats(&self, py: Python<'_>) -> PyResult<(u64, u64, u64, u64, u64)> {
-        self.with(py, |ex| {
-            let ExportStats {
-                messages,
-                records,
-                templates,
-                withdrawals,
-                bytes,
-            } = ex.stats;
-            Ok((messages, records, templates, withdrawals, bytes))
+        self.guarded(py, "writer.stats", || {
+            self.with(py, |ex| {
+                let ExportStats {
+                    messages,
+                    records,
+                    templates,
+                    withdrawals,
+                    bytes,
+                } = ex.stats;
+                Ok((messages, records, templates, withdrawals, bytes))
+            })
         })
     }
 
     /// Finish: pending messages written, compressed output completed; the
     /// bytes when writing to memory.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let ex = self
-            .inner
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("writer state poisoned"))?
-            .take();
-        let Some(ex) = ex else {
-            return Ok(None);
-        };
-        let out = ex.finish().map_err(|e| errors::to_py(py, &e))?;
-        Ok(out.close()?.map(|v| PyBytes::new(py, &v)))
+        self.guarded(py, "writer.close", || {
+            let ex = self
+                .inner
+                .lock()
+                .map_err(|_| guard::poisoned(py, &format!("the writer of {}", self.label)))?
+                .take();
+            let Some(ex) = ex else {
+                return Ok(None);
+            };
+            let out = ex.finish().map_err(|e| errors::to_py(py, &e))?;
+            Ok(out.close()?.map(|v| PyBytes::new(py, &v)))
+        })
     }
 }

@@ -73,6 +73,9 @@ enum Item {
         from: SocketAddr,
         to: SocketAddr,
     },
+    /// A listener thread stopped on a panic (a bug): reported to the
+    /// reader as an internal error instead of going silent.
+    Failed(crate::Error),
 }
 
 /// What reading the live source gave.
@@ -138,7 +141,15 @@ impl Live {
             threads.push(
                 std::thread::Builder::new()
                     .name("ferrofix-udp".into())
-                    .spawn(move || udp_loop(&sock, to, &tx, &stop, &counters))?,
+                    .spawn(move || {
+                        guarded(
+                            &tx,
+                            || format!("the UDP listener on {to}"),
+                            || {
+                                udp_loop(&sock, to, &tx, &stop, &counters);
+                            },
+                        );
+                    })?,
             );
         }
         for &addr in &opts.tcp {
@@ -150,7 +161,15 @@ impl Live {
             threads.push(
                 std::thread::Builder::new()
                     .name("ferrofix-tcp".into())
-                    .spawn(move || tcp_accept(&listener, &tx, &stop, &counters))?,
+                    .spawn(move || {
+                        guarded(
+                            &tx,
+                            || format!("the TCP listener on {to}"),
+                            || {
+                                tcp_accept(&listener, &tx, &stop, &counters);
+                            },
+                        );
+                    })?,
             );
         }
         Ok(Live {
@@ -210,6 +229,7 @@ impl Live {
                     self.d.set_received(when);
                 }
                 Item::Closed { from, to } => self.d.end_session(&(exporter(from), exporter(to))),
+                Item::Failed(e) => return Err(e),
             }
         }
     }
@@ -273,6 +293,13 @@ fn deliver(
     tx.send(item).is_ok()
 }
 
+/// Run a listener thread's body; a panic is sent to the reader as an error.
+fn guarded(tx: &SyncSender<Item>, doing: impl FnOnce() -> String, body: impl FnOnce()) {
+    if let Err(e) = crate::error::catch_panic(doing, body) {
+        let _ = tx.send(Item::Failed(e));
+    }
+}
+
 fn udp_loop(
     sock: &UdpSocket,
     to: SocketAddr,
@@ -284,6 +311,7 @@ fn udp_loop(
     while !stop.load(Ordering::SeqCst) {
         match sock.recv_from(&mut buf) {
             Ok((n, from)) => {
+                crate::testhook::panic_point("listener.udp");
                 let payload = &buf[..n];
                 if !export_payload(payload) {
                     counters.other.fetch_add(1, Ordering::Relaxed);
@@ -314,7 +342,15 @@ fn tcp_accept(
                 let (tx, stop, counters) = (tx.clone(), stop.clone(), counters.clone());
                 if let Ok(h) = std::thread::Builder::new()
                     .name("ferrofix-tcp-conn".into())
-                    .spawn(move || tcp_conn(conn, from, to, &tx, &stop, &counters))
+                    .spawn(move || {
+                        guarded(
+                            &tx,
+                            || format!("the TCP connection from {from}"),
+                            || {
+                                tcp_conn(conn, from, to, &tx, &stop, &counters);
+                            },
+                        );
+                    })
                 {
                     conns.push(h);
                 }

@@ -1,0 +1,52 @@
+//! Panics never cross into Python (issue 13): every method and function of
+//! the extension runs its body through [`guarded`], which turns a panic into
+//! a `ferrofix.InternalError` naming the input and the place, instead of
+//! pyo3's `PanicException` (a `BaseException` that `except Exception`
+//! does not catch). The Arrow C stream handed to foreign consumers has its
+//! own guard ([`super::arrow`]'s `GuardedBatches`): a panic unwinding into
+//! Arrow's C callback would abort the interpreter.
+//!
+//! State a panic interrupted is not used again: the object's mutex is
+//! poisoned by the unwinding, and later calls raise `InternalError` too.
+
+use pyo3::prelude::*;
+
+use super::errors;
+use crate::error::{catch_panic, Error, ErrorKind};
+
+/// Run `f` with panics turned into `InternalError`; `doing` says what was
+/// being done ("reading trace.pcap at byte offset 112"), evaluated only
+/// after a panic. `point` names the entry for the test hook
+/// ([`crate::testhook`]).
+pub(super) fn guarded<T>(
+    py: Python<'_>,
+    point: &str,
+    doing: impl FnOnce() -> String,
+    f: impl FnOnce() -> PyResult<T>,
+) -> PyResult<T> {
+    let r = catch_panic(doing, || {
+        crate::testhook::panic_point(point);
+        f()
+    });
+    match r {
+        Ok(r) => r,
+        Err(e) => Err(errors::to_py(py, &e)),
+    }
+}
+
+/// The error for an object whose state an earlier panic interrupted.
+pub(super) fn poisoned(py: Python<'_>, what: &str) -> PyErr {
+    errors::to_py(
+        py,
+        &Error::new(ErrorKind::Internal(format!(
+            "{what} stopped after an earlier internal error; open the input again"
+        ))),
+    )
+}
+
+/// Arm the panic hook at `point` (None disarms): tests only.
+#[pyfunction]
+#[pyo3(signature = (point=None))]
+pub(super) fn _arm_panic(point: Option<&str>) {
+    crate::testhook::arm(point);
+}
