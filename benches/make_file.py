@@ -15,6 +15,13 @@ octets per packet.
 
     python3 benches/make_file.py                 # bench-data/flows-1m.ipfix
     python3 benches/make_file.py -n 1000 -o small.ipfix
+    python3 benches/make_file.py --addresses random4 -n 2000000 -o hc4.ipfix
+
+``--addresses random4`` draws every address at random from the whole IPv4
+space (a collector's day: millions of distinct addresses, issue 13's
+cardinality cliff) instead of the 5,000-host pool; ``random6`` does the same
+with IPv6 addresses (the template then carries sourceIPv6Address and
+destinationIPv6Address, 16 bytes each, 71-byte records).
 """
 
 from __future__ import annotations
@@ -45,6 +52,14 @@ TEMPLATE = (
     ("octetDeltaCount", 1, 8),
 )
 COLUMNS = [name for name, _, _ in TEMPLATE]
+TEMPLATE6 = tuple(
+    {"sourceIPv4Address": ("sourceIPv6Address", 27, 16)}.get(
+        name, {"destinationIPv4Address": ("destinationIPv6Address", 28, 16)}.get(name, (name, i, n))
+    )
+    for name, i, n in TEMPLATE
+)
+COLUMNS6 = [name for name, _, _ in TEMPLATE6]
+ADDRESS_KINDS = ("pool", "random4", "random6")
 TEMPLATE_ID = 256
 ODID = 1
 
@@ -52,6 +67,7 @@ MSG_HEADER = struct.Struct("!HHIII")  # version, length, export time, sequence, 
 SET_HEADER = struct.Struct("!HH")  # set id, length
 RECORD = struct.Struct("!QQ4s4sHHBHQQ")
 RECORD_LEN = RECORD.size  # 47
+RECORD6 = struct.Struct("!QQ16s16sHHBHQQ")  # 71
 MAX_MESSAGE = 65535
 TEMPLATE_SET_LEN = SET_HEADER.size + 4 + 4 * len(TEMPLATE)  # 48
 
@@ -77,40 +93,45 @@ WELL_KNOWN = (
 TCP_FLAGS = (0x1B, 0x1B, 0x1B, 0x1F, 0x12, 0x02, 0x18, 0x10, 0x14, 0x19, 0x11, 0x04)
 
 
-def capacity(first: bool) -> int:
+def record_len(addresses: str = "pool") -> int:
+    return RECORD6.size if addresses == "random6" else RECORD_LEN
+
+
+def capacity(first: bool, addresses: str = "pool") -> int:
     """Records that fit in one message (the first also holds the template set)."""
     room = MAX_MESSAGE - MSG_HEADER.size - SET_HEADER.size
     if first:
         room -= TEMPLATE_SET_LEN
-    return room // RECORD_LEN
+    return room // record_len(addresses)
 
 
-def layout(n: int) -> list[int]:
+def layout(n: int, addresses: str = "pool") -> list[int]:
     """Records per message for a file of ``n`` records."""
     sizes = []
     left = n
     first = True
     while left > 0 or first:
-        k = min(left, capacity(first))
+        k = min(left, capacity(first, addresses))
         sizes.append(k)
         left -= k
         first = False
     return sizes
 
 
-def expected_size(n: int) -> int:
+def expected_size(n: int, addresses: str = "pool") -> int:
     """Size in bytes of the file for ``n`` records."""
     total = TEMPLATE_SET_LEN
-    for k in layout(n):
+    for k in layout(n, addresses):
         total += MSG_HEADER.size
         if k:
-            total += SET_HEADER.size + k * RECORD_LEN
+            total += SET_HEADER.size + k * record_len(addresses)
     return total
 
 
-def template_set() -> bytes:
-    fields = b"".join(struct.pack("!HH", ie, length) for _, ie, length in TEMPLATE)
-    body = struct.pack("!HH", TEMPLATE_ID, len(TEMPLATE)) + fields
+def template_set(addresses: str = "pool") -> bytes:
+    template = TEMPLATE6 if addresses == "random6" else TEMPLATE
+    fields = b"".join(struct.pack("!HH", ie, length) for _, ie, length in template)
+    body = struct.pack("!HH", TEMPLATE_ID, len(template)) + fields
     return SET_HEADER.pack(2, SET_HEADER.size + len(body)) + body
 
 
@@ -133,19 +154,27 @@ def host_pool(rng: random.Random) -> list[bytes]:
     return pool
 
 
-def records(n: int, seed: int = SEED):
+def records(n: int, seed: int = SEED, addresses: str = "pool"):
     """Yield ``n`` packed records in order of flow start."""
     rng = random.Random(seed)
     pool = host_pool(rng)
+    if addresses != "pool":
+        size = 16 if addresses == "random6" else 4
+        # Every endpoint drawn afresh from the whole address space (a
+        # "host" index is then just an index into a fresh draw).
+        pool = [rng.randbytes(size) for _ in range(2 * n)]
     services = [(port, proto) for port, proto, w in WELL_KNOWN for _ in range(w)]
-    pack = RECORD.pack
+    pack = RECORD6.pack if addresses == "random6" else RECORD.pack
     step = HOUR_MS / max(n, 1)
     for i in range(n):
         start = BASE_MS + int(i * step)
         end = start + rng.randrange(60_001)
         # Squared uniform index: low indices (busy hosts) come up more often.
-        client = pool[int(HOSTS * rng.random() ** 2)]
-        server = pool[int(HOSTS * rng.random() ** 3)]
+        if addresses == "pool":
+            client = pool[int(HOSTS * rng.random() ** 2)]
+            server = pool[int(HOSTS * rng.random() ** 3)]
+        else:
+            client, server = pool[2 * i], pool[2 * i + 1]
         port, proto = rng.choice(services)
         eph = 0 if proto == 1 else rng.randrange(32768, 61000)
         flags = rng.choice(TCP_FLAGS) if proto == 6 else 0
@@ -158,17 +187,17 @@ def records(n: int, seed: int = SEED):
         yield pack(start, end, src, dst, sport, dport, proto, flags, packets, octets)
 
 
-def write(path: Path, n: int, seed: int = SEED) -> None:
+def write(path: Path, n: int, seed: int = SEED, addresses: str = "pool") -> None:
     """Write the file (to a temporary name first, so a partial file never counts)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    recs = records(n, seed)
+    recs = records(n, seed, addresses)
     sent = 0
     # Export time: the end of the hour the flows cover plus a minute, in seconds.
     export_base = (BASE_MS + HOUR_MS) // 1000
     with open(tmp, "wb") as f:
-        for index, k in enumerate(layout(n)):
-            parts = [template_set()] if index == 0 else []
+        for index, k in enumerate(layout(n, addresses)):
+            parts = [template_set(addresses)] if index == 0 else []
             if k:
                 body = b"".join(next(recs) for _ in range(k))
                 parts.append(SET_HEADER.pack(TEMPLATE_ID, SET_HEADER.size + len(body)) + body)
@@ -199,11 +228,16 @@ def count_records(path: Path) -> int:
     return n
 
 
-def ensure(path: Path = DEFAULT_PATH, n: int = DEFAULT_RECORDS, force: bool = False) -> bool:
+def ensure(
+    path: Path = DEFAULT_PATH,
+    n: int = DEFAULT_RECORDS,
+    force: bool = False,
+    addresses: str = "pool",
+) -> bool:
     """Write the file unless it exists with the right size; True when written."""
-    if not force and path.is_file() and path.stat().st_size == expected_size(n):
+    if not force and path.is_file() and path.stat().st_size == expected_size(n, addresses):
         return False
-    write(path, n)
+    write(path, n, addresses=addresses)
     return True
 
 
@@ -212,12 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", "--records", type=int, default=DEFAULT_RECORDS)
     p.add_argument("-o", "--output", type=Path, default=DEFAULT_PATH)
     p.add_argument("--force", action="store_true", help="rewrite even if the file looks right")
+    p.add_argument("--addresses", choices=ADDRESS_KINDS, default="pool")
     a = p.parse_args(argv)
     if a.records < 0:
         p.error("--records must be >= 0")
-    wrote = ensure(a.output, a.records, a.force)
+    wrote = ensure(a.output, a.records, a.force, a.addresses)
     verb = "wrote" if wrote else "kept"
-    print(f"{verb} {a.output} ({a.records} records, {expected_size(a.records)} bytes)")
+    size = expected_size(a.records, a.addresses)
+    print(f"{verb} {a.output} ({a.records} records, {size} bytes)")
     return 0
 
 

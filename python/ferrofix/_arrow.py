@@ -182,6 +182,7 @@ def _to_pandas(table: pa.Table, dtype_backend: DtypeBackend) -> pd.DataFrame:
     pa = _need("pyarrow", "a DataFrame")
     if dtype_backend == "pyarrow":
         return _arrow_frame(table.schema, [c.chunks for c in table.columns])
+    table = _decode_costly_dictionaries(pa, table)
     if dtype_backend == "numpy":
         return table.to_pandas()
     if dtype_backend == "numpy_nullable":
@@ -206,29 +207,93 @@ def _arrow_frame(schema: pa.Schema, columns: list[list[Any]]) -> pd.DataFrame:
         col = pa.chunked_array(columns[i], type=f.type)
         columns[i] = []
         if pa.types.is_dictionary(f.type):
-            cat = _carried_categorical(pd, col)
-            cols[f.name] = col.to_pandas() if cat is None else pd.Series(cat, copy=False)
+            cols[f.name] = _dictionary_series(pd, pa, col)
         else:
             cols[f.name] = pd.Series(pd.arrays.ArrowExtensionArray(col), copy=False)
         del col
     return pd.DataFrame(cols, columns=schema.names, copy=False)
 
 
+def _carried(col: Any) -> bool:
+    """Whether every chunk's dictionary is a prefix of the last one's (the
+    reader carries an address dictionary from batch to batch)."""
+    last = col.chunks[-1].dictionary
+    for c in col.chunks[:-1]:
+        d = c.dictionary
+        if len(d) > len(last) or not d.equals(last.slice(0, len(d))):
+            return False
+    return True
+
+
+def _decoded(pa: Any, col: Any) -> Any:
+    """The values of a dictionary column as plain Arrow strings (one C++
+    take per chunk; no Python object per value)."""
+    return pa.chunked_array(
+        [c.dictionary.take(c.indices) for c in col.chunks], type=col.type.value_type
+    )
+
+
+# A categorical of at most this many categories is kept whatever the rows.
+SMALL_CATEGORIES = 1 << 16
+
+
+def _categorical_pays(distinct: int, rows: int) -> bool:
+    """A categorical holds a Python string per category and 1- to 4-byte
+    codes; Arrow strings hold the text of every row (about 17 bytes for
+    IPv4, 30 for IPv6). Past one category per 8 rows the categorical no
+    longer saves memory, and building millions of categories costs seconds;
+    up to 65,536 categories it costs little either way."""
+    return distinct <= SMALL_CATEGORIES or distinct * 8 <= rows
+
+
+def _distinct(pa: Any, col: Any) -> tuple[int, bool]:
+    """The number of distinct values of a dictionary column, or a bound on
+    it, and whether its dictionaries are carried. Exact when they are (the
+    last one holds them all: the reader carries up to 65,536 addresses);
+    else the sum of the chunks' dictionaries, an upper bound (counting
+    exactly would hash every value again; taking strings when in doubt
+    costs memory, never a cliff)."""
+    if _carried(col):
+        return len(col.chunks[-1].dictionary), True
+    return sum(len(c.dictionary) for c in col.chunks), False
+
+
+def _decode_costly_dictionaries(pa: Any, table: Any) -> Any:
+    """The table with each dictionary column whose categorical would not
+    pay replaced by its plain strings (for the NumPy backends, whose
+    to_pandas would build a category per distinct value)."""
+    for i, f in enumerate(table.schema):
+        col = table.column(i)
+        if pa.types.is_dictionary(f.type) and col.chunks:
+            distinct, _ = _distinct(pa, col)
+            if not _categorical_pays(distinct, len(col)):
+                table = table.set_column(i, f.with_type(f.type.value_type), _decoded(pa, col))
+    return table
+
+
+def _dictionary_series(pd: Any, pa: Any, col: Any) -> Any:
+    """A dictionary-encoded column (text addresses) as a pandas Series: a
+    categorical while it pays (:func:`_categorical_pays`), else
+    Arrow-backed strings (``string[pyarrow]``), so that the speed and
+    memory of a read hold at any number of distinct values (issue 13)."""
+    if not col.chunks:
+        return col.to_pandas()
+    distinct, carried = _distinct(pa, col)
+    if not _categorical_pays(distinct, len(col)):
+        return pd.Series(pd.arrays.ArrowExtensionArray(_decoded(pa, col)), copy=False)
+    if carried:
+        return pd.Series(_carried_categorical(pd, col), copy=False)
+    return col.to_pandas()
+
+
 def _carried_categorical(pd: Any, col: Any) -> Any:
-    """A pandas Categorical of a dictionary column whose chunks' dictionaries
-    are each a prefix of the last one (the reader carries an address
-    dictionary from batch to batch), or None when they are not: the codes
-    are then the indices as they are, with no dictionary unification."""
+    """A pandas Categorical of a dictionary column whose chunks'
+    dictionaries are carried (:func:`_carried`): the codes are the indices
+    as they are, with no dictionary unification."""
     import numpy as np
 
     chunks = col.chunks
-    if not chunks:
-        return None
     last = chunks[-1].dictionary
-    for c in chunks[:-1]:
-        d = c.dictionary
-        if len(d) > len(last) or not d.equals(last.slice(0, len(d))):
-            return None
     # The codes are written straight into an array of the width pandas
     # would pick (no int32 copy of the whole column on the way).
     n = len(last)

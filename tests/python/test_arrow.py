@@ -348,6 +348,36 @@ def test_address_dictionaries_carried_across_batches_and_reset() -> None:
     assert max(len(b.column(0).dictionary) for b in batches) <= 20_000
 
 
+@pytest.mark.parametrize("distinct", [100, 50_000, 100_000, 300_000])
+def test_address_column_type_follows_what_pays(distinct: int) -> None:
+    """Text addresses are a categorical while categories are few (at most
+    65,536, or at most one per 8 rows), else Arrow-backed strings; the
+    values are the addresses either way (ipaddress is the oracle)."""
+    rows = 300_000
+    t = template_record(256, [field(8, 4), field(27, 16)])
+    addrs = [(i % distinct) * 2_654_435_761 % 2**32 for i in range(rows)]
+    per = 2_000
+    msgs = [message([template_set(t)])]
+    for start in range(0, rows, per):
+        body = b"".join(
+            uint(a, 4) + uint((0x2001 << 112) + a, 16) for a in addrs[start : start + per]
+        )
+        msgs.append(message([set_(256, body)]))
+    df = ff.read_ipfix(b"".join(msgs))
+    categorical = distinct <= 65_536 or distinct * 8 <= rows
+    for col in ("sourceIPv4Address", "sourceIPv6Address"):
+        if categorical:
+            assert isinstance(df[col].dtype, pd.CategoricalDtype), df[col].dtype
+        else:
+            assert str(df[col].dtype) == "string[pyarrow]", df[col].dtype
+    assert df["sourceIPv4Address"].astype(object).tolist() == [
+        str(ipaddress.IPv4Address(a)) for a in addrs
+    ]
+    assert df["sourceIPv6Address"].astype(object).tolist() == [
+        str(ipaddress.IPv6Address((0x2001 << 112) + a)) for a in addrs
+    ]
+
+
 def test_by_template_frames_and_tagged_batches() -> None:
     # Domain 1: templates 256 (address, octets) and 257 (packets), their
     # sets interleaved, template 256 redefined with an added field midway;
