@@ -24,7 +24,7 @@ use crate::decode::{
     decode_list, Decoder, DecoderOptions, List, ListContext, ListKind, Record, RecordSink, Value,
 };
 use crate::error::Result;
-use crate::model::{DataType as IeType, IeDef, InfoModel};
+use crate::model::{ColumnIe, DataType as IeType, IeDef, InfoModel};
 use crate::session::Template;
 use crate::source::MessageStream;
 
@@ -150,12 +150,14 @@ pub fn discover_list_shapes(
     stream: &mut MessageStream,
     model: InfoModel,
     opts: &DecoderOptions,
-    columns: &[Arc<IeDef>],
+    columns: &[ColumnIe],
     kind: RecordKind,
 ) -> HashMap<(u32, u16), ListShape> {
+    // Every occurrence of a list IE shares one shape.
     let mut sink = ShapeSink {
         shapes: columns
             .iter()
+            .map(|c| &c.ie)
             .filter(|ie| is_list(ie))
             .map(|ie| ((ie.pen, ie.id), ListShape::default()))
             .collect(),
