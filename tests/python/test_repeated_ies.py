@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import struct
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -27,6 +28,7 @@ import pytest
 import ferrofix as ff
 import oracle as oc
 import oracle_dump as od
+from ipfixmsg import VARLEN, field, message, set_, template_record, template_set, uint, varlen
 
 pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
@@ -280,3 +282,26 @@ def test_an_occurrence_without_the_one_before_is_refused() -> None:
     )
     with pytest.raises(ff.EncodeError, match='would read back as "sourceTransportPort"'):
         ff.write_ipfix(bad)
+
+
+def test_repeats_inside_rfc6313_lists() -> None:
+    """A sub-template may repeat an IE too (no real export here does; the
+    message is built): list element dicts and the list column's struct
+    fields follow the same rule, and the table writes back the same."""
+    inner = template_record(300, [field(7, 2), field(11, 2), field(7, 2)])
+    outer = template_record(256, [field(292, VARLEN), field(1, 8)])
+    stl = struct.pack("!BH", 0xFF, 300) + uint(1, 2) + uint(2, 2) + uint(3, 2)
+    stl += uint(4, 2) + uint(5, 2) + uint(6, 2)
+    msg = message([template_set(inner, outer), set_(256, varlen(stl) + uint(9, 8))])
+    want = [
+        {"sourceTransportPort": 1, "destinationTransportPort": 2, "sourceTransportPort.1": 3},
+        {"sourceTransportPort": 4, "destinationTransportPort": 5, "sourceTransportPort.1": 6},
+    ]
+    (rec,) = ff.iter_records(msg)
+    assert rec == {"subTemplateList": want, "octetDeltaCount": 9}
+    table = ff.scan_ipfix(msg).to_arrow()
+    item = table.schema.field("subTemplateList").type.value_type
+    assert [f.name for f in item] == list(want[0])
+    assert table.column("subTemplateList").to_pylist() == [want]
+    again = ff.scan_ipfix(ff.write_ipfix(table)).to_arrow()
+    assert again.to_pylist() == table.to_pylist()
