@@ -53,8 +53,9 @@ class IpfixScan:
 
     The columns are the IEs asked for (``columns=``, IE names or IESpecs, in
     that order) or, by default, every IE of the stream's templates in order of
-    first appearance; a record whose template lacks a column has a null
-    there. The stream can be consumed once: by iterating, or by handing it to
+    first appearance (an IE a template repeats: one column per occurrence,
+    ``name``, ``name.1``, ...); a record whose template lacks a column has a
+    null there. The stream can be consumed once: by iterating, or by handing it to
     an Arrow consumer through ``__arrow_c_stream__``.
     """
 
@@ -447,8 +448,9 @@ def read_ipfix(
 ) -> pd.DataFrame | dict[TemplateKey, pd.DataFrame]:
     """Read an IPFIX stream into a pandas DataFrame, one row per record.
 
-    Columns are named by IE (``octetDeltaCount``, ``reverseOctetDeltaCount``)
-    and typed by IE: unsigned/signed integers of the IE's width, floats,
+    Columns are named by IE (``octetDeltaCount``, ``reverseOctetDeltaCount``;
+    an IE a template repeats has a column per occurrence: ``name``,
+    ``name.1``, ...) and typed by IE: unsigned/signed integers of the IE's width, floats,
     booleans, strings, binary, ``timestamp[unit, UTC]`` by the IE's precision,
     addresses as categoricals of strings (``addresses="int"`` for integers).
     ``dtype_backend="pyarrow"`` (default) keeps Arrow-backed columns without

@@ -229,8 +229,9 @@ class Reader:
     ) -> Iterator[Any]:
         """Iterate the records still unread.
 
-        ``as_="dict"`` yields dicts keyed by IE name (only ``columns`` when
-        given, ``None`` for those a record's template lacks); ``as_="tuple"``
+        ``as_="dict"`` yields dicts keyed by IE name (an IE the template
+        repeats: ``name``, ``name.1``, ... per occurrence; only ``columns``
+        when given, ``None`` for those a record's template lacks); ``as_="tuple"``
         yields tuples in ``columns`` order; ``as_="fields"`` yields lists of
         ``(pen, id, value)`` in template order. ``require="all"`` drops
         records lacking any requested column (python-ipfix's tuple semantics).

@@ -24,8 +24,8 @@ use crate::decode::{
     decode_list, Decoder, DecoderOptions, List, ListContext, ListKind, Record, RecordSink, Value,
 };
 use crate::error::Result;
-use crate::model::{DataType as IeType, IeDef, InfoModel};
-use crate::session::Template;
+use crate::model::{ColumnIe, DataType as IeType, IeDef, InfoModel};
+use crate::session::{Template, TemplateField};
 use crate::source::MessageStream;
 
 /// Whether an IE's values are RFC 6313 lists.
@@ -39,9 +39,11 @@ pub fn is_list(ie: &IeDef) -> bool {
 /// The elements of a list column, as seen in the data.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListShape {
-    /// The IEs of the elements in order of first appearance, each with its
-    /// own shape when its values are lists themselves.
-    pub fields: Vec<(Arc<IeDef>, Option<ListShape>)>,
+    /// The IEs of the elements in order of first appearance (each
+    /// occurrence of an IE a sub-template repeats apart, as in top-level
+    /// columns), each with its own shape when its values are lists
+    /// themselves.
+    pub fields: Vec<(ColumnIe, Option<ListShape>)>,
     /// Only basicLists were seen.
     pub basic_only: bool,
     /// Some list was seen.
@@ -49,18 +51,20 @@ pub struct ListShape {
 }
 
 impl ListShape {
-    fn field(&mut self, ie: &Arc<IeDef>) -> usize {
-        let key = (ie.pen, ie.id);
-        if let Some(i) = self.fields.iter().position(|(f, _)| (f.pen, f.id) == key) {
+    fn field(&mut self, ie: &Arc<IeDef>, nth: u16) -> usize {
+        if let Some(i) = field_index(self, ie, nth) {
             return i;
         }
-        self.fields
-            .push((ie.clone(), is_list(ie).then(ListShape::default)));
+        let c = ColumnIe {
+            ie: ie.clone(),
+            nth,
+        };
+        self.fields.push((c, is_list(ie).then(ListShape::default)));
         self.fields.len() - 1
     }
 
-    fn element(&mut self, ie: &Arc<IeDef>, v: &Value<'_>, ctx: &ListContext<'_>, depth: u32) {
-        let i = self.field(ie);
+    fn element(&mut self, f: &TemplateField, v: &Value<'_>, ctx: &ListContext<'_>, depth: u32) {
+        let i = self.field(&f.ie, f.nth);
         if let (Some(inner), Value::List(kind, raw)) = (&mut self.fields[i].1, v) {
             inner.observe(*kind, raw, ctx, depth + 1);
         }
@@ -77,22 +81,23 @@ impl ListShape {
         }
         match list {
             List::Basic { ie, values, .. } => {
+                let i = self.field(&ie, 0);
                 for v in &values {
-                    self.element(&ie, v, ctx, depth);
+                    if let (Some(inner), Value::List(kind, raw)) = (&mut self.fields[i].1, v) {
+                        inner.observe(*kind, raw, ctx, depth + 1);
+                    }
                 }
-                // An empty basicList still names its element IE.
-                self.field(&ie);
             }
             List::SubTemplate {
                 template, records, ..
             } => {
                 self.basic_only = false;
                 for f in &template.fields {
-                    self.field(&f.ie);
+                    self.field(&f.ie, f.nth);
                 }
                 for r in &records {
                     for (f, v) in template.fields.iter().zip(r) {
-                        self.element(&f.ie, v, ctx, depth);
+                        self.element(f, v, ctx, depth);
                     }
                 }
             }
@@ -100,11 +105,11 @@ impl ListShape {
                 self.basic_only = false;
                 for (template, records) in &entries {
                     for f in &template.fields {
-                        self.field(&f.ie);
+                        self.field(&f.ie, f.nth);
                     }
                     for r in records {
                         for (f, v) in template.fields.iter().zip(r) {
-                            self.element(&f.ie, v, ctx, depth);
+                            self.element(f, v, ctx, depth);
                         }
                     }
                 }
@@ -150,12 +155,14 @@ pub fn discover_list_shapes(
     stream: &mut MessageStream,
     model: InfoModel,
     opts: &DecoderOptions,
-    columns: &[Arc<IeDef>],
+    columns: &[ColumnIe],
     kind: RecordKind,
 ) -> HashMap<(u32, u16), ListShape> {
+    // Every occurrence of a list IE shares one shape.
     let mut sink = ShapeSink {
         shapes: columns
             .iter()
+            .map(|c| &c.ie)
             .filter(|ie| is_list(ie))
             .map(|ie| ((ie.pen, ie.id), ListShape::default()))
             .collect(),
@@ -188,13 +195,15 @@ pub(crate) struct ListColumn {
     elements: usize,
 }
 
-/// The Arrow field of an element IE.
-fn element_field(ie: &IeDef, shape: Option<&ListShape>, addresses: AddressForm) -> Field {
+/// The Arrow field of an element IE (occurrence), named as top-level
+/// columns are.
+fn element_field(c: &ColumnIe, shape: Option<&ListShape>, addresses: AddressForm) -> Field {
+    let ie = &c.ie;
     match shape {
-        None => field_for(ie, ColumnKind::for_ie(ie, addresses)),
+        None => field_for(ie, ColumnKind::for_ie(ie, addresses)).with_name(c.name()),
         Some(s) => {
             let md = field_for(ie, ColumnKind::Binary).metadata().clone();
-            Field::new(ie.name.as_ref(), list_type(s, addresses), true).with_metadata(md)
+            Field::new(c.name(), list_type(s, addresses), true).with_metadata(md)
         }
     }
 }
@@ -230,8 +239,8 @@ impl ListColumn {
         let children = shape
             .fields
             .iter()
-            .map(|(ie, s)| match s {
-                None => Column::new(ColumnKind::for_ie(ie, addresses)),
+            .map(|(c, s)| match s {
+                None => Column::new(ColumnKind::for_ie(&c.ie, addresses)),
                 Some(s) => Column::List(Box::new(ListColumn::new(s.clone(), addresses))),
             })
             .collect();
@@ -272,7 +281,7 @@ impl ListColumn {
             let map: Vec<Option<usize>> = template
                 .fields
                 .iter()
-                .map(|f| field_index(&self.shape, &f.ie))
+                .map(|f| field_index(&self.shape, &f.ie, f.nth))
                 .collect();
             for r in records {
                 fill_row(row, &map, r);
@@ -294,7 +303,7 @@ impl ListColumn {
         let mut row: Vec<Option<Value<'_>>> = vec![None; self.children.len()];
         match &list {
             List::Basic { ie, values, .. } => {
-                let at = field_index(&self.shape, ie);
+                let at = field_index(&self.shape, ie, 0);
                 for v in values {
                     row.fill(None);
                     if let Some(c) = at.and_then(|i| row.get_mut(i)) {
@@ -375,12 +384,12 @@ pub fn check_list(
     }
 }
 
-/// The column of IE `ie` among a list's element fields.
-fn field_index(shape: &ListShape, ie: &IeDef) -> Option<usize> {
+/// The column of occurrence `nth` of IE `ie` among a list's element fields.
+fn field_index(shape: &ListShape, ie: &IeDef, nth: u16) -> Option<usize> {
     shape
         .fields
         .iter()
-        .position(|(f, _)| (f.pen, f.id) == (ie.pen, ie.id))
+        .position(|(f, _)| f.key() == (ie.pen, ie.id, nth))
 }
 
 /// The element row of a sub-template record: each field in its column.
@@ -388,10 +397,7 @@ fn fill_row<'a>(row: &mut [Option<Value<'a>>], map: &[Option<usize>], rec: &[Val
     row.fill(None);
     for (to, v) in map.iter().zip(rec) {
         if let Some(c) = to.and_then(|i| row.get_mut(i)) {
-            // A repeated IE keeps its first occurrence, as in dicts.
-            if c.is_none() {
-                *c = Some(*v);
-            }
+            *c = Some(*v);
         }
     }
 }

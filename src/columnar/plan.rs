@@ -35,11 +35,12 @@ pub(crate) enum Slot {
 pub(crate) const MAX_PLANS: usize = 4096;
 
 impl Plan {
-    /// The plan of template `t` for the columns `keys` (IE identities),
-    /// of kinds `kinds`, nested lists where `nested`.
+    /// The plan of template `t` for the columns `keys` (IE identities and
+    /// occurrences, [`crate::model::ColumnIe::key`]), of kinds `kinds`,
+    /// nested lists where `nested`.
     pub fn compile(
         t: &Template,
-        keys: &[(u32, u16)],
+        keys: &[(u32, u16, u16)],
         kinds: &[ColumnKind],
         nested: &[bool],
     ) -> Plan {
@@ -48,8 +49,8 @@ impl Plan {
             .iter()
             .zip(kinds)
             .zip(nested)
-            .map(|((k, kind), &nested)| {
-                match fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k) {
+            .map(
+                |((k, kind), &nested)| match fields.iter().position(|f| f.column_key() == *k) {
                     None => Slot::Missing,
                     Some(i)
                         if !nested && always_fits(*kind, fields[i].decoder, fields[i].length) =>
@@ -57,8 +58,8 @@ impl Plan {
                         Slot::Fast(i)
                     }
                     Some(i) => Slot::Checked(i),
-                }
-            })
+                },
+            )
             .collect();
         Plan {
             nested: slots

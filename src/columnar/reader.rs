@@ -13,20 +13,22 @@ use super::origin::EXPORTER_IES;
 use super::sink::{ColumnarOptions, ColumnarSink, RecordKind};
 use crate::decode::{Decoder, DecoderOptions, Health};
 use crate::error::{Error, Result};
-use crate::model::{IeDef, InfoModel, ENTERPRISE_BIT};
+use crate::model::{occurrences, ColumnIe, IeDef, InfoModel, ENTERPRISE_BIT};
 use crate::source::MessageStream;
 use crate::wire::{
     parse_template_set, SetIter, TemplateItem, OPTIONS_TEMPLATE_SET_ID, TEMPLATE_SET_ID,
 };
 
 /// The IEs used by the templates of a stream, in order of first appearance,
-/// restricted to the templates whose records `kind` keeps. Malformed input
-/// ends the scan quietly: the decoding pass reports it.
+/// restricted to the templates whose records `kind` keeps: every
+/// occurrence of an IE some template repeats is a column of its own
+/// ([`ColumnIe`]). Malformed input ends the scan quietly: the decoding pass
+/// reports it.
 pub fn discover_columns(
     stream: &mut MessageStream,
     model: &InfoModel,
     kind: RecordKind,
-) -> Vec<Arc<IeDef>> {
+) -> Vec<ColumnIe> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     while stream.advance_past_errors() {
@@ -49,10 +51,16 @@ pub fn discover_columns(
                 let Ok(TemplateItem::Template { fields, .. }) = item else {
                     continue;
                 };
-                for f in fields {
-                    let ie = model.lookup(f.pen, f.id & !ENTERPRISE_BIT);
-                    if seen.insert((ie.pen, ie.id)) {
-                        out.push(ie);
+                let ids: Vec<(u32, u16)> = fields
+                    .iter()
+                    .map(|f| (f.pen, f.id & !ENTERPRISE_BIT))
+                    .collect();
+                for (&(pen, id), nth) in ids.iter().zip(occurrences(&ids)) {
+                    if seen.insert((pen, id, nth)) {
+                        out.push(ColumnIe {
+                            ie: model.lookup(pen, id),
+                            nth,
+                        });
                     }
                 }
             }
@@ -79,11 +87,12 @@ impl ColumnarReader {
         stream: MessageStream,
         model: InfoModel,
         decoder_opts: &DecoderOptions,
-        columns: &[Arc<IeDef>],
+        columns: &[ColumnIe],
         opts: ColumnarOptions,
     ) -> Self {
         let transport = stream.capture_stats().is_some() || stream.live().is_some();
-        let is_exporter = |ie: &Arc<IeDef>| ie.pen == 0 && EXPORTER_IES.contains(&ie.id);
+        let is_exporter =
+            |c: &ColumnIe| c.nth == 0 && c.ie.pen == 0 && EXPORTER_IES.contains(&c.ie.id);
         let sink = if !transport {
             ColumnarSink::new(columns, opts)
         } else if columns.iter().any(is_exporter) {
@@ -92,12 +101,12 @@ impl ColumnarReader {
             let (at, ies): (Vec<usize>, Vec<Arc<IeDef>>) = columns
                 .iter()
                 .enumerate()
-                .filter(|(_, ie)| is_exporter(ie))
-                .map(|(i, ie)| (i, ie.clone()))
+                .filter(|(_, c)| is_exporter(c))
+                .map(|(i, c)| (i, c.ie.clone()))
                 .unzip();
-            let rest: Vec<Arc<IeDef>> = columns
+            let rest: Vec<ColumnIe> = columns
                 .iter()
-                .filter(|ie| !is_exporter(ie))
+                .filter(|c| !is_exporter(c))
                 .cloned()
                 .collect();
             ColumnarSink::new(&rest, opts).with_origin(&ies, &at)

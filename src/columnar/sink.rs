@@ -16,7 +16,7 @@ use super::plan::{fixed_field, Plan, Slot, MAX_PLANS};
 use super::types::{field_for, AddressForm, ColumnKind};
 use crate::decode::{Origin, Policy, Record, RecordSink};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::IeDef;
+use crate::model::{ColumnIe, IeDef};
 use crate::session::Template;
 
 /// Which records become rows.
@@ -84,7 +84,8 @@ pub struct ColumnarStats {
 /// Decodes records into Arrow batches.
 pub struct ColumnarSink {
     schema: SchemaRef,
-    keys: Vec<(u32, u16)>,
+    /// Each column's IE and occurrence ([`ColumnIe::key`]).
+    keys: Vec<(u32, u16, u16)>,
     /// Which columns are nested lists.
     nested: Vec<bool>,
     columns: Vec<Column>,
@@ -108,15 +109,16 @@ pub struct ColumnarSink {
 }
 
 impl ColumnarSink {
-    /// A sink producing one column per IE in `columns`, in that order.
-    pub fn new(columns: &[Arc<IeDef>], opts: ColumnarOptions) -> Self {
+    /// A sink producing one column per IE occurrence in `columns`, in
+    /// that order, each named by [`ColumnIe::name`].
+    pub fn new(columns: &[ColumnIe], opts: ColumnarOptions) -> Self {
         let kinds: Vec<ColumnKind> = columns
             .iter()
-            .map(|ie| ColumnKind::for_ie(ie, opts.addresses))
+            .map(|c| ColumnKind::for_ie(&c.ie, opts.addresses))
             .collect();
         let shapes: Vec<Option<&ListShape>> = columns
             .iter()
-            .map(|ie| {
+            .map(|ColumnIe { ie, .. }| {
                 opts.list_shapes
                     .get(&(ie.pen, ie.id))
                     .filter(|_| is_list(ie))
@@ -126,8 +128,8 @@ impl ColumnarSink {
             .iter()
             .zip(&kinds)
             .zip(&shapes)
-            .map(|((ie, k), shape)| {
-                let f = field_for(ie, *k);
+            .map(|((c, k), shape)| {
+                let f = field_for(&c.ie, *k).with_name(c.name());
                 match shape {
                     Some(s) => f.with_data_type(list_type(s, opts.addresses)),
                     None => f,
@@ -145,7 +147,7 @@ impl ColumnarSink {
         ColumnarSink {
             schema: Arc::new(Schema::new(fields)),
             nested: shapes.iter().map(Option::is_some).collect(),
-            keys: columns.iter().map(|ie| (ie.pen, ie.id)).collect(),
+            keys: columns.iter().map(ColumnIe::key).collect(),
             columns: built,
             kinds,
             opts,
@@ -332,7 +334,8 @@ impl RecordSink for ColumnarSink {
             };
             let e = Error::new(ErrorKind::BadRecord(format!(
                 "field {} of template {} {what}",
-                f.ie.name, rec.template.id
+                f.column_name(),
+                rec.template.id
             )))
             .at(at, rec.message_index);
             match self.opts.policy {
@@ -473,7 +476,10 @@ mod tests {
     #[test]
     fn plan_cache_is_capped_and_values_land_in_their_columns() {
         let model = InfoModel::iana();
-        let cols = vec![model.lookup(0, 1), model.lookup(0, 2)];
+        let cols = vec![
+            ColumnIe::first(model.lookup(0, 1)),
+            ColumnIe::first(model.lookup(0, 2)),
+        ];
         let mut sink = ColumnarSink::new(&cols, ColumnarOptions::default());
         let mut dec = Decoder::new(model, &DecoderOptions::default());
         let n = MAX_PLANS + 100;

@@ -8,10 +8,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{parse_spec, InfoModel};
 use crate::wire::{FieldSpec, VARLEN};
 
-/// The field specifier a column name asks for.
+/// The field specifier a column name asks for (`name.k`, the reader's
+/// name of an IE's k-th repetition in a template, asks for the IE).
 pub fn resolve_field(model: &mut InfoModel, column: &str) -> Result<FieldSpec> {
-    let ie = model.resolve(column)?;
-    let asked = if model.by_name(column).is_some() {
+    let c = model.resolve_column(column)?;
+    let ie = c.ie;
+    let asked = if c.nth > 0 || model.by_name(column).is_some() {
         None
     } else {
         parse_spec(column)?.length
@@ -45,6 +47,7 @@ mod tests {
         assert_eq!(f(&mut m, "octetDeltaCount[4]").unwrap(), (0, 1, 4));
         assert_eq!(f(&mut m, "interfaceName").unwrap(), (0, 82, VARLEN));
         assert_eq!(f(&mut m, "reverseOctetDeltaCount").unwrap(), (29305, 1, 8));
+        assert_eq!(f(&mut m, "sourceTransportPort.1").unwrap(), (0, 7, 2));
         assert_eq!(
             f(&mut m, "myCounter(35566/900)<unsigned32>[2]").unwrap(),
             (35566, 900, 2)

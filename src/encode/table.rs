@@ -16,7 +16,7 @@ use super::columns::{column_field, ColumnEncoder};
 use super::exporter::Exporter;
 use super::lists::SubTemplates;
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::InfoModel;
+use crate::model::{split_occurrence, InfoModel};
 use crate::session::Template;
 use crate::wire::FieldSpec;
 
@@ -169,19 +169,45 @@ impl TableWriter {
                 "more than {MAX_PATTERNS} distinct patterns of null columns"
             )));
         }
-        let specs: Vec<FieldSpec> = self
-            .specs
+        let columns: Vec<usize> = (0..self.specs.len())
+            .filter(|c| pattern[c / 64] >> (c % 64) & 1 == 1)
+            .collect();
+        let specs: Vec<FieldSpec> = columns
             .iter()
-            .enumerate()
-            .filter(|(c, _)| pattern[c / 64] >> (c % 64) & 1 == 1)
-            .map(|(_, s)| *s)
+            .filter_map(|&c| self.specs.get(c).copied())
             .collect();
         let id = self.next_id;
         let t = Template::new(id, self.odid, None, specs, &self.model);
+        self.check_occurrences(&t, &columns)?;
         ex.add_template(Arc::new(t))?;
         self.next_id += 1;
         self.patterns.insert(pattern.to_vec(), id);
         Ok(id)
+    }
+
+    /// A reader tells the occurrences of a repeated IE apart by their order
+    /// in the template (RFC 7011 §8): column `name.k` must be occurrence k
+    /// of its IE among the columns set in the row, or it would read back
+    /// under another name.
+    fn check_occurrences(&self, t: &Template, columns: &[usize]) -> Result<()> {
+        let Some(schema) = &self.schema else {
+            return Ok(());
+        };
+        for (f, &c) in t.fields.iter().zip(columns) {
+            let Some(field) = schema.fields().get(c) else {
+                continue;
+            };
+            let name = field.name();
+            let (ie, nth) = split_occurrence(name);
+            if ie == &*f.ie.name && nth != f.nth {
+                return Err(refuse(format!(
+                    "column {name:?} would read back as {:?}: an earlier occurrence of {ie} \
+                     is null or after it (occurrences of an IE are told apart by their order)",
+                    f.column_name()
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn row_error(&self, enc: &ColumnEncoder, row: usize, why: &str) -> Error {

@@ -7,6 +7,7 @@
 //! registry: two readers can describe the same enterprise number differently.
 
 mod iana_table;
+mod occurrence;
 mod reverse;
 pub mod spec;
 pub mod types;
@@ -15,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 pub use iana_table::{IANA_IES, IANA_REGISTRY_UPDATED};
+pub use occurrence::{occurrence_name, occurrences, split_occurrence, ColumnIe};
 pub use reverse::{reverse_name, REVERSE_PEN};
 pub use spec::{parse_spec, SpecParts};
 pub use types::{DataType, IanaEntry, Semantics, Status};

@@ -418,7 +418,7 @@ impl PyScanner {
             Some(names) => {
                 let cols = names
                     .iter()
-                    .map(|n| model.resolve(n))
+                    .map(|n| model.resolve_column(n))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| errors::to_py(py, &e))?;
                 (src, cols)
@@ -445,7 +445,7 @@ impl PyScanner {
         };
         // RFC 6313 list columns: their element types are in the data, so
         // the lists are read once first.
-        let (src, list_shapes) = if cols.iter().any(|ie| is_list(ie)) {
+        let (src, list_shapes) = if cols.iter().any(|c| is_list(&c.ie)) {
             let src = src.reopenable(py)?;
             let r = src.open(py, &label, ports)?;
             let m = model.clone();
@@ -516,7 +516,7 @@ impl PyScanner {
         let mut model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
         let cols = columns
             .iter()
-            .map(|n| model.resolve(n))
+            .map(|n| model.resolve_column(n))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| errors::to_py(py, &e))?;
         let stream = MessageStream::listen(&lopts)?;
@@ -559,7 +559,7 @@ impl PyScanner {
         label: &str,
         ports: Option<&[u16]>,
         model: crate::model::InfoModel,
-        cols: &[Arc<crate::model::IeDef>],
+        cols: &[crate::model::ColumnIe],
         dopts: &DecoderOptions,
         opts: ColumnarOptions,
     ) -> PyResult<Self> {

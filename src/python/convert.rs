@@ -304,7 +304,7 @@ impl Converter {
             let d = PyDict::new(py);
             for (f, v) in t.fields.iter().zip(r) {
                 d.set_item(
-                    PyString::new(py, &f.ie.name),
+                    PyString::new(py, &f.column_name()),
                     self.value(py, v, ctx, depth)?,
                 )?;
             }

@@ -313,10 +313,10 @@ impl PyReader {
                     let d = inner
                         .decoder
                         .model
-                        .resolve(c)
+                        .resolve_column(c)
                         .map_err(|e| errors::to_py(py, &e))?;
-                    ns.push(d.name.to_string());
-                    out.push(((d.pen, d.id), PyString::intern(py, &d.name).unbind()));
+                    ns.push(d.name().into_owned());
+                    out.push((d.key(), PyString::intern(py, &d.name()).unbind()));
                 }
                 names = Some(ns);
                 Some(out)

@@ -24,15 +24,17 @@ pub enum Shape {
     Fields,
 }
 
-/// A requested column: the IE's (pen, id) and its interned name.
-pub type Column = ((u32, u16), Py<PyString>);
+/// A requested column: the IE's (pen, id) and occurrence
+/// ([`crate::model::ColumnIe::key`]) and its interned name.
+pub type Column = ((u32, u16, u16), Py<PyString>);
 
 /// Output configuration.
 pub struct Output {
     pub shape: Shape,
     pub kind: RecordKind,
     pub meta: bool,
-    /// Requested columns as (pen, id) with their names; `None` = all fields.
+    /// Requested columns as (pen, id, occurrence) with their names; `None`
+    /// = all fields.
     pub columns: Option<Vec<Column>>,
     /// Drop records lacking any requested column.
     pub require_all: bool,
@@ -228,21 +230,12 @@ impl SinkState {
                 let (slots, keys): (Vec<Option<usize>>, Vec<Py<PyString>>) = match &self.out.columns
                 {
                     None => {
-                        // An IE repeated in a template keeps its first
-                        // occurrence in a dict (as in Arrow columns);
-                        // as_="fields" gives every occurrence.
-                        let mut seen = std::collections::HashSet::new();
-                        let dedup = self.out.shape == Shape::Dict;
-                        let first: Vec<usize> = (0..fields.len())
-                            .filter(|&i| !dedup || seen.insert((fields[i].ie.pen, fields[i].ie.id)))
-                            .collect();
-                        let keys = first
-                            .iter()
-                            .map(|&i| PyString::intern(py, &fields[i].ie.name).unbind())
-                            .collect();
+                        // Every field, an IE repeated in the template under
+                        // one key per occurrence (`name`, `name.1`, ...).
                         // python-ipfix (`ferrofix.compat`) fills its dicts
-                        // field by field: the last occurrence's value, in
-                        // the first occurrence's place.
+                        // field by field: one key per IE, the last
+                        // occurrence's value in the first one's place.
+                        let compat = self.out.shape == Shape::Dict && self.conv.compat;
                         let last = |i: usize| {
                             let k = (fields[i].ie.pen, fields[i].ie.id);
                             (i..fields.len())
@@ -250,7 +243,20 @@ impl SinkState {
                                 .find(|&j| (fields[j].ie.pen, fields[j].ie.id) == k)
                                 .unwrap_or(i)
                         };
-                        let compat = dedup && self.conv.compat;
+                        let first: Vec<usize> = (0..fields.len())
+                            .filter(|&i| !compat || fields[i].nth == 0)
+                            .collect();
+                        let keys = first
+                            .iter()
+                            .map(|&i| {
+                                let name = if compat {
+                                    fields[i].ie.name.as_ref().into()
+                                } else {
+                                    fields[i].column_name()
+                                };
+                                PyString::intern(py, &name).unbind()
+                            })
+                            .collect();
                         let slots = first
                             .into_iter()
                             .map(|i| Some(if compat { last(i) } else { i }))
@@ -259,7 +265,7 @@ impl SinkState {
                     }
                     Some(cols) => (
                         cols.iter()
-                            .map(|(k, _)| fields.iter().position(|f| (f.ie.pen, f.ie.id) == *k))
+                            .map(|(k, _)| fields.iter().position(|f| f.column_key() == *k))
                             .collect(),
                         cols.iter().map(|(_, n)| n.clone_ref(py)).collect(),
                     ),
@@ -360,8 +366,7 @@ impl<'py> BatchSink<'_, 'py> {
                     .template
                     .fields
                     .get(i)
-                    .map_or("?", |f| &*f.ie.name)
-                    .to_string();
+                    .map_or_else(|| "?".to_string(), |f| f.column_name().into_owned());
                 let at = rec.offset + rec.spans.get(i).map_or(0, |s| u64::from(s.0));
                 let e = Error::new(ErrorKind::BadRecord(format!(
                     "field {name} of template {}: {why}",

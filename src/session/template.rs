@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::model::{DataType, IeDef, InfoModel, ENTERPRISE_BIT};
+use crate::model::{occurrence_name, occurrences, DataType, IeDef, InfoModel, ENTERPRISE_BIT};
 use crate::wire::{FieldSpec, VARLEN};
 
 /// How one field's bytes become a value; chosen once per template from the
@@ -101,12 +101,27 @@ pub struct TemplateField {
     /// Field length from the template; 65535 = variable length.
     pub length: u16,
     pub decoder: FieldDecoder,
+    /// Which occurrence of its IE in the template this field is (0: the
+    /// first; RFC 7011 §8 lets a template repeat an IE). Names the field's
+    /// dict key and column ([`crate::model::occurrence_name`]).
+    pub nth: u16,
 }
 
 impl TemplateField {
     /// Whether the field is variable-length.
     pub fn is_varlen(&self) -> bool {
         self.length == VARLEN
+    }
+
+    /// The field's dict key and column name: the IE's name, `.k` added
+    /// for its k-th repetition in the template.
+    pub fn column_name(&self) -> std::borrow::Cow<'_, str> {
+        occurrence_name(&self.ie.name, self.nth)
+    }
+
+    /// The identity a column is matched by: (pen, id, occurrence).
+    pub fn column_key(&self) -> (u32, u16, u16) {
+        (self.ie.pen, self.ie.id, self.nth)
     }
 }
 
@@ -145,7 +160,11 @@ impl Template {
         let mut min = 0usize;
         let mut fixed = true;
         let mut offsets = Vec::with_capacity(specs.len());
-        for s in &specs {
+        let ids: Vec<(u32, u16)> = specs
+            .iter()
+            .map(|s| (s.pen, s.id & !ENTERPRISE_BIT))
+            .collect();
+        for (s, nth) in specs.iter().zip(occurrences(&ids)) {
             let ie = model.lookup(s.pen, s.id & !ENTERPRISE_BIT);
             let decoder = FieldDecoder::for_type(ie.data_type, s.length);
             offsets.push(min as u32);
@@ -159,6 +178,7 @@ impl Template {
                 ie,
                 length: s.length,
                 decoder,
+                nth,
             });
         }
         Template {

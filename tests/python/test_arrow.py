@@ -80,14 +80,16 @@ def test_every_fixture_matches_the_record_path(path: Path | bytes) -> None:
     assert table.num_rows == len(recs)
     rows = table.to_pylist()
     names = {
-        (int(f.metadata[b"ipfix.pen"]), int(f.metadata[b"ipfix.id"])): f.name for f in table.schema
+        (int(f.metadata[b"ipfix.pen"]), int(f.metadata[b"ipfix.id"])): f.name
+        for f in table.schema
+        if "." not in f.name
     }
     for rec, row in zip(recs, rows, strict=True):
-        seen = set()
+        seen: set[str] = set()
         for pen, ie, value in rec:
-            name = names[(pen, ie)]
-            if name in seen:
-                continue  # a repeated IE: the column holds its first occurrence
+            # A repeated IE: occurrence k (k >= 1) is column `name.k`.
+            k = sum(n.split(".")[0] == names[(pen, ie)] for n in seen)
+            name = names[(pen, ie)] if k == 0 else f"{names[(pen, ie)]}.{k}"
             seen.add(name)
             if isinstance(value, list):
                 assert pa.types.is_list(table.schema.field(name).type)

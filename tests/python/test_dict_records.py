@@ -3,8 +3,8 @@
 Dicts are built by copying a per-template prototype and storing each value
 in place (``src/python/sink.rs``); field lists (``as_="fields"``) are built
 field by field through the public C API. For every record of the real
-files, a dict must hold exactly the first occurrence of each IE, in
-template order, as its field list gives it; and the interpreter's own
+files, a dict must hold every field, in template order, as its field list
+gives it (a repeated IE under ``name``, ``name.1``, ...); and the interpreter's own
 reference count of ``None`` (which the prototype's values are) must come
 back to where it was once the dicts are gone.
 """
@@ -32,16 +32,6 @@ def same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
-def first_values(fields: list[tuple[int, int, Any]]) -> list[Any]:
-    seen: set[tuple[int, int]] = set()
-    out = []
-    for pen, ie, v in fields:
-        if (pen, ie) not in seen:
-            seen.add((pen, ie))
-            out.append(v)
-    return out
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_dicts_equal_field_lists(case: oc.Case) -> None:
     data = case.data()
@@ -49,7 +39,7 @@ def test_dicts_equal_field_lists(case: oc.Case) -> None:
     lists = list(ff.Reader(data, on_bad_records="skip").records(as_="fields"))
     assert len(dicts) == len(lists)
     for d, fl in zip(dicts, lists, strict=True):
-        want = first_values(fl)
+        want = [v for _pen, _ie, v in fl]
         assert type(d) is dict
         assert len(d) == len(want)
         got = list(d.values())
@@ -71,19 +61,22 @@ def wide_message(n: int) -> bytes:
 @pytest.mark.parametrize("n", [1, 5, 300])
 def test_wide_and_repeated_templates(n: int) -> None:
     """Dicts of 1 to 300 keys (CPython's index grows from 1- to 2-byte
-    entries past 255), an IE repeated in a template keeps its first value."""
+    entries past 255); an IE repeated in a template has one key per
+    occurrence (``name``, then ``name.1``)."""
     msg = wide_message(n)
     recs = list(ff.Reader(msg).records())
     assert len(recs) == 2
+    width = n + min(2, n)
     for r, d in enumerate(recs):
-        assert len(d) == n
+        assert len(d) == width
         got = [int.from_bytes(v, "big") for v in d.values()]
-        assert got == [1000 * r + k for k in range(n)]
+        assert got == [1000 * r + k for k in range(width)]
+        assert [k for k in d if k.endswith(".1")] == ["_ipfix_35566_1.1", "_ipfix_35566_2.1"][:n]
         # A fresh dict is a plain dict: it grows, shrinks and copies.
         key = next(iter(d))
         d["extra"] = 1
         del d[key]
-        assert len(dict(d)) == n
+        assert len(dict(d)) == width
 
 
 @pytest.mark.parametrize("n", [1, 5, 300])

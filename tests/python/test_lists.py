@@ -28,8 +28,8 @@ def test_basic_list_fixed_and_varlen_elements() -> None:
     msg = message([template_set(template_record(256, fields)), set_(256, varlen(l1) + varlen(l2))])
     (rec,) = ff.iter_records(msg)
     a = ipaddress.IPv4Address
-    # same IE twice: a dict keeps the first occurrence; as_="fields" has both
-    assert rec == {"basicList": [a("10.0.0.1"), a("10.0.0.2")]}
+    # same IE twice: one key per occurrence (`name`, `name.1`)
+    assert rec == {"basicList": [a("10.0.0.1"), a("10.0.0.2")], "basicList.1": ["eth0", "eth1"]}
     (f,) = ff.iter_records(msg, as_="fields")
     assert f[0][2] == [ipaddress.IPv4Address("10.0.0.1"), ipaddress.IPv4Address("10.0.0.2")]
     assert f[1][2] == ["eth0", "eth1"]

@@ -2,12 +2,13 @@
 fixture read with ``scan_ipfix`` (all records, wire order) is compared row by
 row and value by value with tshark's committed decode (tests/data/oracle/),
 with the same comparators and the same tally (mismatches, minimum share
-compared) as the record path's oracle test. A column holds the first occurrence of an IE
-repeated in a template, so only first occurrences are compared."""
+compared) as the record path's oracle test. Occurrence k (k >= 1) of an IE repeated in a
+template is compared with column ``name.k``."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,11 +24,14 @@ CASES = [c for c in oc.load_cases() if oc.load_tshark(c.name)["records"]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _columns(table: Any) -> dict[tuple[int, int], tuple[str, Any]]:
-    out = {}
+def _columns(table: Any) -> dict[tuple[int, int, int], tuple[str, Any]]:
+    """Columns by (pen, id, occurrence), the occurrence counted among the
+    IE's columns in schema order (``name``, ``name.1``, ...)."""
+    out: dict[tuple[int, int, int], tuple[str, Any]] = {}
     for f in table.schema:
-        key = (int(f.metadata[b"ipfix.pen"]), int(f.metadata[b"ipfix.id"]))
-        out[key] = (f.name, f.type)
+        pen, fid = int(f.metadata[b"ipfix.pen"]), int(f.metadata[b"ipfix.id"])
+        k = int(f.name.rsplit(".", 1)[1]) if "." in f.name else 0
+        out[(pen, fid, k)] = (f.name, f.type)
     return out
 
 
@@ -66,13 +70,11 @@ def test_arrow_against_tshark(case: oc.Case) -> None:
     columns = _columns(table)
     tally = Tally("tshark", case)
     for n, (row, rec) in enumerate(zip(_rows(table), theirs, strict=True)):
-        seen = set()
+        seen: Counter[tuple[int, int]] = Counter()
         for f in rec["fields"]:
             pen, fid = f[0], f[1]
-            if (pen, fid) in seen:
-                continue
-            seen.add((pen, fid))
-            name, arrow_type = columns[(pen, fid)]
+            name, arrow_type = columns[(pen, fid, seen[(pen, fid)])]
+            seen[(pen, fid)] += 1
             value = row[name]
             where = f"row {n} {name}"
             if pa.types.is_list(arrow_type):

@@ -36,8 +36,8 @@ or the replay set-up in pmacct's repository:
 - A template may carry an IE twice (106: Huawei's template 6017 has the
   outer 4in6 tunnel's protocol, ports, TCP flags and TOS, then the inner
   packet's). nfacctd indexes a template by IE, so the last occurrence wins;
-  ferrofix's dicts and Arrow columns keep the first (documented), so records
-  are read with ``as_="fields"``, which gives every occurrence.
+  records are read with ``as_="fields"`` (every occurrence, as dicts and
+  columns have them under ``name``, ``name.1``) and the last one taken.
 
 Not compared (no IPFIX counterpart): label (pre_tag_map, nfacctd config),
 net_src/net_dst (nfacctd's network lookup), mpls_vpn_rd_origin (where
@@ -474,7 +474,8 @@ def test_any_changed_value_is_caught(case: Case) -> None:
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_read_ipfix_reads_the_same_records(case: Case) -> None:
     """read_ipfix (the Arrow path) gives the records compared above, IE by
-    IE, keeping the first occurrence of a repeated IE as dicts do."""
+    IE (the first occurrence of a repeated IE, under its plain name, as in
+    dicts)."""
     pytest.importorskip("pandas")
     for data in _captures(case):
         df = ff.read_ipfix(data, columns=FLOW_IES)[FLOW_IES]

@@ -91,7 +91,7 @@ FIELDS: list[tuple[str, list[int | None], Any]] = [
 
 @st.composite
 def template_and_records(draw: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
-    # One field per IE (a reader's tuple column holds an IE's first occurrence).
+    # One field per IE (repeats are tested on a real export: test_repeated_ies.py).
     picks = draw(
         st.lists(
             st.integers(0, len(FIELDS) - 1),
