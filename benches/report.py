@@ -83,6 +83,7 @@ class Results:
     workers: int = 1
     rss: dict[str, int] | None = None
     memory: tuple[float, str] | None = None
+    cardinality: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -293,6 +294,17 @@ def render(res: Results, path: Path, n_file: int, when: str, load: tuple[str, st
         add("### Memory (`read_ipfix`, fresh process)")
         add("")
         add(res.memory[1])
+    if res.cardinality:
+        add("")
+        add("### Reading at any number of distinct addresses")
+        add("")
+        add(
+            f"{cardinality_records():,} records of the benchmark template per file "
+            "(`make_file.py --addresses pool|random4|random6`; the IPv6 file carries "
+            "IPv6 addresses in place of IPv4), best of the same runs, every count checked."
+        )
+        add("")
+        L.extend(res.cardinality)
     add("")
     add("### Checks")
     add("")
@@ -341,3 +353,9 @@ def write_report(results: str) -> None:
         "is in `benches/`.\n\n"
     )
     OUT.write_text(head + block + "\n\n" + notes.rstrip("\n") + "\n")
+
+
+def cardinality_records() -> int:
+    import cardinality
+
+    return cardinality.RECORDS

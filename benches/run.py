@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import cardinality
 import make_file
 import memory
 import peers
@@ -491,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
 
     step("peak memory of read_ipfix")
     res.memory = memory.describe(memory.read_memory(path))
+
+    step("reading at any number of distinct addresses (issue 13)")
+    res.cardinality = cardinality.measure(best_of, a.repeat, count)
     res.rows.extend(rust_rows)
 
     step("ferrofix tuples by value type")
