@@ -118,3 +118,25 @@ def test_none_reference_count_balances() -> None:
         assert sys.getrefcount(None) == pytest.approx(before, abs=100)
     finally:
         gc.enable()
+
+
+def test_address_objects_are_off_the_cyclic_gc_and_behave() -> None:
+    """Address objects are untracked (they cannot be in a cycle); they still
+    compare, hash, print and take weak references as the class's own."""
+    import ipaddress
+    import weakref
+
+    t = template_record(256, [field(8, 4), field(27, 16)])
+    v6 = (0x2001_0DB8 << 96) + 5
+    data = message([template_set(t), set_(256, uint(0xC0000201, 4) + uint(v6, 16))])
+    rec = next(ff.iter_records(data))
+    a4, a6 = rec["sourceIPv4Address"], rec["sourceIPv6Address"]
+    assert not gc.is_tracked(a4) and not gc.is_tracked(a6)
+    assert not gc.is_tracked(rec)
+    want4, want6 = ipaddress.IPv4Address("192.0.2.1"), ipaddress.IPv6Address(v6)
+    assert (a4, a6) == (want4, want6) and hash(a4) == hash(want4) and hash(a6) == hash(want6)
+    assert (str(a4), str(a6)) == ("192.0.2.1", "2001:db8::5")
+    r = weakref.ref(a4)
+    assert r() is a4
+    gc.collect()
+    assert r() is a4 and a4 == want4
