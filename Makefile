@@ -2,7 +2,8 @@
 #   make demo   virtualenv, build, install, decode a bundled real IPFIX file
 #   make test   same set-up, then lints and every test
 #   make bench  benchmarks beside python-ipfix, written to BENCHMARKS.md
-#   make fuzz   cargo-fuzz campaigns: message decoding, then decode-encode-decode (FUZZ_SECONDS each)
+#   make fuzz   cargo-fuzz campaigns, FUZZ_SECONDS each: message decoding, decode-encode-decode,
+#               and one per generated input kind (ferrofix-testgen)
 
 SHELL := /bin/bash
 PY ?= python3
@@ -12,6 +13,9 @@ STAMP := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 DEMO_FILE := tests/data/ipfix/ipfixcol2__example_flows.ipfix
 FUZZ_SECONDS ?= 300
+# Targets whose input is a generator's choices (testgen/), and all targets.
+FUZZ_GENERATED := ipfix_lists netflow pcap pcapng compressed
+FUZZ_TARGETS := decode_message encode_roundtrip $(FUZZ_GENERATED)
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SRC := $(shell find python -type f) pyproject.toml
 
@@ -47,7 +51,9 @@ tools:
 
 lint: $(STAMP)
 	cargo fmt --check
+	cargo fmt --check --manifest-path testgen/Cargo.toml
 	cargo clippy --all-targets --all-features -q -- -D warnings
+	cargo clippy --manifest-path testgen/Cargo.toml --all-targets -q -- -D warnings
 	$(VENV)/bin/ruff check python tests scripts benches
 	$(VENV)/bin/ruff format --check python tests scripts benches
 	$(VENV)/bin/mypy
@@ -69,9 +75,14 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
 	mkdir -p fuzz/corpus/decode_message && cp -n tests/data/ipfix/* tests/data/netflow/* tests/data/pcap/* fuzz/corpus/decode_message/
 	mkdir -p fuzz/corpus/encode_roundtrip
+	$(PY) scripts/fuzz_seeds.py fuzz/corpus $(FUZZ_GENERATED)
+	for t in $(FUZZ_TARGETS); do \
+	  if [ -d tests/data/fuzz-regressions/$$t ]; then cp -n tests/data/fuzz-regressions/$$t/* fuzz/corpus/$$t/; fi; \
+	done
 	cd fuzz && if cargo +nightly --version >/dev/null 2>&1; then TC=+nightly; else export RUSTC_BOOTSTRAP=1; TC=; fi; \
-	  cargo $$TC fuzz run decode_message corpus/decode_message -- -max_total_time=$(FUZZ_SECONDS) && \
-	  cargo $$TC fuzz run encode_roundtrip corpus/encode_roundtrip -- -max_total_time=$(FUZZ_SECONDS)
+	  for t in $(FUZZ_TARGETS); do \
+	    cargo $$TC fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	  done
 
 clean:
 	rm -rf $(VENV) target
