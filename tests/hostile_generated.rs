@@ -177,10 +177,6 @@ fn regressions() -> Vec<(String, String, Vec<u8>)> {
     v
 }
 
-/// Inputs known to crash code this branch may not change (their replay is
-/// `known_open_crashes_replay`, ignored until the fix lands).
-const KNOWN_OPEN: &[&str] = &[];
-
 /// A fuzz input as its target reads it: `decode_message` takes the bytes
 /// as they are, a generator target takes them as choices.
 fn replay(target: &str, data: &[u8]) {
@@ -201,21 +197,8 @@ fn fuzz_regressions_replay() {
     let all = regressions();
     assert!(!all.is_empty());
     for (target, name, data) in &all {
-        if !KNOWN_OPEN.contains(&name.as_str()) {
-            eprintln!("{target}/{name}");
-            replay(target, data);
-        }
-    }
-}
-
-#[test]
-#[ignore = "crashes in src/source/ or src/netflow/mod.rs, left to their rewrite"]
-fn known_open_crashes_replay() {
-    for (target, name, data) in regressions() {
-        if KNOWN_OPEN.contains(&name.as_str()) {
-            eprintln!("{target}/{name}");
-            replay(&target, &data);
-        }
+        eprintln!("{target}/{name}");
+        replay(target, data);
     }
 }
 
