@@ -17,6 +17,29 @@ use ferrofix::pcap::CaptureReader;
 use ferrofix::source::decompressing;
 use ferrofix_testgen::{generate_mutated, Choices, Kind};
 
+/// The whole test process runs under a data limit (heap and anonymous
+/// mappings, `RLIMIT_DATA`): an input that made memory grow without bound
+/// fails its test with an allocation error instead of passing on a big
+/// machine. 2 GiB: the tests' threads together hold far less.
+const DATA_LIMIT: u64 = 2 << 30;
+
+fn limit_memory() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(target_os = "linux")]
+        {
+            extern "C" {
+                // glibc's setrlimit(2); struct rlimit is two rlim_t (u64).
+                fn setrlimit(resource: i32, rlim: *const [u64; 2]) -> i32;
+            }
+            const RLIMIT_DATA: i32 = 2;
+            // SAFETY: a valid pointer to two u64s for the call's duration.
+            let r = unsafe { setrlimit(RLIMIT_DATA, &[DATA_LIMIT, DATA_LIMIT]) };
+            assert_eq!(r, 0, "setrlimit(RLIMIT_DATA) failed");
+        }
+    });
+}
+
 /// Seeds per kind: valid inputs, mutated inputs (about 20 s in all for a
 /// debug build on 2 cores).
 const VALID: u64 = 400;
@@ -49,26 +72,31 @@ fn valid(kind: Kind) {
 
 #[test]
 fn valid_ipfix_with_lists_decodes_exactly() {
+    limit_memory();
     valid(Kind::Ipfix);
 }
 
 #[test]
 fn valid_netflow_decodes_exactly() {
+    limit_memory();
     valid(Kind::Netflow);
 }
 
 #[test]
 fn valid_pcap_decodes_exactly() {
+    limit_memory();
     valid(Kind::Pcap);
 }
 
 #[test]
 fn valid_pcapng_decodes_exactly() {
+    limit_memory();
     valid(Kind::Pcapng);
 }
 
 #[test]
 fn valid_compressed_decodes_exactly() {
+    limit_memory();
     valid(Kind::Compressed);
 }
 
@@ -96,6 +124,7 @@ fn timestamps(data: &[u8]) -> [Vec<i64>; 2] {
 
 #[test]
 fn capture_timestamps_come_back_as_generated() {
+    limit_memory();
     let mut checked = 0;
     for kind in [Kind::Pcap, Kind::Pcapng, Kind::Compressed] {
         for i in 0..VALID {
@@ -137,26 +166,31 @@ fn mutated(kind: Kind) {
 
 #[test]
 fn mutated_ipfix_with_lists_is_survived() {
+    limit_memory();
     mutated(Kind::Ipfix);
 }
 
 #[test]
 fn mutated_netflow_is_survived() {
+    limit_memory();
     mutated(Kind::Netflow);
 }
 
 #[test]
 fn mutated_pcap_is_survived() {
+    limit_memory();
     mutated(Kind::Pcap);
 }
 
 #[test]
 fn mutated_pcapng_is_survived() {
+    limit_memory();
     mutated(Kind::Pcapng);
 }
 
 #[test]
 fn mutated_compressed_is_survived() {
+    limit_memory();
     mutated(Kind::Compressed);
 }
 
@@ -194,6 +228,7 @@ fn replay(target: &str, data: &[u8]) {
 
 #[test]
 fn fuzz_regressions_replay() {
+    limit_memory();
     let all = regressions();
     assert!(!all.is_empty());
     for (target, name, data) in &all {
@@ -208,6 +243,7 @@ fn fuzz_regressions_replay() {
 /// timestamp 12 bytes in), after which the capture is over.
 #[test]
 fn a_huge_pcapng_tsoffset_is_an_error_at_the_packet() {
+    limit_memory();
     let data = std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/data/fuzz-regressions/decode_message/pcapng-if_tsoffset-overflow.pcapng"),
