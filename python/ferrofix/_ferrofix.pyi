@@ -10,6 +10,7 @@ __all__ = [
     "_Scanner",
     "_Writer",
     "__version__",
+    "arm_test_panic",
     "describe_ies",
     "parse_iespec",
 ]
@@ -53,7 +54,7 @@ class _Reader:
 def parse_iespec(
     spec: str,
 ) -> tuple[str | None, int | None, int | None, str | None, int | None]: ...
-def _arm_panic(point: str | None = None) -> None:
+def arm_test_panic(point: str | None = None) -> None:
     """Tests only: make the next pass through the named entry point panic."""
 
 def describe_ies(

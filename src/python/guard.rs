@@ -47,6 +47,6 @@ pub(super) fn poisoned(py: Python<'_>, what: &str) -> PyErr {
 /// Arm the panic hook at `point` (None disarms): tests only.
 #[pyfunction]
 #[pyo3(signature = (point=None))]
-pub(super) fn _arm_panic(point: Option<&str>) {
+pub(super) fn arm_test_panic(point: Option<&str>) {
     crate::testhook::arm(point);
 }

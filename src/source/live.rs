@@ -19,8 +19,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::capture::Exporter;
 use super::datagrams::{export_payload, Datagrams};
+use super::framing::{Framed, Framer};
 use crate::error::Result;
-use crate::wire::MESSAGE_HEADER_LEN;
 
 /// How often the receiving threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -388,13 +388,20 @@ fn tcp_conn(
             Err(e) if transient(&e) => continue,
             Err(_) => break,
         }
-        // Whole messages off the front of the buffer.
+        // Whole messages off the front of the buffer (framed as every
+        // input is: at most 65,535 bytes are ever waited for).
         let mut at = 0;
-        while buf.len() - at >= MESSAGE_HEADER_LEN {
-            let len = usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
-            if len < MESSAGE_HEADER_LEN {
-                // Not IPFIX framing: hand the rest over as is (the reader
-                // reports it) and close.
+        let mut framer = Framer::default();
+        loop {
+            let rest = buf.get(at..).unwrap_or_default();
+            let len = match framer.step(rest, false) {
+                Ok(Framed::Packet(_, len)) => len,
+                Ok(Framed::Need(_) | Framed::End) => break,
+                Err(_) => 0,
+            };
+            if len == 0 {
+                // Not flow-export framing: hand the rest over as is (the
+                // reader reports it) and close.
                 let _ = tx.send(Item::Data {
                     from,
                     to,
@@ -405,10 +412,8 @@ fn tcp_conn(
                 let _ = tx.send(Item::Closed { from, to });
                 return;
             }
-            if buf.len() - at < len {
-                break;
-            }
-            if !deliver(tx, counters, from, to, &buf[at..at + len], false) {
+            let message = rest.get(..len).unwrap_or_default();
+            if !deliver(tx, counters, from, to, message, false) {
                 return;
             }
             at += len;

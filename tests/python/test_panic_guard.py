@@ -1,5 +1,5 @@
 """Panics never cross into Python (issue 13). A test-only hook
-(``_ferrofix._arm_panic``) makes the next pass through a named entry point
+(``_ferrofix.arm_test_panic``) makes the next pass through a named entry point
 panic; each entry must raise ``ferrofix.InternalError`` naming its input,
 and the interpreter must survive, for every consumer we document: records,
 pyarrow, polars, DuckDB and pandas through the Arrow C stream, and the
@@ -28,11 +28,11 @@ COLUMNS = ["sourceIPv4Address", "octetDeltaCount"]
 @pytest.fixture(autouse=True)
 def _disarm() -> Iterator[None]:
     yield
-    _ferrofix._arm_panic(None)
+    _ferrofix.arm_test_panic(None)
 
 
 def _raises_internal(point: str, call: Callable[[], Any], label: str = FILE.name) -> str:
-    _ferrofix._arm_panic(point)
+    _ferrofix.arm_test_panic(point)
     with pytest.raises(ff.InternalError) as ei:
         call()
     msg = str(ei.value)
@@ -185,7 +185,7 @@ def test_arrow_c_stream_consumers_survive(consumer: str) -> None:
         import ferrofix as ff
         from ferrofix import _ferrofix
         scan = ff.scan_ipfix({str(FILE)!r}, columns={COLUMNS!r}, batch_size=100)
-        _ferrofix._arm_panic("scanner.stream_next")
+        _ferrofix.arm_test_panic("scanner.stream_next")
         try:
             {STREAM_CONSUMERS[consumer]}
         except BaseException as e:
@@ -215,7 +215,7 @@ def test_a_listener_thread_panic_reaches_the_reader() -> None:
     c = ff.Collector(udp="127.0.0.1:0", columns=COLUMNS, interval=0.05, on_bad_records="error")
     try:
         host, port = c.addresses[0][1], c.addresses[0][2]
-        _ferrofix._arm_panic("listener.udp")
+        _ferrofix.arm_test_panic("listener.udp")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(b"\x00\x0a\x00\x10" + bytes(12), (host, port))
         with pytest.raises(ff.InternalError, match=r"UDP listener on 127\.0\.0\.1:\d+ stopped"):
