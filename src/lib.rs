@@ -14,6 +14,7 @@ pub mod encode;
 pub mod error;
 pub mod model;
 pub mod netflow;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod packet;
 pub mod pcap;
 pub mod session;
