@@ -16,6 +16,7 @@ pub mod model;
 pub mod netflow;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod packet;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod pcap;
 pub mod session;
 pub mod source;
