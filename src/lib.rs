@@ -13,6 +13,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod model;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod netflow;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod packet;
