@@ -20,6 +20,7 @@ pub mod packet;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod pcap;
 pub mod session;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod source;
 pub mod testhook;
 pub mod wire;

@@ -24,6 +24,7 @@ use crate::wire::MESSAGE_HEADER_LEN;
 
 /// How often the receiving threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
+const HALF_POLL: Duration = Duration::from_millis(50);
 
 /// What to listen on.
 #[derive(Debug, Clone)]
@@ -223,7 +224,7 @@ impl Live {
                     at: when,
                 } => {
                     let at = self.received;
-                    self.received += bytes.len() as u64;
+                    self.received = self.received.saturating_add(bytes.len() as u64);
                     self.d.load((exporter(from), exporter(to)), &bytes, at, 0);
                     self.d.set_udp(udp);
                     self.d.set_received(when);
@@ -356,7 +357,7 @@ fn tcp_accept(
                 }
             }
             // Nothing to accept (or a refused connection): look again soon.
-            Err(_) => std::thread::sleep(POLL / 2),
+            Err(_) => std::thread::sleep(HALF_POLL),
         }
         conns.retain(|h: &JoinHandle<()>| !h.is_finished());
     }
@@ -390,28 +391,28 @@ fn tcp_conn(
         }
         // Whole messages off the front of the buffer.
         let mut at = 0;
-        while buf.len() - at >= MESSAGE_HEADER_LEN {
-            let len = usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
+        while let Some(rest) = buf.get(at..).filter(|r| r.len() >= MESSAGE_HEADER_LEN) {
+            let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
             if len < MESSAGE_HEADER_LEN {
                 // Not IPFIX framing: hand the rest over as is (the reader
                 // reports it) and close.
                 let _ = tx.send(Item::Data {
                     from,
                     to,
-                    bytes: buf[at..].to_vec(),
+                    bytes: rest.to_vec(),
                     udp: false,
                     at: now_secs(),
                 });
                 let _ = tx.send(Item::Closed { from, to });
                 return;
             }
-            if buf.len() - at < len {
+            let Some(message) = rest.get(..len) else {
                 break;
-            }
-            if !deliver(tx, counters, from, to, &buf[at..at + len], false) {
+            };
+            if !deliver(tx, counters, from, to, message, false) {
                 return;
             }
-            at += len;
+            at = at.saturating_add(len);
         }
         buf.drain(..at);
     }
