@@ -9,6 +9,7 @@
 //! (message streams from files and readers, gzip/zstd).
 
 pub mod columnar;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod decode;
 pub mod encode;
 pub mod error;
