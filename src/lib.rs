@@ -11,6 +11,7 @@
 pub mod columnar;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod decode;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod encode;
 pub mod error;
 pub mod model;
