@@ -265,3 +265,39 @@ pub fn kind(v: &Value<'_>) -> &'static str {
         Value::Invalid(..) => "invalid",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TimePrecision;
+
+    /// An Arrow timestamp may hold any i64 of seconds: an NTP field
+    /// refuses the ones outside its era instead of overflowing (issue 13).
+    #[test]
+    fn ntp_seconds_out_of_range_are_refused() {
+        for secs in [i64::MAX, i64::MAX - 1, i64::MIN, -2_208_988_801] {
+            let t = Value::DateTime(DateTime {
+                secs,
+                nanos: 0,
+                precision: TimePrecision::Nanoseconds,
+            });
+            for d in [
+                FieldDecoder::DateTimeMicroseconds,
+                FieldDecoder::DateTimeNanoseconds,
+            ] {
+                let mut out = vec![1];
+                let r = encode_value(d, 8, &t, &mut out);
+                assert!(r.is_err(), "{secs}: {r:?}");
+                assert_eq!(out, [1], "nothing is written");
+            }
+        }
+        let mut out = Vec::new();
+        let t = Value::DateTime(DateTime {
+            secs: 0,
+            nanos: 0,
+            precision: TimePrecision::Nanoseconds,
+        });
+        encode_value(FieldDecoder::DateTimeNanoseconds, 8, &t, &mut out).unwrap();
+        assert_eq!(out, [0x83, 0xAA, 0x7E, 0x80, 0, 0, 0, 0]);
+    }
+}
