@@ -9,14 +9,20 @@
 //! (message streams from files and readers, gzip/zstd).
 
 pub mod columnar;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod decode;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod encode;
 pub mod error;
 pub mod model;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod netflow;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod packet;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod pcap;
 pub mod session;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod source;
 pub mod testhook;
 pub mod wire;

@@ -59,28 +59,30 @@ impl Health {
     /// Count a template-store event.
     pub fn template_event(&mut self, ev: StoreEvent, n: usize) {
         let n = n as u64;
-        match ev {
-            StoreEvent::Learned => self.templates_learned += n,
-            StoreEvent::Replaced => self.templates_replaced += n,
-            StoreEvent::Refreshed => self.templates_refreshed += n,
-            StoreEvent::Withdrawn => self.templates_withdrawn += n,
-            StoreEvent::WithdrawnUnknown => self.withdrawals_unknown += n,
-        }
+        let counter = match ev {
+            StoreEvent::Learned => &mut self.templates_learned,
+            StoreEvent::Replaced => &mut self.templates_replaced,
+            StoreEvent::Refreshed => &mut self.templates_refreshed,
+            StoreEvent::Withdrawn => &mut self.templates_withdrawn,
+            StoreEvent::WithdrawnUnknown => &mut self.withdrawals_unknown,
+        };
+        *counter = counter.saturating_add(n);
     }
 
     /// Count a problem that was skipped.
     pub fn skipped(&mut self, e: &Error) {
-        self.problems_skipped += 1;
+        self.problems_skipped = self.problems_skipped.saturating_add(1);
         if let ErrorKind::MissingTemplate {
             observation_domain_id,
             template_id,
         } = e.kind
         {
-            self.sets_missing_template += 1;
-            *self
+            self.sets_missing_template = self.sets_missing_template.saturating_add(1);
+            let n = self
                 .missing_templates
                 .entry((observation_domain_id, template_id))
-                .or_default() += 1;
+                .or_default();
+            *n = n.saturating_add(1);
         }
         if self.problems.len() < MAX_KEPT_PROBLEMS {
             self.problems.push(e.to_string());

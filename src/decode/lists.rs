@@ -105,13 +105,15 @@ fn basic<'a>(b: &'a [u8], ctx: &ListContext<'_>) -> R<List<'a>> {
             read_varlen(b, pos).ok_or("basicList element overruns the list")?
         } else {
             let l = elem_len as usize;
-            if pos + l > b.len() {
+            if pos.saturating_add(l) > b.len() {
                 return Err("basicList element overruns the list".into());
             }
             (pos, l)
         };
-        values.push(decode_value(dec, &b[start..start + len]));
-        pos = start + len;
+        // start + len <= b.len(): read_varlen and the check above saw to it.
+        let end = start.saturating_add(len);
+        values.push(decode_value(dec, b.get(start..end).unwrap_or_default()));
+        pos = end;
     }
     Ok(List::Basic {
         semantic,
@@ -159,7 +161,11 @@ fn records<'a>(t: &Template, b: &'a [u8], ctx: &ListContext<'_>) -> R<Vec<Vec<Va
             .fields
             .iter()
             .zip(&spans)
-            .map(|(f, &(o, l))| decode_value(f.decoder, &rec[o as usize..(o + l) as usize]))
+            .map(|(f, &(o, l))| {
+                // Spans from split_record lie inside the record.
+                let v = rec.get(o as usize..o.saturating_add(l) as usize);
+                decode_value(f.decoder, v.unwrap_or_default())
+            })
             .collect();
         out.push(vals);
         pos = end;
@@ -191,16 +197,19 @@ fn sub_template_multi<'a>(b: &'a [u8], ctx: &ListContext<'_>) -> R<List<'a>> {
             ));
         }
         let id = be16(b, pos).ok_or("subTemplateMultiList entry header cut short")?;
-        let len = be16(b, pos + 2).ok_or("subTemplateMultiList entry header cut short")? as usize;
-        if len < 4 || pos + len > b.len() {
+        let len = be16(b, pos.saturating_add(2))
+            .ok_or("subTemplateMultiList entry header cut short")? as usize;
+        // pos < b.len() and len < 2^16: the sum cannot saturate.
+        if len < 4 || pos.saturating_add(len) > b.len() {
             return Err(format!(
                 "subTemplateMultiList entry length {len} is invalid"
             ));
         }
         let template = template_for(ctx, id)?;
-        let recs = records(&template, &b[pos + 4..pos + len], ctx)?;
+        let body = b.get(pos.saturating_add(4)..pos.saturating_add(len));
+        let recs = records(&template, body.unwrap_or_default(), ctx)?;
         entries.push((template, recs));
-        pos += len;
+        pos = pos.saturating_add(len);
     }
     Ok(List::SubTemplateMulti { semantic, entries })
 }

@@ -126,7 +126,7 @@ struct Place {
 impl Place {
     fn at(&self, e: Error, within: usize) -> Error {
         let within = if self.exact { within as u64 } else { 0 };
-        e.at(self.msg_offset + within, self.msg_index)
+        e.at(self.msg_offset.saturating_add(within), self.msg_index)
     }
 }
 
@@ -164,9 +164,10 @@ impl Decoder {
         // Sets still waiting for their template are missing it, so far.
         h.sets_held = self.pending.len() as u64;
         for (k, n) in self.pending.held() {
-            h.sets_missing_template += n as u64;
+            h.sets_missing_template = h.sets_missing_template.saturating_add(n as u64);
             let key = (k.observation_domain_id, k.template_id);
-            *h.missing_templates.entry(key).or_default() += n as u64;
+            let m = h.missing_templates.entry(key).or_default();
+            *m = m.saturating_add(n as u64);
         }
         h.sessions = self
             .seqs
@@ -285,8 +286,8 @@ impl Decoder {
                 .map_or(0, |d| d.as_secs() as u32),
             (false, _) => header.export_time,
         };
-        self.health.bytes += msg.len() as u64;
-        self.health.messages += 1;
+        self.health.bytes = self.health.bytes.saturating_add(msg.len() as u64);
+        self.health.messages = self.health.messages.saturating_add(1);
         self.seqs
             .entry(self.session)
             .or_default()
@@ -309,12 +310,12 @@ impl Decoder {
                         set.body,
                         odid,
                         &place,
-                        set.offset + SET_HEADER_LEN,
+                        set.offset.saturating_add(SET_HEADER_LEN),
                         sink,
                     )?;
                 }
                 id if id < MIN_DATA_SET_ID => {
-                    self.health.sets_reserved += 1;
+                    self.health.sets_reserved = self.health.sets_reserved.saturating_add(1);
                 }
                 id => {
                     let key = TemplateKey {
@@ -336,17 +337,22 @@ impl Decoder {
                                 msg_offset: place.msg_offset,
                                 msg_index: place.msg_index,
                                 exact: place.exact,
-                                body_at: set.offset + SET_HEADER_LEN,
+                                body_at: set.offset.saturating_add(SET_HEADER_LEN),
                             };
                             if !self.pending.hold(key, held) {
-                                self.health.sets_missing_template += 1;
-                                *self.health.missing_templates.entry((odid, id)).or_default() += 1;
+                                self.health.sets_missing_template =
+                                    self.health.sets_missing_template.saturating_add(1);
+                                let m =
+                                    self.health.missing_templates.entry((odid, id)).or_default();
+                                *m = m.saturating_add(1);
                             }
                             continue;
                         }
                         if self.captured {
-                            self.health.sets_missing_template += 1;
-                            *self.health.missing_templates.entry((odid, id)).or_default() += 1;
+                            self.health.sets_missing_template =
+                                self.health.sets_missing_template.saturating_add(1);
+                            let m = self.health.missing_templates.entry((odid, id)).or_default();
+                            *m = m.saturating_add(1);
                             continue;
                         }
                         let e = Error::new(ErrorKind::MissingTemplate {
@@ -356,7 +362,7 @@ impl Decoder {
                         self.problem(place.at(e, set.offset), sink)?;
                         continue;
                     };
-                    let body_at = set.offset + SET_HEADER_LEN;
+                    let body_at = set.offset.saturating_add(SET_HEADER_LEN);
                     match self.data_set(&t, set.body, &header, &place, body_at, sink) {
                         Ok(n) => records = records.wrapping_add(n),
                         Err((n, e, fatal)) => {
@@ -400,7 +406,7 @@ impl Decoder {
         for item in parse_template_set(set_id, body) {
             match item {
                 Err((at, e)) => {
-                    self.problem(place.at(e, body_at + at), sink)?;
+                    self.problem(place.at(e, body_at.saturating_add(at)), sink)?;
                     break;
                 }
                 Ok(TemplateItem::Template {
@@ -411,7 +417,8 @@ impl Decoder {
                     let t = Template::new(id, odid, scope_count, fields, &self.model);
                     // Zero-length fields cost nothing on the wire but a value
                     // each in every record: bound that amplification.
-                    if t.fields.len() > 4 * t.min_record_len + 64 {
+                    // min_record_len < 2^16: never saturates.
+                    if t.fields.len() > t.min_record_len.saturating_mul(4).saturating_add(64) {
                         let e = Error::new(ErrorKind::BadTemplate(format!(
                             "template {id} has {} fields in records of at least {} bytes \
                              (too many zero-length fields)",
@@ -439,7 +446,8 @@ impl Decoder {
                     }
                 }
                 Ok(TemplateItem::Withdraw { .. } | TemplateItem::WithdrawAll) if self.udp => {
-                    self.health.withdrawals_ignored += 1;
+                    self.health.withdrawals_ignored =
+                        self.health.withdrawals_ignored.saturating_add(1);
                 }
                 Ok(TemplateItem::Withdraw { id }) => {
                     let n = self.store.withdraw(self.session, odid, Some(id), options);
@@ -477,7 +485,7 @@ impl Decoder {
             options,
         );
         self.learned_at.remove(key);
-        self.health.templates_expired += 1;
+        self.health.templates_expired = self.health.templates_expired.saturating_add(1);
     }
 
     /// Keep the sampling parameters of options records (IANA sampling and
@@ -495,7 +503,8 @@ impl Decoder {
         }
         let mut spans = Vec::with_capacity(t.fields.len());
         let mut pos = 0;
-        while body.len() - pos >= t.min_record_len {
+        // pos <= body.len(): it only moves to a record's end.
+        while body.len().saturating_sub(pos) >= t.min_record_len {
             let Some(end) = split_record(t, body, pos, &mut spans) else {
                 return;
             };
@@ -505,8 +514,8 @@ impl Decoder {
                 let Some(&(at, len)) = spans.get(i) else {
                     continue;
                 };
-                let at = pos + at as usize;
-                let Some(raw) = body.get(at..at + len as usize) else {
+                let at = pos.saturating_add(at as usize);
+                let Some(raw) = body.get(at..at.saturating_add(len as usize)) else {
                     continue;
                 };
                 let v = raw.iter().fold(0u64, |a, &b| a << 8 | u64::from(b));
@@ -538,7 +547,7 @@ impl Decoder {
                 msg_index: h.msg_index,
                 exact: h.exact,
             };
-            self.health.sets_replayed += 1;
+            self.health.sets_replayed = self.health.sets_replayed.saturating_add(1);
             if let Err((_, e, fatal)) =
                 self.data_set(&t, &h.body, &h.header, &place, h.body_at, sink)
             {
@@ -575,10 +584,10 @@ impl Decoder {
         let result = self.split_set(t, body, header, place, body_at, &mut spans, &mut n, sink);
         self.spans = spans;
         if t.is_options() {
-            self.health.options_records += u64::from(n);
+            self.health.options_records = self.health.options_records.saturating_add(u64::from(n));
             self.note_sampling(t, body, header.observation_domain_id);
         } else {
-            self.health.data_records += u64::from(n);
+            self.health.data_records = self.health.data_records.saturating_add(u64::from(n));
         }
         result.map(|()| n).map_err(|(e, fatal)| (n, e, fatal))
     }
@@ -603,7 +612,12 @@ impl Decoder {
             limits: self.store.limits(),
         };
         let mut pos = 0usize;
-        let offset_of = |pos: usize| place.msg_offset + (body_at + pos) as u64;
+        // Offsets in the input: far from u64::MAX, never saturate.
+        let offset_of = |pos: usize| {
+            place
+                .msg_offset
+                .saturating_add(body_at.saturating_add(pos) as u64)
+        };
         if let Some(len) = t.fixed_record_len {
             spans.clear();
             spans.extend(
@@ -622,29 +636,30 @@ impl Decoder {
                 lists,
                 origin: self.origin,
             };
-            let count = body.len() / len;
-            if sink
-                .fixed_records(t, &body[..count * len], count)
-                .map_err(|e| (e, true))?
-            {
-                *n += count as u32;
+            // len >= min_record_len > 0 (checked in data_set); a set
+            // holds under 2^16 records, so the counts never saturate.
+            let count = body.len().checked_div(len).unwrap_or(0);
+            let whole = body.get(..count.saturating_mul(len)).unwrap_or_default();
+            if sink.fixed_records(t, whole, count).map_err(|e| (e, true))? {
+                *n = n.saturating_add(count as u32);
                 return Ok(());
             }
-            while body.len() - pos >= len {
-                rec.data = &body[pos..pos + len];
+            for data in whole.chunks_exact(len) {
+                rec.data = data;
                 rec.offset = offset_of(pos);
                 sink.record(&rec).map_err(|e| (e, true))?;
-                *n += 1;
-                pos += len;
+                *n = n.saturating_add(1);
+                pos = pos.saturating_add(len);
             }
         } else {
-            while body.len() - pos >= t.min_record_len {
+            // pos <= body.len(): it only moves to a record's end.
+            while body.len().saturating_sub(pos) >= t.min_record_len {
                 let Some(end) = split_record(t, body, pos, spans) else {
                     let e = Error::new(ErrorKind::BadRecord(format!(
                         "a variable-length field of template {} overruns its set",
                         t.id
                     )));
-                    return Err((place.at(e, body_at + pos), false));
+                    return Err((place.at(e, body_at.saturating_add(pos)), false));
                 };
                 let rec = Record {
                     template: t,
@@ -657,7 +672,7 @@ impl Decoder {
                     origin: self.origin,
                 };
                 sink.record(&rec).map_err(|e| (e, true))?;
-                *n += 1;
+                *n = n.saturating_add(1);
                 pos = end;
             }
         }

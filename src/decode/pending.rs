@@ -38,11 +38,14 @@ impl Pending {
     /// Hold a set; `false` when the bounds are reached (the set is not
     /// kept).
     pub fn hold(&mut self, key: TemplateKey, held: Held) -> bool {
-        if self.count >= MAX_HELD_SETS || self.bytes + held.body.len() > MAX_HELD_BYTES {
+        // bytes <= MAX_HELD_BYTES, a body < 2^16: the sum cannot saturate.
+        if self.count >= MAX_HELD_SETS
+            || self.bytes.saturating_add(held.body.len()) > MAX_HELD_BYTES
+        {
             return false;
         }
-        self.count += 1;
-        self.bytes += held.body.len();
+        self.count = self.count.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(held.body.len());
         self.sets.entry(key).or_default().push_back(held);
         true
     }
@@ -50,8 +53,10 @@ impl Pending {
     /// The sets held for `key`, in arrival order.
     pub fn take(&mut self, key: &TemplateKey) -> Option<VecDeque<Held>> {
         let q = self.sets.remove(key)?;
-        self.count -= q.len();
-        self.bytes -= q.iter().map(|h| h.body.len()).sum::<usize>();
+        self.count = self.count.saturating_sub(q.len());
+        self.bytes = self
+            .bytes
+            .saturating_sub(q.iter().map(|h| h.body.len()).sum::<usize>());
         Some(q)
     }
 

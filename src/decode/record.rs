@@ -20,14 +20,15 @@ pub fn split_record(t: &Template, data: &[u8], pos: usize, spans: &mut Vec<Span>
     for f in &t.fields {
         if f.is_varlen() {
             let (start, len) = read_varlen(data, at)?;
-            spans.push(((start - pos) as u32, len as u32));
-            at = start + len;
+            // pos <= at <= start, and start + len <= data.len() (read_varlen).
+            spans.push((start.saturating_sub(pos) as u32, len as u32));
+            at = start.saturating_add(len);
         } else {
             let end = at.checked_add(f.length as usize)?;
             if end > data.len() {
                 return None;
             }
-            spans.push(((at - pos) as u32, u32::from(f.length)));
+            spans.push((at.saturating_sub(pos) as u32, u32::from(f.length)));
             at = end;
         }
     }
@@ -70,7 +71,8 @@ impl<'a> Record<'a> {
         match self.spans.get(i) {
             Some(&(o, l)) => self
                 .data
-                .get(o as usize..(o + l) as usize)
+                // A saturated end is out of range: `get` gives None.
+                .get(o as usize..o.saturating_add(l) as usize)
                 .unwrap_or_default(),
             None => &[],
         }
@@ -100,7 +102,8 @@ impl<'a> Record<'a> {
             .map(move |(f, &(o, l))| {
                 decode_value(
                     f.decoder,
-                    data.get(o as usize..(o + l) as usize).unwrap_or_default(),
+                    data.get(o as usize..o.saturating_add(l) as usize)
+                        .unwrap_or_default(),
                 )
             })
     }

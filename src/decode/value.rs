@@ -99,8 +99,10 @@ pub fn be_int(b: &[u8]) -> i64 {
     if n == 0 {
         return 0;
     }
-    let shift = 64 - 8 * n as u32;
-    ((be_uint(b) << shift) as i64) >> shift
+    // 1 <= n <= 8, so shift <= 56: the wrapping shifts (which only mask
+    // the shift amount) are the plain shifts, with no check.
+    let shift = 8u32.saturating_sub(n as u32).saturating_mul(8);
+    (be_uint(b).wrapping_shl(shift) as i64).wrapping_shr(shift)
 }
 
 fn ntp(b: &[u8], precision: TimePrecision) -> DateTime {
@@ -111,13 +113,16 @@ fn ntp(b: &[u8], precision: TimePrecision) -> DateTime {
         // fraction carry no information.
         frac &= !0x7ff;
     }
+    // frac < 2^32 (four bytes): frac * 10^9 < 2^62, and the scaled
+    // fraction is below 10^6 (10^9): no product below saturates.
     let nanos = if precision == TimePrecision::Microseconds {
-        ((frac * 1_000_000) >> 32) as u32 * 1000
+        ((frac.saturating_mul(1_000_000) >> 32) as u32).saturating_mul(1000)
     } else {
-        ((frac * 1_000_000_000) >> 32) as u32
+        (frac.saturating_mul(1_000_000_000) >> 32) as u32
     };
     DateTime {
-        secs: secs as i64 - NTP_UNIX_OFFSET,
+        // secs < 2^32: no overflow.
+        secs: (secs as i64).saturating_sub(NTP_UNIX_OFFSET),
         nanos,
         precision,
     }
@@ -163,7 +168,8 @@ pub fn decode_value(d: FieldDecoder, b: &[u8]) -> Value<'_> {
             let ms = be_uint(b);
             Value::DateTime(DateTime {
                 secs: (ms / 1000) as i64,
-                nanos: (ms % 1000) as u32 * 1_000_000,
+                // Below 1000 * 10^6: fits, never saturates.
+                nanos: ((ms % 1000) as u32).saturating_mul(1_000_000),
                 precision: TimePrecision::Milliseconds,
             })
         }
@@ -231,8 +237,16 @@ mod tests {
 }
 
 /// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01
-/// (H. Hinnant's `civil_from_days`).
+/// (H. Hinnant's `civil_from_days`). Day counts beyond those of any `i64`
+/// of seconds (about ±2.9e11 years) are clamped to them.
+// The one `allow` of the lint in decode/: after the clamp |days| <= 1.07e14,
+// so z < 1.1e14, |era| < 7.4e8, era * 146_097 < 1.1e14 and era * 400 < 3e11
+// stay far inside i64; doe is in 0..146_097, so every u64 term is under
+// 10^6 and no subtraction goes below zero (the algorithm's invariants).
+#[allow(clippy::arithmetic_side_effects)]
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    const DAYS_OF_I64_SECS: i64 = i64::MAX / 86_400 + 1;
+    let days = days.clamp(-DAYS_OF_I64_SECS, DAYS_OF_I64_SECS);
     let z = days + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
     let doe = (z - era * 146_097) as u64;

@@ -64,7 +64,9 @@ fn name_column(column: &str, e: &Error) -> Error {
 #[inline(always)]
 fn put_be(slot: Option<&mut [u8]>, width: usize, x: u64) -> bool {
     match slot {
-        Some(dst) if width >= 8 || x >> (8 * width) == 0 => store_be(dst, x),
+        // width < 8 in the shift: at most 56 bits (the multiplication is
+        // loop-invariant, hoisted out of the column loops).
+        Some(dst) if width >= 8 || x >> width.saturating_mul(8) == 0 => store_be(dst, x),
         _ => false,
     }
 }
@@ -80,7 +82,7 @@ fn store_be(dst: &mut [u8], x: u64) -> bool {
         2 => dst.copy_from_slice(&(x as u16).to_be_bytes()),
         4 => dst.copy_from_slice(&(x as u32).to_be_bytes()),
         8 => dst.copy_from_slice(&x.to_be_bytes()),
-        n if n < 8 => dst.copy_from_slice(&x.to_be_bytes()[8 - n..]),
+        n if n < 8 => dst.copy_from_slice(&x.to_be_bytes()[8usize.saturating_sub(n)..]),
         _ => return false,
     }
     true
@@ -218,7 +220,8 @@ fn time_of(v: i64, unit: TimeUnit) -> DateTime {
     };
     DateTime {
         secs: v.div_euclid(per),
-        nanos: (v.rem_euclid(per) * scale) as u32,
+        // rem < per, and per * scale = 10^9: fits, never saturates.
+        nanos: v.rem_euclid(per).saturating_mul(scale) as u32,
         precision: TimePrecision::Nanoseconds,
     }
 }
@@ -385,7 +388,7 @@ impl ColumnEncoder {
         let width = usize::from(self.field.length);
         let slots = buf
             .chunks_exact_mut(stride.max(1))
-            .map(|r| r.get_mut(at..at + width));
+            .map(|r| r.get_mut(at..at.saturating_add(width)));
         let be = |slot: Option<&mut [u8]>, x: u64| put_be(slot, width, x);
         let (lo, hi) = (rows.start, rows.end);
         Some(match (&self.source, self.field.decoder) {

@@ -70,7 +70,7 @@ fn encode_error(msg: String) -> Error {
 /// The wire form of a template or options template record (RFC 7011
 /// §3.4.1-3.4.2).
 pub fn template_record(t: &Template) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + 8 * t.specs.len());
+    let mut out = Vec::with_capacity(t.specs.len().saturating_mul(8).saturating_add(8));
     out.extend_from_slice(&t.id.to_be_bytes());
     out.extend_from_slice(&(t.specs.len() as u16).to_be_bytes());
     if let Some(scope) = t.scope_count {
@@ -173,7 +173,7 @@ impl<W: Write> Exporter<W> {
             TEMPLATE_SET_ID
         };
         self.place(t.observation_domain_id, set_id, &rec)?;
-        self.stats.templates += 1;
+        self.stats.templates = self.stats.templates.saturating_add(1);
         Ok(())
     }
 
@@ -199,7 +199,7 @@ impl<W: Write> Exporter<W> {
         if let Some(d) = self.domains.get_mut(&odid) {
             d.templates.remove(&id);
         }
-        self.stats.withdrawals += 1;
+        self.stats.withdrawals = self.stats.withdrawals.saturating_add(1);
         Ok(())
     }
 
@@ -224,7 +224,7 @@ impl<W: Write> Exporter<W> {
         if let Some(d) = self.domains.get_mut(&odid) {
             d.templates.retain(|_, t| t.is_options() != options);
         }
-        self.stats.withdrawals += 1;
+        self.stats.withdrawals = self.stats.withdrawals.saturating_add(1);
         Ok(())
     }
 
@@ -260,7 +260,7 @@ impl<W: Write> Exporter<W> {
         }
         self.place(odid, id, record)?;
         self.msg_records = self.msg_records.wrapping_add(1);
-        self.stats.records += 1;
+        self.stats.records = self.stats.records.saturating_add(1);
         Ok(())
     }
 
@@ -299,12 +299,21 @@ impl<W: Write> Exporter<W> {
         // then as many more as fit.
         let zeros = vec![0u8; len];
         self.place(odid, id, &zeros)?;
-        let fit = (self.opts.mtu - self.msg.len()) / len;
-        let k = 1 + fit.min(max - 1);
-        let start = self.msg.len() - len;
-        self.msg.resize(start + k * len, 0);
+        // len > 0 and max > 0 (checked above); the message holds at most
+        // mtu <= 65535 octets, the record just placed among them: no
+        // difference below goes negative and no product saturates.
+        let fit = self
+            .opts
+            .mtu
+            .saturating_sub(self.msg.len())
+            .checked_div(len)
+            .unwrap_or(0);
+        let k = fit.min(max.saturating_sub(1)).saturating_add(1);
+        let start = self.msg.len().saturating_sub(len);
+        self.msg
+            .resize(start.saturating_add(k.saturating_mul(len)), 0);
         self.msg_records = self.msg_records.wrapping_add(k as u32);
-        self.stats.records += k as u64;
+        self.stats.records = self.stats.records.saturating_add(k as u64);
         Ok((&mut self.msg[start..], k, mark))
     }
 
@@ -321,7 +330,7 @@ impl<W: Write> Exporter<W> {
             }
         }
         self.msg_records = self.msg_records.wrapping_sub(k as u32);
-        self.stats.records -= k as u64;
+        self.stats.records = self.stats.records.saturating_sub(k as u64);
     }
 
     /// Encode `values` (one per field, in template order) and write them
@@ -370,7 +379,7 @@ impl<W: Write> Exporter<W> {
         };
         self.msg.is_empty()
             || self.msg_domain != odid
-            || self.msg.len() + header + len > self.opts.mtu
+            || self.msg.len().saturating_add(header).saturating_add(len) > self.opts.mtu
     }
 
     /// With `template_refresh = n`: before the first record of a domain's
@@ -382,8 +391,8 @@ impl<W: Write> Exporter<W> {
         let Some(d) = self.domains.get(&odid) else {
             return Ok(());
         };
-        let next = d.messages + 1;
-        if next == 1 || (next - 1) % n != 0 {
+        // n > 0 (filtered above).
+        if d.messages == 0 || d.messages.checked_rem(n) != Some(0) {
             return Ok(());
         }
         let templates: Vec<Arc<Template>> = d.templates.values().cloned().collect();
@@ -398,7 +407,12 @@ impl<W: Write> Exporter<W> {
     /// `set_id` into the message of `odid`, starting a new message when
     /// the domain changes or the item does not fit.
     fn place(&mut self, odid: u32, set_id: u16, item: &[u8]) -> Result<()> {
-        let room = self.opts.mtu - MESSAGE_HEADER_LEN - SET_HEADER_LEN;
+        // mtu >= MESSAGE_HEADER_LEN + SET_HEADER_LEN + 4 (checked in `new`).
+        let room = self
+            .opts
+            .mtu
+            .saturating_sub(MESSAGE_HEADER_LEN)
+            .saturating_sub(SET_HEADER_LEN);
         if item.len() > room {
             return Err(encode_error(format!(
                 "a record of {} octets does not fit a message of at most {} octets",
@@ -433,13 +447,17 @@ impl<W: Write> Exporter<W> {
         self.msg.resize(MESSAGE_HEADER_LEN, 0);
         self.msg_domain = odid;
         self.msg_records = 0;
-        self.domains.entry(odid).or_default().messages += 1;
+        let d = self.domains.entry(odid).or_default();
+        d.messages = d.messages.saturating_add(1);
     }
 
     fn close_set(&mut self) {
         if let Some((_, at)) = self.set.take() {
-            let len = (self.msg.len() - at) as u16;
-            self.msg[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
+            // The set began at `at` of this message (at most mtu octets).
+            let len = self.msg.len().saturating_sub(at) as u16;
+            if let Some(d) = self.msg.get_mut(at.saturating_add(2)..at.saturating_add(4)) {
+                d.copy_from_slice(&len.to_be_bytes());
+            }
         }
     }
 
@@ -466,8 +484,8 @@ impl<W: Write> Exporter<W> {
         self.msg[..MESSAGE_HEADER_LEN].copy_from_slice(&h);
         d.sequence = d.sequence.wrapping_add(self.msg_records);
         let r = self.out.write_all(&self.msg);
-        self.stats.bytes += self.msg.len() as u64;
-        self.stats.messages += 1;
+        self.stats.bytes = self.stats.bytes.saturating_add(self.msg.len() as u64);
+        self.stats.messages = self.stats.messages.saturating_add(1);
         self.msg.clear();
         self.msg_records = 0;
         r.map_err(Error::from)

@@ -142,7 +142,8 @@ impl ListEncoder {
                 let all = if specs.len() == 64 {
                     u64::MAX
                 } else {
-                    (1u64 << specs.len()) - 1
+                    // specs.len() < 64 here: 1 << len >= 1.
+                    (1u64 << specs.len()).saturating_sub(1)
                 };
                 let mut patterns = vec![all];
                 for e in 0..values.len() {
@@ -173,7 +174,10 @@ impl ListEncoder {
 
     /// The encoded list of row `row` (without the field's length prefix).
     pub fn encode(&self, row: usize, out: &mut Vec<u8>) -> std::result::Result<(), Refusal> {
-        let (Some(&lo), Some(&hi)) = (self.offsets.get(row), self.offsets.get(row + 1)) else {
+        let (Some(&lo), Some(&hi)) = (
+            self.offsets.get(row),
+            self.offsets.get(row.saturating_add(1)),
+        ) else {
             return Err(format!("row {row} is not in the column"));
         };
         out.push(UNDEFINED);
@@ -185,10 +189,13 @@ impl ListEncoder {
                 out.extend_from_slice(header);
                 for e in lo..hi {
                     if enc.is_null(e) {
-                        return Err(format!("element {} of the basicList is null", e - lo));
+                        return Err(format!(
+                            "element {} of the basicList is null",
+                            e.saturating_sub(lo)
+                        ));
                     }
                     enc.encode(e, out)
-                        .map_err(|why| format!("element {}: {why}", e - lo))?;
+                        .map_err(|why| format!("element {}: {why}", e.saturating_sub(lo)))?;
                 }
             }
             Elements::Records {
@@ -208,7 +215,7 @@ impl ListEncoder {
                         return Err(format!(
                             "elements {} and 0 have different fields set: a subTemplateList \
                              holds records of one template (use subTemplateMultiList)",
-                            e - lo
+                            e.saturating_sub(lo)
                         ));
                     }
                     let tid = template(templates, p, lo)?;
@@ -221,18 +228,20 @@ impl ListEncoder {
                 let mut e = lo;
                 while e < hi {
                     let p = pat(e);
-                    let tid = template(templates, p, e - lo)?;
+                    let tid = template(templates, p, e.saturating_sub(lo))?;
                     let start = out.len();
                     out.extend_from_slice(&tid.to_be_bytes());
                     out.extend_from_slice(&[0, 0]);
                     while e < hi && pat(e) == p {
                         put_record(fields, p, e, lo, out)?;
-                        e += 1;
+                        e = e.saturating_add(1);
                     }
-                    let len = u16::try_from(out.len() - start).map_err(|_| {
+                    let len = u16::try_from(out.len().saturating_sub(start)).map_err(|_| {
                         "a subTemplateMultiList block over 65535 octets".to_string()
                     })?;
-                    out[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+                    if let Some(d) = out.get_mut(start.saturating_add(2)..start.saturating_add(4)) {
+                        d.copy_from_slice(&len.to_be_bytes());
+                    }
                 }
             }
         }
@@ -284,8 +293,13 @@ fn put_record(
 ) -> std::result::Result<(), Refusal> {
     for (c, f) in fields.iter().enumerate() {
         if p >> c & 1 == 1 {
-            f.encode(e, out)
-                .map_err(|why| format!("element {}, {}: {why}", e - lo, f.field.ie.name))?;
+            f.encode(e, out).map_err(|why| {
+                format!(
+                    "element {}, {}: {why}",
+                    e.saturating_sub(lo),
+                    f.field.ie.name
+                )
+            })?;
         }
     }
     Ok(())

@@ -73,7 +73,8 @@ impl<W: Write> SubTemplates for Defs<'_, W> {
         let id = *self.next_id;
         let t = Template::new(id, self.odid, None, specs.clone(), self.model);
         self.ex.add_template(Arc::new(t))?;
-        *self.next_id += 1;
+        // next_id < u16::MAX (checked above): never saturates.
+        *self.next_id = self.next_id.saturating_add(1);
         self.known.insert(specs, id);
         Ok(id)
     }
@@ -180,7 +181,8 @@ impl TableWriter {
         let t = Template::new(id, self.odid, None, specs, &self.model);
         self.check_occurrences(&t, &columns)?;
         ex.add_template(Arc::new(t))?;
-        self.next_id += 1;
+        // next_id < u16::MAX (checked above): never saturates.
+        self.next_id = self.next_id.saturating_add(1);
         self.patterns.insert(pattern.to_vec(), id);
         Ok(id)
     }
@@ -215,7 +217,7 @@ impl TableWriter {
             "column {:?} ({}), row {}: {why}",
             enc.name,
             enc.field.ie.name,
-            self.rows + row as u64
+            self.rows.saturating_add(row as u64)
         ))
     }
 
@@ -236,16 +238,17 @@ impl TableWriter {
     ) -> Result<()> {
         let mut row = rows.start;
         while row < rows.end {
-            let (slot, k, mark) = ex.reserve_records(self.odid, id, len, rows.end - row)?;
+            let (slot, k, mark) =
+                ex.reserve_records(self.odid, id, len, rows.end.saturating_sub(row))?;
             let mut at = 0;
             let mut ok = true;
             for &c in columns {
                 let enc = &encoders[c];
-                if !enc.fill_column(row..row + k, slot, len, at, &mut bufs.one) {
+                if !enc.fill_column(row..row.saturating_add(k), slot, len, at, &mut bufs.one) {
                     ok = false;
                     break;
                 }
-                at += usize::from(enc.field.length);
+                at = at.saturating_add(usize::from(enc.field.length));
             }
             if !ok {
                 // The row-by-row path writes the rows before the refused
@@ -253,7 +256,7 @@ impl TableWriter {
                 ex.cancel_records(mark, k);
                 return self.rows_one_by_one(ex, id, encoders, columns, row..rows.end, bufs);
             }
-            row += k;
+            row = row.saturating_add(k);
         }
         Ok(())
     }
@@ -316,14 +319,15 @@ impl TableWriter {
                 return Err(refuse(format!(
                     "column {:?}, row {}: null (null policy \"error\")",
                     encoders[c].name,
-                    self.rows + row as u64
+                    self.rows.saturating_add(row as u64)
                 )));
             }
         }
         let words = encoders.len().div_ceil(64);
         let mut pattern = vec![u64::MAX; words];
-        if encoders.len() % 64 != 0 {
-            pattern[words - 1] = (1u64 << (encoders.len() % 64)) - 1;
+        if let (true, Some(last)) = (encoders.len() % 64 != 0, pattern.last_mut()) {
+            // 1 << (len % 64) >= 1.
+            *last = (1u64 << (encoders.len() % 64)).saturating_sub(1);
         }
         let all = pattern.clone();
         let rows = batch.num_rows();
@@ -343,20 +347,21 @@ impl TableWriter {
             if pattern.iter().all(|&w| w == 0) {
                 return Err(refuse(format!(
                     "row {}: every column is null",
-                    self.rows + row as u64
+                    self.rows.saturating_add(row as u64)
                 )));
             }
             // The run of rows with the same nulls, at most RUN long.
-            let mut end = row + 1;
-            while end < rows && end - row < RUN && !nullable.is_empty() {
+            // row < end <= rows: no sum or difference below saturates.
+            let mut end = row.saturating_add(1);
+            while end < rows && end.saturating_sub(row) < RUN && !nullable.is_empty() {
                 pattern_of(end, &mut next);
                 if next != pattern {
                     break;
                 }
-                end += 1;
+                end = end.saturating_add(1);
             }
             if nullable.is_empty() {
-                end = rows.min(row + RUN);
+                end = rows.min(row.saturating_add(RUN));
             }
             let id = self.template_for(ex, &pattern)?;
             let columns: Vec<usize> = (0..encoders.len())
@@ -372,7 +377,7 @@ impl TableWriter {
             row = end;
         }
         let n = batch.num_rows() as u64;
-        self.rows += n;
+        self.rows = self.rows.saturating_add(n);
         Ok(n)
     }
 }

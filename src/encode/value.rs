@@ -52,7 +52,11 @@ fn put_octets(bytes: &[u8], length: u16, pad: bool, out: &mut Vec<u8>) -> Result
         return refuse(format!("{} octets for a {want}-octet field", bytes.len()));
     }
     out.extend_from_slice(bytes);
-    out.resize(out.len() + want - bytes.len(), 0);
+    // bytes.len() <= want (checked above).
+    out.resize(
+        out.len().saturating_add(want.saturating_sub(bytes.len())),
+        0,
+    );
     Ok(())
 }
 
@@ -71,13 +75,14 @@ fn put_be(v: u64, n: usize, length: u16, out: &mut Vec<u8>) -> Result<(), Refusa
     if length == VARLEN {
         put_varlen_len(n, out)?;
     }
-    out.extend_from_slice(&v.to_be_bytes()[8 - n..]);
+    // n <= 8 (`width`).
+    out.extend_from_slice(&v.to_be_bytes()[8usize.saturating_sub(n)..]);
     Ok(())
 }
 
 fn put_unsigned(x: u64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     let n = width(length, 8)?;
-    if n < 8 && x >> (8 * n) != 0 {
+    if n < 8 && x >> n.saturating_mul(8) != 0 {
         return refuse(format!("{x} does not fit {n} octets (unsigned)"));
     }
     put_be(x, n, length, out)
@@ -85,9 +90,11 @@ fn put_unsigned(x: u64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
 
 fn put_signed(x: i64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     let n = width(length, 8)?;
-    let bits = 8 * n as u32;
     if n < 8 {
-        let (lo, hi) = (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1);
+        // 1 <= n < 8: half = 2^(8n - 1) is at most 2^55, so neither the
+        // shift nor the negation and subtraction below can overflow.
+        let half = 1i64 << (n as u32).saturating_mul(8).saturating_sub(1);
+        let (lo, hi) = (half.saturating_neg(), half.saturating_sub(1));
         if x < lo || x > hi {
             return refuse(format!("{x} does not fit {n} octets (signed)"));
         }
@@ -99,15 +106,20 @@ fn put_ntp(t: &DateTime, micro: bool, length: u16, out: &mut Vec<u8>) -> Result<
     if length != 8 && length != VARLEN {
         return refuse(format!("NTP timestamps take 8 octets, not {length}"));
     }
-    let secs = u32::try_from(t.secs + NTP_UNIX_OFFSET)
-        .map_err(|_| format!("{} s since 1970 is outside the NTP era", t.secs))?;
+    // t.secs may be any i64 (an Arrow timestamp): checked, not a panic.
+    let secs = t
+        .secs
+        .checked_add(NTP_UNIX_OFFSET)
+        .and_then(|s| u32::try_from(s).ok())
+        .ok_or_else(|| format!("{} s since 1970 is outside the NTP era", t.secs))?;
     let nanos = u64::from(t.nanos.min(999_999_999));
     // The smallest fraction that decodes back to the same nanoseconds
     // (the decoder floors); for microseconds, on a 2^11 boundary, as
     // RFC 7011 §6.1.9 wants the low 11 bits zero.
     let frac = if micro {
         let us = nanos / 1000;
-        ((us << 32).div_ceil(1_000_000) + 0x7ff) & !0x7ff
+        // us < 10^6, so (us << 32) / 10^6 < 2^32: the sum cannot saturate.
+        (us << 32).div_ceil(1_000_000).saturating_add(0x7ff) & !0x7ff
     } else {
         (nanos << 32).div_ceil(1_000_000_000)
     };
@@ -173,7 +185,11 @@ fn encode_into(
                     b.len()
                 ));
             }
-            out.resize(out.len() + want - digits.len(), 0);
+            // digits.len() <= want <= 32 (checked above).
+            out.resize(
+                out.len().saturating_add(want.saturating_sub(digits.len())),
+                0,
+            );
             out.extend_from_slice(digits);
             Ok(())
         }
@@ -247,5 +263,41 @@ pub fn kind(v: &Value<'_>) -> &'static str {
         Value::Unsigned256(_) => "unsigned256",
         Value::List(..) => "list",
         Value::Invalid(..) => "invalid",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TimePrecision;
+
+    /// An Arrow timestamp may hold any i64 of seconds: an NTP field
+    /// refuses the ones outside its era instead of overflowing (issue 13).
+    #[test]
+    fn ntp_seconds_out_of_range_are_refused() {
+        for secs in [i64::MAX, i64::MAX - 1, i64::MIN, -2_208_988_801] {
+            let t = Value::DateTime(DateTime {
+                secs,
+                nanos: 0,
+                precision: TimePrecision::Nanoseconds,
+            });
+            for d in [
+                FieldDecoder::DateTimeMicroseconds,
+                FieldDecoder::DateTimeNanoseconds,
+            ] {
+                let mut out = vec![1];
+                let r = encode_value(d, 8, &t, &mut out);
+                assert!(r.is_err(), "{secs}: {r:?}");
+                assert_eq!(out, [1], "nothing is written");
+            }
+        }
+        let mut out = Vec::new();
+        let t = Value::DateTime(DateTime {
+            secs: 0,
+            nanos: 0,
+            precision: TimePrecision::Nanoseconds,
+        });
+        encode_value(FieldDecoder::DateTimeNanoseconds, 8, &t, &mut out).unwrap();
+        assert_eq!(out, [0x83, 0xAA, 0x7E, 0x80, 0, 0, 0, 0]);
     }
 }

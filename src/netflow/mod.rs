@@ -192,7 +192,8 @@ impl Translator {
     pub fn missing(&self) -> HashMap<(u32, u16), u64> {
         let mut m = self.dropped.clone();
         for h in &self.held {
-            *m.entry((h.source, h.tid)).or_default() += 1;
+            let n = m.entry((h.source, h.tid)).or_default();
+            *n = n.saturating_add(1);
         }
         m
     }
@@ -252,7 +253,8 @@ fn begin_set(out: &mut Vec<u8>, id: u16) -> usize {
 
 /// Patch a set's length, or drop the set when nothing went into it.
 fn end_set(out: &mut Vec<u8>, at: usize) {
-    if out.len() - at == 4 {
+    // `at` is where the set began in `out`, which only grew since.
+    if out.len().saturating_sub(at) == 4 {
         out.truncate(at);
     } else {
         close_set(out, at);
@@ -262,8 +264,10 @@ fn end_set(out: &mut Vec<u8>, at: usize) {
 /// Patch a set's length (an empty set stays: the decoder sees it).
 fn close_set(out: &mut [u8], at: usize) {
     // A set is at most a message long; finish_message refuses the rest.
-    let len = u16::try_from(out.len() - at).unwrap_or(u16::MAX);
-    out[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
+    let len = u16::try_from(out.len().saturating_sub(at)).unwrap_or(u16::MAX);
+    if let Some(d) = out.get_mut(at.saturating_add(2)..at.saturating_add(4)) {
+        d.copy_from_slice(&len.to_be_bytes());
+    }
 }
 
 /// UNIX milliseconds of a SysUpTime reading `t`, given the packet's UNIX
@@ -272,7 +276,8 @@ fn close_set(out: &mut [u8], at: usize) {
 /// wrapped (every 49.7 days) and small skews both come out right.
 fn absolute_ms(now_ms: i64, uptime: u32, t: u32) -> u64 {
     let back = i64::from(uptime.wrapping_sub(t) as i32);
-    u64::try_from(now_ms - back).unwrap_or(0)
+    // now_ms is a u32 of seconds times 1000 and back an i32: no overflow.
+    u64::try_from(now_ms.saturating_sub(back)).unwrap_or(0)
 }
 
 #[cfg(test)]

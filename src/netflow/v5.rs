@@ -60,7 +60,8 @@ pub(super) fn packet_len(h: &[u8]) -> R<usize> {
             2,
         ));
     }
-    Ok(HEADER_LEN + count * RECORD_LEN)
+    // count <= MAX_RECORDS (checked above).
+    Ok(HEADER_LEN.saturating_add(count.saturating_mul(RECORD_LEN)))
 }
 
 /// Translate one v5 packet (exactly `packet_len` bytes).
@@ -81,7 +82,10 @@ pub(super) fn translate(p: &[u8], out: &mut Vec<u8>) -> R<()> {
     let sequence = be32(p, 16).unwrap_or(0);
     let odid = u32::from(be16(p, 20).unwrap_or(0));
     let sampling = be16(p, 22).unwrap_or(0);
-    let now_ms = i64::from(secs) * 1000 + i64::from(nsecs / 1_000_000);
+    // u32 seconds times 1000 plus a u32 / 10^6: far from i64::MAX.
+    let now_ms = i64::from(secs)
+        .saturating_mul(1000)
+        .saturating_add(i64::from(nsecs / 1_000_000));
     put_header(out, secs, sequence, odid);
 
     let s = begin_set(out, TEMPLATE_SET_ID);
@@ -116,7 +120,7 @@ pub(super) fn translate(p: &[u8], out: &mut Vec<u8>) -> R<()> {
                 let t = be32(rec, at).unwrap_or(0);
                 out.extend_from_slice(&absolute_ms(now_ms, uptime, t).to_be_bytes());
             } else {
-                out.extend_from_slice(&rec[at..at + l]);
+                out.extend_from_slice(rec.get(at..at.saturating_add(l)).unwrap_or_default());
             }
         }
     }

@@ -84,14 +84,16 @@ pub(super) fn translate(tr: &mut Translator, p: &[u8], out: &mut Vec<u8>) -> R<(
     let secs = field(8);
     let sequence = field(12);
     let source = field(16);
-    let now_ms = i64::from(secs) * 1000;
+    let now_ms = i64::from(secs).saturating_mul(1000);
     put_header(out, secs, sequence, source);
     let mut at = HEADER_LEN;
-    while p.len() - at >= 4 {
+    // at <= p.len() throughout: it only moves past bytes `get` found, and
+    // the saturating sums below (at plus a u16) are then caught by `get`.
+    while p.len().saturating_sub(at) >= 4 {
         let id = be16(p, at).unwrap_or(0);
-        let len = usize::from(be16(p, at + 2).unwrap_or(0));
+        let len = usize::from(be16(p, at.saturating_add(2)).unwrap_or(0));
         if id == 0 && len == 0 {
-            at += 4; // zero padding
+            at = at.saturating_add(4); // zero padding
             continue;
         }
         if len < 4 {
@@ -100,16 +102,16 @@ pub(super) fn translate(tr: &mut Translator, p: &[u8], out: &mut Vec<u8>) -> R<(
                 at,
             ));
         }
-        let Some(body) = p.get(at + 4..at + len) else {
+        let Some(body) = p.get(at.saturating_add(4)..at.saturating_add(len)) else {
             return Err(bad(
                 ErrorKind::BadSet(format!(
                     "flowset {id} of {len} bytes overruns the packet ({} left)",
-                    p.len() - at
+                    p.len().saturating_sub(at)
                 )),
                 at,
             ));
         };
-        let body_at = at + 4;
+        let body_at = at.saturating_add(4);
         match id {
             0 => {
                 templates(tr, source, body, body_at, out)?;
@@ -131,7 +133,7 @@ pub(super) fn translate(tr: &mut Translator, p: &[u8], out: &mut Vec<u8>) -> R<(
             }
             tid => data(tr, source, tid, body, now_ms, uptime, out),
         }
-        at += len;
+        at = at.saturating_add(len);
     }
     finish_message(out)
 }
@@ -140,29 +142,31 @@ pub(super) fn translate(tr: &mut Translator, p: &[u8], out: &mut Vec<u8>) -> R<(
 fn templates(tr: &mut Translator, source: u32, b: &[u8], b_at: usize, out: &mut Vec<u8>) -> R<()> {
     let s = begin_set(out, TEMPLATE_SET_ID);
     let mut at = 0;
-    while b.len() - at >= 4 {
+    // As in `translate`: at <= b.len(), and `get` catches a saturated end.
+    while b.len().saturating_sub(at) >= 4 {
         let tid = be16(b, at).unwrap_or(0);
-        let count = usize::from(be16(b, at + 2).unwrap_or(0));
+        let count = usize::from(be16(b, at.saturating_add(2)).unwrap_or(0));
+        let end = at.saturating_add(4).saturating_add(count.saturating_mul(4));
         if tid == 0 && count == 0 {
             break; // padding
         }
         if tid < 256 {
             return Err(bad_template(
                 format!("template id {tid} is below 256"),
-                b_at + at,
+                b_at.saturating_add(at),
             ));
         }
-        let Some(fields) = b.get(at + 4..at + 4 + 4 * count) else {
+        let Some(fields) = b.get(at.saturating_add(4)..end) else {
             return Err(bad_template(
                 format!("template {tid} has {count} fields, more than its flowset holds"),
-                b_at + at,
+                b_at.saturating_add(at),
             ));
         };
         if count == 0 {
             // v9 has no withdrawal; an IPFIX template of no fields would be one.
             return Err(bad_template(
                 format!("template {tid} has no fields"),
-                b_at + at,
+                b_at.saturating_add(at),
             ));
         }
         out.extend_from_slice(&tid.to_be_bytes());
@@ -176,7 +180,7 @@ fn templates(tr: &mut Translator, source: u32, b: &[u8], b_at: usize, out: &mut 
             })
             .collect();
         remember(tr, source, tid, convs);
-        at += 4 + 4 * count;
+        at = end;
     }
     end_set(out, s);
     Ok(())
@@ -194,17 +198,21 @@ fn options_templates(
     let s = begin_set(out, OPTIONS_TEMPLATE_SET_ID);
     let mut plain: Vec<u8> = Vec::new();
     let mut at = 0;
-    while b.len() - at >= 6 {
+    // As in `translate`: at <= b.len(), and `get` catches a saturated end.
+    while b.len().saturating_sub(at) >= 6 {
         let tid = be16(b, at).unwrap_or(0);
-        let scope_len = usize::from(be16(b, at + 2).unwrap_or(0));
-        let opt_len = usize::from(be16(b, at + 4).unwrap_or(0));
+        let scope_len = usize::from(be16(b, at.saturating_add(2)).unwrap_or(0));
+        let opt_len = usize::from(be16(b, at.saturating_add(4)).unwrap_or(0));
+        // Two u16 lengths: the sum cannot saturate.
+        let fields_len = scope_len.saturating_add(opt_len);
+        let end = at.saturating_add(6).saturating_add(fields_len);
         if tid == 0 {
             break; // padding
         }
         if tid < 256 {
             return Err(bad_template(
                 format!("options template id {tid} is below 256"),
-                b_at + at,
+                b_at.saturating_add(at),
             ));
         }
         if scope_len % 4 != 0 || opt_len % 4 != 0 {
@@ -213,21 +221,21 @@ fn options_templates(
                     "options template {tid}: scope length {scope_len} and option length \
                      {opt_len} must be multiples of 4"
                 ),
-                b_at + at,
+                b_at.saturating_add(at),
             ));
         }
-        let Some(fields) = b.get(at + 6..at + 6 + scope_len + opt_len) else {
+        let Some(fields) = b.get(at.saturating_add(6)..end) else {
             return Err(bad_template(
                 format!("options template {tid} overruns its flowset"),
-                b_at + at,
+                b_at.saturating_add(at),
             ));
         };
-        let count = (scope_len + opt_len) / 4;
+        let count = fields_len / 4;
         let scopes = scope_len / 4;
         if count == 0 {
             return Err(bad_template(
                 format!("options template {tid} has no fields"),
-                b_at + at,
+                b_at.saturating_add(at),
             ));
         }
         // IPFIX wants at least one scope field in an options template
@@ -250,7 +258,7 @@ fn options_templates(
             })
             .collect();
         remember(tr, source, tid, convs);
-        at += 6 + scope_len + opt_len;
+        at = end;
     }
     end_set(out, s);
     if !plain.is_empty() {
@@ -264,11 +272,13 @@ fn options_templates(
 /// Hold a data flowset until its template comes (bounded: past it, the
 /// flowset is dropped and counted as missing its template).
 fn hold(tr: &mut Translator, source: u32, tid: u16, body: &[u8], now_ms: i64, uptime: u32) {
-    if tr.held.len() >= MAX_HELD.0 || tr.held_bytes + body.len() > MAX_HELD.1 {
-        *tr.dropped.entry((source, tid)).or_default() += 1;
+    // held_bytes <= MAX_HELD.1 and a body is under 2^16 bytes.
+    if tr.held.len() >= MAX_HELD.0 || tr.held_bytes.saturating_add(body.len()) > MAX_HELD.1 {
+        let n = tr.dropped.entry((source, tid)).or_default();
+        *n = n.saturating_add(1);
         return;
     }
-    tr.held_bytes += body.len();
+    tr.held_bytes = tr.held_bytes.saturating_add(body.len());
     tr.held.push(HeldFlowSet {
         source,
         tid,
@@ -287,8 +297,9 @@ fn release(tr: &mut Translator, source: u32, out: &mut Vec<u8>) {
     let held = std::mem::take(&mut tr.held);
     for h in held {
         if h.source == source && tr.known.contains(&(h.source, h.tid)) {
-            tr.held_bytes -= h.body.len();
-            tr.replayed += 1;
+            // held_bytes counts this body (added in `hold`).
+            tr.held_bytes = tr.held_bytes.saturating_sub(h.body.len());
+            tr.replayed = tr.replayed.saturating_add(1);
             data(tr, h.source, h.tid, &h.body, h.now_ms, h.uptime, out);
         } else {
             tr.held.push(h);
@@ -345,7 +356,8 @@ fn rewrite_records(convs: &[Conv], b: &[u8], now_ms: i64, uptime: u32, out: &mut
         .sum();
     let mut at = 0;
     let mut rec = Vec::new();
-    'records: while min_len > 0 && b.len() - at >= min_len {
+    // at <= cur <= b.len(): both only move past bytes `get` found.
+    'records: while min_len > 0 && b.len().saturating_sub(at) >= min_len {
         rec.clear();
         let mut cur = at;
         for c in convs {
@@ -355,28 +367,29 @@ fn rewrite_records(convs: &[Conv], b: &[u8], now_ms: i64, uptime: u32, out: &mut
                         break 'records;
                     };
                     rec.extend_from_slice(&absolute_ms(now_ms, uptime, t).to_be_bytes());
-                    cur += 4;
+                    cur = cur.saturating_add(4);
                 }
                 Conv::Copy(l) => {
                     let len = if l == VARLEN {
                         match b.get(cur) {
-                            Some(255) => be16(b, cur + 1).map(|n| 3 + usize::from(n)),
-                            Some(&n) => Some(1 + usize::from(n)),
+                            Some(255) => be16(b, cur.saturating_add(1))
+                                .map(|n| usize::from(n).saturating_add(3)),
+                            Some(&n) => Some(usize::from(n).saturating_add(1)),
                             None => None,
                         }
                     } else {
                         Some(usize::from(l))
                     };
-                    let Some(v) = len.and_then(|n| b.get(cur..cur + n)) else {
+                    let Some(v) = len.and_then(|n| b.get(cur..cur.saturating_add(n))) else {
                         break 'records;
                     };
                     rec.extend_from_slice(v);
-                    cur += v.len();
+                    cur = cur.saturating_add(v.len());
                 }
             }
         }
         out.extend_from_slice(&rec);
         at = cur;
     }
-    out.extend_from_slice(&b[at..]);
+    out.extend_from_slice(b.get(at..).unwrap_or_default());
 }

@@ -27,7 +27,10 @@ const ETH_VLAN: [u16; 3] = [0x8100, 0x88A8, 0x9100];
 const ETH_MPLS: [u16; 2] = [0x8847, 0x8848];
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+    Some(u16::from_be_bytes([
+        *b.get(at)?,
+        *b.get(at.saturating_add(1))?,
+    ]))
 }
 
 /// The IP packet inside a link-layer frame.
@@ -35,16 +38,16 @@ pub fn ip_payload(linktype: u16, frame: &[u8]) -> Option<&[u8]> {
     match linktype {
         linktype::ETHERNET => {
             let mut ethertype = be16(frame, 12)?;
-            let mut at = 14;
+            let mut at: usize = 14;
             while ETH_VLAN.contains(&ethertype) {
-                ethertype = be16(frame, at + 2)?;
-                at += 4;
+                ethertype = be16(frame, at.saturating_add(2))?;
+                at = at.saturating_add(4);
             }
             if ETH_MPLS.contains(&ethertype) {
                 // Labels until the bottom-of-stack bit; then IP by version.
                 loop {
-                    let bottom = frame.get(at + 2)? & 1 == 1;
-                    at += 4;
+                    let bottom = frame.get(at.saturating_add(2))? & 1 == 1;
+                    at = at.saturating_add(4);
                     if bottom {
                         break;
                     }
@@ -145,7 +148,7 @@ pub fn ip(p: &[u8]) -> Option<Ip<'_>> {
             let dst: [u8; 16] = p.get(24..40)?.try_into().ok()?;
             let end = (40 + plen).min(p.len());
             let mut next = *p.get(6)?;
-            let mut at = 40;
+            let mut at: usize = 40;
             let mut fragment = false;
             let mut fr = Frag::default();
             // Extension headers: hop-by-hop 0, routing 43, fragment 44,
@@ -154,28 +157,36 @@ pub fn ip(p: &[u8]) -> Option<Ip<'_>> {
             for _ in 0..16 {
                 match next {
                     0 | 43 | 60 | 135 => {
-                        let len = (usize::from(*p.get(at + 1)?) + 1) * 8;
+                        let len = usize::from(*p.get(at.saturating_add(1))?)
+                            .saturating_add(1)
+                            .saturating_mul(8);
                         next = *p.get(at)?;
-                        at += len;
+                        at = at.saturating_add(len);
                     }
                     44 => {
-                        let off = be16(p, at + 2)?;
+                        let off = be16(p, at.saturating_add(2))?;
                         fragment |= off & 0xFFF9 != 0;
                         fr = Frag {
-                            id: u32::from_be_bytes(p.get(at + 4..at + 8)?.try_into().ok()?),
+                            id: u32::from_be_bytes(
+                                p.get(at.saturating_add(4)..at.saturating_add(8))?
+                                    .try_into()
+                                    .ok()?,
+                            ),
                             offset: usize::from(off & 0xFFF8),
                             more: off & 1 != 0,
                         };
                         next = *p.get(at)?;
-                        at += 8;
+                        at = at.saturating_add(8);
                         // Fragment offsets count from here: the rest is
                         // the fragmentable part, read once reassembled.
                         break;
                     }
                     51 => {
-                        let len = (usize::from(*p.get(at + 1)?) + 2) * 4;
+                        let len = usize::from(*p.get(at.saturating_add(1))?)
+                            .saturating_add(2)
+                            .saturating_mul(4);
                         next = *p.get(at)?;
-                        at += len;
+                        at = at.saturating_add(len);
                     }
                     _ => break,
                 }
@@ -239,7 +250,9 @@ pub fn tcp(p: &[u8]) -> Option<Tcp<'_>> {
         return None;
     }
     let u32_at = |at: usize| -> Option<u32> {
-        Some(u32::from_be_bytes(p.get(at..at + 4)?.try_into().ok()?))
+        Some(u32::from_be_bytes(
+            p.get(at..at.saturating_add(4))?.try_into().ok()?,
+        ))
     };
     Some(Tcp {
         src_port: be16(p, 0)?,

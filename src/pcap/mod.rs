@@ -112,7 +112,7 @@ fn bad(msg: String, at: u64) -> Error {
 fn u16_at(b: &[u8], at: usize, big: bool) -> u16 {
     let x = [
         b.get(at).copied().unwrap_or(0),
-        b.get(at + 1).copied().unwrap_or(0),
+        b.get(at.saturating_add(1)).copied().unwrap_or(0),
     ];
     if big {
         u16::from_be_bytes(x)
@@ -124,7 +124,7 @@ fn u16_at(b: &[u8], at: usize, big: bool) -> u16 {
 fn u32_at(b: &[u8], at: usize, big: bool) -> u32 {
     let mut x = [0u8; 4];
     for (i, v) in x.iter_mut().enumerate() {
-        *v = b.get(at + i).copied().unwrap_or(0);
+        *v = b.get(at.saturating_add(i)).copied().unwrap_or(0);
     }
     if big {
         u32::from_be_bytes(x)
@@ -142,7 +142,8 @@ fn read_exact_or_end<R: Read>(r: &mut R, buf: &mut Vec<u8>, n: usize) -> io::Res
     while got < n {
         match r.read(&mut buf[got..]) {
             Ok(0) => break,
-            Ok(k) => got += k,
+            // `read` returns at most the slice's length: got + k <= n.
+            Ok(k) => got = got.saturating_add(k),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -196,7 +197,7 @@ impl<R: Read> CaptureReader<R> {
         };
         let got = me.fill(20)?;
         if got < 20 {
-            return Err(cut(24, 4 + got as u64, 0, 0));
+            return Err(cut(24, 4u64.saturating_add(got as u64), 0, 0));
         }
         // The link type is the low 16 bits (the upper hold FCS information).
         let linktype = (u32_at(&me.buf, 16, big) & 0xFFFF) as u16;
@@ -218,12 +219,12 @@ impl<R: Read> CaptureReader<R> {
                 let mut head = l.to_vec();
                 head.extend_from_slice(&self.buf);
                 self.buf = head;
-                4 + got
+                got.saturating_add(4)
             }
             None => self.fill(8)?,
         };
         if got < 8 {
-            return Err(cut(12, 4 + got as u64, start, 0));
+            return Err(cut(12, 4u64.saturating_add(got as u64), start, 0));
         }
         let big = match (u32_at(&self.buf, 4, true), u32_at(&self.buf, 4, false)) {
             (PCAPNG_BOM, _) => true,
@@ -231,7 +232,7 @@ impl<R: Read> CaptureReader<R> {
             _ => {
                 return Err(bad(
                     "pcapng section without its byte-order magic".into(),
-                    start + 8,
+                    start.saturating_add(8),
                 ))
             }
         };
@@ -239,15 +240,21 @@ impl<R: Read> CaptureReader<R> {
         if !(28..=MAX_PACKET).contains(&total) || total % 4 != 0 {
             return Err(bad(
                 format!("pcapng section header of {total} bytes"),
-                start + 4,
+                start.saturating_add(4),
             ));
         }
-        let rest = total - 12;
+        // total >= 28 (checked above).
+        let rest = total.saturating_sub(12);
         let got = self.fill(rest)?;
         if got < rest {
-            return Err(cut(total as u64, 12 + got as u64, start, 0));
+            return Err(cut(
+                total as u64,
+                12u64.saturating_add(got as u64),
+                start,
+                0,
+            ));
         }
-        self.pos = start + total as u64;
+        self.pos = start.saturating_add(total as u64);
         self.format = Format::Pcapng {
             big,
             interfaces: Vec::new(),
@@ -290,15 +297,17 @@ impl<R: Read> CaptureReader<R> {
                 let at = usize::try_from(self.pos)
                     .unwrap_or(usize::MAX)
                     .min(data.len());
-                let got = n.min(data.len() - at);
+                let rest = data.get(at..).unwrap_or_default();
+                let got = n.min(rest.len());
                 self.buf.clear();
-                self.buf.extend_from_slice(&data[at..at + got]);
-                self.pos += got as u64;
+                self.buf
+                    .extend_from_slice(rest.get(..got).unwrap_or_default());
+                self.pos = self.pos.saturating_add(got as u64);
                 Ok(got)
             }
             None => {
                 let got = read_exact_or_end(&mut self.r, &mut self.buf, n)?;
-                self.pos += got as u64;
+                self.pos = self.pos.saturating_add(got as u64);
                 Ok(got)
             }
         }
@@ -312,16 +321,17 @@ impl<R: Read> CaptureReader<R> {
                 let at = usize::try_from(self.pos)
                     .unwrap_or(usize::MAX)
                     .min(data.len());
-                let got = n.min(data.len() - at);
+                // at <= data.len() (the min above).
+                let got = n.min(data.len().saturating_sub(at));
                 self.in_whole = true;
                 self.data = (at, got);
-                self.pos += got as u64;
+                self.pos = self.pos.saturating_add(got as u64);
                 Ok(got)
             }
             None => {
                 self.in_whole = false;
                 let got = read_exact_or_end(&mut self.r, &mut self.buf, n)?;
-                self.pos += got as u64;
+                self.pos = self.pos.saturating_add(got as u64);
                 Ok(got)
             }
         }
@@ -347,7 +357,7 @@ impl<R: Read> CaptureReader<R> {
 
     /// Where the last packet's bytes are in its buffer.
     pub fn data_range(&self) -> std::ops::Range<usize> {
-        self.data.0..self.data.0 + self.data.1
+        self.data.0..self.data.0.saturating_add(self.data.1)
     }
 
     /// Bytes of the capture read so far.
@@ -374,10 +384,10 @@ impl<R: Read> CaptureReader<R> {
                     data: if self.in_whole {
                         self.whole
                             .as_ref()
-                            .and_then(|w| (**w).as_ref().get(at..at + len))
+                            .and_then(|w| (**w).as_ref().get(at..at.saturating_add(len)))
                             .unwrap_or_default()
                     } else {
-                        self.buf.get(at..at + len).unwrap_or_default()
+                        self.buf.get(at..at.saturating_add(len)).unwrap_or_default()
                     },
                     orig_len,
                     number: self.number,
@@ -419,20 +429,30 @@ impl<R: Read> CaptureReader<R> {
         if incl > MAX_PACKET {
             return Err(bad(
                 format!("packet record of {incl} captured bytes"),
-                start + 8,
+                start.saturating_add(8),
             ));
         }
         let got = self.fill_data(incl)?;
         if got < incl {
-            return Err(cut(incl as u64, got as u64, start + 16, self.number));
+            return Err(cut(
+                incl as u64,
+                got as u64,
+                start.saturating_add(16),
+                self.number,
+            ));
         }
-        self.pos = start + 16 + incl as u64;
-        self.number += 1;
+        self.pos = start.saturating_add(16).saturating_add(incl as u64);
+        self.number = self.number.saturating_add(1);
         if !self.in_whole {
             self.data = (0, incl);
         }
-        let ts = secs * 1_000_000_000 + frac * (1_000_000_000 / units as i64);
-        Ok(Some((linktype, ts, orig, start + 16)))
+        // secs and frac are u32: at most 2^32 * 10^9 + 2^32 * 10^3 < 2^63,
+        // so saturating never saturates.
+        let per_unit = if units == 1_000_000 { 1_000 } else { 1 };
+        let ts = secs
+            .saturating_mul(1_000_000_000)
+            .saturating_add(frac.saturating_mul(per_unit));
+        Ok(Some((linktype, ts, orig, start.saturating_add(16))))
     }
 
     fn next_pcapng(&mut self) -> Result<Option<(u16, i64, u32, u64)>> {
@@ -459,16 +479,22 @@ impl<R: Read> CaptureReader<R> {
             if !(12..=MAX_PACKET).contains(&total) || total % 4 != 0 {
                 return Err(bad(
                     format!("pcapng block of type {kind:#x} has length {total}"),
-                    start + 4,
+                    start.saturating_add(4),
                 ));
             }
-            let body_len = total - 12;
-            let got = self.fill(body_len + 4)?;
-            if got < body_len + 4 {
-                return Err(cut(total as u64, 8 + got as u64, start, self.number));
+            // 12 <= total <= MAX_PACKET (checked above).
+            let body_len = total.saturating_sub(12);
+            let got = self.fill(body_len.saturating_add(4))?;
+            if got < body_len.saturating_add(4) {
+                return Err(cut(
+                    total as u64,
+                    8u64.saturating_add(got as u64),
+                    start,
+                    self.number,
+                ));
             }
-            self.pos = start + total as u64;
-            let body_at = start + 8;
+            self.pos = start.saturating_add(total as u64);
+            let body_at = start.saturating_add(8);
             match kind {
                 1 => self.interface(big, body_len, body_at)?,
                 6 | 2 => {
@@ -487,19 +513,20 @@ impl<R: Read> CaptureReader<R> {
                     let lo = u64::from(u32_at(&self.buf, 8, big));
                     let cap = u32_at(&self.buf, 12, big) as usize;
                     let orig = u32_at(&self.buf, 16, big);
-                    if cap > body_len - 20 {
+                    // body_len >= 20 (checked above).
+                    if cap > body_len.saturating_sub(20) {
                         return Err(bad(
                             format!("pcapng packet of {cap} bytes in a {total}-byte block"),
-                            start + 20,
+                            start.saturating_add(20),
                         ));
                     }
                     let Some(i) = self.interface_of(iface) else {
                         return Err(bad(
                             format!("pcapng packet on undescribed interface {iface}"),
-                            start + 8,
+                            start.saturating_add(8),
                         ));
                     };
-                    self.number += 1;
+                    self.number = self.number.saturating_add(1);
                     self.data = (20, cap);
                     self.in_whole = false;
                     let Some(ts) = timestamp(hi << 32 | lo, i) else {
@@ -511,10 +538,10 @@ impl<R: Read> CaptureReader<R> {
                                 i.units,
                                 i.offset_s
                             ),
-                            start + 12,
+                            start.saturating_add(12),
                         ));
                     };
-                    return Ok(Some((i.linktype, ts, orig, body_at + 20)));
+                    return Ok(Some((i.linktype, ts, orig, body_at.saturating_add(20))));
                 }
                 3 => {
                     // Simple: original length, data (interface 0, no time).
@@ -523,13 +550,17 @@ impl<R: Read> CaptureReader<R> {
                     }
                     let orig = u32_at(&self.buf, 0, big);
                     let Some(i) = self.interface_of(0) else {
-                        return Err(bad("pcapng packet before any interface".into(), start + 8));
+                        return Err(bad(
+                            "pcapng packet before any interface".into(),
+                            start.saturating_add(8),
+                        ));
                     };
-                    let cap = (orig as usize).min(body_len - 4);
-                    self.number += 1;
+                    // body_len >= 4 (checked above).
+                    let cap = (orig as usize).min(body_len.saturating_sub(4));
+                    self.number = self.number.saturating_add(1);
                     self.data = (4, cap);
                     self.in_whole = false;
-                    return Ok(Some((i.linktype, 0, orig, body_at + 4)));
+                    return Ok(Some((i.linktype, 0, orig, body_at.saturating_add(4))));
                 }
                 _ => {}
             }
@@ -554,16 +585,18 @@ impl<R: Read> CaptureReader<R> {
             units: 1_000_000,
             offset_s: 0,
         };
-        let mut o = 8;
-        while o + 4 <= body_len {
+        let mut o: usize = 8;
+        // o <= body_len <= MAX_PACKET and len < 2^16: no sum below
+        // saturates, and a saturated one would end the loop.
+        while o.saturating_add(4) <= body_len {
             let code = u16_at(&self.buf, o, big);
-            let len = usize::from(u16_at(&self.buf, o + 2, big));
-            let v = o + 4;
-            if code == 0 || v + len > body_len {
+            let len = usize::from(u16_at(&self.buf, o.saturating_add(2), big));
+            let v = o.saturating_add(4);
+            if code == 0 || v.saturating_add(len) > body_len {
                 break;
             }
             if code == 9 && len >= 1 {
-                let r = self.buf[v];
+                let r = self.buf.get(v).copied().unwrap_or(0);
                 let exp = u32::from(r & 0x7F);
                 iface.units = if r & 0x80 == 0 {
                     10u64.checked_pow(exp).unwrap_or(1_000_000)
@@ -576,11 +609,11 @@ impl<R: Read> CaptureReader<R> {
             }
             if code == 14 && len >= 8 {
                 let hi = u64::from(u32_at(&self.buf, v, big));
-                let lo = u64::from(u32_at(&self.buf, v + 4, big));
+                let lo = u64::from(u32_at(&self.buf, v.saturating_add(4), big));
                 let x = if big { hi << 32 | lo } else { lo << 32 | hi };
                 iface.offset_s = x as i64;
             }
-            o = v + len.div_ceil(4) * 4;
+            o = v.saturating_add(len.div_ceil(4).saturating_mul(4));
         }
         if let Format::Pcapng { interfaces, .. } = &mut self.format {
             if interfaces.len() >= MAX_INTERFACES {
@@ -601,7 +634,13 @@ impl<R: Read> CaptureReader<R> {
 /// overflow).
 fn timestamp(t: u64, i: Interface) -> Option<i64> {
     let units = u128::from(i.units.max(1));
-    let ns = i64::try_from(u128::from(t) * 1_000_000_000 / units).ok()?;
+    // A u64 times 10^9 fits a u128; units >= 1.
+    let ns = i64::try_from(
+        u128::from(t)
+            .saturating_mul(1_000_000_000)
+            .checked_div(units)?,
+    )
+    .ok()?;
     ns.checked_add(i.offset_s.checked_mul(1_000_000_000)?)
 }
 

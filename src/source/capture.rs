@@ -168,7 +168,7 @@ impl Capture {
             // Where a capture in memory is (it does not move).
             let whole = {
                 let w = self.reader.whole_bytes();
-                w.as_ptr() as usize..w.as_ptr() as usize + w.len()
+                w.as_ptr() as usize..(w.as_ptr() as usize).saturating_add(w.len())
             };
             let Some(p) = self.reader.next_packet()? else {
                 // The end: streams' last holes skipped, then their ends.
@@ -177,40 +177,43 @@ impl Capture {
                 self.defrag.finish();
                 continue;
             };
-            self.stats.packets += 1;
+            self.stats.packets = self.stats.packets.saturating_add(1);
             let Some(ip) = packet::ip_payload(p.linktype, p.data).and_then(packet::ip) else {
-                self.stats.other_packets += 1;
+                self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                 continue;
             };
-            let payload_at = ip.payload.as_ptr() as usize - p.data.as_ptr() as usize;
+            let payload_at =
+                (ip.payload.as_ptr() as usize).saturating_sub(p.data.as_ptr() as usize);
             if ip.fragment {
-                self.stats.fragments += 1;
-                self.whole = self.defrag.add(&ip, p.offset + payload_at as u64, p.number);
+                self.stats.fragments = self.stats.fragments.saturating_add(1);
+                self.whole =
+                    self.defrag
+                        .add(&ip, p.offset.saturating_add(payload_at as u64), p.number);
                 continue;
             }
             if ip.protocol == 6 {
-                let (offset, frame) = (p.offset + payload_at as u64, p.number);
+                let (offset, frame) = (p.offset.saturating_add(payload_at as u64), p.number);
                 if !ports_match(self.ports.as_deref(), ip.payload) {
-                    self.stats.other_packets += 1;
+                    self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                     continue;
                 }
                 if !tcp_segment(&mut self.tcp, ip.src, ip.dst, ip.payload, offset, frame) {
-                    self.stats.other_packets += 1;
+                    self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                 }
                 continue;
             }
             if ip.protocol != 17 {
-                self.stats.other_packets += 1;
+                self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                 continue;
             }
             let Some(u) = packet::udp(ip.payload) else {
-                self.stats.other_packets += 1;
+                self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                 continue;
             };
             if !super::datagrams::export_payload(u.payload)
                 || !ports_match(self.ports.as_deref(), ip.payload)
             {
-                self.stats.other_packets += 1;
+                self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                 continue;
             }
             let key = (
@@ -223,48 +226,53 @@ impl Capture {
                     port: u.dst_port,
                 },
             );
-            let payload_at = u.payload.as_ptr() as usize - p.data.as_ptr() as usize;
-            let (offset, number, len) = (p.offset + payload_at as u64, p.number, u.payload.len());
+            let payload_at = (u.payload.as_ptr() as usize).saturating_sub(p.data.as_ptr() as usize);
+            let (offset, number, len) = (
+                p.offset.saturating_add(payload_at as u64),
+                p.number,
+                u.payload.len(),
+            );
             let at = u.payload.as_ptr() as usize;
             if in_place && whole.contains(&at) {
                 // In place in memory: the datagram is read where it is.
-                let start = at - whole.start;
+                // Inside `whole` (checked just above).
+                let start = at.saturating_sub(whole.start);
                 if !self
                     .d
-                    .load_external(key, start..start + len, offset, number)
+                    .load_external(key, start..start.saturating_add(len), offset, number)
                 {
-                    self.stats.other_packets += 1;
+                    self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                     continue;
                 }
-                self.stats.datagrams += 1;
+                self.stats.datagrams = self.stats.datagrams.saturating_add(1);
                 return Ok(true);
             }
             if in_place {
                 // In memory but not contiguous: one copy into the datagram.
                 if !self.d.load(key, u.payload, offset, number) {
-                    self.stats.other_packets += 1;
+                    self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                     continue;
                 }
-                self.stats.datagrams += 1;
+                self.stats.datagrams = self.stats.datagrams.saturating_add(1);
                 return Ok(true);
             }
             // The reader's buffer goes to the datagram (no copy); the
             // datagram's old buffer becomes the reader's.
-            let start = self.reader.data_range().start + payload_at;
+            let start = self.reader.data_range().start.saturating_add(payload_at);
             let spare = self.d.take_spare();
             let buf = self.reader.swap_buffer(spare);
             match self
                 .d
-                .load_owned(key, buf, start..start + len, offset, number)
+                .load_owned(key, buf, start..start.saturating_add(len), offset, number)
             {
                 Ok(old) => self.d.put_spare(old),
                 Err(buf) => {
                     let _ = self.reader.swap_buffer(buf);
-                    self.stats.other_packets += 1;
+                    self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                     continue;
                 }
             }
-            self.stats.datagrams += 1;
+            self.stats.datagrams = self.stats.datagrams.saturating_add(1);
             return Ok(true);
         }
     }
@@ -294,7 +302,8 @@ impl Capture {
                 port: u.dst_port,
             },
         );
-        self.d.load(key, u.payload, w.offset + 8, w.frame)
+        self.d
+            .load(key, u.payload, w.offset.saturating_add(8), w.frame)
     }
 }
 
@@ -306,8 +315,9 @@ fn ports_match(ports: Option<&[u16]>, transport: &[u8]) -> bool {
     };
     let port = |at: usize| {
         transport
-            .get(at..at + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .get(at..at.saturating_add(2))
+            .and_then(|b| b.try_into().ok())
+            .map(u16::from_be_bytes)
     };
     [port(0), port(2)]
         .into_iter()
@@ -337,6 +347,6 @@ fn tcp_segment(
             port: t.dst_port,
         },
     );
-    let data_at = t.payload.as_ptr() as usize - bytes.as_ptr() as usize;
-    tcp.segment(key, &t, offset + data_at as u64, frame)
+    let data_at = (t.payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize);
+    tcp.segment(key, &t, offset.saturating_add(data_at as u64), frame)
 }

@@ -178,8 +178,10 @@ impl Datagrams {
                     translator: Translator::holding(),
                     messages: 0,
                 });
-                self.sessions.insert(key, self.states.len() - 1);
-                self.states.len() - 1
+                // Just pushed: len >= 1.
+                let s = self.states.len().saturating_sub(1);
+                self.sessions.insert(key, s);
+                s
             }
             None => return None,
         };
@@ -214,11 +216,12 @@ impl Datagrams {
     pub fn add_translator_health(&self, h: &mut crate::decode::Health) {
         for s in &self.states {
             let t = &s.translator;
-            h.sets_held += t.held();
-            h.sets_replayed += t.replayed;
+            h.sets_held = h.sets_held.saturating_add(t.held());
+            h.sets_replayed = h.sets_replayed.saturating_add(t.replayed);
             for (key, n) in t.missing() {
-                h.sets_missing_template += n;
-                *h.missing_templates.entry(key).or_default() += n;
+                h.sets_missing_template = h.sets_missing_template.saturating_add(n);
+                let m = h.missing_templates.entry(key).or_default();
+                *m = m.saturating_add(n);
             }
         }
     }
@@ -252,9 +255,12 @@ impl Datagrams {
     pub fn place(&self) -> Place {
         let s = &self.states[self.session];
         Place {
-            offset: self.datagram_offset + (self.cur.start - self.span.start) as u64,
+            // The message is inside the datagram's span.
+            offset: self
+                .datagram_offset
+                .saturating_add(self.cur.start.saturating_sub(self.span.start) as u64),
             index: s.messages.saturating_sub(1),
-            session: self.session as u64 + 1,
+            session: (self.session as u64).saturating_add(1),
             exporter: s.exporter,
             frame: self.frame,
             udp: self.udp,
@@ -288,22 +294,27 @@ impl Datagrams {
             return Ok(false);
         }
         let start = self.at;
-        let rel0 = start - self.span.start;
+        // span.start <= at (at only moves forward from it).
+        let rel0 = start.saturating_sub(self.span.start);
         let rest = &data[start..end];
         match super::framing::frame(rest) {
             Ok(Some((version, len))) => {
-                self.at += len;
-                self.cur = start..start + len;
+                self.at = self.at.saturating_add(len);
+                self.cur = start..start.saturating_add(len);
                 self.version = version;
                 let s = &mut self.states[self.session];
-                s.messages += 1;
-                let index = s.messages - 1;
+                s.messages = s.messages.saturating_add(1);
+                // Just counted: messages >= 1.
+                let index = s.messages.saturating_sub(1);
                 if version != Version::Ipfix {
-                    let raw = &data[start..start + len];
+                    let raw = data
+                        .get(start..start.saturating_add(len))
+                        .unwrap_or_default();
                     if let Err((e, rel)) =
                         s.translator.translate(version, raw, &mut self.translated)
                     {
-                        return Err(e.at(self.datagram_offset + (rel0 + rel) as u64, index));
+                        let rel = rel0.saturating_add(rel) as u64;
+                        return Err(e.at(self.datagram_offset.saturating_add(rel), index));
                     }
                 }
                 Ok(true)
@@ -315,7 +326,8 @@ impl Datagrams {
             Err((e, rel)) => {
                 self.at = end;
                 let index = self.states[self.session].messages;
-                Err(e.at(self.datagram_offset + (rel0 + rel) as u64, index))
+                let rel = rel0.saturating_add(rel) as u64;
+                Err(e.at(self.datagram_offset.saturating_add(rel), index))
             }
         }
     }

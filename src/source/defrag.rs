@@ -62,9 +62,10 @@ impl Defrag {
     pub fn add(&mut self, ip: &Ip<'_>, offset: u64, frame: u64) -> Option<Whole> {
         let key = (ip.src, ip.dst, ip.protocol, ip.frag.id);
         let (start, data) = (ip.frag.offset, ip.payload);
-        let end = start + data.len();
+        // A saturated end is over MAX_LEN and dropped just below.
+        let end = start.saturating_add(data.len());
         if end > MAX_LEN {
-            self.stats.dropped += 1;
+            self.stats.dropped = self.stats.dropped.saturating_add(1);
             return None;
         }
         if !self.pending.contains_key(&key) {
@@ -84,7 +85,7 @@ impl Defrag {
             );
         }
         let p = self.pending.get_mut(&key)?;
-        p.fragments += 1;
+        p.fragments = p.fragments.saturating_add(1);
         if p.bytes.len() < end {
             p.bytes.resize(end, 0);
         }
@@ -100,7 +101,7 @@ impl Defrag {
         if p.have.len() != 1 || p.have[0] != (0, total) {
             if p.have.last().is_some_and(|r| r.1 > total) {
                 // Data beyond the last fragment's end: not a datagram.
-                self.stats.dropped += p.fragments;
+                self.stats.dropped = self.stats.dropped.saturating_add(p.fragments);
                 self.forget(&key);
             }
             return None;
@@ -109,7 +110,7 @@ impl Defrag {
         let (offset, frame) = p.first.unwrap_or((offset, frame));
         let mut bytes = p.bytes;
         bytes.truncate(total);
-        self.stats.reassembled += 1;
+        self.stats.reassembled = self.stats.reassembled.saturating_add(1);
         Some(Whole {
             src: ip.src,
             dst: ip.dst,
@@ -131,7 +132,7 @@ impl Defrag {
     fn evict(&mut self) {
         if let Some(key) = self.order.pop_front() {
             if let Some(p) = self.pending.remove(&key) {
-                self.stats.dropped += p.fragments;
+                self.stats.dropped = self.stats.dropped.saturating_add(p.fragments);
             }
         }
     }

@@ -95,17 +95,18 @@ impl Framer {
                             return Ok(Framed::Packet(version, data.len()));
                         }
                         self.walked = at;
-                        return Ok(Framed::Need(at + 4));
+                        // at <= MAX_PACKET (checked above).
+                        return Ok(Framed::Need(at.saturating_add(4)));
                     };
                     let id = be16(data, at).unwrap_or(0);
                     if starts_packet(id) {
                         return Ok(Framed::Packet(version, at));
                     }
-                    let len = usize::from(be16(data, at + 2).unwrap_or(0));
+                    let len = usize::from(be16(data, at.saturating_add(2)).unwrap_or(0));
                     if id == 0 && len == 0 {
                         // Four bytes of zero padding (counted against the
                         // packet's bound like any flowset).
-                        at += 4;
+                        at = at.saturating_add(4);
                         continue;
                     }
                     if len < 4 {
@@ -116,14 +117,14 @@ impl Framer {
                             at,
                         ));
                     }
-                    if at + len > MAX_PACKET {
+                    if at.saturating_add(len) > MAX_PACKET {
                         return Err(too_long(at));
                     }
                     if rest < len {
                         self.walked = at;
-                        return need(at + len);
+                        return need(at.saturating_add(len));
                     }
-                    at += len;
+                    at = at.saturating_add(len);
                 }
             }
         }

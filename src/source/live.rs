@@ -24,6 +24,7 @@ use crate::error::Result;
 
 /// How often the receiving threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
+const HALF_POLL: Duration = Duration::from_millis(50);
 
 /// What to listen on.
 #[derive(Debug, Clone)]
@@ -223,7 +224,7 @@ impl Live {
                     at: when,
                 } => {
                     let at = self.received;
-                    self.received += bytes.len() as u64;
+                    self.received = self.received.saturating_add(bytes.len() as u64);
                     self.d.load((exporter(from), exporter(to)), &bytes, at, 0);
                     self.d.set_udp(udp);
                     self.d.set_received(when);
@@ -356,7 +357,7 @@ fn tcp_accept(
                 }
             }
             // Nothing to accept (or a refused connection): look again soon.
-            Err(_) => std::thread::sleep(POLL / 2),
+            Err(_) => std::thread::sleep(HALF_POLL),
         }
         conns.retain(|h: &JoinHandle<()>| !h.is_finished());
     }
@@ -405,7 +406,7 @@ fn tcp_conn(
                 let _ = tx.send(Item::Data {
                     from,
                     to,
-                    bytes: buf[at..].to_vec(),
+                    bytes: rest.to_vec(),
                     udp: false,
                     at: now_secs(),
                 });
@@ -416,7 +417,7 @@ fn tcp_conn(
             if !deliver(tx, counters, from, to, message, false) {
                 return;
             }
-            at += len;
+            at = at.saturating_add(len);
         }
         buf.drain(..at);
     }

@@ -177,7 +177,8 @@ fn read_full(r: &mut DynRead, buf: &mut [u8]) -> io::Result<usize> {
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
             Ok(0) => break,
-            Ok(n) => got += n,
+            // `read` returns at most the slice's length: got + n <= buf.len().
+            Ok(n) => got = got.saturating_add(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -427,7 +428,8 @@ impl MessageStream {
         };
         RawMessage {
             bytes,
-            offset: self.offset - raw.len() as u64,
+            // offset was advanced past this message (`next`).
+            offset: self.offset.saturating_sub(raw.len() as u64),
             index: self.index.saturating_sub(1),
             version: self.version,
             session: 0,
@@ -451,7 +453,7 @@ impl MessageStream {
         if let Input::Live(l) = &mut self.input {
             return match l.advance() {
                 Ok(live::Step::Message) => {
-                    self.index += 1;
+                    self.index = self.index.saturating_add(1);
                     Ok(true)
                 }
                 Ok(live::Step::Idle) => Ok(false),
@@ -467,7 +469,7 @@ impl MessageStream {
             self.offset = c.consumed();
             return match r {
                 Ok(true) => {
-                    self.index += 1;
+                    self.index = self.index.saturating_add(1);
                     Ok(true)
                 }
                 Ok(false) => {
@@ -499,7 +501,7 @@ impl MessageStream {
                 let r = framing::frame(rest).map_err(|(e, rel)| (e, rest.len(), rel));
                 if let Ok(Some((_, len))) = r {
                     let start = usize::try_from(at).unwrap_or(usize::MAX);
-                    *cur = start..start + len;
+                    *cur = start..start.saturating_add(len);
                     release(data, released, start);
                 }
                 r
@@ -507,13 +509,13 @@ impl MessageStream {
         };
         let failed = |e: Error, consumed: usize, rel: usize, s: &mut Self| {
             s.done = true;
-            s.offset += consumed as u64;
-            e.at(at + rel as u64, index)
+            s.offset = s.offset.saturating_add(consumed as u64);
+            e.at(at.saturating_add(rel as u64), index)
         };
         match got {
             Ok(Some((version, len))) => {
-                self.offset += len as u64;
-                self.index += 1;
+                self.offset = self.offset.saturating_add(len as u64);
+                self.index = self.index.saturating_add(1);
                 self.version = version;
                 if version != Version::Ipfix {
                     let raw = match &self.input {
@@ -528,7 +530,7 @@ impl MessageStream {
                             .translate(version, raw, &mut self.translated)
                     {
                         // The packet's framing held: the next one can be read.
-                        return Err(e.at(at + rel as u64, index));
+                        return Err(e.at(at.saturating_add(rel as u64), index));
                     }
                 }
                 Ok(true)
@@ -572,8 +574,9 @@ fn read_packet(
             Ok(Framed::Need(want)) => {
                 let have = buf.len();
                 buf.resize(want, 0);
-                let got = read_full(r, &mut buf[have..]).map_err(|e| (e.into(), have, 0))?;
-                buf.truncate(have + got);
+                let got = read_full(r, buf.get_mut(have..).unwrap_or_default())
+                    .map_err(|e| (e.into(), have, 0))?;
+                buf.truncate(have.saturating_add(got));
                 at_end = buf.len() < want;
             }
             Err((e, rel)) => return Err((e, buf.len(), rel)),
@@ -588,10 +591,11 @@ fn release(data: &Whole, released: &mut usize, upto: usize) {
     let Whole::Mapped(map) = data else {
         return;
     };
-    if upto < *released + 2 * RELEASE_STEP {
+    // Offsets in a mapping: far from usize::MAX.
+    if upto < released.saturating_add(2 * RELEASE_STEP) {
         return;
     }
-    let end = (upto - RELEASE_STEP) & !(RELEASE_STEP - 1);
+    let end = upto.saturating_sub(RELEASE_STEP) & !(RELEASE_STEP - 1);
     if end <= *released {
         return;
     }
@@ -603,7 +607,7 @@ fn release(data: &Whole, released: &mut usize, upto: usize) {
         map.unchecked_advise_range(
             memmap2::UncheckedAdvice::DontNeed,
             *released,
-            end - *released,
+            end.saturating_sub(*released),
         )
     };
     *released = end;

@@ -142,20 +142,21 @@ fn check(b: &[u8]) -> Check {
     if version != 10 || len < 16 {
         return Check::No;
     }
-    let mut at = 16;
+    // at < len < 2^16 in the loop: no sum below saturates.
+    let mut at: usize = 16;
     while at < len {
-        if at + 4 > len {
+        if at.saturating_add(4) > len {
             return Check::No;
         }
-        if at + 4 > b.len() {
+        let Some(&[i0, i1, l0, l1]) = b.get(at..at.saturating_add(4)) else {
             return Check::NeedMore;
-        }
-        let id = u16::from_be_bytes([b[at], b[at + 1]]);
-        let slen = usize::from(u16::from_be_bytes([b[at + 2], b[at + 3]]));
-        if !(id == 2 || id == 3 || id >= 256) || slen < 4 || at + slen > len {
+        };
+        let id = u16::from_be_bytes([i0, i1]);
+        let slen = usize::from(u16::from_be_bytes([l0, l1]));
+        if !(id == 2 || id == 3 || id >= 256) || slen < 4 || at.saturating_add(slen) > len {
             return Check::No;
         }
-        at += slen;
+        at = at.saturating_add(slen);
     }
     if b.len() < 16 {
         Check::NeedMore
@@ -237,9 +238,9 @@ impl Streams {
         };
         let ipfix = f.mode == Mode::Ipfix;
         if ipfix {
-            self.stats.segments += 1;
+            self.stats.segments = self.stats.segments.saturating_add(1);
             if was != Mode::Ipfix {
-                self.stats.streams += 1;
+                self.stats.streams = self.stats.streams.saturating_add(1);
             }
         }
         if t.flags & (packet::FIN | packet::RST) != 0 {
@@ -263,21 +264,23 @@ impl Streams {
         };
         let end = pos.wrapping_add(data.len() as u64);
         if (end.wrapping_sub(f.next_pos) as i64) <= 0 {
-            self.stats.retransmitted += 1;
+            self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
             return;
         }
         let behind = f.next_pos.wrapping_sub(pos) as i64;
         match behind.cmp(&0) {
             std::cmp::Ordering::Greater => {
                 // Partly received already: keep the new part.
-                self.stats.retransmitted += 1;
+                self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
+                // 0 < behind < data.len(): `end` is past next_pos.
                 let skip = behind as usize;
-                append(f, &data[skip..], offset + skip as u64, frame);
+                let new = data.get(skip..).unwrap_or_default();
+                append(f, new, offset.saturating_add(skip as u64), frame);
             }
             std::cmp::Ordering::Equal => append(f, data, offset, frame),
             std::cmp::Ordering::Less => {
                 if !f.ahead.contains_key(&pos) {
-                    f.ahead_bytes += data.len();
+                    f.ahead_bytes = f.ahead_bytes.saturating_add(data.len());
                     f.ahead.insert(
                         pos,
                         Segment {
@@ -309,13 +312,14 @@ impl Streams {
             let Some((pos, s)) = f.ahead.pop_first() else {
                 break;
             };
-            f.ahead_bytes -= s.data.len();
+            f.ahead_bytes = f.ahead_bytes.saturating_sub(s.data.len());
             let behind = f.next_pos.wrapping_sub(pos) as usize;
             if behind >= s.data.len() {
-                self.stats.retransmitted += 1;
+                self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
                 continue;
             }
-            append(f, &s.data[behind..], s.offset + behind as u64, s.frame);
+            let new = s.data.get(behind..).unwrap_or_default();
+            append(f, new, s.offset.saturating_add(behind as u64), s.frame);
         }
     }
 
@@ -329,10 +333,10 @@ impl Streams {
         let Some((&pos, _)) = f.ahead.first_key_value() else {
             return;
         };
-        let lost = f.buf.len() as u64 + pos.wrapping_sub(f.next_pos);
+        let lost = (f.buf.len() as u64).saturating_add(pos.wrapping_sub(f.next_pos));
         if f.mode == Mode::Ipfix {
-            self.stats.gaps += 1;
-            self.stats.bytes_skipped += lost;
+            self.stats.gaps = self.stats.gaps.saturating_add(1);
+            self.stats.bytes_skipped = self.stats.bytes_skipped.saturating_add(lost);
         }
         f.buf.clear();
         f.marks.clear();
@@ -356,21 +360,26 @@ impl Streams {
             if !f.synced {
                 match find_header(rest) {
                     Ok(at) => {
-                        self.stats.bytes_skipped += at as u64 + f.unread;
+                        self.stats.bytes_skipped = self
+                            .stats
+                            .bytes_skipped
+                            .saturating_add((at as u64).saturating_add(f.unread));
                         f.unread = 0;
-                        used += at;
+                        used = used.saturating_add(at);
                         f.synced = true;
                         f.mode = Mode::Ipfix;
                         continue;
                     }
                     Err(keep) => {
-                        let drop = rest.len() - keep;
-                        used += drop;
+                        // keep <= rest.len(): a suffix of rest is kept.
+                        let drop = rest.len().saturating_sub(keep);
+                        used = used.saturating_add(drop);
                         if f.mode == Mode::Ipfix {
-                            self.stats.bytes_skipped += drop as u64;
+                            self.stats.bytes_skipped =
+                                self.stats.bytes_skipped.saturating_add(drop as u64);
                         } else {
-                            f.unread += drop as u64;
-                            f.probes += 1;
+                            f.unread = f.unread.saturating_add(drop as u64);
+                            f.probes = f.probes.saturating_add(1);
                             if f.probes >= PROBES {
                                 f.mode = Mode::Other;
                             }
@@ -405,12 +414,17 @@ impl Streams {
                 None => {
                     // Not a message where one should start: look for the next.
                     f.synced = false;
-                    self.stats.bytes_skipped += 1;
-                    used += 1;
+                    self.stats.bytes_skipped = self.stats.bytes_skipped.saturating_add(1);
+                    used = used.saturating_add(1);
                     continue;
                 }
             };
-            let pos = f.next_pos - (f.buf.len() - used) as u64;
+            // Stream positions are modulo 2^64 like the sequence numbers
+            // they come from (compared by wrapping differences): wrapping.
+            // used <= buf.len() (rest is buf[used..]).
+            let pos = f
+                .next_pos
+                .wrapping_sub(f.buf.len().saturating_sub(used) as u64);
             let (offset, frame) = place(&f.marks, pos);
             self.ready.push_back(Ready::Message {
                 key,
@@ -418,10 +432,10 @@ impl Streams {
                 offset,
                 frame,
             });
-            used += len;
+            used = used.saturating_add(len);
         }
         f.buf.drain(..used);
-        let start = f.next_pos - f.buf.len() as u64;
+        let start = f.next_pos.wrapping_sub(f.buf.len() as u64);
         while f.marks.len() > 1 && f.marks[1].0 <= start {
             f.marks.pop_front();
         }
@@ -437,7 +451,10 @@ impl Streams {
             return;
         };
         if f.mode == Mode::Ipfix {
-            self.stats.bytes_skipped += f.buf.len() as u64 + f.ahead_bytes as u64;
+            self.stats.bytes_skipped = self
+                .stats
+                .bytes_skipped
+                .saturating_add((f.buf.len() as u64).saturating_add(f.ahead_bytes as u64));
             self.ready.push_back(Ready::End(key));
         }
     }
@@ -462,7 +479,8 @@ fn append(f: &mut Flow, data: &[u8], offset: u64, frame: u64) {
     }
     f.marks.push_back((f.next_pos, offset, frame));
     f.buf.extend_from_slice(data);
-    f.next_pos += data.len() as u64;
+    // Stream positions are modulo 2^64 (see `cut`): wrapping.
+    f.next_pos = f.next_pos.wrapping_add(data.len() as u64);
     if let Some(seq) = f.next_seq.as_mut() {
         *seq = seq.wrapping_add(data.len() as u32);
     }
@@ -471,7 +489,8 @@ fn append(f: &mut Flow, data: &[u8], offset: u64, frame: u64) {
 /// The file offset and frame of stream position `pos`.
 fn place(marks: &VecDeque<(u64, u64, u64)>, pos: u64) -> (u64, u64) {
     match marks.iter().rev().find(|m| m.0 <= pos) {
-        Some(&(at, offset, frame)) => (offset + (pos - at), frame),
+        // at <= pos (found so).
+        Some(&(at, offset, frame)) => (offset.saturating_add(pos.saturating_sub(at)), frame),
         None => (0, 0),
     }
 }
@@ -479,10 +498,10 @@ fn place(marks: &VecDeque<(u64, u64, u64)>, pos: u64) -> (u64, u64) {
 /// The first position of `b` where a message header shows; else how many
 /// bytes at the end to keep (they may start one).
 fn find_header(b: &[u8]) -> std::result::Result<usize, usize> {
-    let mut at = 0;
-    while at + 1 < b.len() {
-        if b[at] == 0 && b[at + 1] == 10 {
-            let rest = &b[at..];
+    let mut at: usize = 0;
+    while let Some(&[x, y]) = b.get(at..at.saturating_add(2)) {
+        if x == 0 && y == 10 {
+            let rest = b.get(at..).unwrap_or_default();
             if shows_message(rest) {
                 return Ok(at);
             }
@@ -490,7 +509,7 @@ fn find_header(b: &[u8]) -> std::result::Result<usize, usize> {
                 return Err(rest.len());
             }
         }
-        at += 1;
+        at = at.saturating_add(1);
     }
     Err(usize::from(b.last() == Some(&0)))
 }
