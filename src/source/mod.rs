@@ -21,12 +21,15 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 mod capture;
+mod compressed;
 mod datagrams;
 mod defrag;
 pub mod framing;
 mod live;
 mod tcp;
 pub use capture::{CaptureStats, Exporter};
+pub use compressed::decompressing;
+use compressed::{compressed, fill_peek};
 pub use datagrams::{export_payload, MAX_SESSIONS};
 pub use live::{LiveCounters, LiveOptions};
 
@@ -34,40 +37,8 @@ use crate::error::{Error, Result};
 use crate::netflow::{Translator, Version};
 use framing::{Framed, Framer};
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-
 /// A boxed byte reader.
 pub type DynRead = Box<dyn Read + Send>;
-
-/// Peek at the first bytes of `r` and wrap it in a decompressor when they
-/// are a gzip or zstd magic number.
-pub fn decompressing(r: DynRead) -> io::Result<DynRead> {
-    let mut r = BufReader::with_capacity(1 << 16, r);
-    let head = fill_peek(&mut r)?;
-    if head.starts_with(&GZIP_MAGIC) {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::read::MultiGzDecoder::new(r),
-        )))
-    } else if head.starts_with(&ZSTD_MAGIC) {
-        let d = ruzstd::decoding::StreamingDecoder::new(r)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
-        Ok(Box::new(BufReader::with_capacity(1 << 16, d)))
-    } else {
-        Ok(Box::new(r))
-    }
-}
-
-fn fill_peek<R: Read>(r: &mut BufReader<R>) -> io::Result<Vec<u8>> {
-    use std::io::BufRead;
-    let buf = r.fill_buf()?;
-    Ok(buf.get(..4).unwrap_or(buf).to_vec())
-}
-
-fn compressed(head: &[u8]) -> bool {
-    head.starts_with(&GZIP_MAGIC) || head.starts_with(&ZSTD_MAGIC)
-}
 
 /// Mapped bytes already decoded are released in steps of this size.
 const RELEASE_STEP: usize = 2 << 20;

@@ -47,6 +47,26 @@ def test_zstd(tmp_path: Path) -> None:
     assert list(ff.iter_records(z)) == list(ff.iter_records(raw))
 
 
+def test_every_frame_and_member_of_a_compressed_file(tmp_path: Path) -> None:
+    """A zstd file of several frames (as `zstd -T`, pzstd or `cat a.zst
+    b.zst` make), with a skippable frame between them, and a gzip file of
+    several members, give every record (the zstd reader stopped after the
+    first frame and dropped the rest without a word)."""
+    zstandard = pytest.importorskip("zstandard")
+    raw = FILE.read_bytes()
+    half = int.from_bytes(raw[2:4], "big")  # the first message's length
+    first, rest = raw[:half], raw[half:]
+    z = zstandard.ZstdCompressor()
+    skippable = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
+    zst = tmp_path / "frames.ipfix.zst"
+    zst.write_bytes(z.compress(first) + skippable + z.compress(rest))
+    gz = tmp_path / "members.ipfix.gz"
+    gz.write_bytes(gzip.compress(first) + gzip.compress(rest))
+    assert count(zst) == count(gz) == count(raw) == 117
+    with zst.open("rb") as f:
+        assert count(f) == 117
+
+
 def test_zstd_cli_file(tmp_path: Path) -> None:
     if shutil.which("zstd") is None:
         pytest.skip("zstd command not installed")
