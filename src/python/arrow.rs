@@ -18,6 +18,7 @@ use pyo3_arrow::{PyRecordBatch, PySchema};
 
 use super::errors;
 use super::guard;
+use super::guard::Doing as _;
 use super::source::Source;
 use crate::columnar::{
     discover_columns, discover_list_shapes, is_list, AddressForm, ColumnarOptions, ColumnarReader,
@@ -86,10 +87,9 @@ impl PyScanner {
         point: &str,
         f: impl FnOnce(&mut ColumnarReader) -> PyResult<T>,
     ) -> PyResult<T> {
-        guard::guarded(
+        self.guarded(
             py,
             point,
-            || self.doing(),
             || {
                 let mut g = self
                     .reader
@@ -104,7 +104,9 @@ impl PyScanner {
             },
         )
     }
+}
 
+impl guard::Doing for PyScanner {
     /// What the scan is doing, for an internal error: its input and the
     /// byte offset reached (read even from state a panic left behind).
     fn doing(&self) -> String {
@@ -144,24 +146,71 @@ impl PyScanner {
     ) -> PyResult<Self> {
         let doing = || format!("opening {}", super::source_repr(source));
         guard::guarded(py, "scanner.new", doing, || {
-            Self::open(
-                py,
-                source,
-                columns,
-                require_all,
-                records,
-                batch_size,
-                n_rows,
-                addresses,
-                on_bad_records,
-                specs,
-                spec_files,
+            let ports = export_ports.as_deref();
+            let policy = super::policy(on_bad_records)?;
+            let kind = kind_of(records)?;
+            let addresses = address_form(addresses)?;
+            if batch_size == 0 {
+                return Err(PyValueError::new_err("batch_size must be at least 1"));
+            }
+            let mut model =
+                super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+            let (src, label) = Source::from_py(py, source)?;
+            let explicit = columns.is_some();
+            let (src, cols) = match columns {
+                Some(names) => {
+                    let cols = names
+                        .iter()
+                        .map(|n| model.resolve_column(n))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| errors::to_py(py, &e))?;
+                    (src, cols)
+                }
+                None => {
+                    // No columns asked for: read the templates first, then decode.
+                    let src = src.reopenable(py)?;
+                    let r = src.open(py, &label, ports)?;
+                    let m = &model;
+                    let cols = py.detach(|| discover_columns(&mut { r }, m, kind));
+                    (src, cols)
+                }
+            };
+            let limits = Limits {
                 max_templates,
                 max_list_depth,
-                by_template,
                 template_lifetime,
-                export_ports,
-            )
+                ..Limits::default()
+            };
+            let dopts = DecoderOptions {
+                policy,
+                limits,
+                session: 0,
+            };
+            // RFC 6313 list columns: their element types are in the data, so
+            // the lists are read once first.
+            let (src, list_shapes) = if cols.iter().any(|c| is_list(&c.ie)) {
+                let src = src.reopenable(py)?;
+                let r = src.open(py, &label, ports)?;
+                let m = model.clone();
+                let shapes = py.detach(|| discover_list_shapes(&mut { r }, m, &dopts, &cols, kind));
+                (src, shapes)
+            } else {
+                (src, HashMap::new())
+            };
+            let opts = ColumnarOptions {
+                batch_size,
+                n_rows,
+                require_all,
+                kind,
+                addresses,
+                policy,
+                list_shapes,
+                by_template,
+                // Columns asked for by name are exactly those (the exporter
+                // columns of a capture when named among them).
+                exporter_columns: !explicit,
+            };
+            Self::build(py, &src, &label, ports, model, &cols, &dopts, opts)
         })
     }
     /// A live collector: UDP and TCP listeners ("host:port"; port 0 picks
@@ -193,56 +242,94 @@ impl PyScanner {
             "scanner.listen",
             || "starting a collector".into(),
             || {
-                Self::listen_now(
-                    py,
-                    udp,
-                    tcp,
-                    columns,
-                    batch_size,
-                    interval,
-                    addresses,
-                    on_bad_records,
-                    specs,
-                    spec_files,
-                    queue,
+                let wall_clock = match template_clock {
+                    "export" => false,
+                    "wall" => true,
+                    _ => {
+                        return Err(PyValueError::new_err(format!(
+                            "template_clock must be 'export' or 'wall', not {template_clock:?}"
+                        )))
+                    }
+                };
+                let policy = super::policy(on_bad_records)?;
+                let addresses = address_form(addresses)?;
+                if batch_size == 0 || !(interval > 0.0 && interval.is_finite()) {
+                    return Err(PyValueError::new_err(
+                        "batch_size must be at least 1 and interval a positive number of seconds",
+                    ));
+                }
+                let parse = |list: &[String]| -> PyResult<Vec<std::net::SocketAddr>> {
+                    list.iter().map(|a| parse_listen(a)).collect()
+                };
+                let lopts = LiveOptions {
+                    udp: parse(&udp)?,
+                    tcp: parse(&tcp)?,
+                    queue: queue.max(1),
                     recv_buffer,
-                    template_lifetime,
-                    template_clock,
-                )
+                    interval: std::time::Duration::from_secs_f64(interval),
+                };
+                let mut model =
+                    super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+                let cols = columns
+                    .iter()
+                    .map(|n| model.resolve_column(n))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| errors::to_py(py, &e))?;
+                let stream = MessageStream::listen(&lopts)?;
+                let live = stream.live();
+                let dopts = DecoderOptions {
+                    policy,
+                    limits: Limits {
+                        template_lifetime,
+                        wall_clock,
+                        ..Limits::default()
+                    },
+                    session: 0,
+                };
+                let opts = ColumnarOptions {
+                    batch_size,
+                    addresses,
+                    policy,
+                    ..ColumnarOptions::default()
+                };
+                let reader = ColumnarReader::new(stream, model, &dopts, &cols, opts);
+                let label = lopts
+                    .udp
+                    .iter()
+                    .map(|a| format!("udp {a}"))
+                    .chain(lopts.tcp.iter().map(|a| format!("tcp {a}")))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Ok(PyScanner {
+                    reader: Mutex::new(Some(reader)),
+                    last_addresses: Mutex::new(Vec::new()),
+                    live,
+                    label: format!("the collector on {label}"),
+                })
             },
         )
     }
     /// The listeners of a live collector: [(transport, host, port)].
     fn local_addresses(&self, py: Python<'_>) -> PyResult<Vec<(&'static str, String, u16)>> {
-        guard::guarded(
-            py,
-            "scanner.local_addresses",
-            || self.doing(),
-            || {
-                Ok(self.live.as_ref().map_or_else(Vec::new, |l| {
-                    l.local
-                        .iter()
-                        .map(|(t, a)| (*t, a.ip().to_string(), a.port()))
-                        .collect()
-                }))
-            },
-        )
+        self.guarded(py, "scanner.local_addresses", || {
+            Ok(self.live.as_ref().map_or_else(Vec::new, |l| {
+                l.local
+                    .iter()
+                    .map(|(t, a)| (*t, a.ip().to_string(), a.port()))
+                    .collect()
+            }))
+        })
     }
 
     /// Stop a live collector's listeners (from any thread); the batches of
     /// what was received still come out.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        guard::guarded(
-            py,
-            "scanner.stop",
-            || self.doing(),
-            || {
-                if let Some(l) = &self.live {
-                    l.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-                Ok(())
-            },
-        )
+        self.guarded(py, "scanner.stop", || {
+            if let Some(l) = &self.live {
+                l.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok(())
+        })
     }
 
     /// Whether every batch has been handed out (a live collector: stopped
@@ -255,22 +342,17 @@ impl PyScanner {
     /// export received, their bytes, other datagrams, TCP connections.
     fn live_counters(&self, py: Python<'_>) -> PyResult<Option<(u64, u64, u64, u64)>> {
         use std::sync::atomic::Ordering::Relaxed;
-        guard::guarded(
-            py,
-            "scanner.live_counters",
-            || self.doing(),
-            || {
-                Ok(self.live.as_ref().map(|l| {
-                    let c = &l.counters;
-                    (
-                        c.datagrams.load(Relaxed),
-                        c.bytes.load(Relaxed),
-                        c.other.load(Relaxed),
-                        c.connections.load(Relaxed),
-                    )
-                }))
-            },
-        )
+        self.guarded(py, "scanner.live_counters", || {
+            Ok(self.live.as_ref().map(|l| {
+                let c = &l.counters;
+                (
+                    c.datagrams.load(Relaxed),
+                    c.bytes.load(Relaxed),
+                    c.other.load(Relaxed),
+                    c.connections.load(Relaxed),
+                )
+            }))
+        })
     }
 
     /// The schema, as an Arrow PyCapsule-compatible object.
@@ -358,200 +440,28 @@ impl PyScanner {
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyCapsule>>,
     ) -> PyArrowResult<Bound<'py, PyCapsule>> {
-        let stream = guard::guarded(
-            py,
-            "scanner.arrow_c_stream",
-            || self.doing(),
-            || {
-                let reader = self
-                    .reader
-                    .lock()
-                    .map_err(|_| guard::poisoned(py, &format!("the scan of {}", self.label)))?
-                    .take()
-                    .ok_or_else(|| PyRuntimeError::new_err("the stream was already consumed"))?;
-                // The C stream carries struct arrays whose fields are the columns.
-                let schema = arrow_array::RecordBatchReader::schema(&reader);
-                let field = Field::new_struct("", schema.fields().clone(), false)
-                    .with_metadata(schema.metadata.clone());
-                let arrays = GuardedBatches {
-                    reader: Some(reader),
-                    label: self.label.clone(),
-                };
-                Ok(Box::new(ArrayIterator::new(arrays, Arc::new(field))))
-            },
-        )?;
+        let stream = self.guarded(py, "scanner.arrow_c_stream", || {
+            let reader = self
+                .reader
+                .lock()
+                .map_err(|_| guard::poisoned(py, &format!("the scan of {}", self.label)))?
+                .take()
+                .ok_or_else(|| PyRuntimeError::new_err("the stream was already consumed"))?;
+            // The C stream carries struct arrays whose fields are the columns.
+            let schema = arrow_array::RecordBatchReader::schema(&reader);
+            let field = Field::new_struct("", schema.fields().clone(), false)
+                .with_metadata(schema.metadata.clone());
+            let arrays = GuardedBatches {
+                reader: Some(reader),
+                label: self.label.clone(),
+            };
+            Ok(Box::new(ArrayIterator::new(arrays, Arc::new(field))))
+        })?;
         to_stream_pycapsule(py, stream, requested_schema)
     }
 }
 
 impl PyScanner {
-    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
-    fn open(
-        py: Python<'_>,
-        source: &Bound<'_, PyAny>,
-        columns: Option<Vec<String>>,
-        require_all: bool,
-        records: &str,
-        batch_size: usize,
-        n_rows: Option<u64>,
-        addresses: &str,
-        on_bad_records: &str,
-        specs: Vec<String>,
-        spec_files: Vec<PathBuf>,
-        max_templates: usize,
-        max_list_depth: u32,
-        by_template: bool,
-        template_lifetime: Option<u32>,
-        export_ports: Option<Vec<u16>>,
-    ) -> PyResult<Self> {
-        let ports = export_ports.as_deref();
-        let policy = super::policy(on_bad_records)?;
-        let kind = kind_of(records)?;
-        let addresses = address_form(addresses)?;
-        if batch_size == 0 {
-            return Err(PyValueError::new_err("batch_size must be at least 1"));
-        }
-        let mut model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
-        let (src, label) = Source::from_py(py, source)?;
-        let explicit = columns.is_some();
-        let (src, cols) = match columns {
-            Some(names) => {
-                let cols = names
-                    .iter()
-                    .map(|n| model.resolve_column(n))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| errors::to_py(py, &e))?;
-                (src, cols)
-            }
-            None => {
-                // No columns asked for: read the templates first, then decode.
-                let src = src.reopenable(py)?;
-                let r = src.open(py, &label, ports)?;
-                let m = &model;
-                let cols = py.detach(|| discover_columns(&mut { r }, m, kind));
-                (src, cols)
-            }
-        };
-        let limits = Limits {
-            max_templates,
-            max_list_depth,
-            template_lifetime,
-            ..Limits::default()
-        };
-        let dopts = DecoderOptions {
-            policy,
-            limits,
-            session: 0,
-        };
-        // RFC 6313 list columns: their element types are in the data, so
-        // the lists are read once first.
-        let (src, list_shapes) = if cols.iter().any(|c| is_list(&c.ie)) {
-            let src = src.reopenable(py)?;
-            let r = src.open(py, &label, ports)?;
-            let m = model.clone();
-            let shapes = py.detach(|| discover_list_shapes(&mut { r }, m, &dopts, &cols, kind));
-            (src, shapes)
-        } else {
-            (src, HashMap::new())
-        };
-        let opts = ColumnarOptions {
-            batch_size,
-            n_rows,
-            require_all,
-            kind,
-            addresses,
-            policy,
-            list_shapes,
-            by_template,
-            // Columns asked for by name are exactly those (the exporter
-            // columns of a capture when named among them).
-            exporter_columns: !explicit,
-        };
-        Self::build(py, &src, &label, ports, model, &cols, &dopts, opts)
-    }
-
-    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
-    fn listen_now(
-        py: Python<'_>,
-        udp: Vec<String>,
-        tcp: Vec<String>,
-        columns: Vec<String>,
-        batch_size: usize,
-        interval: f64,
-        addresses: &str,
-        on_bad_records: &str,
-        specs: Vec<String>,
-        spec_files: Vec<PathBuf>,
-        queue: usize,
-        recv_buffer: usize,
-        template_lifetime: Option<u32>,
-        template_clock: &str,
-    ) -> PyResult<Self> {
-        let wall_clock = match template_clock {
-            "export" => false,
-            "wall" => true,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "template_clock must be 'export' or 'wall', not {template_clock:?}"
-                )))
-            }
-        };
-        let policy = super::policy(on_bad_records)?;
-        let addresses = address_form(addresses)?;
-        if batch_size == 0 || !(interval > 0.0 && interval.is_finite()) {
-            return Err(PyValueError::new_err(
-                "batch_size must be at least 1 and interval a positive number of seconds",
-            ));
-        }
-        let parse = |list: &[String]| -> PyResult<Vec<std::net::SocketAddr>> {
-            list.iter().map(|a| parse_listen(a)).collect()
-        };
-        let lopts = LiveOptions {
-            udp: parse(&udp)?,
-            tcp: parse(&tcp)?,
-            queue: queue.max(1),
-            recv_buffer,
-            interval: std::time::Duration::from_secs_f64(interval),
-        };
-        let mut model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
-        let cols = columns
-            .iter()
-            .map(|n| model.resolve_column(n))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| errors::to_py(py, &e))?;
-        let stream = MessageStream::listen(&lopts)?;
-        let live = stream.live();
-        let dopts = DecoderOptions {
-            policy,
-            limits: Limits {
-                template_lifetime,
-                wall_clock,
-                ..Limits::default()
-            },
-            session: 0,
-        };
-        let opts = ColumnarOptions {
-            batch_size,
-            addresses,
-            policy,
-            ..ColumnarOptions::default()
-        };
-        let reader = ColumnarReader::new(stream, model, &dopts, &cols, opts);
-        let label = lopts
-            .udp
-            .iter()
-            .map(|a| format!("udp {a}"))
-            .chain(lopts.tcp.iter().map(|a| format!("tcp {a}")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Ok(PyScanner {
-            reader: Mutex::new(Some(reader)),
-            last_addresses: Mutex::new(Vec::new()),
-            live,
-            label: format!("the collector on {label}"),
-        })
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn build(
         py: Python<'_>,

@@ -34,6 +34,24 @@ pub(super) fn guarded<T>(
     }
 }
 
+/// An extension object that can say what it is doing (its input or
+/// output, and how far it got), for the message of an internal error.
+pub(super) trait Doing {
+    /// "reading trace.pcap at byte offset 112", read even from state a
+    /// panic left behind.
+    fn doing(&self) -> String;
+
+    /// Run a method's body through the panic guard.
+    fn guarded<T>(
+        &self,
+        py: Python<'_>,
+        point: &str,
+        f: impl FnOnce() -> PyResult<T>,
+    ) -> PyResult<T> {
+        guarded(py, point, || self.doing(), f)
+    }
+}
+
 /// The error for an object whose state an earlier panic interrupted.
 pub(super) fn poisoned(py: Python<'_>, what: &str) -> PyErr {
     errors::to_py(

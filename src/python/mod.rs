@@ -26,6 +26,7 @@ use crate::model::{parse_spec, InfoModel, IANA_REGISTRY_UPDATED};
 use crate::session::Limits;
 use crate::source::MessageStream;
 use convert::Converter;
+use guard::Doing as _;
 use sink::{BatchSink, Output, Shape, SinkState};
 
 /// Records per batch handed to Python (a batch ends at a message boundary
@@ -79,6 +80,15 @@ struct Inner {
     finished: bool,
 }
 
+/// Templates as `_Reader.templates()` gives them: (domain, id, scope count
+/// or None, [(name, pen, id, length, type), ...]).
+type TemplateRows = Vec<(
+    u32,
+    u16,
+    Option<u16>,
+    Vec<(String, u32, u16, u16, &'static str)>,
+)>;
+
 /// A reader of one IPFIX message stream (one transport session).
 #[pyclass(module = "ferrofix._ferrofix", name = "_Reader")]
 pub struct PyReader {
@@ -92,26 +102,6 @@ impl PyReader {
         self.inner
             .lock()
             .map_err(|_| guard::poisoned(py, &format!("the reader of {}", self.label)))
-    }
-
-    /// What the reader is doing, for an internal error: its input and the
-    /// byte offset reached (read even from state a panic left behind).
-    fn doing(&self) -> String {
-        let offset = match self.inner.lock() {
-            Ok(g) => g.stream.offset(),
-            Err(p) => p.into_inner().stream.offset(),
-        };
-        format!("reading {} at byte offset {offset}", self.label)
-    }
-
-    /// Run a method's body through the panic guard.
-    fn guarded<T>(
-        &self,
-        py: Python<'_>,
-        point: &str,
-        f: impl FnOnce() -> PyResult<T>,
-    ) -> PyResult<T> {
-        guard::guarded(py, point, || self.doing(), f)
     }
 }
 
@@ -128,6 +118,18 @@ fn model_from(specs: Vec<String>, spec_files: Vec<PathBuf>) -> Result<InfoModel,
         model.add_spec(&s)?;
     }
     Ok(model)
+}
+
+impl guard::Doing for PyReader {
+    /// What the reader is doing, for an internal error: its input and the
+    /// byte offset reached (read even from state a panic left behind).
+    fn doing(&self) -> String {
+        let offset = match self.inner.lock() {
+            Ok(g) => g.stream.offset(),
+            Err(p) => p.into_inner().stream.offset(),
+        };
+        format!("reading {} at byte offset {offset}", self.label)
+    }
 }
 
 #[pymethods]
@@ -149,18 +151,39 @@ impl PyReader {
     ) -> PyResult<Self> {
         let doing = || format!("opening {}", source_repr(source));
         guard::guarded(py, "reader.new", doing, || {
-            Self::open(
-                py,
-                source,
-                on_bad_records,
-                specs,
-                spec_files,
-                max_templates,
-                max_list_depth,
-                template_lifetime,
-                export_ports,
-                compat,
-            )
+            let policy = policy(on_bad_records)?;
+            let model = model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+            let (r, label) = source::open(py, source, export_ports.as_deref())?;
+            let mut conv = Converter::new(py)?;
+            conv.compat = compat;
+            let opts = DecoderOptions {
+                policy,
+                limits: Limits {
+                    max_templates,
+                    max_list_depth,
+                    template_lifetime,
+                    ..Limits::default()
+                },
+                session: 0,
+            };
+            let out = Output {
+                shape: Shape::Dict,
+                kind: RecordKind::All,
+                meta: false,
+                columns: None,
+                require_all: false,
+            };
+            Ok(PyReader {
+                inner: Mutex::new(Inner {
+                    stream: r,
+                    decoder: Decoder::new(model, &opts),
+                    sink: SinkState::new(conv, out),
+                    policy,
+                    pending: None,
+                    finished: false,
+                }),
+                label,
+            })
         })
     }
 
@@ -202,18 +225,7 @@ impl PyReader {
 
     /// The templates held now: (domain, id, scope count or None,
     /// [(name, pen, id, length, type), ...]).
-    #[allow(clippy::type_complexity)]
-    fn templates(
-        &self,
-        py: Python<'_>,
-    ) -> PyResult<
-        Vec<(
-            u32,
-            u16,
-            Option<u16>,
-            Vec<(String, u32, u16, u16, &'static str)>,
-        )>,
-    > {
+    fn templates(&self, py: Python<'_>) -> PyResult<TemplateRows> {
         self.guarded(py, "reader.templates", || self.templates_now(py))
     }
 
@@ -234,54 +246,6 @@ pub(super) fn source_repr(source: &Bound<'_, PyAny>) -> String {
 }
 
 impl PyReader {
-    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
-    fn open(
-        py: Python<'_>,
-        source: &Bound<'_, PyAny>,
-        on_bad_records: &str,
-        specs: Vec<String>,
-        spec_files: Vec<PathBuf>,
-        max_templates: usize,
-        max_list_depth: u32,
-        template_lifetime: Option<u32>,
-        export_ports: Option<Vec<u16>>,
-        compat: bool,
-    ) -> PyResult<Self> {
-        let policy = policy(on_bad_records)?;
-        let model = model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
-        let (r, label) = source::open(py, source, export_ports.as_deref())?;
-        let mut conv = Converter::new(py)?;
-        conv.compat = compat;
-        let opts = DecoderOptions {
-            policy,
-            limits: Limits {
-                max_templates,
-                max_list_depth,
-                template_lifetime,
-                ..Limits::default()
-            },
-            session: 0,
-        };
-        let out = Output {
-            shape: Shape::Dict,
-            kind: RecordKind::All,
-            meta: false,
-            columns: None,
-            require_all: false,
-        };
-        Ok(PyReader {
-            inner: Mutex::new(Inner {
-                stream: r,
-                decoder: Decoder::new(model, &opts),
-                sink: SinkState::new(conv, out),
-                policy,
-                pending: None,
-                finished: false,
-            }),
-            label,
-        })
-    }
-
     fn configure_now(
         &self,
         py: Python<'_>,
@@ -385,18 +349,7 @@ impl PyReader {
         Ok(Some(list))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn templates_now(
-        &self,
-        py: Python<'_>,
-    ) -> PyResult<
-        Vec<(
-            u32,
-            u16,
-            Option<u16>,
-            Vec<(String, u32, u16, u16, &'static str)>,
-        )>,
-    > {
+    fn templates_now(&self, py: Python<'_>) -> PyResult<TemplateRows> {
         let inner = self.lock(py)?;
         Ok(inner
             .decoder
@@ -606,50 +559,32 @@ fn describe_ies(
         py,
         "describe_ies",
         || "describing IEs".into(),
-        || describe_now(py, names, specs, spec_files),
+        || {
+            let mut model = model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+            let defs = match names {
+                None => model.all(),
+                Some(ns) => ns
+                    .iter()
+                    .map(|n| model.resolve(n))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| errors::to_py(py, &e))?,
+            };
+            Ok(defs
+                .into_iter()
+                .map(|d| {
+                    (
+                        d.name.to_string(),
+                        d.pen,
+                        d.id,
+                        d.data_type.name(),
+                        d.semantics.name(),
+                        d.units.to_string(),
+                        d.length,
+                    )
+                })
+                .collect())
+        },
     )
-}
-
-#[allow(clippy::type_complexity)]
-fn describe_now(
-    py: Python<'_>,
-    names: Option<Vec<String>>,
-    specs: Vec<String>,
-    spec_files: Vec<PathBuf>,
-) -> PyResult<
-    Vec<(
-        String,
-        u32,
-        u16,
-        &'static str,
-        &'static str,
-        String,
-        Option<u16>,
-    )>,
-> {
-    let mut model = model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
-    let defs = match names {
-        None => model.all(),
-        Some(ns) => ns
-            .iter()
-            .map(|n| model.resolve(n))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| errors::to_py(py, &e))?,
-    };
-    Ok(defs
-        .into_iter()
-        .map(|d| {
-            (
-                d.name.to_string(),
-                d.pen,
-                d.id,
-                d.data_type.name(),
-                d.semantics.name(),
-                d.units.to_string(),
-                d.length,
-            )
-        })
-        .collect())
 }
 
 #[pymodule]

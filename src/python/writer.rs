@@ -16,6 +16,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::errors;
 use super::guard;
+use super::guard::Doing as _;
 use super::pyvalue::{encode_py, PyTypes};
 use crate::encode::{
     resolve_field, ExportOptions, ExportStats, Exporter, NullPolicy, SubTemplates, TableWriter,
@@ -183,29 +184,6 @@ impl PyWriter {
             .map_err(|_| guard::poisoned(py, &format!("the writer of {}", self.label)))
     }
 
-    /// What the writer is doing, for an internal error: where it writes
-    /// and how many bytes it has written.
-    fn doing(&self) -> String {
-        let bytes = match self.inner.lock() {
-            Ok(g) => g.as_ref().map(|ex| ex.stats.bytes),
-            Err(p) => p.into_inner().as_ref().map(|ex| ex.stats.bytes),
-        };
-        match bytes {
-            Some(b) => format!("writing {} after {b} bytes", self.label),
-            None => format!("writing {}", self.label),
-        }
-    }
-
-    /// Run a method's body through the panic guard.
-    fn guarded<T>(
-        &self,
-        py: Python<'_>,
-        point: &str,
-        f: impl FnOnce() -> PyResult<T>,
-    ) -> PyResult<T> {
-        guard::guarded(py, point, || self.doing(), f)
-    }
-
     fn template(&self, py: Python<'_>, odid: u32, id: u16) -> PyResult<Arc<Template>> {
         self.with(py, |ex| {
             ex.template(odid, id).cloned().ok_or_else(|| {
@@ -310,46 +288,23 @@ impl PyWriter {
     }
 }
 
-impl PyWriter {
-    fn open(
-        py: Python<'_>,
-        dest: Option<&Bound<'_, PyAny>>,
-        mtu: usize,
-        export_time: Option<u32>,
-        template_refresh: Option<u64>,
-        compression: Option<&str>,
-        model: InfoModel,
-    ) -> PyResult<Self> {
-        let out = match dest {
-            None => Out::Memory(Vec::new()),
-            Some(d) if d.hasattr("write")? => Out::Py(d.clone().unbind()),
-            Some(d) => {
-                let path: PathBuf = d.extract().map_err(|_| {
-                    pyo3::exceptions::PyTypeError::new_err(
-                        "dest must be a path, a binary file object or None",
-                    )
-                })?;
-                Out::open(&path, compression)?
-            }
-        };
-        let opts = ExportOptions {
-            mtu,
-            template_refresh,
-            export_time,
-        };
-        let ex = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
-        Ok(PyWriter {
-            inner: Mutex::new(Some(ex)),
-            model: Mutex::new(model),
-            sub_templates: Mutex::new(HashMap::new()),
-            types: PyTypes::new(py)?,
-            label: String::new(),
-        })
-    }
-}
-
 fn encode_err(py: Python<'_>, msg: String) -> PyErr {
     errors::to_py(py, &Error::new(ErrorKind::Encode(msg)))
+}
+
+impl guard::Doing for PyWriter {
+    /// What the writer is doing, for an internal error: where it writes
+    /// and how many bytes it has written.
+    fn doing(&self) -> String {
+        let bytes = match self.inner.lock() {
+            Ok(g) => g.as_ref().map(|ex| ex.stats.bytes),
+            Err(p) => p.into_inner().as_ref().map(|ex| ex.stats.bytes),
+        };
+        match bytes {
+            Some(b) => format!("writing {} after {b} bytes", self.label),
+            None => format!("writing {}", self.label),
+        }
+    }
 }
 
 #[pymethods]
@@ -371,21 +326,34 @@ impl PyWriter {
         let doing = || format!("opening {label}");
         guard::guarded(py, "writer.new", doing, || {
             let model = super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
-            Self::open(
-                py,
-                dest,
+            let out = match dest {
+                None => Out::Memory(Vec::new()),
+                Some(d) if d.hasattr("write")? => Out::Py(d.clone().unbind()),
+                Some(d) => {
+                    let path: PathBuf = d.extract().map_err(|_| {
+                        pyo3::exceptions::PyTypeError::new_err(
+                            "dest must be a path, a binary file object or None",
+                        )
+                    })?;
+                    Out::open(&path, compression)?
+                }
+            };
+            let opts = ExportOptions {
                 mtu,
-                export_time,
                 template_refresh,
-                compression,
-                model,
-            )
-            .map(|w| PyWriter {
+                export_time,
+            };
+            let ex = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
+            Ok(PyWriter {
+                inner: Mutex::new(Some(ex)),
+                model: Mutex::new(model),
+                sub_templates: Mutex::new(HashMap::new()),
+                types: PyTypes::new(py)?,
                 label: label.clone(),
-                ..w
             })
         })
     }
+
     /// Define a template (options template with `scope` > 0) from column
     /// names or IESpecs; returns the IE names of its fields.
     #[pyo3(signature = (fields, template_id, observation_domain_id=0, scope=0))]
