@@ -30,11 +30,21 @@ use crate::wire::FieldSpec;
 enum Out {
     File(BufWriter<File>),
     Gzip(flate2::write::GzEncoder<BufWriter<File>>),
-    /// zstd output is compressed when the writer is closed (the pure-Rust
-    /// encoder has no streaming mode): the messages wait in memory.
-    Zstd(BufWriter<File>, Vec<u8>),
+    /// zstd output as a series of frames of [`ZSTD_FRAME`] bytes of
+    /// messages each (the pure-Rust encoder has no streaming mode, so a
+    /// frame is compressed whole; readers take the frames one after
+    /// another, RFC 8878 §3.1): memory stays bounded whatever is written.
+    /// The bool says whether a frame was written.
+    Zstd(BufWriter<File>, Vec<u8>, bool),
     Memory(Vec<u8>),
     Py(Py<PyAny>),
+}
+
+/// Bytes of messages per zstd frame written.
+const ZSTD_FRAME: usize = 4 << 20;
+
+fn zstd_frame(data: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
 }
 
 impl Write for Out {
@@ -42,7 +52,16 @@ impl Write for Out {
         match self {
             Out::File(f) => f.write(buf),
             Out::Gzip(g) => g.write(buf),
-            Out::Zstd(_, v) | Out::Memory(v) => v.write(buf),
+            Out::Zstd(f, v, wrote) => {
+                v.extend_from_slice(buf);
+                if v.len() >= ZSTD_FRAME {
+                    f.write_all(&zstd_frame(v))?;
+                    v.clear();
+                    *wrote = true;
+                }
+                Ok(buf.len())
+            }
+            Out::Memory(v) => v.write(buf),
             Out::Py(obj) => Python::attach(|py| {
                 obj.bind(py)
                     .call_method1("write", (PyBytes::new(py, buf),))
@@ -91,7 +110,7 @@ impl Out {
                 f,
                 flate2::Compression::default(),
             ))),
-            "zstd" => Ok(Out::Zstd(f, Vec::new())),
+            "zstd" => Ok(Out::Zstd(f, Vec::new(), false)),
             "none" => Ok(Out::File(f)),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -105,12 +124,11 @@ impl Out {
         match self {
             Out::File(mut f) => f.flush().map(|()| None),
             Out::Gzip(g) => g.finish()?.flush().map(|()| None),
-            Out::Zstd(mut f, v) => {
-                let packed = ruzstd::encoding::compress_to_vec(
-                    v.as_slice(),
-                    ruzstd::encoding::CompressionLevel::Fastest,
-                );
-                f.write_all(&packed)?;
+            Out::Zstd(mut f, v, wrote) => {
+                // The last messages, or an empty frame for an empty file.
+                if !v.is_empty() || !wrote {
+                    f.write_all(&zstd_frame(&v))?;
+                }
                 f.flush().map(|()| None)
             }
             Out::Memory(v) => Ok(Some(v)),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import shutil
 import struct
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -238,6 +240,32 @@ def test_compressed_and_file_destinations(tmp_path: Path) -> None:
     with (tmp_path / "obj.ipfix").open("wb") as f:
         ff.write_ipfix(recs, f, export_time=5)
     assert (tmp_path / "obj.ipfix").read_bytes() == plain
+
+
+def test_large_zstd_output_is_written_as_frames(tmp_path: Path) -> None:
+    """zstd output is written a frame at a time (4 MiB of messages each),
+    not held whole until close: several frames that the zstd tool and the
+    zstandard module (reading across frames) give back as the plain
+    stream."""
+    zstandard = pytest.importorskip("zstandard")
+    recs = [{"octetDeltaCount": i, "interfaceName": f"interface {i:08d}"} for i in range(400_000)]
+    plain = ff.write_ipfix(recs, export_time=5)
+    assert plain is not None and len(plain) > 2 * (4 << 20)
+    path = tmp_path / "big.ipfix.zst"
+    assert ff.write_ipfix(recs, path, export_time=5) is None
+    with path.open("rb") as f:
+        reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
+        assert reader.read() == plain
+    data, frames = path.read_bytes(), 0
+    while data:  # a decompressobj stops at its frame's end
+        d = zstandard.ZstdDecompressor().decompressobj()
+        d.decompress(data)
+        data, frames = d.unused_data, frames + 1
+    assert frames >= 2, frames
+    if shutil.which("zstd"):
+        out = subprocess.run(["zstd", "-dc", str(path)], capture_output=True, check=True).stdout
+        assert out == plain
+    assert sum(1 for _ in ff.iter_records(path)) == len(recs)
 
 
 def test_refusals_name_the_field_and_leave_only_whole_messages() -> None:
