@@ -200,7 +200,45 @@ impl PyReader {
         meta: bool,
     ) -> PyResult<Option<Vec<String>>> {
         self.guarded(py, "reader.configure", || {
-            self.configure_now(py, shape, columns, require_all, kind, meta)
+            let mut inner = self.lock(py)?;
+            let shape = match shape {
+                "dict" => Shape::Dict,
+                "tuple" => Shape::Tuple,
+                "fields" => Shape::Fields,
+                _ => {
+                    return Err(PyValueError::new_err(format!(
+                        "as_ must be 'dict' or 'tuple', not {shape:?}"
+                    )))
+                }
+            };
+            let kind = arrow::kind_of(kind)?;
+            let mut names = None;
+            let columns = match columns {
+                None => None,
+                Some(cols) => {
+                    let mut out = Vec::with_capacity(cols.len());
+                    let mut ns = Vec::with_capacity(cols.len());
+                    for c in &cols {
+                        let d = inner
+                            .decoder
+                            .model
+                            .resolve_column(c)
+                            .map_err(|e| errors::to_py(py, &e))?;
+                        ns.push(d.name().into_owned());
+                        out.push((d.key(), PyString::intern(py, &d.name()).unbind()));
+                    }
+                    names = Some(ns);
+                    Some(out)
+                }
+            };
+            inner.sink.reconfigure(Output {
+                shape,
+                kind,
+                meta,
+                columns,
+                require_all,
+            });
+            Ok(names)
         })
     }
 
@@ -246,56 +284,6 @@ pub(super) fn source_repr(source: &Bound<'_, PyAny>) -> String {
 }
 
 impl PyReader {
-    fn configure_now(
-        &self,
-        py: Python<'_>,
-        shape: &str,
-        columns: Option<Vec<String>>,
-        require_all: bool,
-        kind: &str,
-        meta: bool,
-    ) -> PyResult<Option<Vec<String>>> {
-        let mut inner = self.lock(py)?;
-        let shape = match shape {
-            "dict" => Shape::Dict,
-            "tuple" => Shape::Tuple,
-            "fields" => Shape::Fields,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "as_ must be 'dict' or 'tuple', not {shape:?}"
-                )))
-            }
-        };
-        let kind = arrow::kind_of(kind)?;
-        let mut names = None;
-        let columns = match columns {
-            None => None,
-            Some(cols) => {
-                let mut out = Vec::with_capacity(cols.len());
-                let mut ns = Vec::with_capacity(cols.len());
-                for c in &cols {
-                    let d = inner
-                        .decoder
-                        .model
-                        .resolve_column(c)
-                        .map_err(|e| errors::to_py(py, &e))?;
-                    ns.push(d.name().into_owned());
-                    out.push((d.key(), PyString::intern(py, &d.name()).unbind()));
-                }
-                names = Some(ns);
-                Some(out)
-            }
-        };
-        inner.sink.reconfigure(Output {
-            shape,
-            kind,
-            meta,
-            columns,
-            require_all,
-        });
-        Ok(names)
-    }
-
     fn next_batch_now<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
         let mut guard = self.lock(py)?;
         let inner = &mut *guard;
