@@ -5,8 +5,6 @@
 //! objects); a message reaches the destination only whole.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +15,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use super::errors;
 use super::guard;
 use super::guard::Doing as _;
+use super::out::Out;
 use super::pyvalue::{encode_py, PyTypes};
 use crate::encode::{
     resolve_field, ExportOptions, ExportStats, Exporter, NullPolicy, SubTemplates, TableWriter,
@@ -25,117 +24,6 @@ use crate::error::{Error, ErrorKind};
 use crate::model::InfoModel;
 use crate::session::Template;
 use crate::wire::FieldSpec;
-
-/// Where the messages go.
-enum Out {
-    File(BufWriter<File>),
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
-    /// zstd output as a series of frames of [`ZSTD_FRAME`] bytes of
-    /// messages each (the pure-Rust encoder has no streaming mode, so a
-    /// frame is compressed whole; readers take the frames one after
-    /// another, RFC 8878 §3.1): memory stays bounded whatever is written.
-    /// The bool says whether a frame was written.
-    Zstd(BufWriter<File>, Vec<u8>, bool),
-    Memory(Vec<u8>),
-    Py(Py<PyAny>),
-}
-
-/// Bytes of messages per zstd frame written.
-const ZSTD_FRAME: usize = 4 << 20;
-
-fn zstd_frame(data: &[u8]) -> Vec<u8> {
-    ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
-}
-
-impl Write for Out {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Out::File(f) => f.write(buf),
-            Out::Gzip(g) => g.write(buf),
-            Out::Zstd(f, v, wrote) => {
-                v.extend_from_slice(buf);
-                if v.len() >= ZSTD_FRAME {
-                    f.write_all(&zstd_frame(v))?;
-                    v.clear();
-                    *wrote = true;
-                }
-                Ok(buf.len())
-            }
-            Out::Memory(v) => v.write(buf),
-            Out::Py(obj) => Python::attach(|py| {
-                obj.bind(py)
-                    .call_method1("write", (PyBytes::new(py, buf),))
-                    .map_err(|e| {
-                        io::Error::other(format!("write() of the file object failed: {e}"))
-                    })?;
-                Ok(buf.len())
-            }),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Out::File(f) => f.flush(),
-            Out::Gzip(g) => g.flush(),
-            Out::Zstd(..) | Out::Memory(_) => Ok(()),
-            Out::Py(obj) => Python::attach(|py| {
-                let o = obj.bind(py);
-                if o.hasattr("flush").unwrap_or(false) {
-                    o.call_method0("flush").map_err(|e| {
-                        io::Error::other(format!("flush() of the file object failed: {e}"))
-                    })?;
-                }
-                Ok(())
-            }),
-        }
-    }
-}
-
-impl Out {
-    fn open(path: &PathBuf, compression: Option<&str>) -> io::Result<Out> {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        let kind = compression.unwrap_or(match ext.as_str() {
-            "gz" => "gzip",
-            "zst" | "zstd" => "zstd",
-            _ => "none",
-        });
-        // Messages of 32 KiB and more bypass the buffer (no copy); small
-        // (UDP-sized) messages are gathered.
-        let f = BufWriter::with_capacity(1 << 15, File::create(path)?);
-        match kind {
-            "gzip" => Ok(Out::Gzip(flate2::write::GzEncoder::new(
-                f,
-                flate2::Compression::default(),
-            ))),
-            "zstd" => Ok(Out::Zstd(f, Vec::new(), false)),
-            "none" => Ok(Out::File(f)),
-            other => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("compression must be 'gzip', 'zstd' or 'none', not {other:?}"),
-            )),
-        }
-    }
-
-    /// Complete the output (compressed trailers); the bytes for memory.
-    fn close(self) -> io::Result<Option<Vec<u8>>> {
-        match self {
-            Out::File(mut f) => f.flush().map(|()| None),
-            Out::Gzip(g) => g.finish()?.flush().map(|()| None),
-            Out::Zstd(mut f, v, wrote) => {
-                // The last messages, or an empty frame for an empty file.
-                if !v.is_empty() || !wrote {
-                    f.write_all(&zstd_frame(&v))?;
-                }
-                f.flush().map(|()| None)
-            }
-            Out::Memory(v) => Ok(Some(v)),
-            Out::Py(_) => Ok(None),
-        }
-    }
-}
 
 /// Templates of the records inside lists of Python records: ids counted
 /// down from 65535 (the ids users pick count up from 256), skipping any

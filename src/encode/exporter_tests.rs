@@ -1,0 +1,178 @@
+//! Tests of the exporter: templates, withdrawals, MTU packing, sequence numbers.
+
+use super::*;
+use crate::model::InfoModel;
+use crate::wire::FieldSpec;
+
+fn template(id: u16, odid: u32, fields: &[(u16, u16)]) -> Arc<Template> {
+    let specs = fields
+        .iter()
+        .map(|&(id, length)| FieldSpec { id, length, pen: 0 })
+        .collect();
+    Arc::new(Template::new(id, odid, None, specs, &InfoModel::iana()))
+}
+
+fn exporter(mtu: usize) -> Exporter<Vec<u8>> {
+    let opts = ExportOptions {
+        mtu,
+        template_refresh: None,
+        export_time: Some(7),
+    };
+    Exporter::new(Vec::new(), opts).unwrap()
+}
+
+#[test]
+fn refusals_name_what_and_leave_nothing_half_written() {
+    let mut ex = exporter(100);
+    // Zero-length records cannot be delimited (RFC 7011 §3.4.3).
+    let e = ex.add_template(template(300, 0, &[(210, 0)])).unwrap_err();
+    assert!(e.to_string().contains("zero-length records"), "{e}");
+    assert!(ex.add_template(template(255, 0, &[(1, 8)])).is_err());
+    // protocolIdentifier (4) in 1 octet, octetDeltaCount (1) in 2.
+    ex.add_template(template(256, 0, &[(4, 1), (1, 2)]))
+        .unwrap();
+    let e = ex
+        .encode_record(0, 256, &[Value::Unsigned(6), Value::Unsigned(70_000)])
+        .unwrap_err();
+    assert!(e.to_string().contains("octetDeltaCount"), "{e}");
+    assert!(e.to_string().contains("70000 does not fit 2 octets"), "{e}");
+    let e = ex.encode_record(0, 257, &[]).unwrap_err();
+    assert!(e.to_string().contains("no template 257"), "{e}");
+    // A string longer than the message allows.
+    ex.add_template(template(258, 0, &[(82, VARLEN_)])).unwrap();
+    let long = vec![b'x'; 200];
+    let e = ex
+        .encode_record(0, 258, &[Value::String(&long)])
+        .unwrap_err();
+    assert!(e.to_string().contains("does not fit a message"), "{e}");
+    ex.encode_record(0, 256, &[Value::Unsigned(6), Value::Unsigned(5)])
+        .unwrap();
+    let out = ex.finish().unwrap();
+    // Templates 256 and 258 (one set), then one data record of 3 octets.
+    let mut dec =
+        crate::decode::Decoder::new(InfoModel::iana(), &crate::decode::DecoderOptions::default());
+    let mut c = Count(0);
+    dec.decode_message(&out, 0, 0, &mut c).unwrap();
+    // Header, template set (256: 4 + 2 x 4; 258: 4 + 4), data set of
+    // one 3-octet record.
+    assert_eq!((c.0, out.len()), (1, 16 + 4 + 12 + 8 + 4 + 3));
+}
+
+const VARLEN_: u16 = crate::wire::VARLEN;
+
+struct Count(u64);
+
+impl crate::decode::RecordSink for Count {
+    fn record(&mut self, _: &crate::decode::Record<'_>) -> Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn reserved_records_fill_in_place_and_cancel_cleanly() {
+    let write = |cancel_second: bool| {
+        let mut ex = exporter(16 + 4 + 8 * 3);
+        ex.add_template(template(256, 0, &[(1, 8)])).unwrap();
+        ex.flush().unwrap();
+        let (slot, k, _) = ex.reserve_records(0, 256, 8, 10).unwrap();
+        assert_eq!(k, 3);
+        for (i, r) in slot.chunks_exact_mut(8).enumerate() {
+            r.copy_from_slice(&(i as u64).to_be_bytes());
+        }
+        let (_, k, mark) = ex.reserve_records(0, 256, 8, 10).unwrap();
+        if cancel_second {
+            ex.cancel_records(mark, k);
+        }
+        (ex.stats.records, ex.finish().unwrap())
+    };
+    let (n, with_cancel) = write(true);
+    assert_eq!(n, 3);
+    // Template message, then one message of records 0, 1, 2; nothing
+    // of the cancelled reservation is left.
+    let mut plain = exporter(16 + 4 + 8 * 3);
+    plain.add_template(template(256, 0, &[(1, 8)])).unwrap();
+    plain.flush().unwrap();
+    for i in 0..3u64 {
+        plain.encode_record(0, 256, &[Value::Unsigned(i)]).unwrap();
+    }
+    assert_eq!(with_cancel, plain.finish().unwrap());
+    assert_eq!(write(false).0, 6);
+}
+
+#[test]
+fn messages_respect_the_mtu_and_count_records_per_domain() {
+    let mut ex = exporter(16 + 4 + 8 * 3);
+    for odid in [1, 2] {
+        ex.add_template(template(256, odid, &[(1, 8)])).unwrap();
+    }
+    for i in 0..7u64 {
+        ex.encode_record(1, 256, &[Value::Unsigned(i)]).unwrap();
+    }
+    ex.encode_record(2, 256, &[Value::Unsigned(9)]).unwrap();
+    ex.encode_record(1, 256, &[Value::Unsigned(9)]).unwrap();
+    let out = ex.finish().unwrap();
+    let mut at = 0;
+    let mut seen = Vec::new();
+    while at < out.len() {
+        let len = usize::from(u16::from_be_bytes([out[at + 2], out[at + 3]]));
+        assert!(len <= 16 + 4 + 24);
+        let seq = u32::from_be_bytes(out[at + 8..at + 12].try_into().unwrap());
+        let odid = u32::from_be_bytes(out[at + 12..at + 16].try_into().unwrap());
+        assert_eq!(
+            u32::from_be_bytes(out[at + 4..at + 8].try_into().unwrap()),
+            7
+        );
+        seen.push((odid, seq));
+        at += len;
+    }
+    // Domain 1: template message, then 3 + 3 + 1 records, then 1 more
+    // after domain 2's message; domain 2 counts on its own.
+    assert_eq!(
+        seen,
+        vec![(1, 0), (2, 0), (1, 0), (1, 3), (1, 6), (2, 0), (1, 7)]
+    );
+}
+
+#[test]
+fn templates_are_resent_every_nth_message_and_withdrawals_have_their_kind() {
+    // Room for the template and one record per message.
+    let opts = ExportOptions {
+        mtu: 16 + 12 + 12,
+        template_refresh: Some(2),
+        export_time: Some(0),
+    };
+    let mut ex = Exporter::new(Vec::new(), opts).unwrap();
+    ex.add_template(template(256, 0, &[(1, 8)])).unwrap();
+    for i in 0..4u64 {
+        ex.encode_record(0, 256, &[Value::Unsigned(i)]).unwrap();
+    }
+    ex.withdraw(0, 256).unwrap();
+    ex.withdraw_all(0).unwrap();
+    let out = ex.finish().unwrap();
+    let mut messages = Vec::new();
+    let mut at = 0;
+    while at < out.len() {
+        let len = usize::from(u16::from_be_bytes([out[at + 2], out[at + 3]]));
+        let mut sets = Vec::new();
+        let mut s = at + 16;
+        while s < at + len {
+            sets.push(u16::from_be_bytes([out[s], out[s + 1]]));
+            s += usize::from(u16::from_be_bytes([out[s + 2], out[s + 3]]));
+        }
+        messages.push(sets);
+        at += len;
+    }
+    // Message 1: the template and record 0; 2: records 1 and 2; 3 (the
+    // first of the next refresh period): the template again and record
+    // 3; 4: the withdrawal of 256 and the all-templates withdrawal of
+    // its kind in one set (id 2), the options one in a set of id 3.
+    assert_eq!(
+        messages,
+        vec![vec![2, 256], vec![256], vec![2, 256], vec![2, 3]]
+    );
+    assert_eq!(
+        &out[out.len() - 20..],
+        &[0, 2, 0, 12, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 8, 0, 3, 0, 0]
+    );
+}

@@ -1,0 +1,140 @@
+//! Tests of the pcap and pcapng reader.
+
+use super::*;
+
+fn pcap(big: bool, ns: bool, packets: &[&[u8]]) -> Vec<u8> {
+    let magic: u32 = if ns { PCAP_NS } else { PCAP_US };
+    let w32 = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let w16 = |v: u16| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let mut out = Vec::new();
+    out.extend_from_slice(&w32(magic));
+    out.extend_from_slice(&w16(2));
+    out.extend_from_slice(&w16(4));
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&w32(65535));
+    out.extend_from_slice(&w32(1));
+    for (i, p) in packets.iter().enumerate() {
+        out.extend_from_slice(&w32(1_700_000_000 + i as u32));
+        out.extend_from_slice(&w32(5));
+        out.extend_from_slice(&w32(p.len() as u32));
+        out.extend_from_slice(&w32(p.len() as u32 + 10));
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+#[test]
+fn classic_pcap_in_both_orders_and_resolutions() {
+    for big in [false, true] {
+        for ns in [false, true] {
+            let data = pcap(big, ns, &[b"abc", b"", b"defgh"]);
+            assert!(is_capture(&data));
+            let mut r = CaptureReader::new(io::Cursor::new(data)).unwrap();
+            let p = r.next_packet().unwrap().unwrap();
+            let frac = if ns { 5 } else { 5_000 };
+            assert_eq!(
+                (p.linktype, p.ts_ns, p.data, p.orig_len, p.number, p.offset),
+                (
+                    1,
+                    1_700_000_000 * 1_000_000_000 + frac,
+                    &b"abc"[..],
+                    13,
+                    1,
+                    40
+                )
+            );
+            assert_eq!(r.next_packet().unwrap().unwrap().data, b"");
+            assert_eq!(r.next_packet().unwrap().unwrap().number, 3);
+            assert!(r.next_packet().unwrap().is_none());
+        }
+    }
+}
+
+#[test]
+fn a_cut_capture_is_an_error_at_the_packet() {
+    let data = pcap(false, false, &[b"abc", b"defgh"]);
+    let mut r = CaptureReader::new(io::Cursor::new(data[..data.len() - 2].to_vec())).unwrap();
+    assert!(r.next_packet().unwrap().is_some());
+    let e = r.next_packet().unwrap_err();
+    assert_eq!(e.offset, Some(43 + 16));
+    assert!(matches!(e.kind, ErrorKind::Truncated { .. }));
+    assert!(r.next_packet().unwrap().is_none());
+}
+
+/// A pcapng section (little-endian) with one Ethernet interface whose
+/// options are `if_tsresol` = `resol` and `if_tsoffset` = `offset_s`,
+/// and one enhanced packet block at time `t` (in the interface's units).
+fn pcapng_one(resol: u8, offset_s: i64, t: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    // SHB: type, length 28, byte-order magic, version 1.0, section length -1.
+    out.extend_from_slice(&0x0A0D_0D0Au32.to_le_bytes());
+    out.extend_from_slice(&28u32.to_le_bytes());
+    out.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+    out.extend_from_slice(&[1, 0, 0, 0]);
+    out.extend_from_slice(&u64::MAX.to_le_bytes());
+    out.extend_from_slice(&28u32.to_le_bytes());
+    // IDB: link type 1, snaplen, if_tsresol (9), if_tsoffset (14), end.
+    let mut idb = vec![1, 0, 0, 0];
+    idb.extend_from_slice(&65535u32.to_le_bytes());
+    idb.extend_from_slice(&[9, 0, 1, 0, resol, 0, 0, 0]);
+    idb.extend_from_slice(&[14, 0, 8, 0]);
+    idb.extend_from_slice(&offset_s.to_le_bytes());
+    idb.extend_from_slice(&[0, 0, 0, 0]);
+    let total = (idb.len() + 12) as u32;
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(&idb);
+    out.extend_from_slice(&total.to_le_bytes());
+    // EPB: interface 0, time, 4 bytes captured.
+    out.extend_from_slice(&6u32.to_le_bytes());
+    out.extend_from_slice(&36u32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&((t >> 32) as u32).to_le_bytes());
+    out.extend_from_slice(&(t as u32).to_le_bytes());
+    out.extend_from_slice(&4u32.to_le_bytes());
+    out.extend_from_slice(&4u32.to_le_bytes());
+    out.extend_from_slice(b"abcd");
+    out.extend_from_slice(&36u32.to_le_bytes());
+    out
+}
+
+#[test]
+fn pcapng_timestamps_with_resolution_and_offset() {
+    // Base-2 resolution (2^-20 s) and a 10 s offset: 3 * 2^20 units is
+    // 3 s, so 13 s in all.
+    let data = pcapng_one(0x80 + 20, 10, 3 << 20);
+    let mut r = CaptureReader::new(io::Cursor::new(data)).unwrap();
+    assert_eq!(r.next_packet().unwrap().unwrap().ts_ns, 13_000_000_000);
+    // Nanoseconds, an offset back before 1970.
+    let data = pcapng_one(9, -5, 2_000_000_001);
+    let mut r = CaptureReader::new(io::Cursor::new(data)).unwrap();
+    assert_eq!(r.next_packet().unwrap().unwrap().ts_ns, -2_999_999_999);
+}
+
+#[test]
+fn a_timestamp_past_i64_nanoseconds_is_an_error_not_an_overflow() {
+    // The issue-13 defect: a large if_tsoffset overflowed (a panic with
+    // overflow checks on). Also a time that alone overflows i64 ns.
+    for (offset, t) in [(i64::MAX / 4, 1), (i64::MIN, 0), (0, u64::MAX)] {
+        let data = pcapng_one(6, offset, t);
+        assert!(data.len() <= 112);
+        let mut r = CaptureReader::new(io::Cursor::new(data)).unwrap();
+        let e = r.next_packet().unwrap_err();
+        assert!(e.to_string().contains("if_tsoffset"), "{e}");
+        // The timestamp of the packet block after the 28-byte SHB and
+        // the 44-byte IDB.
+        assert_eq!(e.offset, Some(28 + 44 + 12));
+    }
+}
