@@ -13,11 +13,10 @@
 use std::net::IpAddr;
 
 use crate::error::Result;
-use crate::packet;
+use crate::packet::{DissectOptions, Dissector, Step, Tcp, L4};
 use crate::pcap::{CaptureReader, WholeBytes};
 
 use super::datagrams::Datagrams;
-use super::defrag::{Defrag, Whole};
 use super::tcp::{Ready, Streams};
 use super::DynRead;
 
@@ -64,10 +63,9 @@ pub(super) struct Capture {
     reader: CaptureReader<DynRead>,
     pub(super) d: Datagrams,
     stats: CaptureStats,
-    defrag: Defrag,
+    /// Frames to transport headers, fragments reassembled.
+    dissector: Dissector,
     tcp: Streams,
-    /// A datagram reassembled, to read next.
-    whole: Option<Whole>,
     ended: bool,
     /// Only these ports carry flow export (None: any).
     pub(super) ports: Option<Vec<u16>>,
@@ -91,9 +89,8 @@ impl Capture {
             reader,
             d: Datagrams::default(),
             stats: CaptureStats::default(),
-            defrag: Defrag::default(),
+            dissector: Dissector::new(DissectOptions::default()),
             tcp: Streams::default(),
-            whole: None,
             ended: false,
             ports: None,
         }
@@ -107,8 +104,10 @@ impl Capture {
     /// The counters so far.
     pub(super) fn stats(&self) -> CaptureStats {
         let mut s = self.stats.clone();
-        s.reassembled = self.defrag.stats.reassembled;
-        s.fragments_dropped = self.defrag.stats.dropped;
+        let d = self.dissector.stats();
+        s.fragments = d.fragments;
+        s.reassembled = d.defrag.reassembled;
+        s.fragments_dropped = d.defrag.dropped;
         s.tcp = self.tcp.stats.clone();
         s
     }
@@ -155,12 +154,6 @@ impl Capture {
                 }
                 None => {}
             }
-            if let Some(w) = self.whole.take() {
-                if self.reassembled(&w) {
-                    return Ok(true);
-                }
-                continue;
-            }
             if self.ended {
                 return Ok(false);
             }
@@ -174,65 +167,73 @@ impl Capture {
                 // The end: streams' last holes skipped, then their ends.
                 self.ended = true;
                 self.tcp.finish();
-                self.defrag.finish();
+                self.dissector.finish();
                 continue;
             };
             self.stats.packets = self.stats.packets.saturating_add(1);
-            let Some(ip) = packet::ip_payload(p.linktype, p.data).and_then(packet::ip) else {
-                self.stats.other_packets = self.stats.other_packets.saturating_add(1);
-                continue;
-            };
-            let payload_at =
-                (ip.payload.as_ptr() as usize).saturating_sub(p.data.as_ptr() as usize);
-            if ip.fragment {
-                self.stats.fragments = self.stats.fragments.saturating_add(1);
-                self.whole =
-                    self.defrag
-                        .add(&ip, p.offset.saturating_add(payload_at as u64), p.number);
-                continue;
-            }
-            if ip.protocol == 6 {
-                let (offset, frame) = (p.offset.saturating_add(payload_at as u64), p.number);
-                if !ports_match(self.ports.as_deref(), ip.payload) {
+            let frame_at = p.data.as_ptr() as usize;
+            let d = match self.dissector.frame(&p) {
+                Step::Packet(d) => d,
+                Step::Held => continue,
+                Step::NotIp(_) => {
                     self.stats.other_packets = self.stats.other_packets.saturating_add(1);
                     continue;
                 }
-                if !tcp_segment(&mut self.tcp, ip.src, ip.dst, ip.payload, offset, frame) {
-                    self.stats.other_packets = self.stats.other_packets.saturating_add(1);
+            };
+            // Where a slice of the IP payload is in the input.
+            let offset_of = |b: &[u8]| {
+                d.payload_offset.saturating_add(
+                    (b.as_ptr() as usize).saturating_sub(d.ip.payload.as_ptr() as usize) as u64,
+                )
+            };
+            let counted = !d.reassembled && !d.ip.fragment;
+            let u = match d.l4 {
+                L4::Tcp(t) if d.depth == 0 => {
+                    if !ports_match(self.ports.as_deref(), d.ip.payload)
+                        || !tcp_segment(
+                            &mut self.tcp,
+                            d.ip.src,
+                            d.ip.dst,
+                            &t,
+                            offset_of(t.payload),
+                            d.number,
+                        )
+                    {
+                        self.count_other(counted);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if ip.protocol != 17 {
-                self.stats.other_packets = self.stats.other_packets.saturating_add(1);
-                continue;
-            }
-            let Some(u) = packet::udp(ip.payload) else {
-                self.stats.other_packets = self.stats.other_packets.saturating_add(1);
-                continue;
+                L4::Udp(u) if d.depth == 0 => u,
+                _ => {
+                    self.count_other(counted);
+                    continue;
+                }
             };
             if !super::datagrams::export_payload(u.payload)
-                || !ports_match(self.ports.as_deref(), ip.payload)
+                || !ports_match(self.ports.as_deref(), d.ip.payload)
             {
-                self.stats.other_packets = self.stats.other_packets.saturating_add(1);
+                self.count_other(counted);
                 continue;
             }
             let key = (
                 Exporter {
-                    addr: ip.src,
+                    addr: d.ip.src,
                     port: u.src_port,
                 },
                 Exporter {
-                    addr: ip.dst,
+                    addr: d.ip.dst,
                     port: u.dst_port,
                 },
             );
-            let payload_at = (u.payload.as_ptr() as usize).saturating_sub(p.data.as_ptr() as usize);
-            let (offset, number, len) = (
-                p.offset.saturating_add(payload_at as u64),
-                p.number,
-                u.payload.len(),
-            );
+            let (offset, number, len) = (offset_of(u.payload), d.number, u.payload.len());
             let at = u.payload.as_ptr() as usize;
+            if d.reassembled {
+                // Reassembled: the datagram's own copy.
+                if self.d.load(key, u.payload, offset, number) {
+                    return Ok(true);
+                }
+                continue;
+            }
             if in_place && whole.contains(&at) {
                 // In place in memory: the datagram is read where it is.
                 // Inside `whole` (checked just above).
@@ -258,6 +259,7 @@ impl Capture {
             }
             // The reader's buffer goes to the datagram (no copy); the
             // datagram's old buffer becomes the reader's.
+            let payload_at = at.saturating_sub(frame_at);
             let start = self.reader.data_range().start.saturating_add(payload_at);
             let spare = self.d.take_spare();
             let buf = self.reader.swap_buffer(spare);
@@ -277,33 +279,12 @@ impl Capture {
         }
     }
 
-    /// A datagram reassembled from fragments: whether it was loaded.
-    fn reassembled(&mut self, w: &Whole) -> bool {
-        if !ports_match(self.ports.as_deref(), &w.bytes) {
-            return false;
+    /// A packet that is not flow export: counted as other unless it is a
+    /// fragment (counted with fragments) or a reassembled datagram.
+    fn count_other(&mut self, counted: bool) {
+        if counted {
+            self.stats.other_packets = self.stats.other_packets.saturating_add(1);
         }
-        if w.protocol == 6 {
-            tcp_segment(&mut self.tcp, w.src, w.dst, &w.bytes, w.offset, w.frame);
-            return false;
-        }
-        let Some(u) = (w.protocol == 17).then(|| packet::udp(&w.bytes)).flatten() else {
-            return false;
-        };
-        if !super::datagrams::export_payload(u.payload) {
-            return false;
-        }
-        let key = (
-            Exporter {
-                addr: w.src,
-                port: u.src_port,
-            },
-            Exporter {
-                addr: w.dst,
-                port: u.dst_port,
-            },
-        );
-        self.d
-            .load(key, u.payload, w.offset.saturating_add(8), w.frame)
     }
 }
 
@@ -325,18 +306,16 @@ fn ports_match(ports: Option<&[u16]>, transport: &[u8]) -> bool {
         .any(|p| ports.contains(&p))
 }
 
-/// A TCP segment: whether it belongs to an IPFIX stream.
+/// A TCP segment (its data at `offset` of the input): whether it belongs
+/// to an IPFIX stream.
 fn tcp_segment(
     tcp: &mut Streams,
-    src: std::net::IpAddr,
-    dst: std::net::IpAddr,
-    bytes: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    t: &Tcp<'_>,
     offset: u64,
     frame: u64,
 ) -> bool {
-    let Some(t) = packet::tcp(bytes) else {
-        return false;
-    };
     let key = (
         Exporter {
             addr: src,
@@ -347,6 +326,5 @@ fn tcp_segment(
             port: t.dst_port,
         },
     );
-    let data_at = (t.payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize);
-    tcp.segment(key, &t, offset.saturating_add(data_at as u64), frame)
+    tcp.segment(key, t, offset, frame)
 }

@@ -23,7 +23,7 @@ use memmap2::Mmap;
 mod capture;
 mod compressed;
 mod datagrams;
-mod defrag;
+
 pub mod framing;
 mod live;
 mod tcp;

@@ -33,6 +33,7 @@ fn seg(seq: u32, flags: u8, payload: &[u8]) -> Tcp<'_> {
         seq,
         ack: 0,
         flags,
+        flags_hi: 0,
         window: 0,
         options: &[],
         payload,

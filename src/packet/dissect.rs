@@ -1,0 +1,475 @@
+//! The one path from a captured frame to its transport header, shared by
+//! the collector (flow export inside captures) and the meter: link layer
+//! ([`super::link`]), IP ([`super::ip`]), fragments ([`super::defrag`]:
+//! reassembled for the collector, assigned to their first fragment's
+//! transport header for the meter), optional decapsulation of tunnels
+//! (IP-in-IP RFC 2003, IPv6-in-IPv4 RFC 4213, GRE RFC 2784/2890 carrying IP,
+//! Ethernet or ERSPAN type II, VXLAN RFC 7348 on UDP port 4789), then
+//! TCP, UDP, ICMP/ICMPv6, or the ports of SCTP, DCCP and UDP-Lite.
+//!
+//! A frame that does not reach an IP header is counted by reason, never an
+//! error; a transport header the capture cut leaves the packet with
+//! [`L4::None`], counted too.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::defrag::{Assigned, Defrag, DefragStats, FragmentIndex, IndexStats, HEADER_KEPT};
+use super::link::{ethernet, link, Link, NotIp, ETH_IPV4, ETH_IPV6};
+use super::transport::{icmp_type_code, ports, tcp, udp, Tcp, Udp};
+use super::{be16, ip, Ip};
+use crate::pcap::Packet;
+
+/// Tunnels taken apart at most this deep.
+const MAX_DEPTH: u8 = 3;
+/// Bytes of a held fragment kept (its IP and extension headers).
+const HELD_BYTES: usize = 512;
+/// The VXLAN port (RFC 7348 §5).
+pub const VXLAN_PORT: u16 = 4789;
+
+/// What a packet carries past its IP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4<'a> {
+    Tcp(Tcp<'a>),
+    Udp(Udp<'a>),
+    /// ICMP or ICMPv6 type and code.
+    Icmp {
+        kind: u8,
+        code: u8,
+    },
+    /// SCTP, DCCP or UDP-Lite: the port pair.
+    Ports {
+        src: u16,
+        dst: u16,
+    },
+    /// A fragment after the first of its datagram: the first fragment's
+    /// transport header bytes (up to [`HEADER_KEPT`]; none when its first
+    /// fragment never came).
+    Fragment {
+        header: [u8; HEADER_KEPT],
+        len: u8,
+    },
+    /// No transport header read: a protocol without one here, or a
+    /// header the capture cut.
+    None,
+}
+
+/// A packet taken apart.
+#[derive(Debug, Clone)]
+pub struct Dissected<'a> {
+    /// Capture time, nanoseconds since the UNIX epoch.
+    pub ts_ns: i64,
+    pub link: Link,
+    pub ip: Ip<'a>,
+    pub l4: L4<'a>,
+    /// Packets on the wire this stands for (a reassembled datagram's
+    /// fragments; 1 otherwise).
+    pub packets: u32,
+    /// `ip.payload` is a reassembled datagram, not bytes of the frame.
+    pub reassembled: bool,
+    /// Tunnel headers taken off.
+    pub depth: u8,
+    /// The frame's number in the capture (for a reassembled datagram, its
+    /// first fragment's), and where `ip.payload` starts in the input.
+    pub number: u64,
+    pub payload_offset: u64,
+}
+
+/// What a frame gave.
+pub enum Step<'a> {
+    Packet(Dissected<'a>),
+    /// A fragment kept for later (reassembly, or its first fragment).
+    Held,
+    NotIp(NotIp),
+}
+
+/// How fragments are handled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FragmentMode {
+    /// Put datagrams back together; a datagram is one packet when whole.
+    #[default]
+    Reassemble,
+    /// Every fragment is a packet, with its first fragment's transport
+    /// header.
+    Assign,
+}
+
+/// Options of a dissector.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DissectOptions {
+    pub fragments: FragmentMode,
+    /// Take tunnels apart (the inner packet is the packet).
+    pub decapsulate: bool,
+}
+
+/// Counters of a dissector. Every frame counts once in `packets`, and as
+/// exactly one of: an IP packet (whole or a fragment), or a reason in
+/// `not_ip`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DissectStats {
+    pub packets: u64,
+    /// Frames per LINKTYPE_* value.
+    pub by_linktype: BTreeMap<u16, u64>,
+    /// Frames without an IP packet, per reason (in [`NotIp::ALL`] order).
+    pub not_ip: [u64; 4],
+    /// IP fragments.
+    pub fragments: u64,
+    /// IP packets whose header declared no length (TSO captures).
+    pub length_from_frame: u64,
+    /// Packets whose transport header was cut by the capture.
+    pub transport_cut: u64,
+    /// Packets taken out of a tunnel.
+    pub decapsulated: u64,
+    pub defrag: DefragStats,
+    pub index: IndexStats,
+}
+
+/// A first fragment's transport header bytes and how many there are.
+type Header = ([u8; HEADER_KEPT], usize);
+
+/// A later fragment waiting for its first.
+struct Held {
+    ts_ns: i64,
+    number: u64,
+    link: Link,
+    bytes: Vec<u8>,
+    missing: u32,
+}
+
+/// Takes frames apart (see the module docs).
+#[derive(Default)]
+pub struct Dissector {
+    opts: DissectOptions,
+    pub stats: DissectStats,
+    defrag: Defrag,
+    index: FragmentIndex<Held>,
+    /// Held fragments ready (with their first fragment's header or none).
+    released: VecDeque<(Held, Option<Header>)>,
+    orphans: Vec<Held>,
+    /// The fragment being given out by [`Dissector::next_released`].
+    current: Option<Held>,
+    /// The last reassembled datagram.
+    whole: Vec<u8>,
+    last_ts: i64,
+}
+
+impl Dissector {
+    pub fn new(opts: DissectOptions) -> Self {
+        Dissector {
+            opts,
+            ..Dissector::default()
+        }
+    }
+
+    /// Take a captured frame apart.
+    pub fn frame<'a>(&'a mut self, f: &Packet<'a>) -> Step<'a> {
+        let (linktype, data, ts_ns, number) = (f.linktype, f.data, f.ts_ns, f.number);
+        let missing = f
+            .orig_len
+            .saturating_sub(u32::try_from(data.len()).unwrap_or(u32::MAX));
+        let at = |b: &[u8]| {
+            f.offset
+                .saturating_add((b.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u64)
+        };
+        let stats = &mut self.stats;
+        stats.packets = stats.packets.saturating_add(1);
+        let seen = stats.by_linktype.entry(linktype).or_insert(0);
+        *seen = seen.saturating_add(1);
+        if ts_ns > self.last_ts {
+            self.last_ts = ts_ns;
+            self.expire(ts_ns);
+        }
+        let (l, bytes) = match link(linktype, data) {
+            Ok(x) => x,
+            Err(why) => return self.not_ip(why),
+        };
+        let Some(mut p) = ip(bytes, missing) else {
+            return self.not_ip(NotIp::BadIp);
+        };
+        let mut l = l;
+        let mut depth = 0u8;
+        if self.opts.decapsulate {
+            while depth < MAX_DEPTH && !p.fragment {
+                match inner(&p, missing, &mut l) {
+                    Some(inside) => {
+                        p = inside;
+                        depth = depth.saturating_add(1);
+                    }
+                    None => break,
+                }
+            }
+            if depth > 0 {
+                self.stats.decapsulated = self.stats.decapsulated.saturating_add(1);
+            }
+        }
+        if p.length_from_frame {
+            self.stats.length_from_frame = self.stats.length_from_frame.saturating_add(1);
+        }
+        if !p.fragment {
+            let l4 = self.transport(&p);
+            return Step::Packet(Dissected {
+                ts_ns,
+                link: l,
+                ip: p,
+                l4,
+                packets: 1,
+                reassembled: false,
+                depth,
+                number,
+                payload_offset: at(p.payload),
+            });
+        }
+        self.stats.fragments = self.stats.fragments.saturating_add(1);
+        match self.opts.fragments {
+            FragmentMode::Reassemble => {
+                let origin = (at(p.payload), number);
+                self.reassemble(p, l, ts_ns, depth, origin)
+            }
+            FragmentMode::Assign => {
+                let held = || Held {
+                    ts_ns,
+                    number,
+                    link: l,
+                    bytes: bytes
+                        .get(..HELD_BYTES.min(bytes.len()))
+                        .unwrap_or(bytes)
+                        .to_vec(),
+                    missing: missing.saturating_add(
+                        u32::try_from(bytes.len().saturating_sub(HELD_BYTES)).unwrap_or(u32::MAX),
+                    ),
+                };
+                let assigned = if depth == 0 {
+                    self.index.add(&p, ts_ns, held, &mut self.orphans)
+                } else {
+                    // A fragment inside a tunnel: no held copy (its outer
+                    // headers would be needed to read it again).
+                    self.index.add(
+                        &p,
+                        ts_ns,
+                        || Held {
+                            ts_ns,
+                            number,
+                            link: l,
+                            bytes: Vec::new(),
+                            missing: 0,
+                        },
+                        &mut self.orphans,
+                    )
+                };
+                self.take_orphans();
+                match assigned {
+                    Assigned::First(held) => {
+                        let hdr = first_header(p.payload);
+                        self.released
+                            .extend(held.into_iter().map(|h| (h, Some(hdr))));
+                        let l4 = self.transport(&p);
+                        Step::Packet(Dissected {
+                            ts_ns,
+                            link: l,
+                            payload_offset: at(p.payload),
+                            ip: p,
+                            l4,
+                            packets: 1,
+                            reassembled: false,
+                            depth,
+                            number,
+                        })
+                    }
+                    Assigned::Later(header, kept) => Step::Packet(Dissected {
+                        ts_ns,
+                        link: l,
+                        ip: p,
+                        l4: L4::Fragment {
+                            header,
+                            len: u8::try_from(kept).unwrap_or(0),
+                        },
+                        packets: 1,
+                        reassembled: false,
+                        depth,
+                        number,
+                        payload_offset: at(p.payload),
+                    }),
+                    Assigned::Held => Step::Held,
+                }
+            }
+        }
+    }
+
+    fn not_ip(&mut self, why: NotIp) -> Step<'static> {
+        if let Some(i) = NotIp::ALL.iter().position(|w| *w == why) {
+            self.stats.not_ip[i] = self.stats.not_ip[i].saturating_add(1);
+        }
+        Step::NotIp(why)
+    }
+
+    fn take_orphans(&mut self) {
+        for h in self.orphans.drain(..) {
+            self.released.push_back((h, None));
+        }
+    }
+
+    fn expire(&mut self, now: i64) {
+        match self.opts.fragments {
+            FragmentMode::Reassemble => self.defrag.expire(now),
+            FragmentMode::Assign => {
+                self.index.expire(now, &mut self.orphans);
+                self.take_orphans();
+            }
+        }
+    }
+
+    /// The transport header of a whole packet or a first fragment.
+    fn transport<'a>(&mut self, p: &Ip<'a>) -> L4<'a> {
+        let l4 = transport_of(p);
+        if l4 == L4::None && matches!(p.protocol, 1 | 6 | 17 | 33 | 58 | 132 | 136) {
+            self.stats.transport_cut = self.stats.transport_cut.saturating_add(1);
+        }
+        l4
+    }
+
+    fn reassemble<'a>(
+        &'a mut self,
+        p: Ip<'a>,
+        l: Link,
+        ts_ns: i64,
+        depth: u8,
+        origin: (u64, u64),
+    ) -> Step<'a> {
+        let Some(w) = self.defrag.add(&p, ts_ns, origin.0, origin.1) else {
+            self.stats.defrag = self.defrag.stats.clone();
+            return Step::Held;
+        };
+        self.stats.defrag = self.defrag.stats.clone();
+        self.whole = w.bytes;
+        let header = if p.version == 4 { 20u32 } else { 40 };
+        let ip = Ip {
+            length: header.saturating_add(u32::try_from(self.whole.len()).unwrap_or(u32::MAX)),
+            length_from_frame: false,
+            payload: &self.whole,
+            fragment: false,
+            ..p
+        };
+        let mut me = Dissected {
+            ts_ns,
+            link: l,
+            ip,
+            l4: L4::None,
+            packets: u32::try_from(w.fragments).unwrap_or(u32::MAX),
+            reassembled: true,
+            depth,
+            number: w.frame,
+            payload_offset: w.offset,
+        };
+        me.l4 = transport_of(&me.ip);
+        Step::Packet(me)
+    }
+
+    /// A held fragment now ready (its first fragment came, or it never
+    /// will); call after each [`Dissector::frame`] until `None`.
+    pub fn next_released(&mut self) -> Option<Dissected<'_>> {
+        let (h, hdr) = self.released.pop_front()?;
+        let cur = self.current.insert(h);
+        let p = ip(&cur.bytes, cur.missing)?;
+        let l4 = match hdr {
+            Some((header, n)) => L4::Fragment {
+                header,
+                len: u8::try_from(n).unwrap_or(0),
+            },
+            None => L4::Fragment {
+                header: [0; HEADER_KEPT],
+                len: 0,
+            },
+        };
+        Some(Dissected {
+            ts_ns: cur.ts_ns,
+            link: cur.link,
+            ip: p,
+            l4,
+            packets: 1,
+            reassembled: false,
+            depth: 0,
+            number: cur.number,
+            payload_offset: 0,
+        })
+    }
+
+    /// The capture ended: fragments still held are released (without a
+    /// transport header); incomplete datagrams are dropped.
+    pub fn finish(&mut self) {
+        self.defrag.finish();
+        self.stats.defrag = self.defrag.stats.clone();
+        self.index.finish(&mut self.orphans);
+        self.take_orphans();
+        self.stats.index = self.index.stats.clone();
+    }
+
+    /// The counters, current.
+    pub fn stats(&self) -> DissectStats {
+        let mut s = self.stats.clone();
+        s.defrag = self.defrag.stats.clone();
+        s.index = self.index.stats.clone();
+        s
+    }
+}
+
+/// The first fragment's header bytes kept for the later ones.
+fn first_header(b: &[u8]) -> ([u8; HEADER_KEPT], usize) {
+    let mut h = [0u8; HEADER_KEPT];
+    let n = b.len().min(HEADER_KEPT);
+    h[..n].copy_from_slice(&b[..n]);
+    (h, n)
+}
+
+/// The transport header of a reassembled datagram.
+fn transport_of<'a>(p: &Ip<'a>) -> L4<'a> {
+    let b = p.payload;
+    match p.protocol {
+        6 => tcp(b).map(L4::Tcp),
+        17 => udp(b).map(L4::Udp),
+        1 | 58 => icmp_type_code(b).map(|(kind, code)| L4::Icmp { kind, code }),
+        33 | 132 | 136 => ports(b).map(|(src, dst)| L4::Ports { src, dst }),
+        _ => None,
+    }
+    .unwrap_or(L4::None)
+}
+
+/// The packet inside a tunnel packet, if `p` is one.
+fn inner<'a>(p: &Ip<'a>, missing: u32, l: &mut Link) -> Option<Ip<'a>> {
+    let b = p.payload;
+    match p.protocol {
+        4 | 41 => ip(b, missing),
+        47 => {
+            // GRE (RFC 2784, keys and sequence numbers RFC 2890): flags,
+            // version 0, protocol type; 4 bytes each for checksum, key,
+            // sequence number when present.
+            let flags = be16(b, 0)?;
+            if flags & 0x0007 != 0 {
+                return None;
+            }
+            let proto = be16(b, 2)?;
+            let mut at = 4usize;
+            for bit in [0x8000u16, 0x2000, 0x1000] {
+                if flags & bit != 0 {
+                    at = at.saturating_add(4);
+                }
+            }
+            let rest = b.get(at..)?;
+            match proto {
+                ETH_IPV4 | ETH_IPV6 => ip(rest, missing),
+                // Transparent Ethernet bridging.
+                0x6558 => ip(ethernet(rest, l).ok()?, missing),
+                // ERSPAN type II: an 8-byte header, then the frame.
+                0x88BE => ip(ethernet(rest.get(8..)?, l).ok()?, missing),
+                _ => None,
+            }
+        }
+        17 => {
+            let u = udp(b)?;
+            if u.dst_port != VXLAN_PORT || u.payload.first()? & 0x08 == 0 {
+                return None;
+            }
+            // VXLAN: an 8-byte header (the I flag set), then the frame.
+            ip(ethernet(u.payload.get(8..)?, l).ok()?, missing)
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,179 @@
+//! Transport headers: TCP (RFC 9293) with its options parsed (MSS, window
+//! scale RFC 7323 §2, SACK-permitted and SACK blocks RFC 2018, timestamps
+//! RFC 7323 §3), UDP (RFC 768), ICMP (RFC 792) and ICMPv6 (RFC 4443) type
+//! and code, and the port pair of SCTP (RFC 9260), DCCP (RFC 4340) and
+//! UDP-Lite (RFC 3828), which all start with it.
+
+use super::be16;
+
+/// UDP ports and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Udp<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub payload: &'a [u8],
+}
+
+/// Parse a UDP header (the payload cut to the UDP length when it is
+/// smaller than what was captured).
+pub fn udp(p: &[u8]) -> Option<Udp<'_>> {
+    let len = usize::from(be16(p, 4)?);
+    let end = if len >= 8 { len.min(p.len()) } else { p.len() };
+    Some(Udp {
+        src_port: be16(p, 0)?,
+        dst_port: be16(p, 2)?,
+        payload: p.get(8..end)?,
+    })
+}
+
+/// TCP ports, sequence number, flags and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tcp<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    /// The eight flag bits of octet 13 (CWR ECE URG ACK PSH RST SYN FIN).
+    pub flags: u8,
+    /// The low four bits of octet 12 (reserved; AE/NS in bit 0, RFC
+    /// 3540 and draft-ietf-tcpm-accurate-ecn).
+    pub flags_hi: u8,
+    pub window: u16,
+    /// The options bytes (see [`Tcp::parsed_options`]).
+    pub options: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+/// TCP flag bits.
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+pub const ACK: u8 = 0x10;
+pub const URG: u8 = 0x20;
+pub const ECE: u8 = 0x40;
+pub const CWR: u8 = 0x80;
+
+impl Tcp<'_> {
+    /// The control bits as IPFIX's tcpControlBits (IANA 6) carries them:
+    /// the flags of octet 13 and the four bits before them.
+    pub fn control_bits(&self) -> u16 {
+        (u16::from(self.flags_hi & 0x0F) << 8) | u16::from(self.flags)
+    }
+
+    /// The options, parsed.
+    pub fn parsed_options(&self) -> TcpOptions {
+        TcpOptions::parse(self.options)
+    }
+}
+
+/// Parse a TCP header.
+pub fn tcp(p: &[u8]) -> Option<Tcp<'_>> {
+    let off = usize::from(p.get(12)? >> 4) * 4;
+    if off < 20 {
+        return None;
+    }
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(
+            p.get(at..at.saturating_add(4))?.try_into().ok()?,
+        ))
+    };
+    Some(Tcp {
+        src_port: be16(p, 0)?,
+        dst_port: be16(p, 2)?,
+        seq: u32_at(4)?,
+        ack: u32_at(8)?,
+        flags: *p.get(13)?,
+        flags_hi: p.get(12)? & 0x0F,
+        window: be16(p, 14)?,
+        // A header cut by the capture inside its options keeps the
+        // fixed part: the options present are read, the payload is empty.
+        options: p.get(20..off.min(p.len()))?,
+        payload: p.get(off..).unwrap_or(&[]),
+    })
+}
+
+/// TCP options (RFC 9293 §3.1: kinds 0 and 1 one byte, others
+/// kind-length-value); a malformed option ends the walk, keeping what came
+/// before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpOptions {
+    /// Maximum segment size (kind 2).
+    pub mss: Option<u16>,
+    /// Window scale shift count (kind 3), as sent (RFC 7323 §2.3 caps its
+    /// use at 14).
+    pub window_scale: Option<u8>,
+    /// SACK permitted (kind 4).
+    pub sack_permitted: bool,
+    /// Timestamps (kind 8): TSval and TSecr.
+    pub timestamps: Option<(u32, u32)>,
+    /// SACK blocks (kind 5), left and right edges, in the order sent.
+    pub sack: [(u32, u32); 4],
+    pub sack_count: u8,
+    /// Other kinds seen (a bit per kind below 64; 63 for any higher kind).
+    pub other: u64,
+}
+
+impl TcpOptions {
+    /// Parse the options bytes of a TCP header.
+    pub fn parse(mut b: &[u8]) -> Self {
+        let mut o = TcpOptions::default();
+        while let Some(&kind) = b.first() {
+            match kind {
+                0 => break,
+                1 => {
+                    b = &b[1..];
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(&len) = b.get(1) else { break };
+            let len = usize::from(len);
+            let Some(v) = b.get(2..len.max(2)) else { break };
+            if len < 2 {
+                break;
+            }
+            match (kind, v.len()) {
+                (2, 2) => o.mss = Some(u16::from_be_bytes([v[0], v[1]])),
+                (3, 1) => o.window_scale = Some(v[0]),
+                (4, 0) => o.sack_permitted = true,
+                (5, n) if n % 8 == 0 => {
+                    for blk in v.chunks_exact(8) {
+                        if let Some(slot) = o.sack.get_mut(usize::from(o.sack_count)) {
+                            *slot = (
+                                u32::from_be_bytes([blk[0], blk[1], blk[2], blk[3]]),
+                                u32::from_be_bytes([blk[4], blk[5], blk[6], blk[7]]),
+                            );
+                            o.sack_count = o.sack_count.saturating_add(1);
+                        }
+                    }
+                }
+                (8, 8) => {
+                    o.timestamps = Some((
+                        u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+                        u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
+                    ));
+                }
+                (k, _) => o.other |= 1u64 << k.min(63),
+            }
+            b = &b[len..];
+        }
+        o
+    }
+
+    /// The SACK blocks sent.
+    pub fn sack_blocks(&self) -> &[(u32, u32)] {
+        self.sack.get(..usize::from(self.sack_count)).unwrap_or(&[])
+    }
+}
+
+/// An ICMP or ICMPv6 message's type and code.
+pub fn icmp_type_code(p: &[u8]) -> Option<(u8, u8)> {
+    Some((*p.first()?, *p.get(1)?))
+}
+
+/// The source and destination port at the start of a transport header
+/// (UDP, TCP, SCTP, DCCP, UDP-Lite).
+pub fn ports(p: &[u8]) -> Option<(u16, u16)> {
+    Some((be16(p, 0)?, be16(p, 2)?))
+}
