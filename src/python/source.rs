@@ -10,7 +10,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
-use crate::source::{decompressing, MessageStream, SharedBytes};
+use crate::source::{MessageStream, SharedBytes};
 
 /// A Python binary file object as a `Read`.
 struct PyFileRead {
@@ -127,9 +127,9 @@ impl Source {
                 let e = io::Error::new(e.kind(), format!("{label}: {e}"));
                 PyErr::from(e)
             }),
-            Source::File(obj) => Ok(MessageStream::new(decompressing(Box::new(PyFileRead {
+            Source::File(obj) => Ok(MessageStream::new(Box::new(PyFileRead {
                 obj: obj.clone_ref(py),
-            }))?)),
+            }))),
         }
     }
 

@@ -12,30 +12,28 @@
 //! reading process fail with SIGBUS, as with any memory-mapped reader; use
 //! a file object to read a file that is being rewritten in place.)
 
-use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
-
-use memmap2::Mmap;
 
 mod capture;
 mod compressed;
 mod datagrams;
 
 pub mod framing;
+pub mod input;
 mod live;
 mod tcp;
 pub use capture::{CaptureStats, Exporter};
 pub use compressed::decompressing;
-use compressed::{compressed, fill_peek};
 pub use datagrams::{export_payload, MAX_SESSIONS};
 pub use live::{LiveCounters, LiveOptions};
 
 use crate::error::{Error, Result};
 use crate::netflow::{Translator, Version};
 use framing::{Framed, Framer};
+use input::{Body, Opened, Whole};
 
 /// A boxed byte reader.
 pub type DynRead = Box<dyn Read + Send>;
@@ -46,32 +44,6 @@ const RELEASE_STEP: usize = 2 << 20;
 /// Bytes in memory shared with their owner (a `Vec`, an `Arc<[u8]>`, a
 /// Python `bytes` object...), read where they are.
 pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
-
-/// [`SharedBytes`] as a byte slice.
-struct SharedView(SharedBytes);
-
-impl AsRef<[u8]> for SharedView {
-    fn as_ref(&self) -> &[u8] {
-        (*self.0).as_ref()
-    }
-}
-
-/// A whole input in memory.
-enum Whole {
-    /// A mapped file.
-    Mapped(Mmap),
-    /// Bytes handed over by the caller.
-    Shared(SharedBytes),
-}
-
-impl Whole {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Whole::Mapped(m) => m,
-            Whole::Shared(b) => (**b).as_ref(),
-        }
-    }
-}
 
 enum Input {
     /// Messages read from a byte stream into `buf`; `carry` holds bytes
@@ -158,20 +130,44 @@ fn read_full(r: &mut DynRead, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 impl MessageStream {
-    /// Messages of a reader (already decompressed if needed).
+    /// Messages of a reader (decompressed if it is gzip or zstd).
     pub fn new(r: DynRead) -> Self {
-        let mut r = BufReader::with_capacity(1 << 16, r);
-        if let Ok(head) = fill_peek(&mut r) {
-            if crate::pcap::is_capture(&head) {
-                return Self::capture(Box::new(r));
-            }
+        match Opened::reader(r) {
+            Ok(o) => Self::from_opened(o),
+            Err(e) => Self::failed(e.into()),
         }
-        Self::with_input(Input::Stream {
-            r: Box::new(r),
-            buf: Vec::with_capacity(1 << 16),
+    }
+
+    /// Messages of an opened input: the flow export of a capture, or the
+    /// messages of a file, bytes or a stream.
+    pub fn from_opened(o: Opened) -> Self {
+        match (o.body, o.capture) {
+            (Body::Whole(w), true) => Self::capture_whole(Box::new(w)),
+            (Body::Whole(data), false) => Self::with_input(Input::Whole {
+                data,
+                cur: 0..0,
+                released: 0,
+            }),
+            (Body::Stream(r), true) => Self::capture(r),
+            (Body::Stream(r), false) => Self::with_input(Input::Stream {
+                r,
+                buf: Vec::with_capacity(1 << 16),
+                carry: Vec::new(),
+                framer: Framer::default(),
+            }),
+        }
+    }
+
+    /// A stream whose first read gives `e`.
+    fn failed(e: Error) -> Self {
+        let mut s = Self::with_input(Input::Stream {
+            r: Box::new(io::empty()),
+            buf: Vec::new(),
             carry: Vec::new(),
             framer: Framer::default(),
-        })
+        });
+        s.failed = Some(e);
+        s
     }
 
     /// Messages of a capture's flow export; a capture whose header cannot
@@ -188,16 +184,7 @@ impl MessageStream {
     fn capture_from(c: Result<capture::Capture>) -> Self {
         match c {
             Ok(c) => Self::with_input(Input::Capture(Box::new(c))),
-            Err(e) => {
-                let mut s = Self::with_input(Input::Stream {
-                    r: Box::new(io::empty()),
-                    buf: Vec::new(),
-                    carry: Vec::new(),
-                    framer: Framer::default(),
-                });
-                s.failed = Some(e);
-                s
-            }
+            Err(e) => Self::failed(e),
         }
     }
 
@@ -274,47 +261,13 @@ impl MessageStream {
     /// [`MessageStream::from_shared`]): nothing is copied unless
     /// decompressed.
     pub fn from_bytes_of(data: SharedBytes) -> io::Result<Self> {
-        let bytes = (*data).as_ref();
-        if crate::pcap::is_capture(bytes) {
-            return Ok(Self::capture_whole(Box::new(SharedView(data))));
-        }
-        if compressed(bytes) {
-            return Ok(Self::new(decompressing(Box::new(io::Cursor::new(
-                SharedView(data),
-            )))?));
-        }
-        Ok(Self::with_input(Input::Whole {
-            data: Whole::Shared(data),
-            cur: 0..0,
-            released: 0,
-        }))
+        Ok(Self::from_opened(Opened::bytes(data)?))
     }
 
     /// Messages of a file: mapped when it is a plain regular file, read
     /// (and decompressed) as a stream otherwise.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let f = File::open(path)?;
-        let meta = f.metadata()?;
-        if meta.is_file() && meta.len() > 0 {
-            // SAFETY: the mapping is read-only and private to this stream;
-            // the file's bytes are read through checked slices only. Another
-            // process truncating the file meanwhile is the documented
-            // hazard of mapping (module docs).
-            if let Ok(map) = unsafe { Mmap::map(&f) } {
-                if crate::pcap::is_capture(&map) {
-                    return Ok(Self::capture_whole(Box::new(map)));
-                }
-                if !compressed(&map) {
-                    let _ = map.advise(memmap2::Advice::Sequential);
-                    return Ok(Self::with_input(Input::Whole {
-                        data: Whole::Mapped(map),
-                        cur: 0..0,
-                        released: 0,
-                    }));
-                }
-            }
-        }
-        Ok(Self::new(decompressing(Box::new(f))?))
+        Ok(Self::from_opened(Opened::path(path)?))
     }
 
     /// Whether the stream is over (at its end, or after an error that
@@ -389,7 +342,7 @@ impl MessageStream {
         }
         let raw = match &self.input {
             Input::Stream { buf, .. } => buf.as_slice(),
-            Input::Whole { data, cur, .. } => data.bytes().get(cur.clone()).unwrap_or_default(),
+            Input::Whole { data, cur, .. } => data.as_ref().get(cur.clone()).unwrap_or_default(),
             Input::Capture(_) | Input::Live(_) => &[],
         };
         let bytes = if self.version == Version::Ipfix {
@@ -467,7 +420,7 @@ impl MessageStream {
             } => {
                 let rest = usize::try_from(at)
                     .ok()
-                    .and_then(|a| data.bytes().get(a..))
+                    .and_then(|a| data.as_ref().get(a..))
                     .unwrap_or_default();
                 let r = framing::frame(rest).map_err(|(e, rel)| (e, rest.len(), rel));
                 if let Ok(Some((_, len))) = r {
@@ -492,7 +445,7 @@ impl MessageStream {
                     let raw = match &self.input {
                         Input::Stream { buf, .. } => buf.as_slice(),
                         Input::Whole { data, cur, .. } => {
-                            data.bytes().get(cur.clone()).unwrap_or_default()
+                            data.as_ref().get(cur.clone()).unwrap_or_default()
                         }
                         Input::Capture(_) | Input::Live(_) => &[],
                     };

@@ -1,0 +1,172 @@
+//! Opening an input, once for every reader: a path is memory-mapped when
+//! it is a plain regular file and not compressed, read as a stream
+//! otherwise (a pipe, a FIFO, `/dev/stdin`, a gzip or zstd file); bytes
+//! already in memory are used where they are; gzip and zstd are recognised
+//! by their magic numbers and undone on the fly ([`super::compressed`]);
+//! a packet capture is told from flow export by its magic number
+//! ([`crate::pcap::is_capture`]), never by a file's extension.
+//!
+//! The collector's [`super::MessageStream`] and the meter both start here.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use super::compressed::{compressed, decompressing, fill_peek};
+use super::{DynRead, SharedBytes};
+use crate::error::{Error, ErrorKind, Result};
+use crate::pcap::{CaptureReader, WholeBytes};
+
+/// A whole input in memory.
+pub enum Whole {
+    /// A mapped file.
+    Mapped(Mmap),
+    /// Bytes handed over by the caller.
+    Shared(SharedBytes),
+}
+
+impl AsRef<[u8]> for Whole {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Whole::Mapped(m) => m,
+            Whole::Shared(b) => (**b).as_ref(),
+        }
+    }
+}
+
+/// An input opened: its bytes in memory or as a stream, and whether they
+/// are a packet capture.
+pub enum Body {
+    /// Uncompressed bytes in memory, read in place.
+    Whole(Whole),
+    /// A stream, already decompressed; its first bytes are buffered (the
+    /// sniffing read them), not lost.
+    Stream(DynRead),
+}
+
+/// An opened input and what its first bytes say it is.
+pub struct Opened {
+    pub body: Body,
+    /// A pcap or pcapng capture (by magic number).
+    pub capture: bool,
+}
+
+impl Opened {
+    /// Open a file (see the module docs).
+    pub fn path(path: &Path) -> io::Result<Self> {
+        let f = File::open(path)?;
+        let meta = f.metadata()?;
+        if meta.is_file() && meta.len() > 0 {
+            // SAFETY: the mapping is read-only and private to this input;
+            // its bytes are read through checked slices only. Another
+            // process truncating the file meanwhile is the documented
+            // hazard of mapping (see `super`'s module docs).
+            if let Ok(map) = unsafe { Mmap::map(&f) } {
+                if !compressed(&map) {
+                    let _ = map.advise(memmap2::Advice::Sequential);
+                    return Ok(Opened {
+                        capture: crate::pcap::is_capture(&map),
+                        body: Body::Whole(Whole::Mapped(map)),
+                    });
+                }
+            }
+        }
+        Self::reader(Box::new(f))
+    }
+
+    /// Bytes in memory kept by their owner: used in place unless
+    /// compressed.
+    pub fn bytes(data: SharedBytes) -> io::Result<Self> {
+        let bytes = (*data).as_ref();
+        if compressed(bytes) {
+            return Self::reader(Box::new(io::Cursor::new(SharedRead(data))));
+        }
+        Ok(Opened {
+            capture: crate::pcap::is_capture(bytes),
+            body: Body::Whole(Whole::Shared(data)),
+        })
+    }
+
+    /// A reader (a file object, a pipe, a socket), decompressed if needed.
+    pub fn reader(r: DynRead) -> io::Result<Self> {
+        let mut r = BufReader::with_capacity(1 << 16, decompressing(r)?);
+        let head = fill_peek(&mut r)?;
+        Ok(Opened {
+            capture: crate::pcap::is_capture(&head),
+            body: Body::Stream(Box::new(r)),
+        })
+    }
+
+    /// The capture's packet reader; an input that is not a capture is an
+    /// error saying so.
+    pub fn into_capture(self) -> Result<CaptureReader<DynRead>> {
+        if !self.capture {
+            return Err(Error::new(ErrorKind::BadMessageHeader(
+                "not a packet capture: no pcap or pcapng magic number (also after gzip or zstd)"
+                    .into(),
+            ))
+            .at(0, 0));
+        }
+        match self.body {
+            Body::Whole(w) => CaptureReader::from_whole(
+                Box::new(w) as WholeBytes,
+                Box::new(io::empty()) as DynRead,
+            ),
+            Body::Stream(r) => CaptureReader::new(r),
+        }
+    }
+}
+
+/// Shared bytes as a reader's source (for decompressing them).
+struct SharedRead(SharedBytes);
+
+impl AsRef<[u8]> for SharedRead {
+    fn as_ref(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Arc;
+
+    fn pcap() -> Vec<u8> {
+        let mut f = 0xA1B2_C3D4u32.to_le_bytes().to_vec();
+        f.extend_from_slice(&[2, 0, 4, 0]);
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&65535u32.to_le_bytes());
+        f.extend_from_slice(&101u32.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn captures_are_known_by_magic_in_memory_in_files_and_compressed() {
+        let cap = pcap();
+        let dir = std::env::temp_dir().join(format!("ferrofix-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A capture named like IPFIX, and IPFIX named like a capture.
+        let named_ipfix = dir.join("flows.ipfix");
+        std::fs::write(&named_ipfix, &cap).unwrap();
+        let named_pcap = dir.join("trace.pcap");
+        std::fs::write(&named_pcap, [0, 10, 0, 16]).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&cap).unwrap();
+        let gzipped = dir.join("trace.bin");
+        std::fs::write(&gzipped, gz.finish().unwrap()).unwrap();
+        let open = |p: &Path| Opened::path(p).unwrap();
+        assert!(open(&named_ipfix).capture && matches!(open(&named_ipfix).body, Body::Whole(_)));
+        assert!(!open(&named_pcap).capture);
+        assert!(open(&gzipped).capture && matches!(open(&gzipped).body, Body::Stream(_)));
+        assert!(open(&gzipped).into_capture().is_ok());
+        let e = open(&named_pcap).into_capture().err().unwrap();
+        assert!(e.to_string().contains("not a packet capture"), "{e}");
+        assert!(Opened::bytes(Arc::new(cap.clone())).unwrap().capture);
+        let r = Opened::reader(Box::new(io::Cursor::new(cap))).unwrap();
+        assert!(r.capture);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
