@@ -340,6 +340,11 @@ impl Streams {
         }
         f.buf.clear();
         f.marks.clear();
+        // The next sequence number moves with the position: they are the
+        // pair that places later segments.
+        if let Some(seq) = f.next_seq.as_mut() {
+            *seq = seq.wrapping_add(pos.wrapping_sub(f.next_pos) as u32);
+        }
         f.next_pos = pos;
         f.synced = false;
         self.fill_from_ahead(key);
