@@ -6,7 +6,8 @@
 //! enterprise IEs from IESpecs), [`session`] (template state and sequence
 //! accounting per RFC 7011 §8), [`decode`] (messages to records for a
 //! [`decode::RecordSink`], RFC 6313 lists, transport health) and [`source`]
-//! (message streams from files and readers, gzip/zstd).
+//! (message streams from files and readers, gzip/zstd); [`tcpseq`] is the
+//! TCP sequence arithmetic that following a TCP stream needs.
 
 pub mod columnar;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
@@ -24,6 +25,8 @@ pub mod pcap;
 pub mod session;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod source;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
+pub mod tcpseq;
 pub mod testhook;
 pub mod wire;
 

@@ -1,11 +1,13 @@
 //! The information model (RFC 7012): IANA Information Elements from the
-//! generated table, RFC 5103 reverse IEs, enterprise IEs added at run time
-//! from IESpec strings or spec files, and the `_ipfix_<pen>_<num>` fallback
-//! for IEs nobody described.
+//! generated table, RFC 5103 reverse IEs, the bundled enterprise IEs (CERT's
+//! and QoF's, [`bundled`]), enterprise IEs added at run time from IESpec
+//! strings or spec files, and the `_ipfix_<pen>_<num>` fallback for IEs
+//! nobody described.
 //!
 //! An [`InfoModel`] is a value owned by a reader, not a process-global
 //! registry: two readers can describe the same enterprise number differently.
 
+pub mod bundled;
 mod iana_table;
 mod occurrence;
 mod reverse;
@@ -152,8 +154,9 @@ fn iana_index() -> &'static IanaIndex {
 }
 
 /// A reader's view of the information model: the IANA table plus the
-/// enterprise IEs this reader was given.
-#[derive(Clone, Default)]
+/// enterprise IEs this reader was given. [`InfoModel::new`] (and `default()`)
+/// knows the bundled CERT and QoF IEs too; [`InfoModel::iana`] does not.
+#[derive(Clone)]
 pub struct InfoModel {
     extra: Arc<HashMap<(u32, u16), Arc<IeDef>>>,
     extra_by_name: Arc<HashMap<Arc<str>, Arc<IeDef>>>,
@@ -167,10 +170,28 @@ impl std::fmt::Debug for InfoModel {
     }
 }
 
+impl Default for InfoModel {
+    fn default() -> Self {
+        InfoModel::new()
+    }
+}
+
 impl InfoModel {
-    /// The IANA model with no enterprise IEs.
+    /// The IANA model plus the bundled enterprise IEs ([`bundled`]: CERT's,
+    /// PEN 6871, and QoF's, PEN 35566) and their RFC 5103 reverses. IEs
+    /// added later replace bundled ones with the same (pen, id), as if the
+    /// bundled spec files had been loaded first.
+    pub fn new() -> Self {
+        bundled::bundled_model().clone()
+    }
+
+    /// The IANA model with no enterprise IEs (Python's readers start here
+    /// and load the spec files they are given, bundled ones included).
     pub fn iana() -> Self {
-        InfoModel::default()
+        InfoModel {
+            extra: Arc::default(),
+            extra_by_name: Arc::default(),
+        }
     }
 
     /// Add (or replace) an IE. Enterprise IEs get their RFC 5103 reverse

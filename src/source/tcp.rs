@@ -11,13 +11,16 @@
 //! error; a message that is framed but malformed goes to the decoder,
 //! which reports it with its offset. Memory is bounded: one partial
 //! message and [`MAX_AHEAD`] bytes of out-of-order data per stream,
-//! [`MAX_FLOWS`] streams followed at once.
+//! [`MAX_FLOWS`] streams followed at once. Sequence numbers become stream
+//! positions, and segments are placed against the next octet expected, by
+//! [`crate::tcpseq`] (RFC 9293 §3.4); this file holds the IPFIX framing.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::capture::Exporter;
 use super::framing::{Framed, Framer};
 use crate::packet::{self, Tcp};
+use crate::tcpseq::{classify, Placement, Unwrapper};
 
 /// TCP connections (one direction each) followed at once.
 pub const MAX_FLOWS: usize = 65_536;
@@ -78,8 +81,10 @@ struct Segment {
 
 struct Flow {
     mode: Mode,
-    /// The next sequence number expected, and its stream position.
-    next_seq: Option<u32>,
+    /// Sequence numbers to stream positions (position 0: the octet after
+    /// the SYN, or the first one seen), its reference kept at `next_pos`.
+    seq: Option<Unwrapper>,
+    /// The stream position of the next octet expected.
     next_pos: u64,
     /// Contiguous bytes not yet cut into messages, from stream position
     /// `next_pos - buf.len()`.
@@ -102,7 +107,7 @@ impl Flow {
     fn new() -> Self {
         Flow {
             mode: Mode::Unknown,
-            next_seq: None,
+            seq: None,
             next_pos: 0,
             buf: Vec::new(),
             marks: VecDeque::new(),
@@ -214,7 +219,7 @@ impl Streams {
             let mut f = Flow::new();
             if t.flags & packet::SYN != 0 {
                 f.syn = Some(t.seq);
-                f.next_seq = Some(t.seq.wrapping_add(1));
+                f.seq = Some(Unwrapper::new(t.seq.wrapping_add(1)));
                 f.synced = true;
             }
             self.flows.insert(key, f);
@@ -227,10 +232,12 @@ impl Streams {
         }
         let was = f.mode;
         if !t.payload.is_empty() {
-            let next = *f.next_seq.get_or_insert(t.seq);
+            // A flow without a SYN starts at its first segment (its
+            // next_pos is still 0).
             let pos = f
-                .next_pos
-                .wrapping_add(i64::from(t.seq.wrapping_sub(next) as i32) as u64);
+                .seq
+                .get_or_insert_with(|| Unwrapper::new(t.seq))
+                .position(t.seq);
             self.add(key, pos, t.payload, offset, frame);
         }
         let Some(f) = self.flows.get_mut(&key) else {
@@ -262,23 +269,20 @@ impl Streams {
         let Some(f) = self.flows.get_mut(&key) else {
             return;
         };
-        let end = pos.wrapping_add(data.len() as u64);
-        if (end.wrapping_sub(f.next_pos) as i64) <= 0 {
-            self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
-            return;
-        }
-        let behind = f.next_pos.wrapping_sub(pos) as i64;
-        match behind.cmp(&0) {
-            std::cmp::Ordering::Greater => {
+        match classify(pos, data.len() as u64, f.next_pos) {
+            Placement::Retransmitted => {
+                self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
+                return;
+            }
+            Placement::Overlap { seen } => {
                 // Partly received already: keep the new part.
                 self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
-                // 0 < behind < data.len(): `end` is past next_pos.
-                let skip = behind as usize;
-                let new = data.get(skip..).unwrap_or_default();
-                append(f, new, offset.saturating_add(skip as u64), frame);
+                // seen < data.len() (classify's Overlap).
+                let new = data.get(seen as usize..).unwrap_or_default();
+                append(f, new, offset.saturating_add(seen), frame);
             }
-            std::cmp::Ordering::Equal => append(f, data, offset, frame),
-            std::cmp::Ordering::Less => {
+            Placement::New => append(f, data, offset, frame),
+            Placement::Ahead { .. } => {
                 if !f.ahead.contains_key(&pos) {
                     f.ahead_bytes = f.ahead_bytes.saturating_add(data.len());
                     f.ahead.insert(
@@ -305,21 +309,27 @@ impl Streams {
         let Some(f) = self.flows.get_mut(&key) else {
             return;
         };
-        while let Some((&pos, _)) = f.ahead.first_key_value() {
-            if (pos.wrapping_sub(f.next_pos) as i64) > 0 {
-                break;
-            }
-            let Some((pos, s)) = f.ahead.pop_first() else {
+        while let Some((&pos, s)) = f.ahead.first_key_value() {
+            // How much of the first segment was received already (None:
+            // all of it); a segment after a hole stays where it is.
+            let seen = match classify(pos, s.data.len() as u64, f.next_pos) {
+                Placement::Ahead { .. } => break,
+                Placement::Retransmitted => None,
+                Placement::Overlap { seen } => Some(seen),
+                Placement::New => Some(0),
+            };
+            let Some((_, s)) = f.ahead.pop_first() else {
                 break;
             };
             f.ahead_bytes = f.ahead_bytes.saturating_sub(s.data.len());
-            let behind = f.next_pos.wrapping_sub(pos) as usize;
-            if behind >= s.data.len() {
-                self.stats.retransmitted = self.stats.retransmitted.saturating_add(1);
-                continue;
+            match seen {
+                None => self.stats.retransmitted = self.stats.retransmitted.saturating_add(1),
+                Some(seen) => {
+                    // seen < s.data.len() (classify's Overlap).
+                    let new = s.data.get(seen as usize..).unwrap_or_default();
+                    append(f, new, s.offset.saturating_add(seen), s.frame);
+                }
             }
-            let new = s.data.get(behind..).unwrap_or_default();
-            append(f, new, s.offset.saturating_add(behind as u64), s.frame);
         }
     }
 
@@ -341,6 +351,9 @@ impl Streams {
         f.buf.clear();
         f.marks.clear();
         f.next_pos = pos;
+        if let Some(u) = f.seq.as_mut() {
+            u.advance_to(pos);
+        }
         f.synced = false;
         self.fill_from_ahead(key);
         self.cut(key);
@@ -481,8 +494,8 @@ fn append(f: &mut Flow, data: &[u8], offset: u64, frame: u64) {
     f.buf.extend_from_slice(data);
     // Stream positions are modulo 2^64 (see `cut`): wrapping.
     f.next_pos = f.next_pos.wrapping_add(data.len() as u64);
-    if let Some(seq) = f.next_seq.as_mut() {
-        *seq = seq.wrapping_add(data.len() as u32);
+    if let Some(u) = f.seq.as_mut() {
+        u.advance_to(f.next_pos);
     }
 }
 

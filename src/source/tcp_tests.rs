@@ -111,6 +111,20 @@ fn offsets_name_the_segment_where_each_message_starts() {
     assert_eq!(at, all.len());
 }
 
+/// The messages of `all` that do not overlap bytes `lo..hi`.
+fn messages_outside(all: &[u8], lo: usize, hi: usize) -> Vec<Vec<u8>> {
+    let mut want = Vec::new();
+    let mut at = 0;
+    while at < all.len() {
+        let len = usize::from(u16::from_be_bytes([all[at + 2], all[at + 3]]));
+        if at + len <= lo || at >= hi {
+            want.push(all[at..at + len].to_vec());
+        }
+        at += len;
+    }
+    want
+}
+
 #[test]
 fn a_hole_loses_its_messages_and_the_stream_goes_on() {
     let (all, segs) = stream(30, 50);
@@ -124,21 +138,39 @@ fn a_hole_loses_its_messages_and_the_stream_goes_on() {
     }
     s.finish();
     // Expected: every message that does not overlap the lost bytes.
-    let (lo, hi) = (lost * 50, lost * 50 + 50);
-    let mut want = Vec::new();
-    let mut at = 0;
-    while at < all.len() {
-        let len = usize::from(u16::from_be_bytes([all[at + 2], all[at + 3]]));
-        if at + len <= lo || at >= hi {
-            want.push(all[at..at + len].to_vec());
-        }
-        at += len;
-    }
+    let want = messages_outside(&all, lost * 50, lost * 50 + 50);
     let got: Vec<Vec<u8>> = messages(&mut s).into_iter().map(|(m, _)| m).collect();
     assert_eq!(got, want);
     assert_eq!(s.stats.gaps, 1);
     let kept: usize = want.iter().map(Vec::len).sum();
     // The lost bytes count as skipped too.
+    assert_eq!(s.stats.bytes_skipped as usize, all.len() - kept);
+}
+
+#[test]
+fn segments_after_a_hole_given_up_mid_stream_are_placed_right() {
+    // More segments after the hole than are held out of order: the hole is
+    // given up on while the stream goes on, and the segments that follow
+    // must be placed by their own sequence numbers, not the hole's size
+    // further on (which made phantom holes and lost their messages).
+    let (all, segs) = stream(3000, 10);
+    assert!(segs.len() > 2 * MAX_AHEAD_SEGMENTS);
+    let mut s = Streams::default();
+    s.segment(key(), &seg(u32::MAX - 100, packet::SYN, &[]), 0, 0);
+    let lost = 50;
+    for (i, (seq, data)) in segs.iter().enumerate() {
+        if i != lost {
+            s.segment(key(), &seg(*seq, 0, data), 0, 0);
+        }
+    }
+    assert_eq!(s.stats.gaps, 1);
+    s.finish();
+    let want = messages_outside(&all, lost * 10, lost * 10 + 10);
+    let got: Vec<Vec<u8>> = messages(&mut s).into_iter().map(|(m, _)| m).collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want);
+    assert_eq!(s.stats.gaps, 1);
+    let kept: usize = want.iter().map(Vec::len).sum();
     assert_eq!(s.stats.bytes_skipped as usize, all.len() - kept);
 }
 
