@@ -40,7 +40,11 @@ IPV6_EXT_NEXT = {
     44: "ipv6.fraghdr.nxt",
     60: "ipv6.dstopts.nxt",
 }
-PORTS = {6: ("tcp.srcport", "tcp.dstport"), 17: ("udp.srcport", "udp.dstport"), 132: ("sctp.srcport", "sctp.dstport")}
+PORTS = {
+    6: ("tcp.srcport", "tcp.dstport"),
+    17: ("udp.srcport", "udp.dstport"),
+    132: ("sctp.srcport", "sctp.dstport"),
+}
 
 
 class FlowKey(NamedTuple):
