@@ -37,15 +37,18 @@ develop: $(BUILD_STAMP)
 demo: $(BUILD_STAMP)
 	$(VENV)/bin/ferrofix summary $(DEMO_FILE) -n 3
 
-# Oracle tools (tshark, libfixbuf's ipfixDump and headers) from Debian where
+# Oracle tools (tshark, libfixbuf's ipfixDump and headers, argus and ra, GNU
+# time for benches/meter_peers.py) from Debian where
 # we are root; elsewhere the tests that need them report as skipped.
 tools:
 	@if command -v tshark >/dev/null && command -v ipfixDump >/dev/null \
-	    && command -v softflowd >/dev/null && command -v pmacctd >/dev/null; then \
+	    && command -v softflowd >/dev/null && command -v pmacctd >/dev/null \
+	    && command -v argus >/dev/null && command -v ra >/dev/null && [ -x /usr/bin/time ]; then \
 	  echo "oracle tools present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	     tshark libfixbuf-tools libfixbuf-dev pkg-config zstd softflowd pmacct iproute2 >/dev/null) \
+	     tshark libfixbuf-tools libfixbuf-dev pkg-config zstd softflowd pmacct iproute2 \
+	     argus-server argus-client time >/dev/null) \
 	  || echo "warning: could not install oracle tools; their tests will be skipped"; \
 	else echo "not root: oracle tools not installed; their tests will be skipped"; fi
 

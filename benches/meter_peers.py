@@ -1,0 +1,136 @@
+"""Time the flow meters on one capture, one after the other, in one run.
+
+Each peer runs as a child process; the table gives its wall time, packets per
+second (the capture's packet count from capinfos over the wall time), MB/s
+of capture, and peak RSS (GNU time's %M, i.e. wait4's ru_maxrss: the
+largest of the child and its reaped descendants, not their sum). The capture
+is read from the page cache after the first peer: run it twice to compare.
+A peer that is not installed is listed as skipped.
+
+    python3 benches/make_capture.py --size-mb 100 --out bench-data/meter-100mb.pcap
+    python3 benches/meter_peers.py bench-data/meter-100mb.pcap
+    python3 benches/meter_peers.py CAPTURE --nfstream-python /tmp/nfs-venv/bin/python
+
+Peers: a plain read (`cat > /dev/null`, the I/O floor), softflowd (IPFIX to
+a discard port, offline until EOF), argus (records to /dev/null), tshark's
+TCP conversation table, nfstream (`NFStreamer(source=...).to_pandas()` with
+its defaults, from a Python that has nfstream: --nfstream-python), and
+ferrofix (`run_ferrofix`, skipped until ferrofix has `meter`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GNU_TIME = "/usr/bin/time"  # Debian package `time`
+
+
+def run(argv: list[str]) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS in KiB, exit status) of one child process.
+
+    Peak RSS comes from GNU time's %M when it is installed: wait4's ru_maxrss
+    for a child of this process starts at this Python's own RSS (the forked
+    image before exec), a ~14 MiB floor that hides small peers."""
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        timed = (
+            [GNU_TIME, "-f", "%M", "-o", rss_file.name, *argv] if os.path.exists(GNU_TIME) else argv
+        )
+        start = time.perf_counter()
+        proc = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        rss = usage.ru_maxrss
+        if timed is not argv:
+            lines = [line for line in rss_file.read().splitlines() if line.strip().isdigit()]
+            rss = int(lines[-1]) if lines else rss
+    return wall, rss, os.waitstatus_to_exitcode(status)
+
+
+def count_packets(capture: Path) -> int:
+    out = subprocess.run(
+        ["capinfos", "-c", "-M", "-T", "-r", str(capture)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip().split("\t")[-1])
+
+
+def python_has(python: str, module: str, attr: str | None = None) -> bool:
+    code = f"import {module}" + (f"; assert hasattr({module}, {attr!r})" if attr else "")
+    return subprocess.run([python, "-c", code], capture_output=True).returncode == 0
+
+
+# --- ferrofix -------------------------------------------------------------
+def run_ferrofix(capture: Path, python: str = sys.executable) -> list[str] | str:
+    """THE ferrofix entry: the command that meters `capture` with ferrofix,
+    or why it is skipped. Runs `ferrofix.meter(capture)` in a child Python."""
+    if not python_has(python, "ferrofix", "meter"):
+        return "skipped: ferrofix has no meter() in this Python yet"
+    return [python, "-c", "import sys, ferrofix; ferrofix.meter(sys.argv[1])", str(capture)]
+
+
+# ---------------------------------------------------------------------------
+
+
+def peers(capture: Path, nfstream_python: str | None) -> list[tuple[str, list[str] | str]]:
+    c = str(capture)
+    table: list[tuple[str, list[str] | str]] = [("read (cat > /dev/null)", ["cat", c])]
+
+    def tool(name: str, argv: list[str]) -> None:
+        table.append((name, argv if shutil.which(argv[0]) else f"skipped: {argv[0]} not installed"))
+
+    tool(
+        "softflowd 1.1.0 (-v 10, offline)",
+        ["softflowd", "-r", c, "-n", "127.0.0.1:9", "-v", "10", "-d"],
+    )
+    tool("argus 3.0.8.2 (-w /dev/null)", ["argus", "-X", "-S", "60", "-r", c, "-w", "/dev/null"])
+    tool("tshark -q -z conv,tcp", ["tshark", "-n", "-q", "-z", "conv,tcp", "-r", c])
+    nfs = nfstream_python or sys.executable
+    if python_has(nfs, "nfstream"):
+        code = (
+            "import sys; from nfstream import NFStreamer; "
+            "NFStreamer(source=sys.argv[1]).to_pandas()"
+        )
+        table.append(("nfstream (defaults, to_pandas)", [nfs, "-c", code, c]))
+    else:
+        table.append(("nfstream (defaults, to_pandas)", f"skipped: no nfstream in {nfs}"))
+    table.append(("ferrofix.meter", run_ferrofix(capture)))
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("capture", type=Path)
+    ap.add_argument(
+        "--nfstream-python", help="a Python with nfstream installed (default: this one)"
+    )
+    args = ap.parse_args(argv)
+    capture = args.capture.resolve()
+    size_mb = capture.stat().st_size / 1e6
+    packets = count_packets(capture)
+    print(
+        f"capture: `{args.capture}`, {size_mb:.1f} MB, {packets} packets; one run each, in order\n"
+    )
+    print("| peer | wall s | packets/s | MB/s | peak RSS MiB | note |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, cmd in peers(capture, args.nfstream_python):
+        if isinstance(cmd, str):
+            print(f"| {name} | | | | | {cmd} |")
+            continue
+        wall, rss_kib, code = run(cmd)
+        note = "" if code == 0 else f"exit status {code}"
+        rate, mbps, rss = f"{packets / wall:,.0f}", f"{size_mb / wall:,.0f}", rss_kib / 1024
+        print(f"| {name} | {wall:.2f} | {rate} | {mbps} | {rss:.0f} | {note} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
