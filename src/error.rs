@@ -49,6 +49,9 @@ pub struct Error {
     pub offset: Option<u64>,
     /// Zero-based index of the message, when known.
     pub message_index: Option<u64>,
+    /// The input (a file's path, a capture's name) when several are read
+    /// as one.
+    pub input: Option<std::sync::Arc<str>>,
 }
 
 /// Result alias used across the core.
@@ -61,6 +64,7 @@ impl Error {
             kind,
             offset: None,
             message_index: None,
+            input: None,
         }
     }
 
@@ -72,6 +76,15 @@ impl Error {
         }
         if self.message_index.is_none() {
             self.message_index = Some(message_index);
+        }
+        self
+    }
+
+    /// Name the input the error is in (kept if already named).
+    #[must_use]
+    pub fn in_input(mut self, input: &str) -> Self {
+        if self.input.is_none() {
+            self.input = Some(input.into());
         }
         self
     }
@@ -149,6 +162,9 @@ impl fmt::Display for ErrorKind {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(input) = &self.input {
+            write!(f, "{input}: ")?;
+        }
         write!(f, "{}", self.kind)?;
         match (self.offset, self.message_index) {
             (Some(o), Some(m)) => write!(f, " (at byte offset {o}, message {m})"),

@@ -15,6 +15,8 @@ pub mod decode;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod encode;
 pub mod error;
+#[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
+pub mod meter;
 pub mod model;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod netflow;

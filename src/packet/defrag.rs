@@ -405,6 +405,7 @@ mod tests {
             ttl: 64,
             tos: 0,
             length: 20 + payload.len() as u32,
+            header_len: 20,
             length_from_frame: false,
             payload,
             fragment: true,

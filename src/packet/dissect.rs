@@ -75,6 +75,7 @@ pub struct Dissected<'a> {
 }
 
 /// What a frame gave.
+#[allow(clippy::large_enum_variant)] // the packet is the common case, never boxed
 pub enum Step<'a> {
     Packet(Dissected<'a>),
     /// A fragment kept for later (reassembly, or its first fragment).
@@ -343,6 +344,7 @@ impl Dissector {
         let header = if p.version == 4 { 20u32 } else { 40 };
         let ip = Ip {
             length: header.saturating_add(u32::try_from(self.whole.len()).unwrap_or(u32::MAX)),
+            header_len: header as u16,
             length_from_frame: false,
             payload: &self.whole,
             fragment: false,

@@ -32,6 +32,9 @@ pub struct Ip<'a> {
     pub tos: u8,
     /// The packet's octets per its IP header, headers included.
     pub length: u32,
+    /// Octets of IP headers: IPv4 with options, IPv6 with the extension
+    /// headers walked (to the fragment header, for a fragment).
+    pub header_len: u16,
     /// The header declared no length (see the module docs): `length` is
     /// the frame's length on the wire from the IP header on.
     pub length_from_frame: bool,
@@ -104,6 +107,7 @@ fn ipv4(p: &[u8], wire: u32) -> Option<Ip<'_>> {
         ttl: *p.get(8)?,
         tos: *p.get(1)?,
         length,
+        header_len: ihl as u16,
         length_from_frame: from_frame,
         payload: p.get(ihl..end.max(ihl))?,
         fragment: frag & 0x3FFF != 0,
@@ -183,6 +187,7 @@ fn ipv6(p: &[u8], wire: u32) -> Option<Ip<'_>> {
         ttl: *p.get(7)?,
         tos,
         length,
+        header_len: u16::try_from(at).unwrap_or(u16::MAX),
         length_from_frame: from_frame,
         payload: p.get(at..end.max(at))?,
         fragment,

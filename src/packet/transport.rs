@@ -39,6 +39,8 @@ pub struct Tcp<'a> {
     /// 3540 and draft-ietf-tcpm-accurate-ecn).
     pub flags_hi: u8,
     pub window: u16,
+    /// The header's length in octets (data offset times 4, RFC 9293 §3.1).
+    pub header_len: u8,
     /// The options bytes (see [`Tcp::parsed_options`]).
     pub options: &'a [u8],
     pub payload: &'a [u8],
@@ -86,6 +88,7 @@ pub fn tcp(p: &[u8]) -> Option<Tcp<'_>> {
         flags: *p.get(13)?,
         flags_hi: p.get(12)? & 0x0F,
         window: be16(p, 14)?,
+        header_len: off as u8,
         // A header cut by the capture inside its options keeps the
         // fixed part: the options present are read, the payload is empty.
         options: p.get(20..off.min(p.len()))?,

@@ -93,6 +93,8 @@ pub struct CaptureReader<R: Read> {
     number: u64,
     /// Where the current packet's data starts in `buf`, and its length.
     data: (usize, usize),
+    /// The last packet's link type, time, length on the wire and offset.
+    last: Option<(u16, i64, u32, u64)>,
     done: bool,
 }
 
@@ -177,6 +179,7 @@ impl<R: Read> CaptureReader<R> {
             pos: 4,
             number: 0,
             data: (0, 0),
+            last: None,
             done: false,
         };
         if magic_be == PCAPNG_SHB {
@@ -285,6 +288,7 @@ impl<R: Read> CaptureReader<R> {
             buf: Vec::with_capacity(1 << 16),
             number: 0,
             data: (0, 0),
+            last: None,
             done: false,
         })
     }
@@ -376,33 +380,43 @@ impl<R: Read> CaptureReader<R> {
             Format::Pcapng { .. } => self.next_pcapng(),
         };
         match r {
-            Ok(Some((linktype, ts_ns, orig_len, offset))) => {
-                let (at, len) = self.data;
-                Ok(Some(Packet {
-                    linktype,
-                    ts_ns,
-                    data: if self.in_whole {
-                        self.whole
-                            .as_ref()
-                            .and_then(|w| (**w).as_ref().get(at..at.saturating_add(len)))
-                            .unwrap_or_default()
-                    } else {
-                        self.buf.get(at..at.saturating_add(len)).unwrap_or_default()
-                    },
-                    orig_len,
-                    number: self.number,
-                    offset,
-                }))
+            Ok(Some(meta)) => {
+                self.last = Some(meta);
+                Ok(self.current())
             }
             Ok(None) => {
                 self.done = true;
+                self.last = None;
                 Ok(None)
             }
             Err(e) => {
                 self.done = true;
+                self.last = None;
                 Err(e)
             }
         }
+    }
+
+    /// The packet the last [`CaptureReader::next_packet`] gave, again
+    /// (`None` before the first and after the end or an error).
+    pub fn current(&self) -> Option<Packet<'_>> {
+        let (linktype, ts_ns, orig_len, offset) = self.last?;
+        let (at, len) = self.data;
+        Some(Packet {
+            linktype,
+            ts_ns,
+            data: if self.in_whole {
+                self.whole
+                    .as_ref()
+                    .and_then(|w| (**w).as_ref().get(at..at.saturating_add(len)))
+                    .unwrap_or_default()
+            } else {
+                self.buf.get(at..at.saturating_add(len)).unwrap_or_default()
+            },
+            orig_len,
+            number: self.number,
+            offset,
+        })
     }
 
     fn next_pcap(&mut self) -> Result<Option<(u16, i64, u32, u64)>> {

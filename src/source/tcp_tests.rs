@@ -35,6 +35,7 @@ fn seg(seq: u32, flags: u8, payload: &[u8]) -> Tcp<'_> {
         flags,
         flags_hi: 0,
         window: 0,
+        header_len: 20,
         options: &[],
         payload,
     }

@@ -1,0 +1,167 @@
+//! The meter as a stream of Arrow record batches: packets are read and
+//! metered until a batch's worth of records has ended, and the records go
+//! through the columnar sink's fixed-record path into Arrow columns (the
+//! same path that reads IPFIX files), so `meter` and `read_ipfix` of the
+//! meter's own output give the same table.
+//!
+//! A capture that fails part-way (a corrupt or truncated file) is handled
+//! by the policy: `Error` ends metering there, gives every flow so far
+//! (their records end as forced), then the error naming the capture and
+//! the byte offset; `Warn` and `Skip` go on with the other captures,
+//! counting (and for `Warn` reporting) the failure.
+
+use std::collections::VecDeque;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use super::input::{Captures, Next};
+use super::Meter;
+use crate::columnar::{ColumnarOptions, ColumnarSink, RecordKind};
+use crate::decode::{Policy, RecordSink};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::ColumnIe;
+
+/// Packets metered between looks at how many records are ready.
+const CHUNK: usize = 4096;
+
+/// Metered flows as Arrow batches.
+pub struct MeterBatches {
+    meter: Meter,
+    captures: Captures,
+    labels: Vec<String>,
+    sink: ColumnarSink,
+    policy: Policy,
+    batch_size: usize,
+    ready: VecDeque<RecordBatch>,
+    finished: bool,
+    /// An error to give once the flows before it are out.
+    error: Option<Error>,
+    /// Failures skipped under `Warn`, for the caller to report.
+    pub warnings: Vec<String>,
+}
+
+impl MeterBatches {
+    /// Meter `captures` (named by `labels`) into batches of the columns
+    /// `columns` (None: every column of the meter's templates).
+    pub fn new(
+        meter: Meter,
+        captures: Captures,
+        labels: Vec<String>,
+        columns: Option<Vec<ColumnIe>>,
+        mut opts: ColumnarOptions,
+    ) -> Self {
+        opts.kind = RecordKind::Data;
+        opts.exporter_columns = false;
+        opts.batch_size = opts.batch_size.max(1);
+        let columns = columns.unwrap_or_else(|| meter.records().columns().to_vec());
+        MeterBatches {
+            policy: opts.policy,
+            batch_size: opts.batch_size,
+            sink: ColumnarSink::new(&columns, opts),
+            meter,
+            captures,
+            labels,
+            ready: VecDeque::new(),
+            finished: false,
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.sink.schema()
+    }
+
+    /// The meter (for its statistics).
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Bytes of the captures read so far.
+    pub fn position(&self) -> u64 {
+        self.captures.position()
+    }
+
+    /// The next batch; `Ok(None)` at the end.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(b) = self.ready.pop_front() {
+                return Ok(Some(b));
+            }
+            if self.finished {
+                return match self.error.take() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
+            }
+            self.meter_some()?;
+            let sink = &mut self.sink;
+            self.meter.drain(|t, bytes, n| {
+                if sink.fixed_records(t, bytes, n)? {
+                    Ok(())
+                } else {
+                    Err(Error::new(ErrorKind::Internal(
+                        "the columnar sink refused the meter's fixed-length records".into(),
+                    )))
+                }
+            })?;
+            if self.finished {
+                self.sink.flush()?;
+            }
+            self.ready.extend(self.sink.take_batches());
+        }
+    }
+
+    /// Meter packets until a batch's worth of records is ready or the
+    /// input ends.
+    fn meter_some(&mut self) -> Result<()> {
+        for _ in 0..CHUNK {
+            match self.captures.next_packet() {
+                Next::Packet(_, p) => self.meter.packet(&p)?,
+                Next::Failed(i, e) => {
+                    let label = self.labels.get(i).map_or("capture", String::as_str);
+                    let e = e.in_input(label);
+                    self.meter.capture_failed();
+                    match self.policy {
+                        Policy::Error => {
+                            self.error = Some(e);
+                            self.meter.finish()?;
+                            self.finished = true;
+                            return Ok(());
+                        }
+                        Policy::Warn => self.warnings.push(e.to_string()),
+                        Policy::Skip => {}
+                    }
+                }
+                Next::End => {
+                    self.meter.finish()?;
+                    self.finished = true;
+                    return Ok(());
+                }
+            }
+            if self.meter.pending() >= self.batch_size {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for MeterBatches {
+    type Item = std::result::Result<RecordBatch, arrow_schema::ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_batch() {
+            Ok(Some(b)) => Some(Ok(b)),
+            Ok(None) => None,
+            Err(e) => Some(Err(arrow_schema::ArrowError::ExternalError(Box::new(e)))),
+        }
+    }
+}
+
+impl arrow_array::RecordBatchReader for MeterBatches {
+    fn schema(&self) -> SchemaRef {
+        self.sink.schema()
+    }
+}

@@ -1,0 +1,94 @@
+//! The meter as IPFIX: every template is announced once at the start (and
+//! again as the exporter's refresh option says, for UDP, RFC 7011 §8.4),
+//! then each record as it ends, in messages the exporter builds (RFC 7011
+//! §3; at most its `mtu` octets). Messages are flushed whenever records
+//! were written, so a live capture's flows reach the collector as they
+//! end rather than when a message fills.
+
+use std::io::Write;
+
+use super::input::{Captures, Next};
+use super::record::DOMAIN;
+use super::Meter;
+use crate::decode::Policy;
+use crate::encode::Exporter;
+use crate::error::{Error, Result};
+
+/// Packets metered between looks for ended records.
+const CHUNK: usize = 4096;
+
+/// What a metering run to IPFIX did.
+#[derive(Debug, Default)]
+pub struct ExportRun {
+    /// Failures skipped under `Warn`.
+    pub warnings: Vec<String>,
+}
+
+/// Meter `captures` (named by `labels`) into `exporter`; `progress` is
+/// called with the bytes read so far after each chunk of packets. A
+/// capture that fails part-way is handled as in [`super::batches`]: under
+/// `Policy::Error` the flows so far are written, then the error returned.
+pub fn export_ipfix<W: Write>(
+    meter: &mut Meter,
+    captures: &mut Captures,
+    labels: &[String],
+    exporter: &mut Exporter<W>,
+    policy: Policy,
+    mut progress: impl FnMut(u64) -> Result<()>,
+) -> Result<ExportRun> {
+    let mut run = ExportRun::default();
+    for t in meter.records().templates() {
+        exporter.add_template(t.clone())?;
+    }
+    let mut failed: Option<Error> = None;
+    let mut ended = false;
+    while !ended {
+        for _ in 0..CHUNK {
+            match captures.next_packet() {
+                Next::Packet(_, p) => meter.packet(&p)?,
+                Next::Failed(i, e) => {
+                    let e = e.in_input(labels.get(i).map_or("capture", String::as_str));
+                    meter.capture_failed();
+                    match policy {
+                        Policy::Error => {
+                            failed = Some(e);
+                            ended = true;
+                            break;
+                        }
+                        Policy::Warn => run.warnings.push(e.to_string()),
+                        Policy::Skip => {}
+                    }
+                }
+                Next::End => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            meter.finish()?;
+        }
+        write_pending(meter, exporter)?;
+        progress(captures.position())?;
+    }
+    exporter.flush()?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(run),
+    }
+}
+
+/// Write the records ended so far and flush them.
+pub fn write_pending<W: Write>(meter: &mut Meter, exporter: &mut Exporter<W>) -> Result<()> {
+    if meter.pending() == 0 {
+        return Ok(());
+    }
+    meter.drain(|t, bytes, n| {
+        let len = bytes.len().checked_div(n).unwrap_or(0).max(1);
+        for rec in bytes.chunks_exact(len) {
+            exporter.write_record(DOMAIN, t.id, rec)?;
+        }
+        Ok(())
+    })?;
+    exporter.flush()
+}

@@ -1,0 +1,235 @@
+//! A flow's state: a small fixed core (the key, times, the initiator, the
+//! end state) and per-direction counters, plus an optional TCP block
+//! allocated for TCP flows only, where the TCP-performance analysis keeps
+//! its per-direction state. Every packet of a flow goes through
+//! [`Flow::account`].
+//!
+//! Definitions (each an IANA IE, or CERT's for YAF's flags):
+//! - octets: the IP length of each packet (headers included), as its
+//!   header declares it, whatever the capture kept (octetDeltaCount);
+//! - transport octets: the IP length minus the IP headers and the
+//!   transport header (TCP's data offset, UDP 8, SCTP 12, ICMP/ICMPv6 the
+//!   4-octet common header; later fragments carry no transport header);
+//!   transport packets: packets with at least one such octet
+//!   (transportOctetDeltaCount, transportPacketDeltaCount, RFC 7011 IEs
+//!   401/402);
+//! - initialTCPFlags: the flags of a direction's first packet;
+//!   unionTCPFlags: the union of the flags of its other packets (YAF);
+//!   tcpControlBits: the union over all its packets, with the four bits
+//!   before the flags (IANA 6);
+//! - minimumTTL/maximumTTL over the direction's packets; ipClassOfService
+//!   and the MAC addresses of its first packet.
+
+use super::key::{FlowKey, Side};
+use crate::packet::{Dissected, ACK, FIN, L4, RST, SYN};
+
+/// A direction's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirCounters {
+    pub packets: u64,
+    pub octets: u64,
+    pub transport_packets: u64,
+    pub transport_octets: u64,
+    /// First and last packet times (ns since the epoch); valid when
+    /// `packets > 0`.
+    pub first_ns: i64,
+    pub last_ns: i64,
+    pub initial_flags: u8,
+    pub union_flags: u8,
+    pub control_bits: u16,
+    pub min_ttl: u8,
+    pub max_ttl: u8,
+    pub tos: u8,
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+}
+
+/// Per-direction TCP state kept by the engine (the TCP analysis grows
+/// this block).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpDir {
+    /// The sequence number just past this direction's FIN, once sent.
+    pub fin_end: Option<u32>,
+    /// This direction's SYN was seen.
+    pub syn: bool,
+}
+
+/// The TCP block of a TCP flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpBlock {
+    pub dir: [TcpDir; 2],
+}
+
+/// How a flow stands after a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Open,
+    /// FIN seen both ways, the last FIN not yet acknowledged.
+    Closing,
+    /// RST seen, or both FINs and the acknowledgment of the last: the
+    /// flow ends now (flowEndReason 3).
+    Closed,
+}
+
+/// A flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub key: FlowKey,
+    /// Kept across active-timeout continuations.
+    pub flow_id: u64,
+    /// The side that opened the flow: the sender of a SYN where one is
+    /// seen, else of the first packet.
+    pub initiator: Side,
+    /// Earliest and latest packet of the record.
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// Counters by key side (not by initiator).
+    pub dir: [DirCounters; 2],
+    pub phase: Phase,
+    pub tcp: Option<Box<TcpBlock>>,
+}
+
+impl Flow {
+    /// A flow whose first packet, from `side`, is `d`.
+    pub fn new(key: FlowKey, flow_id: u64, side: Side, d: &Dissected<'_>) -> Self {
+        let initiator = match d.l4 {
+            // A SYN/ACK first: its receiver opened the connection.
+            L4::Tcp(t) if t.flags & (SYN | ACK) == SYN | ACK => side ^ 1,
+            _ => side,
+        };
+        Flow {
+            key,
+            flow_id,
+            initiator,
+            start_ns: d.ts_ns,
+            end_ns: d.ts_ns,
+            dir: [DirCounters::default(); 2],
+            phase: Phase::Open,
+            tcp: (key.protocol == 6).then(Box::default),
+        }
+    }
+
+    /// Count packet `d` sent from `side`.
+    pub fn account(&mut self, side: Side, d: &Dissected<'_>) {
+        let side = side & 1;
+        self.start_ns = self.start_ns.min(d.ts_ns);
+        self.end_ns = self.end_ns.max(d.ts_ns);
+        let payload = transport_payload(d);
+        let c = &mut self.dir[side];
+        let first = c.packets == 0;
+        c.packets = c.packets.saturating_add(u64::from(d.packets));
+        c.octets = c.octets.saturating_add(u64::from(d.ip.length));
+        if payload > 0 {
+            c.transport_packets = c.transport_packets.saturating_add(1);
+            c.transport_octets = c.transport_octets.saturating_add(u64::from(payload));
+        }
+        if first {
+            c.first_ns = d.ts_ns;
+            c.last_ns = d.ts_ns;
+            c.min_ttl = d.ip.ttl;
+            c.max_ttl = d.ip.ttl;
+            c.tos = d.ip.tos;
+            c.src_mac = d.link.src_mac.unwrap_or_default();
+            c.dst_mac = d.link.dst_mac.unwrap_or_default();
+        } else {
+            c.first_ns = c.first_ns.min(d.ts_ns);
+            c.last_ns = c.last_ns.max(d.ts_ns);
+            c.min_ttl = c.min_ttl.min(d.ip.ttl);
+            c.max_ttl = c.max_ttl.max(d.ip.ttl);
+        }
+        if let L4::Tcp(t) = d.l4 {
+            if first {
+                c.initial_flags = t.flags;
+            } else {
+                c.union_flags |= t.flags;
+            }
+            c.control_bits |= t.control_bits();
+            self.tcp_state(side, d, &t);
+        }
+    }
+
+    fn tcp_state(&mut self, side: Side, d: &Dissected<'_>, t: &crate::packet::Tcp<'_>) {
+        let no_syn_yet = self
+            .tcp
+            .as_ref()
+            .is_some_and(|b| !b.dir[0].syn && !b.dir[1].syn);
+        let Some(b) = self.tcp.as_mut() else { return };
+        if t.flags & SYN != 0 {
+            if no_syn_yet {
+                // The first SYN names the initiator (its sender, or for a
+                // SYN/ACK its receiver), whatever came before it.
+                self.initiator = if t.flags & ACK == 0 { side } else { side ^ 1 };
+            }
+            b.dir[side].syn = true;
+        }
+        if t.flags & RST != 0 {
+            self.phase = Phase::Closed;
+            return;
+        }
+        if t.flags & FIN != 0 {
+            // The FIN occupies the sequence number after the data.
+            let len =
+                d.ip.length
+                    .saturating_sub(u32::from(d.ip.header_len))
+                    .saturating_sub(u32::from(t.header_len));
+            let end = t.seq.wrapping_add(len).wrapping_add(1);
+            b.dir[side].fin_end = Some(end);
+        }
+        let other = b.dir[side ^ 1].fin_end;
+        if let (Some(_), Some(theirs)) = (b.dir[side].fin_end, other) {
+            if self.phase == Phase::Open {
+                self.phase = Phase::Closing;
+            }
+            // The acknowledgment of the other side's FIN, sent after our
+            // own FIN: the connection is closed (RFC 9293 §3.6).
+            if t.flags & ACK != 0 && t.flags & FIN == 0 && t.ack == theirs {
+                self.phase = Phase::Closed;
+            }
+        }
+    }
+
+    /// Start the continuation of an active-timed-out record: counters
+    /// zeroed, key, flowId, initiator and TCP state kept.
+    pub fn continuation(&mut self, ts_ns: i64) {
+        self.dir = [DirCounters::default(); 2];
+        self.start_ns = ts_ns;
+        self.end_ns = ts_ns;
+    }
+
+    /// Packets of the record.
+    pub fn packets(&self) -> u64 {
+        self.dir[0].packets.saturating_add(self.dir[1].packets)
+    }
+}
+
+/// Transport payload octets of a packet (see the module docs).
+fn transport_payload(d: &Dissected<'_>) -> u32 {
+    let after_ip = d.ip.length.saturating_sub(u32::from(d.ip.header_len));
+    let l4 = match d.l4 {
+        L4::Tcp(t) => u32::from(t.header_len),
+        L4::Udp(_) => 8,
+        L4::Ports { .. } => {
+            if d.ip.protocol == 132 {
+                12
+            } else {
+                8
+            }
+        }
+        L4::Icmp { .. } => 4,
+        L4::Fragment { .. } | L4::None => {
+            if d.ip.has_transport_header() {
+                // A whole packet of a protocol without a header we read.
+                match d.ip.protocol {
+                    6 => 20,
+                    17 | 33 | 136 => 8,
+                    132 => 12,
+                    1 | 58 => 4,
+                    _ => 0,
+                }
+            } else {
+                0
+            }
+        }
+    };
+    after_ip.saturating_sub(l4)
+}

@@ -1,0 +1,193 @@
+//! The flow key (RFC 7011 §2 "Flow Key"; RFC 5103 §2 for biflows): IP
+//! version, addresses, transport ports, protocol and the outermost VLAN
+//! id. ICMP and ICMPv6 carry their type and code in the destination-port
+//! slot, as YAF and QoF do (so an echo request and its reply are two
+//! flows, each direction of a ping its own record), and that slot is not
+//! swapped when a biflow is reversed.
+//!
+//! A biflow's key is canonical: its two endpoints are ordered (address,
+//! then port), so both directions of a conversation find the same entry;
+//! [`Side`] says which endpoint sent a packet. Which endpoint is the
+//! initiator is the flow's business (see [`super::flow`]), not the key's.
+
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::IpAddr;
+
+use crate::packet::{Dissected, L4};
+
+/// A packet's endpoint in its flow's key: 0 the lower, 1 the higher.
+pub type Side = usize;
+
+/// One endpoint: address (IPv4 in the first four octets) and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Endpoint {
+    pub addr: [u8; 16],
+    pub port: u16,
+}
+
+/// A flow key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowKey {
+    /// The endpoints: `ends[0]` is the lower of a biflow's (or a
+    /// uniflow's source).
+    pub ends: [Endpoint; 2],
+    pub vlan: u16,
+    pub protocol: u8,
+    /// 4 or 6.
+    pub version: u8,
+    /// ICMP type and code (type * 256 + code), 0 for other protocols.
+    pub icmp: u16,
+}
+
+impl FlowKey {
+    /// The key of a packet and the side it was sent from; `biflow`
+    /// false: the packet's source is always side 0.
+    pub fn of(d: &Dissected<'_>, biflow: bool) -> (FlowKey, Side) {
+        let (sport, dport, icmp) = transport_key(d);
+        let src = Endpoint {
+            addr: octets(d.ip.src),
+            port: sport,
+        };
+        let dst = Endpoint {
+            addr: octets(d.ip.dst),
+            port: dport,
+        };
+        let swap = biflow && dst < src;
+        let ends = if swap { [dst, src] } else { [src, dst] };
+        (
+            FlowKey {
+                ends,
+                vlan: d.link.vlan().unwrap_or(0),
+                protocol: d.ip.protocol,
+                version: d.ip.version,
+                icmp,
+            },
+            usize::from(swap),
+        )
+    }
+
+    /// Endpoint `side`'s address.
+    pub fn addr(&self, side: Side) -> IpAddr {
+        let a = self.ends[side & 1].addr;
+        if self.version == 4 {
+            IpAddr::from([a[0], a[1], a[2], a[3]])
+        } else {
+            IpAddr::from(a)
+        }
+    }
+
+    /// Whether the protocol is ICMP or ICMPv6.
+    pub fn is_icmp(&self) -> bool {
+        is_icmp(self.protocol, self.version)
+    }
+
+    /// A hash of the key that both directions share and that does not
+    /// depend on the process (for spreading flows over workers).
+    pub fn spread(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |b: &[u8]| {
+            for &x in b {
+                h = (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        eat(&self.ends[0].addr);
+        eat(&self.ends[1].addr);
+        eat(&self.ends[0].port.to_be_bytes());
+        eat(&self.ends[1].port.to_be_bytes());
+        eat(&[self.protocol, self.version]);
+        h
+    }
+}
+
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let [x, y] = &self.ends;
+        let (a, b) = (u128::from_ne_bytes(x.addr), u128::from_ne_bytes(y.addr));
+        state.write_u64((a as u64) ^ (b as u64).rotate_left(17));
+        state.write_u64(((a >> 64) as u64) ^ ((b >> 64) as u64).rotate_left(29));
+        state.write_u64(
+            (u64::from(x.port) << 48)
+                | (u64::from(y.port) << 32)
+                | (u64::from(self.icmp) << 16)
+                | (u64::from(self.protocol) << 8)
+                | u64::from(self.version),
+        );
+        state.write_u16(self.vlan);
+    }
+}
+
+/// A fast hasher for flow keys (a multiply-rotate mix of whole words, as
+/// rustc's FxHasher; the table's keys come from packets, so its worst case
+/// is bounded by `max_flows`, not by the hash).
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        // A final avalanche so that the low bits hashbrown uses mix all.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+}
+
+/// Builds [`KeyHasher`]s.
+pub type BuildKeyHasher = BuildHasherDefault<KeyHasher>;
+
+fn is_icmp(protocol: u8, version: u8) -> bool {
+    matches!((protocol, version), (1, 4) | (58, 6))
+}
+
+fn octets(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(v) => {
+            let mut o = [0u8; 16];
+            o[..4].copy_from_slice(&v.octets());
+            o
+        }
+        IpAddr::V6(v) => v.octets(),
+    }
+}
+
+/// Source port, destination port and ICMP type/code of a packet (zeros
+/// where the protocol has none or the capture lacks the header).
+fn transport_key(d: &Dissected<'_>) -> (u16, u16, u16) {
+    match d.l4 {
+        L4::Tcp(t) => (t.src_port, t.dst_port, 0),
+        L4::Udp(u) => (u.src_port, u.dst_port, 0),
+        L4::Ports { src, dst } => (src, dst, 0),
+        L4::Icmp { kind, code } => (0, 0, u16::from_be_bytes([kind, code])),
+        L4::Fragment { header, len } => {
+            if len < 4 {
+                (0, 0, 0)
+            } else if is_icmp(d.ip.protocol, d.ip.version) {
+                (0, 0, u16::from_be_bytes([header[0], header[1]]))
+            } else if matches!(d.ip.protocol, 6 | 17 | 33 | 132 | 136) {
+                (
+                    u16::from_be_bytes([header[0], header[1]]),
+                    u16::from_be_bytes([header[2], header[3]]),
+                    0,
+                )
+            } else {
+                (0, 0, 0)
+            }
+        }
+        L4::None => (0, 0, 0),
+    }
+}

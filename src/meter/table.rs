@@ -1,0 +1,303 @@
+//! The flow table: flows by key, in least-recently-seen order, with the
+//! timeouts and end reasons of IANA's flowEndReason (RFC 7011 §5.11
+//! registry, values 1-5):
+//!
+//! 1. idle timeout: no packet for more than `idle_timeout` (the table's
+//!    clock is the latest packet time seen);
+//! 2. active timeout: a packet more than `active_timeout` after the
+//!    record's start ends the record before it; the packet starts the
+//!    continuation, which keeps the flowId;
+//! 3. end of flow detected: a TCP RST, or FIN both ways and the
+//!    acknowledgment of the last FIN (a flow whose FINs are both seen but
+//!    whose last acknowledgment is not ends so at its idle timeout, or when
+//!    a new SYN reuses its key);
+//! 4. forced end: the end of the capture;
+//! 5. lack of resources: a new flow when `max_flows` are open evicts the
+//!    least recently seen.
+//!
+//! Memory is proportional to the flows open at once (at most `max_flows`):
+//! slots of ended flows are reused.
+
+use std::collections::HashMap;
+
+use super::flow::{Flow, Phase};
+use super::key::{BuildKeyHasher, FlowKey};
+use crate::packet::{Dissected, ACK, L4, SYN};
+
+/// IANA flowEndReason values.
+pub mod reason {
+    pub const IDLE: u8 = 1;
+    pub const ACTIVE: u8 = 2;
+    pub const END_OF_FLOW: u8 = 3;
+    pub const FORCED: u8 = 4;
+    pub const LACK_OF_RESOURCES: u8 = 5;
+}
+
+const NIL: u32 = u32::MAX;
+
+/// Options of a flow table.
+#[derive(Debug, Clone, Copy)]
+pub struct TableOptions {
+    pub idle_ns: i64,
+    pub active_ns: i64,
+    pub max_flows: usize,
+    pub biflow: bool,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions {
+            idle_ns: 30_000_000_000,
+            active_ns: 300_000_000_000,
+            max_flows: 1 << 20,
+            biflow: true,
+        }
+    }
+}
+
+/// A record ended.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub flow: Flow,
+    /// flowEndReason.
+    pub reason: u8,
+}
+
+/// Counters of the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Flows begun (continuations not counted).
+    pub flows: u64,
+    /// Records ended, by flowEndReason (index 1-5).
+    pub by_reason: [u64; 6],
+    /// Most flows open at once.
+    pub peak_flows: u64,
+    /// Packets whose time was before the latest seen (kept, counted).
+    pub out_of_order: u64,
+}
+
+struct Slot {
+    flow: Flow,
+    prev: u32,
+    next: u32,
+}
+
+/// The flow table.
+pub struct Table {
+    opts: TableOptions,
+    map: HashMap<FlowKey, u32, BuildKeyHasher>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Least recently seen first.
+    head: u32,
+    tail: u32,
+    next_id: u64,
+    now: Option<i64>,
+    /// Records ended, in the order they ended; the caller drains them.
+    pub ended: Vec<Ended>,
+    pub stats: TableStats,
+}
+
+impl Table {
+    pub fn new(opts: TableOptions) -> Self {
+        Table {
+            opts: TableOptions {
+                max_flows: opts.max_flows.max(1),
+                ..opts
+            },
+            map: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            next_id: 1,
+            now: None,
+            ended: Vec::new(),
+            stats: TableStats::default(),
+        }
+    }
+
+    /// Flows open.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Account a packet to its flow, ending records as the rules say.
+    pub fn packet(&mut self, d: &Dissected<'_>) {
+        match self.now {
+            Some(now) if d.ts_ns < now => {
+                self.stats.out_of_order = self.stats.out_of_order.saturating_add(1);
+            }
+            _ => {
+                self.now = Some(d.ts_ns);
+                self.expire(d.ts_ns);
+            }
+        }
+        let (key, side) = FlowKey::of(d, self.opts.biflow);
+        let at = match self.map.get(&key) {
+            Some(&i) => {
+                let f = &mut self.slots[i as usize].flow;
+                if f.phase == Phase::Closing && pure_syn(d) {
+                    // A new connection on the key of one that closed.
+                    self.end(i, reason::END_OF_FLOW);
+                    self.insert(key, side, d)
+                } else {
+                    if d.ts_ns.saturating_sub(f.start_ns) > self.opts.active_ns {
+                        let flow = f.clone();
+                        f.continuation(d.ts_ns);
+                        self.record(flow, reason::ACTIVE);
+                    }
+                    self.touch(i);
+                    i
+                }
+            }
+            None => self.insert(key, side, d),
+        };
+        let f = &mut self.slots[at as usize].flow;
+        f.account(side, d);
+        if f.phase == Phase::Closed {
+            self.end(at, reason::END_OF_FLOW);
+        }
+    }
+
+    /// End the records idle for more than the idle timeout at `now`.
+    pub fn expire(&mut self, now: i64) {
+        while self.head != NIL {
+            let f = &self.slots[self.head as usize].flow;
+            if now.saturating_sub(f.end_ns) <= self.opts.idle_ns {
+                break;
+            }
+            let why = if f.phase == Phase::Closing {
+                reason::END_OF_FLOW
+            } else {
+                reason::IDLE
+            };
+            self.end(self.head, why);
+        }
+    }
+
+    /// The capture ended: every open record ends (forced, or end of flow
+    /// for one closing).
+    pub fn finish(&mut self) {
+        while self.head != NIL {
+            let why = if self.slots[self.head as usize].flow.phase == Phase::Closing {
+                reason::END_OF_FLOW
+            } else {
+                reason::FORCED
+            };
+            self.end(self.head, why);
+        }
+    }
+
+    fn insert(&mut self, key: FlowKey, side: usize, d: &Dissected<'_>) -> u32 {
+        if self.map.len() >= self.opts.max_flows && self.head != NIL {
+            self.end(self.head, reason::LACK_OF_RESOURCES);
+        }
+        let flow = Flow::new(key, self.next_id, side, d);
+        self.next_id = self.next_id.saturating_add(1);
+        self.stats.flows = self.stats.flows.saturating_add(1);
+        let slot = Slot {
+            flow,
+            prev: NIL,
+            next: NIL,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                u32::try_from(self.slots.len().saturating_sub(1)).unwrap_or(NIL)
+            }
+        };
+        self.map.insert(key, i);
+        self.link_tail(i);
+        self.stats.peak_flows = self.stats.peak_flows.max(self.map.len() as u64);
+        i
+    }
+
+    /// End slot `i`'s record and free the slot.
+    fn end(&mut self, i: u32, why: u8) {
+        self.unlink(i);
+        let key = self.slots[i as usize].flow.key;
+        self.map.remove(&key);
+        self.free.push(i);
+        // The slot keeps a stale flow until reused; the record leaves
+        // with a copy's worth of move.
+        let flow = std::mem::replace(&mut self.slots[i as usize].flow, placeholder());
+        self.record(flow, why);
+    }
+
+    fn record(&mut self, flow: Flow, why: u8) {
+        if let Some(n) = self.stats.by_reason.get_mut(usize::from(why)) {
+            *n = n.saturating_add(1);
+        }
+        self.ended.push(Ended { flow, reason: why });
+    }
+
+    fn touch(&mut self, i: u32) {
+        if self.tail != i {
+            self.unlink(i);
+            self.link_tail(i);
+        }
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = {
+            let s = &self.slots[i as usize];
+            (s.prev, s.next)
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
+        }
+        let s = &mut self.slots[i as usize];
+        s.prev = NIL;
+        s.next = NIL;
+    }
+
+    fn link_tail(&mut self, i: u32) {
+        let old = self.tail;
+        {
+            let s = &mut self.slots[i as usize];
+            s.prev = old;
+            s.next = NIL;
+        }
+        if old == NIL {
+            self.head = i;
+        } else {
+            self.slots[old as usize].next = i;
+        }
+        self.tail = i;
+    }
+}
+
+/// A SYN without ACK: the opening of a connection.
+fn pure_syn(d: &Dissected<'_>) -> bool {
+    matches!(d.l4, L4::Tcp(t) if t.flags & (SYN | ACK) == SYN)
+}
+
+/// What a freed slot holds until reused.
+fn placeholder() -> Flow {
+    Flow {
+        key: FlowKey::default(),
+        flow_id: 0,
+        initiator: 0,
+        start_ns: 0,
+        end_ns: 0,
+        dir: Default::default(),
+        phase: Phase::Open,
+        tcp: None,
+    }
+}
