@@ -1,4 +1,4 @@
-"""ferrofix: IPFIX (RFC 7011) for Python at native speed.
+"""ferrofix: IPFIX (RFC 7011) for Python at native speed, and a flow meter.
 
 >>> import ferrofix as ff
 >>> for rec in ff.iter_records("flows.ipfix"):    # doctest: +SKIP
@@ -19,6 +19,7 @@ from ._errors import (
 )
 from ._ferrofix import IANA_REGISTRY_UPDATED, __version__
 from ._lists import BasicList
+from ._meter import Meter, meter
 from ._model import IESpec, InformationElement, describe, parse_spec, spec_file
 from ._reader import (
     DomainSequence,
@@ -46,6 +47,7 @@ __all__ = [
     "InternalError",
     "IpfixScan",
     "LimitExceededError",
+    "Meter",
     "MissingTemplateError",
     "Reader",
     "RecordMeta",
@@ -59,6 +61,7 @@ __all__ = [
     "collect",
     "describe",
     "iter_records",
+    "meter",
     "parse_spec",
     "read_ipfix",
     "scan_ipfix",

@@ -6,6 +6,7 @@ from typing import Any, final
 
 __all__ = [
     "IANA_REGISTRY_UPDATED",
+    "_Meter",
     "_Reader",
     "_Scanner",
     "_Writer",
@@ -115,6 +116,41 @@ class _Scanner:
     def stop(self) -> None: ...
     def finished(self) -> bool: ...
     def live_counters(self) -> tuple[int, int, int, int] | None: ...
+
+@final
+class _Meter:
+    def __new__(
+        cls,
+        sources: list[Any],
+        *,
+        idle_timeout: float = 30.0,
+        active_timeout: float = 300.0,
+        biflow: bool = True,
+        max_flows: int = 1048576,
+        decapsulate: bool = False,
+        columns: list[str] | None = None,
+        batch_size: int = 65536,
+        addresses: str = "string",
+        on_bad_records: str = "error",
+        specs: list[str] = ...,
+        spec_files: list[os.PathLike[str]] = ...,
+    ) -> _Meter: ...
+    @property
+    def schema(self) -> Any: ...
+    def next_batch(self) -> Any | None: ...
+    def position(self) -> int: ...
+    def take_warnings(self) -> list[str]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def write_ipfix(
+        self,
+        dest: Any = None,
+        *,
+        export: str | None = None,
+        compression: str | None = None,
+        mtu: int | None = None,
+        progress: Any = None,
+    ) -> bytes | None: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 
 @final
 class _Writer:

@@ -8,6 +8,7 @@ mod columns;
 mod exporter;
 mod fields;
 mod lists;
+mod net;
 mod table;
 mod value;
 
@@ -15,5 +16,6 @@ pub use columns::{column_field, ColumnEncoder};
 pub use exporter::{template_record, ExportOptions, ExportStats, Exporter, RecordsMark};
 pub use fields::resolve_field;
 pub use lists::{put_basic_list_field, put_list, ListEncoder, SubTemplates};
+pub use net::{NetOut, UDP_MTU, UDP_TEMPLATE_REFRESH};
 pub use table::{NullPolicy, TableWriter, MAX_PATTERNS};
 pub use value::{encode_value, put_varlen_len, Refusal};

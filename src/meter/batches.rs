@@ -39,6 +39,7 @@ pub struct MeterBatches {
     error: Option<Error>,
     /// Failures skipped under `Warn`, for the caller to report.
     pub warnings: Vec<String>,
+    started: bool,
 }
 
 impl MeterBatches {
@@ -66,6 +67,7 @@ impl MeterBatches {
             finished: false,
             error: None,
             warnings: Vec::new(),
+            started: false,
         }
     }
 
@@ -78,13 +80,25 @@ impl MeterBatches {
         &self.meter
     }
 
+    /// Whether metering has begun (a batch was asked for).
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// The meter, its captures, their names and the policy, to meter into
+    /// something else (IPFIX) instead of batches.
+    pub fn into_parts(self) -> (Meter, Captures, Vec<String>, Policy) {
+        (self.meter, self.captures, self.labels, self.policy)
+    }
+
     /// Bytes of the captures read so far.
-    pub fn position(&self) -> u64 {
+    pub fn bytes_read(&self) -> u64 {
         self.captures.position()
     }
 
     /// The next batch; `Ok(None)` at the end.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        self.started = true;
         loop {
             if let Some(b) = self.ready.pop_front() {
                 return Ok(Some(b));

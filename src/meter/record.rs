@@ -204,6 +204,8 @@ impl Records {
                 id = id.saturating_add(1);
             }
         }
+        // Columns in order of first appearance, template by template:
+        // the order `read_ipfix` gives the meter's IPFIX.
         Ok(Records {
             layouts,
             biflow,
@@ -216,8 +218,8 @@ impl Records {
         self.layouts.iter().map(|l| &l.template)
     }
 
-    /// The union of the templates' IEs, in a stable order (the columns of
-    /// the meter's table).
+    /// The union of the templates' IEs in order of first appearance (the
+    /// columns of the meter's table, as reading its IPFIX gives them).
     pub fn columns(&self) -> &[ColumnIe] {
         &self.columns
     }

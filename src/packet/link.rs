@@ -1,4 +1,5 @@
-//! Link layers down to the IP header: Ethernet II (IEEE 802.3) with
+//! Link layers down to the IP header: Ethernet II and IEEE 802.3 with
+//! LLC/SNAP (RFC 1042), with
 //! 802.1Q/802.1ad VLAN tags (the ids kept), MPLS label stacks (RFC 3032,
 //! with the RFC 4385 pseudowire control word before an Ethernet frame),
 //! PPPoE sessions (RFC 2516), PPP (RFC 1661, with or without HDLC
@@ -146,6 +147,17 @@ pub(super) fn ethernet<'a>(frame: &'a [u8], l: &mut Link) -> Result<&'a [u8], No
 fn by_ethertype<'a>(mut t: u16, rest: Option<&'a [u8]>, l: &mut Link) -> Result<&'a [u8], NotIp> {
     let mut rest = rest.ok_or(NotIp::Truncated)?;
     for _ in 0..MAX_SHIMS {
+        if t <= 1500 {
+            // An IEEE 802.3 length, not a type: 802.2 LLC, which carries
+            // IP only with a SNAP header (RFC 1042: AA AA 03, an OUI, then
+            // the ethertype).
+            if rest.get(..3) != Some(&[0xAA, 0xAA, 0x03]) {
+                return Err(NotIp::NotIp);
+            }
+            t = be16(rest, 6).ok_or(NotIp::Truncated)?;
+            rest = rest.get(8..).ok_or(NotIp::Truncated)?;
+            continue;
+        }
         if ETH_VLAN.contains(&t) {
             l.push_vlan(be16(rest, 0).ok_or(NotIp::Truncated)?);
             t = be16(rest, 2).ok_or(NotIp::Truncated)?;

@@ -174,6 +174,18 @@ fn qinq_mpls_pppoe_ppp_and_hdlc() {
             dst: 2055
         }
     );
+    // IEEE 802.3 with LLC/SNAP (RFC 1042): a length, AA AA 03, OUI 0, IPv4.
+    let snap = eth(
+        (8 + pkt.len()) as u16,
+        &[[0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00].as_slice(), &pkt].concat(),
+    );
+    assert_eq!(
+        one(&mut d, linktype::ETHERNET, &snap).4,
+        L4::Ports {
+            src: 4739,
+            dst: 2055
+        }
+    );
     // ARP is counted, not read.
     assert!(matches!(
         d.frame(&pk(linktype::ETHERNET, &eth(0x0806, &[0; 28]), 0)),
@@ -183,9 +195,9 @@ fn qinq_mpls_pppoe_ppp_and_hdlc() {
         d.frame(&pk(160, &pkt, 0)),
         Step::NotIp(NotIp::LinkType)
     ));
-    assert_eq!(d.stats.packets, 8);
+    assert_eq!(d.stats.packets, 9);
     assert_eq!(d.stats.not_ip, [1, 1, 0, 0]);
-    assert_eq!(d.stats.by_linktype[&linktype::ETHERNET], 5);
+    assert_eq!(d.stats.by_linktype[&linktype::ETHERNET], 6);
 }
 
 #[test]

@@ -29,7 +29,7 @@ use crate::session::Limits;
 use crate::source::{LiveHandle, LiveOptions, MessageStream};
 
 /// Parse the `addresses=` option.
-fn address_form(s: &str) -> PyResult<AddressForm> {
+pub(super) fn address_form(s: &str) -> PyResult<AddressForm> {
     match s {
         "string" => Ok(AddressForm::Text),
         "int" => Ok(AddressForm::Integer),
@@ -440,24 +440,51 @@ impl PyScanner {
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyCapsule>>,
     ) -> PyArrowResult<Bound<'py, PyCapsule>> {
-        let stream = self.guarded(py, "scanner.arrow_c_stream", || {
-            let reader = self
-                .reader
+        let reader = self.guarded(py, "scanner.arrow_c_stream", || {
+            self.reader
                 .lock()
                 .map_err(|_| guard::poisoned(py, &format!("the scan of {}", self.label)))?
                 .take()
-                .ok_or_else(|| PyRuntimeError::new_err("the stream was already consumed"))?;
-            // The C stream carries struct arrays whose fields are the columns.
-            let schema = arrow_array::RecordBatchReader::schema(&reader);
-            let field = Field::new_struct("", schema.fields().clone(), false)
-                .with_metadata(schema.metadata.clone());
-            let arrays = GuardedBatches {
-                reader: Some(reader),
-                label: self.label.clone(),
-            };
-            Ok(Box::new(ArrayIterator::new(arrays, Arc::new(field))))
+                .ok_or_else(|| PyRuntimeError::new_err("the stream was already consumed"))
         })?;
-        to_stream_pycapsule(py, stream, requested_schema)
+        arrow_stream(py, reader, self.label.clone(), requested_schema)
+    }
+}
+
+/// Hand `reader`'s batches to an Arrow consumer as a C stream of struct
+/// arrays (whose fields are the columns), panics caught.
+pub(super) fn arrow_stream<'py, R: BatchSource>(
+    py: Python<'py>,
+    reader: R,
+    label: String,
+    requested_schema: Option<Bound<'py, PyCapsule>>,
+) -> PyArrowResult<Bound<'py, PyCapsule>> {
+    let schema = arrow_array::RecordBatchReader::schema(&reader);
+    let field = Field::new_struct("", schema.fields().clone(), false)
+        .with_metadata(schema.metadata.clone());
+    let arrays = GuardedBatches {
+        reader: Some(reader),
+        label,
+    };
+    let stream = Box::new(ArrayIterator::new(arrays, Arc::new(field)));
+    to_stream_pycapsule(py, stream, requested_schema)
+}
+
+/// A source of record batches that can say how far into its input it is.
+pub(super) trait BatchSource: arrow_array::RecordBatchReader + Send + 'static {
+    /// Bytes of the input read so far.
+    fn offset(&self) -> u64;
+}
+
+impl BatchSource for ColumnarReader {
+    fn offset(&self) -> u64 {
+        self.stream().offset()
+    }
+}
+
+impl BatchSource for crate::meter::batches::MeterBatches {
+    fn offset(&self) -> u64 {
+        self.bytes_read()
     }
 }
 
@@ -503,12 +530,12 @@ impl PyScanner {
 /// unwinding into it aborts the process. A panic ends the stream with an
 /// error naming the input and the byte offset; the reader it interrupted is
 /// dropped (under the guard too) and not used again.
-struct GuardedBatches {
-    reader: Option<ColumnarReader>,
+struct GuardedBatches<R: BatchSource> {
+    reader: Option<R>,
     label: String,
 }
 
-impl Iterator for GuardedBatches {
+impl<R: BatchSource> Iterator for GuardedBatches<R> {
     type Item = Result<ArrayRef, arrow_schema::ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -520,7 +547,7 @@ impl Iterator for GuardedBatches {
         match step {
             Ok(b) => b.map(|b| Ok(Arc::new(StructArray::from(b?)) as ArrayRef)),
             Err(payload) => {
-                let offset = self.reader.as_ref().map_or(0, |r| r.stream().offset());
+                let offset = self.reader.as_ref().map_or(0, BatchSource::offset);
                 self.drop_reader();
                 let e = crate::Error::new(crate::ErrorKind::Internal(format!(
                     "reading {} at byte offset {offset} stopped: {}",
@@ -533,7 +560,7 @@ impl Iterator for GuardedBatches {
     }
 }
 
-impl GuardedBatches {
+impl<R: BatchSource> GuardedBatches<R> {
     /// Drop the reader; a panic while dropping is caught too.
     fn drop_reader(&mut self) {
         if let Some(r) = self.reader.take() {
@@ -542,7 +569,7 @@ impl GuardedBatches {
     }
 }
 
-impl Drop for GuardedBatches {
+impl<R: BatchSource> Drop for GuardedBatches<R> {
     fn drop(&mut self) {
         self.drop_reader();
     }

@@ -8,6 +8,7 @@ mod convert;
 mod errors;
 mod guard;
 mod health;
+mod meter;
 mod out;
 mod pyvalue;
 mod sink;
@@ -473,6 +474,7 @@ fn _ferrofix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyReader>()?;
     m.add_class::<arrow::PyScanner>()?;
     m.add_class::<writer::PyWriter>()?;
+    m.add_class::<meter::PyMeter>()?;
     m.add_function(wrap_pyfunction!(parse_iespec, m)?)?;
     m.add_function(wrap_pyfunction!(describe_ies, m)?)?;
     m.add_function(wrap_pyfunction!(guard::arm_test_panic, m)?)?;

@@ -20,6 +20,8 @@ pub(super) enum Out {
     Zstd(BufWriter<File>, Vec<u8>, bool),
     Memory(Vec<u8>),
     Py(Py<PyAny>),
+    /// A collector over UDP or TCP.
+    Net(crate::encode::NetOut),
 }
 
 /// Bytes of messages per zstd frame written.
@@ -44,6 +46,7 @@ impl Write for Out {
                 Ok(buf.len())
             }
             Out::Memory(v) => v.write(buf),
+            Out::Net(n) => n.write(buf),
             Out::Py(obj) => Python::attach(|py| {
                 obj.bind(py)
                     .call_method1("write", (PyBytes::new(py, buf),))
@@ -60,6 +63,7 @@ impl Write for Out {
             Out::File(f) => f.flush(),
             Out::Gzip(g) => g.flush(),
             Out::Zstd(..) | Out::Memory(_) => Ok(()),
+            Out::Net(n) => n.flush(),
             Out::Py(obj) => Python::attach(|py| {
                 let o = obj.bind(py);
                 if o.hasattr("flush").unwrap_or(false) {
@@ -115,6 +119,7 @@ impl Out {
             }
             Out::Memory(v) => Ok(Some(v)),
             Out::Py(_) => Ok(None),
+            Out::Net(mut n) => n.flush().map(|()| None),
         }
     }
 }

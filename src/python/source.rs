@@ -10,6 +10,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
+use crate::source::input::Opened;
 use crate::source::{MessageStream, SharedBytes};
 
 /// A Python binary file object as a `Read`.
@@ -121,15 +122,21 @@ impl Source {
     }
 
     fn open_any(&self, py: Python<'_>, label: &str) -> PyResult<MessageStream> {
+        Ok(MessageStream::from_opened(self.opened(py, label)?))
+    }
+
+    /// Open the source's bytes (mapped, in place, or as a decompressed
+    /// stream) and tell whether they are a capture: the one opening step
+    /// of the collector and the meter.
+    pub fn opened(&self, py: Python<'_>, label: &str) -> PyResult<Opened> {
+        let named = |e: io::Error| PyErr::from(io::Error::new(e.kind(), format!("{label}: {e}")));
         match self {
-            Source::Bytes(b) => Ok(MessageStream::from_bytes_of(b.clone())?),
-            Source::Path(path) => py.detach(|| MessageStream::open(path)).map_err(|e| {
-                let e = io::Error::new(e.kind(), format!("{label}: {e}"));
-                PyErr::from(e)
-            }),
-            Source::File(obj) => Ok(MessageStream::new(Box::new(PyFileRead {
+            Source::Bytes(b) => Opened::bytes(b.clone()).map_err(named),
+            Source::Path(path) => py.detach(|| Opened::path(path)).map_err(named),
+            Source::File(obj) => Opened::reader(Box::new(PyFileRead {
                 obj: obj.clone_ref(py),
-            }))),
+            }))
+            .map_err(named),
         }
     }
 

@@ -1,0 +1,266 @@
+"""The flow meter: packet captures in, RFC 5103 biflow records out.
+
+:func:`meter` returns a pandas DataFrame, one row per flow record;
+:class:`Meter` is the lazy form: Arrow batches (``__arrow_c_stream__``, so
+pyarrow, polars and DuckDB take it without a copy), :meth:`Meter.to_pandas`,
+:meth:`Meter.write_ipfix` (a file, a file object, or a collector over UDP
+or TCP) and the meter's counters (:attr:`Meter.stats`).
+
+The columns are IPFIX information elements, named as IANA names them (and
+CERT for YAF's ``initialTCPFlags``/``unionTCPFlags``), the reverse
+direction's under RFC 5103's ``reverse`` names; a flow's record is the
+same whether read here or from the meter's IPFIX with :func:`read_ipfix`.
+Every counter's definition is in ``docs/meter.md``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from . import _ferrofix
+from ._arrow import Addresses, DtypeBackend, _arrow_frame, _need, _to_pandas
+from ._errors import FerrofixWarning
+from ._reader import Policy
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+Capture = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+
+
+def _captures(capture: Capture | Sequence[Capture]) -> list[Any]:
+    """One capture, a list of them, or a glob pattern (sorted)."""
+    if isinstance(capture, list | tuple):
+        out: list[Any] = []
+        for c in capture:
+            out.extend(_captures(c))
+        return out
+    if isinstance(capture, str) and any(c in capture for c in "*?[") and not Path(capture).exists():
+        found = sorted(glob.glob(capture))
+        if not found:
+            raise FileNotFoundError(f"no file matches {capture!r}")
+        return list(found)
+    return [capture]
+
+
+class Meter:
+    """The flow meter over one capture or several (merged in timestamp
+    order), read lazily: the captures are metered as the flows are asked
+    for, with Python's GIL released.
+
+    ``capture``: a path (pcap or pcapng, either byte order, µs or ns, gzip
+    or zstd compressed; the format is found from the file's magic number,
+    never its extension), bytes, a binary file object (a pipe included), a
+    list of these, or a glob pattern.
+
+    Flows: biflows by default (RFC 5103; ``biflow=False`` for one record
+    per direction), keyed by IP version, addresses, ports (ICMP: type and
+    code), protocol and VLAN id, oriented by their initiator (the sender of
+    the SYN where one is seen, else of the first packet). A record ends
+    after ``idle_timeout`` seconds without a packet (flowEndReason 1), when
+    a packet comes more than ``active_timeout`` seconds after its start
+    (2; the next record keeps the flowId), at a TCP RST or the
+    acknowledgment of the last FIN (3), at the end of the input (4), or
+    when a new flow finds ``max_flows`` open (5: the least recently seen
+    goes). ``decapsulate=True`` meters the packets inside GRE, VXLAN and
+    IP-in-IP tunnels instead of the tunnel.
+
+    ``on_bad_records``: what a corrupt or truncated capture does: "error"
+    (the flows up to the bad byte are given, then a :class:`DecodeError`
+    naming the capture and the byte offset), "warn" or "skip" (that
+    capture ends there, the others go on). Malformed packets never stop
+    metering: they are counted in :attr:`stats` by reason.
+    """
+
+    def __init__(
+        self,
+        capture: Capture | Sequence[Capture],
+        *,
+        idle_timeout: float = 30.0,
+        active_timeout: float = 300.0,
+        biflow: bool = True,
+        max_flows: int = 1 << 20,
+        decapsulate: bool = False,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 65536,
+        addresses: Addresses = "string",
+        on_bad_records: Policy = "error",
+        specs: Sequence[str] | None = None,
+        spec_files: Sequence[str | os.PathLike[str]] | None = None,
+    ) -> None:
+        self._policy = on_bad_records
+        sources = _captures(capture)
+        self._sizes = [_size(s) for s in sources]
+        self._m = _ferrofix._Meter(
+            sources,
+            idle_timeout=float(idle_timeout),
+            active_timeout=float(active_timeout),
+            biflow=biflow,
+            max_flows=max_flows,
+            decapsulate=decapsulate,
+            columns=None if columns is None else list(columns),
+            batch_size=batch_size,
+            addresses=addresses,
+            on_bad_records=on_bad_records,
+            specs=list(specs or []),
+            spec_files=[Path(p) for p in spec_files or []],
+        )
+
+    @property
+    def total_bytes(self) -> int | None:
+        """The captures' size in bytes, when known (files not compressed)."""
+        return None if None in self._sizes else sum(s for s in self._sizes if s is not None)
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the captures read so far."""
+        return int(self._m.position())
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of every batch."""
+        pa = _need("pyarrow", "Meter.schema")
+        return pa.schema(self._m.schema)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """The meter's counters so far: ``packets`` read, ``metered`` (in
+        a flow), ``not_ip`` by reason (unsupported link type, not IP,
+        truncated link header, malformed IP), ``by_linktype``,
+        ``fragments`` (``fragments_held`` until their first fragment came,
+        ``fragments_without_first``), ``length_from_frame`` (IPv4 total
+        length 0, as segmentation offload leaves it), ``transport_header_cut``,
+        ``decapsulated``, ``flows``, ``records``, ``peak_flows``,
+        ``out_of_order`` (packets older than one before them, kept),
+        ``end_reasons``, ``failed_captures`` and ``bytes_read``."""
+        return dict(self._m.stats())
+
+    def _warn(self) -> None:
+        if self._policy == "warn":
+            for msg in self._m.take_warnings():
+                warnings.warn(msg, FerrofixWarning, stacklevel=3)
+
+    def batches(self) -> Iterator[Any]:
+        """The flows as batches implementing ``__arrow_c_array__`` (no
+        pyarrow needed)."""
+        while True:
+            try:
+                b = self._m.next_batch()
+            finally:
+                self._warn()
+            if b is None:
+                return
+            yield b
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        pa = _need("pyarrow", "iterating a Meter")
+        for b in self.batches():
+            yield pa.record_batch(b)
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self._m.__arrow_c_stream__(requested_schema)
+
+    def to_arrow(self) -> pa.Table:
+        """Every flow as a ``pyarrow.Table``."""
+        pa = _need("pyarrow", "Meter.to_arrow")
+        schema = self.schema
+        return pa.Table.from_batches(list(self), schema=schema)
+
+    def to_pandas(self, *, dtype_backend: DtypeBackend = "pyarrow") -> pd.DataFrame:
+        """Every flow as a pandas DataFrame (``dtype_backend`` as in
+        :func:`read_ipfix`)."""
+        if dtype_backend != "pyarrow":
+            return _to_pandas(self.to_arrow(), dtype_backend)
+        _need("pandas", "a DataFrame")
+        schema = self.schema
+        batches = list(self)
+        chunks = [[b.column(i) for b in batches] for i in range(len(schema))]
+        del batches
+        return _arrow_frame(schema, chunks)
+
+    def write_ipfix(
+        self,
+        dest: str | os.PathLike[str] | BinaryIO | None = None,
+        *,
+        export: str | None = None,
+        compression: str | None = None,
+        mtu: int | None = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> bytes | None:
+        """Meter into IPFIX (RFC 7011): to ``dest`` (a path, ``.gz``/``.zst``
+        compressed by extension or ``compression=``; a binary file object;
+        or None to get the bytes back), or to a collector with
+        ``export="udp://host:4739"`` (one message per datagram of at most
+        1400 octets, templates re-sent every 64 messages, RFC 7011 §8.4) or
+        ``"tcp://host:4739"``. ``progress(bytes_read)`` is called as the
+        captures are read."""
+        if dest is not None and not isinstance(dest, str | os.PathLike) and export is None:
+            if not hasattr(dest, "write"):
+                raise TypeError("dest must be a path or a binary file object")
+        out = self._m.write_ipfix(
+            dest, export=export, compression=compression, mtu=mtu, progress=progress
+        )
+        return None if out is None else bytes(out)
+
+
+def _size(source: Any) -> int | None:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return len(source)
+    if isinstance(source, str | os.PathLike):
+        try:
+            st = os.stat(source)
+        except OSError:
+            return None
+        if not Path(source).is_file():
+            return None
+        with open(source, "rb") as f:
+            head = f.read(4)
+        # Compressed files are read decompressed: their size says little.
+        if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
+            return None
+        return st.st_size
+    return None
+
+
+def meter(
+    capture: Capture | Sequence[Capture],
+    *,
+    idle_timeout: float = 30.0,
+    active_timeout: float = 300.0,
+    biflow: bool = True,
+    max_flows: int = 1 << 20,
+    decapsulate: bool = False,
+    columns: Sequence[str] | None = None,
+    batch_size: int = 65536,
+    addresses: Addresses = "string",
+    on_bad_records: Policy = "error",
+    dtype_backend: DtypeBackend = "pyarrow",
+    specs: Sequence[str] | None = None,
+    spec_files: Sequence[str | os.PathLike[str]] | None = None,
+) -> pd.DataFrame:
+    """Meter packet captures into a pandas DataFrame, one row per flow
+    record (see :class:`Meter` for the options and the flow rules).
+
+    >>> flows = ff.meter("trace.pcap")                       # doctest: +SKIP
+    >>> flows.groupby("destinationTransportPort").octetDeltaCount.sum()  # doctest: +SKIP
+    """
+    return Meter(
+        capture,
+        idle_timeout=idle_timeout,
+        active_timeout=active_timeout,
+        biflow=biflow,
+        max_flows=max_flows,
+        decapsulate=decapsulate,
+        columns=columns,
+        batch_size=batch_size,
+        addresses=addresses,
+        on_bad_records=on_bad_records,
+        specs=specs,
+        spec_files=spec_files,
+    ).to_pandas(dtype_backend=dtype_backend)

@@ -1,0 +1,132 @@
+//! Live export to a collector (RFC 7011 §10): over UDP, each message is
+//! one datagram (§10.3: a message must fit the path MTU, so messages are
+//! built to at most [`UDP_MTU`] octets, and templates are re-sent every
+//! [`UDP_TEMPLATE_REFRESH`] messages, §8.4, since a collector that starts
+//! later or loses a datagram has no other way to learn them); over TCP,
+//! messages follow one another on one connection (§10.4), templates sent
+//! once.
+
+use std::io::{self, BufWriter, Write};
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+
+use super::ExportOptions;
+
+/// Largest message sent over UDP: an Ethernet MTU less IPv6 and UDP
+/// headers, with room for tunnels.
+pub const UDP_MTU: usize = 1400;
+/// Messages between re-sent templates over UDP.
+pub const UDP_TEMPLATE_REFRESH: u64 = 64;
+
+/// A connection to a collector.
+pub enum NetOut {
+    Udp(UdpSocket),
+    Tcp(BufWriter<TcpStream>),
+}
+
+impl NetOut {
+    /// Connect to `url`: `udp://host:port` or `tcp://host:port` (IPv6
+    /// hosts in brackets); the exporter options that transport needs.
+    pub fn connect(url: &str) -> io::Result<(NetOut, ExportOptions)> {
+        let bad = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("export to {url:?}: give udp://HOST:PORT or tcp://HOST:PORT"),
+            )
+        };
+        let (scheme, addr) = url.split_once("://").ok_or_else(bad)?;
+        let target = addr
+            .to_socket_addrs()
+            .map_err(|e| io::Error::new(e.kind(), format!("export to {url:?}: {e}")))?
+            .next()
+            .ok_or_else(bad)?;
+        match scheme {
+            "udp" => {
+                let local = if target.is_ipv4() {
+                    "0.0.0.0:0"
+                } else {
+                    "[::]:0"
+                };
+                let s = UdpSocket::bind(local)?;
+                s.connect(target)?;
+                Ok((
+                    NetOut::Udp(s),
+                    ExportOptions {
+                        mtu: UDP_MTU,
+                        template_refresh: Some(UDP_TEMPLATE_REFRESH),
+                        export_time: None,
+                    },
+                ))
+            }
+            "tcp" => {
+                let s = TcpStream::connect(target)
+                    .map_err(|e| io::Error::new(e.kind(), format!("export to {url}: {e}")))?;
+                s.set_nodelay(true)?;
+                Ok((
+                    NetOut::Tcp(BufWriter::with_capacity(1 << 16, s)),
+                    ExportOptions::default(),
+                ))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Write for NetOut {
+    /// Over UDP, one call is one datagram: the exporter writes each
+    /// message with a single call.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            NetOut::Udp(s) => loop {
+                match s.send(buf) {
+                    // A collector not (yet) listening: ICMP port
+                    // unreachable comes back as this error on the next
+                    // send; the message is lost as UDP loses it.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(buf.len()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    r => return r,
+                }
+            },
+            NetOut::Tcp(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            NetOut::Udp(_) => Ok(()),
+            NetOut::Tcp(w) => w.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_messages_are_datagrams_and_tcp_a_stream() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let url = format!("udp://{}", rx.local_addr().unwrap());
+        let (mut out, opts) = NetOut::connect(&url).unwrap();
+        assert_eq!(
+            (opts.mtu, opts.template_refresh),
+            (UDP_MTU, Some(UDP_TEMPLATE_REFRESH))
+        );
+        out.write_all(&[1, 2, 3]).unwrap();
+        out.write_all(&[4, 5]).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(rx.recv(&mut buf).unwrap(), 3);
+        assert_eq!(rx.recv(&mut buf).unwrap(), 2);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("tcp://{}", l.local_addr().unwrap());
+        let (mut out, _) = NetOut::connect(&url).unwrap();
+        let (mut conn, _) = l.accept().unwrap();
+        out.write_all(&[7, 8, 9]).unwrap();
+        out.flush().unwrap();
+        drop(out);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut conn, &mut got).unwrap();
+        assert_eq!(got, vec![7, 8, 9]);
+        assert!(NetOut::connect("http://x").is_err());
+        assert!(NetOut::connect("udp:/x").is_err());
+    }
+}

@@ -1,0 +1,409 @@
+//! `_Meter`: the flow meter over captures given from Python (paths, bytes,
+//! binary file objects), metered with the GIL released, its flows handed
+//! out as Arrow batches (one at a time, or as an `__arrow_c_stream__`) or
+//! written as IPFIX to a file, a file object or a collector.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyCapsule, PyDict};
+use pyo3_arrow::error::PyArrowResult;
+use pyo3_arrow::{PyRecordBatch, PySchema};
+
+use super::arrow::{address_form, arrow_stream};
+use super::errors;
+use super::guard;
+use super::guard::Doing as _;
+use super::out::Out;
+use super::source::Source;
+use crate::columnar::ColumnarOptions;
+use crate::encode::{ExportOptions, Exporter, NetOut};
+use crate::meter::batches::MeterBatches;
+use crate::meter::export::export_ipfix;
+use crate::meter::input::Captures;
+use crate::meter::table::TableOptions;
+use crate::meter::{Meter, MeterOptions, MeterStats};
+use crate::model::InfoModel;
+
+/// The meter's model: IANA, RFC 5103 reverse, CERT and QoF (bundled),
+/// then the user's spec files and specs.
+fn meter_model(specs: Vec<String>, spec_files: Vec<PathBuf>) -> crate::Result<InfoModel> {
+    let mut model = InfoModel::new();
+    for f in spec_files {
+        let text = std::fs::read_to_string(&f).map_err(|e| {
+            crate::Error::new(crate::ErrorKind::Io(
+                e.kind(),
+                format!("{}: {e}", f.display()),
+            ))
+        })?;
+        model.add_spec_text(&text)?;
+    }
+    for s in specs {
+        model.add_spec(&s)?;
+    }
+    Ok(model)
+}
+
+fn seconds(name: &str, s: f64) -> PyResult<i64> {
+    if !(s >= 0.0 && s.is_finite() && s < 1e9) {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds from 0 to 1e9, not {s}"
+        )));
+    }
+    Ok((s * 1e9).round() as i64)
+}
+
+/// The flow meter over one or several captures.
+#[pyclass(module = "ferrofix._ferrofix", name = "_Meter")]
+pub struct PyMeter {
+    inner: Mutex<Option<MeterBatches>>,
+    /// The counters when the batches were handed to a consumer.
+    last_stats: Mutex<Option<(MeterStats, u64)>>,
+    label: String,
+}
+
+impl guard::Doing for PyMeter {
+    fn doing(&self) -> String {
+        let at = match self.inner.lock() {
+            Ok(g) => g.as_ref().map(MeterBatches::bytes_read),
+            Err(p) => p.into_inner().as_ref().map(MeterBatches::bytes_read),
+        };
+        match at {
+            Some(o) => format!("metering {} at byte {o} of the input", self.label),
+            None => format!("metering {}", self.label),
+        }
+    }
+}
+
+impl PyMeter {
+    fn with<T>(
+        &self,
+        py: Python<'_>,
+        point: &str,
+        f: impl FnOnce(&mut MeterBatches) -> PyResult<T>,
+    ) -> PyResult<T> {
+        self.guarded(py, point, || {
+            let mut g = self
+                .inner
+                .lock()
+                .map_err(|_| guard::poisoned(py, &format!("the meter of {}", self.label)))?;
+            match g.as_mut() {
+                Some(m) => f(m),
+                None => Err(PyRuntimeError::new_err(
+                    "the meter's flows were already handed out (to an Arrow consumer or write_ipfix)",
+                )),
+            }
+        })
+    }
+
+    fn take(&self, py: Python<'_>) -> PyResult<MeterBatches> {
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| guard::poisoned(py, &format!("the meter of {}", self.label)))?;
+        let m = g.take().ok_or_else(|| {
+            PyRuntimeError::new_err(
+                "the meter's flows were already handed out (to an Arrow consumer or write_ipfix)",
+            )
+        })?;
+        if let Ok(mut s) = self.last_stats.lock() {
+            *s = Some((m.meter().stats(), m.bytes_read()));
+        }
+        Ok(m)
+    }
+}
+
+#[pymethods]
+impl PyMeter {
+    #[new]
+    #[pyo3(signature = (sources, *, idle_timeout=30.0, active_timeout=300.0, biflow=true, max_flows=1_048_576, decapsulate=false, columns=None, batch_size=65_536, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new()))]
+    #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
+    fn new(
+        py: Python<'_>,
+        sources: Vec<Bound<'_, PyAny>>,
+        idle_timeout: f64,
+        active_timeout: f64,
+        biflow: bool,
+        max_flows: usize,
+        decapsulate: bool,
+        columns: Option<Vec<String>>,
+        batch_size: usize,
+        addresses: &str,
+        on_bad_records: &str,
+        specs: Vec<String>,
+        spec_files: Vec<PathBuf>,
+    ) -> PyResult<Self> {
+        guard::guarded(
+            py,
+            "meter.new",
+            || "opening captures".into(),
+            || {
+                let policy = super::policy(on_bad_records)?;
+                let addresses = address_form(addresses)?;
+                if batch_size == 0 || max_flows == 0 {
+                    return Err(PyValueError::new_err(
+                        "batch_size and max_flows must be at least 1",
+                    ));
+                }
+                let table = TableOptions {
+                    idle_ns: seconds("idle_timeout", idle_timeout)?,
+                    active_ns: seconds("active_timeout", active_timeout)?,
+                    max_flows,
+                    biflow,
+                };
+                let mut model =
+                    meter_model(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+                let meter = Meter::new(MeterOptions { table, decapsulate }, &model)
+                    .map_err(|e| errors::to_py(py, &e))?;
+                let cols = match columns {
+                    Some(names) => Some(
+                        names
+                            .iter()
+                            .map(|n| model.resolve_column(n))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| errors::to_py(py, &e))?,
+                    ),
+                    None => None,
+                };
+                let mut readers = Vec::with_capacity(sources.len());
+                let mut labels = Vec::with_capacity(sources.len());
+                for s in &sources {
+                    let (src, label) = Source::from_py(py, s)?;
+                    let opened = src.opened(py, &label)?;
+                    let reader = py
+                        .detach(|| opened.into_capture())
+                        .map_err(|e| errors::to_py(py, &e.in_input(&label)))?;
+                    readers.push(reader);
+                    labels.push(label);
+                }
+                let label = match labels.as_slice() {
+                    [one] => one.clone(),
+                    all => format!("{} captures", all.len()),
+                };
+                let opts = ColumnarOptions {
+                    batch_size,
+                    addresses,
+                    policy,
+                    ..ColumnarOptions::default()
+                };
+                let batches = MeterBatches::new(meter, Captures::new(readers), labels, cols, opts);
+                Ok(PyMeter {
+                    inner: Mutex::new(Some(batches)),
+                    last_stats: Mutex::new(None),
+                    label,
+                })
+            },
+        )
+    }
+
+    /// The schema, as an Arrow PyCapsule-compatible object.
+    #[getter]
+    fn schema(&self, py: Python<'_>) -> PyResult<PySchema> {
+        self.with(py, "meter.schema", |m| Ok(PySchema::new(m.schema())))
+    }
+
+    /// The next batch of flows, or None at the end.
+    fn next_batch(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
+        let step = self.with(py, "meter.next_batch", |m| {
+            Ok(py.detach(|| {
+                crate::testhook::panic_point("meter.packets");
+                m.next_batch()
+            }))
+        })?;
+        match step {
+            Ok(b) => Ok(b.map(PyRecordBatch::new)),
+            Err(e) => Err(errors::to_py(py, &e)),
+        }
+    }
+
+    /// Bytes of the captures read so far (decompressed).
+    fn position(&self, py: Python<'_>) -> PyResult<u64> {
+        if let Ok(Some((_, at))) = self.last_stats.lock().map(|g| g.clone()) {
+            return Ok(at);
+        }
+        self.with(py, "meter.position", |m| Ok(m.bytes_read()))
+    }
+
+    /// Problems skipped under on_bad_records="warn" since the last call.
+    fn take_warnings(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.with(py, "meter.take_warnings", |m| {
+            Ok(std::mem::take(&mut m.warnings))
+        })
+    }
+
+    /// The meter's counters so far.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let kept = self.last_stats.lock().ok().and_then(|g| g.clone());
+        let (s, at) = match kept {
+            Some(k) => k,
+            None => self.with(py, "meter.stats", |m| {
+                Ok((m.meter().stats(), m.bytes_read()))
+            })?,
+        };
+        stats_dict(py, &s, at)
+    }
+
+    /// Meter into IPFIX: to `dest` (a path, a binary file object, or None
+    /// for bytes returned) or, with `export`, to a collector
+    /// ("udp://host:port", "tcp://host:port"). `progress(bytes_read)` is
+    /// called now and then. Returns the bytes for `dest=None`.
+    #[pyo3(signature = (dest=None, *, export=None, compression=None, mtu=None, progress=None))]
+    fn write_ipfix<'py>(
+        &self,
+        py: Python<'py>,
+        dest: Option<&Bound<'py, PyAny>>,
+        export: Option<&str>,
+        compression: Option<&str>,
+        mtu: Option<usize>,
+        progress: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        self.guarded(py, "meter.write_ipfix", || {
+            {
+                let g = self
+                    .inner
+                    .lock()
+                    .map_err(|_| guard::poisoned(py, &format!("the meter of {}", self.label)))?;
+                if g.as_ref().is_some_and(MeterBatches::started) {
+                    return Err(PyRuntimeError::new_err(
+                        "write_ipfix needs a meter whose batches were not read",
+                    ));
+                }
+            }
+            let (out, mut opts) = match (export, dest) {
+                (Some(url), None) => {
+                    let (n, o) = py.detach(|| NetOut::connect(url))?;
+                    (Out::Net(n), o)
+                }
+                (Some(_), Some(_)) => {
+                    return Err(PyValueError::new_err("give dest or export, not both"))
+                }
+                (None, None) => (Out::Memory(Vec::new()), ExportOptions::default()),
+                (None, Some(d)) => {
+                    if let Ok(path) = d.extract::<PathBuf>() {
+                        (Out::open(&path, compression)?, ExportOptions::default())
+                    } else if d.hasattr("write")? {
+                        (Out::Py(d.clone().unbind()), ExportOptions::default())
+                    } else {
+                        return Err(PyValueError::new_err(
+                            "dest must be a path or a binary file object",
+                        ));
+                    }
+                }
+            };
+            if let Some(m) = mtu {
+                opts.mtu = m;
+            }
+            let mut exporter = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
+            let batches = self.take(py)?;
+            let (mut meter, mut captures, labels, policy) = batches.into_parts();
+            let progress = progress.map(Bound::unbind);
+            let result = py.detach(|| {
+                export_ipfix(
+                    &mut meter,
+                    &mut captures,
+                    &labels,
+                    &mut exporter,
+                    policy,
+                    |at| {
+                        Python::attach(|py| {
+                            py.check_signals()
+                                .map_err(|e| interrupted(&e.to_string()))?;
+                            if let Some(p) = &progress {
+                                p.bind(py)
+                                    .call1((at,))
+                                    .map_err(|e| interrupted(&e.to_string()))?;
+                            }
+                            Ok(())
+                        })
+                    },
+                )
+            });
+            if let Ok(mut s) = self.last_stats.lock() {
+                *s = Some((meter.stats(), captures.position()));
+            }
+            let run = result.map_err(|e| errors::to_py(py, &e))?;
+            let warn = PyModule::import(py, "warnings")?;
+            let category = PyModule::import(py, "ferrofix._errors")?.getattr("FerrofixWarning")?;
+            for w in run.warnings {
+                warn.call_method1("warn", (w, &category))?;
+            }
+            let bytes = exporter
+                .finish()
+                .map_err(|e| errors::to_py(py, &e))?
+                .close()?;
+            Ok(bytes.map(|b| PyBytes::new(py, &b)))
+        })
+    }
+
+    /// Hand the flows to an Arrow consumer (pyarrow, polars, DuckDB).
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyCapsule>>,
+    ) -> PyArrowResult<Bound<'py, PyCapsule>> {
+        let batches = self.guarded(py, "meter.arrow_c_stream", || self.take(py))?;
+        arrow_stream(py, batches, self.label.clone(), requested_schema)
+    }
+}
+
+fn interrupted(why: &str) -> crate::Error {
+    crate::Error::new(crate::ErrorKind::Io(
+        std::io::ErrorKind::Interrupted,
+        why.to_string(),
+    ))
+}
+
+/// The counters as a dict.
+fn stats_dict<'py>(py: Python<'py>, s: &MeterStats, bytes: u64) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let x = &s.dissect;
+    d.set_item("bytes_read", bytes)?;
+    d.set_item("packets", x.packets)?;
+    d.set_item("metered", s.metered)?;
+    let not_ip = PyDict::new(py);
+    for (name, n) in s.not_ip() {
+        not_ip.set_item(name, n)?;
+    }
+    d.set_item("not_ip", not_ip)?;
+    let lt = PyDict::new(py);
+    for (k, n) in &x.by_linktype {
+        lt.set_item(*k, *n)?;
+    }
+    d.set_item("by_linktype", lt)?;
+    d.set_item("fragments", x.fragments)?;
+    d.set_item("fragments_held", x.index.held)?;
+    d.set_item("fragments_without_first", x.index.orphaned)?;
+    d.set_item("length_from_frame", x.length_from_frame)?;
+    d.set_item("transport_header_cut", x.transport_cut)?;
+    d.set_item("decapsulated", x.decapsulated)?;
+    d.set_item("flows", s.table.flows)?;
+    d.set_item("records", s.records)?;
+    d.set_item("peak_flows", s.table.peak_flows)?;
+    d.set_item("out_of_order", s.table.out_of_order)?;
+    let r = PyDict::new(py);
+    for (i, name) in [
+        "idle",
+        "active",
+        "end_of_flow",
+        "forced",
+        "lack_of_resources",
+    ]
+    .iter()
+    .enumerate()
+    {
+        r.set_item(
+            *name,
+            s.table
+                .by_reason
+                .get(i.saturating_add(1))
+                .copied()
+                .unwrap_or(0),
+        )?;
+    }
+    d.set_item("end_reasons", r)?;
+    d.set_item("failed_captures", s.failed_captures)?;
+    Ok(d)
+}
