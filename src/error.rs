@@ -32,6 +32,8 @@ pub enum ErrorKind {
     BadSpec(String),
     /// Reading the source failed.
     Io(std::io::ErrorKind, String),
+    /// A packet capture (pcap, pcapng) is malformed or cut short.
+    BadCapture(String),
     /// A value, record or template cannot be written as asked (the
     /// exporter's refusals: wrong type, out of range, too long, unknown
     /// template).
@@ -150,6 +152,7 @@ impl fmt::Display for ErrorKind {
             ),
             ErrorKind::LimitExceeded(s) => write!(f, "limit exceeded: {s}"),
             ErrorKind::BadSpec(s) => write!(f, "bad IESpec: {s}"),
+            ErrorKind::BadCapture(s) => write!(f, "bad capture: {s}"),
             ErrorKind::Io(_, s) => write!(f, "I/O error: {s}"),
             ErrorKind::Encode(s) => write!(f, "cannot encode: {s}"),
             ErrorKind::Internal(s) => write!(

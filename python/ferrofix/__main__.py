@@ -3,7 +3,8 @@
 ``ferrofix summary FILE`` prints a stream's templates, record counts per
 template, the first records and the transport-health counters.
 ``ferrofix collect --udp :4739 -o DIR`` collects IPFIX and NetFlow into
-rotated IPFIX and Parquet files. ``ferrofix csv IE...`` and ``ferrofix
+rotated IPFIX and Parquet files. ``ferrofix meter CAPTURE... -o flows.ipfix``
+meters packet captures into flow records. ``ferrofix csv IE...`` and ``ferrofix
 stat`` do what python-ipfix's ipfix2csv and ipfixstat do, with their options.
 """
 
@@ -81,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._collect_cli import add_parser
 
     add_parser(sub)
+    from ._meter_cli import add_parser as add_meter
+
+    add_meter(sub)
     from .compat._cli import add_parsers
 
     add_parsers(sub)
@@ -90,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FerrofixError, OSError, ValueError) as e:
         print(f"ferrofix: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("ferrofix: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

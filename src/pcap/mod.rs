@@ -99,16 +99,22 @@ pub struct CaptureReader<R: Read> {
 }
 
 /// The input ended `needed` bytes into a part of which `available` came.
+/// The input ended in a part of `needed` bytes of which `available` came,
+/// after `number` packets.
 fn cut(needed: impl TryInto<u64>, available: impl TryInto<u64>, at: u64, number: u64) -> Error {
-    Error::new(ErrorKind::Truncated {
-        needed: needed.try_into().unwrap_or(u64::MAX),
-        available: available.try_into().unwrap_or(u64::MAX),
-    })
-    .at(at, number)
+    let needed: u64 = needed.try_into().unwrap_or(u64::MAX);
+    let available: u64 = available.try_into().unwrap_or(u64::MAX);
+    let mut e = Error::new(ErrorKind::BadCapture(format!(
+        "the capture is cut short after packet {number}: the next part needs {needed} bytes, {available} are there"
+    )));
+    e.offset = Some(at);
+    e
 }
 
 fn bad(msg: String, at: u64) -> Error {
-    Error::new(ErrorKind::BadMessageHeader(msg)).at(at, 0)
+    let mut e = Error::new(ErrorKind::BadCapture(msg));
+    e.offset = Some(at);
+    e
 }
 
 fn u16_at(b: &[u8], at: usize, big: bool) -> u16 {

@@ -103,11 +103,12 @@ impl Opened {
     /// error saying so.
     pub fn into_capture(self) -> Result<CaptureReader<DynRead>> {
         if !self.capture {
-            return Err(Error::new(ErrorKind::BadMessageHeader(
+            let mut e = Error::new(ErrorKind::BadCapture(
                 "not a packet capture: no pcap or pcapng magic number (also after gzip or zstd)"
                     .into(),
-            ))
-            .at(0, 0));
+            ));
+            e.offset = Some(0);
+            return Err(e);
         }
         match self.body {
             Body::Whole(w) => CaptureReader::from_whole(
