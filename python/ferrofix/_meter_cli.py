@@ -29,7 +29,8 @@ class _Progress:
         if self.total:
             frac = min(done / self.total, 1.0)
             bar = "#" * int(frac * 30)
-            line = f"[{bar:<30}] {frac:6.1%} {done / 1e6:,.0f}/{self.total / 1e6:,.0f} MB {rate:,.0f} MB/s"
+            size = f"{done / 1e6:,.0f}/{self.total / 1e6:,.0f} MB"
+            line = f"[{bar:<30}] {frac:6.1%} {size} {rate:,.0f} MB/s"
         else:
             line = f"{done / 1e6:,.0f} MB read, {rate:,.0f} MB/s"
         print(f"\r{line}", end="", file=sys.stderr, flush=True)
@@ -66,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     s = meter.stats
     reasons = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s["end_reasons"].items() if v)
     print(
-        f"ferrofix meter: {s['packets']:,} packets, {s['metered']:,} in {s['records']:,} flow records"
-        f" ({reasons or 'none'}); {sum(s['not_ip'].values()):,} not IP",
+        f"ferrofix meter: {s['packets']:,} packets, {s['metered']:,} in "
+        f"{s['records']:,} flow records ({reasons or 'none'}); "
+        f"{sum(s['not_ip'].values()):,} not IP",
         file=sys.stderr,
     )
     return 0
@@ -103,10 +105,7 @@ def _write(meter: Meter, out: Path, fmt: str | None, progress: _Progress) -> Non
 def _plain(pa: Any, schema: Any) -> Any:
     """The schema with dictionary (address) columns as strings (CSV)."""
     return pa.schema(
-        [
-            f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
-            for f in schema
-        ]
+        [f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema]
     )
 
 
@@ -126,9 +125,7 @@ def _summary(meter: Meter, top: int) -> None:
     total = df.octetDeltaCount + df.get("reverseOctetDeltaCount", 0)
     packets = df.packetDeltaCount + df.get("reversePacketDeltaCount", 0)
     dur = (df.flowEndMilliseconds - df.flowStartMilliseconds).dt.total_seconds()
-    print(
-        f"{len(df):,} flow records, {int(packets.sum()):,} packets, {int(total.sum()):,} octets"
-    )
+    print(f"{len(df):,} flow records, {int(packets.sum()):,} packets, {int(total.sum()):,} octets")
     print(f"\ntop {top} by octets (both directions)")
     print(f"{'source':>40} {'destination':>40} {'proto':>5} {'packets':>9} {'octets':>12} {'s':>8}")
     for i in total.sort_values(ascending=False).index[:top]:
@@ -161,7 +158,9 @@ def add_parser(sub: Any) -> None:
     c.add_argument("capture", nargs="+", help="capture files (merged in time order), or -")
     c.add_argument("-o", "--output", help="write flows here: .ipfix (default), .parquet or .csv")
     c.add_argument("--format", choices=["ipfix", "parquet", "csv"], help="override the extension")
-    c.add_argument("--export", metavar="URL", help="send IPFIX to udp://HOST:PORT or tcp://HOST:PORT")
+    c.add_argument(
+        "--export", metavar="URL", help="send IPFIX to udp://HOST:PORT or tcp://HOST:PORT"
+    )
     c.add_argument("--idle-timeout", type=float, default=30.0, help="seconds (30)")
     c.add_argument("--active-timeout", type=float, default=300.0, help="seconds (300)")
     c.add_argument("--max-flows", type=int, default=1 << 20, help="flows open at once (1048576)")
