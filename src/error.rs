@@ -34,6 +34,8 @@ pub enum ErrorKind {
     Io(std::io::ErrorKind, String),
     /// A packet capture (pcap, pcapng) is malformed or cut short.
     BadCapture(String),
+    /// gzip or zstd data that does not decode.
+    BadCompression(String),
     /// A value, record or template cannot be written as asked (the
     /// exporter's refusals: wrong type, out of range, too long, unknown
     /// template).
@@ -153,6 +155,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::LimitExceeded(s) => write!(f, "limit exceeded: {s}"),
             ErrorKind::BadSpec(s) => write!(f, "bad IESpec: {s}"),
             ErrorKind::BadCapture(s) => write!(f, "bad capture: {s}"),
+            ErrorKind::BadCompression(s) => write!(f, "bad compressed data: {s}"),
             ErrorKind::Io(_, s) => write!(f, "I/O error: {s}"),
             ErrorKind::Encode(s) => write!(f, "cannot encode: {s}"),
             ErrorKind::Internal(s) => write!(
@@ -182,6 +185,12 @@ impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
+        if let Some(c) = e
+            .get_ref()
+            .and_then(|x| x.downcast_ref::<crate::source::Corrupt>())
+        {
+            return Error::new(ErrorKind::BadCompression(c.0.clone()));
+        }
         Error::new(ErrorKind::Io(e.kind(), e.to_string()))
     }
 }

@@ -24,7 +24,7 @@ pub fn decompressing(r: DynRead) -> io::Result<DynRead> {
     if head.starts_with(&GZIP_MAGIC) {
         Ok(Box::new(BufReader::with_capacity(
             1 << 16,
-            flate2::read::MultiGzDecoder::new(r),
+            Gzip(flate2::bufread::MultiGzDecoder::new(r)),
         )))
     } else if head.starts_with(&ZSTD_MAGIC) {
         Ok(Box::new(BufReader::with_capacity(
@@ -67,7 +67,39 @@ impl<R: BufRead> ZstdFrames<R> {
 }
 
 fn zstd_error(e: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+    corrupt(format!("zstd: {e}"))
+}
+
+/// Compressed data that does not decode: an error of the input's content
+/// (the decode family, [`crate::ErrorKind::BadCompression`]), not of
+/// reading it.
+#[derive(Debug)]
+pub struct Corrupt(pub String);
+
+impl std::fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Corrupt {}
+
+fn corrupt(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Corrupt(msg))
+}
+
+/// gzip members read with their errors marked as [`Corrupt`] data.
+struct Gzip<R: BufRead>(flate2::bufread::MultiGzDecoder<R>);
+
+impl<R: BufRead> Read for Gzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidInput
+            | io::ErrorKind::InvalidData
+            | io::ErrorKind::UnexpectedEof => corrupt(format!("gzip: {e}")),
+            _ => e,
+        })
+    }
 }
 
 impl<R: BufRead> Read for ZstdFrames<R> {

@@ -92,7 +92,10 @@ impl Opened {
     /// A reader (a file object, a pipe, a socket), decompressed if needed.
     pub fn reader(r: DynRead) -> io::Result<Self> {
         let mut r = BufReader::with_capacity(1 << 16, decompressing(r)?);
-        let head = fill_peek(&mut r)?;
+        // A stream that fails already here (a corrupt compressed header)
+        // is not a capture; its error comes from the first read, where the
+        // reader's policy handles it.
+        let head = fill_peek(&mut r).unwrap_or_default();
         Ok(Opened {
             capture: crate::pcap::is_capture(&head),
             body: Body::Stream(Box::new(r)),

@@ -26,7 +26,7 @@ pub mod input;
 mod live;
 mod tcp;
 pub use capture::{CaptureStats, Exporter};
-pub use compressed::decompressing;
+pub use compressed::{decompressing, Corrupt};
 pub use datagrams::{export_payload, MAX_SESSIONS};
 pub use live::{LiveCounters, LiveOptions};
 

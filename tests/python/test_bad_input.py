@@ -174,3 +174,14 @@ def test_noise_never_crashes_any_path(kind: str, noise: bytes, pos: int) -> None
                 read(policy)
             except ff.FerrofixError:
                 assert policy == "error"
+
+
+@pytest.mark.parametrize("magic", [b"(\xb5/\xfd", b"\x1f\x8b\x08\x00"])
+def test_corrupt_compressed_input_is_a_decode_error(magic: bytes) -> None:
+    """zstd or gzip magic followed by bytes that do not decode: a
+    DecodeError of the input (not an OSError), skipped like other bad
+    framing under on_bad_records="skip"."""
+    data = magic + _real_stream()[4:1500]
+    with pytest.raises(ff.DecodeError, match="bad compressed data"):
+        list(ff.iter_records(data))
+    assert list(ff.iter_records(data, on_bad_records="skip")) == []
