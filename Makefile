@@ -1,5 +1,5 @@
 # ferrofix — every target does its own set-up from a fresh clone.
-#   make demo   virtualenv, build, install, decode a bundled real IPFIX file
+#   make demo   virtualenv, build, install, decode a bundled real IPFIX file, meter a real capture
 #   make test   same set-up, then lints and every test
 #   make bench  benchmarks beside python-ipfix, written to BENCHMARKS.md
 #   make fuzz   cargo-fuzz campaigns, FUZZ_SECONDS each: message decoding, decode-encode-decode,
@@ -12,6 +12,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-stamp
 BUILD_STAMP := $(VENV)/.build-stamp
 DEMO_FILE := tests/data/ipfix/ipfixcol2__example_flows.ipfix
+DEMO_CAPTURE := tests/data/pcap/nfstream__1kxun.pcap
 FUZZ_SECONDS ?= 300
 # Targets whose input is a generator's choices (testgen/), and all targets.
 FUZZ_GENERATED := ipfix_lists netflow pcap pcapng compressed
@@ -36,6 +37,8 @@ develop: $(BUILD_STAMP)
 
 demo: $(BUILD_STAMP)
 	$(VENV)/bin/ferrofix summary $(DEMO_FILE) -n 3
+	@echo
+	$(VENV)/bin/ferrofix meter $(DEMO_CAPTURE) --top 8
 
 # Oracle tools (tshark, libfixbuf's ipfixDump and headers, argus and ra, GNU
 # time for benches/meter_peers.py) from Debian where
