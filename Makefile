@@ -2,7 +2,7 @@
 #   make demo   virtualenv, build, install, decode a bundled real IPFIX file, meter a real capture
 #   make test   same set-up, then lints and every test
 #   make bench  benchmarks beside python-ipfix, written to BENCHMARKS.md
-#   make fuzz   cargo-fuzz campaigns, FUZZ_SECONDS each: message decoding, decode-encode-decode,
+#   make fuzz   cargo-fuzz campaigns, FUZZ_SECONDS each: message decoding, decode-encode-decode, the meter,
 #               and one per generated input kind (ferrofix-testgen)
 
 SHELL := /bin/bash
@@ -16,7 +16,7 @@ DEMO_CAPTURE := tests/data/pcap/nfstream__1kxun.pcap
 FUZZ_SECONDS ?= 300
 # Targets whose input is a generator's choices (testgen/), and all targets.
 FUZZ_GENERATED := ipfix_lists netflow pcap pcapng compressed
-FUZZ_TARGETS := decode_message encode_roundtrip $(FUZZ_GENERATED)
+FUZZ_TARGETS := decode_message encode_roundtrip meter $(FUZZ_GENERATED)
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SRC := $(shell find python -type f) pyproject.toml
 
@@ -81,6 +81,7 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
 	mkdir -p fuzz/corpus/decode_message && cp -n tests/data/ipfix/* tests/data/netflow/* tests/data/pcap/* fuzz/corpus/decode_message/
 	mkdir -p fuzz/corpus/encode_roundtrip
+	mkdir -p fuzz/corpus/meter && cp -n tests/data/pcap/* fuzz/corpus/meter/
 	$(PY) scripts/fuzz_seeds.py fuzz/corpus $(FUZZ_GENERATED)
 	for t in $(FUZZ_TARGETS); do \
 	  if [ -d tests/data/fuzz-regressions/$$t ]; then cp -n tests/data/fuzz-regressions/$$t/* fuzz/corpus/$$t/; fi; \

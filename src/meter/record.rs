@@ -23,9 +23,40 @@ use crate::model::{ColumnIe, InfoModel};
 use crate::session::Template;
 use crate::wire::FieldSpec;
 
+/// Which time fields a record can carry (RFC 7011 §6.1.8-10): the
+/// millisecond fields count from 1970 unsigned, so they need times from
+/// 1970 on; the micro- and nanosecond fields are NTP timestamps of era 0,
+/// so they need times before 2036-02-07 06:28:16 UTC. A flow outside a
+/// range goes in a template without those fields (null in Arrow), never
+/// with a wrong or clamped value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Times {
+    All,
+    Milliseconds,
+    None,
+}
+
+impl Times {
+    const ALL: [Times; 3] = [Times::All, Times::Milliseconds, Times::None];
+
+    /// The first second (since 1970) NTP era 0 cannot hold.
+    const NTP_END_S: i64 = (1i64 << 32) - 2_208_988_800;
+
+    fn of(flow: &Flow) -> Times {
+        if flow.start_ns < 0 {
+            Times::None
+        } else if flow.end_ns.div_euclid(1_000_000_000) < Self::NTP_END_S {
+            Times::All
+        } else {
+            Times::Milliseconds
+        }
+    }
+}
+
 /// The observation domain of metered records.
 pub const DOMAIN: u32 = 0;
-/// The first template id (ids 256-263 are used).
+/// The first template id (ids 256-279 are used: 3 time forms × 2 IP
+/// versions × 4 kinds).
 pub const FIRST_TEMPLATE: u16 = 256;
 
 /// A flow's transport kind, which picks its template.
@@ -107,14 +138,19 @@ const DIR_FIELDS: [(&str, DirField, bool); 12] = [
 ];
 
 /// The field list of a template.
-fn fields(version: u8, kind: Kind, biflow: bool) -> Vec<(String, What)> {
+fn fields(version: u8, kind: Kind, biflow: bool, times: Times) -> Vec<(String, What)> {
     use TimePrecision as P;
     let mut f: Vec<(String, What)> = vec![("flowId".into(), What::FlowId)];
-    for (unit, p) in [
-        ("Milliseconds", P::Milliseconds),
-        ("Microseconds", P::Microseconds),
-        ("Nanoseconds", P::Nanoseconds),
-    ] {
+    let units: &[(&str, P)] = match times {
+        Times::All => &[
+            ("Milliseconds", P::Milliseconds),
+            ("Microseconds", P::Microseconds),
+            ("Nanoseconds", P::Nanoseconds),
+        ],
+        Times::Milliseconds => &[("Milliseconds", P::Milliseconds)],
+        Times::None => &[],
+    };
+    for &(unit, p) in units {
         f.push((format!("flowStart{unit}"), What::Start(p)));
         f.push((format!("flowEnd{unit}"), What::End(p)));
     }
@@ -176,9 +212,13 @@ impl Records {
         let mut layouts = Vec::new();
         let mut columns: Vec<ColumnIe> = Vec::new();
         let mut id = FIRST_TEMPLATE;
-        for version in [4u8, 6] {
-            for kind in Kind::ALL {
-                let fl = fields(version, kind, biflow);
+        for (version, kind, times) in Times::ALL.into_iter().flat_map(|t| {
+            [4u8, 6]
+                .into_iter()
+                .flat_map(move |v| Kind::ALL.into_iter().map(move |k| (v, k, t)))
+        }) {
+            {
+                let fl = fields(version, kind, biflow, times);
                 let mut specs = Vec::with_capacity(fl.len());
                 for (name, _) in &fl {
                     let ie = model.by_name(name).ok_or_else(|| {
@@ -230,11 +270,12 @@ impl Records {
             .iter()
             .position(|k| *k == Kind::of(flow))
             .unwrap_or(3);
-        if flow.key.version == 6 {
-            k.saturating_add(4)
-        } else {
-            k
-        }
+        let v = if flow.key.version == 6 { 4 } else { 0 };
+        let t = Times::ALL
+            .iter()
+            .position(|t| *t == Times::of(flow))
+            .unwrap_or(2);
+        t.saturating_mul(8).saturating_add(v).saturating_add(k)
     }
 
     /// The template at `index`.

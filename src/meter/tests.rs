@@ -408,3 +408,21 @@ fn records_written_as_ipfix_read_back_the_same() {
         );
     }
 }
+
+#[test]
+fn times_outside_the_ntp_era_leave_those_columns_null() {
+    // 2100-01-01 (after NTP era 0 ends in 2036): milliseconds since 1970
+    // hold it, the NTP micro/nanosecond fields cannot (RFC 7011 §6.1.9).
+    let t2100 = 4_102_444_800 * S;
+    let pk = vec![(S, udp(A, 1, B, 2, 0)), (t2100, udp(A, 3, B, 4, 0))];
+    let b = run(&pk, TableOptions::default());
+    assert_eq!(
+        col(&b, "flowStartMilliseconds"),
+        vec![Some(1000), Some(4_102_444_800_000)]
+    );
+    assert_eq!(
+        col(&b, "flowStartMicroseconds"),
+        vec![Some(1_000_000), None]
+    );
+    assert_eq!(col(&b, "flowEndNanoseconds"), vec![Some(S as u64), None]);
+}

@@ -226,36 +226,23 @@ impl Dissector {
                 self.reassemble(p, l, ts_ns, depth, origin)
             }
             FragmentMode::Assign => {
+                // The (innermost) IP packet's bytes, its headers at least,
+                // kept to read it again once its first fragment comes.
+                let start = (p.payload.as_ptr() as usize)
+                    .saturating_sub(bytes.as_ptr() as usize)
+                    .saturating_sub(usize::from(p.header_len));
+                let packet = bytes.get(start..).unwrap_or_default();
+                let kept = packet.get(..HELD_BYTES.min(packet.len())).unwrap_or(packet);
                 let held = || Held {
                     ts_ns,
                     number,
                     link: l,
-                    bytes: bytes
-                        .get(..HELD_BYTES.min(bytes.len()))
-                        .unwrap_or(bytes)
-                        .to_vec(),
+                    bytes: kept.to_vec(),
                     missing: missing.saturating_add(
-                        u32::try_from(bytes.len().saturating_sub(HELD_BYTES)).unwrap_or(u32::MAX),
+                        u32::try_from(packet.len().saturating_sub(kept.len())).unwrap_or(u32::MAX),
                     ),
                 };
-                let assigned = if depth == 0 {
-                    self.index.add(&p, ts_ns, held, &mut self.orphans)
-                } else {
-                    // A fragment inside a tunnel: no held copy (its outer
-                    // headers would be needed to read it again).
-                    self.index.add(
-                        &p,
-                        ts_ns,
-                        || Held {
-                            ts_ns,
-                            number,
-                            link: l,
-                            bytes: Vec::new(),
-                            missing: 0,
-                        },
-                        &mut self.orphans,
-                    )
-                };
+                let assigned = self.index.add(&p, ts_ns, held, &mut self.orphans);
                 self.take_orphans();
                 match assigned {
                     Assigned::First(held) => {
@@ -368,7 +355,15 @@ impl Dissector {
     /// A held fragment now ready (its first fragment came, or it never
     /// will); call after each [`Dissector::frame`] until `None`.
     pub fn next_released(&mut self) -> Option<Dissected<'_>> {
-        let (h, hdr) = self.released.pop_front()?;
+        // A held copy that no longer parses (its headers past the bytes
+        // kept) is counted as malformed, so every frame counts once.
+        let (h, hdr) = loop {
+            let (h, hdr) = self.released.pop_front()?;
+            if ip(&h.bytes, h.missing).is_some() {
+                break (h, hdr);
+            }
+            self.not_ip(NotIp::BadIp);
+        };
         let cur = self.current.insert(h);
         let p = ip(&cur.bytes, cur.missing)?;
         let l4 = match hdr {
