@@ -11,7 +11,7 @@ fn captures() -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/pcap");
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .expect("tests/data/pcap")
-        .filter_map(|e| e.ok())
+        .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x != "gz"))
         .map(|p| (p.display().to_string(), std::fs::read(&p).expect("read")))
@@ -52,7 +52,7 @@ fn mutated_and_cut_captures_never_panic() {
     for (_, data) in captures().iter().filter(|(_, d)| d.len() < 200_000) {
         for k in 0..40 {
             let mut d = data.clone();
-            for _ in 0..1 + k % 8 {
+            for _ in 0..=(k % 8) {
                 let at = (rng.next() as usize) % d.len();
                 d[at] = rng.next() as u8;
             }
