@@ -117,6 +117,54 @@ def test_packets_and_octets_per_direction_match_tshark(name: str, biflow: bool) 
     assert per_direction(df, biflow) == oracle_per_direction(name)
 
 
+def _nth(row: dict[str, str], field: str, k: int) -> str:
+    values = (row.get(field) or "").split(",")
+    return values[k] if k < len(values) else ""
+
+
+def innermost_per_direction(name: str) -> dict[mo.FlowKey, list[int]]:
+    """tshark's frames per direction of the innermost IP packet's 5-tuple
+    (its fields' last occurrences in the per-packet table): what
+    ``decapsulate=True`` meters."""
+    acc: dict[mo.FlowKey, list[int]] = collections.defaultdict(lambda: [0, 0])
+    for r in mo.load_packets(name):
+        tokens = r["frame.protocols"].split(":")
+        # An ICMP error quotes the packet it is about: that is not a tunnel.
+        for stop in ("icmp", "icmpv6"):
+            if stop in tokens:
+                tokens = tokens[: tokens.index(stop) + 1]
+        layers = [t for t in tokens if t in ("ip", "ipv6")]
+        if not layers:
+            continue
+        kind = layers[-1]
+        k = layers.count(kind) - 1
+        after = tokens[len(tokens) - 1 - tokens[::-1].index(kind) + 1 :]
+        if kind == "ip":
+            v, src, dst = 4, _nth(r, "ip.src", k), _nth(r, "ip.dst", k)
+            proto, octets = int(_nth(r, "ip.proto", k)), int(_nth(r, "ip.len", k))
+        else:
+            v, src, dst = 6, _nth(r, "ipv6.src", k), _nth(r, "ipv6.dst", k)
+            proto, octets = int(_nth(r, "ipv6.nxt", k)), 40 + int(_nth(r, "ipv6.plen", k))
+        sport = dport = 0
+        if after and after[0] in ("tcp", "udp"):
+            sport = int(r[f"{after[0]}.srcport"].split(",")[-1])
+            dport = int(r[f"{after[0]}.dstport"].split(",")[-1])
+        key = mo.FlowKey(v, src, dst, proto, sport, dport)
+        acc[key][0] += 1
+        acc[key][1] += octets
+    return dict(acc)
+
+
+@pytest.mark.parametrize(
+    "name", ["tcpdump__vxlan.pcap", "akvorado__testdata--gre-v4-key.pcap", "nDPI__6in4tunnel.pcap"]
+)
+def test_decapsulated_flows_match_tsharks_inner_packets(name: str) -> None:
+    m = ff.Meter(capture(name), decapsulate=True, biflow=False, **FOREVER)
+    df = m.to_pandas(dtype_backend="numpy")
+    assert per_direction(df, False) == innermost_per_direction(name)
+    assert m.stats["decapsulated"] > 0
+
+
 def conv_pairs(name: str, kind: str) -> dict[frozenset[tuple[str, int]], int]:
     """tshark's TCP or UDP conversations: frames per address/port pair."""
     out: dict[frozenset[tuple[str, int]], int] = collections.Counter()
@@ -177,35 +225,50 @@ def test_tcp_and_udp_packets_per_direction_match_argus(name: str) -> None:
     assert ours == argus
 
 
-def test_idle_timeouts_split_as_nfstream_does() -> None:
-    """nfstream (idle timeout 120 s, active 1800 s) splits three 5-tuples
-    of this capture at gaps of 125-159 s and not at one of 119.9997 s
-    (tests/data/meter-oracle/README.md): the meter with the same timeouts
-    makes the same number of UDP and TCP records per 5-tuple as
-    tshark's per-packet times imply, and as many records as nfstream has
-    flows where no TCP FIN or RST ends one."""
-    name = "nfstream__alexa-app.pcapng"
-    df = ff.meter(capture(name), idle_timeout=120, active_timeout=1800, dtype_backend="numpy")
+def _num(v: Any) -> int:
+    return -1 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+
+
+def _without_tcp_ends(df: pd.DataFrame, idle_s: float) -> list[int]:
+    """Packets per flow when a TCP FIN/RST does not end a flow (nfstream's
+    rule): a record that follows an end-of-flow record (reason 3) of the
+    same biflow key within the idle timeout joins it."""
+    flows: list[dict[str, Any]] = []
+    last: dict[Any, dict[str, Any]] = {}
+    for r in sorted(df.to_dict("records"), key=lambda r: r["flowStartNanoseconds"]):
+        v4 = isinstance(r.get("sourceIPv4Address"), str)
+        a = (
+            r["sourceIPv4Address" if v4 else "sourceIPv6Address"],
+            _num(r.get("sourceTransportPort")),
+        )
+        b = (
+            r["destinationIPv4Address" if v4 else "destinationIPv6Address"],
+            _num(r.get("destinationTransportPort")),
+        )
+        key = (frozenset([a, b]), int(r["protocolIdentifier"]), _num(r.get("vlanId")))
+        n = int(r["packetDeltaCount"] + r["reversePacketDeltaCount"])
+        prev = last.get(key)
+        gap = None if prev is None else (r["flowStartNanoseconds"] - prev["end"]).total_seconds()
+        if prev is not None and prev["reason"] == 3 and gap is not None and gap <= idle_s:
+            prev.update(n=prev["n"] + n, end=r["flowEndNanoseconds"], reason=r["flowEndReason"])
+            continue
+        flows.append({"n": n, "end": r["flowEndNanoseconds"], "reason": r["flowEndReason"]})
+        last[key] = flows[-1]
+    return sorted(f["n"] for f in flows)
+
+
+@pytest.mark.parametrize("name", ["nfstream__iphone.pcap", "nfstream__1kxun.pcap"])
+def test_flows_match_nfstream_with_its_timeouts(name: str) -> None:
+    """nfstream's expected CSVs (its defaults: idle 120 s, active 1800 s;
+    only ids and counts): the same flows, packet for packet, once a TCP
+    FIN/RST no longer ends a flow (nfstream keeps a connection's last
+    packets in it; the meter, as YAF and QoF, ends the flow at the
+    acknowledgment of the last FIN)."""
     expected = mo.load_nfstream(name)
     assert expected is not None
-    closed = df.flowEndReason == 3
-    # Records per flow key when no FIN/RST end is involved: the gaps alone.
-    keys = (
-        df[~closed]
-        .groupby(
-            [
-                "sourceIPv4Address",
-                "destinationIPv4Address",
-                "sourceTransportPort",
-                "destinationTransportPort",
-                "protocolIdentifier",
-            ],
-            dropna=False,
-        )
-        .size()
-    )
-    assert int((keys > 1).sum()) == 3
-    assert len(df) >= len(expected)
+    df = ff.meter(capture(name), idle_timeout=120, active_timeout=1800, dtype_backend="numpy")
+    theirs = sorted(int(r["bidirectional_packets"]) for r in expected)
+    assert _without_tcp_ends(df, 120) == theirs
 
 
 def test_wrong_extensions_gzip_bytes_file_objects_and_lists() -> None:
