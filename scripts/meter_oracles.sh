@@ -27,7 +27,7 @@ FIELDS=(
   frame.number frame.time_epoch frame.len frame.cap_len frame.interface_id frame.protocols
   eth.src eth.dst vlan.id mpls.label pppoe.session_id
   ip.version ip.src ip.dst ip.proto ip.len ip.ttl ip.dsfield ip.id ip.flags.mf ip.frag_offset
-  ipv6.src ipv6.dst ipv6.nxt ipv6.plen ipv6.hlim ipv6.tclass
+  ipv6.src ipv6.dst ipv6.nxt ipv6.plen ipv6.opt.jumbo ipv6.hlim ipv6.tclass
   ipv6.hopopts.nxt ipv6.dstopts.nxt ipv6.routing.nxt
   ipv6.fraghdr.nxt ipv6.fraghdr.offset ipv6.fraghdr.more ipv6.fraghdr.ident
   tcp.srcport tcp.dstport tcp.flags tcp.len udp.srcport udp.dstport sctp.srcport sctp.dstport
@@ -103,9 +103,13 @@ while IFS=$'\t' read -r name where _what; do
   if grep -q ArgusError "$tmp/argus.err"; then
     sed -E 's/^ *ArgusError: [0-9]+ [A-Za-z]+ [0-9]+ [0-9:.]+ //; s#\(.*/#(#' "$tmp/argus.err" \
       > "$OUT/$name.argus.error.txt"
+  elif ! ra -X -nn -u -p 6 -c , -r "$tmp/flows.argus" -s "${RA_FIELDS[@]}" - not man \
+      > "$OUT/$name.argus.csv" 2> /dev/null; then
+    # No error, but nothing ra can read either (e.g. PPP in HDLC framing:
+    # argus writes no records for it and says nothing).
+    rm -f "$OUT/$name.argus.csv"
+    echo "argus wrote no flow records for this capture (and no error)" > "$OUT/$name.argus.error.txt"
   else
-    ra -X -nn -u -p 6 -c , -r "$tmp/flows.argus" -s "${RA_FIELDS[@]}" - not man \
-      > "$OUT/$name.argus.csv"
     racluster -X -nn -u -p 6 -c , -r "$tmp/flows.argus" -s "${RA_FIELDS[@]}" trans - not man \
       > "$OUT/$name.argus-merged.csv"
   fi

@@ -11,7 +11,10 @@ GRE/VXLAN/6in4 packet counts under its outer addresses and protocol; an ICMP
 error counts under the ICMP header, not the packet it quotes. Ports come from
 the transport header right after the outer IP header (TCP, UDP, SCTP) and are
 0 for other protocols and for non-first fragments, which carry no transport
-header. IP octets are ip.len for IPv4 and 40 + ipv6.plen for IPv6 (the
+header. IP octets are ip.len for IPv4 and 40 + ipv6.plen for IPv6 (a
+payload length of 0: 40 + the jumbo payload option, RFC 2675, or without one
+-- Linux BIG TCP captures -- the Ethernet frame's length less its 14-octet
+header and 4 octets per VLAN tag; the
 extension headers are inside plen).
 
     python3 tests/python/meter_oracle.py   # self-check against the conv tables
@@ -162,7 +165,13 @@ def ip_octets(row: dict[str, str]) -> int:
     if version == 4:
         return _int(_first(row, "ip.len"))
     if version == 6:
-        return 40 + _int(_first(row, "ipv6.plen"))
+        plen = _int(_first(row, "ipv6.plen"))
+        if plen == 0 and _first(row, "ipv6.opt.jumbo"):
+            return 40 + _int(_first(row, "ipv6.opt.jumbo"))
+        if plen == 0 and row["frame.protocols"].startswith("eth:"):
+            tags = len([v for v in (row.get("vlan.id") or "").split(",") if v])
+            return int(row["frame.len"]) - 14 - 4 * tags
+        return 40 + plen
     return 0
 
 

@@ -110,8 +110,15 @@ def test_every_ip_packet_is_in_exactly_one_flow(name: str) -> None:
     assert stats["records"] == len(df)
 
 
+# tshark 4.0 reads an IPv6 payload length of 0 without a jumbo option (Linux
+# BIG TCP) as an empty packet: it finds no TCP header and so no ports there.
+# The meter reads the packet to the frame's end (docs/meter.md); the totals
+# test above still covers this capture.
+NO_PORTS_IN_TSHARK = {"tcpdump__bigtcp-ipv6.pcap"}
+
+
 @pytest.mark.parametrize("biflow", [True, False])
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", [c for c in CASES if c not in NO_PORTS_IN_TSHARK])
 def test_packets_and_octets_per_direction_match_tshark(name: str, biflow: bool) -> None:
     df = ff.meter(capture(name), biflow=biflow, dtype_backend="numpy", **FOREVER)
     assert per_direction(df, biflow) == oracle_per_direction(name)
