@@ -48,7 +48,75 @@ def _need(module: str, why: str) -> Any:
         ) from e
 
 
-class IpfixScan:
+class _BatchStream:
+    """What :class:`IpfixScan` and :class:`~ferrofix.Meter` share: batches
+    from an extension object ``_s`` (``next_batch``, ``take_warnings``,
+    ``schema``, ``__arrow_c_stream__``), read once, as batches, pyarrow,
+    an Arrow C stream or pandas."""
+
+    _s: Any
+    _policy: Policy
+    _name = "IpfixScan"
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of every batch (a ``pyarrow.Schema``)."""
+        pa = _need("pyarrow", f"{self._name}.schema")
+        return pa.schema(self._s.schema)
+
+    def _warn(self) -> None:
+        if self._policy == "warn":
+            for msg in self._s.take_warnings():
+                warnings.warn(msg, FerrofixWarning, stacklevel=3)
+
+    def batches(self) -> Iterator[Any]:
+        """Iterate the batches as objects implementing ``__arrow_c_array__``
+        (no pyarrow needed)."""
+        while True:
+            try:
+                b = self._s.next_batch()
+            finally:
+                self._warn()
+            if b is None:
+                return
+            yield b
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        pa = _need("pyarrow", f"iterating a {self._name}")
+        for b in self.batches():
+            yield pa.record_batch(b)
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self._s.__arrow_c_stream__(requested_schema)
+
+    def to_arrow(self) -> pa.Table:
+        """Read the rest of the stream into a ``pyarrow.Table``."""
+        pa = _need("pyarrow", f"{self._name}.to_arrow")
+        schema = self.schema
+        return pa.Table.from_batches(list(self), schema=schema)
+
+    def to_pandas(self, *, dtype_backend: DtypeBackend = "pyarrow") -> pd.DataFrame:
+        """Read the rest of the stream into a pandas DataFrame (see
+        :func:`read_ipfix` for ``dtype_backend``)."""
+        if dtype_backend not in ("pyarrow", "numpy_nullable", "numpy"):
+            raise ValueError(
+                "dtype_backend must be 'pyarrow', 'numpy_nullable' or 'numpy', "
+                f"not {dtype_backend!r}"
+            )
+        if dtype_backend != "pyarrow":
+            return _to_pandas(self.to_arrow(), dtype_backend)
+        _need("pandas", "a DataFrame")
+        schema = self.schema
+        batches = list(self)
+        # Columns as lists of chunks, no batch or table holding them: each
+        # column's Arrow memory can go as soon as pandas has its own copy
+        # (the address keys become narrower categorical codes).
+        chunks = [[b.column(i) for b in batches] for i in range(len(schema))]
+        del batches
+        return _arrow_frame(schema, chunks)
+
+
+class IpfixScan(_BatchStream):
     """A lazy stream of Arrow record batches decoded from one IPFIX stream.
 
     The columns are the IEs asked for (``columns=``, IE names or IESpecs, in
@@ -101,34 +169,6 @@ class IpfixScan:
         )
         self._by_template = by_template
 
-    @property
-    def schema(self) -> pa.Schema:
-        """The Arrow schema of every batch (a ``pyarrow.Schema``)."""
-        pa = _need("pyarrow", "IpfixScan.schema")
-        return pa.schema(self._s.schema)
-
-    def _warn(self) -> None:
-        if self._policy == "warn":
-            for msg in self._s.take_warnings():
-                warnings.warn(msg, FerrofixWarning, stacklevel=3)
-
-    def batches(self) -> Iterator[Any]:
-        """Iterate the batches as objects implementing ``__arrow_c_array__``
-        (no pyarrow needed)."""
-        while True:
-            try:
-                b = self._s.next_batch()
-            finally:
-                self._warn()
-            if b is None:
-                return
-            yield b
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        pa = _need("pyarrow", "iterating an IpfixScan")
-        for b in self.batches():
-            yield pa.record_batch(b)
-
     def tagged_batches(self) -> Iterator[tuple[TemplateKey, pa.RecordBatch]]:
         """With ``by_template=True``: each batch with the template its
         records come from, keeping only the columns that template carries
@@ -143,39 +183,10 @@ class IpfixScan:
             columns = self._s.template_columns().get(key, [])
             yield TemplateKey(*key), pa.record_batch(b).select(columns)
 
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        return self._s.__arrow_c_stream__(requested_schema)
-
     @property
     def health(self) -> TransportHealth:
         """Transport-health counters of what has been read so far."""
         return TransportHealth.from_raw(self._s.health())
-
-    def to_arrow(self) -> pa.Table:
-        """Read the rest of the stream into a ``pyarrow.Table``."""
-        pa = _need("pyarrow", "IpfixScan.to_arrow")
-        schema = self.schema
-        return pa.Table.from_batches(list(self), schema=schema)
-
-    def to_pandas(self, *, dtype_backend: DtypeBackend = "pyarrow") -> pd.DataFrame:
-        """Read the rest of the stream into a pandas DataFrame (see
-        :func:`read_ipfix` for ``dtype_backend``)."""
-        if dtype_backend not in ("pyarrow", "numpy_nullable", "numpy"):
-            raise ValueError(
-                "dtype_backend must be 'pyarrow', 'numpy_nullable' or 'numpy', "
-                f"not {dtype_backend!r}"
-            )
-        if dtype_backend != "pyarrow":
-            return _to_pandas(self.to_arrow(), dtype_backend)
-        _need("pandas", "a DataFrame")
-        schema = self.schema
-        batches = list(self)
-        # Columns as lists of chunks, no batch or table holding them: each
-        # column's Arrow memory can go as soon as pandas has its own copy
-        # (the address keys become narrower categorical codes).
-        chunks = [[b.column(i) for b in batches] for i in range(len(schema))]
-        del batches
-        return _arrow_frame(schema, chunks)
 
 
 def _to_pandas(table: pa.Table, dtype_backend: DtypeBackend) -> pd.DataFrame:

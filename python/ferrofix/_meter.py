@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import glob
 import os
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import _ferrofix
-from ._arrow import Addresses, DtypeBackend, _arrow_frame, _need, _to_pandas
-from ._errors import FerrofixWarning
+from ._arrow import Addresses, DtypeBackend, _BatchStream
 from ._reader import Policy
 
 if TYPE_CHECKING:
     import pandas as pd
-    import pyarrow as pa
 
 Capture = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
@@ -49,7 +46,7 @@ def _captures(capture: Capture | Sequence[Capture]) -> list[Any]:
     return [capture]
 
 
-class Meter:
+class Meter(_BatchStream):
     """The flow meter over one capture or several (merged in timestamp
     order), read lazily: the captures are metered as the flows are asked
     for, with Python's GIL released.
@@ -78,6 +75,8 @@ class Meter:
     metering: they are counted in :attr:`stats` by reason.
     """
 
+    _name = "Meter"
+
     def __init__(
         self,
         capture: Capture | Sequence[Capture],
@@ -97,7 +96,7 @@ class Meter:
         self._policy = on_bad_records
         sources = _captures(capture)
         self._sizes = [_size(s) for s in sources]
-        self._m = _ferrofix._Meter(
+        self._s = _ferrofix._Meter(
             sources,
             idle_timeout=float(idle_timeout),
             active_timeout=float(active_timeout),
@@ -120,13 +119,7 @@ class Meter:
     @property
     def bytes_read(self) -> int:
         """Bytes of the captures read so far."""
-        return int(self._m.position())
-
-    @property
-    def schema(self) -> pa.Schema:
-        """The Arrow schema of every batch."""
-        pa = _need("pyarrow", "Meter.schema")
-        return pa.schema(self._m.schema)
+        return int(self._s.position())
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -139,50 +132,7 @@ class Meter:
         ``decapsulated``, ``flows``, ``records``, ``peak_flows``,
         ``out_of_order`` (packets older than one before them, kept),
         ``end_reasons``, ``failed_captures`` and ``bytes_read``."""
-        return dict(self._m.stats())
-
-    def _warn(self) -> None:
-        if self._policy == "warn":
-            for msg in self._m.take_warnings():
-                warnings.warn(msg, FerrofixWarning, stacklevel=3)
-
-    def batches(self) -> Iterator[Any]:
-        """The flows as batches implementing ``__arrow_c_array__`` (no
-        pyarrow needed)."""
-        while True:
-            try:
-                b = self._m.next_batch()
-            finally:
-                self._warn()
-            if b is None:
-                return
-            yield b
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        pa = _need("pyarrow", "iterating a Meter")
-        for b in self.batches():
-            yield pa.record_batch(b)
-
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        return self._m.__arrow_c_stream__(requested_schema)
-
-    def to_arrow(self) -> pa.Table:
-        """Every flow as a ``pyarrow.Table``."""
-        pa = _need("pyarrow", "Meter.to_arrow")
-        schema = self.schema
-        return pa.Table.from_batches(list(self), schema=schema)
-
-    def to_pandas(self, *, dtype_backend: DtypeBackend = "pyarrow") -> pd.DataFrame:
-        """Every flow as a pandas DataFrame (``dtype_backend`` as in
-        :func:`read_ipfix`)."""
-        if dtype_backend != "pyarrow":
-            return _to_pandas(self.to_arrow(), dtype_backend)
-        _need("pandas", "a DataFrame")
-        schema = self.schema
-        batches = list(self)
-        chunks = [[b.column(i) for b in batches] for i in range(len(schema))]
-        del batches
-        return _arrow_frame(schema, chunks)
+        return dict(self._s.stats())
 
     def write_ipfix(
         self,
@@ -203,7 +153,7 @@ class Meter:
         if dest is not None and not isinstance(dest, str | os.PathLike) and export is None:
             if not hasattr(dest, "write"):
                 raise TypeError("dest must be a path or a binary file object")
-        out = self._m.write_ipfix(
+        out = self._s.write_ipfix(
             dest, export=export, compression=compression, mtu=mtu, progress=progress
         )
         return None if out is None else bytes(out)

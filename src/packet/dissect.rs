@@ -205,19 +205,23 @@ impl Dissector {
         if p.length_from_frame {
             self.stats.length_from_frame = self.stats.length_from_frame.saturating_add(1);
         }
-        if !p.fragment {
-            let l4 = self.transport(&p);
-            return Step::Packet(Dissected {
+        // A packet as it came (not reassembled).
+        let seen = |ip: Ip<'a>, l4: L4<'a>| {
+            Step::Packet(Dissected {
                 ts_ns,
                 link: l,
-                ip: p,
+                payload_offset: at(ip.payload),
+                ip,
                 l4,
                 packets: 1,
                 reassembled: false,
                 depth,
                 number,
-                payload_offset: at(p.payload),
-            });
+            })
+        };
+        if !p.fragment {
+            let l4 = self.transport(&p);
+            return seen(p, l4);
         }
         self.stats.fragments = self.stats.fragments.saturating_add(1);
         match self.opts.fragments {
@@ -250,32 +254,15 @@ impl Dissector {
                         self.released
                             .extend(held.into_iter().map(|h| (h, Some(hdr))));
                         let l4 = self.transport(&p);
-                        Step::Packet(Dissected {
-                            ts_ns,
-                            link: l,
-                            payload_offset: at(p.payload),
-                            ip: p,
-                            l4,
-                            packets: 1,
-                            reassembled: false,
-                            depth,
-                            number,
-                        })
+                        seen(p, l4)
                     }
-                    Assigned::Later(header, kept) => Step::Packet(Dissected {
-                        ts_ns,
-                        link: l,
-                        ip: p,
-                        l4: L4::Fragment {
+                    Assigned::Later(header, kept) => seen(
+                        p,
+                        L4::Fragment {
                             header,
                             len: u8::try_from(kept).unwrap_or(0),
                         },
-                        packets: 1,
-                        reassembled: false,
-                        depth,
-                        number,
-                        payload_offset: at(p.payload),
-                    }),
+                    ),
                     Assigned::Held => Step::Held,
                 }
             }
