@@ -17,6 +17,7 @@
 pub mod batches;
 pub mod export;
 pub mod flow;
+pub mod flowpacket;
 pub mod input;
 pub mod key;
 pub mod record;
@@ -112,9 +113,9 @@ impl Meter {
 
     /// Meter one captured packet.
     pub fn packet(&mut self, p: &Packet<'_>) -> Result<()> {
-        if let Step::Packet(d) = self.dissector.frame(p) {
+        if let Step::Packet(ref d) = self.dissector.frame(p) {
             self.stats.metered = self.stats.metered.saturating_add(1);
-            self.table.packet(&d);
+            self.table.packet(d);
         }
         while let Some(d) = self.dissector.next_released() {
             self.stats.metered = self.stats.metered.saturating_add(1);
