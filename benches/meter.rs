@@ -136,8 +136,10 @@ fn records(path: &Path) -> u64 {
 }
 
 fn arrow(path: &Path, workers: usize) -> u64 {
-    let opts = MeterOptions::default();
-    let _ = workers;
+    let opts = MeterOptions {
+        workers,
+        ..MeterOptions::default()
+    };
     let m = Meter::new(opts, &InfoModel::new()).expect("meter");
     let caps = Captures::new(vec![open(path)]);
     let mut b = MeterBatches::new(
