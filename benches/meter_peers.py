@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         size_mb = capture.stat().st_size / 1e6
         packets = count_packets(capture)
         run(["cat", str(capture)])  # into the page cache
+        # Python's modules too (a fresh virtualenv compiles them on first use).
+        run([args.python, "-c", "import ferrofix, pyarrow, pandas"])
         print(f"capture: `{given}`, {size_mb:.1f} MB, {packets} packets; one run each, in order\n")
         print("| peer | wall s | packets/s | MB/s | peak RSS MiB | note |")
         print("|---|---:|---:|---:|---:|---|")
