@@ -20,7 +20,7 @@ FUZZ_TARGETS := decode_message encode_roundtrip meter $(FUZZ_GENERATED)
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SRC := $(shell find python -type f) pyproject.toml
 
-.PHONY: demo test lint rust-test py-test tools bench fuzz develop clean
+.PHONY: demo test lint rust-test py-test tools bench bench-meter fuzz develop clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -73,9 +73,21 @@ py-test: $(BUILD_STAMP) tools
 
 test: lint rust-test py-test
 
-bench: $(BUILD_STAMP)
+bench: $(BUILD_STAMP) bench-meter
 	$(VPY) benches/run.py
 	$(VPY) benches/collect.py
+
+# The flow meter beside its peers on a full-payload and a snaplen-96 capture
+# (built from ../shared/data's captures when absent), and its stages in Rust.
+METER_CAPTURES := bench-data/meter-400mb.pcap bench-data/meter-400mb-s96.pcap
+bench-data/meter-400mb.pcap:
+	$(PY) benches/make_capture.py --out $@
+bench-data/meter-400mb-s96.pcap:
+	$(PY) benches/make_capture.py --snaplen 96 --out $@
+bench-meter: $(BUILD_STAMP) tools $(METER_CAPTURES)
+	$(VPY) benches/meter_peers.py $(METER_CAPTURES) \
+	  $(if $(wildcard /tmp/nfs-venv/bin/python),--nfstream-python /tmp/nfs-venv/bin/python)
+	FERROFIX_BENCH_CAPTURE=bench-data/meter-400mb-s96.pcap cargo bench --bench meter
 
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz

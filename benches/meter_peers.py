@@ -1,21 +1,25 @@
-"""Time the flow meters on one capture, one after the other, in one run.
+"""Time the flow meters on captures, one after the other, in one run.
 
 Each peer runs as a child process; the table gives its wall time, packets per
 second (the capture's packet count from capinfos over the wall time), MB/s
 of capture, and peak RSS (GNU time's %M, i.e. wait4's ru_maxrss: the
-largest of the child and its reaped descendants, not their sum). The capture
-is read from the page cache after the first peer: run it twice to compare.
-A peer that is not installed is listed as skipped.
+largest of the child and its reaped descendants, not their sum). Every
+capture is read once (`cat`) before its table, so every peer reads it from
+the page cache; the plain read is the I/O floor. A peer that is not
+installed is listed as skipped.
 
-    python3 benches/make_capture.py --size-mb 100 --out bench-data/meter-100mb.pcap
-    python3 benches/meter_peers.py bench-data/meter-100mb.pcap
-    python3 benches/meter_peers.py CAPTURE --nfstream-python /tmp/nfs-venv/bin/python
+    python3 benches/make_capture.py                  # bench-data/meter-400mb.pcap
+    python3 benches/make_capture.py --snaplen 96     # bench-data/meter-400mb-s96.pcap
+    python3 benches/meter_peers.py bench-data/meter-400mb-s96.pcap bench-data/meter-400mb.pcap \
+        --nfstream-python /tmp/nfs-venv/bin/python
 
-Peers: a plain read (`cat > /dev/null`, the I/O floor), softflowd (IPFIX to
-a discard port, offline until EOF), argus (records to /dev/null), tshark's
-TCP conversation table, nfstream (`NFStreamer(source=...).to_pandas()` with
+Peers: a plain read (`cat > /dev/null`), softflowd (IPFIX to a discard
+port, offline until EOF), argus (records to /dev/null), tshark's TCP
+conversation table, nfstream (`NFStreamer(source=...).to_pandas()` with
 its defaults, from a Python that has nfstream: --nfstream-python), and
-ferrofix (`run_ferrofix`, skipped until ferrofix has `meter`).
+ferrofix (`run_ferrofix`): `ff.Meter(capture)` with every Arrow batch
+taken, with one worker and with two, and `ff.meter(capture)` (a pandas
+DataFrame).
 """
 
 from __future__ import annotations
@@ -69,18 +73,33 @@ def python_has(python: str, module: str, attr: str | None = None) -> bool:
 
 
 # --- ferrofix -------------------------------------------------------------
-def run_ferrofix(capture: Path, python: str = sys.executable) -> list[str] | str:
+FERROFIX_BATCHES = (
+    "import sys, ferrofix as ff\n"
+    "m = ff.Meter(sys.argv[1], workers=int(sys.argv[2]))\n"
+    "rows = sum(b.num_rows for b in m)\n"
+)
+FERROFIX_PANDAS = "import sys, ferrofix as ff; ff.meter(sys.argv[1])"
+
+
+def run_ferrofix(
+    capture: Path, python: str = sys.executable, workers: int | None = 1
+) -> list[str] | str:
     """THE ferrofix entry: the command that meters `capture` with ferrofix,
-    or why it is skipped. Runs `ferrofix.meter(capture)` in a child Python."""
-    if not python_has(python, "ferrofix", "meter"):
-        return "skipped: ferrofix has no meter() in this Python yet"
-    return [python, "-c", "import sys, ferrofix; ferrofix.meter(sys.argv[1])", str(capture)]
+    or why it is skipped. `workers`: `ff.Meter(capture, workers=...)` with
+    every batch taken; None: `ff.meter(capture)` into pandas."""
+    if not python_has(python, "ferrofix", "Meter"):
+        return "skipped: ferrofix has no Meter in this Python"
+    if workers is None:
+        return [python, "-c", FERROFIX_PANDAS, str(capture)]
+    return [python, "-c", FERROFIX_BATCHES, str(capture), str(workers)]
 
 
 # ---------------------------------------------------------------------------
 
 
-def peers(capture: Path, nfstream_python: str | None) -> list[tuple[str, list[str] | str]]:
+def peers(
+    capture: Path, nfstream_python: str | None, python: str = sys.executable
+) -> list[tuple[str, list[str] | str]]:
     c = str(capture)
     table: list[tuple[str, list[str] | str]] = [("read (cat > /dev/null)", ["cat", c])]
 
@@ -102,33 +121,41 @@ def peers(capture: Path, nfstream_python: str | None) -> list[tuple[str, list[st
         table.append(("nfstream (defaults, to_pandas)", [nfs, "-c", code, c]))
     else:
         table.append(("nfstream (defaults, to_pandas)", f"skipped: no nfstream in {nfs}"))
-    table.append(("ferrofix.meter", run_ferrofix(capture)))
+    table.append(("ferrofix ff.Meter batches, 1 worker", run_ferrofix(capture, python)))
+    table.append(("ferrofix ff.Meter batches, 2 workers", run_ferrofix(capture, python, 2)))
+    table.append(("ferrofix ff.meter (pandas)", run_ferrofix(capture, python, None)))
     return table
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("capture", type=Path)
+    ap.add_argument("captures", type=Path, nargs="+")
     ap.add_argument(
         "--nfstream-python", help="a Python with nfstream installed (default: this one)"
     )
-    args = ap.parse_args(argv)
-    capture = args.capture.resolve()
-    size_mb = capture.stat().st_size / 1e6
-    packets = count_packets(capture)
-    print(
-        f"capture: `{args.capture}`, {size_mb:.1f} MB, {packets} packets; one run each, in order\n"
+    ap.add_argument(
+        "--python", default=sys.executable, help="the Python with ferrofix (default: this one)"
     )
-    print("| peer | wall s | packets/s | MB/s | peak RSS MiB | note |")
-    print("|---|---:|---:|---:|---:|---|")
-    for name, cmd in peers(capture, args.nfstream_python):
-        if isinstance(cmd, str):
-            print(f"| {name} | | | | | {cmd} |")
-            continue
-        wall, rss_kib, code = run(cmd)
-        note = "" if code == 0 else f"exit status {code}"
-        rate, mbps, rss = f"{packets / wall:,.0f}", f"{size_mb / wall:,.0f}", rss_kib / 1024
-        print(f"| {name} | {wall:.2f} | {rate} | {mbps} | {rss:.0f} | {note} |", flush=True)
+    args = ap.parse_args(argv)
+    for given in args.captures:
+        capture = given.resolve()
+        size_mb = capture.stat().st_size / 1e6
+        packets = count_packets(capture)
+        run(["cat", str(capture)])  # into the page cache
+        # Python's modules too (a fresh virtualenv compiles them on first use).
+        run([args.python, "-c", "import ferrofix, pyarrow, pandas"])
+        print(f"capture: `{given}`, {size_mb:.1f} MB, {packets} packets; one run each, in order\n")
+        print("| peer | wall s | packets/s | MB/s | peak RSS MiB | note |")
+        print("|---|---:|---:|---:|---:|---|")
+        for name, cmd in peers(capture, args.nfstream_python, args.python):
+            if isinstance(cmd, str):
+                print(f"| {name} | | | | | {cmd} |")
+                continue
+            wall, rss_kib, code = run(cmd)
+            note = "" if code == 0 else f"exit status {code}"
+            rate, mbps, rss = f"{packets / wall:,.0f}", f"{size_mb / wall:,.0f}", rss_kib / 1024
+            print(f"| {name} | {wall:.2f} | {rate} | {mbps} | {rss:.0f} | {note} |", flush=True)
+        print()
     return 0
 
 

@@ -68,6 +68,15 @@ class Meter(_BatchStream):
     goes). ``decapsulate=True`` meters the packets inside GRE, VXLAN and
     IP-in-IP tunnels instead of the tunnel.
 
+    ``workers=n`` (n > 1) keeps the flow tables on ``n`` threads (flows
+    hashed to them, both directions alike; the packets are still read and
+    parsed once, on the calling thread). The records are the same as
+    with one worker, timeouts included, except that flowIds are numbered
+    per worker (worker ``w`` gives ``w + 1``, ``w + 1 + n``, ...), the
+    rows come worker by worker rather than in the order the records
+    ended, and ``max_flows`` is shared out between the workers (each
+    holds at most ``max_flows / n``).
+
     ``on_bad_records``: what a corrupt or truncated capture does: "error"
     (the flows up to the bad byte are given, then a :class:`DecodeError`
     naming the capture and the byte offset), "warn" or "skip" (that
@@ -86,6 +95,7 @@ class Meter(_BatchStream):
         biflow: bool = True,
         max_flows: int = 1 << 20,
         decapsulate: bool = False,
+        workers: int = 1,
         columns: Sequence[str] | None = None,
         batch_size: int = 65536,
         addresses: Addresses = "string",
@@ -103,6 +113,7 @@ class Meter(_BatchStream):
             biflow=biflow,
             max_flows=max_flows,
             decapsulate=decapsulate,
+            workers=workers,
             columns=None if columns is None else list(columns),
             batch_size=batch_size,
             addresses=addresses,
@@ -186,6 +197,7 @@ def meter(
     biflow: bool = True,
     max_flows: int = 1 << 20,
     decapsulate: bool = False,
+    workers: int = 1,
     columns: Sequence[str] | None = None,
     batch_size: int = 65536,
     addresses: Addresses = "string",
@@ -207,6 +219,7 @@ def meter(
         biflow=biflow,
         max_flows=max_flows,
         decapsulate=decapsulate,
+        workers=workers,
         columns=columns,
         batch_size=batch_size,
         addresses=addresses,

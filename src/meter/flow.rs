@@ -20,8 +20,9 @@
 //! - minimumTTL/maximumTTL over the direction's packets; ipClassOfService
 //!   and the MAC addresses of its first packet.
 
+use super::flowpacket::{FlowPacket, TcpSeen};
 use super::key::{FlowKey, Side};
-use crate::packet::{Dissected, ACK, FIN, L4, RST, SYN};
+use crate::packet::{ACK, FIN, RST, SYN};
 
 /// A direction's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,65 +91,68 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// A flow whose first packet, from `side`, is `d`.
-    pub fn new(key: FlowKey, flow_id: u64, side: Side, d: &Dissected<'_>) -> Self {
-        let initiator = match d.l4 {
-            // A SYN/ACK first: its receiver opened the connection.
-            L4::Tcp(t) if t.flags & (SYN | ACK) == SYN | ACK => side ^ 1,
-            _ => side,
+    /// A flow whose first packet is `p`.
+    pub fn new(flow_id: u64, p: &FlowPacket) -> Self {
+        let side = p.side();
+        // A SYN/ACK first: its receiver opened the connection.
+        let initiator = if p.tcp_flags() & (SYN | ACK) == SYN | ACK {
+            side ^ 1
+        } else {
+            side
         };
         Flow {
-            key,
+            key: p.key,
             flow_id,
             initiator,
-            start_ns: d.ts_ns,
-            end_ns: d.ts_ns,
+            start_ns: p.ts_ns,
+            end_ns: p.ts_ns,
             dir: [DirCounters::default(); 2],
             phase: Phase::Open,
-            tcp: (key.protocol == 6).then(Box::default),
+            tcp: (p.key.protocol == 6).then(Box::default),
         }
     }
 
-    /// Count packet `d` sent from `side`.
-    pub fn account(&mut self, side: Side, d: &Dissected<'_>) {
-        let side = side & 1;
-        self.start_ns = self.start_ns.min(d.ts_ns);
-        self.end_ns = self.end_ns.max(d.ts_ns);
-        let payload = transport_payload(d);
+    /// Count packet `p`.
+    #[inline]
+    pub fn account(&mut self, p: &FlowPacket) {
+        let side = p.side();
+        self.start_ns = self.start_ns.min(p.ts_ns);
+        self.end_ns = self.end_ns.max(p.ts_ns);
         let c = &mut self.dir[side];
         let first = c.packets == 0;
-        c.packets = c.packets.saturating_add(u64::from(d.packets));
-        c.octets = c.octets.saturating_add(u64::from(d.ip.length));
-        if payload > 0 {
+        c.packets = c.packets.saturating_add(u64::from(p.packets));
+        c.octets = c.octets.saturating_add(u64::from(p.length));
+        if p.payload > 0 {
             c.transport_packets = c.transport_packets.saturating_add(1);
-            c.transport_octets = c.transport_octets.saturating_add(u64::from(payload));
+            c.transport_octets = c.transport_octets.saturating_add(u64::from(p.payload));
         }
         if first {
-            c.first_ns = d.ts_ns;
-            c.last_ns = d.ts_ns;
-            c.min_ttl = d.ip.ttl;
-            c.max_ttl = d.ip.ttl;
-            c.tos = d.ip.tos;
-            c.src_mac = d.link.src_mac.unwrap_or_default();
-            c.dst_mac = d.link.dst_mac.unwrap_or_default();
+            c.first_ns = p.ts_ns;
+            c.last_ns = p.ts_ns;
+            c.min_ttl = p.ttl;
+            c.max_ttl = p.ttl;
+            c.tos = p.tos;
+            c.src_mac = p.src_mac;
+            c.dst_mac = p.dst_mac;
         } else {
-            c.first_ns = c.first_ns.min(d.ts_ns);
-            c.last_ns = c.last_ns.max(d.ts_ns);
-            c.min_ttl = c.min_ttl.min(d.ip.ttl);
-            c.max_ttl = c.max_ttl.max(d.ip.ttl);
+            c.first_ns = c.first_ns.min(p.ts_ns);
+            c.last_ns = c.last_ns.max(p.ts_ns);
+            c.min_ttl = c.min_ttl.min(p.ttl);
+            c.max_ttl = c.max_ttl.max(p.ttl);
         }
-        if let L4::Tcp(t) = d.l4 {
+        if let Some(t) = p.tcp {
             if first {
                 c.initial_flags = t.flags;
             } else {
                 c.union_flags |= t.flags;
             }
             c.control_bits |= t.control_bits();
-            self.tcp_state(side, d, &t);
+            self.tcp_state(side, p.payload, &t);
         }
     }
 
-    fn tcp_state(&mut self, side: Side, d: &Dissected<'_>, t: &crate::packet::Tcp<'_>) {
+    /// `len`: the segment's data octets.
+    fn tcp_state(&mut self, side: Side, len: u32, t: &TcpSeen) {
         let no_syn_yet = self
             .tcp
             .as_ref()
@@ -168,10 +172,6 @@ impl Flow {
         }
         if t.flags & FIN != 0 {
             // The FIN occupies the sequence number after the data.
-            let len =
-                d.ip.length
-                    .saturating_sub(u32::from(d.ip.header_len))
-                    .saturating_sub(u32::from(t.header_len));
             let end = t.seq.wrapping_add(len).wrapping_add(1);
             b.dir[side].fin_end = Some(end);
         }
@@ -200,36 +200,4 @@ impl Flow {
     pub fn packets(&self) -> u64 {
         self.dir[0].packets.saturating_add(self.dir[1].packets)
     }
-}
-
-/// Transport payload octets of a packet (see the module docs).
-fn transport_payload(d: &Dissected<'_>) -> u32 {
-    let after_ip = d.ip.length.saturating_sub(u32::from(d.ip.header_len));
-    let l4 = match d.l4 {
-        L4::Tcp(t) => u32::from(t.header_len),
-        L4::Udp(_) => 8,
-        L4::Ports { .. } => {
-            if d.ip.protocol == 132 {
-                12
-            } else {
-                8
-            }
-        }
-        L4::Icmp { .. } => 4,
-        L4::Fragment { .. } | L4::None => {
-            if d.ip.has_transport_header() {
-                // A whole packet of a protocol without a header we read.
-                match d.ip.protocol {
-                    6 => 20,
-                    17 | 33 | 136 => 8,
-                    132 => 12,
-                    1 | 58 => 4,
-                    _ => 0,
-                }
-            } else {
-                0
-            }
-        }
-    };
-    after_ip.saturating_sub(l4)
 }

@@ -42,6 +42,7 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of a packet and the side it was sent from; `biflow`
     /// false: the packet's source is always side 0.
+    #[inline]
     pub fn of(d: &Dissected<'_>, biflow: bool) -> (FlowKey, Side) {
         let (sport, dport, icmp) = transport_key(d);
         let src = Endpoint {
@@ -52,7 +53,9 @@ impl FlowKey {
             addr: octets(d.ip.dst),
             port: dport,
         };
-        let swap = biflow && dst < src;
+        // Endpoint's order (address octets, then port) on whole words.
+        let order = |e: &Endpoint| (u128::from_be_bytes(e.addr), e.port);
+        let swap = biflow && order(&dst) < order(&src);
         let ends = if swap { [dst, src] } else { [src, dst] };
         (
             FlowKey {

@@ -17,8 +17,10 @@
 pub mod batches;
 pub mod export;
 pub mod flow;
+pub mod flowpacket;
 pub mod input;
 pub mod key;
+pub mod parallel;
 pub mod record;
 pub mod table;
 
@@ -26,6 +28,9 @@ pub mod table;
 mod tests;
 
 use std::sync::Arc;
+
+use flowpacket::FlowPacket;
+use parallel::Workers;
 
 use crate::error::Result;
 use crate::model::InfoModel;
@@ -42,6 +47,9 @@ pub struct MeterOptions {
     /// Take GRE, VXLAN and IP-in-IP tunnels apart (the inner packet is
     /// metered).
     pub decapsulate: bool,
+    /// Threads holding flow tables (0 and 1: the calling thread's own;
+    /// more: see [`parallel`] for how their records differ).
+    pub workers: usize,
 }
 
 /// Counters of a meter: every packet read counts once in
@@ -80,7 +88,10 @@ pub struct Pending {
 pub struct Meter {
     dissector: Dissector,
     table: Table,
-    records: Records,
+    /// Worker threads with the tables (then `table` stays empty).
+    workers: Option<Workers>,
+    biflow: bool,
+    records: Arc<Records>,
     /// Per template (as [`Records::template`] numbers them).
     pending: Vec<Pending>,
     pending_count: usize,
@@ -90,14 +101,21 @@ pub struct Meter {
 impl Meter {
     /// A meter whose templates take their IEs from `model`.
     pub fn new(opts: MeterOptions, model: &InfoModel) -> Result<Self> {
-        let records = Records::new(model, opts.table.biflow)?;
+        let records = Arc::new(Records::new(model, opts.table.biflow)?);
         let n = records.templates().count();
+        let workers = if opts.workers > 1 {
+            Some(Workers::new(opts.workers, opts.table, &records)?)
+        } else {
+            None
+        };
         Ok(Meter {
             dissector: Dissector::new(DissectOptions {
                 fragments: FragmentMode::Assign,
                 decapsulate: opts.decapsulate,
             }),
             table: Table::new(opts.table),
+            workers,
+            biflow: opts.table.biflow,
             records,
             pending: (0..n).map(|_| Pending::default()).collect(),
             pending_count: 0,
@@ -112,47 +130,59 @@ impl Meter {
 
     /// Meter one captured packet.
     pub fn packet(&mut self, p: &Packet<'_>) -> Result<()> {
-        if let Step::Packet(d) = self.dissector.frame(p) {
+        if let Step::Packet(ref d) = self.dissector.frame(p) {
+            let fp = FlowPacket::of(d, self.biflow);
             self.stats.metered = self.stats.metered.saturating_add(1);
-            self.table.packet(&d);
+            self.observe(&fp)?;
         }
         while let Some(d) = self.dissector.next_released() {
+            let fp = FlowPacket::of(&d, self.biflow);
             self.stats.metered = self.stats.metered.saturating_add(1);
-            self.table.packet(&d);
+            self.observe(&fp)?;
         }
         self.encode_ended()
+    }
+
+    /// A packet to its table (here or a worker's).
+    #[inline]
+    fn observe(&mut self, fp: &FlowPacket) -> Result<()> {
+        match &mut self.workers {
+            None => self.table.observe(fp),
+            Some(w) => {
+                let n = w.packet(fp, &mut self.pending)?;
+                self.count(n);
+            }
+        }
+        Ok(())
     }
 
     /// The input ended: every open flow ends, held fragments are metered.
     pub fn finish(&mut self) -> Result<()> {
         self.dissector.finish();
         while let Some(d) = self.dissector.next_released() {
+            let fp = FlowPacket::of(&d, self.biflow);
             self.stats.metered = self.stats.metered.saturating_add(1);
-            self.table.packet(&d);
+            self.observe(&fp)?;
         }
         self.table.finish();
+        if let Some(w) = &mut self.workers {
+            let n = w.finish(&mut self.pending)?;
+            self.count(n);
+        }
         self.encode_ended()
+    }
+
+    fn count(&mut self, records: usize) {
+        self.pending_count = self.pending_count.saturating_add(records);
+        self.stats.records = self.stats.records.saturating_add(records as u64);
     }
 
     fn encode_ended(&mut self) -> Result<()> {
         if self.table.ended.is_empty() {
             return Ok(());
         }
-        let ended = std::mem::take(&mut self.table.ended);
-        for e in &ended {
-            let i = self.records.layout_of(&e.flow);
-            let Some(p) = self.pending.get_mut(i) else {
-                continue;
-            };
-            self.records.encode(i, &e.flow, e.reason, &mut p.bytes)?;
-            p.count = p.count.saturating_add(1);
-            self.pending_count = self.pending_count.saturating_add(1);
-            self.stats.records = self.stats.records.saturating_add(1);
-        }
-        // Give the buffer back (its capacity is reused).
-        let mut ended = ended;
-        ended.clear();
-        self.table.ended = ended;
+        let n = encode_ended(&self.records, &mut self.table.ended, &mut self.pending)?;
+        self.count(n);
         Ok(())
     }
 
@@ -186,16 +216,42 @@ impl Meter {
         self.stats.failed_captures = self.stats.failed_captures.saturating_add(1);
     }
 
-    /// Flows open now.
+    /// Flows open now (with workers: as of their last answers).
     pub fn open_flows(&self) -> usize {
-        self.table.len()
+        match &self.workers {
+            Some(w) => w.open_flows(),
+            None => self.table.len(),
+        }
     }
 
     /// The counters so far.
     pub fn stats(&self) -> MeterStats {
         let mut s = self.stats.clone();
         s.dissect = self.dissector.stats();
-        s.table = self.table.stats.clone();
+        s.table = match &self.workers {
+            Some(w) => w.stats(),
+            None => self.table.stats.clone(),
+        };
         s
     }
+}
+
+/// Encode the records in `ended` (emptied, its capacity kept) into
+/// `pending`, per template; the count encoded.
+pub(crate) fn encode_ended(
+    records: &Records,
+    ended: &mut Vec<table::Ended>,
+    pending: &mut [Pending],
+) -> Result<usize> {
+    let mut n = 0usize;
+    for e in ended.drain(..) {
+        let i = records.layout_of(&e.flow);
+        let Some(p) = pending.get_mut(i) else {
+            continue;
+        };
+        records.encode(i, &e.flow, e.reason, &mut p.bytes)?;
+        p.count = p.count.saturating_add(1);
+        n = n.saturating_add(1);
+    }
+    Ok(n)
 }

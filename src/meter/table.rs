@@ -21,8 +21,9 @@
 use std::collections::HashMap;
 
 use super::flow::{Flow, Phase};
+use super::flowpacket::FlowPacket;
 use super::key::{BuildKeyHasher, FlowKey};
-use crate::packet::{Dissected, ACK, L4, SYN};
+use crate::packet::{Dissected, ACK, SYN};
 
 /// IANA flowEndReason values.
 pub mod reason {
@@ -92,6 +93,9 @@ pub struct Table {
     head: u32,
     tail: u32,
     next_id: u64,
+    /// flowIds go up by this (a worker's table of several, see
+    /// [`Table::number_flows`]).
+    id_step: u64,
     now: Option<i64>,
     /// Records ended, in the order they ended; the caller drains them.
     pub ended: Vec<Ended>,
@@ -111,10 +115,18 @@ impl Table {
             head: NIL,
             tail: NIL,
             next_id: 1,
+            id_step: 1,
             now: None,
             ended: Vec::new(),
             stats: TableStats::default(),
         }
+    }
+
+    /// Number the flows `first`, `first + step`, ... (flowIds 1, 2, ... by
+    /// default).
+    pub fn number_flows(&mut self, first: u64, step: u64) {
+        self.next_id = first;
+        self.id_step = step.max(1);
     }
 
     /// Flows open.
@@ -128,37 +140,57 @@ impl Table {
 
     /// Account a packet to its flow, ending records as the rules say.
     pub fn packet(&mut self, d: &Dissected<'_>) {
+        self.observe(&FlowPacket::of(d, self.opts.biflow));
+    }
+
+    /// The table's clock: the latest packet time seen.
+    pub fn now(&self) -> Option<i64> {
+        self.now
+    }
+
+    /// Advance the clock to `now` (a packet of another table's flows was
+    /// seen then, [`super::parallel`]): records idle at `now` end, as they
+    /// would have at that packet in a table of every flow.
+    pub fn tick(&mut self, now: i64) {
+        if self.now.is_none_or(|t| now > t) {
+            self.now = Some(now);
+            self.expire(now);
+        }
+    }
+
+    /// Account a packet (as [`FlowPacket::of`] summed it up) to its flow.
+    pub fn observe(&mut self, p: &FlowPacket) {
         match self.now {
-            Some(now) if d.ts_ns < now => {
+            Some(now) if p.ts_ns < now => {
                 self.stats.out_of_order = self.stats.out_of_order.saturating_add(1);
             }
             _ => {
-                self.now = Some(d.ts_ns);
-                self.expire(d.ts_ns);
+                self.now = Some(p.ts_ns);
+                self.expire(p.ts_ns);
             }
         }
-        let (key, side) = FlowKey::of(d, self.opts.biflow);
-        let at = match self.map.get(&key) {
+        let at = match self.map.get(&p.key) {
             Some(&i) => {
                 let f = &mut self.slots[i as usize].flow;
-                if f.phase == Phase::Closing && pure_syn(d) {
-                    // A new connection on the key of one that closed.
+                if f.phase == Phase::Closing && p.tcp_flags() & (SYN | ACK) == SYN {
+                    // A new connection (a SYN without ACK) on the key of
+                    // one that closed.
                     self.end(i, reason::END_OF_FLOW);
-                    self.insert(key, side, d)
+                    self.insert(p)
                 } else {
-                    if d.ts_ns.saturating_sub(f.start_ns) > self.opts.active_ns {
+                    if p.ts_ns.saturating_sub(f.start_ns) > self.opts.active_ns {
                         let flow = f.clone();
-                        f.continuation(d.ts_ns);
+                        f.continuation(p.ts_ns);
                         self.record(flow, reason::ACTIVE);
                     }
                     self.touch(i);
                     i
                 }
             }
-            None => self.insert(key, side, d),
+            None => self.insert(p),
         };
         let f = &mut self.slots[at as usize].flow;
-        f.account(side, d);
+        f.account(p);
         if f.phase == Phase::Closed {
             self.end(at, reason::END_OF_FLOW);
         }
@@ -193,12 +225,12 @@ impl Table {
         }
     }
 
-    fn insert(&mut self, key: FlowKey, side: usize, d: &Dissected<'_>) -> u32 {
+    fn insert(&mut self, p: &FlowPacket) -> u32 {
         if self.map.len() >= self.opts.max_flows && self.head != NIL {
             self.end(self.head, reason::LACK_OF_RESOURCES);
         }
-        let flow = Flow::new(key, self.next_id, side, d);
-        self.next_id = self.next_id.saturating_add(1);
+        let flow = Flow::new(self.next_id, p);
+        self.next_id = self.next_id.saturating_add(self.id_step);
         self.stats.flows = self.stats.flows.saturating_add(1);
         let slot = Slot {
             flow,
@@ -215,7 +247,7 @@ impl Table {
                 u32::try_from(self.slots.len().saturating_sub(1)).unwrap_or(NIL)
             }
         };
-        self.map.insert(key, i);
+        self.map.insert(p.key, i);
         self.link_tail(i);
         self.stats.peak_flows = self.stats.peak_flows.max(self.map.len() as u64);
         i
@@ -281,11 +313,6 @@ impl Table {
         }
         self.tail = i;
     }
-}
-
-/// A SYN without ACK: the opening of a connection.
-fn pure_syn(d: &Dissected<'_>) -> bool {
-    matches!(d.l4, L4::Tcp(t) if t.flags & (SYN | ACK) == SYN)
 }
 
 /// What a freed slot holds until reused.

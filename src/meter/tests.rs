@@ -89,6 +89,7 @@ fn run(packets: &[(i64, Vec<u8>)], table: TableOptions) -> RecordBatch {
         MeterOptions {
             table,
             decapsulate: false,
+            workers: 1,
         },
         &InfoModel::new(),
     )
@@ -278,6 +279,7 @@ fn the_table_never_holds_more_than_max_flows() {
                 ..TableOptions::default()
             },
             decapsulate: false,
+            workers: 1,
         },
         &InfoModel::new(),
     )
@@ -425,4 +427,74 @@ fn times_outside_the_ntp_era_leave_those_columns_null() {
         vec![Some(1_000_000), None]
     );
     assert_eq!(col(&b, "flowEndNanoseconds"), vec![Some(S as u64), None]);
+}
+
+/// Every record of `capture` metered with `workers` threads, flowId
+/// zeroed, sorted: (template id, record bytes).
+fn records_of(capture: &str, workers: usize, table: TableOptions) -> (Vec<(u16, Vec<u8>)>, u64) {
+    let bytes = std::fs::read(format!("tests/data/pcap/{capture}")).unwrap();
+    let mut reader = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
+    let mut m = Meter::new(
+        MeterOptions {
+            table,
+            decapsulate: false,
+            workers,
+        },
+        &InfoModel::new(),
+    )
+    .unwrap();
+    while let Some(p) = reader.next_packet().unwrap() {
+        m.packet(&p).unwrap();
+    }
+    m.finish().unwrap();
+    let mut out = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    m.drain(|t, b, n| {
+        let len = b.len() / n;
+        let at = t
+            .fields
+            .iter()
+            .position(|f| f.ie.pen == 0 && f.ie.id == 148)
+            .map(|i| t.fixed_offsets[i] as usize);
+        for r in b.chunks_exact(len) {
+            let mut r = r.to_vec();
+            if let Some(at) = at {
+                let id: [u8; 8] = r[at..at + 8].try_into().unwrap();
+                // A flow's records share its id; distinct flows differ.
+                ids.insert((u64::from_be_bytes(id), r[..at].to_vec()));
+                r[at..at + 8].fill(0);
+            }
+            out.push((t.id, r));
+        }
+        Ok(())
+    })
+    .unwrap();
+    out.sort();
+    let stats = m.stats();
+    assert_eq!(stats.records, out.len() as u64);
+    (out, stats.table.flows)
+}
+
+#[test]
+fn workers_give_the_records_of_one_table() {
+    let short = TableOptions {
+        idle_ns: 1_000_000_000,
+        active_ns: 5_000_000_000,
+        ..TableOptions::default()
+    };
+    for capture in [
+        "nfstream__1kxun.pcap",
+        "nfstream__iphone.pcap",
+        "ferrofix__ipfix-udp-fragments.pcap",
+    ] {
+        for table in [TableOptions::default(), short] {
+            let (one, flows) = records_of(capture, 1, table);
+            assert!(!one.is_empty(), "{capture}");
+            for n in [2, 3] {
+                let (many, many_flows) = records_of(capture, n, table);
+                assert_eq!(many_flows, flows, "{capture} with {n} workers");
+                assert!(one == many, "{capture}: {n} workers differ from one");
+            }
+        }
+    }
 }

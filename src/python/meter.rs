@@ -118,7 +118,7 @@ impl PyMeter {
 #[pymethods]
 impl PyMeter {
     #[new]
-    #[pyo3(signature = (sources, *, idle_timeout=30.0, active_timeout=300.0, biflow=true, max_flows=1_048_576, decapsulate=false, columns=None, batch_size=65_536, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new()))]
+    #[pyo3(signature = (sources, *, idle_timeout=30.0, active_timeout=300.0, biflow=true, max_flows=1_048_576, decapsulate=false, workers=1, columns=None, batch_size=65_536, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new()))]
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
         py: Python<'_>,
@@ -128,6 +128,7 @@ impl PyMeter {
         biflow: bool,
         max_flows: usize,
         decapsulate: bool,
+        workers: usize,
         columns: Option<Vec<String>>,
         batch_size: usize,
         addresses: &str,
@@ -147,6 +148,11 @@ impl PyMeter {
                         "batch_size and max_flows must be at least 1",
                     ));
                 }
+                if !(1..=256).contains(&workers) {
+                    return Err(PyValueError::new_err(format!(
+                        "workers must be from 1 to 256, not {workers}"
+                    )));
+                }
                 let table = TableOptions {
                     idle_ns: seconds("idle_timeout", idle_timeout)?,
                     active_ns: seconds("active_timeout", active_timeout)?,
@@ -155,8 +161,15 @@ impl PyMeter {
                 };
                 let mut model =
                     meter_model(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
-                let meter = Meter::new(MeterOptions { table, decapsulate }, &model)
-                    .map_err(|e| errors::to_py(py, &e))?;
+                let meter = Meter::new(
+                    MeterOptions {
+                        table,
+                        decapsulate,
+                        workers,
+                    },
+                    &model,
+                )
+                .map_err(|e| errors::to_py(py, &e))?;
                 let cols = match columns {
                     Some(names) => Some(
                         names

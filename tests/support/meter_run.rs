@@ -24,6 +24,7 @@ fn meter(decapsulate: bool, biflow: bool, max_flows: usize) -> Meter {
                 biflow,
             },
             decapsulate,
+            ..MeterOptions::default()
         },
         &InfoModel::new(),
     )

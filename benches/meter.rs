@@ -1,0 +1,222 @@
+//! The flow meter's stages timed one by one on a capture (plain Rust,
+//! `harness = false`): each stage does the work of the one before it plus
+//! one more step, so the differences say where a packet's time goes.
+//!
+//! - `read`: the pcap reader over the mapped file (`CaptureReader::next_packet`);
+//! - `dissect`: + the packet layer (`Dissector::frame`, fragments assigned);
+//! - `table`: + the flow table (`Table::packet`: key, lookup, update,
+//!   timeouts), ended records dropped;
+//! - `records`: + records encoded in their templates (`Meter::packet`,
+//!   `Meter::drain`): the whole meter without Arrow;
+//! - `arrow`: the meter as Arrow batches (`MeterBatches`, what `ff.meter`
+//!   runs with the GIL released);
+//! - `arrow-2w`: the same with two workers (`workers = 2`).
+//!
+//! Each stage runs `FERROFIX_BENCH_RUNS` times (default 5) and the best run
+//! is reported, in ns per packet and packets per second. The capture is
+//! `FERROFIX_BENCH_CAPTURE`, by default `bench-data/meter-400mb-s96.pcap`
+//! (`benches/make_capture.py --snaplen 96`), read from the page cache
+//! after the first run.
+//!
+//!     cargo bench --bench meter
+//!     FERROFIX_BENCH_CAPTURE=../main/bench-data/meter-400mb.pcap cargo bench --bench meter
+
+#![allow(clippy::cast_precision_loss)] // rates printed
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ferrofix::columnar::ColumnarOptions;
+use ferrofix::meter::batches::MeterBatches;
+use ferrofix::meter::input::Captures;
+use ferrofix::meter::table::Table;
+use ferrofix::meter::{Meter, MeterOptions};
+use ferrofix::model::InfoModel;
+use ferrofix::packet::{DissectOptions, Dissector, FragmentMode, Step};
+use ferrofix::pcap::CaptureReader;
+use ferrofix::source::input::Opened;
+use ferrofix::source::DynRead;
+
+fn capture() -> PathBuf {
+    if let Ok(p) = std::env::var("FERROFIX_BENCH_CAPTURE") {
+        return PathBuf::from(p);
+    }
+    let here = PathBuf::from("bench-data/meter-400mb-s96.pcap");
+    if here.exists() {
+        return here;
+    }
+    PathBuf::from("../main/bench-data/meter-400mb-s96.pcap")
+}
+
+fn open(path: &Path) -> CaptureReader<DynRead> {
+    Opened::path(path)
+        .expect("open the capture")
+        .into_capture()
+        .expect("a capture")
+}
+
+fn read(path: &Path) -> u64 {
+    let mut r = open(path);
+    let mut n = 0u64;
+    while let Some(p) = r.next_packet().expect("read") {
+        black_box(p.data.len());
+        n += 1;
+    }
+    n
+}
+
+fn dissector() -> Dissector {
+    Dissector::new(DissectOptions {
+        fragments: FragmentMode::Assign,
+        decapsulate: false,
+    })
+}
+
+fn dissect(path: &Path) -> u64 {
+    let mut r = open(path);
+    let mut d = dissector();
+    let mut n = 0u64;
+    while let Some(p) = r.next_packet().expect("read") {
+        if let Step::Packet(x) = d.frame(&p) {
+            black_box(&x);
+        }
+        while let Some(x) = d.next_released() {
+            black_box(&x);
+        }
+        n += 1;
+    }
+    n
+}
+
+fn table(path: &Path) -> u64 {
+    let mut r = open(path);
+    let mut d = dissector();
+    let mut t = Table::new(MeterOptions::default().table);
+    let mut n = 0u64;
+    while let Some(p) = r.next_packet().expect("read") {
+        if let Step::Packet(x) = d.frame(&p) {
+            t.packet(&x);
+        }
+        while let Some(x) = d.next_released() {
+            t.packet(&x);
+        }
+        t.ended.clear();
+        n += 1;
+    }
+    t.finish();
+    black_box(t.ended.len());
+    n
+}
+
+fn records(path: &Path) -> u64 {
+    let mut r = open(path);
+    let mut m = Meter::new(MeterOptions::default(), &InfoModel::new()).expect("meter");
+    let mut n = 0u64;
+    let mut bytes = 0usize;
+    while let Some(p) = r.next_packet().expect("read") {
+        m.packet(&p).expect("meter");
+        n += 1;
+        if m.pending() >= 65_536 {
+            m.drain(|_, b, _| {
+                bytes += b.len();
+                Ok(())
+            })
+            .expect("drain");
+        }
+    }
+    m.finish().expect("finish");
+    m.drain(|_, b, _| {
+        bytes += b.len();
+        Ok(())
+    })
+    .expect("drain");
+    black_box(bytes);
+    n
+}
+
+fn arrow(path: &Path, workers: usize) -> u64 {
+    let opts = MeterOptions {
+        workers,
+        ..MeterOptions::default()
+    };
+    let m = Meter::new(opts, &InfoModel::new()).expect("meter");
+    let caps = Captures::new(vec![open(path)]);
+    let mut b = MeterBatches::new(
+        m,
+        caps,
+        vec!["bench".into()],
+        None,
+        ColumnarOptions::default(),
+    );
+    let mut rows = 0usize;
+    while let Some(batch) = b.next_batch().expect("batch") {
+        rows += batch.num_rows();
+    }
+    black_box(rows);
+    if std::env::var_os("FERROFIX_BENCH_VERBOSE").is_some() {
+        eprintln!("{rows} records, {:?}", b.meter().stats().table);
+    }
+    b.meter().stats().dissect.packets
+}
+
+/// CPU seconds of this process so far (user + system, its threads that
+/// ended included), from /proc/self/schedstat's run time where there is
+/// one thread, else /proc/self/stat's clock ticks (assumed 100 a second).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the ')'.
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
+}
+
+type Stage = (&'static str, Box<dyn Fn(&Path) -> u64>);
+
+fn main() {
+    let path = capture();
+    let runs: usize = std::env::var("FERROFIX_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    println!("capture: {}", path.display());
+    let stages: Vec<Stage> = vec![
+        ("read", Box::new(read)),
+        ("dissect", Box::new(dissect)),
+        ("table", Box::new(table)),
+        ("records", Box::new(records)),
+        ("arrow", Box::new(|p| arrow(p, 1))),
+        ("arrow-2w", Box::new(|p| arrow(p, 2))),
+    ];
+    let mut prev: Option<f64> = None;
+    for (name, f) in &stages {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        let mut best = Duration::MAX;
+        let mut packets = 0;
+        let mut cpu = f64::MAX;
+        for _ in 0..runs {
+            let c = cpu_seconds();
+            let t = Instant::now();
+            packets = f(&path);
+            best = best.min(t.elapsed());
+            cpu = cpu.min(cpu_seconds() - c);
+        }
+        let ns = best.as_secs_f64() * 1e9 / packets as f64;
+        let step = match (prev, *name) {
+            (Some(p), "dissect" | "table" | "records") => format!("  (+{:.1} ns)", ns - p),
+            _ => String::new(),
+        };
+        println!(
+            "{name:>9}: {:>6.3} s (cpu {cpu:.2} s)  {packets} packets  {ns:6.1} ns/packet  {:5.2} M packets/s{step}",
+            best.as_secs_f64(),
+            packets as f64 / best.as_secs_f64() / 1e6,
+        );
+        prev = Some(ns);
+    }
+}
