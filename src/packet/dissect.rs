@@ -140,7 +140,7 @@ struct Held {
 #[derive(Default)]
 pub struct Dissector {
     opts: DissectOptions,
-    pub stats: DissectStats,
+    stats: DissectStats,
     defrag: Defrag,
     index: FragmentIndex<Held>,
     /// Held fragments ready (with their first fragment's header or none).
@@ -151,6 +151,9 @@ pub struct Dissector {
     /// The last reassembled datagram.
     whole: Vec<u8>,
     last_ts: i64,
+    /// The link type of the last frames and how many in a row, not yet in
+    /// `stats.by_linktype`.
+    run: (u16, u64),
 }
 
 impl Dissector {
@@ -171,13 +174,21 @@ impl Dissector {
             f.offset
                 .saturating_add((b.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u64)
         };
-        let stats = &mut self.stats;
-        stats.packets = stats.packets.saturating_add(1);
-        let seen = stats.by_linktype.entry(linktype).or_insert(0);
-        *seen = seen.saturating_add(1);
+        self.stats.packets = self.stats.packets.saturating_add(1);
+        // Counted per run of one link type, folded into the map when the
+        // type changes (a map insert per packet costs more than the rest
+        // of the counting).
+        if self.run.0 == linktype {
+            self.run.1 = self.run.1.saturating_add(1);
+        } else {
+            self.fold_run();
+            self.run = (linktype, 1);
+        }
         if ts_ns > self.last_ts {
             self.last_ts = ts_ns;
-            self.expire(ts_ns);
+            if self.held_or_pending() {
+                self.expire(ts_ns);
+            }
         }
         let (l, bytes) = match link(linktype, data) {
             Ok(x) => x,
@@ -279,6 +290,19 @@ impl Dissector {
     fn take_orphans(&mut self) {
         for h in self.orphans.drain(..) {
             self.released.push_back((h, None));
+        }
+    }
+
+    /// Whether fragments wait (so time can expire them).
+    fn held_or_pending(&self) -> bool {
+        self.index.pending() > 0 || self.defrag.pending() > 0
+    }
+
+    fn fold_run(&mut self) {
+        if self.run.1 > 0 {
+            let n = self.stats.by_linktype.entry(self.run.0).or_insert(0);
+            *n = n.saturating_add(self.run.1);
+            self.run.1 = 0;
         }
     }
 
@@ -389,6 +413,10 @@ impl Dissector {
     /// The counters, current.
     pub fn stats(&self) -> DissectStats {
         let mut s = self.stats.clone();
+        if self.run.1 > 0 {
+            let n = s.by_linktype.entry(self.run.0).or_insert(0);
+            *n = n.saturating_add(self.run.1);
+        }
         s.defrag = self.defrag.stats.clone();
         s.index = self.index.stats.clone();
         s

@@ -195,9 +195,9 @@ fn qinq_mpls_pppoe_ppp_and_hdlc() {
         d.frame(&pk(160, &pkt, 0)),
         Step::NotIp(NotIp::LinkType)
     ));
-    assert_eq!(d.stats.packets, 9);
-    assert_eq!(d.stats.not_ip, [1, 1, 0, 0]);
-    assert_eq!(d.stats.by_linktype[&linktype::ETHERNET], 6);
+    assert_eq!(d.stats().packets, 9);
+    assert_eq!(d.stats().not_ip, [1, 1, 0, 0]);
+    assert_eq!(d.stats().by_linktype[&linktype::ETHERNET], 6);
 }
 
 #[test]
@@ -356,7 +356,7 @@ fn icmp_sctp_and_tunnels() {
             dst: 2055
         }
     );
-    assert_eq!(d.stats.decapsulated, 3);
+    assert_eq!(d.stats().decapsulated, 3);
     // Without decapsulation the outer packet is the packet.
     let mut plain = Dissector::default();
     assert_eq!(one(&mut plain, linktype::RAW, &gre).4, L4::None);
