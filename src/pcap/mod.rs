@@ -75,8 +75,27 @@ enum Format {
     },
 }
 
+/// A whole capture in memory, read in place. A memory map can hand back
+/// the pages of what was read (the reader's resident memory then stays
+/// small whatever the capture's size).
+pub trait InMemory: Send + Sync {
+    fn bytes(&self) -> &[u8];
+    /// `range` will not be read again.
+    fn release(&self, _range: std::ops::Range<usize>) {}
+}
+
+impl InMemory for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
 /// Bytes a whole capture is read from in place.
-pub type WholeBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
+pub type WholeBytes = Box<dyn InMemory>;
+
+/// Bytes of a capture in memory released in steps of this size, this far
+/// behind the packet being read.
+const RELEASE_STEP: usize = 2 << 20;
 
 /// Reads the packets of a capture.
 pub struct CaptureReader<R: Read> {
@@ -95,6 +114,8 @@ pub struct CaptureReader<R: Read> {
     data: (usize, usize),
     /// The last packet's link type, time, length on the wire and offset.
     last: Option<(u16, i64, u32, u64)>,
+    /// Bytes of `whole` before this were handed back.
+    released: usize,
     done: bool,
 }
 
@@ -186,6 +207,7 @@ impl<R: Read> CaptureReader<R> {
             number: 0,
             data: (0, 0),
             last: None,
+            released: 0,
             done: false,
         };
         if magic_be == PCAPNG_SHB {
@@ -274,7 +296,7 @@ impl<R: Read> CaptureReader<R> {
     /// Read a capture held in memory, in place.
     /// (`r` is never read.)
     pub fn from_whole(whole: WholeBytes, r: R) -> Result<Self> {
-        let head = (*whole).as_ref().get(..24).unwrap_or_default().to_vec();
+        let head = whole.bytes().get(..24).unwrap_or_default().to_vec();
         let pcapng = head.get(..4) == Some(&PCAPNG_SHB.to_be_bytes()[..]);
         let format = if pcapng {
             // Every section header is read as a block, this one too.
@@ -295,6 +317,7 @@ impl<R: Read> CaptureReader<R> {
             number: 0,
             data: (0, 0),
             last: None,
+            released: 0,
             done: false,
         })
     }
@@ -303,7 +326,7 @@ impl<R: Read> CaptureReader<R> {
     fn fill(&mut self, n: usize) -> io::Result<usize> {
         match &self.whole {
             Some(w) => {
-                let data = (**w).as_ref();
+                let data = w.bytes();
                 let at = usize::try_from(self.pos)
                     .unwrap_or(usize::MAX)
                     .min(data.len());
@@ -327,7 +350,7 @@ impl<R: Read> CaptureReader<R> {
     fn fill_data(&mut self, n: usize) -> io::Result<usize> {
         match &self.whole {
             Some(w) => {
-                let data = (**w).as_ref();
+                let data = w.bytes();
                 let at = usize::try_from(self.pos)
                     .unwrap_or(usize::MAX)
                     .min(data.len());
@@ -355,7 +378,7 @@ impl<R: Read> CaptureReader<R> {
 
     /// The capture in memory (empty when it is read from a stream).
     pub fn whole_bytes(&self) -> &[u8] {
-        self.whole.as_ref().map_or(&[], |w| (**w).as_ref())
+        self.whole.as_ref().map_or(&[], |w| w.bytes())
     }
 
     /// Exchange the buffer holding the last packet for `spare`: the caller
@@ -388,6 +411,9 @@ impl<R: Read> CaptureReader<R> {
         match r {
             Ok(Some(meta)) => {
                 self.last = Some(meta);
+                if self.in_whole {
+                    self.release_behind();
+                }
                 Ok(self.current())
             }
             Ok(None) => {
@@ -403,6 +429,20 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
+    /// Hand back the pages of a capture in memory well behind the current
+    /// packet (no slice into them is alive: packets are read in order).
+    fn release_behind(&mut self) {
+        let at = self.data.0;
+        if at < self.released.saturating_add(2 * RELEASE_STEP) {
+            return;
+        }
+        let end = at.saturating_sub(RELEASE_STEP) & !(RELEASE_STEP - 1);
+        if let Some(w) = &self.whole {
+            w.release(self.released..end);
+        }
+        self.released = end;
+    }
+
     /// The packet the last [`CaptureReader::next_packet`] gave, again
     /// (`None` before the first and after the end or an error).
     pub fn current(&self) -> Option<Packet<'_>> {
@@ -414,7 +454,7 @@ impl<R: Read> CaptureReader<R> {
             data: if self.in_whole {
                 self.whole
                     .as_ref()
-                    .and_then(|w| (**w).as_ref().get(at..at.saturating_add(len)))
+                    .and_then(|w| w.bytes().get(at..at.saturating_add(len)))
                     .unwrap_or_default()
             } else {
                 self.buf.get(at..at.saturating_add(len)).unwrap_or_default()
@@ -490,7 +530,7 @@ impl<R: Read> CaptureReader<R> {
         units: u64,
         linktype: u16,
     ) -> Option<(u16, i64, u32, u64)> {
-        let data = (**self.whole.as_ref()?).as_ref();
+        let data = self.whole.as_ref()?.bytes();
         let start = self.pos;
         let at = usize::try_from(start).ok()?;
         let head: &[u8; 16] = data.get(at..at.checked_add(16)?)?.try_into().ok()?;

@@ -17,7 +17,7 @@ use memmap2::Mmap;
 use super::compressed::{compressed, decompressing, fill_peek};
 use super::{DynRead, SharedBytes};
 use crate::error::{Error, ErrorKind, Result};
-use crate::pcap::{CaptureReader, WholeBytes};
+use crate::pcap::{CaptureReader, InMemory, WholeBytes};
 
 /// A whole input in memory.
 pub enum Whole {
@@ -33,6 +33,35 @@ impl AsRef<[u8]> for Whole {
             Whole::Mapped(m) => m,
             Whole::Shared(b) => (**b).as_ref(),
         }
+    }
+}
+
+impl InMemory for Whole {
+    fn bytes(&self) -> &[u8] {
+        self.as_ref()
+    }
+
+    /// A mapped file's pages in `range` go back to the kernel (read again
+    /// from the file if ever touched); bytes handed over stay.
+    #[cfg(unix)]
+    fn release(&self, range: std::ops::Range<usize>) {
+        let Whole::Mapped(map) = self else {
+            return;
+        };
+        if range.end > map.len() || range.start >= range.end {
+            return;
+        }
+        // SAFETY: the mapping is a private read-only file mapping; after
+        // MADV_DONTNEED its pages are read from the file again on access,
+        // with the same content. The callers release only what is behind
+        // everything they still read.
+        let _ = unsafe {
+            map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                range.start,
+                range.end.saturating_sub(range.start),
+            )
+        };
     }
 }
 

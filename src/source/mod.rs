@@ -510,11 +510,7 @@ fn read_packet(
 
 /// Hand the pages of a mapping before `upto` back to the kernel, a step at
 /// a time (they are read again from the file if ever touched again).
-#[cfg(unix)]
 fn release(data: &Whole, released: &mut usize, upto: usize) {
-    let Whole::Mapped(map) = data else {
-        return;
-    };
     // Offsets in a mapping: far from usize::MAX.
     if upto < released.saturating_add(2 * RELEASE_STEP) {
         return;
@@ -523,22 +519,11 @@ fn release(data: &Whole, released: &mut usize, upto: usize) {
     if end <= *released {
         return;
     }
-    // SAFETY: the mapping is a private read-only file mapping; after
-    // MADV_DONTNEED its pages are read from the file again on access, with
-    // the same content. No slice into the released range is alive: the
-    // message being decoded starts at `upto`, beyond it.
-    let _ = unsafe {
-        map.unchecked_advise_range(
-            memmap2::UncheckedAdvice::DontNeed,
-            *released,
-            end.saturating_sub(*released),
-        )
-    };
+    // No slice into the released range is alive: the message being
+    // decoded starts at `upto`, beyond it.
+    crate::pcap::InMemory::release(data, *released..end);
     *released = end;
 }
-
-#[cfg(not(unix))]
-fn release(_: &Whole, _: &mut usize, _: usize) {}
 
 #[cfg(test)]
 mod tests;
