@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         max_flows=args.max_flows,
         decapsulate=args.decapsulate,
         on_bad_records=args.on_bad_records,
+        workers=args.workers,
     )
     progress = _Progress(meter.total_bytes, args.progress)
     try:
@@ -167,6 +168,7 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--uniflow", action="store_true", help="one record per direction")
     c.add_argument("--decapsulate", action="store_true", help="meter inside GRE/VXLAN/IP-in-IP")
     c.add_argument("--on-bad-records", choices=["error", "warn", "skip"], default="error")
+    c.add_argument("--workers", type=int, default=1, help="threads holding flow tables (1)")
     c.add_argument("--top", type=int, default=10, help="flows in the summary (10)")
     c.add_argument("--no-progress", dest="progress", action="store_false")
     c.set_defaults(func=run)
