@@ -380,3 +380,12 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
         for b in ff.Meter(cut).batches():
             got.append(b)
     assert sum(len(pa_b) for pa_b in map(__import__("pyarrow").record_batch, got)) == len(part)
+
+
+def test_a_header_only_copy_meters_the_same_flows() -> None:
+    """editcap -s 96 cut every packet of the capture to 96 bytes (its
+    lengths on the wire kept): octets come from the IP headers, so every
+    column is the same as for the full capture."""
+    full = ff.meter(DATA / "nfstream__1kxun.pcap")
+    cut = ff.meter(DATA / "nfstream__1kxun.s96.pcapng")
+    pd.testing.assert_frame_equal(cut, full)
