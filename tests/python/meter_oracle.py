@@ -255,9 +255,10 @@ def load_argus(name: str, merged: bool = False) -> list[dict[str, str]]:
 
 def load_nfstream(name: str) -> list[dict[str, str]] | None:
     """nfstream's expected flows (id, bidirectional_packets, bidirectional_bytes,
-    ...) for an nfstream__* capture, from ../shared/data/expected; None if absent."""
+    ...) for an nfstream__* capture (copies of ../shared/data/expected's in
+    nfstream-expected/); None if there is none."""
     stem = name.removeprefix("nfstream__")
-    path = SHARED_DATA / "expected" / f"nfstream__results--{stem}.csv"
+    path = ORACLE_DIR / "nfstream-expected" / f"nfstream__results--{stem}.csv"
     if not path.exists():
         return None
     return list(csv.DictReader(io.StringIO(path.read_text())))
