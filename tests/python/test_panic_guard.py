@@ -175,8 +175,16 @@ STREAM_CONSUMERS = {
 }
 
 
+CAPTURE = FILE.parents[1] / "pcap" / "nfstream__1kxun.pcap"
+SOURCES = {
+    "scan": f"ff.scan_ipfix({str(FILE)!r}, columns={COLUMNS!r}, batch_size=100)",
+    "meter": f"ff.Meter({str(CAPTURE)!r}, batch_size=10)",
+}
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
 @pytest.mark.parametrize("consumer", sorted(STREAM_CONSUMERS))
-def test_arrow_c_stream_consumers_survive(consumer: str) -> None:
+def test_arrow_c_stream_consumers_survive(consumer: str, source: str) -> None:
     """The panic happens inside the stream's get_next, called from the
     consumer's C++/Rust code; the child must come back with a Python error
     naming the input and the place, not abort."""
@@ -184,7 +192,7 @@ def test_arrow_c_stream_consumers_survive(consumer: str) -> None:
         f"""
         import ferrofix as ff
         from ferrofix import _ferrofix
-        scan = ff.scan_ipfix({str(FILE)!r}, columns={COLUMNS!r}, batch_size=100)
+        scan = {SOURCES[source]}
         _ferrofix.arm_test_panic("scanner.stream_next")
         try:
             {STREAM_CONSUMERS[consumer]}
@@ -197,14 +205,48 @@ def test_arrow_c_stream_consumers_survive(consumer: str) -> None:
     )
     if consumer == "pandas":
         # to_pandas reads batch by batch through next_batch, not the C stream.
-        script = script.replace("scanner.stream_next", "scanner.next_batch")
+        point = "meter.packets" if source == "meter" else "scanner.next_batch"
+        script = script.replace("scanner.stream_next", point)
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
     out = p.stdout
     assert "ALIVE" in out and "NO ERROR" not in out, out
-    assert "forced panic at scanner." in out, out
-    assert FILE.name in out and "byte offset" in out, out
+    assert "forced panic at scanner." in out or "forced panic at meter." in out, out
+    label = CAPTURE.name if source == "meter" else FILE.name
+    assert label in out and ("byte offset" in out or "at byte" in out), out
     assert "PanicException" not in out, out
+
+
+METER_POINTS = [
+    "meter.schema",
+    "meter.next_batch",
+    "meter.packets",
+    "meter.position",
+    "meter.take_warnings",
+    "meter.stats",
+    "meter.write_ipfix",
+    "meter.arrow_c_stream",
+]
+
+
+def test_meter_new() -> None:
+    _raises_internal("meter.new", lambda: _ferrofix._Meter([str(CAPTURE)]), label="captures")
+
+
+@pytest.mark.parametrize("point", METER_POINTS)
+def test_meter_methods(point: str) -> None:
+    m = _ferrofix._Meter([str(CAPTURE)], batch_size=10)
+    calls: dict[str, Callable[[], Any]] = {
+        "schema": lambda: m.schema,
+        "packets": m.next_batch,
+        "arrow_c_stream": lambda: m.__arrow_c_stream__(),
+    }
+    method = point.split(".")[1]
+    _raises_internal(point, calls.get(method) or getattr(m, method), label=CAPTURE.name)
+    if point == "meter.packets":
+        # The panic interrupted metering: that state is not used again.
+        with pytest.raises(ff.InternalError, match="earlier internal error"):
+            m.next_batch()
 
 
 def test_a_listener_thread_panic_reaches_the_reader() -> None:
