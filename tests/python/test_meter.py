@@ -389,3 +389,39 @@ def test_a_header_only_copy_meters_the_same_flows() -> None:
     full = ff.meter(DATA / "nfstream__1kxun.pcap")
     cut = ff.meter(DATA / "nfstream__1kxun.s96.pcapng")
     pd.testing.assert_frame_equal(cut, full)
+
+
+def test_udp_export_resends_templates() -> None:
+    """Over UDP a collector that starts late or loses a datagram learns
+    the templates only if they come again (RFC 7011 §8.4): with one record
+    per message (a small MTU), the template set (set id 2, RFC 7011 §3.3.2)
+    is in the first message and again every 64 messages."""
+    import socket
+    import struct
+
+    src = DATA / "nfstream__alexa-app.pcapng"
+    datagrams = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
+        rx.settimeout(2)
+        ff.Meter(src).write_ipfix(export=f"udp://127.0.0.1:{rx.getsockname()[1]}", mtu=320)
+        try:
+            while True:
+                datagrams.append(rx.recv(65535))
+        except TimeoutError:
+            pass
+
+    def set_ids(msg: bytes) -> list[int]:
+        ids, at = [], 16
+        while at + 4 <= len(msg):
+            sid, length = struct.unpack_from("!HH", msg, at)
+            ids.append(sid)
+            at += max(length, 4)
+        return ids
+
+    with_templates = [i for i, d in enumerate(datagrams) if 2 in set_ids(d)]
+    assert len(datagrams) > 130
+    assert with_templates[0] == 0 and len(with_templates) >= 3
+    assert all(b - a <= 64 for a, b in zip(with_templates, with_templates[1:], strict=False))
+    assert len(ff.read_ipfix(b"".join(datagrams))) == len(ff.meter(src))
