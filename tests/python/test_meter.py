@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import io
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -423,5 +424,5 @@ def test_udp_export_resends_templates() -> None:
     with_templates = [i for i, d in enumerate(datagrams) if 2 in set_ids(d)]
     assert len(datagrams) > 130
     assert with_templates[0] == 0 and len(with_templates) >= 3
-    assert all(b - a <= 64 for a, b in zip(with_templates, with_templates[1:], strict=False))
+    assert all(b - a <= 64 for a, b in itertools.pairwise(with_templates))
     assert len(ff.read_ipfix(b"".join(datagrams))) == len(ff.meter(src))
