@@ -1,0 +1,109 @@
+//! Classic pcap records (pcap-savefile(5)): a 16-byte record header
+//! (seconds, microseconds or nanoseconds, captured and original length) in
+//! the file's byte order, then the packet; read in place from a capture in
+//! memory, else into the reader's buffer.
+
+use std::io::Read;
+
+use super::{bad, cut, u32_at, CaptureReader, Format, Result, MAX_PACKET};
+
+impl<R: Read> CaptureReader<R> {
+    pub(super) fn next_pcap(&mut self) -> Result<Option<(u16, i64, u32, u64)>> {
+        let Format::Pcap {
+            big,
+            units,
+            linktype,
+        } = self.format
+        else {
+            return Ok(None);
+        };
+        let start = self.pos;
+        if let Some(meta) = self.next_pcap_in_place(big, units, linktype) {
+            return Ok(Some(meta));
+        }
+        let got = self.fill(16)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < 16 {
+            return Err(cut(16, got as u64, start, self.number));
+        }
+        let secs = i64::from(u32_at(&self.buf, 0, big));
+        let frac = i64::from(u32_at(&self.buf, 4, big));
+        let incl = u32_at(&self.buf, 8, big) as usize;
+        let orig = u32_at(&self.buf, 12, big);
+        if incl > MAX_PACKET {
+            return Err(bad(
+                format!("packet record of {incl} captured bytes"),
+                start.saturating_add(8),
+            ));
+        }
+        let got = self.fill_data(incl)?;
+        if got < incl {
+            return Err(cut(
+                incl as u64,
+                got as u64,
+                start.saturating_add(16),
+                self.number,
+            ));
+        }
+        self.pos = start.saturating_add(16).saturating_add(incl as u64);
+        self.number = self.number.saturating_add(1);
+        if !self.in_whole {
+            self.data = (0, incl);
+        }
+        // secs and frac are u32: at most 2^32 * 10^9 + 2^32 * 10^3 < 2^63,
+        // so saturating never saturates.
+        let per_unit = if units == 1_000_000 { 1_000 } else { 1 };
+        let ts = secs
+            .saturating_mul(1_000_000_000)
+            .saturating_add(frac.saturating_mul(per_unit));
+        Ok(Some((linktype, ts, orig, start.saturating_add(16))))
+    }
+
+    /// A classic pcap record read where it lies in a capture in memory,
+    /// its header decoded from the bytes in place (no copy into `buf`):
+    /// the common case, ten times cheaper than [`Self::fill`]. `None`
+    /// when the capture is not in memory or the record is not whole (the
+    /// general path then says why).
+    #[inline]
+    fn next_pcap_in_place(
+        &mut self,
+        big: bool,
+        units: u64,
+        linktype: u16,
+    ) -> Option<(u16, i64, u32, u64)> {
+        let data = self.whole.as_ref()?.bytes();
+        let start = self.pos;
+        let at = usize::try_from(start).ok()?;
+        let head: &[u8; 16] = data.get(at..at.checked_add(16)?)?.try_into().ok()?;
+        let [s0, s1, s2, s3, f0, f1, f2, f3, i0, i1, i2, i3, o0, o1, o2, o3] = *head;
+        let word = |b: [u8; 4]| {
+            if big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let (secs, frac) = (word([s0, s1, s2, s3]), word([f0, f1, f2, f3]));
+        let (incl, orig) = (word([i0, i1, i2, i3]) as usize, word([o0, o1, o2, o3]));
+        if incl > MAX_PACKET {
+            return None;
+        }
+        let body = at.checked_add(16)?;
+        let end = body.checked_add(incl)?;
+        if end > data.len() {
+            return None;
+        }
+        self.in_whole = true;
+        self.data = (body, incl);
+        self.pos = end as u64;
+        self.number = self.number.saturating_add(1);
+        let per_unit = if units == 1_000_000 { 1_000 } else { 1 };
+        // As in `next_pcap`: never saturates.
+        let ts = i64::from(secs)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(i64::from(frac).saturating_mul(per_unit));
+        Some((linktype, ts, orig, start.saturating_add(16)))
+    }
+}
