@@ -12,12 +12,13 @@ use pyo3::types::{PyBytes, PyCapsule, PyDict};
 use pyo3_arrow::error::PyArrowResult;
 use pyo3_arrow::{PyRecordBatch, PySchema};
 
-use super::arrow::{address_form, arrow_stream};
+use super::arrow::address_form;
 use super::errors;
 use super::guard;
 use super::guard::Doing as _;
 use super::out::Out;
 use super::source::Source;
+use super::stream::arrow_stream;
 use crate::columnar::ColumnarOptions;
 use crate::encode::{ExportOptions, Exporter, NetOut};
 use crate::meter::batches::MeterBatches;

@@ -13,6 +13,7 @@ mod out;
 mod pyvalue;
 mod sink;
 mod source;
+mod stream;
 mod writer;
 
 use std::path::PathBuf;
