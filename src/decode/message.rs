@@ -7,19 +7,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::health::Health;
-use super::lists::ListContext;
 use super::pending::{Held, Pending};
-use super::record::{split_record, Origin, Record, Span};
+use super::record::{Origin, Record, Span};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
 use crate::netflow::Version;
-use crate::session::{
-    Limits, SequenceTracker, StoreEvent, Template, TemplateField, TemplateKey, TemplateStore,
-};
+use crate::session::{Limits, SequenceTracker, Template, TemplateKey, TemplateStore};
 use crate::source::{Exporter, RawMessage};
 use crate::wire::{
-    parse_template_set, MessageHeader, SetIter, TemplateItem, MIN_DATA_SET_ID,
-    OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LEN, TEMPLATE_SET_ID,
+    MessageHeader, SetIter, MIN_DATA_SET_ID, OPTIONS_TEMPLATE_SET_ID, SET_HEADER_LEN,
+    TEMPLATE_SET_ID,
 };
 
 /// IANA IEs of sampling parameters: samplingInterval (34),
@@ -393,146 +390,6 @@ impl Decoder {
         Ok(())
     }
 
-    fn template_set<S: RecordSink>(
-        &mut self,
-        set_id: u16,
-        body: &[u8],
-        odid: u32,
-        place: &Place,
-        body_at: usize,
-        sink: &mut S,
-    ) -> Result<()> {
-        let options = set_id == OPTIONS_TEMPLATE_SET_ID;
-        for item in parse_template_set(set_id, body) {
-            match item {
-                Err((at, e)) => {
-                    self.problem(place.at(e, body_at.saturating_add(at)), sink)?;
-                    break;
-                }
-                Ok(TemplateItem::Template {
-                    id,
-                    scope_count,
-                    fields,
-                }) => {
-                    let t = Template::new(id, odid, scope_count, fields, &self.model);
-                    // Zero-length fields cost nothing on the wire but a value
-                    // each in every record: bound that amplification.
-                    // min_record_len < 2^16: never saturates.
-                    if t.fields.len() > t.min_record_len.saturating_mul(4).saturating_add(64) {
-                        let e = Error::new(ErrorKind::BadTemplate(format!(
-                            "template {id} has {} fields in records of at least {} bytes \
-                             (too many zero-length fields)",
-                            t.fields.len(),
-                            t.min_record_len
-                        )));
-                        self.problem(place.at(e, body_at), sink)?;
-                        continue;
-                    }
-                    let key = TemplateKey {
-                        session: self.session,
-                        observation_domain_id: odid,
-                        template_id: id,
-                    };
-                    match self.store.insert(key, t) {
-                        Ok(ev) => {
-                            self.health.template_event(ev, 1);
-                            if self.udp && self.learned_at.len() < self.store.limits().max_templates
-                            {
-                                self.learned_at.insert(key, self.now);
-                            }
-                            self.replay(&key, sink)?;
-                        }
-                        Err(e) => self.problem(place.at(e, body_at), sink)?,
-                    }
-                }
-                Ok(TemplateItem::Withdraw { .. } | TemplateItem::WithdrawAll) if self.udp => {
-                    self.health.withdrawals_ignored =
-                        self.health.withdrawals_ignored.saturating_add(1);
-                }
-                Ok(TemplateItem::Withdraw { id }) => {
-                    let n = self.store.withdraw(self.session, odid, Some(id), options);
-                    let ev = if n == 0 {
-                        StoreEvent::WithdrawnUnknown
-                    } else {
-                        StoreEvent::Withdrawn
-                    };
-                    self.health.template_event(ev, n.max(1));
-                }
-                Ok(TemplateItem::WithdrawAll) => {
-                    let n = self.store.withdraw(self.session, odid, None, options);
-                    self.health.template_event(StoreEvent::Withdrawn, n);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Drop the UDP template `key` when it was last received more than the
-    /// lifetime ago in export time, or by the clock (RFC 7011 §8.4).
-    fn expire(&mut self, key: &TemplateKey) {
-        let (Some(life), Some(&at)) = (self.template_lifetime, self.learned_at.get(key)) else {
-            return;
-        };
-        // Export times are 32-bit seconds; the difference is taken signed.
-        if (self.now.wrapping_sub(at) as i32) <= life as i32 {
-            return;
-        }
-        let options = self.store.get(key).is_some_and(|t| t.is_options());
-        self.store.withdraw(
-            key.session,
-            key.observation_domain_id,
-            Some(key.template_id),
-            options,
-        );
-        self.learned_at.remove(key);
-        self.health.templates_expired = self.health.templates_expired.saturating_add(1);
-    }
-
-    /// Keep the sampling parameters of options records (IANA sampling and
-    /// PSAMP IEs), the latest per (session, domain, selector or sampler
-    /// id), so that counts can be scaled per exporter.
-    fn note_sampling(&mut self, t: &Template, body: &[u8], odid: u32) {
-        let fields: Vec<(usize, &TemplateField)> = t
-            .fields
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.ie.pen == 0 && SAMPLING_IES.contains(&f.ie.id) && f.length <= 8)
-            .collect();
-        if fields.is_empty() || t.min_record_len == 0 {
-            return;
-        }
-        let mut spans = Vec::with_capacity(t.fields.len());
-        let mut pos = 0;
-        // pos <= body.len(): it only moves to a record's end.
-        while body.len().saturating_sub(pos) >= t.min_record_len {
-            let Some(end) = split_record(t, body, pos, &mut spans) else {
-                return;
-            };
-            let mut values = BTreeMap::new();
-            let mut selector = 0;
-            for &(i, f) in &fields {
-                let Some(&(at, len)) = spans.get(i) else {
-                    continue;
-                };
-                let at = pos.saturating_add(at as usize);
-                let Some(raw) = body.get(at..at.saturating_add(len as usize)) else {
-                    continue;
-                };
-                let v = raw.iter().fold(0u64, |a, &b| a << 8 | u64::from(b));
-                if matches!(f.ie.id, 302 | 48) {
-                    selector = v;
-                }
-                values.insert(f.ie.name.to_string(), v);
-            }
-            let key = (self.session, odid, selector);
-            if self.health.sampling.len() < MAX_SAMPLERS || self.health.sampling.contains_key(&key)
-            {
-                self.health.sampling.insert(key, values);
-            }
-            pos = end;
-        }
-    }
-
     /// Decode the sets held for the template `key` just learned.
     fn replay<S: RecordSink>(&mut self, key: &TemplateKey, sink: &mut S) -> Result<()> {
         let Some(held) = self.pending.take(key) else {
@@ -559,124 +416,10 @@ impl Decoder {
         }
         Ok(())
     }
-
-    /// Decode the records of one data set. On trouble returns the records
-    /// delivered so far, the error, and whether it came from the sink
-    /// (fatal, not subject to the policy).
-    fn data_set<S: RecordSink>(
-        &mut self,
-        t: &Arc<Template>,
-        body: &[u8],
-        header: &MessageHeader,
-        place: &Place,
-        body_at: usize,
-        sink: &mut S,
-    ) -> std::result::Result<u32, (u32, Error, bool)> {
-        let mut n = 0u32;
-        if t.min_record_len == 0 {
-            let e = Error::new(ErrorKind::BadRecord(format!(
-                "template {} describes zero-length records; its data set cannot be split",
-                t.id
-            )));
-            return Err((0, place.at(e, body_at), false));
-        }
-        let mut spans = std::mem::take(&mut self.spans);
-        let result = self.split_set(t, body, header, place, body_at, &mut spans, &mut n, sink);
-        self.spans = spans;
-        if t.is_options() {
-            self.health.options_records = self.health.options_records.saturating_add(u64::from(n));
-            self.note_sampling(t, body, header.observation_domain_id);
-        } else {
-            self.health.data_records = self.health.data_records.saturating_add(u64::from(n));
-        }
-        result.map(|()| n).map_err(|(e, fatal)| (n, e, fatal))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn split_set<S: RecordSink>(
-        &self,
-        t: &Arc<Template>,
-        body: &[u8],
-        header: &MessageHeader,
-        place: &Place,
-        body_at: usize,
-        spans: &mut Vec<Span>,
-        n: &mut u32,
-        sink: &mut S,
-    ) -> std::result::Result<(), (Error, bool)> {
-        let lists = ListContext {
-            model: &self.model,
-            store: &self.store,
-            session: self.session,
-            observation_domain_id: header.observation_domain_id,
-            limits: self.store.limits(),
-        };
-        let mut pos = 0usize;
-        // Offsets in the input: far from u64::MAX, never saturate.
-        let offset_of = |pos: usize| {
-            place
-                .msg_offset
-                .saturating_add(body_at.saturating_add(pos) as u64)
-        };
-        if let Some(len) = t.fixed_record_len {
-            spans.clear();
-            spans.extend(
-                t.fixed_offsets
-                    .iter()
-                    .zip(&t.fields)
-                    .map(|(&o, f)| (o, u32::from(f.length))),
-            );
-            let mut rec = Record {
-                template: t,
-                data: &[],
-                spans,
-                header,
-                message_index: place.msg_index,
-                offset: 0,
-                lists,
-                origin: self.origin,
-            };
-            // len >= min_record_len > 0 (checked in data_set); a set
-            // holds under 2^16 records, so the counts never saturate.
-            let count = body.len().checked_div(len).unwrap_or(0);
-            let whole = body.get(..count.saturating_mul(len)).unwrap_or_default();
-            if sink.fixed_records(t, whole, count).map_err(|e| (e, true))? {
-                *n = n.saturating_add(count as u32);
-                return Ok(());
-            }
-            for data in whole.chunks_exact(len) {
-                rec.data = data;
-                rec.offset = offset_of(pos);
-                sink.record(&rec).map_err(|e| (e, true))?;
-                *n = n.saturating_add(1);
-                pos = pos.saturating_add(len);
-            }
-        } else {
-            // pos <= body.len(): it only moves to a record's end.
-            while body.len().saturating_sub(pos) >= t.min_record_len {
-                let Some(end) = split_record(t, body, pos, spans) else {
-                    let e = Error::new(ErrorKind::BadRecord(format!(
-                        "a variable-length field of template {} overruns its set",
-                        t.id
-                    )));
-                    return Err((place.at(e, body_at.saturating_add(pos)), false));
-                };
-                let rec = Record {
-                    template: t,
-                    data: &body[pos..end],
-                    spans,
-                    header,
-                    message_index: place.msg_index,
-                    offset: offset_of(pos),
-                    lists,
-                    origin: self.origin,
-                };
-                sink.record(&rec).map_err(|e| (e, true))?;
-                *n = n.saturating_add(1);
-                pos = end;
-            }
-        }
-        // Whatever is left is shorter than a record: set padding (§3.3.1).
-        Ok(())
-    }
 }
+
+#[path = "template_sets.rs"]
+mod template_sets;
+
+#[path = "data_sets.rs"]
+mod data_sets;
