@@ -105,7 +105,6 @@ class Meter(_BatchStream):
     ) -> None:
         self._policy = on_bad_records
         sources = _captures(capture)
-        self._sizes = [_size(s) for s in sources]
         self._s = _ferrofix._Meter(
             sources,
             idle_timeout=float(idle_timeout),
@@ -125,7 +124,8 @@ class Meter(_BatchStream):
     @property
     def total_bytes(self) -> int | None:
         """The captures' size in bytes, when known (files not compressed)."""
-        return None if None in self._sizes else sum(s for s in self._sizes if s is not None)
+        total = self._s.total_bytes()
+        return None if total is None else int(total)
 
     @property
     def bytes_read(self) -> int:
@@ -168,25 +168,6 @@ class Meter(_BatchStream):
             dest, export=export, compression=compression, mtu=mtu, progress=progress
         )
         return None if out is None else bytes(out)
-
-
-def _size(source: Any) -> int | None:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return len(source)
-    if isinstance(source, str | os.PathLike):
-        try:
-            st = os.stat(source)
-        except OSError:
-            return None
-        if not Path(source).is_file():
-            return None
-        with open(source, "rb") as f:
-            head = f.read(4)
-        # Compressed files are read decompressed: their size says little.
-        if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
-            return None
-        return st.st_size
-    return None
 
 
 def meter(

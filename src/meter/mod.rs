@@ -32,7 +32,7 @@ use std::sync::Arc;
 use flowpacket::FlowPacket;
 use parallel::Workers;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
 use crate::packet::{DissectOptions, DissectStats, Dissector, FragmentMode, NotIp, Step};
 use crate::pcap::Packet;
@@ -247,7 +247,9 @@ pub(crate) fn encode_ended(
     for e in ended.drain(..) {
         let i = records.layout_of(&e.flow);
         let Some(p) = pending.get_mut(i) else {
-            continue;
+            return Err(Error::new(ErrorKind::Internal(format!(
+                "no pending buffer for meter template {i}"
+            ))));
         };
         records.encode(i, &e.flow, e.reason, &mut p.bytes)?;
         p.count = p.count.saturating_add(1);

@@ -27,6 +27,7 @@ use crate::meter::input::Captures;
 use crate::meter::table::TableOptions;
 use crate::meter::{Meter, MeterOptions, MeterStats};
 use crate::model::InfoModel;
+use crate::source::input::Body;
 
 /// The meter's model: IANA, RFC 5103 reverse, CERT and QoF (bundled),
 /// then the user's spec files and specs.
@@ -63,6 +64,8 @@ pub struct PyMeter {
     /// The counters when the batches were handed to a consumer.
     last_stats: Mutex<Option<(MeterStats, u64)>>,
     label: String,
+    /// The inputs' bytes when all are in memory.
+    total: Option<u64>,
 }
 
 impl guard::Doing for PyMeter {
@@ -183,9 +186,18 @@ impl PyMeter {
                 };
                 let mut readers = Vec::with_capacity(sources.len());
                 let mut labels = Vec::with_capacity(sources.len());
+                // The inputs' size when every one is in memory (a progress
+                // bar's total); a stream's size is not known ahead.
+                let mut total: Option<u64> = Some(0);
                 for s in &sources {
                     let (src, label) = Source::from_py(py, s)?;
                     let opened = src.opened(py, &label)?;
+                    total = match (&opened.body, total) {
+                        (Body::Whole(w), Some(t)) => {
+                            Some(t.saturating_add(w.as_ref().len() as u64))
+                        }
+                        _ => None,
+                    };
                     let reader = py
                         .detach(|| opened.into_capture())
                         .map_err(|e| errors::to_py(py, &e.in_input(&label)))?;
@@ -206,6 +218,7 @@ impl PyMeter {
                 Ok(PyMeter {
                     inner: Mutex::new(Some(batches)),
                     last_stats: Mutex::new(None),
+                    total,
                     label,
                 })
             },
@@ -230,6 +243,12 @@ impl PyMeter {
             Ok(b) => Ok(b.map(PyRecordBatch::new)),
             Err(e) => Err(errors::to_py(py, &e)),
         }
+    }
+
+    /// The captures' size in bytes when every one is in memory (files not
+    /// compressed, bytes); None when one is read as a stream.
+    fn total_bytes(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        self.guarded(py, "meter.total_bytes", || Ok(self.total))
     }
 
     /// Bytes of the captures read so far (decompressed).

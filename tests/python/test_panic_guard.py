@@ -222,6 +222,7 @@ METER_POINTS = [
     "meter.next_batch",
     "meter.packets",
     "meter.position",
+    "meter.total_bytes",
     "meter.take_warnings",
     "meter.stats",
     "meter.write_ipfix",
