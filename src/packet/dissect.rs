@@ -12,11 +12,13 @@
 //! [`L4::None`], counted too.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
 
 use super::defrag::{Assigned, Defrag, DefragStats, FragmentIndex, IndexStats, HEADER_KEPT};
 use super::link::{ethernet, link, Link, NotIp, ETH_IPV4, ETH_IPV6};
 use super::transport::{icmp_type_code, ports, tcp, udp, Tcp, Udp};
-use super::{be16, ip, Ip};
+
+use super::{be16, ip, Frag, Ip};
 use crate::pcap::Packet;
 
 /// Tunnels taken apart at most this deep.
@@ -83,6 +85,15 @@ pub enum Step<'a> {
     NotIp(NotIp),
 }
 
+/// What a frame gave, its packet as [`Dissector::frame_with`]'s caller
+/// made it.
+pub enum Framed<R> {
+    Packet(R),
+    /// A fragment kept for later (reassembly, or its first fragment).
+    Held,
+    NotIp(NotIp),
+}
+
 /// How fragments are handled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum FragmentMode {
@@ -92,6 +103,12 @@ pub enum FragmentMode {
     /// Every fragment is a packet, with its first fragment's transport
     /// header.
     Assign,
+    /// Every fragment is a packet as it came: a first fragment with its
+    /// transport header, a later one with none (`L4::Fragment` of length
+    /// 0), nothing held. For a caller that assigns them itself (the
+    /// meter's workers take packets apart in parallel and fragments in
+    /// order, [`crate::meter::parallel`]).
+    Pass,
 }
 
 /// Options of a dissector.
@@ -122,6 +139,38 @@ pub struct DissectStats {
     pub decapsulated: u64,
     pub defrag: DefragStats,
     pub index: IndexStats,
+}
+
+impl DissectStats {
+    /// Add the frame counters of `o` (another dissector's share of the
+    /// frames; its fragment handling is not added: see
+    /// [`DissectStats::add_fragments`]).
+    pub fn add_frames(&mut self, o: &DissectStats) {
+        let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        add(&mut self.packets, o.packets);
+        for (t, n) in &o.by_linktype {
+            add(self.by_linktype.entry(*t).or_insert(0), *n);
+        }
+        for (a, b) in self.not_ip.iter_mut().zip(o.not_ip) {
+            add(a, b);
+        }
+        add(&mut self.fragments, o.fragments);
+        add(&mut self.length_from_frame, o.length_from_frame);
+        add(&mut self.transport_cut, o.transport_cut);
+        add(&mut self.decapsulated, o.decapsulated);
+    }
+
+    /// Take the fragment handling of `o`, a dissector given only the
+    /// fragments (frames that parsed once already, so its malformed
+    /// count is of held copies that no longer parse): reassembly and
+    /// index counters, and those malformed copies.
+    pub fn add_fragments(&mut self, o: &DissectStats) {
+        self.defrag = o.defrag.clone();
+        self.index = o.index.clone();
+        for (a, b) in self.not_ip.iter_mut().zip(o.not_ip) {
+            *a = a.saturating_add(b);
+        }
+    }
 }
 
 /// A first fragment's transport header bytes and how many there are.
@@ -166,14 +215,28 @@ impl Dissector {
 
     /// Take a captured frame apart.
     pub fn frame<'a>(&'a mut self, f: &Packet<'a>) -> Step<'a> {
-        let (linktype, data, ts_ns, number) = (f.linktype, f.data, f.ts_ns, f.number);
+        match self.frame_with(f, Dissected::clone) {
+            Framed::Packet(d) => Step::Packet(d),
+            Framed::Held => Step::Held,
+            Framed::NotIp(why) => Step::NotIp(why),
+        }
+    }
+
+    /// Take a captured frame apart and hand its packet to `on_packet`,
+    /// which keeps what it needs ([`Dissector::frame`] keeps all of it).
+    /// The common case (a whole packet, no tunnel to open) runs inline
+    /// here with the packet on the stack, never copied; fragments and
+    /// tunnels take [`Dissector::frame_rest`].
+    #[inline]
+    pub fn frame_with<'a, R>(
+        &'a mut self,
+        f: &Packet<'a>,
+        on_packet: impl FnOnce(&Dissected<'a>) -> R,
+    ) -> Framed<R> {
+        let (linktype, data, ts_ns) = (f.linktype, f.data, f.ts_ns);
         let missing = f
             .orig_len
             .saturating_sub(u32::try_from(data.len()).unwrap_or(u32::MAX));
-        let at = |b: &[u8]| {
-            f.offset
-                .saturating_add((b.as_ptr() as usize).saturating_sub(data.as_ptr() as usize) as u64)
-        };
         self.stats.packets = self.stats.packets.saturating_add(1);
         // Counted per run of one link type, folded into the map when the
         // type changes (a map insert per packet costs more than the rest
@@ -184,20 +247,56 @@ impl Dissector {
             self.fold_run();
             self.run = (linktype, 1);
         }
-        if ts_ns > self.last_ts {
-            self.last_ts = ts_ns;
-            if self.held_or_pending() {
-                self.expire(ts_ns);
+        self.advance(ts_ns);
+        let (l, p, bytes) = match ethernet_ip(linktype, data) {
+            Some(x) => x,
+            None => {
+                let (l, bytes) = match link(linktype, data) {
+                    Ok(x) => x,
+                    Err(why) => return Framed::NotIp(self.not_ip(why)),
+                };
+                let Some(p) = ip(bytes, missing) else {
+                    return Framed::NotIp(self.not_ip(NotIp::BadIp));
+                };
+                (l, p, bytes)
             }
+        };
+        if p.fragment || self.opts.decapsulate {
+            return match self.frame_rest(f, l, bytes, p, missing) {
+                Step::Packet(d) => Framed::Packet(on_packet(&d)),
+                Step::Held => Framed::Held,
+                Step::NotIp(why) => Framed::NotIp(why),
+            };
         }
-        let (l, bytes) = match link(linktype, data) {
-            Ok(x) => x,
-            Err(why) => return self.not_ip(why),
+        if p.length_from_frame {
+            self.stats.length_from_frame = self.stats.length_from_frame.saturating_add(1);
+        }
+        let l4 = self.transport(&p);
+        let d = Dissected {
+            ts_ns,
+            link: l,
+            payload_offset: offset_in(f, p.payload),
+            ip: p,
+            l4,
+            packets: 1,
+            reassembled: false,
+            depth: 0,
+            number: f.number,
         };
-        let Some(mut p) = ip(bytes, missing) else {
-            return self.not_ip(NotIp::BadIp);
-        };
-        let mut l = l;
+        Framed::Packet(on_packet(&d))
+    }
+
+    /// The rest of [`Dissector::frame`]: tunnels, then fragments.
+    #[inline(never)]
+    fn frame_rest<'a>(
+        &'a mut self,
+        f: &Packet<'a>,
+        mut l: Link,
+        bytes: &'a [u8],
+        mut p: Ip<'a>,
+        missing: u32,
+    ) -> Step<'a> {
+        let (ts_ns, number) = (f.ts_ns, f.number);
         let mut depth = 0u8;
         if self.opts.decapsulate {
             while depth < MAX_DEPTH && !p.fragment {
@@ -221,7 +320,7 @@ impl Dissector {
             Step::Packet(Dissected {
                 ts_ns,
                 link: l,
-                payload_offset: at(ip.payload),
+                payload_offset: offset_in(f, ip.payload),
                 ip,
                 l4,
                 packets: 1,
@@ -237,8 +336,19 @@ impl Dissector {
         self.stats.fragments = self.stats.fragments.saturating_add(1);
         match self.opts.fragments {
             FragmentMode::Reassemble => {
-                let origin = (at(p.payload), number);
+                let origin = (offset_in(f, p.payload), number);
                 self.reassemble(p, l, ts_ns, depth, origin)
+            }
+            FragmentMode::Pass => {
+                let l4 = if p.frag.offset == 0 {
+                    self.transport(&p)
+                } else {
+                    L4::Fragment {
+                        header: [0; HEADER_KEPT],
+                        len: 0,
+                    }
+                };
+                seen(p, l4)
             }
             FragmentMode::Assign => {
                 // The (innermost) IP packet's bytes, its headers at least,
@@ -280,11 +390,25 @@ impl Dissector {
         }
     }
 
-    fn not_ip(&mut self, why: NotIp) -> Step<'static> {
+    /// The clock: a frame was captured at `ts_ns` (every frame advances
+    /// it in [`Dissector::frame`]); fragments held too long are given up.
+    #[inline]
+    pub fn advance(&mut self, ts_ns: i64) {
+        if ts_ns > self.last_ts {
+            self.last_ts = ts_ns;
+            if self.held_or_pending() {
+                self.expire(ts_ns);
+            }
+        }
+    }
+
+    /// Count a frame without an IP packet.
+    #[cold]
+    fn not_ip(&mut self, why: NotIp) -> NotIp {
         if let Some(i) = NotIp::ALL.iter().position(|w| *w == why) {
             self.stats.not_ip[i] = self.stats.not_ip[i].saturating_add(1);
         }
-        Step::NotIp(why)
+        why
     }
 
     fn take_orphans(&mut self) {
@@ -298,6 +422,7 @@ impl Dissector {
         self.index.pending() > 0 || self.defrag.pending() > 0
     }
 
+    #[cold]
     fn fold_run(&mut self) {
         if self.run.1 > 0 {
             let n = self.stats.by_linktype.entry(self.run.0).or_insert(0);
@@ -313,10 +438,12 @@ impl Dissector {
                 self.index.expire(now, &mut self.orphans);
                 self.take_orphans();
             }
+            FragmentMode::Pass => {}
         }
     }
 
     /// The transport header of a whole packet or a first fragment.
+    #[inline]
     fn transport<'a>(&mut self, p: &Ip<'a>) -> L4<'a> {
         let l4 = transport_of(p);
         if l4 == L4::None && matches!(p.protocol, 1 | 6 | 17 | 33 | 58 | 132 | 136) {
@@ -365,7 +492,15 @@ impl Dissector {
 
     /// A held fragment now ready (its first fragment came, or it never
     /// will); call after each [`Dissector::frame`] until `None`.
+    #[inline]
     pub fn next_released(&mut self) -> Option<Dissected<'_>> {
+        if self.released.is_empty() {
+            return None;
+        }
+        self.next_released_held()
+    }
+
+    fn next_released_held(&mut self) -> Option<Dissected<'_>> {
         // A held copy that no longer parses (its headers past the bytes
         // kept) is counted as malformed, so every frame counts once.
         let (h, hdr) = loop {
@@ -423,6 +558,96 @@ impl Dissector {
     }
 }
 
+/// The most common frames read at fixed offsets: Ethernet II carrying
+/// IPv4 with a 20-byte header or IPv6 without extension headers, that
+/// declares its length, whole (not a fragment). Anything else, or a frame
+/// too short for it, is `None` and takes the general path ([`link`],
+/// [`ip`]), which gives the same for these frames (a test holds them to
+/// it).
+#[inline]
+pub(super) fn ethernet_ip(linktype: u16, data: &[u8]) -> Option<(Link, Ip<'_>, &[u8])> {
+    if linktype != super::linktype::ETHERNET {
+        return None;
+    }
+    let e: &[u8; 14] = data.get(..14)?.try_into().ok()?;
+    let l = Link {
+        dst_mac: Some([e[0], e[1], e[2], e[3], e[4], e[5]]),
+        src_mac: Some([e[6], e[7], e[8], e[9], e[10], e[11]]),
+        ..Link::default()
+    };
+    let bytes = &data[14..];
+    let ip = match u16::from_be_bytes([e[12], e[13]]) {
+        ETH_IPV4 => {
+            let h: &[u8; 20] = bytes.get(..20)?.try_into().ok()?;
+            let total = u16::from_be_bytes([h[2], h[3]]);
+            let frag = u16::from_be_bytes([h[6], h[7]]);
+            if h[0] != 0x45 || total < 20 || frag & 0x3FFF != 0 {
+                return None;
+            }
+            let end = usize::from(total).min(bytes.len());
+            Ip {
+                version: 4,
+                src: IpAddr::from([h[12], h[13], h[14], h[15]]),
+                dst: IpAddr::from([h[16], h[17], h[18], h[19]]),
+                protocol: h[9],
+                ttl: h[8],
+                tos: h[1],
+                length: u32::from(total),
+                header_len: 20,
+                length_from_frame: false,
+                payload: bytes.get(20..end)?,
+                fragment: false,
+                frag: Frag {
+                    id: u32::from(u16::from_be_bytes([h[4], h[5]])),
+                    offset: 0,
+                    more: false,
+                },
+            }
+        }
+        ETH_IPV6 => {
+            let h: &[u8; 40] = bytes.get(..40)?.try_into().ok()?;
+            let plen = u16::from_be_bytes([h[4], h[5]]);
+            let next = h[6];
+            // Extension headers (see `ip`) take the general path.
+            if h[0] >> 4 != 6
+                || plen == 0
+                || matches!(next, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140)
+            {
+                return None;
+            }
+            let length = u32::from(plen).saturating_add(40);
+            let end = (usize::from(plen) + 40).min(bytes.len());
+            let mut src = [0u8; 16];
+            let mut dst = [0u8; 16];
+            src.copy_from_slice(&h[8..24]);
+            dst.copy_from_slice(&h[24..40]);
+            Ip {
+                version: 6,
+                src: IpAddr::from(src),
+                dst: IpAddr::from(dst),
+                protocol: next,
+                ttl: h[7],
+                tos: ((h[0] & 0x0F) << 4) | (h[1] >> 4),
+                length,
+                header_len: 40,
+                length_from_frame: false,
+                payload: bytes.get(40..end)?,
+                fragment: false,
+                frag: Frag::default(),
+            }
+        }
+        _ => return None,
+    };
+    Some((l, ip, bytes))
+}
+
+/// Where `b` (a slice of the frame's bytes) starts in the input.
+#[inline]
+fn offset_in(f: &Packet<'_>, b: &[u8]) -> u64 {
+    f.offset
+        .saturating_add((b.as_ptr() as usize).saturating_sub(f.data.as_ptr() as usize) as u64)
+}
+
 /// The first fragment's header bytes kept for the later ones.
 fn first_header(b: &[u8]) -> ([u8; HEADER_KEPT], usize) {
     let mut h = [0u8; HEADER_KEPT];
@@ -431,7 +656,9 @@ fn first_header(b: &[u8]) -> ([u8; HEADER_KEPT], usize) {
     (h, n)
 }
 
-/// The transport header of a reassembled datagram.
+/// The transport header of a whole packet, a first fragment or a
+/// reassembled datagram.
+#[inline]
 fn transport_of<'a>(p: &Ip<'a>) -> L4<'a> {
     let b = p.payload;
     match p.protocol {

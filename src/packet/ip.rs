@@ -73,6 +73,7 @@ pub struct Frag {
 
 /// Parse an IPv4 or IPv6 packet of which `missing` bytes on the wire were
 /// not captured (the frame's original length minus its captured length).
+#[inline]
 pub fn ip(p: &[u8], missing: u32) -> Option<Ip<'_>> {
     let wire = u32::try_from(p.len())
         .unwrap_or(u32::MAX)
@@ -84,6 +85,7 @@ pub fn ip(p: &[u8], missing: u32) -> Option<Ip<'_>> {
     }
 }
 
+#[inline]
 fn ipv4(p: &[u8], wire: u32) -> Option<Ip<'_>> {
     let ihl = usize::from(p.first()? & 0x0F) * 4;
     let total = usize::from(be16(p, 2)?);

@@ -98,6 +98,7 @@ impl Link {
 }
 
 /// The IP packet of a frame and what its link layer says.
+#[inline]
 pub fn link(linktype: u16, frame: &[u8]) -> Result<(Link, &[u8]), NotIp> {
     let mut l = Link::default();
     let ip = match linktype {
@@ -133,6 +134,7 @@ pub fn link(linktype: u16, frame: &[u8]) -> Result<(Link, &[u8]), NotIp> {
 
 /// An Ethernet frame (also the inner frame of VXLAN, GRE bridging and
 /// MPLS pseudowires).
+#[inline]
 pub(super) fn ethernet<'a>(frame: &'a [u8], l: &mut Link) -> Result<&'a [u8], NotIp> {
     let mac =
         |at: usize| -> Option<[u8; 6]> { frame.get(at..at.saturating_add(6))?.try_into().ok() };
@@ -144,8 +146,17 @@ pub(super) fn ethernet<'a>(frame: &'a [u8], l: &mut Link) -> Result<&'a [u8], No
 
 /// The rest of a frame after an ethertype: shims (VLAN tags, MPLS labels,
 /// PPPoE) followed to the IP header.
-fn by_ethertype<'a>(mut t: u16, rest: Option<&'a [u8]>, l: &mut Link) -> Result<&'a [u8], NotIp> {
-    let mut rest = rest.ok_or(NotIp::Truncated)?;
+#[inline]
+fn by_ethertype<'a>(t: u16, rest: Option<&'a [u8]>, l: &mut Link) -> Result<&'a [u8], NotIp> {
+    let rest = rest.ok_or(NotIp::Truncated)?;
+    if t == ETH_IPV4 || t == ETH_IPV6 {
+        return Ok(rest);
+    }
+    shims(t, rest, l)
+}
+
+/// [`by_ethertype`] past its common case.
+fn shims<'a>(mut t: u16, mut rest: &'a [u8], l: &mut Link) -> Result<&'a [u8], NotIp> {
     for _ in 0..MAX_SHIMS {
         if t <= 1500 {
             // An IEEE 802.3 length, not a type: 802.2 LLC, which carries

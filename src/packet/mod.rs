@@ -16,7 +16,9 @@ mod ip;
 pub mod link;
 mod transport;
 
-pub use dissect::{DissectOptions, DissectStats, Dissected, Dissector, FragmentMode, Step, L4};
+pub use dissect::{
+    DissectOptions, DissectStats, Dissected, Dissector, FragmentMode, Framed, Step, L4,
+};
 pub use ip::{ip, Frag, Ip};
 pub use link::{link, linktype, Link, NotIp};
 pub use transport::{
@@ -24,6 +26,7 @@ pub use transport::{
 };
 
 /// A big-endian u16 at `at`, if the bytes are there.
+#[inline]
 pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([
         *b.get(at)?,

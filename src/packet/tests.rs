@@ -411,3 +411,42 @@ fn short_and_odd_packets_are_reasons_not_panics() {
     let _ = tcp(&[0; 13]);
     let _ = TcpOptions::parse(&[5, 255, 1, 2]);
 }
+
+/// The fixed-offset path for Ethernet/IPv4 and IPv6 frames gives what the general
+/// path (`link`, then `ip`) gives, on every frame of the real captures
+/// that it takes, and it takes some.
+#[test]
+fn the_ethernet_ip_path_is_the_general_path() {
+    let (mut taken, mut v6) = (0usize, 0usize);
+    for entry in std::fs::read_dir("tests/data/pcap").unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(opened) = crate::source::input::Opened::path(&path) else {
+            continue;
+        };
+        let Ok(mut r) = opened.into_capture() else {
+            continue;
+        };
+        while let Ok(Some(p)) = r.next_packet() {
+            let Some((l, got, bytes)) = dissect::ethernet_ip(p.linktype, p.data) else {
+                continue;
+            };
+            taken += 1;
+            v6 += usize::from(got.version == 6);
+            let missing = p.orig_len.saturating_sub(p.data.len() as u32);
+            let (l2, bytes2) = link(p.linktype, p.data).unwrap();
+            assert_eq!(l, l2, "{} frame {}", path.display(), p.number);
+            assert_eq!(bytes, bytes2);
+            assert_eq!(
+                Some(got),
+                ip(bytes2, missing),
+                "{} frame {}",
+                path.display(),
+                p.number
+            );
+        }
+    }
+    assert!(
+        taken > 10_000 && v6 > 1_000,
+        "only {taken} frames ({v6} IPv6) took the path"
+    );
+}

@@ -16,12 +16,15 @@ pub struct Udp<'a> {
 
 /// Parse a UDP header (the payload cut to the UDP length when it is
 /// smaller than what was captured).
+#[inline]
 pub fn udp(p: &[u8]) -> Option<Udp<'_>> {
-    let len = usize::from(be16(p, 4)?);
+    // The 8-byte header (a shorter one has no payload to give).
+    let h: &[u8; 8] = p.get(..8)?.try_into().ok()?;
+    let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     let end = if len >= 8 { len.min(p.len()) } else { p.len() };
     Some(Udp {
-        src_port: be16(p, 0)?,
-        dst_port: be16(p, 2)?,
+        src_port: u16::from_be_bytes([h[0], h[1]]),
+        dst_port: u16::from_be_bytes([h[2], h[3]]),
         payload: p.get(8..end)?,
     })
 }
@@ -70,24 +73,22 @@ impl Tcp<'_> {
 }
 
 /// Parse a TCP header.
+#[inline]
 pub fn tcp(p: &[u8]) -> Option<Tcp<'_>> {
-    let off = usize::from(p.get(12)? >> 4) * 4;
+    // The fixed 20-byte header, read at its offsets.
+    let h: &[u8; 20] = p.get(..20)?.try_into().ok()?;
+    let off = usize::from(h[12] >> 4) * 4;
     if off < 20 {
         return None;
     }
-    let u32_at = |at: usize| -> Option<u32> {
-        Some(u32::from_be_bytes(
-            p.get(at..at.saturating_add(4))?.try_into().ok()?,
-        ))
-    };
     Some(Tcp {
-        src_port: be16(p, 0)?,
-        dst_port: be16(p, 2)?,
-        seq: u32_at(4)?,
-        ack: u32_at(8)?,
-        flags: *p.get(13)?,
-        flags_hi: p.get(12)? & 0x0F,
-        window: be16(p, 14)?,
+        src_port: u16::from_be_bytes([h[0], h[1]]),
+        dst_port: u16::from_be_bytes([h[2], h[3]]),
+        seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+        ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+        flags: h[13],
+        flags_hi: h[12] & 0x0F,
+        window: u16::from_be_bytes([h[14], h[15]]),
         header_len: off as u8,
         // A header cut by the capture inside its options keeps the
         // fixed part: the options present are read, the payload is empty.
@@ -171,12 +172,14 @@ impl TcpOptions {
 }
 
 /// An ICMP or ICMPv6 message's type and code.
+#[inline]
 pub fn icmp_type_code(p: &[u8]) -> Option<(u8, u8)> {
     Some((*p.first()?, *p.get(1)?))
 }
 
 /// The source and destination port at the start of a transport header
 /// (UDP, TCP, SCTP, DCCP, UDP-Lite).
+#[inline]
 pub fn ports(p: &[u8]) -> Option<(u16, u16)> {
     Some((be16(p, 0)?, be16(p, 2)?))
 }
