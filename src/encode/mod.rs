@@ -10,7 +10,7 @@ mod fields;
 mod lists;
 mod net;
 mod table;
-mod value;
+pub(crate) mod value;
 
 pub use columns::{column_field, ColumnEncoder};
 pub use exporter::{template_record, ExportOptions, ExportStats, Exporter, RecordsMark};

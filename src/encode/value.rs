@@ -61,6 +61,7 @@ fn put_octets(bytes: &[u8], length: u16, pad: bool, out: &mut Vec<u8>) -> Result
 }
 
 /// The width of an integer field: its length, or 8 when variable-length.
+#[inline]
 fn width(length: u16, max: u16) -> Result<usize, Refusal> {
     match length {
         VARLEN => Ok(usize::from(max)),
@@ -71,16 +72,28 @@ fn width(length: u16, max: u16) -> Result<usize, Refusal> {
 
 /// Append the low `n` bytes of `v`, big-endian; a variable-length field
 /// gets its prefix.
+#[inline]
 fn put_be(v: u64, n: usize, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     if length == VARLEN {
         put_varlen_len(n, out)?;
     }
-    // n <= 8 (`width`).
-    out.extend_from_slice(&v.to_be_bytes()[8usize.saturating_sub(n)..]);
+    let b = v.to_be_bytes();
+    // n <= 8 (`width`). The common widths as copies of a known size
+    // (a call to memcpy per field otherwise).
+    match n {
+        1 => out.push(b[7]),
+        2 => out.extend_from_slice(&[b[6], b[7]]),
+        4 => out.extend_from_slice(&[b[4], b[5], b[6], b[7]]),
+        8 => out.extend_from_slice(&b),
+        _ => out.extend_from_slice(&b[8usize.saturating_sub(n)..]),
+    }
     Ok(())
 }
 
-fn put_unsigned(x: u64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
+/// An unsigned integer in a field of `length` octets (reduced size,
+/// RFC 7011 §6.2), refused if it does not fit.
+#[inline]
+pub(crate) fn put_unsigned(x: u64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     let n = width(length, 8)?;
     if n < 8 && x >> n.saturating_mul(8) != 0 {
         return refuse(format!("{x} does not fit {n} octets (unsigned)"));
@@ -88,7 +101,9 @@ fn put_unsigned(x: u64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     put_be(x, n, length, out)
 }
 
-fn put_signed(x: i64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
+/// A signed integer in a field of `length` octets, refused if it does
+/// not fit.
+pub(crate) fn put_signed(x: i64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     let n = width(length, 8)?;
     if n < 8 {
         // 1 <= n < 8: half = 2^(8n - 1) is at most 2^55, so neither the
@@ -102,7 +117,14 @@ fn put_signed(x: i64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     put_be(x as u64, n, length, out)
 }
 
-fn put_ntp(t: &DateTime, micro: bool, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
+/// A time as an NTP timestamp (RFC 7011 §6.1.9-10), microseconds
+/// (`micro`) or nanoseconds.
+pub(crate) fn put_ntp(
+    t: &DateTime,
+    micro: bool,
+    length: u16,
+    out: &mut Vec<u8>,
+) -> Result<(), Refusal> {
     if length != 8 && length != VARLEN {
         return refuse(format!("NTP timestamps take 8 octets, not {length}"));
     }

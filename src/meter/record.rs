@@ -4,7 +4,8 @@
 //! bytes feed both ways out: the columnar sink's fixed-record path (Arrow,
 //! pandas) and the exporter (IPFIX files, live export), so a metered
 //! capture written as IPFIX and read back is the same table. Values are
-//! written by the encoder's [`encode_value`]; no second serializer.
+//! written by the encoder's own primitives (those
+//! [`crate::encode::encode_value`] uses); no second serializer.
 //!
 //! A biflow record is oriented by its initiator (see
 //! [`super::flow::Flow::initiator`]): "source" is the initiator's endpoint,
@@ -16,8 +17,9 @@
 use std::sync::Arc;
 
 use super::flow::{DirCounters, Flow};
-use crate::decode::{DateTime, TimePrecision, Value};
-use crate::encode::encode_value;
+use crate::decode::{DateTime, TimePrecision};
+use crate::encode::value::{put_ntp, put_signed, put_unsigned};
+use crate::encode::Refusal;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ColumnIe, InfoModel};
 use crate::session::Template;
@@ -293,72 +295,134 @@ impl Records {
         };
         let fwd = if self.biflow { flow.initiator & 1 } else { 0 };
         let rev = fwd ^ 1;
+        let start = out.len();
+        out.reserve(l.template.fixed_record_len.unwrap_or(0));
         for (field, what) in l.template.fields.iter().zip(&l.what) {
-            let v = value(*what, flow, reason, fwd, rev);
-            encode_value(field.decoder, field.length, &v, out).map_err(|r| {
-                Error::new(ErrorKind::Encode(format!(
+            let at = Fields {
+                f: flow,
+                reason,
+                fwd,
+                rev,
+            };
+            if let Err(r) = at.put(*what, field.length, out) {
+                out.truncate(start);
+                return Err(Error::new(ErrorKind::Encode(format!(
                     "{} of flow {}: {r:?}",
                     field.ie.name, flow.flow_id
-                )))
-            })?;
+                ))));
+            }
         }
         Ok(())
     }
 }
 
-fn time(ns: i64, precision: TimePrecision) -> Value<'static> {
-    Value::DateTime(DateTime {
-        secs: ns.div_euclid(1_000_000_000),
-        nanos: ns.rem_euclid(1_000_000_000) as u32,
-        precision,
-    })
+/// A flow's record fields, written by the encoder's own primitives (as
+/// [`crate::encode::encode_value`] writes them, without a [`crate::decode::Value`] for
+/// each).
+struct Fields<'f> {
+    f: &'f Flow,
+    reason: u8,
+    /// The key sides of the forward and reverse directions.
+    fwd: usize,
+    rev: usize,
 }
 
-fn value(what: What, f: &Flow, reason: u8, fwd: usize, rev: usize) -> Value<'static> {
-    let k = &f.key;
-    let addr = |side: usize| match k.addr(side) {
-        std::net::IpAddr::V4(a) => Value::Ipv4(a.octets()),
-        std::net::IpAddr::V6(a) => Value::Ipv6(a.octets()),
-    };
-    match what {
-        What::FlowId => Value::Unsigned(f.flow_id),
-        What::Start(p) => time(f.start_ns, p),
-        What::End(p) => time(f.end_ns, p),
-        What::ReverseDeltaMs => {
-            let r = &f.dir[rev];
-            let ms = if r.packets == 0 {
-                0
-            } else {
-                r.first_ns.saturating_sub(f.start_ns) / 1_000_000
-            };
-            Value::Signed(ms.clamp(i64::from(i32::MIN), i64::from(i32::MAX)))
+impl Fields<'_> {
+    #[inline]
+    fn put(&self, what: What, length: u16, out: &mut Vec<u8>) -> std::result::Result<(), Refusal> {
+        let (f, k) = (self.f, &self.f.key);
+        let addr = |side: usize, out: &mut Vec<u8>| {
+            let a = &k.ends[side & 1].addr;
+            out.extend_from_slice(if k.version == 4 { &a[..4] } else { a });
+            Ok(())
+        };
+        match what {
+            What::FlowId => put_unsigned(f.flow_id, length, out),
+            What::Start(p) => put_time(f.start_ns, p, length, out),
+            What::End(p) => put_time(f.end_ns, p, length, out),
+            What::ReverseDeltaMs => {
+                let r = &f.dir[self.rev];
+                let ms = if r.packets == 0 {
+                    0
+                } else {
+                    r.first_ns.saturating_sub(f.start_ns) / 1_000_000
+                };
+                put_signed(
+                    ms.clamp(i64::from(i32::MIN), i64::from(i32::MAX)),
+                    length,
+                    out,
+                )
+            }
+            What::SrcAddr => addr(self.fwd, out),
+            What::DstAddr => addr(self.rev, out),
+            What::SrcPort => put_unsigned(u64::from(k.ends[self.fwd].port), length, out),
+            What::DstPort => put_unsigned(u64::from(k.ends[self.rev].port), length, out),
+            What::IcmpTypeCode => put_unsigned(u64::from(k.icmp), length, out),
+            What::Protocol => put_unsigned(u64::from(k.protocol), length, out),
+            What::Vlan => put_unsigned(u64::from(k.vlan), length, out),
+            What::EndReason => put_unsigned(u64::from(self.reason), length, out),
+            What::Dir(reverse, df) => {
+                let c = &f.dir[if reverse { self.rev } else { self.fwd }];
+                match df {
+                    DirField::SrcMac => {
+                        out.extend_from_slice(&c.src_mac);
+                        Ok(())
+                    }
+                    DirField::DstMac => {
+                        out.extend_from_slice(&c.dst_mac);
+                        Ok(())
+                    }
+                    _ => put_unsigned(dir_unsigned(c, df), length, out),
+                }
+            }
         }
-        What::SrcAddr => addr(fwd),
-        What::DstAddr => addr(rev),
-        What::SrcPort => Value::Unsigned(u64::from(k.ends[fwd].port)),
-        What::DstPort => Value::Unsigned(u64::from(k.ends[rev].port)),
-        What::IcmpTypeCode => Value::Unsigned(u64::from(k.icmp)),
-        What::Protocol => Value::Unsigned(u64::from(k.protocol)),
-        What::Vlan => Value::Unsigned(u64::from(k.vlan)),
-        What::EndReason => Value::Unsigned(u64::from(reason)),
-        What::Dir(reverse, df) => dir_value(&f.dir[if reverse { rev } else { fwd }], df),
     }
 }
 
-fn dir_value(c: &DirCounters, df: DirField) -> Value<'static> {
-    let u = |x: u64| Value::Unsigned(x);
+/// A time in a field of `precision` (the template picked the precisions
+/// the flow's times fit, [`Times`]).
+#[inline]
+fn put_time(
+    ns: i64,
+    precision: TimePrecision,
+    length: u16,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), Refusal> {
+    match precision {
+        TimePrecision::Milliseconds => {
+            let ms = u64::try_from(ns.div_euclid(1_000_000))
+                .map_err(|_| format!("{ns} ns since 1970 is before 1970"))?;
+            put_unsigned(ms, length, out)
+        }
+        TimePrecision::Microseconds | TimePrecision::Nanoseconds => {
+            let t = DateTime {
+                secs: ns.div_euclid(1_000_000_000),
+                nanos: ns.rem_euclid(1_000_000_000) as u32,
+                precision,
+            };
+            put_ntp(&t, precision == TimePrecision::Microseconds, length, out)
+        }
+        TimePrecision::Seconds => {
+            let s = u64::try_from(ns.div_euclid(1_000_000_000))
+                .map_err(|_| format!("{ns} ns since 1970 is before 1970"))?;
+            put_unsigned(s, length, out)
+        }
+    }
+}
+
+/// A direction's counter (every per-direction field but the MACs).
+fn dir_unsigned(c: &DirCounters, df: DirField) -> u64 {
     match df {
-        DirField::Octets => u(c.octets),
-        DirField::Packets => u(c.packets),
-        DirField::TransportOctets => u(c.transport_octets),
-        DirField::TransportPackets => u(c.transport_packets),
-        DirField::InitialFlags => u(u64::from(c.initial_flags)),
-        DirField::UnionFlags => u(u64::from(c.union_flags)),
-        DirField::ControlBits => u(u64::from(c.control_bits)),
-        DirField::MinTtl => u(u64::from(c.min_ttl)),
-        DirField::MaxTtl => u(u64::from(c.max_ttl)),
-        DirField::Tos => u(u64::from(c.tos)),
-        DirField::SrcMac => Value::Mac(c.src_mac),
-        DirField::DstMac => Value::Mac(c.dst_mac),
+        DirField::Octets => c.octets,
+        DirField::Packets => c.packets,
+        DirField::TransportOctets => c.transport_octets,
+        DirField::TransportPackets => c.transport_packets,
+        DirField::InitialFlags => u64::from(c.initial_flags),
+        DirField::UnionFlags => u64::from(c.union_flags),
+        DirField::ControlBits => u64::from(c.control_bits),
+        DirField::MinTtl => u64::from(c.min_ttl),
+        DirField::MaxTtl => u64::from(c.max_ttl),
+        DirField::Tos => u64::from(c.tos),
+        DirField::SrcMac | DirField::DstMac => 0,
     }
 }
