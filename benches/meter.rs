@@ -3,14 +3,14 @@
 //! one more step, so the differences say where a packet's time goes.
 //!
 //! - `read`: the pcap reader over the mapped file (`CaptureReader::next_packet`);
-//! - `dissect`: + the packet layer (`Dissector::frame`, fragments assigned);
+//! - `dissect`: + the packet layer (`Dissector::frame_with`, fragments assigned);
 //! - `table`: + the flow table (`Table::packet`: key, lookup, update,
 //!   timeouts), ended records dropped;
 //! - `records`: + records encoded in their templates (`Meter::packet`,
 //!   `Meter::drain`): the whole meter without Arrow;
 //! - `arrow`: the meter as Arrow batches (`MeterBatches`, what `ff.meter`
 //!   runs with the GIL released);
-//! - `arrow-2w`: the same with two workers (`workers = 2`).
+//! - `records-2w`, `arrow-2w`: those with two workers (`workers = 2`).
 //!
 //! Each stage runs `FERROFIX_BENCH_RUNS` times (default 5) and the best run
 //! is reported, in ns per packet and packets per second. The capture is
@@ -33,7 +33,7 @@ use ferrofix::meter::input::Captures;
 use ferrofix::meter::table::Table;
 use ferrofix::meter::{Meter, MeterOptions};
 use ferrofix::model::InfoModel;
-use ferrofix::packet::{DissectOptions, Dissector, FragmentMode, Step};
+use ferrofix::packet::{DissectOptions, Dissector, FragmentMode};
 use ferrofix::pcap::CaptureReader;
 use ferrofix::source::input::Opened;
 use ferrofix::source::DynRead;
@@ -78,9 +78,9 @@ fn dissect(path: &Path) -> u64 {
     let mut d = dissector();
     let mut n = 0u64;
     while let Some(p) = r.next_packet().expect("read") {
-        if let Step::Packet(x) = d.frame(&p) {
-            black_box(&x);
-        }
+        d.frame_with(&p, |x| {
+            black_box(x);
+        });
         while let Some(x) = d.next_released() {
             black_box(&x);
         }
@@ -95,9 +95,7 @@ fn table(path: &Path) -> u64 {
     let mut t = Table::new(MeterOptions::default().table);
     let mut n = 0u64;
     while let Some(p) = r.next_packet().expect("read") {
-        if let Step::Packet(x) = d.frame(&p) {
-            t.packet(&x);
-        }
+        d.frame_with(&p, |x| t.packet(x));
         while let Some(x) = d.next_released() {
             t.packet(&x);
         }
@@ -109,9 +107,13 @@ fn table(path: &Path) -> u64 {
     n
 }
 
-fn records(path: &Path) -> u64 {
+fn records(path: &Path, workers: usize) -> u64 {
     let mut r = open(path);
-    let mut m = Meter::new(MeterOptions::default(), &InfoModel::new()).expect("meter");
+    let opts = MeterOptions {
+        workers,
+        ..MeterOptions::default()
+    };
+    let mut m = Meter::new(opts, &InfoModel::new()).expect("meter");
     let mut n = 0u64;
     let mut bytes = 0usize;
     while let Some(p) = r.next_packet().expect("read") {
@@ -188,13 +190,22 @@ fn main() {
         ("read", Box::new(read)),
         ("dissect", Box::new(dissect)),
         ("table", Box::new(table)),
-        ("records", Box::new(records)),
+        ("records", Box::new(|p| records(p, 1))),
+        ("records-2w", Box::new(|p| records(p, 2))),
         ("arrow", Box::new(|p| arrow(p, 1))),
         ("arrow-2w", Box::new(|p| arrow(p, 2))),
     ];
     let mut prev: Option<f64> = None;
     for (name, f) in &stages {
-        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+        // A stage's own name picks it alone; else every stage whose name
+        // contains the argument.
+        let exact = only
+            .as_deref()
+            .is_some_and(|o| stages.iter().any(|(n, _)| *n == o));
+        if only
+            .as_deref()
+            .is_some_and(|o| if exact { *name != o } else { !name.contains(o) })
+        {
             continue;
         }
         let mut best = Duration::MAX;

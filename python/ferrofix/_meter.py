@@ -68,9 +68,9 @@ class Meter(_BatchStream):
     goes). ``decapsulate=True`` meters the packets inside GRE, VXLAN and
     IP-in-IP tunnels instead of the tunnel.
 
-    ``workers=n`` (n > 1) keeps the flow tables on ``n`` threads (flows
-    hashed to them, both directions alike; the packets are still read and
-    parsed once, on the calling thread). The records are the same as
+    ``workers=n`` (n > 1) meters on ``n`` threads: the calling thread
+    reads, the workers take the packets apart between them and each keeps
+    the flows hashed to it (both directions alike). The records are the same as
     with one worker, timeouts included, except that flowIds are numbered
     per worker (worker ``w`` gives ``w + 1``, ``w + 1 + n``, ...), the
     rows come worker by worker rather than in the order the records

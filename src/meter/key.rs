@@ -84,21 +84,14 @@ impl FlowKey {
         is_icmp(self.protocol, self.version)
     }
 
-    /// A hash of the key that both directions share and that does not
-    /// depend on the process (for spreading flows over workers).
+    /// A hash of the key that both directions share (the key is
+    /// canonical) and that does not depend on the process (for spreading
+    /// flows over workers): [`KeyHasher`] has no random state.
+    #[inline]
     pub fn spread(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |b: &[u8]| {
-            for &x in b {
-                h = (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
-            }
-        };
-        eat(&self.ends[0].addr);
-        eat(&self.ends[1].addr);
-        eat(&self.ends[0].port.to_be_bytes());
-        eat(&self.ends[1].port.to_be_bytes());
-        eat(&[self.protocol, self.version]);
-        h
+        let mut h = KeyHasher::default();
+        self.hash(&mut h);
+        h.finish()
     }
 }
 

@@ -34,7 +34,7 @@ use parallel::Workers;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
-use crate::packet::{DissectOptions, DissectStats, Dissector, FragmentMode, NotIp, Step};
+use crate::packet::{DissectOptions, DissectStats, Dissector, FragmentMode, Framed, NotIp};
 use crate::pcap::Packet;
 use crate::session::Template;
 use record::Records;
@@ -103,16 +103,17 @@ impl Meter {
     pub fn new(opts: MeterOptions, model: &InfoModel) -> Result<Self> {
         let records = Arc::new(Records::new(model, opts.table.biflow)?);
         let n = records.templates().count();
+        let dissect = DissectOptions {
+            fragments: FragmentMode::Assign,
+            decapsulate: opts.decapsulate,
+        };
         let workers = if opts.workers > 1 {
-            Some(Workers::new(opts.workers, opts.table, &records)?)
+            Some(Workers::new(opts.workers, opts.table, dissect, &records)?)
         } else {
             None
         };
         Ok(Meter {
-            dissector: Dissector::new(DissectOptions {
-                fragments: FragmentMode::Assign,
-                decapsulate: opts.decapsulate,
-            }),
+            dissector: Dissector::new(dissect),
             table: Table::new(opts.table),
             workers,
             biflow: opts.table.biflow,
@@ -129,46 +130,41 @@ impl Meter {
     }
 
     /// Meter one captured packet.
+    #[inline]
     pub fn packet(&mut self, p: &Packet<'_>) -> Result<()> {
-        if let Step::Packet(ref d) = self.dissector.frame(p) {
-            let fp = FlowPacket::of(d, self.biflow);
+        if let Some(w) = &mut self.workers {
+            let n = w.frame(p, &mut self.pending)?;
+            self.count(n);
+            return Ok(());
+        }
+        let biflow = self.biflow;
+        if let Framed::Packet(fp) = self.dissector.frame_with(p, |d| FlowPacket::of(d, biflow)) {
             self.stats.metered = self.stats.metered.saturating_add(1);
-            self.observe(&fp)?;
+            self.table.observe(&fp);
         }
         while let Some(d) = self.dissector.next_released() {
             let fp = FlowPacket::of(&d, self.biflow);
             self.stats.metered = self.stats.metered.saturating_add(1);
-            self.observe(&fp)?;
+            self.table.observe(&fp);
         }
         self.encode_ended()
     }
 
-    /// A packet to its table (here or a worker's).
-    #[inline]
-    fn observe(&mut self, fp: &FlowPacket) -> Result<()> {
-        match &mut self.workers {
-            None => self.table.observe(fp),
-            Some(w) => {
-                let n = w.packet(fp, &mut self.pending)?;
-                self.count(n);
-            }
-        }
-        Ok(())
-    }
 
     /// The input ended: every open flow ends, held fragments are metered.
     pub fn finish(&mut self) -> Result<()> {
+        if let Some(w) = &mut self.workers {
+            let n = w.finish(&mut self.pending)?;
+            self.count(n);
+            return Ok(());
+        }
         self.dissector.finish();
         while let Some(d) = self.dissector.next_released() {
             let fp = FlowPacket::of(&d, self.biflow);
             self.stats.metered = self.stats.metered.saturating_add(1);
-            self.observe(&fp)?;
+            self.table.observe(&fp);
         }
         self.table.finish();
-        if let Some(w) = &mut self.workers {
-            let n = w.finish(&mut self.pending)?;
-            self.count(n);
-        }
         self.encode_ended()
     }
 
@@ -227,11 +223,17 @@ impl Meter {
     /// The counters so far.
     pub fn stats(&self) -> MeterStats {
         let mut s = self.stats.clone();
-        s.dissect = self.dissector.stats();
-        s.table = match &self.workers {
-            Some(w) => w.stats(),
-            None => self.table.stats.clone(),
-        };
+        match &self.workers {
+            Some(w) => {
+                s.dissect = w.dissect_stats();
+                s.table = w.stats();
+                s.metered = w.metered();
+            }
+            None => {
+                s.dissect = self.dissector.stats();
+                s.table = self.table.stats.clone();
+            }
+        }
         s
     }
 }

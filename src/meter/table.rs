@@ -97,6 +97,10 @@ pub struct Table {
     /// [`Table::number_flows`]).
     id_step: u64,
     now: Option<i64>,
+    /// The slot of the last packet's flow (packets come in trains: on
+    /// real traffic most packets belong to the flow of the one before),
+    /// checked before the map; `NIL` when that flow ended.
+    last: u32,
     /// Records ended, in the order they ended; the caller drains them.
     pub ended: Vec<Ended>,
     pub stats: TableStats,
@@ -117,6 +121,7 @@ impl Table {
             next_id: 1,
             id_step: 1,
             now: None,
+            last: NIL,
             ended: Vec::new(),
             stats: TableStats::default(),
         }
@@ -169,8 +174,17 @@ impl Table {
                 self.expire(p.ts_ns);
             }
         }
-        let at = match self.map.get(&p.key) {
-            Some(&i) => {
+        let cached = self
+            .slots
+            .get(self.last as usize)
+            .is_some_and(|s| s.flow.key == p.key);
+        let found = if cached {
+            Some(self.last)
+        } else {
+            self.map.get(&p.key).copied()
+        };
+        let at = match found {
+            Some(i) => {
                 let f = &mut self.slots[i as usize].flow;
                 if f.phase == Phase::Closing && p.tcp_flags() & (SYN | ACK) == SYN {
                     // A new connection (a SYN without ACK) on the key of
@@ -191,6 +205,7 @@ impl Table {
         };
         let f = &mut self.slots[at as usize].flow;
         f.account(p);
+        self.last = at;
         if f.phase == Phase::Closed {
             self.end(at, reason::END_OF_FLOW);
         }
@@ -255,6 +270,9 @@ impl Table {
 
     /// End slot `i`'s record and free the slot.
     fn end(&mut self, i: u32, why: u8) {
+        if i == self.last {
+            self.last = NIL;
+        }
         self.unlink(i);
         let key = self.slots[i as usize].flow.key;
         self.map.remove(&key);

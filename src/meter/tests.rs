@@ -14,7 +14,7 @@ use arrow_array::{Array, RecordBatch};
 use super::batches::MeterBatches;
 use super::input::Captures;
 use super::table::{reason, TableOptions};
-use super::{Meter, MeterOptions};
+use super::{Meter, MeterOptions, MeterStats};
 use crate::columnar::ColumnarOptions;
 use crate::model::InfoModel;
 use crate::packet::{ACK, FIN, RST, SYN};
@@ -431,7 +431,11 @@ fn times_outside_the_ntp_era_leave_those_columns_null() {
 
 /// Every record of `capture` metered with `workers` threads, flowId
 /// zeroed, sorted: (template id, record bytes).
-fn records_of(capture: &str, workers: usize, table: TableOptions) -> (Vec<(u16, Vec<u8>)>, u64) {
+fn records_of(
+    capture: &str,
+    workers: usize,
+    table: TableOptions,
+) -> (Vec<(u16, Vec<u8>)>, MeterStats) {
     let bytes = std::fs::read(format!("tests/data/pcap/{capture}")).unwrap();
     let mut reader = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
     let mut m = Meter::new(
@@ -472,7 +476,7 @@ fn records_of(capture: &str, workers: usize, table: TableOptions) -> (Vec<(u16, 
     out.sort();
     let stats = m.stats();
     assert_eq!(stats.records, out.len() as u64);
-    (out, stats.table.flows)
+    (out, stats)
 }
 
 #[test]
@@ -486,13 +490,22 @@ fn workers_give_the_records_of_one_table() {
         "nfstream__1kxun.pcap",
         "nfstream__iphone.pcap",
         "ferrofix__ipfix-udp-fragments.pcap",
+        "zeek__ipv4--fragmented-1.pcap",
+        "zeek__ipv4--fragmented-syn.pcap",
+        "zeek__ipv6-fragmented-dns.pcap",
+        "suricata-verify__defrag--bug-6887-defrag-eth-vlan-ipv6-tcp--frag-eth-vlan-ipv6-tcp.pcap",
     ] {
         for table in [TableOptions::default(), short] {
-            let (one, flows) = records_of(capture, 1, table);
+            let (one, s1) = records_of(capture, 1, table);
             assert!(!one.is_empty(), "{capture}");
             for n in [2, 3] {
-                let (many, many_flows) = records_of(capture, n, table);
-                assert_eq!(many_flows, flows, "{capture} with {n} workers");
+                let (many, sn) = records_of(capture, n, table);
+                assert_eq!(sn.table.flows, s1.table.flows, "{capture} with {n} workers");
+                assert_eq!(sn.table.by_reason, s1.table.by_reason, "{capture}");
+                assert_eq!(sn.table.out_of_order, s1.table.out_of_order, "{capture}");
+                // Every frame counted once, fragments handled once.
+                assert_eq!(sn.dissect, s1.dissect, "{capture} with {n} workers");
+                assert_eq!(sn.metered, s1.metered, "{capture} with {n} workers");
                 assert!(one == many, "{capture}: {n} workers differ from one");
             }
         }
