@@ -61,7 +61,7 @@ fn name_column(column: &str, e: &Error) -> Error {
 /// Store `x` in `slot` (`width` octets) when it fits. Inlined into each
 /// column loop: as a call per value it cost a third of the writing time.
 #[allow(clippy::inline_always)]
-#[inline]
+#[inline(always)]
 fn put_be(slot: Option<&mut [u8]>, width: usize, x: u64) -> bool {
     match slot {
         // width < 8 in the shift: at most 56 bits (the multiplication is
@@ -75,7 +75,7 @@ fn put_be(slot: Option<&mut [u8]>, width: usize, x: u64) -> bool {
 /// store for the common widths (a copy of a run-time length would be a
 /// call to memmove per value).
 #[allow(clippy::inline_always)]
-#[inline]
+#[inline(always)]
 fn store_be(dst: &mut [u8], x: u64) -> bool {
     match dst.len() {
         1 => dst[0] = x as u8,
