@@ -5,10 +5,10 @@
 
 use std::io::Read;
 
-use super::{bad, cut, u32_at, CaptureReader, Format, Result, MAX_PACKET};
+use super::{bad, cut, u32_at, CaptureReader, Format, Meta, Result, MAX_PACKET};
 
 impl<R: Read> CaptureReader<R> {
-    pub(super) fn next_pcap(&mut self) -> Result<Option<(u16, i64, u32, u64)>> {
+    pub(super) fn next_pcap(&mut self) -> Result<Option<Meta>> {
         let Format::Pcap {
             big,
             units,
@@ -62,48 +62,56 @@ impl<R: Read> CaptureReader<R> {
     }
 
     /// A classic pcap record read where it lies in a capture in memory,
-    /// its header decoded from the bytes in place (no copy into `buf`):
-    /// the common case, ten times cheaper than [`Self::fill`]. `None`
-    /// when the capture is not in memory or the record is not whole (the
-    /// general path then says why).
+    /// its header decoded from the bytes in place (see [`record_at`]);
+    /// `None` when the capture is not in memory or the record is not
+    /// whole (the general path then says why).
     #[inline]
-    fn next_pcap_in_place(
-        &mut self,
-        big: bool,
-        units: u64,
-        linktype: u16,
-    ) -> Option<(u16, i64, u32, u64)> {
-        let data = self.whole.as_ref()?.bytes();
-        let start = self.pos;
-        let at = usize::try_from(start).ok()?;
-        let head: &[u8; 16] = data.get(at..at.checked_add(16)?)?.try_into().ok()?;
-        let [s0, s1, s2, s3, f0, f1, f2, f3, i0, i1, i2, i3, o0, o1, o2, o3] = *head;
-        let word = |b: [u8; 4]| {
-            if big {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
-        let (secs, frac) = (word([s0, s1, s2, s3]), word([f0, f1, f2, f3]));
-        let (incl, orig) = (word([i0, i1, i2, i3]) as usize, word([o0, o1, o2, o3]));
-        if incl > MAX_PACKET {
-            return None;
-        }
-        let body = at.checked_add(16)?;
-        let end = body.checked_add(incl)?;
-        if end > data.len() {
-            return None;
-        }
+    fn next_pcap_in_place(&mut self, big: bool, units: u64, linktype: u16) -> Option<Meta> {
+        let (meta, body, len) =
+            record_at(self.whole.as_ref()?.bytes(), self.pos, big, units, linktype)?;
         self.in_whole = true;
-        self.data = (body, incl);
-        self.pos = end as u64;
+        self.data = (body, len);
+        self.pos = body.saturating_add(len) as u64;
         self.number = self.number.saturating_add(1);
-        let per_unit = if units == 1_000_000 { 1_000 } else { 1 };
-        // As in `next_pcap`: never saturates.
-        let ts = i64::from(secs)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(i64::from(frac).saturating_mul(per_unit));
-        Some((linktype, ts, orig, start.saturating_add(16)))
+        Some(meta)
     }
+}
+
+/// The classic pcap record at `pos` of a capture in memory: (link type,
+/// time, original length, where its bytes start) and where its bytes are;
+/// `None` when it is not whole there.
+#[inline]
+pub(super) fn record_at(
+    data: &[u8],
+    pos: u64,
+    big: bool,
+    units: u64,
+    linktype: u16,
+) -> Option<(Meta, usize, usize)> {
+    let at = usize::try_from(pos).ok()?;
+    let head: &[u8; 16] = data.get(at..at.checked_add(16)?)?.try_into().ok()?;
+    let [s0, s1, s2, s3, f0, f1, f2, f3, i0, i1, i2, i3, o0, o1, o2, o3] = *head;
+    let word = |b: [u8; 4]| {
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let (secs, frac) = (word([s0, s1, s2, s3]), word([f0, f1, f2, f3]));
+    let (incl, orig) = (word([i0, i1, i2, i3]) as usize, word([o0, o1, o2, o3]));
+    if incl > MAX_PACKET {
+        return None;
+    }
+    let body = at.checked_add(16)?;
+    let end = body.checked_add(incl)?;
+    if end > data.len() {
+        return None;
+    }
+    let per_unit = if units == 1_000_000 { 1_000 } else { 1 };
+    // As in `next_pcap`: never saturates.
+    let ts = i64::from(secs)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(frac).saturating_mul(per_unit));
+    Some(((linktype, ts, orig, body as u64), body, incl))
 }

@@ -90,6 +90,10 @@ impl InMemory for Vec<u8> {
     }
 }
 
+/// A packet record's link type, time (ns), original length and where its
+/// bytes start in the input.
+pub(crate) type Meta = (u16, i64, u32, u64);
+
 /// Bytes a whole capture is read from in place.
 pub type WholeBytes = Box<dyn InMemory>;
 
@@ -113,7 +117,7 @@ pub struct CaptureReader<R: Read> {
     /// Where the current packet's data starts in `buf`, and its length.
     data: (usize, usize),
     /// The last packet's link type, time, length on the wire and offset.
-    last: Option<(u16, i64, u32, u64)>,
+    last: Option<Meta>,
     /// Bytes of `whole` before this were handed back.
     released: usize,
     done: bool,
@@ -348,9 +352,44 @@ impl<R: Read> CaptureReader<R> {
 
     /// The next packet, `Ok(None)` at the end of the capture. After an
     /// error there are no more packets.
+    #[inline]
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>> {
         if self.done {
             return Ok(None);
+        }
+        if let (
+            &Format::Pcap {
+                big,
+                units,
+                linktype,
+            },
+            true,
+        ) = (&self.format, self.in_whole)
+        {
+            // The common case, a classic pcap record in memory, in one go
+            // (the general path below says why a record is not whole).
+            if self.pos >= self.released.saturating_add(2 * RELEASE_STEP) as u64 {
+                self.release_behind();
+            }
+            let hit = self
+                .whole
+                .as_ref()
+                .and_then(|w| classic::record_at(w.bytes(), self.pos, big, units, linktype));
+            if let Some((meta, body, len)) = hit {
+                self.data = (body, len);
+                self.pos = body.saturating_add(len) as u64;
+                self.number = self.number.saturating_add(1);
+                self.last = Some(meta);
+                let data = self.whole.as_ref().map_or(&[][..], |w| w.bytes());
+                return Ok(Some(Packet {
+                    linktype,
+                    ts_ns: meta.1,
+                    data: data.get(body..body.saturating_add(len)).unwrap_or_default(),
+                    orig_len: meta.2,
+                    number: self.number,
+                    offset: meta.3,
+                }));
+            }
         }
         let r = match self.format {
             Format::Pcap { .. } => self.next_pcap(),

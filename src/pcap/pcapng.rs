@@ -6,7 +6,7 @@
 use std::io::Read;
 
 use super::{
-    bad, cut, u16_at, u32_at, CaptureReader, Error, ErrorKind, Format, Interface, Result,
+    bad, cut, u16_at, u32_at, CaptureReader, Error, ErrorKind, Format, Interface, Meta, Result,
     MAX_INTERFACES, MAX_PACKET, PCAPNG_BOM, PCAPNG_SHB,
 };
 
@@ -63,7 +63,7 @@ impl<R: Read> CaptureReader<R> {
         Ok(())
     }
 
-    pub(super) fn next_pcapng(&mut self) -> Result<Option<(u16, i64, u32, u64)>> {
+    pub(super) fn next_pcapng(&mut self) -> Result<Option<Meta>> {
         loop {
             let start = self.pos;
             let got = self.fill(8)?;
