@@ -69,7 +69,10 @@ def count_packets(capture: Path) -> int:
 
 def python_has(python: str, module: str, attr: str | None = None) -> bool:
     code = f"import {module}" + (f"; assert hasattr({module}, {attr!r})" if attr else "")
-    return subprocess.run([python, "-c", code], capture_output=True).returncode == 0
+    try:
+        return subprocess.run([python, "-c", code], capture_output=True).returncode == 0
+    except OSError:
+        return False
 
 
 # --- ferrofix -------------------------------------------------------------
@@ -124,6 +127,13 @@ def peers(
     table.append(("ferrofix ff.Meter batches, 1 worker", run_ferrofix(capture, python)))
     table.append(("ferrofix ff.Meter batches, 2 workers", run_ferrofix(capture, python, 2)))
     table.append(("ferrofix ff.meter (pandas)", run_ferrofix(capture, python, None)))
+    cli = Path(python).with_name("ferrofix")
+    table.append(
+        (
+            "ferrofix meter (command line, to IPFIX)",
+            [str(cli), "meter", c, "-o", os.devnull] if cli.exists() else f"skipped: no {cli}",
+        )
+    )
     return table
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import meter_oracle as mo
 import pytest
 
 import ferrofix as ff
-
-import meter_oracle as mo
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "pcap"
 # The oracle captures kept in the repository: every link type,
