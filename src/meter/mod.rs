@@ -150,7 +150,6 @@ impl Meter {
         self.encode_ended()
     }
 
-
     /// The input ended: every open flow ends, held fragments are metered.
     pub fn finish(&mut self) -> Result<()> {
         if let Some(w) = &mut self.workers {
