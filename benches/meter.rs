@@ -19,6 +19,7 @@
 //! after the first run.
 //!
 //!     cargo bench --bench meter
+//!     FERROFIX_BENCH_MAPPED=1 cargo bench --bench meter   # the file mapped, as before
 //!     FERROFIX_BENCH_CAPTURE=../main/bench-data/meter-400mb.pcap cargo bench --bench meter
 
 #![allow(clippy::cast_precision_loss)] // rates printed
@@ -49,11 +50,22 @@ fn capture() -> PathBuf {
     PathBuf::from("../main/bench-data/meter-400mb-s96.pcap")
 }
 
+/// The capture opened as `ff.Meter` opens it: streamed, records read in
+/// the stream's buffer (`FERROFIX_BENCH_MAPPED=1`: mapped instead).
 fn open(path: &Path) -> CaptureReader<DynRead> {
-    Opened::path(path)
+    if std::env::var_os("FERROFIX_BENCH_MAPPED").is_some() {
+        return Opened::path(path)
+            .expect("open the capture")
+            .into_capture()
+            .expect("a capture");
+    }
+    let mut r = Opened::path_streamed(path)
         .expect("open the capture")
+        .0
         .into_capture()
-        .expect("a capture")
+        .expect("a capture");
+    r.read_in_buffer();
+    r
 }
 
 fn read(path: &Path) -> u64 {

@@ -33,8 +33,12 @@ impl Captures {
         Captures {
             all: readers
                 .into_iter()
-                .map(|reader| One {
-                    reader,
+                .map(|mut reader| One {
+                    reader: {
+                        // The meter keeps no packet bytes past the next one.
+                        reader.read_in_buffer();
+                        reader
+                    },
                     staged: None,
                     done: false,
                 })

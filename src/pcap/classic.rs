@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use super::{bad, cut, u32_at, CaptureReader, Format, Meta, Result, MAX_PACKET};
+use super::{bad, cut, u32_at, CaptureReader, DataIn, Format, Meta, Result, MAX_PACKET};
 
 impl<R: Read> CaptureReader<R> {
     pub(super) fn next_pcap(&mut self) -> Result<Option<Meta>> {
@@ -49,7 +49,7 @@ impl<R: Read> CaptureReader<R> {
         }
         self.pos = start.saturating_add(16).saturating_add(incl as u64);
         self.number = self.number.saturating_add(1);
-        if !self.in_whole {
+        if self.data_in != DataIn::Whole {
             self.data = (0, incl);
         }
         // secs and frac are u32: at most 2^32 * 10^9 + 2^32 * 10^3 < 2^63,
@@ -69,7 +69,7 @@ impl<R: Read> CaptureReader<R> {
     fn next_pcap_in_place(&mut self, big: bool, units: u64, linktype: u16) -> Option<Meta> {
         let (meta, body, len) =
             record_at(self.whole.as_ref()?.bytes(), self.pos, big, units, linktype)?;
-        self.in_whole = true;
+        self.data_in = DataIn::Whole;
         self.data = (body, len);
         self.pos = body.saturating_add(len) as u64;
         self.number = self.number.saturating_add(1);

@@ -10,7 +10,7 @@
 //! Interface Description Block 1, Enhanced Packet Block 6, Simple Packet
 //! Block 3, obsolete Packet Block 2; other blocks are skipped).
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -97,18 +97,39 @@ pub(crate) type Meta = (u16, i64, u32, u64);
 /// Bytes a whole capture is read from in place.
 pub type WholeBytes = Box<dyn InMemory>;
 
+/// Bytes a stream is read in at a time.
+const STREAM_BUFFER: usize = 1 << 20;
+
 /// Bytes of a capture in memory released in steps of this size, this far
 /// behind the packet being read.
 const RELEASE_STEP: usize = 2 << 20;
 
+/// Where a packet's bytes are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataIn {
+    /// The reader's own buffer (copied there).
+    Buf,
+    /// The capture in memory, in place.
+    Whole,
+    /// The stream's buffer, in place.
+    Stream,
+}
+
 /// Reads the packets of a capture.
 pub struct CaptureReader<R: Read> {
-    r: R,
+    /// The stream (unused for a capture in memory).
+    r: BufReader<R>,
+    /// Classic pcap records are read where they lie in `r`'s buffer
+    /// ([`CaptureReader::read_in_buffer`]).
+    in_buffer: bool,
+    /// Bytes of `r`'s buffer (the last packet's) to consume before the
+    /// next read.
+    consume: usize,
     /// A capture in memory (a mapped file, bytes): read in place, packet
     /// data not copied.
     whole: Option<WholeBytes>,
-    /// The last packet's data is `whole[data.0..]` rather than `buf`'s.
-    in_whole: bool,
+    /// Where the last packet's data is.
+    data_in: DataIn,
     format: Format,
     buf: Vec<u8>,
     /// Bytes consumed so far.
@@ -199,9 +220,11 @@ impl<R: Read> CaptureReader<R> {
         let magic_be = u32_at(&buf, 0, true);
         let magic_le = u32_at(&buf, 0, false);
         let mut me = CaptureReader {
-            r,
+            r: BufReader::with_capacity(STREAM_BUFFER, r),
+            in_buffer: false,
+            consume: 0,
             whole: None,
-            in_whole: false,
+            data_in: DataIn::Buf,
             format: Format::Pcapng {
                 big: true,
                 interfaces: Vec::new(),
@@ -260,9 +283,11 @@ impl<R: Read> CaptureReader<R> {
             CaptureReader::new(io::Cursor::new(head))?.format
         };
         Ok(CaptureReader {
-            r,
+            r: BufReader::with_capacity(0, r),
+            in_buffer: false,
+            consume: 0,
             whole: Some(whole),
-            in_whole: false,
+            data_in: DataIn::Buf,
             pos: if pcapng { 0 } else { 24 },
             format,
             buf: Vec::with_capacity(1 << 16),
@@ -308,18 +333,25 @@ impl<R: Read> CaptureReader<R> {
                     .min(data.len());
                 // at <= data.len() (the min above).
                 let got = n.min(data.len().saturating_sub(at));
-                self.in_whole = true;
+                self.data_in = DataIn::Whole;
                 self.data = (at, got);
                 self.pos = self.pos.saturating_add(got as u64);
                 Ok(got)
             }
             None => {
-                self.in_whole = false;
+                self.data_in = DataIn::Buf;
                 let got = read_exact_or_end(&mut self.r, &mut self.buf, n)?;
                 self.pos = self.pos.saturating_add(got as u64);
                 Ok(got)
             }
         }
+    }
+
+    /// Read classic pcap records where they lie in the stream's buffer
+    /// instead of copying each into the reader's own (for a caller that
+    /// does not take that buffer with [`Self::swap_buffer`]).
+    pub fn read_in_buffer(&mut self) {
+        self.in_buffer = true;
     }
 
     /// Whether the capture is read in place from memory (then packets are
@@ -357,6 +389,10 @@ impl<R: Read> CaptureReader<R> {
         if self.done {
             return Ok(None);
         }
+        if self.consume > 0 {
+            self.r.consume(self.consume);
+            self.consume = 0;
+        }
         if let (
             &Format::Pcap {
                 big,
@@ -364,7 +400,46 @@ impl<R: Read> CaptureReader<R> {
                 linktype,
             },
             true,
-        ) = (&self.format, self.in_whole)
+            None,
+        ) = (&self.format, self.in_buffer, &self.whole)
+        {
+            // A classic pcap record whole in the stream's buffer is read
+            // there (consumed at the next call); one that is not takes
+            // the general path below.
+            let hit = match self.r.fill_buf() {
+                Ok(b) => classic::record_at(b, 0, big, units, linktype),
+                Err(_) => None,
+            };
+            if let Some((meta, body, len)) = hit {
+                let offset = self.pos.saturating_add(16);
+                self.consume = body.saturating_add(len);
+                self.pos = self.pos.saturating_add(self.consume as u64);
+                self.number = self.number.saturating_add(1);
+                self.data = (body, len);
+                self.data_in = DataIn::Stream;
+                self.last = Some((meta.0, meta.1, meta.2, offset));
+                return Ok(Some(Packet {
+                    linktype,
+                    ts_ns: meta.1,
+                    data: self
+                        .r
+                        .buffer()
+                        .get(body..body.saturating_add(len))
+                        .unwrap_or_default(),
+                    orig_len: meta.2,
+                    number: self.number,
+                    offset,
+                }));
+            }
+        }
+        if let (
+            &Format::Pcap {
+                big,
+                units,
+                linktype,
+            },
+            true,
+        ) = (&self.format, self.data_in == DataIn::Whole)
         {
             // The common case, a classic pcap record in memory, in one go
             // (the general path below says why a record is not whole).
@@ -398,7 +473,7 @@ impl<R: Read> CaptureReader<R> {
         match r {
             Ok(Some(meta)) => {
                 self.last = Some(meta);
-                if self.in_whole {
+                if self.data_in == DataIn::Whole {
                     self.release_behind();
                 }
                 Ok(self.current())
@@ -438,10 +513,15 @@ impl<R: Read> CaptureReader<R> {
         Some(Packet {
             linktype,
             ts_ns,
-            data: if self.in_whole {
+            data: if self.data_in == DataIn::Whole {
                 self.whole
                     .as_ref()
                     .and_then(|w| w.bytes().get(at..at.saturating_add(len)))
+                    .unwrap_or_default()
+            } else if self.data_in == DataIn::Stream {
+                self.r
+                    .buffer()
+                    .get(at..at.saturating_add(len))
                     .unwrap_or_default()
             } else {
                 self.buf.get(at..at.saturating_add(len)).unwrap_or_default()

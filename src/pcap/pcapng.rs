@@ -6,8 +6,8 @@
 use std::io::Read;
 
 use super::{
-    bad, cut, u16_at, u32_at, CaptureReader, Error, ErrorKind, Format, Interface, Meta, Result,
-    MAX_INTERFACES, MAX_PACKET, PCAPNG_BOM, PCAPNG_SHB,
+    bad, cut, u16_at, u32_at, CaptureReader, DataIn, Error, ErrorKind, Format, Interface, Meta,
+    Result, MAX_INTERFACES, MAX_PACKET, PCAPNG_BOM, PCAPNG_SHB,
 };
 
 impl<R: Read> CaptureReader<R> {
@@ -136,7 +136,7 @@ impl<R: Read> CaptureReader<R> {
                     };
                     self.number = self.number.saturating_add(1);
                     self.data = (20, cap);
-                    self.in_whole = false;
+                    self.data_in = DataIn::Buf;
                     let Some(ts) = timestamp(hi << 32 | lo, i) else {
                         return Err(bad(
                             format!(
@@ -167,7 +167,7 @@ impl<R: Read> CaptureReader<R> {
                     let cap = (orig as usize).min(body_len.saturating_sub(4));
                     self.number = self.number.saturating_add(1);
                     self.data = (4, cap);
-                    self.in_whole = false;
+                    self.data_in = DataIn::Buf;
                     return Ok(Some((i.linktype, 0, orig, body_at.saturating_add(4))));
                 }
                 _ => {}

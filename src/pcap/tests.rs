@@ -141,3 +141,66 @@ fn a_timestamp_past_i64_nanoseconds_is_an_error_not_an_overflow() {
         assert_eq!(e.offset, Some(28 + 44 + 12));
     }
 }
+
+/// A packet owned: (number, time, original length, offset, bytes).
+type Owned = (u64, i64, u32, u64, Vec<u8>);
+
+/// Every packet of a reader, owned, how reading ended, and how many
+/// packets were read in the stream's buffer.
+fn all_packets(mut r: CaptureReader<crate::source::DynRead>) -> (Vec<Owned>, bool, usize) {
+    let mut out = Vec::new();
+    let mut in_stream = 0usize;
+    loop {
+        match r.next_packet() {
+            Ok(Some(p)) => out.push((p.number, p.ts_ns, p.orig_len, p.offset, p.data.to_vec())),
+            Ok(None) => return (out, true, in_stream),
+            Err(_) => return (out, false, in_stream),
+        }
+        in_stream += usize::from(r.data_in == DataIn::Stream);
+        // `current` gives the same packet again.
+        let again = r.current().map(|c| c.data.to_vec());
+        assert_eq!(again.as_ref(), out.last().map(|p| &p.4));
+    }
+}
+
+/// Records read where they lie in the stream's buffer are those the
+/// general path copies out, on every fixture capture and on one whose
+/// records straddle the 1 MiB buffer at every offset mod 16, cut short
+/// too.
+#[test]
+fn records_read_in_the_stream_buffer_are_the_copied_ones() {
+    use crate::source::input::Opened;
+    use crate::source::DynRead;
+    let stream = |bytes: Vec<u8>, in_buffer: bool| {
+        let mut r = Opened::reader(Box::new(std::io::Cursor::new(bytes)) as DynRead)
+            .unwrap()
+            .into_capture()
+            .unwrap();
+        if in_buffer {
+            r.read_in_buffer();
+        }
+        all_packets(r)
+    };
+    let sizes = (0..40_000u32).map(|i| (i * 7919) % 1500 + 1);
+    let frames: Vec<Vec<u8>> = sizes.map(|n| (0..n).map(|b| (b ^ n) as u8).collect()).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let big = pcap(false, true, &refs);
+    assert!(big.len() > 3 * STREAM_BUFFER);
+    let mut inputs = vec![big.clone(), big[..big.len() - 700].to_vec()];
+    for entry in std::fs::read_dir("tests/data/pcap").unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        if is_capture(&bytes) {
+            inputs.push(bytes);
+        }
+    }
+    let (mut read, mut in_buffer) = (0usize, 0usize);
+    for bytes in inputs {
+        let copied = stream(bytes.clone(), false);
+        let in_place = stream(bytes, true);
+        assert_eq!(copied.2, 0);
+        read += copied.0.len();
+        in_buffer += in_place.2;
+        assert_eq!((in_place.0, in_place.1), (copied.0, copied.1));
+    }
+    assert!(read > 80_000 && in_buffer > 80_000, "{read} {in_buffer}");
+}

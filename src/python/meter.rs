@@ -27,7 +27,6 @@ use crate::meter::input::Captures;
 use crate::meter::table::TableOptions;
 use crate::meter::{Meter, MeterOptions, MeterStats};
 use crate::model::InfoModel;
-use crate::source::input::Body;
 
 /// The meter's model: IANA, RFC 5103 reverse, CERT and QoF (bundled),
 /// then the user's spec files and specs.
@@ -191,13 +190,8 @@ impl PyMeter {
                 let mut total: Option<u64> = Some(0);
                 for s in &sources {
                     let (src, label) = Source::from_py(py, s)?;
-                    let opened = src.opened(py, &label)?;
-                    total = match (&opened.body, total) {
-                        (Body::Whole(w), Some(t)) => {
-                            Some(t.saturating_add(w.as_ref().len() as u64))
-                        }
-                        _ => None,
-                    };
+                    let (opened, size) = src.opened_streamed(py, &label)?;
+                    total = total.zip(size).map(|(t, n)| t.saturating_add(n));
                     let reader = py
                         .detach(|| opened.into_capture())
                         .map_err(|e| errors::to_py(py, &e.in_input(&label)))?;

@@ -10,7 +10,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
-use crate::source::input::Opened;
+use crate::source::input::{Body, Opened};
 use crate::source::{MessageStream, SharedBytes};
 
 /// A Python binary file object as a `Read`.
@@ -137,6 +137,24 @@ impl Source {
                 obj: obj.clone_ref(py),
             }))
             .map_err(named),
+        }
+    }
+
+    /// [`Source::opened`] for reading once start to end (the meter): a
+    /// file is streamed, not mapped; and the input's size when known
+    /// ahead (a progress bar's total).
+    pub fn opened_streamed(&self, py: Python<'_>, label: &str) -> PyResult<(Opened, Option<u64>)> {
+        let named = |e: io::Error| PyErr::from(io::Error::new(e.kind(), format!("{label}: {e}")));
+        match self {
+            Source::Path(path) => py.detach(|| Opened::path_streamed(path)).map_err(named),
+            _ => {
+                let opened = self.opened(py, label)?;
+                let size = match &opened.body {
+                    Body::Whole(w) => Some(w.as_ref().len() as u64),
+                    Body::Stream(_) => None,
+                };
+                Ok((opened, size))
+            }
         }
     }
 

@@ -105,6 +105,32 @@ impl Opened {
         Self::reader(Box::new(f))
     }
 
+    /// Open a file as a stream (read in large blocks, decompressed if
+    /// needed) rather than mapping it, and its size when that is the
+    /// count of bytes the reader will go through (an uncompressed file).
+    /// Reading a capture start to end once, as the meter does, copying
+    /// blocks out of the page cache costs less than faulting in a
+    /// mapping's pages (`BENCHMARKS.md`, the flow meter).
+    pub fn path_streamed(path: &Path) -> io::Result<(Self, Option<u64>)> {
+        use std::io::{Read, Seek};
+        let mut f = File::open(path)?;
+        let meta = f.metadata()?;
+        let mut head = [0u8; 8];
+        let mut got = 0usize;
+        while got < head.len() {
+            match f.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got = got.saturating_add(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let plain = !compressed(head.get(..got).unwrap_or_default());
+        f.rewind()?;
+        let size = (meta.is_file() && plain).then_some(meta.len());
+        Ok((Self::reader(Box::new(f))?, size))
+    }
+
     /// Bytes in memory kept by their owner: used in place unless
     /// compressed.
     pub fn bytes(data: SharedBytes) -> io::Result<Self> {
