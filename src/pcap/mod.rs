@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 const PCAP_US: u32 = 0xA1B2_C3D4;
 const PCAP_NS: u32 = 0xA1B2_3C4D;
 /// pcapng Section Header Block type (a palindrome: same in both orders).
-const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
+pub(crate) const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
 const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
 
 /// Largest packet or block read (a lying length cannot grow the buffer

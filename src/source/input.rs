@@ -108,6 +108,8 @@ impl Opened {
     /// Open a file as a stream (read in large blocks, decompressed if
     /// needed) rather than mapping it, and its size when that is the
     /// count of bytes the reader will go through (an uncompressed file).
+    /// A pcapng file is still mapped: only classic pcap records are read
+    /// in place in a stream's buffer.
     /// Reading a capture start to end once, as the meter does, copying
     /// blocks out of the page cache costs less than faulting in a
     /// mapping's pages (`BENCHMARKS.md`, the flow meter).
@@ -126,8 +128,12 @@ impl Opened {
             }
         }
         let plain = !compressed(head.get(..got).unwrap_or_default());
-        f.rewind()?;
         let size = (meta.is_file() && plain).then_some(meta.len());
+        if plain && head.get(..4) == Some(&crate::pcap::PCAPNG_SHB.to_be_bytes()[..]) {
+            // pcapng blocks are read in place only from memory.
+            return Ok((Self::path(path)?, size));
+        }
+        f.rewind()?;
         Ok((Self::reader(Box::new(f))?, size))
     }
 
