@@ -104,6 +104,21 @@ const STREAM_BUFFER: usize = 1 << 20;
 /// behind the packet being read.
 const RELEASE_STEP: usize = 2 << 20;
 
+/// A packet from its record's [`Meta`], its number and its bytes (none
+/// when they are not there).
+#[inline]
+fn packet_of(meta: Meta, number: u64, data: Option<&[u8]>) -> Packet<'_> {
+    let (linktype, ts_ns, orig_len, offset) = meta;
+    Packet {
+        linktype,
+        ts_ns,
+        data: data.unwrap_or_default(),
+        orig_len,
+        number,
+        offset,
+    }
+}
+
 /// Where a packet's bytes are read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DataIn {
@@ -393,77 +408,14 @@ impl<R: Read> CaptureReader<R> {
             self.r.consume(self.consume);
             self.consume = 0;
         }
-        if let (
-            &Format::Pcap {
-                big,
-                units,
-                linktype,
-            },
-            true,
-            None,
-        ) = (&self.format, self.in_buffer, &self.whole)
+        if let Format::Pcap {
+            big,
+            units,
+            linktype,
+        } = self.format
         {
-            // A classic pcap record whole in the stream's buffer is read
-            // there (consumed at the next call); one that is not takes
-            // the general path below.
-            let hit = match self.r.fill_buf() {
-                Ok(b) => classic::record_at(b, 0, big, units, linktype),
-                Err(_) => None,
-            };
-            if let Some((meta, body, len)) = hit {
-                let offset = self.pos.saturating_add(16);
-                self.consume = body.saturating_add(len);
-                self.pos = self.pos.saturating_add(self.consume as u64);
-                self.number = self.number.saturating_add(1);
-                self.data = (body, len);
-                self.data_in = DataIn::Stream;
-                self.last = Some((meta.0, meta.1, meta.2, offset));
-                return Ok(Some(Packet {
-                    linktype,
-                    ts_ns: meta.1,
-                    data: self
-                        .r
-                        .buffer()
-                        .get(body..body.saturating_add(len))
-                        .unwrap_or_default(),
-                    orig_len: meta.2,
-                    number: self.number,
-                    offset,
-                }));
-            }
-        }
-        if let (
-            &Format::Pcap {
-                big,
-                units,
-                linktype,
-            },
-            true,
-        ) = (&self.format, self.data_in == DataIn::Whole)
-        {
-            // The common case, a classic pcap record in memory, in one go
-            // (the general path below says why a record is not whole).
-            if self.pos >= self.released.saturating_add(2 * RELEASE_STEP) as u64 {
-                self.release_behind();
-            }
-            let hit = self
-                .whole
-                .as_ref()
-                .and_then(|w| classic::record_at(w.bytes(), self.pos, big, units, linktype));
-            if let Some((meta, body, len)) = hit {
-                self.data = (body, len);
-                self.pos = body.saturating_add(len) as u64;
-                self.number = self.number.saturating_add(1);
-                self.last = Some(meta);
-                let data = self.whole.as_ref().map_or(&[][..], |w| w.bytes());
-                return Ok(Some(Packet {
-                    linktype,
-                    ts_ns: meta.1,
-                    data: data.get(body..body.saturating_add(len)).unwrap_or_default(),
-                    orig_len: meta.2,
-                    number: self.number,
-                    offset: meta.3,
-                }));
+            if self.next_pcap_fast(big, units, linktype) {
+                return Ok(self.current());
             }
         }
         let r = match self.format {
@@ -491,6 +443,51 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
+    /// [`Self::next_packet`]'s common cases: a classic pcap record read
+    /// where it lies, in a capture in memory or in the stream's buffer
+    /// (then [`Self::current`] is the packet); `false` sends the record
+    /// down the general path.
+    #[inline]
+    fn next_pcap_fast(&mut self, big: bool, units: u64, linktype: u16) -> bool {
+        if self.in_buffer && self.whole.is_none() {
+            // A classic pcap record whole in the stream's buffer is read
+            // there (consumed at the next call); one that is not takes
+            // the general path below.
+            let hit = match self.r.fill_buf() {
+                Ok(b) => classic::record_at(b, 0, big, units, linktype),
+                Err(_) => None,
+            };
+            if let Some((meta, body, len)) = hit {
+                let meta = (meta.0, meta.1, meta.2, self.pos.saturating_add(16));
+                self.consume = body.saturating_add(len);
+                self.pos = self.pos.saturating_add(self.consume as u64);
+                self.number = self.number.saturating_add(1);
+                self.data = (body, len);
+                self.data_in = DataIn::Stream;
+                self.last = Some(meta);
+                return true;
+            }
+        } else if self.data_in == DataIn::Whole {
+            // The common case, a classic pcap record in memory, in one go
+            // (the general path below says why a record is not whole).
+            if self.pos >= self.released.saturating_add(2 * RELEASE_STEP) as u64 {
+                self.release_behind();
+            }
+            let hit = self
+                .whole
+                .as_ref()
+                .and_then(|w| classic::record_at(w.bytes(), self.pos, big, units, linktype));
+            if let Some((meta, body, len)) = hit {
+                self.data = (body, len);
+                self.pos = body.saturating_add(len) as u64;
+                self.number = self.number.saturating_add(1);
+                self.last = Some(meta);
+                return true;
+            }
+        }
+        false
+    }
+
     /// Hand back the pages of a capture in memory well behind the current
     /// packet (no slice into them is alive: packets are read in order).
     fn release_behind(&mut self) {
@@ -508,28 +505,15 @@ impl<R: Read> CaptureReader<R> {
     /// The packet the last [`CaptureReader::next_packet`] gave, again
     /// (`None` before the first and after the end or an error).
     pub fn current(&self) -> Option<Packet<'_>> {
-        let (linktype, ts_ns, orig_len, offset) = self.last?;
+        let meta = self.last?;
         let (at, len) = self.data;
-        Some(Packet {
-            linktype,
-            ts_ns,
-            data: if self.data_in == DataIn::Whole {
-                self.whole
-                    .as_ref()
-                    .and_then(|w| w.bytes().get(at..at.saturating_add(len)))
-                    .unwrap_or_default()
-            } else if self.data_in == DataIn::Stream {
-                self.r
-                    .buffer()
-                    .get(at..at.saturating_add(len))
-                    .unwrap_or_default()
-            } else {
-                self.buf.get(at..at.saturating_add(len)).unwrap_or_default()
-            },
-            orig_len,
-            number: self.number,
-            offset,
-        })
+        let range = at..at.saturating_add(len);
+        let data = match self.data_in {
+            DataIn::Whole => self.whole.as_ref().and_then(|w| w.bytes().get(range)),
+            DataIn::Stream => self.r.buffer().get(range),
+            DataIn::Buf => self.buf.get(range),
+        };
+        Some(packet_of(meta, self.number, data))
     }
 }
 

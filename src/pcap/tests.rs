@@ -182,7 +182,9 @@ fn records_read_in_the_stream_buffer_are_the_copied_ones() {
         all_packets(r)
     };
     let sizes = (0..40_000u32).map(|i| (i * 7919) % 1500 + 1);
-    let frames: Vec<Vec<u8>> = sizes.map(|n| (0..n).map(|b| (b ^ n) as u8).collect()).collect();
+    let frames: Vec<Vec<u8>> = sizes
+        .map(|n| (0..n).map(|b| (b ^ n) as u8).collect())
+        .collect();
     let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
     let big = pcap(false, true, &refs);
     assert!(big.len() > 3 * STREAM_BUFFER);

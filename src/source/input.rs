@@ -114,19 +114,11 @@ impl Opened {
     /// blocks out of the page cache costs less than faulting in a
     /// mapping's pages (`BENCHMARKS.md`, the flow meter).
     pub fn path_streamed(path: &Path) -> io::Result<(Self, Option<u64>)> {
-        use std::io::{Read, Seek};
+        use std::io::Seek;
         let mut f = File::open(path)?;
         let meta = f.metadata()?;
         let mut head = [0u8; 8];
-        let mut got = 0usize;
-        while got < head.len() {
-            match f.read(&mut head[got..]) {
-                Ok(0) => break,
-                Ok(n) => got = got.saturating_add(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let got = super::read_full(&mut f, &mut head)?;
         let plain = !compressed(head.get(..got).unwrap_or_default());
         let size = (meta.is_file() && plain).then_some(meta.len());
         if plain && head.get(..4) == Some(&crate::pcap::PCAPNG_SHB.to_be_bytes()[..]) {

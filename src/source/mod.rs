@@ -115,7 +115,8 @@ pub struct RawMessage<'a> {
     pub received: Option<u32>,
 }
 
-fn read_full(r: &mut DynRead, buf: &mut [u8]) -> io::Result<usize> {
+/// Read until `buf` is full or the input ends; the count read.
+pub(crate) fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
