@@ -117,10 +117,14 @@ impl Opened {
         use std::io::Seek;
         let mut f = File::open(path)?;
         let meta = f.metadata()?;
+        if !meta.is_file() {
+            // A pipe or a device: read as it comes, never sought back.
+            return Ok((Self::reader(Box::new(f))?, None));
+        }
         let mut head = [0u8; 8];
         let got = super::read_full(&mut f, &mut head)?;
         let plain = !compressed(head.get(..got).unwrap_or_default());
-        let size = (meta.is_file() && plain).then_some(meta.len());
+        let size = plain.then_some(meta.len());
         if plain && head.get(..4) == Some(&crate::pcap::PCAPNG_SHB.to_be_bytes()[..]) {
             // pcapng blocks are read in place only from memory.
             return Ok((Self::path(path)?, size));

@@ -4,8 +4,10 @@ progress bar when stderr is not a terminal."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +54,26 @@ def test_a_pipe_is_metered(tmp_path: Path) -> None:
     r = run("-", "-o", str(tmp_path / "p.ipfix"), stdin=CAPTURE.read_bytes())
     assert r.returncode == 0, r.stderr
     pd.testing.assert_frame_equal(ff.read_ipfix(tmp_path / "p.ipfix"), ff.meter(CAPTURE))
+
+
+def test_a_named_pipe_path_is_metered(tmp_path: Path) -> None:
+    """A path that is a FIFO (or /dev/stdin) is read as it comes, never
+    sought back: the same records as the file."""
+    fifo = tmp_path / "capture.fifo"
+    os.mkfifo(fifo)
+    data = CAPTURE.read_bytes()
+
+    def feed() -> None:
+        with open(fifo, "wb") as f:
+            f.write(data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        df = ff.meter(fifo)
+    finally:
+        writer.join(timeout=60)
+    pd.testing.assert_frame_equal(df, ff.meter(CAPTURE))
 
 
 def test_summary_on_stdout() -> None:
