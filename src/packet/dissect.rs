@@ -565,7 +565,7 @@ impl Dissector {
 /// [`ip`]), which gives the same for these frames (a test holds them to
 /// it).
 // Measured: returned through memory it cost about 40 instructions a
-// packet (DEVELOP.md, meter speed).
+// packet (DEVELOP.md, Performance notes: the meter).
 #[allow(clippy::inline_always)]
 #[inline(always)]
 pub(super) fn ethernet_ip(linktype: u16, data: &[u8]) -> Option<(Link, Ip<'_>, &[u8])> {
