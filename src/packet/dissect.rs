@@ -11,88 +11,23 @@
 //! error; a transport header the capture cut leaves the packet with
 //! [`L4::None`], counted too.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::VecDeque;
 
-use super::defrag::{Assigned, Defrag, DefragStats, FragmentIndex, IndexStats, HEADER_KEPT};
-use super::link::{ethernet, link, Link, NotIp, ETH_IPV4, ETH_IPV6};
-use super::transport::{icmp_type_code, ports, tcp, udp, Tcp, Udp};
+use super::defrag::{Assigned, Defrag, FragmentIndex, HEADER_KEPT};
+use super::fixed::ethernet_ip;
+use super::link::{link, Link, NotIp};
+pub use super::stats::DissectStats;
+use super::transport::{icmp_type_code, ports, tcp, udp};
+use super::tunnel::inner;
+pub use super::view::{Dissected, Framed, Step, L4};
 
-use super::{be16, ip, Frag, Ip};
+use super::{ip, Ip};
 use crate::pcap::Packet;
 
 /// Tunnels taken apart at most this deep.
 const MAX_DEPTH: u8 = 3;
 /// Bytes of a held fragment kept (its IP and extension headers).
 const HELD_BYTES: usize = 512;
-/// The VXLAN port (RFC 7348 §5).
-pub const VXLAN_PORT: u16 = 4789;
-
-/// What a packet carries past its IP header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum L4<'a> {
-    Tcp(Tcp<'a>),
-    Udp(Udp<'a>),
-    /// ICMP or ICMPv6 type and code.
-    Icmp {
-        kind: u8,
-        code: u8,
-    },
-    /// SCTP, DCCP or UDP-Lite: the port pair.
-    Ports {
-        src: u16,
-        dst: u16,
-    },
-    /// A fragment after the first of its datagram: the first fragment's
-    /// transport header bytes (up to [`HEADER_KEPT`]; none when its first
-    /// fragment never came).
-    Fragment {
-        header: [u8; HEADER_KEPT],
-        len: u8,
-    },
-    /// No transport header read: a protocol without one here, or a
-    /// header the capture cut.
-    None,
-}
-
-/// A packet taken apart.
-#[derive(Debug, Clone)]
-pub struct Dissected<'a> {
-    /// Capture time, nanoseconds since the UNIX epoch.
-    pub ts_ns: i64,
-    pub link: Link,
-    pub ip: Ip<'a>,
-    pub l4: L4<'a>,
-    /// Packets on the wire this stands for (a reassembled datagram's
-    /// fragments; 1 otherwise).
-    pub packets: u32,
-    /// `ip.payload` is a reassembled datagram, not bytes of the frame.
-    pub reassembled: bool,
-    /// Tunnel headers taken off.
-    pub depth: u8,
-    /// The frame's number in the capture (for a reassembled datagram, its
-    /// first fragment's), and where `ip.payload` starts in the input.
-    pub number: u64,
-    pub payload_offset: u64,
-}
-
-/// What a frame gave.
-#[allow(clippy::large_enum_variant)] // the packet is the common case, never boxed
-pub enum Step<'a> {
-    Packet(Dissected<'a>),
-    /// A fragment kept for later (reassembly, or its first fragment).
-    Held,
-    NotIp(NotIp),
-}
-
-/// What a frame gave, its packet as [`Dissector::frame_with`]'s caller
-/// made it.
-pub enum Framed<R> {
-    Packet(R),
-    /// A fragment kept for later (reassembly, or its first fragment).
-    Held,
-    NotIp(NotIp),
-}
 
 /// How fragments are handled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,60 +52,6 @@ pub struct DissectOptions {
     pub fragments: FragmentMode,
     /// Take tunnels apart (the inner packet is the packet).
     pub decapsulate: bool,
-}
-
-/// Counters of a dissector. Every frame counts once in `packets`, and as
-/// exactly one of: an IP packet (whole or a fragment), or a reason in
-/// `not_ip`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DissectStats {
-    pub packets: u64,
-    /// Frames per LINKTYPE_* value.
-    pub by_linktype: BTreeMap<u16, u64>,
-    /// Frames without an IP packet, per reason (in [`NotIp::ALL`] order).
-    pub not_ip: [u64; 4],
-    /// IP fragments.
-    pub fragments: u64,
-    /// IP packets whose header declared no length (TSO captures).
-    pub length_from_frame: u64,
-    /// Packets whose transport header was cut by the capture.
-    pub transport_cut: u64,
-    /// Packets taken out of a tunnel.
-    pub decapsulated: u64,
-    pub defrag: DefragStats,
-    pub index: IndexStats,
-}
-
-impl DissectStats {
-    /// Add the frame counters of `o` (another dissector's share of the
-    /// frames; its fragment handling is not added: see
-    /// [`DissectStats::add_fragments`]).
-    pub fn add_frames(&mut self, o: &DissectStats) {
-        let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
-        add(&mut self.packets, o.packets);
-        for (t, n) in &o.by_linktype {
-            add(self.by_linktype.entry(*t).or_insert(0), *n);
-        }
-        for (a, b) in self.not_ip.iter_mut().zip(o.not_ip) {
-            add(a, b);
-        }
-        add(&mut self.fragments, o.fragments);
-        add(&mut self.length_from_frame, o.length_from_frame);
-        add(&mut self.transport_cut, o.transport_cut);
-        add(&mut self.decapsulated, o.decapsulated);
-    }
-
-    /// Take the fragment handling of `o`, a dissector given only the
-    /// fragments (frames that parsed once already, so its malformed
-    /// count is of held copies that no longer parse): reassembly and
-    /// index counters, and those malformed copies.
-    pub fn add_fragments(&mut self, o: &DissectStats) {
-        self.defrag = o.defrag.clone();
-        self.index = o.index.clone();
-        for (a, b) in self.not_ip.iter_mut().zip(o.not_ip) {
-            *a = a.saturating_add(b);
-        }
-    }
 }
 
 /// A first fragment's transport header bytes and how many there are.
@@ -558,92 +439,6 @@ impl Dissector {
     }
 }
 
-/// The most common frames read at fixed offsets: Ethernet II carrying
-/// IPv4 with a 20-byte header or IPv6 without extension headers, that
-/// declares its length, whole (not a fragment). Anything else, or a frame
-/// too short for it, is `None` and takes the general path ([`link`],
-/// [`ip`]), which gives the same for these frames (a test holds them to
-/// it).
-// Measured: returned through memory it cost about 40 instructions a
-// packet (DEVELOP.md, Performance notes: the meter).
-#[allow(clippy::inline_always)]
-#[inline(always)]
-pub(super) fn ethernet_ip(linktype: u16, data: &[u8]) -> Option<(Link, Ip<'_>, &[u8])> {
-    if linktype != super::linktype::ETHERNET {
-        return None;
-    }
-    let e: &[u8; 14] = data.get(..14)?.try_into().ok()?;
-    let l = Link {
-        dst_mac: Some([e[0], e[1], e[2], e[3], e[4], e[5]]),
-        src_mac: Some([e[6], e[7], e[8], e[9], e[10], e[11]]),
-        ..Link::default()
-    };
-    let bytes = &data[14..];
-    let ip = match u16::from_be_bytes([e[12], e[13]]) {
-        ETH_IPV4 => {
-            let h: &[u8; 20] = bytes.get(..20)?.try_into().ok()?;
-            let total = u16::from_be_bytes([h[2], h[3]]);
-            let frag = u16::from_be_bytes([h[6], h[7]]);
-            if h[0] != 0x45 || total < 20 || frag & 0x3FFF != 0 {
-                return None;
-            }
-            let end = usize::from(total).min(bytes.len());
-            Ip {
-                version: 4,
-                src: IpAddr::from([h[12], h[13], h[14], h[15]]),
-                dst: IpAddr::from([h[16], h[17], h[18], h[19]]),
-                protocol: h[9],
-                ttl: h[8],
-                tos: h[1],
-                length: u32::from(total),
-                header_len: 20,
-                length_from_frame: false,
-                payload: bytes.get(20..end)?,
-                fragment: false,
-                frag: Frag {
-                    id: u32::from(u16::from_be_bytes([h[4], h[5]])),
-                    offset: 0,
-                    more: false,
-                },
-            }
-        }
-        ETH_IPV6 => {
-            let h: &[u8; 40] = bytes.get(..40)?.try_into().ok()?;
-            let plen = u16::from_be_bytes([h[4], h[5]]);
-            let next = h[6];
-            // Extension headers (see `ip`) take the general path.
-            if h[0] >> 4 != 6
-                || plen == 0
-                || matches!(next, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140)
-            {
-                return None;
-            }
-            let length = u32::from(plen).saturating_add(40);
-            let end = (usize::from(plen) + 40).min(bytes.len());
-            let mut src = [0u8; 16];
-            let mut dst = [0u8; 16];
-            src.copy_from_slice(&h[8..24]);
-            dst.copy_from_slice(&h[24..40]);
-            Ip {
-                version: 6,
-                src: IpAddr::from(src),
-                dst: IpAddr::from(dst),
-                protocol: next,
-                ttl: h[7],
-                tos: ((h[0] & 0x0F) << 4) | (h[1] >> 4),
-                length,
-                header_len: 40,
-                length_from_frame: false,
-                payload: bytes.get(40..end)?,
-                fragment: false,
-                frag: Frag::default(),
-            }
-        }
-        _ => return None,
-    };
-    Some((l, ip, bytes))
-}
-
 /// Where `b` (a slice of the frame's bytes) starts in the input.
 #[inline]
 fn offset_in(f: &Packet<'_>, b: &[u8]) -> u64 {
@@ -672,46 +467,4 @@ fn transport_of<'a>(p: &Ip<'a>) -> L4<'a> {
         _ => None,
     }
     .unwrap_or(L4::None)
-}
-
-/// The packet inside a tunnel packet, if `p` is one.
-fn inner<'a>(p: &Ip<'a>, missing: u32, l: &mut Link) -> Option<Ip<'a>> {
-    let b = p.payload;
-    match p.protocol {
-        4 | 41 => ip(b, missing),
-        47 => {
-            // GRE (RFC 2784, keys and sequence numbers RFC 2890): flags,
-            // version 0, protocol type; 4 bytes each for checksum, key,
-            // sequence number when present.
-            let flags = be16(b, 0)?;
-            if flags & 0x0007 != 0 {
-                return None;
-            }
-            let proto = be16(b, 2)?;
-            let mut at = 4usize;
-            for bit in [0x8000u16, 0x2000, 0x1000] {
-                if flags & bit != 0 {
-                    at = at.saturating_add(4);
-                }
-            }
-            let rest = b.get(at..)?;
-            match proto {
-                ETH_IPV4 | ETH_IPV6 => ip(rest, missing),
-                // Transparent Ethernet bridging.
-                0x6558 => ip(ethernet(rest, l).ok()?, missing),
-                // ERSPAN type II: an 8-byte header, then the frame.
-                0x88BE => ip(ethernet(rest.get(8..)?, l).ok()?, missing),
-                _ => None,
-            }
-        }
-        17 => {
-            let u = udp(b)?;
-            if u.dst_port != VXLAN_PORT || u.payload.first()? & 0x08 == 0 {
-                return None;
-            }
-            // VXLAN: an 8-byte header (the I flag set), then the frame.
-            ip(ethernet(u.payload.get(8..)?, l).ok()?, missing)
-        }
-        _ => None,
-    }
 }

@@ -8,13 +8,19 @@
 //! - [`ip`]: IPv4 and IPv6 headers, extension headers, fragments;
 //! - [`transport`]: TCP (options parsed), UDP, ICMP, port pairs;
 //! - [`defrag`]: fragments reassembled, or assigned to their datagram;
-//! - [`dissect`]: the one path through all of them, with counters.
+//! - [`dissect`]: the one path through all of them (the packet it gives:
+//!   `view.rs`; counters: `stats.rs`; Ethernet/IP at fixed offsets:
+//!   `fixed.rs`; tunnels: `tunnel.rs`).
 
 pub mod defrag;
 pub mod dissect;
+mod fixed;
 mod ip;
 pub mod link;
+mod stats;
 mod transport;
+mod tunnel;
+mod view;
 
 pub use dissect::{
     DissectOptions, DissectStats, Dissected, Dissector, FragmentMode, Framed, Step, L4,

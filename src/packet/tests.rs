@@ -427,7 +427,7 @@ fn the_ethernet_ip_path_is_the_general_path() {
             continue;
         };
         while let Ok(Some(p)) = r.next_packet() {
-            let Some((l, got, bytes)) = dissect::ethernet_ip(p.linktype, p.data) else {
+            let Some((l, got, bytes)) = fixed::ethernet_ip(p.linktype, p.data) else {
                 continue;
             };
             taken += 1;

@@ -1,0 +1,60 @@
+//! A dissector's counters, and how the counters of dissectors that shared
+//! the frames (the meter's workers) add up.
+
+use std::collections::BTreeMap;
+
+use super::defrag::{DefragStats, IndexStats};
+
+/// Counters of a dissector. Every frame counts once in `packets`, and as
+/// exactly one of: an IP packet (whole or a fragment), or a reason in
+/// `not_ip`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DissectStats {
+    pub packets: u64,
+    /// Frames per LINKTYPE_* value.
+    pub by_linktype: BTreeMap<u16, u64>,
+    /// Frames without an IP packet, per reason (in [`super::NotIp::ALL`] order).
+    pub not_ip: [u64; 4],
+    /// IP fragments.
+    pub fragments: u64,
+    /// IP packets whose header declared no length (TSO captures).
+    pub length_from_frame: u64,
+    /// Packets whose transport header was cut by the capture.
+    pub transport_cut: u64,
+    /// Packets taken out of a tunnel.
+    pub decapsulated: u64,
+    pub defrag: DefragStats,
+    pub index: IndexStats,
+}
+
+impl DissectStats {
+    /// Add the frame counters of `o` (another dissector's share of the
+    /// frames; its fragment handling is not added: see
+    /// [`DissectStats::add_fragments`]).
+    pub fn add_frames(&mut self, o: &DissectStats) {
+        let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        add(&mut self.packets, o.packets);
+        for (t, n) in &o.by_linktype {
+            add(self.by_linktype.entry(*t).or_insert(0), *n);
+        }
+        for (a, b) in self.not_ip.iter_mut().zip(o.not_ip) {
+            add(a, b);
+        }
+        add(&mut self.fragments, o.fragments);
+        add(&mut self.length_from_frame, o.length_from_frame);
+        add(&mut self.transport_cut, o.transport_cut);
+        add(&mut self.decapsulated, o.decapsulated);
+    }
+
+    /// Take the fragment handling of `o`, a dissector given only the
+    /// fragments (frames that parsed once already, so its malformed
+    /// count is of held copies that no longer parse): reassembly and
+    /// index counters, and those malformed copies.
+    pub fn add_fragments(&mut self, o: &DissectStats) {
+        self.defrag = o.defrag.clone();
+        self.index = o.index.clone();
+        for (a, b) in self.not_ip.iter_mut().zip(o.not_ip) {
+            *a = a.saturating_add(b);
+        }
+    }
+}
