@@ -4,9 +4,9 @@
 //! two phases:
 //!
 //! 1. each worker takes its share of the round's frames apart (a
-//!    contiguous slice, through its own [`Dissector`] with fragments
-//!    passed through) and sums each IP packet up as a [`FlowPacket`],
-//!    noting the worker that owns its flow ([`FlowKey::spread`], the same
+//!    contiguous slice, through its own [`crate::packet::Dissector`] with fragments
+//!    passed through) and sums each IP packet up as a [`crate::meter::flowpacket::FlowPacket`],
+//!    noting the worker that owns its flow ([`crate::meter::key::FlowKey::spread`], the same
 //!    for both directions of a biflow);
 //! 2. once every share is done (a barrier), each worker walks all the
 //!    summaries in frame order: its own flows' packets go to its
