@@ -113,7 +113,8 @@ impl Flow {
     }
 
     /// Count packet `p`.
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn account(&mut self, p: &FlowPacket) {
         let side = p.side();
         self.start_ns = self.start_ns.min(p.ts_ns);

@@ -50,7 +50,8 @@ pub struct FlowPacket {
 
 impl FlowPacket {
     /// The summary of `d`; `biflow` as [`FlowKey::of`] takes it.
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn of(d: &Dissected<'_>, biflow: bool) -> Self {
         let (key, side) = FlowKey::of(d, biflow);
         FlowPacket {
@@ -89,6 +90,8 @@ impl FlowPacket {
 
 /// Transport payload octets of a packet (see [`super::flow`]'s module
 /// docs).
+#[allow(clippy::inline_always)]
+#[inline(always)]
 fn transport_payload(d: &Dissected<'_>) -> u32 {
     let after_ip = d.ip.length.saturating_sub(u32::from(d.ip.header_len));
     let l4 = match d.l4 {

@@ -64,6 +64,7 @@ impl Captures {
     }
 
     /// The next packet in time order.
+    #[inline]
     pub fn next_packet(&mut self) -> Next<'_> {
         if self.all.len() == 1 {
             let one = &mut self.all[0];
@@ -82,6 +83,12 @@ impl Captures {
                 }
             };
         }
+        self.next_merged()
+    }
+
+    /// [`Captures::next_packet`] of several captures.
+    #[inline(never)]
+    fn next_merged(&mut self) -> Next<'_> {
         // Read ahead in every capture without a packet staged.
         for (i, one) in self.all.iter_mut().enumerate() {
             if one.done || one.staged.is_some() {

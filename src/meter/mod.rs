@@ -138,7 +138,11 @@ impl Meter {
             return Ok(());
         }
         let biflow = self.biflow;
-        if let Framed::Packet(fp) = self.dissector.frame_with(p, |d| FlowPacket::of(d, biflow)) {
+        if let Framed::Packet(fp) = self.dissector.frame_with(
+            p,
+            #[inline(always)]
+            |d| FlowPacket::of(d, biflow),
+        ) {
             self.stats.metered = self.stats.metered.saturating_add(1);
             self.table.observe(&fp);
         }

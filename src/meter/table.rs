@@ -164,6 +164,8 @@ impl Table {
     }
 
     /// Account a packet (as [`FlowPacket::of`] summed it up) to its flow.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn observe(&mut self, p: &FlowPacket) {
         match self.now {
             Some(now) if p.ts_ns < now => {
