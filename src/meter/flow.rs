@@ -133,8 +133,9 @@ impl Flow {
             c.min_ttl = p.ttl;
             c.max_ttl = p.ttl;
             c.tos = p.tos;
-            c.src_mac = p.src_mac;
-            c.dst_mac = p.dst_mac;
+            let [d0, d1, d2, d3, d4, d5, s0, s1, s2, s3, s4, s5] = p.macs;
+            c.dst_mac = [d0, d1, d2, d3, d4, d5];
+            c.src_mac = [s0, s1, s2, s3, s4, s5];
         } else {
             c.first_ns = c.first_ns.min(p.ts_ns);
             c.last_ns = c.last_ns.max(p.ts_ns);

@@ -44,8 +44,9 @@ pub struct FlowPacket {
     pub packets: u32,
     /// The TCP header, for a TCP packet whose header was captured.
     pub tcp: Option<TcpSeen>,
-    pub src_mac: [u8; 6],
-    pub dst_mac: [u8; 6],
+    /// Destination then source MAC address, as the Ethernet header has
+    /// them (zeros without one).
+    pub macs: [u8; 12],
 }
 
 impl FlowPacket {
@@ -72,8 +73,7 @@ impl FlowPacket {
                 }),
                 _ => None,
             },
-            src_mac: d.link.src_mac.unwrap_or_default(),
-            dst_mac: d.link.dst_mac.unwrap_or_default(),
+            macs: d.link.macs.unwrap_or_default(),
         }
     }
 

@@ -45,21 +45,28 @@ impl FlowKey {
     #[inline]
     pub fn of(d: &Dissected<'_>, biflow: bool) -> (FlowKey, Side) {
         let (sport, dport, icmp) = transport_key(d);
-        let src = Endpoint {
-            addr: octets(d.ip.src),
-            port: sport,
+        // The addresses as numbers (IPv4 in the high 32 bits), ordered as
+        // their octets are; built in registers, not read back from bytes
+        // just stored (a store-forwarding stall a packet).
+        let (src, dst) = (number(d.ip.src), number(d.ip.dst));
+        let swap = biflow && (dst, dport) < (src, sport);
+        let ((a, pa), (b, pb)) = if swap {
+            ((dst, dport), (src, sport))
+        } else {
+            ((src, sport), (dst, dport))
         };
-        let dst = Endpoint {
-            addr: octets(d.ip.dst),
-            port: dport,
-        };
-        // Endpoint's order (address octets, then port) on whole words.
-        let order = |e: &Endpoint| (u128::from_be_bytes(e.addr), e.port);
-        let swap = biflow && order(&dst) < order(&src);
-        let ends = if swap { [dst, src] } else { [src, dst] };
         (
             FlowKey {
-                ends,
+                ends: [
+                    Endpoint {
+                        addr: a.to_be_bytes(),
+                        port: pa,
+                    },
+                    Endpoint {
+                        addr: b.to_be_bytes(),
+                        port: pb,
+                    },
+                ],
                 vlan: d.link.vlan().unwrap_or(0),
                 protocol: d.ip.protocol,
                 version: d.ip.version,
@@ -150,14 +157,13 @@ fn is_icmp(protocol: u8, version: u8) -> bool {
     matches!((protocol, version), (1, 4) | (58, 6))
 }
 
-fn octets(a: IpAddr) -> [u8; 16] {
+/// An address as the number its octets spell, IPv4 in the high 32 bits
+/// (so that `to_be_bytes` gives the key's octets, IPv4 in the first four).
+#[inline]
+fn number(a: IpAddr) -> u128 {
     match a {
-        IpAddr::V4(v) => {
-            let mut o = [0u8; 16];
-            o[..4].copy_from_slice(&v.octets());
-            o
-        }
-        IpAddr::V6(v) => v.octets(),
+        IpAddr::V4(v) => u128::from(u32::from(v)) << 96,
+        IpAddr::V6(v) => u128::from(v),
     }
 }
 

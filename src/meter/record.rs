@@ -194,10 +194,11 @@ fn fields(version: u8, kind: Kind, biflow: bool, times: Times) -> Vec<(String, W
     f
 }
 
-/// One template and what its fields hold.
+/// One template and what its fields hold, with their lengths (read once
+/// here rather than from the template's field list per record).
 struct Layout {
     template: Arc<Template>,
-    what: Vec<What>,
+    what: Vec<(What, u16)>,
 }
 
 /// The templates of a meter and the encoding of flows into their records.
@@ -238,10 +239,11 @@ impl Records {
                         columns.push(ColumnIe::first(ie));
                     }
                 }
+                let lengths: Vec<u16> = specs.iter().map(|s| s.length).collect();
                 let template = Arc::new(Template::new(id, DOMAIN, None, specs, model));
                 layouts.push(Layout {
                     template,
-                    what: fl.into_iter().map(|(_, w)| w).collect(),
+                    what: fl.into_iter().map(|(_, w)| w).zip(lengths).collect(),
                 });
                 id = id.saturating_add(1);
             }
@@ -294,21 +296,21 @@ impl Records {
             )));
         };
         let fwd = if self.biflow { flow.initiator & 1 } else { 0 };
-        let rev = fwd ^ 1;
+        let at = Fields {
+            f: flow,
+            reason,
+            fwd,
+            rev: fwd ^ 1,
+        };
         let start = out.len();
         out.reserve(l.template.fixed_record_len.unwrap_or(0));
-        for (field, what) in l.template.fields.iter().zip(&l.what) {
-            let at = Fields {
-                f: flow,
-                reason,
-                fwd,
-                rev,
-            };
-            if let Err(r) = at.put(*what, field.length, out) {
+        for (i, &(what, length)) in l.what.iter().enumerate() {
+            if let Err(r) = at.put(what, length, out) {
                 out.truncate(start);
+                let name = l.template.fields.get(i).map_or("?", |f| &*f.ie.name);
                 return Err(Error::new(ErrorKind::Encode(format!(
-                    "{} of flow {}: {r:?}",
-                    field.ie.name, flow.flow_id
+                    "{name} of flow {}: {r:?}",
+                    flow.flow_id
                 ))));
             }
         }

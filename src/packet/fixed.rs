@@ -21,9 +21,10 @@ pub(super) fn ethernet_ip(linktype: u16, data: &[u8]) -> Option<(Link, Ip<'_>, &
         return None;
     }
     let e: &[u8; 14] = data.get(..14)?.try_into().ok()?;
+    let mut macs = [0u8; 12];
+    macs.copy_from_slice(&e[..12]);
     let l = Link {
-        dst_mac: Some([e[0], e[1], e[2], e[3], e[4], e[5]]),
-        src_mac: Some([e[6], e[7], e[8], e[9], e[10], e[11]]),
+        macs: Some(macs),
         ..Link::default()
     };
     let bytes = &data[14..];

@@ -72,9 +72,11 @@ impl NotIp {
 /// What the link layer says about a frame.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Link {
-    /// Ethernet source and destination (an Ethernet frame only).
-    pub src_mac: Option<[u8; 6]>,
-    pub dst_mac: Option<[u8; 6]>,
+    /// The Ethernet destination and source addresses as the header has
+    /// them (an Ethernet frame only; [`Link::src_mac`], [`Link::dst_mac`]).
+    /// One 12-octet copy, not two 6-octet ones: read back right after it
+    /// is written, on every packet, in the shape it was written.
+    pub macs: Option<[u8; 12]>,
     /// VLAN ids, outermost first (12 bits each).
     pub vlans: [u16; 2],
     /// How many of `vlans` are set (further tags are skipped, not kept).
@@ -84,6 +86,18 @@ pub struct Link {
 }
 
 impl Link {
+    /// The Ethernet source address.
+    pub fn src_mac(&self) -> Option<[u8; 6]> {
+        let m = self.macs?;
+        Some([m[6], m[7], m[8], m[9], m[10], m[11]])
+    }
+
+    /// The Ethernet destination address.
+    pub fn dst_mac(&self) -> Option<[u8; 6]> {
+        let m = self.macs?;
+        Some([m[0], m[1], m[2], m[3], m[4], m[5]])
+    }
+
     /// The outermost VLAN id.
     pub fn vlan(&self) -> Option<u16> {
         (self.vlan_count > 0).then_some(self.vlans[0])
@@ -136,10 +150,7 @@ pub fn link(linktype: u16, frame: &[u8]) -> Result<(Link, &[u8]), NotIp> {
 /// MPLS pseudowires).
 #[inline]
 pub(super) fn ethernet<'a>(frame: &'a [u8], l: &mut Link) -> Result<&'a [u8], NotIp> {
-    let mac =
-        |at: usize| -> Option<[u8; 6]> { frame.get(at..at.saturating_add(6))?.try_into().ok() };
-    l.dst_mac = mac(0);
-    l.src_mac = mac(6);
+    l.macs = frame.get(..12).and_then(|m| m.try_into().ok());
     let ethertype = be16(frame, 12).ok_or(NotIp::Truncated)?;
     by_ethertype(ethertype, frame.get(14..), l)
 }

@@ -107,10 +107,10 @@ fn ethernet_vlan_sll_and_raw_reach_the_same_udp_payload() {
         if lt == linktype::ETHERNET {
             // PCP 1 in the top bits of the TCI; the id is the low 12.
             assert_eq!((l.vlan(), l.vlan_count), (Some(5), 1));
-            assert_eq!(l.src_mac, Some([2, 0, 0, 0, 0, 1]));
-            assert_eq!(l.dst_mac, Some([2, 0, 0, 0, 0, 2]));
+            assert_eq!(l.src_mac(), Some([2, 0, 0, 0, 0, 1]));
+            assert_eq!(l.dst_mac(), Some([2, 0, 0, 0, 0, 2]));
         } else {
-            assert_eq!((l.vlan(), l.src_mac), (None, None));
+            assert_eq!((l.vlan(), l.src_mac()), (None, None));
         }
     }
 }
@@ -338,7 +338,7 @@ fn icmp_sctp_and_tunnels() {
     );
     let (l, .., l4) = one(&mut d, linktype::RAW, &vx);
     assert_eq!(
-        (l.src_mac, l4),
+        (l.src_mac(), l4),
         (
             Some([2, 0, 0, 0, 0, 1]),
             L4::Ports {

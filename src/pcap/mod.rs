@@ -414,10 +414,20 @@ impl<R: Read> CaptureReader<R> {
             linktype,
         } = self.format
         {
+            // Inline in the caller's loop, so that the packet stays in
+            // registers (returned through memory, it was written field by
+            // field and read back whole: a store-forwarding stall a packet).
             if self.next_pcap_fast(big, units, linktype) {
                 return Ok(self.current());
             }
         }
+        self.next_packet_general()
+    }
+
+    /// [`Self::next_packet`] past the fast path: any record of pcapng, a
+    /// classic record not whole in memory, the end, an error.
+    #[inline(never)]
+    fn next_packet_general(&mut self) -> Result<Option<Packet<'_>>> {
         let r = match self.format {
             Format::Pcap { .. } => self.next_pcap(),
             Format::Pcapng { .. } => self.next_pcapng(),
@@ -504,6 +514,7 @@ impl<R: Read> CaptureReader<R> {
 
     /// The packet the last [`CaptureReader::next_packet`] gave, again
     /// (`None` before the first and after the end or an error).
+    #[inline]
     pub fn current(&self) -> Option<Packet<'_>> {
         let meta = self.last?;
         let (at, len) = self.data;
