@@ -75,6 +75,17 @@ def python_has(python: str, module: str, attr: str | None = None) -> bool:
         return False
 
 
+def compile_package(python: str) -> None:
+    """Write the bytecode of the ferrofix package `python` imports."""
+    where = subprocess.run(
+        [python, "-c", "import ferrofix, os; print(os.path.dirname(ferrofix.__file__))"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if where:
+        subprocess.run([python, "-m", "compileall", "-q", where], capture_output=True)
+
+
 # --- ferrofix -------------------------------------------------------------
 FERROFIX_BATCHES = (
     "import sys, ferrofix as ff\n"
@@ -152,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         size_mb = capture.stat().st_size / 1e6
         packets = count_packets(capture)
         run(["cat", str(capture)])  # into the page cache
-        # Python's modules too (a fresh virtualenv compiles them on first use).
+        # Python's modules too: ferrofix's bytecode compiled as `pip install`
+        # compiles it (a development install under PYTHONDONTWRITEBYTECODE,
+        # as this machine sets, would compile every module on every start:
+        # about 40 ms of each ferrofix row), then imported once.
+        compile_package(args.python)
         run([args.python, "-c", "import ferrofix, pyarrow, pandas"])
         print(f"capture: `{given}`, {size_mb:.1f} MB, {packets} packets; one run each, in order\n")
         print("| peer | wall s | packets/s | MB/s | peak RSS MiB | note |")

@@ -72,7 +72,8 @@ fn width(length: u16, max: u16) -> Result<usize, Refusal> {
 
 /// Append the low `n` bytes of `v`, big-endian; a variable-length field
 /// gets its prefix.
-#[inline]
+#[allow(clippy::inline_always)]
+#[inline(always)]
 fn put_be(v: u64, n: usize, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     if length == VARLEN {
         put_varlen_len(n, out)?;
@@ -92,7 +93,8 @@ fn put_be(v: u64, n: usize, length: u16, out: &mut Vec<u8>) -> Result<(), Refusa
 
 /// An unsigned integer in a field of `length` octets (reduced size,
 /// RFC 7011 §6.2), refused if it does not fit.
-#[inline]
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub(crate) fn put_unsigned(x: u64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     let n = width(length, 8)?;
     if n < 8 && x >> n.saturating_mul(8) != 0 {
