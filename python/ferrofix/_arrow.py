@@ -13,7 +13,6 @@ import glob
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
@@ -389,6 +388,10 @@ def _read_many(sources: list[Source], workers: int | None, **kw: Any) -> pa.Tabl
 
     def one(src: Source) -> Any:
         return scan_ipfix(src, **kw).to_arrow()
+
+    # Imported here: concurrent.futures (with logging and threading) is a
+    # tenth of `import ferrofix`, and only reading many files needs it.
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         tables = list(pool.map(one, sources))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from . import _ferrofix
@@ -16,6 +15,10 @@ def spec_file(name: str) -> Path:
     """Path of a bundled spec file (``"cert"`` or ``"qof"``)."""
     if name not in BUNDLED_SPECS:
         raise ValueError(f"no bundled spec file {name!r}; there are {BUNDLED_SPECS}")
+    # Imported here: importlib.resources brings tempfile, shutil and the
+    # compressors, a tenth of `import ferrofix`.
+    from importlib import resources
+
     return Path(str(resources.files("ferrofix") / "specs" / f"{name}.iespec"))
 
 

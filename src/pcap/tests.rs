@@ -165,7 +165,7 @@ fn all_packets(mut r: CaptureReader<crate::source::DynRead>) -> (Vec<Owned>, boo
 
 /// Records read where they lie in the stream's buffer are those the
 /// general path copies out, on every fixture capture and on one whose
-/// records straddle the 1 MiB buffer at every offset mod 16, cut short
+/// records straddle the stream buffer at every offset mod 16, cut short
 /// too.
 #[test]
 fn records_read_in_the_stream_buffer_are_the_copied_ones() {
