@@ -8,6 +8,8 @@
 //!   timeouts), ended records dropped;
 //! - `records`: + records encoded in their templates (`Meter::packet`,
 //!   `Meter::drain`): the whole meter without Arrow;
+//! - `ipfix`: the meter as an IPFIX stream (`export_ipfix` into a sink:
+//!   what `ferrofix meter -o` runs);
 //! - `arrow`: the meter as Arrow batches (`MeterBatches`, what `ff.meter`
 //!   runs with the GIL released);
 //! - `records-2w`, `arrow-2w`: those with two workers (`workers = 2`).
@@ -29,7 +31,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ferrofix::columnar::ColumnarOptions;
+use ferrofix::decode::Policy;
+use ferrofix::encode::{ExportOptions, Exporter};
 use ferrofix::meter::batches::MeterBatches;
+use ferrofix::meter::export::export_ipfix;
 use ferrofix::meter::input::Captures;
 use ferrofix::meter::table::Table;
 use ferrofix::meter::{Meter, MeterOptions};
@@ -149,6 +154,22 @@ fn records(path: &Path, workers: usize) -> u64 {
     n
 }
 
+fn ipfix(path: &Path) -> u64 {
+    let mut m = Meter::new(MeterOptions::default(), &InfoModel::new()).expect("meter");
+    let mut caps = Captures::new(vec![open(path)]);
+    let mut ex = Exporter::new(std::io::sink(), ExportOptions::default()).expect("exporter");
+    export_ipfix(
+        &mut m,
+        &mut caps,
+        &["bench".into()],
+        &mut ex,
+        Policy::Error,
+        |_| Ok(()),
+    )
+    .expect("export");
+    m.stats().dissect.packets
+}
+
 fn arrow(path: &Path, workers: usize) -> u64 {
     let opts = MeterOptions {
         workers,
@@ -204,6 +225,7 @@ fn main() {
         ("table", Box::new(table)),
         ("records", Box::new(|p| records(p, 1))),
         ("records-2w", Box::new(|p| records(p, 2))),
+        ("ipfix", Box::new(ipfix)),
         ("arrow", Box::new(|p| arrow(p, 1))),
         ("arrow-2w", Box::new(|p| arrow(p, 2))),
     ];

@@ -34,7 +34,7 @@ use parallel::Workers;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
-use crate::packet::{DissectOptions, DissectStats, Dissector, FragmentMode, Framed, NotIp};
+use crate::packet::{DissectOptions, DissectStats, Dissector, FragmentMode, NotIp};
 use crate::pcap::Packet;
 use crate::session::Template;
 use record::Records;
@@ -138,14 +138,17 @@ impl Meter {
             return Ok(());
         }
         let biflow = self.biflow;
-        if let Framed::Packet(fp) = self.dissector.frame_with(
+        let (table, metered) = (&mut self.table, &mut self.stats.metered);
+        // Metered where the packet view is, on the stack: the summary is
+        // not moved out first.
+        self.dissector.frame_with(
             p,
             #[inline(always)]
-            |d| FlowPacket::of(d, biflow),
-        ) {
-            self.stats.metered = self.stats.metered.saturating_add(1);
-            self.table.observe(&fp);
-        }
+            |d| {
+                *metered = metered.saturating_add(1);
+                table.observe(&FlowPacket::of(d, biflow));
+            },
+        );
         while let Some(d) = self.dissector.next_released() {
             let fp = FlowPacket::of(&d, self.biflow);
             self.stats.metered = self.stats.metered.saturating_add(1);
