@@ -42,7 +42,8 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of a packet and the side it was sent from; `biflow`
     /// false: the packet's source is always side 0.
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn of(d: &Dissected<'_>, biflow: bool) -> (FlowKey, Side) {
         let (sport, dport, icmp) = transport_key(d);
         // The addresses as numbers (IPv4 in the high 32 bits), ordered as
@@ -169,6 +170,8 @@ fn number(a: IpAddr) -> u128 {
 
 /// Source port, destination port and ICMP type/code of a packet (zeros
 /// where the protocol has none or the capture lacks the header).
+#[allow(clippy::inline_always)]
+#[inline(always)]
 fn transport_key(d: &Dissected<'_>) -> (u16, u16, u16) {
     match d.l4 {
         L4::Tcp(t) => (t.src_port, t.dst_port, 0),
