@@ -97,16 +97,29 @@ fn put_be(v: u64, n: usize, length: u16, out: &mut Vec<u8>) -> Result<(), Refusa
 #[inline(always)]
 pub(crate) fn put_unsigned(x: u64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     let n = width(length, 8)?;
+    put_be(unsigned_word(x, n)?, n, length, out)
+}
+
+/// `x` checked to fit `n` octets (1 to 8), unsigned.
+#[inline]
+pub(crate) fn unsigned_word(x: u64, n: usize) -> Result<u64, Refusal> {
     if n < 8 && x >> n.saturating_mul(8) != 0 {
         return refuse(format!("{x} does not fit {n} octets (unsigned)"));
     }
-    put_be(x, n, length, out)
+    Ok(x)
 }
 
 /// A signed integer in a field of `length` octets, refused if it does
 /// not fit.
 pub(crate) fn put_signed(x: i64, length: u16, out: &mut Vec<u8>) -> Result<(), Refusal> {
     let n = width(length, 8)?;
+    put_be(signed_word(x, n)?, n, length, out)
+}
+
+/// `x` checked to fit `n` octets (1 to 8), signed, as the word whose low
+/// `n` octets are its two's complement.
+#[inline]
+pub(crate) fn signed_word(x: i64, n: usize) -> Result<u64, Refusal> {
     if n < 8 {
         // 1 <= n < 8: half = 2^(8n - 1) is at most 2^55, so neither the
         // shift nor the negation and subtraction below can overflow.
@@ -116,7 +129,7 @@ pub(crate) fn put_signed(x: i64, length: u16, out: &mut Vec<u8>) -> Result<(), R
             return refuse(format!("{x} does not fit {n} octets (signed)"));
         }
     }
-    put_be(x as u64, n, length, out)
+    Ok(x as u64)
 }
 
 /// A time as an NTP timestamp (RFC 7011 §6.1.9-10), microseconds
@@ -130,6 +143,13 @@ pub(crate) fn put_ntp(
     if length != 8 && length != VARLEN {
         return refuse(format!("NTP timestamps take 8 octets, not {length}"));
     }
+    put_be(ntp_word(t, micro)?, 8, length, out)
+}
+
+/// A time as the 64-bit NTP timestamp (RFC 7011 §6.1.9-10) of
+/// [`put_ntp`], refused outside NTP era 0.
+#[inline]
+pub(crate) fn ntp_word(t: &DateTime, micro: bool) -> Result<u64, Refusal> {
     // t.secs may be any i64 (an Arrow timestamp): checked, not a panic.
     let secs = t
         .secs
@@ -147,8 +167,26 @@ pub(crate) fn put_ntp(
     } else {
         (nanos << 32).div_ceil(1_000_000_000)
     };
-    let v = (u64::from(secs) << 32) | frac.min(u64::from(u32::MAX));
-    put_be(v, 8, length, out)
+    Ok((u64::from(secs) << 32) | frac.min(u64::from(u32::MAX)))
+}
+
+/// Write the low `n` octets of `v` (1 to 8), big-endian, at `at` of a
+/// record being filled, as one 8-octet store: the octets past `n` are
+/// scratch that the next field overwrites, so `buf` holds 8 octets of
+/// slack past the record (no branch on the width, which varies field to
+/// field). `false` when `buf` is too short (the caller's layout is wrong).
+#[inline]
+pub(crate) fn put_word_at(buf: &mut [u8], at: usize, v: u64, n: usize) -> bool {
+    if !(1..=8).contains(&n) {
+        return false;
+    }
+    let Some(w) = buf.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<8>) else {
+        return false;
+    };
+    // 1 <= n <= 8: the shift is 0 to 56, nothing wraps.
+    let shift = 64u32.wrapping_sub((n as u32).wrapping_mul(8));
+    *w = v.checked_shl(shift).unwrap_or(0).to_be_bytes();
+    true
 }
 
 /// Append `v` encoded for a field of codec `d` and `length`.
@@ -323,5 +361,38 @@ mod tests {
         });
         encode_value(FieldDecoder::DateTimeNanoseconds, 8, &t, &mut out).unwrap();
         assert_eq!(out, [0x83, 0xAA, 0x7E, 0x80, 0, 0, 0, 0]);
+    }
+
+    /// A word written in place is the field `put_unsigned` appends, at any
+    /// width, and the slack past it is only scratch; widths outside 1-8
+    /// and buffers without 8 octets at the place are refused.
+    #[test]
+    fn words_in_place_are_the_appended_fields() {
+        for n in 1..=8usize {
+            for v in [0u64, 1, 0xA5, 0x1234, 0xDEAD_BEEF, u64::MAX] {
+                let Ok(v) = unsigned_word(v, n) else {
+                    continue;
+                };
+                let mut want = Vec::new();
+                put_unsigned(v, n as u16, &mut want).unwrap();
+                let mut buf = [0xEEu8; 3 + 8];
+                assert!(put_word_at(&mut buf, 3, v, n));
+                assert_eq!(&buf[3..3 + n], &want[..], "{v:#x} in {n}");
+                assert_eq!(&buf[..3], &[0xEE; 3]);
+            }
+        }
+        let mut buf = [0u8; 8];
+        assert!(!put_word_at(&mut buf, 0, 1, 0));
+        assert!(!put_word_at(&mut buf, 0, 1, 9));
+        assert!(!put_word_at(&mut buf, 1, 1, 1));
+        assert_eq!(
+            unsigned_word(256, 1),
+            Err("256 does not fit 1 octets (unsigned)".into())
+        );
+        assert_eq!(
+            signed_word(-129, 1),
+            Err("-129 does not fit 1 octets (signed)".into())
+        );
+        assert_eq!(signed_word(-1, 2), Ok(u64::MAX));
     }
 }

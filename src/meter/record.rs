@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::flow::{DirCounters, Flow};
 use crate::decode::{DateTime, TimePrecision};
-use crate::encode::value::{put_ntp, put_signed, put_unsigned};
+use crate::encode::value::{ntp_word, put_word_at, signed_word, unsigned_word};
 use crate::encode::Refusal;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ColumnIe, InfoModel};
@@ -102,20 +102,22 @@ enum What {
     Dir(bool, DirField),
 }
 
+/// A per-direction field (the counters' values are [`dir_words`] by
+/// these numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DirField {
-    Octets,
-    Packets,
-    TransportOctets,
-    TransportPackets,
-    InitialFlags,
-    UnionFlags,
-    ControlBits,
-    MinTtl,
-    MaxTtl,
-    Tos,
-    SrcMac,
-    DstMac,
+    Octets = 0,
+    Packets = 1,
+    TransportOctets = 2,
+    TransportPackets = 3,
+    InitialFlags = 4,
+    UnionFlags = 5,
+    ControlBits = 6,
+    MinTtl = 7,
+    MaxTtl = 8,
+    Tos = 9,
+    SrcMac = 10,
+    DstMac = 11,
 }
 
 /// Per-direction fields and their IE names (reverse: `reverse` +
@@ -195,10 +197,12 @@ fn fields(version: u8, kind: Kind, biflow: bool, times: Times) -> Vec<(String, W
 }
 
 /// One template and what its fields hold, with their lengths (read once
-/// here rather than from the template's field list per record).
+/// here rather than from the template's field list per record), and its
+/// record length (every field is fixed-length, [`check_lengths`]).
 struct Layout {
     template: Arc<Template>,
     what: Vec<(What, u16)>,
+    len: usize,
 }
 
 /// The templates of a meter and the encoding of flows into their records.
@@ -241,9 +245,12 @@ impl Records {
                 }
                 let lengths: Vec<u16> = specs.iter().map(|s| s.length).collect();
                 let template = Arc::new(Template::new(id, DOMAIN, None, specs, model));
+                let what: Vec<(What, u16)> = fl.into_iter().map(|(_, w)| w).zip(lengths).collect();
+                let len = check_lengths(&what, version, &template)?;
                 layouts.push(Layout {
                     template,
-                    what: fl.into_iter().map(|(_, w)| w).zip(lengths).collect(),
+                    what,
+                    len,
                 });
                 id = id.saturating_add(1);
             }
@@ -302,25 +309,58 @@ impl Records {
             fwd,
             rev: fwd ^ 1,
         };
+        // The record is filled in place, with 8 octets of slack for the
+        // whole-word writes of `put_word_at`, then cut to its length.
         let start = out.len();
-        out.reserve(l.template.fixed_record_len.unwrap_or(0));
-        for (i, &(what, length)) in l.what.iter().enumerate() {
-            if let Err(r) = at.put(what, length, out) {
+        out.resize(start.saturating_add(l.len).saturating_add(8), 0);
+        let filled = at.fill(&l.what, out.get_mut(start..).unwrap_or_default());
+        match filled {
+            Ok(()) => {
+                out.truncate(start.saturating_add(l.len));
+                Ok(())
+            }
+            Err((i, r)) => {
                 out.truncate(start);
                 let name = l.template.fields.get(i).map_or("?", |f| &*f.ie.name);
-                return Err(Error::new(ErrorKind::Encode(format!(
-                    "{name} of flow {}: {r:?}",
+                Err(Error::new(ErrorKind::Encode(format!(
+                    "{name} of flow {}: {r}",
                     flow.flow_id
-                ))));
+                ))))
             }
         }
-        Ok(())
     }
 }
 
-/// A flow's record fields, written by the encoder's own primitives (as
-/// [`crate::encode::encode_value`] writes them, without a [`crate::decode::Value`] for
-/// each).
+/// The record length of a layout, after checking that every field has a
+/// length its value is written in: 1-8 octets for integers and times (8
+/// for NTP timestamps), 4 or 16 for addresses, 6 for MAC addresses.
+fn check_lengths(what: &[(What, u16)], version: u8, template: &Template) -> Result<usize> {
+    let mut len = 0usize;
+    for (i, &(w, n)) in what.iter().enumerate() {
+        let ok = match w {
+            What::SrcAddr | What::DstAddr => n == if version == 4 { 4 } else { 16 },
+            What::Dir(_, DirField::SrcMac | DirField::DstMac) => n == 6,
+            What::Start(p) | What::End(p)
+                if matches!(p, TimePrecision::Microseconds | TimePrecision::Nanoseconds) =>
+            {
+                n == 8
+            }
+            _ => (1..=8).contains(&n),
+        };
+        if !ok {
+            let name = template.fields.get(i).map_or("?", |f| &*f.ie.name);
+            return Err(Error::new(ErrorKind::Encode(format!(
+                "the meter cannot write {name} in {n} octets"
+            ))));
+        }
+        len = len.saturating_add(usize::from(n));
+    }
+    Ok(len)
+}
+
+/// A flow's record fields, written by the encoder's own primitives (the
+/// range checks and conversions [`crate::encode::encode_value`] uses),
+/// without a [`crate::decode::Value`] for each.
 struct Fields<'f> {
     f: &'f Flow,
     reason: u8,
@@ -330,18 +370,74 @@ struct Fields<'f> {
 }
 
 impl Fields<'_> {
-    #[inline]
-    fn put(&self, what: What, length: u16, out: &mut Vec<u8>) -> std::result::Result<(), Refusal> {
+    /// Fill `buf` (the record's length and 8 octets of slack) with the
+    /// fields `what`; the error names the field's index.
+    fn fill(
+        &self,
+        what: &[(What, u16)],
+        buf: &mut [u8],
+    ) -> std::result::Result<(), (usize, Refusal)> {
         let (f, k) = (self.f, &self.f.key);
-        let addr = |side: usize, out: &mut Vec<u8>| {
-            let a = &k.ends[side & 1].addr;
-            out.extend_from_slice(if k.version == 4 { &a[..4] } else { a });
-            Ok(())
-        };
+        // Every per-direction counter of both directions, read once.
+        let dirs = [dir_words(&f.dir[self.fwd]), dir_words(&f.dir[self.rev])];
+        let mut at = 0usize;
+        for (i, &(w, length)) in what.iter().enumerate() {
+            let n = usize::from(length);
+            let bytes: Option<&[u8]> = match w {
+                What::SrcAddr | What::DstAddr => {
+                    let side = if w == What::SrcAddr {
+                        self.fwd
+                    } else {
+                        self.rev
+                    };
+                    let a = &k.ends[side & 1].addr;
+                    Some(if k.version == 4 { &a[..4] } else { a })
+                }
+                What::Dir(reverse, DirField::SrcMac) => Some(&f.dir[self.side(reverse)].src_mac),
+                What::Dir(reverse, DirField::DstMac) => Some(&f.dir[self.side(reverse)].dst_mac),
+                _ => None,
+            };
+            let ok = match bytes {
+                Some(b) => buf
+                    .get_mut(at..at.saturating_add(n))
+                    .filter(|d| d.len() == b.len())
+                    .map(|d| d.copy_from_slice(b))
+                    .is_some(),
+                None => {
+                    let v = self.word(w, n, &dirs).map_err(|r| (i, r))?;
+                    put_word_at(buf, at, v, n)
+                }
+            };
+            if !ok {
+                return Err((i, format!("no room for {n} octets at {at} of the record")));
+            }
+            // At most the record's length (the layout's sum): no wrap.
+            at = at.wrapping_add(n);
+        }
+        Ok(())
+    }
+
+    fn side(&self, reverse: bool) -> usize {
+        if reverse {
+            self.rev
+        } else {
+            self.fwd
+        }
+    }
+
+    /// An integer or time field's value, checked to fit `n` octets.
+    #[inline]
+    fn word(
+        &self,
+        what: What,
+        n: usize,
+        dirs: &[[u64; 10]; 2],
+    ) -> std::result::Result<u64, Refusal> {
+        let (f, k) = (self.f, &self.f.key);
         match what {
-            What::FlowId => put_unsigned(f.flow_id, length, out),
-            What::Start(p) => put_time(f.start_ns, p, length, out),
-            What::End(p) => put_time(f.end_ns, p, length, out),
+            What::FlowId => unsigned_word(f.flow_id, n),
+            What::Start(p) => time_word(f.start_ns, p, n),
+            What::End(p) => time_word(f.end_ns, p, n),
             What::ReverseDeltaMs => {
                 let r = &f.dir[self.rev];
                 let ms = if r.packets == 0 {
@@ -349,52 +445,32 @@ impl Fields<'_> {
                 } else {
                     r.first_ns.saturating_sub(f.start_ns) / 1_000_000
                 };
-                put_signed(
-                    ms.clamp(i64::from(i32::MIN), i64::from(i32::MAX)),
-                    length,
-                    out,
-                )
+                signed_word(ms.clamp(i64::from(i32::MIN), i64::from(i32::MAX)), n)
             }
-            What::SrcAddr => addr(self.fwd, out),
-            What::DstAddr => addr(self.rev, out),
-            What::SrcPort => put_unsigned(u64::from(k.ends[self.fwd].port), length, out),
-            What::DstPort => put_unsigned(u64::from(k.ends[self.rev].port), length, out),
-            What::IcmpTypeCode => put_unsigned(u64::from(k.icmp), length, out),
-            What::Protocol => put_unsigned(u64::from(k.protocol), length, out),
-            What::Vlan => put_unsigned(u64::from(k.vlan), length, out),
-            What::EndReason => put_unsigned(u64::from(self.reason), length, out),
+            What::SrcPort => unsigned_word(u64::from(k.ends[self.fwd].port), n),
+            What::DstPort => unsigned_word(u64::from(k.ends[self.rev].port), n),
+            What::IcmpTypeCode => unsigned_word(u64::from(k.icmp), n),
+            What::Protocol => unsigned_word(u64::from(k.protocol), n),
+            What::Vlan => unsigned_word(u64::from(k.vlan), n),
+            What::EndReason => unsigned_word(u64::from(self.reason), n),
             What::Dir(reverse, df) => {
-                let c = &f.dir[if reverse { self.rev } else { self.fwd }];
-                match df {
-                    DirField::SrcMac => {
-                        out.extend_from_slice(&c.src_mac);
-                        Ok(())
-                    }
-                    DirField::DstMac => {
-                        out.extend_from_slice(&c.dst_mac);
-                        Ok(())
-                    }
-                    _ => put_unsigned(dir_unsigned(c, df), length, out),
-                }
+                let d = &dirs[usize::from(reverse)];
+                unsigned_word(d.get(df as usize).copied().unwrap_or(0), n)
             }
+            What::SrcAddr | What::DstAddr => Err("an address is not an integer".into()),
         }
     }
 }
 
-/// A time in a field of `precision` (the template picked the precisions
-/// the flow's times fit, [`Times`]).
+/// A time in a field of `precision` and `n` octets (the template picked
+/// the precisions the flow's times fit, [`Times`]).
 #[inline]
-fn put_time(
-    ns: i64,
-    precision: TimePrecision,
-    length: u16,
-    out: &mut Vec<u8>,
-) -> std::result::Result<(), Refusal> {
+fn time_word(ns: i64, precision: TimePrecision, n: usize) -> std::result::Result<u64, Refusal> {
     match precision {
         TimePrecision::Milliseconds => {
             let ms = u64::try_from(ns.div_euclid(1_000_000))
                 .map_err(|_| format!("{ns} ns since 1970 is before 1970"))?;
-            put_unsigned(ms, length, out)
+            unsigned_word(ms, n)
         }
         TimePrecision::Microseconds | TimePrecision::Nanoseconds => {
             let t = DateTime {
@@ -402,29 +478,29 @@ fn put_time(
                 nanos: ns.rem_euclid(1_000_000_000) as u32,
                 precision,
             };
-            put_ntp(&t, precision == TimePrecision::Microseconds, length, out)
+            ntp_word(&t, precision == TimePrecision::Microseconds)
         }
         TimePrecision::Seconds => {
             let s = u64::try_from(ns.div_euclid(1_000_000_000))
                 .map_err(|_| format!("{ns} ns since 1970 is before 1970"))?;
-            put_unsigned(s, length, out)
+            unsigned_word(s, n)
         }
     }
 }
 
-/// A direction's counter (every per-direction field but the MACs).
-fn dir_unsigned(c: &DirCounters, df: DirField) -> u64 {
-    match df {
-        DirField::Octets => c.octets,
-        DirField::Packets => c.packets,
-        DirField::TransportOctets => c.transport_octets,
-        DirField::TransportPackets => c.transport_packets,
-        DirField::InitialFlags => u64::from(c.initial_flags),
-        DirField::UnionFlags => u64::from(c.union_flags),
-        DirField::ControlBits => u64::from(c.control_bits),
-        DirField::MinTtl => u64::from(c.min_ttl),
-        DirField::MaxTtl => u64::from(c.max_ttl),
-        DirField::Tos => u64::from(c.tos),
-        DirField::SrcMac | DirField::DstMac => 0,
-    }
+/// A direction's counters in [`DirField`] order (the MACs, written as
+/// octets, are not among them).
+fn dir_words(c: &DirCounters) -> [u64; 10] {
+    [
+        c.octets,
+        c.packets,
+        c.transport_octets,
+        c.transport_packets,
+        u64::from(c.initial_flags),
+        u64::from(c.union_flags),
+        u64::from(c.control_bits),
+        u64::from(c.min_ttl),
+        u64::from(c.max_ttl),
+        u64::from(c.tos),
+    ]
 }
