@@ -112,7 +112,11 @@ fn table(path: &Path) -> u64 {
     let mut t = Table::new(MeterOptions::default().table);
     let mut n = 0u64;
     while let Some(p) = r.next_packet().expect("read") {
-        d.frame_with(&p, |x| t.packet(x));
+        d.frame_with(
+            &p,
+            #[inline(always)]
+            |x| t.packet(x),
+        );
         while let Some(x) = d.next_released() {
             t.packet(&x);
         }

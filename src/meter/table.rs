@@ -144,6 +144,7 @@ impl Table {
     }
 
     /// Account a packet to its flow, ending records as the rules say.
+    #[inline]
     pub fn packet(&mut self, d: &Dissected<'_>) {
         self.observe(&FlowPacket::of(d, self.opts.biflow));
     }
