@@ -133,10 +133,52 @@ enum DataIn {
     Stream,
 }
 
+/// The stream under a capture reader: buffered here, or read ahead by a
+/// thread of its own ([`CaptureReader::read_ahead`]).
+enum Buffered<R> {
+    Here(BufReader<R>),
+    Ahead(ahead::ReadAhead),
+}
+
+impl<R: Read> Buffered<R> {
+    #[inline]
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Buffered::Here(b) => b.fill_buf(),
+            Buffered::Ahead(a) => a.fill_buf(),
+        }
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        match self {
+            Buffered::Here(b) => b.consume(n),
+            Buffered::Ahead(a) => a.consume(n),
+        }
+    }
+
+    #[inline]
+    fn buffer(&self) -> &[u8] {
+        match self {
+            Buffered::Here(b) => b.buffer(),
+            Buffered::Ahead(a) => a.buffer(),
+        }
+    }
+}
+
+impl<R: Read> Read for Buffered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Buffered::Here(b) => b.read(buf),
+            Buffered::Ahead(a) => a.read(buf),
+        }
+    }
+}
+
 /// Reads the packets of a capture.
 pub struct CaptureReader<R: Read> {
     /// The stream (unused for a capture in memory).
-    r: BufReader<R>,
+    r: Buffered<R>,
     /// Classic pcap records are read where they lie in `r`'s buffer
     /// ([`CaptureReader::read_in_buffer`]).
     in_buffer: bool,
@@ -238,7 +280,7 @@ impl<R: Read> CaptureReader<R> {
         let magic_be = u32_at(&buf, 0, true);
         let magic_le = u32_at(&buf, 0, false);
         let mut me = CaptureReader {
-            r: BufReader::with_capacity(STREAM_BUFFER, r),
+            r: Buffered::Here(BufReader::with_capacity(STREAM_BUFFER, r)),
             in_buffer: false,
             consume: 0,
             whole: None,
@@ -301,7 +343,7 @@ impl<R: Read> CaptureReader<R> {
             CaptureReader::new(io::Cursor::new(head))?.format
         };
         Ok(CaptureReader {
-            r: BufReader::with_capacity(0, r),
+            r: Buffered::Here(BufReader::with_capacity(0, r)),
             in_buffer: false,
             consume: 0,
             whole: Some(whole),
@@ -531,6 +573,33 @@ impl<R: Read> CaptureReader<R> {
     }
 }
 
+impl CaptureReader<crate::source::DynRead> {
+    /// Have a thread of its own read the stream, a few blocks ahead of the
+    /// packets taken ([`ahead`]): for an operating-system stream (a file,
+    /// a pipe, a decompressor over one), whose reads the thread may make
+    /// without the caller. A capture in memory is read in place as before.
+    /// Call it before the first packet (later, it does nothing).
+    pub fn read_ahead(&mut self) {
+        if self.whole.is_some() || self.number > 0 || self.consume > 0 {
+            return;
+        }
+        let placeholder = Buffered::Here(BufReader::with_capacity(
+            0,
+            Box::new(io::empty()) as crate::source::DynRead,
+        ));
+        match std::mem::replace(&mut self.r, placeholder) {
+            Buffered::Here(b) => {
+                // What the buffer holds was read from the stream already:
+                // it is the first block.
+                let head = b.buffer().to_vec();
+                self.r = Buffered::Ahead(ahead::ReadAhead::start(head, b.into_inner()));
+            }
+            other @ Buffered::Ahead(_) => self.r = other,
+        }
+    }
+}
+
+mod ahead;
 mod classic;
 mod pcapng;
 

@@ -181,6 +181,21 @@ fn records_read_in_the_stream_buffer_are_the_copied_ones() {
         }
         all_packets(r)
     };
+    // Read ahead on a thread, from a stream whose reads give uneven
+    // pieces (as a pipe's do), so that blocks end anywhere in a record.
+    let ahead = |bytes: Vec<u8>| {
+        let pieces = Pieces {
+            bytes,
+            at: 0,
+            n: 0,
+            fail_at: None,
+        };
+        let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
+        r.read_ahead();
+        r.read_in_buffer();
+        assert!(matches!(r.r, Buffered::Ahead(_)));
+        all_packets(r)
+    };
     let sizes = (0..40_000u32).map(|i| (i * 7919) % 1500 + 1);
     let frames: Vec<Vec<u8>> = sizes
         .map(|n| (0..n).map(|b| (b ^ n) as u8).collect())
@@ -198,11 +213,91 @@ fn records_read_in_the_stream_buffer_are_the_copied_ones() {
     let (mut read, mut in_buffer) = (0usize, 0usize);
     for bytes in inputs {
         let copied = stream(bytes.clone(), false);
+        let read_ahead = ahead(bytes.clone());
         let in_place = stream(bytes, true);
         assert_eq!(copied.2, 0);
         read += copied.0.len();
         in_buffer += in_place.2;
+        assert_eq!((&read_ahead.0, read_ahead.1), (&copied.0, copied.1));
         assert_eq!((in_place.0, in_place.1), (copied.0, copied.1));
     }
     assert!(read > 80_000 && in_buffer > 80_000, "{read} {in_buffer}");
+}
+
+/// A stream that gives its bytes in uneven pieces (1 to 70,001 bytes, as
+/// a pipe gives what was written), and fails at `fail_at` if set.
+struct Pieces {
+    bytes: Vec<u8>,
+    at: usize,
+    n: usize,
+    fail_at: Option<usize>,
+}
+
+impl Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.fail_at.is_some_and(|f| self.at >= f) {
+            return Err(io::Error::other("the stream broke"));
+        }
+        self.n += 1;
+        let want = (self.n * 7919) % 70_001 + 1;
+        let end = self
+            .bytes
+            .len()
+            .min(self.at + want)
+            .min(self.at + buf.len());
+        let end = self.fail_at.map_or(end, |f| end.min(f.max(self.at)));
+        let k = end - self.at;
+        buf[..k].copy_from_slice(&self.bytes[self.at..end]);
+        self.at = end;
+        Ok(k)
+    }
+}
+
+/// A stream read ahead that fails part-way gives every packet whole
+/// before the failure, then the stream's error (not a silent end), then
+/// nothing; a reader dropped before its end lets the thread go.
+#[test]
+fn a_stream_read_ahead_gives_its_packets_then_its_error() {
+    use crate::source::DynRead;
+    let frames: Vec<Vec<u8>> = (0..20_000u32).map(|i| vec![i as u8; 200]).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let cap = pcap(false, true, &refs);
+    let fail_at = cap.len() / 2;
+    let pieces = Pieces {
+        bytes: cap.clone(),
+        at: 0,
+        n: 0,
+        fail_at: Some(fail_at),
+    };
+    let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
+    r.read_ahead();
+    r.read_in_buffer();
+    let mut got = 0usize;
+    let err = loop {
+        match r.next_packet() {
+            Ok(Some(p)) => {
+                assert_eq!(p.data, &frames[got][..]);
+                got += 1;
+            }
+            Ok(None) => panic!("the stream's error was lost after {got} packets"),
+            Err(e) => break e,
+        }
+    };
+    // Every record wholly before the failure came out (24-byte header,
+    // 16 + 200 bytes a record).
+    assert_eq!(got, (fail_at - 24) / 216);
+    assert!(err.to_string().contains("the stream broke"), "{err}");
+    assert!(r.next_packet().unwrap().is_none());
+    // Dropped part-way: the thread's next block has nowhere to go and it
+    // ends (a leak would keep the stream, and this test, alive).
+    let pieces = Pieces {
+        bytes: cap,
+        at: 0,
+        n: 0,
+        fail_at: None,
+    };
+    let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
+    r.read_ahead();
+    assert!(r.next_packet().unwrap().is_some());
+    drop(r);
 }

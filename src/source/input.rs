@@ -80,6 +80,10 @@ pub struct Opened {
     pub body: Body,
     /// A pcap or pcapng capture (by magic number).
     pub capture: bool,
+    /// A stream of the operating system's (a file, a pipe, a decompressor
+    /// over one): its capture reader reads it ahead on a thread of its own
+    /// ([`CaptureReader::read_ahead`]).
+    pub read_ahead: bool,
 }
 
 impl Opened {
@@ -96,6 +100,7 @@ impl Opened {
                 if !compressed(&map) {
                     let _ = map.advise(memmap2::Advice::Sequential);
                     return Ok(Opened {
+                        read_ahead: false,
                         capture: crate::pcap::is_capture(&map),
                         body: Body::Whole(Whole::Mapped(map)),
                     });
@@ -112,14 +117,16 @@ impl Opened {
     /// in place in a stream's buffer.
     /// Reading a capture start to end once, as the meter does, copying
     /// blocks out of the page cache costs less than faulting in a
-    /// mapping's pages (`BENCHMARKS.md`, the flow meter).
+    /// mapping's pages (`BENCHMARKS.md`, the flow meter); on more than one
+    /// CPU a thread makes those copies ahead of the reader
+    /// ([`Opened::read_ahead`]).
     pub fn path_streamed(path: &Path) -> io::Result<(Self, Option<u64>)> {
         use std::io::Seek;
         let mut f = File::open(path)?;
         let meta = f.metadata()?;
         if !meta.is_file() {
             // A pipe or a device: read as it comes, never sought back.
-            return Ok((Self::reader(Box::new(f))?, None));
+            return Ok((Self::reader(Box::new(f))?.ahead(), None));
         }
         let mut head = [0u8; 8];
         let got = super::read_full(&mut f, &mut head)?;
@@ -130,7 +137,18 @@ impl Opened {
             return Ok((Self::path(path)?, size));
         }
         f.rewind()?;
-        Ok((Self::reader(Box::new(f))?, size))
+        Ok((Self::reader(Box::new(f))?.ahead(), size))
+    }
+
+    /// Read ahead on a thread (see [`Opened::read_ahead`]) when the
+    /// process may run on more than one CPU: on one (`taskset -c 0`, a
+    /// one-CPU container) the thread would only take turns with the meter.
+    fn ahead(self) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Opened {
+            read_ahead: cpus > 1,
+            ..self
+        }
     }
 
     /// Bytes in memory kept by their owner: used in place unless
@@ -141,6 +159,7 @@ impl Opened {
             return Self::reader(Box::new(io::Cursor::new(SharedRead(data))));
         }
         Ok(Opened {
+            read_ahead: false,
             capture: crate::pcap::is_capture(bytes),
             body: Body::Whole(Whole::Shared(data)),
         })
@@ -154,6 +173,7 @@ impl Opened {
         // reader's policy handles it.
         let head = fill_peek(&mut r).unwrap_or_default();
         Ok(Opened {
+            read_ahead: false,
             capture: crate::pcap::is_capture(&head),
             body: Body::Stream(Box::new(r)),
         })
@@ -175,7 +195,13 @@ impl Opened {
                 Box::new(w) as WholeBytes,
                 Box::new(io::empty()) as DynRead,
             ),
-            Body::Stream(r) => CaptureReader::new(r),
+            Body::Stream(r) => {
+                let mut c = CaptureReader::new(r)?;
+                if self.read_ahead {
+                    c.read_ahead();
+                }
+                Ok(c)
+            }
         }
     }
 }

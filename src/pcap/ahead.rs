@@ -1,0 +1,173 @@
+//! A capture stream read by a thread of its own, a few blocks ahead of
+//! the packets being taken ([`ReadAhead`]): the kernel's copy of each
+//! block out of the page cache (or a decompressor's work) runs beside the
+//! meter instead of in its loop.
+
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use crate::source::DynRead;
+
+/// Bytes asked of the stream at a time (each block is what one `read`
+/// gave: a pipe's blocks are as short as its writes, so a live capture is
+/// not held back).
+const BLOCK: usize = 256 << 10;
+/// Blocks read and not yet taken.
+const IN_FLIGHT: usize = 4;
+
+/// What the thread sends: a block, or the error that ended the stream.
+type Block = io::Result<Vec<u8>>;
+
+/// A stream as blocks a thread reads ahead, with [`BufRead`]'s buffer
+/// semantics (`fill_buf` gives the rest of the current block, and the next
+/// block once it is consumed). After an error or the end the thread is
+/// gone and the stream ends. When no thread can be started, the blocks are
+/// read here, in turn.
+pub(crate) struct ReadAhead {
+    cur: Vec<u8>,
+    at: usize,
+    /// Blocks from the thread (`None` once it ended).
+    from: Option<Receiver<Block>>,
+    /// Spent blocks back to the thread, for reuse.
+    back: Option<SyncSender<Vec<u8>>>,
+    /// The stream itself, when read here.
+    here: Option<DynRead>,
+}
+
+impl ReadAhead {
+    /// Read `r` ahead, after `head` (bytes already read from it).
+    pub(crate) fn start(head: Vec<u8>, r: DynRead) -> Self {
+        let (tx, from) = sync_channel::<Block>(IN_FLIGHT);
+        let (back, spent) = sync_channel::<Vec<u8>>(IN_FLIGHT.saturating_add(1));
+        // The stream goes to the thread once it runs, so that a thread
+        // that cannot be started leaves it here.
+        let (give, take) = sync_channel::<DynRead>(1);
+        let spawned = std::thread::Builder::new()
+            .name("ferrofix-read-ahead".into())
+            .spawn(move || {
+                if let Ok(r) = take.recv() {
+                    read_blocks(r, &tx, &spent);
+                }
+            });
+        let mut me = ReadAhead {
+            cur: head,
+            at: 0,
+            from: None,
+            back: None,
+            here: None,
+        };
+        match spawned {
+            Ok(_) => match give.send(r) {
+                Ok(()) => {
+                    me.from = Some(from);
+                    me.back = Some(back);
+                }
+                Err(std::sync::mpsc::SendError(r)) => me.here = Some(r),
+            },
+            Err(_) => me.here = Some(r),
+        }
+        me
+    }
+
+    /// The bytes of the current block not yet consumed.
+    pub(crate) fn buffer(&self) -> &[u8] {
+        self.cur.get(self.at..).unwrap_or_default()
+    }
+
+    /// The next block (empty at the end).
+    fn next_block(&mut self) -> io::Result<()> {
+        let next = if let Some(r) = &mut self.here {
+            let mut b = std::mem::take(&mut self.cur);
+            b.resize(BLOCK, 0);
+            let k = loop {
+                match r.read(&mut b) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other?,
+                }
+            };
+            b.truncate(k);
+            b
+        } else {
+            let Some(from) = &self.from else {
+                self.cur.clear();
+                self.at = 0;
+                return Ok(());
+            };
+            match from.recv() {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => {
+                    self.from = None;
+                    self.cur.clear();
+                    self.at = 0;
+                    return Err(e);
+                }
+                Err(_) => {
+                    // The thread ended: the stream did.
+                    self.from = None;
+                    Vec::new()
+                }
+            }
+        };
+        let spent = std::mem::replace(&mut self.cur, next);
+        self.at = 0;
+        if let Some(back) = &self.back {
+            // The thread makes another if this one is not taken back.
+            let _ = back.try_send(spent);
+        }
+        Ok(())
+    }
+}
+
+impl BufRead for ReadAhead {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.at >= self.cur.len() {
+            self.next_block()?;
+        }
+        Ok(self.buffer())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = self.at.saturating_add(n).min(self.cur.len());
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let have = self.fill_buf()?;
+        let n = have.len().min(buf.len());
+        buf.get_mut(..n)
+            .unwrap_or_default()
+            .copy_from_slice(have.get(..n).unwrap_or_default());
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The thread: a block per `read` until the end, an error, or the reader
+/// is dropped (its side of the channel closed).
+fn read_blocks(mut r: DynRead, to: &SyncSender<Block>, spent: &Receiver<Vec<u8>>) {
+    loop {
+        // A spent block back from the reader, or a new one.
+        let mut b = spent.try_recv().unwrap_or_default();
+        b.resize(BLOCK, 0);
+        let got = loop {
+            match r.read(&mut b) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        match got {
+            Ok(0) => return,
+            Ok(k) => {
+                b.truncate(k);
+                if to.send(Ok(b)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = to.send(Err(e));
+                return;
+            }
+        }
+    }
+}
