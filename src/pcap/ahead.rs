@@ -3,10 +3,79 @@
 //! block out of the page cache (or a decompressor's work) runs beside the
 //! meter instead of in its loop.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
+use super::CaptureReader;
 use crate::source::DynRead;
+
+/// The stream under a capture reader: buffered here, or read ahead by a
+/// thread of its own ([`CaptureReader::read_ahead`]).
+pub(super) enum Buffered<R> {
+    Here(BufReader<R>),
+    Ahead(ReadAhead),
+}
+
+impl<R: Read> Buffered<R> {
+    #[inline]
+    pub(super) fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Buffered::Here(b) => b.fill_buf(),
+            Buffered::Ahead(a) => a.fill_buf(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn consume(&mut self, n: usize) {
+        match self {
+            Buffered::Here(b) => b.consume(n),
+            Buffered::Ahead(a) => a.consume(n),
+        }
+    }
+
+    #[inline]
+    pub(super) fn buffer(&self) -> &[u8] {
+        match self {
+            Buffered::Here(b) => b.buffer(),
+            Buffered::Ahead(a) => a.buffer(),
+        }
+    }
+}
+
+impl<R: Read> Read for Buffered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Buffered::Here(b) => b.read(buf),
+            Buffered::Ahead(a) => a.read(buf),
+        }
+    }
+}
+
+impl CaptureReader<crate::source::DynRead> {
+    /// Have a thread of its own read the stream, a few blocks ahead of the
+    /// packets taken (this module): for an operating-system stream (a file,
+    /// a pipe, a decompressor over one), whose reads the thread may make
+    /// without the caller. A capture in memory is read in place as before.
+    /// Call it before the first packet (later, it does nothing).
+    pub fn read_ahead(&mut self) {
+        if self.whole.is_some() || self.number > 0 || self.consume > 0 {
+            return;
+        }
+        let placeholder = Buffered::Here(BufReader::with_capacity(
+            0,
+            Box::new(io::empty()) as crate::source::DynRead,
+        ));
+        match std::mem::replace(&mut self.r, placeholder) {
+            Buffered::Here(b) => {
+                // What the buffer holds was read from the stream already:
+                // it is the first block.
+                let head = b.buffer().to_vec();
+                self.r = Buffered::Ahead(ReadAhead::start(head, b.into_inner()));
+            }
+            other @ Buffered::Ahead(_) => self.r = other,
+        }
+    }
+}
 
 /// Bytes asked of the stream at a time (each block is what one `read`
 /// gave: a pipe's blocks are as short as its writes, so a live capture is

@@ -10,7 +10,7 @@
 //! Interface Description Block 1, Enhanced Packet Block 6, Simple Packet
 //! Block 3, obsolete Packet Block 2; other blocks are skipped).
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -131,48 +131,6 @@ enum DataIn {
     Whole,
     /// The stream's buffer, in place.
     Stream,
-}
-
-/// The stream under a capture reader: buffered here, or read ahead by a
-/// thread of its own ([`CaptureReader::read_ahead`]).
-enum Buffered<R> {
-    Here(BufReader<R>),
-    Ahead(ahead::ReadAhead),
-}
-
-impl<R: Read> Buffered<R> {
-    #[inline]
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        match self {
-            Buffered::Here(b) => b.fill_buf(),
-            Buffered::Ahead(a) => a.fill_buf(),
-        }
-    }
-
-    #[inline]
-    fn consume(&mut self, n: usize) {
-        match self {
-            Buffered::Here(b) => b.consume(n),
-            Buffered::Ahead(a) => a.consume(n),
-        }
-    }
-
-    #[inline]
-    fn buffer(&self) -> &[u8] {
-        match self {
-            Buffered::Here(b) => b.buffer(),
-            Buffered::Ahead(a) => a.buffer(),
-        }
-    }
-}
-
-impl<R: Read> Read for Buffered<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Buffered::Here(b) => b.read(buf),
-            Buffered::Ahead(a) => a.read(buf),
-        }
-    }
 }
 
 /// Reads the packets of a capture.
@@ -498,51 +456,6 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
-    /// [`Self::next_packet`]'s common cases: a classic pcap record read
-    /// where it lies, in a capture in memory or in the stream's buffer
-    /// (then [`Self::current`] is the packet); `false` sends the record
-    /// down the general path.
-    #[inline]
-    fn next_pcap_fast(&mut self, big: bool, units: u64, linktype: u16) -> bool {
-        if self.in_buffer && self.whole.is_none() {
-            // A classic pcap record whole in the stream's buffer is read
-            // there (consumed at the next call); one that is not takes
-            // the general path below.
-            let hit = match self.r.fill_buf() {
-                Ok(b) => classic::record_at(b, 0, big, units, linktype),
-                Err(_) => None,
-            };
-            if let Some((meta, body, len)) = hit {
-                let meta = (meta.0, meta.1, meta.2, self.pos.saturating_add(16));
-                self.consume = body.saturating_add(len);
-                self.pos = self.pos.saturating_add(self.consume as u64);
-                self.number = self.number.saturating_add(1);
-                self.data = (body, len);
-                self.data_in = DataIn::Stream;
-                self.last = Some(meta);
-                return true;
-            }
-        } else if self.data_in == DataIn::Whole {
-            // The common case, a classic pcap record in memory, in one go
-            // (the general path below says why a record is not whole).
-            if self.pos >= self.released.saturating_add(2 * RELEASE_STEP) as u64 {
-                self.release_behind();
-            }
-            let hit = self
-                .whole
-                .as_ref()
-                .and_then(|w| classic::record_at(w.bytes(), self.pos, big, units, linktype));
-            if let Some((meta, body, len)) = hit {
-                self.data = (body, len);
-                self.pos = body.saturating_add(len) as u64;
-                self.number = self.number.saturating_add(1);
-                self.last = Some(meta);
-                return true;
-            }
-        }
-        false
-    }
-
     /// Hand back the pages of a capture in memory well behind the current
     /// packet (no slice into them is alive: packets are read in order).
     fn release_behind(&mut self) {
@@ -573,33 +486,8 @@ impl<R: Read> CaptureReader<R> {
     }
 }
 
-impl CaptureReader<crate::source::DynRead> {
-    /// Have a thread of its own read the stream, a few blocks ahead of the
-    /// packets taken ([`ahead`]): for an operating-system stream (a file,
-    /// a pipe, a decompressor over one), whose reads the thread may make
-    /// without the caller. A capture in memory is read in place as before.
-    /// Call it before the first packet (later, it does nothing).
-    pub fn read_ahead(&mut self) {
-        if self.whole.is_some() || self.number > 0 || self.consume > 0 {
-            return;
-        }
-        let placeholder = Buffered::Here(BufReader::with_capacity(
-            0,
-            Box::new(io::empty()) as crate::source::DynRead,
-        ));
-        match std::mem::replace(&mut self.r, placeholder) {
-            Buffered::Here(b) => {
-                // What the buffer holds was read from the stream already:
-                // it is the first block.
-                let head = b.buffer().to_vec();
-                self.r = Buffered::Ahead(ahead::ReadAhead::start(head, b.into_inner()));
-            }
-            other @ Buffered::Ahead(_) => self.r = other,
-        }
-    }
-}
-
 mod ahead;
+use ahead::Buffered;
 mod classic;
 mod pcapng;
 

@@ -189,6 +189,7 @@ fn records_read_in_the_stream_buffer_are_the_copied_ones() {
             at: 0,
             n: 0,
             fail_at: None,
+            dropped: None,
         };
         let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
         r.read_ahead();
@@ -231,6 +232,16 @@ struct Pieces {
     at: usize,
     n: usize,
     fail_at: Option<usize>,
+    /// Set when the stream is dropped.
+    dropped: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Drop for Pieces {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dropped {
+            d.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 impl Read for Pieces {
@@ -268,6 +279,7 @@ fn a_stream_read_ahead_gives_its_packets_then_its_error() {
         at: 0,
         n: 0,
         fail_at: Some(fail_at),
+        dropped: None,
     };
     let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
     r.read_ahead();
@@ -288,16 +300,27 @@ fn a_stream_read_ahead_gives_its_packets_then_its_error() {
     assert_eq!(got, (fail_at - 24) / 216);
     assert!(err.to_string().contains("the stream broke"), "{err}");
     assert!(r.next_packet().unwrap().is_none());
-    // Dropped part-way: the thread's next block has nowhere to go and it
-    // ends (a leak would keep the stream, and this test, alive).
+    // Dropped part-way: the thread's next block has nowhere to go, it
+    // ends and drops the stream (so a file or pipe is closed).
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pieces = Pieces {
         bytes: cap,
         at: 0,
         n: 0,
         fail_at: None,
+        dropped: Some(dropped.clone()),
     };
     let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
     r.read_ahead();
+    assert!(matches!(r.r, Buffered::Ahead(_)));
     assert!(r.next_packet().unwrap().is_some());
     drop(r);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !dropped.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < until,
+            "the read-ahead thread kept the stream"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
