@@ -28,6 +28,7 @@ pub mod session;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 pub mod source;
 #[cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
+pub mod tcp;
 pub mod tcpseq;
 pub mod testhook;
 pub mod wire;

@@ -1,0 +1,187 @@
+//! A direction's ECN marks, TCP options and segment sizes.
+//!
+//! Definitions (per direction, over its packets):
+//! - ECT(0), ECT(1), CE: packets whose IP ECN field is 10, 01, 11 (RFC
+//!   3168 §5); ectMarkCount counts ECT(0) and ECT(1), ceMarkCount CE;
+//! - ECE, CWR: packets with that TCP flag, SYNs excluded (in a SYN they
+//!   negotiate ECN, RFC 3168 §6.1.1);
+//! - options seen: MSS, window scale, SACK-permitted, timestamps (in any
+//!   packet), SACK blocks;
+//! - declared MSS: the MSS option of the direction's SYN (the last one
+//!   seen); observed MSS: the largest data length of its segments
+//!   (declaredTcpMss, observedTcpMss);
+//! - timestamp clock: TSval ticks per second of capture time, from the
+//!   direction's segments that advance its TSval (the first seen of each
+//!   value), once they span at least [`TS_CLOCK_MIN_NS`], in Hz rounded to
+//!   nearest (tcpTimestampFrequency). Queues and reordering only ever
+//!   delay a packet after its stamp, so the points (tick, capture time)
+//!   lie on or above the line of the sender's clock: its slope is taken
+//!   from their lower convex hull, at the hull's edge over the mean tick
+//!   (the line below every point closest to them all, as Moon, Skelly and
+//!   Towsley estimate clock skew, INFOCOM 1999). QoF's first-to-last ratio
+//!   moves by whole percent in a short flow when one end's packet waited
+//!   in a queue; the hull does not.
+
+use crate::tcpseq::seq_diff;
+
+/// The timestamp clock is reported once its samples span this long.
+pub const TS_CLOCK_MIN_NS: i64 = 100_000_000;
+
+/// qofTcpCharacteristics bits (QoF's values; 0x20 is SACK-permitted, as on
+/// QoF's develop branch).
+pub const CH_ECT0: u32 = 0x01;
+pub const CH_ECT1: u32 = 0x02;
+pub const CH_CE: u32 = 0x04;
+pub const CH_TS: u32 = 0x10;
+pub const CH_SACK_OK: u32 = 0x20;
+pub const CH_WS: u32 = 0x40;
+
+/// Options-seen bits (ferrofix's tcpOptionsSeen).
+pub const OPT_MSS: u8 = 0x01;
+pub const OPT_WS: u8 = 0x02;
+pub const OPT_SACK_OK: u8 = 0x04;
+pub const OPT_TS: u8 = 0x08;
+pub const OPT_SACK: u8 = 0x10;
+
+/// A direction's marks and options.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Marks {
+    pub ect0: u64,
+    pub ect1: u64,
+    pub ce: u64,
+    pub ece: u64,
+    pub cwr: u64,
+    pub options: u8,
+    pub characteristics: u32,
+    pub declared_mss: Option<u16>,
+    pub observed_mss: u32,
+    /// Window scale offered in the SYN.
+    pub window_scale: Option<u8>,
+    pub sack_permitted: bool,
+    /// ECE and CWR of this direction's SYN (ECN setup).
+    pub syn_ece_cwr: Option<(bool, bool)>,
+    ts_first: Option<(u32, i64)>,
+    ts_last: Option<(u32, i64)>,
+    /// Ticks from the first TSval to the last (unwrapped).
+    ts_span: i64,
+    clock: Clock,
+}
+
+/// Points of the lower convex hull kept at most (a hull of a line plus
+/// delays has few; past this the oldest inner point goes).
+const HULL_MAX: usize = 32;
+
+/// The lower convex hull of (ticks since the first TSval, ns since its
+/// segment), and the mean tick of every point.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Clock {
+    hull: Vec<(i64, i64)>,
+    points: u64,
+    sum_ticks: i128,
+}
+
+impl Clock {
+    fn add(&mut self, ticks: i64, ns: i64) {
+        self.points = self.points.saturating_add(1);
+        self.sum_ticks = self.sum_ticks.saturating_add(i128::from(ticks));
+        // Andrew's monotone chain (ticks only grow): drop the last point
+        // while it does not turn left.
+        while let [.., o, a] = self.hull[..] {
+            let d = |x: i64, y: i64| i128::from(x).wrapping_sub(i128::from(y));
+            // |values| < 2^64, so the products fit i128.
+            let cross = d(a.0, o.0)
+                .wrapping_mul(d(ns, o.1))
+                .wrapping_sub(d(a.1, o.1).wrapping_mul(d(ticks, o.0)));
+            if cross > 0 {
+                break;
+            }
+            self.hull.pop();
+        }
+        if self.hull.len() >= HULL_MAX {
+            self.hull.remove(1);
+        }
+        self.hull.push((ticks, ns));
+    }
+
+    /// Ticks per second, at the hull's edge over the mean tick.
+    #[allow(clippy::cast_precision_loss)] // ticks and ns far below 2^52
+    fn hz(&self) -> Option<f64> {
+        let n = i128::from(self.points);
+        let mean = self.sum_ticks.checked_div(n)?;
+        let edge = self
+            .hull
+            .windows(2)
+            .find(|w| i128::from(w[1].0) >= mean)
+            .or_else(|| self.hull.windows(2).last())?;
+        let (a, b) = (edge[0], edge[1]);
+        let ns = b.1.saturating_sub(a.1);
+        (ns > 0).then(|| b.0.saturating_sub(a.0) as f64 * 1e9 / ns as f64)
+    }
+}
+
+impl Marks {
+    /// A packet's IP ECN field.
+    pub fn ecn(&mut self, ecn: u8) {
+        match ecn & 3 {
+            2 => {
+                self.ect0 = self.ect0.saturating_add(1);
+                self.characteristics |= CH_ECT0;
+            }
+            1 => {
+                self.ect1 = self.ect1.saturating_add(1);
+                self.characteristics |= CH_ECT1;
+            }
+            3 => {
+                self.ce = self.ce.saturating_add(1);
+                self.characteristics |= CH_CE;
+            }
+            _ => {}
+        }
+    }
+
+    /// A TSval sent at `ts_ns`.
+    pub fn tsval(&mut self, v: u32, ts_ns: i64) {
+        match (self.ts_first, self.ts_last) {
+            (Some((_, t0)), Some((l, _))) => {
+                let d = seq_diff(v, l);
+                if d > 0 {
+                    self.ts_span = self.ts_span.saturating_add(i64::from(d));
+                    self.ts_last = Some((v, ts_ns));
+                    self.clock.add(self.ts_span, ts_ns.saturating_sub(t0));
+                }
+            }
+            _ => {
+                self.ts_first = Some((v, ts_ns));
+                self.ts_last = Some((v, ts_ns));
+                self.clock.add(0, 0);
+            }
+        }
+    }
+
+    /// The timestamp clock in Hz (see the module docs).
+    pub fn ts_frequency(&self) -> Option<u64> {
+        let (_, t0) = self.ts_first?;
+        let (_, t1) = self.ts_last?;
+        if t1.saturating_sub(t0) < TS_CLOCK_MIN_NS {
+            return None;
+        }
+        let hz = self.clock.hz()?;
+        (hz.is_finite() && hz >= 0.0).then(|| hz.round() as u64)
+    }
+
+    /// Zero the counters (an active-timeout continuation); what the
+    /// handshake set and the timestamp clock's fit stay.
+    pub fn reset_counts(&mut self) {
+        *self = Marks {
+            declared_mss: self.declared_mss,
+            window_scale: self.window_scale,
+            sack_permitted: self.sack_permitted,
+            syn_ece_cwr: self.syn_ece_cwr,
+            ts_first: self.ts_first,
+            ts_last: self.ts_last,
+            ts_span: self.ts_span,
+            clock: self.clock.clone(),
+            ..Marks::default()
+        };
+    }
+}

@@ -1,0 +1,502 @@
+//! Passive TCP performance analysis (DESIGN: the meter's TCP metrics): per
+//! connection and direction, what the packets passing an observation
+//! point (OP) say about the path and the endpoints. The flow meter feeds
+//! every TCP packet of a flow to its [`Conn`] ([`Conn::segment`]); the
+//! records read the counters. No Python here.
+//!
+//! One metric family per file, each with its exact definitions:
+//! - [`seq`]: sequence space: advanced, retransmitted, reordered, repaired
+//!   and never-seen octets;
+//! - [`rtt`]: round-trip times by handshake, sequence/ACK and timestamp
+//!   echo;
+//! - [`window`]: receiver window, zero windows, duplicate ACKs, SACK,
+//!   flight;
+//! - [`marks`]: ECN marks, options, segment sizes, timestamp clock;
+//! - [`stats`]: the running statistics they share.
+//!
+//! Here: the handshake, the retransmission classes and loss events, which
+//! need both directions (definitions at [`Dir`]).
+
+pub mod marks;
+pub mod rtt;
+pub mod seq;
+pub mod stats;
+pub mod window;
+
+#[cfg(test)]
+mod tests;
+
+use crate::packet::{TcpOptions, ACK, CWR, ECE, FIN, RST, SYN};
+use marks::Marks;
+use rtt::Rtt;
+use seq::SeqSpace;
+use window::Window;
+
+/// Retransmissions that come sooner than this after the direction's last
+/// transmission, re-sending its highest segment, are tail-loss probes
+/// rather than timeouts (Linux's minimum retransmission timeout, 200 ms;
+/// RFC 8985 §7 sends the probe after about two round trips).
+pub const MIN_RTO_NS: i64 = 200_000_000;
+/// Without a round-trip estimate, hole fills later than this are repaired
+/// losses rather than reordering (Wireshark's default for the same
+/// question, 3 ms).
+pub const REORDER_DEFAULT_NS: i64 = 3_000_000;
+
+/// What the analysis reads of a TCP packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Segment {
+    pub ts_ns: i64,
+    pub seq: u32,
+    pub ack: u32,
+    /// CWR ECE URG ACK PSH RST SYN FIN.
+    pub flags: u8,
+    pub window: u16,
+    /// Data octets (from the IP length: the same with or without the
+    /// payload captured).
+    pub len: u32,
+    /// The IP ECN field.
+    pub ecn: u8,
+    pub options: TcpOptions,
+}
+
+/// Retransmitted segments by class. For a segment of direction d
+/// carrying octets already seen, in this order of precedence:
+/// - spurious: every such octet was already acknowledged by the other
+///   side;
+/// - window probe: the other side's window is zero;
+/// - timeout: during a timeout's recovery (until the acknowledgment
+///   reaches d's highest octet as it stood at the timeout), or sent after
+///   a silence (see below) when it is not the first re-sending of d's
+///   highest segment in that silence;
+/// - tail-loss probe: sent after a silence, re-sending d's highest segment,
+///   the first such since the other side's acknowledgment last advanced
+///   (RFC 8985 §7; Linux sends the probe before any timeout);
+/// - fast: any other: loss detected from the other side's ACKs
+///   (duplicate ACKs, SACK, RACK's reordering window).
+///
+/// A silence: nothing from the other side for longer than the time its
+/// ACK needs to reach d and d's answer the OP (the other side's smallest
+/// RTT sample, the OP-to-d half) plus one and a half round trips
+/// ([`Conn::rtt_estimate`]): a loss-recovery timer (a probe timeout is at
+/// least two round trips, RFC 8985 §7.2) rather than an ACK set the
+/// segment off; RACK's reordering window is at most a round trip. Without
+/// a round-trip estimate, a retransmission is fast when the other side
+/// sent three duplicate ACKs or a SACK block past its acknowledgment
+/// since it last advanced, a timeout otherwise.
+///
+/// SYN and FIN retransmissions (no octets) are in [`seq::SeqCounts`] only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RtxClasses {
+    pub spurious: u64,
+    pub probe: u64,
+    pub fast: u64,
+    pub tail_loss_probe: u64,
+    pub timeout: u64,
+}
+
+/// One direction: the data it sends and the ACKs and windows it sends
+/// back for the other's data.
+///
+/// Loss events (tcpLossEventCount, as QoF): retransmissions and jumps of
+/// d's data are loss indications; one counts as an event when it comes
+/// more than one round trip (the connection's estimate,
+/// [`Conn::rtt_estimate`]) after the last event, or, without an
+/// estimate, in a later millisecond.
+///
+/// ACKs of unseen data: packets of the other side acknowledging past the
+/// highest data octet the OP saw d send (past d's FIN, if seen): data the
+/// OP missed (capture loss, or a path around the OP); with the largest
+/// such excess in octets.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(clippy::struct_excessive_bools)] // independent facts of one direction
+pub struct Dir {
+    pub seq: SeqSpace,
+    pub rtt: Rtt,
+    pub win: Window,
+    pub marks: Marks,
+    pub rtx: RtxClasses,
+    pub loss_events: u64,
+    last_loss_ns: Option<i64>,
+    pub acked_unseen: u64,
+    pub acked_unseen_octets: u64,
+    /// d's last data transmission.
+    last_sent_ns: Option<i64>,
+    /// d's duplicate ACKs since its acknowledgment last advanced, and
+    /// whether its last ACK carried a SACK block past it.
+    dup_run: u32,
+    sack_past: bool,
+    /// d's FIN's position, once seen.
+    fin_pos: Option<i64>,
+    /// d's last packet.
+    last_seen_ns: Option<i64>,
+    /// A tail-loss probe was sent since the other side's acknowledgment
+    /// last advanced.
+    probed: bool,
+    /// In a timeout's recovery: until the other side acknowledges this.
+    rto_until: Option<i64>,
+    /// d's window scale applies (both SYNs offered the option).
+    scaled: bool,
+    pub syn_seen: bool,
+}
+
+/// The handshake as seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Handshake {
+    /// The SYN's sender, time, sequence number and how often it was seen.
+    syn: Option<(usize, i64, u32)>,
+    syns: u32,
+    synack: Option<(i64, u32)>,
+    synacks: u32,
+    /// The two halves, once measured.
+    pub syn_to_synack: Option<i64>,
+    pub synack_to_ack: Option<i64>,
+    /// ECN set up (RFC 3168 §6.1.1): an ECN-setup SYN (ECE and CWR)
+    /// answered by an ECN-setup SYN/ACK (ECE without CWR).
+    pub ecn: bool,
+}
+
+/// Per-record quality bits (tcpMeasurementQuality).
+pub const Q_HANDSHAKE: u32 = 0x01;
+pub const Q_TIMESTAMPS: u32 = 0x02;
+pub const Q_SACK: u32 = 0x04;
+pub const Q_WINDOW_SCALE_KNOWN: u32 = 0x08;
+pub const Q_CAPTURE_GAP: u32 = 0x10;
+pub const Q_MID_CONNECTION: u32 = 0x20;
+
+/// A TCP connection's analysis, by flow-key side.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Conn {
+    pub dir: [Dir; 2],
+    pub hs: Handshake,
+}
+
+impl Conn {
+    /// The round trip at the OP: both handshake halves, else the sum of
+    /// the two directions' smallest samples.
+    pub fn rtt_estimate(&self) -> Option<i64> {
+        if let (Some(a), Some(b)) = (self.hs.syn_to_synack, self.hs.synack_to_ack) {
+            return Some(a.saturating_add(b));
+        }
+        match (self.dir[0].rtt.min(), self.dir[1].rtt.min()) {
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
+            _ => None,
+        }
+    }
+
+    /// Measurement-quality bits (the `Q_` constants).
+    pub fn quality(&self) -> u32 {
+        let mut q = 0;
+        if self.hs.syn.is_some() && self.hs.synack.is_some() {
+            q |= Q_HANDSHAKE;
+        }
+        let both = |bit: u8| self.dir.iter().all(|d| d.marks.options & bit != 0);
+        if both(marks::OPT_TS) {
+            q |= Q_TIMESTAMPS;
+        }
+        if self.dir.iter().all(|d| d.marks.sack_permitted) {
+            q |= Q_SACK;
+        }
+        if self.dir.iter().all(|d| d.syn_seen) {
+            q |= Q_WINDOW_SCALE_KNOWN;
+        }
+        if self
+            .dir
+            .iter()
+            .any(|d| d.acked_unseen > 0 || d.seq.never_seen() > 0)
+        {
+            q |= Q_CAPTURE_GAP;
+        }
+        if self.hs.syn.is_none() {
+            q |= Q_MID_CONNECTION;
+        }
+        q
+    }
+
+    /// Analyse a packet of key side `side`.
+    pub fn segment(&mut self, side: usize, s: &Segment) {
+        let side = side & 1;
+        let now = s.ts_ns;
+        self.handshake(side, s);
+        let estimate = self.rtt_estimate();
+        let [d0, d1] = &mut self.dir;
+        let (d, r) = if side == 0 { (d0, d1) } else { (d1, d0) };
+        let opts = &s.options;
+
+        // Marks and options.
+        d.marks.ecn(s.ecn);
+        if s.flags & SYN == 0 {
+            if s.flags & ECE != 0 {
+                d.marks.ece = d.marks.ece.saturating_add(1);
+            }
+            if s.flags & CWR != 0 {
+                d.marks.cwr = d.marks.cwr.saturating_add(1);
+            }
+        }
+        d.marks.observed_mss = d.marks.observed_mss.max(s.len);
+        note_options(&mut d.marks, opts, s.flags & SYN != 0);
+        if let Some((v, _)) = opts.timestamps {
+            d.marks.tsval(v, now);
+        }
+
+        // Sequence space.
+        if s.flags & SYN != 0 {
+            d.syn_seen = true;
+            // A SYN sent again counts as a retransmitted segment there.
+            d.seq.syn(s.seq);
+            // Window scaling applies once both SYNs offered it.
+            let both = d.marks.window_scale.is_some() && r.marks.window_scale.is_some();
+            d.scaled = both && r.syn_seen;
+            r.scaled = both && r.syn_seen;
+        }
+        let reorder_window = estimate.map_or(REORDER_DEFAULT_NS, |e| e / 2);
+        let tsval = opts.timestamps.map(|(v, _)| v);
+        if s.len > 0 && s.flags & RST == 0 {
+            let seen = d.seq.data(s.seq, s.len, now, tsval, reorder_window);
+            if seen.again > 0 {
+                d.rtt.sent_again(seen.start, seen.end);
+                classify_rtx(d, r, &seen, now, estimate);
+            } else if seen.new > 0 && seen.reordered == 0 && seen.repaired == 0 {
+                d.rtt.sent_new(seen.start, seen.end, now);
+            }
+            if seen.again > 0 || seen.jump > 0 {
+                loss_indication(d, now, estimate);
+            }
+            d.last_sent_ns = Some(now);
+            // Flight: d's data not yet acknowledged by the other side.
+            if let (Some(high), Some(acked)) = (d.seq.high(), d.rtt.acked_position()) {
+                d.win.flight.add(high.saturating_sub(acked).max(0));
+            }
+        }
+        if s.flags & FIN != 0 {
+            let fin_seq = s.seq.wrapping_add(s.len);
+            if d.seq.fin(fin_seq, s.len > 0) {
+                d.last_sent_ns = Some(now);
+            }
+            d.fin_pos = d.seq.position(fin_seq);
+        }
+        // TSvals of segments that ask for an answer (data, SYN, FIN).
+        if (s.len > 0 || s.flags & (SYN | FIN) != 0) && s.flags & RST == 0 {
+            if let Some(v) = tsval {
+                d.rtt.sent_tsval(v, now);
+            }
+        }
+
+        // d's window (RSTs carry none worth counting).
+        if s.flags & RST == 0 {
+            let shift = if d.scaled && s.flags & SYN == 0 {
+                d.marks.window_scale.unwrap_or(0).min(14)
+            } else {
+                0
+            };
+            d.win.advertised(u64::from(s.window) << shift, now);
+        }
+
+        // d's ACK of the other side's data.
+        if s.flags & ACK != 0 && s.flags & RST == 0 {
+            let pure = s.len == 0 && s.flags & (SYN | FIN) == 0;
+            let outstanding = match (r.seq.high(), r.seq.position(s.ack)) {
+                (Some(high), Some(at)) => high > at,
+                _ => false,
+            };
+            let before = d.win.dup_acks;
+            d.win.ack(s.ack, s.window, pure, outstanding);
+            d.win.sack(s.ack, opts.sack_blocks());
+            if let Some(at) = r.seq.position(s.ack) {
+                let advanced = r.rtt.acked_position().is_none_or(|p| at > p);
+                if advanced {
+                    d.dup_run = 0;
+                    r.probed = false;
+                    if r.rto_until.is_some_and(|u| at >= u) {
+                        r.rto_until = None;
+                    }
+                } else if d.win.dup_acks > before {
+                    d.dup_run = d.dup_run.saturating_add(1);
+                }
+                let first = opts.sack_blocks().first().and_then(|&(left, right)| {
+                    Some((r.seq.position(left)?, r.seq.position(right)?))
+                });
+                d.sack_past = first.is_some_and(|(_, right)| right > at);
+                r.rtt.acked(at, first, now);
+                // Acknowledged past anything the OP saw sent.
+                let seen_end = match (r.fin_pos, r.seq.high()) {
+                    (Some(f), _) => Some(f.saturating_add(1)),
+                    (None, Some(high)) => Some(high),
+                    // Before its data: the octet after its SYN.
+                    (None, None) => r.syn_seen.then_some(0),
+                };
+                if let Some(end) = seen_end {
+                    if at > end {
+                        d.acked_unseen = d.acked_unseen.saturating_add(1);
+                        r.note_unseen(at.saturating_sub(end));
+                    }
+                }
+            }
+            if let Some((_, ecr)) = opts.timestamps {
+                if ecr != 0 || s.flags & SYN == 0 {
+                    r.rtt.echoed(ecr, now);
+                }
+            }
+        }
+        d.last_seen_ns = Some(now);
+    }
+
+    fn handshake(&mut self, side: usize, s: &Segment) {
+        let h = &mut self.hs;
+        let t = s.ts_ns;
+        if s.flags & SYN != 0 && s.flags & ACK == 0 {
+            match h.syn {
+                None => {
+                    h.syn = Some((side, t, s.seq));
+                    h.syns = 1;
+                    h.ecn = false;
+                    let setup = s.flags & (ECE | CWR) == ECE | CWR;
+                    self.dir[side].marks.syn_ece_cwr = Some((setup, setup));
+                }
+                Some((sd, _, q)) if sd == side && q == s.seq => h.syns = h.syns.saturating_add(1),
+                _ => {}
+            }
+        } else if s.flags & SYN != 0 {
+            // A SYN/ACK answering the initiator's SYN.
+            if let Some((sd, syn_t, _)) = h.syn.filter(|&(sd, _, _)| sd != side) {
+                match h.synack {
+                    None => {
+                        h.synack = Some((t, s.seq));
+                        h.synacks = 1;
+                        if h.syns == 1 {
+                            let v = t.saturating_sub(syn_t);
+                            h.syn_to_synack = Some(v);
+                            self.dir[sd].rtt.set_handshake(v);
+                        }
+                        let syn_setup = self.dir[sd].marks.syn_ece_cwr.is_some_and(|x| x.0);
+                        h.ecn = syn_setup && s.flags & (ECE | CWR) == ECE;
+                    }
+                    Some((_, q)) if q == s.seq => h.synacks = h.synacks.saturating_add(1),
+                    _ => {}
+                }
+            }
+        } else if s.flags & ACK != 0 {
+            // The initiator's ACK of the SYN/ACK.
+            if let (Some((sd, _, _)), Some((sa_t, sa_seq))) = (h.syn, h.synack) {
+                if sd == side && h.synack_to_ack.is_none() && s.ack == sa_seq.wrapping_add(1) {
+                    if h.synacks == 1 {
+                        let v = t.saturating_sub(sa_t);
+                        h.synack_to_ack = Some(v);
+                        self.dir[side ^ 1].rtt.set_handshake(v);
+                    } else {
+                        // Ambiguous: mark measured-as-nothing so a later
+                        // ACK is not taken either.
+                        h.synack_to_ack = None;
+                        h.synacks = u32::MAX;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Zero every counter (an active-timeout continuation): the state
+    /// (sequence spaces, timed segments, the handshake) stays.
+    pub fn reset_counts(&mut self) {
+        for d in &mut self.dir {
+            d.seq.reset_counts();
+            d.rtt.reset_counts();
+            d.win.reset_counts();
+            d.marks.reset_counts();
+            d.rtx = RtxClasses::default();
+            d.loss_events = 0;
+            d.acked_unseen = 0;
+            d.acked_unseen_octets = 0;
+        }
+    }
+
+    /// The record ends at `ts_ns`: open zero-window periods are counted to
+    /// it.
+    pub fn close(&mut self, ts_ns: i64) {
+        for d in &mut self.dir {
+            d.win.close(ts_ns);
+        }
+    }
+}
+
+impl Dir {
+    fn note_unseen(&mut self, excess: i64) {
+        let e = excess.max(0) as u64;
+        self.acked_unseen_octets = self.acked_unseen_octets.max(e);
+    }
+}
+
+fn note_options(m: &mut Marks, o: &TcpOptions, syn: bool) {
+    if let Some(mss) = o.mss {
+        m.options |= marks::OPT_MSS;
+        if syn {
+            m.declared_mss = Some(mss);
+        }
+    }
+    if let Some(ws) = o.window_scale {
+        m.options |= marks::OPT_WS;
+        m.characteristics |= marks::CH_WS;
+        if syn {
+            m.window_scale = Some(ws);
+        }
+    }
+    if o.sack_permitted {
+        m.options |= marks::OPT_SACK_OK;
+        m.characteristics |= marks::CH_SACK_OK;
+        if syn {
+            m.sack_permitted = true;
+        }
+    }
+    if o.timestamps.is_some() {
+        m.options |= marks::OPT_TS;
+        m.characteristics |= marks::CH_TS;
+    }
+    if o.sack_count > 0 {
+        m.options |= marks::OPT_SACK;
+    }
+}
+
+fn classify_rtx(d: &mut Dir, r: &Dir, seen: &seq::Seen, t: i64, estimate: Option<i64>) {
+    let acked = d.rtt.acked_position();
+    let high = d.seq.high();
+    let c = &mut d.rtx;
+    if acked.is_some_and(|a| seen.end <= a) {
+        c.spurious = c.spurious.saturating_add(1);
+        return;
+    }
+    if r.win.at_zero() {
+        c.probe = c.probe.saturating_add(1);
+        return;
+    }
+    if d.rto_until.is_some() {
+        c.timeout = c.timeout.saturating_add(1);
+        return;
+    }
+    let silence = match estimate {
+        Some(rtt) => {
+            let half = r.rtt.min().unwrap_or(0);
+            let quiet = r.last_seen_ns.map_or(i64::MAX, |l| t.saturating_sub(l));
+            quiet > half.saturating_add(rtt.saturating_mul(3) / 2)
+        }
+        None => !(r.dup_run >= 3 || r.sack_past),
+    };
+    if !silence {
+        c.fast = c.fast.saturating_add(1);
+    } else if high == Some(seen.end) && !d.probed {
+        c.tail_loss_probe = c.tail_loss_probe.saturating_add(1);
+        d.probed = true;
+    } else {
+        c.timeout = c.timeout.saturating_add(1);
+        d.rto_until = high;
+    }
+}
+
+fn loss_indication(d: &mut Dir, t: i64, estimate: Option<i64>) {
+    let new_event = match (d.last_loss_ns, estimate) {
+        (None, _) => true,
+        (Some(l), Some(e)) => t.saturating_sub(l) > e,
+        (Some(l), None) => t.div_euclid(1_000_000) > l.div_euclid(1_000_000),
+    };
+    if new_event {
+        d.loss_events = d.loss_events.saturating_add(1);
+        d.last_loss_ns = Some(t);
+    }
+}

@@ -1,0 +1,299 @@
+//! One direction's sequence space as the observation point (OP) sees it:
+//! which data octets passed, which are missing (holes), which passed
+//! again. Positions are 64-bit octet counts from the anchor
+//! ([`crate::tcpseq::Unwrapper`]): the octet after the SYN when the SYN
+//! was seen, else the first data octet seen. Octets before the anchor (a
+//! capture that starts mid-connection and then sees old data again) were
+//! never seen by the OP and are counted nowhere.
+//!
+//! Definitions (data octets only; SYN and FIN occupy sequence numbers but
+//! carry none):
+//! - advanced octets: the span of sequence space the direction's data
+//!   covered, from its first data octet to the highest octet seen
+//!   (tcpSequenceCount);
+//! - a hole: octets below the highest seen that have not passed the OP.
+//!   A segment that starts past the highest octet opens one (a jump,
+//!   tcpSequenceJumpCount; maxTcpSequenceJump its size);
+//! - filled octets: octets of a hole that pass later. They were delayed
+//!   (reordered) when the filling segment was sent no later than the
+//!   segment that opened the hole: its TSval is not newer, or without
+//!   timestamps it came within `reorder_window` of the opening; otherwise
+//!   they are a retransmission of octets lost before the OP (repaired
+//!   upstream loss);
+//! - retransmitted octets: octets that pass the OP a second time (lost
+//!   after the OP, or retransmitted needlessly); a retransmitted segment
+//!   carries at least one. A SYN or FIN sent again with the same sequence
+//!   number is a retransmitted segment of no octets (as the kernel's
+//!   TcpRetransSegs counts them);
+//! - never-seen octets: octets of holes still open (tcpSequenceLossCount),
+//!   including holes closed by the cap on open holes ([`MAX_HOLES`]: the
+//!   oldest goes, its octets counted never seen; if they pass later they
+//!   count as retransmitted).
+
+use crate::tcpseq::Unwrapper;
+
+/// Open holes kept per direction.
+pub const MAX_HOLES: usize = 32;
+
+/// A hole: octets [start, end) missing, opened at `opened_ns` by a segment
+/// with TSval `tsval` (if it had one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hole {
+    start: i64,
+    end: i64,
+    opened_ns: i64,
+    tsval: Option<u32>,
+}
+
+/// Counters of a direction's sequence space (reset at an active-timeout
+/// continuation; the state they come from is kept).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqCounts {
+    pub advanced: u64,
+    pub jumps: u64,
+    pub max_jump: u64,
+    pub retransmitted_segments: u64,
+    pub retransmitted_octets: u64,
+    pub reordered_segments: u64,
+    pub reordered_octets: u64,
+    pub repaired_segments: u64,
+    pub repaired_octets: u64,
+    /// Octets of holes the cap closed.
+    pub evicted_octets: u64,
+}
+
+/// What a data segment was, at the OP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Octets seen for the first time, past the highest before it.
+    pub new: u64,
+    /// Octets that passed before (a retransmission).
+    pub again: u64,
+    /// Octets filling holes: delayed ones, and retransmitted ones lost
+    /// before the OP.
+    pub reordered: u64,
+    pub repaired: u64,
+    /// The gap this segment opened.
+    pub jump: u64,
+    /// Start and end positions.
+    pub start: i64,
+    pub end: i64,
+}
+
+/// One direction's sequence state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeqSpace {
+    unwrap: Option<Unwrapper>,
+    /// First data position seen, and one past the highest (the next
+    /// expected); valid once `data` is set.
+    first: i64,
+    high: i64,
+    /// Where `advanced` counts from: `first`, or the highest octet at the
+    /// last continuation.
+    base: i64,
+    data: bool,
+    holes: Vec<Hole>,
+    syn_seq: Option<u32>,
+    fin_seq: Option<u32>,
+    pub counts: SeqCounts,
+}
+
+impl SeqSpace {
+    /// The position of sequence number `seq` (None before anything
+    /// anchored the space).
+    pub fn position(&self, seq: u32) -> Option<i64> {
+        self.unwrap.map(|u| u.position(seq) as i64)
+    }
+
+    /// One past the highest data octet seen (None before any data).
+    pub fn high(&self) -> Option<i64> {
+        self.data.then_some(self.high)
+    }
+
+    /// The first data position (None before any data).
+    pub fn first(&self) -> Option<i64> {
+        self.data.then_some(self.first)
+    }
+
+    /// Whether the position `p` is inside a hole.
+    pub fn in_hole(&self, p: i64) -> bool {
+        self.holes.iter().any(|h| h.start <= p && p < h.end)
+    }
+
+    /// Octets of the holes open now, plus those the cap closed.
+    pub fn never_seen(&self) -> u64 {
+        let open: i64 = self
+            .holes
+            .iter()
+            .map(|h| h.end.saturating_sub(h.start))
+            .sum();
+        (open.max(0) as u64).saturating_add(self.counts.evicted_octets)
+    }
+
+    /// A SYN with sequence number `seq`: anchors the space (data starts
+    /// after it). True when it repeats a SYN already seen.
+    pub fn syn(&mut self, seq: u32) -> bool {
+        match self.syn_seq {
+            Some(s) if s == seq => {
+                self.counts.retransmitted_segments =
+                    self.counts.retransmitted_segments.saturating_add(1);
+                true
+            }
+            Some(_) => false,
+            None => {
+                self.syn_seq = Some(seq);
+                if self.unwrap.is_none() {
+                    self.unwrap = Some(Unwrapper::new(seq.wrapping_add(1)));
+                }
+                false
+            }
+        }
+    }
+
+    /// A FIN at sequence number `seq` (after the segment's data). True
+    /// when it repeats a FIN already seen and the segment has no data (a
+    /// retransmitted FIN with data counts through its data).
+    pub fn fin(&mut self, seq: u32, has_data: bool) -> bool {
+        match self.fin_seq {
+            Some(s) if s == seq && !has_data => {
+                self.counts.retransmitted_segments =
+                    self.counts.retransmitted_segments.saturating_add(1);
+                true
+            }
+            _ => {
+                self.fin_seq = Some(seq);
+                false
+            }
+        }
+    }
+
+    /// A segment of `len` > 0 data octets at `seq`, seen at `ts_ns` with
+    /// TSval `tsval`; `reorder_window_ns` as in the module docs.
+    pub fn data(
+        &mut self,
+        seq: u32,
+        len: u32,
+        ts_ns: i64,
+        tsval: Option<u32>,
+        reorder_window_ns: i64,
+    ) -> Seen {
+        let u = *self.unwrap.get_or_insert_with(|| Unwrapper::new(seq));
+        let start = u.position(seq) as i64;
+        let end = start.saturating_add(i64::from(len));
+        let mut seen = Seen {
+            start,
+            end,
+            ..Seen::default()
+        };
+        if !self.data {
+            self.data = true;
+            self.first = start;
+            self.high = start;
+            self.base = start;
+        }
+        if start > self.high {
+            let gap = start.saturating_sub(self.high);
+            seen.jump = gap as u64;
+            self.open_hole(self.high, start, ts_ns, tsval);
+            self.counts.jumps = self.counts.jumps.saturating_add(1);
+            self.counts.max_jump = self.counts.max_jump.max(gap as u64);
+        }
+        // The part below the highest: holes filled, the rest seen before
+        // (octets before the first data octet were never seen: skipped).
+        let below_end = end.min(self.high);
+        let below_start = start.max(self.first);
+        if below_start < below_end {
+            let filled = self.fill(below_start, below_end, ts_ns, tsval, reorder_window_ns);
+            seen.reordered = filled.0;
+            seen.repaired = filled.1;
+            let span = below_end.saturating_sub(below_start) as u64;
+            seen.again = span.saturating_sub(filled.0).saturating_sub(filled.1);
+        }
+        if end > self.high {
+            seen.new = end.saturating_sub(self.high.max(start)) as u64;
+            self.high = end;
+            // Keep positions near the stream's head (a stream may wrap).
+            if let Some(w) = self.unwrap.as_mut() {
+                w.advance_to(end as u64);
+            }
+        }
+        self.counts.advanced = self.high.saturating_sub(self.base).max(0) as u64;
+        let c = &mut self.counts;
+        if seen.again > 0 {
+            c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
+            c.retransmitted_octets = c.retransmitted_octets.saturating_add(seen.again);
+        }
+        if seen.reordered > 0 {
+            c.reordered_segments = c.reordered_segments.saturating_add(1);
+            c.reordered_octets = c.reordered_octets.saturating_add(seen.reordered);
+        }
+        if seen.repaired > 0 {
+            c.repaired_segments = c.repaired_segments.saturating_add(1);
+            c.repaired_octets = c.repaired_octets.saturating_add(seen.repaired);
+        }
+        seen
+    }
+
+    fn open_hole(&mut self, start: i64, end: i64, ts_ns: i64, tsval: Option<u32>) {
+        if self.holes.len() >= MAX_HOLES {
+            // The oldest (lowest) hole goes; its octets count as never seen.
+            let h = self.holes.remove(0);
+            let n = h.end.saturating_sub(h.start).max(0) as u64;
+            self.counts.evicted_octets = self.counts.evicted_octets.saturating_add(n);
+        }
+        self.holes.push(Hole {
+            start,
+            end,
+            opened_ns: ts_ns,
+            tsval,
+        });
+    }
+
+    /// Fill [start, end) from the holes; (reordered, repaired) octets.
+    fn fill(
+        &mut self,
+        start: i64,
+        end: i64,
+        ts_ns: i64,
+        tsval: Option<u32>,
+        reorder_window_ns: i64,
+    ) -> (u64, u64) {
+        let (mut reordered, mut repaired) = (0u64, 0u64);
+        let mut kept = Vec::with_capacity(self.holes.len().saturating_add(1));
+        for hole in self.holes.drain(..) {
+            let (lo, hi) = (start.max(hole.start), end.min(hole.end));
+            if lo >= hi {
+                kept.push(hole);
+                continue;
+            }
+            let octets = hi.saturating_sub(lo) as u64;
+            let sent_later = match (tsval, hole.tsval) {
+                (Some(now), Some(then)) => crate::tcpseq::seq_lt(then, now),
+                _ => ts_ns.saturating_sub(hole.opened_ns) > reorder_window_ns,
+            };
+            if sent_later {
+                repaired = repaired.saturating_add(octets);
+            } else {
+                reordered = reordered.saturating_add(octets);
+            }
+            // What is left of the hole: below lo, above hi.
+            if hole.start < lo {
+                kept.push(Hole { end: lo, ..hole });
+            }
+            if hi < hole.end {
+                kept.push(Hole { start: hi, ..hole });
+            }
+        }
+        self.holes = kept;
+        (reordered, repaired)
+    }
+
+    /// Zero the counters (an active-timeout continuation); the state
+    /// stays, and `advanced` counts from the highest octet now.
+    pub fn reset_counts(&mut self) {
+        self.counts = SeqCounts::default();
+        self.base = self.high;
+        // Holes below the new start stay open: octets filling them later
+        // are counted in the record where they pass.
+    }
+}

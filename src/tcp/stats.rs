@@ -1,0 +1,124 @@
+//! Running statistics of RTT samples (and of other per-packet values):
+//! count, minimum, maximum, mean and standard deviation by Welford's
+//! method, and the smoothed value of RFC 6298 §2 (SRTT: the first sample,
+//! then `7/8 SRTT + 1/8 R'`), all from nanosecond samples.
+
+/// Statistics of a series of non-negative samples (nanoseconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    pub count: u32,
+    pub min: i64,
+    pub max: i64,
+    mean: f64,
+    /// Sum of squared deviations from the mean (Welford).
+    m2: f64,
+    /// RFC 6298 smoothed value.
+    smoothed: f64,
+}
+
+impl Stats {
+    /// Add a sample.
+    #[allow(clippy::cast_precision_loss)] // samples are far below 2^52
+    pub fn add(&mut self, x: i64) {
+        let xf = x as f64;
+        if self.count == 0 {
+            self.min = x;
+            self.max = x;
+            self.mean = xf;
+            self.m2 = 0.0;
+            self.smoothed = xf;
+            self.count = 1;
+            return;
+        }
+        self.count = self.count.saturating_add(1);
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+        let d = xf - self.mean;
+        self.mean += d / f64::from(self.count);
+        self.m2 += d * (xf - self.mean);
+        self.smoothed += (xf - self.smoothed) / 8.0;
+    }
+
+    /// The mean (0 without samples).
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+
+    /// The population standard deviation (0 with fewer than two samples).
+    pub fn std_dev(&self) -> f64 {
+        if self.count < 2 {
+            0.0
+        } else {
+            (self.m2 / f64::from(self.count)).max(0.0).sqrt()
+        }
+    }
+
+    /// The RFC 6298 smoothed value after the last sample.
+    pub fn smoothed(&self) -> f64 {
+        self.smoothed
+    }
+
+    /// Whether any sample was added.
+    pub fn any(&self) -> bool {
+        self.count > 0
+    }
+}
+
+/// Nanoseconds to whole microseconds, rounded to nearest (negative values,
+/// which samples never are, give 0).
+pub fn ns_to_us(ns: f64) -> u64 {
+    if ns.is_finite() && ns > 0.0 {
+        (ns / 1000.0).round() as u64
+    } else {
+        0
+    }
+}
+
+/// Nanoseconds to whole milliseconds, rounded to nearest.
+pub fn ns_to_ms(ns: f64) -> u64 {
+    if ns.is_finite() && ns > 0.0 {
+        (ns / 1_000_000.0).round() as u64
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welford_matches_the_textbook_formulas() {
+        // Samples 2, 4, 4, 4, 5, 5, 7, 9: mean 5, population sd 2 (the
+        // classic example).
+        let mut s = Stats::default();
+        for x in [2, 4, 4, 4, 5, 5, 7, 9] {
+            s.add(x);
+        }
+        assert_eq!((s.count, s.min, s.max), (8, 2, 9));
+        assert!((s.mean() - 5.0).abs() < 1e-12);
+        assert!((s.std_dev() - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn smoothing_is_rfc_6298() {
+        // SRTT = R; then SRTT = 7/8 SRTT + 1/8 R'.
+        let mut s = Stats::default();
+        s.add(800);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(s.smoothed(), 800.0));
+        s.add(1600);
+        assert!(close(s.smoothed(), 900.0));
+        s.add(100);
+        assert!(close(s.smoothed(), 900.0 * 7.0 / 8.0 + 100.0 / 8.0));
+    }
+
+    #[test]
+    fn units_round_to_nearest() {
+        assert_eq!(ns_to_us(1_499.0), 1);
+        assert_eq!(ns_to_us(1_500.0), 2);
+        assert_eq!(ns_to_ms(20_499_999.0), 20);
+        assert_eq!(ns_to_ms(20_500_000.0), 21);
+        assert_eq!(ns_to_us(-5.0), 0);
+    }
+}

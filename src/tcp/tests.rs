@@ -1,0 +1,374 @@
+//! The analysis on hand-made connections. Every expected value is worked
+//! out from the segments as written here (RFC 9293 sequence space, RFC 7323
+//! timestamps, RFC 2018/2883 SACK), not read off the analysis.
+
+use super::*;
+use crate::packet::PSH;
+
+const MS: i64 = 1_000_000;
+const C: usize = 0; // the client's key side
+const S: usize = 1; // the server's
+
+/// A segment at `t_ms` milliseconds.
+fn seg(t_ms: f64, seq: u32, ack: u32, flags: u8, len: u32) -> Segment {
+    Segment {
+        ts_ns: (t_ms * 1e6) as i64,
+        seq,
+        ack,
+        flags,
+        window: 1000,
+        len,
+        ecn: 0,
+        options: TcpOptions::default(),
+    }
+}
+
+fn with_ts(mut s: Segment, val: u32, ecr: u32) -> Segment {
+    s.options.timestamps = Some((val, ecr));
+    s
+}
+
+fn with_sack(mut s: Segment, blocks: &[(u32, u32)]) -> Segment {
+    for (i, b) in blocks.iter().enumerate() {
+        s.options.sack[i] = *b;
+    }
+    s.options.sack_count = blocks.len() as u8;
+    s
+}
+
+/// A handshake at 0 ms (SYN), 10 ms (SYN/ACK), 12 ms (ACK): client ISN
+/// `ci`, server ISN `si`.
+fn open(ci: u32, si: u32) -> Conn {
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, ci, 0, SYN, 0));
+    c.segment(S, &seg(10.0, si, ci.wrapping_add(1), SYN | ACK, 0));
+    c.segment(
+        C,
+        &seg(12.0, ci.wrapping_add(1), si.wrapping_add(1), ACK, 0),
+    );
+    c
+}
+
+#[test]
+fn handshake_halves_are_syn_to_synack_and_synack_to_ack() {
+    let c = open(1000, 5000);
+    assert_eq!(c.hs.syn_to_synack, Some(10 * MS));
+    assert_eq!(c.hs.synack_to_ack, Some(2 * MS));
+    // The initiator's direction's half is the responder's side of the OP.
+    assert_eq!(c.dir[C].rtt.handshake, Some(10 * MS));
+    assert_eq!(c.dir[S].rtt.handshake, Some(2 * MS));
+    assert_eq!(c.rtt_estimate(), Some(12 * MS));
+    assert_eq!(c.quality() & (Q_HANDSHAKE | Q_MID_CONNECTION), Q_HANDSHAKE);
+}
+
+#[test]
+fn a_retransmitted_syn_gives_no_handshake_sample_and_counts() {
+    // Karn: which SYN did the SYN/ACK answer? None is taken.
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 1000, 0, SYN, 0));
+    c.segment(C, &seg(1000.0, 1000, 0, SYN, 0));
+    c.segment(S, &seg(1010.0, 5000, 1001, SYN | ACK, 0));
+    c.segment(C, &seg(1012.0, 1001, 5001, ACK, 0));
+    assert_eq!(c.hs.syn_to_synack, None);
+    assert_eq!(c.hs.synack_to_ack, Some(2 * MS));
+    assert_eq!(c.dir[C].seq.counts.retransmitted_segments, 1);
+    // SYNs carry no data octets.
+    assert_eq!(c.dir[C].seq.counts.retransmitted_octets, 0);
+    assert_eq!(c.dir[C].rtx, RtxClasses::default());
+}
+
+#[test]
+fn simultaneous_open_has_no_syn_ack_half() {
+    // RFC 9293 §3.5 figure 8: both send SYN, then SYN/ACKs cross.
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 100, 0, SYN, 0));
+    c.segment(S, &seg(1.0, 300, 0, SYN, 0));
+    c.segment(C, &seg(5.0, 100, 301, SYN | ACK, 0));
+    c.segment(S, &seg(6.0, 300, 101, SYN | ACK, 0));
+    // The first SYN's sender is the initiator; the answering SYN/ACK came
+    // from the server 6 ms later.
+    assert_eq!(c.hs.syn_to_synack, Some(6 * MS));
+    assert!(c.dir.iter().all(|d| d.syn_seen));
+    // Data after it is counted from each side's ISN + 1.
+    c.segment(C, &seg(10.0, 101, 301, ACK | PSH, 50));
+    assert_eq!(c.dir[C].seq.counts.advanced, 50);
+}
+
+#[test]
+fn sequence_space_wraps_without_a_jump() {
+    // ISN 2^32 - 100: the 300 octets wrap the sequence space.
+    let isn = u32::MAX - 99;
+    let mut c = open(isn, 7);
+    let mut seq = isn.wrapping_add(1);
+    for k in 0..3 {
+        c.segment(C, &seg(20.0 + f64::from(k), seq, 8, ACK, 100));
+        seq = seq.wrapping_add(100);
+    }
+    let s = &c.dir[C].seq.counts;
+    assert_eq!((s.advanced, s.jumps, s.retransmitted_segments), (300, 0, 0));
+    // The ACK of all 300 (a number past the wrap) times the last segment.
+    c.segment(S, &seg(40.0, 8, seq, ACK, 0));
+    assert_eq!(c.dir[C].rtt.seq_ack.count, 1);
+    assert_eq!(c.dir[C].rtt.seq_ack.min, 18 * MS);
+}
+
+#[test]
+fn fin_takes_a_sequence_number_but_no_octet() {
+    let mut c = open(1000, 5000);
+    c.segment(C, &seg(20.0, 1001, 5001, ACK, 100));
+    c.segment(C, &seg(21.0, 1101, 5001, ACK | FIN, 0));
+    // The server acknowledges the FIN: 1101 + 1.
+    c.segment(S, &seg(30.0, 5001, 1102, ACK, 0));
+    assert_eq!(c.dir[C].seq.counts.advanced, 100);
+    assert_eq!(
+        c.dir[C].acked_unseen, 0,
+        "the FIN's number is not unseen data"
+    );
+    // A FIN sent again is a retransmitted segment of no octets.
+    c.segment(C, &seg(230.0, 1101, 5001, ACK | FIN, 0));
+    assert_eq!(c.dir[C].seq.counts.retransmitted_segments, 1);
+    assert_eq!(c.dir[C].seq.counts.retransmitted_octets, 0);
+}
+
+#[test]
+fn karn_no_sample_from_an_ack_covering_data_sent_twice() {
+    let mut c = open(0, 0);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100)); // [0, 100)
+    c.segment(C, &seg(21.0, 101, 1, ACK, 100)); // [100, 200)
+                                                // [0, 100) sent again: any ACK covering it is ambiguous.
+    c.segment(C, &seg(250.0, 1, 1, ACK, 100));
+    c.segment(S, &seg(260.0, 1, 201, ACK, 0));
+    assert_eq!(c.dir[C].rtt.seq_ack.count, 0);
+    // A later segment, answered alone, is timed again.
+    c.segment(C, &seg(300.0, 201, 1, ACK, 100));
+    c.segment(S, &seg(310.0, 1, 301, ACK, 0));
+    assert_eq!(c.dir[C].rtt.seq_ack.count, 1);
+    assert_eq!(c.dir[C].rtt.seq_ack.min, 10 * MS);
+}
+
+#[test]
+fn a_sack_block_times_the_segments_it_newly_covers() {
+    let mut c = open(0, 0);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100)); // [0,100): lost after the OP
+    c.segment(C, &seg(21.0, 101, 1, ACK, 100)); // [100,200)
+    c.segment(C, &seg(22.0, 201, 1, ACK, 100)); // [200,300)
+                                                // Duplicate ACKs selectively acknowledging seq 101-301.
+    c.segment(S, &with_sack(seg(31.0, 1, 1, ACK, 0), &[(101, 201)]));
+    c.segment(S, &with_sack(seg(32.5, 1, 1, ACK, 0), &[(101, 301)]));
+    let r = &c.dir[C].rtt;
+    // 31 - 21 = 10 ms, then 32.5 - 22 = 10.5 ms.
+    assert_eq!(
+        (r.seq_ack.count, r.seq_ack.min, r.seq_ack.max),
+        (2, 10 * MS, 10_500_000)
+    );
+    // The SYN/ACK and two ACKs with its number and window: two
+    // duplicates (data outstanding), both with SACK past the ACK.
+    assert_eq!(c.dir[S].win.dup_acks, 2);
+    assert_eq!(c.dir[S].win.sack_packets, 2);
+    // The retransmission that follows is fast.
+    c.segment(C, &seg(33.0, 1, 1, ACK, 100));
+    assert_eq!(c.dir[C].rtx.fast, 1);
+}
+
+#[test]
+fn timestamp_echo_matches_the_first_use_of_a_tsval_once() {
+    let mut c = open(0, 0);
+    c.segment(C, &with_ts(seg(20.0, 1, 1, ACK, 100), 500, 0));
+    c.segment(C, &with_ts(seg(20.5, 101, 1, ACK, 100), 500, 0));
+    c.segment(C, &with_ts(seg(21.0, 201, 1, ACK, 100), 501, 0));
+    // The server echoes 500 (a delayed ACK), then 501.
+    c.segment(S, &with_ts(seg(32.0, 1, 201, ACK, 0), 9000, 500));
+    c.segment(S, &with_ts(seg(33.0, 1, 301, ACK, 0), 9000, 501));
+    // Again 501: already matched.
+    c.segment(S, &with_ts(seg(40.0, 1, 301, ACK, 0), 9001, 501));
+    let ts = &c.dir[C].rtt.ts;
+    assert_eq!((ts.count, ts.min, ts.max), (2, 12 * MS, 12 * MS));
+    // A pure ACK's TSval asks for no answer: the client's ACK-only
+    // segments are not timed.
+    assert_eq!(c.dir[S].rtt.ts.count, 0);
+}
+
+#[test]
+fn holes_filled_late_are_repaired_loss_soon_reordering() {
+    // Without timestamps: a handshake gives a 12 ms round trip, so fills
+    // within 6 ms are reordering.
+    let mut c = open(0, 0);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(C, &seg(21.0, 201, 1, ACK, 100)); // hole [100, 200)
+    c.segment(C, &seg(22.0, 101, 1, ACK, 100)); // 1 ms later: reordered
+    c.segment(C, &seg(23.0, 401, 1, ACK, 100)); // hole [300, 400)
+    c.segment(C, &seg(50.0, 301, 1, ACK, 100)); // 27 ms later: repaired
+    let s = &c.dir[C].seq.counts;
+    assert_eq!((s.reordered_segments, s.reordered_octets), (1, 100));
+    assert_eq!((s.repaired_segments, s.repaired_octets), (1, 100));
+    assert_eq!((s.jumps, s.max_jump, s.retransmitted_segments), (2, 100, 0));
+    assert_eq!(c.dir[C].seq.never_seen(), 0);
+    assert_eq!(s.advanced, 500);
+}
+
+#[test]
+fn with_timestamps_a_newer_tsval_marks_the_retransmission() {
+    let mut c = open(0, 0);
+    c.segment(C, &with_ts(seg(20.0, 1, 1, ACK, 100), 10, 0));
+    c.segment(C, &with_ts(seg(21.0, 201, 1, ACK, 100), 11, 0)); // hole
+                                                                // 1 ms later but stamped after the segment that opened the hole: sent
+                                                                // later, so a retransmission of a lost segment.
+    c.segment(C, &with_ts(seg(22.0, 101, 1, ACK, 100), 12, 0));
+    // Another hole, filled 30 ms later by a segment stamped before its
+    // opener: the original, delayed.
+    c.segment(C, &with_ts(seg(23.0, 401, 1, ACK, 100), 14, 0));
+    c.segment(C, &with_ts(seg(53.0, 301, 1, ACK, 100), 13, 0));
+    let s = &c.dir[C].seq.counts;
+    assert_eq!((s.repaired_segments, s.reordered_segments), (1, 1));
+}
+
+#[test]
+fn a_hole_never_filled_is_never_seen_and_acks_past_data_are_unseen() {
+    let mut c = open(0, 0);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(C, &seg(21.0, 301, 1, ACK, 100)); // [100, 300) missed
+                                                // The server acknowledges everything: it got what the OP missed.
+    c.segment(S, &seg(30.0, 1, 401, ACK, 0));
+    assert_eq!(c.dir[C].seq.never_seen(), 200);
+    assert_eq!(c.dir[C].acked_unseen, 0);
+    // ...and acknowledges 50 octets the OP never saw sent.
+    c.segment(S, &seg(31.0, 1, 451, ACK, 0));
+    assert_eq!(
+        (c.dir[S].acked_unseen, c.dir[C].acked_unseen_octets),
+        (1, 50)
+    );
+    assert_ne!(c.quality() & Q_CAPTURE_GAP, 0);
+}
+
+#[test]
+fn a_capture_starting_mid_connection_anchors_at_the_first_data() {
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 70_000, 900, ACK, 100));
+    c.segment(S, &seg(10.0, 900, 70_100, ACK, 0));
+    c.segment(C, &seg(11.0, 70_100, 900, ACK, 100));
+    // Old data from before the capture: not counted as retransmitted
+    // (never seen here), nor as advancing.
+    c.segment(C, &seg(12.0, 69_000, 900, ACK, 100));
+    let s = &c.dir[C].seq.counts;
+    assert_eq!((s.advanced, s.retransmitted_segments), (200, 0));
+    assert_eq!(c.dir[C].rtt.seq_ack.min, 10 * MS);
+    assert_eq!(c.hs.syn_to_synack, None);
+    assert_ne!(c.quality() & Q_MID_CONNECTION, 0);
+    assert_eq!(c.quality() & Q_WINDOW_SCALE_KNOWN, 0);
+}
+
+#[test]
+fn keepalives_and_zero_window_probes_are_not_data_retransmissions() {
+    let mut c = open(0, 0);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(S, &seg(30.0, 1, 101, ACK, 0));
+    // A keep-alive (RFC 9293 §3.8.4): SEG.SEQ = SND.NXT - 1, no data.
+    c.segment(C, &seg(7_200_000.0, 100, 1, ACK, 0));
+    assert_eq!(c.dir[C].seq.counts.retransmitted_segments, 0);
+    // The server's window closes (a stall), the client probes with one
+    // octet, again and again.
+    let mut zero = seg(7_200_010.0, 1, 101, ACK, 0);
+    zero.window = 0;
+    c.segment(S, &zero);
+    c.segment(C, &seg(7_200_200.0, 101, 1, ACK, 1));
+    c.segment(C, &seg(7_200_600.0, 101, 1, ACK, 1));
+    assert_eq!(c.dir[C].rtx.probe, 1, "the first probe is new data");
+    assert_eq!(c.dir[C].seq.counts.retransmitted_segments, 1);
+    assert_eq!(c.dir[S].win.zero_events, 1);
+    // The window opens 1 s after it closed.
+    c.segment(S, &seg(7_201_010.0, 1, 102, ACK, 0));
+    assert_eq!(c.dir[S].win.zero_ns, 1000 * MS);
+}
+
+#[test]
+fn duplicate_acks_need_the_same_window_and_data_outstanding() {
+    let mut c = open(0, 0);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(C, &seg(21.0, 101, 1, ACK, 100));
+    c.segment(S, &seg(30.0, 1, 101, ACK, 0));
+    c.segment(S, &seg(31.0, 1, 101, ACK, 0)); // duplicate
+    let mut update = seg(32.0, 1, 101, ACK, 0);
+    update.window = 2000;
+    c.segment(S, &update); // a window update, not a duplicate
+    c.segment(S, &seg(33.0, 1, 201, ACK, 0));
+    c.segment(S, &seg(34.0, 1, 201, ACK, 0)); // nothing outstanding
+    assert_eq!(c.dir[S].win.dup_acks, 1);
+}
+
+#[test]
+fn dsack_is_a_first_block_below_the_ack_or_inside_the_second() {
+    let mut w = window::Window::default();
+    w.sack(500, &[(100, 200)]); // RFC 2883 §4.1: below the ACK
+    w.sack(100, &[(300, 400), (200, 500)]); // §4.2: inside the second
+    w.sack(100, &[(300, 400), (500, 600)]); // an ordinary SACK
+    assert_eq!((w.dsacks, w.sack_packets, w.sack_blocks), (2, 2, 5));
+}
+
+#[test]
+fn windows_are_scaled_only_when_both_syns_offered_it() {
+    let mut syn = seg(0.0, 0, 0, SYN, 0);
+    syn.options.window_scale = Some(7);
+    let mut synack = seg(10.0, 0, 1, SYN | ACK, 0);
+    synack.options.window_scale = Some(2);
+    synack.window = 29200;
+    let mut c = Conn::default();
+    c.segment(C, &syn);
+    c.segment(S, &synack);
+    let mut ack = seg(12.0, 1, 1, ACK, 0);
+    ack.window = 100;
+    c.segment(C, &ack);
+    // The SYN/ACK's window is not scaled (RFC 7323 §2.2); the client's
+    // later one is, by its own 7.
+    assert_eq!(c.dir[S].win.rwin.max, 29200);
+    assert_eq!(c.dir[C].win.rwin.max, 100 << 7);
+    // Without the option on one side, nothing is scaled.
+    let mut c = Conn::default();
+    c.segment(C, &syn);
+    synack.options.window_scale = None;
+    c.segment(S, &synack);
+    c.segment(C, &ack);
+    // (the SYN's 1000, the ACK's 100: neither scaled)
+    assert_eq!(c.dir[C].win.rwin.max, 1000);
+    assert_eq!(c.dir[C].win.rwin.min, 100);
+}
+
+#[test]
+fn ecn_setup_and_marks_are_counted_per_direction() {
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 0, 0, SYN | ECE | CWR, 0));
+    c.segment(S, &seg(10.0, 0, 1, SYN | ACK | ECE, 0));
+    for (t, ecn) in [(20.0, 2), (21.0, 2), (22.0, 3), (23.0, 1)] {
+        let mut s = seg(t, 1, 1, ACK, 100);
+        s.ecn = ecn;
+        c.segment(C, &s);
+    }
+    c.segment(S, &seg(30.0, 1, 101, ACK | ECE, 0));
+    assert!(c.hs.ecn);
+    let m = &c.dir[C].marks;
+    assert_eq!((m.ect0, m.ect1, m.ce), (2, 1, 1));
+    assert_eq!(
+        c.dir[S].marks.ece, 1,
+        "the SYN/ACK's ECE is set-up, not an echo"
+    );
+}
+
+#[test]
+fn the_timestamp_clock_ignores_a_queued_end() {
+    // A 1000 Hz clock over 300 ms; the last tick's packet waits 5 ms in a
+    // queue, the first one 3 ms: the ratio of the ends would say 993 Hz.
+    let mut m = marks::Marks::default();
+    for k in 0..=300u32 {
+        let delay = match k {
+            0 => 3.0,
+            300 => 5.0,
+            _ => 0.0,
+        };
+        m.tsval(1000 + k, ((f64::from(k) + delay) * 1e6) as i64);
+    }
+    assert_eq!(m.ts_frequency(), Some(1000));
+    // Under 100 ms of ticks: not reported.
+    let mut short = marks::Marks::default();
+    short.tsval(1, 0);
+    short.tsval(50, 49 * MS);
+    assert_eq!(short.ts_frequency(), None);
+}
