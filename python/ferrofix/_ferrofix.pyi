@@ -128,6 +128,7 @@ class _Meter:
         biflow: bool = True,
         max_flows: int = 1048576,
         decapsulate: bool = False,
+        tcp_metrics: bool = True,
         workers: int = 1,
         columns: list[str] | None = None,
         batch_size: int = 65536,

@@ -68,6 +68,14 @@ class Meter(_BatchStream):
     goes). ``decapsulate=True`` meters the packets inside GRE, VXLAN and
     IP-in-IP tunnels instead of the tunnel.
 
+    TCP flows carry the TCP-performance metrics (``tcp_metrics=True``, the
+    default): QoF's (``tcpRetransmitCount``, ``minTcpRttMilliseconds``, ...)
+    and ferrofix's (RTT by method and half in microseconds, retransmissions
+    by class, loss located relative to the capture, windows, ECN, a
+    measurement-quality flag word), each defined in ``docs/tcp-metrics.md``.
+    A value that could not be measured is null, never 0.
+    ``tcp_metrics=False`` meters faster and leaves those columns out.
+
     ``workers=n`` (n > 1) meters on ``n`` threads: the calling thread
     reads, the workers take the packets apart between them and each keeps
     the flows hashed to it (both directions alike). The records are the same as
@@ -95,6 +103,7 @@ class Meter(_BatchStream):
         biflow: bool = True,
         max_flows: int = 1 << 20,
         decapsulate: bool = False,
+        tcp_metrics: bool = True,
         workers: int = 1,
         columns: Sequence[str] | None = None,
         batch_size: int = 65536,
@@ -112,6 +121,7 @@ class Meter(_BatchStream):
             biflow=biflow,
             max_flows=max_flows,
             decapsulate=decapsulate,
+            tcp_metrics=tcp_metrics,
             workers=workers,
             columns=None if columns is None else list(columns),
             batch_size=batch_size,
@@ -178,6 +188,7 @@ def meter(
     biflow: bool = True,
     max_flows: int = 1 << 20,
     decapsulate: bool = False,
+    tcp_metrics: bool = True,
     workers: int = 1,
     columns: Sequence[str] | None = None,
     batch_size: int = 65536,
@@ -200,6 +211,7 @@ def meter(
         biflow=biflow,
         max_flows=max_flows,
         decapsulate=decapsulate,
+        tcp_metrics=tcp_metrics,
         workers=workers,
         columns=columns,
         batch_size=batch_size,

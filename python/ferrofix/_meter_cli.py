@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         biflow=not args.uniflow,
         max_flows=args.max_flows,
         decapsulate=args.decapsulate,
+        tcp_metrics=args.tcp_metrics,
         on_bad_records=args.on_bad_records,
         workers=args.workers,
     )
@@ -167,6 +168,12 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--max-flows", type=int, default=1 << 20, help="flows open at once (1048576)")
     c.add_argument("--uniflow", action="store_true", help="one record per direction")
     c.add_argument("--decapsulate", action="store_true", help="meter inside GRE/VXLAN/IP-in-IP")
+    c.add_argument(
+        "--no-tcp-metrics",
+        dest="tcp_metrics",
+        action="store_false",
+        help="leave out the TCP-performance metrics (RTT, retransmissions, loss...)",
+    )
     c.add_argument("--on-bad-records", choices=["error", "warn", "skip"], default="error")
     c.add_argument("--workers", type=int, default=1, help="threads holding flow tables (1)")
     c.add_argument("--top", type=int, default=10, help="flows in the summary (10)")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from . import _ferrofix
 
-BUNDLED_SPECS = ("cert", "qof")
+BUNDLED_SPECS = ("cert", "qof", "ferrofix")
 """Spec files shipped with ferrofix: CERT/YAF IEs (PEN 6871), QoF (PEN 35566)."""
 
 
 def spec_file(name: str) -> Path:
-    """Path of a bundled spec file (``"cert"`` or ``"qof"``)."""
+    """Path of a bundled spec file (``"cert"``, ``"qof"`` or ``"ferrofix"``)."""
     if name not in BUNDLED_SPECS:
         raise ValueError(f"no bundled spec file {name!r}; there are {BUNDLED_SPECS}")
     # Imported here: importlib.resources brings tempfile, shutil and the

@@ -38,7 +38,7 @@ pub fn export_ipfix<W: Write>(
 ) -> Result<ExportRun> {
     let mut run = ExportRun::default();
     for t in meter.records().templates() {
-        exporter.add_template(t.clone())?;
+        exporter.add_template(t)?;
     }
     let mut failed: Option<Error> = None;
     let mut ended = false;
@@ -84,6 +84,11 @@ pub fn write_pending<W: Write>(meter: &mut Meter, exporter: &mut Exporter<W>) ->
         return Ok(());
     }
     meter.drain(|t, bytes, n| {
+        // A template made since the start is announced before its first
+        // record.
+        if exporter.template(DOMAIN, t.id).is_none() {
+            exporter.add_template(t.clone())?;
+        }
         let len = bytes.len().checked_div(n).unwrap_or(0).max(1);
         for rec in bytes.chunks_exact(len) {
             exporter.write_record(DOMAIN, t.id, rec)?;

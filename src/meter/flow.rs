@@ -23,6 +23,7 @@
 use super::flowpacket::{FlowPacket, TcpSeen};
 use super::key::{FlowKey, Side};
 use crate::packet::{ACK, FIN, RST, SYN};
+use crate::tcp::{Conn, Segment};
 
 /// A direction's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,10 +56,13 @@ pub struct TcpDir {
     pub syn: bool,
 }
 
-/// The TCP block of a TCP flow.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The TCP block of a TCP flow: the engine's end-of-connection state and
+/// the performance analysis ([`crate::tcp`]), by key side.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TcpBlock {
     pub dir: [TcpDir; 2],
+    /// None when the meter's TCP metrics are off.
+    pub conn: Option<Conn>,
 }
 
 /// How a flow stands after a packet.
@@ -91,8 +95,9 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// A flow whose first packet is `p`.
-    pub fn new(flow_id: u64, p: &FlowPacket) -> Self {
+    /// A flow whose first packet is `p`; `tcp_metrics`: analyse its TCP
+    /// performance (for a TCP flow).
+    pub fn new(flow_id: u64, p: &FlowPacket, tcp_metrics: bool) -> Self {
         let side = p.side();
         // A SYN/ACK first: its receiver opened the connection.
         let initiator = if p.tcp_flags() & (SYN | ACK) == SYN | ACK {
@@ -108,7 +113,12 @@ impl Flow {
             end_ns: p.ts_ns,
             dir: [DirCounters::default(); 2],
             phase: Phase::Open,
-            tcp: (p.key.protocol == 6).then(Box::default),
+            tcp: (p.key.protocol == 6).then(|| {
+                Box::new(TcpBlock {
+                    dir: [TcpDir::default(); 2],
+                    conn: tcp_metrics.then(Conn::default),
+                })
+            }),
         }
     }
 
@@ -150,6 +160,21 @@ impl Flow {
             }
             c.control_bits |= t.control_bits();
             self.tcp_state(side, p.payload, &t);
+            if let Some(conn) = self.tcp.as_mut().and_then(|b| b.conn.as_mut()) {
+                conn.segment(
+                    side,
+                    &Segment {
+                        ts_ns: p.ts_ns,
+                        seq: t.seq,
+                        ack: t.ack,
+                        flags: t.flags,
+                        window: t.window,
+                        len: p.payload,
+                        ecn: p.tos & 3,
+                        options: t.options,
+                    },
+                );
+            }
         }
     }
 
@@ -194,8 +219,25 @@ impl Flow {
     /// zeroed, key, flowId, initiator and TCP state kept.
     pub fn continuation(&mut self, ts_ns: i64) {
         self.dir = [DirCounters::default(); 2];
+        if let Some(conn) = self.tcp.as_mut().and_then(|b| b.conn.as_mut()) {
+            conn.reset_counts();
+        }
         self.start_ns = ts_ns;
         self.end_ns = ts_ns;
+    }
+
+    /// The TCP analysis, for a TCP flow metered with it.
+    pub fn conn(&self) -> Option<&Conn> {
+        self.tcp.as_ref().and_then(|b| b.conn.as_ref())
+    }
+
+    /// The record ends: state that runs to the record's end (zero-window
+    /// time) is counted up to its last packet.
+    pub fn close(&mut self) {
+        let end = self.end_ns;
+        if let Some(conn) = self.tcp.as_mut().and_then(|b| b.conn.as_mut()) {
+            conn.close(end);
+        }
     }
 
     /// Packets of the record.

@@ -5,7 +5,7 @@
 //! worker thread ([`super::parallel`]).
 
 use super::key::{FlowKey, Side};
-use crate::packet::{Dissected, L4};
+use crate::packet::{Dissected, TcpOptions, L4};
 
 /// A TCP header's fields the flow state reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,6 +16,10 @@ pub struct TcpSeen {
     pub flags: u8,
     /// The low four bits of octet 12.
     pub flags_hi: u8,
+    pub window: u16,
+    /// The options captured (a header cut short by the snapshot length
+    /// keeps the options before the cut).
+    pub options: TcpOptions,
 }
 
 impl TcpSeen {
@@ -70,6 +74,12 @@ impl FlowPacket {
                     ack: t.ack,
                     flags: t.flags,
                     flags_hi: t.flags_hi,
+                    window: t.window,
+                    options: if t.options.is_empty() {
+                        TcpOptions::default()
+                    } else {
+                        TcpOptions::parse(t.options)
+                    },
                 }),
                 _ => None,
             },

@@ -23,6 +23,7 @@ pub mod key;
 pub mod parallel;
 pub mod record;
 pub mod table;
+pub mod tcpfields;
 
 #[cfg(test)]
 mod tests;
@@ -101,8 +102,12 @@ pub struct Meter {
 impl Meter {
     /// A meter whose templates take their IEs from `model`.
     pub fn new(opts: MeterOptions, model: &InfoModel) -> Result<Self> {
-        let records = Arc::new(Records::new(model, opts.table.biflow)?);
-        let n = records.templates().count();
+        let records = Arc::new(Records::new(
+            model,
+            opts.table.biflow,
+            opts.table.tcp_metrics,
+        )?);
+        let n = records.templates().len();
         let dissect = DissectOptions {
             fragments: FragmentMode::Assign,
             decapsulate: opts.decapsulate,
@@ -204,7 +209,7 @@ impl Meter {
                 continue;
             }
             if let Some(t) = self.records.template(i) {
-                f(t, &p.bytes, p.count)?;
+                f(&t, &p.bytes, p.count)?;
             }
             p.bytes.clear();
             p.count = 0;
@@ -249,11 +254,14 @@ impl Meter {
 pub(crate) fn encode_ended(
     records: &Records,
     ended: &mut Vec<table::Ended>,
-    pending: &mut [Pending],
+    pending: &mut Vec<Pending>,
 ) -> Result<usize> {
     let mut n = 0usize;
     for e in ended.drain(..) {
-        let i = records.layout_of(&e.flow);
+        let i = records.layout_of(&e.flow)?;
+        if pending.len() <= i {
+            pending.resize_with(i.saturating_add(1), Pending::default);
+        }
         let Some(p) = pending.get_mut(i) else {
             return Err(Error::new(ErrorKind::Internal(format!(
                 "no pending buffer for meter template {i}"

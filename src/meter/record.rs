@@ -14,9 +14,11 @@
 //! as YAF and QoF) is the reverse direction's first packet time minus the
 //! record's start, in milliseconds (0 when the reverse is empty).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::flow::{DirCounters, Flow};
+use super::tcpfields::{self, Tf};
 use crate::decode::{DateTime, TimePrecision};
 use crate::encode::value::{ntp_word, put_word_at, signed_word, unsigned_word};
 use crate::encode::Refusal;
@@ -31,7 +33,7 @@ use crate::wire::FieldSpec;
 /// so they need times before 2036-02-07 06:28:16 UTC. A flow outside a
 /// range goes in a template without those fields (null in Arrow), never
 /// with a wrong or clamped value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Times {
     All,
     Milliseconds,
@@ -57,12 +59,18 @@ impl Times {
 
 /// The observation domain of metered records.
 pub const DOMAIN: u32 = 0;
-/// The first template id (ids 256-279 are used: 3 time forms × 2 IP
-/// versions × 4 kinds).
+/// The first template id: ids 256-279 are the templates announced at the
+/// start (3 time forms × 2 IP versions × 4 kinds, TCP with every
+/// TCP-performance field), later ids those made as flows need them (a TCP
+/// record without the fields it did not measure, [`super::tcpfields`]).
 pub const FIRST_TEMPLATE: u16 = 256;
+/// Templates made at most; past it a TCP record leaves without its
+/// optional TCP fields (never reached by real traffic: a template per
+/// combination of values measured).
+pub const MAX_TEMPLATES: usize = 4096;
 
 /// A flow's transport kind, which picks its template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Tcp,
     Ports,
@@ -100,6 +108,10 @@ enum What {
     EndReason,
     /// A per-direction value: forward (false) or reverse (true).
     Dir(bool, DirField),
+    /// A per-direction TCP-performance value.
+    TcpDir(bool, Tf),
+    /// A per-connection TCP-performance value.
+    TcpConn(Tf),
 }
 
 /// A per-direction field (the counters' values are [`dir_words`] by
@@ -142,7 +154,7 @@ const DIR_FIELDS: [(&str, DirField, bool); 12] = [
 ];
 
 /// The field list of a template.
-fn fields(version: u8, kind: Kind, biflow: bool, times: Times) -> Vec<(String, What)> {
+fn fields(version: u8, kind: Kind, biflow: bool, times: Times, mask: u32) -> Vec<(String, What)> {
     use TimePrecision as P;
     let mut f: Vec<(String, What)> = vec![("flowId".into(), What::FlowId)];
     let units: &[(&str, P)] = match times {
@@ -180,20 +192,42 @@ fn fields(version: u8, kind: Kind, biflow: bool, times: Times) -> Vec<(String, W
             if tcp_only && kind != Kind::Tcp {
                 continue;
             }
-            let name = if reverse {
-                let mut c = name.chars();
-                let first = c.next().map_or('_', |x| x.to_ascii_uppercase());
-                format!("reverse{first}{}", c.as_str())
-            } else {
-                name.to_string()
-            };
-            f.push((name, What::Dir(reverse, df)));
+            f.push((reverse_name(name, reverse), What::Dir(reverse, df)));
         }
     }
     if biflow {
         f.push(("reverseFlowDeltaMilliseconds".into(), What::ReverseDeltaMs));
     }
+    if kind == Kind::Tcp && mask != 0 {
+        let per_dir = tcpfields::per_direction();
+        for reverse in [false, true] {
+            if reverse && !biflow {
+                break;
+            }
+            for &(name, tf, group) in &per_dir {
+                if tcpfields::included(group, reverse, mask) {
+                    f.push((reverse_name(name, reverse), What::TcpDir(reverse, tf)));
+                }
+            }
+        }
+        for (name, tf, group) in tcpfields::per_connection() {
+            if tcpfields::included(group, false, mask) {
+                f.push((name.to_string(), What::TcpConn(tf)));
+            }
+        }
+    }
     f
+}
+
+/// `name`, or its RFC 5103 reverse name.
+fn reverse_name(name: &str, reverse: bool) -> String {
+    if reverse {
+        let mut c = name.chars();
+        let first = c.next().map_or('_', |x| x.to_ascii_uppercase());
+        format!("reverse{first}{}", c.as_str())
+    } else {
+        name.to_string()
+    }
 }
 
 /// One template and what its fields hold, with their lengths (read once
@@ -205,68 +239,148 @@ struct Layout {
     len: usize,
 }
 
+/// What picks a record's template.
+pub(crate) type LayoutKey = (Times, u8, Kind, u32);
+
+/// The templates made so far, by [`LayoutKey`].
+#[derive(Default)]
+struct Made {
+    layouts: Vec<Arc<Layout>>,
+    index: HashMap<LayoutKey, usize>,
+}
+
 /// The templates of a meter and the encoding of flows into their records.
 pub struct Records {
-    layouts: Vec<Layout>,
+    model: InfoModel,
     biflow: bool,
+    tcp_metrics: bool,
     columns: Vec<ColumnIe>,
+    made: RwLock<Made>,
 }
 
 impl Records {
     /// The templates of a meter with these settings, their IEs from
-    /// `model` (IANA, RFC 5103 reverse, CERT).
-    pub fn new(model: &InfoModel, biflow: bool) -> Result<Self> {
-        let mut layouts = Vec::new();
+    /// `model` (IANA, RFC 5103 reverse, CERT, QoF, ferrofix's).
+    pub fn new(model: &InfoModel, biflow: bool, tcp_metrics: bool) -> Result<Self> {
+        let mut r = Records {
+            model: model.clone(),
+            biflow,
+            tcp_metrics,
+            columns: Vec::new(),
+            made: RwLock::new(Made::default()),
+        };
+        let full = if tcp_metrics {
+            Self::full_mask(biflow)
+        } else {
+            0
+        };
         let mut columns: Vec<ColumnIe> = Vec::new();
-        let mut id = FIRST_TEMPLATE;
         for (version, kind, times) in Times::ALL.into_iter().flat_map(|t| {
             [4u8, 6]
                 .into_iter()
                 .flat_map(move |v| Kind::ALL.into_iter().map(move |k| (v, k, t)))
         }) {
-            {
-                let fl = fields(version, kind, biflow, times);
-                let mut specs = Vec::with_capacity(fl.len());
-                for (name, _) in &fl {
-                    let ie = model.by_name(name).ok_or_else(|| {
-                        Error::new(ErrorKind::Encode(format!(
-                            "the meter's information element {name} is not in the model"
-                        )))
-                    })?;
-                    let length = ie.length.or(ie.data_type.native_length()).unwrap_or(8);
-                    specs.push(FieldSpec {
-                        id: ie.id,
-                        length,
-                        pen: ie.pen,
-                    });
-                    if !columns.iter().any(|c| c.ie.name == ie.name) {
-                        columns.push(ColumnIe::first(ie));
+            let mask = if kind == Kind::Tcp { full } else { 0 };
+            let i = r.make((times, version, kind, mask))?;
+            let made = r.made.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(l) = made.layouts.get(i) {
+                for f in &l.template.fields {
+                    if !columns.iter().any(|c| c.ie.name == f.ie.name) {
+                        columns.push(ColumnIe::first(f.ie.clone()));
                     }
                 }
-                let lengths: Vec<u16> = specs.iter().map(|s| s.length).collect();
-                let template = Arc::new(Template::new(id, DOMAIN, None, specs, model));
-                let what: Vec<(What, u16)> = fl.into_iter().map(|(_, w)| w).zip(lengths).collect();
-                let len = check_lengths(&what, version, &template)?;
-                layouts.push(Layout {
-                    template,
-                    what,
-                    len,
-                });
-                id = id.saturating_add(1);
             }
         }
         // Columns in order of first appearance, template by template:
         // the order `read_ipfix` gives the meter's IPFIX.
-        Ok(Records {
-            layouts,
-            biflow,
-            columns,
-        })
+        r.columns = columns;
+        Ok(r)
     }
 
-    /// Every template.
-    pub fn templates(&self) -> impl Iterator<Item = &Arc<Template>> {
-        self.layouts.iter().map(|l| &l.template)
+    /// A meter's own copy: the same templates announced at the start (the
+    /// same indices), none made later (a worker's, whose later templates
+    /// the meter renumbers in its own order, [`Records::index_of`]).
+    pub fn fresh(&self) -> Result<Records> {
+        Records::new(&self.model, self.biflow, self.tcp_metrics)
+    }
+
+    /// What picked the template at `index`.
+    pub(crate) fn key(&self, index: usize) -> Option<LayoutKey> {
+        let made = self.made.read().unwrap_or_else(PoisonError::into_inner);
+        made.index
+            .iter()
+            .find(|(_, &i)| i == index)
+            .map(|(k, _)| *k)
+    }
+
+    /// The index of the template `key` picks (made now if new).
+    pub(crate) fn index_of(&self, key: LayoutKey) -> Result<usize> {
+        self.make(key)
+    }
+
+    /// Every optional TCP group present.
+    fn full_mask(biflow: bool) -> u32 {
+        tcpfields::Group::all_bits(biflow)
+    }
+
+    /// Make the template of `key` (if not made yet); its index.
+    fn make(&self, key: LayoutKey) -> Result<usize> {
+        let (times, version, kind, mask) = key;
+        if let Some(&i) = self
+            .made
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .index
+            .get(&key)
+        {
+            return Ok(i);
+        }
+        let mut made = self.made.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&i) = made.index.get(&key) {
+            return Ok(i);
+        }
+        let fl = fields(version, kind, self.biflow, times, mask);
+        let mut specs = Vec::with_capacity(fl.len());
+        for (name, _) in &fl {
+            let ie = self.model.by_name(name).ok_or_else(|| {
+                Error::new(ErrorKind::Encode(format!(
+                    "the meter's information element {name} is not in the model"
+                )))
+            })?;
+            let length = ie.length.or(ie.data_type.native_length()).unwrap_or(8);
+            specs.push(FieldSpec {
+                id: ie.id,
+                length,
+                pen: ie.pen,
+            });
+        }
+        let i = made.layouts.len();
+        let id = u16::try_from(i)
+            .ok()
+            .and_then(|i| FIRST_TEMPLATE.checked_add(i))
+            .ok_or_else(|| Error::new(ErrorKind::Encode("out of meter template ids".into())))?;
+        let lengths: Vec<u16> = specs.iter().map(|s| s.length).collect();
+        let template = Arc::new(Template::new(id, DOMAIN, None, specs, &self.model));
+        let what: Vec<(What, u16)> = fl.into_iter().map(|(_, w)| w).zip(lengths).collect();
+        let len = check_lengths(&what, version, &template)?;
+        made.layouts.push(Arc::new(Layout {
+            template,
+            what,
+            len,
+        }));
+        made.index.insert(key, i);
+        Ok(i)
+    }
+
+    /// Every template made so far (at the start: those announced first).
+    pub fn templates(&self) -> Vec<Arc<Template>> {
+        self.made
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .layouts
+            .iter()
+            .map(|l| l.template.clone())
+            .collect()
     }
 
     /// The union of the templates' IEs in order of first appearance (the
@@ -275,29 +389,55 @@ impl Records {
         &self.columns
     }
 
-    /// Index of the template for `flow`.
-    pub fn layout_of(&self, flow: &Flow) -> usize {
-        let k = Kind::ALL
-            .iter()
-            .position(|k| *k == Kind::of(flow))
-            .unwrap_or(3);
-        let v = if flow.key.version == 6 { 4 } else { 0 };
-        let t = Times::ALL
-            .iter()
-            .position(|t| *t == Times::of(flow))
-            .unwrap_or(2);
-        t.saturating_mul(8).saturating_add(v).saturating_add(k)
+    /// Index of the template for `flow` (made now if it is the first
+    /// record of its kind).
+    pub fn layout_of(&self, flow: &Flow) -> Result<usize> {
+        let kind = Kind::of(flow);
+        let version = if flow.key.version == 6 { 6 } else { 4 };
+        let times = Times::of(flow);
+        let mask = match (kind, flow.conn()) {
+            (Kind::Tcp, Some(c)) if self.tcp_metrics => {
+                let fwd = if self.biflow { flow.initiator & 1 } else { 0 };
+                tcpfields::mask(c, fwd, fwd ^ 1, self.biflow)
+            }
+            (Kind::Tcp, _) if self.tcp_metrics => tcpfields::ANALYSED,
+            _ => 0,
+        };
+        let made = self
+            .made
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .layouts
+            .len();
+        if made >= MAX_TEMPLATES {
+            // Out of templates: the one without optional fields (one per
+            // time form, version and kind: bounded).
+            return self.make((times, version, kind, tcpfields::ANALYSED & mask));
+        }
+        self.make((times, version, kind, mask))
     }
 
     /// The template at `index`.
-    pub fn template(&self, index: usize) -> Option<&Arc<Template>> {
-        self.layouts.get(index).map(|l| &l.template)
+    pub fn template(&self, index: usize) -> Option<Arc<Template>> {
+        self.made
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .layouts
+            .get(index)
+            .map(|l| l.template.clone())
     }
 
     /// Append `flow`'s record (ended for `reason`) to `out`, in the
     /// template at `index` ([`Records::layout_of`]).
     pub fn encode(&self, index: usize, flow: &Flow, reason: u8, out: &mut Vec<u8>) -> Result<()> {
-        let Some(l) = self.layouts.get(index) else {
+        let layout = self
+            .made
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .layouts
+            .get(index)
+            .cloned();
+        let Some(l) = layout else {
             return Err(Error::new(ErrorKind::Encode(
                 "no such meter template".into(),
             )));
@@ -456,6 +596,15 @@ impl Fields<'_> {
             What::Dir(reverse, df) => {
                 let d = &dirs[usize::from(reverse)];
                 unsigned_word(d.get(df as usize).copied().unwrap_or(0), n)
+            }
+            What::TcpDir(reverse, tf) => {
+                let conn = f.conn().ok_or("the flow has no TCP analysis")?;
+                let dir = &conn.dir[self.side(reverse) & 1];
+                unsigned_word(tcpfields::dir_word(conn, dir, tf), n)
+            }
+            What::TcpConn(tf) => {
+                let conn = f.conn().ok_or("the flow has no TCP analysis")?;
+                unsigned_word(tcpfields::conn_word(conn, tf), n)
             }
             What::SrcAddr | What::DstAddr => Err("an address is not an integer".into()),
         }

@@ -43,6 +43,8 @@ pub struct TableOptions {
     pub active_ns: i64,
     pub max_flows: usize,
     pub biflow: bool,
+    /// Analyse TCP performance ([`crate::tcp`]).
+    pub tcp_metrics: bool,
 }
 
 impl Default for TableOptions {
@@ -52,6 +54,7 @@ impl Default for TableOptions {
             active_ns: 300_000_000_000,
             max_flows: 1 << 20,
             biflow: true,
+            tcp_metrics: true,
         }
     }
 }
@@ -247,7 +250,7 @@ impl Table {
         if self.map.len() >= self.opts.max_flows && self.head != NIL {
             self.end(self.head, reason::LACK_OF_RESOURCES);
         }
-        let flow = Flow::new(self.next_id, p);
+        let flow = Flow::new(self.next_id, p, self.opts.tcp_metrics);
         self.next_id = self.next_id.saturating_add(self.id_step);
         self.stats.flows = self.stats.flows.saturating_add(1);
         let slot = Slot {
@@ -286,7 +289,8 @@ impl Table {
         self.record(flow, why);
     }
 
-    fn record(&mut self, flow: Flow, why: u8) {
+    fn record(&mut self, mut flow: Flow, why: u8) {
+        flow.close();
         if let Some(n) = self.stats.by_reason.get_mut(usize::from(why)) {
             *n = n.saturating_add(1);
         }

@@ -429,13 +429,16 @@ fn times_outside_the_ntp_era_leave_those_columns_null() {
     assert_eq!(col(&b, "flowEndNanoseconds"), vec![Some(S as u64), None]);
 }
 
+/// A record's template as its fields' (PEN, id), and its bytes.
+type FieldsAndRecord = (Vec<(u32, u16)>, Vec<u8>);
+
 /// Every record of `capture` metered with `workers` threads, flowId
-/// zeroed, sorted: (template id, record bytes).
+/// zeroed, sorted: (template fields, record bytes).
 fn records_of(
     capture: &str,
     workers: usize,
     table: TableOptions,
-) -> (Vec<(u16, Vec<u8>)>, MeterStats) {
+) -> (Vec<FieldsAndRecord>, MeterStats) {
     let bytes = std::fs::read(format!("tests/data/pcap/{capture}")).unwrap();
     let mut reader = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
     let mut m = Meter::new(
@@ -468,7 +471,10 @@ fn records_of(
                 ids.insert((u64::from_be_bytes(id), r[..at].to_vec()));
                 r[at..at + 8].fill(0);
             }
-            out.push((t.id, r));
+            // Templates made as needed are numbered in the order met,
+            // which workers change: compared by their fields.
+            let fields = t.fields.iter().map(|f| (f.ie.pen, f.ie.id)).collect();
+            out.push((fields, r));
         }
         Ok(())
     })

@@ -25,9 +25,20 @@ pub const CERT_IESPEC: &str = include_str!("../../python/ferrofix/specs/cert.ies
 /// QoF's IEs (PEN 35566), forward IEs only.
 pub const QOF_IESPEC: &str = include_str!("../../python/ferrofix/specs/qof.iespec");
 
+/// ferrofix's TCP-performance IEs (PEN 32473, RFC 5612's documentation
+/// number, unless the meter is given another), forward IEs only.
+pub const FERROFIX_IESPEC: &str = include_str!("../../python/ferrofix/specs/ferrofix.iespec");
+
+/// The PEN of [`FERROFIX_IESPEC`].
+pub const FERROFIX_PEN: u32 = 32473;
+
 /// Every bundled spec file as (name, text), in the order Python's
 /// `ferrofix.BUNDLED_SPECS` loads them (a later file wins a clash).
-pub const BUNDLED_SPECS: [(&str, &str); 2] = [("cert", CERT_IESPEC), ("qof", QOF_IESPEC)];
+pub const BUNDLED_SPECS: [(&str, &str); 3] = [
+    ("cert", CERT_IESPEC),
+    ("qof", QOF_IESPEC),
+    ("ferrofix", FERROFIX_IESPEC),
+];
 
 /// Add every bundled spec to `model`, in order; the number of IEs added
 /// (forward ones, as written in the files).
@@ -72,7 +83,9 @@ mod load_tests {
         let mut m = InfoModel::iana();
         let want: usize = BUNDLED_SPECS.iter().map(|(_, t)| spec_lines(t)).sum();
         assert_eq!(add_bundled(&mut m).unwrap(), want);
-        // 29 QoF IEs (qof.iespec lists 1024..=1053 without 1028).
-        assert_eq!(spec_lines(QOF_IESPEC), 29);
+        // 30 QoF IEs (qof.iespec lists 1024..=1053).
+        assert_eq!(spec_lines(QOF_IESPEC), 30);
+        // 47 of ferrofix's, numbered 1..=47.
+        assert_eq!(spec_lines(FERROFIX_IESPEC), 47);
     }
 }

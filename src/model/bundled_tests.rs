@@ -91,8 +91,26 @@ fn qof_ies_by_number() {
     assert_eq!(&*m.lookup(QOF, 1039).name, "qofTcpCharacteristics");
     assert_eq!(&*m.lookup(CERT, 14).name, "initialTCPFlags");
     assert_eq!(&*m.lookup(CERT, 21).name, "reverseFlowDeltaMilliseconds");
-    // 1028 (meanTcpRttMilliseconds) has no known type: left out on purpose.
-    assert_eq!(&*m.lookup(QOF, 1028).name, "_ipfix_35566_1028");
+    // 1028 (meanTcpRttMilliseconds, dropped by QoF in 2013, read by its
+    // notebooks): unsigned32 as its neighbours.
+    let mean = m.lookup(QOF, 1028);
+    assert_eq!(
+        (&*mean.name, mean.data_type),
+        ("meanTcpRttMilliseconds", DataType::Unsigned32)
+    );
+    // ferrofix's own, under RFC 5612's documentation PEN, and their reverses.
+    let f = m.lookup(32473, 1);
+    assert_eq!(
+        (&*f.name, f.data_type),
+        ("minTcpRttMicroseconds", DataType::Unsigned32)
+    );
+    let r = m.lookup(32473, 1 | ENTERPRISE_REVERSE_BIT);
+    assert_eq!(&*r.name, "reverseMinTcpRttMicroseconds");
+    assert_eq!(
+        m.lookup(32473, 47).data_type,
+        DataType::Boolean,
+        "tcpEcnNegotiated"
+    );
     // The bare IANA model still knows none of them.
     assert!(InfoModel::iana().lookup(QOF, 1024).unknown);
     assert!(InfoModel::iana().by_name("initialTCPFlags").is_none());
@@ -119,6 +137,7 @@ fn a_user_spec_redefines_a_bundled_ie_as_loading_the_files_first_did() {
     let mut by_files = InfoModel::iana();
     by_files.add_spec_text(CERT_IESPEC).unwrap();
     by_files.add_spec_text(QOF_IESPEC).unwrap();
+    by_files.add_spec_text(FERROFIX_IESPEC).unwrap();
     let mut bundled = InfoModel::new();
     for m in [&mut by_files, &mut bundled] {
         m.add_spec("tcpSequenceCount(35566/1024)<unsigned32>")

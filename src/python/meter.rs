@@ -121,7 +121,7 @@ impl PyMeter {
 #[pymethods]
 impl PyMeter {
     #[new]
-    #[pyo3(signature = (sources, *, idle_timeout=30.0, active_timeout=300.0, biflow=true, max_flows=1_048_576, decapsulate=false, workers=1, columns=None, batch_size=65_536, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new()))]
+    #[pyo3(signature = (sources, *, idle_timeout=30.0, active_timeout=300.0, biflow=true, max_flows=1_048_576, decapsulate=false, tcp_metrics=true, workers=1, columns=None, batch_size=65_536, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new()))]
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
         py: Python<'_>,
@@ -131,6 +131,7 @@ impl PyMeter {
         biflow: bool,
         max_flows: usize,
         decapsulate: bool,
+        tcp_metrics: bool,
         workers: usize,
         columns: Option<Vec<String>>,
         batch_size: usize,
@@ -161,6 +162,7 @@ impl PyMeter {
                     active_ns: seconds("active_timeout", active_timeout)?,
                     max_flows,
                     biflow,
+                    tcp_metrics,
                 };
                 let mut model =
                     meter_model(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;

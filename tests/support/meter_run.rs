@@ -22,6 +22,7 @@ fn meter(decapsulate: bool, biflow: bool, max_flows: usize) -> Meter {
                 active_ns: 5_000_000_000,
                 max_flows,
                 biflow,
+                tcp_metrics: true,
             },
             decapsulate,
             ..MeterOptions::default()

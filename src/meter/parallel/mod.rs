@@ -45,7 +45,7 @@ mod worker;
 use round::{Frame, Gate, Round};
 use worker::work;
 
-use super::record::Records;
+use super::record::{LayoutKey, Records};
 use super::table::{Table, TableOptions, TableStats};
 use super::Pending;
 use crate::error::{Error, ErrorKind, Result};
@@ -70,8 +70,10 @@ enum Work {
 
 /// A worker's answer to a round.
 struct Answer {
-    /// Per template, the records encoded.
+    /// Per template of the worker's own [`Records`], the records encoded,
+    /// and what picked each template (the meter's index may differ).
     pending: Vec<Pending>,
+    keys: Vec<Option<LayoutKey>>,
     records: usize,
     table: TableStats,
     /// Frames of its shares so far; for worker 0 also the fragment
@@ -103,6 +105,8 @@ pub struct Workers {
     /// answered).
     in_flight: VecDeque<Arc<Round>>,
     spare: Vec<Round>,
+    /// The meter's templates.
+    records: Arc<Records>,
 }
 
 /// What every worker is given.
@@ -111,7 +115,10 @@ struct Setup {
     n: usize,
     biflow: bool,
     dissect: DissectOptions,
-    records: Arc<Records>,
+    /// The worker's own templates (made in its own order; the meter
+    /// numbers them in the order it takes the answers, so its output is
+    /// the same from one run to the next).
+    records: Records,
     gate: Arc<Gate>,
 }
 
@@ -142,7 +149,7 @@ impl Workers {
                 n,
                 biflow: opts.biflow,
                 dissect,
-                records: Arc::clone(records),
+                records: records.fresh()?,
                 gate: Arc::clone(&gate),
             };
             let thread = std::thread::Builder::new()
@@ -169,12 +176,13 @@ impl Workers {
             round: Round::new(n),
             in_flight: VecDeque::new(),
             spare: Vec::new(),
+            records: Arc::clone(records),
         })
     }
 
     /// Hand a captured frame to the workers (in the next round); answers
     /// taken are appended to `pending` (their record count returned).
-    pub fn frame(&mut self, p: &Packet<'_>, pending: &mut [Pending]) -> Result<usize> {
+    pub fn frame(&mut self, p: &Packet<'_>, pending: &mut Vec<Pending>) -> Result<usize> {
         let start = self.round.bytes.len();
         self.round.bytes.extend_from_slice(p.data);
         self.round.frames.push(Frame {
@@ -209,13 +217,27 @@ impl Workers {
     }
 
     /// The answers to the oldest round, worker by worker.
-    fn take_answers(&mut self, pending: &mut [Pending]) -> Result<usize> {
+    fn take_answers(&mut self, pending: &mut Vec<Pending>) -> Result<usize> {
         let mut n = 0usize;
         for w in &mut self.all {
             let a = w.from.recv().map_err(|_| gone())??;
-            for (into, p) in pending.iter_mut().zip(&a.pending) {
-                into.bytes.extend_from_slice(&p.bytes);
-                into.count = into.count.saturating_add(p.count);
+            for (p, key) in a.pending.iter().zip(&a.keys) {
+                if p.count == 0 {
+                    continue;
+                }
+                let Some(key) = key else {
+                    return Err(Error::new(ErrorKind::Internal(
+                        "a meter worker's records have no template".into(),
+                    )));
+                };
+                let i = self.records.index_of(*key)?;
+                if pending.len() <= i {
+                    pending.resize_with(i.saturating_add(1), Pending::default);
+                }
+                if let Some(into) = pending.get_mut(i) {
+                    into.bytes.extend_from_slice(&p.bytes);
+                    into.count = into.count.saturating_add(p.count);
+                }
             }
             n = n.saturating_add(a.records);
             w.table = a.table;
@@ -239,7 +261,7 @@ impl Workers {
 
     /// The input ended: every worker ends its flows; every answer is
     /// taken and the workers stop.
-    pub fn finish(&mut self, pending: &mut [Pending]) -> Result<usize> {
+    pub fn finish(&mut self, pending: &mut Vec<Pending>) -> Result<usize> {
         let mut n = 0usize;
         if !self.round.frames.is_empty() {
             self.send_round()?;

@@ -130,8 +130,12 @@ impl State<'_> {
         records: usize,
         pending: Vec<Pending>,
     ) -> Answer {
+        let keys = (0..pending.len())
+            .map(|i| self.setup.records.key(i))
+            .collect();
         Answer {
             pending,
+            keys,
             records,
             table: table.stats.clone(),
             dissect: self.share.stats(),
@@ -150,7 +154,7 @@ pub(super) fn work(
     outbox: &Sender<Result<Answer>>,
 ) {
     let _breaks = BreaksOnPanic(&setup.gate);
-    let templates = setup.records.templates().count();
+    let templates = setup.records.templates().len();
     let mut st = State {
         setup,
         share: Dissector::new(DissectOptions {
