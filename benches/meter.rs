@@ -5,11 +5,14 @@
 //! - `read`: the pcap reader over the mapped file (`CaptureReader::next_packet`);
 //! - `dissect`: + the packet layer (`Dissector::frame_with`, fragments assigned);
 //! - `table`: + the flow table (`Table::packet`: key, lookup, update,
-//!   timeouts), ended records dropped;
-//! - `records`: + records encoded in their templates (`Meter::packet`,
+//!   timeouts), ended records dropped, without the TCP metrics;
+//! - `tcp`: the same with the TCP metrics (`crate::tcp`, every TCP packet
+//!   analysed);
+//! - `records` (from here on with the TCP metrics): + records encoded in their templates (`Meter::packet`,
 //!   `Meter::drain`): the whole meter without Arrow;
 //! - `ipfix`: the meter as an IPFIX stream (`export_ipfix` into a sink:
-//!   what `ferrofix meter -o` runs);
+//!   what `ferrofix meter -o` runs); `ipfix-notcp` without the TCP
+//!   metrics (`--no-tcp-metrics`);
 //! - `arrow`: the meter as Arrow batches (`MeterBatches`, what `ff.meter`
 //!   runs with the GIL released);
 //! - `records-2w`, `arrow-2w`: those with two workers (`workers = 2`).
@@ -36,7 +39,7 @@ use ferrofix::encode::{ExportOptions, Exporter};
 use ferrofix::meter::batches::MeterBatches;
 use ferrofix::meter::export::export_ipfix;
 use ferrofix::meter::input::Captures;
-use ferrofix::meter::table::Table;
+use ferrofix::meter::table::{Table, TableOptions};
 use ferrofix::meter::{Meter, MeterOptions};
 use ferrofix::model::InfoModel;
 use ferrofix::packet::{DissectOptions, Dissector, FragmentMode};
@@ -106,10 +109,13 @@ fn dissect(path: &Path) -> u64 {
     n
 }
 
-fn table(path: &Path) -> u64 {
+fn table(path: &Path, tcp_metrics: bool) -> u64 {
     let mut r = open(path);
     let mut d = dissector();
-    let mut t = Table::new(MeterOptions::default().table);
+    let mut t = Table::new(TableOptions {
+        tcp_metrics,
+        ..TableOptions::default()
+    });
     let mut n = 0u64;
     while let Some(p) = r.next_packet().expect("read") {
         d.frame_with(
@@ -158,8 +164,10 @@ fn records(path: &Path, workers: usize) -> u64 {
     n
 }
 
-fn ipfix(path: &Path) -> u64 {
-    let mut m = Meter::new(MeterOptions::default(), &InfoModel::new()).expect("meter");
+fn ipfix(path: &Path, tcp_metrics: bool) -> u64 {
+    let mut opts = MeterOptions::default();
+    opts.table.tcp_metrics = tcp_metrics;
+    let mut m = Meter::new(opts, &InfoModel::new()).expect("meter");
     let mut caps = Captures::new(vec![open(path)]);
     let mut ex = Exporter::new(std::io::sink(), ExportOptions::default()).expect("exporter");
     export_ipfix(
@@ -226,10 +234,12 @@ fn main() {
     let stages: Vec<Stage> = vec![
         ("read", Box::new(read)),
         ("dissect", Box::new(dissect)),
-        ("table", Box::new(table)),
+        ("table", Box::new(|p| table(p, false))),
+        ("tcp", Box::new(|p| table(p, true))),
         ("records", Box::new(|p| records(p, 1))),
         ("records-2w", Box::new(|p| records(p, 2))),
-        ("ipfix", Box::new(ipfix)),
+        ("ipfix", Box::new(|p| ipfix(p, true))),
+        ("ipfix-notcp", Box::new(|p| ipfix(p, false))),
         ("arrow", Box::new(|p| arrow(p, 1))),
         ("arrow-2w", Box::new(|p| arrow(p, 2))),
     ];

@@ -15,7 +15,9 @@ installed is listed as skipped.
 
 Peers: a plain read (`cat > /dev/null`), softflowd (IPFIX to a discard
 port, offline until EOF), argus (records to /dev/null), tshark's TCP
-conversation table, nfstream (`NFStreamer(source=...).to_pandas()` with
+conversation table, the TCP analysers tcptrace (`-l -r`: per connection
+statistics with RTT) and tshark with its TCP analysis fields (RTT of each
+ACK, retransmissions, lost segments; one pass), nfstream (`NFStreamer(source=...).to_pandas()` with
 its defaults, from a Python that has nfstream: --nfstream-python), and
 ferrofix (`run_ferrofix`): `ff.Meter(capture)` with every Arrow batch
 taken, with one worker and with two, and `ff.meter(capture)` (a pandas
@@ -126,6 +128,12 @@ def peers(
     )
     tool("argus 3.0.8.2 (-w /dev/null)", ["argus", "-X", "-S", "60", "-r", c, "-w", "/dev/null"])
     tool("tshark -q -z conv,tcp", ["tshark", "-n", "-q", "-z", "conv,tcp", "-r", c])
+    tool("tcptrace 6.6.7 -n -l -r (TCP analysis)", ["tcptrace", "-n", "-l", "-r", c])
+    analysis = ["tcp.analysis.ack_rtt", "tcp.analysis.retransmission", "tcp.analysis.lost_segment"]
+    tool(
+        "tshark TCP analysis fields (ack_rtt, retransmission, lost_segment)",
+        ["tshark", "-n", "-r", c, "-T", "fields"] + [a for f in analysis for a in ("-e", f)],
+    )
     nfs = nfstream_python or sys.executable
     if python_has(nfs, "nfstream"):
         code = (
@@ -139,12 +147,12 @@ def peers(
     table.append(("ferrofix ff.Meter batches, 2 workers", run_ferrofix(capture, python, 2)))
     table.append(("ferrofix ff.meter (pandas)", run_ferrofix(capture, python, None)))
     cli = Path(python).with_name("ferrofix")
-    table.append(
-        (
-            "ferrofix meter (command line, to IPFIX)",
-            [str(cli), "meter", c, "-o", os.devnull] if cli.exists() else f"skipped: no {cli}",
-        )
-    )
+    for name, extra in [
+        ("ferrofix meter (command line, to IPFIX, every TCP metric)", []),
+        ("ferrofix meter --no-tcp-metrics (command line, to IPFIX)", ["--no-tcp-metrics"]),
+    ]:
+        argv = [str(cli), "meter", c, "-o", os.devnull, "--no-progress", *extra]
+        table.append((name, argv if cli.exists() else f"skipped: no {cli}"))
     return table
 
 
