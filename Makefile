@@ -20,7 +20,7 @@ FUZZ_TARGETS := decode_message encode_roundtrip meter $(FUZZ_GENERATED)
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SRC := $(shell find python -type f) pyproject.toml
 
-.PHONY: demo test lint rust-test py-test tools bench bench-meter fuzz develop clean
+.PHONY: demo test lint rust-test py-test tools bench bench-meter fuzz develop clean truth
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,18 +40,19 @@ demo: $(BUILD_STAMP)
 	@echo
 	$(VENV)/bin/ferrofix meter $(DEMO_CAPTURE) --top 8
 
-# Oracle tools (tshark, libfixbuf's ipfixDump and headers, argus and ra, GNU
-# time for benches/meter_peers.py) from Debian where
+# Oracle tools (tshark, libfixbuf's ipfixDump and headers, argus and ra,
+# tcptrace, GNU time for benches/meter_peers.py) from Debian where
 # we are root; elsewhere the tests that need them report as skipped.
 tools:
 	@if command -v tshark >/dev/null && command -v ipfixDump >/dev/null \
 	    && command -v softflowd >/dev/null && command -v pmacctd >/dev/null \
-	    && command -v argus >/dev/null && command -v ra >/dev/null && [ -x /usr/bin/time ]; then \
+	    && command -v argus >/dev/null && command -v ra >/dev/null && command -v tcptrace >/dev/null \
+	    && [ -x /usr/bin/time ]; then \
 	  echo "oracle tools present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	     tshark libfixbuf-tools libfixbuf-dev pkg-config zstd softflowd pmacct iproute2 \
-	     argus-server argus-client time >/dev/null) \
+	     argus-server argus-client tcptrace time >/dev/null) \
 	  || echo "warning: could not install oracle tools; their tests will be skipped"; \
 	else echo "not root: oracle tools not installed; their tests will be skipped"; fi
 
@@ -60,12 +61,15 @@ lint: $(STAMP)
 	cargo fmt --check --manifest-path testgen/Cargo.toml
 	cargo clippy --all-targets --all-features -q -- -D warnings
 	cargo clippy --manifest-path testgen/Cargo.toml --all-targets -q -- -D warnings
-	$(VENV)/bin/ruff check python tests scripts benches
-	$(VENV)/bin/ruff format --check python tests scripts benches
+	cargo fmt --check --manifest-path truth/shaper/Cargo.toml
+	cargo clippy --manifest-path truth/shaper/Cargo.toml --all-targets -q -- -D warnings
+	$(VENV)/bin/ruff check python tests scripts benches truth
+	$(VENV)/bin/ruff format --check python tests scripts benches truth
 	$(VENV)/bin/mypy
 
 rust-test:
 	cargo test -q
+	cargo test -q --manifest-path truth/shaper/Cargo.toml
 
 py-test: $(BUILD_STAMP) tools
 	$(VENV)/bin/python -m mypy.stubtest ferrofix._ferrofix
@@ -112,3 +116,16 @@ fuzz:
 
 clean:
 	rm -rf $(VENV) target
+
+# Ground truth for the meter's TCP metrics (docs/truth.md): real Linux TCP between network
+# namespaces through an NFQUEUE shaper (truth/), as root on Debian; writes TRUTH_OUT.
+TRUTH_OUT ?= truth/out
+truth:
+	@if [ "$$(id -u)" != 0 ]; then echo "make truth needs root (network namespaces, iptables, tcpdump)"; exit 2; fi
+	@if ! command -v tcpdump >/dev/null || ! command -v ethtool >/dev/null || ! command -v iptables >/dev/null \
+	    || ! command -v nstat >/dev/null || ! command -v taskset >/dev/null || [ ! -x /usr/bin/python3 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    tcpdump ethtool iptables iproute2 util-linux python3 >/dev/null; \
+	fi
+	cargo build --release -q --manifest-path truth/shaper/Cargo.toml
+	/usr/bin/python3 truth/run.py --out $(TRUTH_OUT)

@@ -1,0 +1,374 @@
+"""The meter's TCP metrics against real Linux TCP's own truth.
+
+Each scenario is a real transfer between network namespaces through a
+user-space shaper, captured beside the sender (``snd``) and beside the
+receiver (``rcv``), in two sets made by two harnesses:
+``tests/data/tcp-truth-ref/`` (copied from ``../shared/data/tcp-truth``, made
+by a harness independent of ferrofix: see its README) and
+``tests/data/tcp-truth/`` (made by this repository's ``make truth``,
+``docs/truth.md``). The expected values come from the kernels (``tcp_info``
+and ``nstat`` counters of both ends) and from the shaper's log of every
+packet it dropped, delayed or marked, never from ferrofix's output.
+
+Where the shaper sits relative to a capture decides what that capture can
+see: packets of the client's direction are impaired after the ``snd``
+capture (downstream) and before the ``rcv`` one (upstream); the server's
+direction the other way round.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import ferrofix as ff
+
+ROOT = Path(__file__).resolve().parents[1] / "data"
+SETS = ("tcp-truth-ref", "tcp-truth")
+SCENARIOS = [
+    f"{d}/{s['scenario']}"
+    for d in SETS
+    for s in json.loads((ROOT / d / "index.json").read_text())["scenarios"]
+]
+# The client's direction is queue 0 of the shaper, the server's queue 1.
+CLIENT_QUEUE, SERVER_QUEUE = 0, 1
+
+
+@cache
+def truth(scenario: str) -> dict[str, Any]:
+    return json.loads((ROOT / f"{scenario}.truth.json").read_text())
+
+
+@cache
+def metered(scenario: str, point: str) -> pd.DataFrame:
+    df = ff.meter(ROOT / f"{scenario}.{point}.s96.pcap.zst")
+    return df[df.protocolIdentifier == 6]
+
+
+def row(scenario: str, point: str, conn: dict[str, Any]) -> pd.Series:
+    """The biflow record of a connection (oriented by its initiator)."""
+    ft = conn["five_tuple"]
+    df = metered(scenario, point)
+    r = df[(df.sourceTransportPort == ft["sport"]) & (df.destinationTransportPort == ft["dport"])]
+    assert len(r) == 1, f"{scenario} {point}: {len(r)} records for {ft}"
+    return r.iloc[0]
+
+
+def connections(scenario: str) -> list[dict[str, Any]]:
+    return truth(scenario)["connections"]
+
+
+def events(scenario: str, conn: dict[str, Any], queue: int, kinds: tuple[str, ...]) -> list[dict]:
+    """The shaper's events of one kind on one direction of a connection."""
+    ft = conn["five_tuple"]
+    ports = {ft["sport"], ft["dport"]}
+    return [
+        e
+        for e in truth(scenario)["shaper"]["events"]
+        if e["queue"] == queue and e["event"] in kinds and {e["sport"], e["dport"]} == ports
+    ]
+
+
+def distinct_octets(evs: list[dict]) -> int:
+    """Octets covered by the events' segments, each counted once (a
+    segment dropped, retransmitted and dropped again is one loss)."""
+    if not evs:
+        return 0
+    base = evs[0]["seq"]
+    spans = []
+    for e in evs:
+        start = (e["seq"] - base + 2**31) % 2**32 - 2**31
+        spans.append((start, start + e["payload"]))
+    total, end = 0, None
+    for a, b in sorted(spans):
+        if end is None or a >= end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+TSHARK = shutil.which("tshark") is not None
+needs_tshark = pytest.mark.skipif(not TSHARK, reason="tshark (the oracle) is not installed")
+
+
+FIELDS = ["-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.seq_raw", "-e", "tcp.len"]
+
+
+@cache
+def arrivals(scenario: str, point: str) -> list[tuple[int, int, int, int]]:
+    """(source port, destination port, sequence number, data length) of the
+    capture's data segments in capture order, as tshark reads them."""
+    raw = (ROOT / f"{scenario}.{point}.s96.pcap.zst").read_bytes()
+    pcap = subprocess.run(["zstd", "-dc"], input=raw, check=True, capture_output=True).stdout
+    out = subprocess.run(
+        ["tshark", "-r", "-", "-Y", "tcp.len > 0", "-T", "fields", *FIELDS],
+        input=pcap,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    return [tuple(int(x) for x in line.split("\t")) for line in out.splitlines() if line]  # type: ignore[misc]
+
+
+def segments(scenario: str, point: str, sport: int, dport: int, base: int) -> list[tuple[int, int]]:
+    """One direction's data segments at a capture, as [start, end) relative
+    to `base`, in arrival order."""
+    out = []
+    for sp, dp, seq, n in arrivals(scenario, point):
+        if (sp, dp) == (sport, dport):
+            start = (seq - base + 2**31) % 2**32 - 2**31
+            out.append((start, start + n))
+    return out
+
+
+def within(measured_us: float, kernel_us: float) -> bool:
+    """The brief's bound: max(0.2 ms, 3%)."""
+    return abs(measured_us - kernel_us) <= max(200.0, 0.03 * kernel_us)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_sender_side_retransmissions_are_the_kernels_by_class(scenario: str) -> None:
+    t = truth(scenario)
+    for point, ns, prefix in [("snd", "client_ns", ""), ("rcv", "server_ns", "reverse")]:
+        n = t["nstat_key"][ns]
+        df = metered(scenario, point)
+
+        def total(name: str, df: pd.DataFrame = df, prefix: str = prefix) -> int:
+            col = prefix + name[0].upper() + name[1:] if prefix else name
+            return int(df[col].sum())
+
+        where = f"{scenario} {point} ({ns})"
+        assert total("tcpRetransmitCount") == n["TcpRetransSegs"], where
+        assert total("tcpFastRetransmitCount") == n["TcpExtTCPFastRetrans"], where
+        timeouts = n["TcpExtTCPTimeouts"] + n["TcpExtTCPSlowStartRetrans"]
+        assert total("tcpTimeoutRetransmitCount") == timeouts, where
+        # What the kernel retransmitted that was neither fast, nor a
+        # timeout, nor a SYN: its loss probes that re-sent data.
+        probes = (
+            n["TcpRetransSegs"] - n["TcpExtTCPFastRetrans"] - timeouts - n["TcpExtTCPSynRetrans"]
+        )
+        assert total("tcpTailLossProbeCount") == probes, where
+        assert probes <= n["TcpExtTCPLossProbes"], where
+        assert total("tcpSpuriousRetransmitCount") == 0, where
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_minimum_rtt_beside_a_host_is_its_kernels(scenario: str) -> None:
+    for conn in connections(scenario):
+        # Beside the client, its data's round trip is nearly the whole
+        # path; beside the server, the server's direction's is.
+        snd = row(scenario, "snd", conn)
+        kernel = conn["client"]["tcp_info"]["min_rtt"]
+        got = snd["minTcpRttMicroseconds"]
+        assert within(got, kernel), f"{scenario} client: {got} us vs kernel {kernel} us"
+        rcv = row(scenario, "rcv", conn)
+        kernel = conn["server"]["tcp_info"]["min_rtt"]
+        if conn["server_to_client_bytes"] > 0:
+            got = rcv["reverseMinTcpRttMicroseconds"]
+        else:
+            # A server that only receives has one RTT sample in its kernel,
+            # the handshake's (its FIN was answered after the snapshot):
+            # the SYN/ACK-to-ACK half beside it.
+            got = rcv["reverseTcpHandshakeHalfRttMicroseconds"]
+        assert within(got, kernel), f"{scenario} server: {got} us vs kernel {kernel} us"
+        # And the half on the capture's own side is small.
+        assert rcv["minTcpRttMicroseconds"] < 1000
+        assert snd["reverseMinTcpRttMicroseconds"] < 1000
+
+
+def visible_drops(scenario: str, point: str, conn: dict, queue: int) -> int:
+    """Octets the shaper dropped on `queue` whose absence the capture at
+    `point` shows: a later segment passed it before the octets came again
+    (a lost last segment, repaired before anything overtook it, leaves no
+    trace at any observation point after the loss)."""
+    drops = events(scenario, conn, queue, ("drop_random", "drop_list", "drop_qlimit"))
+    drops = [e for e in drops if e["payload"] > 0]
+    if not drops:
+        return 0
+    base = drops[0]["seq"]
+    ft = conn["five_tuple"]
+    ports = (ft["sport"], ft["dport"]) if queue == CLIENT_QUEUE else (ft["dport"], ft["sport"])
+    segs = segments(scenario, point, *ports, base)
+    visible = []
+    for e in drops:
+        a = (e["seq"] - base + 2**31) % 2**32 - 2**31
+        b = a + e["payload"]
+        first = next((i for i, (s, t) in enumerate(segs) if s <= a < t), len(segs))
+        if any(s >= b for s, _ in segs[:first]):
+            visible.append({"seq": e["seq"], "payload": e["payload"]})
+    return distinct_octets(visible)
+
+
+@needs_tshark
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_upstream_loss_is_what_the_shaper_dropped_before_the_capture(scenario: str) -> None:
+    drops = ("drop_random", "drop_list", "drop_qlimit")
+    for conn in connections(scenario):
+        rcv, snd = row(scenario, "rcv", conn), row(scenario, "snd", conn)
+        where = f"{scenario} {conn['five_tuple']['sport']}"
+        c2s = visible_drops(scenario, "rcv", conn, CLIENT_QUEUE)
+        s2c = visible_drops(scenario, "snd", conn, SERVER_QUEUE)
+        assert rcv["tcpUpstreamLossOctetCount"] == c2s, where
+        assert snd["reverseTcpUpstreamLossOctetCount"] == s2c, where
+        if conn["server_to_client_bytes"] == 0:
+            # In a bulk upload most losses are mid-stream, and show.
+            every = distinct_octets(events(scenario, conn, CLIENT_QUEUE, drops))
+            assert c2s >= every * 0.75, where
+        # Nothing is lost before the capture on the sender's own side.
+        assert snd["tcpUpstreamLossOctetCount"] == 0, where
+        assert rcv["reverseTcpUpstreamLossOctetCount"] == 0, where
+        # Everything lost was retransmitted, so no octet stays unseen.
+        assert rcv["tcpSequenceLossCount"] == 0 and snd["reverseTcpSequenceLossCount"] == 0
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_ce_marks_are_those_the_shaper_applied(scenario: str) -> None:
+    for conn in connections(scenario):
+        c2s = len(events(scenario, conn, CLIENT_QUEUE, ("ce_mark",)))
+        s2c = len(events(scenario, conn, SERVER_QUEUE, ("ce_mark",)))
+        rcv, snd = row(scenario, "rcv", conn), row(scenario, "snd", conn)
+        assert rcv["ceMarkCount"] == c2s and snd["ceMarkCount"] == 0, scenario
+        assert snd["reverseCeMarkCount"] == s2c and rcv["reverseCeMarkCount"] == 0, scenario
+        negotiated = conn["client"]["tcp_info"]["opt_ecn"]
+        assert snd["tcpEcnNegotiated"] == negotiated == rcv["tcpEcnNegotiated"], scenario
+        if negotiated:
+            # An ECN sender marks its data ECT, but not its retransmissions
+            # (RFC 3168 §6.1.1, §6.1.5): at the receiver, ECT + CE are the
+            # data segments less at most the kernel's retransmissions.
+            marked = rcv["ectMarkCount"] + rcv["ceMarkCount"]
+            data = rcv["transportPacketDeltaCount"]
+            rtx = truth(scenario)["nstat_key"]["client_ns"]["TcpRetransSegs"]
+            assert data - rtx <= marked <= data, scenario
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_octets_and_options_are_the_endpoints(scenario: str) -> None:
+    t = truth(scenario)
+    for conn in connections(scenario):
+        client, server = conn["client"]["tcp_info"], conn["server"]["tcp_info"]
+        for point in ("snd", "rcv"):
+            r = row(scenario, point, conn)
+            where = f"{scenario} {point}"
+            assert r["tcpSequenceCount"] == conn["client_to_server_bytes"], where
+            assert r["reverseTcpSequenceCount"] == conn["server_to_client_bytes"], where
+            # The window scale each end announced for its own receiving.
+            assert r["tcpWindowScale"] == client["rcv_wscale"], where
+            assert r["reverseTcpWindowScale"] == server["rcv_wscale"], where
+            quality = int(r["tcpMeasurementQuality"])
+            assert bool(quality & 0x02) == client["opt_timestamps"], where
+            assert bool(quality & 0x04) == client["opt_sack"], where
+            assert quality & 0x01 and not quality & 0x20, where  # handshake seen
+            # The SYN's MSS: the path MTU less the IP and TCP headers.
+            headers = 40 if t["ip_version"] == 4 else 60
+            assert r["declaredTcpMss"] == client["pmtu"] - headers, where
+            span = (r["flowEndNanoseconds"] - r["flowStartNanoseconds"]).total_seconds()
+            if client["opt_timestamps"] and span > 0.2:
+                # Linux stamps in milliseconds (RFC 7323 §5.4 allows
+                # 1 ms to 1 s).
+                assert abs(r["tcpTimestampFrequency"] - 1000) <= 5, where
+            elif not client["opt_timestamps"]:
+                assert pd.isna(r["tcpTimestampFrequency"]), where
+        snd = row(scenario, "snd", conn)
+        if conn["client_to_server_bytes"] > 100 * client["snd_mss"]:
+            # A bulk sender fills its segments: the kernel's send MSS.
+            assert snd["observedTcpMss"] == client["snd_mss"], scenario
+        # The server's window as the client last saw it was scaled (a raw
+        # window field is at most 65535).
+        assert snd["reverseMaxTcpRwin"] >= client["snd_wnd"], scenario
+
+
+@needs_tshark
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if "reorder" in s])
+def test_reordered_segments_are_the_delayed_ones_overtaken(scenario: str) -> None:
+    """A segment the shaper delayed is reordered at the receiver when a
+    later segment of its connection passed it: tshark lists the receiver's
+    arrivals, the shaper's log which were delayed."""
+    for conn in connections(scenario):
+        ft = conn["five_tuple"]
+        delayed = events(scenario, conn, CLIENT_QUEUE, ("reorder_delay",))
+        base = delayed[0]["seq"]
+        segs = segments(scenario, "rcv", ft["sport"], ft["dport"], base)
+        starts = {(e["seq"] - base + 2**31) % 2**32 - 2**31 for e in delayed}
+        overtaken = 0
+        for s in starts:
+            # The delayed segment's first arrival (a spurious
+            # retransmission of it may come again later).
+            first = next(i for i, (a, _) in enumerate(segs) if a == s)
+            if any(a > s for a, _ in segs[:first]):
+                overtaken += 1
+        r = row(scenario, "rcv", conn)
+        assert overtaken > 0
+        assert r["tcpReorderedSegmentCount"] == overtaken, scenario
+        # Reordering is not loss.
+        assert r["tcpRepairedSegmentCount"] == 0 and r["tcpUpstreamLossOctetCount"] == 0
+
+
+def installed(kind: str) -> list[str]:
+    """Scenarios whose set has a capture of `kind` (e.g. ``mid_s96``)."""
+    out = []
+    for d in SETS:
+        for s in json.loads((ROOT / d / "index.json").read_text())["scenarios"]:
+            if kind in s.get("installed", {}):
+                out.append(f"{d}/{s['scenario']}")
+    return out
+
+
+@pytest.mark.parametrize("scenario", installed("mid_s96"))
+def test_in_the_middle_each_half_is_its_one_way_delay(scenario: str) -> None:
+    """The shaper's own capture takes each packet before its direction's
+    delay: the half toward the server is the configured client-to-server
+    delay, the half toward the client the server-to-client one."""
+    t = truth(scenario)
+    if any(t["shaping"][d].get("rate_mbit") for d in ("client_to_server", "server_to_client")):
+        pytest.skip("a rate limit's queueing adds to the configured delay")
+    c2s = t["shaping"]["client_to_server"]["delay_ms"] * 1000
+    s2c = t["shaping"]["server_to_client"]["delay_ms"] * 1000
+    for conn in connections(scenario):
+        r = row(scenario, "mid", conn)
+        # The wire adds a little (veths, forwarding): the halves are never
+        # below the delay, and within the bound above it.
+        for got, want in [
+            (r["minTcpRttMicroseconds"], c2s),
+            (r["reverseMinTcpRttMicroseconds"], s2c),
+        ]:
+            assert want <= got and within(got, want), f"{scenario}: {got} us for {want} us"
+        # The round trip is their sum, within the same bound.
+        both = r["minTcpRttMilliseconds"] * 1000
+        assert abs(both - (c2s + s2c)) <= max(1000, 0.03 * (c2s + s2c))
+        # Nothing is impaired before this point: no gap, no CE mark.
+        assert r["tcpUpstreamLossOctetCount"] == 0 and r["reverseTcpUpstreamLossOctetCount"] == 0
+        assert r["ceMarkCount"] == 0 and r["reverseCeMarkCount"] == 0
+
+
+@pytest.mark.parametrize("scenario", installed("snd_full"))
+def test_a_header_only_capture_gives_the_full_captures_metrics(scenario: str) -> None:
+    """The same packets captured whole and at snaplen 96 (two tcpdumps at
+    once, so their timestamps differ by microseconds): every count is the
+    same, every time within 50 us."""
+    full = ff.meter(ROOT / f"{scenario}.snd.full.pcap.zst")
+    cut = ff.meter(ROOT / f"{scenario}.snd.s96.pcap.zst")
+    key = ["sourceTransportPort", "destinationTransportPort", "protocolIdentifier"]
+    full = full.sort_values(key).reset_index(drop=True)
+    cut = cut.sort_values(key).reset_index(drop=True)
+    assert list(full.columns) == list(cut.columns) and len(full) == len(cut)
+    tcp_fields = [c for c in full.columns if "Tcp" in c or c.startswith("tcp")]
+    assert len(tcp_fields) > 60
+    for c in full.columns:
+        if c.startswith("flowStart") or c.startswith("flowEnd") or c == "flowId":
+            continue
+        a, b = full[c], cut[c]
+        if "Microseconds" in c or "Milliseconds" in c or c == "tcpTimestampFrequency":
+            diff = (a.astype("float64") - b.astype("float64")).abs()
+            limit = 1 if "Milliseconds" in c or c == "tcpTimestampFrequency" else 50
+            assert (diff.fillna(0) <= limit).all() and (a.isna() == b.isna()).all(), c
+        else:
+            assert a.equals(b), c
