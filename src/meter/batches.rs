@@ -34,6 +34,8 @@ pub struct MeterBatches {
     policy: Policy,
     batch_size: usize,
     ready: VecDeque<RecordBatch>,
+    /// The input ended (or failed): the open flows are ending.
+    ending: bool,
     finished: bool,
     /// An error to give once the flows before it are out.
     error: Option<Error>,
@@ -64,6 +66,7 @@ impl MeterBatches {
             captures,
             labels,
             ready: VecDeque::new(),
+            ending: false,
             finished: false,
             error: None,
             warnings: Vec::new(),
@@ -130,6 +133,9 @@ impl MeterBatches {
     /// Meter packets until a batch's worth of records is ready or the
     /// input ends.
     fn meter_some(&mut self) -> Result<()> {
+        if self.ending {
+            return self.end_some();
+        }
         for _ in 0..CHUNK {
             match self.captures.next_packet() {
                 Next::Packet(_, p) => self.meter.packet(&p)?,
@@ -140,24 +146,31 @@ impl MeterBatches {
                     match self.policy {
                         Policy::Error => {
                             self.error = Some(e);
-                            self.meter.finish()?;
-                            self.finished = true;
-                            return Ok(());
+                            self.ending = true;
+                            return self.end_some();
                         }
                         Policy::Warn => self.warnings.push(e.to_string()),
                         Policy::Skip => {}
                     }
                 }
                 Next::End => {
-                    self.meter.finish()?;
-                    self.finished = true;
-                    return Ok(());
+                    self.ending = true;
+                    return self.end_some();
                 }
             }
             if self.meter.pending() >= self.batch_size {
                 break;
             }
         }
+        Ok(())
+    }
+}
+
+impl MeterBatches {
+    /// The input ended: a batch's worth of the open flows ends (all of
+    /// them, the last time).
+    fn end_some(&mut self) -> Result<()> {
+        self.finished = self.meter.finish_some(self.batch_size)?;
         Ok(())
     }
 }

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 
 /// Packets metered between looks for ended records.
 const CHUNK: usize = 4096;
+/// Flows ended at a time when the input ends.
+pub const FINISH_BATCH: usize = 16_384;
 
 /// What a metering run to IPFIX did.
 #[derive(Debug, Default)]
@@ -66,7 +68,11 @@ pub fn export_ipfix<W: Write>(
             }
         }
         if ended {
-            meter.finish()?;
+            // The open flows leave in batches, each written before the
+            // next ends.
+            while !meter.finish_some(FINISH_BATCH)? {
+                write_pending(meter, exporter)?;
+            }
         }
         write_pending(meter, exporter)?;
         progress(captures.position())?;

@@ -62,7 +62,7 @@ pub struct TcpDir {
 pub struct TcpBlock {
     pub dir: [TcpDir; 2],
     /// None when the meter's TCP metrics are off.
-    pub conn: Option<Conn>,
+    pub conn: Option<Box<Conn>>,
 }
 
 /// How a flow stands after a packet.
@@ -116,7 +116,7 @@ impl Flow {
             tcp: (p.key.protocol == 6).then(|| {
                 Box::new(TcpBlock {
                     dir: [TcpDir::default(); 2],
-                    conn: tcp_metrics.then(Conn::default),
+                    conn: tcp_metrics.then(Box::default),
                 })
             }),
         }
@@ -228,7 +228,7 @@ impl Flow {
 
     /// The TCP analysis, for a TCP flow metered with it.
     pub fn conn(&self) -> Option<&Conn> {
-        self.tcp.as_ref().and_then(|b| b.conn.as_ref())
+        self.tcp.as_ref().and_then(|b| b.conn.as_deref())
     }
 
     /// The record ends: state that runs to the record's end (zero-window

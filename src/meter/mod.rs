@@ -97,6 +97,8 @@ pub struct Meter {
     pending: Vec<Pending>,
     pending_count: usize,
     stats: MeterStats,
+    /// `finish_some` has begun.
+    finishing: bool,
 }
 
 impl Meter {
@@ -126,6 +128,7 @@ impl Meter {
             pending: (0..n).map(|_| Pending::default()).collect(),
             pending_count: 0,
             stats: MeterStats::default(),
+            finishing: false,
         })
     }
 
@@ -164,19 +167,33 @@ impl Meter {
 
     /// The input ended: every open flow ends, held fragments are metered.
     pub fn finish(&mut self) -> Result<()> {
+        while !self.finish_some(usize::MAX)? {}
+        Ok(())
+    }
+
+    /// The input ended: end at most `n` open flows (the first call meters
+    /// the held fragments first); true once every flow has ended. Between
+    /// calls the caller takes the records ([`Meter::drain`]), so a table of
+    /// a million flows leaves in batches instead of all at once (with
+    /// workers, each worker's flows end at once).
+    pub fn finish_some(&mut self, n: usize) -> Result<bool> {
         if let Some(w) = &mut self.workers {
             let n = w.finish(&mut self.pending)?;
             self.count(n);
-            return Ok(());
+            return Ok(true);
         }
-        self.dissector.finish();
-        while let Some(d) = self.dissector.next_released() {
-            let fp = FlowPacket::of(&d, self.biflow);
-            self.stats.metered = self.stats.metered.saturating_add(1);
-            self.table.observe(&fp);
+        if !self.finishing {
+            self.finishing = true;
+            self.dissector.finish();
+            while let Some(d) = self.dissector.next_released() {
+                let fp = FlowPacket::of(&d, self.biflow);
+                self.stats.metered = self.stats.metered.saturating_add(1);
+                self.table.observe(&fp);
+            }
         }
-        self.table.finish();
-        self.encode_ended()
+        let done = self.table.finish_some(n);
+        self.encode_ended()?;
+        Ok(done)
     }
 
     fn count(&mut self, records: usize) {

@@ -236,7 +236,17 @@ impl Table {
     /// The capture ended: every open record ends (forced, or end of flow
     /// for one closing).
     pub fn finish(&mut self) {
-        while self.head != NIL {
+        while !self.finish_some(usize::MAX) {}
+    }
+
+    /// End at most `n` of the open records, least recently seen first, as
+    /// [`Table::finish`] does; true once none is left (so the records of a
+    /// large table can leave in batches rather than all at once).
+    pub fn finish_some(&mut self, n: usize) -> bool {
+        for _ in 0..n {
+            if self.head == NIL {
+                break;
+            }
             let why = if self.slots[self.head as usize].flow.phase == Phase::Closing {
                 reason::END_OF_FLOW
             } else {
@@ -244,6 +254,7 @@ impl Table {
             };
             self.end(self.head, why);
         }
+        self.head == NIL
     }
 
     fn insert(&mut self, p: &FlowPacket) -> u32 {

@@ -396,9 +396,9 @@ pub fn dir_word(conn: &Conn, dir: &Dir, field: Tf) -> u64 {
         Tf::Characteristics => u64::from(marks.characteristics),
         Tf::DupAcks => win.dup_acks,
         Tf::SelAcks => win.sack_packets,
-        Tf::MinRwin => clamp32(win.rwin.min),
+        Tf::MinRwin => u64::from(win.rwin.min),
         Tf::MeanRwin => win.rwin.mean().round().clamp(0.0, f64::from(u32::MAX)) as u64,
-        Tf::MaxRwin => clamp32(win.rwin.max),
+        Tf::MaxRwin => u64::from(win.rwin.max),
         Tf::ReceiverStalls => win.zero_events.min(u64::from(u32::MAX)),
         Tf::TimestampFrequency => marks.ts_frequency().unwrap_or(0).min(u64::from(u32::MAX)),
         Tf::Rtt(m, stat) => {
@@ -426,7 +426,7 @@ pub fn dir_word(conn: &Conn, dir: &Dir, field: Tf) -> u64 {
         Tf::RepairedOctets => seq.repaired_octets,
         Tf::AckedUnseen => dir.acked_unseen,
         Tf::AckedUnseenOctets => dir.acked_unseen_octets,
-        Tf::MaxFlight => win.flight.max.max(0) as u64,
+        Tf::MaxFlight => u64::from(win.flight.max),
         Tf::MeanFlight => win.flight.mean().round().max(0.0) as u64,
         Tf::ZeroWindowUs => ns_to_us(win.zero_ns as f64),
         Tf::Dsacks => win.dsacks,
@@ -440,10 +440,6 @@ pub fn dir_word(conn: &Conn, dir: &Dir, field: Tf) -> u64 {
         Tf::Goodput => seq.advanced.saturating_sub(dir.seq.never_seen()),
         _ => conn_word(conn, field),
     }
-}
-
-fn clamp32(v: i64) -> u64 {
-    v.clamp(0, i64::from(u32::MAX)) as u64
 }
 
 /// A per-connection field's value.

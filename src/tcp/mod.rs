@@ -264,7 +264,9 @@ impl Conn {
             d.last_sent_ns = Some(now);
             // Flight: d's data not yet acknowledged by the other side.
             if let (Some(high), Some(acked)) = (d.seq.high(), d.rtt.acked_position()) {
-                d.win.flight.add(high.saturating_sub(acked).max(0));
+                d.win
+                    .flight
+                    .add(u64::try_from(high.saturating_sub(acked)).unwrap_or(0));
             }
         }
         if s.flags & FIN != 0 {

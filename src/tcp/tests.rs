@@ -319,7 +319,7 @@ fn windows_are_scaled_only_when_both_syns_offered_it() {
     c.segment(C, &ack);
     // The SYN/ACK's window is not scaled (RFC 7323 §2.2); the client's
     // later one is, by its own 7.
-    assert_eq!(c.dir[S].win.rwin.max, 29200);
+    assert_eq!(c.dir[S].win.rwin.max, 29200u32);
     assert_eq!(c.dir[C].win.rwin.max, 100 << 7);
     // Without the option on one side, nothing is scaled.
     let mut c = Conn::default();

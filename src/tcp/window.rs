@@ -21,13 +21,13 @@
 //!   segments): its highest octet sent minus d's highest cumulative
 //!   acknowledgment; max and mean.
 
-use super::stats::Stats;
+use super::stats::Range;
 use crate::tcpseq::seq_le;
 
 /// A direction's ACK and window state and counters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Window {
-    pub rwin: Stats,
+    pub rwin: Range,
     pub zero_events: u64,
     pub zero_ns: i64,
     zero_since: Option<i64>,
@@ -36,15 +36,14 @@ pub struct Window {
     pub sack_packets: u64,
     pub sack_blocks: u64,
     pub dsacks: u64,
-    /// The other side's data in flight (octets, as nanosecond-free
-    /// integers in [`Stats`]).
-    pub flight: Stats,
+    /// The other side's data in flight (octets).
+    pub flight: Range,
 }
 
 impl Window {
     /// d's packet at `ts_ns` advertised `window` octets (already scaled).
     pub fn advertised(&mut self, window: u64, ts_ns: i64) {
-        self.rwin.add(i64::try_from(window).unwrap_or(i64::MAX));
+        self.rwin.add(window);
         if window == 0 {
             if self.zero_since.is_none() {
                 self.zero_since = Some(ts_ns);
