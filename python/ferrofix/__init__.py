@@ -19,7 +19,7 @@ from ._errors import (
 )
 from ._ferrofix import IANA_REGISTRY_UPDATED, __version__
 from ._lists import BasicList
-from ._meter import Meter, meter
+from ._meter import Meter, TcpSeries, meter, tcp_series
 from ._model import IESpec, InformationElement, describe, parse_spec, spec_file
 from ._reader import (
     DomainSequence,
@@ -52,6 +52,7 @@ __all__ = [
     "Reader",
     "RecordMeta",
     "SpecError",
+    "TcpSeries",
     "Template",
     "TemplateField",
     "TemplateKey",
@@ -66,5 +67,6 @@ __all__ = [
     "read_ipfix",
     "scan_ipfix",
     "spec_file",
+    "tcp_series",
     "write_ipfix",
 ]

@@ -13,6 +13,7 @@ __all__ = [
     "__version__",
     "arm_test_panic",
     "describe_ies",
+    "meter_tcp_series",
     "parse_iespec",
 ]
 
@@ -55,6 +56,9 @@ class _Reader:
 def parse_iespec(
     spec: str,
 ) -> tuple[str | None, int | None, int | None, str | None, int | None]: ...
+def meter_tcp_series(
+    meter: _Meter, flow_ids: list[int], max_packets: int
+) -> dict[int, tuple[dict[str, Any], dict[str, Any], int]]: ...
 def arm_test_panic(point: str | None = None) -> None:
     """Tests only: make the next pass through the named entry point panic."""
 

@@ -83,6 +83,11 @@ impl MeterBatches {
         &self.meter
     }
 
+    /// The meter, to set it up before the first batch or take its series.
+    pub fn meter_mut(&mut self) -> &mut Meter {
+        &mut self.meter
+    }
+
     /// Whether metering has begun (a batch was asked for).
     pub fn started(&self) -> bool {
         self.started

@@ -23,6 +23,7 @@
 use super::flowpacket::{FlowPacket, TcpSeen};
 use super::key::{FlowKey, Side};
 use crate::packet::{ACK, FIN, RST, SYN};
+use crate::tcp::series::Series;
 use crate::tcp::{Conn, Segment};
 
 /// A direction's counters.
@@ -63,6 +64,8 @@ pub struct TcpBlock {
     pub dir: [TcpDir; 2],
     /// None when the meter's TCP metrics are off.
     pub conn: Option<Box<Conn>>,
+    /// The per-packet series, for a connection selected for one.
+    pub series: Option<Box<Series>>,
 }
 
 /// How a flow stands after a packet.
@@ -117,6 +120,7 @@ impl Flow {
                 Box::new(TcpBlock {
                     dir: [TcpDir::default(); 2],
                     conn: tcp_metrics.then(Box::default),
+                    series: None,
                 })
             }),
         }
@@ -160,10 +164,9 @@ impl Flow {
             }
             c.control_bits |= t.control_bits();
             self.tcp_state(side, p.payload, &t);
-            if let Some(conn) = self.tcp.as_mut().and_then(|b| b.conn.as_mut()) {
-                conn.segment(
-                    side,
-                    &Segment {
+            if let Some(b) = self.tcp.as_mut() {
+                if let Some(conn) = b.conn.as_mut() {
+                    let seg = Segment {
                         ts_ns: p.ts_ns,
                         seq: t.seq,
                         ack: t.ack,
@@ -172,8 +175,12 @@ impl Flow {
                         len: p.payload,
                         ecn: p.tos & 3,
                         options: t.options,
-                    },
-                );
+                    };
+                    let ob = conn.segment(side, &seg);
+                    if let Some(series) = b.series.as_mut() {
+                        series.push(side, &seg, &ob);
+                    }
+                }
             }
         }
     }

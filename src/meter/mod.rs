@@ -28,6 +28,7 @@ pub mod tcpfields;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use flowpacket::FlowPacket;
@@ -38,6 +39,7 @@ use crate::model::InfoModel;
 use crate::packet::{DissectOptions, DissectStats, Dissector, FragmentMode, NotIp};
 use crate::pcap::Packet;
 use crate::session::Template;
+use crate::tcp::series::Series;
 use record::Records;
 use table::{Table, TableOptions, TableStats};
 
@@ -99,6 +101,9 @@ pub struct Meter {
     stats: MeterStats,
     /// `finish_some` has begun.
     finishing: bool,
+    /// Series of ended connections: (flowId, the initiator's key side,
+    /// the series).
+    series: Vec<(u64, usize, Series)>,
 }
 
 impl Meter {
@@ -129,6 +134,7 @@ impl Meter {
             pending_count: 0,
             stats: MeterStats::default(),
             finishing: false,
+            series: Vec::new(),
         })
     }
 
@@ -205,9 +211,34 @@ impl Meter {
         if self.table.ended.is_empty() {
             return Ok(());
         }
+        for e in &mut self.table.ended {
+            if let Some(s) = e.flow.tcp.as_mut().and_then(|b| b.series.take()) {
+                self.series.push((e.flow.flow_id, e.flow.initiator, *s));
+            }
+        }
         let n = encode_ended(&self.records, &mut self.table.ended, &mut self.pending)?;
         self.count(n);
         Ok(())
+    }
+
+    /// Keep the per-packet series ([`crate::tcp::series`]) of the TCP
+    /// connections numbered `flow_ids` (their records' flowIds), at most
+    /// `cap` packets a direction; taken with [`Meter::take_series`] as
+    /// their records end. One thread only (flowIds depend on the workers).
+    pub fn keep_series(&mut self, flow_ids: HashSet<u64>, cap: usize) -> Result<()> {
+        if self.workers.is_some() {
+            return Err(Error::new(ErrorKind::Internal(
+                "per-packet series need workers=1".into(),
+            )));
+        }
+        self.table.keep_series(Arc::new(flow_ids), cap);
+        Ok(())
+    }
+
+    /// The series of the connections ended so far: (flowId, the key side
+    /// of its initiator, the series).
+    pub fn take_series(&mut self) -> Vec<(u64, usize, Series)> {
+        std::mem::take(&mut self.series)
     }
 
     /// Records encoded and not yet taken.

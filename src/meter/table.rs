@@ -18,12 +18,14 @@
 //! Memory is proportional to the flows open at once (at most `max_flows`):
 //! slots of ended flows are reused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::flow::{Flow, Phase};
 use super::flowpacket::FlowPacket;
 use super::key::{BuildKeyHasher, FlowKey};
 use crate::packet::{Dissected, ACK, SYN};
+use crate::tcp::series::Series;
 
 /// IANA flowEndReason values.
 pub mod reason {
@@ -107,9 +109,18 @@ pub struct Table {
     /// Records ended, in the order they ended; the caller drains them.
     pub ended: Vec<Ended>,
     pub stats: TableStats,
+    /// Connections (by flowId) whose per-packet series are kept, and the
+    /// packets a direction keeps at most.
+    series: Option<(Arc<HashSet<u64>>, usize)>,
 }
 
 impl Table {
+    /// Keep the per-packet series ([`crate::tcp::series`]) of the TCP
+    /// connections numbered `flow_ids`, at most `cap` packets a direction.
+    pub fn keep_series(&mut self, flow_ids: Arc<HashSet<u64>>, cap: usize) {
+        self.series = Some((flow_ids, cap));
+    }
+
     pub fn new(opts: TableOptions) -> Self {
         Table {
             opts: TableOptions {
@@ -127,6 +138,7 @@ impl Table {
             last: NIL,
             ended: Vec::new(),
             stats: TableStats::default(),
+            series: None,
         }
     }
 
@@ -199,7 +211,11 @@ impl Table {
                     self.insert(p)
                 } else {
                     if p.ts_ns.saturating_sub(f.start_ns) > self.opts.active_ns {
-                        let flow = f.clone();
+                        let mut flow = f.clone();
+                        // The series goes on with the connection.
+                        if let Some(b) = flow.tcp.as_mut() {
+                            b.series = None;
+                        }
                         f.continuation(p.ts_ns);
                         self.record(flow, reason::ACTIVE);
                     }
@@ -261,7 +277,12 @@ impl Table {
         if self.map.len() >= self.opts.max_flows && self.head != NIL {
             self.end(self.head, reason::LACK_OF_RESOURCES);
         }
-        let flow = Flow::new(self.next_id, p, self.opts.tcp_metrics);
+        let mut flow = Flow::new(self.next_id, p, self.opts.tcp_metrics);
+        if let (Some((ids, cap)), Some(b)) = (&self.series, flow.tcp.as_mut()) {
+            if b.conn.is_some() && ids.contains(&flow.flow_id) {
+                b.series = Some(Box::new(Series::new(*cap)));
+            }
+        }
         self.next_id = self.next_id.saturating_add(self.id_step);
         self.stats.flows = self.stats.flows.saturating_add(1);
         let slot = Slot {

@@ -101,7 +101,7 @@ impl PyMeter {
         })
     }
 
-    fn take(&self, py: Python<'_>) -> PyResult<MeterBatches> {
+    pub(super) fn take(&self, py: Python<'_>) -> PyResult<MeterBatches> {
         let mut g = self
             .inner
             .lock()
@@ -111,10 +111,15 @@ impl PyMeter {
                 "the meter's flows were already handed out (to an Arrow consumer or write_ipfix)",
             )
         })?;
+        self.keep_stats(&m);
+        Ok(m)
+    }
+
+    /// Keep the counters of `m` for `stats` once `m` is gone.
+    pub(super) fn keep_stats(&self, m: &MeterBatches) {
         if let Ok(mut s) = self.last_stats.lock() {
             *s = Some((m.meter().stats(), m.bytes_read()));
         }
-        Ok(m)
     }
 }
 

@@ -11,6 +11,7 @@ mod health;
 mod meter;
 mod out;
 mod pyvalue;
+mod series;
 mod sink;
 mod source;
 mod stream;
@@ -476,6 +477,7 @@ fn _ferrofix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::PyScanner>()?;
     m.add_class::<writer::PyWriter>()?;
     m.add_class::<meter::PyMeter>()?;
+    m.add_function(wrap_pyfunction!(series::meter_tcp_series, m)?)?;
     m.add_function(wrap_pyfunction!(parse_iespec, m)?)?;
     m.add_function(wrap_pyfunction!(describe_ies, m)?)?;
     m.add_function(wrap_pyfunction!(guard::arm_test_panic, m)?)?;

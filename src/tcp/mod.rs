@@ -20,6 +20,7 @@
 pub mod marks;
 pub mod rtt;
 pub mod seq;
+pub mod series;
 pub mod stats;
 pub mod window;
 
@@ -30,6 +31,7 @@ use crate::packet::{TcpOptions, ACK, CWR, ECE, FIN, RST, SYN};
 use marks::Marks;
 use rtt::Rtt;
 use seq::SeqSpace;
+use series::{event, Method, Observation};
 use window::Window;
 
 /// Retransmissions that come sooner than this after the direction's last
@@ -212,11 +214,15 @@ impl Conn {
         q
     }
 
-    /// Analyse a packet of key side `side`.
-    pub fn segment(&mut self, side: usize, s: &Segment) {
+    /// Analyse a packet of key side `side`; what it was, for a per-packet
+    /// series ([`series`]).
+    pub fn segment(&mut self, side: usize, s: &Segment) -> Observation {
         let side = side & 1;
         let now = s.ts_ns;
-        self.handshake(side, s);
+        let mut ob = Observation::default();
+        if let Some(v) = self.handshake(side, s) {
+            ob.rtt = Some((v, Method::Handshake));
+        }
         let estimate = self.rtt_estimate();
         let [d0, d1] = &mut self.dir;
         let (d, r) = if side == 0 { (d0, d1) } else { (d1, d0) };
@@ -252,9 +258,10 @@ impl Conn {
         let tsval = opts.timestamps.map(|(v, _)| v);
         if s.len > 0 && s.flags & RST == 0 {
             let seen = d.seq.data(s.seq, s.len, now, tsval, reorder_window);
+            ob.events |= series::seen_events(&seen);
             if seen.again > 0 {
                 d.rtt.sent_again(seen.start, seen.end);
-                classify_rtx(d, r, &seen, now, estimate);
+                ob.events |= classify_rtx(d, r, &seen, now, estimate);
             } else if seen.new > 0 && seen.reordered == 0 && seen.repaired == 0 {
                 d.rtt.sent_new(seen.start, seen.end, now);
             }
@@ -290,8 +297,14 @@ impl Conn {
             } else {
                 0
             };
-            d.win.advertised(u64::from(s.window) << shift, now);
+            let window = u64::from(s.window) << shift;
+            d.win.advertised(window, now);
+            ob.window = Some(window);
+            if window == 0 {
+                ob.events |= event::ZERO_WINDOW;
+            }
         }
+        ob.seq = d.seq.position(s.seq);
 
         // d's ACK of the other side's data.
         if s.flags & ACK != 0 && s.flags & RST == 0 {
@@ -300,10 +313,20 @@ impl Conn {
                 (Some(high), Some(at)) => high > at,
                 _ => false,
             };
-            let before = d.win.dup_acks;
+            let (before, dsacks) = (d.win.dup_acks, d.win.dsacks);
             d.win.ack(s.ack, s.window, pure, outstanding);
             d.win.sack(s.ack, opts.sack_blocks());
-            if let Some(at) = r.seq.position(s.ack) {
+            if d.win.dup_acks > before {
+                ob.events |= event::DUP_ACK;
+            }
+            if opts.sack_count > 0 {
+                ob.events |= event::SACK;
+            }
+            if d.win.dsacks > dsacks {
+                ob.events |= event::DSACK;
+            }
+            ob.ack = r.seq.position(s.ack);
+            if let Some(at) = ob.ack {
                 let advanced = r.rtt.acked_position().is_none_or(|p| at > p);
                 if advanced {
                     d.dup_run = 0;
@@ -318,7 +341,9 @@ impl Conn {
                     Some((r.seq.position(left)?, r.seq.position(right)?))
                 });
                 d.sack_past = first.is_some_and(|(_, right)| right > at);
-                r.rtt.acked(at, first, now);
+                if let Some(v) = r.rtt.acked(at, first, now) {
+                    ob.rtt = Some((v, Method::SeqAck));
+                }
                 // Acknowledged past anything the OP saw sent.
                 let seen_end = match (r.fin_pos, r.seq.high()) {
                     (Some(f), _) => Some(f.saturating_add(1)),
@@ -335,16 +360,21 @@ impl Conn {
             }
             if let Some((_, ecr)) = opts.timestamps {
                 if ecr != 0 || s.flags & SYN == 0 {
-                    r.rtt.echoed(ecr, now);
+                    if let Some(v) = r.rtt.echoed(ecr, now) {
+                        ob.rtt = ob.rtt.or(Some((v, Method::Timestamp)));
+                    }
                 }
             }
         }
         d.last_seen_ns = Some(now);
+        ob
     }
 
-    fn handshake(&mut self, side: usize, s: &Segment) {
+    /// The handshake; the sample this packet completes, if any.
+    fn handshake(&mut self, side: usize, s: &Segment) -> Option<i64> {
         let h = &mut self.hs;
         let t = s.ts_ns;
+        let mut sample = None;
         if s.flags & SYN != 0 && s.flags & ACK == 0 {
             match h.syn {
                 None => {
@@ -368,6 +398,7 @@ impl Conn {
                             let v = t.saturating_sub(syn_t);
                             h.syn_to_synack = Some(v);
                             self.dir[sd].rtt.set_handshake(v);
+                            sample = Some(v);
                         }
                         let syn_setup = self.dir[sd].marks.syn_ece_cwr.is_some_and(|x| x.0);
                         h.ecn = syn_setup && s.flags & (ECE | CWR) == ECE;
@@ -384,6 +415,7 @@ impl Conn {
                         let v = t.saturating_sub(sa_t);
                         h.synack_to_ack = Some(v);
                         self.dir[side ^ 1].rtt.set_handshake(v);
+                        sample = Some(v);
                     } else {
                         // Ambiguous: mark measured-as-nothing so a later
                         // ACK is not taken either.
@@ -393,6 +425,7 @@ impl Conn {
                 }
             }
         }
+        sample
     }
 
     /// Zero every counter (an active-timeout continuation): the state
@@ -456,21 +489,22 @@ fn note_options(m: &mut Marks, o: &TcpOptions, syn: bool) {
     }
 }
 
-fn classify_rtx(d: &mut Dir, r: &Dir, seen: &seq::Seen, t: i64, estimate: Option<i64>) {
+/// Count a retransmission in its class; the class's event bit.
+fn classify_rtx(d: &mut Dir, r: &Dir, seen: &seq::Seen, t: i64, estimate: Option<i64>) -> u16 {
     let acked = d.rtt.acked_position();
     let high = d.seq.high();
     let c = &mut d.rtx;
     if acked.is_some_and(|a| seen.end <= a) {
         c.spurious = c.spurious.saturating_add(1);
-        return;
+        return event::SPURIOUS;
     }
     if r.win.at_zero() {
         c.probe = c.probe.saturating_add(1);
-        return;
+        return event::WINDOW_PROBE;
     }
     if d.rto_until.is_some() {
         c.timeout = c.timeout.saturating_add(1);
-        return;
+        return event::TIMEOUT;
     }
     let silence = match estimate {
         Some(rtt) => {
@@ -482,12 +516,15 @@ fn classify_rtx(d: &mut Dir, r: &Dir, seen: &seq::Seen, t: i64, estimate: Option
     };
     if !silence {
         c.fast = c.fast.saturating_add(1);
+        event::FAST
     } else if high == Some(seen.end) && !d.probed {
         c.tail_loss_probe = c.tail_loss_probe.saturating_add(1);
         d.probed = true;
+        event::TAIL_LOSS_PROBE
     } else {
         c.timeout = c.timeout.saturating_add(1);
         d.rto_until = high;
+        event::TIMEOUT
     }
 }
 
