@@ -140,6 +140,7 @@ class _Meter:
         on_bad_records: str = "error",
         specs: list[str] = ...,
         spec_files: list[os.PathLike[str]] = ...,
+        enterprise: int = 32473,
     ) -> _Meter: ...
     @property
     def schema(self) -> Any: ...

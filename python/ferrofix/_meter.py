@@ -75,6 +75,10 @@ class Meter(_BatchStream):
     measurement-quality flag word), each defined in ``docs/tcp-metrics.md``.
     A value that could not be measured is null, never 0.
     ``tcp_metrics=False`` meters faster and leaves those columns out.
+    ferrofix's own IEs are exported under PEN 32473 (RFC 5612's
+    documentation number); ``enterprise=`` an organisation's own PEN moves
+    them there (same numbers and names; readers of the IPFIX then need
+    ``ferrofix.iespec`` with that PEN).
 
     ``workers=n`` (n > 1) meters on ``n`` threads: the calling thread
     reads, the workers take the packets apart between them and each keeps
@@ -111,6 +115,7 @@ class Meter(_BatchStream):
         on_bad_records: Policy = "error",
         specs: Sequence[str] | None = None,
         spec_files: Sequence[str | os.PathLike[str]] | None = None,
+        enterprise: int = 32473,
     ) -> None:
         self._policy = on_bad_records
         sources = _captures(capture)
@@ -129,6 +134,7 @@ class Meter(_BatchStream):
             on_bad_records=on_bad_records,
             specs=list(specs or []),
             spec_files=[Path(p) for p in spec_files or []],
+            enterprise=enterprise,
         )
 
     @property
@@ -197,6 +203,7 @@ def meter(
     dtype_backend: DtypeBackend = "pyarrow",
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
+    enterprise: int = 32473,
 ) -> pd.DataFrame:
     """Meter packet captures into a pandas DataFrame, one row per flow
     record (see :class:`Meter` for the options and the flow rules).
@@ -219,6 +226,7 @@ def meter(
         on_bad_records=on_bad_records,
         specs=specs,
         spec_files=spec_files,
+        enterprise=enterprise,
     ).to_pandas(dtype_backend=dtype_backend)
 
 

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         max_flows=args.max_flows,
         decapsulate=args.decapsulate,
         tcp_metrics=args.tcp_metrics,
+        enterprise=args.enterprise,
         on_bad_records=args.on_bad_records,
         workers=args.workers,
     )
@@ -173,6 +174,13 @@ def add_parser(sub: Any) -> None:
         dest="tcp_metrics",
         action="store_false",
         help="leave out the TCP-performance metrics (RTT, retransmissions, loss...)",
+    )
+    c.add_argument(
+        "--enterprise",
+        type=int,
+        default=32473,
+        metavar="PEN",
+        help="export ferrofix's own IEs under this private enterprise number (32473)",
     )
     c.add_argument("--on-bad-records", choices=["error", "warn", "skip"], default="error")
     c.add_argument("--workers", type=int, default=1, help="threads holding flow tables (1)")

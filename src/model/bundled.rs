@@ -32,6 +32,13 @@ pub const FERROFIX_IESPEC: &str = include_str!("../../python/ferrofix/specs/ferr
 /// The PEN of [`FERROFIX_IESPEC`].
 pub const FERROFIX_PEN: u32 = 32473;
 
+/// [`FERROFIX_IESPEC`] under enterprise number `pen` instead of
+/// [`FERROFIX_PEN`]: the same numbers and names, for an organisation that
+/// exports them under its own PEN.
+pub fn ferrofix_spec_at(pen: u32) -> String {
+    FERROFIX_IESPEC.replace(&format!("({FERROFIX_PEN}/"), &format!("({pen}/"))
+}
+
 /// Every bundled spec file as (name, text), in the order Python's
 /// `ferrofix.BUNDLED_SPECS` loads them (a later file wins a clash).
 pub const BUNDLED_SPECS: [(&str, &str); 3] = [
@@ -70,6 +77,18 @@ mod tests;
 #[cfg(test)]
 mod load_tests {
     use super::*;
+
+    #[test]
+    fn ferrofix_ies_move_to_another_pen_by_name() {
+        let mut m = InfoModel::new();
+        m.add_spec_text(&ferrofix_spec_at(4_200_000_001)).unwrap();
+        let ie = m.by_name("minTcpRttMicroseconds").unwrap();
+        assert_eq!((ie.pen, ie.id), (4_200_000_001, 1));
+        let rev = m.by_name("reverseTcpEcnNegotiated").unwrap();
+        assert_eq!((rev.pen, rev.id), (4_200_000_001, 47 + 16384));
+        // No line is left under the documentation PEN.
+        assert!(!ferrofix_spec_at(7).contains("(32473/"));
+    }
 
     fn spec_lines(text: &str) -> usize {
         text.lines()

@@ -26,12 +26,21 @@ use crate::meter::export::export_ipfix;
 use crate::meter::input::Captures;
 use crate::meter::table::TableOptions;
 use crate::meter::{Meter, MeterOptions, MeterStats};
+use crate::model::bundled::{ferrofix_spec_at, FERROFIX_PEN};
 use crate::model::InfoModel;
 
-/// The meter's model: IANA, RFC 5103 reverse, CERT and QoF (bundled),
-/// then the user's spec files and specs.
-fn meter_model(specs: Vec<String>, spec_files: Vec<PathBuf>) -> crate::Result<InfoModel> {
+/// The meter's model: IANA, RFC 5103 reverse, CERT, QoF and ferrofix's
+/// (bundled; ferrofix's moved to PEN `enterprise`), then the user's spec
+/// files and specs.
+fn meter_model(
+    specs: Vec<String>,
+    spec_files: Vec<PathBuf>,
+    enterprise: u32,
+) -> crate::Result<InfoModel> {
     let mut model = InfoModel::new();
+    if enterprise != FERROFIX_PEN {
+        model.add_spec_text(&ferrofix_spec_at(enterprise))?;
+    }
     for f in spec_files {
         let text = std::fs::read_to_string(&f).map_err(|e| {
             crate::Error::new(crate::ErrorKind::Io(
@@ -126,7 +135,7 @@ impl PyMeter {
 #[pymethods]
 impl PyMeter {
     #[new]
-    #[pyo3(signature = (sources, *, idle_timeout=30.0, active_timeout=300.0, biflow=true, max_flows=1_048_576, decapsulate=false, tcp_metrics=true, workers=1, columns=None, batch_size=65_536, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new()))]
+    #[pyo3(signature = (sources, *, idle_timeout=30.0, active_timeout=300.0, biflow=true, max_flows=1_048_576, decapsulate=false, tcp_metrics=true, workers=1, columns=None, batch_size=65_536, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), enterprise=32473))]
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
         py: Python<'_>,
@@ -144,6 +153,7 @@ impl PyMeter {
         on_bad_records: &str,
         specs: Vec<String>,
         spec_files: Vec<PathBuf>,
+        enterprise: u32,
     ) -> PyResult<Self> {
         guard::guarded(
             py,
@@ -169,8 +179,14 @@ impl PyMeter {
                     biflow,
                     tcp_metrics,
                 };
-                let mut model =
-                    meter_model(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
+                if enterprise == 0 || enterprise == crate::model::REVERSE_PEN {
+                    return Err(PyValueError::new_err(format!(
+                        "enterprise must be a private enterprise number, not {enterprise} \
+                         (0 is IANA's, 29305 RFC 5103's reverse)"
+                    )));
+                }
+                let mut model = meter_model(specs, spec_files, enterprise)
+                    .map_err(|e| errors::to_py(py, &e))?;
                 let meter = Meter::new(
                     MeterOptions {
                         table,

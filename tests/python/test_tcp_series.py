@@ -118,3 +118,30 @@ def test_selection_by_tuple_and_bounded_rows() -> None:
         ff.tcp_series(CAPTURE, ["nonsense"])
     # A flowId that is not a TCP connection of the capture: nothing.
     assert ff.tcp_series(CAPTURE, [10**9]) == {}
+
+
+def test_enterprise_moves_ferrofixs_ies_to_another_pen() -> None:
+    pen = 4_200_000_001
+    plain = ff.meter(CAPTURE)
+    moved = ff.meter(CAPTURE, enterprise=pen)
+    # The same table by name...
+    assert list(moved.columns) == list(plain.columns)
+    assert moved["minTcpRttMicroseconds"].equals(plain["minTcpRttMicroseconds"])
+    # ...written under the other PEN: a reader without the spec names the
+    # IEs by number (RFC 7011 §3.2: PEN and element id).
+    raw = ff.Meter(CAPTURE, enterprise=pen).write_ipfix()
+    assert raw is not None
+    back = ff.read_ipfix(raw)
+    assert f"_ipfix_{pen}_1" in back.columns and "minTcpRttMicroseconds" not in back.columns
+    # (an IE the reader does not know is octets: here the unsigned32's)
+    raw_rtt = back[back.protocolIdentifier == 6][f"_ipfix_{pen}_1"]
+    rtt = [int.from_bytes(b, "big") for b in raw_rtt]
+    assert (
+        rtt
+        == plain[plain.protocolIdentifier == 6]["minTcpRttMicroseconds"].astype("int64").tolist()
+    )
+    # QoF's keep their own PEN.
+    assert "tcpRetransmitCount" in back.columns
+    for bad in (0, 29305):
+        with pytest.raises(ValueError, match="private enterprise number"):
+            ff.meter(CAPTURE, enterprise=bad)
