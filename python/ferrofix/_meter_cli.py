@@ -106,14 +106,32 @@ def _write(meter: Meter, out: Path, fmt: str | None, progress: _Progress) -> Non
 
 
 def _plain(pa: Any, schema: Any) -> Any:
-    """The schema with dictionary (address) columns as strings (CSV)."""
-    return pa.schema(
-        [f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema]
-    )
+    """The schema CSV can hold: dictionary (address) columns as their
+    strings, list columns (the RTT histograms) as text."""
+
+    def plain(f: Any) -> Any:
+        if pa.types.is_dictionary(f.type):
+            return f.with_type(f.type.value_type)
+        if pa.types.is_list(f.type):
+            return f.with_type(pa.string())
+        return f
+
+    return pa.schema([plain(f) for f in schema])
 
 
 def _cast_plain(pa: Any, batch: Any) -> Any:
-    return batch.cast(_plain(pa, batch.schema))
+    """`batch` in `_plain`'s schema: a list is its values joined by ";"
+    (a null list stays empty)."""
+    import pyarrow.compute as pc
+
+    columns = []
+    for f, col in zip(batch.schema, batch.columns, strict=True):
+        if pa.types.is_list(f.type):
+            col = pc.binary_join(col.cast(pa.list_(pa.string())), ";")
+        elif pa.types.is_dictionary(f.type):
+            col = col.cast(f.type.value_type)
+        columns.append(col)
+    return pa.RecordBatch.from_arrays(columns, schema=_plain(pa, batch.schema))
 
 
 def _summary(meter: Meter, top: int) -> None:

@@ -11,16 +11,20 @@
 //! counting (and for `Warn` reporting) the failure.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use super::input::{Captures, Next};
+use super::record::DOMAIN;
 use super::Meter;
-use crate::columnar::{ColumnarOptions, ColumnarSink, RecordKind};
-use crate::decode::{Policy, RecordSink};
+use crate::columnar::{ColumnarOptions, ColumnarSink, ListShape, RecordKind};
+use crate::decode::{ListContext, Origin, Policy, Record, RecordSink, Span};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::ColumnIe;
+use crate::model::{ColumnIe, InfoModel};
+use crate::session::{Limits, Template, TemplateStore};
+use crate::wire::MessageHeader;
 
 /// Packets metered between looks at how many records are ready.
 const CHUNK: usize = 4096;
@@ -58,6 +62,8 @@ impl MeterBatches {
         opts.exporter_columns = false;
         opts.batch_size = opts.batch_size.max(1);
         let columns = columns.unwrap_or_else(|| meter.records().columns().to_vec());
+        opts.list_shapes
+            .extend(list_shapes(meter.records().model()));
         MeterBatches {
             policy: opts.policy,
             batch_size: opts.batch_size,
@@ -119,13 +125,15 @@ impl MeterBatches {
             }
             self.meter_some()?;
             let sink = &mut self.sink;
+            let model = self.meter.records().model().clone();
             self.meter.drain(|t, bytes, n| {
                 if sink.fixed_records(t, bytes, n)? {
                     Ok(())
                 } else {
-                    Err(Error::new(ErrorKind::Internal(
-                        "the columnar sink refused the meter's fixed-length records".into(),
-                    )))
+                    // A template with a list (the RTT histogram): record by
+                    // record, as the decoder hands records of such a
+                    // template over.
+                    records_one_by_one(sink, &model, t, bytes, n)
                 }
             })?;
             if self.finished {
@@ -169,6 +177,77 @@ impl MeterBatches {
         }
         Ok(())
     }
+}
+
+/// The shapes of the meter's list columns: the RTT histograms, lists of
+/// tcpRttBinCount (for a columnar reader of the meter's IPFIX too).
+pub fn list_shapes(model: &InfoModel) -> Vec<((u32, u16), ListShape)> {
+    let Some(bin) = model.by_name("tcpRttBinCount") else {
+        return Vec::new();
+    };
+    ["tcpRttHistogram", "reverseTcpRttHistogram"]
+        .iter()
+        .filter_map(|name| model.by_name(name))
+        .map(|ie| {
+            let shape = ListShape {
+                fields: vec![(ColumnIe::first(bin.clone()), None)],
+                basic_only: true,
+                seen: true,
+            };
+            ((ie.pen, ie.id), shape)
+        })
+        .collect()
+}
+
+/// Hand `n` records of template `t` (fixed length, `bytes` back to back)
+/// to `sink` one at a time, with the context a list needs.
+fn records_one_by_one(
+    sink: &mut ColumnarSink,
+    model: &InfoModel,
+    t: &Arc<Template>,
+    bytes: &[u8],
+    n: usize,
+) -> Result<()> {
+    let Some(len) = t.fixed_record_len.filter(|&l| l > 0) else {
+        return Err(Error::new(ErrorKind::Internal(
+            "a meter template without a fixed record length".into(),
+        )));
+    };
+    let spans: Vec<Span> = t
+        .fixed_offsets
+        .iter()
+        .zip(&t.fields)
+        .map(|(&o, f)| (o, u32::from(f.length)))
+        .collect();
+    let store = TemplateStore::default();
+    let limits = Limits::default();
+    let header = MessageHeader {
+        version: 10,
+        length: 0,
+        export_time: 0,
+        sequence: 0,
+        observation_domain_id: DOMAIN,
+    };
+    for data in bytes.chunks_exact(len).take(n) {
+        let rec = Record {
+            template: t,
+            data,
+            spans: &spans,
+            header: &header,
+            message_index: 0,
+            offset: 0,
+            lists: ListContext {
+                model,
+                store: &store,
+                session: 0,
+                observation_domain_id: DOMAIN,
+                limits: &limits,
+            },
+            origin: Origin::default(),
+        };
+        sink.record(&rec)?;
+    }
+    Ok(())
 }
 
 impl MeterBatches {

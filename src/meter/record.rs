@@ -254,6 +254,8 @@ pub struct Records {
     model: InfoModel,
     biflow: bool,
     tcp_metrics: bool,
+    /// tcpRttBinCount's (PEN, id): the RTT histogram's element.
+    hist_element: (u32, u16),
     columns: Vec<ColumnIe>,
     made: RwLock<Made>,
 }
@@ -262,10 +264,14 @@ impl Records {
     /// The templates of a meter with these settings, their IEs from
     /// `model` (IANA, RFC 5103 reverse, CERT, QoF, ferrofix's).
     pub fn new(model: &InfoModel, biflow: bool, tcp_metrics: bool) -> Result<Self> {
+        let hist_element = model
+            .by_name("tcpRttBinCount")
+            .map_or((0, 0), |ie| (ie.pen, ie.id));
         let mut r = Records {
             model: model.clone(),
             biflow,
             tcp_metrics,
+            hist_element,
             columns: Vec::new(),
             made: RwLock::new(Made::default()),
         };
@@ -341,13 +347,17 @@ impl Records {
         }
         let fl = fields(version, kind, self.biflow, times, mask);
         let mut specs = Vec::with_capacity(fl.len());
-        for (name, _) in &fl {
+        for (name, what) in &fl {
             let ie = self.model.by_name(name).ok_or_else(|| {
                 Error::new(ErrorKind::Encode(format!(
                     "the meter's information element {name} is not in the model"
                 )))
             })?;
-            let length = ie.length.or(ie.data_type.native_length()).unwrap_or(8);
+            let length = match what {
+                // A list of a fixed number of bins: a fixed length.
+                What::TcpDir(_, Tf::RttHistogram) => tcpfields::HIST_FIELD_LEN,
+                _ => ie.length.or(ie.data_type.native_length()).unwrap_or(8),
+            };
             specs.push(FieldSpec {
                 id: ie.id,
                 length,
@@ -381,6 +391,11 @@ impl Records {
             .iter()
             .map(|l| l.template.clone())
             .collect()
+    }
+
+    /// The model the templates' IEs come from.
+    pub fn model(&self) -> &InfoModel {
+        &self.model
     }
 
     /// The union of the templates' IEs in order of first appearance (the
@@ -448,6 +463,7 @@ impl Records {
             reason,
             fwd,
             rev: fwd ^ 1,
+            hist_element: self.hist_element,
         };
         // The record is filled in place, with 8 octets of slack for the
         // whole-word writes of `put_word_at`, then cut to its length.
@@ -480,6 +496,7 @@ fn check_lengths(what: &[(What, u16)], version: u8, template: &Template) -> Resu
         let ok = match w {
             What::SrcAddr | What::DstAddr => n == if version == 4 { 4 } else { 16 },
             What::Dir(_, DirField::SrcMac | DirField::DstMac) => n == 6,
+            What::TcpDir(_, Tf::RttHistogram) => n == tcpfields::HIST_FIELD_LEN,
             What::Start(p) | What::End(p)
                 if matches!(p, TimePrecision::Microseconds | TimePrecision::Nanoseconds) =>
             {
@@ -507,6 +524,7 @@ struct Fields<'f> {
     /// The key sides of the forward and reverse directions.
     fwd: usize,
     rev: usize,
+    hist_element: (u32, u16),
 }
 
 impl Fields<'_> {
@@ -532,6 +550,18 @@ impl Fields<'_> {
                     };
                     let a = &k.ends[side & 1].addr;
                     Some(if k.version == 4 { &a[..4] } else { a })
+                }
+                What::TcpDir(reverse, Tf::RttHistogram) => {
+                    let dir = f.conn().map(|c| &c.dir[self.side(reverse) & 1]);
+                    let written = match (dir, buf.get_mut(at..at.saturating_add(n))) {
+                        (Some(d), Some(slot)) => tcpfields::hist_octets(d, self.hist_element, slot),
+                        _ => false,
+                    };
+                    if !written {
+                        return Err((i, "no room for the RTT histogram".into()));
+                    }
+                    at = at.wrapping_add(n);
+                    continue;
                 }
                 What::Dir(reverse, DirField::SrcMac) => Some(&f.dir[self.side(reverse)].src_mac),
                 What::Dir(reverse, DirField::DstMac) => Some(&f.dir[self.side(reverse)].dst_mac),
@@ -600,14 +630,27 @@ impl Fields<'_> {
             What::TcpDir(reverse, tf) => {
                 let conn = f.conn().ok_or("the flow has no TCP analysis")?;
                 let dir = &conn.dir[self.side(reverse) & 1];
-                unsigned_word(tcpfields::dir_word(conn, dir, tf), n)
+                unsigned_word(saturated(tcpfields::dir_word(conn, dir, tf), n), n)
             }
             What::TcpConn(tf) => {
                 let conn = f.conn().ok_or("the flow has no TCP analysis")?;
-                unsigned_word(tcpfields::conn_word(conn, tf), n)
+                unsigned_word(saturated(tcpfields::conn_word(conn, tf), n), n)
             }
             What::SrcAddr | What::DstAddr => Err("an address is not an integer".into()),
         }
+    }
+}
+
+/// `v` capped at the largest value of `n` octets: a TCP metric that
+/// overflows its field (a capture's clock jumping by days) reads as the
+/// field's maximum rather than failing the record.
+fn saturated(v: u64, n: usize) -> u64 {
+    match u32::try_from(n.saturating_mul(8)) {
+        Ok(bits) if bits < 64 => v.min(
+            1u64.checked_shl(bits)
+                .map_or(u64::MAX, |m| m.saturating_sub(1)),
+        ),
+        _ => v,
     }
 }
 

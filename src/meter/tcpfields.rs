@@ -10,6 +10,7 @@
 //! ([`super::record`] makes them as flows need them), so IPFIX readers
 //! see a missing value as a missing field and Arrow as null.
 
+use crate::tcp::rtt::HIST_BINS;
 use crate::tcp::stats::{ns_to_ms, ns_to_us, Stats};
 use crate::tcp::{Conn, Dir};
 
@@ -68,6 +69,8 @@ pub enum Tf {
     OptionsSeen,
     WindowScale,
     Goodput,
+    /// The RTT histogram: a basicList, written as octets ([`hist_octets`]).
+    RttHistogram,
     // ferrofix's, per connection.
     HandshakeRtt,
     Quality,
@@ -291,6 +294,7 @@ pub fn per_direction() -> Vec<(&'static str, Tf, Group)> {
         ("tcpOptionsSeen", T::OptionsSeen, G::Always),
         ("tcpWindowScale", T::WindowScale, G::WindowScale),
         ("tcpGoodputOctetCount", T::Goodput, G::Always),
+        ("tcpRttHistogram", T::RttHistogram, G::RttAll),
     ]);
     v
 }
@@ -440,6 +444,29 @@ pub fn dir_word(conn: &Conn, dir: &Dir, field: Tf) -> u64 {
         Tf::Goodput => seq.advanced.saturating_sub(dir.seq.never_seen()),
         _ => conn_word(conn, field),
     }
+}
+
+/// Octets of the RTT histogram field: a basicList header (semantic,
+/// element id with the enterprise bit, element length, PEN: RFC 6313
+/// §4.5.1) and the bins as unsigned32.
+pub const HIST_FIELD_LEN: u16 = 9 + 4 * HIST_BINS as u16;
+
+/// The RTT histogram field of direction `dir` (RFC 6313 §4.5.1), its
+/// elements the IE (`pen`, `id`) (tcpRttBinCount), written into `out`
+/// ([`HIST_FIELD_LEN`] octets).
+pub fn hist_octets(dir: &Dir, element: (u32, u16), out: &mut [u8]) -> bool {
+    let Some(out) = out.get_mut(..usize::from(HIST_FIELD_LEN)) else {
+        return false;
+    };
+    // Semantic 0x04: ordered (RFC 6313 §4.5.5).
+    out[0] = 0x04;
+    out[1..3].copy_from_slice(&(element.1 | 0x8000).to_be_bytes());
+    out[3..5].copy_from_slice(&4u16.to_be_bytes());
+    out[5..9].copy_from_slice(&element.0.to_be_bytes());
+    for (b, c) in dir.rtt.hist.iter().zip(out[9..].chunks_exact_mut(4)) {
+        c.copy_from_slice(&b.to_be_bytes());
+    }
+    true
 }
 
 /// A per-connection field's value.

@@ -392,12 +392,15 @@ fn records_written_as_ipfix_read_back_the_same() {
         .records()
         .columns()
         .to_vec();
+    // The histograms' list shape, as read_ipfix finds it by a pre-scan.
+    let mut opts = ColumnarOptions::default();
+    opts.list_shapes.extend(super::batches::list_shapes(&model));
     let mut back = ColumnarReader::new(
         stream,
         model,
         &crate::decode::DecoderOptions::default(),
         &columns,
-        ColumnarOptions::default(),
+        opts,
     );
     let read = back.next().unwrap().unwrap();
     assert_eq!(read.num_rows(), 2);

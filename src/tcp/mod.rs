@@ -394,7 +394,7 @@ impl Conn {
                     None => {
                         h.synack = Some((t, s.seq));
                         h.synacks = 1;
-                        if h.syns == 1 {
+                        if h.syns == 1 && t >= syn_t {
                             let v = t.saturating_sub(syn_t);
                             h.syn_to_synack = Some(v);
                             self.dir[sd].rtt.set_handshake(v);
@@ -411,7 +411,7 @@ impl Conn {
             // The initiator's ACK of the SYN/ACK.
             if let (Some((sd, _, _)), Some((sa_t, sa_seq))) = (h.syn, h.synack) {
                 if sd == side && h.synack_to_ack.is_none() && s.ack == sa_seq.wrapping_add(1) {
-                    if h.synacks == 1 {
+                    if h.synacks == 1 && t >= sa_t {
                         let v = t.saturating_sub(sa_t);
                         h.synack_to_ack = Some(v);
                         self.dir[side ^ 1].rtt.set_handshake(v);

@@ -18,11 +18,50 @@
 //!   or FIN) with a new TSval to the first segment of the other side
 //!   echoing that TSval in TSecr, as pping does; TSvals older than
 //!   [`TS_MAX_AGE_NS`] are forgotten.
+//!
+//! Every sample also counts in a log-binned histogram ([`HIST_EDGES_NS`]:
+//! four bins a decade from 10 µs to 1 s), so distributions can be merged
+//! across flows without per-packet output.
 
 use std::collections::VecDeque;
 
 use super::stats::Stats;
 use crate::tcpseq::seq_lt;
+
+/// Edges of the RTT histogram's bins, in ns: 10 µs, then four bins a
+/// decade (edges at 10^(k/4), rounded to the nanosecond) up to 1 s. Bin 0
+/// holds samples below 10 µs, bin k (1-20) those from edge k-1 up to edge
+/// k, bin 21 those of 1 s and more: [`HIST_BINS`] bins.
+pub const HIST_EDGES_NS: [i64; 21] = [
+    10_000,
+    17_783,
+    31_623,
+    56_234,
+    100_000,
+    177_828,
+    316_228,
+    562_341,
+    1_000_000,
+    1_778_279,
+    3_162_278,
+    5_623_413,
+    10_000_000,
+    17_782_794,
+    31_622_777,
+    56_234_133,
+    100_000_000,
+    177_827_941,
+    316_227_766,
+    562_341_325,
+    1_000_000_000,
+];
+/// Bins of the RTT histogram.
+pub const HIST_BINS: usize = 22;
+
+/// The histogram bin of a sample.
+pub fn hist_bin(ns: i64) -> usize {
+    HIST_EDGES_NS.partition_point(|&e| e <= ns)
+}
 
 /// Segments timed at once per direction.
 pub const MAX_TIMED: usize = 64;
@@ -53,6 +92,8 @@ pub struct Rtt {
     pub ts: Stats,
     /// Every sample of every method.
     pub all: Stats,
+    /// Every sample of every method by [`hist_bin`] (saturating).
+    pub hist: [u32; HIST_BINS],
 }
 
 impl Rtt {
@@ -120,11 +161,12 @@ impl Rtt {
                 sample = Some(ts_ns.saturating_sub(t.sent_ns));
             }
         }
-        if let Some(s) = sample {
-            self.seq_ack.add(s);
-            self.all.add(s);
-        }
-        sample
+        // A capture whose time went backwards gives no sample.
+        let sample = sample.filter(|&s| s >= 0)?;
+        self.seq_ack.add(sample);
+        self.all.add(sample);
+        self.count_bin(sample);
+        Some(sample)
     }
 
     /// The highest cumulative ACK position of this direction's data.
@@ -158,11 +200,12 @@ impl Rtt {
             self.tsvals.pop_front();
         }
         match self.tsvals.front() {
-            Some(&(v, t)) if v == ecr => {
+            Some(&(v, t)) if v == ecr && ts_ns >= t => {
                 self.tsvals.pop_front();
                 let s = ts_ns.saturating_sub(t);
                 self.ts.add(s);
                 self.all.add(s);
+                self.count_bin(s);
                 Some(s)
             }
             _ => None,
@@ -173,6 +216,13 @@ impl Rtt {
     pub fn set_handshake(&mut self, v: i64) {
         self.handshake = Some(v);
         self.all.add(v);
+        self.count_bin(v);
+    }
+
+    fn count_bin(&mut self, ns: i64) {
+        if let Some(b) = self.hist.get_mut(hist_bin(ns)) {
+            *b = b.saturating_add(1);
+        }
     }
 
     /// The smallest sample of any method.
@@ -193,5 +243,6 @@ impl Rtt {
         self.seq_ack = Stats::default();
         self.ts = Stats::default();
         self.all = Stats::default();
+        self.hist = [0; HIST_BINS];
     }
 }

@@ -372,3 +372,43 @@ fn the_timestamp_clock_ignores_a_queued_end() {
     short.tsval(50, 49 * MS);
     assert_eq!(short.ts_frequency(), None);
 }
+
+#[test]
+fn rtt_histogram_bins_are_quarter_decades_from_10_us_to_1_s() {
+    use rtt::hist_bin;
+    // Edges 10^(1 + k/4) µs: 10, 17.78, 31.62, 56.23, 100 µs, ... 1 s.
+    assert_eq!(hist_bin(0), 0);
+    assert_eq!(hist_bin(9_999), 0);
+    assert_eq!(hist_bin(10_000), 1);
+    assert_eq!(hist_bin(17_782), 1);
+    assert_eq!(hist_bin(17_783), 2);
+    assert_eq!(hist_bin(100_000), 5);
+    assert_eq!(hist_bin(20_000_000), 14); // 20 ms: [17.78, 31.62) ms
+    assert_eq!(hist_bin(999_999_999), 20);
+    assert_eq!(hist_bin(1_000_000_000), 21);
+    assert_eq!(hist_bin(i64::MAX), 21);
+    for (k, e) in (0u8..).zip(rtt::HIST_EDGES_NS) {
+        let want = 10f64.powf(1.0 + f64::from(k) / 4.0) * 1000.0;
+        let got = f64::from(u32::try_from(e).unwrap());
+        assert!((got - want).abs() <= 0.5, "edge {k}");
+    }
+    // Every sample of every method counts once.
+    let mut c = open(0, 0);
+    c.segment(C, &with_ts(seg(20.0, 1, 1, ACK, 100), 7, 0));
+    c.segment(S, &with_ts(seg(40.0, 1, 101, ACK, 0), 9, 7));
+    // Handshake 10 ms (bin 13), sequence/ACK and timestamp 20 ms (bin 14).
+    let h = c.dir[C].rtt.hist;
+    assert_eq!((h[13], h[14], h.iter().sum::<u32>()), (1, 2, 3));
+    assert_eq!(c.dir[C].rtt.all.count, 3);
+}
+
+#[test]
+fn a_capture_clock_going_backwards_gives_no_rtt_sample() {
+    let mut c = open(0, 0);
+    c.segment(C, &with_ts(seg(50.0, 1, 1, ACK, 100), 7, 0));
+    // The ACK stamped before the data: no sample of either method.
+    c.segment(S, &with_ts(seg(40.0, 1, 101, ACK, 0), 9, 7));
+    assert_eq!((c.dir[C].rtt.seq_ack.count, c.dir[C].rtt.ts.count), (0, 0));
+    // The handshake's samples stand (10 ms, and 2 ms for the server).
+    assert_eq!(c.dir[C].rtt.all.count, 1);
+}

@@ -48,6 +48,12 @@ def test_outputs_by_extension(tmp_path: Path) -> None:
     csv = pd.read_csv(tmp_path / "f.csv")
     assert len(csv) == len(expected)
     assert csv.octetDeltaCount.sum() == expected.octetDeltaCount.sum()
+    # The RTT histograms (lists) as their bins joined by ";".
+    tcp = csv[csv.tcpRttSampleTotalCount > 0]
+    assert len(tcp) > 0
+    for text, n in zip(tcp.tcpRttHistogram, tcp.tcpRttSampleTotalCount, strict=True):
+        bins = [int(x) for x in text.split(";")]
+        assert len(bins) == 22 and sum(bins) == n
 
 
 def test_a_pipe_is_metered(tmp_path: Path) -> None:

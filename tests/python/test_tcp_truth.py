@@ -376,3 +376,27 @@ def test_a_header_only_capture_gives_the_full_captures_metrics(scenario: str) ->
             assert (diff.fillna(0) <= limit).all() and (a.isna() == b.isna()).all(), c
         else:
             assert a.equals(b), c
+
+
+def bin_of(us: float) -> int:
+    """The histogram bin of a sample (docs/tcp-metrics.md): below 10 us,
+    then quarter decades 10^(1 + k/4) us up to 1 s, then 1 s and more."""
+    edges = [10 ** (1 + k / 4) for k in range(21)]
+    return sum(1 for e in edges if e <= us)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_rtt_histogram_holds_every_sample_and_the_kernels_minimum(scenario: str) -> None:
+    for conn in connections(scenario):
+        r = row(scenario, "snd", conn)
+        hist = list(r["tcpRttHistogram"])
+        assert len(hist) == 22 and sum(hist) == r["tcpRttSampleTotalCount"]
+        rev = list(r["reverseTcpRttHistogram"])
+        assert sum(rev) == r["reverseTcpRttSampleTotalCount"]
+        # The lowest bin used beside the client is the one of the client
+        # kernel's minimum RTT, unless that is within the RTT bound of an
+        # edge.
+        kernel = conn["client"]["tcp_info"]["min_rtt"]
+        near = {bin_of(kernel - max(200, 0.03 * kernel)), bin_of(kernel + max(200, 0.03 * kernel))}
+        lowest = next(i for i, n in enumerate(hist) if n)
+        assert lowest in near, f"{scenario}: bin {lowest}, kernel {kernel} us in {near}"
