@@ -16,6 +16,7 @@
 
 pub mod batches;
 pub mod export;
+mod fill;
 pub mod flow;
 pub mod flowpacket;
 pub mod input;

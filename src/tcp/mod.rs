@@ -14,11 +14,15 @@
 //! - [`marks`]: ECN marks, options, segment sizes, timestamp clock;
 //! - [`stats`]: the running statistics they share.
 //!
-//! Here: the handshake, the retransmission classes and loss events, which
-//! need both directions (definitions at [`Dir`]).
+//! - [`rtx`]: retransmission classes and loss events;
+//! - [`series`]: per-packet series of chosen connections.
+//!
+//! Here: the handshake and the per-connection ties (definitions at
+//! [`Dir`]).
 
 pub mod marks;
 pub mod rtt;
+pub mod rtx;
 pub mod seq;
 pub mod series;
 pub mod stats;
@@ -30,15 +34,11 @@ mod tests;
 use crate::packet::{TcpOptions, ACK, CWR, ECE, FIN, RST, SYN};
 use marks::Marks;
 use rtt::Rtt;
+use rtx::{classify_rtx, loss_indication, RtxClasses};
 use seq::SeqSpace;
 use series::{event, Method, Observation};
 use window::Window;
 
-/// Retransmissions that come sooner than this after the direction's last
-/// transmission, re-sending its highest segment, are tail-loss probes
-/// rather than timeouts (Linux's minimum retransmission timeout, 200 ms;
-/// RFC 8985 §7 sends the probe after about two round trips).
-pub const MIN_RTO_NS: i64 = 200_000_000;
 /// Without a round-trip estimate, hole fills later than this are repaired
 /// losses rather than reordering (Wireshark's default for the same
 /// question, 3 ms).
@@ -59,41 +59,6 @@ pub struct Segment {
     /// The IP ECN field.
     pub ecn: u8,
     pub options: TcpOptions,
-}
-
-/// Retransmitted segments by class. For a segment of direction d
-/// carrying octets already seen, in this order of precedence:
-/// - spurious: every such octet was already acknowledged by the other
-///   side;
-/// - window probe: the other side's window is zero;
-/// - timeout: during a timeout's recovery (until the acknowledgment
-///   reaches d's highest octet as it stood at the timeout), or sent after
-///   a silence (see below) when it is not the first re-sending of d's
-///   highest segment in that silence;
-/// - tail-loss probe: sent after a silence, re-sending d's highest segment,
-///   the first such since the other side's acknowledgment last advanced
-///   (RFC 8985 §7; Linux sends the probe before any timeout);
-/// - fast: any other: loss detected from the other side's ACKs
-///   (duplicate ACKs, SACK, RACK's reordering window).
-///
-/// A silence: nothing from the other side for longer than the time its
-/// ACK needs to reach d and d's answer the OP (the other side's smallest
-/// RTT sample, the OP-to-d half) plus one and a half round trips
-/// ([`Conn::rtt_estimate`]): a loss-recovery timer (a probe timeout is at
-/// least two round trips, RFC 8985 §7.2) rather than an ACK set the
-/// segment off; RACK's reordering window is at most a round trip. Without
-/// a round-trip estimate, a retransmission is fast when the other side
-/// sent three duplicate ACKs or a SACK block past its acknowledgment
-/// since it last advanced, a timeout otherwise.
-///
-/// SYN and FIN retransmissions (no octets) are in [`seq::SeqCounts`] only.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RtxClasses {
-    pub spurious: u64,
-    pub probe: u64,
-    pub fast: u64,
-    pub tail_loss_probe: u64,
-    pub timeout: u64,
 }
 
 /// One direction: the data it sends and the ACKs and windows it sends
@@ -486,56 +451,5 @@ fn note_options(m: &mut Marks, o: &TcpOptions, syn: bool) {
     }
     if o.sack_count > 0 {
         m.options |= marks::OPT_SACK;
-    }
-}
-
-/// Count a retransmission in its class; the class's event bit.
-fn classify_rtx(d: &mut Dir, r: &Dir, seen: &seq::Seen, t: i64, estimate: Option<i64>) -> u16 {
-    let acked = d.rtt.acked_position();
-    let high = d.seq.high();
-    let c = &mut d.rtx;
-    if acked.is_some_and(|a| seen.end <= a) {
-        c.spurious = c.spurious.saturating_add(1);
-        return event::SPURIOUS;
-    }
-    if r.win.at_zero() {
-        c.probe = c.probe.saturating_add(1);
-        return event::WINDOW_PROBE;
-    }
-    if d.rto_until.is_some() {
-        c.timeout = c.timeout.saturating_add(1);
-        return event::TIMEOUT;
-    }
-    let silence = match estimate {
-        Some(rtt) => {
-            let half = r.rtt.min().unwrap_or(0);
-            let quiet = r.last_seen_ns.map_or(i64::MAX, |l| t.saturating_sub(l));
-            quiet > half.saturating_add(rtt.saturating_mul(3) / 2)
-        }
-        None => !(r.dup_run >= 3 || r.sack_past),
-    };
-    if !silence {
-        c.fast = c.fast.saturating_add(1);
-        event::FAST
-    } else if high == Some(seen.end) && !d.probed {
-        c.tail_loss_probe = c.tail_loss_probe.saturating_add(1);
-        d.probed = true;
-        event::TAIL_LOSS_PROBE
-    } else {
-        c.timeout = c.timeout.saturating_add(1);
-        d.rto_until = high;
-        event::TIMEOUT
-    }
-}
-
-fn loss_indication(d: &mut Dir, t: i64, estimate: Option<i64>) {
-    let new_event = match (d.last_loss_ns, estimate) {
-        (None, _) => true,
-        (Some(l), Some(e)) => t.saturating_sub(l) > e,
-        (Some(l), None) => t.div_euclid(1_000_000) > l.div_euclid(1_000_000),
-    };
-    if new_event {
-        d.loss_events = d.loss_events.saturating_add(1);
-        d.last_loss_ns = Some(t);
     }
 }

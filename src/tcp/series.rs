@@ -37,7 +37,7 @@ pub mod event {
     pub const REPAIRED: u16 = 0x0008;
     /// The segment started past the highest octet: it opened a hole.
     pub const JUMP: u16 = 0x0010;
-    /// Retransmission classes ([`super::super::RtxClasses`]).
+    /// Retransmission classes ([`super::super::rtx::RtxClasses`]).
     pub const FAST: u16 = 0x0020;
     pub const TIMEOUT: u16 = 0x0040;
     pub const TAIL_LOSS_PROBE: u16 = 0x0080;

@@ -1,0 +1,98 @@
+//! Retransmissions by class and loss events: what set each retransmission
+//! off, as far as the packets passing the observation point tell
+//! ([`RtxClasses`] has the definitions), and QoF's loss events.
+
+use super::series::event;
+use super::{seq, Dir};
+
+/// Retransmitted segments by class. For a segment of direction d
+/// carrying octets already seen, in this order of precedence:
+/// - spurious: every such octet was already acknowledged by the other
+///   side;
+/// - window probe: the other side's window is zero;
+/// - timeout: during a timeout's recovery (until the acknowledgment
+///   reaches d's highest octet as it stood at the timeout), or sent after
+///   a silence (see below) when it is not the first re-sending of d's
+///   highest segment in that silence;
+/// - tail-loss probe: sent after a silence, re-sending d's highest segment,
+///   the first such since the other side's acknowledgment last advanced
+///   (RFC 8985 §7; Linux sends the probe before any timeout);
+/// - fast: any other: loss detected from the other side's ACKs
+///   (duplicate ACKs, SACK, RACK's reordering window).
+///
+/// A silence: nothing from the other side for longer than the time its
+/// ACK needs to reach d and d's answer the OP (the other side's smallest
+/// RTT sample, the OP-to-d half) plus one and a half round trips
+/// ([`Conn::rtt_estimate`]): a loss-recovery timer (a probe timeout is at
+/// least two round trips, RFC 8985 §7.2) rather than an ACK set the
+/// segment off; RACK's reordering window is at most a round trip. Without
+/// a round-trip estimate, a retransmission is fast when the other side
+/// sent three duplicate ACKs or a SACK block past its acknowledgment
+/// since it last advanced, a timeout otherwise.
+///
+/// SYN and FIN retransmissions (no octets) are in [`seq::SeqCounts`] only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RtxClasses {
+    pub spurious: u64,
+    pub probe: u64,
+    pub fast: u64,
+    pub tail_loss_probe: u64,
+    pub timeout: u64,
+}
+
+/// Count a retransmission in its class; the class's event bit.
+pub(super) fn classify_rtx(
+    d: &mut Dir,
+    r: &Dir,
+    seen: &seq::Seen,
+    t: i64,
+    estimate: Option<i64>,
+) -> u16 {
+    let acked = d.rtt.acked_position();
+    let high = d.seq.high();
+    let c = &mut d.rtx;
+    if acked.is_some_and(|a| seen.end <= a) {
+        c.spurious = c.spurious.saturating_add(1);
+        return event::SPURIOUS;
+    }
+    if r.win.at_zero() {
+        c.probe = c.probe.saturating_add(1);
+        return event::WINDOW_PROBE;
+    }
+    if d.rto_until.is_some() {
+        c.timeout = c.timeout.saturating_add(1);
+        return event::TIMEOUT;
+    }
+    let silence = match estimate {
+        Some(rtt) => {
+            let half = r.rtt.min().unwrap_or(0);
+            let quiet = r.last_seen_ns.map_or(i64::MAX, |l| t.saturating_sub(l));
+            quiet > half.saturating_add(rtt.saturating_mul(3) / 2)
+        }
+        None => !(r.dup_run >= 3 || r.sack_past),
+    };
+    if !silence {
+        c.fast = c.fast.saturating_add(1);
+        event::FAST
+    } else if high == Some(seen.end) && !d.probed {
+        c.tail_loss_probe = c.tail_loss_probe.saturating_add(1);
+        d.probed = true;
+        event::TAIL_LOSS_PROBE
+    } else {
+        c.timeout = c.timeout.saturating_add(1);
+        d.rto_until = high;
+        event::TIMEOUT
+    }
+}
+
+pub(super) fn loss_indication(d: &mut Dir, t: i64, estimate: Option<i64>) {
+    let new_event = match (d.last_loss_ns, estimate) {
+        (None, _) => true,
+        (Some(l), Some(e)) => t.saturating_sub(l) > e,
+        (Some(l), None) => t.div_euclid(1_000_000) > l.div_euclid(1_000_000),
+    };
+    if new_event {
+        d.loss_events = d.loss_events.saturating_add(1);
+        d.last_loss_ns = Some(t);
+    }
+}
