@@ -124,6 +124,18 @@ impl Fields<'_> {
             What::TcpDir(reverse, tf) => {
                 let conn = f.conn().ok_or("the flow has no TCP analysis")?;
                 let dir = &conn.dir[self.side(reverse) & 1];
+                if tf.signed() {
+                    // Saturated at the field's range like the unsigned.
+                    let bits = u32::try_from(n.saturating_mul(8))
+                        .unwrap_or(64)
+                        .clamp(8, 64);
+                    let max = i64::MAX
+                        .checked_shr(64u32.saturating_sub(bits))
+                        .unwrap_or(0);
+                    let v = tcpfields::dir_signed(dir, tf)
+                        .clamp(max.wrapping_neg().wrapping_sub(1), max);
+                    return signed_word(v, n);
+                }
                 unsigned_word(saturated(tcpfields::dir_word(conn, dir, tf), n), n)
             }
             What::TcpConn(tf) => {

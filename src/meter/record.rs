@@ -355,6 +355,9 @@ impl Records {
             let length = match what {
                 // A list of a fixed number of bins: a fixed length.
                 What::TcpDir(_, Tf::RttHistogram) => tcpfields::HIST_FIELD_LEN,
+                What::TcpDir(_, tf) if tcpfields::reduced_length(*tf).is_some() => {
+                    tcpfields::reduced_length(*tf).unwrap_or(8)
+                }
                 _ => ie.length.or(ie.data_type.native_length()).unwrap_or(8),
             };
             specs.push(FieldSpec {

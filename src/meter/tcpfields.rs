@@ -62,15 +62,21 @@ pub enum Tf {
     ZeroWindowUs,
     Dsacks,
     SackBlocks,
-    Ect0,
     Ect1,
     Ece,
     Cwr,
     OptionsSeen,
     WindowScale,
-    Goodput,
     /// The RTT histogram: a basicList, written as octets ([`hist_octets`]).
     RttHistogram,
+    LastSynFlags,
+    MinIot,
+    MaxIot,
+    /// Signed ([`dir_signed`]).
+    MinChirp,
+    MaxChirp,
+    MeanChirp,
+    InitialWindow,
     // ferrofix's, per connection.
     HandshakeRtt,
     Quality,
@@ -110,6 +116,10 @@ pub enum Group {
     DeclaredMss,
     WindowScale,
     TsFrequency,
+    LastSyn,
+    Iot,
+    Chirp,
+    InitialWindow,
     // Per connection.
     HandshakeRtt,
     QofRtt,
@@ -122,8 +132,8 @@ impl Group {
         // Forward bits; the reverse direction's is the next one up.
         let forward = match self {
             Group::Always => return 0,
-            Group::HandshakeRtt => return 1 << 20,
-            Group::QofRtt => return 1 << 21,
+            Group::HandshakeRtt => return 1 << 26,
+            Group::QofRtt => return 1 << 27,
             Group::RttAll => 1,
             Group::RttSeqAck => 1 << 2,
             Group::RttTs => 1 << 4,
@@ -133,6 +143,10 @@ impl Group {
             Group::DeclaredMss => 1 << 12,
             Group::WindowScale => 1 << 14,
             Group::TsFrequency => 1 << 16,
+            Group::LastSyn => 1 << 18,
+            Group::Iot => 1 << 20,
+            Group::Chirp => 1 << 22,
+            Group::InitialWindow => 1 << 24,
         };
         if reverse {
             forward << 1
@@ -142,7 +156,7 @@ impl Group {
     }
 
     /// The per-direction groups.
-    pub const PER_DIRECTION: [Group; 9] = [
+    pub const PER_DIRECTION: [Group; 13] = [
         Group::RttAll,
         Group::RttSeqAck,
         Group::RttTs,
@@ -152,6 +166,10 @@ impl Group {
         Group::DeclaredMss,
         Group::WindowScale,
         Group::TsFrequency,
+        Group::LastSyn,
+        Group::Iot,
+        Group::Chirp,
+        Group::InitialWindow,
     ];
 
     /// Every optional group's bits, both directions or the forward one
@@ -170,7 +188,7 @@ impl Group {
 
 /// The bit every TCP record with the analysis carries (a TCP flow metered
 /// without it has mask 0).
-pub const ANALYSED: u32 = 1 << 22;
+pub const ANALYSED: u32 = 1 << 28;
 
 /// (name, field, group) of the per-direction fields, in template order.
 pub fn per_direction() -> Vec<(&'static str, Tf, Group)> {
@@ -287,14 +305,19 @@ pub fn per_direction() -> Vec<(&'static str, Tf, Group)> {
         ("tcpZeroWindowMicroseconds", T::ZeroWindowUs, G::Always),
         ("tcpDsackCount", T::Dsacks, G::Always),
         ("tcpSackBlockCount", T::SackBlocks, G::Always),
-        ("tcpEct0PacketCount", T::Ect0, G::Always),
         ("tcpEct1PacketCount", T::Ect1, G::Always),
         ("tcpEceCount", T::Ece, G::Always),
         ("tcpCwrCount", T::Cwr, G::Always),
         ("tcpOptionsSeen", T::OptionsSeen, G::Always),
         ("tcpWindowScale", T::WindowScale, G::WindowScale),
-        ("tcpGoodputOctetCount", T::Goodput, G::Always),
         ("tcpRttHistogram", T::RttHistogram, G::RttAll),
+        ("lastSynTcpFlags", T::LastSynFlags, G::LastSyn),
+        ("minTcpIOTMilliseconds", T::MinIot, G::Iot),
+        ("maxTcpIOTMilliseconds", T::MaxIot, G::Iot),
+        ("minTcpChirpMilliseconds", T::MinChirp, G::Chirp),
+        ("maxTcpChirpMilliseconds", T::MaxChirp, G::Chirp),
+        ("meanTcpChirpMilliseconds", T::MeanChirp, G::Chirp),
+        ("tcpInitialWindowOctets", T::InitialWindow, G::InitialWindow),
     ]);
     v
 }
@@ -318,6 +341,38 @@ pub fn per_connection() -> Vec<(&'static str, Tf, Group)> {
     ]
 }
 
+/// Octets a field is sent in when less than its type's (RFC 7011 §6.2
+/// reduced-size encoding): counts of segments, packets and events go in
+/// 4 octets (saturating at 2^32 - 1), so that a biflow TCP record fits a
+/// 1,400-octet message; octet counts keep 8.
+pub fn reduced_length(field: Tf) -> Option<u16> {
+    use Tf as T;
+    matches!(
+        field,
+        T::RetransmitCount
+            | T::SequenceJumps
+            | T::LossEvents
+            | T::EctMarks
+            | T::CeMarks
+            | T::DupAcks
+            | T::SelAcks
+            | T::FastRetransmits
+            | T::TimeoutRetransmits
+            | T::TailLossProbes
+            | T::SpuriousRetransmits
+            | T::WindowProbes
+            | T::ReorderedSegments
+            | T::RepairedSegments
+            | T::AckedUnseen
+            | T::Dsacks
+            | T::SackBlocks
+            | T::Ect1
+            | T::Ece
+            | T::Cwr
+    )
+    .then_some(4)
+}
+
 /// Whether group `g` has a value for `d`.
 fn present(g: Group, c: &Conn, d: &Dir) -> bool {
     match g {
@@ -331,6 +386,10 @@ fn present(g: Group, c: &Conn, d: &Dir) -> bool {
         Group::DeclaredMss => d.marks.declared_mss.is_some(),
         Group::WindowScale => d.marks.window_scale.is_some(),
         Group::TsFrequency => d.marks.ts_frequency().is_some(),
+        Group::LastSyn => d.marks.last_syn_flags.is_some(),
+        Group::Iot => d.marks.iot.any(),
+        Group::Chirp => d.marks.chirp.any(),
+        Group::InitialWindow => d.initial_window.is_some(),
         Group::HandshakeRtt => c.hs.syn_to_synack.is_some() && c.hs.synack_to_ack.is_some(),
         Group::QofRtt => c.dir.iter().all(|d| d.rtt.all.any()),
     }
@@ -435,13 +494,15 @@ pub fn dir_word(conn: &Conn, dir: &Dir, field: Tf) -> u64 {
         Tf::ZeroWindowUs => ns_to_us(win.zero_ns as f64),
         Tf::Dsacks => win.dsacks,
         Tf::SackBlocks => win.sack_blocks,
-        Tf::Ect0 => marks.ect0,
         Tf::Ect1 => marks.ect1,
         Tf::Ece => marks.ece,
         Tf::Cwr => marks.cwr,
         Tf::OptionsSeen => u64::from(marks.options),
         Tf::WindowScale => u64::from(marks.window_scale.unwrap_or(0)),
-        Tf::Goodput => seq.advanced.saturating_sub(dir.seq.never_seen()),
+        Tf::LastSynFlags => u64::from(marks.last_syn_flags.unwrap_or(0)),
+        Tf::MinIot => ns_to_ms(marks.iot.min as f64),
+        Tf::MaxIot => ns_to_ms(marks.iot.max as f64),
+        Tf::InitialWindow => dir.initial_window.unwrap_or(0),
         _ => conn_word(conn, field),
     }
 }
@@ -467,6 +528,27 @@ pub fn hist_octets(dir: &Dir, element: (u32, u16), out: &mut [u8]) -> bool {
         c.copy_from_slice(&b.to_be_bytes());
     }
     true
+}
+
+impl Tf {
+    /// Whether the field is signed ([`dir_signed`]).
+    pub fn signed(self) -> bool {
+        matches!(self, Tf::MinChirp | Tf::MaxChirp | Tf::MeanChirp)
+    }
+}
+
+/// A signed per-direction field's value (the chirps, in milliseconds
+/// rounded to nearest).
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)] // ms of ns spans
+pub fn dir_signed(dir: &Dir, field: Tf) -> i64 {
+    let c = &dir.marks.chirp;
+    let ns = match field {
+        Tf::MinChirp => c.min as f64,
+        Tf::MaxChirp => c.max as f64,
+        Tf::MeanChirp => c.mean(),
+        _ => 0.0,
+    };
+    (ns / 1e6).round() as i64
 }
 
 /// A per-connection field's value.

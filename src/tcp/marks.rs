@@ -10,6 +10,17 @@
 //! - declared MSS: the MSS option of the direction's SYN (the last one
 //!   seen); observed MSS: the largest data length of its segments
 //!   (declaredTcpMss, observedTcpMss);
+//! - last SYN flags: the TCP flags of the direction's last SYN
+//!   (lastSynTcpFlags, QoF develop's ECN-negotiation studies);
+//! - inter-observation time (IOT): the time between successive segments
+//!   of the direction that advance its sequence space (new data), min and
+//!   max (min/maxTcpIOTMilliseconds);
+//! - chirp: for successive advancing segments that both carry timestamps,
+//!   their time apart at the OP less their time apart at the sender (the
+//!   TSval difference over the direction's timestamp clock, once it is
+//!   known): how much the path compressed (negative) or stretched
+//!   (positive) their spacing; min, max and mean (QoF's chirp was always
+//!   its IOT: a bug not reproduced);
 //! - timestamp clock: TSval ticks per second of capture time, from the
 //!   direction's segments that advance its TSval (the first seen of each
 //!   value), once they span at least [`TS_CLOCK_MIN_NS`], in Hz rounded to
@@ -65,6 +76,13 @@ pub struct Marks {
     /// Ticks from the first TSval to the last (unwrapped).
     ts_span: i64,
     clock: Clock,
+    pub last_syn_flags: Option<u8>,
+    /// The last advancing segment: time and TSval.
+    last_advance: Option<(i64, Option<u32>)>,
+    /// Inter-observation times (ns).
+    pub iot: super::stats::Stats,
+    /// Chirps (ns).
+    pub chirp: super::stats::Stats,
 }
 
 /// Points of the lower convex hull kept at most (a hull of a line plus
@@ -158,6 +176,26 @@ impl Marks {
         }
     }
 
+    /// A segment that advanced the sequence space at `ts_ns` with TSval
+    /// `tsval`.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)] // ns spans
+    pub fn advanced(&mut self, ts_ns: i64, tsval: Option<u32>) {
+        if let Some((t0, v0)) = self.last_advance {
+            let gap = ts_ns.saturating_sub(t0);
+            if gap >= 0 {
+                self.iot.add(gap);
+                if let (Some(v0), Some(v1), Some(hz)) = (v0, tsval, self.ts_frequency()) {
+                    let (ticks, hz) = (f64::from(seq_diff(v1, v0)), hz as f64);
+                    if hz > 0.0 && ticks >= 0.0 {
+                        let sent = (ticks * 1e9 / hz).round() as i64;
+                        self.chirp.add(gap.saturating_sub(sent));
+                    }
+                }
+            }
+        }
+        self.last_advance = Some((ts_ns, tsval));
+    }
+
     /// The timestamp clock in Hz (see the module docs).
     pub fn ts_frequency(&self) -> Option<u64> {
         let (_, t0) = self.ts_first?;
@@ -181,6 +219,8 @@ impl Marks {
             ts_last: self.ts_last,
             ts_span: self.ts_span,
             clock: self.clock.clone(),
+            last_syn_flags: self.last_syn_flags,
+            last_advance: self.last_advance,
             ..Marks::default()
         };
     }

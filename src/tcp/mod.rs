@@ -103,6 +103,11 @@ pub struct Dir {
     rto_until: Option<i64>,
     /// d's window scale applies (both SYNs offered the option).
     scaled: bool,
+    /// The octets d sent before the other side first acknowledged any of
+    /// its data: its initial window as far as the OP saw (from d's first
+    /// data octet to the end of the last segment sent before that ACK).
+    pub initial_window: Option<u64>,
+    first_flight: i64,
     pub syn_seen: bool,
 }
 
@@ -212,6 +217,7 @@ impl Conn {
         // Sequence space.
         if s.flags & SYN != 0 {
             d.syn_seen = true;
+            d.marks.last_syn_flags = Some(s.flags);
             // A SYN sent again counts as a retransmitted segment there.
             d.seq.syn(s.seq);
             // Window scaling applies once both SYNs offered it.
@@ -229,6 +235,12 @@ impl Conn {
                 ob.events |= classify_rtx(d, r, &seen, now, estimate);
             } else if seen.new > 0 && seen.reordered == 0 && seen.repaired == 0 {
                 d.rtt.sent_new(seen.start, seen.end, now);
+            }
+            if seen.new > 0 {
+                d.marks.advanced(now, tsval);
+                if d.initial_window.is_none() {
+                    d.first_flight = seen.end;
+                }
             }
             if seen.again > 0 || seen.jump > 0 {
                 loss_indication(d, now, estimate);
@@ -293,6 +305,13 @@ impl Conn {
             ob.ack = r.seq.position(s.ack);
             if let Some(at) = ob.ack {
                 let advanced = r.rtt.acked_position().is_none_or(|p| at > p);
+                // The first ACK of r's data ends r's first flight.
+                if r.initial_window.is_none() {
+                    if let Some(first) = r.seq.first().filter(|&f| at > f) {
+                        let w = r.first_flight.saturating_sub(first).max(0);
+                        r.initial_window = u64::try_from(w).ok();
+                    }
+                }
                 if advanced {
                     d.dup_run = 0;
                     r.probed = false;

@@ -412,3 +412,41 @@ fn a_capture_clock_going_backwards_gives_no_rtt_sample() {
     // The handshake's samples stand (10 ms, and 2 ms for the server).
     assert_eq!(c.dir[C].rtt.all.count, 1);
 }
+
+#[test]
+fn iot_chirp_and_initial_window_of_a_first_flight() {
+    let mut c = open(0, 0);
+    // Three segments stamped and seen 1 and 2 ms apart (a 1000 Hz clock).
+    for (k, (t, v)) in [(100.0, 100), (101.0, 101), (103.0, 103)]
+        .iter()
+        .enumerate()
+    {
+        let seq = 1 + 100 * k as u32;
+        c.segment(C, &with_ts(seg(*t, seq, 1, ACK, 100), *v, 0));
+    }
+    // The first ACK of data ends the first flight: 300 octets.
+    c.segment(S, &seg(120.0, 1, 101, ACK, 0));
+    let d = &c.dir[C];
+    assert_eq!(d.initial_window, Some(300));
+    assert_eq!((d.marks.iot.min, d.marks.iot.max), (MS, 2 * MS));
+    // The clock needs 100 ms of ticks before it is known: no chirp yet.
+    assert_eq!(d.marks.chirp.count, 0);
+    assert_eq!(d.marks.last_syn_flags, Some(SYN));
+    assert_eq!(c.dir[S].marks.last_syn_flags, Some(SYN | ACK));
+    // 150 more segments 1 ms apart, then one that waited 4 ms more: the
+    // path stretched that spacing by 4 ms.
+    let mut seq = 301u32;
+    for k in 0..150u32 {
+        c.segment(
+            C,
+            &with_ts(seg(104.0 + f64::from(k), seq, 1, ACK, 100), 104 + k, 0),
+        );
+        seq = seq.wrapping_add(100);
+    }
+    c.segment(C, &with_ts(seg(258.0, seq, 1, ACK, 100), 254, 0));
+    let chirp = &c.dir[C].marks.chirp;
+    assert_eq!(chirp.max, 4 * MS);
+    assert_eq!(chirp.min, 0);
+    // Later flights do not change the initial window.
+    assert_eq!(c.dir[C].initial_window, Some(300));
+}
