@@ -377,7 +377,7 @@ pub fn reduced_length(field: Tf) -> Option<u16> {
 fn present(g: Group, c: &Conn, d: &Dir) -> bool {
     match g {
         Group::Always => true,
-        Group::RttAll => d.rtt.all.any(),
+        Group::RttAll => d.rtt.all().any(),
         Group::RttSeqAck => d.rtt.seq_ack.any(),
         Group::RttTs => d.rtt.ts.any(),
         Group::HandshakeHalf => d.rtt.handshake.is_some(),
@@ -391,7 +391,7 @@ fn present(g: Group, c: &Conn, d: &Dir) -> bool {
         Group::Chirp => d.marks.chirp.any(),
         Group::InitialWindow => d.initial_window.is_some(),
         Group::HandshakeRtt => c.hs.syn_to_synack.is_some() && c.hs.synack_to_ack.is_some(),
-        Group::QofRtt => c.dir.iter().all(|d| d.rtt.all.any()),
+        Group::QofRtt => c.dir.iter().all(|d| d.rtt.all().any()),
     }
 }
 
@@ -430,11 +430,11 @@ fn us(ns: f64) -> u64 {
     ns_to_us(ns).min(u64::from(u32::MAX))
 }
 
-fn stats_of(d: &Dir, m: Method) -> &Stats {
+fn stats_of(d: &Dir, m: Method) -> Stats {
     match m {
-        Method::All => &d.rtt.all,
-        Method::SeqAck => &d.rtt.seq_ack,
-        Method::Ts => &d.rtt.ts,
+        Method::All => d.rtt.all(),
+        Method::SeqAck => d.rtt.seq_ack,
+        Method::Ts => d.rtt.ts,
     }
 }
 
@@ -554,7 +554,7 @@ pub fn dir_signed(dir: &Dir, field: Tf) -> i64 {
 /// A per-connection field's value.
 #[allow(clippy::cast_precision_loss)] // nanoseconds far below 2^52
 pub fn conn_word(c: &Conn, f: Tf) -> u64 {
-    let [a, b] = [&c.dir[0].rtt.all, &c.dir[1].rtt.all];
+    let [a, b] = [c.dir[0].rtt.all(), c.dir[1].rtt.all()];
     match f {
         // The round trip at the OP: the sum of the two halves.
         Tf::QofMinRttMs => ns_to_ms(a.min.saturating_add(b.min) as f64),

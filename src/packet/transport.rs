@@ -120,7 +120,25 @@ pub struct TcpOptions {
 
 impl TcpOptions {
     /// Parse the options bytes of a TCP header.
-    pub fn parse(mut b: &[u8]) -> Self {
+    #[inline]
+    pub fn parse(b: &[u8]) -> Self {
+        // The common layout of established connections (Linux, BSD):
+        // NOP, NOP, timestamps, and nothing else.
+        if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *b {
+            return TcpOptions {
+                timestamps: Some((
+                    u32::from_be_bytes([v0, v1, v2, v3]),
+                    u32::from_be_bytes([e0, e1, e2, e3]),
+                )),
+                ..TcpOptions::default()
+            };
+        }
+        Self::parse_general(b)
+    }
+
+    /// [`TcpOptions::parse`] for any layout.
+    #[inline(never)]
+    fn parse_general(mut b: &[u8]) -> Self {
         let mut o = TcpOptions::default();
         while let Some(&kind) = b.first() {
             match kind {

@@ -80,9 +80,11 @@ pub struct Marks {
     /// The last advancing segment: time and TSval.
     last_advance: Option<(i64, Option<u32>)>,
     /// Inter-observation times (ns).
-    pub iot: super::stats::Stats,
+    pub iot: super::stats::MinMax,
     /// Chirps (ns).
     pub chirp: super::stats::Stats,
+    /// [`Marks::ts_frequency`] as of the last new tick.
+    hz: Option<u64>,
 }
 
 /// Points of the lower convex hull kept at most (a hull of a line plus
@@ -166,6 +168,8 @@ impl Marks {
                     self.ts_span = self.ts_span.saturating_add(i64::from(d));
                     self.ts_last = Some((v, ts_ns));
                     self.clock.add(self.ts_span, ts_ns.saturating_sub(t0));
+                    // Once a tick, not once a packet.
+                    self.hz = self.ts_frequency();
                 }
             }
             _ => {
@@ -184,7 +188,7 @@ impl Marks {
             let gap = ts_ns.saturating_sub(t0);
             if gap >= 0 {
                 self.iot.add(gap);
-                if let (Some(v0), Some(v1), Some(hz)) = (v0, tsval, self.ts_frequency()) {
+                if let (Some(v0), Some(v1), Some(hz)) = (v0, tsval, self.hz) {
                     let (ticks, hz) = (f64::from(seq_diff(v1, v0)), hz as f64);
                     if hz > 0.0 && ticks >= 0.0 {
                         let sent = (ticks * 1e9 / hz).round() as i64;
@@ -221,6 +225,7 @@ impl Marks {
             clock: self.clock.clone(),
             last_syn_flags: self.last_syn_flags,
             last_advance: self.last_advance,
+            hz: self.hz,
             ..Marks::default()
         };
     }

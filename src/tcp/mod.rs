@@ -140,12 +140,19 @@ pub const Q_MID_CONNECTION: u32 = 0x20;
 pub struct Conn {
     pub dir: [Dir; 2],
     pub hs: Handshake,
+    /// [`Conn::rtt_estimate`], kept up to date as samples come (read for
+    /// every segment, changed by few).
+    estimate: Option<i64>,
 }
 
 impl Conn {
     /// The round trip at the OP: both handshake halves, else the sum of
     /// the two directions' smallest samples.
     pub fn rtt_estimate(&self) -> Option<i64> {
+        self.estimate
+    }
+
+    fn compute_estimate(&self) -> Option<i64> {
         if let (Some(a), Some(b)) = (self.hs.syn_to_synack, self.hs.synack_to_ack) {
             return Some(a.saturating_add(b));
         }
@@ -193,7 +200,7 @@ impl Conn {
         if let Some(v) = self.handshake(side, s) {
             ob.rtt = Some((v, Method::Handshake));
         }
-        let estimate = self.rtt_estimate();
+        let estimate = self.estimate;
         let [d0, d1] = &mut self.dir;
         let (d, r) = if side == 0 { (d0, d1) } else { (d1, d0) };
         let opts = &s.options;
@@ -351,6 +358,9 @@ impl Conn {
             }
         }
         d.last_seen_ns = Some(now);
+        if ob.rtt.is_some() {
+            self.estimate = self.compute_estimate();
+        }
         ob
     }
 
@@ -425,6 +435,7 @@ impl Conn {
             d.acked_unseen = 0;
             d.acked_unseen_octets = 0;
         }
+        self.estimate = self.compute_estimate();
     }
 
     /// The record ends at `ts_ns`: open zero-window periods are counted to

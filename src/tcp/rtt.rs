@@ -90,10 +90,11 @@ pub struct Rtt {
     pub handshake: Option<i64>,
     pub seq_ack: Stats,
     pub ts: Stats,
-    /// Every sample of every method.
-    pub all: Stats,
     /// Every sample of every method by [`hist_bin`] (saturating).
     pub hist: [u32; HIST_BINS],
+    /// An active-timeout continuation: the handshake's sample belongs to
+    /// the first record.
+    continued: bool,
 }
 
 impl Rtt {
@@ -164,7 +165,6 @@ impl Rtt {
         // A capture whose time went backwards gives no sample.
         let sample = sample.filter(|&s| s >= 0)?;
         self.seq_ack.add(sample);
-        self.all.add(sample);
         self.count_bin(sample);
         Some(sample)
     }
@@ -204,7 +204,6 @@ impl Rtt {
                 self.tsvals.pop_front();
                 let s = ts_ns.saturating_sub(t);
                 self.ts.add(s);
-                self.all.add(s);
                 self.count_bin(s);
                 Some(s)
             }
@@ -215,7 +214,6 @@ impl Rtt {
     /// The handshake's sample for this direction.
     pub fn set_handshake(&mut self, v: i64) {
         self.handshake = Some(v);
-        self.all.add(v);
         self.count_bin(v);
     }
 
@@ -223,6 +221,19 @@ impl Rtt {
         if let Some(b) = self.hist.get_mut(hist_bin(ns)) {
             *b = b.saturating_add(1);
         }
+    }
+
+    /// Every sample of every method: the methods' statistics merged (the
+    /// handshake's sample with them until an active-timeout continuation);
+    /// the smoothed value is the sequence/ACK method's where it has
+    /// samples (as a sender's own SRTT), else the timestamp method's, else
+    /// the handshake's.
+    pub fn all(&self) -> Stats {
+        let mut hs = Stats::default();
+        if let Some(v) = self.handshake.filter(|_| !self.continued) {
+            hs.add(v);
+        }
+        self.seq_ack.merged(&self.ts).merged(&hs)
     }
 
     /// The smallest sample of any method.
@@ -242,7 +253,7 @@ impl Rtt {
     pub fn reset_counts(&mut self) {
         self.seq_ack = Stats::default();
         self.ts = Stats::default();
-        self.all = Stats::default();
+        self.continued = true;
         self.hist = [0; HIST_BINS];
     }
 }

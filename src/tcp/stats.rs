@@ -52,6 +52,32 @@ impl Stats {
         f64::from(self.mean)
     }
 
+    /// The statistics of both series together (Chan, Golub and LeVeque's
+    /// combination of Welford moments); the smoothed value is `self`'s,
+    /// or `other`'s when `self` has no sample.
+    #[allow(clippy::cast_possible_truncation)] // see the module docs
+    pub fn merged(&self, other: &Stats) -> Stats {
+        if other.count == 0 {
+            return *self;
+        }
+        if self.count == 0 {
+            return *other;
+        }
+        let (na, nb) = (f64::from(self.count), f64::from(other.count));
+        let n = na + nb;
+        let delta = f64::from(other.mean) - f64::from(self.mean);
+        let mean = f64::from(self.mean) + delta * nb / n;
+        let m2 = f64::from(self.m2) + f64::from(other.m2) + delta * delta * na * nb / n;
+        Stats {
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+            count: self.count.saturating_add(other.count),
+            mean: mean as f32,
+            m2: m2 as f32,
+            smoothed: self.smoothed,
+        }
+    }
+
     /// The population standard deviation (0 with fewer than two samples).
     pub fn std_dev(&self) -> f64 {
         if self.count < 2 {
@@ -74,38 +100,68 @@ impl Stats {
 
 /// Count, minimum, maximum and mean of non-negative values below 2^32
 /// (larger ones count as 2^32 - 1).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Range {
     pub count: u32,
     pub min: u32,
     pub max: u32,
-    mean: f32,
+    /// The sum (no division a value: the mean is taken at the end).
+    sum: u64,
 }
 
 impl Range {
     /// Add a value.
-    #[allow(clippy::cast_possible_truncation)] // see the module docs
+    #[inline]
     pub fn add(&mut self, x: u64) {
         let v = u32::try_from(x).unwrap_or(u32::MAX);
         if self.count == 0 {
-            *self = Range {
-                count: 1,
-                min: v,
-                max: v,
-                mean: f64::from(v) as f32,
-            };
-            return;
+            self.min = v;
+            self.max = v;
+        } else {
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
         }
         self.count = self.count.saturating_add(1);
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
-        let mean = f64::from(self.mean);
-        self.mean = (mean + (f64::from(v) - mean) / f64::from(self.count)) as f32;
+        self.sum = self.sum.saturating_add(u64::from(v));
     }
 
     /// The mean (0 without values).
+    #[allow(clippy::cast_precision_loss)] // a mean of 32-bit values
     pub fn mean(&self) -> f64 {
-        f64::from(self.mean)
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum as f64 / f64::from(self.count)
+        }
+    }
+
+    /// Whether any value was added.
+    pub fn any(&self) -> bool {
+        self.count > 0
+    }
+}
+
+/// The smallest and largest of a series (cheaper than [`Stats`] where no
+/// moment is wanted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MinMax {
+    pub count: u32,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl MinMax {
+    /// Add a value.
+    #[inline]
+    pub fn add(&mut self, x: i64) {
+        if self.count == 0 {
+            self.min = x;
+            self.max = x;
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        self.count = self.count.saturating_add(1);
     }
 
     /// Whether any value was added.
@@ -161,6 +217,25 @@ mod tests {
         assert!(close(s.smoothed(), 900.0));
         s.add(100);
         assert!(close(s.smoothed(), 900.0 * 7.0 / 8.0 + 100.0 / 8.0));
+    }
+
+    #[test]
+    fn merged_statistics_are_those_of_all_samples() {
+        let (mut a, mut b, mut all) = (Stats::default(), Stats::default(), Stats::default());
+        for x in [2, 4, 4, 4] {
+            a.add(x);
+            all.add(x);
+        }
+        for x in [5, 5, 7, 9] {
+            b.add(x);
+            all.add(x);
+        }
+        let m = a.merged(&b);
+        assert_eq!((m.count, m.min, m.max), (8, 2, 9));
+        assert!((m.mean() - 5.0).abs() < 1e-6 && (m.std_dev() - 2.0).abs() < 1e-6);
+        assert!((m.std_dev() - all.std_dev()).abs() < 1e-6);
+        assert!((m.smoothed() - a.smoothed()).abs() < 1e-9);
+        assert_eq!(Stats::default().merged(&b), b);
     }
 
     #[test]
