@@ -57,11 +57,11 @@ pub const OPT_SACK: u8 = 0x10;
 /// A direction's marks and options.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Marks {
-    pub ect0: u64,
-    pub ect1: u64,
-    pub ce: u64,
-    pub ece: u64,
-    pub cwr: u64,
+    pub ect0: u32,
+    pub ect1: u32,
+    pub ce: u32,
+    pub ece: u32,
+    pub cwr: u32,
     pub options: u8,
     pub characteristics: u32,
     pub declared_mss: Option<u16>,
@@ -119,6 +119,9 @@ impl Clock {
         }
         if self.hull.len() >= HULL_MAX {
             self.hull.remove(1);
+        }
+        if self.hull.capacity() == 0 {
+            self.hull.reserve_exact(2);
         }
         self.hull.push((ticks, ns));
     }

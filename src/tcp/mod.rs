@@ -82,9 +82,9 @@ pub struct Dir {
     pub win: Window,
     pub marks: Marks,
     pub rtx: RtxClasses,
-    pub loss_events: u64,
+    pub loss_events: u32,
     last_loss_ns: Option<i64>,
-    pub acked_unseen: u64,
+    pub acked_unseen: u32,
     pub acked_unseen_octets: u64,
     /// d's last data transmission.
     last_sent_ns: Option<i64>,

@@ -102,6 +102,10 @@ impl Rtt {
     /// it seen before).
     pub fn sent_new(&mut self, start: i64, end: i64, ts_ns: i64) {
         if self.timed.len() < MAX_TIMED {
+            if self.timed.capacity() == 0 {
+                // Most connections time a few segments: grow from one.
+                self.timed.reserve_exact(1);
+            }
             self.timed.push_back(Timed {
                 start,
                 end,
@@ -190,6 +194,9 @@ impl Rtt {
         }
         if self.tsvals.len() >= MAX_TSVALS {
             self.tsvals.pop_front();
+        }
+        if self.tsvals.capacity() == 0 {
+            self.tsvals.reserve_exact(1);
         }
         self.tsvals.push_back((v, ts_ns));
     }

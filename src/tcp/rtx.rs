@@ -33,11 +33,11 @@ use super::{seq, Dir};
 /// SYN and FIN retransmissions (no octets) are in [`seq::SeqCounts`] only.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RtxClasses {
-    pub spurious: u64,
-    pub probe: u64,
-    pub fast: u64,
-    pub tail_loss_probe: u64,
-    pub timeout: u64,
+    pub spurious: u32,
+    pub probe: u32,
+    pub fast: u32,
+    pub tail_loss_probe: u32,
+    pub timeout: u32,
 }
 
 /// Count a retransmission in its class; the class's event bit.

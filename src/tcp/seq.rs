@@ -50,13 +50,13 @@ struct Hole {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeqCounts {
     pub advanced: u64,
-    pub jumps: u64,
+    pub jumps: u32,
     pub max_jump: u64,
-    pub retransmitted_segments: u64,
+    pub retransmitted_segments: u32,
     pub retransmitted_octets: u64,
-    pub reordered_segments: u64,
+    pub reordered_segments: u32,
     pub reordered_octets: u64,
-    pub repaired_segments: u64,
+    pub repaired_segments: u32,
     pub repaired_octets: u64,
     /// Octets of holes the cap closed.
     pub evicted_octets: u64,

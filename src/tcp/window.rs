@@ -28,14 +28,14 @@ use crate::tcpseq::seq_le;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Window {
     pub rwin: Range,
-    pub zero_events: u64,
+    pub zero_events: u32,
     pub zero_ns: i64,
     zero_since: Option<i64>,
     last: Option<(u32, u16)>,
-    pub dup_acks: u64,
-    pub sack_packets: u64,
-    pub sack_blocks: u64,
-    pub dsacks: u64,
+    pub dup_acks: u32,
+    pub sack_packets: u32,
+    pub sack_blocks: u32,
+    pub dsacks: u32,
     /// The other side's data in flight (octets).
     pub flight: Range,
 }
@@ -86,7 +86,9 @@ impl Window {
         if blocks.is_empty() {
             return;
         }
-        self.sack_blocks = self.sack_blocks.saturating_add(blocks.len() as u64);
+        self.sack_blocks = self
+            .sack_blocks
+            .saturating_add(u32::try_from(blocks.len()).unwrap_or(u32::MAX));
         if blocks.iter().any(|&(_, r)| !seq_le(r, ack)) {
             self.sack_packets = self.sack_packets.saturating_add(1);
         }
