@@ -14,7 +14,7 @@ use super::nested::{check_list, is_list, list_type, ListColumn, ListShape};
 use super::origin::OriginColumns;
 use super::plan::{fixed_field, Plan, Slot, MAX_PLANS};
 use super::types::{field_for, AddressForm, ColumnKind};
-use crate::decode::{Origin, Policy, Record, RecordSink};
+use crate::decode::{decode_value, ListContext, Origin, Policy, Record, RecordSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ColumnIe, IeDef};
 use crate::session::Template;
@@ -109,6 +109,109 @@ pub struct ColumnarSink {
 }
 
 impl ColumnarSink {
+    /// [`RecordSink::fixed_records`] for a template with list fields of a
+    /// fixed length: the other columns column by column, each list
+    /// decoded in `lists`' context (the meter's RTT histograms).
+    pub fn fixed_records_with_lists(
+        &mut self,
+        template: &Arc<Template>,
+        records: &[u8],
+        count: usize,
+        lists: &ListContext<'_>,
+    ) -> Result<bool> {
+        self.fixed_run(template, records, count, Some(lists))
+    }
+
+    /// `count` fixed-length records of `template` back to back, column by
+    /// column; list columns too when `lists` gives their context (each
+    /// record's list decoded on its own), else such a template is refused
+    /// (`Ok(false)`: the caller goes record by record).
+    fn fixed_run(
+        &mut self,
+        template: &Arc<Template>,
+        records: &[u8],
+        count: usize,
+        lists: Option<&ListContext<'_>>,
+    ) -> Result<bool> {
+        let options = template.is_options();
+        match self.opts.kind {
+            RecordKind::Data if options => return Ok(true),
+            RecordKind::Options if !options => return Ok(true),
+            _ => {}
+        }
+        let Some(len) = template.fixed_record_len else {
+            return Ok(false);
+        };
+        let plan = self.plan_for(template);
+        if plan.nested && lists.is_none() {
+            return Ok(false);
+        }
+        // Columns whose values might not fit are checked in bulk first; if
+        // any value does not fit, the set goes record by record.
+        for &column in &plan.checked {
+            let Slot::Checked(index) = plan.slots[column] else {
+                continue;
+            };
+            if self.nested[column] {
+                // Lists are checked as they are decoded.
+                continue;
+            }
+            let (field, strided) = fixed_field(template, index, records, len);
+            let fits = self.columns[column].fixed_fit(field.decoder, strided);
+            if !fits {
+                return Ok(false);
+            }
+        }
+        if self.opts.require_all && !plan.complete {
+            self.stats.filtered += count as u64;
+            return Ok(true);
+        }
+        self.enter(template, &plan)?;
+        let mut start = 0;
+        while start < count && !self.full() {
+            let room = self.opts.batch_size - self.rows_in_batch;
+            let left = self.opts.n_rows.map_or(u64::MAX, |n| n - self.stats.rows);
+            let take = (count - start)
+                .min(room)
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let chunk = records
+                .get(start * len..(start + take) * len)
+                .unwrap_or_default();
+            for ((slot, col), &nested) in plan
+                .slots
+                .iter()
+                .zip(self.columns.iter_mut())
+                .zip(&self.nested)
+            {
+                match *slot {
+                    Slot::Checked(index) if nested => {
+                        let (field, strided) = fixed_field(template, index, chunk, len);
+                        if let Some(ctx) = lists {
+                            for bytes in strided.fields() {
+                                col.append_nested(&decode_value(field.decoder, bytes), ctx, 0);
+                            }
+                        }
+                    }
+                    Slot::Fast(index) | Slot::Checked(index) => {
+                        let (field, strided) = fixed_field(template, index, chunk, len);
+                        col.append_fixed(field.decoder, strided);
+                    }
+                    Slot::Missing => col.append_nulls(take),
+                }
+            }
+            if let Some(o) = &mut self.origin {
+                o.append(take);
+            }
+            self.rows_in_batch += take;
+            self.stats.rows += take as u64;
+            start += take;
+            if self.rows_in_batch >= self.opts.batch_size {
+                self.flush()?;
+            }
+        }
+        Ok(true)
+    }
+
     /// A sink producing one column per IE occurrence in `columns`, in
     /// that order, each named by [`ColumnIe::name`].
     pub fn new(columns: &[ColumnIe], opts: ColumnarOptions) -> Self {
@@ -378,66 +481,7 @@ impl RecordSink for ColumnarSink {
         records: &[u8],
         count: usize,
     ) -> Result<bool> {
-        let options = template.is_options();
-        match self.opts.kind {
-            RecordKind::Data if options => return Ok(true),
-            RecordKind::Options if !options => return Ok(true),
-            _ => {}
-        }
-        let Some(len) = template.fixed_record_len else {
-            return Ok(false);
-        };
-        let plan = self.plan_for(template);
-        if plan.nested {
-            return Ok(false);
-        }
-        // Columns whose values might not fit are checked in bulk first; if
-        // any value does not fit, the set goes record by record.
-        for &column in &plan.checked {
-            let Slot::Checked(index) = plan.slots[column] else {
-                continue;
-            };
-            let (field, strided) = fixed_field(template, index, records, len);
-            let fits = self.columns[column].fixed_fit(field.decoder, strided);
-            if !fits {
-                return Ok(false);
-            }
-        }
-        if self.opts.require_all && !plan.complete {
-            self.stats.filtered += count as u64;
-            return Ok(true);
-        }
-        self.enter(template, &plan)?;
-        let mut start = 0;
-        while start < count && !self.full() {
-            let room = self.opts.batch_size - self.rows_in_batch;
-            let left = self.opts.n_rows.map_or(u64::MAX, |n| n - self.stats.rows);
-            let take = (count - start)
-                .min(room)
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
-            let chunk = records
-                .get(start * len..(start + take) * len)
-                .unwrap_or_default();
-            for (slot, col) in plan.slots.iter().zip(self.columns.iter_mut()) {
-                match *slot {
-                    Slot::Fast(index) | Slot::Checked(index) => {
-                        let (field, strided) = fixed_field(template, index, chunk, len);
-                        col.append_fixed(field.decoder, strided);
-                    }
-                    Slot::Missing => col.append_nulls(take),
-                }
-            }
-            if let Some(o) = &mut self.origin {
-                o.append(take);
-            }
-            self.rows_in_batch += take;
-            self.stats.rows += take as u64;
-            start += take;
-            if self.rows_in_batch >= self.opts.batch_size {
-                self.flush()?;
-            }
-        }
-        Ok(true)
+        self.fixed_run(template, records, count, None)
     }
 
     fn skipped(&mut self, e: &Error, policy: Policy) {

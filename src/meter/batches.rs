@@ -130,10 +130,8 @@ impl MeterBatches {
                 if sink.fixed_records(t, bytes, n)? {
                     Ok(())
                 } else {
-                    // A template with a list (the RTT histogram): record by
-                    // record, as the decoder hands records of such a
-                    // template over.
-                    records_one_by_one(sink, &model, t, bytes, n)
+                    // A template with a list (the RTT histogram).
+                    records_with_lists(sink, &model, t, bytes, n)
                 }
             })?;
             if self.finished {
@@ -199,9 +197,9 @@ pub fn list_shapes(model: &InfoModel) -> Vec<((u32, u16), ListShape)> {
         .collect()
 }
 
-/// Hand `n` records of template `t` (fixed length, `bytes` back to back)
-/// to `sink` one at a time, with the context a list needs.
-fn records_one_by_one(
+/// Hand `n` records of template `t` (fixed length, `bytes` back to back,
+/// list fields among them) to `sink`, with the context a list needs.
+fn records_with_lists(
     sink: &mut ColumnarSink,
     model: &InfoModel,
     t: &Arc<Template>,
@@ -213,14 +211,26 @@ fn records_one_by_one(
             "a meter template without a fixed record length".into(),
         )));
     };
+    let store = TemplateStore::default();
+    let limits = Limits::default();
+    let lists = ListContext {
+        model,
+        store: &store,
+        session: 0,
+        observation_domain_id: DOMAIN,
+        limits: &limits,
+    };
+    // Column by column, each list on its own; record by record only when
+    // some value does not fit its column.
+    if sink.fixed_records_with_lists(t, bytes, n, &lists)? {
+        return Ok(());
+    }
     let spans: Vec<Span> = t
         .fixed_offsets
         .iter()
         .zip(&t.fields)
         .map(|(&o, f)| (o, u32::from(f.length)))
         .collect();
-    let store = TemplateStore::default();
-    let limits = Limits::default();
     let header = MessageHeader {
         version: 10,
         length: 0,
