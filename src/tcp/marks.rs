@@ -171,8 +171,11 @@ impl Marks {
                     self.ts_span = self.ts_span.saturating_add(i64::from(d));
                     self.ts_last = Some((v, ts_ns));
                     self.clock.add(self.ts_span, ts_ns.saturating_sub(t0));
-                    // Once a tick, not once a packet.
-                    self.hz = self.ts_frequency();
+                    // The clock's rate moves slowly: estimated again every
+                    // 16th tick (and until there is one), not every packet.
+                    if self.hz.is_none() || self.clock.points % 16 == 0 {
+                        self.hz = self.ts_frequency();
+                    }
                 }
             }
             _ => {
