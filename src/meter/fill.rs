@@ -4,7 +4,8 @@
 
 use super::flow::{DirCounters, Flow};
 use super::record::{DirField, What};
-use super::tcpfields::{self, Tf};
+use super::tcpfields::Tf;
+use super::tcpvalues;
 use crate::decode::{DateTime, TimePrecision};
 use crate::encode::value::{ntp_word, put_word_at, signed_word, unsigned_word};
 use crate::encode::Refusal;
@@ -48,7 +49,7 @@ impl Fields<'_> {
                 What::TcpDir(reverse, Tf::RttHistogram) => {
                     let dir = f.conn().map(|c| &c.dir[self.side(reverse) & 1]);
                     let written = match (dir, buf.get_mut(at..at.saturating_add(n))) {
-                        (Some(d), Some(slot)) => tcpfields::hist_octets(d, self.hist_element, slot),
+                        (Some(d), Some(slot)) => tcpvalues::hist_octets(d, self.hist_element, slot),
                         _ => false,
                     };
                     if !written {
@@ -132,15 +133,15 @@ impl Fields<'_> {
                     let max = i64::MAX
                         .checked_shr(64u32.saturating_sub(bits))
                         .unwrap_or(0);
-                    let v = tcpfields::dir_signed(dir, tf)
+                    let v = tcpvalues::dir_signed(dir, tf)
                         .clamp(max.wrapping_neg().wrapping_sub(1), max);
                     return signed_word(v, n);
                 }
-                unsigned_word(saturated(tcpfields::dir_word(conn, dir, tf), n), n)
+                unsigned_word(saturated(tcpvalues::dir_word(conn, dir, tf), n), n)
             }
             What::TcpConn(tf) => {
                 let conn = f.conn().ok_or("the flow has no TCP analysis")?;
-                unsigned_word(saturated(tcpfields::conn_word(conn, tf), n), n)
+                unsigned_word(saturated(tcpvalues::conn_word(conn, tf), n), n)
             }
             What::SrcAddr | What::DstAddr => Err("an address is not an integer".into()),
         }

@@ -25,6 +25,7 @@ pub mod parallel;
 pub mod record;
 pub mod table;
 pub mod tcpfields;
+pub mod tcpvalues;
 
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use super::fill::Fields;
 use super::flow::Flow;
 use super::tcpfields::{self, Tf};
+use super::tcpvalues;
 use crate::decode::TimePrecision;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ColumnIe, InfoModel};
@@ -354,7 +355,7 @@ impl Records {
             })?;
             let length = match what {
                 // A list of a fixed number of bins: a fixed length.
-                What::TcpDir(_, Tf::RttHistogram) => tcpfields::HIST_FIELD_LEN,
+                What::TcpDir(_, Tf::RttHistogram) => tcpvalues::HIST_FIELD_LEN,
                 What::TcpDir(_, tf) if tcpfields::reduced_length(*tf).is_some() => {
                     tcpfields::reduced_length(*tf).unwrap_or(8)
                 }
@@ -498,7 +499,7 @@ fn check_lengths(what: &[(What, u16)], version: u8, template: &Template) -> Resu
         let ok = match w {
             What::SrcAddr | What::DstAddr => n == if version == 4 { 4 } else { 16 },
             What::Dir(_, DirField::SrcMac | DirField::DstMac) => n == 6,
-            What::TcpDir(_, Tf::RttHistogram) => n == tcpfields::HIST_FIELD_LEN,
+            What::TcpDir(_, Tf::RttHistogram) => n == tcpvalues::HIST_FIELD_LEN,
             What::Start(p) | What::End(p)
                 if matches!(p, TimePrecision::Microseconds | TimePrecision::Nanoseconds) =>
             {
