@@ -115,11 +115,6 @@ impl SeqSpace {
         self.data.then_some(self.first)
     }
 
-    /// Whether the position `p` is inside a hole.
-    pub fn in_hole(&self, p: i64) -> bool {
-        self.holes.iter().any(|h| h.start <= p && p < h.end)
-    }
-
     /// Octets of the holes open now, plus those the cap closed.
     pub fn never_seen(&self) -> u64 {
         let open: i64 = self
