@@ -10,7 +10,7 @@
 //! [`Side`] says which endpoint sent a packet. Which endpoint is the
 //! initiator is the flow's business (see [`super::flow`]), not the key's.
 
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use crate::packet::{Dissected, L4};
@@ -150,9 +150,6 @@ impl Hasher for KeyHasher {
         self.write_u64(u64::from(i));
     }
 }
-
-/// Builds [`KeyHasher`]s.
-pub type BuildKeyHasher = BuildHasherDefault<KeyHasher>;
 
 fn is_icmp(protocol: u8, version: u8) -> bool {
     matches!((protocol, version), (1, 4) | (58, 6))

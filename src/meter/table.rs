@@ -18,12 +18,14 @@
 //! Memory is proportional to the flows open at once (at most `max_flows`):
 //! slots of ended flows are reused.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use hashbrown::HashTable;
 use std::sync::Arc;
 
 use super::flow::{Flow, Phase};
 use super::flowpacket::FlowPacket;
-use super::key::{BuildKeyHasher, FlowKey};
+use super::key::FlowKey;
 use crate::packet::{Dissected, ACK, SYN};
 use crate::tcp::series::Series;
 
@@ -91,7 +93,10 @@ struct Slot {
 /// The flow table.
 pub struct Table {
     opts: TableOptions,
-    map: HashMap<FlowKey, u32, BuildKeyHasher>,
+    /// Slot numbers by their flow's key ([`FlowKey::spread`] its hash):
+    /// the keys stay in the slots, so a million flows cost 4 octets a
+    /// bucket here rather than a key's 48.
+    map: HashTable<u32>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Least recently seen first.
@@ -127,7 +132,7 @@ impl Table {
                 max_flows: opts.max_flows.max(1),
                 ..opts
             },
-            map: HashMap::default(),
+            map: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -199,7 +204,10 @@ impl Table {
         let found = if cached {
             Some(self.last)
         } else {
-            self.map.get(&p.key).copied()
+            let slots = &self.slots;
+            self.map
+                .find(p.key.spread(), |&i| slots[i as usize].flow.key == p.key)
+                .copied()
         };
         let at = match found {
             Some(i) => {
@@ -300,7 +308,9 @@ impl Table {
                 u32::try_from(self.slots.len().saturating_sub(1)).unwrap_or(NIL)
             }
         };
-        self.map.insert(p.key, i);
+        let slots = &self.slots;
+        self.map
+            .insert_unique(p.key.spread(), i, |&j| slots[j as usize].flow.key.spread());
         self.link_tail(i);
         self.stats.peak_flows = self.stats.peak_flows.max(self.map.len() as u64);
         i
@@ -313,7 +323,9 @@ impl Table {
         }
         self.unlink(i);
         let key = self.slots[i as usize].flow.key;
-        self.map.remove(&key);
+        if let Ok(e) = self.map.find_entry(key.spread(), |&j| j == i) {
+            e.remove();
+        }
         self.free.push(i);
         // The slot keeps a stale flow until reused; the record leaves
         // with a copy's worth of move.
