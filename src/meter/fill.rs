@@ -5,7 +5,7 @@
 use super::flow::{DirCounters, Flow};
 use super::record::{DirField, What};
 use super::tcpfields::Tf;
-use super::tcpvalues;
+use super::tcpvalues::{self, ConnValues};
 use crate::decode::{DateTime, TimePrecision};
 use crate::encode::value::{ntp_word, put_word_at, signed_word, unsigned_word};
 use crate::encode::Refusal;
@@ -33,6 +33,7 @@ impl Fields<'_> {
         let (f, k) = (self.f, &self.f.key);
         // Every per-direction counter of both directions, read once.
         let dirs = [dir_words(&f.dir[self.fwd]), dir_words(&f.dir[self.rev])];
+        let tcp = f.conn().map(ConnValues::of);
         let mut at = 0usize;
         for (i, &(w, length)) in what.iter().enumerate() {
             let n = usize::from(length);
@@ -69,7 +70,7 @@ impl Fields<'_> {
                     .map(|d| d.copy_from_slice(b))
                     .is_some(),
                 None => {
-                    let v = self.word(w, n, &dirs).map_err(|r| (i, r))?;
+                    let v = self.word(w, n, &dirs, tcp.as_ref()).map_err(|r| (i, r))?;
                     put_word_at(buf, at, v, n)
                 }
             };
@@ -97,6 +98,7 @@ impl Fields<'_> {
         what: What,
         n: usize,
         dirs: &[[u64; 10]; 2],
+        tcp: Option<&ConnValues<'_>>,
     ) -> std::result::Result<u64, Refusal> {
         let (f, k) = (self.f, &self.f.key);
         match what {
@@ -123,8 +125,8 @@ impl Fields<'_> {
                 unsigned_word(d.get(df as usize).copied().unwrap_or(0), n)
             }
             What::TcpDir(reverse, tf) => {
-                let conn = f.conn().ok_or("the flow has no TCP analysis")?;
-                let dir = &conn.dir[self.side(reverse) & 1];
+                let cv = tcp.ok_or("the flow has no TCP analysis")?;
+                let v = cv.dir(self.side(reverse));
                 if tf.signed() {
                     // Saturated at the field's range like the unsigned.
                     let bits = u32::try_from(n.saturating_mul(8))
@@ -133,15 +135,15 @@ impl Fields<'_> {
                     let max = i64::MAX
                         .checked_shr(64u32.saturating_sub(bits))
                         .unwrap_or(0);
-                    let v = tcpvalues::dir_signed(dir, tf)
+                    let v = tcpvalues::dir_signed(v.dir, tf)
                         .clamp(max.wrapping_neg().wrapping_sub(1), max);
                     return signed_word(v, n);
                 }
-                unsigned_word(saturated(tcpvalues::dir_word(conn, dir, tf), n), n)
+                unsigned_word(saturated(tcpvalues::dir_word(cv, v, tf), n), n)
             }
             What::TcpConn(tf) => {
-                let conn = f.conn().ok_or("the flow has no TCP analysis")?;
-                unsigned_word(saturated(tcpvalues::conn_word(conn, tf), n), n)
+                let cv = tcp.ok_or("the flow has no TCP analysis")?;
+                unsigned_word(saturated(tcpvalues::conn_word(cv, tf), n), n)
             }
             What::SrcAddr | What::DstAddr => Err("an address is not an integer".into()),
         }

@@ -33,6 +33,7 @@
 //!   moves by whole percent in a short flow when one end's packet waited
 //!   in a queue; the hull does not.
 
+use super::opt::OptI64;
 use crate::tcpseq::seq_diff;
 
 /// The timestamp clock is reported once its samples span this long.
@@ -71,20 +72,24 @@ pub struct Marks {
     pub sack_permitted: bool,
     /// ECE and CWR of this direction's SYN (ECN setup).
     pub syn_ece_cwr: Option<(bool, bool)>,
-    ts_first: Option<(u32, i64)>,
-    ts_last: Option<(u32, i64)>,
+    /// The first TSval's time (none before one), and the last new
+    /// TSval and its time.
+    ts_first_ns: OptI64,
+    ts_last: u32,
+    ts_last_ns: i64,
     /// Ticks from the first TSval to the last (unwrapped).
     ts_span: i64,
     clock: Clock,
     pub last_syn_flags: Option<u8>,
     /// The last advancing segment: time and TSval.
-    last_advance: Option<(i64, Option<u32>)>,
+    last_advance_ns: OptI64,
+    last_advance_tsval: Option<u32>,
     /// Inter-observation times (ns).
     pub iot: super::stats::MinMax,
     /// Chirps (ns).
     pub chirp: super::stats::Stats,
     /// [`Marks::ts_frequency`] as of the last new tick.
-    hz: Option<u64>,
+    hz: OptI64,
 }
 
 /// Points of the lower convex hull kept at most (a hull of a line plus
@@ -96,14 +101,16 @@ const HULL_MAX: usize = 32;
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Clock {
     hull: Vec<(i64, i64)>,
-    points: u64,
-    sum_ticks: i128,
+    points: u32,
+    /// The mean tick of the points (a running mean: no sum to overflow).
+    mean_ticks: f64,
 }
 
 impl Clock {
+    #[allow(clippy::cast_precision_loss)] // a mean: rounding is harmless
     fn add(&mut self, ticks: i64, ns: i64) {
         self.points = self.points.saturating_add(1);
-        self.sum_ticks = self.sum_ticks.saturating_add(i128::from(ticks));
+        self.mean_ticks += (ticks as f64 - self.mean_ticks) / f64::from(self.points);
         // Andrew's monotone chain (ticks only grow): drop the last point
         // while it does not turn left.
         while let [.., o, a] = self.hull[..] {
@@ -129,12 +136,14 @@ impl Clock {
     /// Ticks per second, at the hull's edge over the mean tick.
     #[allow(clippy::cast_precision_loss)] // ticks and ns far below 2^52
     fn hz(&self) -> Option<f64> {
-        let n = i128::from(self.points);
-        let mean = self.sum_ticks.checked_div(n)?;
+        if self.points == 0 {
+            return None;
+        }
+        let mean = self.mean_ticks;
         let edge = self
             .hull
             .windows(2)
-            .find(|w| i128::from(w[1].0) >= mean)
+            .find(|w| w[1].0 as f64 >= mean)
             .or_else(|| self.hull.windows(2).last())?;
         let (a, b) = (edge[0], edge[1]);
         let ns = b.1.saturating_sub(a.1);
@@ -164,23 +173,25 @@ impl Marks {
 
     /// A TSval sent at `ts_ns`.
     pub fn tsval(&mut self, v: u32, ts_ns: i64) {
-        match (self.ts_first, self.ts_last) {
-            (Some((_, t0)), Some((l, _))) => {
-                let d = seq_diff(v, l);
+        match self.ts_first_ns.get() {
+            Some(t0) => {
+                let d = seq_diff(v, self.ts_last);
                 if d > 0 {
                     self.ts_span = self.ts_span.saturating_add(i64::from(d));
-                    self.ts_last = Some((v, ts_ns));
+                    (self.ts_last, self.ts_last_ns) = (v, ts_ns);
                     self.clock.add(self.ts_span, ts_ns.saturating_sub(t0));
                     // The clock's rate moves slowly: estimated again every
                     // 16th tick (and until there is one), not every packet.
                     if self.hz.is_none() || self.clock.points % 16 == 0 {
-                        self.hz = self.ts_frequency();
+                        self.hz = self.ts_frequency().map_or(OptI64::NONE, |hz| {
+                            OptI64::some(i64::try_from(hz).unwrap_or(i64::MAX))
+                        });
                     }
                 }
             }
-            _ => {
-                self.ts_first = Some((v, ts_ns));
-                self.ts_last = Some((v, ts_ns));
+            None => {
+                self.ts_first_ns = OptI64::some(ts_ns);
+                (self.ts_last, self.ts_last_ns) = (v, ts_ns);
                 self.clock.add(0, 0);
             }
         }
@@ -188,33 +199,39 @@ impl Marks {
 
     /// A segment that advanced the sequence space at `ts_ns` with TSval
     /// `tsval`.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)] // ns spans
     pub fn advanced(&mut self, ts_ns: i64, tsval: Option<u32>) {
-        if let Some((t0, v0)) = self.last_advance {
+        if let Some(t0) = self.last_advance_ns.get() {
+            let v0 = self.last_advance_tsval;
             let gap = ts_ns.saturating_sub(t0);
             if gap >= 0 {
                 self.iot.add(gap);
-                if let (Some(v0), Some(v1), Some(hz)) = (v0, tsval, self.hz) {
-                    let (ticks, hz) = (f64::from(seq_diff(v1, v0)), hz as f64);
-                    if hz > 0.0 && ticks >= 0.0 {
-                        let sent = (ticks * 1e9 / hz).round() as i64;
-                        self.chirp.add(gap.saturating_sub(sent));
+                if let (Some(v0), Some(v1), Some(hz)) = (v0, tsval, self.hz.get()) {
+                    // The time apart at the sender, in ns rounded to
+                    // nearest: ticks < 2^31, so ticks * 1e9 fits u64.
+                    let ticks = u64::try_from(seq_diff(v1, v0));
+                    if let (Ok(ticks), Ok(hz @ 1..)) = (ticks, u64::try_from(hz)) {
+                        let sent = (ticks.saturating_mul(1_000_000_000).saturating_add(hz / 2))
+                            .checked_div(hz)
+                            .unwrap_or(0);
+                        self.chirp
+                            .add(gap.saturating_sub(i64::try_from(sent).unwrap_or(i64::MAX)));
                     }
                 }
             }
         }
-        self.last_advance = Some((ts_ns, tsval));
+        self.last_advance_ns = OptI64::some(ts_ns);
+        self.last_advance_tsval = tsval;
     }
 
     /// The timestamp clock in Hz (see the module docs).
     pub fn ts_frequency(&self) -> Option<u64> {
-        let (_, t0) = self.ts_first?;
-        let (_, t1) = self.ts_last?;
+        let t0 = self.ts_first_ns.get()?;
+        let t1 = self.ts_last_ns;
         if t1.saturating_sub(t0) < TS_CLOCK_MIN_NS {
             return None;
         }
         let hz = self.clock.hz()?;
-        (hz.is_finite() && hz >= 0.0).then(|| hz.round() as u64)
+        (hz.is_finite() && hz >= 0.0).then(|| super::stats::round_half_up(hz))
     }
 
     /// Zero the counters (an active-timeout continuation); what the
@@ -225,12 +242,14 @@ impl Marks {
             window_scale: self.window_scale,
             sack_permitted: self.sack_permitted,
             syn_ece_cwr: self.syn_ece_cwr,
-            ts_first: self.ts_first,
+            ts_first_ns: self.ts_first_ns,
             ts_last: self.ts_last,
+            ts_last_ns: self.ts_last_ns,
             ts_span: self.ts_span,
             clock: self.clock.clone(),
             last_syn_flags: self.last_syn_flags,
-            last_advance: self.last_advance,
+            last_advance_ns: self.last_advance_ns,
+            last_advance_tsval: self.last_advance_tsval,
             hz: self.hz,
             ..Marks::default()
         };

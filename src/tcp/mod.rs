@@ -21,6 +21,7 @@
 //! [`Dir`]).
 
 pub mod marks;
+pub mod opt;
 pub mod rtt;
 pub mod rtx;
 pub mod seq;
@@ -33,8 +34,9 @@ mod tests;
 
 use crate::packet::{TcpOptions, ACK, CWR, ECE, FIN, RST, SYN};
 use marks::Marks;
+use opt::OptI64;
 use rtt::Rtt;
-use rtx::{classify_rtx, loss_indication, RtxClasses};
+use rtx::{classify_rtx, loss_indication, Losses};
 use seq::SeqSpace;
 use series::{event, Method, Observation};
 use window::Window;
@@ -81,32 +83,26 @@ pub struct Dir {
     pub rtt: Rtt,
     pub win: Window,
     pub marks: Marks,
-    pub rtx: RtxClasses,
-    pub loss_events: u32,
-    last_loss_ns: Option<i64>,
-    pub acked_unseen: u32,
-    pub acked_unseen_octets: u64,
+    /// Retransmission classes, loss events, ACKs of unseen data (none
+    /// until the first).
+    losses: Option<Box<Losses>>,
     /// d's last data transmission.
-    last_sent_ns: Option<i64>,
-    /// d's duplicate ACKs since its acknowledgment last advanced, and
-    /// whether its last ACK carried a SACK block past it.
-    dup_run: u32,
+    last_sent_ns: OptI64,
+    /// d's last ACK carried a SACK block past its acknowledgment.
     sack_past: bool,
     /// d's FIN's position, once seen.
-    fin_pos: Option<i64>,
+    fin_pos: OptI64,
     /// d's last packet.
-    last_seen_ns: Option<i64>,
+    last_seen_ns: OptI64,
     /// A tail-loss probe was sent since the other side's acknowledgment
     /// last advanced.
     probed: bool,
-    /// In a timeout's recovery: until the other side acknowledges this.
-    rto_until: Option<i64>,
     /// d's window scale applies (both SYNs offered the option).
     scaled: bool,
     /// The octets d sent before the other side first acknowledged any of
     /// its data: its initial window as far as the OP saw (from d's first
     /// data octet to the end of the last segment sent before that ACK).
-    pub initial_window: Option<u64>,
+    pub initial_window: OptI64,
     first_flight: i64,
     pub syn_seen: bool,
 }
@@ -114,17 +110,41 @@ pub struct Dir {
 /// The handshake as seen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Handshake {
-    /// The SYN's sender, time, sequence number and how often it was seen.
-    syn: Option<(usize, i64, u32)>,
+    /// The SYN's time (none before one is seen), sender, sequence number
+    /// and how often it was seen.
+    syn_t: OptI64,
+    syn_side: u8,
+    syn_seq: u32,
     syns: u32,
-    synack: Option<(i64, u32)>,
+    /// The SYN/ACK's time, sequence number and how often it was seen.
+    synack_t: OptI64,
+    synack_seq: u32,
     synacks: u32,
     /// The two halves, once measured.
-    pub syn_to_synack: Option<i64>,
-    pub synack_to_ack: Option<i64>,
+    pub syn_to_synack: OptI64,
+    pub synack_to_ack: OptI64,
     /// ECN set up (RFC 3168 §6.1.1): an ECN-setup SYN (ECE and CWR)
     /// answered by an ECN-setup SYN/ACK (ECE without CWR).
     pub ecn: bool,
+}
+
+impl Handshake {
+    /// The SYN's sender, time and sequence number, once seen.
+    fn syn(&self) -> Option<(usize, i64, u32)> {
+        let t = self.syn_t.get()?;
+        Some((usize::from(self.syn_side), t, self.syn_seq))
+    }
+
+    fn set_syn(&mut self, side: usize, t: i64, seq: u32) {
+        self.syn_t = OptI64::some(t);
+        self.syn_side = u8::from(side != 0);
+        self.syn_seq = seq;
+    }
+
+    /// The SYN/ACK's time and sequence number, once seen.
+    fn synack(&self) -> Option<(i64, u32)> {
+        Some((self.synack_t.get()?, self.synack_seq))
+    }
 }
 
 /// Per-record quality bits (tcpMeasurementQuality).
@@ -142,18 +162,18 @@ pub struct Conn {
     pub hs: Handshake,
     /// [`Conn::rtt_estimate`], kept up to date as samples come (read for
     /// every segment, changed by few).
-    estimate: Option<i64>,
+    estimate: OptI64,
 }
 
 impl Conn {
     /// The round trip at the OP: both handshake halves, else the sum of
     /// the two directions' smallest samples.
     pub fn rtt_estimate(&self) -> Option<i64> {
-        self.estimate
+        self.estimate.get()
     }
 
     fn compute_estimate(&self) -> Option<i64> {
-        if let (Some(a), Some(b)) = (self.hs.syn_to_synack, self.hs.synack_to_ack) {
+        if let (Some(a), Some(b)) = (self.hs.syn_to_synack.get(), self.hs.synack_to_ack.get()) {
             return Some(a.saturating_add(b));
         }
         match (self.dir[0].rtt.min(), self.dir[1].rtt.min()) {
@@ -165,7 +185,7 @@ impl Conn {
     /// Measurement-quality bits (the `Q_` constants).
     pub fn quality(&self) -> u32 {
         let mut q = 0;
-        if self.hs.syn.is_some() && self.hs.synack.is_some() {
+        if self.hs.syn_t.is_some() && self.hs.synack_t.is_some() {
             q |= Q_HANDSHAKE;
         }
         let both = |bit: u8| self.dir.iter().all(|d| d.marks.options & bit != 0);
@@ -181,11 +201,11 @@ impl Conn {
         if self
             .dir
             .iter()
-            .any(|d| d.acked_unseen > 0 || d.seq.never_seen() > 0)
+            .any(|d| d.losses().acked_unseen > 0 || d.seq.never_seen() > 0)
         {
             q |= Q_CAPTURE_GAP;
         }
-        if self.hs.syn.is_none() {
+        if self.hs.syn_t.is_none() {
             q |= Q_MID_CONNECTION;
         }
         q
@@ -200,7 +220,7 @@ impl Conn {
         if let Some(v) = self.handshake(side, s) {
             ob.rtt = Some((v, Method::Handshake));
         }
-        let estimate = self.estimate;
+        let estimate = self.estimate.get();
         let [d0, d1] = &mut self.dir;
         let (d, r) = if side == 0 { (d0, d1) } else { (d1, d0) };
         let opts = &s.options;
@@ -252,7 +272,7 @@ impl Conn {
             if seen.again > 0 || seen.jump > 0 {
                 loss_indication(d, now, estimate);
             }
-            d.last_sent_ns = Some(now);
+            d.last_sent_ns = OptI64::some(now);
             // Flight: d's data not yet acknowledged by the other side.
             if let (Some(high), Some(acked)) = (d.seq.high(), d.rtt.acked_position()) {
                 d.win
@@ -263,9 +283,9 @@ impl Conn {
         if s.flags & FIN != 0 {
             let fin_seq = s.seq.wrapping_add(s.len);
             if d.seq.fin(fin_seq, s.len > 0) {
-                d.last_sent_ns = Some(now);
+                d.last_sent_ns = OptI64::some(now);
             }
-            d.fin_pos = d.seq.position(fin_seq);
+            d.fin_pos = d.seq.position(fin_seq).into();
         }
         // TSvals of segments that ask for an answer (data, SYN, FIN).
         if (s.len > 0 || s.flags & (SYN | FIN) != 0) && s.flags & RST == 0 {
@@ -297,16 +317,14 @@ impl Conn {
                 (Some(high), Some(at)) => high > at,
                 _ => false,
             };
-            let (before, dsacks) = (d.win.dup_acks, d.win.dsacks);
-            d.win.ack(s.ack, s.window, pure, outstanding);
-            d.win.sack(s.ack, opts.sack_blocks());
-            if d.win.dup_acks > before {
+            let dup_ack = d.win.ack(s.ack, s.window, pure, outstanding);
+            if dup_ack {
                 ob.events |= event::DUP_ACK;
             }
             if opts.sack_count > 0 {
                 ob.events |= event::SACK;
             }
-            if d.win.dsacks > dsacks {
+            if d.win.sack(s.ack, opts.sack_blocks()) {
                 ob.events |= event::DSACK;
             }
             ob.ack = r.seq.position(s.ack);
@@ -316,17 +334,22 @@ impl Conn {
                 if r.initial_window.is_none() {
                     if let Some(first) = r.seq.first().filter(|&f| at > f) {
                         let w = r.first_flight.saturating_sub(first).max(0);
-                        r.initial_window = u64::try_from(w).ok();
+                        r.initial_window = OptI64::some(w);
                     }
                 }
                 if advanced {
-                    d.dup_run = 0;
-                    r.probed = false;
-                    if r.rto_until.is_some_and(|u| at >= u) {
-                        r.rto_until = None;
+                    if let Some(l) = d.losses.as_deref_mut() {
+                        l.dup_run = 0;
                     }
-                } else if d.win.dup_acks > before {
-                    d.dup_run = d.dup_run.saturating_add(1);
+                    r.probed = false;
+                    if let Some(l) = r.losses.as_deref_mut() {
+                        if l.rto_until.get().is_some_and(|u| at >= u) {
+                            l.rto_until = OptI64::NONE;
+                        }
+                    }
+                } else if dup_ack {
+                    let l = d.losses_mut();
+                    l.dup_run = l.dup_run.saturating_add(1);
                 }
                 let first = opts.sack_blocks().first().and_then(|&(left, right)| {
                     Some((r.seq.position(left)?, r.seq.position(right)?))
@@ -336,7 +359,7 @@ impl Conn {
                     ob.rtt = Some((v, Method::SeqAck));
                 }
                 // Acknowledged past anything the OP saw sent.
-                let seen_end = match (r.fin_pos, r.seq.high()) {
+                let seen_end = match (r.fin_pos.get(), r.seq.high()) {
                     (Some(f), _) => Some(f.saturating_add(1)),
                     (None, Some(high)) => Some(high),
                     // Before its data: the octet after its SYN.
@@ -344,7 +367,8 @@ impl Conn {
                 };
                 if let Some(end) = seen_end {
                     if at > end {
-                        d.acked_unseen = d.acked_unseen.saturating_add(1);
+                        let l = d.losses_mut();
+                        l.acked_unseen = l.acked_unseen.saturating_add(1);
                         r.note_unseen(at.saturating_sub(end));
                     }
                 }
@@ -357,9 +381,9 @@ impl Conn {
                 }
             }
         }
-        d.last_seen_ns = Some(now);
+        d.last_seen_ns = OptI64::some(now);
         if ob.rtt.is_some() {
-            self.estimate = self.compute_estimate();
+            self.estimate = self.compute_estimate().into();
         }
         ob
     }
@@ -370,9 +394,9 @@ impl Conn {
         let t = s.ts_ns;
         let mut sample = None;
         if s.flags & SYN != 0 && s.flags & ACK == 0 {
-            match h.syn {
+            match h.syn() {
                 None => {
-                    h.syn = Some((side, t, s.seq));
+                    h.set_syn(side, t, s.seq);
                     h.syns = 1;
                     h.ecn = false;
                     let setup = s.flags & (ECE | CWR) == ECE | CWR;
@@ -383,14 +407,15 @@ impl Conn {
             }
         } else if s.flags & SYN != 0 {
             // A SYN/ACK answering the initiator's SYN.
-            if let Some((sd, syn_t, _)) = h.syn.filter(|&(sd, _, _)| sd != side) {
-                match h.synack {
+            if let Some((sd, syn_t, _)) = h.syn().filter(|&(sd, _, _)| sd != side) {
+                match h.synack() {
                     None => {
-                        h.synack = Some((t, s.seq));
+                        h.synack_t = OptI64::some(t);
+                        h.synack_seq = s.seq;
                         h.synacks = 1;
                         if h.syns == 1 && t >= syn_t {
                             let v = t.saturating_sub(syn_t);
-                            h.syn_to_synack = Some(v);
+                            h.syn_to_synack = OptI64::some(v);
                             self.dir[sd].rtt.set_handshake(v);
                             sample = Some(v);
                         }
@@ -403,17 +428,17 @@ impl Conn {
             }
         } else if s.flags & ACK != 0 {
             // The initiator's ACK of the SYN/ACK.
-            if let (Some((sd, _, _)), Some((sa_t, sa_seq))) = (h.syn, h.synack) {
+            if let (Some((sd, _, _)), Some((sa_t, sa_seq))) = (h.syn(), h.synack()) {
                 if sd == side && h.synack_to_ack.is_none() && s.ack == sa_seq.wrapping_add(1) {
                     if h.synacks == 1 && t >= sa_t {
                         let v = t.saturating_sub(sa_t);
-                        h.synack_to_ack = Some(v);
+                        h.synack_to_ack = OptI64::some(v);
                         self.dir[side ^ 1].rtt.set_handshake(v);
                         sample = Some(v);
                     } else {
                         // Ambiguous: mark measured-as-nothing so a later
                         // ACK is not taken either.
-                        h.synack_to_ack = None;
+                        h.synack_to_ack = OptI64::NONE;
                         h.synacks = u32::MAX;
                     }
                 }
@@ -430,12 +455,16 @@ impl Conn {
             d.rtt.reset_counts();
             d.win.reset_counts();
             d.marks.reset_counts();
-            d.rtx = RtxClasses::default();
-            d.loss_events = 0;
-            d.acked_unseen = 0;
-            d.acked_unseen_octets = 0;
+            if let Some(l) = d.losses.as_deref_mut() {
+                *l = Losses {
+                    last_loss_ns: l.last_loss_ns,
+                    dup_run: l.dup_run,
+                    rto_until: l.rto_until,
+                    ..Losses::default()
+                };
+            }
         }
-        self.estimate = self.compute_estimate();
+        self.estimate = self.compute_estimate().into();
     }
 
     /// The record ends at `ts_ns`: open zero-window periods are counted to
@@ -448,9 +477,19 @@ impl Conn {
 }
 
 impl Dir {
+    /// Retransmission classes, loss events and ACKs of unseen data.
+    pub fn losses(&self) -> Losses {
+        self.losses.as_deref().copied().unwrap_or_default()
+    }
+
+    fn losses_mut(&mut self) -> &mut Losses {
+        self.losses.get_or_insert_with(Box::default)
+    }
+
     fn note_unseen(&mut self, excess: i64) {
         let e = excess.max(0) as u64;
-        self.acked_unseen_octets = self.acked_unseen_octets.max(e);
+        let l = self.losses_mut();
+        l.acked_unseen_octets = l.acked_unseen_octets.max(e);
     }
 }
 

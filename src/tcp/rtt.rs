@@ -25,6 +25,7 @@
 
 use std::collections::VecDeque;
 
+use super::opt::OptI64;
 use super::stats::Stats;
 use crate::tcpseq::seq_lt;
 
@@ -73,10 +74,24 @@ pub const TS_MAX_AGE_NS: i64 = 10_000_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Timed {
     start: i64,
-    end: i64,
     sent_ns: i64,
+    len: u32,
     /// Octets of it were sent again: its answer is ambiguous.
     again: bool,
+}
+
+impl Timed {
+    fn end(&self) -> i64 {
+        self.start.saturating_add(i64::from(self.len))
+    }
+}
+
+/// Make room for one more in a queue that most connections keep short:
+/// one at a time up to four, then as a `VecDeque` grows.
+fn room_for_one<T>(q: &mut VecDeque<T>) {
+    if q.len() == q.capacity() && q.capacity() < 4 {
+        q.reserve_exact(1);
+    }
 }
 
 /// A direction's RTT state and samples.
@@ -86,12 +101,15 @@ pub struct Rtt {
     tsvals: VecDeque<(u32, i64)>,
     last_tsval: Option<u32>,
     /// The highest cumulative ACK position of this direction's data.
-    acked: Option<i64>,
-    pub handshake: Option<i64>,
+    acked: OptI64,
+    pub handshake: OptI64,
     pub seq_ack: Stats,
     pub ts: Stats,
-    /// Every sample of every method by [`hist_bin`] (saturating).
-    pub hist: [u32; HIST_BINS],
+    /// Every sample of every method by [`hist_bin`] ([`Rtt::hist`]): the
+    /// low 16 bits of each count, and the high ones apart, made at the
+    /// first count past 65,535 (few directions have that many samples).
+    hist: [u16; HIST_BINS],
+    hist_high: Option<Box<[u16; HIST_BINS]>>,
     /// An active-timeout continuation: the handshake's sample belongs to
     /// the first record.
     continued: bool,
@@ -102,13 +120,10 @@ impl Rtt {
     /// it seen before).
     pub fn sent_new(&mut self, start: i64, end: i64, ts_ns: i64) {
         if self.timed.len() < MAX_TIMED {
-            if self.timed.capacity() == 0 {
-                // Most connections time a few segments: grow from one.
-                self.timed.reserve_exact(1);
-            }
+            room_for_one(&mut self.timed);
             self.timed.push_back(Timed {
                 start,
-                end,
+                len: u32::try_from(end.saturating_sub(start)).unwrap_or(u32::MAX),
                 sent_ns: ts_ns,
                 again: false,
             });
@@ -119,7 +134,7 @@ impl Rtt {
     /// it are ambiguous (Karn).
     pub fn sent_again(&mut self, start: i64, end: i64) {
         for t in &mut self.timed {
-            if t.start < end && start < t.end {
+            if t.start < end && start < t.end() {
                 t.again = true;
             }
         }
@@ -129,12 +144,12 @@ impl Rtt {
     /// `ts_ns`, with `sack` the position of its first SACK block.
     pub fn acked(&mut self, ack: i64, sack: Option<(i64, i64)>, ts_ns: i64) -> Option<i64> {
         let mut sample = None;
-        if self.acked.is_none_or(|a| ack > a) {
-            self.acked = Some(ack);
+        if self.acked.get().is_none_or(|a| ack > a) {
+            self.acked = OptI64::some(ack);
             let mut newest: Option<Timed> = None;
             let mut ambiguous = false;
             while let Some(t) = self.timed.front().copied() {
-                if t.end > ack {
+                if t.end() > ack {
                     // Partly acknowledged: what was sent again of it (or
                     // not) decides for the next ACK.
                     break;
@@ -152,7 +167,7 @@ impl Rtt {
             let mut newest: Option<Timed> = None;
             let mut ambiguous = false;
             self.timed.retain(|t| {
-                if t.start >= l && t.end <= r {
+                if t.start >= l && t.end() <= r {
                     ambiguous |= t.again;
                     if newest.is_none_or(|n| t.sent_ns >= n.sent_ns) {
                         newest = Some(*t);
@@ -175,7 +190,7 @@ impl Rtt {
 
     /// The highest cumulative ACK position of this direction's data.
     pub fn acked_position(&self) -> Option<i64> {
-        self.acked
+        self.acked.get()
     }
 
     /// This direction sent TSval `v` on a segment that asks for an answer
@@ -195,9 +210,7 @@ impl Rtt {
         if self.tsvals.len() >= MAX_TSVALS {
             self.tsvals.pop_front();
         }
-        if self.tsvals.capacity() == 0 {
-            self.tsvals.reserve_exact(1);
-        }
+        room_for_one(&mut self.tsvals);
         self.tsvals.push_back((v, ts_ns));
     }
 
@@ -220,14 +233,34 @@ impl Rtt {
 
     /// The handshake's sample for this direction.
     pub fn set_handshake(&mut self, v: i64) {
-        self.handshake = Some(v);
+        self.handshake = OptI64::some(v);
         self.count_bin(v);
     }
 
     fn count_bin(&mut self, ns: i64) {
-        if let Some(b) = self.hist.get_mut(hist_bin(ns)) {
-            *b = b.saturating_add(1);
+        let b = hist_bin(ns).min(HIST_BINS - 1);
+        let (low, carry) = self.hist[b].overflowing_add(1);
+        self.hist[b] = low;
+        if carry {
+            let high = &mut self.hist_high.get_or_insert_with(Box::default)[b];
+            if *high == u16::MAX {
+                // Saturated at u32::MAX.
+                self.hist[b] = u16::MAX;
+            } else {
+                *high = high.saturating_add(1);
+            }
         }
+    }
+
+    /// The RTT histogram: every sample of every method by [`hist_bin`]
+    /// (counts saturate at `u32::MAX`).
+    pub fn hist(&self) -> [u32; HIST_BINS] {
+        let mut h = [0u32; HIST_BINS];
+        for (b, (&low, out)) in self.hist.iter().zip(h.iter_mut()).enumerate() {
+            let high = self.hist_high.as_ref().map_or(0, |x| x[b]);
+            *out = u32::from(high) << 16 | u32::from(low);
+        }
+        h
     }
 
     /// Every sample of every method: the methods' statistics merged (the
@@ -237,7 +270,7 @@ impl Rtt {
     /// the handshake's.
     pub fn all(&self) -> Stats {
         let mut hs = Stats::default();
-        if let Some(v) = self.handshake.filter(|_| !self.continued) {
+        if let Some(v) = self.handshake.get().filter(|_| !self.continued) {
             hs.add(v);
         }
         self.seq_ack.merged(&self.ts).merged(&hs)
@@ -246,7 +279,7 @@ impl Rtt {
     /// The smallest sample of any method.
     pub fn min(&self) -> Option<i64> {
         [
-            self.handshake,
+            self.handshake.get(),
             self.seq_ack.any().then_some(self.seq_ack.min),
             self.ts.any().then_some(self.ts.min),
         ]
@@ -262,5 +295,32 @@ impl Rtt {
         self.ts = Stats::default();
         self.continued = true;
         self.hist = [0; HIST_BINS];
+        self.hist_high = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{hist_bin, Rtt, HIST_BINS};
+
+    #[test]
+    fn histogram_counts_carry_past_16_bits_and_saturate() {
+        let mut r = Rtt::default();
+        let b = hist_bin(2_000_000); // 2 ms
+        for _ in 0..70_000 {
+            r.count_bin(2_000_000);
+        }
+        r.count_bin(5_000); // below 10 µs: bin 0
+        let h = r.hist();
+        assert_eq!((h[b], h[0]), (70_000, 1));
+        assert_eq!(h.iter().map(|&c| u64::from(c)).sum::<u64>(), 70_001);
+        // One short of u32::MAX, then two more: it stays at u32::MAX.
+        r.hist[b] = u16::MAX - 1;
+        r.hist_high = Some(Box::new([u16::MAX; HIST_BINS]));
+        r.count_bin(2_000_000);
+        assert_eq!(r.hist()[b], u32::MAX);
+        r.count_bin(2_000_000);
+        r.count_bin(2_000_000);
+        assert_eq!(r.hist()[b], u32::MAX);
     }
 }

@@ -2,6 +2,7 @@
 //! off, as far as the packets passing the observation point tell
 //! ([`RtxClasses`] has the definitions), and QoF's loss events.
 
+use super::opt::OptI64;
 use super::series::event;
 use super::{seq, Dir};
 
@@ -40,6 +41,22 @@ pub struct RtxClasses {
     pub timeout: u32,
 }
 
+/// A direction's loss signals ([`Dir`] has their definitions) and loss
+/// recovery state: most directions never retransmit, so [`Dir`] keeps
+/// them apart, made when first needed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Losses {
+    pub rtx: RtxClasses,
+    pub loss_events: u32,
+    pub(super) last_loss_ns: OptI64,
+    pub acked_unseen: u32,
+    pub acked_unseen_octets: u64,
+    /// d's duplicate ACKs since its acknowledgment last advanced.
+    pub(super) dup_run: u32,
+    /// In a timeout's recovery: until the other side acknowledges this.
+    pub(super) rto_until: OptI64,
+}
+
 /// Count a retransmission in its class; the class's event bit.
 pub(super) fn classify_rtx(
     d: &mut Dir,
@@ -50,7 +67,10 @@ pub(super) fn classify_rtx(
 ) -> u16 {
     let acked = d.rtt.acked_position();
     let high = d.seq.high();
-    let c = &mut d.rtx;
+    let r_dup_run = r.losses.as_deref().map_or(0, |x| x.dup_run);
+    let probed = d.probed;
+    let losses = d.losses_mut();
+    let c = &mut losses.rtx;
     if acked.is_some_and(|a| seen.end <= a) {
         c.spurious = c.spurious.saturating_add(1);
         return event::SPURIOUS;
@@ -59,40 +79,44 @@ pub(super) fn classify_rtx(
         c.probe = c.probe.saturating_add(1);
         return event::WINDOW_PROBE;
     }
-    if d.rto_until.is_some() {
+    if losses.rto_until.is_some() {
         c.timeout = c.timeout.saturating_add(1);
         return event::TIMEOUT;
     }
     let silence = match estimate {
         Some(rtt) => {
             let half = r.rtt.min().unwrap_or(0);
-            let quiet = r.last_seen_ns.map_or(i64::MAX, |l| t.saturating_sub(l));
+            let quiet = r
+                .last_seen_ns
+                .get()
+                .map_or(i64::MAX, |l| t.saturating_sub(l));
             quiet > half.saturating_add(rtt.saturating_mul(3) / 2)
         }
-        None => !(r.dup_run >= 3 || r.sack_past),
+        None => !(r_dup_run >= 3 || r.sack_past),
     };
     if !silence {
         c.fast = c.fast.saturating_add(1);
         event::FAST
-    } else if high == Some(seen.end) && !d.probed {
+    } else if high == Some(seen.end) && !probed {
         c.tail_loss_probe = c.tail_loss_probe.saturating_add(1);
         d.probed = true;
         event::TAIL_LOSS_PROBE
     } else {
         c.timeout = c.timeout.saturating_add(1);
-        d.rto_until = high;
+        losses.rto_until = high.into();
         event::TIMEOUT
     }
 }
 
 pub(super) fn loss_indication(d: &mut Dir, t: i64, estimate: Option<i64>) {
-    let new_event = match (d.last_loss_ns, estimate) {
+    let l = d.losses_mut();
+    let new_event = match (l.last_loss_ns.get(), estimate) {
         (None, _) => true,
         (Some(l), Some(e)) => t.saturating_sub(l) > e,
         (Some(l), None) => t.div_euclid(1_000_000) > l.div_euclid(1_000_000),
     };
     if new_event {
-        d.loss_events = d.loss_events.saturating_add(1);
-        d.last_loss_ns = Some(t);
+        l.loss_events = l.loss_events.saturating_add(1);
+        l.last_loss_ns = OptI64::some(t);
     }
 }

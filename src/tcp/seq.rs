@@ -92,10 +92,22 @@ pub struct SeqSpace {
     /// last continuation.
     base: i64,
     data: bool,
-    holes: Vec<Hole>,
     syn_seq: Option<u32>,
     fin_seq: Option<u32>,
-    pub counts: SeqCounts,
+    /// [`SeqCounts::advanced`]: the one counter every direction with
+    /// data moves.
+    advanced: u64,
+    /// Holes and the other counters: most directions never open a hole
+    /// nor see an octet twice, so they are kept apart, made when first
+    /// needed (a million connections open at once stay small).
+    losses: Option<Box<Losses>>,
+}
+
+/// What a direction with holes or repeated octets keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Losses {
+    holes: Vec<Hole>,
+    counts: SeqCounts,
 }
 
 impl SeqSpace {
@@ -115,14 +127,24 @@ impl SeqSpace {
         self.data.then_some(self.first)
     }
 
+    /// The counters.
+    pub fn counts(&self) -> SeqCounts {
+        let mut c = self.losses.as_ref().map(|l| l.counts).unwrap_or_default();
+        c.advanced = self.advanced;
+        c
+    }
+
+    fn losses(&mut self) -> &mut Losses {
+        self.losses.get_or_insert_with(Box::default)
+    }
+
     /// Octets of the holes open now, plus those the cap closed.
     pub fn never_seen(&self) -> u64 {
-        let open: i64 = self
-            .holes
-            .iter()
-            .map(|h| h.end.saturating_sub(h.start))
-            .sum();
-        (open.max(0) as u64).saturating_add(self.counts.evicted_octets)
+        let Some(l) = self.losses.as_deref() else {
+            return 0;
+        };
+        let open: i64 = l.holes.iter().map(|h| h.end.saturating_sub(h.start)).sum();
+        (open.max(0) as u64).saturating_add(l.counts.evicted_octets)
     }
 
     /// A SYN with sequence number `seq`: anchors the space (data starts
@@ -130,8 +152,8 @@ impl SeqSpace {
     pub fn syn(&mut self, seq: u32) -> bool {
         match self.syn_seq {
             Some(s) if s == seq => {
-                self.counts.retransmitted_segments =
-                    self.counts.retransmitted_segments.saturating_add(1);
+                let c = &mut self.losses().counts;
+                c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
                 true
             }
             Some(_) => false,
@@ -151,8 +173,8 @@ impl SeqSpace {
     pub fn fin(&mut self, seq: u32, has_data: bool) -> bool {
         match self.fin_seq {
             Some(s) if s == seq && !has_data => {
-                self.counts.retransmitted_segments =
-                    self.counts.retransmitted_segments.saturating_add(1);
+                let c = &mut self.losses().counts;
+                c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
                 true
             }
             _ => {
@@ -190,8 +212,9 @@ impl SeqSpace {
             let gap = start.saturating_sub(self.high);
             seen.jump = gap as u64;
             self.open_hole(self.high, start, ts_ns, tsval);
-            self.counts.jumps = self.counts.jumps.saturating_add(1);
-            self.counts.max_jump = self.counts.max_jump.max(gap as u64);
+            let c = &mut self.losses().counts;
+            c.jumps = c.jumps.saturating_add(1);
+            c.max_jump = c.max_jump.max(gap as u64);
         }
         // The part below the highest: holes filled, the rest seen before
         // (octets before the first data octet were never seen: skipped).
@@ -212,8 +235,11 @@ impl SeqSpace {
                 w.advance_to(end as u64);
             }
         }
-        self.counts.advanced = self.high.saturating_sub(self.base).max(0) as u64;
-        let c = &mut self.counts;
+        self.advanced = self.high.saturating_sub(self.base).max(0) as u64;
+        if seen.again == 0 && seen.reordered == 0 && seen.repaired == 0 {
+            return seen;
+        }
+        let c = &mut self.losses().counts;
         if seen.again > 0 {
             c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
             c.retransmitted_octets = c.retransmitted_octets.saturating_add(seen.again);
@@ -230,13 +256,14 @@ impl SeqSpace {
     }
 
     fn open_hole(&mut self, start: i64, end: i64, ts_ns: i64, tsval: Option<u32>) {
-        if self.holes.len() >= MAX_HOLES {
+        let l = self.losses();
+        if l.holes.len() >= MAX_HOLES {
             // The oldest (lowest) hole goes; its octets count as never seen.
-            let h = self.holes.remove(0);
+            let h = l.holes.remove(0);
             let n = h.end.saturating_sub(h.start).max(0) as u64;
-            self.counts.evicted_octets = self.counts.evicted_octets.saturating_add(n);
+            l.counts.evicted_octets = l.counts.evicted_octets.saturating_add(n);
         }
-        self.holes.push(Hole {
+        l.holes.push(Hole {
             start,
             end,
             opened_ns: ts_ns,
@@ -254,8 +281,11 @@ impl SeqSpace {
         reorder_window_ns: i64,
     ) -> (u64, u64) {
         let (mut reordered, mut repaired) = (0u64, 0u64);
-        let mut kept = Vec::with_capacity(self.holes.len().saturating_add(1));
-        for hole in self.holes.drain(..) {
+        let Some(l) = self.losses.as_deref_mut().filter(|l| !l.holes.is_empty()) else {
+            return (0, 0);
+        };
+        let mut kept = Vec::with_capacity(l.holes.len().saturating_add(1));
+        for hole in l.holes.drain(..) {
             let (lo, hi) = (start.max(hole.start), end.min(hole.end));
             if lo >= hi {
                 kept.push(hole);
@@ -279,14 +309,17 @@ impl SeqSpace {
                 kept.push(Hole { start: hi, ..hole });
             }
         }
-        self.holes = kept;
+        l.holes = kept;
         (reordered, repaired)
     }
 
     /// Zero the counters (an active-timeout continuation); the state
     /// stays, and `advanced` counts from the highest octet now.
     pub fn reset_counts(&mut self) {
-        self.counts = SeqCounts::default();
+        if let Some(l) = self.losses.as_deref_mut() {
+            l.counts = SeqCounts::default();
+        }
+        self.advanced = 0;
         self.base = self.high;
         // Holes below the new start stay open: octets filling them later
         // are counted in the record where they pass.

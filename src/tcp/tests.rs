@@ -52,11 +52,11 @@ fn open(ci: u32, si: u32) -> Conn {
 #[test]
 fn handshake_halves_are_syn_to_synack_and_synack_to_ack() {
     let c = open(1000, 5000);
-    assert_eq!(c.hs.syn_to_synack, Some(10 * MS));
-    assert_eq!(c.hs.synack_to_ack, Some(2 * MS));
+    assert_eq!(c.hs.syn_to_synack.get(), Some(10 * MS));
+    assert_eq!(c.hs.synack_to_ack.get(), Some(2 * MS));
     // The initiator's direction's half is the responder's side of the OP.
-    assert_eq!(c.dir[C].rtt.handshake, Some(10 * MS));
-    assert_eq!(c.dir[S].rtt.handshake, Some(2 * MS));
+    assert_eq!(c.dir[C].rtt.handshake.get(), Some(10 * MS));
+    assert_eq!(c.dir[S].rtt.handshake.get(), Some(2 * MS));
     assert_eq!(c.rtt_estimate(), Some(12 * MS));
     assert_eq!(c.quality() & (Q_HANDSHAKE | Q_MID_CONNECTION), Q_HANDSHAKE);
 }
@@ -69,12 +69,12 @@ fn a_retransmitted_syn_gives_no_handshake_sample_and_counts() {
     c.segment(C, &seg(1000.0, 1000, 0, SYN, 0));
     c.segment(S, &seg(1010.0, 5000, 1001, SYN | ACK, 0));
     c.segment(C, &seg(1012.0, 1001, 5001, ACK, 0));
-    assert_eq!(c.hs.syn_to_synack, None);
-    assert_eq!(c.hs.synack_to_ack, Some(2 * MS));
-    assert_eq!(c.dir[C].seq.counts.retransmitted_segments, 1);
+    assert_eq!(c.hs.syn_to_synack.get(), None);
+    assert_eq!(c.hs.synack_to_ack.get(), Some(2 * MS));
+    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 1);
     // SYNs carry no data octets.
-    assert_eq!(c.dir[C].seq.counts.retransmitted_octets, 0);
-    assert_eq!(c.dir[C].rtx, RtxClasses::default());
+    assert_eq!(c.dir[C].seq.counts().retransmitted_octets, 0);
+    assert_eq!(c.dir[C].losses().rtx, super::rtx::RtxClasses::default());
 }
 
 #[test]
@@ -87,11 +87,11 @@ fn simultaneous_open_has_no_syn_ack_half() {
     c.segment(S, &seg(6.0, 300, 101, SYN | ACK, 0));
     // The first SYN's sender is the initiator; the answering SYN/ACK came
     // from the server 6 ms later.
-    assert_eq!(c.hs.syn_to_synack, Some(6 * MS));
+    assert_eq!(c.hs.syn_to_synack.get(), Some(6 * MS));
     assert!(c.dir.iter().all(|d| d.syn_seen));
     // Data after it is counted from each side's ISN + 1.
     c.segment(C, &seg(10.0, 101, 301, ACK | PSH, 50));
-    assert_eq!(c.dir[C].seq.counts.advanced, 50);
+    assert_eq!(c.dir[C].seq.counts().advanced, 50);
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn sequence_space_wraps_without_a_jump() {
         c.segment(C, &seg(20.0 + f64::from(k), seq, 8, ACK, 100));
         seq = seq.wrapping_add(100);
     }
-    let s = &c.dir[C].seq.counts;
+    let s = &c.dir[C].seq.counts();
     assert_eq!((s.advanced, s.jumps, s.retransmitted_segments), (300, 0, 0));
     // The ACK of all 300 (a number past the wrap) times the last segment.
     c.segment(S, &seg(40.0, 8, seq, ACK, 0));
@@ -119,15 +119,16 @@ fn fin_takes_a_sequence_number_but_no_octet() {
     c.segment(C, &seg(21.0, 1101, 5001, ACK | FIN, 0));
     // The server acknowledges the FIN: 1101 + 1.
     c.segment(S, &seg(30.0, 5001, 1102, ACK, 0));
-    assert_eq!(c.dir[C].seq.counts.advanced, 100);
+    assert_eq!(c.dir[C].seq.counts().advanced, 100);
     assert_eq!(
-        c.dir[C].acked_unseen, 0,
+        c.dir[C].losses().acked_unseen,
+        0,
         "the FIN's number is not unseen data"
     );
     // A FIN sent again is a retransmitted segment of no octets.
     c.segment(C, &seg(230.0, 1101, 5001, ACK | FIN, 0));
-    assert_eq!(c.dir[C].seq.counts.retransmitted_segments, 1);
-    assert_eq!(c.dir[C].seq.counts.retransmitted_octets, 0);
+    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 1);
+    assert_eq!(c.dir[C].seq.counts().retransmitted_octets, 0);
 }
 
 #[test]
@@ -163,11 +164,11 @@ fn a_sack_block_times_the_segments_it_newly_covers() {
     );
     // The SYN/ACK and two ACKs with its number and window: two
     // duplicates (data outstanding), both with SACK past the ACK.
-    assert_eq!(c.dir[S].win.dup_acks, 2);
-    assert_eq!(c.dir[S].win.sack_packets, 2);
+    assert_eq!(c.dir[S].win.events().dup_acks, 2);
+    assert_eq!(c.dir[S].win.events().sack_packets, 2);
     // The retransmission that follows is fast.
     c.segment(C, &seg(33.0, 1, 1, ACK, 100));
-    assert_eq!(c.dir[C].rtx.fast, 1);
+    assert_eq!(c.dir[C].losses().rtx.fast, 1);
 }
 
 #[test]
@@ -198,7 +199,7 @@ fn holes_filled_late_are_repaired_loss_soon_reordering() {
     c.segment(C, &seg(22.0, 101, 1, ACK, 100)); // 1 ms later: reordered
     c.segment(C, &seg(23.0, 401, 1, ACK, 100)); // hole [300, 400)
     c.segment(C, &seg(50.0, 301, 1, ACK, 100)); // 27 ms later: repaired
-    let s = &c.dir[C].seq.counts;
+    let s = &c.dir[C].seq.counts();
     assert_eq!((s.reordered_segments, s.reordered_octets), (1, 100));
     assert_eq!((s.repaired_segments, s.repaired_octets), (1, 100));
     assert_eq!((s.jumps, s.max_jump, s.retransmitted_segments), (2, 100, 0));
@@ -218,7 +219,7 @@ fn with_timestamps_a_newer_tsval_marks_the_retransmission() {
     // opener: the original, delayed.
     c.segment(C, &with_ts(seg(23.0, 401, 1, ACK, 100), 14, 0));
     c.segment(C, &with_ts(seg(53.0, 301, 1, ACK, 100), 13, 0));
-    let s = &c.dir[C].seq.counts;
+    let s = &c.dir[C].seq.counts();
     assert_eq!((s.repaired_segments, s.reordered_segments), (1, 1));
 }
 
@@ -230,11 +231,14 @@ fn a_hole_never_filled_is_never_seen_and_acks_past_data_are_unseen() {
                                                 // The server acknowledges everything: it got what the OP missed.
     c.segment(S, &seg(30.0, 1, 401, ACK, 0));
     assert_eq!(c.dir[C].seq.never_seen(), 200);
-    assert_eq!(c.dir[C].acked_unseen, 0);
+    assert_eq!(c.dir[C].losses().acked_unseen, 0);
     // ...and acknowledges 50 octets the OP never saw sent.
     c.segment(S, &seg(31.0, 1, 451, ACK, 0));
     assert_eq!(
-        (c.dir[S].acked_unseen, c.dir[C].acked_unseen_octets),
+        (
+            c.dir[S].losses().acked_unseen,
+            c.dir[C].losses().acked_unseen_octets
+        ),
         (1, 50)
     );
     assert_ne!(c.quality() & Q_CAPTURE_GAP, 0);
@@ -249,10 +253,10 @@ fn a_capture_starting_mid_connection_anchors_at_the_first_data() {
     // Old data from before the capture: not counted as retransmitted
     // (never seen here), nor as advancing.
     c.segment(C, &seg(12.0, 69_000, 900, ACK, 100));
-    let s = &c.dir[C].seq.counts;
+    let s = &c.dir[C].seq.counts();
     assert_eq!((s.advanced, s.retransmitted_segments), (200, 0));
     assert_eq!(c.dir[C].rtt.seq_ack.min, 10 * MS);
-    assert_eq!(c.hs.syn_to_synack, None);
+    assert_eq!(c.hs.syn_to_synack.get(), None);
     assert_ne!(c.quality() & Q_MID_CONNECTION, 0);
     assert_eq!(c.quality() & Q_WINDOW_SCALE_KNOWN, 0);
 }
@@ -264,7 +268,7 @@ fn keepalives_and_zero_window_probes_are_not_data_retransmissions() {
     c.segment(S, &seg(30.0, 1, 101, ACK, 0));
     // A keep-alive (RFC 9293 §3.8.4): SEG.SEQ = SND.NXT - 1, no data.
     c.segment(C, &seg(7_200_000.0, 100, 1, ACK, 0));
-    assert_eq!(c.dir[C].seq.counts.retransmitted_segments, 0);
+    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 0);
     // The server's window closes (a stall), the client probes with one
     // octet, again and again.
     let mut zero = seg(7_200_010.0, 1, 101, ACK, 0);
@@ -272,12 +276,16 @@ fn keepalives_and_zero_window_probes_are_not_data_retransmissions() {
     c.segment(S, &zero);
     c.segment(C, &seg(7_200_200.0, 101, 1, ACK, 1));
     c.segment(C, &seg(7_200_600.0, 101, 1, ACK, 1));
-    assert_eq!(c.dir[C].rtx.probe, 1, "the first probe is new data");
-    assert_eq!(c.dir[C].seq.counts.retransmitted_segments, 1);
-    assert_eq!(c.dir[S].win.zero_events, 1);
+    assert_eq!(
+        c.dir[C].losses().rtx.probe,
+        1,
+        "the first probe is new data"
+    );
+    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 1);
+    assert_eq!(c.dir[S].win.events().zero_events, 1);
     // The window opens 1 s after it closed.
     c.segment(S, &seg(7_201_010.0, 1, 102, ACK, 0));
-    assert_eq!(c.dir[S].win.zero_ns, 1000 * MS);
+    assert_eq!(c.dir[S].win.events().zero_ns, 1000 * MS);
 }
 
 #[test]
@@ -292,16 +300,17 @@ fn duplicate_acks_need_the_same_window_and_data_outstanding() {
     c.segment(S, &update); // a window update, not a duplicate
     c.segment(S, &seg(33.0, 1, 201, ACK, 0));
     c.segment(S, &seg(34.0, 1, 201, ACK, 0)); // nothing outstanding
-    assert_eq!(c.dir[S].win.dup_acks, 1);
+    assert_eq!(c.dir[S].win.events().dup_acks, 1);
 }
 
 #[test]
 fn dsack_is_a_first_block_below_the_ack_or_inside_the_second() {
     let mut w = window::Window::default();
-    w.sack(500, &[(100, 200)]); // RFC 2883 §4.1: below the ACK
-    w.sack(100, &[(300, 400), (200, 500)]); // §4.2: inside the second
-    w.sack(100, &[(300, 400), (500, 600)]); // an ordinary SACK
-    assert_eq!((w.dsacks, w.sack_packets, w.sack_blocks), (2, 2, 5));
+    assert!(w.sack(500, &[(100, 200)])); // RFC 2883 §4.1: below the ACK
+    assert!(w.sack(100, &[(300, 400), (200, 500)])); // §4.2: inside the second
+    assert!(!w.sack(100, &[(300, 400), (500, 600)])); // an ordinary SACK
+    let e = w.events();
+    assert_eq!((e.dsacks, e.sack_packets, e.sack_blocks), (2, 2, 5));
 }
 
 #[test]
@@ -397,7 +406,7 @@ fn rtt_histogram_bins_are_quarter_decades_from_10_us_to_1_s() {
     c.segment(C, &with_ts(seg(20.0, 1, 1, ACK, 100), 7, 0));
     c.segment(S, &with_ts(seg(40.0, 1, 101, ACK, 0), 9, 7));
     // Handshake 10 ms (bin 13), sequence/ACK and timestamp 20 ms (bin 14).
-    let h = c.dir[C].rtt.hist;
+    let h = c.dir[C].rtt.hist();
     assert_eq!((h[13], h[14], h.iter().sum::<u32>()), (1, 2, 3));
     assert_eq!(c.dir[C].rtt.all().count, 3);
 }
@@ -427,7 +436,7 @@ fn iot_chirp_and_initial_window_of_a_first_flight() {
     // The first ACK of data ends the first flight: 300 octets.
     c.segment(S, &seg(120.0, 1, 101, ACK, 0));
     let d = &c.dir[C];
-    assert_eq!(d.initial_window, Some(300));
+    assert_eq!(d.initial_window.get(), Some(300));
     assert_eq!((d.marks.iot.min, d.marks.iot.max), (MS, 2 * MS));
     // The clock needs 100 ms of ticks before it is known: no chirp yet.
     assert_eq!(d.marks.chirp.count, 0);
@@ -448,5 +457,18 @@ fn iot_chirp_and_initial_window_of_a_first_flight() {
     assert_eq!(chirp.max, 4 * MS);
     assert_eq!(chirp.min, 0);
     // Later flights do not change the initial window.
-    assert_eq!(c.dir[C].initial_window, Some(300));
+    assert_eq!(c.dir[C].initial_window.get(), Some(300));
+}
+
+/// The budget behind "1M concurrent TCP connections in 2 GB"
+/// (BENCHMARKS.md): a connection's analysis inline, both directions, before
+/// what it allocates on demand (queues, holes, loss and window events).
+#[test]
+fn a_connections_state_stays_within_its_budget() {
+    assert!(
+        std::mem::size_of::<Conn>() <= 1_300,
+        "{}",
+        std::mem::size_of::<Conn>()
+    );
+    assert_eq!(std::mem::size_of::<super::opt::OptI64>(), 8);
 }

@@ -21,6 +21,7 @@
 //!   segments): its highest octet sent minus d's highest cumulative
 //!   acknowledgment; max and mean.
 
+use super::opt::OptI64;
 use super::stats::Range;
 use crate::tcpseq::seq_le;
 
@@ -28,86 +29,118 @@ use crate::tcpseq::seq_le;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Window {
     pub rwin: Range,
+    last: Option<(u32, u16)>,
+    /// The other side's data in flight (octets).
+    pub flight: Range,
+    /// Zero windows, duplicate ACKs and SACKs: most directions have none,
+    /// so they are kept apart, made at the first.
+    events: Option<Box<WindowEvents>>,
+}
+
+/// A direction's zero windows, duplicate ACKs and SACKs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowEvents {
     pub zero_events: u32,
     pub zero_ns: i64,
-    zero_since: Option<i64>,
-    last: Option<(u32, u16)>,
+    zero_since: OptI64,
     pub dup_acks: u32,
     pub sack_packets: u32,
     pub sack_blocks: u32,
     pub dsacks: u32,
-    /// The other side's data in flight (octets).
-    pub flight: Range,
 }
 
 impl Window {
+    /// The zero-window, duplicate-ACK and SACK counters.
+    pub fn events(&self) -> WindowEvents {
+        self.events.as_deref().copied().unwrap_or_default()
+    }
+
+    fn events_mut(&mut self) -> &mut WindowEvents {
+        self.events.get_or_insert_with(Box::default)
+    }
+
     /// d's packet at `ts_ns` advertised `window` octets (already scaled).
     pub fn advertised(&mut self, window: u64, ts_ns: i64) {
         self.rwin.add(window);
         if window == 0 {
-            if self.zero_since.is_none() {
-                self.zero_since = Some(ts_ns);
+            let e = self.events_mut();
+            if e.zero_since.is_none() {
+                e.zero_since = OptI64::some(ts_ns);
                 // A zero window at d's first packet counts too.
-                self.zero_events = self.zero_events.saturating_add(1);
+                e.zero_events = e.zero_events.saturating_add(1);
             }
-        } else if let Some(since) = self.zero_since.take() {
-            self.zero_ns = self
-                .zero_ns
-                .saturating_add(ts_ns.saturating_sub(since).max(0));
+        } else if let Some(e) = self.events.as_deref_mut() {
+            if let Some(since) = e.zero_since.get() {
+                e.zero_since = OptI64::NONE;
+                e.zero_ns = e.zero_ns.saturating_add(ts_ns.saturating_sub(since).max(0));
+            }
         }
     }
 
     /// Whether d's last window was zero.
     pub fn at_zero(&self) -> bool {
-        self.zero_since.is_some()
+        self.events
+            .as_deref()
+            .is_some_and(|e| e.zero_since.is_some())
     }
 
     /// Close an open zero-window period at `ts_ns` (the record ends).
     pub fn close(&mut self, ts_ns: i64) {
-        if let Some(since) = self.zero_since {
-            self.zero_ns = self
-                .zero_ns
-                .saturating_add(ts_ns.saturating_sub(since).max(0));
-            self.zero_since = Some(ts_ns);
+        if let Some(e) = self.events.as_deref_mut() {
+            if let Some(since) = e.zero_since.get() {
+                e.zero_ns = e.zero_ns.saturating_add(ts_ns.saturating_sub(since).max(0));
+                e.zero_since = OptI64::some(ts_ns);
+            }
         }
     }
 
     /// d's ACK `ack` with raw `window`; `pure`: no data, SYN, FIN or RST;
-    /// `outstanding`: the other side has unacknowledged data.
-    pub fn ack(&mut self, ack: u32, window: u16, pure: bool, outstanding: bool) {
-        if pure && outstanding && self.last == Some((ack, window)) {
-            self.dup_acks = self.dup_acks.saturating_add(1);
+    /// `outstanding`: the other side has unacknowledged data. True when it
+    /// is a duplicate ACK.
+    pub fn ack(&mut self, ack: u32, window: u16, pure: bool, outstanding: bool) -> bool {
+        let dup = pure && outstanding && self.last == Some((ack, window));
+        if dup {
+            let e = self.events_mut();
+            e.dup_acks = e.dup_acks.saturating_add(1);
         }
         self.last = Some((ack, window));
+        dup
     }
 
-    /// d's SACK blocks with acknowledgment number `ack`.
-    pub fn sack(&mut self, ack: u32, blocks: &[(u32, u32)]) {
-        if blocks.is_empty() {
-            return;
-        }
-        self.sack_blocks = self
+    /// d's SACK blocks with acknowledgment number `ack`. True when the
+    /// first is a DSACK.
+    pub fn sack(&mut self, ack: u32, blocks: &[(u32, u32)]) -> bool {
+        let Some(&(l0, r0)) = blocks.first() else {
+            return false;
+        };
+        let e = self.events_mut();
+        e.sack_blocks = e
             .sack_blocks
             .saturating_add(u32::try_from(blocks.len()).unwrap_or(u32::MAX));
         if blocks.iter().any(|&(_, r)| !seq_le(r, ack)) {
-            self.sack_packets = self.sack_packets.saturating_add(1);
+            e.sack_packets = e.sack_packets.saturating_add(1);
         }
-        let (l0, r0) = blocks[0];
         let dsack = seq_le(r0, ack)
             || blocks
                 .get(1)
                 .is_some_and(|&(l1, r1)| seq_le(l1, l0) && seq_le(r0, r1));
         if dsack {
-            self.dsacks = self.dsacks.saturating_add(1);
+            e.dsacks = e.dsacks.saturating_add(1);
         }
+        dsack
     }
 
     /// Zero the counters (an active-timeout continuation).
     pub fn reset_counts(&mut self) {
-        let (zero_since, last) = (self.zero_since, self.last);
+        let zero_since = self.events.as_deref().map(|e| e.zero_since);
         *self = Window {
-            zero_since,
-            last,
+            last: self.last,
+            events: zero_since.filter(|z| z.is_some()).map(|zero_since| {
+                Box::new(WindowEvents {
+                    zero_since,
+                    ..WindowEvents::default()
+                })
+            }),
             ..Window::default()
         };
     }
