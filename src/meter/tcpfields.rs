@@ -376,7 +376,7 @@ pub fn reduced_length(field: Tf) -> Option<u16> {
 fn present(g: Group, c: &Conn, d: &Dir) -> bool {
     match g {
         Group::Always => true,
-        Group::RttAll => d.rtt.all().any(),
+        Group::RttAll => d.rtt.any(),
         Group::RttSeqAck => d.rtt.seq_ack.any(),
         Group::RttTs => d.rtt.ts.any(),
         Group::HandshakeHalf => d.rtt.handshake.is_some(),
@@ -390,7 +390,7 @@ fn present(g: Group, c: &Conn, d: &Dir) -> bool {
         Group::Chirp => d.marks.chirp.any(),
         Group::InitialWindow => d.initial_window.is_some(),
         Group::HandshakeRtt => c.hs.syn_to_synack.is_some() && c.hs.synack_to_ack.is_some(),
-        Group::QofRtt => c.dir.iter().all(|d| d.rtt.all().any()),
+        Group::QofRtt => c.dir.iter().all(|d| d.rtt.any()),
     }
 }
 

@@ -31,6 +31,7 @@ pub struct DirValues<'a> {
     losses: Losses,
     all: Stats,
     never_seen: u64,
+    ts_frequency: Option<u64>,
 }
 
 impl<'a> ConnValues<'a> {
@@ -42,6 +43,7 @@ impl<'a> ConnValues<'a> {
             losses: d.losses(),
             all: d.rtt.all(),
             never_seen: d.seq.never_seen(),
+            ts_frequency: d.marks.ts_frequency(),
         };
         ConnValues {
             conn,
@@ -91,7 +93,7 @@ pub fn dir_word(cv: &ConnValues<'_>, v: &DirValues<'_>, field: Tf) -> u64 {
         Tf::MeanRwin => round_half_up(win.rwin.mean()).min(u64::from(u32::MAX)),
         Tf::MaxRwin => u64::from(win.rwin.max),
         Tf::ReceiverStalls => u64::from(events.zero_events),
-        Tf::TimestampFrequency => marks.ts_frequency().unwrap_or(0).min(u64::from(u32::MAX)),
+        Tf::TimestampFrequency => v.ts_frequency.unwrap_or(0).min(u64::from(u32::MAX)),
         Tf::Rtt(m, stat) => {
             let st = stats_of(v, m);
             match stat {

@@ -102,24 +102,39 @@ const HULL_MAX: usize = 32;
 struct Clock {
     hull: Vec<(i64, i64)>,
     points: u32,
-    /// The mean tick of the points (a running mean: no sum to overflow).
-    mean_ticks: f64,
+    /// The sum of the points' ticks, for their mean (rounding past 2^53
+    /// is harmless: the mean only picks a hull edge).
+    sum_ticks: f64,
+}
+
+/// Whether o -> a -> p turns left (counter-clockwise): the cross product
+/// of (a - o) and (p - o) is positive. In 64 bits when the differences and
+/// products fit (ticks and ns of a few hours do), else in 128.
+fn left_turn(o: (i64, i64), a: (i64, i64), p: (i64, i64)) -> bool {
+    let fast = || {
+        let left = a.0.checked_sub(o.0)?.checked_mul(p.1.checked_sub(o.1)?)?;
+        let right = a.1.checked_sub(o.1)?.checked_mul(p.0.checked_sub(o.0)?)?;
+        Some(left > right)
+    };
+    fast().unwrap_or_else(|| {
+        let d = |x: i64, y: i64| i128::from(x).wrapping_sub(i128::from(y));
+        // |values| < 2^64, so the products fit i128.
+        let cross = d(a.0, o.0)
+            .wrapping_mul(d(p.1, o.1))
+            .wrapping_sub(d(a.1, o.1).wrapping_mul(d(p.0, o.0)));
+        cross > 0
+    })
 }
 
 impl Clock {
-    #[allow(clippy::cast_precision_loss)] // a mean: rounding is harmless
+    #[allow(clippy::cast_precision_loss)] // see `sum_ticks`
     fn add(&mut self, ticks: i64, ns: i64) {
         self.points = self.points.saturating_add(1);
-        self.mean_ticks += (ticks as f64 - self.mean_ticks) / f64::from(self.points);
+        self.sum_ticks += ticks as f64;
         // Andrew's monotone chain (ticks only grow): drop the last point
         // while it does not turn left.
         while let [.., o, a] = self.hull[..] {
-            let d = |x: i64, y: i64| i128::from(x).wrapping_sub(i128::from(y));
-            // |values| < 2^64, so the products fit i128.
-            let cross = d(a.0, o.0)
-                .wrapping_mul(d(ns, o.1))
-                .wrapping_sub(d(a.1, o.1).wrapping_mul(d(ticks, o.0)));
-            if cross > 0 {
+            if left_turn(o, a, (ticks, ns)) {
                 break;
             }
             self.hull.pop();
@@ -139,7 +154,7 @@ impl Clock {
         if self.points == 0 {
             return None;
         }
-        let mean = self.mean_ticks;
+        let mean = self.sum_ticks / f64::from(self.points);
         let edge = self
             .hull
             .windows(2)
@@ -253,5 +268,23 @@ impl Marks {
             hz: self.hz,
             ..Marks::default()
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::left_turn;
+
+    #[test]
+    fn turns_in_64_bits_and_past_them() {
+        let o = (0, 0);
+        assert!(left_turn(o, (1, 0), (1, 1)));
+        assert!(!left_turn(o, (1, 0), (2, 0)), "collinear is no left turn");
+        assert!(!left_turn(o, (1, 1), (2, 1)));
+        // Products past i64: 2^80 - 2^41 > 0, and 2^80 - 2^81 < 0.
+        let (k40, k41) = (1i64 << 40, 1i64 << 41);
+        assert!(left_turn(o, (k40, 1), (k41, k40)));
+        assert!(!left_turn(o, (k40, k40), (k41, k40)));
+        assert!(!left_turn(o, (k40, 1), (k41, 1)));
     }
 }

@@ -87,9 +87,9 @@ impl Timed {
 }
 
 /// Make room for one more in a queue that most connections keep short:
-/// one at a time up to four, then as a `VecDeque` grows.
+/// room for one, then two, then as a `VecDeque` grows (doubling).
 fn room_for_one<T>(q: &mut VecDeque<T>) {
-    if q.len() == q.capacity() && q.capacity() < 4 {
+    if q.len() == q.capacity() && q.capacity() < 2 {
         q.reserve_exact(1);
     }
 }
@@ -274,6 +274,12 @@ impl Rtt {
             hs.add(v);
         }
         self.seq_ack.merged(&self.ts).merged(&hs)
+    }
+
+    /// Whether any method has a sample ([`Rtt::all`] has one), without
+    /// merging them.
+    pub fn any(&self) -> bool {
+        self.seq_ack.any() || self.ts.any() || (self.handshake.is_some() && !self.continued)
     }
 
     /// The smallest sample of any method.
