@@ -51,11 +51,9 @@ struct Plan {
     /// No value can be a container (no RFC 6313 list field).
     atomic: bool,
     /// A dict with every key mapped to None: copying it and replacing values
-    /// is cheaper than growing a new dict key by key.
+    /// (`PyDict_SetItem` on keys it has) is cheaper than growing a new dict
+    /// key by key.
     proto: Py<PyDict>,
-    /// Where a copy of `proto` keeps each slot's value (see
-    /// [`value_offsets`]); None: values are set with `PyDict_SetItem`.
-    offsets: Option<Vec<usize>>,
 }
 
 fn proto_dict(py: Python<'_>, keys: &[Py<PyString>]) -> Py<PyDict> {
@@ -65,107 +63,6 @@ fn proto_dict(py: Python<'_>, keys: &[Py<PyString>]) -> Py<PyDict> {
         let _ = d.set_item(k.bind(py), py.None());
     }
     d.unbind()
-}
-
-/// The keys object of a dict with a combined table (None for a split one),
-/// as the words it is made of.
-///
-/// # Safety
-/// GIL held; `d` is a live object of type exactly `dict`.
-// The keys object is allocated by the interpreter's allocator, whose blocks
-// are aligned for pointers; its entries are pointers.
-#[allow(clippy::cast_ptr_alignment)]
-unsafe fn combined_keys(d: *mut ffi::PyObject) -> Option<*mut *mut ffi::PyObject> {
-    // SAFETY: the caller's guarantee: `d` is a dict object.
-    let (keys, values) = unsafe {
-        let o = d.cast::<ffi::PyDictObject>();
-        ((*o).ma_keys, (*o).ma_values)
-    };
-    (values.is_null() && !keys.is_null()).then(|| keys.cast::<*mut ffi::PyObject>())
-}
-
-/// Where each value sits, in words into the keys object, in a copy
-/// of `proto` (a dict of str keys, all mapped to None).
-///
-/// `PyDict_Copy` of such a dict clones its keys object whole (CPython's
-/// combined table: the hash index, then one (key, value) entry per key in
-/// insertion order), so every copy keeps the values at the same offsets
-/// and a record's values can be stored there directly, as a tuple's are,
-/// instead of looked up key by key. The offsets are found, not assumed: a
-/// copy is given a distinct object per key through the public API, the
-/// keys object (its size from `__sizeof__`) is scanned until each has
-/// turned up, none twice, and a second copy filled through the offsets
-/// must equal the first, items in order. Any other layout (another interpreter, a split table,
-/// a size that does not add up) gives None: the public API is used.
-fn value_offsets(
-    py: Python<'_>,
-    proto: &Bound<'_, PyDict>,
-    keys: &[Py<PyString>],
-) -> Option<Vec<usize>> {
-    let word = std::mem::size_of::<*mut ffi::PyObject>();
-    let probe = proto.copy().ok()?;
-    let made = proto.copy().ok()?;
-    // SAFETY: GIL held; PyDict_Type is the static dict type.
-    let basic = unsafe { (*std::ptr::addr_of!(ffi::PyDict_Type)).tp_basicsize } as usize;
-    let size = probe
-        .call_method0("__sizeof__")
-        .ok()?
-        .extract::<usize>()
-        .ok()?;
-    let words = size.checked_sub(basic)? / word;
-    // Big ints are fresh objects: each pointer is found only where stored.
-    let marks = (0..keys.len())
-        .map(|j| (1u64 << 60) + j as u64)
-        .map(|n| Ok(n.into_pyobject(py)?.into_any()))
-        .collect::<PyResult<Vec<_>>>()
-        .ok()?;
-    // SAFETY: GIL held; both are exact dicts just made.
-    let before = unsafe { combined_keys(probe.as_ptr())? };
-    for (k, m) in keys.iter().zip(&marks) {
-        probe.set_item(k.bind(py), m).ok()?;
-    }
-    // SAFETY: as above; replacing values of existing keys keeps the keys
-    // object (checked), whose first `words` words are inside it
-    // (`__sizeof__` counts them); the scan stops once every mark is found.
-    let table = unsafe { combined_keys(probe.as_ptr())? };
-    if table != before || probe.len() != keys.len() {
-        return None;
-    }
-    let mut offsets = vec![None; keys.len()];
-    let mut found = 0;
-    for w in 0..words {
-        // SAFETY: see above.
-        let p = unsafe { *table.add(w) };
-        if let Some(j) = marks.iter().position(|m| m.as_ptr() == p) {
-            if offsets[j].replace(w).is_some() {
-                return None;
-            }
-            found += 1;
-            if found == keys.len() {
-                break;
-            }
-        }
-    }
-    let offsets: Vec<usize> = offsets.into_iter().collect::<Option<_>>()?;
-    // SAFETY: `made` is a fresh copy of `proto`: the same layout, None at
-    // every offset (checked before each store).
-    let filled = unsafe {
-        let table = combined_keys(made.as_ptr())?;
-        offsets.iter().zip(&marks).all(|(&at, m)| {
-            let slot = table.add(at);
-            if *slot != ffi::Py_None() {
-                return false;
-            }
-            *slot = m.clone().into_ptr();
-            ffi::Py_DECREF(ffi::Py_None());
-            true
-        })
-    };
-    let same = filled
-        && made.eq(&probe).ok()?
-        && made.items().eq(probe.items()).ok()?
-        && made.keys().eq(proto.keys()).ok()?;
-    same.then_some(offsets)
 }
 
 /// State kept across batches.
@@ -282,16 +179,10 @@ impl SinkState {
                     )
                 });
                 let proto = proto_dict(py, &keys);
-                // Values stored in place cannot re-track the dict for the
-                // GC, so only records of atoms take that path.
-                let offsets = (self.out.shape == Shape::Dict && atomic)
-                    .then(|| value_offsets(py, proto.bind(py), &keys))
-                    .flatten();
                 Rc::new(Plan {
                     complete: slots.iter().all(Option::is_some),
                     atomic,
                     proto,
-                    offsets,
                     slots,
                     keys,
                 })
@@ -301,13 +192,13 @@ impl SinkState {
     }
 }
 
-/// Take a container whose items are all immutable atoms off the cyclic
-/// GC's lists, as CPython itself does for such tuples and dicts (it only
-/// re-checks them during collections, paying a traversal per batch first).
-/// A later insertion of a container re-tracks a dict (CPython's
-/// `MAINTAIN_TRACKING`); tuples are immutable.
+/// Take a tuple whose items are all immutable atoms off the cyclic GC's
+/// lists, as CPython's collector itself does for such tuples (it only
+/// finds them during a collection, paying a traversal per batch first).
+/// A tuple is immutable, so it can never join a cycle later. Dicts are
+/// left tracked (see [`BatchSink`]'s dict path).
 fn untrack(o: &Bound<'_, PyAny>) {
-    // SAFETY: GIL held; `o` is a live GC object (dict or tuple);
+    // SAFETY: GIL held; `o` is a live GC object (a tuple);
     // PyObject_GC_UnTrack ignores objects that are not tracked.
     unsafe { ffi::PyObject_GC_UnTrack(o.as_ptr().cast()) };
 }
@@ -411,30 +302,9 @@ impl<'py> BatchSink<'_, 'py> {
         let obj = match self.st.out.shape {
             Shape::Dict => {
                 let d = plan.proto.bind(py).copy().map_err(|e| self.stop(e))?;
-                // SAFETY: GIL held; `d` is an exact dict just copied.
-                let table = match &plan.offsets {
-                    Some(_) => unsafe { combined_keys(d.as_ptr()) },
-                    None => None,
-                };
-                for (j, (slot, key)) in plan.slots.iter().zip(&plan.keys).enumerate() {
+                for (slot, key) in plan.slots.iter().zip(&plan.keys) {
                     if let Some(i) = slot {
                         let v = self.field(rec, *i)?;
-                        if let (Some(table), Some(offsets)) = (table, &plan.offsets) {
-                            // SAFETY: `d` is a copy of the plan's prototype,
-                            // whose value for this key is at this offset
-                            // (verified by `value_offsets`); the store takes
-                            // the owned reference and releases the None it
-                            // replaces, as PyDict_SetItem would. A slot not
-                            // holding None (never seen) takes the API path.
-                            unsafe {
-                                let at = table.add(offsets[j]);
-                                if *at == ffi::Py_None() {
-                                    *at = v.into_ptr();
-                                    ffi::Py_DECREF(ffi::Py_None());
-                                    continue;
-                                }
-                            }
-                        }
                         // SAFETY: d, key and v are live objects under the GIL;
                         // PyDict_SetItem does not steal references.
                         let r =
@@ -444,9 +314,9 @@ impl<'py> BatchSink<'_, 'py> {
                         }
                     }
                 }
-                if plan.atomic {
-                    untrack(&d);
-                }
+                // The dict stays tracked by the cyclic GC: a user may put a
+                // container in it later, and from CPython 3.14 a dict no
+                // longer re-tracks itself when one is inserted.
                 d.into_any()
             }
             Shape::Tuple => {
