@@ -471,7 +471,12 @@ fn describe_ies(
     )
 }
 
-#[pymodule]
+/// The module runs without the GIL on free-threaded CPython (3.13t): its
+/// objects' state is behind PyO3's borrow checks (a second thread using a
+/// reader or meter at once gets an error, not a race), the shared caches are
+/// `PyOnceLock`s, and the records are built only through the C API on
+/// objects not yet shared (`make test-matrix` runs the suite there).
+#[pymodule(gil_used = false)]
 fn _ferrofix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyReader>()?;
     m.add_class::<arrow::PyScanner>()?;
