@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, OsFailure};
 
 fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
     static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -20,14 +20,38 @@ fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
     Ok(m.bind(py).getattr(name)?.cast_into::<PyType>()?)
 }
 
+/// An operating-system error as Python's own: `OSError(errno, strerror,
+/// filename)`, which is the subclass for the errno (`FileNotFoundError`,
+/// `PermissionError`, ...) with `errno`, `strerror` and `filename` set.
+/// `input` (the source's name) goes before the words when no file is
+/// named. Without an errno (a failure the system did not report), the
+/// subclass for its kind with the words alone.
+pub fn os_error(os: &OsFailure, input: Option<&str>) -> PyErr {
+    let words = match (input, &os.filename) {
+        (Some(i), None) => format!("{i}: {}", os.message),
+        _ => os.message.clone(),
+    };
+    match (os.errno, &os.filename) {
+        (Some(n), Some(f)) => PyOSError::new_err((n, words, f.clone())),
+        (Some(n), None) => PyOSError::new_err((n, words)),
+        (None, _) => {
+            let words = match &os.filename {
+                Some(f) => format!("{f}: {words}"),
+                None => words,
+            };
+            match os.kind {
+                std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(words),
+                std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(words),
+                _ => PyOSError::new_err(words),
+            }
+        }
+    }
+}
+
 /// Turn a core error into the matching Python exception.
 pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
-    if let ErrorKind::Io(kind, msg) = &e.kind {
-        return match kind {
-            std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(msg.clone()),
-            std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(msg.clone()),
-            _ => PyOSError::new_err(e.to_string()),
-        };
+    if let ErrorKind::Io(os) = &e.kind {
+        return os_error(os, e.input.as_deref());
     }
     let name = match e.kind {
         ErrorKind::MissingTemplate { .. } => "MissingTemplateError",

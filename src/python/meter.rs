@@ -42,12 +42,7 @@ fn meter_model(
         model.add_spec_text(&ferrofix_spec_at(enterprise))?;
     }
     for f in spec_files {
-        let text = std::fs::read_to_string(&f).map_err(|e| {
-            crate::Error::new(crate::ErrorKind::Io(
-                e.kind(),
-                format!("{}: {e}", f.display()),
-            ))
-        })?;
+        let text = std::fs::read_to_string(&f).map_err(|e| crate::Error::os(&e, &f))?;
         model.add_spec_text(&text)?;
     }
     for s in specs {
@@ -400,10 +395,9 @@ impl PyMeter {
 }
 
 fn interrupted(why: &str) -> crate::Error {
-    crate::Error::new(crate::ErrorKind::Io(
-        std::io::ErrorKind::Interrupted,
-        why.to_string(),
-    ))
+    crate::Error::new(crate::ErrorKind::Io(Box::new(
+        crate::error::OsFailure::other(std::io::ErrorKind::Interrupted, why),
+    )))
 }
 
 /// The counters as a dict.

@@ -114,8 +114,7 @@ impl PyReader {
 fn model_from(specs: Vec<String>, spec_files: Vec<PathBuf>) -> Result<InfoModel, Error> {
     let mut model = InfoModel::iana();
     for f in spec_files {
-        let text = std::fs::read_to_string(&f)
-            .map_err(|e| Error::new(ErrorKind::Io(e.kind(), format!("{}: {e}", f.display()))))?;
+        let text = std::fs::read_to_string(&f).map_err(|e| Error::os(&e, &f))?;
         model
             .add_spec_text(&text)
             .map_err(|e| Error::new(ErrorKind::BadSpec(format!("{}: {}", f.display(), e.kind))))?;

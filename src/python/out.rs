@@ -5,8 +5,11 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+
+use crate::error::OsFailure;
 
 /// Where the messages go.
 pub(super) enum Out {
@@ -78,7 +81,9 @@ impl Write for Out {
 }
 
 impl Out {
-    pub(super) fn open(path: &PathBuf, compression: Option<&str>) -> io::Result<Out> {
+    /// Create the file `path` for writing (compressed by `compression`, or
+    /// as its extension says); an OS error names the file, as Python's own.
+    pub(super) fn open(path: &PathBuf, compression: Option<&str>) -> PyResult<Out> {
         let ext = path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -90,18 +95,21 @@ impl Out {
         });
         // Messages of 32 KiB and more bypass the buffer (no copy); small
         // (UDP-sized) messages are gathered.
-        let f = BufWriter::with_capacity(1 << 15, File::create(path)?);
+        if !matches!(kind, "gzip" | "zstd" | "none") {
+            return Err(PyValueError::new_err(format!(
+                "compression must be 'gzip', 'zstd' or 'none', not {kind:?}"
+            )));
+        }
+        let file = File::create(path)
+            .map_err(|e| super::errors::os_error(&OsFailure::of(&e, Some(path)), None))?;
+        let f = BufWriter::with_capacity(1 << 15, file);
         match kind {
             "gzip" => Ok(Out::Gzip(flate2::write::GzEncoder::new(
                 f,
                 flate2::Compression::default(),
             ))),
             "zstd" => Ok(Out::Zstd(f, Vec::new(), false)),
-            "none" => Ok(Out::File(f)),
-            other => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("compression must be 'gzip', 'zstd' or 'none', not {other:?}"),
-            )),
+            _ => Ok(Out::File(f)),
         }
     }
 

@@ -218,10 +218,10 @@ pub struct BatchSink<'a, 'py> {
 impl<'py> BatchSink<'_, 'py> {
     fn stop(&mut self, e: PyErr) -> Error {
         self.py_err = Some(e);
-        Error::new(ErrorKind::Io(
+        Error::new(ErrorKind::Io(Box::new(crate::error::OsFailure::other(
             std::io::ErrorKind::Other,
-            "Python error".into(),
-        ))
+            "Python error",
+        ))))
     }
 
     /// Convert field `i`, applying the policy to malformed values.

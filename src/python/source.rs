@@ -129,7 +129,7 @@ impl Source {
     /// stream) and tell whether they are a capture: the one opening step
     /// of the collector and the meter.
     pub fn opened(&self, py: Python<'_>, label: &str) -> PyResult<Opened> {
-        let named = |e: io::Error| PyErr::from(io::Error::new(e.kind(), format!("{label}: {e}")));
+        let named = |e: io::Error| open_error(&e, self, label);
         match self {
             Source::Bytes(b) => Opened::bytes(b.clone()).map_err(named),
             Source::Path(path) => py.detach(|| Opened::path(path)).map_err(named),
@@ -144,7 +144,7 @@ impl Source {
     /// file is streamed, not mapped; and the input's size when known
     /// ahead (a progress bar's total).
     pub fn opened_streamed(&self, py: Python<'_>, label: &str) -> PyResult<(Opened, Option<u64>)> {
-        let named = |e: io::Error| PyErr::from(io::Error::new(e.kind(), format!("{label}: {e}")));
+        let named = |e: io::Error| open_error(&e, self, label);
         match self {
             Source::Path(path) => py.detach(|| Opened::path_streamed(path)).map_err(named),
             _ => {
@@ -182,4 +182,15 @@ pub fn open(
     let (src, label) = Source::from_py(py, source)?;
     let r = src.open(py, &label, ports)?;
     Ok((r, label))
+}
+
+/// Opening `source` failed: an OS error naming the file (as Python's own),
+/// or the source's label for bytes and file objects; corrupt compressed
+/// data is a decode error.
+fn open_error(e: &io::Error, source: &Source, label: &str) -> PyErr {
+    let err = match source {
+        Source::Path(path) => crate::Error::os(e, path),
+        _ => crate::Error::from(io::Error::new(e.kind(), e.to_string())).in_input(label),
+    };
+    Python::attach(|py| super::errors::to_py(py, &err))
 }
