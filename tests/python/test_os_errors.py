@@ -20,7 +20,7 @@ CAPTURE = str(DATA / "pcap" / "akvorado__netflow--testdata--data.pcap")
 
 def python_says(path: Path, mode: str) -> OSError:
     with pytest.raises(OSError) as e:
-        open(path, mode)  # noqa: SIM115 - the oracle: Python's own error
+        open(path, mode)  # the oracle: Python's own error
     return e.value
 
 
