@@ -53,8 +53,10 @@ tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	     tshark libfixbuf-tools libfixbuf-dev pkg-config zstd softflowd pmacct iproute2 \
 	     argus-server argus-client tcptrace time >/dev/null) \
-	  || echo "warning: could not install oracle tools; their tests will be skipped"; \
-	else echo "not root: oracle tools not installed; their tests will be skipped"; fi
+	  || { echo "warning: could not install oracle tools; their tests will be skipped"; \
+	       if [ -n "$$FERROFIX_NO_SKIPS" ]; then echo "FERROFIX_NO_SKIPS: the oracle tools are required"; exit 1; fi; }; \
+	else echo "not root: oracle tools not installed; their tests will be skipped"; \
+	  if [ -n "$$FERROFIX_NO_SKIPS" ]; then echo "FERROFIX_NO_SKIPS: the oracle tools are required"; exit 1; fi; fi
 
 lint: $(STAMP)
 	cargo fmt --check
