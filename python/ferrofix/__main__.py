@@ -14,20 +14,24 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 from ._errors import FerrofixError
+from ._model import default_spec_files
 from ._reader import Reader, RecordMeta
 
 
 def _summary(args: argparse.Namespace) -> int:
+    # --spec-file adds to the bundled spec files (QoF's, ferrofix's, ...).
+    extra = [Path(p) for p in args.spec_file or []]
     reader = Reader(
         args.file,
         on_bad_records=args.on_bad_records,
-        spec_files=args.spec_file or None,
+        spec_files=default_spec_files() + extra,
     )
     counts: Counter[tuple[int, int]] = Counter()
     first: list[tuple[RecordMeta, dict[str, object]]] = []
-    for meta, rec in reader.records(meta=True):
+    for meta, rec in reader.records(meta=True, records="all"):
         counts[(meta.observation_domain_id, meta.template_id)] += 1
         if len(first) < args.n:
             first.append((meta, rec))

@@ -300,8 +300,10 @@ class Reader:
         return str(self._r.label)
 
     def close(self) -> None:
-        """Release the source (files opened by path are closed)."""
-        self._r = _ferrofix._Reader(b"")
+        """Release the source (files opened by path are closed); an
+        iterator of its records raises ``ValueError`` from then on, as a
+        closed file's does. Closing again does nothing."""
+        self._r.close()
 
     def __enter__(self) -> Reader:
         return self

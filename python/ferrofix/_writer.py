@@ -120,7 +120,9 @@ class Writer:
         other names to IE names or IESpecs, e.g. ``{"bytes":
         "octetDeltaCount[4]"}``); their types are checked against the IEs'.
         A row with nulls goes under a template without those columns (one
-        template per null pattern); ``nulls="error"`` refuses nulls.
+        template per null pattern), and the template of every column comes
+        first, so that a reader (``read_ipfix``) gives back the columns in
+        the table's order; ``nulls="error"`` refuses nulls.
         Returns the number of rows written."""
         odid = self._odid(observation_domain_id)
         rows, next_id = self._w.write_arrow(

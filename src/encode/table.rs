@@ -330,6 +330,13 @@ impl TableWriter {
             *last = (1u64 << (encoders.len() % 64)).saturating_sub(1);
         }
         let all = pattern.clone();
+        if self.patterns.is_empty() && batch.num_rows() > 0 {
+            // The template of every column first, used or not: a reader
+            // that takes its columns from the templates in order of first
+            // appearance (ferrofix's, pandas') reads the table back with
+            // its columns in their order, whatever rows have nulls.
+            self.template_for(ex, &all)?;
+        }
         let rows = batch.num_rows();
         let pattern_of = |row: usize, p: &mut Vec<u64>| {
             p.copy_from_slice(&all);

@@ -18,7 +18,7 @@ mod stream;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -84,6 +84,8 @@ struct Inner {
     policy: Policy,
     pending: Option<Error>,
     finished: bool,
+    /// `close()` was called: the source is released and reading raises.
+    closed: bool,
 }
 
 /// Templates as `_Reader.templates()` gives them: (domain, id, scope count
@@ -186,6 +188,7 @@ impl PyReader {
                     policy,
                     pending: None,
                     finished: false,
+                    closed: false,
                 }),
                 label,
             })
@@ -252,6 +255,18 @@ impl PyReader {
         self.guarded(py, "reader.next_batch", || self.next_batch_now(py))
     }
 
+    /// Release the source (a file opened by path is closed, a mapping
+    /// unmapped); iterators already made raise `ValueError` from then on.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.guarded(py, "reader.close", || {
+            let mut inner = self.lock(py)?;
+            inner.stream = MessageStream::from_shared(Arc::from(Vec::new()))
+                .map_err(|e| errors::to_py(py, &Error::from(e)))?;
+            inner.closed = true;
+            Ok(())
+        })
+    }
+
     /// Sizes of the reader's internal caches, and their caps (for tests).
     fn cache_sizes(&self, py: Python<'_>) -> PyResult<(usize, usize)> {
         self.guarded(py, "reader.cache_sizes", || {
@@ -292,6 +307,13 @@ impl PyReader {
     fn next_batch_now<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
         let mut guard = self.lock(py)?;
         let inner = &mut *guard;
+        if inner.closed {
+            // As a closed Python file's iterator does.
+            return Err(PyValueError::new_err(format!(
+                "I/O operation on a closed reader ({})",
+                self.label
+            )));
+        }
         crate::testhook::panic_point("reader.decode");
         if let Some(e) = inner.pending.take() {
             return Err(errors::to_py(py, &e));
