@@ -393,10 +393,12 @@ def _read_many(sources: list[Source], workers: int | None, **kw: Any) -> pa.Tabl
     # tenth of `import ferrofix`, and only reading many files needs it.
     from concurrent.futures import ThreadPoolExecutor
 
+    if not sources:
+        # No input: the table of an empty stream, its columns (those asked
+        # for) typed as any read would type them.
+        return one(b"")
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         tables = list(pool.map(one, sources))
-    if not tables:
-        return pyarrow.table({})
     return pyarrow.concat_tables(tables, promote_options="default")
 
 

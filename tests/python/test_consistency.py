@@ -53,3 +53,14 @@ def test_a_frame_reads_back_with_its_columns_in_order() -> None:
     buf = io.BytesIO()
     ff.write_ipfix(shuffled, buf)
     assert list(ff.read_ipfix(buf.getvalue()).columns) == list(shuffled.columns)
+
+
+def test_no_sources_give_the_typed_empty_table() -> None:
+    """An empty list of sources reads as an empty stream: the columns asked
+    for, typed as a read of a real file types them."""
+    cols = ["octetDeltaCount", "sourceIPv4Address", "flowStartMilliseconds"]
+    empty = ff.read_ipfix([], columns=cols)
+    real = ff.read_ipfix(str(FLOWS), columns=cols)
+    assert len(empty) == 0 and len(real) > 0
+    assert list(empty.columns) == cols
+    assert empty.dtypes.astype(str).tolist() == real.dtypes.astype(str).tolist()
