@@ -224,7 +224,7 @@ class Reader:
         columns: Sequence[str] | None = None,
         as_: Shape = "dict",
         require: Literal["all"] | None = None,
-        records: Kind = "all",
+        records: Kind = "data",
         meta: bool = False,
     ) -> Iterator[Any]:
         """Iterate the records still unread.
@@ -235,7 +235,9 @@ class Reader:
         yields tuples in ``columns`` order; ``as_="fields"`` yields lists of
         ``(pen, id, value)`` in template order. ``require="all"`` drops
         records lacking any requested column (python-ipfix's tuple semantics).
-        ``records`` picks data records, options records or both. With
+        ``records`` picks data records (the default, as for
+        :func:`read_ipfix` and :func:`scan_ipfix`), options records
+        (``"options"``: sampling, interface names, ...) or both (``"all"``). With
         ``meta=True`` each item is ``(RecordMeta, record)``.
         """
         if as_ == "tuple" and columns is None:
@@ -323,7 +325,7 @@ def iter_records(
     columns: Sequence[str] | None = None,
     as_: Shape = "dict",
     require: Literal["all"] | None = None,
-    records: Kind = "all",
+    records: Kind = "data",
     meta: bool = False,
     on_bad_records: Policy = "error",
     specs: Sequence[str] | None = None,

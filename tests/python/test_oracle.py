@@ -110,7 +110,7 @@ MALFORMED_FACTS: dict[str, dict[str, Any]] = {
 
 def decode(case: oc.Case) -> list[tuple[Any, list[tuple[int, int, Any]]]]:
     reader = ff.Reader(case.data(), on_bad_records="skip")
-    return list(reader.records(meta=True, as_="fields"))
+    return list(reader.records(meta=True, as_="fields", records="all"))
 
 
 def _show(value: Any) -> str:
@@ -254,10 +254,10 @@ def test_malformed_raises_with_offset(case: oc.Case) -> None:
     reader = ff.Reader(case.data(), on_bad_records="error")
     got: list[Any] = []
     if not facts["raises"]:
-        assert list(reader.records(meta=True, as_="fields")) == []
+        assert list(reader.records(meta=True, as_="fields", records="all")) == []
         return
     with pytest.raises(ff.DecodeError) as info:
-        for item in reader.records(meta=True, as_="fields"):
+        for item in reader.records(meta=True, as_="fields", records="all"):
             got.append(item)
     err = info.value
     assert isinstance(err, ValueError)

@@ -97,7 +97,7 @@ def extract(case: oc.PcapCase) -> Extracted:
 
 def decode(data: bytes) -> list[tuple[Any, list[tuple[int, int, Any]]]]:
     reader = ff.Reader(data, on_bad_records="skip")
-    return list(reader.records(meta=True, as_="fields"))
+    return list(reader.records(meta=True, as_="fields", records="all"))
 
 
 def _exporter(item: dict[str, Any]) -> Exporter:
@@ -248,7 +248,7 @@ def test_capture_read_directly_against_tshark(case: oc.PcapCase) -> None:
     oracle = oc.load_tshark_pcap(case.name)
     data, starts = _as_one_capture(case.paths())
     reader = ff.Reader(data, on_bad_records="skip")
-    ours = list(reader.records(meta=True, as_="fields"))
+    ours = list(reader.records(meta=True, as_="fields", records="all"))
     frames = {(starts[m["file"]] + m["frame"]) for m in oracle["messages"]}
     ours = [(meta, fields) for meta, fields in ours if meta.frame in frames]
     frame_of = {
@@ -300,7 +300,7 @@ def test_sampling_per_exporter_as_tshark_shows_it(case: oc.PcapCase) -> None:
         want[(name, r["odid"], selector)] = {k: int(v, 0) for k, v in fields.items()}
     data, _starts = _as_one_capture(case.paths())
     reader = ff.Reader(data, on_bad_records="skip")
-    list(reader)
+    list(reader.records(records="all"))
     got = {
         key: {ff.describe(name)[0].id: v for name, v in values.items()}
         for key, values in reader.health.sampling.items()

@@ -104,7 +104,7 @@ def test_the_captures_repeat_ies() -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_dicts_hold_every_occurrence(case: str) -> None:
-    ours = list(ff.iter_records(path(case), meta=True))
+    ours = list(ff.iter_records(path(case), meta=True, records="all"))
     exporters = {tuple(r["exporter"]) for r in oracle_records(case)}
     repeats = 0
     for exporter in exporters:
@@ -120,8 +120,8 @@ def test_dicts_hold_every_occurrence(case: str) -> None:
 def test_tuples_and_dicts_of_selected_occurrences() -> None:
     theirs = oracle_records(SRV6)
     cols = ["protocolIdentifier", *INNER]
-    tuples = list(ff.iter_records(path(SRV6), columns=cols, as_="tuple"))
-    dicts = list(ff.iter_records(path(SRV6), columns=cols))
+    tuples = list(ff.iter_records(path(SRV6), columns=cols, as_="tuple", records="all"))
+    dicts = list(ff.iter_records(path(SRV6), columns=cols, records="all"))
     assert len(tuples) == len(dicts) == len(theirs)
     inner = 0
     for n, (t, d, rec) in enumerate(zip(tuples, dicts, theirs, strict=True)):
