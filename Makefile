@@ -2,6 +2,8 @@
 #   make demo   virtualenv, build, install, decode a bundled real IPFIX file, meter a real capture
 #   make test   same set-up, then lints and every test
 #   make bench  benchmarks beside python-ipfix, written to BENCHMARKS.md
+#   make test-matrix  the pytest suite on CPython 3.11, 3.13 and 3.13t (free-threaded); the two
+#               3.13 builds are made once into MATRIX_CACHE (scripts/test_matrix.sh)
 #   make fuzz   cargo-fuzz campaigns, FUZZ_SECONDS each: message decoding, decode-encode-decode, the meter,
 #               and one per generated input kind (ferrofix-testgen)
 
@@ -20,7 +22,7 @@ FUZZ_TARGETS := decode_message encode_roundtrip meter $(FUZZ_GENERATED)
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SRC := $(shell find python -type f) pyproject.toml
 
-.PHONY: demo test lint rust-test py-test tools bench bench-meter fuzz develop clean truth
+.PHONY: demo test lint rust-test py-test tools bench bench-meter fuzz develop clean truth test-matrix
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -78,6 +80,15 @@ py-test: $(BUILD_STAMP) tools
 	$(VENV)/bin/python -m pytest -q
 
 test: lint rust-test py-test
+
+# The whole pytest suite on CPython 3.11 ($(PY), as above), 3.13 and 3.13 free-threaded
+# (--disable-gil), the 3.13 interpreters built once from Debian's python3.13 source into
+# MATRIX_CACHE, outside the clone (CI may cache it); one venv per interpreter there too.
+# Not part of `make test`.
+MATRIX_CACHE ?= $(HOME)/.cache/ferrofix
+MATRIX_PYTHONS ?= 3.11 3.13 3.13t
+test-matrix: tools
+	FERROFIX_CACHE=$(MATRIX_CACHE) MATRIX_PYTHONS="$(MATRIX_PYTHONS)" PY=$(PY) bash scripts/test_matrix.sh
 
 bench: $(BUILD_STAMP) bench-meter
 	$(VPY) benches/run.py

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# make test-matrix: the whole pytest suite on several CPythons.
+#
+#   3.11   the machine's python3 ($PY), the interpreter `make test` uses
+#   3.13   CPython built from Debian trixie's python3.13 source package
+#   3.13t  the same source built with --disable-gil (free-threaded)
+#
+# Everything heavy lives in a cache outside the clone ($FERROFIX_CACHE,
+# default ~/.cache/ferrofix), so a second run only rebuilds the extension
+# and runs the tests:
+#   cpython-src/        Debian's source package (orig tarball) and its unpacked tree
+#   pythons/<tag>/      the installed interpreters (skipped when present)
+#   venvs/<tag>/        one virtualenv per interpreter with the test dependencies
+#                       (pyproject's build requirements and `test` extra, the set
+#                       the Makefile installs into .venv), remade when that set
+#                       or the interpreter changes
+# The extension is built per interpreter with `maturin build --release` into
+# target/matrix/<tag>/ of this clone and its wheel installed into the venv.
+#
+# Environment: FERROFIX_CACHE, PY (3.11's interpreter, default python3),
+# MATRIX_PYTHONS (default "3.11 3.13 3.13t"), MATRIX_JOBS (make -j, default 2).
+# Exit status: 0 when every interpreter's suite passed, 1 when any failed,
+# 2 when the set-up (source, interpreter, venv, build) failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=${FERROFIX_CACHE:-$HOME/.cache/ferrofix}
+PY=${PY:-python3}
+PYTHONS=${MATRIX_PYTHONS:-3.11 3.13 3.13t}
+JOBS=${MATRIX_JOBS:-2}
+SRC_PACKAGE=python3.13 # Debian's source package of CPython 3.13
+SRC_SUITE=trixie       # the Debian release that carries it
+NICE=(nice -n 10)
+# Compiled dependencies that must come as wheels: built from source (for an
+# interpreter that PyPI has no wheel for) they would take hours here.
+WHEEL_ONLY=numpy,pandas,pyarrow,polars,polars-runtime-32,polars-runtime-64,polars-runtime-compat,duckdb
+# Debian packages CPython's optional modules need (ssl, zlib, ctypes, bz2, lzma,
+# sqlite3, readline, curses, uuid, dbm, pyexpat).
+BUILD_DEPS=(build-essential pkg-config libssl-dev zlib1g-dev libffi-dev libbz2-dev liblzma-dev
+  libsqlite3-dev libreadline-dev libncurses-dev uuid-dev libgdbm-dev libexpat1-dev)
+
+say() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() {
+  printf '\ntest-matrix: error: %s\n' "$*" >&2
+  exit 2
+}
+is_root() { [ "$(id -u)" = 0 ]; }
+dur() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+# ---- CPython 3.13 source -------------------------------------------------------
+
+# The first Debian mirror named in the apt sources (deb822 or one-line form).
+debian_mirror() {
+  local m
+  m=$(grep -hoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
+    grep -v -- '-security' | head -1 | tr -d ' ' || true)
+  echo "${m:-http://deb.debian.org/debian}"
+}
+
+# Prints the unpacked source tree, fetching Debian's source package if needed.
+cpython_source() {
+  local dir=$CACHE/cpython-src tarball version
+  mkdir -p "$dir"
+  tarball=$(find "$dir" -maxdepth 1 -name "${SRC_PACKAGE}_*.orig.tar.xz" | sort | tail -1)
+  if [ -z "$tarball" ]; then
+    is_root && command -v apt-get >/dev/null ||
+      die "no CPython source in $dir and not root with apt-get to fetch Debian's $SRC_PACKAGE"
+    if ! apt-cache showsrc "$SRC_PACKAGE" 2>/dev/null | grep -q "^Package: $SRC_PACKAGE\$"; then
+      local list=/etc/apt/sources.list.d/ferrofix-$SRC_SUITE-src.list
+      echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $SRC_SUITE main" >"$list"
+      note "added $list ($(cat "$list"))" >&2
+      apt-get update -qq >&2 || die "apt-get update failed"
+    fi
+    # --download-only: the orig tarball (checked against the signed index) is all we
+    # build; Debian's patches are for its packaging.
+    (cd "$dir" && apt-get source -qq --download-only "$SRC_PACKAGE" >&2) ||
+      die "apt-get source $SRC_PACKAGE failed"
+    tarball=$(find "$dir" -maxdepth 1 -name "${SRC_PACKAGE}_*.orig.tar.xz" | sort | tail -1)
+    [ -n "$tarball" ] || die "apt-get source gave no orig tarball in $dir"
+  fi
+  version=${tarball##*_}
+  version=${version%.orig.tar.xz}
+  if [ ! -f "$dir/Python-$version/configure" ]; then
+    tar -xf "$tarball" -C "$dir" || die "could not unpack $tarball"
+  fi
+  echo "$dir/Python-$version"
+}
+
+install_build_deps() {
+  local missing=() p
+  for p in "${BUILD_DEPS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} = 0 ] && return
+  if is_root && command -v apt-get >/dev/null; then
+    note "installing build dependencies: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+      die "could not install ${missing[*]}"
+  else
+    note "warning: missing ${missing[*]} (not root): some stdlib modules may not build"
+  fi
+}
+
+# build_python TAG [configure flags...]: CPython into $CACHE/pythons/TAG, unless there.
+build_python() {
+  local tag=$1
+  shift
+  local prefix=$CACHE/pythons/$tag exe=$CACHE/pythons/$tag/bin/python3.13
+  [[ $tag == *t ]] && exe=$prefix/bin/python3.13t
+  if [ -f "$prefix/.complete" ] && "$exe" -c 'pass' 2>/dev/null; then
+    note "$tag: cached ($("$exe" -VV | head -1)) in $prefix"
+    return
+  fi
+  install_build_deps
+  local src build=$CACHE/build/$tag t0=$SECONDS
+  src=$(cpython_source)
+  say "building CPython $tag from $src (configure ${*:-}; logs in $build)"
+  rm -rf "$prefix" "$build"
+  mkdir -p "$build"
+  (cd "$build" && "${NICE[@]}" "$src/configure" --prefix="$prefix" --with-ensurepip=install "$@" \
+    >configure.log 2>&1) || {
+    tail -20 "$build/configure.log"
+    die "configure failed for $tag"
+  }
+  "${NICE[@]}" make -C "$build" -j"$JOBS" >"$build/make.log" 2>&1 || {
+    tail -30 "$build/make.log"
+    die "make failed for $tag"
+  }
+  "${NICE[@]}" make -C "$build" altinstall >"$build/install.log" 2>&1 || {
+    tail -30 "$build/install.log"
+    die "make altinstall failed for $tag"
+  }
+  # The stdlib modules the package and its test dependencies need.
+  "$exe" -c 'import ssl, zlib, bz2, lzma, sqlite3, ctypes, uuid, readline, decimal, pyexpat' ||
+    die "$tag built without a stdlib module it needs (see $build/make.log)"
+  grep -E 'The necessary bits|Failed to build|Following modules built successfully but were removed' \
+    -A3 "$build/make.log" | sed 's/^/    /' || true
+  if [[ $tag == *t ]]; then
+    "$exe" -c 'import sys, sysconfig; assert sysconfig.get_config_var("Py_GIL_DISABLED") == 1; assert not sys._is_gil_enabled()' ||
+      die "$exe is not a free-threaded build"
+  fi
+  "$exe" -VV >"$prefix/.complete"
+  rm -rf "$build"
+  note "$tag: $("$exe" -VV | head -1) built in $(dur $((SECONDS - t0)))"
+}
+
+# ---- per-interpreter venv, extension, tests -----------------------------------
+
+# The test dependencies: pyproject's build requirements (maturin) and `test` extra.
+mapfile -t DEPS < <("$PY" - <<'EOF'
+import tomllib
+with open("pyproject.toml", "rb") as f:
+    p = tomllib.load(f)
+for r in p["build-system"]["requires"] + p["project"]["optional-dependencies"]["test"]:
+    print(r)
+EOF
+)
+[ ${#DEPS[@]} -gt 0 ] || die "could not read the test dependencies from pyproject.toml"
+
+# make_venv TAG PYTHON: $CACHE/venvs/TAG with DEPS, remade when they or PYTHON change.
+make_venv() {
+  local tag=$1 python=$2 venv=$CACHE/venvs/$1 want
+  want="$("$python" -VV | head -1) | $("$python" -c 'import sys; print(sys.executable)') | ${DEPS[*]}"
+  if [ -f "$venv/.deps-stamp" ] && [ "$(cat "$venv/.deps-stamp")" = "$want" ] && "$venv/bin/python" -c pass; then
+    note "$tag: venv cached in $venv"
+    return
+  fi
+  say "$tag: virtualenv $venv"
+  rm -rf "$venv"
+  "$python" -m venv "$venv" || die "could not make $venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip || die "pip upgrade failed in $venv"
+  local pip=("$venv/bin/python" -m pip install -q --only-binary="$WHEEL_ONLY")
+  if ! "${pip[@]}" "${DEPS[@]}"; then
+    note "$tag: not every test dependency installs together; one at a time:"
+    local d missing=()
+    for d in "${DEPS[@]}"; do
+      "${pip[@]}" "$d" >/dev/null 2>&1 || missing+=("$d")
+    done
+    note "$tag: NOT INSTALLED (no usable wheel; tests needing them skip): ${missing[*]}"
+    for d in maturin pytest hypothesis; do
+      "$venv/bin/python" -c "import $d" 2>/dev/null || die "$tag: $d is required and could not be installed"
+    done
+  fi
+  echo "$want" >"$venv/.deps-stamp"
+}
+
+# build_ext TAG: the release wheel for the venv's interpreter, installed into it.
+build_ext() {
+  local tag=$1 venv=$CACHE/venvs/$1 target=$ROOT/target/matrix/$1
+  local wheels=$target/wheels t0=$SECONDS
+  say "$tag: maturin build --release (target dir $target)"
+  rm -rf "$wheels"
+  VIRTUAL_ENV=$venv PATH=$venv/bin:$PATH CARGO_TARGET_DIR=$target \
+    "${NICE[@]}" "$venv/bin/maturin" build --release -q -i "$venv/bin/python" -o "$wheels" ||
+    die "$tag: maturin build failed"
+  "$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$wheels"/ferrofix-*.whl ||
+    die "$tag: could not install $(ls "$wheels")"
+  note "$tag: installed $(cd "$wheels" && ls ferrofix-*.whl) ($(dur $((SECONDS - t0))))"
+}
+
+# Says what the interpreter is and whether the GIL is on after importing the
+# extension and then every compiled test dependency (free-threaded builds turn it
+# on, with a RuntimeWarning, for a module that does not declare itself safe).
+describe() {
+  local venv=$CACHE/venvs/$1
+  "$venv/bin/python" - <<'EOF' 2>&1 | sed 's/^/    /'
+import importlib, sys, sysconfig, warnings
+warnings.simplefilter("always")
+ft = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+gil = getattr(sys, "_is_gil_enabled", lambda: True)
+print(sys.version.replace("\n", " "), "| free-threaded build" if ft else "")
+import ferrofix._ferrofix
+print("after ferrofix._ferrofix: GIL", "enabled" if gil() else "disabled")
+for m in ["numpy", "pandas", "pyarrow", "polars", "duckdb", "zstandard", "ipfix"]:
+    try:
+        mod = importlib.import_module(m)
+    except ImportError as e:
+        print(f"{m}: not importable ({e})")
+        continue
+    print(f"{m} {getattr(mod, '__version__', '?')}: GIL after import", "enabled" if gil() else "disabled")
+EOF
+}
+
+# ---- main -------------------------------------------------------------------
+
+declare -A RESULT STATUS TIME
+T_START=$SECONDS
+for tag in $PYTHONS; do
+  case $tag in
+  3.11) python=$(command -v "$PY") || die "no $PY" ;;
+  3.13) build_python 3.13 && python=$CACHE/pythons/3.13/bin/python3.13 ;;
+  3.13t) build_python 3.13t --disable-gil && python=$CACHE/pythons/3.13t/bin/python3.13t ;;
+  *) die "unknown interpreter '$tag' in MATRIX_PYTHONS (3.11, 3.13, 3.13t)" ;;
+  esac
+  if [ "$tag" = 3.11 ]; then
+    "$python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' || die "$PY is not CPython 3.11"
+  fi
+done
+say "interpreters ready ($(dur $((SECONDS - T_START))))"
+
+for tag in $PYTHONS; do
+  t0=$SECONDS
+  case $tag in
+  3.11) python=$(command -v "$PY") ;;
+  3.13) python=$CACHE/pythons/3.13/bin/python3.13 ;;
+  3.13t) python=$CACHE/pythons/3.13t/bin/python3.13t ;;
+  esac
+  make_venv "$tag" "$python"
+  build_ext "$tag"
+  describe "$tag"
+  log=$ROOT/target/matrix/$tag/pytest.log
+  say "$tag: python -m pytest -q (log: $log)"
+  set +e
+  "$CACHE/venvs/$tag/bin/python" -m pytest -q 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  STATUS[$tag]=$rc
+  # pytest's closing line ("N passed, N skipped in 12.34s", framed by = unless -q).
+  RESULT[$tag]=$(grep -E '(passed|failed|error|errors|skipped|deselected|no tests ran).* in [0-9.]+s' "$log" |
+    tail -1 | sed -E 's/^=+ //; s/ =+$//')
+  TIME[$tag]=$(dur $((SECONDS - t0)))
+done
+
+say "test-matrix summary (total $(dur $((SECONDS - T_START))))"
+failed=0
+for tag in $PYTHONS; do
+  verdict=PASS
+  [ "${STATUS[$tag]}" = 0 ] || {
+    verdict="FAIL (pytest exit ${STATUS[$tag]})"
+    failed=1
+  }
+  printf '    %-6s %-28s %s  [%s]\n' "$tag" "$verdict" "${RESULT[$tag]:-no summary line}" "${TIME[$tag]}"
+done
+exit $failed
