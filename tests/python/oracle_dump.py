@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import oracle_types as ot
+from ferrofix import BasicList
 from oracle import MISMATCH, ORACLES, Case, Verdict, _as_bytes, _read
 
 # --------------------------------------------------------------------------
@@ -275,9 +276,6 @@ def format_ipfixdump_ipv6(addr: ipaddress.IPv6Address) -> str:
     return out
 
 
-# The one reason a field goes uncompared with ipfixDump.
-SKIP_LIST = "RFC 6313 list"
-
 _DUMP_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))?$")
 _DUMP_OCTETS = re.compile(r"^\(len: (\d+)\)(?: 0x([0-9a-f]*))?$")
 _DUMP_LEN_ONLY = re.compile(r"^len: (\d+)$")
@@ -288,13 +286,13 @@ def compare_ipfixdump(value: Any, f: DumpField) -> Verdict:
 
     ipfixDump types every IE it knows (IANA's, CERT's with -y): a value of
     another Python type, raw bytes for an IE it does not call ``octet``
-    included, is a mismatch. Lists are not compared (``SKIP_LIST``); every
-    other branch decides."""
+    included, is a mismatch. Lists are compared element by element
+    (``compare_list``). No field is skipped: every branch decides."""
     t, text = f.type, f.text
     if ot.wrong_type(value, f.pen, f.id):
         return MISMATCH
     if t in ("bl", "stl", "stml"):
-        return SKIP_LIST
+        return compare_list(value, f)
     if isinstance(value, list) or (isinstance(value, (bytes, bytearray)) and t != "octet"):
         return MISMATCH
     if f.id == 210 and f.pen == 0:  # paddingOctets: ipfixDump prints only the length
@@ -367,3 +365,87 @@ def _compare_octets(value: Any, f: DumpField) -> Verdict:
             raw = value.encode("utf-8")
         return raw is not None and len(raw) == int(m.group(1))
     return MISMATCH
+
+
+# libfixbuf's type names (ipfixDump's template listing) of IANA's abstract
+# data types, for the items of a basicList (its header names only the IE).
+_DUMP_TYPES = {
+    **{f"unsigned{n}": f"uint{n}" for n in (8, 16, 32, 64)},
+    **{f"signed{n}": f"int{n}" for n in (8, 16, 32, 64)},
+    "float32": "float32",
+    "float64": "float64",
+    "boolean": "bool",
+    "macAddress": "mac",
+    "octetArray": "octet",
+    "string": "string",
+    "dateTimeSeconds": "sec",
+    "dateTimeMilliseconds": "millisec",
+    "dateTimeMicroseconds": "microsec",
+    "dateTimeNanoseconds": "nanosec",
+    "ipv4Address": "ipv4",
+    "ipv6Address": "ipv6",
+    "basicList": "bl",
+    "subTemplateList": "stl",
+    "subTemplateMultiList": "stml",
+}
+
+
+def _names(rec: DumpRecord) -> list[str]:
+    """The keys ferrofix gives a record's fields: the IE's name (ipfixDump's,
+    ``_ipfix_<pen>_<id>`` for an IE neither knows), ``name.k`` for its k-th
+    repetition (DEVELOP.md, "Repeated IEs")."""
+    seen: dict[str, int] = {}
+    out = []
+    for f in rec.fields:
+        name = f.name if f.name != "_alienInformationElement" else f"_ipfix_{f.pen}_{f.id}"
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        out.append(f"{name}.{k}" if k else name)
+    return out
+
+
+def _compare_record(ours: Any, rec: DumpRecord) -> bool:
+    """A sub-template record (a dict) against ipfixDump's: the same keys in
+    template order, and every value."""
+    if not isinstance(ours, dict) or list(ours) != _names(rec):
+        return False
+    pairs = zip(ours.values(), rec.fields, strict=True)
+    return all(compare_ipfixdump(v, f) is True for v, f in pairs)
+
+
+def compare_list(value: Any, f: DumpField) -> bool:
+    """An RFC 6313 list against ipfixDump's decode of it: a basicList's
+    semantic, item IE and items; a subTemplateList's records; a
+    subTemplateMultiList's entries and each entry's records (nested lists
+    compared the same way). ferrofix's record path gives neither the
+    semantic nor the template id of a subTemplate(Multi)List or its entries,
+    so those are not compared."""
+    if f.type == "bl":
+        if not isinstance(value, BasicList) or f.list_head is None:
+            return False
+        semantic, item_id, item_name = f.list_head
+        if (value.semantic_code, value.ie) != (semantic, item_name):
+            return False
+        if len(value) != len(f.items):
+            return False
+        dtype = ot.iana_type(0, item_id)
+        item_type = _DUMP_TYPES.get(dtype or "", "octet")
+        for v, shown in zip(value, f.items, strict=True):
+            raw = None
+            if item_type == "string" and (m := _STRLEN.match(shown.encode())):
+                raw = shown.encode()[m.end() :]
+            n = len(v) if isinstance(v, bytes) else 65535
+            item = DumpField(0, item_id, item_name, item_type, n, shown, raw)
+            if compare_ipfixdump(v, item) is not True:
+                return False
+        return True
+    if not isinstance(value, list) or f.list_count is None or len(value) != f.list_count[0]:
+        return False
+    ours = value
+    if f.type == "stml":
+        if [len(e) if isinstance(e, list) else -1 for e in value] != [n for _t, n in f.entries]:
+            return False
+        ours = [r for entry in value for r in entry]
+    if len(ours) != len(f.children):
+        return False
+    return all(_compare_record(r, c) for r, c in zip(ours, f.children, strict=True))
