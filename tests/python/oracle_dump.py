@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from oracle import MISMATCH, OK, ORACLES, Case, Verdict, _as_bytes, _read
+import oracle_types as ot
+from ferrofix import BasicList
+from oracle import MISMATCH, ORACLES, Case, Verdict, _as_bytes, _read
 
 # --------------------------------------------------------------------------
 # ipfixDump text
@@ -34,6 +36,10 @@ class DumpField:
     items: list[str] = field(default_factory=list)  # basicList elements
     # basicList header: (semantic number, item IE id, item IE name)
     list_head: tuple[int, int, str] | None = None
+    # subTemplateList/MultiList header: (element count, semantic number)
+    list_count: tuple[int, int] | None = None
+    # subTemplateMultiList entries: (template id, record count) each
+    entries: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +81,11 @@ _FIELD = re.compile(rb"^(\t+)\((-?\d+)(?:/(\d+))?\)( \(S\))? *(\S+) : ")
 _STRLEN = re.compile(rb"\(len: (\d+)\) ")
 _BL_ITEM = re.compile(rb"^(\t+)(\d+) *: (.*)$")
 _BL_HEAD = re.compile(rb"^\t+count: *\d+ +semantic: *(\d+)-\S+ +ie: *\((\d+)\) (\S+)")
+_LIST_MARK = re.compile(
+    rb"^(\t+)\+\+\+ (basicList|subTemplateList|subTemplateMultiList)(Entry \d+)? \+\+\+$"
+)
+_LIST_HEAD = re.compile(rb"^\t+count: *(\d+) +semantic: *(\d+)-")
+_ENTRY_HEAD = re.compile(rb"^\t+count: +(\d+) +tid: +(\d+) \(")
 
 
 def parse_ipfixdump(out: bytes, stderr: str = "") -> IpfixDump:
@@ -89,6 +100,7 @@ def parse_ipfixdump(out: bytes, stderr: str = "") -> IpfixDump:
     stack: list[tuple[int, DumpRecord]] = []  # (tab depth, record)
     want_tid: DumpRecord | None = None
     list_field: DumpField | None = None
+    list_mark = b""  # the list line last seen: "Entry N" wants its header next
     pos = 0
     n = len(out)
     while pos < n:
@@ -173,10 +185,20 @@ def parse_ipfixdump(out: bytes, stderr: str = "") -> IpfixDump:
                 )
             )
             list_field = None
-        elif line.strip() == b"+++ basicList +++":
+        elif m := _LIST_MARK.match(line):
+            # The list of the last field of the record one level up (its
+            # fields are one tab in, its lists' lines two).
+            while stack and stack[-1][0] > len(m.group(1)) - 2:
+                stack.pop()
             list_field = stack[-1][1].fields[-1] if stack and stack[-1][1].fields else None
+            list_mark = m.group(3) or m.group(2)
         elif (m := _BL_HEAD.match(line)) and list_field is not None:
             list_field.list_head = (int(m.group(1)), int(m.group(2)), m.group(3).decode())
+        elif (m := _LIST_HEAD.match(line)) and list_field is not None:
+            list_field.list_count = (int(m.group(1)), int(m.group(2)))
+        elif (m := _ENTRY_HEAD.match(line)) and list_field and list_mark.startswith(b"Entry"):
+            list_field.entries.append((int(m.group(2)), int(m.group(1))))
+            list_mark = b""
         elif (m := _BL_ITEM.match(line)) and list_field is not None:
             list_field.items.append(m.group(3).decode("utf-8", "surrogateescape"))
         elif line.startswith(b"*** File Stats:"):
@@ -260,106 +282,170 @@ _DUMP_LEN_ONLY = re.compile(r"^len: (\d+)$")
 
 
 def compare_ipfixdump(value: Any, f: DumpField) -> Verdict:
-    """Compare one ferrofix value with ipfixDump's display of the same field."""
+    """Compare one ferrofix value with ipfixDump's display of the same field.
+
+    ipfixDump types every IE it knows (IANA's, CERT's with -y): a value of
+    another Python type, raw bytes for an IE it does not call ``octet``
+    included, is a mismatch. Lists are compared element by element
+    (``compare_list``). No field is skipped: every branch decides."""
     t, text = f.type, f.text
-    if isinstance(value, list) or t in ("bl", "stl", "stml"):
-        return "RFC 6313 list"
+    if ot.wrong_type(value, f.pen, f.id):
+        return MISMATCH
+    if t in ("bl", "stl", "stml"):
+        return compare_list(value, f)
+    if isinstance(value, list) or (isinstance(value, (bytes, bytearray)) and t != "octet"):
+        return MISMATCH
     if f.id == 210 and f.pen == 0:  # paddingOctets: ipfixDump prints only the length
         m = _DUMP_LEN_ONLY.match(text)
-        raw = _as_bytes(value)
-        return m is not None and raw is not None and len(raw) == int(m.group(1))
+        return m is not None and len(value) == int(m.group(1))
     if t.startswith("uint") or t.startswith("int"):
         if isinstance(value, bool):
             return text == ("1" if value else "2")
-        if isinstance(value, int):
-            return text == str(value)
-        raw = _as_bytes(value)
-        if raw is not None:
-            signed = t.startswith("int")
-            return text == str(int.from_bytes(raw, "big", signed=signed))
-        return f"ipfixDump shows an integer, ferrofix a {type(value).__name__}"
+        return isinstance(value, int) and text == str(value)
     if t == "bool":
-        if isinstance(value, bool):
-            return text == ("1" if value else "2")
-        return text == str(value) if isinstance(value, int) else MISMATCH
+        return isinstance(value, bool) and text == ("1" if value else "2")
     if t in ("float32", "float64"):
         if isinstance(value, float):
             return text == f"{value:.8g}" or text.lstrip("-") == f"{value:.8g}".lstrip("-")
-        return f"ipfixDump shows a float, ferrofix a {type(value).__name__}"
+        return MISMATCH
     if t in ("ipv4", "ipv6"):
         if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
             want = str(value) if t == "ipv4" else format_ipfixdump_ipv6(value)  # type: ignore[arg-type]
             return text == want
-        raw = _as_bytes(value)
-        if raw is None:
-            return MISMATCH
-        return ipaddress.ip_address(text).packed == raw
+        return MISMATCH
     if t == "mac":
-        if isinstance(value, str):
-            return text == value
-        raw = _as_bytes(value)
-        return raw is not None and text == ":".join(f"{b:02x}" for b in raw)
+        return isinstance(value, str) and text == value
     if t in ("sec", "millisec", "microsec", "nanosec"):
         m = _DUMP_TIME.match(text)
-        if not m:
+        if not m or not isinstance(value, datetime):
             return MISMATCH
         y, mo, d, hh, mm, ss, frac = m.groups()
         whole = datetime(int(y), int(mo), int(d), int(hh), int(mm), int(ss), tzinfo=UTC)
-        if isinstance(value, datetime):
-            v = value.astimezone(UTC)
-            if v.replace(microsecond=0) != whole:
-                return MISMATCH
-            if t == "millisec":
-                return int(frac) == v.microsecond // 1000
-            # microsec/nanosec: ipfixDump 2.4 computes the fraction as
-            # (ntp & mask) / 2**32, which is always 0: only seconds compare.
-            return True
-        if isinstance(value, int) and not isinstance(value, bool):
-            epoch = int(whole.timestamp())
-            if t == "sec":
-                return value == epoch
-            if t == "millisec":
-                return value == epoch * 1000 + int(frac)
-        return f"ipfixDump shows a time, ferrofix a {type(value).__name__}"
+        v = value.astimezone(UTC)
+        if v.replace(microsecond=0) != whole:
+            return MISMATCH
+        if t == "millisec":
+            return int(frac) == v.microsecond // 1000
+        # sec: no fraction; microsec/nanosec: ipfixDump 2.4 computes the
+        # fraction as (ntp & mask) / 2**32, which is always 0: only seconds.
+        return t != "sec" or v.microsecond == 0
     if t == "string":
         shown = f.raw if f.raw is not None else text.encode("utf-8", "surrogateescape")
-        if isinstance(value, str):
-            if value.encode("utf-8") == shown:
-                return OK
-            try:
-                shown.decode("utf-8")
-            except UnicodeDecodeError:
-                return "string is not valid UTF-8"
-            return MISMATCH
-        if isinstance(value, (bytes, bytearray)):
-            return bytes(value) == shown
-        return f"ipfixDump shows a string, ferrofix a {type(value).__name__}"
+        # ferrofix decodes a string as UTF-8, invalid octets replaced.
+        return isinstance(value, str) and value == shown.decode("utf-8", "replace")
     if t == "octet":
-        if f.length != 65535 and f.length <= 8:
-            # ipfixDump copies octetArrays of up to 8 octets into a uint64 on
-            # the host, i.e. shows them as a little-endian integer.
-            raw = _as_bytes(value, f.length)
-            if raw is None and isinstance(value, str):
-                raw = value.encode("utf-8").ljust(f.length, b"\0")
-            if raw is None and isinstance(value, float):
-                raw = struct.pack(">f" if f.length == 4 else ">d", value)
-            if raw is None:
-                return f"no octets for a {type(value).__name__}"
-            return text == str(int.from_bytes(raw, "little"))
-        m = _DUMP_OCTETS.match(text)
-        if m:
-            n = int(m.group(1))
-            raw = _as_bytes(value, n)
-            if raw is None and isinstance(value, str):
-                raw = value.encode("utf-8")
-            if raw is None:
-                return f"no octets for a {type(value).__name__}"
-            return raw == bytes.fromhex(m.group(2) or "")
-        m = _DUMP_LEN_ONLY.match(text)
-        if m:  # run without --hexdump: only the length can be compared
-            raw = _as_bytes(value, int(m.group(1)))
-            if raw is None and isinstance(value, str):
-                raw = value.encode("utf-8")
-            return raw is not None and len(raw) == int(m.group(1))
-        return MISMATCH
+        return _compare_octets(value, f)
     return f"ipfixDump type {t!r} not compared"
+
+
+def _compare_octets(value: Any, f: DumpField) -> Verdict:
+    """An IE ipfixDump shows as octets (an octetArray, or an IE it does not
+    know): ferrofix may know it by another type."""
+    text = f.text
+    if f.length != 65535 and f.length <= 8:
+        # ipfixDump copies octetArrays of up to 8 octets into a uint64 on
+        # the host, i.e. shows them as a little-endian integer.
+        raw = _as_bytes(value, f.length)
+        if raw is None and isinstance(value, str):
+            raw = value.encode("utf-8").ljust(f.length, b"\0")
+        if raw is None and isinstance(value, float):
+            raw = struct.pack(">f" if f.length == 4 else ">d", value)
+        return raw is not None and text == str(int.from_bytes(raw, "little"))
+    m = _DUMP_OCTETS.match(text)
+    if m:
+        n = int(m.group(1))
+        raw = _as_bytes(value, n)
+        if raw is None and isinstance(value, str):
+            raw = value.encode("utf-8")
+        return raw == bytes.fromhex(m.group(2) or "")
+    m = _DUMP_LEN_ONLY.match(text)
+    if m:  # run without --hexdump: only the length can be compared
+        raw = _as_bytes(value, int(m.group(1)))
+        if raw is None and isinstance(value, str):
+            raw = value.encode("utf-8")
+        return raw is not None and len(raw) == int(m.group(1))
+    return MISMATCH
+
+
+# libfixbuf's type names (ipfixDump's template listing) of IANA's abstract
+# data types, for the items of a basicList (its header names only the IE).
+_DUMP_TYPES = {
+    **{f"unsigned{n}": f"uint{n}" for n in (8, 16, 32, 64)},
+    **{f"signed{n}": f"int{n}" for n in (8, 16, 32, 64)},
+    "float32": "float32",
+    "float64": "float64",
+    "boolean": "bool",
+    "macAddress": "mac",
+    "octetArray": "octet",
+    "string": "string",
+    "dateTimeSeconds": "sec",
+    "dateTimeMilliseconds": "millisec",
+    "dateTimeMicroseconds": "microsec",
+    "dateTimeNanoseconds": "nanosec",
+    "ipv4Address": "ipv4",
+    "ipv6Address": "ipv6",
+    "basicList": "bl",
+    "subTemplateList": "stl",
+    "subTemplateMultiList": "stml",
+}
+
+
+def _names(rec: DumpRecord) -> list[str]:
+    """The keys ferrofix gives a record's fields: the IE's name (ipfixDump's,
+    ``_ipfix_<pen>_<id>`` for an IE neither knows), ``name.k`` for its k-th
+    repetition (DEVELOP.md, "Repeated IEs")."""
+    seen: dict[str, int] = {}
+    out = []
+    for f in rec.fields:
+        name = f.name if f.name != "_alienInformationElement" else f"_ipfix_{f.pen}_{f.id}"
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        out.append(f"{name}.{k}" if k else name)
+    return out
+
+
+def _compare_record(ours: Any, rec: DumpRecord) -> bool:
+    """A sub-template record (a dict) against ipfixDump's: the same keys in
+    template order, and every value."""
+    if not isinstance(ours, dict) or list(ours) != _names(rec):
+        return False
+    pairs = zip(ours.values(), rec.fields, strict=True)
+    return all(compare_ipfixdump(v, f) is True for v, f in pairs)
+
+
+def compare_list(value: Any, f: DumpField) -> bool:
+    """An RFC 6313 list against ipfixDump's decode of it: a basicList's
+    semantic, item IE and items; a subTemplateList's records; a
+    subTemplateMultiList's entries and each entry's records (nested lists
+    compared the same way). ferrofix's record path gives neither the
+    semantic nor the template id of a subTemplate(Multi)List or its entries,
+    so those are not compared."""
+    if f.type == "bl":
+        if not isinstance(value, BasicList) or f.list_head is None:
+            return False
+        semantic, item_id, item_name = f.list_head
+        if (value.semantic_code, value.ie) != (semantic, item_name):
+            return False
+        if len(value) != len(f.items):
+            return False
+        dtype = ot.iana_type(0, item_id)
+        item_type = _DUMP_TYPES.get(dtype or "", "octet")
+        for v, shown in zip(value, f.items, strict=True):
+            raw = None
+            if item_type == "string" and (m := _STRLEN.match(shown.encode())):
+                raw = shown.encode()[m.end() :]
+            n = len(v) if isinstance(v, bytes) else 65535
+            item = DumpField(0, item_id, item_name, item_type, n, shown, raw)
+            if compare_ipfixdump(v, item) is not True:
+                return False
+        return True
+    if not isinstance(value, list) or f.list_count is None or len(value) != f.list_count[0]:
+        return False
+    ours = value
+    if f.type == "stml":
+        if [len(e) if isinstance(e, list) else -1 for e in value] != [n for _t, n in f.entries]:
+            return False
+        ours = [r for entry in value for r in entry]
+    if len(ours) != len(f.children):
+        return False
+    return all(_compare_record(r, c) for r, c in zip(ours, f.children, strict=True))

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_oracle import MIN_COMPARED
+from test_oracle import ALLOWED_SKIPS, MIN_COMPARED
 
 import ferrofix as ff
 import oracle as oc
@@ -191,6 +191,8 @@ def test_records_against_tshark(case: oc.PcapCase) -> None:
             total += t
             compared += c
     assert decoded == len(oracle["records"]), "records per capture"
+    unexplained = set(skipped) - ALLOWED_SKIPS["tshark"]
+    assert not unexplained, f"fields not compared for reasons not allowed: {dict(skipped)}"
     assert not mismatches, (
         f"{len(mismatches)} of {compared} compared fields differ from tshark:\n"
         + "\n".join(mismatches[:25])
@@ -277,6 +279,7 @@ def test_capture_read_directly_against_tshark(case: oc.PcapCase) -> None:
     assert not mismatches, "\n".join(mismatches[:25])
     if total:
         assert compared / total >= MIN_COMPARED["tshark"], dict(skipped)
+    assert not set(skipped) - ALLOWED_SKIPS["tshark"], dict(skipped)
 
 
 SAMPLING = {34, 35, 48, 49, 50, 302, 304, 305, 306, 309, 310}
