@@ -48,12 +48,15 @@ impl FieldDecoder {
             // An integer wider than its type (NetFlow v9 exporters send
             // samplerId, an unsigned8, in 2 or 4 bytes; RFC 7011 §6.2
             // allows only narrower): read as the integer it is; a column
-            // of the type checks that the value fits.
+            // of the type checks that the value fits. A zero-length one
+            // holds no integer: its (empty) bytes.
             return match t {
-                D::Unsigned8 | D::Unsigned16 | D::Unsigned32 if length <= 8 => {
+                D::Unsigned8 | D::Unsigned16 | D::Unsigned32 if (1..=8).contains(&length) => {
                     FieldDecoder::Unsigned
                 }
-                D::Signed8 | D::Signed16 | D::Signed32 if length <= 8 => FieldDecoder::Signed,
+                D::Signed8 | D::Signed16 | D::Signed32 if (1..=8).contains(&length) => {
+                    FieldDecoder::Signed
+                }
                 _ => FieldDecoder::Bytes,
             };
         }

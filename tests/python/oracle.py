@@ -218,8 +218,7 @@ def _compare_hidden(value: Any, pen: int, fid: int, extra: dict[str, Any] | None
         want = b"".join(i for i in ids if i is not None) + text
         return len(want) == extra.get("len") and _as_bytes(value) == want
     if not parts:
-        # tshark shows nothing for a zero-length value: ours must be empty.
-        return extra.get("len") == 0 and value in ("", b"")
+        return MISMATCH  # zero-length values: see compare_tshark
     if any(len(p) > 3 and p[3] for p in parts):
         return compare_tshark_bitfields(value, extra)
     widths = [_UINT_WIDTH.get(p[2]) for p in parts]
@@ -279,6 +278,10 @@ def compare_tshark(
     A value of the wrong Python type for its IE's IANA type (raw bytes for a
     typed IE included) is a mismatch; the only skips are ``TSHARK_SKIPS``."""
     dtype = ot.iana_type(pen, fid)
+    if display is None and extra is not None and extra.get("len") == 0:
+        # A zero-length value (tshark shows nothing): no octets, so no value
+        # of any type; ferrofix gives them as they are.
+        return not extra.get("parts") and value in ("", b"")
     if ot.wrong_type(value, pen, fid):
         return MISMATCH
     if dtype in ot.LIST_TYPES:
