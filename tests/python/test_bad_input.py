@@ -98,23 +98,61 @@ def _real_stream() -> bytes:
     )
 
 
+def _message_spans(data: bytes) -> list[tuple[int, int]]:
+    """(offset, length) of each message of a stream, by the length field of
+    each 16-octet header (RFC 7011 §3.1), the last one possibly cut short."""
+    spans = []
+    at = 0
+    while at + 4 <= len(data):
+        version, length = struct.unpack_from("!HH", data, at)
+        assert version == 10 and length >= 16
+        spans.append((at, length))
+        at += length
+    return spans
+
+
 def test_truncated_at_every_byte() -> None:
-    """Every prefix of a real stream either decodes a prefix of the records or
-    raises DecodeError; under skip it never raises."""
+    """Every prefix of a real stream (whose last message is itself cut
+    short). Cut at a message boundary: the records of the whole messages
+    before it, and no error. Cut inside a message: those records, then a
+    DecodeError at that message's header (its offset and index), saying
+    how many bytes the message needs (its version's 2, its header's 16,
+    then its length) and how many the cut left. Under skip: the
+    same records and one problem counted, never an error."""
     full = _real_stream()
-    ref = list(ff.iter_records(full, on_bad_records="skip", as_="fields"))
+    spans = _message_spans(full)
+    assert len(spans) == 15 and spans[-1][0] + spans[-1][1] > len(full)
+    ref = list(ff.Reader(full, on_bad_records="skip").records(meta=True, as_="fields"))
     assert len(ref) > 5
+    raised = 0
     for cut in range(len(full)):
         src = full[:cut]
+        index = max((i for i, (at, _n) in enumerate(spans) if at <= cut), default=0)
+        at, length = spans[index]
+        inside = cut > at
+        want = [fields for meta, fields in ref if meta.message_index < index]
         got: list[object] = []
+        error = None
         try:
             for rec in ff.iter_records(src, as_="fields"):
                 got.append(rec)
         except ff.DecodeError as e:
-            assert e.offset is not None and e.offset <= cut
-        assert got == ref[: len(got)]
-        skipped = list(ff.iter_records(src, as_="fields", on_bad_records="skip"))
-        assert skipped == ref[: len(skipped)]
+            error = e
+        assert got == want, f"cut at {cut}: {len(got)} records, want {len(want)}"
+        if not inside:
+            assert error is None, f"cut at {cut}, a message boundary: {error}"
+        else:
+            assert error is not None, f"cut at {cut}, inside message {index}: no error"
+            raised += 1
+            # The framer reads the version (2 octets: IPFIX, NetFlow v9 or
+            # v5), then the 16-octet header, then the message's length.
+            needed = 2 if cut - at < 2 else 16 if cut - at < 16 else length
+            assert (error.offset, error.message_index) == (at, index), (cut, str(error))
+            assert f"{needed} bytes needed, {cut - at} available" in str(error), (cut, str(error))
+        r = ff.Reader(src, on_bad_records="skip")
+        assert list(r.records(as_="fields")) == want
+        assert r.health.problems_skipped == int(inside), (cut, r.health.problems)
+    assert raised == len(full) - len(spans)
 
 
 @settings(max_examples=300, deadline=None)
