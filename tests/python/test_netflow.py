@@ -7,21 +7,22 @@ file holds one datagram (``netflow5.dat`` holds 12 v5 datagrams, split here
 by the v5 header's count). ferrofix reads the files concatenated, as one
 stream; tshark reads them wrapped in a pcap, one UDP datagram each, from one
 exporter, so its template cache carries over as ferrofix's does. Every flow
-tshark shows is compared with ferrofix's record at the same position,
-through a table from cflow's field names to IPFIX IE names; times are
-checked against tshark's own reading of the header (v9/v5 SysUpTime-relative
-``timestart``/``timeend`` made absolute with the packet's UNIX time and
-SysUpTime, or ``abstimestart``/``abstimeend``). Skipped where tshark is
-not installed (``make test`` installs it on Debian).
+tshark shows is compared with ferrofix's record at the same position, field
+by field: every field tshark decodes (``netflow_oracle.py`` attaches each to
+its template field by its bytes) must be in ferrofix's record as the same IE,
+in the same place, with the same value (``oracle.compare_tshark``); times
+are checked against tshark's own reading of the header (v9/v5
+SysUpTime-relative ``timestart``/``timeend`` made absolute with the packet's
+UNIX time and SysUpTime). Skipped where tshark is not installed (``make
+test`` installs it on Debian).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import shutil
 import struct
 import subprocess
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from typing import Any
 import pytest
 
 import ferrofix as ff
+import netflow_oracle as no
+import oracle as oc
+from netflow_oracle import tsh
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "netflow"
 PCAPS = DATA.parent / "pcap"
@@ -102,42 +106,6 @@ CASES: list[list[str]] = [
     [LS + "9_test_valid01.dat"],
 ]
 
-# cflow field -> IPFIX IE (the numbers coincide: RFC 7012 took them from v9).
-NAMES = {
-    "cflow.srcaddr": "sourceIPv4Address",
-    "cflow.dstaddr": "destinationIPv4Address",
-    "cflow.nexthop": "ipNextHopIPv4Address",
-    "cflow.bgpnexthop": "bgpNextHopIPv4Address",
-    "cflow.srcaddrv6": "sourceIPv6Address",
-    "cflow.dstaddrv6": "destinationIPv6Address",
-    "cflow.inputint": "ingressInterface",
-    "cflow.outputint": "egressInterface",
-    "cflow.packets": "packetDeltaCount",
-    "cflow.octets": "octetDeltaCount",
-    "cflow.srcport": "sourceTransportPort",
-    "cflow.dstport": "destinationTransportPort",
-    "cflow.protocol": "protocolIdentifier",
-    "cflow.tcpflags": "tcpControlBits",
-    "cflow.tos": "ipClassOfService",
-    "cflow.srcas": "bgpSourceAsNumber",
-    "cflow.dstas": "bgpDestinationAsNumber",
-    "cflow.srcmask": "sourceIPv4PrefixLength",
-    "cflow.dstmask": "destinationIPv4PrefixLength",
-    "cflow.direction": "flowDirection",
-    "cflow.ip_version": "ipVersion",
-    "cflow.src_vlan": "vlanId",
-    "cflow.sampler_id": "samplerId",
-    "cflow.sampler_mode": "samplerMode",
-    "cflow.sampler_random_interval": "samplerRandomInterval",
-}
-
-TIMES = {
-    "cflow.timestart": "flowStartMilliseconds",
-    "cflow.timeend": "flowEndMilliseconds",
-    "cflow.abstimestart": "flowStartMilliseconds",
-    "cflow.abstimeend": "flowEndMilliseconds",
-}
-
 
 def datagrams(name: str) -> list[bytes]:
     """The datagrams of a payload file: v5 ones split by their count."""
@@ -175,43 +143,6 @@ def pcap(payloads: list[bytes], path: Path) -> None:
             f.write(struct.pack("<IIII", 1_700_000_000 + i, 0, len(frame), len(frame)) + frame)
 
 
-def flows(layer: list[tuple[str, Any]]) -> list[dict[str, Any]]:
-    """The flows of one cflow layer (v9 "Flow n" under flowsets, v5 "pdu
-    i/n"), each with the packet's header fields for the times. The layer is
-    JSON as (key, value) pairs, so repeated keys survive."""
-    top = dict(leaves(layer))
-    head = {
-        "secs": int(top["cflow.unix_secs"]),
-        "nsecs": int(top.get("cflow.unix_nsecs", 0)),
-        "uptime": float(top["cflow.sysuptime"]),
-    }
-    out = []
-
-    def walk(node: list[tuple[str, Any]]) -> None:
-        for key, value in node:
-            if not isinstance(value, list):
-                continue
-            if key.startswith("Flow ") or key.startswith("pdu "):
-                out.append({"head": head, "fields": value})
-            elif key.startswith("FlowSet "):
-                walk(value)
-
-    walk(layer)
-    return out
-
-
-def leaves(node: list[tuple[str, Any]]) -> list[tuple[str, str]]:
-    """Every (field, display) of a flow, nested trees included, duplicates
-    kept (tshark repeats a key for a field a template holds twice)."""
-    got: list[tuple[str, str]] = []
-    for k, v in node:
-        if isinstance(v, list):
-            got.extend(leaves(v))
-        elif isinstance(v, str):
-            got.append((k, v))
-    return got
-
-
 def expected_time(key: str, text: str, head: dict[str, Any]) -> datetime:
     if key.startswith("cflow.abstime"):
         whole, frac = text.removesuffix(" UTC").split(".")
@@ -233,93 +164,83 @@ def _epoch(text: str) -> float:
     return t.timestamp()
 
 
-def same(value: Any, text: str) -> bool:
-    if isinstance(value, bytes):
-        # A field of a length its type does not allow comes back raw;
-        # tshark shows the number.
-        return int.from_bytes(value, "big") == int(text, 0)
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return str(value) == text
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value == int(text, 0)
-    return str(value) == text
-
-
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c[-1].split("__")[1])
 def test_netflow_against_tshark(case: list[str], tmp_path: Path) -> None:
     payloads = [d for name in case for d in datagrams(name)]
     pcap(payloads, tmp_path / "x.pcap")
-    got = list(ff.iter_records(b"".join(payloads), records="all", on_bad_records="skip"))
-    check_against_tshark(tmp_path / "x.pcap", [2055], got)
+    reader = ff.Reader(b"".join(payloads), on_bad_records="skip")
+    got = list(reader.records(records="all", as_="fields"))
+    assert reader.health.malformed_values == 0, reader.health.problems
+    assert check_against_tshark(tmp_path / "x.pcap", [2055], got) > 0
+
+
+# The sampling options record ferrofix makes of a v5 header's sampling
+# (observationDomainId, samplingAlgorithm, samplingInterval).
+V5_SAMPLING = [(0, 149), (0, 35), (0, 34)]
 
 
 def check_against_tshark(
-    path: Path, ports: list[int], got: list[dict[str, Any]], first_frame: int = 1
+    path: Path,
+    ports: list[int],
+    got: list[list[tuple[int, int, Any]]],
+    first_frame: int = 1,
+    ipfix: bool = False,
 ) -> int:
-    """ferrofix's records (``records="all"``) against the flows tshark's
-    cflow dissector shows in the capture at ``path`` (export to ``ports``),
-    from packet ``first_frame`` on: the same number, in order, every value
-    that maps to an IE; returns the number of values compared."""
-    cmd = ["tshark", "-r", str(path), "-n", "-T", "json", "-J", "frame cflow"]
-    for port in ports:
-        cmd += ["-d", f"udp.port=={port},cflow"]
-    proc = subprocess.run(cmd, capture_output=True, check=True)
-    pairs = json.loads(proc.stdout, object_pairs_hook=lambda kv: kv)
-    packets = [dict(dict(pkt)["_source"])["layers"] for pkt in pairs]
-    packets = [
-        dict(p)
-        for p in packets
-        if "cflow" in dict(p) and int(dict(dict(p)["frame"])["frame.number"]) >= first_frame
-    ]
-    assert not any("_ws.malformed" in p for p in packets), "tshark could not dissect the case"
-    want = [f for p in packets for f in flows(p["cflow"])]
+    """ferrofix's records (``records="all"``, ``as_="fields"``) against the
+    flows tshark's cflow dissector shows in the capture at ``path`` (export
+    to ``ports``), from packet ``first_frame`` on: the same number, in
+    order; in each, every field tshark decodes (netflow_oracle.py) as the
+    same IE at the same place, with the same value; no field but those.
+    With ``ipfix``, IPFIX messages in the capture too. Returns the number
+    of values compared."""
+    flows, heads = no.run(path, ports, first_frame, ipfix=ipfix)
     # NetFlow v5 sampling, which tshark shows in the header, is an options
     # record in ferrofix: compare it with the header, then set it aside.
-    heads = [dict(leaves(p["cflow"])) for p in packets]
-    sampled = [h for h in heads if int(h.get("cflow.samplerate", 0))]
-    sampling = [
-        r for r in got if set(r) == {"observationDomainId", "samplingAlgorithm", "samplingInterval"}
-    ]
-    assert [(r["samplingAlgorithm"], r["samplingInterval"]) for r in sampling] == [
-        (int(h["cflow.samplingmode"]), int(h["cflow.samplerate"])) for h in sampled
+    sampled = [h for h in heads if int(tsh.get(h, "cflow.samplerate", "0"))]
+    sampling = [r for r in got if [(p, i) for p, i, _v in r] == V5_SAMPLING]
+    assert [(r[1][2], r[2][2]) for r in sampling] == [
+        (int(tsh.get(h, "cflow.samplingmode")), int(tsh.get(h, "cflow.samplerate")))
+        for h in sampled
     ]
     got = [r for r in got if r not in sampling]
-    assert len(got) == len(want), (len(got), len(want))
+    assert len(got) == len(flows), (len(got), len(flows))
     compared = 0
+    skipped: Counter[str] = Counter()
     mismatches = []
-    for i, (rec, flow) in enumerate(zip(got, want, strict=True)):
-        # An IE is compared when exactly one tshark field of the flow maps
-        # to it (a template may hold FIRST_SWITCHED and flowStartMilliseconds,
-        # or a field twice: which one a dict keeps is not tshark's call).
-        relative = any(k in ("cflow.timestart", "cflow.timeend") for k, _ in leaves(flow["fields"]))
-        by_ie: dict[str, list[tuple[str, str]]] = {}
-        for key, text in leaves(flow["fields"]):
-            ie = NAMES.get(key) or TIMES.get(key)
-            if ie is not None and ie in rec:
-                by_ie.setdefault(ie, []).append((key, text))
-        for ie, found in by_ie.items():
-            if len(found) != 1:
-                continue
-            ((key, text),) = found
-            compared += 1
-            if key in TIMES:
-                if key.startswith("cflow.abstime") and relative:
-                    # tshark quirk: in a template with LAST_SWITCHED before
-                    # FIRST_SWITCHED it shows FIRST_SWITCHED's SysUpTime
-                    # milliseconds as an absolute time ("Jan 1, 1970 ...").
-                    key, text = "cflow.timestart", f"{_epoch(text):.3f}"
-                want_t = expected_time(key, text, flow["head"])
-                if rec[ie] != want_t:
-                    mismatches.append((i, key, text, rec[ie]))
-            elif not same(rec[ie], text):
-                mismatches.append((i, key, text, rec[ie]))
+    for i, (rec, flow) in enumerate(zip(got, flows, strict=True)):
+        ies = [(f[0], f[1]) for f in flow.fields]
+        assert [(p, n) for p, n, _v in rec] == ies, f"flow {i} (v{flow.version}): fields differ"
+        for (pen, fid, value), f, uptime in zip(rec, flow.fields, flow.uptime, strict=True):
+            verdict = _compare(value, f, uptime, flow.head)
+            if isinstance(verdict, str):
+                skipped[verdict] += 1
+            elif not verdict:
+                mismatches.append(
+                    (i, f"{pen}/{fid}", f[3], f[2] if f[2] is not None else f[5], value)
+                )
+            else:
+                compared += 1
     assert not mismatches, mismatches[:10]
-    mappable = sum(
-        any(k in NAMES or k in TIMES for k, _ in leaves(flow["fields"])) for flow in want
-    )
-    assert compared >= mappable, f"only {compared} values compared over {mappable} flows"
+    assert not set(skipped) - set(oc.TSHARK_SKIPS), dict(skipped)
+    assert compared == sum(len(f.fields) for f in flows) - sum(skipped.values())
     return compared
+
+
+def _compare(value: Any, f: list[Any], uptime: bool, head: dict[str, Any]) -> oc.Verdict:
+    """One field: a SysUpTime time made absolute against tshark's reading of
+    the header, anything else by oracle.compare_tshark."""
+    pen, fid, text, key, ftype = f[:5]
+    if not uptime:
+        return oc.compare_tshark(value, text, key, ftype, pen, fid, f[5] if len(f) > 5 else None)
+    if key is None:
+        return oc.MISMATCH
+    if key.startswith("cflow.abstime"):
+        # tshark quirk: in a template with LAST_SWITCHED before
+        # FIRST_SWITCHED it shows FIRST_SWITCHED's SysUpTime milliseconds
+        # as an absolute time ("Jan 1, 1970 ...").
+        key, text = "cflow.timestart", f"{_epoch(text):.3f}"
+    return bool(value == expected_time(key, text, head))
 
 
 AK = "akvorado__netflow--testdata--"
@@ -381,9 +302,10 @@ def test_netflow_captures_against_tshark(names: list[str], tmp_path: Path) -> No
     path = tmp_path / "x.pcap"
     path.write_bytes(twice)
     r = ff.Reader(twice)
-    got = list(r.records(records="all", meta=True))
+    got = list(r.records(records="all", meta=True, as_="fields"))
     assert got
     assert (r.health.sets_missing_template, r.health.problems_skipped) == (0, 0)
+    assert r.health.malformed_values == 0
     first = [rec for m, rec in got if m.frame is not None and m.frame <= packets]
     second = [rec for m, rec in got if m.frame is not None and m.frame > packets]
     assert len(first) + len(second) == len(got)
