@@ -4,6 +4,9 @@ ferrofix Collector on it, run a real exporter (the command given, with
 PORT in its arguments replaced), stop everything, and print one JSON line:
 what was sent (datagrams in the capture, counted by capinfos), what the
 collector received and decoded, and what ferrofix reads from the capture.
+The collector decodes every IANA IE ferrofix knows as a column; its
+records are written to ``OUTDIR/live.arrow`` (Arrow IPC) for the test to
+compare, value for value, with the capture ``OUTDIR/export.pcap``.
 
     python live_export.py OUTDIR softflowd -r IN.pcap -n 127.0.0.1:PORT -v 10 -d
 
@@ -20,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pyarrow as pa
 
 import ferrofix as ff
 
@@ -51,7 +56,8 @@ def main() -> int:
         time.sleep(0.05)
     time.sleep(0.3)
     transport = "tcp" if "tcp" in " ".join(cmd) else "udp"
-    collector = ff.Collector(**{transport: f"127.0.0.1:{port}"}, interval=0.2)
+    columns = [ie.name for ie in ff.describe() if ie.pen == 0]
+    collector = ff.Collector(**{transport: f"127.0.0.1:{port}"}, columns=columns, interval=0.2)
     args = []
     for a in cmd:
         if a.endswith(".conf") and Path(a).is_file():
@@ -62,10 +68,12 @@ def main() -> int:
         args.append(a.replace("PORT", str(port)))
     exporter = subprocess.run(args, capture_output=True, timeout=120, check=False)
     time.sleep(1.0)
-    collector_records = 0
-    batches = collector.batches(duration=1.5)
-    for b in batches:
-        collector_records += b.num_rows
+    batches = [pa.record_batch(b) for b in collector.batches(duration=1.5)]
+    collector_records = sum(b.num_rows for b in batches)
+    if batches:
+        live = pa.Table.from_batches(batches)
+        with pa.ipc.new_file(out / "live.arrow", live.schema) as w:
+            w.write_table(live)
     status = collector.status()
     health = collector.health
     time.sleep(0.5)
@@ -88,6 +96,8 @@ def main() -> int:
                 "records_live": collector_records,
                 "records_from_capture": from_capture,
                 "capture_datagrams": (reader.health.capture or {}).get("datagrams"),
+                "columns": columns,
+                "port": port,
                 "sequence": {str(k): vars(v) for k, v in health.sequence.items()},
                 "missing": health.sets_missing_template,
             }
