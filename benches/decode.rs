@@ -29,7 +29,7 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use ferrofix::columnar::{
-    discover_columns, AddressForm, ColumnarOptions, ColumnarSink, RecordKind,
+    discover_columns, AddressForm, ColumnarOptions, ColumnarSink, PrescanLimit, RecordKind,
 };
 use ferrofix::decode::{Decoder, DecoderOptions, Record, RecordSink};
 use ferrofix::model::InfoModel;
@@ -215,7 +215,9 @@ fn bench_decode(c: &mut Criterion) {
         &mut MessageStream::new(Box::new(Cursor::new(file))),
         &model,
         RecordKind::Data,
-    );
+        PrescanLimit::default(),
+    )
+    .columns;
     let mut g = c.benchmark_group("columnar");
     g.throughput(Throughput::Elements(records));
     g.sampling_mode(SamplingMode::Flat);

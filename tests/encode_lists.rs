@@ -18,7 +18,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow_schema::{DataType, Field, Fields, Schema};
 use ferrofix::columnar::{
     discover_columns, discover_list_shapes, AddressForm, ColumnarOptions, ColumnarReader,
-    RecordKind,
+    PrescanLimit, RecordKind,
 };
 use ferrofix::decode::DecoderOptions;
 use ferrofix::encode::{ExportOptions, Exporter, NullPolicy, TableWriter};
@@ -156,13 +156,16 @@ fn read(bytes: Vec<u8>) -> Vec<Row> {
         &mut MessageStream::from_shared(shared.clone()).unwrap(),
         &model,
         RecordKind::Data,
-    );
+        PrescanLimit::default(),
+    )
+    .columns;
     let shapes = discover_list_shapes(
         &mut MessageStream::from_shared(shared.clone()).unwrap(),
         model.clone(),
         &dopts,
         &cols,
         RecordKind::Data,
+        PrescanLimit::default(),
     );
     let opts = ColumnarOptions {
         addresses: AddressForm::Integer,

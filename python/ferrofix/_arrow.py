@@ -56,6 +56,10 @@ class _BatchStream:
     _s: Any
     _policy: Policy
     _name = "IpfixScan"
+    # Whether every warning of ``_s`` is shown (the scanner collects its
+    # skipped problems only under "warn", and always warns of columns it
+    # could not learn), or only under the "warn" policy.
+    _always_warn = True
 
     @property
     def schema(self) -> pa.Schema:
@@ -64,7 +68,7 @@ class _BatchStream:
         return pa.schema(self._s.schema)
 
     def _warn(self) -> None:
-        if self._policy == "warn":
+        if self._always_warn or self._policy == "warn":
             for msg in self._s.take_warnings():
                 warnings.warn(msg, FerrofixWarning, stacklevel=3)
 
@@ -124,6 +128,15 @@ class IpfixScan(_BatchStream):
     ``name``, ``name.1``, ...); a record whose template lacks a column has a
     null there. The stream can be consumed once: by iterating, or by handing it to
     an Arrow consumer through ``__arrow_c_stream__``.
+
+    Without ``columns=``, the templates are read first (a pre-scan that skips
+    data sets): to the end of the stream, or only as far as the ``n_rows``
+    asked for. A seekable file object is read again from where it was; one
+    that cannot seek (a pipe, a live exporter) is pre-scanned only as far as
+    its first batch (what was read is kept for the decoding pass), so batches
+    come while it is still being written. A template met after the pre-scan
+    stopped with an IE that is no column: its records come without that
+    value and a :class:`FerrofixWarning` names it (pass ``columns=``).
     """
 
     def __init__(

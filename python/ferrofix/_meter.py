@@ -97,6 +97,7 @@ class Meter(_BatchStream):
     """
 
     _name = "Meter"
+    _always_warn = False
 
     def __init__(
         self,

@@ -16,6 +16,6 @@ mod sink;
 mod types;
 
 pub use nested::{discover_list_shapes, is_list, list_type, ListShape};
-pub use reader::{discover_columns, ColumnarReader};
+pub use reader::{discover_columns, ColumnarReader, Discovered, PrescanLimit};
 pub use sink::{ColumnarOptions, ColumnarSink, ColumnarStats, RecordKind};
 pub use types::{field_for, AddressForm, ColumnKind};

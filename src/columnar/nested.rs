@@ -18,6 +18,7 @@ use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields};
 
 use super::column::Column;
+use super::reader::PrescanLimit;
 use super::sink::RecordKind;
 use super::types::{field_for, AddressForm, ColumnKind};
 use crate::decode::{
@@ -127,6 +128,8 @@ impl ListShape {
 struct ShapeSink {
     shapes: HashMap<(u32, u16), ListShape>,
     kind: RecordKind,
+    /// Records of the kind read so far.
+    records: u64,
 }
 
 impl RecordSink for ShapeSink {
@@ -137,6 +140,7 @@ impl RecordSink for ShapeSink {
             RecordKind::Options if !options => return Ok(()),
             _ => {}
         }
+        self.records = self.records.saturating_add(1);
         for (i, f) in rec.template.fields.iter().enumerate() {
             if let Some(shape) = self.shapes.get_mut(&(f.ie.pen, f.ie.id)) {
                 if let Value::List(kind, raw) = rec.value(i) {
@@ -149,14 +153,15 @@ impl RecordSink for ShapeSink {
 }
 
 /// The element shapes of the list columns among `columns`, from the lists
-/// of the stream. Malformed input ends the scan quietly: the decoding pass
-/// reports it.
+/// of the stream (as far as `limit`). Malformed input ends the scan
+/// quietly: the decoding pass reports it.
 pub fn discover_list_shapes(
     stream: &mut MessageStream,
     model: InfoModel,
     opts: &DecoderOptions,
     columns: &[ColumnIe],
     kind: RecordKind,
+    limit: PrescanLimit,
 ) -> HashMap<(u32, u16), ListShape> {
     // Every occurrence of a list IE shares one shape.
     let mut sink = ShapeSink {
@@ -167,6 +172,7 @@ pub fn discover_list_shapes(
             .map(|ie| ((ie.pen, ie.id), ListShape::default()))
             .collect(),
         kind,
+        records: 0,
     };
     if sink.shapes.is_empty() {
         return sink.shapes;
@@ -175,6 +181,9 @@ pub fn discover_list_shapes(
     while stream.advance_past_errors() {
         let m = stream.current();
         if dec.decode(&m, &mut sink).is_err() {
+            break;
+        }
+        if limit.records.is_some_and(|n| sink.records >= n) {
             break;
         }
     }

@@ -3,7 +3,7 @@
 //! union of the IEs of its templates, in order of first appearance; only
 //! template sets are parsed, data sets are skipped).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchReader};
@@ -16,41 +16,111 @@ use crate::error::{Error, Result};
 use crate::model::{occurrences, ColumnIe, IeDef, InfoModel, ENTERPRISE_BIT};
 use crate::source::MessageStream;
 use crate::wire::{
-    parse_template_set, SetIter, TemplateItem, OPTIONS_TEMPLATE_SET_ID, TEMPLATE_SET_ID,
+    parse_template_set, SetIter, TemplateItem, OPTIONS_TEMPLATE_SET_ID, TEMPLATE_SET_ID, VARLEN,
 };
+
+/// How far a pre-scan reads: to the end of the stream, or until it has
+/// seen at least `records` records of the kind read (a lower bound: it
+/// counts the records of fixed-length templates exactly and one per data
+/// set of a variable-length one), enough for a decoding pass that stops
+/// after `n_rows` or for the first batch of a stream read once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrescanLimit {
+    pub records: Option<u64>,
+}
+
+/// The columns a pre-scan found, and whether it read the whole stream
+/// (`false`: it stopped at its [`PrescanLimit`], so a template met later
+/// may carry an IE that is not among them).
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub columns: Vec<ColumnIe>,
+    pub complete: bool,
+}
+
+/// What the column pre-scan keeps of a template: whether it is an options
+/// template, its shortest record and its length when fixed.
+type Shape = (bool, usize, Option<usize>);
 
 /// The IEs used by the templates of a stream, in order of first appearance,
 /// restricted to the templates whose records `kind` keeps: every
 /// occurrence of an IE some template repeats is a column of its own
-/// ([`ColumnIe`]). Malformed input ends the scan quietly: the decoding pass
-/// reports it.
+/// ([`ColumnIe`]). Only template sets are parsed; data sets are counted
+/// (for `limit`), never decoded. Malformed input ends the scan quietly: the
+/// decoding pass reports it.
 pub fn discover_columns(
     stream: &mut MessageStream,
     model: &InfoModel,
     kind: RecordKind,
-) -> Vec<ColumnIe> {
+    limit: PrescanLimit,
+) -> Discovered {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
+    // (session, observation domain, template id) -> shape
+    let mut shapes: HashMap<(u64, u32, u16), Shape> = HashMap::new();
+    let mut records = 0u64;
+    let keeps = |options: bool| match kind {
+        RecordKind::All => true,
+        RecordKind::Data => !options,
+        RecordKind::Options => options,
+    };
     while stream.advance_past_errors() {
         let m = stream.current();
+        let domain = m
+            .bytes
+            .get(12..16)
+            .map_or(0, |d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
         for set in SetIter::new(m.bytes) {
             let Ok(set) = set else { break };
+            if set.id >= 256 {
+                if let Some(&(options, min, fixed)) = shapes.get(&(m.session, domain, set.id)) {
+                    let n = match fixed {
+                        Some(len) if len > 0 => set.body.len() / len,
+                        _ => usize::from(set.body.len() >= min.max(1)),
+                    };
+                    if keeps(options) {
+                        records = records.saturating_add(n as u64);
+                    }
+                }
+                continue;
+            }
             if set.id != TEMPLATE_SET_ID && set.id != OPTIONS_TEMPLATE_SET_ID {
                 continue;
             }
             let options = set.id == OPTIONS_TEMPLATE_SET_ID;
-            let wanted = match kind {
-                RecordKind::All => true,
-                RecordKind::Data => !options,
-                RecordKind::Options => options,
-            };
-            if !wanted {
-                continue;
-            }
             for item in parse_template_set(set.id, set.body) {
-                let Ok(TemplateItem::Template { fields, .. }) = item else {
-                    continue;
+                let (id, fields) = match item {
+                    Ok(TemplateItem::Template { id, fields, .. }) => (id, fields),
+                    Ok(TemplateItem::Withdraw { id }) => {
+                        shapes.remove(&(m.session, domain, id));
+                        continue;
+                    }
+                    Ok(TemplateItem::WithdrawAll) => {
+                        shapes.retain(|&(s, d, _), v| {
+                            (s, d) != (m.session, domain) || v.0 != options
+                        });
+                        continue;
+                    }
+                    Err(_) => continue,
                 };
+                let varlen = fields.iter().any(|f| f.length == VARLEN);
+                let min = fields
+                    .iter()
+                    .map(|f| {
+                        if f.length == VARLEN {
+                            1
+                        } else {
+                            usize::from(f.length)
+                        }
+                    })
+                    .sum::<usize>();
+                shapes.insert(
+                    (m.session, domain, id),
+                    (options, min, (!varlen).then_some(min)),
+                );
+                if !keeps(options) {
+                    continue;
+                }
                 let ids: Vec<(u32, u16)> = fields
                     .iter()
                     .map(|f| (f.pen, f.id & !ENTERPRISE_BIT))
@@ -65,8 +135,18 @@ pub fn discover_columns(
                 }
             }
         }
+        // Checked before reading on: a pipe may not have its next message yet.
+        if limit.records.is_some_and(|n| records >= n) {
+            return Discovered {
+                columns: out,
+                complete: false,
+            };
+        }
     }
-    out
+    Discovered {
+        columns: out,
+        complete: true,
+    }
 }
 
 /// Batches of a stream, decoded on demand.

@@ -3,7 +3,7 @@
 //! where a record's template lacks one). The plan that maps a template's
 //! fields to columns is compiled once per template.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
@@ -53,6 +53,11 @@ pub struct ColumnarOptions {
     /// the others when `columns` names none of them (columns asked for by
     /// name are exactly those asked for).
     pub exporter_columns: bool,
+    /// `Some(n)`: the columns were learned from a pre-scan that stopped
+    /// after about `n` records ([`super::Discovered::complete`]): a template
+    /// met later with an IE that is no column gets a warning naming it,
+    /// whatever the policy.
+    pub partial_columns: Option<u64>,
 }
 
 impl Default for ColumnarOptions {
@@ -67,6 +72,7 @@ impl Default for ColumnarOptions {
             list_shapes: HashMap::new(),
             by_template: false,
             exporter_columns: true,
+            partial_columns: None,
         }
     }
 }
@@ -100,8 +106,11 @@ pub struct ColumnarSink {
     done: Vec<(RecordBatch, Option<(u32, u16)>)>,
     refused: Vec<usize>,
     pub stats: ColumnarStats,
-    /// Problems skipped under the warn policy, for the caller to report.
+    /// Problems skipped under the warn policy, for the caller to report
+    /// (and, with `partial_columns`, templates with IEs that are no column).
     pub warnings: Vec<String>,
+    /// With `partial_columns`: the templates (domain, id) already warned of.
+    uncovered: HashSet<(u32, u16)>,
     /// The exporter columns, for a capture.
     origin: Option<OriginColumns>,
     /// Where the exporter columns go among the others (ascending).
@@ -263,6 +272,7 @@ impl ColumnarSink {
             refused: Vec::new(),
             stats: ColumnarStats::default(),
             warnings: Vec::new(),
+            uncovered: HashSet::new(),
             origin: None,
             origin_at: Vec::new(),
         }
@@ -354,6 +364,9 @@ impl ColumnarSink {
         if self.plans.len() >= MAX_PLANS {
             self.plans.clear();
         }
+        if self.opts.partial_columns.is_some() && !self.plans.contains_key(&serial) {
+            self.warn_uncovered(t);
+        }
         let p = self
             .plans
             .entry(serial)
@@ -361,6 +374,36 @@ impl ColumnarSink {
             .clone();
         self.last = Some((serial, p.clone()));
         p
+    }
+
+    /// With columns learned from part of the stream: warn (once per
+    /// template) of the IEs of `t` that are no column, whose values are
+    /// not read.
+    fn warn_uncovered(&mut self, t: &Template) {
+        let key = (t.observation_domain_id, t.id);
+        if self.uncovered.contains(&key) || self.uncovered.len() >= MAX_PLANS {
+            return;
+        }
+        let missing: Vec<&str> = t
+            .fields
+            .iter()
+            .filter(|f| !self.keys.contains(&(f.ie.pen, f.ie.id, f.nth)))
+            .map(|f| &*f.ie.name)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        self.uncovered.insert(key);
+        self.warnings.push(format!(
+            "template {} of observation domain {} carries {}, not among the columns \
+             (learned from the templates before the first {} records: the first batch \
+             of a stream read once, or the n_rows asked for): not read; pass columns= \
+             to read them",
+            t.id,
+            t.observation_domain_id,
+            missing.join(", "),
+            self.opts.partial_columns.unwrap_or_default(),
+        ));
     }
 
     /// Start the rows of `t`'s records: with `by_template`, a batch holds

@@ -22,7 +22,7 @@ use super::source::Source;
 use super::stream::arrow_stream;
 use crate::columnar::{
     discover_columns, discover_list_shapes, is_list, AddressForm, ColumnarOptions, ColumnarReader,
-    RecordKind,
+    PrescanLimit, RecordKind,
 };
 use crate::decode::DecoderOptions;
 use crate::session::Limits;
@@ -157,22 +157,28 @@ impl PyScanner {
                 super::model_from(specs, spec_files).map_err(|e| errors::to_py(py, &e))?;
             let (src, label) = Source::from_py(py, source)?;
             let explicit = columns.is_some();
-            let (src, cols) = match columns {
+            let (src, cols, partial) = match columns {
                 Some(names) => {
                     let cols = names
                         .iter()
                         .map(|n| model.resolve_column(n))
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|e| errors::to_py(py, &e))?;
-                    (src, cols)
+                    (src, cols, None)
                 }
                 None => {
-                    // No columns asked for: read the templates first, then decode.
+                    // No columns asked for: read the templates first, then
+                    // decode; only as far as the rows asked for (n_rows), and
+                    // for a file object that cannot seek, the first batch.
                     let src = src.reopenable(py)?;
+                    let limit = PrescanLimit {
+                        records: prescan_records(&src, n_rows, require_all, batch_size),
+                    };
                     let r = src.open(py, &label, ports)?;
                     let m = &model;
-                    let cols = py.detach(|| discover_columns(&mut { r }, m, kind));
-                    (src, cols)
+                    let found = py.detach(|| discover_columns(&mut { r }, m, kind, limit));
+                    let partial = limit.records.filter(|_| !found.complete);
+                    (src, found.columns, partial)
                 }
             };
             let limits = Limits {
@@ -187,16 +193,21 @@ impl PyScanner {
                 session: 0,
             };
             // RFC 6313 list columns: their element types are in the data, so
-            // the lists are read once first.
+            // the lists are read once first (as far as the columns' pre-scan).
             let (src, list_shapes) = if cols.iter().any(|c| is_list(&c.ie)) {
                 let src = src.reopenable(py)?;
+                let limit = PrescanLimit {
+                    records: prescan_records(&src, n_rows, require_all, batch_size),
+                };
                 let r = src.open(py, &label, ports)?;
                 let m = model.clone();
-                let shapes = py.detach(|| discover_list_shapes(&mut { r }, m, &dopts, &cols, kind));
+                let shapes =
+                    py.detach(|| discover_list_shapes(&mut { r }, m, &dopts, &cols, kind, limit));
                 (src, shapes)
             } else {
                 (src, HashMap::new())
             };
+            src.done_prescanning();
             let opts = ColumnarOptions {
                 batch_size,
                 n_rows,
@@ -209,6 +220,7 @@ impl PyScanner {
                 // Columns asked for by name are exactly those (the exporter
                 // columns of a capture when named among them).
                 exporter_columns: !explicit,
+                partial_columns: partial,
             };
             Self::build(py, &src, &label, ports, model, &cols, &dopts, opts)
         })
@@ -485,5 +497,22 @@ impl PyScanner {
         if let Ok(mut g) = self.last_addresses.lock() {
             *g = addrs;
         }
+    }
+}
+
+/// How many records a pre-scan of `src` must see: all (`None`), or those of
+/// the `n_rows` asked for (unless `require_all` drops some), and for a file
+/// object read once no more than the first batch holds.
+fn prescan_records(
+    src: &Source,
+    n_rows: Option<u64>,
+    require_all: bool,
+    batch_size: usize,
+) -> Option<u64> {
+    let rows = n_rows.filter(|_| !require_all);
+    let first_batch = src.read_once().then_some(batch_size as u64);
+    match (rows, first_batch) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

@@ -4,7 +4,8 @@
 
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
@@ -13,9 +14,22 @@ use pyo3::types::{PyByteArray, PyBytes};
 use crate::source::input::{Body, Opened};
 use crate::source::{MessageStream, SharedBytes};
 
-/// A Python binary file object as a `Read`.
+/// A Python binary file object as a `Read`: through its `read1` where it
+/// has one (a buffered file, `sys.stdin.buffer`: what is there, without
+/// waiting for a whole buffer from a pipe), else `read`.
 struct PyFileRead {
     obj: Py<PyAny>,
+    method: &'static str,
+}
+
+impl PyFileRead {
+    fn new(py: Python<'_>, obj: &Py<PyAny>) -> PyFileRead {
+        let read1 = obj.bind(py).hasattr("read1").unwrap_or(false);
+        PyFileRead {
+            obj: obj.clone_ref(py),
+            method: if read1 { "read1" } else { "read" },
+        }
+    }
 }
 
 impl Read for PyFileRead {
@@ -25,7 +39,7 @@ impl Read for PyFileRead {
             let data = self
                 .obj
                 .bind(py)
-                .call_method1("read", (want,))
+                .call_method1(self.method, (want,))
                 .map_err(|e| io::Error::other(format!("read() of the file object failed: {e}")))?;
             let bytes = data
                 .cast::<PyBytes>()
@@ -70,6 +84,55 @@ pub enum Source {
     Bytes(SharedBytes),
     /// A file object can be read only once.
     File(Py<PyAny>),
+    /// A seekable file object, opened again at the position it had.
+    Seekable(Py<PyAny>, u64),
+    /// A file object that cannot seek (a pipe): what a pre-scan read of it
+    /// is kept and read again before the rest.
+    Replay(Arc<Replay>),
+}
+
+/// The bytes read so far from a file object that cannot seek, while
+/// `recording`.
+pub struct Replay {
+    obj: Py<PyAny>,
+    read: Mutex<Vec<u8>>,
+    recording: AtomicBool,
+}
+
+/// A reader of a [`Replay`]: what was recorded, then the file object.
+struct ReplayRead {
+    replay: Arc<Replay>,
+    at: usize,
+    file: PyFileRead,
+}
+
+impl Read for ReplayRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        {
+            let kept = self
+                .replay
+                .read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(rest) = kept.get(self.at..).filter(|r| !r.is_empty()) {
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                self.at = self.at.saturating_add(n);
+                return Ok(n);
+            }
+        }
+        let n = self.file.read(buf)?;
+        if self.replay.recording.load(Ordering::Relaxed) {
+            let mut kept = self
+                .replay
+                .read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            kept.extend_from_slice(&buf[..n]);
+            self.at = kept.len();
+        }
+        Ok(n)
+    }
 }
 
 impl Source {
@@ -133,8 +196,15 @@ impl Source {
         match self {
             Source::Bytes(b) => Opened::bytes(b.clone()).map_err(named),
             Source::Path(path) => py.detach(|| Opened::path(path)).map_err(named),
-            Source::File(obj) => Opened::reader(Box::new(PyFileRead {
-                obj: obj.clone_ref(py),
+            Source::File(obj) => Opened::reader(Box::new(PyFileRead::new(py, obj))).map_err(named),
+            Source::Seekable(obj, at) => {
+                obj.bind(py).call_method1("seek", (*at,))?;
+                Opened::reader(Box::new(PyFileRead::new(py, obj))).map_err(named)
+            }
+            Source::Replay(r) => Opened::reader(Box::new(ReplayRead {
+                replay: r.clone(),
+                at: 0,
+                file: PyFileRead::new(py, &r.obj),
             }))
             .map_err(named),
         }
@@ -158,17 +228,39 @@ impl Source {
         }
     }
 
-    /// Make the source re-openable: a file object is read into memory.
+    /// Make the source re-openable for a pre-scan: a seekable file object
+    /// is opened again where it was; one that cannot seek keeps what the
+    /// pre-scans read of it ([`Source::done_prescanning`] stops that).
     pub fn reopenable(self, py: Python<'_>) -> PyResult<Source> {
         match self {
             Source::File(obj) => {
-                let mut r = PyFileRead { obj };
-                let mut data = Vec::new();
-                r.read_to_end(&mut data)?;
-                let _ = py;
-                Ok(Source::Bytes(Arc::new(data)))
+                let f = obj.bind(py);
+                let seekable = f.hasattr("seekable")? && f.call_method0("seekable")?.is_truthy()?;
+                if seekable {
+                    let at: u64 = f.call_method0("tell")?.extract()?;
+                    return Ok(Source::Seekable(obj, at));
+                }
+                Ok(Source::Replay(Arc::new(Replay {
+                    obj,
+                    read: Mutex::new(Vec::new()),
+                    recording: AtomicBool::new(true),
+                })))
             }
             other => Ok(other),
+        }
+    }
+
+    /// Whether the source is read once (a file object that cannot seek):
+    /// its pre-scan reads only what the first batch needs.
+    pub fn read_once(&self) -> bool {
+        matches!(self, Source::Replay(_))
+    }
+
+    /// The pre-scans are over: a file object that cannot seek is read on
+    /// without keeping what is read (what was kept is read again first).
+    pub fn done_prescanning(&self) {
+        if let Source::Replay(r) = self {
+            r.recording.store(false, Ordering::Relaxed);
         }
     }
 }
