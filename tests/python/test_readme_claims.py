@@ -24,8 +24,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from test_readme_captures import checksum, messages
 
 import ferrofix as ff
+import ipfixmsg as im
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
@@ -34,18 +36,10 @@ FLOWS = DATA / "ipfix" / "ipfixcol2__example_flows.ipfix"
 # IANA's flowEndReason values (registry "IPFIX Information Elements",
 # flowEndReason sub-registry; RFC 5102 §5.11.3).
 IDLE, ACTIVE, END_OF_FLOW, FORCED, LACK_OF_RESOURCES = 1, 2, 3, 4, 5
+T_EXPORT = 1_700_000_000  # the messages' export time
 
 
 # -- bytes built by the RFCs --------------------------------------------------
-
-
-def checksum(b: bytes) -> int:
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def ipv4_udp(
@@ -64,25 +58,6 @@ def pcap(frames: list[tuple[float, bytes]], linktype: int) -> bytes:
         sec = int(t)
         out.append(struct.pack("<IIII", sec, round((t - sec) * 1e6), len(f), len(f)) + f)
     return b"".join(out)
-
-
-def ipfix_messages(data: bytes) -> list[bytes]:
-    """RFC 7011 §3.1: each message's length is at octet 2 of its header."""
-    out, at = [], 0
-    while at + 16 <= len(data):
-        (length,) = struct.unpack_from("!H", data, at + 2)
-        out.append(data[at : at + length])
-        at += length
-    return out
-
-
-def ipfix_message(sets: list[bytes], seq: int = 0, domain: int = 1) -> bytes:
-    body = b"".join(sets)
-    return struct.pack("!HHIII", 10, 16 + len(body), 1_700_000_000, seq, domain) + body
-
-
-def ipfix_set(set_id: int, content: bytes) -> bytes:
-    return struct.pack("!HH", set_id, 4 + len(content)) + content
 
 
 # -- Metering captures ---------------------------------------------------------
@@ -257,7 +232,7 @@ def test_export_captures_of_more_link_layers(tmp_path: Path, link: str) -> None:
     health.sequence is keyed by (exporter, domain). tshark (where
     installed) must see every frame as IPFIX from those exporters."""
     linktype, frame = LINKS[link]
-    msgs = ipfix_messages(FLOWS.read_bytes())
+    msgs = messages(FLOWS.read_bytes())
     # Each exporter sends the whole file, their datagrams interleaved.
     frames = [
         (T0 + i, frame(ipv4_udp(src, 40000, DST, 4739, m, i)))
@@ -320,8 +295,8 @@ def test_cert_ies_are_known_by_default() -> None:
         else:
             values[name] = f"v{k}"
             record += bytes([len(values[name])]) + values[name].encode()
-    tmpl = ipfix_set(2, struct.pack("!HH", 256, len(ies)) + fields)
-    msg = ipfix_message([tmpl, ipfix_set(256, record)])
+    tmpl = im.set_(2, struct.pack("!HH", 256, len(ies)) + fields)
+    msg = im.message([tmpl, im.set_(256, record)], odid=1, seq=0, export_time=T_EXPORT)
     (got,) = list(ff.iter_records(msg))
     assert got == values
 
@@ -335,15 +310,17 @@ def test_error_classes_and_their_places() -> None:
     assert issubclass(ff.MissingTemplateError, ff.DecodeError)
     assert issubclass(ff.LimitExceededError, ff.FerrofixError)
     assert issubclass(ff.SpecError, ff.FerrofixError)
-    t256 = ipfix_set(2, struct.pack("!HHHH", 256, 1, 1, 8))
-    first = ipfix_message([t256, ipfix_set(256, (5).to_bytes(8, "big"))])
-    orphan = ipfix_message([ipfix_set(300, bytes(8))], seq=1)
+    t256 = im.set_(2, struct.pack("!HHHH", 256, 1, 1, 8))
+    first = im.message(
+        [t256, im.set_(256, (5).to_bytes(8, "big"))], odid=1, seq=0, export_time=T_EXPORT
+    )
+    orphan = im.message([im.set_(300, bytes(8))], odid=1, seq=1, export_time=T_EXPORT)
     with pytest.raises(ValueError) as e:
         list(ff.iter_records(first + orphan))
     assert isinstance(e.value, ff.MissingTemplateError)
     assert (e.value.offset, e.value.message_index) == (len(first) + 16, 1)
-    many = ipfix_set(2, b"".join(struct.pack("!HHHH", 256 + i, 1, 1, 8) for i in range(10)))
-    second = ipfix_message([many], seq=1)
+    many = im.set_(2, b"".join(struct.pack("!HHHH", 256 + i, 1, 1, 8) for i in range(10)))
+    second = im.message([many], odid=1, seq=1, export_time=T_EXPORT)
     with pytest.raises(ff.LimitExceededError) as lim:
         list(ff.Reader(first + second, max_templates=5))
     assert lim.value.message_index == 1
@@ -360,13 +337,15 @@ def test_text_addresses_in_arrow_are_int32_dictionaries_of_strings() -> None:
     (the ipaddress module's form of the bytes written)."""
     pa = pytest.importorskip("pyarrow")
     n = 3000  # distinct addresses, one per row: past what pays in pandas
-    tmpl = ipfix_set(2, struct.pack("!HHHHHH", 256, 2, 8, 4, 27, 16))
+    tmpl = im.set_(2, struct.pack("!HHHHHH", 256, 2, 8, 4, 27, 16))
     rows = [
         struct.pack("!I", 0x0A000000 + i) + ipaddress.IPv6Address(2**100 + i).packed
         for i in range(n)
     ]
     data = b"".join(
-        ipfix_message([tmpl, ipfix_set(256, b"".join(rows[k : k + 100]))], seq=k)
+        im.message(
+            [tmpl, im.set_(256, b"".join(rows[k : k + 100]))], odid=1, seq=k, export_time=T_EXPORT
+        )
         for k in range(0, n, 100)
     )
     table = ff.scan_ipfix(data).to_arrow()
@@ -440,7 +419,7 @@ def test_collect_on_udp_and_tcp_in_batches_of_batch_size() -> None:
     sent over TCP and the first ones again over UDP, with batch_size=500:
     every record arrives, in batches of at most 500 rows."""
     pa = pytest.importorskip("pyarrow")
-    msgs = ipfix_messages(FLOWS.read_bytes())
+    msgs = messages(FLOWS.read_bytes())
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         udp_port = int(s.getsockname()[1])
@@ -532,7 +511,7 @@ def test_compat_hooks_on_msg_read_message_by_message() -> None:
         r.msg.template_record_hook = lambda m, t: tids.append(t.tid)
         n = sum(1 for _ in r.namedict_iterator())
     want_heads, want_tids = [], []
-    for msg in ipfix_messages(data):
+    for msg in messages(data):
         length, _, seq = struct.unpack_from("!HII", msg, 2)
         want_heads.append((length, seq))
         at = 16
