@@ -2,8 +2,8 @@
 #   make demo   virtualenv, build, install, decode a bundled real IPFIX file, meter a real capture
 #   make test   same set-up, then lints and every test
 #   make bench  benchmarks beside python-ipfix, written to BENCHMARKS.md
-#   make test-matrix  the pytest suite on CPython 3.11, 3.13 and 3.13t (free-threaded); the two
-#               3.13 builds are made once into MATRIX_CACHE (scripts/test_matrix.sh)
+#   make test-matrix  the pytest suite on CPython 3.11, 3.13, 3.14 and 3.14t (free-threaded); the
+#               3.13/3.14 builds are made once into MATRIX_CACHE (scripts/test_matrix.sh)
 #   make fuzz   cargo-fuzz campaigns, FUZZ_SECONDS each: message decoding, decode-encode-decode, the meter,
 #               and one per generated input kind (ferrofix-testgen)
 
@@ -81,12 +81,13 @@ py-test: $(BUILD_STAMP) tools
 
 test: lint rust-test py-test
 
-# The whole pytest suite on CPython 3.11 ($(PY), as above), 3.13 and 3.13 free-threaded
-# (--disable-gil), the 3.13 interpreters built once from Debian's python3.13 source into
-# MATRIX_CACHE, outside the clone (CI may cache it); one venv per interpreter there too.
-# Not part of `make test`.
+# The whole pytest suite on CPython 3.11 ($(PY), as above), 3.13, 3.14 and 3.14 free-threaded
+# (--disable-gil), built once from Debian's python3.13 (trixie) and python3.14 (sid) source
+# packages into MATRIX_CACHE, outside the clone (CI may cache it); one venv per interpreter
+# there too. Not part of `make test`. 3.13t cannot be: PyO3 0.29+ supports free-threading
+# from 3.14 only (scripts/test_matrix.sh).
 MATRIX_CACHE ?= $(HOME)/.cache/ferrofix
-MATRIX_PYTHONS ?= 3.11 3.13 3.13t
+MATRIX_PYTHONS ?= 3.11 3.13 3.14 3.14t
 test-matrix: tools
 	FERROFIX_CACHE=$(MATRIX_CACHE) MATRIX_PYTHONS="$(MATRIX_PYTHONS)" PY=$(PY) bash scripts/test_matrix.sh
 

@@ -3,7 +3,13 @@
 #
 #   3.11   the machine's python3 ($PY), the interpreter `make test` uses
 #   3.13   CPython built from Debian trixie's python3.13 source package
-#   3.13t  the same source built with --disable-gil (free-threaded)
+#   3.14   CPython built from Debian sid's python3.14 source package
+#   3.14t  the same source built with --disable-gil (free-threaded)
+#   3.13t  (on request only) 3.13 built with --disable-gil: PyO3 from 0.29
+#          refuses free-threaded builds older than 3.14 (pyo3-ffi's build
+#          script: "PyO3 does not support the free-threaded build of CPython
+#          versions below 3.14"), and this crate uses PyO3 0.30, so the
+#          extension cannot be built for it; the run says so and fails.
 #
 # Everything heavy lives in a cache outside the clone ($FERROFIX_CACHE,
 # default ~/.cache/ferrofix), so a second run only rebuilds the extension
@@ -18,7 +24,7 @@
 # target/matrix/<tag>/ of this clone and its wheel installed into the venv.
 #
 # Environment: FERROFIX_CACHE, PY (3.11's interpreter, default python3),
-# MATRIX_PYTHONS (default "3.11 3.13 3.13t"), MATRIX_JOBS (make -j, default 2).
+# MATRIX_PYTHONS (default "3.11 3.13 3.14 3.14t"), MATRIX_JOBS (make -j, default 2).
 # Exit status: 0 when every interpreter's suite passed, 1 when any failed,
 # 2 when the set-up (source, interpreter, venv, build) failed.
 set -euo pipefail
@@ -26,10 +32,11 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE=${FERROFIX_CACHE:-$HOME/.cache/ferrofix}
 PY=${PY:-python3}
-PYTHONS=${MATRIX_PYTHONS:-3.11 3.13 3.13t}
+PYTHONS=${MATRIX_PYTHONS:-3.11 3.13 3.14 3.14t}
 JOBS=${MATRIX_JOBS:-2}
-SRC_PACKAGE=python3.13 # Debian's source package of CPython 3.13
-SRC_SUITE=trixie       # the Debian release that carries it
+# Debian's source package of each CPython minor version, and the release
+# that carries it.
+declare -A SRC_SUITES=([3.13]=trixie [3.14]=sid)
 NICE=(nice -n 10)
 # Compiled dependencies that must come as wheels: built from source (for an
 # interpreter that PyPI has no wheel for) they would take hours here.
@@ -48,7 +55,7 @@ die() {
 is_root() { [ "$(id -u)" = 0 ]; }
 dur() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
-# ---- CPython 3.13 source -------------------------------------------------------
+# ---- CPython sources -----------------------------------------------------------
 
 # The first Debian mirror named in the apt sources (deb822 or one-line form).
 debian_mirror() {
@@ -58,8 +65,10 @@ debian_mirror() {
   echo "${m:-http://deb.debian.org/debian}"
 }
 
-# Prints the unpacked source tree, fetching Debian's source package if needed.
+# cpython_source MINOR: prints the unpacked source tree of CPython MINOR (3.13,
+# 3.14), fetching Debian's source package if needed.
 cpython_source() {
+  local SRC_PACKAGE=python$1 SRC_SUITE=${SRC_SUITES[$1]}
   local dir=$CACHE/cpython-src tarball version
   mkdir -p "$dir"
   tarball=$(find "$dir" -maxdepth 1 -name "${SRC_PACKAGE}_*.orig.tar.xz" | sort | tail -1)
@@ -74,7 +83,7 @@ cpython_source() {
     fi
     # --download-only: the orig tarball (checked against the signed index) is all we
     # build; Debian's patches are for its packaging.
-    (cd "$dir" && apt-get source -qq --download-only "$SRC_PACKAGE" >&2) ||
+    (cd "$dir" && apt-get source -qq --download-only "$SRC_PACKAGE/$SRC_SUITE" >&2) ||
       die "apt-get source $SRC_PACKAGE failed"
     tarball=$(find "$dir" -maxdepth 1 -name "${SRC_PACKAGE}_*.orig.tar.xz" | sort | tail -1)
     [ -n "$tarball" ] || die "apt-get source gave no orig tarball in $dir"
@@ -102,19 +111,23 @@ install_build_deps() {
   fi
 }
 
+# The interpreter of TAG (3.13, 3.14t, ...) built into the cache.
+built_exe() { echo "$CACHE/pythons/$1/bin/python$1"; }
+
 # build_python TAG [configure flags...]: CPython into $CACHE/pythons/TAG, unless there.
 build_python() {
   local tag=$1
   shift
-  local prefix=$CACHE/pythons/$tag exe=$CACHE/pythons/$tag/bin/python3.13
-  [[ $tag == *t ]] && exe=$prefix/bin/python3.13t
+  local prefix=$CACHE/pythons/$tag exe minor
+  exe=$(built_exe "$tag")
+  minor=${tag%t}
   if [ -f "$prefix/.complete" ] && "$exe" -c 'pass' 2>/dev/null; then
     note "$tag: cached ($("$exe" -VV | head -1)) in $prefix"
     return
   fi
   install_build_deps
   local src build=$CACHE/build/$tag t0=$SECONDS
-  src=$(cpython_source)
+  src=$(cpython_source "$minor")
   say "building CPython $tag from $src (configure ${*:-}; logs in $build)"
   rm -rf "$prefix" "$build"
   mkdir -p "$build"
@@ -225,13 +238,15 @@ EOF
 # ---- main -------------------------------------------------------------------
 
 declare -A RESULT STATUS TIME
+NO_313T="PyO3 0.29+ (this crate: 0.30) builds for free-threaded CPython 3.14 and later only"
 T_START=$SECONDS
 for tag in $PYTHONS; do
   case $tag in
   3.11) python=$(command -v "$PY") || die "no $PY" ;;
-  3.13) build_python 3.13 && python=$CACHE/pythons/3.13/bin/python3.13 ;;
-  3.13t) build_python 3.13t --disable-gil && python=$CACHE/pythons/3.13t/bin/python3.13t ;;
-  *) die "unknown interpreter '$tag' in MATRIX_PYTHONS (3.11, 3.13, 3.13t)" ;;
+  3.13 | 3.14) build_python "$tag" && python=$(built_exe "$tag") ;;
+  3.14t) build_python "$tag" --disable-gil && python=$(built_exe "$tag") ;;
+  3.13t) note "3.13t: not built: $NO_313T" ;;
+  *) die "unknown interpreter '$tag' in MATRIX_PYTHONS (3.11, 3.13, 3.14, 3.14t, 3.13t)" ;;
   esac
   if [ "$tag" = 3.11 ]; then
     "$python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' || die "$PY is not CPython 3.11"
@@ -241,10 +256,13 @@ say "interpreters ready ($(dur $((SECONDS - T_START))))"
 
 for tag in $PYTHONS; do
   t0=$SECONDS
+  if [ "$tag" = 3.13t ]; then
+    STATUS[$tag]=1 RESULT[$tag]="not run: $NO_313T" TIME[$tag]=$(dur 0)
+    continue
+  fi
   case $tag in
   3.11) python=$(command -v "$PY") ;;
-  3.13) python=$CACHE/pythons/3.13/bin/python3.13 ;;
-  3.13t) python=$CACHE/pythons/3.13t/bin/python3.13t ;;
+  *) python=$(built_exe "$tag") ;;
   esac
   make_venv "$tag" "$python"
   build_ext "$tag"
