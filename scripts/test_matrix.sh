@@ -25,8 +25,9 @@
 #
 # Environment: FERROFIX_CACHE, PY (3.11's interpreter, default python3),
 # MATRIX_PYTHONS (default "3.11 3.13 3.14 3.14t"), MATRIX_JOBS (make -j, default 2).
-# Exit status: 0 when every interpreter's suite passed, 1 when any failed,
-# 2 when the set-up (source, interpreter, venv, build) failed.
+# Exit status: 0 when every interpreter's suite passed, 1 when any failed or
+# could not be set up (its source, interpreter, venv or build: reported as NOT
+# RUN in the summary, the others run all the same), 2 for a usage error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -127,7 +128,7 @@ build_python() {
   fi
   install_build_deps
   local src build=$CACHE/build/$tag t0=$SECONDS
-  src=$(cpython_source "$minor")
+  src=$(cpython_source "$minor") || die "no CPython $minor source"
   say "building CPython $tag from $src (configure ${*:-}; logs in $build)"
   rm -rf "$prefix" "$build"
   mkdir -p "$build"
@@ -237,35 +238,40 @@ EOF
 
 # ---- main -------------------------------------------------------------------
 
-declare -A RESULT STATUS TIME
+declare -A RESULT STATUS TIME SETUP
 NO_313T="PyO3 0.29+ (this crate: 0.30) builds for free-threaded CPython 3.14 and later only"
 T_START=$SECONDS
+# An interpreter whose set-up fails (its source cannot be fetched, a build or a
+# test dependency fails) is reported as such; the others still run.
 for tag in $PYTHONS; do
   case $tag in
-  3.11) python=$(command -v "$PY") || die "no $PY" ;;
-  3.13 | 3.14) build_python "$tag" && python=$(built_exe "$tag") ;;
-  3.14t) build_python "$tag" --disable-gil && python=$(built_exe "$tag") ;;
-  3.13t) note "3.13t: not built: $NO_313T" ;;
+  3.11)
+    "$(command -v "$PY")" -c 'import sys; assert sys.version_info[:2] == (3, 11)' ||
+      die "$PY is not CPython 3.11"
+    ;;
+  3.13 | 3.14) (build_python "$tag") || SETUP[$tag]="could not build CPython $tag (above)" ;;
+  3.14t) (build_python "$tag" --disable-gil) || SETUP[$tag]="could not build CPython $tag (above)" ;;
+  3.13t) SETUP[$tag]="not built: $NO_313T" ;;
   *) die "unknown interpreter '$tag' in MATRIX_PYTHONS (3.11, 3.13, 3.14, 3.14t, 3.13t)" ;;
   esac
-  if [ "$tag" = 3.11 ]; then
-    "$python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' || die "$PY is not CPython 3.11"
-  fi
 done
 say "interpreters ready ($(dur $((SECONDS - T_START))))"
 
 for tag in $PYTHONS; do
   t0=$SECONDS
-  if [ "$tag" = 3.13t ]; then
-    STATUS[$tag]=1 RESULT[$tag]="not run: $NO_313T" TIME[$tag]=$(dur 0)
+  STATUS[$tag]=2 TIME[$tag]=$(dur 0)
+  if [ -n "${SETUP[$tag]:-}" ]; then
+    RESULT[$tag]=${SETUP[$tag]}
     continue
   fi
   case $tag in
   3.11) python=$(command -v "$PY") ;;
   *) python=$(built_exe "$tag") ;;
   esac
-  make_venv "$tag" "$python"
-  build_ext "$tag"
+  if ! (make_venv "$tag" "$python" && build_ext "$tag"); then
+    RESULT[$tag]="set-up failed (virtualenv or extension, above)"
+    continue
+  fi
   describe "$tag"
   log=$ROOT/target/matrix/$tag/pytest.log
   say "$tag: python -m pytest -q (log: $log)"
@@ -284,10 +290,13 @@ say "test-matrix summary (total $(dur $((SECONDS - T_START))))"
 failed=0
 for tag in $PYTHONS; do
   verdict=PASS
-  [ "${STATUS[$tag]}" = 0 ] || {
+  if [ -n "${SETUP[$tag]:-}" ] || [[ ${RESULT[$tag]} == set-up* ]]; then
+    verdict="NOT RUN"
+    failed=1
+  elif [ "${STATUS[$tag]}" != 0 ]; then
     verdict="FAIL (pytest exit ${STATUS[$tag]})"
     failed=1
-  }
+  fi
   printf '    %-6s %-28s %s  [%s]\n' "$tag" "$verdict" "${RESULT[$tag]:-no summary line}" "${TIME[$tag]}"
 done
 exit $failed
