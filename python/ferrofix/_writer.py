@@ -12,7 +12,9 @@ length asks for a reduced-size or fixed-length encoding
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -119,6 +121,10 @@ class Writer:
         ``__arrow_c_stream__``. Columns are IEs by name (``columns`` maps
         other names to IE names or IESpecs, e.g. ``{"bytes":
         "octetDeltaCount[4]"}``); their types are checked against the IEs'.
+        pandas' forms are taken as they are: a float column of whole numbers
+        for an integer IE (what pandas makes of integers with a missing
+        value: NaN is null; a fraction is an error naming the row, never
+        rounded), and an object column of ``ipaddress`` objects or of text.
         A row with nulls goes under a template without those columns (one
         template per null pattern), and the template of every column comes
         first, so that a reader (``read_ipfix``) gives back the columns in
@@ -126,7 +132,7 @@ class Writer:
         Returns the number of rows written."""
         odid = self._odid(observation_domain_id)
         rows, next_id = self._w.write_arrow(
-            data, columns, odid, self._next_id.get(odid, 256), nulls
+            _arrow_ready(data), columns, odid, self._next_id.get(odid, 256), nulls
         )
         self._next_id[odid] = next_id
         return int(rows)
@@ -228,3 +234,23 @@ def write_ipfix(
             w.write(tid, first)
             w.write_records(tid, it)
     return w.close()
+
+
+def _arrow_ready(data: Any) -> Any:
+    """A pandas DataFrame with the object columns pyarrow cannot convert
+    (``ipaddress`` objects) as text; anything else as it is."""
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(data, pd.DataFrame):
+        return data
+    addresses = (ipaddress.IPv4Address, ipaddress.IPv6Address)
+    fixed = None
+    for i, (_name, col) in enumerate(data.items()):
+        if col.dtype != object:
+            continue
+        present = col.notna().to_numpy()
+        if not present.any() or not isinstance(col.array[int(present.argmax())], addresses):
+            continue
+        if fixed is None:
+            fixed = data.copy(deep=False)
+        fixed.isetitem(i, col.astype("string"))
+    return data if fixed is None else fixed

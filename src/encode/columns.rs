@@ -244,7 +244,9 @@ fn fits(t: &ArrowType, ie: IeType) -> bool {
         A::UInt8 | A::UInt16 | A::UInt32 | A::UInt64 | A::Int8 | A::Int16 | A::Int32 | A::Int64 => {
             int || ie == IeType::Ipv4Address || ie == IeType::DateTimeSeconds
         }
-        A::Float32 | A::Float64 => matches!(ie, IeType::Float32 | IeType::Float64),
+        // Whole numbers into integers: pandas makes an integer column with a
+        // missing value float64, NaN for the missing ones (nulls here).
+        A::Float32 | A::Float64 => int || matches!(ie, IeType::Float32 | IeType::Float64),
         A::Boolean => ie == IeType::Boolean,
         A::Timestamp(..) => matches!(
             ie,
@@ -275,6 +277,61 @@ fn fits(t: &ArrowType, ie: IeType) -> bool {
     }
 }
 
+/// What a column for an IE of type `ie` may hold, for a refusal.
+fn how_to_feed(ie: IeType) -> &'static str {
+    use IeType as T;
+    match ie {
+        T::Unsigned8
+        | T::Unsigned16
+        | T::Unsigned32
+        | T::Unsigned64
+        | T::Signed8
+        | T::Signed16
+        | T::Signed32
+        | T::Signed64 => {
+            "give integers (or floats holding whole numbers, NaN or null for a missing value)"
+        }
+        T::Float32 | T::Float64 => "give floats",
+        T::Boolean => "give booleans",
+        T::Ipv4Address | T::Ipv6Address => {
+            "give addresses as text (\"192.0.2.1\", \"2001:db8::1\"), ipaddress objects, \
+             packed bytes, or integers (IPv4)"
+        }
+        T::MacAddress => "give text (\"00:11:22:33:44:55\") or 6 bytes",
+        T::DateTimeSeconds
+        | T::DateTimeMilliseconds
+        | T::DateTimeMicroseconds
+        | T::DateTimeNanoseconds => {
+            "give timestamps (pandas datetime64, with a time zone or UTC) or, for seconds, \
+             integers since the epoch"
+        }
+        T::String => "give text",
+        _ => "give bytes",
+    }
+}
+
+/// A float that holds a whole number, as the integer value; why not.
+fn whole(x: f64) -> std::result::Result<Value<'static>, Refusal> {
+    // 2^64 and -2^63: the bounds of the integers, exact in f64.
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    const MINUS_TWO_63: f64 = -9_223_372_036_854_775_808.0;
+    if !x.is_finite() || x.fract() != 0.0 {
+        return Err(format!(
+            "{x} is not a whole number: round the column (df[col].round()) or write it \
+             to a float IE"
+        ));
+    }
+    // Exact: x is whole and within range.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    if (0.0..TWO_64).contains(&x) {
+        Ok(Value::Unsigned(x as u64))
+    } else if (MINUS_TWO_63..0.0).contains(&x) {
+        Ok(Value::Signed(x as i64))
+    } else {
+        Err(format!("{x} is out of range for an integer"))
+    }
+}
+
 impl ColumnEncoder {
     /// The encoder of `array` (column `name`) into `field`, or why the
     /// column's type cannot feed the IE.
@@ -287,9 +344,10 @@ impl ColumnEncoder {
         let t = array.data_type().clone();
         if !fits(&t, field.ie.data_type) {
             return Err(refuse(format!(
-                "column {name:?} of type {t} cannot be written as {} ({})",
+                "column {name:?} of type {t} cannot be written as {} ({}): {}",
                 field.ie.name,
-                field.ie.data_type.name()
+                field.ie.data_type.name(),
+                how_to_feed(field.ie.data_type)
             )));
         }
         let mismatch = || refuse(format!("column {name:?}: unexpected Arrow array for {t}"));
@@ -438,9 +496,21 @@ impl ColumnEncoder {
         })
     }
 
-    /// Whether row `i` is null.
+    /// Whether row `i` is null (or NaN in a float column written as
+    /// integers: pandas' missing value).
     pub fn is_null(&self, i: usize) -> bool {
-        self.array.is_null(i)
+        if self.array.is_null(i) {
+            return true;
+        }
+        let int = matches!(
+            self.field.decoder,
+            FieldDecoder::Unsigned | FieldDecoder::Signed
+        );
+        match &self.source {
+            Source::F32(v) if int => v.get(i).is_some_and(|x| x.is_nan()),
+            Source::F64(v) if int => v.get(i).is_some_and(|x| x.is_nan()),
+            _ => false,
+        }
     }
 
     /// Encode row `i` (not null) into `out`; nothing is appended on error.
@@ -448,6 +518,12 @@ impl ColumnEncoder {
         let (codec, len) = (self.field.decoder, self.field.length);
         let v = match &self.source {
             Source::Int(ints) => ints.value(row),
+            Source::F32(v) if matches!(codec, FieldDecoder::Unsigned | FieldDecoder::Signed) => {
+                whole(f64::from(v[row]))?
+            }
+            Source::F64(v) if matches!(codec, FieldDecoder::Unsigned | FieldDecoder::Signed) => {
+                whole(v[row])?
+            }
             Source::F32(v) => Value::Float(f64::from(v[row])),
             Source::F64(v) => Value::Float(v[row]),
             Source::Bool(a) => Value::Bool(a.as_boolean_opt().is_some_and(|b| b.value(row))),
