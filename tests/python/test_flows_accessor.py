@@ -19,22 +19,31 @@ import ferrofix as ff
 pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 np = pytest.importorskip("numpy")
-matplotlib = pytest.importorskip("matplotlib")
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 import ferrofix.flows  # noqa: E402  (frames built here by hand need it)
-import ferrofix.plot as fp  # noqa: E402
 
 PCAP = Path(__file__).resolve().parents[1] / "data" / "pcap"
 IPFIX = Path(__file__).resolve().parents[1] / "data" / "ipfix"
 UTC = "UTC"
 
 
-@pytest.fixture(autouse=True)
-def _close_figures() -> Iterator[None]:
-    yield
-    plt.close("all")
+@pytest.fixture
+def plt() -> Iterator[Any]:
+    """pyplot on the non-interactive Agg backend (only the plot tests need
+    matplotlib), every figure closed after the test."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    yield pyplot
+    pyplot.close("all")
+
+
+@pytest.fixture
+def fp(plt: Any) -> Any:
+    import ferrofix.plot
+
+    return ferrofix.plot
 
 
 def _run(code: str) -> str:
@@ -376,7 +385,7 @@ def test_forward_reverse_stacked_and_joined() -> None:
 # -- plots ------------------------------------------------------------------
 
 
-def test_ecdf_line_is_the_sorted_values_and_their_fractions() -> None:
+def test_ecdf_line_is_the_sorted_values_and_their_fractions(plt: Any, fp: Any) -> None:
     values = pd.Series([3.0, 1.0, None, 2.0, 2.0], name="rtt")
     ax = fp.ecdf(values)
     (line,) = ax.get_lines()
@@ -392,7 +401,7 @@ def test_ecdf_line_is_the_sorted_values_and_their_fractions() -> None:
     np.testing.assert_array_equal(line.get_ydata(), np.arange(1, 301) / 300)
 
 
-def test_iqr_trim_by_hand() -> None:
+def test_iqr_trim_by_hand(fp: Any) -> None:
     values = [1, 2, 3, 4, 5, 6, 7, 8, 9, 100, None]
     # numpy's linear percentiles of the ten numbers: Q1 = 3.25 (position
     # 2.25), Q3 = 7.75 (6.75); IQR 4.5; fences -3.5 and 14.5: 100 goes
@@ -401,7 +410,7 @@ def test_iqr_trim_by_hand() -> None:
     assert fp.iqr_trim(values, factor=0).tolist() == [4, 5, 6, 7]
 
 
-def test_density_histogram_with_and_without_trimming() -> None:
+def test_density_histogram_with_and_without_trimming(fp: Any) -> None:
     values = pd.Series([1, 2, 2, 3, 3, 3, 4, 100], name="x")
     ax = fp.density(values, bins=4)
     heights = [p.get_height() for p in ax.patches]
@@ -414,7 +423,7 @@ def test_density_histogram_with_and_without_trimming() -> None:
     assert trimmed.get_xlabel() == "x (IQR-trimmed)"
 
 
-def test_density_kde() -> None:
+def test_density_kde(fp: Any) -> None:
     # one distinct value: zero spread, bandwidth 1: the standard normal's peak
     (line,) = fp.density([5.0, 5.0, 5.0], kind="kde").get_lines()
     np.testing.assert_allclose(line.get_ydata(), 1 / np.sqrt(2 * np.pi))
@@ -429,7 +438,7 @@ def test_density_kde() -> None:
     np.testing.assert_allclose(y, y[::-1])
 
 
-def test_counts_over_time_by_start_and_end() -> None:
+def test_counts_over_time_by_start_and_end(fp: Any) -> None:
     df = pd.DataFrame(
         {
             "flowStartMilliseconds": _ts(
@@ -448,7 +457,7 @@ def test_counts_over_time_by_start_and_end() -> None:
         np.testing.assert_array_equal(lines[label].get_ydata(), counts)
 
 
-def test_top_n_bars_are_value_counts() -> None:
+def test_top_n_bars_are_value_counts(plt: Any, fp: Any) -> None:
     ports = pd.Series(
         [443, 80, 443, 53, 443, 80, 22, None], name="destinationTransportPort", dtype="Int64"
     )
@@ -465,7 +474,7 @@ def test_top_n_bars_are_value_counts() -> None:
 # -- real captures ----------------------------------------------------------
 
 
-def test_real_capture() -> None:
+def test_real_capture(fp: Any) -> None:
     df = ff.meter(PCAP / "nfstream__1kxun.pcap")
     # duration: the nanosecond columns' difference, within the millisecond
     # ones' rounding
