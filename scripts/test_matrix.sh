@@ -41,7 +41,7 @@ declare -A SRC_SUITES=([3.13]=trixie [3.14]=sid)
 NICE=(nice -n 10)
 # Compiled dependencies that must come as wheels: built from source (for an
 # interpreter that PyPI has no wheel for) they would take hours here.
-WHEEL_ONLY=numpy,pandas,pyarrow,polars,polars-runtime-32,polars-runtime-64,polars-runtime-compat,duckdb
+WHEEL_ONLY=numpy,pandas,pyarrow,polars,polars-runtime-32,polars-runtime-64,polars-runtime-compat,duckdb,matplotlib,contourpy,kiwisolver,pillow
 # Debian packages CPython's optional modules need (ssl, zlib, ctypes, bz2, lzma,
 # sqlite3, readline, curses, uuid, dbm, pyexpat).
 BUILD_DEPS=(build-essential pkg-config libssl-dev zlib1g-dev libffi-dev libbz2-dev liblzma-dev

@@ -47,6 +47,16 @@ def _need(module: str, why: str) -> Any:
         ) from e
 
 
+def _pandas(why: str) -> Any:
+    """pandas, for building a DataFrame: importing it here (never at
+    ``import ferrofix``) also registers the ``df.flows`` accessor, so that
+    every frame ferrofix returns has it (see :mod:`ferrofix.flows`)."""
+    pd = _need("pandas", why)
+    from . import flows  # noqa: F401  (registers DataFrame.flows)
+
+    return pd
+
+
 class _BatchStream:
     """What :class:`IpfixScan` and :class:`~ferrofix.Meter` share: batches
     from an extension object ``_s`` (``next_batch``, ``take_warnings``,
@@ -108,7 +118,7 @@ class _BatchStream:
             )
         if dtype_backend != "pyarrow":
             return _to_pandas(self.to_arrow(), dtype_backend)
-        _need("pandas", "a DataFrame")
+        _pandas("a DataFrame")
         schema = self.schema
         batches = list(self)
         # Columns as lists of chunks, no batch or table holding them: each
@@ -202,7 +212,7 @@ class IpfixScan(_BatchStream):
 
 
 def _to_pandas(table: pa.Table, dtype_backend: DtypeBackend) -> pd.DataFrame:
-    pd = _need("pandas", "a DataFrame")
+    pd = _pandas("a DataFrame")
     pa = _need("pyarrow", "a DataFrame")
     if dtype_backend == "pyarrow":
         return _arrow_frame(table.schema, [c.chunks for c in table.columns])
@@ -224,7 +234,7 @@ def _arrow_frame(schema: pa.Schema, columns: list[list[Any]]) -> pd.DataFrame:
     combines chunks); dictionary-encoded addresses become pandas
     categoricals. ``columns`` holds each column's chunks and is emptied on
     the way, so that a converted column's Arrow memory can be freed."""
-    pd = _need("pandas", "a DataFrame")
+    pd = _pandas("a DataFrame")
     pa = _need("pyarrow", "a DataFrame")
     cols = {}
     for i, f in enumerate(schema):
@@ -526,7 +536,7 @@ def read_ipfix(
     }
     many = _sources(source)
     if by_template:
-        pd = _need("pandas", "a DataFrame")
+        pd = _pandas("a DataFrame")
         parts: dict[TemplateKey, list[Any]] = {}
         for src in many if many is not None else [source]:
             scan = IpfixScan(src, by_template=True, **options)  # type: ignore[arg-type]
