@@ -7,7 +7,8 @@ leave its tests silently unrun."""
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -24,3 +25,22 @@ def pytest_runtest_makereport(
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped under FERROFIX_NO_SKIPS=1 (CI runs every test): {reason}"
+
+
+@pytest.fixture
+def plt() -> Iterator[Any]:
+    """pyplot on the non-interactive Agg backend (only the plot tests need
+    matplotlib), every figure closed after the test."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    yield pyplot
+    pyplot.close("all")
+
+
+@pytest.fixture
+def fp(plt: Any) -> Any:
+    import ferrofix.plot
+
+    return ferrofix.plot
