@@ -4,6 +4,8 @@
 #   make bench  benchmarks beside python-ipfix, written to BENCHMARKS.md
 #   make test-matrix  the pytest suite on CPython 3.11, 3.13, 3.14 and 3.14t (free-threaded); the
 #               3.13/3.14 builds are made once into MATRIX_CACHE (scripts/test_matrix.sh)
+#   make docs   README, docs/*.md, the notebooks executed with their figures and the API reference
+#               (pdoc) as HTML in build/docs (scripts/make_docs.py)
 #   make fuzz   cargo-fuzz campaigns, FUZZ_SECONDS each: message decoding, decode-encode-decode, the meter,
 #               and one per generated input kind (ferrofix-testgen)
 
@@ -22,7 +24,7 @@ FUZZ_TARGETS := decode_message encode_roundtrip meter $(FUZZ_GENERATED)
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SRC := $(shell find python -type f) pyproject.toml
 
-.PHONY: demo test lint rust-test py-test tools bench bench-meter fuzz develop clean truth test-matrix
+.PHONY: demo test lint rust-test py-test tools bench bench-meter fuzz develop clean truth test-matrix docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -90,6 +92,10 @@ MATRIX_CACHE ?= $(HOME)/.cache/ferrofix
 MATRIX_PYTHONS ?= 3.11 3.13 3.14 3.14t
 test-matrix: tools
 	FERROFIX_CACHE=$(MATRIX_CACHE) MATRIX_PYTHONS="$(MATRIX_PYTHONS)" PY=$(PY) bash scripts/test_matrix.sh
+
+docs: $(BUILD_STAMP)
+	$(VPY) -m pip install -q "pdoc>=14" "nbconvert>=7" "nbclient>=0.10" "ipykernel>=6" "markdown>=3.5" "matplotlib>=3.8"
+	$(VPY) scripts/make_docs.py build/docs
 
 bench: $(BUILD_STAMP) bench-meter
 	$(VPY) benches/run.py
