@@ -7,6 +7,7 @@
 
 from ._arrow import IpfixScan, TemplateKey, read_ipfix, scan_ipfix
 from ._collect import Collector, CollectorStatus, collect
+from ._dataset import write_dataset
 from ._errors import (
     DecodeError,
     EncodeError,
@@ -68,5 +69,6 @@ __all__ = [
     "scan_ipfix",
     "spec_file",
     "tcp_series",
+    "write_dataset",
     "write_ipfix",
 ]
