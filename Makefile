@@ -100,6 +100,8 @@ docs: $(BUILD_STAMP)
 bench: $(BUILD_STAMP) bench-meter
 	$(VPY) benches/run.py
 	$(VPY) benches/collect.py
+	$(VPY) benches/dask_scale.py
+	$(VPY) benches/filter_pushdown.py
 
 # The flow meter beside its peers on a full-payload and a snaplen-96 capture
 # (built from ../shared/data's captures when absent), and its stages in Rust.

@@ -12,11 +12,11 @@ from __future__ import annotations
 import glob
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
-from . import _ferrofix
+from . import _ferrofix, _filter
 from ._errors import FerrofixWarning
 from ._model import default_spec_files
 from ._reader import Policy, Source, TransportHealth
@@ -167,6 +167,7 @@ class IpfixScan(_BatchStream):
         by_template: bool = False,
         template_lifetime: int | None = 1800,
         export_ports: Sequence[int] | None = None,
+        where: Mapping[str, Any] | None = None,
     ) -> None:
         if require not in (None, "all"):
             raise ValueError(f"require must be None or 'all', not {require!r}")
@@ -188,6 +189,7 @@ class IpfixScan(_BatchStream):
             by_template=by_template,
             template_lifetime=template_lifetime,
             export_ports=None if export_ports is None else list(export_ports),
+            filter=_filter.spec(where),
         )
         self._by_template = by_template
 
@@ -441,6 +443,7 @@ def read_ipfix(
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     template_lifetime: int | None = 1800,
     export_ports: Sequence[int] | None = None,
+    where: Mapping[str, Any] | None = None,
     workers: int | None = None,
     by_template: Literal[False] = False,
 ) -> pd.DataFrame: ...
@@ -462,6 +465,7 @@ def read_ipfix(
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     template_lifetime: int | None = 1800,
     export_ports: Sequence[int] | None = None,
+    where: Mapping[str, Any] | None = None,
     workers: int | None = None,
     by_template: Literal[True],
 ) -> dict[TemplateKey, pd.DataFrame]: ...
@@ -482,6 +486,7 @@ def read_ipfix(
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     template_lifetime: int | None = 1800,
     export_ports: Sequence[int] | None = None,
+    where: Mapping[str, Any] | None = None,
     workers: int | None = None,
     by_template: bool = False,
 ) -> pd.DataFrame | dict[TemplateKey, pd.DataFrame]:
@@ -517,9 +522,11 @@ def read_ipfix(
     ``exporterIPv4Address``/``exporterIPv6Address`` and
     ``exporterTransportPort`` after the other columns; with ``columns=``,
     only if named there (the columns asked for are exactly those, in that
-    order). ``export_ports``: in a capture, read flow export only from UDP datagrams
-    and TCP connections to or from these ports (default: any port,
-    recognised by content).
+    order). ``where``: keep only the records whose flow keys match, decided
+    while decoding (start time range, protocols, ports, address prefixes;
+    see :mod:`ferrofix._filter`). ``export_ports``: in a capture, read flow
+    export only from UDP datagrams and TCP connections to or from these
+    ports (default: any port, recognised by content).
     """
     options: dict[str, Any] = {
         "columns": columns,
@@ -533,6 +540,7 @@ def read_ipfix(
         "spec_files": spec_files,
         "template_lifetime": template_lifetime,
         "export_ports": export_ports,
+        "where": where,
     }
     many = _sources(source)
     if by_template:

@@ -90,6 +90,8 @@ class _Scanner:
         by_template: bool = False,
         template_lifetime: int | None = ...,
         export_ports: list[int] | None = None,
+        filter: tuple[tuple[int, int] | None, list[int], list[int], list[tuple[str, int]]]
+        | None = None,
     ) -> _Scanner: ...
     @property
     def schema(self) -> Any: ...

@@ -102,7 +102,7 @@ def _read_file(
 def _file_columns(path: Any, options: dict[str, Any], storage: Any) -> list[str]:
     """A file's columns, from its templates (no record decoded)."""
     with _open(path, storage) as f:
-        return list(_scan_ipfix(f, **options).schema.names)
+        return list(_scan_ipfix(f, **{**options, "where": None}).schema.names)
 
 
 def read_ipfix(
@@ -116,11 +116,13 @@ def read_ipfix(
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     template_lifetime: int | None = 1800,
     export_ports: Sequence[int] | None = None,
+    where: dict[str, Any] | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> dd.DataFrame:
     """IPFIX files (a list of paths or a glob; NetFlow v9/v5 files and
     captures of export traffic too) as a Dask DataFrame, one partition per
-    file, in input order. Options as :func:`ferrofix.read_ipfix`. Paths may
+    file, in input order. Options as :func:`ferrofix.read_ipfix`; ``where``
+    filters on flow keys inside each worker's decoder. Paths may
     be URLs of any fsspec file system (``s3://bucket/2026/12/*.ipfix``;
     ``storage_options`` for its credentials), opened by the workers."""
     paths = _paths(source, storage_options)
@@ -132,6 +134,7 @@ def read_ipfix(
         "spec_files": list(spec_files) if spec_files is not None else None,
         "template_lifetime": template_lifetime,
         "export_ports": list(export_ports) if export_ports is not None else None,
+        "where": where,
     }
     if columns is None:
         found = dask.compute(

@@ -6,6 +6,7 @@
 
 mod column;
 mod dict;
+mod filter;
 mod nested;
 mod origin;
 mod plan;
@@ -15,6 +16,7 @@ mod reader;
 mod sink;
 mod types;
 
+pub use filter::{Prefix, RecordFilter};
 pub use nested::{discover_list_shapes, is_list, list_type, ListShape};
 pub use reader::{discover_columns, ColumnarReader, Discovered, PrescanLimit};
 pub use sink::{ColumnarOptions, ColumnarSink, ColumnarStats, RecordKind};

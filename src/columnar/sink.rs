@@ -58,6 +58,9 @@ pub struct ColumnarOptions {
     /// met later with an IE that is no column gets a warning naming it,
     /// whatever the policy.
     pub partial_columns: Option<u64>,
+    /// Records to keep, decided while decoding ([`super::RecordFilter`]);
+    /// the others count as `filtered`.
+    pub filter: Option<super::RecordFilter>,
 }
 
 impl Default for ColumnarOptions {
@@ -73,6 +76,7 @@ impl Default for ColumnarOptions {
             by_template: false,
             exporter_columns: true,
             partial_columns: None,
+            filter: None,
         }
     }
 }
@@ -81,7 +85,7 @@ impl Default for ColumnarOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ColumnarStats {
     pub rows: u64,
-    /// Records dropped by `require_all`.
+    /// Records dropped by `require_all` or the filter.
     pub filtered: u64,
     /// Values that did not fit their column, stored as null (skip/warn).
     pub malformed_values: u64,
@@ -136,6 +140,33 @@ impl ColumnarSink {
     /// record's list decoded on its own), else such a template is refused
     /// (`Ok(false)`: the caller goes record by record).
     fn fixed_run(
+        &mut self,
+        template: &Arc<Template>,
+        records: &[u8],
+        count: usize,
+        lists: Option<&ListContext<'_>>,
+    ) -> Result<bool> {
+        let (Some(filter), Some(len)) = (&self.opts.filter, template.fixed_record_len) else {
+            return self.fixed_run_all(template, records, count, lists);
+        };
+        // The records the filter keeps, back to back, then in bulk.
+        let compiled = filter.compile(template);
+        let mut kept = Vec::new();
+        let mut n = 0usize;
+        for rec in records.chunks_exact(len.max(1)).take(count) {
+            if compiled.keeps(template, rec) {
+                kept.extend_from_slice(rec);
+                n += 1;
+            }
+        }
+        let done = self.fixed_run_all(template, &kept, n, lists)?;
+        if done {
+            self.stats.filtered += count.saturating_sub(n) as u64;
+        }
+        Ok(done)
+    }
+
+    fn fixed_run_all(
         &mut self,
         template: &Arc<Template>,
         records: &[u8],
@@ -443,6 +474,10 @@ impl RecordSink for ColumnarSink {
             _ => {}
         }
         if self.full() {
+            return Ok(());
+        }
+        if self.opts.filter.as_ref().is_some_and(|f| !f.keeps(rec)) {
+            self.stats.filtered += 1;
             return Ok(());
         }
         let plan = self.plan(rec);

@@ -22,7 +22,7 @@ use super::source::Source;
 use super::stream::arrow_stream;
 use crate::columnar::{
     discover_columns, discover_list_shapes, is_list, AddressForm, ColumnarOptions, ColumnarReader,
-    PrescanLimit, RecordKind,
+    Prefix, PrescanLimit, RecordFilter, RecordKind,
 };
 use crate::decode::DecoderOptions;
 use crate::session::Limits;
@@ -124,7 +124,7 @@ impl guard::Doing for PyScanner {
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, by_template=false, template_lifetime=Some(1800), export_ports=None))]
+    #[pyo3(signature = (source, *, columns=None, require_all=false, records="data", batch_size=65_536, n_rows=None, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), max_templates=65_536, max_list_depth=16, by_template=false, template_lifetime=Some(1800), export_ports=None, filter=None))]
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
         py: Python<'_>,
@@ -143,6 +143,7 @@ impl PyScanner {
         by_template: bool,
         template_lifetime: Option<u32>,
         export_ports: Option<Vec<u16>>,
+        filter: Option<FilterSpec>,
     ) -> PyResult<Self> {
         let doing = || format!("opening {}", super::source_repr(source));
         guard::guarded(py, "scanner.new", doing, || {
@@ -221,6 +222,7 @@ impl PyScanner {
                 // columns of a capture when named among them).
                 exporter_columns: !explicit,
                 partial_columns: partial,
+                filter: filter.map(record_filter).transpose()?,
             };
             Self::build(py, &src, &label, ports, model, &cols, &dopts, opts)
         })
@@ -515,4 +517,32 @@ fn prescan_records(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// A record filter as Python hands it over (see `ferrofix._arrow._filter`):
+/// flow start range in nanoseconds since 1970, protocols, ports, prefixes.
+type FilterSpec = (Option<(i64, i64)>, Vec<u8>, Vec<u16>, Vec<(String, u8)>);
+
+fn record_filter((start, protocols, ports, prefixes): FilterSpec) -> PyResult<RecordFilter> {
+    let prefixes = prefixes
+        .into_iter()
+        .map(|(a, length)| {
+            let address: std::net::IpAddr = a
+                .parse()
+                .map_err(|_| PyValueError::new_err(format!("{a:?} is not an IP address")))?;
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            if length > max {
+                return Err(PyValueError::new_err(format!(
+                    "{a}/{length}: a prefix length is at most {max}"
+                )));
+            }
+            Ok(Prefix { address, length })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(RecordFilter {
+        start: start.map(|(a, b)| (i128::from(a), i128::from(b))),
+        protocols,
+        ports,
+        prefixes,
+    })
 }
