@@ -29,7 +29,7 @@ PY_SRC := $(shell find python -type f) pyproject.toml
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.5" "ipfix==0.9.7" "zstandard>=0.22" "pandas>=2.2" "pyarrow>=17" "polars>=1" "duckdb>=1" "matplotlib>=3.8" "dask[dataframe]>=2024.12" "distributed>=2024.12"
+	$(VPY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.5" "ipfix==0.9.7" "zstandard>=0.22" "pandas>=2.2" "pyarrow>=17" "polars>=1" "duckdb>=1" "matplotlib>=3.8" "dask[dataframe]>=2024.12" "distributed>=2024.12" "nbclient>=0.10" "nbformat>=5.10" "ipykernel>=6.29"
 	touch $@
 
 # Release build of the extension, installed into the virtualenv.
