@@ -6,47 +6,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from . import _cli, _cli_output
 from ._meter import Meter
-
-
-class _Progress:
-    """A one-line progress bar on stderr when it is a terminal."""
-
-    def __init__(self, total: int | None, enabled: bool) -> None:
-        self.total, self.enabled = total, enabled and sys.stderr.isatty()
-        self.started = self.last = time.monotonic()
-
-    def __call__(self, done: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.last < 0.2:
-            return
-        self.last = now
-        rate = done / max(now - self.started, 1e-9) / 1e6
-        if self.total:
-            frac = min(done / self.total, 1.0)
-            bar = "#" * int(frac * 30)
-            size = f"{done / 1e6:,.0f}/{self.total / 1e6:,.0f} MB"
-            line = f"[{bar:<30}] {frac:6.1%} {size} {rate:,.0f} MB/s"
-        else:
-            line = f"{done / 1e6:,.0f} MB read, {rate:,.0f} MB/s"
-        print(f"\r{line}", end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.enabled:
-            print("\r" + " " * 79 + "\r", end="", file=sys.stderr, flush=True)
-
-
-def _sources(names: list[str]) -> list[Any]:
-    return [sys.stdin.buffer if n == "-" else n for n in names]
 
 
 def run(args: argparse.Namespace) -> int:
     meter = Meter(
-        _sources(args.capture),
+        [_cli.source(n) for n in args.capture],
         idle_timeout=args.idle_timeout,
         active_timeout=args.active_timeout,
         biflow=not args.uniflow,
@@ -57,12 +26,12 @@ def run(args: argparse.Namespace) -> int:
         on_bad_records=args.on_bad_records,
         workers=args.workers,
     )
-    progress = _Progress(meter.total_bytes, args.progress)
+    progress = _cli.Progress(meter.total_bytes, args.progress)
     try:
         if args.export:
             meter.write_ipfix(export=args.export, progress=progress)
         elif args.output:
-            _write(meter, Path(args.output), args.format, progress)
+            _write(meter, args.output, args.format, progress)
         else:
             _summary(meter, args.top)
     finally:
@@ -78,60 +47,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(meter: Meter, out: Path, fmt: str | None, progress: _Progress) -> None:
-    kind = fmt or {".parquet": "parquet", ".csv": "csv"}.get(out.suffix.lower(), "ipfix")
-    if kind == "ipfix":
-        meter.write_ipfix(out, progress=progress)
+def _write(meter: Meter, output: str, fmt: str | None, progress: _cli.Progress) -> None:
+    kind = fmt or ("ipfix" if output == "-" else _kind(output))
+    if kind == "parquet" and output == "-":
+        raise ValueError("Parquet needs a file to write to: -o FILE.parquet")
+    if output != "-" and kind in ("ipfix", "parquet"):
+        # A path: IPFIX compressed by its extension (.gz, .zst).
+        if kind == "ipfix":
+            meter.write_ipfix(Path(output), progress=progress)
+        else:
+            _cli_output.write(kind, output, meter.schema, meter, lambda: progress(meter.bytes_read))
         return
-    import pyarrow as pa
-
-    schema = meter.schema
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        with pq.ParquetWriter(out, schema) as w:
-            for b in meter:
-                w.write_batch(b)
-                progress(meter.bytes_read)
-        return
-    if kind == "csv":
-        import pyarrow.csv as pcsv
-
-        with pcsv.CSVWriter(out, _plain(pa, schema)) as w:
-            for b in meter:
-                w.write_batch(_cast_plain(pa, b))
-                progress(meter.bytes_read)
-        return
-    raise ValueError(f"--format must be ipfix, parquet or csv, not {kind!r}")
+    out: Any
+    out, is_stdout = _cli.open_output(output, binary=True)
+    try:
+        if kind == "ipfix":
+            meter.write_ipfix(out, progress=progress)
+        else:
+            _cli_output.write(kind, out, meter.schema, meter, lambda: progress(meter.bytes_read))
+        out.flush()
+    finally:
+        if not is_stdout:
+            out.close()
 
 
-def _plain(pa: Any, schema: Any) -> Any:
-    """The schema CSV can hold: dictionary (address) columns as their
-    strings, list columns (the RTT histograms) as text."""
-
-    def plain(f: Any) -> Any:
-        if pa.types.is_dictionary(f.type):
-            return f.with_type(f.type.value_type)
-        if pa.types.is_list(f.type):
-            return f.with_type(pa.string())
-        return f
-
-    return pa.schema([plain(f) for f in schema])
-
-
-def _cast_plain(pa: Any, batch: Any) -> Any:
-    """`batch` in `_plain`'s schema: a list is its values joined by ";"
-    (a null list stays empty)."""
-    import pyarrow.compute as pc
-
-    columns = []
-    for f, col in zip(batch.schema, batch.columns, strict=True):
-        if pa.types.is_list(f.type):
-            col = pc.binary_join(col.cast(pa.list_(pa.string())), ";")
-        elif pa.types.is_dictionary(f.type):
-            col = col.cast(f.type.value_type)
-        columns.append(col)
-    return pa.RecordBatch.from_arrays(columns, schema=_plain(pa, batch.schema))
+def _kind(output: str) -> str:
+    """The output format by extension: IPFIX unless .parquet, .csv, .jsonl."""
+    suffix = Path(output).suffix.lower()
+    if suffix in (".ipfix", ".gz", ".zst", ".zstd") or suffix not in _cli_output.EXTENSIONS:
+        return "ipfix"
+    return _cli_output.format_of(output, None)
 
 
 def _summary(meter: Meter, top: int) -> None:
@@ -169,16 +114,34 @@ def _address(df: Any, side: str) -> Any:
     return out.fillna("")
 
 
+EXAMPLES = """\
+examples:
+  ferrofix meter trace.pcap                       # the top flows on the terminal
+  ferrofix meter a.pcap b.pcapng.gz -o flows.parquet
+  ferrofix meter trace.pcap -o - --format csv | head
+  tcpdump -i eth0 -w - | ferrofix meter - --export udp://127.0.0.1:4739
+"""
+
+
 def add_parser(sub: Any) -> None:
     c = sub.add_parser(
         "meter",
-        help="meter packet captures into flow records",
+        help="meter packet captures into flow records (IPFIX, Parquet, CSV, JSON lines)",
         description="Meter pcap/pcapng captures (gzip/zstd too; '-' reads standard input, "
         "e.g. tcpdump -w - | ferrofix meter -) into RFC 5103 biflow records.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("capture", nargs="+", help="capture files (merged in time order), or -")
-    c.add_argument("-o", "--output", help="write flows here: .ipfix (default), .parquet or .csv")
-    c.add_argument("--format", choices=["ipfix", "parquet", "csv"], help="override the extension")
+    c.add_argument(
+        "-o",
+        "--output",
+        help="write flows here: .ipfix (default; .gz/.zst compressed), .parquet, .csv or "
+        ".jsonl; - for standard output (IPFIX, or --format csv/jsonl)",
+    )
+    c.add_argument(
+        "--format", choices=["ipfix", "parquet", "csv", "jsonl"], help="override the extension"
+    )
     c.add_argument(
         "--export", metavar="URL", help="send IPFIX to udp://HOST:PORT or tcp://HOST:PORT"
     )
@@ -204,4 +167,4 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--workers", type=int, default=1, help="threads holding flow tables (1)")
     c.add_argument("--top", type=int, default=10, help="flows in the summary (10)")
     c.add_argument("--no-progress", dest="progress", action="store_false")
-    c.set_defaults(func=run)
+    c.set_defaults(func=run, inputs_attr="capture")

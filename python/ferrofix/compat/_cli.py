@@ -25,9 +25,11 @@ import csv
 import gzip
 import socketserver
 import sys
+import warnings
 from collections.abc import Callable
 from typing import IO, Any, cast
 
+from .. import _cli
 from . import ie, message, reader, template
 
 
@@ -40,7 +42,25 @@ def _init(specfiles: list[str] | None) -> None:
 
 
 def _open(args: argparse.Namespace) -> IO[bytes]:
-    if args.file is None:
+    f = _open_plain(args)
+    total = None if args.file in (None, "-") else _cli.input_size(args.file)
+    progress = _cli.Progress(total, args.progress)
+    if not progress.enabled:
+        return f
+    args.progress_bar = progress
+    return cast(IO[bytes], _cli.CountingReader(f, progress))
+
+
+def _close(args: argparse.Namespace, f: IO[bytes]) -> None:
+    bar = getattr(args, "progress_bar", None)
+    if bar is not None:
+        bar.done()
+    if args.file not in (None, "-"):
+        f.close()
+
+
+def _open_plain(args: argparse.Namespace) -> IO[bytes]:
+    if args.file in (None, "-"):
         return sys.stdin.buffer
     if args.bzip2:
         return cast(IO[bytes], bz2.open(args.file, "rb"))
@@ -55,12 +75,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--spec", "-s", metavar="specfile", action="append", help="file of extra IESpecs"
     )
-    p.add_argument("--file", "-f", metavar="file", help="IPFIX file to read (default stdin)")
+    p.add_argument("--file", "-f", metavar="file", help="IPFIX file to read (default or -: stdin)")
     p.add_argument("--gzip", "-z", action="store_true", help="gzip-compressed input")
     p.add_argument("--bzip2", "-j", action="store_true", help="bzip2-compressed input")
     p.add_argument(
         "--netflow9", "-9", action="store_true", help="NetFlow v9 input (recognised anyway)"
     )
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(inputs_attr="file")
 
 
 def _unparse(col: ie.InformationElement, v: Any) -> str:
@@ -101,10 +123,15 @@ def _csv(args: argparse.Namespace) -> int:
         return 0
     f = _open(args)
     try:
-        stream_to_csv(f, args.ienames, sys.stdout)
+        with warnings.catch_warnings():
+            # Records lacking an IE are left out, as ipfix2csv did silently
+            # (its output, not a problem with the input).
+            warnings.filterwarnings("ignore", message=r".* records whose template lacks")
+            stream_to_csv(f, args.ienames, sys.stdout)
+    except template.IpfixDecodeError as e:
+        raise ValueError(str(e)) from None
     finally:
-        if f is not sys.stdin.buffer:
-            f.close()
+        _close(args, f)
     return 0
 
 
@@ -192,23 +219,59 @@ def _stat(args: argparse.Namespace) -> int:
         stats.run()
     except template.IpfixDecodeError as e:
         # stat reads message by message (its hooks see every set): IPFIX only.
-        raise ValueError(f"{args.file or '<stdin>'}: {e} (ferrofix stat reads IPFIX)") from None
+        raise ValueError(f"{e} (ferrofix stat reads IPFIX)") from None
     finally:
-        if f is not sys.stdin.buffer:
-            f.close()
+        _close(args, f)
     stats.report()
     return 0
 
 
-def add_parsers(sub: Any) -> None:
-    """Add ``csv`` and ``stat`` to the ``ferrofix`` command's subcommands."""
-    c = sub.add_parser("csv", help="records as CSV (python-ipfix's ipfix2csv)")
-    c.add_argument("ienames", metavar="ie", nargs="+", help="column(s) by IE name")
-    _common(c)
-    c.add_argument("--collect", "-c", metavar="transport", help="collect over 'tcp'")
-    c.add_argument("--bind", "-b", default="", help="address to collect on (default all)")
-    c.add_argument("--port", "-p", type=int, default=4739, help="port (default 4739)")
-    c.set_defaults(func=_csv)
-    s = sub.add_parser("stat", help="template statistics (python-ipfix's ipfixstat)")
-    _common(s)
-    s.set_defaults(func=_stat)
+CSV_EXAMPLES = """\
+examples:
+  ferrofix csv -f flows.ipfix sourceIPv4Address destinationIPv4Address octetDeltaCount
+  zcat flows.ipfix.gz | ferrofix csv flowStartMilliseconds packetDeltaCount
+  ferrofix csv -c tcp -p 4739 sourceIPv4Address octetDeltaCount   # collect over TCP
+
+Output as python-ipfix's ipfix2csv's, byte for byte; 'ferrofix convert' has
+more (every IE by default, Parquet, JSON lines, NetFlow, captures).
+"""
+
+STAT_EXAMPLES = """\
+examples:
+  ferrofix stat -f flows.ipfix
+  ferrofix stat -z < flows.ipfix.gz
+
+Output as python-ipfix's ipfixstat's, byte for byte ('ferrofix summary' has
+record counts and transport health, for NetFlow and captures too).
+"""
+
+
+def add_parsers(sub: Any, only: str | None = None) -> None:
+    """Add ``csv`` and ``stat`` (or ``only`` one of them) to the ``ferrofix``
+    command's subcommands."""
+    raw = argparse.RawDescriptionHelpFormatter
+    if only in (None, "csv"):
+        c = sub.add_parser(
+            "csv",
+            help="records as CSV (python-ipfix's ipfix2csv)",
+            description="The records holding every IE named, as CSV (python-ipfix's ipfix2csv).",
+            epilog=CSV_EXAMPLES,
+            formatter_class=raw,
+        )
+        c.add_argument("ienames", metavar="ie", nargs="+", help="column(s) by IE name")
+        _common(c)
+        c.add_argument("--collect", "-c", metavar="transport", help="collect over 'tcp'")
+        c.add_argument("--bind", "-b", default="", help="address to collect on (default all)")
+        c.add_argument("--port", "-p", type=int, default=4739, help="port (default 4739)")
+        c.set_defaults(func=_csv)
+    if only in (None, "stat"):
+        s = sub.add_parser(
+            "stat",
+            help="template statistics (python-ipfix's ipfixstat)",
+            description="Every template with its instances, replacements, data sets and "
+            "bytes, and the sets without a template (python-ipfix's ipfixstat).",
+            epilog=STAT_EXAMPLES,
+            formatter_class=raw,
+        )
+        _common(s)
+        s.set_defaults(func=_stat)

@@ -1,0 +1,240 @@
+"""What every ``ferrofix`` subcommand shares: the progress bar, ``-`` as
+standard input, and turning an error into the one line a shell user
+expects (``ferrofix <cmd>: <file>: <reason>``, exit 1; Ctrl-C exits 130
+and a closed stdout, as in ``| head``, exits 141, both silently)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import stat
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from typing import IO, Any
+
+#: Exit statuses: an error, Ctrl-C (128 + SIGINT), stdout closed by its
+#: reader (128 + SIGPIPE, what ``yes | head`` reports).
+EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 130, 141
+
+
+class Progress:
+    """A one-line progress bar on stderr while it is a terminal (``enabled``
+    false: calling it does nothing). Called with the bytes done so far;
+    ``total`` (bytes) makes it a bar, without it a count and a rate."""
+
+    def __init__(self, total: int | None, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled and sys.stderr.isatty()
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.last < 0.2:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9) / 1e6
+        if self.total:
+            frac = min(done / self.total, 1.0)
+            bar = "#" * int(frac * 30)
+            size = f"{done / 1e6:,.0f}/{self.total / 1e6:,.0f} MB"
+            line = f"[{bar:<30}] {frac:6.1%} {size} {rate:,.0f} MB/s"
+        else:
+            line = f"{done / 1e6:,.0f} MB read, {rate:,.0f} MB/s"
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled:
+            print("\r" + " " * 79 + "\r", end="", file=sys.stderr, flush=True)
+
+
+class _Interrupt:
+    """Ctrl-C while the core reads a Python file object: the extension
+    turns the ``KeyboardInterrupt`` raised inside ``read1`` into an I/O
+    error (or, in a pre-scan, drops it and reads on), so the handler
+    also sets ``seen``, :class:`Stdin` raises again on every later read,
+    and :func:`run` exits 130 whatever the error became."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: Any) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
+class Stdin:
+    """Standard input for the core (``-``): its binary buffer, refusing
+    to read once Ctrl-C was pressed (see :class:`_Interrupt`)."""
+
+    def __init__(self) -> None:
+        self._f: Any = sys.stdin.buffer
+
+    def read1(self, n: int = -1) -> bytes:
+        if _Interrupt.seen:
+            raise KeyboardInterrupt
+        return bytes(self._f.read1(n))
+
+    def read(self, n: int = -1) -> bytes:
+        if _Interrupt.seen:
+            raise KeyboardInterrupt
+        return bytes(self._f.read(n))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
+def source(name: str) -> Any:
+    """``-`` is standard input (read as it comes; sought back only if it
+    is a redirected file), else the path."""
+    return Stdin() if name == "-" else name
+
+
+def input_size(name: str) -> int | None:
+    """The size of a regular file (the progress bar's total), else None."""
+    if name == "-":
+        return None
+    try:
+        st = os.stat(name)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def check_input(name: str) -> None:
+    """Fail early, naming the file, on a path that cannot be read."""
+    if name != "-":
+        with open(name, "rb"):
+            pass
+
+
+class CountingReader:
+    """A binary file object counting the bytes read through it (progress
+    for readers that take a Python file object)."""
+
+    def __init__(self, f: IO[bytes], progress: Callable[[int], object]) -> None:
+        self._f, self._progress, self.count = f, progress, 0
+
+    def read(self, n: int = -1) -> bytes:
+        b = self._f.read(n)
+        self.count += len(b)
+        self._progress(self.count)
+        return b
+
+    def read1(self, n: int = -1) -> bytes:
+        read1 = getattr(self._f, "read1", None)
+        b = read1(n) if read1 is not None else self._f.read(n)
+        self.count += len(b)
+        self._progress(self.count)
+        return b
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
+def open_output(name: str | None, binary: bool) -> tuple[Any, bool]:
+    """The output file object, and whether it is standard output
+    (``None`` or ``-``)."""
+    if name in (None, "-"):
+        return (sys.stdout.buffer if binary else sys.stdout), True
+    return open(name, "wb" if binary else "w", newline="" if not binary else None), False
+
+
+def _reason(e: BaseException, where: str | None, inputs: list[str]) -> tuple[str | None, str]:
+    """(file, reason) of an error: an OSError's own file name first; a
+    message that already names one of the inputs is not prefixed again."""
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        return os.fsdecode(e.filename), e.strerror
+    text = str(e).strip().replace("\n", " ") or type(e).__name__
+    if isinstance(e, ImportError) or not isinstance(e, OSError | ValueError | LookupError):
+        text = f"{type(e).__name__}: {text}" if not isinstance(e, ImportError) else text
+    # The core's label of a file object: here it is standard input.
+    text = text.removeprefix("<file object>: ")
+    if where and text.startswith(f"{where}: "):
+        text = text[len(where) + 2 :]
+    if any(i != "-" and i in text for i in inputs):
+        return None, text
+    return where, text
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush does
+    not fail again on the closed pipe (Python's documented remedy)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+class _Warnings:
+    """``warnings.showwarning`` for a command: one line each, counted."""
+
+    def __init__(self, command: str, where: Callable[[], str | None]) -> None:
+        self.command, self.where, self.count = command, where, 0
+
+    def __call__(self, message: Warning | str, *_: Any, **__: Any) -> None:
+        if _Interrupt.seen:  # the Ctrl-C itself, as the core reported it
+            return
+        # Data before its template is the stream's way (RFC 7011 §8: a
+        # collector may start mid-stream), shown but no failure; malformed
+        # or cut-short input is.
+        if "arrived before its template" not in str(message):
+            self.count += 1
+        place = self.where()
+        prefix = f"ferrofix {self.command}: {place}: " if place else f"ferrofix {self.command}: "
+        print(f"{prefix}warning: {message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed subcommand (``args.func``), the shell's way: warnings
+    as one line each (and exit 1 at the end), errors as one line and exit 1, Ctrl-C 130, a closed
+    stdout 141. ``args.inputs_attr`` names the argument holding the
+    file(s) the command reads: each is opened first (a missing one fails
+    before any work), and an error is said to be about the one being read
+    (``args.current``).
+    ``FERROFIX_TRACEBACK=1`` lets an unexpected exception through."""
+    command = args.command
+    # ``inputs_attr``: the argument naming the input(s): one name, a list
+    # (empty: none, e.g. a collector listening), or None for standard input.
+    attr = getattr(args, "inputs_attr", None)
+    named = getattr(args, attr) if attr else []
+    inputs: list[str] = ["-"] if named is None else [named] if isinstance(named, str) else named
+    args.current = inputs[0] if inputs else None
+
+    def where() -> str | None:
+        cur: str | None = args.current
+        return "<stdin>" if cur == "-" else cur
+
+    shown = _Warnings(command, where)
+    warnings.showwarning = shown
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _Interrupt.handler)
+    try:
+        for name in inputs:
+            args.current = name
+            check_input(name)
+        args.current = inputs[0] if inputs else None
+        status = int(args.func(args))
+        if _Interrupt.seen:
+            return EXIT_INTERRUPTED
+        # Problems skipped (each warned of): the output is all there was
+        # to read, but not all the input held.
+        return EXIT_ERROR if status == 0 and shown.count else status
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as e:
+        if _Interrupt.seen:
+            return EXIT_INTERRUPTED
+        if os.environ.get("FERROFIX_TRACEBACK") and not isinstance(e, OSError | ValueError):
+            raise
+        if isinstance(e, OSError) and e.errno == 32:  # EPIPE, raised as a plain OSError
+            _quiet_stdout()
+            return EXIT_BROKEN_PIPE
+        place, reason = _reason(e, where(), inputs)
+        print(f"ferrofix {command}: {place + ': ' if place else ''}{reason}", file=sys.stderr)
+        return EXIT_ERROR
