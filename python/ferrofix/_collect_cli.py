@@ -1,5 +1,6 @@
-"""``ferrofix collect``: listen, write rotated IPFIX and Parquet files, show
-a status line."""
+"""``ferrofix collect``: listen, write rotated IPFIX files and a
+Hive-partitioned Parquet dataset (``DIR/date=.../hour=.../exporter=.../``,
+the layout of :func:`ferrofix.write_dataset`), show a status line."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from ._collect import DEFAULT_COLUMNS, Collector
 
 
 class _Rotating:
-    """Files of one format, a new one every ``every`` seconds."""
+    """Files of one format, a new one every ``every`` seconds: IPFIX files
+    named by time; Parquet added to the dataset at ``out`` (the batches of
+    each period written together, a file per partition)."""
 
     def __init__(self, out: Path, fmt: str, every: float) -> None:
         self.out, self.fmt, self.every = out, fmt, every
@@ -24,16 +27,15 @@ class _Rotating:
         self.files: list[Path] = []
 
     def _open(self, batch: Any) -> None:
+        if self.fmt == "parquet":
+            self.sink = []  # the period's batches
+            self.opened = time.monotonic()
+            return
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         path = self.out / f"flows-{stamp}-{len(self.files):04d}.{self.fmt}"
-        if self.fmt == "parquet":
-            import pyarrow.parquet as pq
+        from ._writer import Writer
 
-            self.sink = pq.ParquetWriter(path, batch.schema)
-        else:
-            from ._writer import Writer
-
-            self.sink = Writer(path)
+        self.sink = Writer(path)
         self.path, self.opened = path, time.monotonic()
         self.files.append(path)
 
@@ -43,14 +45,21 @@ class _Rotating:
         if self.sink is None:
             self._open(batch)
         if self.fmt == "parquet":
-            self.sink.write_batch(batch)
+            self.sink.append(batch)
         else:
             self.sink.write_table(batch)
 
     def close(self) -> None:
-        if self.sink is not None:
+        if self.sink is None:
+            return
+        if self.fmt == "parquet":
+            from ._dataset import DEFAULT_PARTITIONS, _write
+
+            written = _write(self.sink, self.out, DEFAULT_PARTITIONS)
+            self.files += [Path(f) for f in sorted(written)]
+        else:
             self.sink.close()
-            self.sink = None
+        self.sink = None
 
 
 def run(args: argparse.Namespace) -> int:
