@@ -20,11 +20,15 @@ examples:
   ferrofix convert nf9.dat --records options -o sampling.csv
   ferrofix convert flows.ipfix -c 'myCounter(99991/7)<unsigned32>' -o -
   nc -l 4739 | ferrofix convert - -o flows.csv
+  ferrofix convert day.ipfix --dataset flows/        # flows/date=.../hour=.../exporter=.../
 
 CSV: addresses as text, lists of numbers joined by ';', octet arrays as hex,
 RFC 6313 structured values as JSON text. JSON lines: one object per record
 with the IEs its template has, times in ISO 8601 UTC. Parquet keeps the
 Arrow types (read it back with pandas, polars, DuckDB) and needs a file.
+--dataset DIR adds the records to a Hive-partitioned Parquet dataset (by UTC
+date and hour of the flow's start and by exporter; --partition-by for
+others), the layout of ferrofix.write_dataset and `ferrofix collect`.
 """
 
 
@@ -36,6 +40,8 @@ def _columns(values: list[str] | None) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dataset:
+        return _dataset(args)
     fmt = _cli_output.format_of(args.output, args.format)
     to_stdout = args.output in (None, "-")
     if fmt == "parquet" and to_stdout:
@@ -70,6 +76,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset(args: argparse.Namespace) -> int:
+    from ._dataset import DEFAULT_PARTITIONS, _write
+
+    if args.output is not None:
+        raise ValueError("--dataset DIR is where the records go: no -o with it")
+    scan = scan_ipfix(
+        _cli.source(args.input),
+        columns=_columns(args.columns),
+        records=args.records,
+        n_rows=args.n_rows,
+        on_bad_records=args.on_bad_records,
+        specs=list(args.spec or []),
+        spec_files=default_spec_files() + [Path(p) for p in args.spec_file or []],
+        export_ports=args.export_port,
+    )
+    progress = _cli.Progress(_cli.input_size(args.input), args.progress)
+
+    def batches() -> Any:
+        for b in _limited(scan, args.n_rows):
+            if progress.enabled:
+                progress(scan.health.bytes)
+            yield b
+
+    keys = tuple(_columns(args.partition_by) or DEFAULT_PARTITIONS)
+    try:
+        written = _write(batches(), Path(args.dataset), keys)
+    finally:
+        progress.done()
+    for f in sorted(written):
+        print(f)
+    return 0
+
+
 def _limited(scan: Any, n_rows: int | None) -> Any:
     """The scan's batches, cut at ``n_rows`` (the scan stops near it)."""
     left = n_rows
@@ -100,6 +139,17 @@ def add_parser(sub: Any) -> None:
     )
     c.add_argument(
         "--format", choices=_cli_output.FORMATS, help="csv, parquet or jsonl (over the extension)"
+    )
+    c.add_argument(
+        "--dataset",
+        metavar="DIR",
+        help="add the records to a Hive-partitioned Parquet dataset in DIR (instead of -o)",
+    )
+    c.add_argument(
+        "--partition-by",
+        action="append",
+        metavar="KEY[,KEY...]",
+        help="dataset partitions: columns, or date, hour, exporter (default: date,hour,exporter)",
     )
     c.add_argument(
         "-c",

@@ -110,3 +110,27 @@ def test_several_files_share_one_schema(tmp_path: Path) -> None:
     schemas = {pq.read_schema(f).remove_metadata() for f in written}
     assert len(schemas) == 1
     assert "ingressInterface" in next(iter(schemas)).names
+
+
+def test_convert_and_its_dataset(tmp_path: Path) -> None:
+    """``ferrofix convert FILE --dataset DIR`` writes the same layout,
+    appends, and names bad partition keys in one line."""
+    import subprocess as sp
+    import sys
+
+    def convert(*args: str) -> sp.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "ferrofix", "convert", *args]
+        return sp.run(cmd, capture_output=True, text=True, check=False)
+
+    r = convert(str(CAPTURE), "--dataset", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.split()
+    r = convert(str(FILE), "--dataset", str(tmp_path), "--partition-by", "date,protocolIdentifier")
+    assert r.returncode == 0, r.stderr
+    second = r.stdout.split()
+    assert all(LAYOUT.search(f) for f in first)
+    assert all(re.search(r"/date=[\d-]+/protocolIdentifier=\d+/part-", f) for f in second)
+    rows = sum(pq.read_metadata(f).num_rows for f in first + second)
+    assert rows == _rows(CAPTURE) + _rows(FILE)
+    r = convert(str(FILE), "--dataset", str(tmp_path), "--partition-by", "nothing")
+    assert r.returncode == 1 and "nothing" in r.stderr and "Traceback" not in r.stderr
