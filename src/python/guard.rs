@@ -9,6 +9,8 @@
 //! State a panic interrupted is not used again: the object's mutex is
 //! poisoned by the unwinding, and later calls raise `InternalError` too.
 
+use std::sync::{Mutex, PoisonError};
+
 use pyo3::prelude::*;
 
 use super::errors;
@@ -28,10 +30,36 @@ pub(super) fn guarded<T>(
         crate::testhook::panic_point(point);
         f()
     });
+    // A KeyboardInterrupt (or SystemExit) raised inside a file object's
+    // read reached the core as an I/O error, which a pre-scan or a skip
+    // policy may have passed over: it is raised as it was.
+    if let Some(e) = take_interrupt() {
+        return Err(e);
+    }
     match r {
         Ok(r) => r,
         Err(e) => Err(errors::to_py(py, &e)),
     }
+}
+
+/// A Python exception that is not an `Exception` (KeyboardInterrupt,
+/// SystemExit) raised by Python code the core called, kept until the
+/// method that called the core returns.
+static INTERRUPT: Mutex<Option<PyErr>> = Mutex::new(None);
+
+/// Keep `e` (the first one) for [`guarded`] to raise.
+pub(super) fn interrupt(e: PyErr) {
+    let mut slot = INTERRUPT.lock().unwrap_or_else(PoisonError::into_inner);
+    if slot.is_none() {
+        *slot = Some(e);
+    }
+}
+
+fn take_interrupt() -> Option<PyErr> {
+    INTERRUPT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
 }
 
 /// An extension object that can say what it is doing (its input or

@@ -40,7 +40,13 @@ impl Read for PyFileRead {
                 .obj
                 .bind(py)
                 .call_method1(self.method, (want,))
-                .map_err(|e| io::Error::other(format!("read() of the file object failed: {e}")))?;
+                .map_err(|e| {
+                    if !e.is_instance_of::<pyo3::exceptions::PyException>(py) {
+                        // Ctrl-C: raised again by the method that called us.
+                        super::guard::interrupt(e.clone_ref(py));
+                    }
+                    io::Error::other(format!("read() of the file object failed: {e}"))
+                })?;
             let bytes = data
                 .cast::<PyBytes>()
                 .map_err(|_| io::Error::other("read() of the file object did not return bytes"))?
