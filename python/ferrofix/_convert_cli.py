@@ -39,6 +39,20 @@ def _columns(values: list[str] | None) -> list[str] | None:
     return [c.strip() for v in values for c in v.split(",") if c.strip()]
 
 
+def _scan(args: argparse.Namespace) -> Any:
+    """The input as the command line asks for it."""
+    return scan_ipfix(
+        _cli.source(args.input),
+        columns=_columns(args.columns),
+        records=args.records,
+        n_rows=args.n_rows,
+        on_bad_records=args.on_bad_records,
+        specs=list(args.spec or []),
+        spec_files=default_spec_files() + [Path(p) for p in args.spec_file or []],
+        export_ports=args.export_port,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if args.dataset:
         return _dataset(args)
@@ -46,17 +60,7 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = args.output in (None, "-")
     if fmt == "parquet" and to_stdout:
         raise ValueError("Parquet needs a file to write to: -o FILE.parquet")
-    specs = list(args.spec or [])
-    scan = scan_ipfix(
-        _cli.source(args.input),
-        columns=_columns(args.columns),
-        records=args.records,
-        n_rows=args.n_rows,
-        on_bad_records=args.on_bad_records,
-        specs=specs,
-        spec_files=default_spec_files() + [Path(p) for p in args.spec_file or []],
-        export_ports=args.export_port,
-    )
+    scan = _scan(args)
     progress = _cli.Progress(_cli.input_size(args.input), args.progress and not to_stdout)
 
     def tick() -> None:
@@ -81,16 +85,7 @@ def _dataset(args: argparse.Namespace) -> int:
 
     if args.output is not None:
         raise ValueError("--dataset DIR is where the records go: no -o with it")
-    scan = scan_ipfix(
-        _cli.source(args.input),
-        columns=_columns(args.columns),
-        records=args.records,
-        n_rows=args.n_rows,
-        on_bad_records=args.on_bad_records,
-        specs=list(args.spec or []),
-        spec_files=default_spec_files() + [Path(p) for p in args.spec_file or []],
-        export_ports=args.export_port,
-    )
+    scan = _scan(args)
     progress = _cli.Progress(_cli.input_size(args.input), args.progress)
 
     def batches() -> Any:

@@ -119,15 +119,17 @@ def _write(batches: Iterable[Any], root: Path, partition_by: tuple[str, ...]) ->
         for b in keyed:
             yield b.cast(schema) if b.schema != schema else b
 
-    written: list[str] = []
     part_schema = pa.schema([schema.field(k) for k in partition_by])
+    tag = uuid.uuid4().hex
     ds.write_dataset(
         pa.RecordBatchReader.from_batches(schema, all_batches()),
         root,
         format="parquet",
         partitioning=ds.partitioning(part_schema, flavor="hive"),
         existing_data_behavior="overwrite_or_ignore",
-        basename_template=f"part-{uuid.uuid4().hex}-{{i}}.parquet",
-        file_visitor=lambda f: written.append(f.path),
+        basename_template=f"part-{tag}-{{i}}.parquet",
     )
-    return written
+    # The files of this write, by the name it gave them (pyarrow's
+    # file_visitor, a Python callback on Arrow's threads, could abort the
+    # interpreter at exit: about one run in ten here).
+    return sorted(str(p) for p in root.rglob(f"part-{tag}-*.parquet"))
