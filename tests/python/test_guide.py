@@ -70,3 +70,24 @@ def test_a_row_of_the_type_table(row: list[str]) -> None:
     assert str(got_int) == arrow_int
     df = ff.read_ipfix(msg)
     assert str(df[name].dtype) == pandas_dtype
+
+
+def test_the_readme_figure_script_draws_its_two_plots(tmp_path: Path) -> None:
+    """scripts/quickstart_figure.py (the README's first code) runs and
+    writes a PNG; its RTT line has one point per TCP flow that has a
+    handshake RTT."""
+    pytest.importorskip("matplotlib")
+    import importlib.util
+
+    script = GUIDE.parents[1] / "scripts" / "quickstart_figure.py"
+    spec = importlib.util.spec_from_file_location("quickstart_figure", script)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "q.png"
+    got = mod.figure(out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    flows = ff.meter(mod.CAPTURE)
+    tcp = flows[flows.protocolIdentifier == 6]
+    assert got["flows"] == len(flows)
+    assert 0 < got["rtt_samples"] <= tcp.tcpHandshakeRttMicroseconds.notna().sum()
