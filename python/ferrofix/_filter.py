@@ -1,7 +1,9 @@
 """``where=``: a filter on flow keys applied while decoding
 (:func:`ferrofix.scan_ipfix`, :func:`ferrofix.read_ipfix`,
-:func:`ferrofix.dask.read_ipfix`), so that what it drops is never made
-into rows.
+:class:`ferrofix.Meter`, :func:`ferrofix.meter`, and their
+:mod:`ferrofix.dask` forms), so that what it drops is never made into rows
+(the meter's flow records are filtered as they are made: its statistics
+still count every record).
 
 ``where`` is a dict of any of:
 

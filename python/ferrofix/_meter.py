@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-from . import _ferrofix
+from . import _ferrofix, _filter
 from ._arrow import Addresses, DtypeBackend, _BatchStream
 from ._reader import Policy
 
@@ -117,6 +117,7 @@ class Meter(_BatchStream):
         specs: Sequence[str] | None = None,
         spec_files: Sequence[str | os.PathLike[str]] | None = None,
         enterprise: int = 32473,
+        where: Mapping[str, Any] | None = None,
     ) -> None:
         self._policy = on_bad_records
         sources = _captures(capture)
@@ -136,6 +137,7 @@ class Meter(_BatchStream):
             specs=list(specs or []),
             spec_files=[Path(p) for p in spec_files or []],
             enterprise=enterprise,
+            filter=_filter.spec(where),
         )
 
     @property
@@ -205,6 +207,7 @@ def meter(
     specs: Sequence[str] | None = None,
     spec_files: Sequence[str | os.PathLike[str]] | None = None,
     enterprise: int = 32473,
+    where: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Meter packet captures into a pandas DataFrame, one row per flow
     record (see :class:`Meter` for the options and the flow rules).
@@ -228,6 +231,7 @@ def meter(
         specs=specs,
         spec_files=spec_files,
         enterprise=enterprise,
+        where=where,
     ).to_pandas(dtype_backend=dtype_backend)
 
 

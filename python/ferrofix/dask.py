@@ -180,7 +180,7 @@ def _meter_file(path: Any, names: list[str], options: dict[str, Any], columns: A
 def _meter_options(kw: dict[str, Any]) -> dict[str, Any]:
     allowed = {
         "idle_timeout", "active_timeout", "biflow", "max_flows", "decapsulate",
-        "tcp_metrics", "addresses", "on_bad_records", "specs", "spec_files", "enterprise",
+        "tcp_metrics", "addresses", "on_bad_records", "specs", "spec_files", "enterprise", "where",
     }  # fmt: skip
     unknown = set(kw) - allowed
     if unknown:
@@ -195,7 +195,7 @@ def meter(captures: Any, *, columns: Sequence[str] | None = None, **options: Any
     Options as :func:`ferrofix.meter` (``idle_timeout``, ``active_timeout``,
     ``biflow``, ``max_flows``, ``decapsulate``, ``tcp_metrics``,
     ``addresses``, ``on_bad_records``, ``specs``, ``spec_files``,
-    ``enterprise``)."""
+    ``enterprise``, ``where``)."""
     opts = _meter_options(options)
     paths = _paths(captures)
     empty = _Meter(_EMPTY_PCAP, columns=list(columns) if columns else None, **opts).to_pandas()

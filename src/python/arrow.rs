@@ -521,9 +521,11 @@ fn prescan_records(
 
 /// A record filter as Python hands it over (see `ferrofix._arrow._filter`):
 /// flow start range in nanoseconds since 1970, protocols, ports, prefixes.
-type FilterSpec = (Option<(i64, i64)>, Vec<u8>, Vec<u16>, Vec<(String, u8)>);
+pub(super) type FilterSpec = (Option<(i64, i64)>, Vec<u8>, Vec<u16>, Vec<(String, u8)>);
 
-fn record_filter((start, protocols, ports, prefixes): FilterSpec) -> PyResult<RecordFilter> {
+pub(super) fn record_filter(
+    (start, protocols, ports, prefixes): FilterSpec,
+) -> PyResult<RecordFilter> {
     let prefixes = prefixes
         .into_iter()
         .map(|(a, length)| {

@@ -130,7 +130,7 @@ impl PyMeter {
 #[pymethods]
 impl PyMeter {
     #[new]
-    #[pyo3(signature = (sources, *, idle_timeout=30.0, active_timeout=300.0, biflow=true, max_flows=1_048_576, decapsulate=false, tcp_metrics=true, workers=1, columns=None, batch_size=65_536, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), enterprise=32473))]
+    #[pyo3(signature = (sources, *, idle_timeout=30.0, active_timeout=300.0, biflow=true, max_flows=1_048_576, decapsulate=false, tcp_metrics=true, workers=1, columns=None, batch_size=65_536, addresses="string", on_bad_records="error", specs=Vec::new(), spec_files=Vec::new(), enterprise=32473, filter=None))]
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)] // pyo3 extracts owned arguments
     fn new(
         py: Python<'_>,
@@ -149,6 +149,7 @@ impl PyMeter {
         specs: Vec<String>,
         spec_files: Vec<PathBuf>,
         enterprise: u32,
+        filter: Option<super::arrow::FilterSpec>,
     ) -> PyResult<Self> {
         guard::guarded(
             py,
@@ -224,6 +225,7 @@ impl PyMeter {
                     batch_size,
                     addresses,
                     policy,
+                    filter: filter.map(super::arrow::record_filter).transpose()?,
                     ..ColumnarOptions::default()
                 };
                 let batches = MeterBatches::new(meter, Captures::new(readers), labels, cols, opts);

@@ -165,3 +165,34 @@ def test_every_bound_form_and_the_health_count() -> None:
 def test_bad_filters_are_refused(where: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ff.scan_ipfix(_message(_flows(random.Random(1), 3)), where=where)
+
+
+def test_the_meter_filters_its_records_as_they_are_made() -> None:
+    """ff.meter(where=...) gives the rows of the whole meter's frame that
+    the same conditions, checked here in Python, keep."""
+    pd = pytest.importorskip("pandas")
+    from pathlib import Path
+
+    capture = Path(__file__).resolve().parents[1] / "data" / "pcap" / "nfstream__1kxun.pcap"
+    whole = ff.meter(capture)
+    net = ipaddress.ip_network("192.168.0.0/16")
+
+    def inside(v: Any) -> bool:
+        return v is not None and not pd.isna(v) and ipaddress.ip_address(v) in net
+
+    for where, keep in [
+        ({"protocol": 17}, whole.protocolIdentifier == 17),
+        (
+            {"port": 443},
+            (whole.sourceTransportPort == 443) | (whole.destinationTransportPort == 443),
+        ),
+        (
+            {"address": "192.168.0.0/16", "protocol": 6},
+            (whole.sourceIPv4Address.map(inside) | whole.destinationIPv4Address.map(inside))
+            & (whole.protocolIdentifier == 6),
+        ),
+    ]:
+        got = ff.meter(capture, where=where)
+        want = whole[keep.astype(bool)]
+        assert 0 < len(want) < len(whole), where
+        assert sorted(got.flowId) == sorted(want.flowId), where
