@@ -29,7 +29,7 @@ PY_SRC := $(shell find python -type f) pyproject.toml
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.5" "ipfix==0.9.7" "zstandard>=0.22" "pandas>=2.2" "pyarrow>=17" "polars>=1" "duckdb>=1" "matplotlib>=3.8" "dask[dataframe]>=2024.12" "distributed>=2024.12" "nbclient>=0.10" "nbformat>=5.10" "ipykernel>=6.29"
+	$(VPY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.5" "ipfix==0.9.7" "zstandard>=0.22" "pandas>=2.2" "pyarrow>=17" "polars>=1" "duckdb>=1" "matplotlib>=3.8" "dask[dataframe]>=2024.12" "distributed>=2024.12" "nbclient>=0.10" "nbformat>=5.10" "ipykernel>=6.29" "pyspark>=3.5"
 	touch $@
 
 # Release build of the extension, installed into the virtualenv.
@@ -45,18 +45,20 @@ demo: $(BUILD_STAMP)
 	$(VENV)/bin/ferrofix meter $(DEMO_CAPTURE) --top 8
 
 # Oracle tools (tshark, libfixbuf's ipfixDump and headers, argus and ra,
-# tcptrace, GNU time for benches/meter_peers.py) from Debian where
+# tcptrace, GNU time for benches/meter_peers.py, a Java runtime for the
+# Spark reader of test_dataset.py) from Debian where
 # we are root; elsewhere the tests that need them report as skipped.
 tools:
 	@if command -v tshark >/dev/null && command -v ipfixDump >/dev/null \
 	    && command -v softflowd >/dev/null && command -v pmacctd >/dev/null \
 	    && command -v argus >/dev/null && command -v ra >/dev/null && command -v tcptrace >/dev/null \
+	    && command -v java >/dev/null \
 	    && [ -x /usr/bin/time ]; then \
 	  echo "oracle tools present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	     tshark libfixbuf-tools libfixbuf-dev pkg-config zstd softflowd pmacct iproute2 \
-	     argus-server argus-client tcptrace time >/dev/null) \
+	     argus-server argus-client tcptrace time openjdk-17-jre-headless >/dev/null) \
 	  || { echo "warning: could not install oracle tools; their tests will be skipped"; \
 	       if [ -n "$$FERROFIX_NO_SKIPS" ]; then echo "FERROFIX_NO_SKIPS: the oracle tools are required"; exit 1; fi; }; \
 	else echo "not root: oracle tools not installed; their tests will be skipped"; \

@@ -134,3 +134,39 @@ def test_convert_and_its_dataset(tmp_path: Path) -> None:
     assert rows == _rows(CAPTURE) + _rows(FILE)
     r = convert(str(FILE), "--dataset", str(tmp_path), "--partition-by", "nothing")
     assert r.returncode == 1 and "nothing" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+def test_spark_reads_the_dataset(tmp_path: Path) -> None:
+    """Apache Spark (pyspark, local mode) reads the dataset as it reads any
+    Hive-partitioned Parquet: every row, the partition column, the sums."""
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime for Spark (make tools installs openjdk-17-jre-headless)")
+    sql = pytest.importorskip("pyspark.sql")
+    ff.write_dataset(CAPTURE, tmp_path)
+    ff.write_dataset(FILE, tmp_path)
+    spark = (
+        sql.SparkSession.builder.master("local[1]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    try:
+        spark.sparkContext.setLogLevel("ERROR")
+        df = spark.read.option("mergeSchema", "true").parquet(str(tmp_path))
+        assert df.count() == _rows(CAPTURE) + _rows(FILE)
+        got = {
+            r["exporter"]: int(r["s"])
+            for r in df.groupBy("exporter")
+            .agg({"octetDeltaCount": "sum"})
+            .withColumnRenamed("sum(octetDeltaCount)", "s")
+            .collect()
+        }
+        cap = ff.read_ipfix(CAPTURE)
+        want = {"none": int(ff.read_ipfix(FILE)["octetDeltaCount"].sum())}
+        for col in ("exporterIPv4Address", "exporterIPv6Address"):
+            for addr, total in cap.groupby(col, observed=True)["octetDeltaCount"].sum().items():
+                want[str(addr)] = int(total)
+        assert got == want
+    finally:
+        spark.stop()
