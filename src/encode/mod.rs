@@ -4,6 +4,7 @@
 //! ([`TableWriter`]). Every encoding has its decoding round trip in the
 //! tests.
 
+mod arrowtypes;
 mod columns;
 mod exporter;
 mod fields;

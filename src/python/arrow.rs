@@ -16,13 +16,14 @@ use pyo3_arrow::error::PyArrowResult;
 use pyo3_arrow::{PyRecordBatch, PySchema};
 
 use super::errors;
+use super::filter::{record_filter, FilterSpec};
 use super::guard;
 use super::guard::Doing as _;
 use super::source::Source;
 use super::stream::arrow_stream;
 use crate::columnar::{
     discover_columns, discover_list_shapes, is_list, AddressForm, ColumnarOptions, ColumnarReader,
-    Prefix, PrescanLimit, RecordFilter, RecordKind,
+    PrescanLimit, RecordKind,
 };
 use crate::decode::DecoderOptions;
 use crate::session::Limits;
@@ -517,34 +518,4 @@ fn prescan_records(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// A record filter as Python hands it over (see `ferrofix._arrow._filter`):
-/// flow start range in nanoseconds since 1970, protocols, ports, prefixes.
-pub(super) type FilterSpec = (Option<(i64, i64)>, Vec<u8>, Vec<u16>, Vec<(String, u8)>);
-
-pub(super) fn record_filter(
-    (start, protocols, ports, prefixes): FilterSpec,
-) -> PyResult<RecordFilter> {
-    let prefixes = prefixes
-        .into_iter()
-        .map(|(a, length)| {
-            let address: std::net::IpAddr = a
-                .parse()
-                .map_err(|_| PyValueError::new_err(format!("{a:?} is not an IP address")))?;
-            let max = if address.is_ipv4() { 32 } else { 128 };
-            if length > max {
-                return Err(PyValueError::new_err(format!(
-                    "{a}/{length}: a prefix length is at most {max}"
-                )));
-            }
-            Ok(Prefix { address, length })
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(RecordFilter {
-        start: start.map(|(a, b)| (i128::from(a), i128::from(b))),
-        protocols,
-        ports,
-        prefixes,
-    })
 }

@@ -149,7 +149,7 @@ impl PyMeter {
         specs: Vec<String>,
         spec_files: Vec<PathBuf>,
         enterprise: u32,
-        filter: Option<super::arrow::FilterSpec>,
+        filter: Option<super::filter::FilterSpec>,
     ) -> PyResult<Self> {
         guard::guarded(
             py,
@@ -225,7 +225,7 @@ impl PyMeter {
                     batch_size,
                     addresses,
                     policy,
-                    filter: filter.map(super::arrow::record_filter).transpose()?,
+                    filter: filter.map(super::filter::record_filter).transpose()?,
                     ..ColumnarOptions::default()
                 };
                 let batches = MeterBatches::new(meter, Captures::new(readers), labels, cols, opts);

@@ -6,6 +6,7 @@
 mod arrow;
 mod convert;
 mod errors;
+mod filter;
 mod guard;
 mod health;
 mod meter;
