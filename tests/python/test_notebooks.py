@@ -44,8 +44,10 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         pytest.skip(f"the notebooks' checks need {', '.join(missing)} (make tools)")
-    # The kernel is this interpreter (the .venv with ferrofix), drawing with Agg.
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    # The kernel is this interpreter (the .venv with ferrofix), drawing with
+    # Jupyter's inline backend (as for a user: each figure an image/png
+    # output; a MPLBACKEND such as Agg would draw nothing into the notebook).
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
@@ -58,6 +60,13 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client.execute()  # raises CellExecutionError naming the cell on any error
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    # Every figure the code makes is drawn into the notebook.
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    made = sum(src.count("plt.subplots(") + src.count("plt.figure(") for src in code)
+    drawn = sum(
+        1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    )
+    assert drawn >= made, (path.name, drawn, made)
 
 
 def _this_interpreter() -> Any:
