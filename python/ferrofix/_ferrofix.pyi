@@ -144,9 +144,8 @@ class _Meter:
         specs: list[str] = ...,
         spec_files: list[os.PathLike[str]] = ...,
         enterprise: int = 32473,
-        filter: tuple[
-            tuple[int, int] | None, list[int], list[int], list[tuple[str, int]]
-        ] | None = None,
+        filter: tuple[tuple[int, int] | None, list[int], list[int], list[tuple[str, int]]]
+        | None = None,
     ) -> _Meter: ...
     @property
     def schema(self) -> Any: ...
