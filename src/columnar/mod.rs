@@ -8,6 +8,7 @@ mod column;
 mod dict;
 mod filter;
 mod nested;
+mod options;
 mod origin;
 mod plan;
 mod pool;

@@ -13,83 +13,15 @@ use super::column::Column;
 use super::nested::{check_list, is_list, list_type, ListColumn, ListShape};
 use super::origin::OriginColumns;
 use super::plan::{fixed_field, Plan, Slot, MAX_PLANS};
-use super::types::{field_for, AddressForm, ColumnKind};
+use super::types::{field_for, ColumnKind};
 use crate::decode::{decode_value, ListContext, Origin, Policy, Record, RecordSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ColumnIe, IeDef};
 use crate::session::Template;
 
-/// Which records become rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RecordKind {
-    /// Records of (non-options) templates: the flows.
-    #[default]
-    Data,
-    /// Records of options templates: what the exporter says about itself.
-    Options,
-    /// Both.
-    All,
-}
+pub use super::options::{ColumnarOptions, ColumnarStats, RecordKind};
 
-/// How the sink builds its table.
-#[derive(Debug, Clone)]
-pub struct ColumnarOptions {
-    /// Rows per batch.
-    pub batch_size: usize,
-    /// Stop after this many rows.
-    pub n_rows: Option<u64>,
-    /// Keep only records that carry every column.
-    pub require_all: bool,
-    pub kind: RecordKind,
-    pub addresses: AddressForm,
-    pub policy: Policy,
-    /// The element shapes of list columns ([`super::discover_list_shapes`]);
-    /// a list column without one holds each list's raw bytes.
-    pub list_shapes: HashMap<(u32, u16), ListShape>,
-    /// Batches of one template each (per observation domain and template
-    /// id), tagged with it.
-    pub by_template: bool,
-    /// For a capture or a listener, add the three exporter columns after
-    /// the others when `columns` names none of them (columns asked for by
-    /// name are exactly those asked for).
-    pub exporter_columns: bool,
-    /// `Some(n)`: the columns were learned from a pre-scan that stopped
-    /// after about `n` records ([`super::Discovered::complete`]): a template
-    /// met later with an IE that is no column gets a warning naming it,
-    /// whatever the policy.
-    pub partial_columns: Option<u64>,
-    /// Records to keep, decided while decoding ([`super::RecordFilter`]);
-    /// the others count as `filtered`.
-    pub filter: Option<super::RecordFilter>,
-}
-
-impl Default for ColumnarOptions {
-    fn default() -> Self {
-        ColumnarOptions {
-            batch_size: 65_536,
-            n_rows: None,
-            require_all: false,
-            kind: RecordKind::Data,
-            addresses: AddressForm::Text,
-            policy: Policy::Error,
-            list_shapes: HashMap::new(),
-            by_template: false,
-            exporter_columns: true,
-            partial_columns: None,
-            filter: None,
-        }
-    }
-}
-
-/// Counters of the sink (added to the reader's transport health).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ColumnarStats {
-    pub rows: u64,
-    /// Records dropped by `require_all` or the filter.
-    pub filtered: u64,
-    /// Values that did not fit their column, stored as null (skip/warn).
-    pub malformed_values: u64,
-}
+mod fixed;
 
 /// Decodes records into Arrow batches.
 pub struct ColumnarSink {
@@ -122,136 +54,6 @@ pub struct ColumnarSink {
 }
 
 impl ColumnarSink {
-    /// [`RecordSink::fixed_records`] for a template with list fields of a
-    /// fixed length: the other columns column by column, each list
-    /// decoded in `lists`' context (the meter's RTT histograms).
-    pub fn fixed_records_with_lists(
-        &mut self,
-        template: &Arc<Template>,
-        records: &[u8],
-        count: usize,
-        lists: &ListContext<'_>,
-    ) -> Result<bool> {
-        self.fixed_run(template, records, count, Some(lists))
-    }
-
-    /// `count` fixed-length records of `template` back to back, column by
-    /// column; list columns too when `lists` gives their context (each
-    /// record's list decoded on its own), else such a template is refused
-    /// (`Ok(false)`: the caller goes record by record).
-    fn fixed_run(
-        &mut self,
-        template: &Arc<Template>,
-        records: &[u8],
-        count: usize,
-        lists: Option<&ListContext<'_>>,
-    ) -> Result<bool> {
-        let (Some(filter), Some(len)) = (&self.opts.filter, template.fixed_record_len) else {
-            return self.fixed_run_all(template, records, count, lists);
-        };
-        // The records the filter keeps, back to back, then in bulk.
-        let compiled = filter.compile(template);
-        let mut kept = Vec::new();
-        let mut n = 0usize;
-        for rec in records.chunks_exact(len.max(1)).take(count) {
-            if compiled.keeps(template, rec) {
-                kept.extend_from_slice(rec);
-                n += 1;
-            }
-        }
-        let done = self.fixed_run_all(template, &kept, n, lists)?;
-        if done {
-            self.stats.filtered += count.saturating_sub(n) as u64;
-        }
-        Ok(done)
-    }
-
-    fn fixed_run_all(
-        &mut self,
-        template: &Arc<Template>,
-        records: &[u8],
-        count: usize,
-        lists: Option<&ListContext<'_>>,
-    ) -> Result<bool> {
-        let options = template.is_options();
-        match self.opts.kind {
-            RecordKind::Data if options => return Ok(true),
-            RecordKind::Options if !options => return Ok(true),
-            _ => {}
-        }
-        let Some(len) = template.fixed_record_len else {
-            return Ok(false);
-        };
-        let plan = self.plan_for(template);
-        if plan.nested && lists.is_none() {
-            return Ok(false);
-        }
-        // Columns whose values might not fit are checked in bulk first; if
-        // any value does not fit, the set goes record by record.
-        for &column in &plan.checked {
-            let Slot::Checked(index) = plan.slots[column] else {
-                continue;
-            };
-            if self.nested[column] {
-                // Lists are checked as they are decoded.
-                continue;
-            }
-            let (field, strided) = fixed_field(template, index, records, len);
-            let fits = self.columns[column].fixed_fit(field.decoder, strided);
-            if !fits {
-                return Ok(false);
-            }
-        }
-        if self.opts.require_all && !plan.complete {
-            self.stats.filtered += count as u64;
-            return Ok(true);
-        }
-        self.enter(template, &plan)?;
-        let mut start = 0;
-        while start < count && !self.full() {
-            let room = self.opts.batch_size - self.rows_in_batch;
-            let left = self.opts.n_rows.map_or(u64::MAX, |n| n - self.stats.rows);
-            let take = (count - start)
-                .min(room)
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
-            let chunk = records
-                .get(start * len..(start + take) * len)
-                .unwrap_or_default();
-            for ((slot, col), &nested) in plan
-                .slots
-                .iter()
-                .zip(self.columns.iter_mut())
-                .zip(&self.nested)
-            {
-                match *slot {
-                    Slot::Checked(index) if nested => {
-                        let (field, strided) = fixed_field(template, index, chunk, len);
-                        if let Some(ctx) = lists {
-                            for bytes in strided.fields() {
-                                col.append_nested(&decode_value(field.decoder, bytes), ctx, 0);
-                            }
-                        }
-                    }
-                    Slot::Fast(index) | Slot::Checked(index) => {
-                        let (field, strided) = fixed_field(template, index, chunk, len);
-                        col.append_fixed(field.decoder, strided);
-                    }
-                    Slot::Missing => col.append_nulls(take),
-                }
-            }
-            if let Some(o) = &mut self.origin {
-                o.append(take);
-            }
-            self.rows_in_batch += take;
-            self.stats.rows += take as u64;
-            start += take;
-            if self.rows_in_batch >= self.opts.batch_size {
-                self.flush()?;
-            }
-        }
-        Ok(true)
-    }
-
     /// A sink producing one column per IE occurrence in `columns`, in
     /// that order, each named by [`ColumnIe::name`].
     pub fn new(columns: &[ColumnIe], opts: ColumnarOptions) -> Self {
