@@ -170,22 +170,27 @@ pub(crate) fn ntp_word(t: &DateTime, micro: bool) -> Result<u64, Refusal> {
     Ok((u64::from(secs) << 32) | frac.min(u64::from(u32::MAX)))
 }
 
-/// Write the low `n` octets of `v` (1 to 8), big-endian, at `at` of a
-/// record being filled, as one 8-octet store: the octets past `n` are
-/// scratch that the next field overwrites, so `buf` holds 8 octets of
-/// slack past the record (no branch on the width, which varies field to
-/// field). `false` when `buf` is too short (the caller's layout is wrong).
+/// Write the low octets of `v`, big-endian, at `at` of a record being
+/// filled, as one 8-octet store: the octets past the field are scratch
+/// that the next field overwrites, so `buf` holds 8 octets of slack past
+/// the record (no branch on the width, which varies field to field).
+/// `shift` is the field's [`word_shift`], worked out once per field of a
+/// layout. `false` when `buf` is too short (the caller's layout is wrong).
+/// The shift of a word field of `n` octets for [`put_word_at`] (64 - 8n),
+/// or `None` outside 1 to 8.
+pub(crate) fn word_shift(n: usize) -> Option<u8> {
+    // 1 <= n <= 8: 0 to 56, nothing wraps.
+    (1..=8)
+        .contains(&n)
+        .then(|| 64u8.wrapping_sub((n as u8).wrapping_mul(8)))
+}
+
 #[inline]
-pub(crate) fn put_word_at(buf: &mut [u8], at: usize, v: u64, n: usize) -> bool {
-    if !(1..=8).contains(&n) {
-        return false;
-    }
+pub(crate) fn put_word_at(buf: &mut [u8], at: usize, v: u64, shift: u8) -> bool {
     let Some(w) = buf.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<8>) else {
         return false;
     };
-    // 1 <= n <= 8: the shift is 0 to 56, nothing wraps.
-    let shift = 64u32.wrapping_sub((n as u32).wrapping_mul(8));
-    *w = v.checked_shl(shift).unwrap_or(0).to_be_bytes();
+    *w = v.checked_shl(u32::from(shift)).unwrap_or(0).to_be_bytes();
     true
 }
 
@@ -376,15 +381,15 @@ mod tests {
                 let mut want = Vec::new();
                 put_unsigned(v, n as u16, &mut want).unwrap();
                 let mut buf = [0xEEu8; 3 + 8];
-                assert!(put_word_at(&mut buf, 3, v, n));
+                assert!(put_word_at(&mut buf, 3, v, word_shift(n).unwrap()));
                 assert_eq!(&buf[3..3 + n], &want[..], "{v:#x} in {n}");
                 assert_eq!(&buf[..3], &[0xEE; 3]);
             }
         }
         let mut buf = [0u8; 8];
-        assert!(!put_word_at(&mut buf, 0, 1, 0));
-        assert!(!put_word_at(&mut buf, 0, 1, 9));
-        assert!(!put_word_at(&mut buf, 1, 1, 1));
+        assert_eq!(word_shift(0), None);
+        assert_eq!(word_shift(9), None);
+        assert!(!put_word_at(&mut buf, 1, 1, word_shift(1).unwrap()));
         assert_eq!(
             unsigned_word(256, 1),
             Err("256 does not fit 1 octets (unsigned)".into())

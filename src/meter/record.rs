@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use super::fill::Fields;
+use super::fill::{self, Fields, Step};
 use super::flow::Flow;
 use super::tcpfields::{self, Tf};
 use super::tcpvalues;
@@ -235,7 +235,7 @@ fn reverse_name(name: &str, reverse: bool) -> String {
 /// record length (every field is fixed-length, [`check_lengths`]).
 struct Layout {
     template: Arc<Template>,
-    what: Vec<(What, u16)>,
+    steps: Vec<Step>,
     len: usize,
 }
 
@@ -378,7 +378,7 @@ impl Records {
         let len = check_lengths(&what, version, &template)?;
         made.layouts.push(Arc::new(Layout {
             template,
-            what,
+            steps: fill::compile(&what),
             len,
         }));
         made.index.insert(key, i);
@@ -472,7 +472,7 @@ impl Records {
         // whole-word writes of `put_word_at`, then cut to its length.
         let start = out.len();
         out.resize(start.saturating_add(l.len).saturating_add(8), 0);
-        let filled = at.fill(&l.what, out.get_mut(start..).unwrap_or_default());
+        let filled = at.fill(&l.steps, out.get_mut(start..).unwrap_or_default());
         match filled {
             Ok(()) => {
                 out.truncate(start.saturating_add(l.len));

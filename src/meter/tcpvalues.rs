@@ -17,15 +17,15 @@ fn us(ns: f64) -> u64 {
 /// A connection's values as its record's TCP fields read them, gathered
 /// once a record rather than once a field: the counters the analysis keeps
 /// apart, the RTT statistics of every method merged.
-pub struct ConnValues<'a> {
+struct ConnValues<'a> {
     pub conn: &'a Conn,
     /// By key side.
     dirs: [DirValues<'a>; 2],
 }
 
 /// A direction's part of [`ConnValues`].
-pub struct DirValues<'a> {
-    pub dir: &'a Dir,
+struct DirValues<'a> {
+    dir: &'a Dir,
     seq: SeqCounts,
     events: WindowEvents,
     losses: Losses,
@@ -35,7 +35,7 @@ pub struct DirValues<'a> {
 }
 
 impl<'a> ConnValues<'a> {
-    pub fn of(conn: &'a Conn) -> Self {
+    fn of(conn: &'a Conn) -> Self {
         let dir = |d: &'a Dir| DirValues {
             dir: d,
             seq: d.seq.counts(),
@@ -50,24 +50,132 @@ impl<'a> ConnValues<'a> {
             dirs: [dir(&conn.dir[0]), dir(&conn.dir[1])],
         }
     }
+}
 
-    /// Key side `side`'s values.
-    pub fn dir(&self, side: usize) -> &DirValues<'a> {
-        &self.dirs[side & 1]
+/// Every TCP value of `conn`'s record: the forward direction's (key side
+/// `fwd`), the reverse's and the connection's.
+pub fn tables(
+    conn: &Conn,
+    fwd: usize,
+    forward: &mut DirTable,
+    reverse: &mut DirTable,
+    connection: &mut ConnTable,
+) {
+    let cv = ConnValues::of(conn);
+    dir_table(&cv.dirs[fwd & 1], forward);
+    dir_table(&cv.dirs[(fwd ^ 1) & 1], reverse);
+    conn_table(&cv, connection);
+}
+
+/// A direction's TCP values by [`Tf::slot`]: every per-direction field of
+/// the template, whatever the layout, read off the analysis once a record
+/// (the signed chirps as their two's complement).
+pub type DirTable = [u64; DIR_SLOTS];
+
+/// The per-connection values by [`Tf::slot`].
+pub type ConnTable = [u64; CONN_SLOTS];
+
+/// Slots of a [`DirTable`]: the per-direction fields, the RTT statistics
+/// of the three methods taking six each.
+pub const DIR_SLOTS: usize = RTT_SLOT + 3 * 6;
+/// Slots of a [`ConnTable`].
+pub const CONN_SLOTS: usize = 7;
+const RTT_SLOT: usize = 50;
+
+impl Tf {
+    /// The field's place in its table: a [`DirTable`] for the
+    /// per-direction fields, a [`ConnTable`] for the per-connection ones.
+    #[allow(clippy::match_same_arms)] // the two tables' numbers overlap
+    #[inline]
+    pub const fn slot(self) -> usize {
+        match self {
+            Tf::SequenceCount => 0,
+            Tf::RetransmitCount => 1,
+            Tf::MaxSequenceJump => 2,
+            Tf::EctMarks => 3,
+            Tf::CeMarks => 4,
+            Tf::DeclaredMss => 5,
+            Tf::ObservedMss => 6,
+            Tf::SequenceLoss => 7,
+            Tf::SequenceJumps => 8,
+            Tf::LossEvents => 9,
+            Tf::Characteristics => 10,
+            Tf::DupAcks => 11,
+            Tf::SelAcks => 12,
+            Tf::MinRwin => 13,
+            Tf::MeanRwin => 14,
+            Tf::MaxRwin => 15,
+            Tf::ReceiverStalls => 16,
+            Tf::TimestampFrequency => 17,
+            Tf::HandshakeHalf => 18,
+            Tf::RetransmittedOctets => 19,
+            Tf::FastRetransmits => 20,
+            Tf::TimeoutRetransmits => 21,
+            Tf::TailLossProbes => 22,
+            Tf::SpuriousRetransmits => 23,
+            Tf::WindowProbes => 24,
+            Tf::ReorderedSegments => 25,
+            Tf::ReorderedOctets => 26,
+            Tf::UpstreamLoss => 27,
+            Tf::RepairedSegments => 28,
+            Tf::RepairedOctets => 29,
+            Tf::AckedUnseen => 30,
+            Tf::AckedUnseenOctets => 31,
+            Tf::MaxFlight => 32,
+            Tf::MeanFlight => 33,
+            Tf::ZeroWindowUs => 34,
+            Tf::Dsacks => 35,
+            Tf::SackBlocks => 36,
+            Tf::Ect1 => 37,
+            Tf::Ece => 38,
+            Tf::Cwr => 39,
+            Tf::OptionsSeen => 40,
+            Tf::WindowScale => 41,
+            Tf::LastSynFlags => 42,
+            Tf::MinIot => 43,
+            Tf::MaxIot => 44,
+            Tf::MinChirp => 45,
+            Tf::MaxChirp => 46,
+            Tf::MeanChirp => 47,
+            Tf::InitialWindow => 48,
+            // Written as octets (`hist_octets`), never from the table.
+            Tf::RttHistogram => 49,
+            // Small numbers: nothing wraps.
+            Tf::Rtt(m, s) => RTT_SLOT
+                .wrapping_add(6usize.wrapping_mul(m as usize))
+                .wrapping_add(s as usize),
+            // The per-connection table's.
+            Tf::QofMinRttMs => 0,
+            Tf::QofMeanRttMs => 1,
+            Tf::QofLastRttMs => 2,
+            Tf::QofRttSamples => 3,
+            Tf::HandshakeRtt => 4,
+            Tf::Quality => 5,
+            Tf::EcnNegotiated => 6,
+        }
     }
 }
 
-fn stats_of(v: &DirValues<'_>, m: Method) -> Stats {
-    match m {
-        Method::All => v.all,
-        Method::SeqAck => v.dir.rtt.seq_ack,
-        Method::Ts => v.dir.rtt.ts,
+/// The RTT statistics of method `m` into their six slots.
+#[allow(clippy::cast_precision_loss)] // nanoseconds far below 2^52
+fn rtt_slots(t: &mut DirTable, m: Method, st: &Stats) {
+    let mut v = [0u64; 6];
+    v[Stat::Min as usize] = us(st.min as f64);
+    v[Stat::Mean as usize] = us(st.mean());
+    v[Stat::Max as usize] = us(st.max as f64);
+    v[Stat::StdDev as usize] = us(st.std_dev());
+    v[Stat::Smoothed as usize] = us(st.smoothed());
+    v[Stat::Count as usize] = u64::from(st.count);
+    let at = Tf::Rtt(m, Stat::Min).slot();
+    if let Some(d) = t.get_mut(at..).and_then(<[u64]>::first_chunk_mut::<6>) {
+        *d = v;
     }
 }
 
-/// A per-direction field's value for direction `v` of `cv`.
-#[allow(clippy::cast_precision_loss)] // nanoseconds and octets far below 2^52
-pub fn dir_word(cv: &ConnValues<'_>, v: &DirValues<'_>, field: Tf) -> u64 {
+/// Every per-direction field's value for direction `v`: the definition of
+/// each field's unit and rounding.
+#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)] // ns and octets far below 2^52
+fn dir_table(v: &DirValues<'_>, t: &mut DirTable) {
     let dir = v.dir;
     let seq = &v.seq;
     let win = &dir.win;
@@ -75,66 +183,63 @@ pub fn dir_word(cv: &ConnValues<'_>, v: &DirValues<'_>, field: Tf) -> u64 {
     let losses = &v.losses;
     let marks = &dir.marks;
     let rtx = &losses.rtx;
-    match field {
-        Tf::SequenceCount => seq.advanced,
-        Tf::RetransmitCount => u64::from(seq.retransmitted_segments),
-        Tf::MaxSequenceJump => seq.max_jump.min(u64::from(u32::MAX)),
-        Tf::EctMarks => u64::from(marks.ect0.saturating_add(marks.ect1)),
-        Tf::CeMarks => u64::from(marks.ce),
-        Tf::DeclaredMss => u64::from(marks.declared_mss.unwrap_or(0)),
-        Tf::ObservedMss => u64::from(marks.observed_mss.min(u32::from(u16::MAX))),
-        Tf::SequenceLoss => v.never_seen,
-        Tf::SequenceJumps => u64::from(seq.jumps),
-        Tf::LossEvents => u64::from(losses.loss_events),
-        Tf::Characteristics => u64::from(marks.characteristics),
-        Tf::DupAcks => u64::from(events.dup_acks),
-        Tf::SelAcks => u64::from(events.sack_packets),
-        Tf::MinRwin => u64::from(win.rwin.min),
-        Tf::MeanRwin => round_half_up(win.rwin.mean()).min(u64::from(u32::MAX)),
-        Tf::MaxRwin => u64::from(win.rwin.max),
-        Tf::ReceiverStalls => u64::from(events.zero_events),
-        Tf::TimestampFrequency => v.ts_frequency.unwrap_or(0).min(u64::from(u32::MAX)),
-        Tf::Rtt(m, stat) => {
-            let st = stats_of(v, m);
-            match stat {
-                Stat::Min => us(st.min as f64),
-                Stat::Mean => us(st.mean()),
-                Stat::Max => us(st.max as f64),
-                Stat::StdDev => us(st.std_dev()),
-                Stat::Smoothed => us(st.smoothed()),
-                Stat::Count => u64::from(st.count),
-            }
-        }
-        Tf::HandshakeHalf => us(dir.rtt.handshake.get().unwrap_or(0) as f64),
-        Tf::RetransmittedOctets => seq.retransmitted_octets,
-        Tf::FastRetransmits => u64::from(rtx.fast),
-        Tf::TimeoutRetransmits => u64::from(rtx.timeout),
-        Tf::TailLossProbes => u64::from(rtx.tail_loss_probe),
-        Tf::SpuriousRetransmits => u64::from(rtx.spurious),
-        Tf::WindowProbes => u64::from(rtx.probe),
-        Tf::ReorderedSegments => u64::from(seq.reordered_segments),
-        Tf::ReorderedOctets => seq.reordered_octets,
-        Tf::UpstreamLoss => seq.repaired_octets.saturating_add(v.never_seen),
-        Tf::RepairedSegments => u64::from(seq.repaired_segments),
-        Tf::RepairedOctets => seq.repaired_octets,
-        Tf::AckedUnseen => u64::from(losses.acked_unseen),
-        Tf::AckedUnseenOctets => losses.acked_unseen_octets,
-        Tf::MaxFlight => u64::from(win.flight.max),
-        Tf::MeanFlight => round_half_up(win.flight.mean()),
-        Tf::ZeroWindowUs => ns_to_us(events.zero_ns as f64),
-        Tf::Dsacks => u64::from(events.dsacks),
-        Tf::SackBlocks => u64::from(events.sack_blocks),
-        Tf::Ect1 => u64::from(marks.ect1),
-        Tf::Ece => u64::from(marks.ece),
-        Tf::Cwr => u64::from(marks.cwr),
-        Tf::OptionsSeen => u64::from(marks.options),
-        Tf::WindowScale => u64::from(marks.window_scale.unwrap_or(0)),
-        Tf::LastSynFlags => u64::from(marks.last_syn_flags.unwrap_or(0)),
-        Tf::MinIot => ns_to_ms(marks.iot.min as f64),
-        Tf::MaxIot => ns_to_ms(marks.iot.max as f64),
-        Tf::InitialWindow => u64::try_from(dir.initial_window.get().unwrap_or(0)).unwrap_or(0),
-        _ => conn_word(cv, field),
-    }
+    let chirp = &marks.chirp;
+    // The chirps in milliseconds rounded to nearest, signed.
+    let ms_signed = |ns: f64| ((ns / 1e6).round() as i64) as u64;
+    t[const { Tf::SequenceCount.slot() }] = seq.advanced;
+    t[const { Tf::RetransmitCount.slot() }] = u64::from(seq.retransmitted_segments);
+    t[const { Tf::MaxSequenceJump.slot() }] = seq.max_jump.min(u64::from(u32::MAX));
+    t[const { Tf::EctMarks.slot() }] = u64::from(marks.ect0.saturating_add(marks.ect1));
+    t[const { Tf::CeMarks.slot() }] = u64::from(marks.ce);
+    t[const { Tf::DeclaredMss.slot() }] = u64::from(marks.declared_mss.unwrap_or(0));
+    t[const { Tf::ObservedMss.slot() }] = u64::from(marks.observed_mss.min(u32::from(u16::MAX)));
+    t[const { Tf::SequenceLoss.slot() }] = v.never_seen;
+    t[const { Tf::SequenceJumps.slot() }] = u64::from(seq.jumps);
+    t[const { Tf::LossEvents.slot() }] = u64::from(losses.loss_events);
+    t[const { Tf::Characteristics.slot() }] = u64::from(marks.characteristics);
+    t[const { Tf::DupAcks.slot() }] = u64::from(events.dup_acks);
+    t[const { Tf::SelAcks.slot() }] = u64::from(events.sack_packets);
+    t[const { Tf::MinRwin.slot() }] = u64::from(win.rwin.min);
+    t[const { Tf::MeanRwin.slot() }] = round_half_up(win.rwin.mean()).min(u64::from(u32::MAX));
+    t[const { Tf::MaxRwin.slot() }] = u64::from(win.rwin.max);
+    t[const { Tf::ReceiverStalls.slot() }] = u64::from(events.zero_events);
+    t[const { Tf::TimestampFrequency.slot() }] =
+        v.ts_frequency.unwrap_or(0).min(u64::from(u32::MAX));
+    rtt_slots(t, Method::All, &v.all);
+    rtt_slots(t, Method::SeqAck, &dir.rtt.seq_ack);
+    rtt_slots(t, Method::Ts, &dir.rtt.ts);
+    t[const { Tf::HandshakeHalf.slot() }] = us(dir.rtt.handshake.get().unwrap_or(0) as f64);
+    t[const { Tf::RetransmittedOctets.slot() }] = seq.retransmitted_octets;
+    t[const { Tf::FastRetransmits.slot() }] = u64::from(rtx.fast);
+    t[const { Tf::TimeoutRetransmits.slot() }] = u64::from(rtx.timeout);
+    t[const { Tf::TailLossProbes.slot() }] = u64::from(rtx.tail_loss_probe);
+    t[const { Tf::SpuriousRetransmits.slot() }] = u64::from(rtx.spurious);
+    t[const { Tf::WindowProbes.slot() }] = u64::from(rtx.probe);
+    t[const { Tf::ReorderedSegments.slot() }] = u64::from(seq.reordered_segments);
+    t[const { Tf::ReorderedOctets.slot() }] = seq.reordered_octets;
+    t[const { Tf::UpstreamLoss.slot() }] = seq.repaired_octets.saturating_add(v.never_seen);
+    t[const { Tf::RepairedSegments.slot() }] = u64::from(seq.repaired_segments);
+    t[const { Tf::RepairedOctets.slot() }] = seq.repaired_octets;
+    t[const { Tf::AckedUnseen.slot() }] = u64::from(losses.acked_unseen);
+    t[const { Tf::AckedUnseenOctets.slot() }] = losses.acked_unseen_octets;
+    t[const { Tf::MaxFlight.slot() }] = u64::from(win.flight.max);
+    t[const { Tf::MeanFlight.slot() }] = round_half_up(win.flight.mean());
+    t[const { Tf::ZeroWindowUs.slot() }] = ns_to_us(events.zero_ns as f64);
+    t[const { Tf::Dsacks.slot() }] = u64::from(events.dsacks);
+    t[const { Tf::SackBlocks.slot() }] = u64::from(events.sack_blocks);
+    t[const { Tf::Ect1.slot() }] = u64::from(marks.ect1);
+    t[const { Tf::Ece.slot() }] = u64::from(marks.ece);
+    t[const { Tf::Cwr.slot() }] = u64::from(marks.cwr);
+    t[const { Tf::OptionsSeen.slot() }] = u64::from(marks.options);
+    t[const { Tf::WindowScale.slot() }] = u64::from(marks.window_scale.unwrap_or(0));
+    t[const { Tf::LastSynFlags.slot() }] = u64::from(marks.last_syn_flags.unwrap_or(0));
+    t[const { Tf::MinIot.slot() }] = ns_to_ms(marks.iot.min as f64);
+    t[const { Tf::MaxIot.slot() }] = ns_to_ms(marks.iot.max as f64);
+    t[const { Tf::MinChirp.slot() }] = ms_signed(chirp.min as f64);
+    t[const { Tf::MaxChirp.slot() }] = ms_signed(chirp.max as f64);
+    t[const { Tf::MeanChirp.slot() }] = ms_signed(chirp.mean());
+    t[const { Tf::InitialWindow.slot() }] =
+        u64::try_from(dir.initial_window.get().unwrap_or(0)).unwrap_or(0);
 }
 
 /// Octets of the RTT histogram field: a basicList header (semantic,
@@ -161,52 +266,53 @@ pub fn hist_octets(dir: &Dir, element: (u32, u16), out: &mut [u8]) -> bool {
 }
 
 impl Tf {
-    /// Whether the field is signed ([`dir_signed`]).
+    /// Whether the field is signed (its [`DirTable`] slot holds the two's
+    /// complement).
     pub fn signed(self) -> bool {
         matches!(self, Tf::MinChirp | Tf::MaxChirp | Tf::MeanChirp)
     }
 }
 
-/// A signed per-direction field's value (the chirps, in milliseconds
-/// rounded to nearest).
-#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)] // ms of ns spans
-pub fn dir_signed(dir: &Dir, field: Tf) -> i64 {
-    let c = &dir.marks.chirp;
-    let ns = match field {
-        Tf::MinChirp => c.min as f64,
-        Tf::MaxChirp => c.max as f64,
-        Tf::MeanChirp => c.mean(),
-        _ => 0.0,
-    };
-    (ns / 1e6).round() as i64
+/// The per-connection fields' values.
+#[allow(clippy::cast_precision_loss)] // nanoseconds far below 2^52
+fn conn_table(cv: &ConnValues<'_>, t: &mut ConnTable) {
+    let (c, a, b) = (cv.conn, &cv.dirs[0].all, &cv.dirs[1].all);
+    // The round trip at the OP: the sum of the two halves.
+    t[const { Tf::QofMinRttMs.slot() }] = ns_to_ms(a.min.saturating_add(b.min) as f64);
+    t[const { Tf::QofMeanRttMs.slot() }] = ns_to_ms(a.mean() + b.mean());
+    t[const { Tf::QofLastRttMs.slot() }] = ns_to_ms(a.smoothed() + b.smoothed());
+    t[const { Tf::QofRttSamples.slot() }] = u64::from(a.count.saturating_add(b.count));
+    t[const { Tf::HandshakeRtt.slot() }] =
+        us(c.hs
+            .syn_to_synack
+            .get()
+            .unwrap_or(0)
+            .saturating_add(c.hs.synack_to_ack.get().unwrap_or(0)) as f64);
+    t[const { Tf::Quality.slot() }] = u64::from(c.quality());
+    // RFC 7011 §6.1.5: true is 1, false is 2.
+    t[const { Tf::EcnNegotiated.slot() }] = if c.hs.ecn { 1 } else { 2 };
 }
 
-/// A per-connection field's value.
-#[allow(clippy::cast_precision_loss)] // nanoseconds far below 2^52
-pub fn conn_word(cv: &ConnValues<'_>, f: Tf) -> u64 {
-    let (c, a, b) = (cv.conn, &cv.dirs[0].all, &cv.dirs[1].all);
-    match f {
-        // The round trip at the OP: the sum of the two halves.
-        Tf::QofMinRttMs => ns_to_ms(a.min.saturating_add(b.min) as f64),
-        Tf::QofMeanRttMs => ns_to_ms(a.mean() + b.mean()),
-        Tf::QofLastRttMs => ns_to_ms(a.smoothed() + b.smoothed()),
-        Tf::QofRttSamples => u64::from(a.count.saturating_add(b.count)),
-        Tf::HandshakeRtt => {
-            us(c.hs
-                .syn_to_synack
-                .get()
-                .unwrap_or(0)
-                .saturating_add(c.hs.synack_to_ack.get().unwrap_or(0)) as f64)
-        }
-        Tf::Quality => u64::from(c.quality()),
-        // RFC 7011 §6.1.5: true is 1, false is 2.
-        Tf::EcnNegotiated => {
-            if c.hs.ecn {
-                1
-            } else {
-                2
-            }
-        }
-        _ => 0,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meter::tcpfields::{per_connection, per_direction};
+
+    /// Every field of the templates has a slot of its own in its table: no
+    /// two fields' values overwrite each other.
+    #[test]
+    fn every_field_has_a_slot_of_its_own() {
+        let mut dir: Vec<usize> = per_direction().iter().map(|f| f.1.slot()).collect();
+        let n = dir.len();
+        dir.sort_unstable();
+        dir.dedup();
+        assert_eq!(dir.len(), n, "two per-direction fields share a slot");
+        assert!(dir.iter().all(|&s| s < DIR_SLOTS));
+        let mut conn: Vec<usize> = per_connection().iter().map(|f| f.1.slot()).collect();
+        let n = conn.len();
+        conn.sort_unstable();
+        conn.dedup();
+        assert_eq!(conn.len(), n, "two per-connection fields share a slot");
+        assert!(conn.iter().all(|&s| s < CONN_SLOTS));
     }
 }
