@@ -308,7 +308,8 @@ pub(crate) fn encode_ended(
 ) -> Result<usize> {
     let mut n = 0usize;
     for e in ended.drain(..) {
-        let i = records.layout_of(&e.flow)?;
+        let l = records.layout_of(&e.flow)?;
+        let i = l.index;
         if pending.len() <= i {
             pending.resize_with(i.saturating_add(1), Pending::default);
         }
@@ -317,7 +318,7 @@ pub(crate) fn encode_ended(
                 "no pending buffer for meter template {i}"
             ))));
         };
-        records.encode(i, &e.flow, e.reason, &mut p.bytes)?;
+        records.encode(&l, &e.flow, e.reason, &mut p.bytes)?;
         p.count = p.count.saturating_add(1);
         n = n.saturating_add(1);
     }

@@ -233,7 +233,9 @@ fn reverse_name(name: &str, reverse: bool) -> String {
 /// One template and what its fields hold, with their lengths (read once
 /// here rather than from the template's field list per record), and its
 /// record length (every field is fixed-length, [`check_lengths`]).
-struct Layout {
+pub struct Layout {
+    /// Its index among the meter's templates (made in this order).
+    pub index: usize,
     template: Arc<Template>,
     steps: Vec<Step>,
     len: usize,
@@ -377,6 +379,7 @@ impl Records {
         let what: Vec<(What, u16)> = fl.into_iter().map(|(_, w)| w).zip(lengths).collect();
         let len = check_lengths(&what, version, &template)?;
         made.layouts.push(Arc::new(Layout {
+            index: i,
             template,
             steps: fill::compile(&what),
             len,
@@ -407,9 +410,9 @@ impl Records {
         &self.columns
     }
 
-    /// Index of the template for `flow` (made now if it is the first
-    /// record of its kind).
-    pub fn layout_of(&self, flow: &Flow) -> Result<usize> {
+    /// The template for `flow` (made now if it is the first record of its
+    /// kind).
+    pub fn layout_of(&self, flow: &Flow) -> Result<Arc<Layout>> {
         let kind = Kind::of(flow);
         let version = if flow.key.version == 6 { 6 } else { 4 };
         let times = Times::of(flow);
@@ -421,18 +424,28 @@ impl Records {
             (Kind::Tcp, _) if self.tcp_metrics => tcpfields::ANALYSED,
             _ => 0,
         };
-        let made = self
-            .made
+        let key = {
+            let made = self.made.read().unwrap_or_else(PoisonError::into_inner);
+            // Out of templates: the one without optional fields (one per
+            // time form, version and kind: bounded).
+            let key = if made.layouts.len() >= MAX_TEMPLATES {
+                (times, version, kind, tcpfields::ANALYSED & mask)
+            } else {
+                (times, version, kind, mask)
+            };
+            if let Some(l) = made.index.get(&key).and_then(|&i| made.layouts.get(i)) {
+                return Ok(l.clone());
+            }
+            key
+        };
+        let i = self.make(key)?;
+        self.made
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .layouts
-            .len();
-        if made >= MAX_TEMPLATES {
-            // Out of templates: the one without optional fields (one per
-            // time form, version and kind: bounded).
-            return self.make((times, version, kind, tcpfields::ANALYSED & mask));
-        }
-        self.make((times, version, kind, mask))
+            .get(i)
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::Encode("no such meter template".into())))
     }
 
     /// The template at `index`.
@@ -446,20 +459,8 @@ impl Records {
     }
 
     /// Append `flow`'s record (ended for `reason`) to `out`, in the
-    /// template at `index` ([`Records::layout_of`]).
-    pub fn encode(&self, index: usize, flow: &Flow, reason: u8, out: &mut Vec<u8>) -> Result<()> {
-        let layout = self
-            .made
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .layouts
-            .get(index)
-            .cloned();
-        let Some(l) = layout else {
-            return Err(Error::new(ErrorKind::Encode(
-                "no such meter template".into(),
-            )));
-        };
+    /// template `l` ([`Records::layout_of`]).
+    pub fn encode(&self, l: &Layout, flow: &Flow, reason: u8, out: &mut Vec<u8>) -> Result<()> {
         let fwd = if self.biflow { flow.initiator & 1 } else { 0 };
         let at = Fields {
             f: flow,
