@@ -122,7 +122,7 @@ $(NFS_VENV)/.stamp:
 bench-meter: $(BUILD_STAMP) tools $(METER_CAPTURES) $(NFS_VENV)/.stamp
 	$(VPY) benches/meter_peers.py $(METER_CAPTURES) \
 	  --nfstream-python $(NFS_VENV)/bin/python
-	FERROFIX_BENCH_CAPTURE=bench-data/meter-400mb-s96.pcap cargo bench --bench meter
+	FERROFIX_BENCH_CAPTURE=bench-data/meter-400mb-s96.pcap cargo bench --bench meter --features mimalloc
 
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz

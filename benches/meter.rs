@@ -224,6 +224,8 @@ fn cpu_seconds() -> f64 {
 type Stage = (&'static str, Box<dyn Fn(&Path) -> u64>);
 
 fn main() {
+    #[cfg(feature = "mimalloc")]
+    ferrofix::tune_allocator();
     let path = capture();
     let runs: usize = std::env::var("FERROFIX_BENCH_RUNS")
         .ok()

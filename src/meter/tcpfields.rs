@@ -388,7 +388,7 @@ fn present(g: Group, c: &Conn, d: &Dir) -> bool {
         Group::LastSyn => d.marks.last_syn_flags.is_some(),
         Group::Iot => d.marks.iot.any(),
         Group::Chirp => d.marks.chirp.any(),
-        Group::InitialWindow => d.initial_window.is_some(),
+        Group::InitialWindow => d.initial_window().is_some(),
         Group::HandshakeRtt => c.hs.syn_to_synack.is_some() && c.hs.synack_to_ack.is_some(),
         Group::QofRtt => c.dir.iter().all(|d| d.rtt.any()),
     }

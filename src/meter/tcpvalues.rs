@@ -239,7 +239,7 @@ fn dir_table(v: &DirValues<'_>, t: &mut DirTable) {
     t[const { Tf::MaxChirp.slot() }] = ms_signed(chirp.max as f64);
     t[const { Tf::MeanChirp.slot() }] = ms_signed(chirp.mean());
     t[const { Tf::InitialWindow.slot() }] =
-        u64::try_from(dir.initial_window.get().unwrap_or(0)).unwrap_or(0);
+        u64::try_from(dir.initial_window().unwrap_or(0)).unwrap_or(0);
 }
 
 /// Octets of the RTT histogram field: a basicList header (semantic,

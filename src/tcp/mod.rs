@@ -99,11 +99,15 @@ pub struct Dir {
     probed: bool,
     /// d's window scale applies (both SYNs offered the option).
     scaled: bool,
-    /// The octets d sent before the other side first acknowledged any of
-    /// its data: its initial window as far as the OP saw (from d's first
-    /// data octet to the end of the last segment sent before that ACK).
-    pub initial_window: OptI64,
-    first_flight: i64,
+    /// Until the other side first acknowledges any of d's data, the end
+    /// of d's data sent so far; then the octets d sent before that ACK:
+    /// its initial window as far as the OP saw (from d's first data octet
+    /// to the end of the last segment sent before that ACK). One field for
+    /// both keeps a connection's state within a size class of the
+    /// allocator (`a_connections_state_stays_within_its_budget`).
+    flight_or_window: i64,
+    /// `flight_or_window` holds the initial window.
+    window_known: bool,
     pub syn_seen: bool,
 }
 
@@ -115,11 +119,11 @@ pub struct Handshake {
     syn_t: OptI64,
     syn_side: u8,
     syn_seq: u32,
-    syns: u32,
+    syns: u16,
     /// The SYN/ACK's time, sequence number and how often it was seen.
     synack_t: OptI64,
     synack_seq: u32,
-    synacks: u32,
+    synacks: u16,
     /// The two halves, once measured.
     pub syn_to_synack: OptI64,
     pub synack_to_ack: OptI64,
@@ -265,8 +269,8 @@ impl Conn {
             }
             if seen.new > 0 {
                 d.marks.advanced(now, tsval);
-                if d.initial_window.is_none() {
-                    d.first_flight = seen.end;
+                if !d.window_known {
+                    d.flight_or_window = seen.end;
                 }
             }
             if seen.again > 0 || seen.jump > 0 {
@@ -331,10 +335,10 @@ impl Conn {
             if let Some(at) = ob.ack {
                 let advanced = r.rtt.acked_position().is_none_or(|p| at > p);
                 // The first ACK of r's data ends r's first flight.
-                if r.initial_window.is_none() {
+                if !r.window_known {
                     if let Some(first) = r.seq.first().filter(|&f| at > f) {
-                        let w = r.first_flight.saturating_sub(first).max(0);
-                        r.initial_window = OptI64::some(w);
+                        r.flight_or_window = r.flight_or_window.saturating_sub(first).max(0);
+                        r.window_known = true;
                     }
                 }
                 if advanced {
@@ -439,7 +443,7 @@ impl Conn {
                         // Ambiguous: mark measured-as-nothing so a later
                         // ACK is not taken either.
                         h.synack_to_ack = OptI64::NONE;
-                        h.synacks = u32::MAX;
+                        h.synacks = u16::MAX;
                     }
                 }
             }
@@ -477,6 +481,13 @@ impl Conn {
 }
 
 impl Dir {
+    /// The octets this direction sent before the other side first
+    /// acknowledged any of its data (its initial window as far as the OP
+    /// saw), once that ACK is seen.
+    pub fn initial_window(&self) -> Option<i64> {
+        self.window_known.then_some(self.flight_or_window)
+    }
+
     /// Retransmission classes, loss events and ACKs of unseen data.
     pub fn losses(&self) -> Losses {
         self.losses.as_deref().copied().unwrap_or_default()

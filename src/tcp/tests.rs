@@ -436,7 +436,7 @@ fn iot_chirp_and_initial_window_of_a_first_flight() {
     // The first ACK of data ends the first flight: 300 octets.
     c.segment(S, &seg(120.0, 1, 101, ACK, 0));
     let d = &c.dir[C];
-    assert_eq!(d.initial_window.get(), Some(300));
+    assert_eq!(d.initial_window(), Some(300));
     assert_eq!((d.marks.iot.min, d.marks.iot.max), (MS, 2 * MS));
     // The clock needs 100 ms of ticks before it is known: no chirp yet.
     assert_eq!(d.marks.chirp.count, 0);
@@ -457,7 +457,7 @@ fn iot_chirp_and_initial_window_of_a_first_flight() {
     assert_eq!(chirp.max, 4 * MS);
     assert_eq!(chirp.min, 0);
     // Later flights do not change the initial window.
-    assert_eq!(c.dir[C].initial_window.get(), Some(300));
+    assert_eq!(c.dir[C].initial_window(), Some(300));
 }
 
 /// The budget behind "1M concurrent TCP connections in 2 GB"
@@ -465,8 +465,11 @@ fn iot_chirp_and_initial_window_of_a_first_flight() {
 /// what it allocates on demand (queues, holes, loss and window events).
 #[test]
 fn a_connections_state_stays_within_its_budget() {
+    // 1,280 octets is one of mimalloc's size classes (the extension's
+    // allocator): a box one octet larger takes 1,536, 256 MB more for 1M
+    // connections (BENCHMARKS.md, issue 15's memory target).
     assert!(
-        std::mem::size_of::<Conn>() <= 1_300,
+        std::mem::size_of::<Conn>() <= 1_280,
         "{}",
         std::mem::size_of::<Conn>()
     );
