@@ -16,8 +16,12 @@ installed is listed as skipped.
 Peers: a plain read (`cat > /dev/null`), softflowd (IPFIX to a discard
 port, offline until EOF), argus (records to /dev/null), tshark's TCP
 conversation table, the TCP analysers tcptrace (`-l -r`: per connection
-statistics with RTT) and tshark with its TCP analysis fields (RTT of each
-ACK, retransmissions, lost segments; one pass), nfstream (`NFStreamer(source=...).to_pandas()` with
+statistics with RTT) and tshark with its TCP analysis fields, twice: the
+three cheapest (RTT of each ACK, retransmissions, lost segments; one pass)
+and the 19 that cover what ferrofix's TCP metrics measure (RTTs,
+retransmission kinds, reordering, loss, duplicate ACKs, zero and full
+windows, bytes in flight, the scaled window, SACK, MSS, window scale, ECN,
+ECE/CWR), nfstream (`NFStreamer(source=...).to_pandas()` with
 its defaults, from a Python that has nfstream: --nfstream-python), and
 ferrofix (`run_ferrofix`): `ff.Meter(capture)` with every Arrow batch
 taken, with one worker and with two, and `ff.meter(capture)` (a pandas
@@ -36,6 +40,29 @@ import time
 from pathlib import Path
 
 GNU_TIME = "/usr/bin/time"  # Debian package `time`
+
+# tshark's fields for what ferrofix's TCP metrics measure.
+TSHARK_METRICS = [
+    "tcp.analysis.ack_rtt",
+    "tcp.analysis.initial_rtt",
+    "tcp.analysis.retransmission",
+    "tcp.analysis.fast_retransmission",
+    "tcp.analysis.spurious_retransmission",
+    "tcp.analysis.out_of_order",
+    "tcp.analysis.lost_segment",
+    "tcp.analysis.ack_lost_segment",
+    "tcp.analysis.duplicate_ack",
+    "tcp.analysis.zero_window",
+    "tcp.analysis.window_full",
+    "tcp.analysis.bytes_in_flight",
+    "tcp.window_size",
+    "tcp.options.sack_le",
+    "tcp.options.mss_val",
+    "tcp.options.wscale.shift",
+    "ip.dsfield.ecn",
+    "tcp.flags.ece",
+    "tcp.flags.cwr",
+]
 
 
 def run(argv: list[str]) -> tuple[float, int, int]:
@@ -133,6 +160,10 @@ def peers(
     tool(
         "tshark TCP analysis fields (ack_rtt, retransmission, lost_segment)",
         ["tshark", "-n", "-r", c, "-T", "fields"] + [a for f in analysis for a in ("-e", f)],
+    )
+    tool(
+        "tshark TCP analysis, 19 fields (ferrofix's metrics' counterparts)",
+        ["tshark", "-n", "-r", c, "-T", "fields"] + [a for f in TSHARK_METRICS for a in ("-e", f)],
     )
     nfs = nfstream_python or sys.executable
     if python_has(nfs, "nfstream"):

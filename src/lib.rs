@@ -46,21 +46,32 @@ pub use error::{catch_panic, Error, ErrorKind, Result};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc hands freed memory back to the system at once rather than a
-/// second later (its `purge_delay` option, 1000 ms by default), unless the
-/// user set `MIMALLOC_PURGE_DELAY`: the meter's peak memory then follows
-/// the flows it holds (a table grown by doubling leaves its old buffer
-/// behind; with the delay, 1M flows without the TCP analysis peaked at 536
-/// MB instead of 338 MB). Called when the extension module loads.
+/// mimalloc's options for a process whose memory should follow what it
+/// holds: freed memory goes back to the system at once rather than a second
+/// later (`purge_delay`, 1000 ms by default), and arenas are committed as
+/// they are used rather than whole (`arena_eager_commit`). With mimalloc's
+/// defaults, metering 1M flows without the TCP analysis peaked at 536 MB
+/// instead of 338 MB (a table grown by doubling leaves its old buffer
+/// behind), and `ff.Meter`'s Arrow batches at 359 MB instead of 229 MB
+/// (BENCHMARKS.md). An option the user set in the environment
+/// (`MIMALLOC_PURGE_DELAY`, `MIMALLOC_ARENA_EAGER_COMMIT`) is left as set.
+/// Called when the extension module loads, before it allocates.
 #[cfg(feature = "mimalloc")]
 pub fn tune_allocator() {
-    // mimalloc.h's `mi_option_purge_delay` (its public option list; the
-    // same number in mimalloc 2 and 3), not among libmimalloc-sys's
-    // constants.
-    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets one of mimalloc's documented options to a valid
-        // value; mimalloc reads its options with atomics.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+    // mimalloc.h's option numbers (its public `mi_option_e`, in the
+    // mimalloc 3 that libmimalloc-sys builds by default), not among
+    // libmimalloc-sys's constants.
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    for (env, option) in [
+        ("MIMALLOC_PURGE_DELAY", PURGE_DELAY),
+        ("MIMALLOC_ARENA_EAGER_COMMIT", ARENA_EAGER_COMMIT),
+    ] {
+        if std::env::var_os(env).is_none() {
+            // SAFETY: sets one of mimalloc's documented options to a valid
+            // value (0: off, or no delay); mimalloc reads its options
+            // with atomics.
+            unsafe { libmimalloc_sys::mi_option_set(option, 0) }
+        }
     }
 }

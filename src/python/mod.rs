@@ -500,6 +500,7 @@ fn describe_ies(
 /// objects not yet shared (`make test-matrix` runs the suite there).
 #[pymodule(gil_used = false)]
 fn _ferrofix(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    #[cfg(feature = "mimalloc")]
     crate::tune_allocator();
     m.add_class::<PyReader>()?;
     m.add_class::<arrow::PyScanner>()?;
