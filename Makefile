@@ -122,6 +122,7 @@ $(NFS_VENV)/.stamp:
 bench-meter: $(BUILD_STAMP) tools $(METER_CAPTURES) $(NFS_VENV)/.stamp
 	$(VPY) benches/meter_peers.py $(METER_CAPTURES) \
 	  --nfstream-python $(NFS_VENV)/bin/python
+	$(VPY) benches/meter_pinned.py bench-data/meter-400mb-s96.pcap
 	FERROFIX_BENCH_CAPTURE=bench-data/meter-400mb-s96.pcap cargo bench --bench meter --features mimalloc
 
 fuzz:
