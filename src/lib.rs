@@ -55,23 +55,53 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// behind), and `ff.Meter`'s Arrow batches at 359 MB instead of 229 MB
 /// (BENCHMARKS.md). An option the user set in the environment
 /// (`MIMALLOC_PURGE_DELAY`, `MIMALLOC_ARENA_EAGER_COMMIT`) is left as set.
-/// Called when the extension module loads, before it allocates.
+/// Called when the extension module loads; it acts once per process.
 #[cfg(feature = "mimalloc")]
 pub fn tune_allocator() {
-    // mimalloc.h's option numbers (its public `mi_option_e`, in the
-    // mimalloc 3 that libmimalloc-sys builds by default), not among
-    // libmimalloc-sys's constants.
-    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    for (env, option) in [
-        ("MIMALLOC_PURGE_DELAY", PURGE_DELAY),
-        ("MIMALLOC_ARENA_EAGER_COMMIT", ARENA_EAGER_COMMIT),
-    ] {
-        if std::env::var_os(env).is_none() {
-            // SAFETY: sets one of mimalloc's documented options to a valid
-            // value (0: off, or no delay); mimalloc reads its options
-            // with atomics.
-            unsafe { libmimalloc_sys::mi_option_set(option, 0) }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for (env, option) in [
+            ("MIMALLOC_PURGE_DELAY", MI_OPTION_PURGE_DELAY),
+            ("MIMALLOC_ARENA_EAGER_COMMIT", MI_OPTION_ARENA_EAGER_COMMIT),
+        ] {
+            if std::env::var_os(env).is_none() {
+                // SAFETY: `mi_option_set` takes any option number and value
+                // (it ignores numbers out of range) and stores the value
+                // with a plain, unsynchronised write, so no other thread
+                // may use this mimalloc meanwhile. None can: this mimalloc
+                // is linked into the extension module alone (its symbols
+                // are not exported, so CPython's own allocator, including
+                // the mimalloc of 3.13+, is another copy), the module's
+                // code runs only once its initialisation has returned
+                // (CPython's import lock lets one thread initialise it,
+                // with or without the GIL, on 3.11 to 3.14), and `ONCE`
+                // keeps a later initialisation (another interpreter) from
+                // writing again while threads allocate.
+                unsafe { libmimalloc_sys::mi_option_set(option, 0) }
+            }
         }
-    }
+    });
+}
+
+/// mimalloc.h's option numbers (its public `mi_option_e`, in the mimalloc
+/// 3 that libmimalloc-sys builds by default), not among libmimalloc-sys's
+/// constants; `allocator_options` reads them back for the tests.
+#[cfg(feature = "mimalloc")]
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+#[cfg(feature = "mimalloc")]
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// The allocator's (purge delay, arena eager commit) as mimalloc holds
+/// them: what `tune_allocator` set, or the environment's.
+#[cfg(feature = "mimalloc")]
+pub fn allocator_options() -> (i64, i64) {
+    // SAFETY: `mi_option_get` reads an option by number (0 for one out of
+    // range), initialising it from the environment on first use; after
+    // `tune_allocator` every read sees a value written before the module
+    // could be called (see there), so this read races with no write.
+    let get = |o| i64::from(unsafe { libmimalloc_sys::mi_option_get(o) });
+    (
+        get(MI_OPTION_PURGE_DELAY),
+        get(MI_OPTION_ARENA_EAGER_COMMIT),
+    )
 }

@@ -11,6 +11,7 @@ __all__ = [
     "_Scanner",
     "_Writer",
     "__version__",
+    "allocator_options",
     "arm_test_panic",
     "describe_ies",
     "meter_tcp_series",
@@ -60,6 +61,9 @@ def parse_iespec(
 def meter_tcp_series(
     meter: _Meter, flow_ids: list[int], max_packets: int
 ) -> dict[int, tuple[dict[str, Any], dict[str, Any], int]]: ...
+def allocator_options() -> tuple[int, int] | None:
+    """Tests only: mimalloc's (purge delay, arena eager commit), None without it."""
+
 def arm_test_panic(point: str | None = None) -> None:
     """Tests only: make the next pass through the named entry point panic."""
 

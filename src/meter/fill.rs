@@ -13,7 +13,7 @@
 use super::flow::{DirCounters, Flow};
 use super::record::{DirField, What};
 use super::tcpfields::Tf;
-use super::tcpvalues::{self, ConnTable, DirTable, CONN_SLOTS, DIR_SLOTS};
+use super::tcpvalues::{self, CONN_SLOTS, DIR_SLOTS};
 use crate::decode::{DateTime, TimePrecision};
 use crate::encode::value::{ntp_word, put_word_at, unsigned_word, word_shift};
 use crate::encode::Refusal;
@@ -106,8 +106,8 @@ pub(super) struct Step {
     how: How,
     /// 64 - 8 × the length, for [`put_word_at`].
     shift: u8,
-    /// The largest value the field holds (unsigned), or the largest
-    /// positive one (signed).
+    /// The largest value a saturated field holds, or the largest positive
+    /// one of a signed field.
     max: u64,
 }
 
@@ -118,7 +118,6 @@ impl Step {
     fn word(&self, v: u64) -> std::result::Result<u64, Refusal> {
         match self.how {
             How::Saturated => Ok(v.min(self.max)),
-            How::Unsigned if v <= self.max => Ok(v),
             How::Unsigned => unsigned_word(v, usize::from(self.len)),
             How::Signed => {
                 let max = self.max as i64;
@@ -271,8 +270,6 @@ impl Fields<'_> {
             let Some(rev) = rest.first_chunk_mut::<DIR_SLOTS>() else {
                 return t;
             };
-            let (fwd, rev): (&mut DirTable, &mut DirTable) = (fwd, rev);
-            let conn: &mut ConnTable = conn;
             tcpvalues::tables(c, self.fwd, fwd, rev, conn);
         }
         t

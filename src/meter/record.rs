@@ -251,6 +251,16 @@ struct Made {
     index: HashMap<LayoutKey, usize>,
 }
 
+impl Made {
+    /// The layout made for `key`, if any.
+    fn get(&self, key: &LayoutKey) -> Option<Arc<Layout>> {
+        self.index
+            .get(key)
+            .and_then(|&i| self.layouts.get(i))
+            .cloned()
+    }
+}
+
 /// The templates of a meter and the encoding of flows into their records.
 pub struct Records {
     model: InfoModel,
@@ -289,13 +299,10 @@ impl Records {
                 .flat_map(move |v| Kind::ALL.into_iter().map(move |k| (v, k, t)))
         }) {
             let mask = if kind == Kind::Tcp { full } else { 0 };
-            let i = r.make((times, version, kind, mask))?;
-            let made = r.made.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(l) = made.layouts.get(i) {
-                for f in &l.template.fields {
-                    if !columns.iter().any(|c| c.ie.name == f.ie.name) {
-                        columns.push(ColumnIe::first(f.ie.clone()));
-                    }
+            let l = r.make((times, version, kind, mask))?;
+            for f in &l.template.fields {
+                if !columns.iter().any(|c| c.ie.name == f.ie.name) {
+                    columns.push(ColumnIe::first(f.ie.clone()));
                 }
             }
         }
@@ -323,7 +330,7 @@ impl Records {
 
     /// The index of the template `key` picks (made now if new).
     pub(crate) fn index_of(&self, key: LayoutKey) -> Result<usize> {
-        self.make(key)
+        self.make(key).map(|l| l.index)
     }
 
     /// Every optional TCP group present.
@@ -331,21 +338,20 @@ impl Records {
         tcpfields::Group::all_bits(biflow)
     }
 
-    /// Make the template of `key` (if not made yet); its index.
-    fn make(&self, key: LayoutKey) -> Result<usize> {
+    /// The layout of `key`, made now if not made yet.
+    fn make(&self, key: LayoutKey) -> Result<Arc<Layout>> {
         let (times, version, kind, mask) = key;
-        if let Some(&i) = self
+        if let Some(l) = self
             .made
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .index
             .get(&key)
         {
-            return Ok(i);
+            return Ok(l);
         }
         let mut made = self.made.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(&i) = made.index.get(&key) {
-            return Ok(i);
+        if let Some(l) = made.get(&key) {
+            return Ok(l);
         }
         let fl = fields(version, kind, self.biflow, times, mask);
         let mut specs = Vec::with_capacity(fl.len());
@@ -378,14 +384,15 @@ impl Records {
         let template = Arc::new(Template::new(id, DOMAIN, None, specs, &self.model));
         let what: Vec<(What, u16)> = fl.into_iter().map(|(_, w)| w).zip(lengths).collect();
         let len = check_lengths(&what, version, &template)?;
-        made.layouts.push(Arc::new(Layout {
+        let l = Arc::new(Layout {
             index: i,
             template,
             steps: fill::compile(&what),
             len,
-        }));
+        });
+        made.layouts.push(l.clone());
         made.index.insert(key, i);
-        Ok(i)
+        Ok(l)
     }
 
     /// Every template made so far (at the start: those announced first).
@@ -433,19 +440,12 @@ impl Records {
             } else {
                 (times, version, kind, mask)
             };
-            if let Some(l) = made.index.get(&key).and_then(|&i| made.layouts.get(i)) {
-                return Ok(l.clone());
+            if let Some(l) = made.get(&key) {
+                return Ok(l);
             }
             key
         };
-        let i = self.make(key)?;
-        self.made
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .layouts
-            .get(i)
-            .cloned()
-            .ok_or_else(|| Error::new(ErrorKind::Encode("no such meter template".into())))
+        self.make(key)
     }
 
     /// The template at `index`.

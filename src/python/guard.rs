@@ -90,6 +90,16 @@ pub(super) fn poisoned(py: Python<'_>, what: &str) -> PyErr {
     )
 }
 
+/// The allocator's options (`crate::allocator_options`), None in a build
+/// without mimalloc: tests only.
+#[pyfunction]
+pub(super) fn allocator_options() -> Option<(i64, i64)> {
+    #[cfg(feature = "mimalloc")]
+    return Some(crate::allocator_options());
+    #[cfg(not(feature = "mimalloc"))]
+    None
+}
+
 /// Arm the panic hook at `point` (None disarms): tests only.
 #[pyfunction]
 #[pyo3(signature = (point=None))]

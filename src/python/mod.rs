@@ -510,6 +510,7 @@ fn _ferrofix(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_iespec, m)?)?;
     m.add_function(wrap_pyfunction!(describe_ies, m)?)?;
     m.add_function(wrap_pyfunction!(guard::arm_test_panic, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::allocator_options, m)?)?;
     m.add("IANA_REGISTRY_UPDATED", IANA_REGISTRY_UPDATED)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
