@@ -94,6 +94,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// The allocator's (purge delay, arena eager commit) as mimalloc holds
 /// them: what `tune_allocator` set, or the environment's.
 #[cfg(feature = "mimalloc")]
+#[allow(clippy::useless_conversion)] // c_long is 32 bits on Windows
 pub fn allocator_options() -> (i64, i64) {
     // SAFETY: `mi_option_get` reads an option by number (0 for one out of
     // range), initialising it from the environment on first use; after

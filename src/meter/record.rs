@@ -253,9 +253,9 @@ struct Made {
 
 impl Made {
     /// The layout made for `key`, if any.
-    fn get(&self, key: &LayoutKey) -> Option<Arc<Layout>> {
+    fn get(&self, key: LayoutKey) -> Option<Arc<Layout>> {
         self.index
-            .get(key)
+            .get(&key)
             .and_then(|&i| self.layouts.get(i))
             .cloned()
     }
@@ -345,12 +345,12 @@ impl Records {
             .made
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
+            .get(key)
         {
             return Ok(l);
         }
         let mut made = self.made.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(l) = made.get(&key) {
+        if let Some(l) = made.get(key) {
             return Ok(l);
         }
         let fl = fields(version, kind, self.biflow, times, mask);
@@ -440,7 +440,7 @@ impl Records {
             } else {
                 (times, version, kind, mask)
             };
-            if let Some(l) = made.get(&key) {
+            if let Some(l) = made.get(key) {
                 return Ok(l);
             }
             key

@@ -93,6 +93,7 @@ pub(super) fn poisoned(py: Python<'_>, what: &str) -> PyErr {
 /// The allocator's options (`crate::allocator_options`), None in a build
 /// without mimalloc: tests only.
 #[pyfunction]
+#[allow(clippy::unnecessary_wraps)] // None in a build without mimalloc
 pub(super) fn allocator_options() -> Option<(i64, i64)> {
     #[cfg(feature = "mimalloc")]
     return Some(crate::allocator_options());
