@@ -15,7 +15,8 @@
 //!   metrics (`--no-tcp-metrics`);
 //! - `arrow`: the meter as Arrow batches (`MeterBatches`, what `ff.meter`
 //!   runs with the GIL released);
-//! - `records-2w`, `arrow-2w`: those with two workers (`workers = 2`).
+//! - `records-2w`, `ipfix-2w`, `ipfix-notcp-2w`, `arrow-2w`: those with
+//!   two workers (`workers = 2`).
 //!
 //! Each stage runs `FERROFIX_BENCH_RUNS` times (default 5) and the best run
 //! is reported, in ns per packet and packets per second. The capture is
@@ -164,8 +165,11 @@ fn records(path: &Path, workers: usize) -> u64 {
     n
 }
 
-fn ipfix(path: &Path, tcp_metrics: bool) -> u64 {
-    let mut opts = MeterOptions::default();
+fn ipfix(path: &Path, tcp_metrics: bool, workers: usize) -> u64 {
+    let mut opts = MeterOptions {
+        workers,
+        ..MeterOptions::default()
+    };
     opts.table.tcp_metrics = tcp_metrics;
     let mut m = Meter::new(opts, &InfoModel::new()).expect("meter");
     let mut caps = Captures::new(vec![open(path)]);
@@ -240,8 +244,10 @@ fn main() {
         ("tcp", Box::new(|p| table(p, true))),
         ("records", Box::new(|p| records(p, 1))),
         ("records-2w", Box::new(|p| records(p, 2))),
-        ("ipfix", Box::new(|p| ipfix(p, true))),
-        ("ipfix-notcp", Box::new(|p| ipfix(p, false))),
+        ("ipfix", Box::new(|p| ipfix(p, true, 1))),
+        ("ipfix-2w", Box::new(|p| ipfix(p, true, 2))),
+        ("ipfix-notcp", Box::new(|p| ipfix(p, false, 1))),
+        ("ipfix-notcp-2w", Box::new(|p| ipfix(p, false, 2))),
         ("arrow", Box::new(|p| arrow(p, 1))),
         ("arrow-2w", Box::new(|p| arrow(p, 2))),
     ];

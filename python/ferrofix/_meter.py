@@ -81,8 +81,9 @@ class Meter(_BatchStream):
     ``ferrofix.iespec`` with that PEN).
 
     ``workers=n`` (n > 1) meters on ``n`` threads: the calling thread
-    reads, the workers take the packets apart between them and each keeps
-    the flows hashed to it (both directions alike). The records are the same as
+    reads, and each worker takes apart and meters the frames whose IP
+    address pair hashes to it (both directions alike, fragments with their
+    datagram). The records are the same as
     with one worker, timeouts included, except that flowIds are numbered
     per worker (worker ``w`` gives ``w + 1``, ``w + 1 + n``, ...), the
     rows come worker by worker rather than in the order the records
@@ -160,7 +161,7 @@ class Meter(_BatchStream):
         ``fragments_without_first``), ``length_from_frame`` (IPv4 total
         length 0, as segmentation offload leaves it), ``transport_header_cut``,
         ``decapsulated``, ``flows``, ``records``, ``peak_flows``,
-        ``out_of_order`` (packets older than one before them, kept),
+        ``out_of_order`` (packets older than a frame before them, kept),
         ``end_reasons``, ``failed_captures`` and ``bytes_read``."""
         return dict(self._s.stats())
 

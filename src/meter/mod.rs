@@ -103,6 +103,8 @@ pub struct Meter {
     stats: MeterStats,
     /// `finish_some` has begun.
     finishing: bool,
+    /// The latest time of any frame so far.
+    clock: i64,
     /// Series of ended connections: (flowId, the initiator's key side,
     /// the series).
     series: Vec<(u64, usize, Series)>,
@@ -136,6 +138,7 @@ impl Meter {
             pending_count: 0,
             stats: MeterStats::default(),
             finishing: false,
+            clock: i64::MIN,
             series: Vec::new(),
         })
     }
@@ -152,6 +155,15 @@ impl Meter {
             let n = w.frame(p, &mut self.pending)?;
             self.count(n);
             return Ok(());
+        }
+        // The table's clock is the capture's, every frame's (as each
+        // worker's is, [`parallel`]): a packet is out of order when a
+        // frame before it is later, and records idle by then end before
+        // it (without a packet after it, at the end of the input).
+        if self.clock > p.ts_ns {
+            self.table.tick(self.clock);
+        } else {
+            self.clock = p.ts_ns;
         }
         let biflow = self.biflow;
         let (table, metered) = (&mut self.table, &mut self.stats.metered);
@@ -192,6 +204,11 @@ impl Meter {
         }
         if !self.finishing {
             self.finishing = true;
+            // Records idle by the capture's last frame end as idle, not
+            // forced (as with workers).
+            if self.clock != i64::MIN {
+                self.table.tick(self.clock);
+            }
             self.dissector.finish();
             while let Some(d) = self.dissector.next_released() {
                 let fp = FlowPacket::of(&d, self.biflow);

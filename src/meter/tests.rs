@@ -488,6 +488,29 @@ fn records_of(
     (out, stats)
 }
 
+/// The clock is every frame's: in `zeek__linux_dlt_sll2.pcap` (tshark:
+/// two ICMP echoes at 0 s, two ICMPv6 echoes at 14.2 s, then ARP and
+/// RARP at 1543.7 s) the four flows were idle for far longer than 30 s
+/// when the capture ended, so they end as idle (IANA flowEndReason 1),
+/// not forced by the end of the capture, with one table or several.
+#[test]
+fn a_later_frame_without_ip_idles_flows_out() {
+    for n in [1, 2] {
+        let (records, s) = records_of("zeek__linux_dlt_sll2.pcap", n, TableOptions::default());
+        assert_eq!(records.len(), 4);
+        assert_eq!(
+            s.table.by_reason[usize::from(reason::IDLE)],
+            4,
+            "{n} workers"
+        );
+        assert_eq!(
+            s.table.by_reason[usize::from(reason::FORCED)],
+            0,
+            "{n} workers"
+        );
+    }
+}
+
 #[test]
 fn workers_give_the_records_of_one_table() {
     let short = TableOptions {
@@ -503,6 +526,7 @@ fn workers_give_the_records_of_one_table() {
         "zeek__ipv4--fragmented-syn.pcap",
         "zeek__ipv6-fragmented-dns.pcap",
         "suricata-verify__defrag--bug-6887-defrag-eth-vlan-ipv6-tcp--frag-eth-vlan-ipv6-tcp.pcap",
+        "zeek__linux_dlt_sll2.pcap",
     ] {
         for table in [TableOptions::default(), short] {
             let (one, s1) = records_of(capture, 1, table);

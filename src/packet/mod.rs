@@ -31,6 +31,34 @@ pub use transport::{
     icmp_type_code, ports, tcp, udp, Tcp, TcpOptions, Udp, ACK, CWR, ECE, FIN, PSH, RST, SYN, URG,
 };
 
+/// A hash of the IP address pair of a frame, the same in both directions
+/// and for every fragment of a datagram (0 for a frame without an IP
+/// packet): what spreads a capture over the meter's workers. The outer
+/// addresses of a tunnelled packet.
+#[inline]
+pub fn address_spread(linktype: u16, data: &[u8]) -> u64 {
+    let ip = match fixed::ethernet_ip(linktype, data) {
+        Some((_, ip, _)) => ip,
+        None => match link(linktype, data).ok().and_then(|(_, b)| ip::ip(b, 0)) {
+            Some(ip) => ip,
+            None => return 0,
+        },
+    };
+    let bits = |a: std::net::IpAddr| match a {
+        std::net::IpAddr::V4(v) => u128::from(u32::from(v)),
+        std::net::IpAddr::V6(v) => u128::from(v),
+    };
+    let (a, b) = (bits(ip.src), bits(ip.dst));
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let x = (lo as u64)
+        ^ ((lo >> 64) as u64).rotate_left(23)
+        ^ (hi as u64).rotate_left(41)
+        ^ ((hi >> 64) as u64).rotate_left(7);
+    // The high half of the product mixes every bit of `x`.
+    (u128::from(x).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 64) as u64
+        ^ x.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// A big-endian u16 at `at`, if the bytes are there.
 #[inline]
 pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {

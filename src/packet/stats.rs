@@ -28,10 +28,10 @@ pub struct DissectStats {
 }
 
 impl DissectStats {
-    /// Add the frame counters of `o` (another dissector's share of the
-    /// frames; its fragment handling is not added: see
-    /// [`DissectStats::add_fragments`]).
-    pub fn add_frames(&mut self, o: &DissectStats) {
+    /// Add the counters of `o`, a dissector given other frames of the
+    /// same input (a meter worker's: all the fragments of a datagram go
+    /// to one worker, so their handling adds up too).
+    pub fn add(&mut self, o: &DissectStats) {
         let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
         add(&mut self.packets, o.packets);
         for (t, n) in &o.by_linktype {
@@ -44,17 +44,10 @@ impl DissectStats {
         add(&mut self.length_from_frame, o.length_from_frame);
         add(&mut self.transport_cut, o.transport_cut);
         add(&mut self.decapsulated, o.decapsulated);
-    }
-
-    /// Take the fragment handling of `o`, a dissector given only the
-    /// fragments (frames that parsed once already, so its malformed
-    /// count is of held copies that no longer parse): reassembly and
-    /// index counters, and those malformed copies.
-    pub fn add_fragments(&mut self, o: &DissectStats) {
-        self.defrag = o.defrag.clone();
-        self.index = o.index.clone();
-        for (a, b) in self.not_ip.iter_mut().zip(o.not_ip) {
-            *a = a.saturating_add(b);
-        }
+        add(&mut self.defrag.reassembled, o.defrag.reassembled);
+        add(&mut self.defrag.dropped, o.defrag.dropped);
+        add(&mut self.index.fragments, o.index.fragments);
+        add(&mut self.index.held, o.index.held);
+        add(&mut self.index.orphaned, o.index.orphaned);
     }
 }

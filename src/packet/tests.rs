@@ -450,3 +450,45 @@ fn the_ethernet_ip_path_is_the_general_path() {
         "only {taken} frames ({v6} IPv6) took the path"
     );
 }
+
+#[test]
+fn address_spread_is_the_same_both_ways_and_for_every_fragment() {
+    let forward = eth(0x0800, &ipv4_udp(&[1, 2, 3]));
+    // The reply: addresses and ports swapped.
+    let mut back_ip = ipv4(17, 64, 0, &udp_hdr(2055, 4739, &[4]));
+    let (src, dst) = (back_ip[12..16].to_vec(), back_ip[16..20].to_vec());
+    back_ip[12..16].copy_from_slice(&dst);
+    back_ip[16..20].copy_from_slice(&src);
+    let back = eth(0x0800, &back_ip);
+    let s = address_spread(linktype::ETHERNET, &forward);
+    assert_ne!(s, 0);
+    assert_eq!(address_spread(linktype::ETHERNET, &back), s);
+    // A later fragment (no ports) of the same pair, over another link type.
+    let mut later = ipv4(17, 64, 0, &[0; 8]);
+    later[6..8].copy_from_slice(&2u16.to_be_bytes());
+    assert_eq!(address_spread(linktype::RAW, &later), s);
+    // Another pair spreads elsewhere; a frame without IP is worker 0's.
+    let mut other = ipv4_udp(&[1]);
+    other[19] = 3;
+    assert_ne!(address_spread(linktype::RAW, &other), s);
+    assert_eq!(
+        address_spread(linktype::ETHERNET, &eth(0x0806, &[0; 28])),
+        0
+    );
+    // IPv6: both directions alike.
+    let v6 = |a: u8, b: u8| {
+        let mut h = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+        h.extend_from_slice(&[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, a]);
+        h.extend_from_slice(&[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b]);
+        h.extend_from_slice(&udp_hdr(1, 2, &[]));
+        h
+    };
+    assert_eq!(
+        address_spread(linktype::RAW, &v6(1, 2)),
+        address_spread(linktype::RAW, &v6(2, 1))
+    );
+    assert_ne!(
+        address_spread(linktype::RAW, &v6(1, 2)),
+        address_spread(linktype::RAW, &v6(1, 3))
+    );
+}

@@ -1,27 +1,25 @@
-//! Metering on several threads. The calling thread only reads: it copies
-//! each captured frame into a round ([`ROUND`] frames) and hands the round
-//! to every worker. The workers then take the round apart together, in
-//! two phases:
+//! Metering on several threads, flows spread over workers by their IP
+//! address pair ([`crate::packet::address_spread`]: the same for both
+//! directions of a flow, and for every fragment of a datagram, whose
+//! later fragments carry no ports). The calling thread only reads: it
+//! copies each frame into the round of the worker owning its address
+//! pair (frames without an IP packet go to worker 0), with the capture's
+//! clock before it (the latest time of any frame so far). Each worker
+//! takes its frames apart with its own [`crate::packet::Dissector`]
+//! (fragments assigned to their first fragment's flow, as in one meter:
+//! all of a datagram's fragments are its own) and holds a [`Table`] of
+//! its flows. Before each frame it sets the dissector's and the table's
+//! clocks to the capture's ([`Table::tick`]), and at the end of each
+//! round to the round's, so every record idles out, every fragment
+//! expires and every packet counts as out of order as in one meter of
+//! every frame (which keeps the same clock, [`super::Meter::packet`]).
 //!
-//! 1. each worker takes its share of the round's frames apart (a
-//!    contiguous slice, through its own [`crate::packet::Dissector`] with fragments
-//!    passed through) and sums each IP packet up as a [`crate::meter::flowpacket::FlowPacket`],
-//!    noting the worker that owns its flow ([`crate::meter::key::FlowKey::spread`], the same
-//!    for both directions of a biflow);
-//! 2. once every share is done (a barrier), each worker walks all the
-//!    summaries in frame order: its own flows' packets go to its
-//!    [`Table`], the others only advance its table's clock
-//!    ([`Table::tick`]), so every record idles out at the packet it would
-//!    in one table of every flow. Fragments are assigned in this phase, in
-//!    order, by a second dissector that every worker runs over the
-//!    round's fragments alike (fragments are rare; each worker keeps the
-//!    ones of its flows).
-//!
-//! So reading, taking apart, the flow tables and the record encoding all
-//! run in parallel; the calling thread reads and copies. Each worker
-//! answers each round with the records it ended, and the answers are
-//! taken round by round, worker by worker, so the output is the same from
-//! one run to the next.
+//! So taking packets apart, the flow tables, the TCP analysis and the
+//! record encoding run in parallel; reading stays on the calling thread.
+//! Frames go out in rounds ([`ROUND`] frames shared out among the
+//! workers); each worker answers each round with the records it ended,
+//! and the answers are taken round by round, worker by worker, so the
+//! output is the same from one run to the next.
 //!
 //! The records are those of one table of every flow, with three
 //! differences, all documented for `workers`:
@@ -32,66 +30,130 @@
 //!   records ended;
 //! - `max_flows` is shared out (each worker holds at most
 //!   `ceil(max_flows / n)`), so which flows are evicted when the cap is
-//!   reached differs.
+//!   reached differs (and likewise the fragment tables' caps).
+//!
+//! Flows spread by address pair: a capture of few host pairs keeps few
+//! workers busy. With `decapsulate`, the pair is the tunnel's outer one:
+//! an inner flow carried between different tunnel endpoints in its two
+//! directions would be split between workers.
 
-use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-mod round;
 mod worker;
 
-use round::{Frame, Gate, Round};
 use worker::work;
 
 use super::record::{LayoutKey, Records};
 use super::table::{Table, TableOptions, TableStats};
 use super::Pending;
 use crate::error::{Error, ErrorKind, Result};
-use crate::packet::{DissectOptions, DissectStats};
+use crate::packet::{address_spread, DissectOptions, DissectStats};
 use crate::pcap::Packet;
 
-/// Frames per round.
+/// Frames per round (all workers' together).
 #[cfg(not(test))]
 const ROUND: usize = 8192;
 /// Small in unit tests, so that their captures take many rounds.
 #[cfg(test)]
 const ROUND: usize = 61;
+/// Frame octets per round (all workers' together): a round ends at
+/// [`ROUND`] frames or at this many octets, whichever comes first, so a
+/// worker's buffers, made this large, do not grow (a frame longer than
+/// the rest of a buffer makes it grow once).
+const ROUND_BYTES: usize = 1 << 20;
 /// Rounds sent and not yet answered before the meter waits for the oldest.
 const IN_FLIGHT: usize = 3;
 
+/// A frame copied into a worker's round.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Frame {
+    /// Where its bytes are in [`Batch::bytes`].
+    pub(super) start: usize,
+    pub(super) len: usize,
+    pub(super) orig_len: u32,
+    pub(super) linktype: u16,
+    pub(super) ts_ns: i64,
+    pub(super) number: u64,
+    pub(super) offset: u64,
+    /// The capture's clock before this frame (`i64::MIN`: none yet).
+    pub(super) before: i64,
+}
+
+/// A worker's frames of one round.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub(super) bytes: Vec<u8>,
+    pub(super) frames: Vec<Frame>,
+    /// The capture's clock at the end of the round.
+    pub(super) clock: i64,
+    /// Buffers for the records it ends (emptied, their capacity kept).
+    pub(super) pending: Vec<Pending>,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Batch {
+            bytes: Vec::with_capacity(ROUND_BYTES.saturating_add(64 << 10)),
+            frames: Vec::with_capacity(ROUND),
+            ..Batch::default()
+        }
+    }
+
+    pub(super) fn packet(&self, f: &Frame) -> Packet<'_> {
+        Packet {
+            linktype: f.linktype,
+            ts_ns: f.ts_ns,
+            data: self
+                .bytes
+                .get(f.start..f.start.saturating_add(f.len))
+                .unwrap_or_default(),
+            orig_len: f.orig_len,
+            number: f.number,
+            offset: f.offset,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.frames.clear();
+    }
+}
+
 /// What a worker is sent.
-enum Work {
-    Round(Arc<Round>),
+pub(super) enum Work {
+    Round(Batch),
     /// The input ended: held fragments are given back, every flow ends.
     Finish,
 }
 
 /// A worker's answer to a round.
-struct Answer {
+pub(super) struct Answer {
+    /// The round, given back for reuse (its record buffers emptied by
+    /// the meter).
+    pub(super) batch: Batch,
     /// Per template of the worker's own [`Records`], the records encoded,
     /// and what picked each template (the meter's index may differ).
-    pending: Vec<Pending>,
-    keys: Vec<Option<LayoutKey>>,
-    records: usize,
-    table: TableStats,
-    /// Frames of its shares so far; for worker 0 also the fragment
-    /// handling.
-    dissect: DissectStats,
-    fragments: Option<DissectStats>,
+    pub(super) keys: Vec<Option<LayoutKey>>,
+    pub(super) records: usize,
+    pub(super) table: TableStats,
+    pub(super) dissect: DissectStats,
     /// Packets accounted to its flows so far.
-    metered: u64,
-    open: usize,
+    pub(super) metered: u64,
+    pub(super) open: usize,
 }
 
 struct Worker {
     to: Sender<Work>,
     from: Receiver<Result<Answer>>,
     thread: Option<JoinHandle<()>>,
+    /// The round being filled for it.
+    filling: Batch,
+    /// Rounds answered, for reuse.
+    spare: Vec<Batch>,
     table: TableStats,
     dissect: DissectStats,
-    fragments: Option<DissectStats>,
     metered: u64,
     open: usize,
 }
@@ -99,33 +161,30 @@ struct Worker {
 /// The workers of a meter.
 pub struct Workers {
     all: Vec<Worker>,
-    /// The round being filled.
-    round: Round,
-    /// Rounds sent, oldest first (their buffers come back for reuse once
-    /// answered).
-    in_flight: VecDeque<Arc<Round>>,
-    spare: Vec<Round>,
+    /// Frames and their octets in the round being filled.
+    in_round: usize,
+    round_bytes: usize,
+    /// Rounds sent and not yet answered.
+    in_flight: usize,
+    /// The latest time of any frame handed out.
+    clock: i64,
     /// The meter's templates.
     records: Arc<Records>,
 }
 
 /// What every worker is given.
-struct Setup {
-    w: usize,
-    n: usize,
-    biflow: bool,
-    dissect: DissectOptions,
+pub(super) struct Setup {
+    pub(super) biflow: bool,
+    pub(super) dissect: DissectOptions,
     /// The worker's own templates (made in its own order; the meter
     /// numbers them in the order it takes the answers, so its output is
     /// the same from one run to the next).
-    records: Records,
-    gate: Arc<Gate>,
+    pub(super) records: Records,
 }
 
 impl Workers {
     /// `n` workers (at least 2 make sense) over tables with `opts`,
-    /// taking packets apart with `dissect` (fragments are assigned, as one
-    /// meter does, whatever its mode).
+    /// taking frames apart with `dissect`.
     pub fn new(
         n: usize,
         opts: TableOptions,
@@ -138,19 +197,15 @@ impl Workers {
             ..opts
         };
         let mut workers = Vec::with_capacity(n);
-        let gate = Arc::new(Gate::new(n));
         for w in 0..n {
             let (to, inbox) = channel::<Work>();
             let (outbox, from) = channel::<Result<Answer>>();
             let mut table = Table::new(per);
             table.number_flows((w as u64).saturating_add(1), n as u64);
             let setup = Setup {
-                w,
-                n,
                 biflow: opts.biflow,
                 dissect,
                 records: records.fresh()?,
-                gate: Arc::clone(&gate),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("ferrofix-meter-{w}"))
@@ -164,55 +219,71 @@ impl Workers {
                 to,
                 from,
                 thread: Some(thread),
+                filling: Batch::new(),
+                spare: Vec::new(),
                 table: TableStats::default(),
                 dissect: DissectStats::default(),
-                fragments: None,
                 metered: 0,
                 open: 0,
             });
         }
         Ok(Workers {
             all: workers,
-            round: Round::new(n),
-            in_flight: VecDeque::new(),
-            spare: Vec::new(),
+            in_round: 0,
+            round_bytes: 0,
+            in_flight: 0,
+            clock: i64::MIN,
             records: Arc::clone(records),
         })
     }
 
-    /// Hand a captured frame to the workers (in the next round); answers
-    /// taken are appended to `pending` (their record count returned).
+    /// Hand a captured frame to the worker owning its address pair (in
+    /// the next round); answers taken are appended to `pending` (their
+    /// record count returned).
+    #[inline]
     pub fn frame(&mut self, p: &Packet<'_>, pending: &mut Vec<Pending>) -> Result<usize> {
-        let start = self.round.bytes.len();
-        self.round.bytes.extend_from_slice(p.data);
-        self.round.frames.push(Frame {
-            start,
-            len: p.data.len(),
-            orig_len: p.orig_len,
-            linktype: p.linktype,
-            ts_ns: p.ts_ns,
-            number: p.number,
-            offset: p.offset,
-        });
-        if self.round.frames.len() < ROUND {
+        let before = self.clock;
+        self.clock = self.clock.max(p.ts_ns);
+        let n = self.all.len() as u64;
+        let w = address_spread(p.linktype, p.data)
+            .checked_rem(n)
+            .unwrap_or(0);
+        if let Some(worker) = self.all.get_mut(usize::try_from(w).unwrap_or(0)) {
+            let b = &mut worker.filling;
+            b.frames.push(Frame {
+                start: b.bytes.len(),
+                len: p.data.len(),
+                orig_len: p.orig_len,
+                linktype: p.linktype,
+                ts_ns: p.ts_ns,
+                number: p.number,
+                offset: p.offset,
+                before,
+            });
+            b.bytes.extend_from_slice(p.data);
+        }
+        self.in_round = self.in_round.saturating_add(1);
+        self.round_bytes = self.round_bytes.saturating_add(p.data.len());
+        if self.in_round < ROUND && self.round_bytes < ROUND_BYTES {
             return Ok(0);
         }
         self.send_round()?;
-        if self.in_flight.len() > IN_FLIGHT {
+        if self.in_flight > IN_FLIGHT {
             return self.take_answers(pending);
         }
         Ok(0)
     }
 
     fn send_round(&mut self) -> Result<()> {
-        let n = self.all.len();
-        let next = self.spare.pop().unwrap_or_else(|| Round::new(n));
-        let round = Arc::new(std::mem::replace(&mut self.round, next));
-        for w in &self.all {
-            w.to.send(Work::Round(Arc::clone(&round)))
-                .map_err(|_| gone())?;
+        for w in &mut self.all {
+            let next = w.spare.pop().unwrap_or_else(Batch::new);
+            let mut batch = std::mem::replace(&mut w.filling, next);
+            batch.clock = self.clock;
+            w.to.send(Work::Round(batch)).map_err(|_| gone())?;
         }
-        self.in_flight.push_back(round);
+        self.in_round = 0;
+        self.round_bytes = 0;
+        self.in_flight = self.in_flight.saturating_add(1);
         Ok(())
     }
 
@@ -220,8 +291,8 @@ impl Workers {
     fn take_answers(&mut self, pending: &mut Vec<Pending>) -> Result<usize> {
         let mut n = 0usize;
         for w in &mut self.all {
-            let a = w.from.recv().map_err(|_| gone())??;
-            for (p, key) in a.pending.iter().zip(&a.keys) {
+            let mut a = w.from.recv().map_err(|_| gone())??;
+            for (p, key) in a.batch.pending.iter_mut().zip(&a.keys) {
                 if p.count == 0 {
                     continue;
                 }
@@ -235,27 +306,24 @@ impl Workers {
                     pending.resize_with(i.saturating_add(1), Pending::default);
                 }
                 if let Some(into) = pending.get_mut(i) {
+                    // Copied: both buffers keep their capacity (taking
+                    // the worker's over would leave each side growing
+                    // its buffers again).
                     into.bytes.extend_from_slice(&p.bytes);
                     into.count = into.count.saturating_add(p.count);
                 }
+                p.bytes.clear();
+                p.count = 0;
             }
             n = n.saturating_add(a.records);
             w.table = a.table;
             w.dissect = a.dissect;
-            if a.fragments.is_some() {
-                w.fragments = a.fragments;
-            }
             w.metered = a.metered;
             w.open = a.open;
+            a.batch.clear();
+            w.spare.push(a.batch);
         }
-        // Every worker answered, so none holds the round any more.
-        if let Some(r) = self.in_flight.pop_front() {
-            if let Ok(mut r) = Arc::try_unwrap(r) {
-                r.bytes.clear();
-                r.frames.clear();
-                self.spare.push(r);
-            }
-        }
+        self.in_flight = self.in_flight.saturating_sub(1);
         Ok(n)
     }
 
@@ -263,15 +331,16 @@ impl Workers {
     /// taken and the workers stop.
     pub fn finish(&mut self, pending: &mut Vec<Pending>) -> Result<usize> {
         let mut n = 0usize;
-        if !self.round.frames.is_empty() {
+        if self.in_round > 0 {
             self.send_round()?;
         }
-        while !self.in_flight.is_empty() {
+        while self.in_flight > 0 {
             n = n.saturating_add(self.take_answers(pending)?);
         }
         for w in &self.all {
             w.to.send(Work::Finish).map_err(|_| gone())?;
         }
+        self.in_flight = 1;
         n = n.saturating_add(self.take_answers(pending)?);
         self.stop();
         Ok(n)
@@ -292,16 +361,11 @@ impl Workers {
         s
     }
 
-    /// The dissectors' counters: every worker's share of the frames, and
-    /// the fragment handling (the same in every worker) once, as of the
-    /// answers taken.
+    /// The dissectors' counters summed, as of the answers taken.
     pub fn dissect_stats(&self) -> DissectStats {
         let mut s = DissectStats::default();
         for w in &self.all {
-            s.add_frames(&w.dissect);
-        }
-        if let Some(f) = self.all.first().and_then(|w| w.fragments.as_ref()) {
-            s.add_fragments(f);
+            s.add(&w.dissect);
         }
         s
     }
@@ -340,6 +404,6 @@ impl Drop for Workers {
     }
 }
 
-fn gone() -> Error {
+pub(super) fn gone() -> Error {
     Error::new(ErrorKind::Internal("a meter worker stopped".into()))
 }
