@@ -16,7 +16,10 @@
 //! - `arrow`: the meter as Arrow batches (`MeterBatches`, what `ff.meter`
 //!   runs with the GIL released);
 //! - `records-2w`, `ipfix-2w`, `ipfix-notcp-2w`, `arrow-2w`: those with
-//!   two workers (`workers = 2`).
+//!   two workers (`workers = 2`), handed the frames;
+//! - `ipfix-2r`, `arrow-2r`: two workers that read the file themselves
+//!   (`Meter::read_file`: what `ferrofix meter` and `ff.Meter` do with one
+//!   capture file).
 //!
 //! Each stage runs `FERROFIX_BENCH_RUNS` times (default 5) and the best run
 //! is reported, in ns per packet and packets per second. The capture is
@@ -165,6 +168,30 @@ fn records(path: &Path, workers: usize) -> u64 {
     n
 }
 
+/// `ipfix` with `workers` that read the file themselves
+/// (`Meter::read_file`, as `ff.Meter` and `ferrofix meter` do with one
+/// capture file and more than one worker).
+fn ipfix_read(path: &Path, workers: usize) -> u64 {
+    let opts = MeterOptions {
+        workers,
+        ..MeterOptions::default()
+    };
+    let mut m = Meter::new(opts, &InfoModel::new()).expect("meter");
+    assert!(m.read_file(path).expect("read"));
+    let mut caps = Captures::new(Vec::new());
+    let mut ex = Exporter::new(std::io::sink(), ExportOptions::default()).expect("exporter");
+    export_ipfix(
+        &mut m,
+        &mut caps,
+        &["bench".into()],
+        &mut ex,
+        Policy::Error,
+        |_| Ok(()),
+    )
+    .expect("export");
+    m.stats().dissect.packets
+}
+
 fn ipfix(path: &Path, tcp_metrics: bool, workers: usize) -> u64 {
     let mut opts = MeterOptions {
         workers,
@@ -186,13 +213,19 @@ fn ipfix(path: &Path, tcp_metrics: bool, workers: usize) -> u64 {
     m.stats().dissect.packets
 }
 
-fn arrow(path: &Path, workers: usize) -> u64 {
+/// `read`: the workers read the file themselves (`Meter::read_file`).
+fn arrow(path: &Path, workers: usize, read: bool) -> u64 {
     let opts = MeterOptions {
         workers,
         ..MeterOptions::default()
     };
-    let m = Meter::new(opts, &InfoModel::new()).expect("meter");
-    let caps = Captures::new(vec![open(path)]);
+    let mut m = Meter::new(opts, &InfoModel::new()).expect("meter");
+    let caps = if read {
+        assert!(m.read_file(path).expect("read"));
+        Captures::new(Vec::new())
+    } else {
+        Captures::new(vec![open(path)])
+    };
     let mut b = MeterBatches::new(
         m,
         caps,
@@ -246,10 +279,12 @@ fn main() {
         ("records-2w", Box::new(|p| records(p, 2))),
         ("ipfix", Box::new(|p| ipfix(p, true, 1))),
         ("ipfix-2w", Box::new(|p| ipfix(p, true, 2))),
+        ("ipfix-2r", Box::new(|p| ipfix_read(p, 2))),
         ("ipfix-notcp", Box::new(|p| ipfix(p, false, 1))),
         ("ipfix-notcp-2w", Box::new(|p| ipfix(p, false, 2))),
-        ("arrow", Box::new(|p| arrow(p, 1))),
-        ("arrow-2w", Box::new(|p| arrow(p, 2))),
+        ("arrow", Box::new(|p| arrow(p, 1, false))),
+        ("arrow-2w", Box::new(|p| arrow(p, 2, false))),
+        ("arrow-2r", Box::new(|p| arrow(p, 2, true))),
     ];
     let mut prev: Option<f64> = None;
     for (name, f) in &stages {

@@ -80,10 +80,11 @@ class Meter(_BatchStream):
     them there (same numbers and names; readers of the IPFIX then need
     ``ferrofix.iespec`` with that PEN).
 
-    ``workers=n`` (n > 1) meters on ``n`` threads: the calling thread
-    reads, and each worker takes apart and meters the frames whose IP
-    address pair hashes to it (both directions alike, fragments with their
-    datagram). The records are the same as
+    ``workers=n`` (n > 1) meters on ``n`` threads: each worker takes
+    apart and meters the frames whose IP address pair hashes to it (both
+    directions alike, fragments with their datagram); one plain capture
+    file is read by every worker itself, other inputs by the calling
+    thread, which hands the frames over. The records are the same as
     with one worker, timeouts included, except that flowIds are numbered
     per worker (worker ``w`` gives ``w + 1``, ``w + 1 + n``, ...), the
     rows come worker by worker rather than in the order the records

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
+use super::export::failed_capture;
 use super::input::{Captures, Next};
 use super::record::DOMAIN;
-use super::Meter;
+use super::{Meter, ReadEnd};
 use crate::columnar::{ColumnarOptions, ColumnarSink, ListShape, RecordKind};
 use crate::decode::{ListContext, Origin, Policy, Record, RecordSink, Span};
 use crate::error::{Error, ErrorKind, Result};
@@ -107,7 +108,9 @@ impl MeterBatches {
 
     /// Bytes of the captures read so far.
     pub fn bytes_read(&self) -> u64 {
-        self.captures.position()
+        self.meter
+            .position()
+            .unwrap_or_else(|| self.captures.position())
     }
 
     /// The next batch; `Ok(None)` at the end.
@@ -147,21 +150,46 @@ impl MeterBatches {
         if self.ending {
             return self.end_some();
         }
+        if self.meter.reading() {
+            // The workers read the one capture themselves.
+            while self.meter.pending() < self.batch_size {
+                match self.meter.read_round()? {
+                    None => {}
+                    Some(ReadEnd::End) => {
+                        self.ending = true;
+                        return self.end_some();
+                    }
+                    Some(ReadEnd::Failed(e)) => {
+                        let label = self.labels.first().map_or("capture", String::as_str);
+                        // The only capture: it ends here whatever the policy.
+                        failed_capture(
+                            &mut self.meter,
+                            e.in_input(label),
+                            self.policy,
+                            &mut self.warnings,
+                            &mut self.error,
+                        );
+                        self.ending = true;
+                        return self.end_some();
+                    }
+                }
+            }
+            return Ok(());
+        }
         for _ in 0..CHUNK {
             match self.captures.next_packet() {
                 Next::Packet(_, p) => self.meter.packet(&p)?,
                 Next::Failed(i, e) => {
                     let label = self.labels.get(i).map_or("capture", String::as_str);
-                    let e = e.in_input(label);
-                    self.meter.capture_failed();
-                    match self.policy {
-                        Policy::Error => {
-                            self.error = Some(e);
-                            self.ending = true;
-                            return self.end_some();
-                        }
-                        Policy::Warn => self.warnings.push(e.to_string()),
-                        Policy::Skip => {}
+                    if failed_capture(
+                        &mut self.meter,
+                        e.in_input(label),
+                        self.policy,
+                        &mut self.warnings,
+                        &mut self.error,
+                    ) {
+                        self.ending = true;
+                        return self.end_some();
                     }
                 }
                 Next::End => {

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use super::input::{Captures, Next};
 use super::record::DOMAIN;
-use super::Meter;
+use super::{Meter, ReadEnd};
 use crate::decode::Policy;
 use crate::encode::Exporter;
 use crate::error::{Error, Result};
@@ -45,20 +45,30 @@ pub fn export_ipfix<W: Write>(
     let mut failed: Option<Error> = None;
     let mut ended = false;
     while !ended {
+        if meter.reading() {
+            // The workers read the one capture themselves.
+            match meter.read_round()? {
+                None => {}
+                Some(ReadEnd::End) => ended = true,
+                Some(ReadEnd::Failed(e)) => {
+                    let e = e.in_input(labels.first().map_or("capture", String::as_str));
+                    // The only capture: it ends here whatever the policy.
+                    failed_capture(meter, e, policy, &mut run.warnings, &mut failed);
+                    ended = true;
+                }
+            }
+        }
         for _ in 0..CHUNK {
+            if ended || meter.reading() {
+                break;
+            }
             match captures.next_packet() {
                 Next::Packet(_, p) => meter.packet(&p)?,
                 Next::Failed(i, e) => {
                     let e = e.in_input(labels.get(i).map_or("capture", String::as_str));
-                    meter.capture_failed();
-                    match policy {
-                        Policy::Error => {
-                            failed = Some(e);
-                            ended = true;
-                            break;
-                        }
-                        Policy::Warn => run.warnings.push(e.to_string()),
-                        Policy::Skip => {}
+                    if failed_capture(meter, e, policy, &mut run.warnings, &mut failed) {
+                        ended = true;
+                        break;
                     }
                 }
                 Next::End => {
@@ -75,12 +85,36 @@ pub fn export_ipfix<W: Write>(
             }
         }
         write_pending(meter, exporter)?;
-        progress(captures.position())?;
+        progress(meter.position().unwrap_or_else(|| captures.position()))?;
     }
     exporter.flush()?;
     match failed {
         Some(e) => Err(e),
         None => Ok(run),
+    }
+}
+
+/// A capture failed: counted, and by `policy` kept to end the run with
+/// (`Error`), reported (`Warn`) or passed over (`Skip`); true if the run
+/// ends here.
+pub(crate) fn failed_capture(
+    meter: &mut Meter,
+    e: Error,
+    policy: Policy,
+    warnings: &mut Vec<String>,
+    failed: &mut Option<Error>,
+) -> bool {
+    meter.capture_failed();
+    match policy {
+        Policy::Error => {
+            *failed = Some(e);
+            true
+        }
+        Policy::Warn => {
+            warnings.push(e.to_string());
+            false
+        }
+        Policy::Skip => false,
     }
 }
 

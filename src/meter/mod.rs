@@ -34,6 +34,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use flowpacket::FlowPacket;
+pub use parallel::ReadEnd;
 use parallel::Workers;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -183,6 +184,44 @@ impl Meter {
             self.table.observe(&fp);
         }
         self.encode_ended()
+    }
+
+    /// With workers, have each read the capture file `path` itself (see
+    /// [`parallel`]): then the input is read with [`Meter::read_round`],
+    /// not handed over with [`Meter::packet`]. Call it before any packet;
+    /// false (nothing done) without workers.
+    pub fn read_file(&mut self, path: &std::path::Path) -> Result<bool> {
+        match &mut self.workers {
+            Some(w) => {
+                w.read_file(path)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether the workers read the input themselves.
+    pub fn reading(&self) -> bool {
+        self.workers.as_ref().is_some_and(Workers::reading)
+    }
+
+    /// The workers read their next round of the file: its records are
+    /// pending; how the file ended, if it did.
+    pub fn read_round(&mut self) -> Result<Option<ReadEnd>> {
+        let Some(w) = &mut self.workers else {
+            return Ok(Some(ReadEnd::End));
+        };
+        let (n, end) = w.read_round(&mut self.pending)?;
+        self.count(n);
+        Ok(end)
+    }
+
+    /// Where the workers reading the input are in it.
+    pub fn position(&self) -> Option<u64> {
+        self.workers
+            .as_ref()
+            .filter(|w| w.reading())
+            .map(Workers::position)
     }
 
     /// The input ended: every open flow ends, held fragments are metered.

@@ -442,8 +442,18 @@ fn records_of(
     workers: usize,
     table: TableOptions,
 ) -> (Vec<FieldsAndRecord>, MeterStats) {
-    let bytes = std::fs::read(format!("tests/data/pcap/{capture}")).unwrap();
-    let mut reader = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
+    records_by(capture, workers, table, false)
+}
+
+/// [`records_of`]; `read`: the workers read the file themselves
+/// ([`Meter::read_file`]) instead of being handed its frames.
+fn records_by(
+    capture: &str,
+    workers: usize,
+    table: TableOptions,
+    read: bool,
+) -> (Vec<FieldsAndRecord>, MeterStats) {
+    let path = format!("tests/data/pcap/{capture}");
     let mut m = Meter::new(
         MeterOptions {
             table,
@@ -453,8 +463,16 @@ fn records_of(
         &InfoModel::new(),
     )
     .unwrap();
-    while let Some(p) = reader.next_packet().unwrap() {
-        m.packet(&p).unwrap();
+    if read {
+        assert!(m.read_file(std::path::Path::new(&path)).unwrap());
+        while !matches!(m.read_round().unwrap(), Some(super::ReadEnd::End)) {}
+    } else {
+        let bytes = std::fs::read(&path).unwrap();
+        let mut reader =
+            CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
+        while let Some(p) = reader.next_packet().unwrap() {
+            m.packet(&p).unwrap();
+        }
     }
     m.finish().unwrap();
     let mut out = Vec::new();
@@ -531,8 +549,8 @@ fn workers_give_the_records_of_one_table() {
         for table in [TableOptions::default(), short] {
             let (one, s1) = records_of(capture, 1, table);
             assert!(!one.is_empty(), "{capture}");
-            for n in [2, 3] {
-                let (many, sn) = records_of(capture, n, table);
+            for (n, read) in [(2, false), (3, false), (2, true), (3, true)] {
+                let (many, sn) = records_by(capture, n, table, read);
                 assert_eq!(sn.table.flows, s1.table.flows, "{capture} with {n} workers");
                 assert_eq!(sn.table.by_reason, s1.table.by_reason, "{capture}");
                 assert_eq!(sn.table.out_of_order, s1.table.out_of_order, "{capture}");

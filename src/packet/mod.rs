@@ -37,18 +37,29 @@ pub use transport::{
 /// addresses of a tunnelled packet.
 #[inline]
 pub fn address_spread(linktype: u16, data: &[u8]) -> u64 {
-    let ip = match fixed::ethernet_ip(linktype, data) {
-        Some((_, ip, _)) => ip,
-        None => match link(linktype, data).ok().and_then(|(_, b)| ip::ip(b, 0)) {
-            Some(ip) => ip,
+    // The addresses where the IP header has them: nothing else is needed
+    // (a malformed packet is counted by whichever worker takes it).
+    let Ok((_, ip)) = link(linktype, data) else {
+        return 0;
+    };
+    let (a, b) = match ip.first().map(|v| v >> 4) {
+        Some(4) => match ip.get(12..20) {
+            Some(h) => (
+                u128::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]])),
+                u128::from(u32::from_be_bytes([h[4], h[5], h[6], h[7]])),
+            ),
             None => return 0,
         },
+        Some(6) => match ip.get(8..40).and_then(|h| <&[u8; 32]>::try_from(h).ok()) {
+            Some(h) => {
+                let (x, y) = h.split_at(16);
+                let to = |s: &[u8]| <[u8; 16]>::try_from(s).map_or(0, u128::from_be_bytes);
+                (to(x), to(y))
+            }
+            None => return 0,
+        },
+        _ => return 0,
     };
-    let bits = |a: std::net::IpAddr| match a {
-        std::net::IpAddr::V4(v) => u128::from(u32::from(v)),
-        std::net::IpAddr::V6(v) => u128::from(v),
-    };
-    let (a, b) = (bits(ip.src), bits(ip.dst));
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     let x = (lo as u64)
         ^ ((lo >> 64) as u64).rotate_left(23)

@@ -183,7 +183,7 @@ impl PyMeter {
                 }
                 let mut model = meter_model(specs, spec_files, enterprise)
                     .map_err(|e| errors::to_py(py, &e))?;
-                let meter = Meter::new(
+                let mut meter = Meter::new(
                     MeterOptions {
                         table,
                         decapsulate,
@@ -209,6 +209,22 @@ impl PyMeter {
                 let mut total: Option<u64> = Some(0);
                 for s in &sources {
                     let (src, label) = Source::from_py(py, s)?;
+                    if let (Source::Path(path), [_], true) = (&src, sources.as_slice(), workers > 1)
+                    {
+                        // One plain capture file and workers: each reads
+                        // it itself (checked here once, as a capture).
+                        let opened = src.opened(py, &label)?;
+                        if opened.mapped() && opened.capture {
+                            let size = path.metadata().ok().map(|m| m.len());
+                            py.detach(|| opened.into_capture())
+                                .map_err(|e| errors::to_py(py, &e.in_input(&label)))?;
+                            if meter.read_file(path).map_err(|e| errors::to_py(py, &e))? {
+                                total = total.zip(size).map(|(t, n)| t.saturating_add(n));
+                                labels.push(label);
+                                continue;
+                            }
+                        }
+                    }
                     let (opened, size) = src.opened_streamed(py, &label)?;
                     total = total.zip(size).map(|(t, n)| t.saturating_add(n));
                     let reader = py
@@ -368,7 +384,10 @@ impl PyMeter {
                 )
             });
             if let Ok(mut s) = self.last_stats.lock() {
-                *s = Some((meter.stats(), captures.position()));
+                *s = Some((
+                    meter.stats(),
+                    meter.position().unwrap_or_else(|| captures.position()),
+                ));
             }
             let run = result.map_err(|e| errors::to_py(py, &e))?;
             let warn = PyModule::import(py, "warnings")?;

@@ -87,6 +87,11 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// A mapped file (a plain, uncompressed regular file).
+    pub fn mapped(&self) -> bool {
+        matches!(self.body, Body::Whole(Whole::Mapped(_)))
+    }
+
     /// Open a file (see the module docs).
     pub fn path(path: &Path) -> io::Result<Self> {
         let f = File::open(path)?;

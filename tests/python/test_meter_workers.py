@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import meter_oracle as mo
@@ -64,3 +67,110 @@ def test_workers_stats_add_up() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers"):
         ff.Meter(DATA / "nfstream__1kxun.pcap", workers=0)
+
+
+def test_workers_handed_frames_give_the_records_of_one() -> None:
+    """Bytes (not a file the workers can read themselves) are read by the
+    calling thread and handed to the workers frame by frame: the same
+    records as one worker reading the file."""
+    capture = DATA / "nfstream__1kxun.pcap"
+    one = _rows(capture, 1, idle_timeout=1.0)
+    df = ff.meter(capture.read_bytes(), workers=2, idle_timeout=1.0)
+    rows = df.drop(columns=["flowId"]).astype(str).itertuples(index=False, name=None)
+    assert sorted(rows) == one[0]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_cut_capture_read_by_workers_keeps_its_flows(tmp_path: Path, workers: int) -> None:
+    """Workers reading a cut capture themselves meet the cut as one reader
+    does: the error names the file and the byte offset, after the flows;
+    warn and skip keep the flows up to it."""
+    raw = (DATA / "nfstream__iphone.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(raw[: len(raw) // 2 + 7])
+    with pytest.raises(ff.DecodeError, match=r"cut\.pcap.*byte offset") as e:
+        ff.meter(cut, workers=workers)
+    assert e.value.offset is not None and 0 < e.value.offset < len(raw) // 2 + 7
+    rows = 0
+    with pytest.raises(ff.DecodeError):
+        for b in ff.Meter(cut, workers=workers):
+            rows += b.num_rows
+    with pytest.warns(ff.FerrofixWarning, match=r"cut\.pcap"):
+        part = ff.meter(cut, on_bad_records="warn", workers=workers)
+    m = ff.Meter(cut, on_bad_records="skip", workers=workers)
+    assert len(m.to_pandas()) == len(part) == rows > 0
+    assert m.stats["failed_captures"] == 1
+    one = ff.meter(cut, on_bad_records="skip")
+    assert sorted(part["packetDeltaCount"]) == sorted(one["packetDeltaCount"])
+
+
+def _repeated(capture: Path, times: int, out: Path) -> Path:
+    """``capture`` (classic pcap, little-endian, microseconds) written
+    ``times`` over, each copy an hour after the one before."""
+    raw = capture.read_bytes()
+    assert raw[:4] == bytes.fromhex("d4c3b2a1")
+    head, body = raw[:24], raw[24:]
+    records = []
+    at = 0
+    while at + 16 <= len(body):
+        sec, usec, incl, orig = struct.unpack_from("<IIII", body, at)
+        records.append((sec, usec, incl, orig, body[at + 16 : at + 16 + incl]))
+        at += 16 + incl
+    with out.open("wb") as f:
+        f.write(head)
+        for k in range(times):
+            for sec, usec, incl, orig, data in records:
+                f.write(struct.pack("<IIII", sec + 3600 * k, usec, incl, orig) + data)
+    return out
+
+
+LEFT_PART_WAY = """
+import sys
+from pathlib import Path
+import ferrofix as ff
+
+tasks = Path("/proc/self/task")
+ff.meter(sys.argv[2])  # any thread pools started
+before = len(list(tasks.iterdir()))
+m = ff.Meter(sys.argv[1], workers=2, batch_size=10)
+first = m._s.next_batch()
+print(first is not None, len(list(tasks.iterdir())) - before, m.bytes_read)
+del m, first
+print(len(list(tasks.iterdir())) - before)
+"""
+
+
+def test_a_meter_left_part_way_stops_its_workers(tmp_path: Path) -> None:
+    """A consumer that takes one batch and drops the meter while the
+    workers read the file ahead (waiting for room to answer): they stop
+    with it, no thread left and no hang (run in a child process, so that
+    a hang fails the test instead of stopping the suite)."""
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("counts the process's threads in /proc (Linux)")
+    # 400 x 500 frames: more than the rounds the workers may run ahead.
+    big = _repeated(DATA / "nfstream__iphone.pcap", 400, tmp_path / "big.pcap")
+    r = subprocess.run(
+        [sys.executable, "-c", LEFT_PART_WAY, str(big), str(DATA / "nfstream__iphone.pcap")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    first, after = r.stdout.splitlines()
+    got, threads, read = first.split()
+    # The two workers were alive, reading ahead, part of the way in...
+    assert got == "True" and int(threads) == 2 and int(read) < big.stat().st_size
+    # ...and stopped with the meter.
+    assert int(after) == 0
+
+
+def test_workers_write_the_same_ipfix_as_one(tmp_path: Path) -> None:
+    """The command line's path (write_ipfix with the workers reading the
+    file): read back, the records of one worker."""
+    capture = DATA / "nfstream__1kxun.pcap"
+    out = tmp_path / "two.ipfix"
+    ff.Meter(capture, workers=2).write_ipfix(out)
+    back = ff.read_ipfix(out)
+    one = ff.meter(capture)
+    assert len(back) == len(one)
+    assert sorted(back["octetDeltaCount"]) == sorted(one["octetDeltaCount"])

@@ -21,6 +21,14 @@
 //! and the answers are taken round by round, worker by worker, so the
 //! output is the same from one run to the next.
 //!
+//! A capture in one plain file can instead be read by every worker
+//! itself ([`Workers::read_file`]): each maps the file, walks all its
+//! frames (so its clocks are the capture's, as above) and takes apart and
+//! meters only those whose address pair is its own. Nothing is copied
+//! from thread to thread but the records, and the calling thread only
+//! takes the answers, round by round ([`ROUND`] frames of the file),
+//! worker by worker.
+//!
 //! The records are those of one table of every flow, with three
 //! differences, all documented for `workers`:
 //! - flowIds: worker `w` of `n` numbers its flows `w + 1`, `w + 1 + n`,
@@ -37,7 +45,8 @@
 //! an inner flow carried between different tunnel endpoints in its two
 //! directions would be split between workers.
 
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -65,6 +74,10 @@ const ROUND: usize = 61;
 const ROUND_BYTES: usize = 1 << 20;
 /// Rounds sent and not yet answered before the meter waits for the oldest.
 const IN_FLIGHT: usize = 3;
+/// Answers a worker may have waiting to be taken: a worker reading a file
+/// itself runs this many rounds ahead of the meter at most (more than
+/// [`IN_FLIGHT`], so a worker handed rounds never waits to answer).
+const ANSWERS_AHEAD: usize = 16;
 
 /// A frame copied into a worker's round.
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +137,12 @@ impl Batch {
 /// What a worker is sent.
 pub(super) enum Work {
     Round(Batch),
+    /// Read this capture file itself, answering every [`ROUND`] frames,
+    /// until it ends or fails.
+    Read(PathBuf),
+    /// An answered round's buffers back, for a worker reading a file (the
+    /// only message it is sent while it reads).
+    Spare(Batch),
     /// The input ended: held fragments are given back, every flow ends.
     Finish,
 }
@@ -142,6 +161,16 @@ pub(super) struct Answer {
     /// Packets accounted to its flows so far.
     pub(super) metered: u64,
     pub(super) open: usize,
+    /// Reading a file itself: where it is in the file, and whether the
+    /// file ended (or failed) with this round.
+    pub(super) read: Option<(u64, Option<ReadEnd>)>,
+}
+
+/// How a capture a worker reads itself ended.
+pub enum ReadEnd {
+    End,
+    /// The capture fails here (every worker reads the same error).
+    Failed(Error),
 }
 
 struct Worker {
@@ -168,12 +197,19 @@ pub struct Workers {
     in_flight: usize,
     /// The latest time of any frame handed out.
     clock: i64,
+    /// The workers read a file themselves ([`Workers::read_file`]).
+    reading: bool,
+    /// Where they are in it.
+    position: u64,
     /// The meter's templates.
     records: Arc<Records>,
 }
 
 /// What every worker is given.
 pub(super) struct Setup {
+    /// This worker, of `n`.
+    pub(super) w: u64,
+    pub(super) n: u64,
     pub(super) biflow: bool,
     pub(super) dissect: DissectOptions,
     /// The worker's own templates (made in its own order; the meter
@@ -199,10 +235,13 @@ impl Workers {
         let mut workers = Vec::with_capacity(n);
         for w in 0..n {
             let (to, inbox) = channel::<Work>();
-            let (outbox, from) = channel::<Result<Answer>>();
+            // Bounded: a worker reading a file itself waits for the meter.
+            let (outbox, from) = sync_channel::<Result<Answer>>(ANSWERS_AHEAD);
             let mut table = Table::new(per);
             table.number_flows((w as u64).saturating_add(1), n as u64);
             let setup = Setup {
+                w: w as u64,
+                n: n as u64,
                 biflow: opts.biflow,
                 dissect,
                 records: records.fresh()?,
@@ -233,6 +272,8 @@ impl Workers {
             round_bytes: 0,
             in_flight: 0,
             clock: i64::MIN,
+            reading: false,
+            position: 0,
             records: Arc::clone(records),
         })
     }
@@ -287,8 +328,61 @@ impl Workers {
         Ok(())
     }
 
+    /// Have every worker read the capture file `path` itself (a plain
+    /// file: each maps it), instead of being handed frames; before any
+    /// frame. Rounds are then taken with [`Workers::read_round`].
+    pub fn read_file(&mut self, path: &Path) -> Result<()> {
+        for w in &self.all {
+            w.to.send(Work::Read(path.to_path_buf()))
+                .map_err(|_| gone())?;
+        }
+        self.reading = true;
+        Ok(())
+    }
+
+    /// Whether the workers read a file themselves.
+    pub fn reading(&self) -> bool {
+        self.reading
+    }
+
+    /// Where the workers are in the file they read.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The workers reading a file: the answers to their next round, worker
+    /// by worker, appended to `pending`; the records' count, and how the
+    /// file ended if it did in this round.
+    pub fn read_round(&mut self, pending: &mut Vec<Pending>) -> Result<(usize, Option<ReadEnd>)> {
+        self.in_flight = self.in_flight.saturating_add(1);
+        let mut end = None;
+        let mut read = None;
+        let n = self.take_answers_with(pending, |r| {
+            if let Some((at, e)) = r {
+                read = Some(at);
+                // The first worker's word (all read the same frames).
+                if end.is_none() {
+                    end = e;
+                }
+            }
+        })?;
+        if let Some(at) = read {
+            self.position = at;
+        }
+        Ok((n, end))
+    }
+
     /// The answers to the oldest round, worker by worker.
     fn take_answers(&mut self, pending: &mut Vec<Pending>) -> Result<usize> {
+        self.take_answers_with(pending, |_| {})
+    }
+
+    /// [`Workers::take_answers`], each answer's reading news to `read`.
+    fn take_answers_with(
+        &mut self,
+        pending: &mut Vec<Pending>,
+        mut read: impl FnMut(Option<(u64, Option<ReadEnd>)>),
+    ) -> Result<usize> {
         let mut n = 0usize;
         for w in &mut self.all {
             let mut a = w.from.recv().map_err(|_| gone())??;
@@ -306,10 +400,14 @@ impl Workers {
                     pending.resize_with(i.saturating_add(1), Pending::default);
                 }
                 if let Some(into) = pending.get_mut(i) {
-                    // Copied: both buffers keep their capacity (taking
-                    // the worker's over would leave each side growing
-                    // its buffers again).
-                    into.bytes.extend_from_slice(&p.bytes);
+                    if into.count == 0 && into.bytes.is_empty() {
+                        // Taken over, not copied: the worker gets the
+                        // meter's empty buffer (its capacity kept) back
+                        // with the round.
+                        std::mem::swap(&mut into.bytes, &mut p.bytes);
+                    } else {
+                        into.bytes.extend_from_slice(&p.bytes);
+                    }
                     into.count = into.count.saturating_add(p.count);
                 }
                 p.bytes.clear();
@@ -320,8 +418,14 @@ impl Workers {
             w.dissect = a.dissect;
             w.metered = a.metered;
             w.open = a.open;
+            read(a.read.take());
             a.batch.clear();
-            w.spare.push(a.batch);
+            if self.reading {
+                // A worker gone is reported at its next answer.
+                let _ = w.to.send(Work::Spare(a.batch));
+            } else {
+                w.spare.push(a.batch);
+            }
         }
         self.in_flight = self.in_flight.saturating_sub(1);
         Ok(n)
@@ -388,9 +492,12 @@ impl Workers {
 
     fn stop(&mut self) {
         for w in &mut self.all {
-            // A closed inbox ends the worker's loop.
+            // A closed inbox ends the worker's loop; a closed outbox ends
+            // a worker reading a file, waiting to hand over a round.
             let (dead, _) = channel();
             drop(std::mem::replace(&mut w.to, dead));
+            let (_, dead) = sync_channel(0);
+            drop(std::mem::replace(&mut w.from, dead));
             if let Some(t) = w.thread.take() {
                 let _ = t.join();
             }

@@ -1,14 +1,18 @@
 //! A worker: its frames of each round taken apart and metered in input
 //! order, the records they ended encoded and sent back.
 
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::{Answer, Batch, Setup, Work};
+use super::{Answer, Batch, ReadEnd, Setup, Work, ROUND};
 use crate::error::Result;
 use crate::meter::flowpacket::FlowPacket;
 use crate::meter::table::Table;
 use crate::meter::{encode_ended, Pending};
+use crate::packet::address_spread;
 use crate::packet::Dissector;
+use crate::pcap::{CaptureReader, Packet};
+use crate::source::input::Opened;
+use crate::source::DynRead;
 
 /// A worker's state besides its table.
 struct State<'s> {
@@ -35,24 +39,66 @@ impl State<'_> {
         }
     }
 
-    /// The frames of `b` into `table`, each after the clocks are set to
+    /// A frame of the worker's into `table`, after the clocks are set to
     /// the capture's time before it (so fragments expire, records idle
     /// out and packets count as out of order as in one meter of every
-    /// frame); then the clocks to the round's end.
-    fn meter(&mut self, table: &mut Table, b: &Batch) {
-        let biflow = self.setup.biflow;
-        for f in &b.frames {
-            self.clock(table, f.before);
-            let metered = &mut self.metered;
-            self.dissector.frame_with(&b.packet(f), |d| {
-                *metered = metered.saturating_add(1);
-                table.observe(&FlowPacket::of(d, biflow));
-            });
-            self.released(table);
+    /// frame).
+    #[inline]
+    fn frame(&mut self, table: &mut Table, p: &Packet<'_>, before: i64) {
+        // A frame at or after the capture's clock sets both clocks itself
+        // (as it does in one meter).
+        if before > p.ts_ns {
+            self.clock(table, before);
         }
-        // Records idle by the end of the round end now, not at the
-        // worker's next frame.
+        let (biflow, metered) = (self.setup.biflow, &mut self.metered);
+        self.dissector.frame_with(p, |d| {
+            *metered = metered.saturating_add(1);
+            table.observe(&FlowPacket::of(d, biflow));
+        });
+        self.released(table);
+    }
+
+    /// The frames of `b` into `table`; then the clocks to the round's end
+    /// (records idle by then end now, not at the worker's next frame).
+    fn meter(&mut self, table: &mut Table, b: &Batch) {
+        for f in &b.frames {
+            self.frame(table, &b.packet(f), f.before);
+        }
         self.clock(table, b.clock);
+    }
+
+    /// The next [`ROUND`] frames of `reader` (a capture every worker
+    /// reads): the worker's own into `table`, every one's time into the
+    /// clocks. How the capture ended, if it did.
+    fn read_round(
+        &mut self,
+        table: &mut Table,
+        reader: &mut CaptureReader<DynRead>,
+        clock: &mut i64,
+    ) -> Option<ReadEnd> {
+        let (w, n) = (self.setup.w, self.setup.n.max(1));
+        let mut end = None;
+        for _ in 0..ROUND {
+            match reader.next_packet() {
+                Ok(Some(p)) => {
+                    let before = *clock;
+                    *clock = before.max(p.ts_ns);
+                    if address_spread(p.linktype, p.data).checked_rem(n) == Some(w) {
+                        self.frame(table, &p, before);
+                    }
+                }
+                Ok(None) => {
+                    end = Some(ReadEnd::End);
+                    break;
+                }
+                Err(e) => {
+                    end = Some(ReadEnd::Failed(e));
+                    break;
+                }
+            }
+        }
+        self.clock(table, *clock);
+        end
     }
 }
 
@@ -61,20 +107,46 @@ pub(super) fn work(
     setup: &Setup,
     table: &mut Table,
     inbox: &Receiver<Work>,
-    outbox: &Sender<Result<Answer>>,
+    outbox: &SyncSender<Result<Answer>>,
 ) {
-    let templates = setup.records.templates().len();
     let mut st = State {
         setup,
         dissector: Dissector::new(setup.dissect),
         metered: 0,
     };
     while let Ok(job) = inbox.recv() {
-        let (mut batch, last) = match job {
+        let (batch, last) = match job {
             Work::Round(b) => {
                 st.meter(table, &b);
                 (b, false)
             }
+            Work::Read(path) => {
+                let opened = Opened::path(&path)
+                    .map_err(|e| crate::Error::os(&e, &path))
+                    .and_then(Opened::into_capture);
+                let mut reader = match opened {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = outbox.send(Err(e));
+                        return;
+                    }
+                };
+                let mut clock = i64::MIN;
+                loop {
+                    let end = st.read_round(table, &mut reader, &mut clock);
+                    let ended = end.is_some();
+                    let read = Some((reader.position(), end));
+                    let batch = match inbox.try_recv() {
+                        Ok(Work::Spare(b)) => b,
+                        _ => Batch::default(),
+                    };
+                    if !answer(&mut st, table, batch, read, outbox) || ended {
+                        break;
+                    }
+                }
+                continue;
+            }
+            Work::Spare(_) => continue,
             Work::Finish => {
                 st.dissector.finish();
                 st.released(table);
@@ -82,25 +154,40 @@ pub(super) fn work(
                 (Batch::default(), true)
             }
         };
-        if batch.pending.len() < templates {
-            batch.pending.resize_with(templates, Pending::default);
-        }
-        let answer = encode_ended(&setup.records, &mut table.ended, &mut batch.pending).map(|n| {
-            let keys = (0..batch.pending.len())
-                .map(|i| setup.records.key(i))
-                .collect();
-            Answer {
-                batch,
-                keys,
-                records: n,
-                table: table.stats.clone(),
-                dissect: st.dissector.stats(),
-                metered: st.metered,
-                open: table.len(),
-            }
-        });
-        if outbox.send(answer).is_err() || last {
+        if !answer(&mut st, table, batch, None, outbox) || last {
             return;
         }
     }
+}
+
+/// Send the records ended so far (in `batch`'s buffers) and the counters;
+/// false if the meter is gone.
+fn answer(
+    st: &mut State<'_>,
+    table: &mut Table,
+    mut batch: Batch,
+    read: Option<(u64, Option<ReadEnd>)>,
+    outbox: &SyncSender<Result<Answer>>,
+) -> bool {
+    let setup = st.setup;
+    let templates = setup.records.templates().len();
+    if batch.pending.len() < templates {
+        batch.pending.resize_with(templates, Pending::default);
+    }
+    let answer = encode_ended(&setup.records, &mut table.ended, &mut batch.pending).map(|n| {
+        let keys = (0..batch.pending.len())
+            .map(|i| setup.records.key(i))
+            .collect();
+        Answer {
+            batch,
+            keys,
+            records: n,
+            table: table.stats.clone(),
+            dissect: st.dissector.stats(),
+            metered: st.metered,
+            open: table.len(),
+            read,
+        }
+    });
+    outbox.send(answer).is_ok()
 }
