@@ -168,17 +168,16 @@ fn records(path: &Path, workers: usize) -> u64 {
     n
 }
 
-/// `ipfix` with `workers` that read the file themselves
-/// (`Meter::read_file`, as `ff.Meter` and `ferrofix meter` do with one
-/// capture file and more than one worker).
-fn ipfix_read(path: &Path, workers: usize) -> u64 {
-    let opts = MeterOptions {
+/// `read`: the workers read the file themselves (`Meter::read_file`, as
+/// `ff.Meter` and `ferrofix meter` do with one capture file).
+fn ipfix(path: &Path, tcp_metrics: bool, workers: usize, read: bool) -> u64 {
+    let mut opts = MeterOptions {
         workers,
         ..MeterOptions::default()
     };
+    opts.table.tcp_metrics = tcp_metrics;
     let mut m = Meter::new(opts, &InfoModel::new()).expect("meter");
-    assert!(m.read_file(path).expect("read"));
-    let mut caps = Captures::new(Vec::new());
+    let mut caps = captures(&mut m, path, read);
     let mut ex = Exporter::new(std::io::sink(), ExportOptions::default()).expect("exporter");
     export_ipfix(
         &mut m,
@@ -192,25 +191,14 @@ fn ipfix_read(path: &Path, workers: usize) -> u64 {
     m.stats().dissect.packets
 }
 
-fn ipfix(path: &Path, tcp_metrics: bool, workers: usize) -> u64 {
-    let mut opts = MeterOptions {
-        workers,
-        ..MeterOptions::default()
-    };
-    opts.table.tcp_metrics = tcp_metrics;
-    let mut m = Meter::new(opts, &InfoModel::new()).expect("meter");
-    let mut caps = Captures::new(vec![open(path)]);
-    let mut ex = Exporter::new(std::io::sink(), ExportOptions::default()).expect("exporter");
-    export_ipfix(
-        &mut m,
-        &mut caps,
-        &["bench".into()],
-        &mut ex,
-        Policy::Error,
-        |_| Ok(()),
-    )
-    .expect("export");
-    m.stats().dissect.packets
+/// The capture for `m`: opened here, or (`read`) read by its workers.
+fn captures(m: &mut Meter, path: &Path, read: bool) -> Captures {
+    if read {
+        assert!(m.read_file(path).expect("read"));
+        Captures::new(Vec::new())
+    } else {
+        Captures::new(vec![open(path)])
+    }
 }
 
 /// `read`: the workers read the file themselves (`Meter::read_file`).
@@ -220,12 +208,7 @@ fn arrow(path: &Path, workers: usize, read: bool) -> u64 {
         ..MeterOptions::default()
     };
     let mut m = Meter::new(opts, &InfoModel::new()).expect("meter");
-    let caps = if read {
-        assert!(m.read_file(path).expect("read"));
-        Captures::new(Vec::new())
-    } else {
-        Captures::new(vec![open(path)])
-    };
+    let caps = captures(&mut m, path, read);
     let mut b = MeterBatches::new(
         m,
         caps,
@@ -277,11 +260,11 @@ fn main() {
         ("tcp", Box::new(|p| table(p, true))),
         ("records", Box::new(|p| records(p, 1))),
         ("records-2w", Box::new(|p| records(p, 2))),
-        ("ipfix", Box::new(|p| ipfix(p, true, 1))),
-        ("ipfix-2w", Box::new(|p| ipfix(p, true, 2))),
-        ("ipfix-2r", Box::new(|p| ipfix_read(p, 2))),
-        ("ipfix-notcp", Box::new(|p| ipfix(p, false, 1))),
-        ("ipfix-notcp-2w", Box::new(|p| ipfix(p, false, 2))),
+        ("ipfix", Box::new(|p| ipfix(p, true, 1, false))),
+        ("ipfix-2w", Box::new(|p| ipfix(p, true, 2, false))),
+        ("ipfix-2r", Box::new(|p| ipfix(p, true, 2, true))),
+        ("ipfix-notcp", Box::new(|p| ipfix(p, false, 1, false))),
+        ("ipfix-notcp-2w", Box::new(|p| ipfix(p, false, 2, false))),
         ("arrow", Box::new(|p| arrow(p, 1, false))),
         ("arrow-2w", Box::new(|p| arrow(p, 2, false))),
         ("arrow-2r", Box::new(|p| arrow(p, 2, true))),

@@ -162,13 +162,7 @@ impl MeterBatches {
                     Some(ReadEnd::Failed(e)) => {
                         let label = self.labels.first().map_or("capture", String::as_str);
                         // The only capture: it ends here whatever the policy.
-                        failed_capture(
-                            &mut self.meter,
-                            e.in_input(label),
-                            self.policy,
-                            &mut self.warnings,
-                            &mut self.error,
-                        );
+                        self.failed(e.in_input(label));
                         self.ending = true;
                         return self.end_some();
                     }
@@ -181,13 +175,7 @@ impl MeterBatches {
                 Next::Packet(_, p) => self.meter.packet(&p)?,
                 Next::Failed(i, e) => {
                     let label = self.labels.get(i).map_or("capture", String::as_str);
-                    if failed_capture(
-                        &mut self.meter,
-                        e.in_input(label),
-                        self.policy,
-                        &mut self.warnings,
-                        &mut self.error,
-                    ) {
+                    if self.failed(e.in_input(label)) {
                         self.ending = true;
                         return self.end_some();
                     }
@@ -289,6 +277,17 @@ fn records_with_lists(
 }
 
 impl MeterBatches {
+    /// A capture failed ([`failed_capture`]): true if metering ends here.
+    fn failed(&mut self, e: Error) -> bool {
+        failed_capture(
+            &mut self.meter,
+            e,
+            self.policy,
+            &mut self.warnings,
+            &mut self.error,
+        )
+    }
+
     /// The input ended: a batch's worth of the open flows ends (all of
     /// them, the last time).
     fn end_some(&mut self) -> Result<()> {
