@@ -465,7 +465,17 @@ fn records_by(
     .unwrap();
     if read {
         assert!(m.read_file(std::path::Path::new(&path)).unwrap());
-        while !matches!(m.read_round().unwrap(), Some(super::ReadEnd::End)) {}
+        // One round, then finish: the workers read the rest first.
+        m.read_round().unwrap();
+        let frame = crate::pcap::Packet {
+            linktype: 1,
+            ts_ns: 0,
+            data: &[],
+            orig_len: 0,
+            number: 0,
+            offset: 0,
+        };
+        assert!(m.packet(&frame).is_err(), "frames while reading");
     } else {
         let bytes = std::fs::read(&path).unwrap();
         let mut reader =
@@ -475,6 +485,9 @@ fn records_by(
         }
     }
     m.finish().unwrap();
+    if read {
+        assert!(matches!(m.read_round().unwrap(), Some(super::ReadEnd::End)));
+    }
     let mut out = Vec::new();
     let mut ids = std::collections::BTreeSet::new();
     m.drain(|t, b, n| {

@@ -199,8 +199,10 @@ pub struct Workers {
     clock: i64,
     /// The workers read a file themselves ([`Workers::read_file`]).
     reading: bool,
-    /// Where they are in it.
+    /// Where they are in it, and whether they reached its end (or an
+    /// error).
     position: u64,
+    read_ended: bool,
     /// The meter's templates.
     records: Arc<Records>,
 }
@@ -274,6 +276,7 @@ impl Workers {
             clock: i64::MIN,
             reading: false,
             position: 0,
+            read_ended: false,
             records: Arc::clone(records),
         })
     }
@@ -283,6 +286,11 @@ impl Workers {
     /// record count returned).
     #[inline]
     pub fn frame(&mut self, p: &Packet<'_>, pending: &mut Vec<Pending>) -> Result<usize> {
+        if self.reading {
+            return Err(Error::new(ErrorKind::Internal(
+                "a frame handed to meter workers that read their file themselves".into(),
+            )));
+        }
         let before = self.clock;
         self.clock = self.clock.max(p.ts_ns);
         let n = self.all.len() as u64;
@@ -354,6 +362,10 @@ impl Workers {
     /// by worker, appended to `pending`; the records' count, and how the
     /// file ended if it did in this round.
     pub fn read_round(&mut self, pending: &mut Vec<Pending>) -> Result<(usize, Option<ReadEnd>)> {
+        if self.read_ended {
+            // The workers answer no more rounds.
+            return Ok((0, Some(ReadEnd::End)));
+        }
         self.in_flight = self.in_flight.saturating_add(1);
         let mut end = None;
         let mut read = None;
@@ -369,6 +381,7 @@ impl Workers {
         if let Some(at) = read {
             self.position = at;
         }
+        self.read_ended |= end.is_some();
         Ok((n, end))
     }
 
@@ -435,6 +448,11 @@ impl Workers {
     /// taken and the workers stop.
     pub fn finish(&mut self, pending: &mut Vec<Pending>) -> Result<usize> {
         let mut n = 0usize;
+        // Workers reading a file read it to its end first (they take no
+        // other message while they read).
+        while self.reading && !self.read_ended {
+            n = n.saturating_add(self.read_round(pending)?.0);
+        }
         if self.in_round > 0 {
             self.send_round()?;
         }
