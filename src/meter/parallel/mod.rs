@@ -16,7 +16,7 @@
 //!
 //! So taking packets apart, the flow tables, the TCP analysis and the
 //! record encoding run in parallel; reading stays on the calling thread.
-//! Frames go out in rounds ([`ROUND`] frames shared out among the
+//! Frames go out in rounds (8192 frames shared out among the
 //! workers); each worker answers each round with the records it ended,
 //! and the answers are taken round by round, worker by worker, so the
 //! output is the same from one run to the next.
@@ -26,7 +26,7 @@
 //! frames (so its clocks are the capture's, as above) and takes apart and
 //! meters only those whose address pair is its own. Nothing is copied
 //! from thread to thread but the records, and the calling thread only
-//! takes the answers, round by round ([`ROUND`] frames of the file),
+//! takes the answers, round by round (8192 frames of the file),
 //! worker by worker.
 //!
 //! The records are those of one table of every flow, with three
@@ -45,12 +45,18 @@
 //! an inner flow carried between different tunnel endpoints in its two
 //! directions would be split between workers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+mod round;
+#[cfg(test)]
+mod tests;
 mod worker;
+
+pub use round::ReadEnd;
+use round::{Answer, Batch, Frame, Work};
 
 use worker::work;
 
@@ -78,100 +84,6 @@ const IN_FLIGHT: usize = 3;
 /// itself runs this many rounds ahead of the meter at most (more than
 /// [`IN_FLIGHT`], so a worker handed rounds never waits to answer).
 const ANSWERS_AHEAD: usize = 16;
-
-/// A frame copied into a worker's round.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Frame {
-    /// Where its bytes are in [`Batch::bytes`].
-    pub(super) start: usize,
-    pub(super) len: usize,
-    pub(super) orig_len: u32,
-    pub(super) linktype: u16,
-    pub(super) ts_ns: i64,
-    pub(super) number: u64,
-    pub(super) offset: u64,
-    /// The capture's clock before this frame (`i64::MIN`: none yet).
-    pub(super) before: i64,
-}
-
-/// A worker's frames of one round.
-#[derive(Default)]
-pub(super) struct Batch {
-    pub(super) bytes: Vec<u8>,
-    pub(super) frames: Vec<Frame>,
-    /// The capture's clock at the end of the round.
-    pub(super) clock: i64,
-    /// Buffers for the records it ends (emptied, their capacity kept).
-    pub(super) pending: Vec<Pending>,
-}
-
-impl Batch {
-    fn new() -> Self {
-        Batch {
-            bytes: Vec::with_capacity(ROUND_BYTES.saturating_add(64 << 10)),
-            frames: Vec::with_capacity(ROUND),
-            ..Batch::default()
-        }
-    }
-
-    pub(super) fn packet(&self, f: &Frame) -> Packet<'_> {
-        Packet {
-            linktype: f.linktype,
-            ts_ns: f.ts_ns,
-            data: self
-                .bytes
-                .get(f.start..f.start.saturating_add(f.len))
-                .unwrap_or_default(),
-            orig_len: f.orig_len,
-            number: f.number,
-            offset: f.offset,
-        }
-    }
-
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.frames.clear();
-    }
-}
-
-/// What a worker is sent.
-pub(super) enum Work {
-    Round(Batch),
-    /// Read this capture file itself, answering every [`ROUND`] frames,
-    /// until it ends or fails.
-    Read(PathBuf),
-    /// An answered round's buffers back, for a worker reading a file (the
-    /// only message it is sent while it reads).
-    Spare(Batch),
-    /// The input ended: held fragments are given back, every flow ends.
-    Finish,
-}
-
-/// A worker's answer to a round.
-pub(super) struct Answer {
-    /// The round, given back for reuse (its record buffers emptied by
-    /// the meter).
-    pub(super) batch: Batch,
-    /// Per template of the worker's own [`Records`], the records encoded,
-    /// and what picked each template (the meter's index may differ).
-    pub(super) keys: Vec<Option<LayoutKey>>,
-    pub(super) records: usize,
-    pub(super) table: TableStats,
-    pub(super) dissect: DissectStats,
-    /// Packets accounted to its flows so far.
-    pub(super) metered: u64,
-    pub(super) open: usize,
-    /// Reading a file itself: where it is in the file, and whether the
-    /// file ended (or failed) with this round.
-    pub(super) read: Option<(u64, Option<ReadEnd>)>,
-}
-
-/// How a capture a worker reads itself ended.
-pub enum ReadEnd {
-    End,
-    /// The capture fails here (every worker reads the same error).
-    Failed(Error),
-}
 
 struct Worker {
     to: Sender<Work>,

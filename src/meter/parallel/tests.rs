@@ -1,0 +1,154 @@
+//! The workers against one table: the same records and counters, on real
+//! captures (fragments, later frames without IP), handed their frames or
+//! reading the file themselves, with rounds small enough that each capture
+//! takes many.
+
+use crate::meter::table::{reason, TableOptions};
+use crate::meter::{Meter, MeterOptions, MeterStats, ReadEnd};
+use crate::model::InfoModel;
+use crate::pcap::CaptureReader;
+use crate::source::DynRead;
+
+/// A record's template as its fields' (PEN, id), and its bytes.
+type FieldsAndRecord = (Vec<(u32, u16)>, Vec<u8>);
+
+/// Every record of `capture` metered with `workers` threads, flowId
+/// zeroed, sorted: (template fields, record bytes).
+fn records_of(
+    capture: &str,
+    workers: usize,
+    table: TableOptions,
+) -> (Vec<FieldsAndRecord>, MeterStats) {
+    records_by(capture, workers, table, false)
+}
+
+/// [`records_of`]; `read`: the workers read the file themselves
+/// ([`Meter::read_file`]) instead of being handed its frames.
+fn records_by(
+    capture: &str,
+    workers: usize,
+    table: TableOptions,
+    read: bool,
+) -> (Vec<FieldsAndRecord>, MeterStats) {
+    let path = format!("tests/data/pcap/{capture}");
+    let mut m = Meter::new(
+        MeterOptions {
+            table,
+            decapsulate: false,
+            workers,
+        },
+        &InfoModel::new(),
+    )
+    .unwrap();
+    if read {
+        assert!(m.read_file(std::path::Path::new(&path)).unwrap());
+        // One round, then finish: the workers read the rest first.
+        m.read_round().unwrap();
+        let frame = crate::pcap::Packet {
+            linktype: 1,
+            ts_ns: 0,
+            data: &[],
+            orig_len: 0,
+            number: 0,
+            offset: 0,
+        };
+        assert!(m.packet(&frame).is_err(), "frames while reading");
+    } else {
+        let bytes = std::fs::read(&path).unwrap();
+        let mut reader =
+            CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
+        while let Some(p) = reader.next_packet().unwrap() {
+            m.packet(&p).unwrap();
+        }
+    }
+    m.finish().unwrap();
+    if read {
+        assert!(matches!(m.read_round().unwrap(), Some(ReadEnd::End)));
+    }
+    let mut out = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    m.drain(|t, b, n| {
+        let len = b.len() / n;
+        let at = t
+            .fields
+            .iter()
+            .position(|f| f.ie.pen == 0 && f.ie.id == 148)
+            .map(|i| t.fixed_offsets[i] as usize);
+        for r in b.chunks_exact(len) {
+            let mut r = r.to_vec();
+            if let Some(at) = at {
+                let id: [u8; 8] = r[at..at + 8].try_into().unwrap();
+                // A flow's records share its id; distinct flows differ.
+                ids.insert((u64::from_be_bytes(id), r[..at].to_vec()));
+                r[at..at + 8].fill(0);
+            }
+            // Templates made as needed are numbered in the order met,
+            // which workers change: compared by their fields.
+            let fields = t.fields.iter().map(|f| (f.ie.pen, f.ie.id)).collect();
+            out.push((fields, r));
+        }
+        Ok(())
+    })
+    .unwrap();
+    out.sort();
+    let stats = m.stats();
+    assert_eq!(stats.records, out.len() as u64);
+    (out, stats)
+}
+
+/// The clock is every frame's: in `zeek__linux_dlt_sll2.pcap` (tshark:
+/// two ICMP echoes at 0 s, two ICMPv6 echoes at 14.2 s, then ARP and
+/// RARP at 1543.7 s) the four flows were idle for far longer than 30 s
+/// when the capture ended, so they end as idle (IANA flowEndReason 1),
+/// not forced by the end of the capture, with one table or several.
+#[test]
+fn a_later_frame_without_ip_idles_flows_out() {
+    for n in [1, 2] {
+        let (records, s) = records_of("zeek__linux_dlt_sll2.pcap", n, TableOptions::default());
+        assert_eq!(records.len(), 4);
+        assert_eq!(
+            s.table.by_reason[usize::from(reason::IDLE)],
+            4,
+            "{n} workers"
+        );
+        assert_eq!(
+            s.table.by_reason[usize::from(reason::FORCED)],
+            0,
+            "{n} workers"
+        );
+    }
+}
+
+#[test]
+fn workers_give_the_records_of_one_table() {
+    let short = TableOptions {
+        idle_ns: 1_000_000_000,
+        active_ns: 5_000_000_000,
+        ..TableOptions::default()
+    };
+    for capture in [
+        "nfstream__1kxun.pcap",
+        "nfstream__iphone.pcap",
+        "ferrofix__ipfix-udp-fragments.pcap",
+        "zeek__ipv4--fragmented-1.pcap",
+        "zeek__ipv4--fragmented-syn.pcap",
+        "zeek__ipv6-fragmented-dns.pcap",
+        "suricata-verify__defrag--bug-6887-defrag-eth-vlan-ipv6-tcp--frag-eth-vlan-ipv6-tcp.pcap",
+        "zeek__linux_dlt_sll2.pcap",
+    ] {
+        for table in [TableOptions::default(), short] {
+            let (one, s1) = records_of(capture, 1, table);
+            assert!(!one.is_empty(), "{capture}");
+            for (n, read) in [(2, false), (3, false), (2, true), (3, true)] {
+                let (many, sn) = records_by(capture, n, table, read);
+                assert_eq!(sn.table.flows, s1.table.flows, "{capture} with {n} workers");
+                assert_eq!(sn.table.by_reason, s1.table.by_reason, "{capture}");
+                assert_eq!(sn.table.out_of_order, s1.table.out_of_order, "{capture}");
+                // Every frame counted once, fragments handled once.
+                assert_eq!(sn.dissect, s1.dissect, "{capture} with {n} workers");
+                assert_eq!(sn.metered, s1.metered, "{capture} with {n} workers");
+                assert!(one == many, "{capture}: {n} workers differ from one");
+            }
+        }
+    }
+}
