@@ -85,6 +85,16 @@ const IN_FLIGHT: usize = 3;
 /// [`IN_FLIGHT`], so a worker handed rounds never waits to answer).
 const ANSWERS_AHEAD: usize = 16;
 
+/// The worker of `n` owning an address pair of hash `spread` (a frame
+/// without IP, hash 0, is worker 0's): the hash scaled to `0..n` by a
+/// multiplication, not a division (which cost 2-3% of a worker reading a
+/// file, every frame of which it places).
+#[inline]
+pub(super) fn worker_of(spread: u64, n: u64) -> u64 {
+    // Two 64-bit factors: the product fits in 128 bits, never wraps.
+    (u128::from(spread).wrapping_mul(u128::from(n)) >> 64) as u64
+}
+
 struct Worker {
     to: Sender<Work>,
     from: Receiver<Result<Answer>>,
@@ -206,9 +216,7 @@ impl Workers {
         let before = self.clock;
         self.clock = self.clock.max(p.ts_ns);
         let n = self.all.len() as u64;
-        let w = address_spread(p.linktype, p.data)
-            .checked_rem(n)
-            .unwrap_or(0);
+        let w = worker_of(address_spread(p.linktype, p.data), n);
         if let Some(worker) = self.all.get_mut(usize::try_from(w).unwrap_or(0)) {
             let b = &mut worker.filling;
             b.frames.push(Frame {

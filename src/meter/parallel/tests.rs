@@ -152,3 +152,30 @@ fn workers_give_the_records_of_one_table() {
         }
     }
 }
+
+/// Address pairs shared out evenly: 4096 client addresses talking to one
+/// server, each pair's IPv4 frame placed by its hash, give each of 2, 3
+/// and 4 workers its share within 10%; a frame without IP is worker 0's.
+#[test]
+fn address_pairs_are_shared_out_evenly() {
+    use super::worker_of;
+    use crate::packet::{address_spread, linktype};
+    for n in [2u64, 3, 4] {
+        let mut counts = vec![0u32; n as usize];
+        for client in 0..4096u32 {
+            let mut ip = vec![0x45, 0, 0, 20, 0, 1, 0, 0, 64, 17, 0, 0];
+            ip.extend_from_slice(&(0x0A00_0000 | client).to_be_bytes());
+            ip.extend_from_slice(&[192, 0, 2, 1]);
+            let w = worker_of(address_spread(linktype::RAW, &ip), n);
+            counts[usize::try_from(w).unwrap()] += 1;
+        }
+        let share = 4096 / n as u32;
+        for c in &counts {
+            assert!(c.abs_diff(share) * 10 <= share, "{n} workers: {counts:?}");
+        }
+        assert_eq!(
+            worker_of(address_spread(linktype::ETHERNET, &[0; 20]), n),
+            0
+        );
+    }
+}

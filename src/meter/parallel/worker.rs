@@ -3,7 +3,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::{Answer, Batch, ReadEnd, Setup, Work, ROUND};
+use super::{worker_of, Answer, Batch, ReadEnd, Setup, Work, ROUND};
 use crate::error::Result;
 use crate::meter::flowpacket::FlowPacket;
 use crate::meter::table::Table;
@@ -83,7 +83,7 @@ impl State<'_> {
                 Ok(Some(p)) => {
                     let before = *clock;
                     *clock = before.max(p.ts_ns);
-                    if address_spread(p.linktype, p.data).checked_rem(n) == Some(w) {
+                    if worker_of(address_spread(p.linktype, p.data), n) == w {
                         self.frame(table, &p, before);
                     }
                 }
