@@ -25,8 +25,7 @@ exit status: 0 done, 1 an error (one line on stderr: ferrofix CMD: FILE: REASON)
 
 def parser() -> argparse.ArgumentParser:
     """The ``ferrofix`` argument parser, every subcommand added."""
-    from . import _collect_cli, _convert_cli, _meter_cli, _summary_cli
-    from .compat import _cli as compat_cli
+    from . import _collect_cli, _compat_cli, _convert_cli, _meter_cli, _summary_cli
 
     p = argparse.ArgumentParser(
         prog="ferrofix",
@@ -36,9 +35,9 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _summary_cli.add_parser(sub)
-    compat_cli.add_parsers(sub, only="stat")
+    _compat_cli.add_parsers(sub, only="stat")
     _convert_cli.add_parser(sub)
-    compat_cli.add_parsers(sub, only="csv")
+    _compat_cli.add_parsers(sub, only="csv")
     _meter_cli.add_parser(sub)
     _collect_cli.add_parser(sub)
     return p

@@ -10,10 +10,8 @@ in ISO 8601 (UTC), octet arrays as hex."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +53,15 @@ def _json_value(v: Any) -> Any:
         return v.total_seconds()
     if isinstance(v, bytes | bytearray):
         return bytes(v).hex()
-    if isinstance(v, Decimal):
-        return str(v)
+    # Decimal and anything else: its text.
     return str(v)
 
 
 def _json_text(v: Any) -> str | None:
     if v is None:
         return None
+    import json
+
     return json.dumps(_drop_nulls(v), default=_json_value, separators=(",", ":"))
 
 
@@ -143,6 +142,8 @@ def write(
                 after_batch()
         return rows
     if fmt == "jsonl":
+        import json
+
         for b in batches:
             # Dictionary columns as their text: to_pylist gives values anyway.
             lines = [

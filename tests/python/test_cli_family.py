@@ -290,3 +290,21 @@ def test_ctrl_c_exits_130_quietly() -> None:
     _, err = p.communicate(timeout=30)
     assert p.returncode == 130, err
     assert err == b""
+
+
+def test_the_parser_leaves_compat_and_json_unimported() -> None:
+    """Building the ``ferrofix`` parser (what every command does first)
+    imports neither ``ferrofix.compat`` (its XML and socket modules) nor
+    the JSON writer's modules: only ``csv``/``stat`` and JSON output load
+    them, so the other commands start without their import time."""
+    code = (
+        "import sys\n"
+        "from ferrofix.__main__ import parser\n"
+        "parser().parse_args(['meter', 'x.pcap'])\n"
+        "print(sorted(m for m in ('ferrofix.compat', 'socketserver', 'json', 'decimal')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
