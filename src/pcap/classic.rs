@@ -184,12 +184,17 @@ const FAR: usize = 128;
 /// next record's header and its packet's first headers while the current
 /// packet is taken apart.
 #[inline]
-fn prefetch(b: &[u8], at: usize) {
+pub(super) fn prefetch(b: &[u8], at: usize) {
     #[cfg(target_arch = "x86_64")]
     for at in [at, at.saturating_add(64)] {
         if let Some(x) = b.get(at) {
-            // SAFETY: a prefetch is a hint: it reads nothing into the
-            // program, cannot fault, and SSE is in every x86_64 processor.
+            // SAFETY: `_mm_prefetch` is unsafe only for its target feature,
+            // SSE, which every x86_64 processor has. A prefetch is a hint:
+            // it reads nothing into the program and cannot fault, and the
+            // pointer is a slice element's, in bounds anyway. The bytes are
+            // the reader's own (a mapped file, a stream's buffer or bytes
+            // it holds), never the interpreter's, so nothing depends on the
+            // Python version or the GIL.
             unsafe {
                 std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
                     std::ptr::from_ref(x).cast::<i8>(),

@@ -324,3 +324,47 @@ fn a_stream_read_ahead_gives_its_packets_then_its_error() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// The prefetch of the next record (records longer than `classic::FAR`)
+/// is a hint only: at the end of the bytes, past it and at the largest
+/// offset it does nothing; and a capture of long records, read in memory
+/// and in a stream's buffer, gives every frame as written, the last
+/// ending at the capture's last byte (where the next header would be).
+#[test]
+fn prefetching_the_next_record_leaves_the_packets_as_written() {
+    use crate::source::input::Opened;
+    use crate::source::{DynRead, SharedBytes};
+    for b in [&[][..], &[1u8; 100][..]] {
+        for at in [
+            0,
+            b.len().saturating_sub(1),
+            b.len(),
+            b.len() + 64,
+            usize::MAX,
+        ] {
+            classic::prefetch(b, at);
+        }
+    }
+    let frames: Vec<Vec<u8>> = (0..3000u32)
+        .map(|i| {
+            let n = 129 + (i * 37) % 1400;
+            (0..n).map(|b| (b ^ i) as u8).collect()
+        })
+        .collect();
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let bytes = pcap(true, false, &refs);
+    let whole: SharedBytes = std::sync::Arc::new(bytes.clone());
+    let in_memory = Opened::bytes(whole).unwrap().into_capture().unwrap();
+    assert!(in_memory.whole.is_some());
+    let mut streamed = Opened::reader(Box::new(std::io::Cursor::new(bytes)) as DynRead)
+        .unwrap()
+        .into_capture()
+        .unwrap();
+    streamed.read_in_buffer();
+    for r in [in_memory, streamed] {
+        let (got, ended, _) = all_packets(r);
+        assert!(ended);
+        let data: Vec<&[u8]> = got.iter().map(|p| p.4.as_slice()).collect();
+        assert_eq!(data, refs);
+    }
+}
