@@ -57,25 +57,8 @@ pub fn export_ipfix<W: Write>(
                     ended = true;
                 }
             }
-        }
-        for _ in 0..CHUNK {
-            if ended || meter.reading() {
-                break;
-            }
-            match captures.next_packet() {
-                Next::Packet(_, p) => meter.packet(&p)?,
-                Next::Failed(i, e) => {
-                    let e = e.in_input(labels.get(i).map_or("capture", String::as_str));
-                    if failed_capture(meter, e, policy, &mut run.warnings, &mut failed) {
-                        ended = true;
-                        break;
-                    }
-                }
-                Next::End => {
-                    ended = true;
-                    break;
-                }
-            }
+        } else {
+            ended = meter_chunk(meter, captures, labels, policy, &mut run, &mut failed)?;
         }
         if ended {
             // The open flows leave in batches, each written before the
@@ -92,6 +75,31 @@ pub fn export_ipfix<W: Write>(
         Some(e) => Err(e),
         None => Ok(run),
     }
+}
+
+/// Up to [`CHUNK`] packets of `captures` into `meter`; true if the input
+/// ended (or failed, by `policy`).
+fn meter_chunk(
+    meter: &mut Meter,
+    captures: &mut Captures,
+    labels: &[String],
+    policy: Policy,
+    run: &mut ExportRun,
+    failed: &mut Option<Error>,
+) -> Result<bool> {
+    for _ in 0..CHUNK {
+        match captures.next_packet() {
+            Next::Packet(_, p) => meter.packet(&p)?,
+            Next::Failed(i, e) => {
+                let e = e.in_input(labels.get(i).map_or("capture", String::as_str));
+                if failed_capture(meter, e, policy, &mut run.warnings, failed) {
+                    return Ok(true);
+                }
+            }
+            Next::End => return Ok(true),
+        }
+    }
+    Ok(false)
 }
 
 /// A capture failed: counted, and by `policy` kept to end the run with
