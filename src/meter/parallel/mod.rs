@@ -333,17 +333,14 @@ impl Workers {
                     pending.resize_with(i.saturating_add(1), Pending::default);
                 }
                 if let Some(into) = pending.get_mut(i) {
-                    if into.count == 0
-                        && into.bytes.is_empty()
-                        && into.bytes.capacity() <= p.bytes.capacity()
-                    {
+                    if into.bytes.is_empty() && into.bytes.capacity() <= p.bytes.capacity() {
                         // Taken over, not copied: the worker gets the
                         // meter's empty buffer back with the round. Only
                         // one no larger than its own: a buffer grown to a
                         // whole batch's records would otherwise pass to a
                         // worker, and the next one grown in its place, until
-                        // every round in flight held one (peak memory +120
-                        // MB with two workers to Arrow).
+                        // rounds in flight held several (45-50 MB of the
+                        // `arrow-2r` bench stage's peak, BENCHMARKS.md).
                         std::mem::swap(&mut into.bytes, &mut p.bytes);
                     } else {
                         into.bytes.extend_from_slice(&p.bytes);
