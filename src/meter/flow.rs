@@ -156,14 +156,14 @@ impl Flow {
             c.min_ttl = c.min_ttl.min(p.ttl);
             c.max_ttl = c.max_ttl.max(p.ttl);
         }
-        if let Some(t) = p.tcp {
+        if let Some(t) = p.tcp() {
             if first {
                 c.initial_flags = t.flags;
             } else {
                 c.union_flags |= t.flags;
             }
             c.control_bits |= t.control_bits();
-            self.tcp_state(side, p.payload, &t);
+            self.tcp_state(side, p.payload, t);
             if let Some(b) = self.tcp.as_mut() {
                 if let Some(conn) = b.conn.as_mut() {
                     let seg = Segment {

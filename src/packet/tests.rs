@@ -273,13 +273,13 @@ fn tcp_options_and_flags() {
     assert_eq!(h.flags & (SYN | ECE | CWR), SYN | ECE | CWR);
     let o = h.parsed_options();
     assert_eq!(
-        (o.mss, o.window_scale, o.sack_permitted, o.timestamps),
+        (o.mss(), o.window_scale(), o.sack_permitted, o.timestamps()),
         (Some(1460), Some(7), true, Some((5, 6)))
     );
     assert_eq!(o.sack_blocks(), &[(10, 20)]);
     // A lying option length ends the walk with what came before.
     let o = TcpOptions::parse(&[2, 4, 0x05, 0xB4, 3, 9, 1]);
-    assert_eq!((o.mss, o.window_scale), (Some(1460), None));
+    assert_eq!((o.mss(), o.window_scale()), (Some(1460), None));
 }
 
 #[test]

@@ -100,40 +100,102 @@ pub fn tcp(p: &[u8]) -> Option<Tcp<'_>> {
 /// TCP options (RFC 9293 §3.1: kinds 0 and 1 one byte, others
 /// kind-length-value); a malformed option ends the walk, keeping what came
 /// before it.
+///
+/// Every field is a plain integer, all written by `default()` (which
+/// valued options were present is a bit set, read through
+/// [`TcpOptions::mss`] and its siblings): an `Option<u8>` left `None` has
+/// its value byte unwritten, and a copy of the struct then loaded two
+/// octets over a one-octet store, which the processor cannot forward
+/// from (see [`crate::meter`]'s packet summary for where that cost).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpOptions {
-    /// Maximum segment size (kind 2).
-    pub mss: Option<u16>,
-    /// Window scale shift count (kind 3), as sent (RFC 7323 §2.3 caps its
-    /// use at 14).
-    pub window_scale: Option<u8>,
-    /// SACK permitted (kind 4).
-    pub sack_permitted: bool,
-    /// Timestamps (kind 8): TSval and TSecr.
-    pub timestamps: Option<(u32, u32)>,
-    /// SACK blocks (kind 5), left and right edges, in the order sent.
-    pub sack: [(u32, u32); 4],
-    pub sack_count: u8,
     /// Other kinds seen (a bit per kind below 64; 63 for any higher kind).
     pub other: u64,
+    /// SACK blocks (kind 5), left and right edges, in the order sent.
+    pub sack: [(u32, u32); 4],
+    tsval: u32,
+    tsecr: u32,
+    mss: u16,
+    /// The `HAS_` bits of the valued options present.
+    present: u8,
+    window_scale: u8,
+    /// SACK permitted (kind 4).
+    pub sack_permitted: bool,
+    pub sack_count: u8,
 }
 
+const HAS_MSS: u8 = 1;
+const HAS_WINDOW_SCALE: u8 = 2;
+const HAS_TIMESTAMPS: u8 = 4;
+
 impl TcpOptions {
+    /// Maximum segment size (kind 2).
+    #[inline]
+    pub fn mss(&self) -> Option<u16> {
+        (self.present & HAS_MSS != 0).then_some(self.mss)
+    }
+
+    /// Window scale shift count (kind 3), as sent (RFC 7323 §2.3 caps its
+    /// use at 14).
+    #[inline]
+    pub fn window_scale(&self) -> Option<u8> {
+        (self.present & HAS_WINDOW_SCALE != 0).then_some(self.window_scale)
+    }
+
+    /// Timestamps (kind 8): TSval and TSecr.
+    #[inline]
+    pub fn timestamps(&self) -> Option<(u32, u32)> {
+        (self.present & HAS_TIMESTAMPS != 0).then_some((self.tsval, self.tsecr))
+    }
+
+    pub fn set_mss(&mut self, v: Option<u16>) {
+        self.mss = v.unwrap_or(0);
+        self.mark(HAS_MSS, v.is_some());
+    }
+
+    pub fn set_window_scale(&mut self, v: Option<u8>) {
+        self.window_scale = v.unwrap_or(0);
+        self.mark(HAS_WINDOW_SCALE, v.is_some());
+    }
+
+    pub fn set_timestamps(&mut self, v: Option<(u32, u32)>) {
+        (self.tsval, self.tsecr) = v.unwrap_or((0, 0));
+        self.mark(HAS_TIMESTAMPS, v.is_some());
+    }
+
+    fn mark(&mut self, bit: u8, on: bool) {
+        if on {
+            self.present |= bit;
+        } else {
+            self.present &= !bit;
+        }
+    }
+
     /// Parse the options bytes of a TCP header.
     #[inline]
     pub fn parse(b: &[u8]) -> Self {
+        let mut o = TcpOptions::default();
+        o.read(b);
+        o
+    }
+
+    /// [`TcpOptions::parse`] into `self`, which holds no option yet (as
+    /// `default()` made it): the meter parses into the packet summary it
+    /// is filling, so no options struct is built apart and copied over.
+    #[inline]
+    pub fn read(&mut self, b: &[u8]) {
         // The common layout of established connections (Linux, BSD):
         // NOP, NOP, timestamps, and nothing else.
         if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *b {
-            return TcpOptions {
-                timestamps: Some((
-                    u32::from_be_bytes([v0, v1, v2, v3]),
-                    u32::from_be_bytes([e0, e1, e2, e3]),
-                )),
-                ..TcpOptions::default()
-            };
+            self.tsval = u32::from_be_bytes([v0, v1, v2, v3]);
+            self.tsecr = u32::from_be_bytes([e0, e1, e2, e3]);
+            self.present = HAS_TIMESTAMPS;
+            return;
         }
-        Self::parse_general(b)
+        // Returned, not written through `self`: a pointer into the
+        // caller's summary passed to a function not inlined would keep
+        // the summary in memory and have it copied whole.
+        *self = Self::parse_general(b);
     }
 
     /// [`TcpOptions::parse`] for any layout.
@@ -156,8 +218,8 @@ impl TcpOptions {
                 break;
             }
             match (kind, v.len()) {
-                (2, 2) => o.mss = Some(u16::from_be_bytes([v[0], v[1]])),
-                (3, 1) => o.window_scale = Some(v[0]),
+                (2, 2) => o.set_mss(Some(u16::from_be_bytes([v[0], v[1]]))),
+                (3, 1) => o.set_window_scale(Some(v[0])),
                 (4, 0) => o.sack_permitted = true,
                 (5, n) if n % 8 == 0 => {
                     for blk in v.chunks_exact(8) {
@@ -170,12 +232,10 @@ impl TcpOptions {
                         }
                     }
                 }
-                (8, 8) => {
-                    o.timestamps = Some((
-                        u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
-                        u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
-                    ));
-                }
+                (8, 8) => o.set_timestamps(Some((
+                    u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+                    u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
+                ))),
                 (k, _) => o.other |= 1u64 << k.min(63),
             }
             b = &b[len..];

@@ -241,7 +241,7 @@ impl Conn {
         }
         d.marks.observed_mss = d.marks.observed_mss.max(s.len);
         note_options(&mut d.marks, opts, s.flags & SYN != 0);
-        if let Some((v, _)) = opts.timestamps {
+        if let Some((v, _)) = opts.timestamps() {
             d.marks.tsval(v, now);
         }
 
@@ -257,7 +257,7 @@ impl Conn {
             r.scaled = both && r.syn_seen;
         }
         let reorder_window = estimate.map_or(REORDER_DEFAULT_NS, |e| e / 2);
-        let tsval = opts.timestamps.map(|(v, _)| v);
+        let tsval = opts.timestamps().map(|(v, _)| v);
         if s.len > 0 && s.flags & RST == 0 {
             let seen = d.seq.data(s.seq, s.len, now, tsval, reorder_window);
             ob.events |= series::seen_events(&seen);
@@ -377,7 +377,7 @@ impl Conn {
                     }
                 }
             }
-            if let Some((_, ecr)) = opts.timestamps {
+            if let Some((_, ecr)) = opts.timestamps() {
                 if ecr != 0 || s.flags & SYN == 0 {
                     if let Some(v) = r.rtt.echoed(ecr, now) {
                         ob.rtt = ob.rtt.or(Some((v, Method::Timestamp)));
@@ -505,13 +505,13 @@ impl Dir {
 }
 
 fn note_options(m: &mut Marks, o: &TcpOptions, syn: bool) {
-    if let Some(mss) = o.mss {
+    if let Some(mss) = o.mss() {
         m.options |= marks::OPT_MSS;
         if syn {
             m.declared_mss = Some(mss);
         }
     }
-    if let Some(ws) = o.window_scale {
+    if let Some(ws) = o.window_scale() {
         m.options |= marks::OPT_WS;
         m.characteristics |= marks::CH_WS;
         if syn {
@@ -525,7 +525,7 @@ fn note_options(m: &mut Marks, o: &TcpOptions, syn: bool) {
             m.sack_permitted = true;
         }
     }
-    if o.timestamps.is_some() {
+    if o.timestamps().is_some() {
         m.options |= marks::OPT_TS;
         m.characteristics |= marks::CH_TS;
     }

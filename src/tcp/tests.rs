@@ -24,7 +24,7 @@ fn seg(t_ms: f64, seq: u32, ack: u32, flags: u8, len: u32) -> Segment {
 }
 
 fn with_ts(mut s: Segment, val: u32, ecr: u32) -> Segment {
-    s.options.timestamps = Some((val, ecr));
+    s.options.set_timestamps(Some((val, ecr)));
     s
 }
 
@@ -316,9 +316,9 @@ fn dsack_is_a_first_block_below_the_ack_or_inside_the_second() {
 #[test]
 fn windows_are_scaled_only_when_both_syns_offered_it() {
     let mut syn = seg(0.0, 0, 0, SYN, 0);
-    syn.options.window_scale = Some(7);
+    syn.options.set_window_scale(Some(7));
     let mut synack = seg(10.0, 0, 1, SYN | ACK, 0);
-    synack.options.window_scale = Some(2);
+    synack.options.set_window_scale(Some(2));
     synack.window = 29200;
     let mut c = Conn::default();
     c.segment(C, &syn);
@@ -333,7 +333,7 @@ fn windows_are_scaled_only_when_both_syns_offered_it() {
     // Without the option on one side, nothing is scaled.
     let mut c = Conn::default();
     c.segment(C, &syn);
-    synack.options.window_scale = None;
+    synack.options.set_window_scale(None);
     c.segment(S, &synack);
     c.segment(C, &ack);
     // (the SYN's 1000, the ACK's 100: neither scaled)
