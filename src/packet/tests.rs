@@ -253,6 +253,32 @@ fn ipv6_jumbogram_and_extension_headers() {
 }
 
 #[test]
+fn timestamps_alone_read_the_same_by_either_path() {
+    // NOP, NOP, timestamps (RFC 7323 Appendix A's layout): the inline path.
+    let ts = [1, 1, 8, 10, 0, 0, 0x01, 0x02, 0xFF, 0, 0, 0x03];
+    let o = TcpOptions::parse(&ts);
+    assert_eq!(o.timestamps(), Some((0x0102, 0xFF00_0003)));
+    assert_eq!(
+        (o.mss(), o.window_scale(), o.sack_permitted),
+        (None, None, false)
+    );
+    assert!(o.sack_blocks().is_empty() && o.other == 0);
+    // The same option after an MSS goes the general way and agrees.
+    let o2 = TcpOptions::parse(&[2, 4, 0x05, 0xB4, 1, 1, 8, 10, 0, 0, 1, 2, 0xFF, 0, 0, 3]);
+    assert_eq!(o2.timestamps(), o.timestamps());
+    assert_eq!(o2.mss(), Some(1460));
+    // An absent option reads as absent whatever the value left behind.
+    let mut o3 = o2;
+    o3.set_mss(None);
+    o3.set_timestamps(None);
+    o3.set_window_scale(Some(0));
+    assert_eq!(
+        (o3.mss(), o3.timestamps(), o3.window_scale()),
+        (None, None, Some(0))
+    );
+}
+
+#[test]
 fn tcp_options_and_flags() {
     let mut t = vec![0x30, 0x39, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 2];
     // Data offset 13 words (52 bytes), the AE bit, SYN|ECE|CWR.
