@@ -183,7 +183,12 @@ impl TcpOptions {
     /// `default()` made it): the meter parses into the packet summary it
     /// is filling, so no options struct is built apart and copied over.
     #[inline]
-    pub fn read(&mut self, b: &[u8]) {
+    pub(crate) fn read(&mut self, b: &[u8]) {
+        debug_assert_eq!(
+            *self,
+            TcpOptions::default(),
+            "read into options already read"
+        );
         // The common layout of established connections (Linux, BSD):
         // NOP, NOP, timestamps, and nothing else.
         if let [1, 1, 8, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *b {
