@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 from . import _ferrofix, _filter
 from ._errors import FerrofixWarning
-from ._model import default_spec_files
-from ._reader import Policy, Source, TransportHealth
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+    from ._reader import Policy, Source, TransportHealth
 
 Records = Literal["data", "options", "all"]
 Addresses = Literal["string", "int"]
@@ -171,6 +171,8 @@ class IpfixScan(_BatchStream):
     ) -> None:
         if require not in (None, "all"):
             raise ValueError(f"require must be None or 'all', not {require!r}")
+        from ._model import default_spec_files
+
         files = default_spec_files() if spec_files is None else [Path(p) for p in spec_files]
         self._policy = on_bad_records
         self._s = _ferrofix._Scanner(
@@ -210,6 +212,8 @@ class IpfixScan(_BatchStream):
     @property
     def health(self) -> TransportHealth:
         """Transport-health counters of what has been read so far."""
+        from ._reader import TransportHealth
+
         return TransportHealth.from_raw(self._s.health())
 
 

@@ -9,9 +9,10 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._collect import DEFAULT_COLUMNS, Collector
+if TYPE_CHECKING:
+    from ._collect import Collector
 
 
 class _Rotating:
@@ -93,6 +94,7 @@ def _replay(args: argparse.Namespace, writers: list[_Rotating]) -> None:
     sockets: what the collector would have written from them."""
     from . import _cli
     from ._arrow import scan_ipfix
+    from ._collect import DEFAULT_COLUMNS
 
     for name in args.input:
         args.current = name
@@ -115,6 +117,8 @@ def _replay(args: argparse.Namespace, writers: list[_Rotating]) -> None:
 
 def _listen(args: argparse.Namespace, writers: list[_Rotating], out: Path) -> None:
     import pyarrow as pa
+
+    from ._collect import DEFAULT_COLUMNS, Collector
 
     collector = Collector(
         udp=args.udp or None,

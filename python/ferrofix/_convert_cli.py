@@ -10,7 +10,6 @@ from typing import Any
 
 from . import _cli, _cli_output
 from ._arrow import scan_ipfix
-from ._model import default_spec_files
 
 EXAMPLES = """\
 examples:
@@ -41,6 +40,8 @@ def _columns(values: list[str] | None) -> list[str] | None:
 
 def _scan(args: argparse.Namespace) -> Any:
     """The input as the command line asks for it."""
+    from ._model import default_spec_files
+
     return scan_ipfix(
         _cli.source(args.input),
         columns=_columns(args.columns),

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from . import _ferrofix, _filter
 from ._arrow import Addresses, DtypeBackend, _BatchStream
-from ._reader import Policy
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ._reader import Policy
 
 Capture = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 

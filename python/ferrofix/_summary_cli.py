@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _cli
-from ._model import default_spec_files
-from ._reader import Reader, RecordMeta
+
+if TYPE_CHECKING:
+    from ._reader import Reader, RecordMeta
 
 EXAMPLES = """\
 examples:
@@ -22,6 +23,9 @@ examples:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ._model import default_spec_files
+    from ._reader import Reader
+
     # --spec-file adds to the bundled spec files (QoF's, ferrofix's, ...).
     extra = [Path(p) for p in args.spec_file or []]
     reader = Reader(

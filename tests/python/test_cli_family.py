@@ -308,3 +308,34 @@ def test_the_parser_leaves_compat_and_json_unimported() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_meter_command_starts_without_the_ipfix_readers_modules() -> None:
+    """``ferrofix meter``'s parser and what its run imports leave out the
+    IPFIX reader's and collector's Python classes, the information-model
+    helpers and ``dataclasses`` (with ``inspect``), which together were
+    about a third of the command's start; the public names still work,
+    each imported when first used (PEP 562)."""
+    heavy = (
+        "ferrofix._reader",
+        "ferrofix._model",
+        "ferrofix._collect",
+        "ferrofix._dataset",
+        "ferrofix._writer",
+        "dataclasses",
+        "inspect",
+    )
+    code = (
+        "import sys\n"
+        "from ferrofix.__main__ import parser\n"
+        "parser().parse_args(['meter', 'x.pcap'])\n"
+        "import ferrofix._meter_cli\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+        "import ferrofix as ff\n"
+        "print(ff.Reader.__module__, ff.read_ipfix.__module__, 'Meter' in dir(ff))\n"
+        "print(sorted(n for n in ff.__all__ if getattr(ff, n, None) is None))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "ferrofix._reader ferrofix._arrow True", "[]"]
