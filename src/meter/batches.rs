@@ -171,18 +171,22 @@ impl MeterBatches {
             return Ok(());
         }
         for _ in 0..CHUNK {
-            match self.captures.next_packet() {
-                Next::Packet(_, p) => self.meter.packet(&p)?,
-                Next::Failed(i, e) => {
-                    let label = self.labels.get(i).map_or("capture", String::as_str);
-                    if self.failed(e.in_input(label)) {
+            if let Some(p) = self.captures.next_fast() {
+                self.meter.packet(&p)?;
+            } else {
+                match self.captures.next_packet() {
+                    Next::Packet(_, p) => self.meter.packet(&p)?,
+                    Next::Failed(i, e) => {
+                        let label = self.labels.get(i).map_or("capture", String::as_str);
+                        if self.failed(e.in_input(label)) {
+                            self.ending = true;
+                            return self.end_some();
+                        }
+                    }
+                    Next::End => {
                         self.ending = true;
                         return self.end_some();
                     }
-                }
-                Next::End => {
-                    self.ending = true;
-                    return self.end_some();
                 }
             }
             if self.meter.pending() >= self.batch_size {

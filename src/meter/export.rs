@@ -88,6 +88,10 @@ fn meter_chunk(
     failed: &mut Option<Error>,
 ) -> Result<bool> {
     for _ in 0..CHUNK {
+        if let Some(p) = captures.next_fast() {
+            meter.packet(&p)?;
+            continue;
+        }
         match captures.next_packet() {
             Next::Packet(_, p) => meter.packet(&p)?,
             Next::Failed(i, e) => {

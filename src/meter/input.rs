@@ -86,6 +86,19 @@ impl Captures {
         self.next_merged()
     }
 
+    /// The next packet if it is the common case (one capture, a classic
+    /// pcap record whole in memory: [`CaptureReader::next_fast`]), else
+    /// `None` and [`Captures::next_packet`] says what comes next. A loop
+    /// asks here first.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub fn next_fast(&mut self) -> Option<Packet<'_>> {
+        match self.all.as_mut_slice() {
+            [one] => one.reader.next_fast(),
+            _ => None,
+        }
+    }
+
     /// [`Captures::next_packet`] of several captures.
     #[inline(never)]
     fn next_merged(&mut self) -> Next<'_> {

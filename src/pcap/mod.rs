@@ -404,8 +404,39 @@ impl<R: Read> CaptureReader<R> {
     /// error there are no more packets.
     #[inline]
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>> {
+        if self.advance_fast() {
+            return Ok(self.current());
+        }
         if self.done {
             return Ok(None);
+        }
+        self.next_packet_general()
+    }
+
+    /// The next packet if it is the common case (a classic pcap record
+    /// whole in memory); `None` when [`Self::next_packet`] must say what
+    /// comes next (another kind of record, the end, an error). For a
+    /// loop over packets: a packet given here is built where the loop
+    /// uses it, not returned through memory and copied (merged with the
+    /// general path's answer, it was written field by field and read back
+    /// whole: a store-forwarding stall a packet).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub fn next_fast(&mut self) -> Option<Packet<'_>> {
+        if self.advance_fast() {
+            self.current()
+        } else {
+            None
+        }
+    }
+
+    /// Consume the last packet and read the next by the fast path; false
+    /// (nothing read) when it does not apply.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn advance_fast(&mut self) -> bool {
+        if self.done {
+            return false;
         }
         if self.consume > 0 {
             self.r.consume(self.consume);
@@ -417,14 +448,9 @@ impl<R: Read> CaptureReader<R> {
             linktype,
         } = self.format
         {
-            // Inline in the caller's loop, so that the packet stays in
-            // registers (returned through memory, it was written field by
-            // field and read back whole: a store-forwarding stall a packet).
-            if self.next_pcap_fast(big, units, linktype) {
-                return Ok(self.current());
-            }
+            return self.next_pcap_fast(big, units, linktype);
         }
-        self.next_packet_general()
+        false
     }
 
     /// [`Self::next_packet`] past the fast path: any record of pcapng, a
@@ -472,7 +498,8 @@ impl<R: Read> CaptureReader<R> {
 
     /// The packet the last [`CaptureReader::next_packet`] gave, again
     /// (`None` before the first and after the end or an error).
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn current(&self) -> Option<Packet<'_>> {
         let meta = self.last?;
         let (at, len) = self.data;

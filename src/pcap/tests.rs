@@ -368,3 +368,85 @@ fn prefetching_the_next_record_leaves_the_packets_as_written() {
         assert_eq!(data, refs);
     }
 }
+
+/// Every packet of a reader asked of [`CaptureReader::next_fast`] first,
+/// [`CaptureReader::next_packet`] when it answers `None` (as the meter's
+/// loops read): the packets, how reading ended, how many came the fast way.
+fn fast_then_general(mut r: CaptureReader<crate::source::DynRead>) -> (Vec<Owned>, bool, usize) {
+    let mut out = Vec::new();
+    let mut fast = 0usize;
+    loop {
+        if let Some(p) = r.next_fast() {
+            out.push((p.number, p.ts_ns, p.orig_len, p.offset, p.data.to_vec()));
+            fast += 1;
+            continue;
+        }
+        match r.next_packet() {
+            Ok(Some(p)) => out.push((p.number, p.ts_ns, p.orig_len, p.offset, p.data.to_vec())),
+            Ok(None) => return (out, true, fast),
+            Err(_) => return (out, false, fast),
+        }
+    }
+}
+
+/// The fast path gives the packets the general one gives, in memory, in
+/// the stream's buffer and copied, on every fixture capture and on one
+/// whose records straddle the stream's buffer (whole and cut short); it
+/// gives nothing of a pcapng capture and leaves the straddling records,
+/// the end and the error to the general path.
+#[test]
+fn the_fast_path_gives_the_packets_the_general_one_gives() {
+    use crate::source::input::Opened;
+    use crate::source::{DynRead, SharedBytes};
+    let sizes = (0..20_000u32).map(|i| (i * 7919) % 1500 + 1);
+    let frames: Vec<Vec<u8>> = sizes
+        .map(|n| (0..n).map(|b| (b ^ n) as u8).collect())
+        .collect();
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let big = pcap(true, false, &refs);
+    assert!(big.len() > 3 * STREAM_BUFFER);
+    let mut inputs = vec![big.clone(), big[..big.len() - 700].to_vec()];
+    for entry in std::fs::read_dir("tests/data/pcap").unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        if is_capture(&bytes) {
+            inputs.push(bytes);
+        }
+    }
+    let readers = |bytes: &[u8]| {
+        let whole: SharedBytes = std::sync::Arc::new(bytes.to_vec());
+        let stream = |in_buffer: bool| {
+            let mut r = Opened::reader(Box::new(std::io::Cursor::new(bytes.to_vec())) as DynRead)
+                .unwrap()
+                .into_capture()
+                .unwrap();
+            if in_buffer {
+                r.read_in_buffer();
+            }
+            r
+        };
+        [
+            Opened::bytes(whole).unwrap().into_capture().unwrap(),
+            stream(true),
+            stream(false),
+        ]
+    };
+    let (mut fast_total, mut general_total) = (0usize, 0usize);
+    for bytes in &inputs {
+        let ng = bytes.starts_with(&PCAPNG_SHB.to_be_bytes());
+        for (a, b) in readers(bytes).into_iter().zip(readers(bytes)) {
+            let (general, ended, _) = all_packets(a);
+            let (mixed, mixed_ended, fast) = fast_then_general(b);
+            assert_eq!((&mixed, mixed_ended), (&general, ended));
+            if ng {
+                assert_eq!(fast, 0);
+            }
+            fast_total += fast;
+            general_total += mixed.len() - fast;
+        }
+    }
+    // Both paths ran: the copied stream and pcapng take the general one.
+    assert!(
+        fast_total > 40_000 && general_total > 20_000,
+        "{fast_total} {general_total}"
+    );
+}

@@ -78,15 +78,21 @@ impl State<'_> {
     ) -> Option<ReadEnd> {
         let (w, n) = (self.setup.w, self.setup.n.max(1));
         let mut end = None;
+        let mut take = |p: &Packet<'_>| {
+            let before = *clock;
+            *clock = before.max(p.ts_ns);
+            if worker_of(address_spread(p.linktype, p.data), n) == w {
+                self.frame(table, p, before);
+            }
+        };
         for _ in 0..ROUND {
+            // The common record first (see `CaptureReader::next_fast`).
+            if let Some(p) = reader.next_fast() {
+                take(&p);
+                continue;
+            }
             match reader.next_packet() {
-                Ok(Some(p)) => {
-                    let before = *clock;
-                    *clock = before.max(p.ts_ns);
-                    if worker_of(address_spread(p.linktype, p.data), n) == w {
-                        self.frame(table, &p, before);
-                    }
-                }
+                Ok(Some(p)) => take(&p),
                 Ok(None) => {
                     end = Some(ReadEnd::End);
                     break;
