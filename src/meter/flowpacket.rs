@@ -29,7 +29,8 @@ impl TcpSeen {
     }
 }
 
-/// A packet as the flow table sees it.
+/// A packet as the flow table sees it (equal to another when everything
+/// it shows is: the TCP header only through [`FlowPacket::tcp`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FlowPacket {
     pub key: FlowKey,
@@ -60,38 +61,99 @@ pub struct FlowPacket {
     pub macs: [u8; 12],
 }
 
+impl PartialEq for FlowPacket {
+    fn eq(&self, o: &Self) -> bool {
+        (self.key, self.side, self.ttl, self.tos, self.ts_ns)
+            == (o.key, o.side, o.ttl, o.tos, o.ts_ns)
+            && (self.length, self.payload, self.packets, self.macs)
+                == (o.length, o.payload, o.packets, o.macs)
+            && self.tcp() == o.tcp()
+    }
+}
+
+impl Eq for FlowPacket {}
+
 impl FlowPacket {
     /// The summary of `d`; `biflow` as [`FlowKey::of`] takes it.
+    pub fn of(d: &Dissected<'_>, biflow: bool) -> Self {
+        let mut p = FlowPacket::default();
+        p.fill(d, biflow);
+        p
+    }
+
+    /// [`FlowPacket::of`] written into `self` (every field): the meter's
+    /// loop fills one summary where it lies and hands it to the table by
+    /// reference. Built and returned, the summary was moved whole into
+    /// place, that move's wide loads straddling the narrow stores that had
+    /// just built it (a store-forwarding stall: 6% of the snaplen-96
+    /// bench's samples on that one line, BENCHMARKS.md).
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub fn of(d: &Dissected<'_>, biflow: bool) -> Self {
-        let (key, side) = FlowKey::of(d, biflow);
-        let mut p = FlowPacket {
-            key,
-            side: u8::from(side == 1),
-            ttl: d.ip.ttl,
-            tos: d.ip.tos,
-            ts_ns: d.ts_ns,
-            length: d.ip.length,
-            payload: transport_payload(d),
-            packets: d.packets,
-            tcp_header: TcpSeen::default(),
-            has_tcp: false,
-            macs: d.link.macs.unwrap_or_default(),
-        };
+    pub fn fill(&mut self, d: &Dissected<'_>, biflow: bool) {
+        let side = self.key.fill(d, biflow);
+        self.side = u8::from(side == 1);
+        self.ttl = d.ip.ttl;
+        self.tos = d.ip.tos;
+        self.ts_ns = d.ts_ns;
+        self.length = d.ip.length;
+        self.payload = transport_payload(d);
+        self.packets = d.packets;
+        self.macs = d.link.macs.unwrap_or_default();
         if let L4::Tcp(t) = d.l4 {
-            p.has_tcp = true;
-            let h = &mut p.tcp_header;
+            self.has_tcp = true;
+            let h = &mut self.tcp_header;
             h.seq = t.seq;
             h.ack = t.ack;
             h.flags = t.flags;
             h.flags_hi = t.flags_hi;
             h.window = t.window;
+            h.options = TcpOptions::default();
             if !t.options.is_empty() {
                 h.options.read(t.options);
             }
+        } else {
+            self.has_tcp = false;
         }
-        p
+    }
+
+    /// A summary whose every field holds a value no packet gives it (for
+    /// the test that [`FlowPacket::fill`] writes every field).
+    #[cfg(test)]
+    pub(crate) fn scrambled() -> Self {
+        let mut options = TcpOptions::default();
+        options.set_mss(Some(0xABAB));
+        options.set_window_scale(Some(0xAB));
+        options.set_timestamps(Some((0xABAB_ABAB, 0xABAB_ABAB)));
+        let end = super::key::Endpoint {
+            addr: [0xAB; 16],
+            port: 0xABAB,
+        };
+        FlowPacket {
+            key: FlowKey {
+                ends: [end; 2],
+                vlan: 0xABAB,
+                protocol: 0xAB,
+                version: 0xAB,
+                icmp: 0xABAB,
+            },
+            side: 0xAB,
+            ttl: 0xAB,
+            tos: 0xAB,
+            ts_ns: -0xABAB,
+            length: 0xABAB_ABAB,
+            payload: 0xABAB_ABAB,
+            packets: 0xABAB_ABAB,
+            tcp_header: TcpSeen {
+                seq: 0xABAB_ABAB,
+                ack: 0xABAB_ABAB,
+                flags: 0xAB,
+                flags_hi: 0xAB,
+                window: 0xABAB,
+                options,
+            },
+            has_tcp: true,
+            macs: [0xAB; 12],
+        }
     }
 
     /// The TCP header, for a TCP packet whose header was captured.

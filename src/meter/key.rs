@@ -42,9 +42,18 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of a packet and the side it was sent from; `biflow`
     /// false: the packet's source is always side 0.
+    pub fn of(d: &Dissected<'_>, biflow: bool) -> (FlowKey, Side) {
+        let mut key = FlowKey::default();
+        let side = key.fill(d, biflow);
+        (key, side)
+    }
+
+    /// [`FlowKey::of`] written into `self` where it lies (every field),
+    /// the side returned: in the meter's loop the key is built in the
+    /// packet summary that holds it, not built apart and moved in.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub fn of(d: &Dissected<'_>, biflow: bool) -> (FlowKey, Side) {
+    pub fn fill(&mut self, d: &Dissected<'_>, biflow: bool) -> Side {
         let (sport, dport, icmp) = transport_key(d);
         // The addresses as numbers (IPv4 in the high 32 bits), ordered as
         // their octets are; built in registers, not read back from bytes
@@ -56,25 +65,15 @@ impl FlowKey {
         } else {
             ((src, sport), (dst, dport))
         };
-        (
-            FlowKey {
-                ends: [
-                    Endpoint {
-                        addr: a.to_be_bytes(),
-                        port: pa,
-                    },
-                    Endpoint {
-                        addr: b.to_be_bytes(),
-                        port: pb,
-                    },
-                ],
-                vlan: d.link.vlan().unwrap_or(0),
-                protocol: d.ip.protocol,
-                version: d.ip.version,
-                icmp,
-            },
-            usize::from(swap),
-        )
+        self.ends[0].addr = a.to_be_bytes();
+        self.ends[0].port = pa;
+        self.ends[1].addr = b.to_be_bytes();
+        self.ends[1].port = pb;
+        self.vlan = d.link.vlan().unwrap_or(0);
+        self.protocol = d.ip.protocol;
+        self.version = d.ip.version;
+        self.icmp = icmp;
+        usize::from(swap)
     }
 
     /// Endpoint `side`'s address.

@@ -109,6 +109,9 @@ pub struct Meter {
     /// Series of ended connections: (flowId, the initiator's key side,
     /// the series).
     series: Vec<(u64, usize, Series)>,
+    /// Each packet's summary, filled here in place
+    /// ([`FlowPacket::fill`]).
+    summary: FlowPacket,
 }
 
 impl Meter {
@@ -141,6 +144,7 @@ impl Meter {
             finishing: false,
             clock: i64::MIN,
             series: Vec::new(),
+            summary: FlowPacket::default(),
         })
     }
 
@@ -167,21 +171,23 @@ impl Meter {
             self.clock = p.ts_ns;
         }
         let biflow = self.biflow;
-        let (table, metered) = (&mut self.table, &mut self.stats.metered);
+        let (table, metered, summary) =
+            (&mut self.table, &mut self.stats.metered, &mut self.summary);
         // Metered where the packet view is, on the stack: the summary is
-        // not moved out first.
+        // filled in place, not moved.
         self.dissector.frame_with(
             p,
             #[inline(always)]
             |d| {
                 *metered = metered.saturating_add(1);
-                table.observe(&FlowPacket::of(d, biflow));
+                summary.fill(d, biflow);
+                table.observe(summary);
             },
         );
         while let Some(d) = self.dissector.next_released() {
-            let fp = FlowPacket::of(&d, self.biflow);
+            self.summary.fill(&d, self.biflow);
             self.stats.metered = self.stats.metered.saturating_add(1);
-            self.table.observe(&fp);
+            self.table.observe(&self.summary);
         }
         self.encode_ended()
     }

@@ -431,3 +431,58 @@ fn times_outside_the_ntp_era_leave_those_columns_null() {
     );
     assert_eq!(col(&b, "flowEndNanoseconds"), vec![Some(S as u64), None]);
 }
+
+/// One summary filled packet after packet, as the meter's loops reuse
+/// it, holds what a summary built afresh holds: nothing of the packet
+/// before stays (a TCP header after a UDP packet, options after a packet
+/// without, a MAC after a frame without Ethernet, a VLAN id ...), nor of
+/// a summary whose every field was set to a value no packet gives, on
+/// every packet of every fixture capture, either orientation.
+#[test]
+fn a_summary_filled_in_place_is_one_built_afresh() {
+    use super::flowpacket::FlowPacket;
+    use crate::packet::{DissectOptions, Dissector, FragmentMode, Step};
+    let mut reused = FlowPacket::default();
+    let (mut n, mut tcp, mut other) = (0usize, 0usize, 0usize);
+    let mut paths: Vec<_> = std::fs::read_dir("tests/data/pcap")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for path in paths {
+        let bytes = std::fs::read(&path).unwrap();
+        if !crate::pcap::is_capture(&bytes) {
+            continue;
+        }
+        let Ok(mut r) = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead) else {
+            continue;
+        };
+        let mut d = Dissector::new(DissectOptions {
+            fragments: FragmentMode::Assign,
+            decapsulate: false,
+        });
+        while let Ok(Some(p)) = r.next_packet() {
+            let Step::Packet(x) = d.frame(&p) else {
+                continue;
+            };
+            for biflow in [true, false, true] {
+                let fresh = FlowPacket::of(&x, biflow);
+                reused.fill(&x, biflow);
+                assert_eq!(reused, fresh, "{}", path.display());
+                let mut scrambled = FlowPacket::scrambled();
+                scrambled.fill(&x, biflow);
+                assert_eq!(scrambled, fresh, "{}", path.display());
+            }
+            n += 1;
+            if reused.tcp().is_some() {
+                tcp += 1;
+            } else {
+                other += 1;
+            }
+        }
+    }
+    assert!(
+        n > 10_000 && tcp > 1_000 && other > 1_000,
+        "{n} {tcp} {other}"
+    );
+}

@@ -19,6 +19,8 @@ struct State<'s> {
     setup: &'s Setup,
     dissector: Dissector,
     metered: u64,
+    /// Each packet's summary, filled in place ([`FlowPacket::fill`]).
+    summary: FlowPacket,
 }
 
 impl State<'_> {
@@ -50,10 +52,11 @@ impl State<'_> {
         if before > p.ts_ns {
             self.clock(table, before);
         }
-        let (biflow, metered) = (self.setup.biflow, &mut self.metered);
+        let (biflow, metered, summary) = (self.setup.biflow, &mut self.metered, &mut self.summary);
         self.dissector.frame_with(p, |d| {
             *metered = metered.saturating_add(1);
-            table.observe(&FlowPacket::of(d, biflow));
+            summary.fill(d, biflow);
+            table.observe(summary);
         });
         self.released(table);
     }
@@ -119,6 +122,7 @@ pub(super) fn work(
         setup,
         dissector: Dissector::new(setup.dissect),
         metered: 0,
+        summary: FlowPacket::default(),
     };
     while let Ok(job) = inbox.recv() {
         let (batch, last) = match job {
