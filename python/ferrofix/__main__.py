@@ -23,9 +23,24 @@ exit status: 0 done, 1 an error (one line on stderr: ferrofix CMD: FILE: REASON)
 """
 
 
-def parser() -> argparse.ArgumentParser:
-    """The ``ferrofix`` argument parser, every subcommand added."""
-    from . import _collect_cli, _compat_cli, _convert_cli, _meter_cli, _summary_cli
+# The subcommands in the order ``--help`` lists them: (name, module, the
+# name its module's ``add_parsers`` takes, for the modules holding two).
+COMMANDS = (
+    ("summary", "_summary_cli", None),
+    ("stat", "_compat_cli", "stat"),
+    ("convert", "_convert_cli", None),
+    ("csv", "_compat_cli", "csv"),
+    ("meter", "_meter_cli", None),
+    ("collect", "_collect_cli", None),
+)
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``ferrofix`` argument parser, every subcommand added, or only
+    ``command`` if it names one (what a command line runs: the other
+    commands' modules are then neither imported nor their options built).
+    """
+    from importlib import import_module
 
     p = argparse.ArgumentParser(
         prog="ferrofix",
@@ -34,19 +49,23 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _summary_cli.add_parser(sub)
-    _compat_cli.add_parsers(sub, only="stat")
-    _convert_cli.add_parser(sub)
-    _compat_cli.add_parsers(sub, only="csv")
-    _meter_cli.add_parser(sub)
-    _collect_cli.add_parser(sub)
+    named = any(command == name for name, _, _ in COMMANDS)
+    for name, module, only in COMMANDS:
+        if named and command != name:
+            continue
+        m = import_module(f".{module}", __package__)
+        if only is None:
+            m.add_parser(sub)
+        else:
+            m.add_parsers(sub, only=only)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ferrofix`` command."""
+    args_in = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser().parse_args(argv)
+        args = parser(args_in[0] if args_in else None).parse_args(args_in)
         return _cli.run(args)
     except KeyboardInterrupt:
         return _cli.EXIT_INTERRUPTED

@@ -311,12 +311,17 @@ def test_the_parser_leaves_compat_and_json_unimported() -> None:
 
 
 def test_the_meter_command_starts_without_the_ipfix_readers_modules() -> None:
-    """``ferrofix meter``'s parser and what its run imports leave out the
-    IPFIX reader's and collector's Python classes, the information-model
-    helpers and ``dataclasses`` (with ``inspect``), which together were
-    about a third of the command's start; the public names still work,
-    each imported when first used (PEP 562)."""
+    """``ferrofix meter``'s parser (built for that command alone) and what
+    its run imports leave out the other commands' modules, the IPFIX
+    reader's and collector's Python classes, the information-model helpers
+    and ``dataclasses`` (with ``inspect``), which together were about a
+    third of the command's start; the public names still work, each
+    imported when first used (PEP 562)."""
     heavy = (
+        "ferrofix._summary_cli",
+        "ferrofix._convert_cli",
+        "ferrofix._collect_cli",
+        "ferrofix._compat_cli",
         "ferrofix._reader",
         "ferrofix._model",
         "ferrofix._collect",
@@ -328,7 +333,7 @@ def test_the_meter_command_starts_without_the_ipfix_readers_modules() -> None:
     code = (
         "import sys\n"
         "from ferrofix.__main__ import parser\n"
-        "parser().parse_args(['meter', 'x.pcap'])\n"
+        "parser('meter').parse_args(['meter', 'x.pcap'])\n"
         "import ferrofix._meter_cli\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
         "import ferrofix as ff\n"
@@ -339,3 +344,22 @@ def test_the_meter_command_starts_without_the_ipfix_readers_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["[]", "ferrofix._reader ferrofix._arrow True", "[]"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["meter", "a.pcap", "b.pcap", "-o", "x.parquet", "--workers", "2", "--no-tcp-metrics"],
+        ["summary", "x.ipfix", "-n", "0"],
+        ["convert", "x.ipfix", "-o", "y.csv"],
+        ["collect", "--udp", "0.0.0.0:4739", "-o", "d"],
+        ["csv", "sourceIPv4Address", "--file", "x.ipfix"],
+        ["stat", "--file", "x.ipfix", "--netflow9"],
+    ],
+)
+def test_a_command_s_own_parser_reads_its_line_as_the_whole_one(argv: list[str]) -> None:
+    """The parser ``main`` builds for the command a line names (that
+    command's alone) gives what the parser of every command gives."""
+    from ferrofix.__main__ import parser
+
+    assert vars(parser(argv[0]).parse_args(argv)) == vars(parser().parse_args(argv))
