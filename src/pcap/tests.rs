@@ -163,6 +163,27 @@ fn all_packets(mut r: CaptureReader<crate::source::DynRead>) -> (Vec<Owned>, boo
     }
 }
 
+/// A capture of `n` records of 1 to 1,500 octets (`big`-endian, `ns`
+/// resolution) that straddle the stream's buffer at every offset, the same
+/// cut 700 octets short, and every fixture capture.
+fn straddling_and_fixtures(n: u32, big: bool, ns: bool) -> Vec<Vec<u8>> {
+    let frames: Vec<Vec<u8>> = (0..n)
+        .map(|i| (i * 7919) % 1500 + 1)
+        .map(|n| (0..n).map(|b| (b ^ n) as u8).collect())
+        .collect();
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let whole = pcap(big, ns, &refs);
+    assert!(whole.len() > 3 * STREAM_BUFFER);
+    let mut inputs = vec![whole.clone(), whole[..whole.len() - 700].to_vec()];
+    for entry in std::fs::read_dir("tests/data/pcap").unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        if is_capture(&bytes) {
+            inputs.push(bytes);
+        }
+    }
+    inputs
+}
+
 /// Records read where they lie in the stream's buffer are those the
 /// general path copies out, on every fixture capture and on one whose
 /// records straddle the stream buffer at every offset mod 16, cut short
@@ -197,20 +218,7 @@ fn records_read_in_the_stream_buffer_are_the_copied_ones() {
         assert!(matches!(r.r, Buffered::Ahead(_)));
         all_packets(r)
     };
-    let sizes = (0..40_000u32).map(|i| (i * 7919) % 1500 + 1);
-    let frames: Vec<Vec<u8>> = sizes
-        .map(|n| (0..n).map(|b| (b ^ n) as u8).collect())
-        .collect();
-    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    let big = pcap(false, true, &refs);
-    assert!(big.len() > 3 * STREAM_BUFFER);
-    let mut inputs = vec![big.clone(), big[..big.len() - 700].to_vec()];
-    for entry in std::fs::read_dir("tests/data/pcap").unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        if is_capture(&bytes) {
-            inputs.push(bytes);
-        }
-    }
+    let inputs = straddling_and_fixtures(40_000, false, true);
     let (mut read, mut in_buffer) = (0usize, 0usize);
     for bytes in inputs {
         let copied = stream(bytes.clone(), false);
@@ -398,20 +406,7 @@ fn fast_then_general(mut r: CaptureReader<crate::source::DynRead>) -> (Vec<Owned
 fn the_fast_path_gives_the_packets_the_general_one_gives() {
     use crate::source::input::Opened;
     use crate::source::{DynRead, SharedBytes};
-    let sizes = (0..20_000u32).map(|i| (i * 7919) % 1500 + 1);
-    let frames: Vec<Vec<u8>> = sizes
-        .map(|n| (0..n).map(|b| (b ^ n) as u8).collect())
-        .collect();
-    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    let big = pcap(true, false, &refs);
-    assert!(big.len() > 3 * STREAM_BUFFER);
-    let mut inputs = vec![big.clone(), big[..big.len() - 700].to_vec()];
-    for entry in std::fs::read_dir("tests/data/pcap").unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        if is_capture(&bytes) {
-            inputs.push(bytes);
-        }
-    }
+    let inputs = straddling_and_fixtures(20_000, true, false);
     let readers = |bytes: &[u8]| {
         let whole: SharedBytes = std::sync::Arc::new(bytes.to_vec());
         let stream = |in_buffer: bool| {
