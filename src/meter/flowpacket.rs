@@ -63,10 +63,23 @@ pub struct FlowPacket {
 
 impl PartialEq for FlowPacket {
     fn eq(&self, o: &Self) -> bool {
-        (self.key, self.side, self.ttl, self.tos, self.ts_ns)
-            == (o.key, o.side, o.ttl, o.tos, o.ts_ns)
-            && (self.length, self.payload, self.packets, self.macs)
-                == (o.length, o.payload, o.packets, o.macs)
+        // Every field named, so that a field added later cannot be left
+        // out of the comparison (the struct pattern does not compile then).
+        let FlowPacket {
+            key,
+            side,
+            ttl,
+            tos,
+            ts_ns,
+            length,
+            payload,
+            packets,
+            tcp_header: _,
+            has_tcp: _,
+            macs,
+        } = *self;
+        (key, side, ttl, tos, ts_ns) == (o.key, o.side, o.ttl, o.tos, o.ts_ns)
+            && (length, payload, packets, macs) == (o.length, o.payload, o.packets, o.macs)
             && self.tcp() == o.tcp()
     }
 }
@@ -74,7 +87,7 @@ impl PartialEq for FlowPacket {
 impl Eq for FlowPacket {}
 
 impl FlowPacket {
-    /// The summary of `d`; `biflow` as [`FlowKey::of`] takes it.
+    /// The summary of `d`; `biflow` as [`FlowKey::fill`] takes it.
     pub fn of(d: &Dissected<'_>, biflow: bool) -> Self {
         let mut p = FlowPacket::default();
         p.fill(d, biflow);

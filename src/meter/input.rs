@@ -87,7 +87,8 @@ impl Captures {
     }
 
     /// The next packet if it is the common case (one capture, a classic
-    /// pcap record whole in memory: [`CaptureReader::next_fast`]), else
+    /// pcap record whole in the stream's buffer or in memory:
+    /// [`CaptureReader::next_fast`]), else
     /// `None` and [`Captures::next_packet`] says what comes next. A loop
     /// asks here first.
     #[allow(clippy::inline_always)]

@@ -40,17 +40,11 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
-    /// The key of a packet and the side it was sent from; `biflow`
-    /// false: the packet's source is always side 0.
-    pub fn of(d: &Dissected<'_>, biflow: bool) -> (FlowKey, Side) {
-        let mut key = FlowKey::default();
-        let side = key.fill(d, biflow);
-        (key, side)
-    }
-
-    /// [`FlowKey::of`] written into `self` where it lies (every field),
-    /// the side returned: in the meter's loop the key is built in the
-    /// packet summary that holds it, not built apart and moved in.
+    /// The key of a packet, written into `self` where it lies (every
+    /// field), and the side the packet was sent from; `biflow` false: the
+    /// packet's source is always side 0. The key is built in the packet
+    /// summary that holds it ([`super::flowpacket::FlowPacket::fill`]),
+    /// not built apart and moved in.
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub fn fill(&mut self, d: &Dissected<'_>, biflow: bool) -> Side {

@@ -414,7 +414,7 @@ impl<R: Read> CaptureReader<R> {
     }
 
     /// The next packet if it is the common case (a classic pcap record
-    /// whole in memory); `None` when [`Self::next_packet`] must say what
+    /// whole in the stream's buffer or in memory); `None` when [`Self::next_packet`] must say what
     /// comes next (another kind of record, the end, an error). For a
     /// loop over packets: a packet given here is built where the loop
     /// uses it, not returned through memory and copied (merged with the
