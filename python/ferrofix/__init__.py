@@ -5,7 +5,7 @@
 ...     print(rec["sourceIPv4Address"], rec["octetDeltaCount"])
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from ._errors import (
     DecodeError,
@@ -22,7 +22,8 @@ from ._ferrofix import IANA_REGISTRY_UPDATED, __version__
 # The rest is imported when first used (PEP 562), so that ``import ferrofix``
 # and the command line's start do not pay for modules a job never touches
 # (the meter's command imports neither the IPFIX reader's Python classes nor
-# the information-model helpers). Each public name and its module:
+# the information-model helpers, nor ``typing``: type checkers take the name
+# ``TYPE_CHECKING`` below as true). Each public name and its module:
 _LAZY = {
     "IpfixScan": "_arrow",
     "TemplateKey": "_arrow",
@@ -34,9 +35,9 @@ _LAZY = {
     "write_dataset": "_dataset",
     "BasicList": "_lists",
     "Meter": "_meter",
-    "TcpSeries": "_meter",
+    "TcpSeries": "_series",
     "meter": "_meter",
-    "tcp_series": "_meter",
+    "tcp_series": "_series",
     "IESpec": "_model",
     "InformationElement": "_model",
     "describe": "_model",
@@ -53,12 +54,15 @@ _LAZY = {
     "write_ipfix": "_writer",
 }
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._arrow import IpfixScan, TemplateKey, read_ipfix, scan_ipfix
     from ._collect import Collector, CollectorStatus, collect
     from ._dataset import write_dataset
     from ._lists import BasicList
-    from ._meter import Meter, TcpSeries, meter, tcp_series
+    from ._meter import Meter, meter
     from ._model import IESpec, InformationElement, describe, parse_spec, spec_file
     from ._reader import (
         DomainSequence,
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
         TransportHealth,
         iter_records,
     )
+    from ._series import TcpSeries, tcp_series
     from ._writer import Writer, write_ipfix
 
 

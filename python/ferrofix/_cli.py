@@ -13,11 +13,45 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from typing import IO, Any
+
+# ``typing`` is not imported at run time (the command's start); type
+# checkers take this name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 #: Exit statuses: an error, Ctrl-C (128 + SIGINT), stdout closed by its
 #: reader (128 + SIGPIPE, what ``yes | head`` reports).
 EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 130, 141
+
+
+#: The table formats (:mod:`ferrofix._cli_output` writes them) and the
+#: extensions that ask for each.
+FORMATS = ("csv", "parquet", "jsonl")
+EXTENSIONS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+def format_of(output: str | None, fmt: str | None, default: str = "csv") -> str:
+    """The format asked for (``--format``), else the output's extension,
+    else ``default``."""
+    if fmt:
+        return fmt
+    if output in (None, "-"):
+        return default
+    suffix = os.path.splitext(output)[1].lower()
+    if suffix not in EXTENSIONS:
+        raise ValueError(
+            f"cannot tell the format from the extension {suffix or '(none)'!r}: "
+            f"use .csv, .parquet or .jsonl, or --format {{{','.join(FORMATS)}}}"
+        )
+    return EXTENSIONS[suffix]
 
 
 class Progress:

@@ -12,36 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
-from ._arrow import _need
-
-FORMATS = ("csv", "parquet", "jsonl")
-EXTENSIONS = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-}
-
-
-def format_of(output: str | None, fmt: str | None, default: str = "csv") -> str:
-    """The format asked for (``--format``), else the output's extension,
-    else ``default``."""
-    if fmt:
-        return fmt
-    if output in (None, "-"):
-        return default
-    suffix = Path(output).suffix.lower()
-    if suffix not in EXTENSIONS:
-        raise ValueError(
-            f"cannot tell the format from the extension {suffix or '(none)'!r}: "
-            f"use .csv, .parquet or .jsonl, or --format {{{','.join(FORMATS)}}}"
-        )
-    return EXTENSIONS[suffix]
+from ._cli import FORMATS
+from ._stream import _need
 
 
 def _json_value(v: Any) -> Any:

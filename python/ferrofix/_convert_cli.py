@@ -57,7 +57,7 @@ def _scan(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     if args.dataset:
         return _dataset(args)
-    fmt = _cli_output.format_of(args.output, args.format)
+    fmt = _cli.format_of(args.output, args.format)
     to_stdout = args.output in (None, "-")
     if fmt == "parquet" and to_stdout:
         raise ValueError("Parquet needs a file to write to: -o FILE.parquet")
@@ -134,7 +134,7 @@ def add_parser(sub: Any) -> None:
         "-o", "--output", help="file to write (format by extension); - or none: standard output"
     )
     c.add_argument(
-        "--format", choices=_cli_output.FORMATS, help="csv, parquet or jsonl (over the extension)"
+        "--format", choices=_cli.FORMATS, help="csv, parquet or jsonl (over the extension)"
     )
     c.add_argument(
         "--dataset",

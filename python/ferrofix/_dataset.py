@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._arrow import _need, _sources, scan_ipfix
+from ._arrow import _sources, scan_ipfix
+from ._stream import _need
 
 #: The partition keys derived from the records: the UTC date and hour of
 #: the flow's start, and the exporter's address.

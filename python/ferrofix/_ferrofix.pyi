@@ -146,7 +146,7 @@ class _Meter:
         addresses: str = "string",
         on_bad_records: str = "error",
         specs: list[str] = ...,
-        spec_files: list[os.PathLike[str]] = ...,
+        spec_files: list[str | os.PathLike[str]] = ...,
         enterprise: int = 32473,
         filter: tuple[tuple[int, int] | None, list[int], list[int], list[tuple[str, int]]]
         | None = None,

@@ -310,13 +310,16 @@ def test_the_parser_leaves_compat_and_json_unimported() -> None:
     assert out.strip() == "[]"
 
 
-def test_the_meter_command_starts_without_the_ipfix_readers_modules() -> None:
-    """``ferrofix meter``'s parser (built for that command alone) and what
-    its run imports leave out the other commands' modules, the IPFIX
-    reader's and collector's Python classes, the information-model helpers
-    and ``dataclasses`` (with ``inspect``), which together were about a
-    third of the command's start; the public names still work, each
-    imported when first used (PEP 562)."""
+def test_the_meter_command_starts_without_the_ipfix_readers_modules(tmp_path: Path) -> None:
+    """``ferrofix meter`` writing IPFIX (the parser built for that command
+    alone, and its run on a real capture) leaves out the other commands'
+    modules, the IPFIX reader's and collector's Python classes, the
+    information-model helpers, ``dataclasses`` (with ``inspect``), and
+    ``typing``, ``pathlib``, ``datetime`` and the table writers, which
+    together were most of the command's start; the public names still
+    work, each imported when first used (PEP 562). The outputs are a file
+    named without an extension (as ``-o /dev/null``) and a ``.ipfix``
+    file, and each holds the capture's flow records."""
     heavy = (
         "ferrofix._summary_cli",
         "ferrofix._convert_cli",
@@ -327,23 +330,46 @@ def test_the_meter_command_starts_without_the_ipfix_readers_modules() -> None:
         "ferrofix._collect",
         "ferrofix._dataset",
         "ferrofix._writer",
+        "ferrofix._arrow",
+        "ferrofix._filter",
+        "ferrofix._cli_output",
+        "ferrofix._series",
         "dataclasses",
         "inspect",
+        "typing",
+        "pathlib",
+        "datetime",
+        "ipaddress",
     )
+    outputs = [str(tmp_path / "flows"), str(tmp_path / "flows.ipfix")]
     code = (
         "import sys\n"
-        "from ferrofix.__main__ import parser\n"
-        "parser('meter').parse_args(['meter', 'x.pcap'])\n"
-        "import ferrofix._meter_cli\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+        "from ferrofix.__main__ import main\n"
+        f"for out in {outputs!r}:\n"
+        f"    main(['meter', {str(CAPTURE)!r}, '-o', out, '--no-progress'])\n"
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
         "import ferrofix as ff\n"
         "print(ff.Reader.__module__, ff.read_ipfix.__module__, 'Meter' in dir(ff))\n"
+        "print(ff.TcpSeries.__module__, ff.tcp_series.__module__)\n"
         "print(sorted(n for n in ff.__all__ if getattr(ff, n, None) is None))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert out == ["[]", "ferrofix._reader ferrofix._arrow True", "[]"]
+    assert out == [
+        "[]",
+        "[]",
+        "ferrofix._reader ferrofix._arrow True",
+        "ferrofix._series ferrofix._series",
+        "[]",
+    ]
+    expected = ff.meter(CAPTURE)
+    assert len(expected) > 10
+    for path in outputs:
+        got = ff.read_ipfix(path)
+        assert list(got.flowId) == list(expected.flowId)
+        assert list(got.octetDeltaCount) == list(expected.octetDeltaCount)
 
 
 @pytest.mark.parametrize(
