@@ -71,6 +71,7 @@ lint: $(STAMP)
 	cargo clippy --manifest-path testgen/Cargo.toml --all-targets -q -- -D warnings
 	cargo fmt --check --manifest-path truth/shaper/Cargo.toml
 	cargo clippy --manifest-path truth/shaper/Cargo.toml --all-targets -q -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
 	$(VENV)/bin/ruff check python tests scripts benches truth
 	$(VENV)/bin/ruff format --check python tests scripts benches truth
 	$(VENV)/bin/mypy

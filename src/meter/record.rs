@@ -232,7 +232,7 @@ fn reverse_name(name: &str, reverse: bool) -> String {
 
 /// One template and what its fields hold, with their lengths (read once
 /// here rather than from the template's field list per record), and its
-/// record length (every field is fixed-length, [`check_lengths`]).
+/// record length (every field is fixed-length, `check_lengths`).
 pub struct Layout {
     /// Its index among the meter's templates (made in this order).
     pub index: usize,
@@ -314,7 +314,7 @@ impl Records {
 
     /// A meter's own copy: the same templates announced at the start (the
     /// same indices), none made later (a worker's, whose later templates
-    /// the meter renumbers in its own order, [`Records::index_of`]).
+    /// the meter renumbers in its own order, `Records::index_of`).
     pub fn fresh(&self) -> Result<Records> {
         Records::new(&self.model, self.biflow, self.tcp_metrics)
     }

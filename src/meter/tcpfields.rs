@@ -66,12 +66,12 @@ pub enum Tf {
     Cwr,
     OptionsSeen,
     WindowScale,
-    /// The RTT histogram: a basicList, written as octets ([`hist_octets`]).
+    /// The RTT histogram: a basicList, written as octets ([`super::tcpvalues::hist_octets`]).
     RttHistogram,
     LastSynFlags,
     MinIot,
     MaxIot,
-    /// Signed ([`dir_signed`]).
+    /// Signed ([`Tf::signed`]).
     MinChirp,
     MaxChirp,
     MeanChirp,

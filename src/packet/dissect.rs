@@ -1,6 +1,6 @@
 //! The one path from a captured frame to its transport header, shared by
 //! the collector (flow export inside captures) and the meter: link layer
-//! ([`super::link`]), IP ([`super::ip`]), fragments ([`super::defrag`]:
+//! ([`super::link`](mod@super::link)), IP ([`super::ip`]), fragments ([`super::defrag`]:
 //! reassembled for the collector, assigned to their first fragment's
 //! transport header for the meter), optional decapsulation of tunnels
 //! (IP-in-IP RFC 2003, IPv6-in-IPv4 RFC 4213, GRE RFC 2784/2890 carrying IP,
@@ -107,7 +107,7 @@ impl Dissector {
     /// which keeps what it needs ([`Dissector::frame`] keeps all of it).
     /// The common case (a whole packet, no tunnel to open) runs inline
     /// here with the packet on the stack, never copied; fragments and
-    /// tunnels take [`Dissector::frame_rest`].
+    /// tunnels take `Dissector::frame_rest`.
     #[inline]
     pub fn frame_with<'a, R>(
         &'a mut self,

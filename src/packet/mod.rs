@@ -4,9 +4,9 @@
 //! not parse is not an error but a counted reason (captures are full of
 //! other traffic); no read can panic.
 //!
-//! - [`link`]: link types, VLAN tags, MPLS, PPPoE, to the IP header;
+//! - [`link`](mod@link): link types, VLAN tags, MPLS, PPPoE, to the IP header;
 //! - [`ip`]: IPv4 and IPv6 headers, extension headers, fragments;
-//! - [`transport`]: TCP (options parsed), UDP, ICMP, port pairs;
+//! - `transport`: TCP (options parsed), UDP, ICMP, port pairs;
 //! - [`defrag`]: fragments reassembled, or assigned to their datagram;
 //! - [`dissect`]: the one path through all of them (the packet it gives:
 //!   `view.rs`; counters: `stats.rs`; Ethernet/IP at fixed offsets:

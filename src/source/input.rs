@@ -2,7 +2,7 @@
 //! it is a plain regular file and not compressed, read as a stream
 //! otherwise (a pipe, a FIFO, `/dev/stdin`, a gzip or zstd file); bytes
 //! already in memory are used where they are; gzip and zstd are recognised
-//! by their magic numbers and undone on the fly ([`super::compressed`]);
+//! by their magic numbers and undone on the fly (`super::compressed`);
 //! a packet capture is told from flow export by its magic number
 //! ([`crate::pcap::is_capture`]), never by a file's extension.
 //!

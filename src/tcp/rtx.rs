@@ -24,7 +24,7 @@ use super::{seq, Dir};
 /// A silence: nothing from the other side for longer than the time its
 /// ACK needs to reach d and d's answer the OP (the other side's smallest
 /// RTT sample, the OP-to-d half) plus one and a half round trips
-/// ([`Conn::rtt_estimate`]): a loss-recovery timer (a probe timeout is at
+/// ([`crate::tcp::Conn::rtt_estimate`]): a loss-recovery timer (a probe timeout is at
 /// least two round trips, RFC 8985 §7.2) rather than an ACK set the
 /// segment off; RACK's reordering window is at most a round trip. Without
 /// a round-trip estimate, a retransmission is fast when the other side

@@ -9,7 +9,7 @@ use super::{
 };
 
 impl ColumnarSink {
-    /// [`RecordSink::fixed_records`] for a template with list fields of a
+    /// [`crate::decode::RecordSink::fixed_records`] for a template with list fields of a
     /// fixed length: the other columns column by column, each list
     /// decoded in `lists`' context (the meter's RTT histograms).
     pub fn fixed_records_with_lists(
