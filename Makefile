@@ -32,9 +32,11 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.5" "ipfix==0.9.7" "zstandard>=0.22" "pandas>=2.2" "pyarrow>=17" "polars>=1" "duckdb>=1" "matplotlib>=3.8" "dask[dataframe]>=2024.12" "distributed>=2024.12" "nbclient>=0.10" "nbformat>=5.10" "ipykernel>=6.29" "pyspark>=3.5"
 	touch $@
 
-# Release build of the extension, installed into the virtualenv.
-$(BUILD_STAMP): $(STAMP) $(RUST_SRC) $(PY_SRC)
-	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -q
+# Release build of the extension, profile-guided (scripts/pgo_build.sh: an
+# instrumented build trained on tests/data, then the build that profile lays
+# out; FERROFIX_NO_PGO=1 for a plain one), installed into the virtualenv.
+$(BUILD_STAMP): $(STAMP) $(RUST_SRC) $(PY_SRC) scripts/pgo_build.sh scripts/pgo_train.py
+	scripts/pgo_build.sh $(VENV)
 	touch $@
 
 develop: $(BUILD_STAMP)
@@ -124,7 +126,10 @@ bench-meter: $(BUILD_STAMP) tools $(METER_CAPTURES) $(NFS_VENV)/.stamp
 	$(VPY) benches/meter_peers.py $(METER_CAPTURES) \
 	  --nfstream-python $(NFS_VENV)/bin/python
 	$(VPY) benches/meter_pinned.py bench-data/meter-400mb-s96.pcap
-	FERROFIX_BENCH_CAPTURE=bench-data/meter-400mb-s96.pcap cargo bench --bench meter --features mimalloc
+	# The stages built as the extension is: with its profile when it has one.
+	if [ -f target/pgo-data/merged.profdata ]; then \
+	  export CARGO_TARGET_DIR=target/pgo RUSTFLAGS="$$RUSTFLAGS -Cprofile-use=$(abspath target/pgo-data/merged.profdata)"; fi; \
+	  FERROFIX_BENCH_CAPTURE=bench-data/meter-400mb-s96.pcap cargo bench --bench meter --features mimalloc
 
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
