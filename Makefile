@@ -126,10 +126,7 @@ bench-meter: $(BUILD_STAMP) tools $(METER_CAPTURES) $(NFS_VENV)/.stamp
 	$(VPY) benches/meter_peers.py $(METER_CAPTURES) \
 	  --nfstream-python $(NFS_VENV)/bin/python
 	$(VPY) benches/meter_pinned.py bench-data/meter-400mb-s96.pcap
-	# The stages built as the extension is: with its profile when it has one.
-	if [ -f target/pgo-data/merged.profdata ]; then \
-	  export CARGO_TARGET_DIR=target/pgo RUSTFLAGS="$$RUSTFLAGS -Cprofile-use=$(abspath target/pgo-data/merged.profdata)"; fi; \
-	  FERROFIX_BENCH_CAPTURE=bench-data/meter-400mb-s96.pcap cargo bench --bench meter --features mimalloc
+	FERROFIX_BENCH_CAPTURE=bench-data/meter-400mb-s96.pcap cargo bench --bench meter --features mimalloc
 
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz
