@@ -7,7 +7,7 @@
 #   3. the profiles merged by the toolchain's own llvm-profdata (rustup's
 #      llvm-tools component, added here when missing);
 #   4. the release build laid out by that profile (-Cprofile-use) into target/pgo.
-# About 13% off the meter's time a packet (BENCHMARKS.md), for one more release
+# 12-15% off the meter's time (BENCHMARKS.md), for one more release
 # build. FERROFIX_NO_PGO=1, or no llvm-profdata to be had, makes a plain release
 # build into target/ instead.
 #
