@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 # Release build of the extension, profile-guided (scripts/pgo_build.sh: an
 # instrumented build trained on tests/data, then the build that profile lays
 # out; FERROFIX_NO_PGO=1 for a plain one), installed into the virtualenv.
-$(BUILD_STAMP): $(STAMP) $(RUST_SRC) $(PY_SRC) scripts/pgo_build.sh scripts/pgo_train.py
+$(BUILD_STAMP): $(STAMP) $(RUST_SRC) $(PY_SRC) scripts/pgo_build.sh scripts/pgo_train.py benches/make_capture.py
 	scripts/pgo_build.sh $(VENV)
 	touch $@
 
