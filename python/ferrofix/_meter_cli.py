@@ -58,13 +58,14 @@ def _write(meter: Meter, output: str, fmt: str | None, progress: _cli.Progress) 
     kind = fmt or ("ipfix" if output == "-" else _kind(output))
     if kind == "parquet" and output == "-":
         raise ValueError("Parquet needs a file to write to: -o FILE.parquet")
+    if kind != "ipfix":
+        # The table writers (pyarrow's side), for a table format only.
+        from . import _cli_output
     if output != "-" and kind in ("ipfix", "parquet"):
         # A path: IPFIX compressed by its extension (.gz, .zst).
         if kind == "ipfix":
             meter.write_ipfix(output, progress=progress)
         else:
-            from . import _cli_output
-
             _cli_output.write(kind, output, meter.schema, meter, lambda: progress(meter.bytes_read))
         return
     out: Any
@@ -73,8 +74,6 @@ def _write(meter: Meter, output: str, fmt: str | None, progress: _cli.Progress) 
         if kind == "ipfix":
             meter.write_ipfix(out, progress=progress)
         else:
-            from . import _cli_output
-
             _cli_output.write(kind, out, meter.schema, meter, lambda: progress(meter.bytes_read))
         out.flush()
     finally:
@@ -84,10 +83,7 @@ def _write(meter: Meter, output: str, fmt: str | None, progress: _cli.Progress) 
 
 def _kind(output: str) -> str:
     """The output format by extension: IPFIX unless .parquet, .csv, .jsonl."""
-    suffix = os.path.splitext(output)[1].lower()
-    if suffix not in _cli.EXTENSIONS:
-        return "ipfix"
-    return _cli.format_of(output, None)
+    return _cli.EXTENSIONS.get(os.path.splitext(output)[1].lower(), "ipfix")
 
 
 def _summary(meter: Meter, top: int) -> None:

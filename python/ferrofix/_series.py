@@ -42,9 +42,6 @@ class TcpSeries(NamedTuple):
     dropped: int
 
 
-FlowSelector = int | tuple[Any, ...]
-
-
 def _flow_ids(
     capture: Capture | Sequence[Capture], flows: Any, options: dict[str, Any]
 ) -> list[int]:
