@@ -7,7 +7,7 @@
 #   3. the profiles merged by the toolchain's own llvm-profdata (rustup's
 #      llvm-tools component, added here when missing);
 #   4. the release build laid out by that profile (-Cprofile-use) into target/pgo.
-# 12-15% off the meter's time (BENCHMARKS.md), for one more release
+# 10-12% off the meter's whole-process time (BENCHMARKS.md), for one more release
 # build. FERROFIX_NO_PGO=1, or no llvm-profdata to be had, makes a plain release
 # build into target/ instead.
 #
