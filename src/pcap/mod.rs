@@ -423,20 +423,8 @@ impl<R: Read> CaptureReader<R> {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub fn next_fast(&mut self) -> Option<Packet<'_>> {
-        if self.advance_fast() {
-            self.current()
-        } else {
-            None
-        }
-    }
-
-    /// Consume the last packet and read the next by the fast path; false
-    /// (nothing read) when it does not apply.
-    #[allow(clippy::inline_always)]
-    #[inline(always)]
-    fn advance_fast(&mut self) -> bool {
         if self.done {
-            return false;
+            return None;
         }
         if self.consume > 0 {
             self.r.consume(self.consume);
@@ -450,7 +438,15 @@ impl<R: Read> CaptureReader<R> {
         {
             return self.next_pcap_fast(big, units, linktype);
         }
-        false
+        None
+    }
+
+    /// Consume the last packet and read the next by the fast path; false
+    /// (nothing read) when it does not apply.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn advance_fast(&mut self) -> bool {
+        self.next_fast().is_some()
     }
 
     /// [`Self::next_packet`] past the fast path: any record of pcapng, a

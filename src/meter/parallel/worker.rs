@@ -34,6 +34,7 @@ impl State<'_> {
     }
 
     /// Packets the dissector gave back (fragments held, or reassembled).
+    #[inline]
     fn released(&mut self, table: &mut Table) {
         while let Some(d) = self.dissector.next_released() {
             self.metered = self.metered.saturating_add(1);
@@ -53,11 +54,15 @@ impl State<'_> {
             self.clock(table, before);
         }
         let (biflow, metered, summary) = (self.setup.biflow, &mut self.metered, &mut self.summary);
-        self.dissector.frame_with(p, |d| {
-            *metered = metered.saturating_add(1);
-            summary.fill(d, biflow);
-            table.observe(summary);
-        });
+        self.dissector.frame_with(
+            p,
+            #[inline(always)]
+            |d| {
+                *metered = metered.saturating_add(1);
+                summary.fill(d, biflow);
+                table.observe(summary);
+            },
+        );
         self.released(table);
     }
 
