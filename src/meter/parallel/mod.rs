@@ -22,9 +22,10 @@
 //! output is the same from one run to the next.
 //!
 //! A capture in one plain file can instead be read by every worker
-//! itself ([`Workers::read_file`]): each maps the file, walks all its
-//! frames (so its clocks are the capture's, as above) and takes apart and
-//! meters only those whose address pair is its own. Nothing is copied
+//! itself ([`Workers::read_file`]): the file is mapped once for all of
+//! them (its pages handed back once every worker is past them), and each
+//! walks all its frames (so its clocks are the capture's, as above) and
+//! takes apart and meters only those whose address pair is its own. Nothing is copied
 //! from thread to thread but the records, and the calling thread only
 //! takes the answers, round by round (8192 frames of the file),
 //! worker by worker.
@@ -56,7 +57,7 @@ mod tests;
 mod worker;
 
 pub use round::ReadEnd;
-use round::{Answer, Batch, Frame, Work};
+use round::{Answer, Batch, Frame, SharedCapture, Work};
 
 use worker::work;
 
@@ -66,6 +67,7 @@ use super::Pending;
 use crate::error::{Error, ErrorKind, Result};
 use crate::packet::{address_spread, DissectOptions, DissectStats};
 use crate::pcap::Packet;
+use crate::source::input::{Body, Opened, Whole};
 
 /// Frames per round (all workers' together).
 #[cfg(not(test))]
@@ -257,12 +259,25 @@ impl Workers {
     }
 
     /// Have every worker read the capture file `path` itself (a plain
-    /// file: each maps it), instead of being handed frames; before any
+    /// file, mapped once for all), instead of being handed frames; before any
     /// frame. Rounds are then taken with [`Workers::read_round`].
     pub fn read_file(&mut self, path: &Path) -> Result<()> {
+        // A plain file is mapped once for all of them (see
+        // [`round::SharedCapture`]); anything else each opens itself.
+        let shared = match Opened::path(path) {
+            Ok(Opened {
+                body: Body::Whole(whole @ Whole::Mapped(_)),
+                capture: true,
+                ..
+            }) => Some(Arc::new(SharedCapture::new(whole, self.all.len()))),
+            _ => None,
+        };
         for w in &self.all {
-            w.to.send(Work::Read(path.to_path_buf()))
-                .map_err(|_| gone())?;
+            let work = match &shared {
+                Some(c) => Work::ReadShared(Arc::clone(c)),
+                None => Work::Read(path.to_path_buf()),
+            };
+            w.to.send(work).map_err(|_| gone())?;
         }
         self.reading = true;
         Ok(())

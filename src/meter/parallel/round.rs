@@ -3,6 +3,11 @@
 //! ([`Answer`]).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::pcap::InMemory;
+use crate::source::input::Whole;
 
 use super::{LayoutKey, Pending, ROUND, ROUND_BYTES};
 use crate::error::Error;
@@ -71,6 +76,8 @@ pub(crate) enum Work {
     /// Read this capture file itself, answering every [`ROUND`] frames,
     /// until it ends or fails.
     Read(PathBuf),
+    /// Read this capture, mapped once for all the workers, the same way.
+    ReadShared(Arc<SharedCapture>),
     /// An answered round's buffers back, for a worker reading a file (the
     /// only message it is sent while it reads).
     Spare(Batch),
@@ -102,4 +109,70 @@ pub enum ReadEnd {
     End,
     /// The capture fails here (every worker reads the same error).
     Failed(Error),
+}
+
+/// A capture file mapped once and read by every worker: its pages are
+/// faulted in by whichever worker touches them first and handed back to
+/// the kernel once every worker is past them (a mapping of its own for
+/// each worker was faulted in, and its page table entries torn down,
+/// once per worker: 6-10% of a worker's time on the snaplen-96 bench
+/// capture, `BENCHMARKS.md`).
+pub(crate) struct SharedCapture {
+    whole: Whole,
+    /// How far each worker has asked to hand pages back.
+    asked: Vec<AtomicUsize>,
+    /// How far they are handed back; the lock orders the hand-backs.
+    released: Mutex<usize>,
+}
+
+impl SharedCapture {
+    pub(crate) fn new(whole: Whole, workers: usize) -> Self {
+        Self {
+            whole,
+            asked: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            released: Mutex::new(0),
+        }
+    }
+
+    /// How far the pages are handed back.
+    #[cfg(test)]
+    pub(crate) fn released(&self) -> usize {
+        self.released.lock().map_or(0, |d| *d)
+    }
+}
+
+/// One worker's view of a [`SharedCapture`].
+pub(crate) struct SharedView {
+    pub(crate) capture: Arc<SharedCapture>,
+    pub(crate) worker: usize,
+}
+
+impl InMemory for SharedView {
+    fn bytes(&self) -> &[u8] {
+        self.capture.whole.bytes()
+    }
+
+    /// Pages behind `range.end` are handed back once every worker has
+    /// asked for as much (a worker asks only for what it is past).
+    fn release(&self, range: std::ops::Range<usize>) {
+        let c = &self.capture;
+        if let Some(a) = c.asked.get(self.worker) {
+            a.fetch_max(range.end, Ordering::Relaxed);
+        }
+        let all = c
+            .asked
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        // Another worker handing pages back meanwhile is not waited for:
+        // the next call takes them.
+        let Ok(mut done) = c.released.try_lock() else {
+            return;
+        };
+        if all > *done {
+            c.whole.release(*done..all);
+            *done = all;
+        }
+    }
 }

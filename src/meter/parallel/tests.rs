@@ -30,7 +30,16 @@ fn records_by(
     table: TableOptions,
     read: bool,
 ) -> (Vec<FieldsAndRecord>, MeterStats) {
-    let path = format!("tests/data/pcap/{capture}");
+    records_at(&format!("tests/data/pcap/{capture}"), workers, table, read)
+}
+
+/// [`records_by`] of the capture at `path`.
+fn records_at(
+    path: &str,
+    workers: usize,
+    table: TableOptions,
+    read: bool,
+) -> (Vec<FieldsAndRecord>, MeterStats) {
     let mut m = Meter::new(
         MeterOptions {
             table,
@@ -43,7 +52,7 @@ fn records_by(
     let mut out = Vec::new();
     let mut ids = std::collections::BTreeSet::new();
     if read {
-        assert!(m.read_file(std::path::Path::new(&path)).unwrap());
+        assert!(m.read_file(std::path::Path::new(path)).unwrap());
         // Nine rounds at most, the records taken every third (so the
         // meter's emptied buffer is larger than a worker's when the next
         // answer comes), then finish: the workers read the rest first.
@@ -65,7 +74,7 @@ fn records_by(
         };
         assert!(m.packet(&frame).is_err(), "frames while reading");
     } else {
-        let bytes = std::fs::read(&path).unwrap();
+        let bytes = std::fs::read(path).unwrap();
         let mut reader =
             CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
         while let Some(p) = reader.next_packet().unwrap() {
@@ -197,4 +206,90 @@ fn address_pairs_are_shared_out_evenly() {
             0
         );
     }
+}
+
+/// Workers sharing one mapping of a capture ([`super::round::SharedCapture`])
+/// hand a page back only once every worker has asked to: asked 8 KiB by
+/// one worker and 4 KiB by the other, 4 KiB go back; the bytes read back
+/// the same after.
+#[test]
+fn a_shared_mapping_is_handed_back_behind_the_last_worker() {
+    use super::round::{SharedCapture, SharedView};
+    use crate::pcap::InMemory;
+    use crate::source::input::{Body, Opened};
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("ferrofix-shared-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bytes");
+    let bytes: Vec<u8> = (0..(64u32 << 10)).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let Body::Whole(whole) = Opened::path(&path).unwrap().body else {
+        panic!("a plain file is mapped");
+    };
+    let shared = Arc::new(SharedCapture::new(whole, 2));
+    let view = |worker| SharedView {
+        capture: Arc::clone(&shared),
+        worker,
+    };
+    let (a, b) = (view(0), view(1));
+    a.release(0..8192);
+    assert_eq!(shared.released(), 0, "worker 1 asked nothing yet");
+    b.release(0..4096);
+    assert_eq!(shared.released(), 4096);
+    b.release(4096..12288);
+    assert_eq!(shared.released(), 8192);
+    a.release(8192..16384);
+    assert_eq!(shared.released(), 12288);
+    assert!(a.bytes() == bytes.as_slice() && b.bytes() == bytes.as_slice());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Workers reading one mapping of a capture of several release steps (so
+/// its pages go back while they read) give one table's records: a real
+/// capture's packets written twelve times over, each copy 40 s after the
+/// last (so its flows have idled out).
+#[test]
+fn workers_sharing_a_long_mapping_give_the_records_of_one_table() {
+    let mut packets = Vec::new();
+    let bytes = std::fs::read("tests/data/pcap/nfstream__1kxun.pcap").unwrap();
+    let mut r = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
+    while let Some(p) = r.next_packet().unwrap() {
+        assert_eq!(p.linktype, 1);
+        packets.push((p.ts_ns, p.orig_len, p.data.to_vec()));
+    }
+    let span = packets.last().unwrap().0 - packets[0].0;
+    // A classic pcap of nanosecond resolution, Ethernet.
+    let mut cap = Vec::new();
+    for v in [0xa1b2_3c4du32, 0x0004_0002, 0, 0, 65535, 1] {
+        cap.extend_from_slice(&v.to_le_bytes());
+    }
+    for copy in 0..12i64 {
+        for (ts, orig, data) in &packets {
+            let t = ts + copy * (span + 40_000_000_000);
+            let secs = u32::try_from(t / 1_000_000_000).unwrap();
+            let ns = u32::try_from(t % 1_000_000_000).unwrap();
+            let len = u32::try_from(data.len()).unwrap();
+            for v in [secs, ns, len, *orig] {
+                cap.extend_from_slice(&v.to_le_bytes());
+            }
+            cap.extend_from_slice(data);
+        }
+    }
+    assert!(
+        cap.len() > 6 << 20,
+        "{} bytes: several release steps",
+        cap.len()
+    );
+    let dir = std::env::temp_dir().join(format!("ferrofix-long-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("long.pcap");
+    std::fs::write(&path, &cap).unwrap();
+    let name = path.to_str().unwrap();
+    let (one, s1) = records_at(name, 1, TableOptions::default(), false);
+    assert_eq!(s1.dissect.packets, 12 * packets.len() as u64);
+    let (many, s2) = records_at(name, 2, TableOptions::default(), true);
+    assert_eq!(s2.dissect, s1.dissect);
+    assert_eq!(s2.table.by_reason, s1.table.by_reason);
+    assert!(one == many, "2 workers sharing the mapping differ from one");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -3,6 +3,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
+use super::round::SharedView;
 use super::{worker_of, Answer, Batch, ReadEnd, Setup, Work, ROUND};
 use crate::error::Result;
 use crate::meter::flowpacket::FlowPacket;
@@ -139,24 +140,28 @@ pub(super) fn work(
                 let opened = Opened::path(&path)
                     .map_err(|e| crate::Error::os(&e, &path))
                     .and_then(Opened::into_capture);
-                let mut reader = match opened {
-                    Ok(r) => r,
+                match opened {
+                    Ok(mut reader) => read(&mut st, table, &mut reader, inbox, outbox),
                     Err(e) => {
                         let _ = outbox.send(Err(e));
                         return;
                     }
+                }
+                continue;
+            }
+            Work::ReadShared(capture) => {
+                let view = SharedView {
+                    capture,
+                    worker: usize::try_from(setup.w).unwrap_or(0),
                 };
-                let mut clock = i64::MIN;
-                loop {
-                    let end = st.read_round(table, &mut reader, &mut clock);
-                    let ended = end.is_some();
-                    let read = Some((reader.position(), end));
-                    let batch = match inbox.try_recv() {
-                        Ok(Work::Spare(b)) => b,
-                        _ => Batch::default(),
-                    };
-                    if !answer(&mut st, table, batch, read, outbox) || ended {
-                        break;
+                match CaptureReader::from_whole(
+                    Box::new(view),
+                    Box::new(std::io::empty()) as DynRead,
+                ) {
+                    Ok(mut reader) => read(&mut st, table, &mut reader, inbox, outbox),
+                    Err(e) => {
+                        let _ = outbox.send(Err(e));
+                        return;
                     }
                 }
                 continue;
@@ -170,6 +175,29 @@ pub(super) fn work(
             }
         };
         if !answer(&mut st, table, batch, None, outbox) || last {
+            return;
+        }
+    }
+}
+
+/// Read a capture to its end (or error), answering every round.
+fn read(
+    st: &mut State<'_>,
+    table: &mut Table,
+    reader: &mut CaptureReader<DynRead>,
+    inbox: &Receiver<Work>,
+    outbox: &SyncSender<Result<Answer>>,
+) {
+    let mut clock = i64::MIN;
+    loop {
+        let end = st.read_round(table, reader, &mut clock);
+        let ended = end.is_some();
+        let read = Some((reader.position(), end));
+        let batch = match inbox.try_recv() {
+            Ok(Work::Spare(b)) => b,
+            _ => Batch::default(),
+        };
+        if !answer(st, table, batch, read, outbox) || ended {
             return;
         }
     }
