@@ -27,7 +27,7 @@
 //! walks all its frames (so its clocks are the capture's, as above) and
 //! takes apart and meters only those whose address pair is its own. Nothing is copied
 //! from thread to thread but the records, and the calling thread only
-//! takes the answers, round by round (8192 frames of the file),
+//! takes the answers, round by round (8192 frames or 1 MiB of the file),
 //! worker by worker.
 //!
 //! The records are those of one table of every flow, with three
@@ -78,8 +78,14 @@ const ROUND: usize = 61;
 /// Frame octets per round (all workers' together): a round ends at
 /// [`ROUND`] frames or at this many octets, whichever comes first, so a
 /// worker's buffers, made this large, do not grow (a frame longer than
-/// the rest of a buffer makes it grow once).
+/// the rest of a buffer makes it grow once). Workers reading a file end
+/// a round at this many octets of the file likewise, which bounds the
+/// part of their shared mapping between the first and the last of them.
+#[cfg(not(test))]
 const ROUND_BYTES: usize = 1 << 20;
+/// Small in unit tests, so that rounds end by their octets too.
+#[cfg(test)]
+const ROUND_BYTES: usize = 16 << 10;
 /// Rounds sent and not yet answered before the meter waits for the oldest.
 const IN_FLIGHT: usize = 3;
 /// Answers a worker may have waiting to be taken: a worker reading a file

@@ -4,7 +4,7 @@
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::round::SharedView;
-use super::{worker_of, Answer, Batch, ReadEnd, Setup, Work, ROUND};
+use super::{worker_of, Answer, Batch, ReadEnd, Setup, Work, ROUND, ROUND_BYTES};
 use crate::error::Result;
 use crate::meter::flowpacket::FlowPacket;
 use crate::meter::table::Table;
@@ -87,6 +87,7 @@ impl State<'_> {
     ) -> Option<ReadEnd> {
         let (w, n) = (self.setup.w, self.setup.n.max(1));
         let mut end = None;
+        let start = reader.position();
         let mut take = |p: &Packet<'_>| {
             let before = *clock;
             *clock = before.max(p.ts_ns);
@@ -95,6 +96,13 @@ impl State<'_> {
             }
         };
         for _ in 0..ROUND {
+            // A round ends at `ROUND` frames or `ROUND_BYTES` of the file
+            // (the same frames for every worker), so the workers, which
+            // answer at most `ANSWERS_AHEAD` rounds apart, hold at most
+            // that many octets of their shared mapping between them.
+            if reader.position().saturating_sub(start) >= ROUND_BYTES as u64 {
+                break;
+            }
             // The common record first (see `CaptureReader::next_fast`).
             if let Some(p) = reader.next_fast() {
                 take(&p);
