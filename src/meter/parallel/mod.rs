@@ -90,8 +90,11 @@ const ROUND_BYTES: usize = 16 << 10;
 const IN_FLIGHT: usize = 3;
 /// Answers a worker may have waiting to be taken: a worker reading a file
 /// itself runs this many rounds ahead of the meter at most (more than
-/// [`IN_FLIGHT`], so a worker handed rounds never waits to answer).
-const ANSWERS_AHEAD: usize = 16;
+/// [`IN_FLIGHT`], so a worker handed rounds never waits to answer). Few,
+/// because the workers' shared mapping holds what lies between the first
+/// of them and the last (16 held 6-15 MiB more at the peak than 4, and
+/// were no faster: `BENCHMARKS.md`).
+const ANSWERS_AHEAD: usize = 4;
 
 /// The worker of `n` owning an address pair of hash `spread` (a frame
 /// without IP, hash 0, is worker 0's): the hash scaled to `0..n` by a
