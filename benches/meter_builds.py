@@ -1,0 +1,84 @@
+"""Builds of ferrofix against each other: whole `ferrofix meter` processes
+with one and two workers, in turns.
+
+A shared VM drifts by 10-40% from minute to minute, so builds are compared
+within one sitting, each round running every build with one worker and with
+two. Each DIR holds a `ferrofix` package with its extension module (copy
+`python/ferrofix` after a build, e.g. of the old commit in a worktree); it
+is put first on `PYTHONPATH` and run by this interpreter, its bytecode
+compiled first (as `pip install` does).
+
+    python benches/meter_builds.py --rounds 8 CAPTURE DIR... [-- EXTRA ARGS]
+
+Prints each build's wall times in order, their median, the median of user
+plus system CPU, and each build's one-worker / two-worker ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from meter_peers import GNU_TIME
+
+
+def run(directory: str, capture: str, workers: int, extra: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one `ferrofix meter` with `directory`'s package."""
+    env = dict(os.environ, PYTHONPATH=directory)
+    argv = [sys.executable, "-m", "ferrofix", "meter", capture, "-o", "/dev/null"]
+    argv += ["--no-progress", "--workers", str(workers), *extra]
+    done = subprocess.run(
+        [GNU_TIME, "-f", "%e %U %S", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    wall, user, system = (float(x) for x in done.stderr.strip().splitlines()[-1].split())
+    return wall, user + system
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    extra: list[str] = []
+    if "--" in args:
+        at = args.index("--")
+        args, extra = args[:at], args[at + 1 :]
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("capture")
+    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument("--rounds", type=int, default=8)
+    a = p.parse_args(args)
+    for d in a.dirs:
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", os.path.join(d, "ferrofix")],
+            check=True,
+            capture_output=True,
+        )
+    wall: dict[tuple[str, int], list[float]] = {}
+    cpu: dict[tuple[str, int], list[float]] = {}
+    print(time.strftime("start %H:%M:%S UTC", time.gmtime()))
+    for _ in range(a.rounds):
+        for d in a.dirs:
+            for w in (1, 2):
+                t, c = run(d, a.capture, w, extra)
+                wall.setdefault((d, w), []).append(t)
+                cpu.setdefault((d, w), []).append(c)
+    print(time.strftime("end %H:%M:%S UTC", time.gmtime()))
+    for (d, w), times in wall.items():
+        print(
+            f"{d} workers={w}: {' '.join(f'{x:.2f}' for x in times)}  "
+            f"median {statistics.median(times):.3f} s, CPU {statistics.median(cpu[d, w]):.2f} s"
+        )
+    for d in a.dirs:
+        ratio = statistics.median(wall[d, 1]) / statistics.median(wall[d, 2])
+        print(f"{d}: one / two workers {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
