@@ -25,10 +25,10 @@
 //! itself ([`Workers::read_file`]): the file is mapped once for all of
 //! them (its pages handed back once every worker is past them), and each
 //! walks all its frames (so its clocks are the capture's, as above) and
-//! takes apart and meters only those whose address pair is its own. Nothing is copied
-//! from thread to thread but the records, and the calling thread only
-//! takes the answers, round by round (8192 frames or 1 MiB of the file),
-//! worker by worker.
+//! takes apart and meters only those whose address pair is its own.
+//! Nothing is copied from thread to thread but the records, and the
+//! calling thread only takes the answers, round by round (8192 frames or
+//! 1 MiB of the file), worker by worker.
 //!
 //! The records are those of one table of every flow, with three
 //! differences, all documented for `workers`:
