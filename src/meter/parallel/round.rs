@@ -6,14 +6,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::pcap::InMemory;
-use crate::source::input::Whole;
-
 use super::{LayoutKey, Pending, ROUND, ROUND_BYTES};
 use crate::error::Error;
 use crate::meter::table::TableStats;
 use crate::packet::DissectStats;
-use crate::pcap::Packet;
+use crate::pcap::{InMemory, Packet};
+use crate::source::input::Whole;
 
 /// A frame copied into a worker's round.
 #[derive(Debug, Clone, Copy)]
@@ -113,10 +111,10 @@ pub enum ReadEnd {
 
 /// A capture file mapped once and read by every worker: its pages are
 /// faulted in by whichever worker touches them first and handed back to
-/// the kernel once every worker is past them (a mapping of its own for
-/// each worker was faulted in, and its page table entries torn down,
-/// once per worker: 6-10% of a worker's time on the snaplen-96 bench
-/// capture, `BENCHMARKS.md`).
+/// the kernel once every worker is past them (with a mapping of its own
+/// for each worker, every page was faulted in and its entry torn down
+/// once per worker: page faults 6.1% and `madvise` 3.0% of the workers'
+/// samples on the snaplen-96 bench capture, `BENCHMARKS.md`).
 pub(crate) struct SharedCapture {
     whole: Whole,
     /// How far each worker has asked to hand pages back.
