@@ -21,14 +21,19 @@
 //! and the answers are taken round by round, worker by worker, so the
 //! output is the same from one run to the next.
 //!
-//! A capture in one plain file can instead be read by every worker
-//! itself ([`Workers::read_file`]): the file is mapped once for all of
-//! them (its pages handed back once every worker is past them), and each
-//! walks all its frames (so its clocks are the capture's, as above) and
-//! takes apart and meters only those whose address pair is its own.
-//! Nothing is copied from thread to thread but the records, and the
-//! calling thread only takes the answers, round by round (8192 frames or
-//! 1 MiB of the file), worker by worker.
+//! A capture in one plain file can instead be read by the workers
+//! themselves ([`Workers::read_file`]): the file is mapped once for all
+//! of them and walked in turns ([`walk::SharedWalk`]): whichever worker
+//! needs the next round walks it, placing each frame in the list of the
+//! worker owning its address pair with the capture's clock before it
+//! (so every worker's clocks are the capture's, as above); each takes
+//! apart and meters its own frames where they lie in the mapping, whose
+//! pages go back once the walk and every worker are past them. Nothing is
+//! copied from thread to thread but where frames lie and the records,
+//! and the calling thread only takes the answers, round by round (8192
+//! frames or 1 MiB of the file), worker by worker. A file that cannot be
+//! mapped (a compressed one) is read by every worker itself, each walking
+//! every frame and metering its own.
 //!
 //! The records are those of one table of every flow, with three
 //! differences, all documented for `workers`:
@@ -54,10 +59,12 @@ use std::thread::JoinHandle;
 mod round;
 #[cfg(test)]
 mod tests;
+mod walk;
 mod worker;
 
 pub use round::ReadEnd;
-use round::{Answer, Batch, Frame, SharedCapture, Work};
+use round::{Answer, Batch, Frame, Work};
+use walk::SharedWalk;
 
 use worker::work;
 
@@ -89,7 +96,7 @@ const ROUND_BYTES: usize = 16 << 10;
 /// Rounds sent and not yet answered before the meter waits for the oldest.
 const IN_FLIGHT: usize = 3;
 /// Answers a worker may have waiting to be taken: a worker reading a file
-/// itself runs this many rounds ahead of the meter at most (more than
+/// runs this many rounds ahead of the meter at most (more than
 /// [`IN_FLIGHT`], so a worker handed rounds never waits to answer). Few,
 /// because the workers' shared mapping holds what lies between the first
 /// of them and the last (16 held 6-15 MiB more at the peak than 4, and
@@ -267,23 +274,24 @@ impl Workers {
         Ok(())
     }
 
-    /// Have every worker read the capture file `path` itself (a plain
-    /// file, mapped once for all), instead of being handed frames; before any
-    /// frame. Rounds are then taken with [`Workers::read_round`].
+    /// Have the workers read the capture file `path` themselves (a plain
+    /// file mapped once and walked in turns, anything else read by each),
+    /// instead of being handed frames; before any frame. Rounds are then taken with [`Workers::read_round`].
     pub fn read_file(&mut self, path: &Path) -> Result<()> {
-        // A plain file is mapped once for all of them (see
-        // [`round::SharedCapture`]); anything else each opens itself.
+        // A plain file is mapped once for all of them and walked in
+        // turns (see [`walk::SharedWalk`]); anything else each opens and
+        // reads itself (and reports what is wrong with it).
         let shared = match Opened::path(path) {
             Ok(Opened {
                 body: Body::Whole(whole @ Whole::Mapped(_)),
                 capture: true,
                 ..
-            }) => Some(Arc::new(SharedCapture::new(whole, self.all.len()))),
+            }) => SharedWalk::new(whole, self.all.len()).ok().map(Arc::new),
             _ => None,
         };
         for w in &self.all {
             let work = match &shared {
-                Some(c) => Work::ReadShared(Arc::clone(c)),
+                Some(c) => Work::Walk(Arc::clone(c)),
                 None => Work::Read(path.to_path_buf()),
             };
             w.to.send(work).map_err(|_| gone())?;

@@ -13,6 +13,8 @@ use crate::packet::DissectStats;
 use crate::pcap::{InMemory, Packet};
 use crate::source::input::Whole;
 
+use super::walk::SharedWalk;
+
 /// A frame copied into a worker's round.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Frame {
@@ -74,8 +76,9 @@ pub(crate) enum Work {
     /// Read this capture file itself, answering every [`ROUND`] frames,
     /// until it ends or fails.
     Read(PathBuf),
-    /// Read this capture, mapped once for all the workers, the same way.
-    ReadShared(Arc<SharedCapture>),
+    /// Meter this capture, mapped once and walked by the workers in
+    /// turns, answering every round, until it ends or fails.
+    Walk(Arc<SharedWalk>),
     /// An answered round's buffers back, for a worker reading a file (the
     /// only message it is sent while it reads).
     Spare(Batch),
@@ -103,6 +106,7 @@ pub(crate) struct Answer {
 }
 
 /// How a capture a worker reads itself ended.
+#[derive(Clone)]
 pub enum ReadEnd {
     End,
     /// The capture fails here (every worker reads the same error).
@@ -145,6 +149,35 @@ pub(crate) struct SharedView {
     pub(crate) worker: usize,
 }
 
+impl SharedCapture {
+    /// Worker (or walk) `who` is past everything before `at`: pages
+    /// behind the least of every one's `at` go back to the kernel.
+    pub(crate) fn past(&self, who: usize, at: usize) {
+        if let Some(a) = self.asked.get(who) {
+            a.fetch_max(at, Ordering::Relaxed);
+        }
+        let all = self
+            .asked
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        // Another worker handing pages back meanwhile is not waited for:
+        // the next call takes them.
+        let Ok(mut done) = self.released.try_lock() else {
+            return;
+        };
+        if all > *done {
+            self.whole.release(*done..all);
+            *done = all;
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.whole.bytes()
+    }
+}
+
 impl InMemory for SharedView {
     fn bytes(&self) -> &[u8] {
         self.capture.whole.bytes()
@@ -153,24 +186,6 @@ impl InMemory for SharedView {
     /// Pages behind `range.end` are handed back once every worker has
     /// asked for as much (a worker asks only for what it is past).
     fn release(&self, range: std::ops::Range<usize>) {
-        let c = &self.capture;
-        if let Some(a) = c.asked.get(self.worker) {
-            a.fetch_max(range.end, Ordering::Relaxed);
-        }
-        let all = c
-            .asked
-            .iter()
-            .map(|a| a.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(0);
-        // Another worker handing pages back meanwhile is not waited for:
-        // the next call takes them.
-        let Ok(mut done) = c.released.try_lock() else {
-            return;
-        };
-        if all > *done {
-            c.whole.release(*done..all);
-            *done = all;
-        }
+        self.capture.past(self.worker, range.end);
     }
 }

@@ -244,12 +244,10 @@ fn a_shared_mapping_is_handed_back_behind_the_last_worker() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Workers reading one mapping of a capture of several release steps (so
-/// its pages go back while they read) give one table's records: a real
-/// capture's packets written twelve times over, each copy 40 s after the
-/// last (so its flows have idled out).
-#[test]
-fn workers_sharing_a_long_mapping_give_the_records_of_one_table() {
+/// A real capture's packets written `copies` times over as a classic
+/// nanosecond pcap (Ethernet), each copy 40 s after the last (so its flows
+/// have idled out), and its packet count.
+fn long_capture(copies: i64) -> (Vec<u8>, u64) {
     let mut packets = Vec::new();
     let bytes = std::fs::read("tests/data/pcap/nfstream__1kxun.pcap").unwrap();
     let mut r = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
@@ -258,12 +256,11 @@ fn workers_sharing_a_long_mapping_give_the_records_of_one_table() {
         packets.push((p.ts_ns, p.orig_len, p.data.to_vec()));
     }
     let span = packets.last().unwrap().0 - packets[0].0;
-    // A classic pcap of nanosecond resolution, Ethernet.
     let mut cap = Vec::new();
     for v in [0xa1b2_3c4du32, 0x0004_0002, 0, 0, 65535, 1] {
         cap.extend_from_slice(&v.to_le_bytes());
     }
-    for copy in 0..12i64 {
+    for copy in 0..copies {
         for (ts, orig, data) in &packets {
             let t = ts + copy * (span + 40_000_000_000);
             let secs = u32::try_from(t / 1_000_000_000).unwrap();
@@ -275,6 +272,15 @@ fn workers_sharing_a_long_mapping_give_the_records_of_one_table() {
             cap.extend_from_slice(data);
         }
     }
+    (cap, copies as u64 * packets.len() as u64)
+}
+
+/// Workers reading one mapping of a capture of several release steps (so
+/// its pages go back while they read) give one table's records: a real
+/// capture's packets written twelve times over.
+#[test]
+fn workers_sharing_a_long_mapping_give_the_records_of_one_table() {
+    let (cap, packets) = long_capture(12);
     assert!(
         cap.len() > 6 << 20,
         "{} bytes: several release steps",
@@ -286,10 +292,130 @@ fn workers_sharing_a_long_mapping_give_the_records_of_one_table() {
     std::fs::write(&path, &cap).unwrap();
     let name = path.to_str().unwrap();
     let (one, s1) = records_at(name, 1, TableOptions::default(), false);
-    assert_eq!(s1.dissect.packets, 12 * packets.len() as u64);
+    assert_eq!(s1.dissect.packets, packets);
     let (many, s2) = records_at(name, 2, TableOptions::default(), true);
     assert_eq!(s2.dissect, s1.dissect);
     assert_eq!(s2.table.by_reason, s1.table.by_reason);
     assert!(one == many, "2 workers sharing the mapping differ from one");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What a capture's frames should come to from a walk of `workers`: per
+/// worker, each frame's number, time, bytes and the capture's clock
+/// before it (read here by a reader of its own, a copy in memory); and
+/// how the capture ends.
+type Placed = Vec<(u64, i64, Vec<u8>, i64)>;
+fn placed(cap: &[u8], workers: u64) -> (Vec<Placed>, Option<crate::Error>) {
+    use super::worker_of;
+    use crate::packet::address_spread;
+    let mut r =
+        CaptureReader::new(Box::new(std::io::Cursor::new(cap.to_vec())) as DynRead).unwrap();
+    let mut each = vec![Vec::new(); workers as usize];
+    let mut clock = i64::MIN;
+    loop {
+        match r.next_packet() {
+            Ok(Some(p)) => {
+                let w = worker_of(address_spread(p.linktype, p.data), workers);
+                each[w as usize].push((p.number, p.ts_ns, p.data.to_vec(), clock));
+                clock = clock.max(p.ts_ns);
+            }
+            Ok(None) => return (each, None),
+            Err(e) => return (each, Some(e)),
+        }
+    }
+}
+
+/// The capture `cap` written to a file and mapped.
+fn mapped(cap: &[u8], name: &str) -> (crate::source::input::Whole, std::path::PathBuf) {
+    use crate::source::input::{Body, Opened};
+    let dir = std::env::temp_dir().join(format!("ferrofix-walk-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("walk.pcap");
+    std::fs::write(&path, cap).unwrap();
+    let Body::Whole(whole) = Opened::path(&path).unwrap().body else {
+        panic!("a plain file is mapped");
+    };
+    (whole, dir)
+}
+
+/// A walk in turns ([`super::walk::SharedWalk`]) leaves each worker every
+/// frame of its own once, in capture order, with the capture's clock
+/// before it, as a reader of a copy of the capture finds them; and the
+/// pages of the mapping go back only once every worker has metered past
+/// them: worker 0 takes every round of a 9 MB capture (walking them all)
+/// and nothing is handed back until worker 1 has taken its lists too.
+#[test]
+fn a_walk_places_every_frame_once_and_hands_pages_back_behind_the_last_worker() {
+    use super::walk::SharedWalk;
+    let (cap, packets) = long_capture(14);
+    assert!(cap.len() > 8 << 20, "several hand-back steps");
+    let (expect, end) = placed(&cap, 2);
+    assert!(end.is_none());
+    assert_eq!(expect.iter().map(Vec::len).sum::<usize>() as u64, packets);
+    assert!(
+        expect.iter().all(|e| e.len() as u64 > packets / 10),
+        "both own frames"
+    );
+    let (whole, dir) = mapped(&cap, "places");
+    let walk = SharedWalk::new(whole, 2).unwrap();
+    for w in [0, 1] {
+        let mut got = Vec::new();
+        let mut rounds = 0;
+        let mut ended = false;
+        while let Some(list) = walk.take(w) {
+            assert!(!ended, "no list after the end");
+            rounds += 1;
+            for (p, before) in list.frames(walk.bytes()) {
+                got.push((p.number, p.ts_ns, p.data.to_vec(), before));
+            }
+            ended = matches!(list.end, Some(ReadEnd::End));
+            assert_eq!(ended, list.position == cap.len() as u64);
+            walk.done(w, list);
+            if w == 0 {
+                assert_eq!(walk.released(), 0, "worker 1 metered nothing yet");
+            }
+        }
+        assert!(ended && rounds > 100, "worker {w}: {rounds} rounds");
+        assert!(got == expect[w], "worker {w}'s frames");
+    }
+    let released = walk.released();
+    assert!(released >= 2 << 20 && released <= cap.len(), "{released}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A capture cut inside a record ends every worker's walk with the error
+/// a reader of it gives (naming the same offset), after every frame
+/// before it; a walk a worker stopped leaves no other waiting.
+#[test]
+fn a_cut_capture_ends_every_workers_walk_with_its_error() {
+    use super::walk::SharedWalk;
+    let (mut cap, _) = long_capture(1);
+    cap.truncate(cap.len() - 7);
+    let (expect, end) = placed(&cap, 3);
+    let end = end.expect("the cut record fails");
+    assert!(end.offset.is_some());
+    let (whole, dir) = mapped(&cap, "cut");
+    let walk = SharedWalk::new(whole, 3).unwrap();
+    for w in [2, 0, 1] {
+        let mut got = Vec::new();
+        let mut failed = None;
+        while let Some(mut list) = walk.take(w) {
+            for (p, before) in list.frames(walk.bytes()) {
+                got.push((p.number, p.ts_ns, p.data.to_vec(), before));
+            }
+            if let Some(ReadEnd::Failed(e)) = list.end.take() {
+                failed = Some(e);
+            }
+            walk.done(w, list);
+        }
+        assert_eq!(failed.as_ref(), Some(&end), "worker {w}");
+        assert!(got == expect[w], "worker {w}'s frames");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (whole, dir) = mapped(&long_capture(1).0, "stopped");
+    let walk = SharedWalk::new(whole, 2).unwrap();
+    assert!(walk.take(0).is_some());
+    walk.stop();
+    assert!(walk.take(1).is_none(), "a stopped walk gives no more");
     std::fs::remove_dir_all(&dir).unwrap();
 }

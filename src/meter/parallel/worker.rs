@@ -3,7 +3,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::round::SharedView;
+use super::walk::SharedWalk;
 use super::{worker_of, Answer, Batch, ReadEnd, Setup, Work, ROUND, ROUND_BYTES};
 use crate::error::Result;
 use crate::meter::flowpacket::FlowPacket;
@@ -157,21 +157,8 @@ pub(super) fn work(
                 }
                 continue;
             }
-            Work::ReadShared(capture) => {
-                let view = SharedView {
-                    capture,
-                    worker: usize::try_from(setup.w).unwrap_or(0),
-                };
-                match CaptureReader::from_whole(
-                    Box::new(view),
-                    Box::new(std::io::empty()) as DynRead,
-                ) {
-                    Ok(mut reader) => read(&mut st, table, &mut reader, inbox, outbox),
-                    Err(e) => {
-                        let _ = outbox.send(Err(e));
-                        return;
-                    }
-                }
+            Work::Walk(walk) => {
+                walked(&mut st, table, &walk, inbox, outbox);
                 continue;
             }
             Work::Spare(_) => continue,
@@ -206,6 +193,51 @@ fn read(
             _ => Batch::default(),
         };
         if !answer(st, table, batch, read, outbox) || ended {
+            return;
+        }
+    }
+}
+
+/// Meter a capture the workers walk in turns ([`SharedWalk`]) to its end
+/// (or error), answering every round.
+fn walked(
+    st: &mut State<'_>,
+    table: &mut Table,
+    walk: &SharedWalk,
+    inbox: &Receiver<Work>,
+    outbox: &SyncSender<Result<Answer>>,
+) {
+    // Should this worker stop before the capture's end (the meter gone),
+    // no other waits for it to walk.
+    struct Stop<'a>(&'a SharedWalk, bool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            if self.1 {
+                self.0.stop();
+            }
+        }
+    }
+    let mut stop = Stop(walk, true);
+    let w = usize::try_from(st.setup.w).unwrap_or(0);
+    while let Some(mut list) = walk.take(w) {
+        for (p, before) in list.frames(walk.bytes()) {
+            st.frame(table, &p, before);
+        }
+        st.clock(table, list.clock);
+        let end = list.end.take();
+        let ended = end.is_some();
+        let read = Some((list.position, end));
+        walk.done(w, list);
+        let batch = match inbox.try_recv() {
+            Ok(Work::Spare(b)) => b,
+            _ => Batch::default(),
+        };
+        if !answer(st, table, batch, read, outbox) {
+            return;
+        }
+        if ended {
+            // The others take their last lists still.
+            stop.1 = false;
             return;
         }
     }
