@@ -5,6 +5,7 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use super::CaptureReader;
 use crate::source::DynRead;
@@ -38,6 +39,15 @@ impl<R: Read> Buffered<R> {
         match self {
             Buffered::Here(b) => b.buffer(),
             Buffered::Ahead(a) => a.buffer(),
+        }
+    }
+
+    /// The block read ahead that [`Self::buffer`] is part of.
+    #[inline]
+    pub(super) fn block(&self) -> Option<&Arc<Block>> {
+        match self {
+            Buffered::Here(_) => None,
+            Buffered::Ahead(a) => Some(&a.cur),
         }
     }
 }
@@ -83,9 +93,40 @@ impl CaptureReader<crate::source::DynRead> {
 const BLOCK: usize = 256 << 10;
 /// Blocks read and not yet taken.
 const IN_FLIGHT: usize = 4;
+/// Spent blocks kept for reuse: blocks whose packets others still read
+/// ([`Block`]) come back later and more at a time than the reader's own.
+const KEPT: usize = 16;
 
 /// What the thread sends: a block, or the error that ended the stream.
-type Block = io::Result<Vec<u8>>;
+type Sent = io::Result<Vec<u8>>;
+
+/// A block read from the stream, shared with whoever still reads packets
+/// in it where they lie (the meter's workers, [`CaptureReader::block`]);
+/// when the last lets go, its buffer goes back to the reading thread for
+/// reuse (a buffer made afresh is given fresh pages, zeroed by the kernel).
+pub struct Block {
+    bytes: Vec<u8>,
+    back: Option<SyncSender<Vec<u8>>>,
+}
+
+impl Block {
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn new(bytes: Vec<u8>, back: Option<SyncSender<Vec<u8>>>) -> Arc<Self> {
+        Arc::new(Block { bytes, back })
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if let Some(back) = &self.back {
+            // The thread makes another if this one is not taken back.
+            let _ = back.try_send(std::mem::take(&mut self.bytes));
+        }
+    }
+}
 
 /// A stream as blocks a thread reads ahead, with [`BufRead`]'s buffer
 /// semantics (`fill_buf` gives the rest of the current block, and the next
@@ -93,10 +134,10 @@ type Block = io::Result<Vec<u8>>;
 /// gone and the stream ends. When no thread can be started, the blocks are
 /// read here, in turn.
 pub(crate) struct ReadAhead {
-    cur: Vec<u8>,
+    cur: Arc<Block>,
     at: usize,
     /// Blocks from the thread (`None` once it ended).
-    from: Option<Receiver<Block>>,
+    from: Option<Receiver<Sent>>,
     /// Spent blocks back to the thread, for reuse.
     back: Option<SyncSender<Vec<u8>>>,
     /// The stream itself, when read here.
@@ -106,8 +147,8 @@ pub(crate) struct ReadAhead {
 impl ReadAhead {
     /// Read `r` ahead, after `head` (bytes already read from it).
     pub(crate) fn start(head: Vec<u8>, r: DynRead) -> Self {
-        let (tx, from) = sync_channel::<Block>(IN_FLIGHT);
-        let (back, spent) = sync_channel::<Vec<u8>>(IN_FLIGHT.saturating_add(1));
+        let (tx, from) = sync_channel::<Sent>(IN_FLIGHT);
+        let (back, spent) = sync_channel::<Vec<u8>>(KEPT);
         // The stream goes to the thread once it runs, so that a thread
         // that cannot be started leaves it here.
         let (give, take) = sync_channel::<DynRead>(1);
@@ -119,7 +160,7 @@ impl ReadAhead {
                 }
             });
         let mut me = ReadAhead {
-            cur: head,
+            cur: Block::new(head, None),
             at: 0,
             from: None,
             back: None,
@@ -140,63 +181,71 @@ impl ReadAhead {
 
     /// The bytes of the current block not yet consumed.
     pub(crate) fn buffer(&self) -> &[u8] {
-        self.cur.get(self.at..).unwrap_or_default()
+        self.cur.bytes.get(self.at..).unwrap_or_default()
+    }
+
+    /// No bytes left (the end, or an error).
+    fn empty(&mut self) {
+        self.cur = Block::new(Vec::new(), None);
+        self.at = 0;
     }
 
     /// The next block (empty at the end).
     fn next_block(&mut self) -> io::Result<()> {
         let next = if let Some(r) = &mut self.here {
-            let mut b = std::mem::take(&mut self.cur);
+            // The spent block's buffer, unless another still reads it.
+            let mut b = Arc::get_mut(&mut self.cur)
+                .map(|c| std::mem::take(&mut c.bytes))
+                .unwrap_or_default();
             b.resize(BLOCK, 0);
             let k = loop {
                 match r.read(&mut b) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    other => break other?,
+                    Err(e) => {
+                        self.empty();
+                        return Err(e);
+                    }
+                    Ok(k) => break k,
                 }
             };
             b.truncate(k);
-            b
+            Block::new(b, None)
         } else {
             let Some(from) = &self.from else {
-                self.cur.clear();
-                self.at = 0;
+                self.empty();
                 return Ok(());
             };
             match from.recv() {
-                Ok(Ok(b)) => b,
+                Ok(Ok(b)) => Block::new(b, self.back.clone()),
                 Ok(Err(e)) => {
                     self.from = None;
-                    self.cur.clear();
-                    self.at = 0;
+                    self.empty();
                     return Err(e);
                 }
                 Err(_) => {
                     // The thread ended: the stream did.
                     self.from = None;
-                    Vec::new()
+                    Block::new(Vec::new(), None)
                 }
             }
         };
-        let spent = std::mem::replace(&mut self.cur, next);
+        // The spent block goes back to the thread once no one reads it.
+        self.cur = next;
         self.at = 0;
-        if let Some(back) = &self.back {
-            // The thread makes another if this one is not taken back.
-            let _ = back.try_send(spent);
-        }
         Ok(())
     }
 }
 
 impl BufRead for ReadAhead {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.at >= self.cur.len() {
+        if self.at >= self.cur.bytes.len() {
             self.next_block()?;
         }
         Ok(self.buffer())
     }
 
     fn consume(&mut self, n: usize) {
-        self.at = self.at.saturating_add(n).min(self.cur.len());
+        self.at = self.at.saturating_add(n).min(self.cur.bytes.len());
     }
 }
 
@@ -214,7 +263,7 @@ impl Read for ReadAhead {
 
 /// The thread: a block per `read` until the end, an error, or the reader
 /// is dropped (its side of the channel closed).
-fn read_blocks(mut r: DynRead, to: &SyncSender<Block>, spent: &Receiver<Vec<u8>>) {
+fn read_blocks(mut r: DynRead, to: &SyncSender<Sent>, spent: &Receiver<Vec<u8>>) {
     loop {
         // A spent block back from the reader, or a new one.
         let mut b = spent.try_recv().unwrap_or_default();

@@ -492,6 +492,18 @@ impl<R: Read> CaptureReader<R> {
         self.released = end;
     }
 
+    /// The block read ahead ([`CaptureReader::read_ahead`]) that the last
+    /// packet's bytes lie in, if they lie in the stream's buffer (a classic
+    /// pcap record whole in a block, read in place: [`Self::read_in_buffer`]):
+    /// whoever keeps it keeps those bytes, after the reader has moved on.
+    pub fn block(&self) -> Option<&std::sync::Arc<Block>> {
+        if self.data_in == DataIn::Stream && self.last.is_some() {
+            self.r.block()
+        } else {
+            None
+        }
+    }
+
     /// The packet the last [`CaptureReader::next_packet`] gave, again
     /// (`None` before the first and after the end or an error).
     #[allow(clippy::inline_always)]
@@ -510,6 +522,7 @@ impl<R: Read> CaptureReader<R> {
 }
 
 mod ahead;
+pub use ahead::Block;
 use ahead::Buffered;
 mod classic;
 mod pcapng;

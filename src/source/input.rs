@@ -148,7 +148,8 @@ impl Opened {
     /// Read ahead on a thread (see [`Opened::read_ahead`]) when the
     /// process may run on more than one CPU: on one (`taskset -c 0`, a
     /// one-CPU container) the thread would only take turns with the meter.
-    fn ahead(self) -> Self {
+    /// (An input in memory is read in place, never ahead.)
+    pub(crate) fn ahead(self) -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Opened {
             read_ahead: cpus > 1,

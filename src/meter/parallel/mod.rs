@@ -74,7 +74,7 @@ use super::Pending;
 use crate::error::{Error, ErrorKind, Result};
 use crate::packet::{address_spread, DissectOptions, DissectStats};
 use crate::pcap::Packet;
-use crate::source::input::{Body, Opened, Whole};
+use crate::source::input::Opened;
 
 /// Frames per round (all workers' together).
 #[cfg(not(test))]
@@ -149,9 +149,8 @@ pub struct Workers {
 
 /// What every worker is given.
 pub(super) struct Setup {
-    /// This worker, of `n`.
+    /// This worker (its place among them).
     pub(super) w: u64,
-    pub(super) n: u64,
     pub(super) biflow: bool,
     pub(super) dissect: DissectOptions,
     /// The worker's own templates (made in its own order; the meter
@@ -183,7 +182,6 @@ impl Workers {
             table.number_flows((w as u64).saturating_add(1), n as u64);
             let setup = Setup {
                 w: w as u64,
-                n: n as u64,
                 biflow: opts.biflow,
                 dissect,
                 records: records.fresh()?,
@@ -278,23 +276,16 @@ impl Workers {
     /// file mapped once and walked in turns, anything else read by each),
     /// instead of being handed frames; before any frame. Rounds are then taken with [`Workers::read_round`].
     pub fn read_file(&mut self, path: &Path) -> Result<()> {
-        // A plain file is mapped once for all of them and walked in
-        // turns (see [`walk::SharedWalk`]); anything else each opens and
-        // reads itself (and reports what is wrong with it).
-        let shared = match Opened::path(path) {
-            Ok(Opened {
-                body: Body::Whole(whole @ Whole::Mapped(_)),
-                capture: true,
-                ..
-            }) => SharedWalk::new(whole, self.all.len()).ok().map(Arc::new),
-            _ => None,
-        };
+        // A plain file is mapped (its frames read in place by every
+        // worker: on two CPUs faulting its pages in cost the workers less
+        // than a thread copying it out in blocks beside them,
+        // `BENCHMARKS.md`); a compressed one is decompressed once, by a
+        // thread reading ahead in blocks that the workers read in place.
+        let opened = Opened::path(path).map_err(|e| Error::os(&e, path))?.ahead();
+        let walk = Arc::new(SharedWalk::new(opened, self.all.len())?);
         for w in &self.all {
-            let work = match &shared {
-                Some(c) => Work::Walk(Arc::clone(c)),
-                None => Work::Read(path.to_path_buf()),
-            };
-            w.to.send(work).map_err(|_| gone())?;
+            w.to.send(Work::Walk(Arc::clone(&walk)))
+                .map_err(|_| gone())?;
         }
         self.reading = true;
         Ok(())

@@ -2,7 +2,6 @@
 //! frames ([`Batch`]), the messages it is sent ([`Work`]) and its answers
 //! ([`Answer`]).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -73,14 +72,11 @@ impl Batch {
 /// What a worker is sent.
 pub(crate) enum Work {
     Round(Batch),
-    /// Read this capture file itself, answering every [`ROUND`] frames,
-    /// until it ends or fails.
-    Read(PathBuf),
     /// Meter this capture, mapped once and walked by the workers in
     /// turns, answering every round, until it ends or fails.
     Walk(Arc<SharedWalk>),
-    /// An answered round's buffers back, for a worker reading a file (the
-    /// only message it is sent while it reads).
+    /// An answered round's buffers back, for a worker metering a walked
+    /// capture (the only message it is sent meanwhile).
     Spare(Batch),
     /// The input ended: held fragments are given back, every flow ends.
     Finish,

@@ -277,7 +277,8 @@ fn long_capture(copies: i64) -> (Vec<u8>, u64) {
 
 /// Workers reading one mapping of a capture of several release steps (so
 /// its pages go back while they read) give one table's records: a real
-/// capture's packets written twelve times over.
+/// capture's packets written twelve times over; and so do workers
+/// reading it gzipped (one stream walked in blocks read ahead).
 #[test]
 fn workers_sharing_a_long_mapping_give_the_records_of_one_table() {
     let (cap, packets) = long_capture(12);
@@ -297,6 +298,18 @@ fn workers_sharing_a_long_mapping_give_the_records_of_one_table() {
     assert_eq!(s2.dissect, s1.dissect);
     assert_eq!(s2.table.by_reason, s1.table.by_reason);
     assert!(one == many, "2 workers sharing the mapping differ from one");
+    // Gzipped, it is decompressed once and walked in blocks.
+    let gz = dir.join("long.pcap.gz");
+    {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&cap).unwrap();
+        std::fs::write(&gz, z.finish().unwrap()).unwrap();
+    }
+    let (many, s3) = records_at(gz.to_str().unwrap(), 3, TableOptions::default(), true);
+    assert_eq!(s3.dissect, s1.dissect);
+    assert_eq!(s3.table.by_reason, s1.table.by_reason);
+    assert!(one == many, "3 workers walking it gzipped differ from one");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -325,25 +338,55 @@ fn placed(cap: &[u8], workers: u64) -> (Vec<Placed>, Option<crate::Error>) {
     }
 }
 
-/// The capture `cap` written to a file and mapped.
-fn mapped(cap: &[u8], name: &str) -> (crate::source::input::Whole, std::path::PathBuf) {
-    use crate::source::input::{Body, Opened};
-    let dir = std::env::temp_dir().join(format!("ferrofix-walk-{name}-{}", std::process::id()));
+/// How a capture is opened for a walk.
+#[derive(Debug, Clone, Copy)]
+enum How {
+    /// Mapped (a plain file; a pcapng one is opened so).
+    Mapped,
+    /// As the meter opens a classic pcap file: a stream read ahead in
+    /// blocks by a thread.
+    Streamed,
+    /// A stream read with no thread ahead (on one CPU): every frame is
+    /// copied into the lists.
+    Here,
+    /// Gzipped, as the meter opens it.
+    Gzipped,
+}
+
+/// The capture `cap` written to a file and opened `how`.
+fn opened(cap: &[u8], name: &str, how: How) -> (crate::source::input::Opened, std::path::PathBuf) {
+    use crate::source::input::Opened;
+    let dir = std::env::temp_dir().join(format!(
+        "ferrofix-walk-{name}-{how:?}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("walk.pcap");
-    std::fs::write(&path, cap).unwrap();
-    let Body::Whole(whole) = Opened::path(&path).unwrap().body else {
-        panic!("a plain file is mapped");
+    match how {
+        How::Gzipped => {
+            use std::io::Write;
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(cap).unwrap();
+            std::fs::write(&path, z.finish().unwrap()).unwrap();
+        }
+        _ => std::fs::write(&path, cap).unwrap(),
+    }
+    let o = match how {
+        How::Mapped => Opened::path(&path).unwrap(),
+        How::Streamed | How::Gzipped => Opened::path_streamed(&path).unwrap().0,
+        How::Here => Opened::reader(Box::new(std::fs::File::open(&path).unwrap())).unwrap(),
     };
-    (whole, dir)
+    (o, dir)
 }
 
 /// A walk in turns ([`super::walk::SharedWalk`]) leaves each worker every
 /// frame of its own once, in capture order, with the capture's clock
-/// before it, as a reader of a copy of the capture finds them; and the
-/// pages of the mapping go back only once every worker has metered past
-/// them: worker 0 takes every round of a 9 MB capture (walking them all)
-/// and nothing is handed back until worker 1 has taken its lists too.
+/// before it, as a reader of a copy of the capture finds them, whether the
+/// capture is mapped, read ahead in blocks, read with no thread ahead or
+/// gzipped; and the pages of a mapping go back only once every worker has
+/// metered past them: worker 0 takes every round of a 9 MB capture
+/// (walking them all) and nothing is handed back until worker 1 has taken
+/// its lists too.
 #[test]
 fn a_walk_places_every_frame_once_and_hands_pages_back_behind_the_last_worker() {
     use super::walk::SharedWalk;
@@ -356,31 +399,50 @@ fn a_walk_places_every_frame_once_and_hands_pages_back_behind_the_last_worker() 
         expect.iter().all(|e| e.len() as u64 > packets / 10),
         "both own frames"
     );
-    let (whole, dir) = mapped(&cap, "places");
-    let walk = SharedWalk::new(whole, 2).unwrap();
-    for w in [0, 1] {
-        let mut got = Vec::new();
-        let mut rounds = 0;
-        let mut ended = false;
-        while let Some(list) = walk.take(w) {
-            assert!(!ended, "no list after the end");
-            rounds += 1;
-            for (p, before) in list.frames(walk.bytes()) {
-                got.push((p.number, p.ts_ns, p.data.to_vec(), before));
+    for how in [How::Mapped, How::Streamed, How::Here, How::Gzipped] {
+        let (o, dir) = opened(&cap, "places", how);
+        let walk = SharedWalk::new(o, 2).unwrap();
+        for w in [0, 1] {
+            let mut got = Vec::new();
+            let mut rounds = 0;
+            let mut ended = false;
+            let (mut copied, mut all) = (0, 0);
+            while let Some(list) = walk.take(w) {
+                assert!(!ended, "no list after the end");
+                rounds += 1;
+                let (c, a) = list.copied();
+                copied += c;
+                all += a;
+                for (p, before) in list.frames(walk.bytes()) {
+                    got.push((p.number, p.ts_ns, p.data.to_vec(), before));
+                }
+                ended = matches!(list.end, Some(ReadEnd::End));
+                assert_eq!(ended, list.position == cap.len() as u64, "{how:?}");
+                walk.done(w, list);
+                if w == 0 {
+                    assert_eq!(walk.released(), 0, "worker 1 metered nothing yet");
+                }
             }
-            ended = matches!(list.end, Some(ReadEnd::End));
-            assert_eq!(ended, list.position == cap.len() as u64);
-            walk.done(w, list);
-            if w == 0 {
-                assert_eq!(walk.released(), 0, "worker 1 metered nothing yet");
+            assert!(ended && rounds > 100, "{how:?} worker {w}: {rounds} rounds");
+            // Frames are read where they lie (in the mapping, or in the
+            // blocks read ahead, but for those across two blocks), unless
+            // no thread reads ahead (one CPU).
+            let ahead = std::thread::available_parallelism().map_or(1, usize::from) > 1;
+            match how {
+                How::Mapped => assert_eq!(copied, 0),
+                How::Streamed | How::Gzipped if ahead => {
+                    assert!(copied * 20 < all, "{how:?}: {copied} of {all} copied");
+                }
+                _ => assert_eq!(copied, all, "{how:?}"),
             }
+            assert!(got == expect[w], "{how:?}: worker {w}'s frames");
         }
-        assert!(ended && rounds > 100, "worker {w}: {rounds} rounds");
-        assert!(got == expect[w], "worker {w}'s frames");
+        if matches!(how, How::Mapped) {
+            let released = walk.released();
+            assert!(released >= 2 << 20 && released <= cap.len(), "{released}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
-    let released = walk.released();
-    assert!(released >= 2 << 20 && released <= cap.len(), "{released}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A capture cut inside a record ends every worker's walk with the error
@@ -394,26 +456,28 @@ fn a_cut_capture_ends_every_workers_walk_with_its_error() {
     let (expect, end) = placed(&cap, 3);
     let end = end.expect("the cut record fails");
     assert!(end.offset.is_some());
-    let (whole, dir) = mapped(&cap, "cut");
-    let walk = SharedWalk::new(whole, 3).unwrap();
-    for w in [2, 0, 1] {
-        let mut got = Vec::new();
-        let mut failed = None;
-        while let Some(mut list) = walk.take(w) {
-            for (p, before) in list.frames(walk.bytes()) {
-                got.push((p.number, p.ts_ns, p.data.to_vec(), before));
+    for how in [How::Mapped, How::Streamed] {
+        let (o, dir) = opened(&cap, "cut", how);
+        let walk = SharedWalk::new(o, 3).unwrap();
+        for w in [2, 0, 1] {
+            let mut got = Vec::new();
+            let mut failed = None;
+            while let Some(mut list) = walk.take(w) {
+                for (p, before) in list.frames(walk.bytes()) {
+                    got.push((p.number, p.ts_ns, p.data.to_vec(), before));
+                }
+                if let Some(ReadEnd::Failed(e)) = list.end.take() {
+                    failed = Some(e);
+                }
+                walk.done(w, list);
             }
-            if let Some(ReadEnd::Failed(e)) = list.end.take() {
-                failed = Some(e);
-            }
-            walk.done(w, list);
+            assert_eq!(failed.as_ref(), Some(&end), "{how:?} worker {w}");
+            assert!(got == expect[w], "{how:?}: worker {w}'s frames");
         }
-        assert_eq!(failed.as_ref(), Some(&end), "worker {w}");
-        assert!(got == expect[w], "worker {w}'s frames");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
-    std::fs::remove_dir_all(&dir).unwrap();
-    let (whole, dir) = mapped(&long_capture(1).0, "stopped");
-    let walk = SharedWalk::new(whole, 2).unwrap();
+    let (o, dir) = opened(&long_capture(1).0, "stopped", How::Streamed);
+    let walk = SharedWalk::new(o, 2).unwrap();
     assert!(walk.take(0).is_some());
     walk.stop();
     assert!(walk.take(1).is_none(), "a stopped walk gives no more");

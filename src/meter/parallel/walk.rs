@@ -15,33 +15,62 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use super::round::{Frame, SharedCapture, SharedView};
+use super::round::{SharedCapture, SharedView};
 use super::{worker_of, ReadEnd, ROUND, ROUND_BYTES};
 use crate::error::Result;
 use crate::packet::address_spread;
-use crate::pcap::{CaptureReader, Packet};
-use crate::source::input::Whole;
+use crate::pcap::{Block, CaptureReader, Packet};
+use crate::source::input::{Body, Opened};
 use crate::source::DynRead;
 
 /// Rounds a worker walks beyond the one it is about to meter (when the
 /// walk is free), so that another worker rarely waits for its next.
-const WALK_AHEAD: u64 = 2;
+const WALK_AHEAD: u64 = 1;
 
 /// Pages are handed back in steps of this many octets of the file.
 const HAND_BACK: usize = 2 << 20;
 
+/// Where a placed frame's bytes are: [`Placed::src`] is the index of a
+/// block among its list's, or one of these.
+const IN_MAPPING: u32 = u32::MAX;
+const IN_LIST: u32 = u32::MAX - 1;
+
+/// A frame placed in a worker's list.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    start: usize,
+    len: u32,
+    src: u32,
+    orig_len: u32,
+    linktype: u16,
+    ts_ns: i64,
+    number: u64,
+    offset: u64,
+    /// The capture's clock before it (`i64::MIN`: none yet).
+    before: i64,
+}
+
+/// Where `len` bytes at address `addr` start in `s`, if they lie there.
+#[inline]
+fn within(addr: usize, len: usize, s: &[u8]) -> Option<usize> {
+    let at = addr.wrapping_sub(s.as_ptr() as usize);
+    (at <= s.len() && len <= s.len().saturating_sub(at)).then_some(at)
+}
+
 /// A worker's frames of one walked round.
 #[derive(Default)]
 pub(crate) struct Walked {
-    /// Where each frame's bytes are: in the mapping, or (at
-    /// `start - mapping length`) in `bytes` for one the reader did not
-    /// read in place (a reader of a capture in memory reads every frame
-    /// in place: this only keeps the walk right should that change).
-    frames: Vec<Frame>,
+    /// Each frame with where its bytes are: in the mapping of a capture
+    /// in memory, in a block read ahead from a stream (kept here until
+    /// the list is metered), or copied into `bytes` (a record the reader
+    /// did not read in place: one across two blocks, or any when no
+    /// thread reads ahead).
+    frames: Vec<Placed>,
+    blocks: Vec<Arc<Block>>,
     bytes: Vec<u8>,
     /// The capture's clock at the end of the round.
     pub(crate) clock: i64,
-    /// Where the round ends in the file, and whether the capture ended
+    /// Where the round ends in the capture, and whether the capture ended
     /// (or failed) with it.
     pub(crate) position: u64,
     pub(crate) end: Option<ReadEnd>,
@@ -58,19 +87,29 @@ impl Walked {
         }
     }
 
+    /// Place `p`, whose bytes lie in `mapped`, in `block` or (copied
+    /// here) elsewhere.
     #[inline]
-    fn push(&mut self, p: &Packet<'_>, before: i64, mapped: &[u8]) {
-        let at = (p.data.as_ptr() as usize).wrapping_sub(mapped.as_ptr() as usize);
-        let start = if at <= mapped.len() && p.data.len() <= mapped.len().saturating_sub(at) {
-            at
+    fn push(&mut self, p: &Packet<'_>, before: i64, mapped: &[u8], block: Option<&Arc<Block>>) {
+        let (addr, len) = (p.data.as_ptr() as usize, p.data.len());
+        let (src, start) = if let Some(at) = within(addr, len, mapped) {
+            (IN_MAPPING, at)
+        } else if let Some((b, at)) =
+            block.and_then(|b| within(addr, len, b.bytes()).map(|at| (b, at)))
+        {
+            if !self.blocks.last().is_some_and(|l| Arc::ptr_eq(l, b)) {
+                self.blocks.push(Arc::clone(b));
+            }
+            (self.blocks.len().saturating_sub(1) as u32, at)
         } else {
-            let start = mapped.len().saturating_add(self.bytes.len());
+            let at = self.bytes.len();
             self.bytes.extend_from_slice(p.data);
-            start
+            (IN_LIST, at)
         };
-        self.frames.push(Frame {
+        self.frames.push(Placed {
             start,
-            len: p.data.len(),
+            len: len as u32,
+            src,
             orig_len: p.orig_len,
             linktype: p.linktype,
             ts_ns: p.ts_ns,
@@ -81,18 +120,20 @@ impl Walked {
     }
 
     /// The frames, in capture order, each with the capture's clock before
-    /// it.
+    /// it (`mapped`: the capture in memory, if it is).
     pub(crate) fn frames<'a>(
         &'a self,
         mapped: &'a [u8],
     ) -> impl Iterator<Item = (Packet<'a>, i64)> + 'a {
         self.frames.iter().map(move |f| {
-            let end = f.start.saturating_add(f.len);
-            let data = if end <= mapped.len() {
-                mapped.get(f.start..end)
-            } else {
-                let at = f.start.saturating_sub(mapped.len());
-                self.bytes.get(at..at.saturating_add(f.len))
+            let range = f.start..f.start.saturating_add(f.len as usize);
+            let data = match f.src {
+                IN_MAPPING => mapped.get(range),
+                IN_LIST => self.bytes.get(range),
+                b => self
+                    .blocks
+                    .get(b as usize)
+                    .and_then(|b| b.bytes().get(range)),
             };
             let p = Packet {
                 linktype: f.linktype,
@@ -106,8 +147,17 @@ impl Walked {
         })
     }
 
+    /// Frames copied into the list, and all.
+    #[cfg(test)]
+    pub(crate) fn copied(&self) -> (usize, usize) {
+        let copied = self.frames.iter().filter(|f| f.src == IN_LIST).count();
+        (copied, self.frames.len())
+    }
+
     fn clear(&mut self) {
         self.frames.clear();
+        // Blocks let go go back to the reading thread.
+        self.blocks.clear();
         self.bytes.clear();
         self.end = None;
     }
@@ -132,7 +182,10 @@ struct State {
 
 /// A capture every worker meters its own frames of, walked in turns.
 pub(crate) struct SharedWalk {
-    capture: Arc<SharedCapture>,
+    /// The capture, when it is in memory (a pcapng file is mapped: its
+    /// blocks are read in place only from memory); else it is a stream,
+    /// read ahead in blocks that the lists keep.
+    capture: Option<Arc<SharedCapture>>,
     state: Mutex<State>,
     /// A round walked, the walk free again, or over.
     changed: Condvar,
@@ -140,18 +193,37 @@ pub(crate) struct SharedWalk {
 }
 
 impl SharedWalk {
-    /// The capture mapped in `whole`, for `workers` workers (an error if
-    /// it is not one: its header is read here).
-    pub(crate) fn new(whole: Whole, workers: usize) -> Result<Self> {
+    /// The capture `opened` (as the one meter opens it:
+    /// [`Opened::path_streamed`]), for `workers` workers; an error if it is
+    /// not one (its header is read here).
+    pub(crate) fn new(opened: Opened, workers: usize) -> Result<Self> {
         let workers = workers.max(1);
-        // One more asker than workers: the walk itself.
-        let capture = Arc::new(SharedCapture::new(whole, workers.saturating_add(1)));
-        let view = SharedView {
-            capture: Arc::clone(&capture),
-            worker: workers,
+        let (capture, reader) = match opened {
+            Opened {
+                body: Body::Whole(whole),
+                capture: true,
+                ..
+            } => {
+                // One more asker than workers: the walk itself.
+                let capture = Arc::new(SharedCapture::new(whole, workers.saturating_add(1)));
+                let view = SharedView {
+                    capture: Arc::clone(&capture),
+                    worker: workers,
+                };
+                let reader = CaptureReader::from_whole(
+                    Box::new(view),
+                    Box::new(std::io::empty()) as DynRead,
+                )?;
+                (Some(capture), reader)
+            }
+            other => {
+                let mut reader = other.into_capture()?;
+                // Records are read where they lie in the blocks read
+                // ahead, which the lists keep.
+                reader.read_in_buffer();
+                (None, reader)
+            }
         };
-        let reader =
-            CaptureReader::from_whole(Box::new(view), Box::new(std::io::empty()) as DynRead)?;
         Ok(SharedWalk {
             capture,
             state: Mutex::new(State {
@@ -168,9 +240,9 @@ impl SharedWalk {
         })
     }
 
-    /// The mapped capture.
+    /// The capture in memory (empty for a stream).
     pub(crate) fn bytes(&self) -> &[u8] {
-        self.capture.bytes()
+        self.capture.as_ref().map_or(&[], |c| c.bytes())
     }
 
     fn lock(&self) -> Option<MutexGuard<'_, State>> {
@@ -236,8 +308,10 @@ impl SharedWalk {
     /// Worker `w` metered a list: it is past its round, and the list is
     /// kept for reuse.
     pub(crate) fn done(&self, w: usize, mut list: Walked) {
-        let at = usize::try_from(list.position).unwrap_or(usize::MAX) & !(HAND_BACK - 1);
-        self.capture.past(w, at);
+        if let Some(c) = &self.capture {
+            let at = usize::try_from(list.position).unwrap_or(usize::MAX) & !(HAND_BACK - 1);
+            c.past(w, at);
+        }
         list.clear();
         if let Some(mut g) = self.lock() {
             g.spare.push(list);
@@ -247,7 +321,7 @@ impl SharedWalk {
     /// How far the mapping's pages are handed back.
     #[cfg(test)]
     pub(crate) fn released(&self) -> usize {
-        self.capture.released()
+        self.capture.as_ref().map_or(0, |c| c.released())
     }
 
     /// A worker stops: no other waits for it to walk.
@@ -270,9 +344,10 @@ impl Drop for Over<'_> {
     }
 }
 
-/// The next round of `reader` (the capture in `mapped`): each frame into
-/// the list of the worker owning its address pair, with the capture's
-/// clock before it. How the capture ended, if it did.
+/// The next round of `reader` (the capture in `mapped`, when it is in
+/// memory): each frame into the list of the worker owning its address
+/// pair, with the capture's clock before it. How the capture ended, if it
+/// did.
 fn walk(
     reader: &mut CaptureReader<DynRead>,
     mapped: &[u8],
@@ -281,30 +356,41 @@ fn walk(
 ) -> Option<ReadEnd> {
     let n = lists.len() as u64;
     let start = reader.position();
-    let mut place = |p: &Packet<'_>| {
+    let mut place = |p: &Packet<'_>, block: Option<&Arc<Block>>| {
         let before = *clock;
         *clock = before.max(p.ts_ns);
         let w = worker_of(address_spread(p.linktype, p.data), n);
         if let Some(l) = lists.get_mut(usize::try_from(w).unwrap_or(0)) {
-            l.push(p, before, mapped);
+            l.push(p, before, mapped, block);
         }
     };
     for _ in 0..ROUND {
-        // A round ends at `ROUND` frames or `ROUND_BYTES` of the file, so
-        // the workers, which answer at most `ANSWERS_AHEAD` rounds apart,
-        // hold at most that many octets of the mapping between them.
+        // A round ends at `ROUND` frames or `ROUND_BYTES` of the capture,
+        // so the workers, which answer at most `ANSWERS_AHEAD` rounds
+        // apart, hold at most that many octets of it between them.
         if reader.position().saturating_sub(start) >= ROUND_BYTES as u64 {
             return None;
         }
-        // The common record first (see `CaptureReader::next_fast`).
-        if let Some(p) = reader.next_fast() {
-            place(&p);
-            continue;
+        // The common record first (see `CaptureReader::next_fast`): in
+        // memory it is placed as given; in a stream, with the block it
+        // lies in, once the reader is free to say which.
+        let read = match reader.next_fast() {
+            Some(p) if within(p.data.as_ptr() as usize, p.data.len(), mapped).is_some() => {
+                place(&p, None);
+                continue;
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if !read {
+            match reader.next_packet() {
+                Ok(Some(_)) => {}
+                Ok(None) => return Some(ReadEnd::End),
+                Err(e) => return Some(ReadEnd::Failed(e)),
+            }
         }
-        match reader.next_packet() {
-            Ok(Some(p)) => place(&p),
-            Ok(None) => return Some(ReadEnd::End),
-            Err(e) => return Some(ReadEnd::Failed(e)),
+        if let Some(p) = reader.current() {
+            place(&p, reader.block());
         }
     }
     None

@@ -4,16 +4,13 @@
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::walk::SharedWalk;
-use super::{worker_of, Answer, Batch, ReadEnd, Setup, Work, ROUND, ROUND_BYTES};
+use super::{Answer, Batch, ReadEnd, Setup, Work};
 use crate::error::Result;
 use crate::meter::flowpacket::FlowPacket;
 use crate::meter::table::Table;
 use crate::meter::{encode_ended, Pending};
-use crate::packet::address_spread;
 use crate::packet::Dissector;
-use crate::pcap::{CaptureReader, Packet};
-use crate::source::input::Opened;
-use crate::source::DynRead;
+use crate::pcap::Packet;
 
 /// A worker's state besides its table.
 struct State<'s> {
@@ -75,54 +72,6 @@ impl State<'_> {
         }
         self.clock(table, b.clock);
     }
-
-    /// The next [`ROUND`] frames of `reader` (a capture every worker
-    /// reads): the worker's own into `table`, every one's time into the
-    /// clocks. How the capture ended, if it did.
-    fn read_round(
-        &mut self,
-        table: &mut Table,
-        reader: &mut CaptureReader<DynRead>,
-        clock: &mut i64,
-    ) -> Option<ReadEnd> {
-        let (w, n) = (self.setup.w, self.setup.n.max(1));
-        let mut end = None;
-        let start = reader.position();
-        let mut take = |p: &Packet<'_>| {
-            let before = *clock;
-            *clock = before.max(p.ts_ns);
-            if worker_of(address_spread(p.linktype, p.data), n) == w {
-                self.frame(table, p, before);
-            }
-        };
-        for _ in 0..ROUND {
-            // A round ends at `ROUND` frames or `ROUND_BYTES` of the file
-            // (the same frames for every worker), so the workers, which
-            // answer at most `ANSWERS_AHEAD` rounds apart, hold at most
-            // that many octets of their shared mapping between them.
-            if reader.position().saturating_sub(start) >= ROUND_BYTES as u64 {
-                break;
-            }
-            // The common record first (see `CaptureReader::next_fast`).
-            if let Some(p) = reader.next_fast() {
-                take(&p);
-                continue;
-            }
-            match reader.next_packet() {
-                Ok(Some(p)) => take(&p),
-                Ok(None) => {
-                    end = Some(ReadEnd::End);
-                    break;
-                }
-                Err(e) => {
-                    end = Some(ReadEnd::Failed(e));
-                    break;
-                }
-            }
-        }
-        self.clock(table, *clock);
-        end
-    }
 }
 
 /// A worker's loop: rounds in, answers out, until the inbox closes.
@@ -144,19 +93,6 @@ pub(super) fn work(
                 st.meter(table, &b);
                 (b, false)
             }
-            Work::Read(path) => {
-                let opened = Opened::path(&path)
-                    .map_err(|e| crate::Error::os(&e, &path))
-                    .and_then(Opened::into_capture);
-                match opened {
-                    Ok(mut reader) => read(&mut st, table, &mut reader, inbox, outbox),
-                    Err(e) => {
-                        let _ = outbox.send(Err(e));
-                        return;
-                    }
-                }
-                continue;
-            }
             Work::Walk(walk) => {
                 walked(&mut st, table, &walk, inbox, outbox);
                 continue;
@@ -170,29 +106,6 @@ pub(super) fn work(
             }
         };
         if !answer(&mut st, table, batch, None, outbox) || last {
-            return;
-        }
-    }
-}
-
-/// Read a capture to its end (or error), answering every round.
-fn read(
-    st: &mut State<'_>,
-    table: &mut Table,
-    reader: &mut CaptureReader<DynRead>,
-    inbox: &Receiver<Work>,
-    outbox: &SyncSender<Result<Answer>>,
-) {
-    let mut clock = i64::MIN;
-    loop {
-        let end = st.read_round(table, reader, &mut clock);
-        let ended = end.is_some();
-        let read = Some((reader.position(), end));
-        let batch = match inbox.try_recv() {
-            Ok(Work::Spare(b)) => b,
-            _ => Batch::default(),
-        };
-        if !answer(st, table, batch, read, outbox) || ended {
             return;
         }
     }
