@@ -20,7 +20,7 @@
 //!   runs with the GIL released);
 //! - `records-2w`, `ipfix-2w`, `ipfix-notcp-2w`, `arrow-2w`: those with
 //!   two workers (`workers = 2`), handed the frames;
-//! - `ipfix-2r`, `arrow-2r`: two workers that read the file themselves
+//! - `ipfix-2r`, `ipfix-notcp-2r`, `arrow-2r`: two workers that read the file themselves
 //!   (`Meter::read_file`: what `ferrofix meter` and `ff.Meter` do with one
 //!   capture file).
 //!
@@ -282,6 +282,7 @@ fn main() {
         ("ipfix-2r", Box::new(|p| ipfix(p, true, 2, true))),
         ("ipfix-notcp", Box::new(|p| ipfix(p, false, 1, false))),
         ("ipfix-notcp-2w", Box::new(|p| ipfix(p, false, 2, false))),
+        ("ipfix-notcp-2r", Box::new(|p| ipfix(p, false, 2, true))),
         ("arrow", Box::new(|p| arrow(p, 1, false))),
         ("arrow-2w", Box::new(|p| arrow(p, 2, false))),
         ("arrow-2r", Box::new(|p| arrow(p, 2, true))),

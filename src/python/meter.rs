@@ -211,11 +211,25 @@ impl PyMeter {
                     let (src, label) = Source::from_py(py, s)?;
                     if let (Source::Path(path), [_], true) = (&src, sources.as_slice(), workers > 1)
                     {
-                        // One plain capture file and workers: each reads
-                        // it itself (checked here once, as a capture).
-                        let opened = src.opened(py, &label)?;
-                        if opened.mapped() && opened.capture {
-                            let size = path.metadata().ok().map(|m| m.len());
+                        // One capture file (a regular one: it is opened
+                        // again) and workers: they read it themselves,
+                        // walking it in turns (checked here once, as a
+                        // capture). A mapped file's size is the total its
+                        // position goes to; a compressed one's is not.
+                        // (A pipe's bytes read here would be lost to
+                        // the stream opened below.)
+                        let regular = path.metadata().is_ok_and(|m| m.is_file());
+                        let opened = if regular {
+                            Some(src.opened(py, &label)?)
+                        } else {
+                            None
+                        };
+                        if let Some(opened) = opened.filter(|o| o.capture) {
+                            let size = if opened.mapped() {
+                                path.metadata().ok().map(|m| m.len())
+                            } else {
+                                None
+                            };
                             py.detach(|| opened.into_capture())
                                 .map_err(|e| errors::to_py(py, &e.in_input(&label)))?;
                             if meter.read_file(path).map_err(|e| errors::to_py(py, &e))? {

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import gzip
+import os
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import meter_oracle as mo
@@ -78,6 +81,40 @@ def test_workers_handed_frames_give_the_records_of_one() -> None:
     df = ff.meter(capture.read_bytes(), workers=2, idle_timeout=1.0)
     rows = df.drop(columns=["flowId"]).astype(str).itertuples(index=False, name=None)
     assert sorted(rows) == one[0]
+
+
+def test_workers_walk_a_gzipped_capture(tmp_path: Path) -> None:
+    """A gzipped capture file is decompressed once and walked by the
+    workers (not handed over by the calling thread): the records of one
+    worker reading the plain file."""
+    capture = DATA / "nfstream__1kxun.pcap"
+    gz = tmp_path / "1kxun.pcap.gz"
+    gz.write_bytes(gzip.compress(capture.read_bytes(), compresslevel=1))
+    one = _rows(capture, 1, idle_timeout=1.0)
+    assert _rows(gz, 2, idle_timeout=1.0) == one
+    assert _rows(gz, 3) == _rows(capture, 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes (POSIX)")
+def test_workers_meter_a_named_pipe(tmp_path: Path) -> None:
+    """A named pipe given by path is read once, from its first byte, and
+    its frames handed to the workers (opening it to check it, then again
+    to read it, would lose what the check read)."""
+    capture = DATA / "nfstream__1kxun.pcap"
+    fifo = tmp_path / "live.pcap"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("wb") as f:
+            f.write(capture.read_bytes())
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        rows = _rows(fifo, 2)
+    finally:
+        writer.join(timeout=60)
+    assert rows == _rows(capture, 1)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -24,8 +24,12 @@ use crate::source::input::{Body, Opened};
 use crate::source::DynRead;
 
 /// Rounds a worker walks beyond the one it is about to meter (when the
-/// walk is free), so that another worker rarely waits for its next.
-const WALK_AHEAD: u64 = 1;
+/// walk is free), so that another worker rarely waits for its next. On
+/// the full-payload bench capture, where walking a round (faulting its
+/// pages in) takes about as long as metering a worker's half of it, 1
+/// left the workers waiting (`ipfix-notcp-2r` 0.124-0.130 s against
+/// 0.112-0.119 s with 2-4; 6 took 0.147-0.155 s: `BENCHMARKS.md`).
+const WALK_AHEAD: u64 = 2;
 
 /// Pages are handed back in steps of this many octets of the file.
 const HAND_BACK: usize = 2 << 20;
