@@ -90,9 +90,10 @@ class Meter(_BatchStream):
 
     ``workers=n`` (n > 1) meters on ``n`` threads: each worker takes
     apart and meters the frames whose IP address pair hashes to it (both
-    directions alike, fragments with their datagram); one plain capture
-    file is read by every worker itself, other inputs by the calling
-    thread, which hands the frames over. The records are the same as
+    directions alike, fragments with their datagram); one capture file
+    (plain or compressed) is read by the workers themselves, who take
+    turns at walking it, other inputs by the calling thread, which hands
+    the frames over. The records are the same as
     with one worker, timeouts included, except that flowIds are numbered
     per worker (worker ``w`` gives ``w + 1``, ``w + 1 + n``, ...), the
     rows come worker by worker rather than in the order the records

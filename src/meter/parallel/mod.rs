@@ -21,19 +21,17 @@
 //! and the answers are taken round by round, worker by worker, so the
 //! output is the same from one run to the next.
 //!
-//! A capture in one plain file can instead be read by the workers
-//! themselves ([`Workers::read_file`]): the file is mapped once for all
-//! of them and walked in turns ([`walk::SharedWalk`]): whichever worker
-//! needs the next round walks it, placing each frame in the list of the
-//! worker owning its address pair with the capture's clock before it
-//! (so every worker's clocks are the capture's, as above); each takes
-//! apart and meters its own frames where they lie in the mapping, whose
-//! pages go back once the walk and every worker are past them. Nothing is
-//! copied from thread to thread but where frames lie and the records,
-//! and the calling thread only takes the answers, round by round (8192
-//! frames or 1 MiB of the file), worker by worker. A file that cannot be
-//! mapped (a compressed one) is read by every worker itself, each walking
-//! every frame and metering its own.
+//! One capture file (plain or compressed) can instead be read by the
+//! workers themselves ([`Workers::read_file`]), walked in turns
+//! (`walk.rs`): whichever worker needs the next round walks it, placing
+//! each frame in the list of the worker owning its address pair with the
+//! capture's clock before it (so every worker's clocks are the capture's,
+//! as above); each takes apart and meters its own frames where they lie:
+//! in the file, mapped once for all (its pages handed back once the walk
+//! and every worker are past them), or in the blocks a thread decompresses
+//! ahead. Nothing is copied from thread to thread but where frames lie and
+//! the records, and the calling thread only takes the answers, round by
+//! round (8192 frames or 1 MiB of the capture), worker by worker.
 //!
 //! The records are those of one table of every flow, with three
 //! differences, all documented for `workers`:

@@ -1,16 +1,19 @@
-//! A capture mapped once and walked by the workers in turns: whichever
-//! worker needs a round not yet walked (or, having its own, finds the
-//! walk free and few rounds walked ahead) takes the one reader, finds the
-//! next round's frames and the worker owning each, and leaves every
-//! worker its list of them (where each frame lies in the mapping, and the
-//! capture's clock before it). So each frame is found and placed once,
-//! not once per worker (each walking every frame cost a worker 0.75 of
-//! the 4.9 units of its profile, against one meter's 0.37:
-//! `BENCHMARKS.md`), and a worker running ahead walks more of the rounds,
-//! which slows it to the others' pace.
+//! A capture walked by the workers in turns: whichever worker needs a
+//! round not yet walked (or, having its own, finds the walk free and few
+//! rounds walked ahead) takes the one reader, finds the next round's
+//! frames and the worker owning each, and leaves every worker its list of
+//! them (where each frame lies, and the capture's clock before it). So
+//! each frame is found and placed once, not once per worker (each walking
+//! every frame cost a worker 0.75 of the 4.9 units of its profile, against
+//! one meter's 0.37: `BENCHMARKS.md`), and a worker running ahead walks
+//! more of the rounds, which slows it to the others' pace.
 //!
-//! Pages of the mapping go back to the kernel once the walk and every
-//! worker are past them ([`SharedCapture::past`]).
+//! A plain file is mapped once for all: its pages go back to the kernel
+//! once the walk and every worker are past them ([`SharedCapture::past`]).
+//! A compressed one is decompressed once, by a thread reading it ahead in
+//! blocks ([`Block`]); the lists hold the blocks their frames lie in, and
+//! a block goes back to that thread when the last list holding it has
+//! been metered.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -170,8 +173,7 @@ impl Walked {
 struct State {
     /// The reader, `None` while a worker walks with it.
     reader: Option<CaptureReader<DynRead>>,
-    /// Rounds walked, and the capture's clock after them.
-    walked: u64,
+    /// The capture's clock after the rounds walked.
     clock: i64,
     /// The capture ended or failed: no round is walked after.
     over: bool,
@@ -197,9 +199,10 @@ pub(crate) struct SharedWalk {
 }
 
 impl SharedWalk {
-    /// The capture `opened` (as the one meter opens it:
-    /// [`Opened::path_streamed`]), for `workers` workers; an error if it is
-    /// not one (its header is read here).
+    /// The capture `opened` (a mapped file, or a stream: one read ahead,
+    /// [`Opened::ahead`], has its frames read where they lie), for
+    /// `workers` workers; an error if it is not a capture (its header is
+    /// read here).
     pub(crate) fn new(opened: Opened, workers: usize) -> Result<Self> {
         let workers = workers.max(1);
         let (capture, reader) = match opened {
@@ -232,7 +235,6 @@ impl SharedWalk {
             capture,
             state: Mutex::new(State {
                 reader: Some(reader),
-                walked: 0,
                 clock: i64::MIN,
                 over: false,
                 stopped: false,
@@ -295,7 +297,6 @@ impl SharedWalk {
         let position = reader.position();
         guard.1 = false;
         let mut g = self.lock()?;
-        g.walked = g.walked.saturating_add(1);
         g.clock = clock;
         g.over |= end.is_some();
         g.reader = Some(reader);
