@@ -233,16 +233,7 @@ impl Workers {
         let w = worker_of(address_spread(p.linktype, p.data), n);
         if let Some(worker) = self.all.get_mut(usize::try_from(w).unwrap_or(0)) {
             let b = &mut worker.filling;
-            b.frames.push(Frame {
-                start: b.bytes.len(),
-                len: p.data.len(),
-                orig_len: p.orig_len,
-                linktype: p.linktype,
-                ts_ns: p.ts_ns,
-                number: p.number,
-                offset: p.offset,
-                before,
-            });
+            b.frames.push(Frame::of(p, b.bytes.len(), 0, before));
             b.bytes.extend_from_slice(p.data);
         }
         self.in_round = self.in_round.saturating_add(1);

@@ -14,12 +14,17 @@ use crate::source::input::Whole;
 
 use super::walk::SharedWalk;
 
-/// A frame copied into a worker's round.
+/// A frame handed to a worker: where its bytes are, what its record
+/// said, and the capture's clock before it. In a worker's round
+/// ([`Batch`]) its bytes are copied into the round's; in a list of a walk
+/// in turns (`walk.rs`) they lie where the reader found them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Frame {
-    /// Where its bytes are in [`Batch::bytes`].
+    /// Where its bytes start in their source ...
     pub(crate) start: usize,
-    pub(crate) len: usize,
+    pub(crate) len: u32,
+    /// ... and which source that is (a walk's lists have several).
+    pub(crate) src: u32,
     pub(crate) orig_len: u32,
     pub(crate) linktype: u16,
     pub(crate) ts_ns: i64,
@@ -27,6 +32,45 @@ pub(crate) struct Frame {
     pub(crate) offset: u64,
     /// The capture's clock before this frame (`i64::MIN`: none yet).
     pub(crate) before: i64,
+}
+
+impl Frame {
+    /// `p`'s frame, its bytes at `start` of source `src`, after the
+    /// capture's clock was `before`.
+    #[inline]
+    pub(crate) fn of(p: &Packet<'_>, start: usize, src: u32, before: i64) -> Self {
+        Frame {
+            start,
+            // A record's captured length is a 32-bit field.
+            len: p.data.len() as u32,
+            src,
+            orig_len: p.orig_len,
+            linktype: p.linktype,
+            ts_ns: p.ts_ns,
+            number: p.number,
+            offset: p.offset,
+            before,
+        }
+    }
+
+    /// Where its bytes are in its source.
+    #[inline]
+    pub(crate) fn range(&self) -> std::ops::Range<usize> {
+        self.start..self.start.saturating_add(self.len as usize)
+    }
+
+    /// The packet again, with its bytes (`None`: not there).
+    #[inline]
+    pub(crate) fn packet<'a>(&self, data: Option<&'a [u8]>) -> Packet<'a> {
+        Packet {
+            linktype: self.linktype,
+            ts_ns: self.ts_ns,
+            data: data.unwrap_or_default(),
+            orig_len: self.orig_len,
+            number: self.number,
+            offset: self.offset,
+        }
+    }
 }
 
 /// A worker's frames of one round.
@@ -50,17 +94,7 @@ impl Batch {
     }
 
     pub(crate) fn packet(&self, f: &Frame) -> Packet<'_> {
-        Packet {
-            linktype: f.linktype,
-            ts_ns: f.ts_ns,
-            data: self
-                .bytes
-                .get(f.start..f.start.saturating_add(f.len))
-                .unwrap_or_default(),
-            orig_len: f.orig_len,
-            number: f.number,
-            offset: f.offset,
-        }
+        f.packet(self.bytes.get(f.range()))
     }
 
     pub(crate) fn clear(&mut self) {

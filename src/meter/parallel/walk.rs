@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use super::round::{SharedCapture, SharedView};
+use super::round::{Frame, SharedCapture, SharedView};
 use super::{worker_of, ReadEnd, ROUND, ROUND_BYTES};
 use crate::error::Result;
 use crate::packet::address_spread;
@@ -37,25 +37,10 @@ const WALK_AHEAD: u64 = 2;
 /// Pages are handed back in steps of this many octets of the file.
 const HAND_BACK: usize = 2 << 20;
 
-/// Where a placed frame's bytes are: [`Placed::src`] is the index of a
+/// Where a placed frame's bytes are: its [`Frame::src`] is the index of a
 /// block among its list's, or one of these.
 const IN_MAPPING: u32 = u32::MAX;
 const IN_LIST: u32 = u32::MAX - 1;
-
-/// A frame placed in a worker's list.
-#[derive(Debug, Clone, Copy)]
-struct Placed {
-    start: usize,
-    len: u32,
-    src: u32,
-    orig_len: u32,
-    linktype: u16,
-    ts_ns: i64,
-    number: u64,
-    offset: u64,
-    /// The capture's clock before it (`i64::MIN`: none yet).
-    before: i64,
-}
 
 /// Where `len` bytes at address `addr` start in `s`, if they lie there.
 #[inline]
@@ -72,7 +57,7 @@ pub(crate) struct Walked {
     /// the list is metered), or copied into `bytes` (a record the reader
     /// did not read in place: one across two blocks, or any when no
     /// thread reads ahead).
-    frames: Vec<Placed>,
+    frames: Vec<Frame>,
     blocks: Vec<Arc<Block>>,
     bytes: Vec<u8>,
     /// The capture's clock at the end of the round.
@@ -113,17 +98,7 @@ impl Walked {
             self.bytes.extend_from_slice(p.data);
             (IN_LIST, at)
         };
-        self.frames.push(Placed {
-            start,
-            len: len as u32,
-            src,
-            orig_len: p.orig_len,
-            linktype: p.linktype,
-            ts_ns: p.ts_ns,
-            number: p.number,
-            offset: p.offset,
-            before,
-        });
+        self.frames.push(Frame::of(p, start, src, before));
     }
 
     /// The frames, in capture order, each with the capture's clock before
@@ -133,24 +108,15 @@ impl Walked {
         mapped: &'a [u8],
     ) -> impl Iterator<Item = (Packet<'a>, i64)> + 'a {
         self.frames.iter().map(move |f| {
-            let range = f.start..f.start.saturating_add(f.len as usize);
             let data = match f.src {
-                IN_MAPPING => mapped.get(range),
-                IN_LIST => self.bytes.get(range),
+                IN_MAPPING => mapped.get(f.range()),
+                IN_LIST => self.bytes.get(f.range()),
                 b => self
                     .blocks
                     .get(b as usize)
-                    .and_then(|b| b.bytes().get(range)),
+                    .and_then(|b| b.bytes().get(f.range())),
             };
-            let p = Packet {
-                linktype: f.linktype,
-                ts_ns: f.ts_ns,
-                data: data.unwrap_or_default(),
-                orig_len: f.orig_len,
-                number: f.number,
-                offset: f.offset,
-            };
-            (p, f.before)
+            (f.packet(data), f.before)
         })
     }
 
