@@ -218,18 +218,17 @@ impl PyMeter {
                         // position goes to; a compressed one's is not.
                         // (A pipe's bytes read here would be lost to
                         // the stream opened below.)
-                        let regular = path.metadata().is_ok_and(|m| m.is_file());
-                        let opened = if regular {
-                            Some(src.opened(py, &label)?)
-                        } else {
-                            None
+                        let file_len = path
+                            .metadata()
+                            .ok()
+                            .filter(std::fs::Metadata::is_file)
+                            .map(|m| m.len());
+                        let opened = match file_len {
+                            Some(_) => Some(src.opened(py, &label)?),
+                            None => None,
                         };
                         if let Some(opened) = opened.filter(|o| o.capture) {
-                            let size = if opened.mapped() {
-                                path.metadata().ok().map(|m| m.len())
-                            } else {
-                                None
-                            };
+                            let size = file_len.filter(|_| opened.mapped());
                             py.detach(|| opened.into_capture())
                                 .map_err(|e| errors::to_py(py, &e.in_input(&label)))?;
                             if meter.read_file(path).map_err(|e| errors::to_py(py, &e))? {

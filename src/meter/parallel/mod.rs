@@ -111,6 +111,15 @@ pub(super) fn worker_of(spread: u64, n: u64) -> u64 {
     (u128::from(spread).wrapping_mul(u128::from(n)) >> 64) as u64
 }
 
+/// The worker of `n` owning frame `p`, and the capture's clock before
+/// it (`clock`, the latest time of any frame so far, moves past it).
+#[inline]
+pub(super) fn placed(clock: &mut i64, p: &Packet<'_>, n: u64) -> (u64, i64) {
+    let before = *clock;
+    *clock = before.max(p.ts_ns);
+    (worker_of(address_spread(p.linktype, p.data), n), before)
+}
+
 struct Worker {
     to: Sender<Work>,
     from: Receiver<Result<Answer>>,
@@ -227,10 +236,8 @@ impl Workers {
                 "a frame handed to meter workers that read their file themselves".into(),
             )));
         }
-        let before = self.clock;
-        self.clock = self.clock.max(p.ts_ns);
         let n = self.all.len() as u64;
-        let w = worker_of(address_spread(p.linktype, p.data), n);
+        let (w, before) = placed(&mut self.clock, p, n);
         if let Some(worker) = self.all.get_mut(usize::try_from(w).unwrap_or(0)) {
             let b = &mut worker.filling;
             b.frames.push(Frame::of(p, b.bytes.len(), 0, before));
@@ -261,9 +268,10 @@ impl Workers {
         Ok(())
     }
 
-    /// Have the workers read the capture file `path` themselves (a plain
-    /// file mapped once and walked in turns, anything else read by each),
-    /// instead of being handed frames; before any frame. Rounds are then taken with [`Workers::read_round`].
+    /// Have the workers read the capture file `path` themselves, walking
+    /// it in turns (mapped once if plain, decompressed once if not),
+    /// instead of being handed frames; before any frame. Rounds are then
+    /// taken with [`Workers::read_round`].
     pub fn read_file(&mut self, path: &Path) -> Result<()> {
         // A plain file is mapped (its frames read in place by every
         // worker: on two CPUs faulting its pages in cost the workers less

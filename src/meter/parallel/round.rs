@@ -106,8 +106,8 @@ impl Batch {
 /// What a worker is sent.
 pub(crate) enum Work {
     Round(Batch),
-    /// Meter this capture, mapped once and walked by the workers in
-    /// turns, answering every round, until it ends or fails.
+    /// Meter this capture, walked by the workers in turns, answering
+    /// every round, until it ends or fails.
     Walk(Arc<SharedWalk>),
     /// An answered round's buffers back, for a worker metering a walked
     /// capture (the only message it is sent meanwhile).
@@ -135,17 +135,19 @@ pub(crate) struct Answer {
     pub(crate) read: Option<(u64, Option<ReadEnd>)>,
 }
 
-/// How a capture a worker reads itself ended.
+/// How a capture the workers read themselves ended.
 #[derive(Clone)]
 pub enum ReadEnd {
     End,
-    /// The capture fails here (every worker reads the same error).
+    /// The capture fails here (read once by the walk, reported by every
+    /// worker).
     Failed(Error),
 }
 
 /// A capture file mapped once and read by every worker: its pages are
-/// faulted in by whichever worker touches them first and handed back to
-/// the kernel once every worker is past them (with a mapping of its own
+/// faulted in by whichever worker touches them first (mostly the one
+/// walking) and handed back to the kernel once the walk and every worker
+/// are past them (with a mapping of its own
 /// for each worker, every page was faulted in and its entry torn down
 /// once per worker: page faults 6.1% and `madvise` 3.0% of the workers'
 /// samples on the snaplen-96 bench capture, `BENCHMARKS.md`).
@@ -213,8 +215,9 @@ impl InMemory for SharedView {
         self.capture.whole.bytes()
     }
 
-    /// Pages behind `range.end` are handed back once every worker has
-    /// asked for as much (a worker asks only for what it is past).
+    /// Pages behind `range.end` are handed back once every party (each
+    /// worker, and the walk) has asked for as much (one asks only for
+    /// what it is past).
     fn release(&self, range: std::ops::Range<usize>) {
         self.capture.past(self.worker, range.end);
     }

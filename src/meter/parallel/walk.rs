@@ -19,9 +19,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::round::{Frame, SharedCapture, SharedView};
-use super::{worker_of, ReadEnd, ROUND, ROUND_BYTES};
+use super::{ReadEnd, ROUND, ROUND_BYTES};
 use crate::error::Result;
-use crate::packet::address_spread;
 use crate::pcap::{Block, CaptureReader, Packet};
 use crate::source::input::{Body, Opened};
 use crate::source::DynRead;
@@ -69,9 +68,9 @@ pub(crate) struct Walked {
 }
 
 impl Walked {
-    /// Room for a whole round's frames: a list grown as it is filled was
-    /// given fresh pages for each step (zeroed by the kernel, 2.8% of the
-    /// workers' samples), and lists pass from worker to worker.
+    /// Room for a whole round's frames, so that a list (lists pass from
+    /// worker to worker, and a round's frames may all be one worker's) is
+    /// not grown again as it is filled.
     fn with_room() -> Self {
         Walked {
             frames: Vec::with_capacity(ROUND),
@@ -79,12 +78,18 @@ impl Walked {
         }
     }
 
-    /// Place `p`, whose bytes lie in `mapped`, in `block` or (copied
-    /// here) elsewhere.
+    /// Place `p`, whose bytes lie at `mapped` in the capture in memory,
+    /// in `block`, or (copied here) elsewhere.
     #[inline]
-    fn push(&mut self, p: &Packet<'_>, before: i64, mapped: &[u8], block: Option<&Arc<Block>>) {
+    fn push(
+        &mut self,
+        p: &Packet<'_>,
+        before: i64,
+        mapped: Option<usize>,
+        block: Option<&Arc<Block>>,
+    ) {
         let (addr, len) = (p.data.as_ptr() as usize, p.data.len());
-        let (src, start) = if let Some(at) = within(addr, len, mapped) {
+        let (src, start) = if let Some(at) = mapped {
             (IN_MAPPING, at)
         } else if let Some((b, at)) =
             block.and_then(|b| within(addr, len, b.bytes()).map(|at| (b, at)))
@@ -258,10 +263,10 @@ impl SharedWalk {
         drop(g);
         // Should the walk end abruptly (it does not panic), the others
         // are told it is over rather than left waiting.
-        let mut guard = Over(self, true);
+        let mut guard = Stopping::armed(self);
         let end = walk(&mut reader, self.bytes(), &mut clock, &mut lists);
         let position = reader.position();
-        guard.1 = false;
+        guard.disarm();
         let mut g = self.lock()?;
         g.clock = clock;
         g.over |= end.is_some();
@@ -304,10 +309,22 @@ impl SharedWalk {
     }
 }
 
-/// A walk left unfinished: the others are told it is over.
-struct Over<'a>(&'a SharedWalk, bool);
+/// A worker that stops (or a walk that ends) before the capture's end,
+/// armed: dropped armed, it stops the walk ([`SharedWalk::stop`]), so no
+/// other worker waits for a walk that will not come.
+pub(crate) struct Stopping<'a>(&'a SharedWalk, bool);
 
-impl Drop for Over<'_> {
+impl<'a> Stopping<'a> {
+    pub(crate) fn armed(walk: &'a SharedWalk) -> Self {
+        Stopping(walk, true)
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        self.1 = false;
+    }
+}
+
+impl Drop for Stopping<'_> {
     fn drop(&mut self) {
         if self.1 {
             self.0.stop();
@@ -327,12 +344,10 @@ fn walk(
 ) -> Option<ReadEnd> {
     let n = lists.len() as u64;
     let start = reader.position();
-    let mut place = |p: &Packet<'_>, block: Option<&Arc<Block>>| {
-        let before = *clock;
-        *clock = before.max(p.ts_ns);
-        let w = worker_of(address_spread(p.linktype, p.data), n);
+    let mut place = |p: &Packet<'_>, at: Option<usize>, block: Option<&Arc<Block>>| {
+        let (w, before) = super::placed(clock, p, n);
         if let Some(l) = lists.get_mut(usize::try_from(w).unwrap_or(0)) {
-            l.push(p, before, mapped, block);
+            l.push(p, before, at, block);
         }
     };
     for _ in 0..ROUND {
@@ -346,11 +361,13 @@ fn walk(
         // memory it is placed as given; in a stream, with the block it
         // lies in, once the reader is free to say which.
         let read = match reader.next_fast() {
-            Some(p) if within(p.data.as_ptr() as usize, p.data.len(), mapped).is_some() => {
-                place(&p, None);
-                continue;
+            Some(p) => {
+                if let Some(at) = within(p.data.as_ptr() as usize, p.data.len(), mapped) {
+                    place(&p, Some(at), None);
+                    continue;
+                }
+                true
             }
-            Some(_) => true,
             None => false,
         };
         if !read {
@@ -361,7 +378,8 @@ fn walk(
             }
         }
         if let Some(p) = reader.current() {
-            place(&p, reader.block());
+            let at = within(p.data.as_ptr() as usize, p.data.len(), mapped);
+            place(&p, at, reader.block());
         }
     }
     None

@@ -3,7 +3,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use super::walk::SharedWalk;
+use super::walk::{SharedWalk, Stopping};
 use super::{Answer, Batch, ReadEnd, Setup, Work};
 use crate::error::Result;
 use crate::meter::flowpacket::FlowPacket;
@@ -122,15 +122,7 @@ fn walked(
 ) {
     // Should this worker stop before the capture's end (the meter gone),
     // no other waits for it to walk.
-    struct Stop<'a>(&'a SharedWalk, bool);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            if self.1 {
-                self.0.stop();
-            }
-        }
-    }
-    let mut stop = Stop(walk, true);
+    let mut stop = Stopping::armed(walk);
     let w = usize::try_from(st.setup.w).unwrap_or(0);
     while let Some(mut list) = walk.take(w) {
         for (p, before) in list.frames(walk.bytes()) {
@@ -150,7 +142,7 @@ fn walked(
         }
         if ended {
             // The others take their last lists still.
-            stop.1 = false;
+            stop.disarm();
             return;
         }
     }
