@@ -70,8 +70,8 @@ class Meter(_BatchStream):
     the SYN where one is seen, else of the first packet). A record ends
     after ``idle_timeout`` seconds without a packet (flowEndReason 1), when
     a packet comes more than ``active_timeout`` seconds after its start
-    (2; the next record keeps the flowId), at a TCP RST or the
-    acknowledgment of the last FIN (3), at the end of the input (4), or
+    (2; the next record keeps the flowId), at a TCP RST or once both FINs
+    are acknowledged (3), at the end of the input (4), or
     when a new flow finds ``max_flows`` open (5: the least recently seen
     goes). ``decapsulate=True`` meters the packets inside GRE, VXLAN and
     IP-in-IP tunnels instead of the tunnel.

@@ -53,6 +53,8 @@ pub struct DirCounters {
 pub struct TcpDir {
     /// The sequence number just past this direction's FIN, once sent.
     pub fin_end: Option<u32>,
+    /// The other side acknowledged this direction's FIN.
+    pub fin_acked: bool,
     /// This direction's SYN was seen.
     pub syn: bool,
 }
@@ -72,10 +74,10 @@ pub struct TcpBlock {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Open,
-    /// FIN seen both ways, the last FIN not yet acknowledged.
+    /// FIN seen both ways, not both acknowledged yet.
     Closing,
-    /// RST seen, or both FINs and the acknowledgment of the last: the
-    /// flow ends now (flowEndReason 3).
+    /// RST seen, or both FINs seen and both acknowledged: the flow ends
+    /// now (flowEndReason 3).
     Closed,
 }
 
@@ -209,14 +211,20 @@ impl Flow {
             let end = t.seq.wrapping_add(len).wrapping_add(1);
             b.dir[side].fin_end = Some(end);
         }
-        let other = b.dir[side ^ 1].fin_end;
-        if let (Some(_), Some(theirs)) = (b.dir[side].fin_end, other) {
+        let theirs = &mut b.dir[side ^ 1];
+        if t.flags & ACK != 0 && theirs.fin_end == Some(t.ack) {
+            theirs.fin_acked = true;
+        }
+        if b.dir.iter().all(|d| d.fin_end.is_some()) {
             if self.phase == Phase::Open {
                 self.phase = Phase::Closing;
             }
-            // The acknowledgment of the other side's FIN, sent after our
-            // own FIN: the connection is closed (RFC 9293 §3.6).
-            if t.flags & ACK != 0 && t.flags & FIN == 0 && t.ack == theirs {
+            // Both FINs acknowledged: the connection is closed (RFC 9293
+            // §3.6), whichever order they went in, and not before: an
+            // acknowledgment of one FIN while the other is lost (answering
+            // it sent again) leaves the lost one's retransmission in the
+            // flow.
+            if b.dir.iter().all(|d| d.fin_acked) {
                 self.phase = Phase::Closed;
             }
         }

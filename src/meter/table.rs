@@ -7,10 +7,10 @@
 //! 2. active timeout: a packet more than `active_timeout` after the
 //!    record's start ends the record before it; the packet starts the
 //!    continuation, which keeps the flowId;
-//! 3. end of flow detected: a TCP RST, or FIN both ways and the
-//!    acknowledgment of the last FIN (a flow whose FINs are both seen but
-//!    whose last acknowledgment is not ends so at its idle timeout, or when
-//!    a new SYN reuses its key);
+//! 3. end of flow detected: a TCP RST, or FIN both ways and both
+//!    acknowledged (a flow whose FINs are both seen but not both
+//!    acknowledged ends so at its idle timeout, or when a new SYN reuses
+//!    its key);
 //! 4. forced end: the end of the capture;
 //! 5. lack of resources: a new flow when `max_flows` are open evicts the
 //!    least recently seen.

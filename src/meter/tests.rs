@@ -206,6 +206,32 @@ fn a_tcp_connection_is_one_biflow_oriented_by_its_syn() {
 }
 
 #[test]
+fn a_flow_ends_once_both_fins_are_acknowledged_in_either_order() {
+    // Beside B (a real close, s05 of the truth runs): A's FIN, B's FIN
+    // acknowledging it, lost beyond B; A sends its FIN again, B answers
+    // with an ACK of A's FIN (B's own still unacknowledged), then sends its
+    // FIN again; A's ACK of it closes the connection.
+    let pk = vec![
+        (S, tcp(A, 40000, B, 80, 201, 1501, FIN | ACK, 0)),
+        (S + 1000, tcp(B, 80, A, 40000, 1501, 202, FIN | ACK, 0)),
+        (S + 2000, tcp(A, 40000, B, 80, 201, 1501, FIN | ACK, 0)),
+        (S + 3000, tcp(B, 80, A, 40000, 1502, 202, ACK, 0)),
+        (S + 4000, tcp(B, 80, A, 40000, 1501, 202, FIN | ACK, 0)),
+        (S + 5000, tcp(A, 40000, B, 80, 202, 1502, ACK, 0)),
+    ];
+    let b = run(&pk, TableOptions::default());
+    assert_eq!(
+        (
+            one(&b, "packetDeltaCount"),
+            one(&b, "reversePacketDeltaCount")
+        ),
+        (3, 3)
+    );
+    assert_eq!(one(&b, "flowEndReason"), u64::from(reason::END_OF_FLOW));
+    assert_eq!(one(&b, "flowEndMicroseconds"), 1_000_005);
+}
+
+#[test]
 fn rst_ends_a_flow_and_later_packets_start_another() {
     let pk = vec![
         (S, tcp(A, 1, B, 2, 0, 0, SYN, 0)),
