@@ -92,8 +92,11 @@ pub struct Dir {
     sack_past: bool,
     /// d's FIN's position, once seen.
     fin_pos: OptI64,
-    /// d's last packet.
-    last_seen_ns: OptI64,
+    /// d's last ACK that could set off a fast retransmission of the other
+    /// side's data: one that advanced the acknowledgment, a duplicate ACK,
+    /// or one with SACK blocks (not, say, d's own FIN or data sent again
+    /// with the same acknowledgment).
+    last_cue_ns: OptI64,
     /// A tail-loss probe was sent since the other side's acknowledgment
     /// last advanced.
     probed: bool,
@@ -250,7 +253,9 @@ impl Conn {
             d.syn_seen = true;
             d.marks.last_syn_flags = Some(s.flags);
             // A SYN sent again counts as a retransmitted segment there.
-            d.seq.syn(s.seq);
+            if d.seq.syn(s.seq) {
+                ob.events |= rtx::syn_again(d);
+            }
             // Window scaling applies once both SYNs offered it.
             let both = d.marks.window_scale.is_some() && r.marks.window_scale.is_some();
             d.scaled = both && r.syn_seen;
@@ -263,7 +268,8 @@ impl Conn {
             ob.events |= series::seen_events(&seen);
             if seen.again > 0 {
                 d.rtt.sent_again(seen.start, seen.end);
-                ob.events |= classify_rtx(d, r, &seen, now, estimate);
+                let highest = d.seq.high() == Some(seen.end);
+                ob.events |= classify_rtx(d, r, seen.end, highest, now, estimate);
             } else if seen.new > 0 && seen.reordered == 0 && seen.repaired == 0 {
                 d.rtt.sent_new(seen.start, seen.end, now);
             }
@@ -286,10 +292,20 @@ impl Conn {
         }
         if s.flags & FIN != 0 {
             let fin_seq = s.seq.wrapping_add(s.len);
+            let at = d.seq.position(fin_seq);
             if d.seq.fin(fin_seq, s.len > 0) {
+                // A FIN sent again: classified as the segment of its one
+                // number, the highest unless data went out past it.
+                if let Some(at) = at {
+                    let highest = d.seq.high().is_none_or(|h| at >= h);
+                    let end = at.saturating_add(1);
+                    ob.events |= event::RETRANSMISSION;
+                    ob.events |= classify_rtx(d, r, end, highest, now, estimate);
+                    loss_indication(d, now, estimate);
+                }
                 d.last_sent_ns = OptI64::some(now);
             }
-            d.fin_pos = d.seq.position(fin_seq).into();
+            d.fin_pos = at.into();
         }
         // TSvals of segments that ask for an answer (data, SYN, FIN).
         if (s.len > 0 || s.flags & (SYN | FIN) != 0) && s.flags & RST == 0 {
@@ -315,6 +331,7 @@ impl Conn {
         ob.seq = d.seq.position(s.seq);
 
         // d's ACK of the other side's data.
+        let mut acked_more = false;
         if s.flags & ACK != 0 && s.flags & RST == 0 {
             let pure = s.len == 0 && s.flags & (SYN | FIN) == 0;
             let outstanding = match (r.seq.high(), r.seq.position(s.ack)) {
@@ -334,6 +351,7 @@ impl Conn {
             ob.ack = r.seq.position(s.ack);
             if let Some(at) = ob.ack {
                 let advanced = r.rtt.acked_position().is_none_or(|p| at > p);
+                acked_more = advanced;
                 // The first ACK of r's data ends r's first flight.
                 if !r.window_known {
                     if let Some(first) = r.seq.first().filter(|&f| at > f) {
@@ -385,7 +403,9 @@ impl Conn {
                 }
             }
         }
-        d.last_seen_ns = OptI64::some(now);
+        if ob.events & (event::DUP_ACK | event::SACK) != 0 || acked_more {
+            d.last_cue_ns = OptI64::some(now);
+        }
         if ob.rtt.is_some() {
             self.estimate = self.compute_estimate().into();
         }

@@ -4,7 +4,7 @@
 
 use super::opt::OptI64;
 use super::series::event;
-use super::{seq, Dir};
+use super::Dir;
 
 /// Retransmitted segments by class. For a segment of direction d
 /// carrying octets already seen, in this order of precedence:
@@ -17,13 +17,19 @@ use super::{seq, Dir};
 ///   highest segment in that silence;
 /// - tail-loss probe: sent after a silence, re-sending d's highest segment,
 ///   the first such since the other side's acknowledgment last advanced
-///   (RFC 8985 §7; Linux sends the probe before any timeout);
+///   (RFC 8985 §7; Linux sends the probe before any timeout), on a
+///   connection whose SYNs did not both leave SACK out (RACK-TLP works
+///   from SACK: Linux sends no probe without it, and its timer is then the
+///   retransmission timeout);
 /// - fast: any other: loss detected from the other side's ACKs
 ///   (duplicate ACKs, SACK, RACK's reordering window).
 ///
-/// A silence: nothing from the other side for longer than the time its
-/// ACK needs to reach d and d's answer the OP (the other side's smallest
-/// RTT sample, the OP-to-d half) plus one and a half round trips
+/// A silence: no ACK from the other side that could set a retransmission
+/// off (one advancing its acknowledgment, a duplicate ACK, or one with
+/// SACK blocks; its own FIN or data sent again are not) for longer than
+/// the time its ACK needs to reach d and d's answer the OP (the other
+/// side's smallest RTT sample, the OP-to-d half) plus one and a half
+/// round trips
 /// ([`crate::tcp::Conn::rtt_estimate`]): a loss-recovery timer (a probe timeout is at
 /// least two round trips, RFC 8985 §7.2) rather than an ACK set the
 /// segment off; RACK's reordering window is at most a round trip. Without
@@ -31,7 +37,11 @@ use super::{seq, Dir};
 /// sent three duplicate ACKs or a SACK block past its acknowledgment
 /// since it last advanced, a timeout otherwise.
 ///
-/// SYN and FIN retransmissions (no octets) are in [`seq::SeqCounts`] only.
+/// A FIN sent again without data is classified the same way, as the
+/// segment of its one sequence number (re-sending the highest segment when
+/// it is the last thing d sent); a SYN sent again is a timeout (only the
+/// SYN's timer re-sends it; Linux counts both in `TCPTimeouts`). So the
+/// classes add up to [`super::seq::SeqCounts::retransmitted_segments`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RtxClasses {
     pub spurious: u32,
@@ -58,20 +68,26 @@ pub struct Losses {
 }
 
 /// Count a retransmission in its class; the class's event bit.
+///
+/// `end` is the position just past what was re-sent (past a FIN's number
+/// for a FIN); `highest`: it re-sends d's highest segment.
 pub(super) fn classify_rtx(
     d: &mut Dir,
     r: &Dir,
-    seen: &seq::Seen,
+    end: i64,
+    highest: bool,
     t: i64,
     estimate: Option<i64>,
 ) -> u16 {
     let acked = d.rtt.acked_position();
     let high = d.seq.high();
+    // Both SYNs seen, and not both offering SACK: no loss probes.
+    let no_sack = d.syn_seen && r.syn_seen && !(d.marks.sack_permitted && r.marks.sack_permitted);
     let r_dup_run = r.losses.as_deref().map_or(0, |x| x.dup_run);
     let probed = d.probed;
     let losses = d.losses_mut();
     let c = &mut losses.rtx;
-    if acked.is_some_and(|a| seen.end <= a) {
+    if acked.is_some_and(|a| end <= a) {
         c.spurious = c.spurious.saturating_add(1);
         return event::SPURIOUS;
     }
@@ -87,7 +103,7 @@ pub(super) fn classify_rtx(
         Some(rtt) => {
             let half = r.rtt.min().unwrap_or(0);
             let quiet = r
-                .last_seen_ns
+                .last_cue_ns
                 .get()
                 .map_or(i64::MAX, |l| t.saturating_sub(l));
             quiet > half.saturating_add(rtt.saturating_mul(3) / 2)
@@ -97,7 +113,7 @@ pub(super) fn classify_rtx(
     if !silence {
         c.fast = c.fast.saturating_add(1);
         event::FAST
-    } else if high == Some(seen.end) && !probed {
+    } else if highest && !probed && !no_sack {
         c.tail_loss_probe = c.tail_loss_probe.saturating_add(1);
         d.probed = true;
         event::TAIL_LOSS_PROBE
@@ -106,6 +122,13 @@ pub(super) fn classify_rtx(
         losses.rto_until = high.into();
         event::TIMEOUT
     }
+}
+
+/// A SYN sent again: a timeout (see [`RtxClasses`]).
+pub(super) fn syn_again(d: &mut Dir) -> u16 {
+    let c = &mut d.losses_mut().rtx;
+    c.timeout = c.timeout.saturating_add(1);
+    event::RETRANSMISSION | event::TIMEOUT
 }
 
 pub(super) fn loss_indication(d: &mut Dir, t: i64, estimate: Option<i64>) {

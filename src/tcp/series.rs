@@ -28,8 +28,8 @@ use super::seq::Seen;
 pub mod event {
     /// Data octets seen for the first time, past the highest before.
     pub const NEW: u16 = 0x0001;
-    /// Octets seen before (a retransmission; its class is one of the
-    /// class bits).
+    /// A retransmission: octets seen before, or a SYN or FIN (without
+    /// data) sent again; its class is one of the class bits.
     pub const RETRANSMISSION: u16 = 0x0002;
     /// Octets filling a hole, sent no later than the hole's opener.
     pub const REORDERED: u16 = 0x0004;
