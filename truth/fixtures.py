@@ -25,18 +25,23 @@ def zstd(src: Path, dst: Path) -> None:
     subprocess.run(["zstd", "-q", "-19", "-f", str(src), "-o", str(dst)], check=True)
 
 
-def install_fixtures(out: Path, dest: Path) -> None:
+def install_fixtures(out: Path, dest: Path, only: list[str] | None = None) -> None:
+    """The fixed set of the run in `out` into `dest`, replacing its index; with `only`,
+    those scenarios of the run added to (or replaced in) what `dest` holds, each entry
+    naming its run's kernel (for tests/data/tcp-truth-cases/: cases one run showed)."""
     idx = json.loads((out / "index.json").read_text())
     dest.mkdir(parents=True, exist_ok=True)
-    fixed = {s["scenario"] for s in load_scenarios()[1] if s.get("fixed")}
+    fixed = set(only) if only else {s["scenario"] for s in load_scenarios()[1] if s.get("fixed")}
     ents = []
     for ent in idx["scenarios"]:
         name = ent["scenario"]
         if name not in fixed:
             continue
+        if only:
+            ent = dict(ent, kernel=idx.get("kernel"))
         shutil.copyfile(out / ent["truth"], dest / ent["truth"])
         installed = {}
-        for key in (*S96_KEYS, *FULL.get(name, ())):
+        for key in (*S96_KEYS, *(() if only else FULL.get(name, ()))):
             f = ent["pcaps"].get(key)
             if f is None:
                 raise SystemExit(f"{name}: the run has no {key} capture; run `make truth` again")
@@ -46,7 +51,16 @@ def install_fixtures(out: Path, dest: Path) -> None:
     missing = fixed - {e["scenario"] for e in ents}
     if missing:
         raise SystemExit(f"run has no {sorted(missing)}; run `make truth` first")
-    new = dict(idx, scenarios=ents, note=NOTE)
+    note = NOTE
+    if only:
+        # Keep the cases installed before, from other runs.
+        have = dest / "index.json"
+        kept = json.loads(have.read_text())["scenarios"] if have.exists() else []
+        ents = [e for e in kept if e["scenario"] not in fixed] + ents
+        note = "Cases from several runs (each entry's kernel is its run's). " + NOTE.replace(
+            "for every scenario", "for every case"
+        ).replace(f"for {', '.join(sorted(FULL))} only", "for none")
+    new = dict(idx, scenarios=ents, note=note)
     (dest / "index.json").write_text(json.dumps(new, indent=1) + "\n")
     total = sum(f.stat().st_size for f in dest.iterdir() if f.is_file())
     log(f"copied {len(ents)} scenarios into {dest} ({total / 1e6:.2f} MB with README/index)")

@@ -18,6 +18,7 @@ Standard library only; run as root with the system python3:
     python3 truth/run.py [--out DIR] [--scenarios s01_v4_clean,s03_v4_loss2|fixed|all]
     python3 truth/run.py --check [--out DIR]          # check a finished run
     python3 truth/run.py --install-fixtures [--out DIR] [--fixtures tests/data/tcp-truth]
+                         [--only SCENARIO,...]
 
 Modules: harness (shared helpers), topology (namespaces), captures (observation points),
 kernel (kernel truth), scenario (one run), checks (--check), fixtures (--install-fixtures).
@@ -67,6 +68,11 @@ def parse_args() -> argparse.Namespace:
         "--install-fixtures", action="store_true", help="copy the fixed set into --fixtures"
     )
     ap.add_argument("--fixtures", default=str(REPO / "tests" / "data" / "tcp-truth"))
+    ap.add_argument(
+        "--only",
+        help="with --install-fixtures: these scenarios (comma-separated) of the run, added "
+        "to what --fixtures holds (e.g. --fixtures tests/data/tcp-truth-cases)",
+    )
     ap.add_argument("--cleanup", action="store_true", help="only remove stale namespaces")
     return ap.parse_args()
 
@@ -178,7 +184,7 @@ def main() -> int:
     if args.check:
         return 0 if check(out) else 1
     if args.install_fixtures:
-        install_fixtures(out, Path(args.fixtures))
+        install_fixtures(out, Path(args.fixtures), args.only.split(",") if args.only else None)
         return 0
     if os.geteuid() != 0:
         log("needs root (network namespaces, iptables, tcpdump)")
