@@ -23,7 +23,8 @@ class TcpSeries(NamedTuple):
 
     Columns: ``time_ns`` (capture time, ns since the epoch), ``seq`` (the
     segment's position in its direction's sequence space: 0 is the octet
-    after the SYN, or the first data octet seen), ``len`` (data octets),
+    after the SYN, or the first data octet seen, or a FIN before any
+    data), ``len`` (data octets),
     ``ack`` (the position acknowledged in the other direction's space; -1
     without ACK), ``window`` (advertised, scaled; -1 for a RST), ``flags``
     (TCP flags), ``ecn`` (IP ECN field), ``rtt_ns`` and ``rtt_method`` (the

@@ -35,7 +35,8 @@ use super::Dir;
 /// segment off; RACK's reordering window is at most a round trip. Without
 /// a round-trip estimate, a retransmission is fast when the other side
 /// sent three duplicate ACKs or a SACK block past its acknowledgment
-/// since it last advanced, a timeout otherwise.
+/// since it last advanced, else sent after a silence (so a tail-loss
+/// probe or a timeout by the rules above).
 ///
 /// A FIN sent again without data is classified the same way, as the
 /// segment of its one sequence number (re-sending the highest segment when

@@ -2,7 +2,8 @@
 //! which data octets passed, which are missing (holes), which passed
 //! again. Positions are 64-bit octet counts from the anchor
 //! ([`crate::tcpseq::Unwrapper`]): the octet after the SYN when the SYN
-//! was seen, else the first data octet seen. Octets before the anchor (a
+//! was seen, else the first data octet seen, or the FIN's number when the
+//! FIN came before any data. Octets before the anchor (a
 //! capture that starts mid-connection and then sees old data again) were
 //! never seen by the OP and are counted nowhere.
 //!
@@ -171,6 +172,11 @@ impl SeqSpace {
     /// when it repeats a FIN already seen and the segment has no data (a
     /// retransmitted FIN with data counts through its data).
     pub fn fin(&mut self, seq: u32, has_data: bool) -> bool {
+        // A direction seen first by its FIN (no SYN, no data before it):
+        // the FIN anchors the space, so that it has a position.
+        if self.unwrap.is_none() {
+            self.unwrap = Some(Unwrapper::new(seq));
+        }
         match self.fin_seq {
             Some(s) if s == seq && !has_data => {
                 let c = &mut self.losses().counts;

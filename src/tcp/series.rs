@@ -9,7 +9,8 @@
 //! - `time_ns`: capture time, ns since the epoch;
 //! - `seq`: the position of the segment's sequence number in the
 //!   direction's sequence space ([`super::seq`]: 0 is the octet after the
-//!   SYN, or the first data octet seen); `len`: its data octets;
+//!   SYN, or the first data octet seen, or a FIN before any data); `len`:
+//!   its data octets;
 //! - `ack`: the position its acknowledgment number names in the other
 //!   direction's space (-1 without ACK, or before that space is anchored);
 //! - `window`: the window it advertised, scaled as in [`super::window`]

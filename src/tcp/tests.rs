@@ -156,6 +156,26 @@ fn the_other_sides_fin_sent_again_does_not_break_a_silence() {
 }
 
 #[test]
+fn a_fin_sent_again_is_classified_where_no_syn_nor_data_came_before() {
+    // A capture starting at the close: the client's FIN three times, the
+    // server silent. Nothing anchored the space but the FIN. No round trip
+    // known and no duplicate ACKs: sent after a silence; SACK not known to
+    // be off (no SYN seen), so the first is a tail-loss probe, the second
+    // a timeout.
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 7000, 900, ACK | FIN, 0));
+    c.segment(C, &seg(300.0, 7000, 900, ACK | FIN, 0));
+    c.segment(C, &seg(900.0, 7000, 900, ACK | FIN, 0));
+    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 2);
+    let want = super::rtx::RtxClasses {
+        tail_loss_probe: 1,
+        timeout: 1,
+        ..Default::default()
+    };
+    assert_eq!(c.dir[C].losses().rtx, want);
+}
+
+#[test]
 fn a_fin_sent_again_after_a_silence_is_a_loss_probe_with_sack() {
     let mut c = data_then_fin(true);
     c.segment(C, &seg(60.0, 201, 1, ACK | FIN, 0));
