@@ -111,6 +111,37 @@ def test_every_ip_packet_is_in_exactly_one_flow(name: str) -> None:
     assert stats["records"] == len(df)
 
 
+RTX_CLASSES = [
+    "tcpSpuriousRetransmitCount",
+    "tcpWindowProbeCount",
+    "tcpTimeoutRetransmitCount",
+    "tcpTailLossProbeCount",
+    "tcpFastRetransmitCount",
+]
+
+
+# The notebook's capture: a connection there shows only its FIN, three times.
+SKYPE = Path(__file__).resolve().parents[2] / "notebooks" / "data" / "nfstream__skype.pcap"
+
+
+@pytest.mark.parametrize("name", [*CASES, SKYPE.name])
+def test_every_retransmission_is_in_one_class(name: str) -> None:
+    """docs/tcp-metrics.md: each segment counted in tcpRetransmitCount (data,
+    SYNs and FINs sent again) is in exactly one class, so per direction of
+    every TCP record the classes add up to it (a FIN sent again with nothing
+    before it in the capture was once in none)."""
+    df = ff.meter(SKYPE if name == SKYPE.name else capture(name), **FOREVER)
+    df = df[df.protocolIdentifier == 6]
+    for prefix in ("", "reverse"):
+
+        def col(c: str, prefix: str = prefix) -> pd.Series:
+            return df[prefix + c[0].upper() + c[1:] if prefix else c].astype("int64")
+
+        classes = sum(col(c) for c in RTX_CLASSES)
+        bad = df[classes != col("tcpRetransmitCount")]
+        assert bad.empty, f"{name} {prefix or 'forward'}: flowIds {list(bad.flowId)[:5]}"
+
+
 # tshark 4.0 reads an IPv6 payload length of 0 without a jumbo option (Linux
 # BIG TCP) as an empty packet: it finds no TCP header and so no ports there.
 # The meter reads the packet to the frame's end (docs/meter.md); the totals
