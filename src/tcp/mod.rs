@@ -292,8 +292,10 @@ impl Conn {
         }
         if s.flags & FIN != 0 {
             let fin_seq = s.seq.wrapping_add(s.len);
+            let again = d.seq.fin(fin_seq, s.len > 0);
+            // After `fin`, which anchors a space nothing anchored before.
             let at = d.seq.position(fin_seq);
-            if d.seq.fin(fin_seq, s.len > 0) {
+            if again {
                 // A FIN sent again: classified as the segment of its one
                 // number, the highest unless data went out past it.
                 if let Some(at) = at {

@@ -173,6 +173,12 @@ fn a_fin_sent_again_is_classified_where_no_syn_nor_data_came_before() {
         ..Default::default()
     };
     assert_eq!(c.dir[C].losses().rtx, want);
+    // The server's ACK of the FIN (7000 + 1) acknowledges nothing unseen.
+    c.segment(S, &seg(910.0, 900, 7001, ACK, 0));
+    assert_eq!(c.dir[S].losses().acked_unseen, 0);
+    // One past it would be.
+    c.segment(S, &seg(920.0, 900, 7002, ACK, 0));
+    assert_eq!(c.dir[S].losses().acked_unseen, 1);
 }
 
 #[test]
