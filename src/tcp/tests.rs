@@ -76,11 +76,17 @@ fn a_retransmitted_syn_gives_no_handshake_sample_and_counts() {
     assert_eq!(c.dir[C].seq.counts().retransmitted_octets, 0);
     // Only the SYN's timer sends it again (RFC 6298 §5 on the SYN; Linux
     // counts it in TCPTimeouts): a timeout, so the classes add up.
-    let timeout = super::rtx::RtxClasses {
-        timeout: 1,
-        ..Default::default()
-    };
+    let timeout = probes_and_timeouts(0, 1);
     assert_eq!(c.dir[C].losses().rtx, timeout);
+}
+
+/// Retransmission classes with only tail-loss probes and timeouts.
+fn probes_and_timeouts(tail_loss_probe: u32, timeout: u32) -> super::rtx::RtxClasses {
+    super::rtx::RtxClasses {
+        tail_loss_probe,
+        timeout,
+        ..Default::default()
+    }
 }
 
 /// A handshake as [`open`]'s, both SYNs offering SACK or neither.
@@ -114,10 +120,7 @@ fn a_fin_sent_again_after_a_silence_is_a_timeout_without_sack() {
     // highest segment, but SACK is off: no probe, the timer sent it.
     let mut c = data_then_fin(false);
     c.segment(C, &seg(240.0, 201, 1, ACK | FIN, 0));
-    let want = super::rtx::RtxClasses {
-        timeout: 1,
-        ..Default::default()
-    };
+    let want = probes_and_timeouts(0, 1);
     assert_eq!(c.dir[C].losses().rtx, want);
     assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 1);
     // A FIN's loss is a loss indication as a segment's is.
@@ -145,10 +148,7 @@ fn the_other_sides_fin_sent_again_does_not_break_a_silence() {
     c.segment(C, &seg(240.0, 101, 1, ACK | FIN, 0));
     c.segment(S, &seg(240.1, 2, 102, ACK, 0));
     c.segment(S, &seg(250.0, 1, 102, ACK | FIN, 0));
-    let want = super::rtx::RtxClasses {
-        timeout: 1,
-        ..Default::default()
-    };
+    let want = probes_and_timeouts(0, 1);
     assert_eq!(c.dir[S].losses().rtx, want);
     // The client's FIN was acknowledged before it went again: spurious
     // here (the acknowledgment was lost beyond the OP).
@@ -167,11 +167,7 @@ fn a_fin_sent_again_is_classified_where_no_syn_nor_data_came_before() {
     c.segment(C, &seg(300.0, 7000, 900, ACK | FIN, 0));
     c.segment(C, &seg(900.0, 7000, 900, ACK | FIN, 0));
     assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 2);
-    let want = super::rtx::RtxClasses {
-        tail_loss_probe: 1,
-        timeout: 1,
-        ..Default::default()
-    };
+    let want = probes_and_timeouts(1, 1);
     assert_eq!(c.dir[C].losses().rtx, want);
     // The server's ACK of the FIN (7000 + 1) acknowledges nothing unseen.
     c.segment(S, &seg(910.0, 900, 7001, ACK, 0));
@@ -185,10 +181,7 @@ fn a_fin_sent_again_is_classified_where_no_syn_nor_data_came_before() {
 fn a_fin_sent_again_after_a_silence_is_a_loss_probe_with_sack() {
     let mut c = data_then_fin(true);
     c.segment(C, &seg(60.0, 201, 1, ACK | FIN, 0));
-    let want = super::rtx::RtxClasses {
-        tail_loss_probe: 1,
-        ..Default::default()
-    };
+    let want = probes_and_timeouts(1, 0);
     assert_eq!(c.dir[C].losses().rtx, want);
     // The probe unanswered, the timer sends it once more: a timeout.
     c.segment(C, &seg(300.0, 201, 1, ACK | FIN, 0));
