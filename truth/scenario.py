@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from captures import mid_pcaps, observation_points, start_tcpdumps, stop_tcpdumps
-from checks import handshake_rtt_pcap_ms, one_way_excess_ms
+from checks import handshake_rtt_pcap_ms, mid_handshake_halves_ms, one_way_excess_ms
 from harness import (
     HERE,
     OTHER_CPUS,
@@ -188,8 +188,16 @@ def run_scenario(sc: dict, seed: int, out: Path, shaper_bin: Path, procs: Procs)
         "note": "from the s96 captures: SYN->SYN/ACK at the client, and per direction the time "
         "between the two capture points of each segment seen once at both, minus the configured "
         "one-way delay (includes veth/forwarding/softirq time; includes queueing when rate_mbit "
-        "is set and reorder_ms for reordered segments)",
+        "is set and reorder_ms for reordered segments); mid_handshake_halves_ms: at the shaper's "
+        "own capture, SYN->SYN/ACK (client_to_server: the client->server delay as the emulation "
+        "applied it to the SYN) and SYN/ACK->ACK (server_to_client: to the SYN/ACK)",
     }
+    if pcaps.get("mid_s96") and (out / pcaps["mid_s96"]).exists():
+        up, down = mid_handshake_halves_ms(out / pcaps["mid_s96"])
+        truth["timing_check"]["mid_handshake_halves_ms"] = {
+            "client_to_server": up,
+            "server_to_client": down,
+        }
     truth["wall_s"] = round(time.monotonic() - t_wall, 2)
     (out / f"{name}.truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)
