@@ -34,6 +34,7 @@
 //!   in a queue; the hull does not.
 
 use super::opt::OptI64;
+use crate::packet::TcpOptions;
 use crate::tcpseq::seq_diff;
 
 /// The timestamp clock is reported once its samples span this long.
@@ -167,6 +168,39 @@ impl Clock {
 }
 
 impl Marks {
+    /// The TCP options of one of this direction's segments (`syn`: a SYN's,
+    /// whose MSS, window scale and SACK permission are the connection's).
+    pub(super) fn note_options(&mut self, o: &TcpOptions, syn: bool) {
+        let m = self;
+        if let Some(mss) = o.mss() {
+            m.options |= OPT_MSS;
+            if syn {
+                m.declared_mss = Some(mss);
+            }
+        }
+        if let Some(ws) = o.window_scale() {
+            m.options |= OPT_WS;
+            m.characteristics |= CH_WS;
+            if syn {
+                m.window_scale = Some(ws);
+            }
+        }
+        if o.sack_permitted {
+            m.options |= OPT_SACK_OK;
+            m.characteristics |= CH_SACK_OK;
+            if syn {
+                m.sack_permitted = true;
+            }
+        }
+        if o.timestamps().is_some() {
+            m.options |= OPT_TS;
+            m.characteristics |= CH_TS;
+        }
+        if o.sack_count > 0 {
+            m.options |= OPT_SACK;
+        }
+    }
+
     /// A packet's IP ECN field.
     pub fn ecn(&mut self, ecn: u8) {
         match ecn & 3 {

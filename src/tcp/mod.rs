@@ -17,9 +17,11 @@
 //! - [`rtx`]: retransmission classes and loss events;
 //! - [`series`]: per-packet series of chosen connections.
 //!
-//! Here: the handshake and the per-connection ties (definitions at
-//! [`Dir`]).
+//! - [`handshake`]: the handshake's halves and ECN setup.
+//!
+//! Here: the per-connection ties (definitions at [`Dir`]).
 
+pub mod handshake;
 pub mod marks;
 pub mod opt;
 pub mod rtt;
@@ -33,6 +35,7 @@ pub mod window;
 mod tests;
 
 use crate::packet::{TcpOptions, ACK, CWR, ECE, FIN, RST, SYN};
+pub use handshake::Handshake;
 use marks::Marks;
 use opt::OptI64;
 use rtt::Rtt;
@@ -114,46 +117,6 @@ pub struct Dir {
     pub syn_seen: bool,
 }
 
-/// The handshake as seen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Handshake {
-    /// The SYN's time (none before one is seen), sender, sequence number
-    /// and how often it was seen.
-    syn_t: OptI64,
-    syn_side: u8,
-    syn_seq: u32,
-    syns: u16,
-    /// The SYN/ACK's time, sequence number and how often it was seen.
-    synack_t: OptI64,
-    synack_seq: u32,
-    synacks: u16,
-    /// The two halves, once measured.
-    pub syn_to_synack: OptI64,
-    pub synack_to_ack: OptI64,
-    /// ECN set up (RFC 3168 §6.1.1): an ECN-setup SYN (ECE and CWR)
-    /// answered by an ECN-setup SYN/ACK (ECE without CWR).
-    pub ecn: bool,
-}
-
-impl Handshake {
-    /// The SYN's sender, time and sequence number, once seen.
-    fn syn(&self) -> Option<(usize, i64, u32)> {
-        let t = self.syn_t.get()?;
-        Some((usize::from(self.syn_side), t, self.syn_seq))
-    }
-
-    fn set_syn(&mut self, side: usize, t: i64, seq: u32) {
-        self.syn_t = OptI64::some(t);
-        self.syn_side = u8::from(side != 0);
-        self.syn_seq = seq;
-    }
-
-    /// The SYN/ACK's time and sequence number, once seen.
-    fn synack(&self) -> Option<(i64, u32)> {
-        Some((self.synack_t.get()?, self.synack_seq))
-    }
-}
-
 /// Per-record quality bits (tcpMeasurementQuality).
 pub const Q_HANDSHAKE: u32 = 0x01;
 pub const Q_TIMESTAMPS: u32 = 0x02;
@@ -192,7 +155,7 @@ impl Conn {
     /// Measurement-quality bits (the `Q_` constants).
     pub fn quality(&self) -> u32 {
         let mut q = 0;
-        if self.hs.syn_t.is_some() && self.hs.synack_t.is_some() {
+        if self.hs.syn_seen() && self.hs.synack_seen() {
             q |= Q_HANDSHAKE;
         }
         let both = |bit: u8| self.dir.iter().all(|d| d.marks.options & bit != 0);
@@ -212,7 +175,7 @@ impl Conn {
         {
             q |= Q_CAPTURE_GAP;
         }
-        if self.hs.syn_t.is_none() {
+        if !self.hs.syn_seen() {
             q |= Q_MID_CONNECTION;
         }
         q
@@ -243,7 +206,7 @@ impl Conn {
             }
         }
         d.marks.observed_mss = d.marks.observed_mss.max(s.len);
-        note_options(&mut d.marks, opts, s.flags & SYN != 0);
+        d.marks.note_options(opts, s.flags & SYN != 0);
         if let Some((v, _)) = opts.timestamps() {
             d.marks.tsval(v, now);
         }
@@ -296,14 +259,8 @@ impl Conn {
             // After `fin`, which anchors a space nothing anchored before.
             let at = d.seq.position(fin_seq);
             if again {
-                // A FIN sent again: classified as the segment of its one
-                // number, the highest unless data went out past it.
                 if let Some(at) = at {
-                    let highest = d.seq.high().is_none_or(|h| at >= h);
-                    let end = at.saturating_add(1);
-                    ob.events |= event::RETRANSMISSION;
-                    ob.events |= classify_rtx(d, r, end, highest, now, estimate);
-                    loss_indication(d, now, estimate);
+                    ob.events |= rtx::fin_again(d, r, at, now, estimate);
                 }
                 d.last_sent_ns = OptI64::some(now);
             }
@@ -414,65 +371,6 @@ impl Conn {
         ob
     }
 
-    /// The handshake; the sample this packet completes, if any.
-    fn handshake(&mut self, side: usize, s: &Segment) -> Option<i64> {
-        let h = &mut self.hs;
-        let t = s.ts_ns;
-        let mut sample = None;
-        if s.flags & SYN != 0 && s.flags & ACK == 0 {
-            match h.syn() {
-                None => {
-                    h.set_syn(side, t, s.seq);
-                    h.syns = 1;
-                    h.ecn = false;
-                    let setup = s.flags & (ECE | CWR) == ECE | CWR;
-                    self.dir[side].marks.syn_ece_cwr = Some((setup, setup));
-                }
-                Some((sd, _, q)) if sd == side && q == s.seq => h.syns = h.syns.saturating_add(1),
-                _ => {}
-            }
-        } else if s.flags & SYN != 0 {
-            // A SYN/ACK answering the initiator's SYN.
-            if let Some((sd, syn_t, _)) = h.syn().filter(|&(sd, _, _)| sd != side) {
-                match h.synack() {
-                    None => {
-                        h.synack_t = OptI64::some(t);
-                        h.synack_seq = s.seq;
-                        h.synacks = 1;
-                        if h.syns == 1 && t >= syn_t {
-                            let v = t.saturating_sub(syn_t);
-                            h.syn_to_synack = OptI64::some(v);
-                            self.dir[sd].rtt.set_handshake(v);
-                            sample = Some(v);
-                        }
-                        let syn_setup = self.dir[sd].marks.syn_ece_cwr.is_some_and(|x| x.0);
-                        h.ecn = syn_setup && s.flags & (ECE | CWR) == ECE;
-                    }
-                    Some((_, q)) if q == s.seq => h.synacks = h.synacks.saturating_add(1),
-                    _ => {}
-                }
-            }
-        } else if s.flags & ACK != 0 {
-            // The initiator's ACK of the SYN/ACK.
-            if let (Some((sd, _, _)), Some((sa_t, sa_seq))) = (h.syn(), h.synack()) {
-                if sd == side && h.synack_to_ack.is_none() && s.ack == sa_seq.wrapping_add(1) {
-                    if h.synacks == 1 && t >= sa_t {
-                        let v = t.saturating_sub(sa_t);
-                        h.synack_to_ack = OptI64::some(v);
-                        self.dir[side ^ 1].rtt.set_handshake(v);
-                        sample = Some(v);
-                    } else {
-                        // Ambiguous: mark measured-as-nothing so a later
-                        // ACK is not taken either.
-                        h.synack_to_ack = OptI64::NONE;
-                        h.synacks = u16::MAX;
-                    }
-                }
-            }
-        }
-        sample
-    }
-
     /// Zero every counter (an active-timeout continuation): the state
     /// (sequence spaces, timed segments, the handshake) stays.
     pub fn reset_counts(&mut self) {
@@ -523,35 +421,5 @@ impl Dir {
         let e = excess.max(0) as u64;
         let l = self.losses_mut();
         l.acked_unseen_octets = l.acked_unseen_octets.max(e);
-    }
-}
-
-fn note_options(m: &mut Marks, o: &TcpOptions, syn: bool) {
-    if let Some(mss) = o.mss() {
-        m.options |= marks::OPT_MSS;
-        if syn {
-            m.declared_mss = Some(mss);
-        }
-    }
-    if let Some(ws) = o.window_scale() {
-        m.options |= marks::OPT_WS;
-        m.characteristics |= marks::CH_WS;
-        if syn {
-            m.window_scale = Some(ws);
-        }
-    }
-    if o.sack_permitted {
-        m.options |= marks::OPT_SACK_OK;
-        m.characteristics |= marks::CH_SACK_OK;
-        if syn {
-            m.sack_permitted = true;
-        }
-    }
-    if o.timestamps().is_some() {
-        m.options |= marks::OPT_TS;
-        m.characteristics |= marks::CH_TS;
-    }
-    if o.sack_count > 0 {
-        m.options |= marks::OPT_SACK;
     }
 }

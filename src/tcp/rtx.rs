@@ -125,11 +125,21 @@ pub(super) fn classify_rtx(
     }
 }
 
-/// A SYN sent again: a timeout (see [`RtxClasses`]).
+/// A SYN sent again: a timeout (see [`RtxClasses`]); its event bits.
 pub(super) fn syn_again(d: &mut Dir) -> u16 {
     let c = &mut d.losses_mut().rtx;
     c.timeout = c.timeout.saturating_add(1);
     event::RETRANSMISSION | event::TIMEOUT
+}
+
+/// A FIN without data sent again, its number at position `at`: classified
+/// as the segment of that one number, the highest unless data went out past
+/// it, and a loss indication; its event bits.
+pub(super) fn fin_again(d: &mut Dir, r: &Dir, at: i64, t: i64, estimate: Option<i64>) -> u16 {
+    let highest = d.seq.high().is_none_or(|h| at >= h);
+    let class = classify_rtx(d, r, at.saturating_add(1), highest, t, estimate);
+    loss_indication(d, t, estimate);
+    event::RETRANSMISSION | class
 }
 
 pub(super) fn loss_indication(d: &mut Dir, t: i64, estimate: Option<i64>) {

@@ -1,0 +1,163 @@
+//! Retransmissions by class ([`crate::tcp::rtx::RtxClasses`]) on hand-made
+//! connections: data, FINs and SYNs sent again, with and without SACK, with
+//! the other side silent or not. Every expected class is worked out from
+//! the segments as written here and the definitions, not read off the
+//! analysis.
+
+use super::{seg, C, MS, S};
+use crate::packet::{ACK, FIN, SYN};
+use crate::tcp::rtx::RtxClasses;
+use crate::tcp::{series, Conn};
+
+#[test]
+fn a_retransmitted_syn_gives_no_handshake_sample_and_counts() {
+    // Karn: which SYN did the SYN/ACK answer? None is taken.
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 1000, 0, SYN, 0));
+    c.segment(C, &seg(1000.0, 1000, 0, SYN, 0));
+    c.segment(S, &seg(1010.0, 5000, 1001, SYN | ACK, 0));
+    c.segment(C, &seg(1012.0, 1001, 5001, ACK, 0));
+    assert_eq!(c.hs.syn_to_synack.get(), None);
+    assert_eq!(c.hs.synack_to_ack.get(), Some(2 * MS));
+    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 1);
+    // SYNs carry no data octets.
+    assert_eq!(c.dir[C].seq.counts().retransmitted_octets, 0);
+    // Only the SYN's timer sends it again (RFC 6298 §5 on the SYN; Linux
+    // counts it in TCPTimeouts): a timeout, so the classes add up.
+    let timeout = probes_and_timeouts(0, 1);
+    assert_eq!(c.dir[C].losses().rtx, timeout);
+}
+
+/// Retransmission classes with only tail-loss probes and timeouts.
+fn probes_and_timeouts(tail_loss_probe: u32, timeout: u32) -> RtxClasses {
+    RtxClasses {
+        tail_loss_probe,
+        timeout,
+        ..Default::default()
+    }
+}
+
+/// A handshake as [`super::open`]'s, both SYNs offering SACK or neither.
+fn open_sack(sack: bool) -> Conn {
+    let mut c = Conn::default();
+    let mut syn = seg(0.0, 0, 0, SYN, 0);
+    let mut synack = seg(10.0, 0, 1, SYN | ACK, 0);
+    syn.options.sack_permitted = sack;
+    synack.options.sack_permitted = sack;
+    c.segment(C, &syn);
+    c.segment(S, &synack);
+    c.segment(C, &seg(12.0, 1, 1, ACK, 0));
+    c
+}
+
+/// The client sends [0, 100) and [100, 200) then its FIN (position 200),
+/// the server acknowledges the data at 32 ms; then nothing comes back.
+fn data_then_fin(sack: bool) -> Conn {
+    let mut c = open_sack(sack);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(C, &seg(21.0, 101, 1, ACK, 100));
+    c.segment(S, &seg(32.0, 1, 201, ACK, 0));
+    c.segment(C, &seg(33.0, 201, 1, ACK | FIN, 0));
+    c
+}
+
+#[test]
+fn a_fin_sent_again_after_a_silence_is_a_timeout_without_sack() {
+    // RTT 12 ms; the server is silent from 32 ms. 200 ms later the FIN
+    // goes again: past the silence (its half 10 ms + 1.5 x 12 ms), the
+    // highest segment, but SACK is off: no probe, the timer sent it.
+    let mut c = data_then_fin(false);
+    c.segment(C, &seg(240.0, 201, 1, ACK | FIN, 0));
+    let want = probes_and_timeouts(0, 1);
+    assert_eq!(c.dir[C].losses().rtx, want);
+    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 1);
+    // A FIN's loss is a loss indication as a segment's is.
+    assert_eq!(c.dir[C].losses().loss_events, 1);
+    // Its packet's events: a retransmission, a timeout.
+    let ob = c.segment(C, &seg(700.0, 201, 1, ACK | FIN, 0));
+    assert_eq!(
+        ob.events,
+        series::event::RETRANSMISSION | series::event::TIMEOUT
+    );
+}
+
+#[test]
+fn the_other_sides_fin_sent_again_does_not_break_a_silence() {
+    // Beside the server of a real close (s05): the server's FIN at 40 ms
+    // is lost beyond the OP; at 240 ms the client sends its own FIN again
+    // (same acknowledgment: no news of the server's data), the server
+    // answers with an ACK of it, and 10 ms later its timer sends its FIN
+    // again: a timeout, though the client was heard 10 ms before.
+    let mut c = open_sack(false);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(S, &seg(30.0, 1, 101, ACK, 0));
+    c.segment(C, &seg(31.0, 101, 1, ACK | FIN, 0));
+    c.segment(S, &seg(40.0, 1, 102, ACK | FIN, 0));
+    c.segment(C, &seg(240.0, 101, 1, ACK | FIN, 0));
+    c.segment(S, &seg(240.1, 2, 102, ACK, 0));
+    c.segment(S, &seg(250.0, 1, 102, ACK | FIN, 0));
+    let want = probes_and_timeouts(0, 1);
+    assert_eq!(c.dir[S].losses().rtx, want);
+    // The client's FIN was acknowledged before it went again: spurious
+    // here (the acknowledgment was lost beyond the OP).
+    assert_eq!(c.dir[C].losses().rtx.spurious, 1);
+}
+
+#[test]
+fn a_fin_sent_again_is_classified_where_no_syn_nor_data_came_before() {
+    // A capture starting at the close: the client's FIN three times, the
+    // server silent. Nothing anchored the space but the FIN. No round trip
+    // known and no duplicate ACKs: sent after a silence; SACK not known to
+    // be off (no SYN seen), so the first is a tail-loss probe, the second
+    // a timeout.
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 7000, 900, ACK | FIN, 0));
+    c.segment(C, &seg(300.0, 7000, 900, ACK | FIN, 0));
+    c.segment(C, &seg(900.0, 7000, 900, ACK | FIN, 0));
+    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 2);
+    let want = probes_and_timeouts(1, 1);
+    assert_eq!(c.dir[C].losses().rtx, want);
+    // The server's ACK of the FIN (7000 + 1) acknowledges nothing unseen.
+    c.segment(S, &seg(910.0, 900, 7001, ACK, 0));
+    assert_eq!(c.dir[S].losses().acked_unseen, 0);
+    // One past it would be.
+    c.segment(S, &seg(920.0, 900, 7002, ACK, 0));
+    assert_eq!(c.dir[S].losses().acked_unseen, 1);
+}
+
+#[test]
+fn a_fin_sent_again_after_a_silence_is_a_loss_probe_with_sack() {
+    let mut c = data_then_fin(true);
+    c.segment(C, &seg(60.0, 201, 1, ACK | FIN, 0));
+    let want = probes_and_timeouts(1, 0);
+    assert_eq!(c.dir[C].losses().rtx, want);
+    // The probe unanswered, the timer sends it once more: a timeout.
+    c.segment(C, &seg(300.0, 201, 1, ACK | FIN, 0));
+    assert_eq!(c.dir[C].losses().rtx.timeout, 1);
+    // Acknowledged, then sent again: spurious.
+    c.segment(S, &seg(310.0, 1, 202, ACK, 0));
+    c.segment(C, &seg(320.0, 201, 1, ACK | FIN, 0));
+    assert_eq!(c.dir[C].losses().rtx.spurious, 1);
+    let r = c.dir[C].losses().rtx;
+    let classes = r.spurious + r.probe + r.fast + r.tail_loss_probe + r.timeout;
+    assert_eq!(classes, c.dir[C].seq.counts().retransmitted_segments);
+}
+
+#[test]
+fn the_highest_segment_sent_again_after_a_silence_needs_sack_to_be_a_probe() {
+    for (sack, probe, timeout) in [(true, 1, 0), (false, 0, 1)] {
+        let mut c = open_sack(sack);
+        c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+        c.segment(C, &seg(21.0, 101, 1, ACK, 100));
+        c.segment(S, &seg(32.0, 1, 101, ACK, 0));
+        // [100, 200) re-sent 40 ms after the last ACK (silence: 10 +
+        // 18 ms).
+        c.segment(C, &seg(72.0, 101, 1, ACK, 100));
+        let r = c.dir[C].losses().rtx;
+        assert_eq!(
+            (r.tail_loss_probe, r.timeout),
+            (probe, timeout),
+            "sack {sack}"
+        );
+    }
+}
