@@ -18,6 +18,12 @@ NOTE = (
     "(snd, rcv, mid) for every scenario, and the full-payload client capture (snd_full) for "
     f"{', '.join(sorted(FULL))} only. The other pcaps.* names are those of the harness's run."
 )
+CASES_NOTE = (
+    "Cases from several runs (each entry's kernel is its run's). Captures are zstd-compressed "
+    "(name + .zst); `installed` lists, per scenario, the files present here by `pcaps` key: the "
+    "snaplen-96 captures at all three observation points (snd, rcv, mid). The other pcaps.* "
+    "names are those of the harness's run."
+)
 
 
 def zstd(src: Path, dst: Path) -> None:
@@ -31,11 +37,11 @@ def install_fixtures(out: Path, dest: Path, only: list[str] | None = None) -> No
     naming its run's kernel (for tests/data/tcp-truth-cases/: cases one run showed)."""
     idx = json.loads((out / "index.json").read_text())
     dest.mkdir(parents=True, exist_ok=True)
-    fixed = set(only) if only else {s["scenario"] for s in load_scenarios()[1] if s.get("fixed")}
+    wanted = set(only) if only else {s["scenario"] for s in load_scenarios()[1] if s.get("fixed")}
     ents = []
     for ent in idx["scenarios"]:
         name = ent["scenario"]
-        if name not in fixed:
+        if name not in wanted:
             continue
         if only:
             ent = dict(ent, kernel=idx.get("kernel"))
@@ -48,19 +54,15 @@ def install_fixtures(out: Path, dest: Path, only: list[str] | None = None) -> No
             zstd(out / f, dest / f"{f}.zst")
             installed[key] = f"{f}.zst"
         ents.append(dict(ent, installed=installed))
-    missing = fixed - {e["scenario"] for e in ents}
+    missing = wanted - {e["scenario"] for e in ents}
     if missing:
         raise SystemExit(f"run has no {sorted(missing)}; run `make truth` first")
-    note = NOTE
     if only:
         # Keep the cases installed before, from other runs.
         have = dest / "index.json"
         kept = json.loads(have.read_text())["scenarios"] if have.exists() else []
-        ents = [e for e in kept if e["scenario"] not in fixed] + ents
-        note = "Cases from several runs (each entry's kernel is its run's). " + NOTE.replace(
-            "for every scenario", "for every case"
-        ).replace(f"for {', '.join(sorted(FULL))} only", "for none")
-    new = dict(idx, scenarios=ents, note=note)
+        ents = [e for e in kept if e["scenario"] not in wanted] + ents
+    new = dict(idx, scenarios=ents, note=CASES_NOTE if only else NOTE)
     (dest / "index.json").write_text(json.dumps(new, indent=1) + "\n")
     total = sum(f.stat().st_size for f in dest.iterdir() if f.is_file())
     log(f"copied {len(ents)} scenarios into {dest} ({total / 1e6:.2f} MB with README/index)")
