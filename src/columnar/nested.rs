@@ -18,6 +18,7 @@ use arrow_buffer::{NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields};
 
 use super::column::Column;
+use super::prim::Strided;
 use super::reader::PrescanLimit;
 use super::sink::RecordKind;
 use super::types::{field_for, AddressForm, ColumnKind};
@@ -26,8 +27,9 @@ use crate::decode::{
 };
 use crate::error::Result;
 use crate::model::{ColumnIe, DataType as IeType, IeDef, InfoModel};
-use crate::session::{Template, TemplateField};
+use crate::session::{FieldDecoder, Template, TemplateField};
 use crate::source::MessageStream;
+use crate::wire::{be16, be32};
 
 /// Whether an IE's values are RFC 6313 lists.
 pub fn is_list(ie: &IeDef) -> bool {
@@ -301,6 +303,16 @@ impl ListColumn {
 
     /// Append a list value (a null when it does not decode).
     pub fn append(&mut self, v: &Value<'_>, ctx: &ListContext<'_>, depth: u32) {
+        if let Value::List(ListKind::Basic, raw) = v {
+            if self.append_basic_fixed(raw, ctx, depth) {
+                return;
+            }
+        }
+        self.append_decoded(v, ctx, depth);
+    }
+
+    /// Append a list value decoded into values first (the general way).
+    fn append_decoded(&mut self, v: &Value<'_>, ctx: &ListContext<'_>, depth: u32) {
         let list = match v {
             Value::List(kind, raw) => decode_list(*kind, raw, ctx, depth).ok(),
             _ => None,
@@ -331,6 +343,60 @@ impl ListColumn {
         self.offsets
             .push(i32::try_from(self.elements).unwrap_or(i32::MAX));
         self.nulls.append_non_null();
+    }
+
+    /// A basicList (RFC 6313 §4.5.1) of fixed-length elements of the
+    /// column's one scalar IE (the meter's RTT histograms), its elements
+    /// appended straight from their bytes in one run, as the bulk path
+    /// fills top-level columns: the values [`ListColumn::append`] gives by
+    /// decoding the list, without the list decoded into values first.
+    /// False, with nothing appended, for any other list (another IE,
+    /// variable- or zero-length elements, a body that is no whole number
+    /// of elements, too many or too deep, a value the column cannot hold),
+    /// which then goes the general way.
+    fn append_basic_fixed(&mut self, raw: &[u8], ctx: &ListContext<'_>, depth: u32) -> bool {
+        let ([child], [(c, None)]) = (self.children.as_mut_slice(), self.shape.fields.as_slice())
+        else {
+            return false;
+        };
+        let (Some(raw_id), Some(elem_len)) = (be16(raw, 1), be16(raw, 3)) else {
+            return false;
+        };
+        let (pen, at) = if raw_id & 0x8000 == 0 {
+            (0, 5)
+        } else {
+            match be32(raw, 5) {
+                Some(pen) => (pen, 9),
+                None => return false,
+            }
+        };
+        let id = raw_id & 0x7fff;
+        let len = usize::from(elem_len);
+        let body = raw.get(at..).unwrap_or_default();
+        if depth >= ctx.limits.max_list_depth
+            || c.key() != (pen, id, 0)
+            || !(1..=8).contains(&len)
+            || body.len() % len != 0
+            || body.len() / len > ctx.limits.max_list_elements
+        {
+            return false;
+        }
+        let decoder = FieldDecoder::for_type(ctx.model.lookup(pen, id).data_type, elem_len);
+        let elements = Strided {
+            records: body,
+            stride: len,
+            at: 0,
+            len,
+        };
+        if !child.fixed_fit(decoder, elements) {
+            return false;
+        }
+        child.append_fixed(decoder, elements);
+        self.elements += body.len() / len;
+        self.offsets
+            .push(i32::try_from(self.elements).unwrap_or(i32::MAX));
+        self.nulls.append_non_null();
+        true
     }
 
     pub fn append_null(&mut self) {
@@ -410,3 +476,7 @@ fn fill_row<'a>(row: &mut [Option<Value<'a>>], map: &[Option<usize>], rec: &[Val
         }
     }
 }
+
+#[cfg(test)]
+#[path = "nested_tests.rs"]
+mod tests;
