@@ -11,7 +11,10 @@ compiled first (as `pip install` does).
     python benches/meter_builds.py --rounds 8 CAPTURE DIR... [-- EXTRA ARGS]
 
 Prints each build's wall times in order, their median, the median of user
-plus system CPU, and each build's one-worker / two-worker ratio.
+plus system CPU, and each build's one-worker / two-worker ratio. With
+`--one-core`, each round also runs one worker pinned to one CPU (`taskset
+-c 0`: one thread, reading the file itself, with no thread reading ahead),
+the one-thread baseline for two workers on two CPUs.
 """
 
 from __future__ import annotations
@@ -26,11 +29,16 @@ import time
 from meter_peers import GNU_TIME
 
 
-def run(directory: str, capture: str, workers: int, extra: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one `ferrofix meter` with `directory`'s package."""
+def run(
+    directory: str, capture: str, workers: int, extra: list[str], pinned: bool = False
+) -> tuple[float, float]:
+    """Wall and CPU seconds of one `ferrofix meter` with `directory`'s
+    package (`pinned`: on CPU 0 alone)."""
     env = dict(os.environ, PYTHONPATH=directory)
     argv = [sys.executable, "-m", "ferrofix", "meter", capture, "-o", "/dev/null"]
     argv += ["--no-progress", "--workers", str(workers), *extra]
+    if pinned:
+        argv = ["taskset", "-c", "0", *argv]
     done = subprocess.run(
         [GNU_TIME, "-f", "%e %U %S", *argv],
         env=env,
@@ -53,6 +61,9 @@ def main() -> None:
     p.add_argument("capture")
     p.add_argument("dirs", nargs="+", metavar="DIR")
     p.add_argument("--rounds", type=int, default=8)
+    p.add_argument(
+        "--one-core", action="store_true", help="also one worker pinned to one CPU each round"
+    )
     a = p.parse_args(args)
     for d in a.dirs:
         subprocess.run(
@@ -60,24 +71,33 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-    wall: dict[tuple[str, int], list[float]] = {}
-    cpu: dict[tuple[str, int], list[float]] = {}
+    # (build, workers, pinned to one CPU) -> seconds, a run each round
+    wall: dict[tuple[str, int, bool], list[float]] = {}
+    cpu: dict[tuple[str, int, bool], list[float]] = {}
+    kinds = [(1, True)] if a.one_core else []
+    kinds += [(1, False), (2, False)]
     print(time.strftime("start %H:%M:%S UTC", time.gmtime()))
     for _ in range(a.rounds):
         for d in a.dirs:
-            for w in (1, 2):
-                t, c = run(d, a.capture, w, extra)
-                wall.setdefault((d, w), []).append(t)
-                cpu.setdefault((d, w), []).append(c)
+            for w, pinned in kinds:
+                t, c = run(d, a.capture, w, extra, pinned)
+                wall.setdefault((d, w, pinned), []).append(t)
+                cpu.setdefault((d, w, pinned), []).append(c)
     print(time.strftime("end %H:%M:%S UTC", time.gmtime()))
-    for (d, w), times in wall.items():
+    for (d, w, pinned), times in wall.items():
+        where = ", one CPU" if pinned else ""
         print(
-            f"{d} workers={w}: {' '.join(f'{x:.2f}' for x in times)}  "
-            f"median {statistics.median(times):.3f} s, CPU {statistics.median(cpu[d, w]):.2f} s"
+            f"{d} workers={w}{where}: {' '.join(f'{x:.2f}' for x in times)}  "
+            f"median {statistics.median(times):.3f} s, "
+            f"CPU {statistics.median(cpu[d, w, pinned]):.2f} s"
         )
     for d in a.dirs:
-        ratio = statistics.median(wall[d, 1]) / statistics.median(wall[d, 2])
+        two = statistics.median(wall[d, 2, False])
+        ratio = statistics.median(wall[d, 1, False]) / two
         print(f"{d}: one / two workers {ratio:.2f}x")
+        if a.one_core:
+            ratio = statistics.median(wall[d, 1, True]) / two
+            print(f"{d}: one worker on one CPU / two workers {ratio:.2f}x")
 
 
 if __name__ == "__main__":
