@@ -100,9 +100,6 @@ pub struct Dir {
     /// or one with SACK blocks (not, say, d's own FIN or data sent again
     /// with the same acknowledgment).
     last_cue_ns: OptI64,
-    /// A tail-loss probe was sent since the other side's acknowledgment
-    /// last advanced.
-    probed: bool,
     /// d's window scale applies (both SYNs offered the option).
     scaled: bool,
     /// Until the other side first acknowledges any of d's data, the end
@@ -297,6 +294,7 @@ impl Conn {
                 (Some(high), Some(at)) => high > at,
                 _ => false,
             };
+            let repeat = pure && d.win.repeats(s.ack, s.window);
             let dup_ack = d.win.ack(s.ack, s.window, pure, outstanding);
             if dup_ack {
                 ob.events |= event::DUP_ACK;
@@ -304,7 +302,8 @@ impl Conn {
             if opts.sack_count > 0 {
                 ob.events |= event::SACK;
             }
-            if d.win.sack(s.ack, opts.sack_blocks()) {
+            let dsack = d.win.sack(s.ack, opts.sack_blocks());
+            if dsack {
                 ob.events |= event::DSACK;
             }
             ob.ack = r.seq.position(s.ack);
@@ -318,11 +317,17 @@ impl Conn {
                         r.window_known = true;
                     }
                 }
+                if let Some(l) = r.losses.as_deref_mut() {
+                    if let Some(end) = l.probe_end.get() {
+                        if at > end || (at == end && (dsack || (repeat && !advanced))) {
+                            l.probe_end = OptI64::NONE;
+                        }
+                    }
+                }
                 if advanced {
                     if let Some(l) = d.losses.as_deref_mut() {
                         l.dup_run = 0;
                     }
-                    r.probed = false;
                     if let Some(l) = r.losses.as_deref_mut() {
                         if l.rto_until.get().is_some_and(|u| at >= u) {
                             l.rto_until = OptI64::NONE;

@@ -66,6 +66,14 @@ pub struct Losses {
     pub(super) dup_run: u32,
     /// In a timeout's recovery: until the other side acknowledges this.
     pub(super) rto_until: OptI64,
+    /// d's tail-loss probe episode (RFC 8985 §7.4, Linux's
+    /// `tlp_high_seq`): the position past everything d had sent (its FIN
+    /// included) when it sent a probe; while it is open d sends no other
+    /// probe. It ends when the other side acknowledges past it, or
+    /// acknowledges it again in a pure ACK that does not advance, or with
+    /// a D-SACK (the original and the probe both arrived), or when a
+    /// timeout or a fast retransmission starts a recovery.
+    pub(super) probe_end: OptI64,
 }
 
 /// Count a retransmission in its class; the class's event bit.
@@ -85,8 +93,18 @@ pub(super) fn classify_rtx(
     // Both SYNs seen, and not both offering SACK: no loss probes.
     let no_sack = d.syn_seen && r.syn_seen && !(d.marks.sack_permitted && r.marks.sack_permitted);
     let r_dup_run = r.losses.as_deref().map_or(0, |x| x.dup_run);
-    let probed = d.probed;
+    // Past everything d sent (Linux's snd_nxt): a probe's episode end.
+    let sent_end = [
+        high,
+        d.fin_pos.get().map(|f| f.saturating_add(1)),
+        Some(end),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(end);
     let losses = d.losses_mut();
+    let probing = losses.probe_end.is_some();
     let c = &mut losses.rtx;
     if acked.is_some_and(|a| end <= a) {
         c.spurious = c.spurious.saturating_add(1);
@@ -98,6 +116,7 @@ pub(super) fn classify_rtx(
     }
     if losses.rto_until.is_some() {
         c.timeout = c.timeout.saturating_add(1);
+        losses.probe_end = OptI64::NONE;
         return event::TIMEOUT;
     }
     let silence = match estimate {
@@ -111,16 +130,20 @@ pub(super) fn classify_rtx(
         }
         None => !(r_dup_run >= 3 || r.sack_past),
     };
+    // A recovery (fast or by timeout) ends a probe's episode; a probe
+    // opens one, only where none is open.
     if !silence {
         c.fast = c.fast.saturating_add(1);
+        losses.probe_end = OptI64::NONE;
         event::FAST
-    } else if highest && !probed && !no_sack {
+    } else if highest && !probing && !no_sack {
         c.tail_loss_probe = c.tail_loss_probe.saturating_add(1);
-        d.probed = true;
+        losses.probe_end = OptI64::some(sent_end);
         event::TAIL_LOSS_PROBE
     } else {
         c.timeout = c.timeout.saturating_add(1);
         losses.rto_until = high.into();
+        losses.probe_end = OptI64::NONE;
         event::TIMEOUT
     }
 }

@@ -94,6 +94,11 @@ impl Window {
         }
     }
 
+    /// Whether `ack` and raw `window` are those of d's last ACK.
+    pub fn repeats(&self, ack: u32, window: u16) -> bool {
+        self.last == Some((ack, window))
+    }
+
     /// d's ACK `ack` with raw `window`; `pure`: no data, SYN, FIN or RST;
     /// `outstanding`: the other side has unacknowledged data. True when it
     /// is a duplicate ACK.

@@ -161,3 +161,48 @@ fn the_highest_segment_sent_again_after_a_silence_needs_sack_to_be_a_probe() {
         );
     }
 }
+
+/// SACK on, RTT 12 ms: the client's request [0, 100) at 20 ms is lost
+/// beyond the OP and, the server silent, sent again at 240 ms as the
+/// highest segment: a tail-loss probe, its episode ending past 100. The
+/// server acknowledges 100 at 252 ms: the probe's end, not past it.
+fn probed_then_acked_at_its_end() -> Conn {
+    let mut c = open_sack(true);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(C, &seg(240.0, 1, 1, ACK, 100));
+    assert_eq!(c.dir[C].losses().rtx, probes_and_timeouts(1, 0));
+    c.segment(S, &seg(252.0, 1, 101, ACK, 0));
+    c
+}
+
+#[test]
+fn no_probe_while_a_probes_episode_is_open() {
+    // Run 5's s14 beside the client: the ACK at the probe's end leaves
+    // its episode open (RFC 8985 §7.4; Linux's tlp_high_seq); the FIN
+    // then lost and sent again after a silence is the timer's, not a
+    // second probe (the client's kernel: 2 probes, 1 timeout over the
+    // connection). With the episode ended at any advance it was a probe.
+    let mut c = probed_then_acked_at_its_end();
+    c.segment(C, &seg(260.0, 101, 1, ACK | FIN, 0));
+    c.segment(C, &seg(500.0, 101, 1, ACK | FIN, 0));
+    assert_eq!(c.dir[C].losses().rtx, probes_and_timeouts(1, 1));
+}
+
+#[test]
+fn a_probes_episode_ends_past_its_end_or_at_a_repeated_ack_of_it() {
+    // New data acknowledged past the probe's end: the episode is over;
+    // the next tail lost and sent again after a silence is a probe.
+    let mut c = probed_then_acked_at_its_end();
+    c.segment(C, &seg(260.0, 101, 1, ACK, 100));
+    c.segment(S, &seg(272.0, 1, 201, ACK, 0));
+    c.segment(C, &seg(280.0, 201, 1, ACK, 100));
+    c.segment(C, &seg(520.0, 201, 1, ACK, 100));
+    assert_eq!(c.dir[C].losses().rtx, probes_and_timeouts(2, 0));
+    // The same ACK of the probe's end once more (the original and the
+    // probe both arrived): over too.
+    let mut c = probed_then_acked_at_its_end();
+    c.segment(S, &seg(253.0, 1, 101, ACK, 0));
+    c.segment(C, &seg(260.0, 101, 1, ACK | FIN, 0));
+    c.segment(C, &seg(500.0, 101, 1, ACK | FIN, 0));
+    assert_eq!(c.dir[C].losses().rtx, probes_and_timeouts(2, 0));
+}
