@@ -21,167 +21,30 @@ direction the other way round.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
+from tcp_truth_data import (
+    CLIENT_QUEUE,
+    ROOT,
+    SCENARIOS,
+    SERVER_QUEUE,
+    SETS,
+    connections,
+    distinct_octets,
+    events,
+    has_timestamps,
+    initial_rtt,
+    metered,
+    needs_tshark,
+    row,
+    segments,
+    timed_segments,
+    truth,
+    within,
+)
 
 import ferrofix as ff
-
-ROOT = Path(__file__).resolve().parents[1] / "data"
-SETS = ("tcp-truth-ref", "tcp-truth", "tcp-truth-cases")
-SCENARIOS = [
-    f"{d}/{s['scenario']}"
-    for d in SETS
-    for s in json.loads((ROOT / d / "index.json").read_text())["scenarios"]
-]
-# The client's direction is queue 0 of the shaper, the server's queue 1.
-CLIENT_QUEUE, SERVER_QUEUE = 0, 1
-
-
-@cache
-def truth(scenario: str) -> dict[str, Any]:
-    return json.loads((ROOT / f"{scenario}.truth.json").read_text())
-
-
-@cache
-def metered(scenario: str, point: str) -> pd.DataFrame:
-    df = ff.meter(ROOT / f"{scenario}.{point}.s96.pcap.zst")
-    return df[df.protocolIdentifier == 6]
-
-
-def row(scenario: str, point: str, conn: dict[str, Any]) -> pd.Series:
-    """The biflow record of a connection (oriented by its initiator)."""
-    ft = conn["five_tuple"]
-    df = metered(scenario, point)
-    r = df[(df.sourceTransportPort == ft["sport"]) & (df.destinationTransportPort == ft["dport"])]
-    assert len(r) == 1, f"{scenario} {point}: {len(r)} records for {ft}"
-    return r.iloc[0]
-
-
-def connections(scenario: str) -> list[dict[str, Any]]:
-    return truth(scenario)["connections"]
-
-
-def events(scenario: str, conn: dict[str, Any], queue: int, kinds: tuple[str, ...]) -> list[dict]:
-    """The shaper's events of one kind on one direction of a connection."""
-    ft = conn["five_tuple"]
-    ports = {ft["sport"], ft["dport"]}
-    return [
-        e
-        for e in truth(scenario)["shaper"]["events"]
-        if e["queue"] == queue and e["event"] in kinds and {e["sport"], e["dport"]} == ports
-    ]
-
-
-def distinct_octets(evs: list[dict]) -> int:
-    """Octets covered by the events' segments, each counted once (a
-    segment dropped, retransmitted and dropped again is one loss)."""
-    if not evs:
-        return 0
-    base = evs[0]["seq"]
-    spans = []
-    for e in evs:
-        start = (e["seq"] - base + 2**31) % 2**32 - 2**31
-        spans.append((start, start + e["payload"]))
-    total, end = 0, None
-    for a, b in sorted(spans):
-        if end is None or a >= end:
-            total += b - a
-            end = b
-        elif b > end:
-            total += b - end
-            end = b
-    return total
-
-
-TSHARK = shutil.which("tshark") is not None
-needs_tshark = pytest.mark.skipif(not TSHARK, reason="tshark (the oracle) is not installed")
-
-
-FIELDS = [
-    *("-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.seq_raw", "-e", "tcp.len"),
-    *("-e", "frame.time_epoch", "-e", "tcp.options.timestamp.tsval"),
-    *("-e", "tcp.analysis.initial_rtt"),
-]
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A data segment as tshark reads it from a capture."""
-
-    sport: int
-    dport: int
-    seq: int
-    len: int
-    t: float  # arrival time, seconds
-    timestamps: bool  # carries the TCP timestamps option
-    # The handshake's round trip at the capture (SYN to the ACK of the
-    # SYN/ACK) as tshark measures it, seconds; tshark leaves it off some
-    # segments.
-    initial_rtt: float | None
-
-
-def tshark_pcap(scenario: str, point: str, *args: str) -> str:
-    raw = (ROOT / f"{scenario}.{point}.s96.pcap.zst").read_bytes()
-    pcap = subprocess.run(["zstd", "-dc"], input=raw, check=True, capture_output=True).stdout
-    return subprocess.run(
-        ["tshark", "-r", "-", *args], input=pcap, check=True, capture_output=True
-    ).stdout.decode()
-
-
-@cache
-def arrivals(scenario: str, point: str) -> list[Arrival]:
-    """The capture's data segments in capture order."""
-    out = []
-    text = tshark_pcap(scenario, point, "-Y", "tcp.len > 0", "-T", "fields", *FIELDS)
-    for line in text.splitlines():
-        sp, dp, seq, n, t, tsval, irtt = line.split("\t")
-        rtt = float(irtt) if irtt else None
-        out.append(Arrival(int(sp), int(dp), int(seq), int(n), float(t), tsval != "", rtt))
-    return out
-
-
-def segments(scenario: str, point: str, sport: int, dport: int, base: int) -> list[tuple[int, int]]:
-    """One direction's data segments at a capture, as [start, end) relative
-    to `base`, in arrival order."""
-    return [(s, e) for s, e, _ in timed_segments(scenario, point, sport, dport, base)]
-
-
-def timed_segments(
-    scenario: str, point: str, sport: int, dport: int, base: int
-) -> list[tuple[int, int, float]]:
-    """As `segments`, with each one's arrival time."""
-    out = []
-    for a in arrivals(scenario, point):
-        if (a.sport, a.dport) == (sport, dport):
-            start = (a.seq - base + 2**31) % 2**32 - 2**31
-            out.append((start, start + a.len, a.t))
-    return out
-
-
-def has_timestamps(scenario: str, point: str, sport: int, dport: int) -> bool:
-    ours = [a for a in arrivals(scenario, point) if (a.sport, a.dport) == (sport, dport)]
-    return any(a.timestamps for a in ours)
-
-
-def initial_rtt(scenario: str, point: str, sport: int, dport: int) -> float:
-    """The handshake's round trip at the capture, seconds
-    (`tcp.analysis.initial_rtt`, one per connection, on its data segments
-    either way)."""
-    ends = {(sport, dport), (dport, sport)}
-    ours = [a for a in arrivals(scenario, point) if (a.sport, a.dport) in ends]
-    return next(a.initial_rtt for a in ours if a.initial_rtt is not None)
-
-
-def within(measured_us: float, kernel_us: float) -> bool:
-    """The brief's bound: max(0.2 ms, 3%)."""
-    return abs(measured_us - kernel_us) <= max(200.0, 0.03 * kernel_us)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
