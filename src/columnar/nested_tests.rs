@@ -3,6 +3,7 @@
 use super::*;
 use crate::session::{Limits, TemplateStore};
 use arrow_array::Array;
+use proptest::prelude::*;
 
 /// A basicList value: semantic, the element IE's number (its PEN after
 /// it when `pen` is given, with the enterprise bit set), the element
@@ -29,87 +30,79 @@ fn column_of(ie: &Arc<IeDef>) -> ListColumn {
     ListColumn::new(shape, AddressForm::default())
 }
 
-/// A small deterministic generator (xorshift64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+/// The context of a list decoded at the top level.
+fn context<'a>(
+    model: &'a InfoModel,
+    store: &'a TemplateStore,
+    limits: &'a Limits,
+) -> ListContext<'a> {
+    ListContext {
+        model,
+        store,
+        session: 0,
+        observation_domain_id: 0,
+        limits,
     }
 }
 
-#[test]
-fn a_fixed_basic_list_appends_what_decoding_it_would() {
-    let model = InfoModel::new();
-    let store = TemplateStore::default();
-    let bins = model.by_name("tcpRttBinCount").expect("tcpRttBinCount");
-    let protocol = model.lookup(0, 4); // unsigned8
-    let octets = model.lookup(0, 1); // unsigned64
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for limits in [
-        Limits::default(),
-        Limits {
-            max_list_elements: 3,
-            max_list_depth: 1,
-            ..Limits::default()
-        },
-    ] {
-        let ctx = ListContext {
-            model: &model,
-            store: &store,
-            session: 0,
-            observation_domain_id: 0,
-            limits: &limits,
+/// One generated list: which IE (0-1 another, else the column's), its PEN
+/// written out or not, the element length (an index into `LENGTHS`),
+/// whole elements and a byte more or not, a cut, the depth, the bytes.
+type Case = (u8, bool, usize, usize, bool, Option<usize>, u32, Vec<u8>);
+
+const LENGTHS: [u16; 8] = [0, 1, 2, 3, 4, 8, 9, 0xffff];
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        0u8..6,
+        any::<bool>(),
+        0usize..LENGTHS.len(),
+        0usize..10,
+        prop::bool::weighted(0.1),
+        prop::option::weighted(0.05, 0usize..60),
+        0u32..2,
+        prop::collection::vec(prop_oneof![Just(0u8), Just(0xff), any::<u8>()], 90),
+    )
+}
+
+proptest! {
+    #[test]
+    fn a_fixed_basic_list_appends_what_decoding_it_would(
+        column in 0usize..3,
+        small_limits in any::<bool>(),
+        cases in prop::collection::vec(case(), 1..100),
+    ) {
+        let model = InfoModel::new();
+        let store = TemplateStore::default();
+        let limits = if small_limits {
+            Limits { max_list_elements: 3, max_list_depth: 1, ..Limits::default() }
+        } else {
+            Limits::default()
         };
-        for column_ie in [&bins, &protocol, &octets] {
-            let (mut fast, mut general) = (column_of(column_ie), column_of(column_ie));
-            let (mut taken, mut refused) = (0, 0);
-            for _ in 0..3000 {
-                // Mostly the column's own IE, sometimes another.
-                let ie = match rng.below(6) {
-                    0 => &protocol,
-                    1 => &octets,
-                    _ => column_ie,
-                };
-                let pen = (ie.pen != 0 || rng.below(4) == 0).then_some(ie.pen);
-                let elem_len: u16 = [0, 1, 2, 3, 4, 8, 9, 0xffff][rng.below(8) as usize];
-                // Mostly a whole number of elements, sometimes a byte over.
-                let whole = u64::from(elem_len.min(9)) * rng.below(10);
-                let body: Vec<u8> = (0..whole + u64::from(rng.below(8) == 0))
-                    .map(|_| match rng.below(3) {
-                        0 => 0,
-                        1 => 0xff,
-                        _ => rng.next() as u8,
-                    })
-                    .collect();
-                let mut raw = basic_list(ie.id, pen, elem_len, &body);
-                if rng.below(20) == 0 {
-                    raw.truncate(rng.below(raw.len() as u64 + 1) as usize);
-                }
-                let depth = rng.below(2) as u32;
-                let v = Value::List(ListKind::Basic, &raw);
-                if fast.append_basic_fixed(&raw, &ctx, depth) {
-                    taken += 1;
-                } else {
-                    refused += 1;
-                    fast.append(&v, &ctx, depth);
-                }
-                general.append_decoded(&v, &ctx, depth);
+        let ctx = context(&model, &store, &limits);
+        let bins = model.by_name("tcpRttBinCount").expect("tcpRttBinCount");
+        let protocol = model.lookup(0, 4); // unsigned8
+        let octets = model.lookup(0, 1); // unsigned64
+        let column_ie = [&bins, &protocol, &octets][column];
+        let (mut fast, mut general) = (column_of(column_ie), column_of(column_ie));
+        for (which, pen, len, whole, extra, cut, depth, bytes) in cases {
+            let ie = match which {
+                0 => &protocol,
+                1 => &octets,
+                _ => column_ie,
+            };
+            let pen = (ie.pen != 0 || pen).then_some(ie.pen);
+            let elem_len = LENGTHS[len];
+            let n = usize::from(elem_len.min(9)) * whole + usize::from(extra);
+            let mut raw = basic_list(ie.id, pen, elem_len, &bytes[..n.min(bytes.len())]);
+            if let Some(c) = cut {
+                raw.truncate(c);
             }
-            // Both ways were taken, and they built the same column.
-            assert!(
-                taken > 100 && refused > 100,
-                "{taken} taken, {refused} refused"
-            );
-            assert_eq!(fast.finish().to_data(), general.finish().to_data());
+            let v = Value::List(ListKind::Basic, &raw);
+            fast.append(&v, &ctx, depth);
+            general.append_decoded(&v, &ctx, depth);
         }
+        prop_assert_eq!(fast.finish().to_data(), general.finish().to_data());
     }
 }
 
@@ -118,13 +111,7 @@ fn the_fast_path_takes_the_meters_histograms_and_refuses_the_rest() {
     let model = InfoModel::new();
     let store = TemplateStore::default();
     let limits = Limits::default();
-    let ctx = ListContext {
-        model: &model,
-        store: &store,
-        session: 0,
-        observation_domain_id: 0,
-        limits: &limits,
-    };
+    let ctx = context(&model, &store, &limits);
     let bins = model.by_name("tcpRttBinCount").expect("tcpRttBinCount");
     let mut col = column_of(&bins);
     let body: Vec<u8> = [7u32, 0, 1 << 31]
