@@ -30,21 +30,6 @@ fn column_of(ie: &Arc<IeDef>) -> ListColumn {
     ListColumn::new(shape, AddressForm::default())
 }
 
-/// The context of a list decoded at the top level.
-fn context<'a>(
-    model: &'a InfoModel,
-    store: &'a TemplateStore,
-    limits: &'a Limits,
-) -> ListContext<'a> {
-    ListContext {
-        model,
-        store,
-        session: 0,
-        observation_domain_id: 0,
-        limits,
-    }
-}
-
 /// One generated list: which IE (0-1 another, else the column's), its PEN
 /// written out or not, the element length (an index into `LENGTHS`),
 /// whole elements and a byte more or not, a cut, the depth, the bytes.
@@ -79,7 +64,7 @@ proptest! {
         } else {
             Limits::default()
         };
-        let ctx = context(&model, &store, &limits);
+        let ctx = ListContext::in_tests(&model, &store, &limits);
         let bins = model.by_name("tcpRttBinCount").expect("tcpRttBinCount");
         let protocol = model.lookup(0, 4); // unsigned8
         let octets = model.lookup(0, 1); // unsigned64
@@ -111,7 +96,7 @@ fn the_fast_path_takes_the_meters_histograms_and_refuses_the_rest() {
     let model = InfoModel::new();
     let store = TemplateStore::default();
     let limits = Limits::default();
-    let ctx = context(&model, &store, &limits);
+    let ctx = ListContext::in_tests(&model, &store, &limits);
     let bins = model.by_name("tcpRttBinCount").expect("tcpRttBinCount");
     let mut col = column_of(&bins);
     let body: Vec<u8> = [7u32, 0, 1 << 31]

@@ -215,6 +215,24 @@ fn sub_template_multi<'a>(b: &'a [u8], ctx: &ListContext<'_>) -> R<List<'a>> {
 }
 
 #[cfg(test)]
+impl<'a> ListContext<'a> {
+    /// The context of a list at the top level of session 0, domain 0.
+    pub(crate) fn in_tests(
+        model: &'a InfoModel,
+        store: &'a TemplateStore,
+        limits: &'a Limits,
+    ) -> Self {
+        ListContext {
+            model,
+            store,
+            session: 0,
+            observation_domain_id: 0,
+            limits,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -223,13 +241,7 @@ mod tests {
         store: &'a TemplateStore,
         limits: &'a Limits,
     ) -> ListContext<'a> {
-        ListContext {
-            model,
-            store,
-            session: 0,
-            observation_domain_id: 0,
-            limits,
-        }
+        ListContext::in_tests(model, store, limits)
     }
 
     #[test]
