@@ -294,8 +294,7 @@ impl Conn {
                 (Some(high), Some(at)) => high > at,
                 _ => false,
             };
-            let repeat = pure && d.win.repeats(s.ack, s.window);
-            let dup_ack = d.win.ack(s.ack, s.window, pure, outstanding);
+            let (dup_ack, repeat) = d.win.ack(s.ack, s.window, pure, outstanding);
             if dup_ack {
                 ob.events |= event::DUP_ACK;
             }

@@ -94,22 +94,19 @@ impl Window {
         }
     }
 
-    /// Whether `ack` and raw `window` are those of d's last ACK.
-    pub fn repeats(&self, ack: u32, window: u16) -> bool {
-        self.last == Some((ack, window))
-    }
-
     /// d's ACK `ack` with raw `window`; `pure`: no data, SYN, FIN or RST;
-    /// `outstanding`: the other side has unacknowledged data. True when it
-    /// is a duplicate ACK.
-    pub fn ack(&mut self, ack: u32, window: u16, pure: bool, outstanding: bool) -> bool {
-        let dup = pure && outstanding && self.last == Some((ack, window));
+    /// `outstanding`: the other side has unacknowledged data. Whether it
+    /// is a duplicate ACK, and whether it is pure and repeats d's last
+    /// ACK (acknowledgment and window) whatever is outstanding.
+    pub fn ack(&mut self, ack: u32, window: u16, pure: bool, outstanding: bool) -> (bool, bool) {
+        let repeat = pure && self.last == Some((ack, window));
+        let dup = repeat && outstanding;
         if dup {
             let e = self.events_mut();
             e.dup_acks = e.dup_acks.saturating_add(1);
         }
         self.last = Some((ack, window));
-        dup
+        (dup, repeat)
     }
 
     /// d's SACK blocks with acknowledgment number `ack`. True when the
