@@ -25,7 +25,10 @@
 //!   capture file).
 //!
 //! Each stage runs `FERROFIX_BENCH_RUNS` times (default 5) and the best run
-//! is reported, in ns per packet and packets per second. The capture is
+//! is reported, in ns per packet and packets per second (with
+//! `FERROFIX_BENCH_EACH` set, every run's time too: a process's first run
+//! can be slower than the rest, so one run per process, as a whole
+//! `ferrofix meter` makes, is not its best). The capture is
 //! `FERROFIX_BENCH_CAPTURE`, by default `bench-data/meter-400mb-s96.pcap`
 //! (`benches/make_capture.py --snaplen 96`), read from the page cache
 //! after the first run.
@@ -303,12 +306,21 @@ fn main() {
         let mut best = Duration::MAX;
         let mut packets = 0;
         let mut cpu = f64::MAX;
+        let mut each = Vec::with_capacity(runs);
         for _ in 0..runs {
             let c = cpu_seconds();
             let t = Instant::now();
             packets = f(&path);
+            each.push(t.elapsed());
             best = best.min(t.elapsed());
             cpu = cpu.min(cpu_seconds() - c);
+        }
+        if std::env::var_os("FERROFIX_BENCH_EACH").is_some() {
+            let all: Vec<String> = each
+                .iter()
+                .map(|d| format!("{:.3}", d.as_secs_f64()))
+                .collect();
+            println!("{name:>9}: each run {}", all.join(" "));
         }
         let ns = best.as_secs_f64() * 1e9 / packets as f64;
         let step = match (prev, *name) {
