@@ -9,8 +9,9 @@
 //! The collector's [`super::MessageStream`] and the meter both start here.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -145,6 +146,24 @@ impl Opened {
         Ok((Self::reader(Box::new(f))?.ahead(), size))
     }
 
+    /// Open a file for readers that go through it faster one way or the
+    /// other depending on how far apart its records lie (the meter's
+    /// workers, which walk it in turns): mapped when it is a plain classic
+    /// pcap whose whole records in its first [`DENSITY_PROBE`] octets
+    /// average fewer than `dense` octets each (record header included),
+    /// else as [`Opened::path_streamed`]. Mapped, every page is faulted in
+    /// and every record header is a wait on memory where the hardware's
+    /// prefetching does not follow records far apart; streamed, a thread
+    /// copies blocks ahead (CPU taken from the readers on a small machine,
+    /// but the copies stream): `BENCHMARKS.md` ("two workers read a
+    /// capture of large records ahead") has where the two cross.
+    pub fn path_by_density(path: &Path, dense: u64) -> io::Result<Self> {
+        if mean_record(path)?.is_some_and(|mean| mean < dense) {
+            return Self::path(path);
+        }
+        Ok(Self::path_streamed(path)?.0)
+    }
+
     /// Read ahead on a thread (see [`Opened::read_ahead`]) when the
     /// process may run on more than one CPU: on one (`taskset -c 0`, a
     /// one-CPU container) the thread would only take turns with the meter.
@@ -212,6 +231,34 @@ impl Opened {
     }
 }
 
+/// Octets at the start of a file that [`Opened::path_by_density`] reads to
+/// find how long its records are.
+pub const DENSITY_PROBE: u64 = 1 << 20;
+
+/// The mean length (header included) of the whole records in the first
+/// [`DENSITY_PROBE`] octets of `path`, if it is a plain classic pcap file
+/// with at least one; read by the capture reader itself.
+fn mean_record(path: &Path) -> io::Result<Option<u64>> {
+    let mut head = Vec::new();
+    File::open(path)?
+        .take(DENSITY_PROBE)
+        .read_to_end(&mut head)?;
+    // (pcapng's block type reads the same in either byte order.)
+    if compressed(&head) || head.get(..4) == Some(&crate::pcap::PCAPNG_SHB.to_be_bytes()[..]) {
+        return Ok(None);
+    }
+    let Ok(mut r) = Opened::bytes(Arc::new(head))?.into_capture() else {
+        return Ok(None);
+    };
+    let start = r.position();
+    let mut records = 0u64;
+    // Up to the probe's end: the record cut there (or any error) ends it.
+    while r.next_packet().is_ok_and(|p| p.is_some()) {
+        records = records.saturating_add(1);
+    }
+    Ok(r.position().saturating_sub(start).checked_div(records))
+}
+
 /// Shared bytes as a reader's source (for decompressing them).
 struct SharedRead(SharedBytes);
 
@@ -260,6 +307,83 @@ mod tests {
         assert!(Opened::bytes(Arc::new(cap.clone())).unwrap().capture);
         let r = Opened::reader(Box::new(io::Cursor::new(cap))).unwrap();
         assert!(r.capture);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A classic pcap file of `n` records of `len` packet octets each (so
+    /// `16 + len` octets a record), in the byte order `le` says.
+    fn records(n: usize, len: u32, le: bool) -> Vec<u8> {
+        let mut cap = pcap();
+        if !le {
+            cap = [0xA1B2_C3D4u32, 0x0002_0004, 0, 0, 65535, 1]
+                .iter()
+                .flat_map(|v| v.to_be_bytes())
+                .collect();
+        }
+        for i in 0..n {
+            for v in [i as u32, 0, len, len] {
+                cap.extend_from_slice(&if le { v.to_le_bytes() } else { v.to_be_bytes() });
+            }
+            cap.extend(std::iter::repeat_n(0u8, len as usize));
+        }
+        cap
+    }
+
+    /// `path_by_density` maps a classic pcap whose records in its first MiB
+    /// average under the bound (either byte order), and streams one whose
+    /// records lie farther apart, a gzipped one, one with no whole record
+    /// and a file that is no capture (a pcapng one is mapped whatever its
+    /// blocks, as `path_streamed` opens it); `mean_record` is the
+    /// records' length (16-octet header and packet), whatever lies past
+    /// the probe.
+    #[test]
+    fn records_close_together_are_mapped_and_far_apart_streamed() {
+        let dir = std::env::temp_dir().join(format!("ferrofix-density-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        // 3 MiB of 96-octet packets (112 a record), then 1400-octet ones
+        // past the probe.
+        let mut dense = records(3 << 20 >> 7, 96, true);
+        dense.extend_from_slice(&records(100, 1400, true)[24..]);
+        let dense = write("dense.pcap", &dense);
+        let dense_be = write("dense-be.pcap", &records(20_000, 96, false));
+        let sparse = write("sparse.pcap", &records(3000, 1400, true));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&records(20_000, 96, true)).unwrap();
+        let gzipped = write("dense.pcap.gz", &gz.finish().unwrap());
+        let mut ng = 0x0A0D_0D0Au32.to_le_bytes().to_vec();
+        ng.extend_from_slice(&28u32.to_le_bytes());
+        ng.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+        let pcapng = write("trace.pcapng", &ng);
+        let cut = write("cut.pcap", &records(1, 96, true)[..60]);
+        let other = write("flows.ipfix", &[0, 10, 0, 16, 0, 0, 0, 0]);
+        assert_eq!(mean_record(&dense).unwrap(), Some(112));
+        assert_eq!(mean_record(&dense_be).unwrap(), Some(112));
+        assert_eq!(mean_record(&sparse).unwrap(), Some(1416));
+        for p in [&gzipped, &pcapng, &cut, &other] {
+            assert_eq!(mean_record(p).unwrap(), None, "{}", p.display());
+        }
+        let mapped = |p: &Path, bound| Opened::path_by_density(p, bound).unwrap().mapped();
+        assert!(mapped(&dense, 200) && mapped(&dense_be, 200));
+        assert!(
+            !mapped(&dense, 112),
+            "a mean of the bound itself is not under it"
+        );
+        assert!(!mapped(&sparse, 200) && mapped(&sparse, 2000));
+        for p in [&gzipped, &cut, &other] {
+            assert!(!mapped(p, 200), "{}", p.display());
+        }
+        // pcapng is read in place only from memory, as `path_streamed` has it.
+        assert!(mapped(&pcapng, 200));
+        // Streamed, a capture still reads as one.
+        assert!(Opened::path_by_density(&sparse, 200)
+            .unwrap()
+            .into_capture()
+            .is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -28,8 +28,8 @@
 //! capture's clock before it (so every worker's clocks are the capture's,
 //! as above); each takes apart and meters its own frames where they lie:
 //! in the file, mapped once for all (its pages handed back once the walk
-//! and every worker are past them), or in the blocks a thread decompresses
-//! ahead. Nothing is copied from thread to thread but where frames lie and
+//! and every worker are past them), or in the blocks a thread reads (a
+//! file of records far apart) or decompresses ahead. Nothing is copied from thread to thread but where frames lie and
 //! the records, and the calling thread only takes the answers, round by
 //! round (8192 frames or 1 MiB of the capture), worker by worker.
 //!
@@ -91,6 +91,13 @@ const ROUND_BYTES: usize = 1 << 20;
 /// Small in unit tests, so that rounds end by their octets too.
 #[cfg(test)]
 const ROUND_BYTES: usize = 16 << 10;
+/// Mean record octets (header included) under which workers read a plain
+/// capture file mapped rather than read ahead by a thread
+/// ([`Opened::path_by_density`]). Two workers on two CPUs, stage
+/// `ipfix-2r`: mapped was faster for means of 103 and 153 octets (snaplen
+/// 96 and 192), read ahead for 257 and 384 (snaplen 512, full payloads):
+/// `BENCHMARKS.md`.
+const DENSE_RECORD: u64 = 200;
 /// Rounds sent and not yet answered before the meter waits for the oldest.
 const IN_FLIGHT: usize = 3;
 /// Answers a worker may have waiting to be taken: a worker reading a file
@@ -269,16 +276,20 @@ impl Workers {
     }
 
     /// Have the workers read the capture file `path` themselves, walking
-    /// it in turns (mapped once if plain, decompressed once if not),
+    /// it in turns (mapped once if plain with records close together,
+    /// else read ahead, and decompressed, once by a thread),
     /// instead of being handed frames; before any frame. Rounds are then
     /// taken with [`Workers::read_round`].
     pub fn read_file(&mut self, path: &Path) -> Result<()> {
-        // A plain file is mapped (its frames read in place by every
-        // worker: on two CPUs faulting its pages in cost the workers less
-        // than a thread copying it out in blocks beside them,
-        // `BENCHMARKS.md`); a compressed one is decompressed once, by a
-        // thread reading ahead in blocks that the workers read in place.
-        let opened = Opened::path(path).map_err(|e| Error::os(&e, path))?.ahead();
+        // A plain file of records close together is mapped (its frames
+        // read in place by every worker: on two CPUs faulting its pages in
+        // cost the workers less than a thread copying it out in blocks
+        // beside them); one of records far apart (full payloads), where
+        // every record header read in place waits on memory, is read ahead
+        // in blocks by a thread, as a compressed one is decompressed once,
+        // the workers reading the blocks in place (`DENSE_RECORD`).
+        let opened =
+            Opened::path_by_density(path, DENSE_RECORD).map_err(|e| Error::os(&e, path))?;
         let walk = Arc::new(SharedWalk::new(opened, self.all.len())?);
         for w in &self.all {
             w.to.send(Work::Walk(Arc::clone(&walk)))

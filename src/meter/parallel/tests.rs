@@ -248,12 +248,22 @@ fn a_shared_mapping_is_handed_back_behind_the_last_worker() {
 /// nanosecond pcap (Ethernet), each copy 40 s after the last (so its flows
 /// have idled out), and its packet count.
 fn long_capture(copies: i64) -> (Vec<u8>, u64) {
+    long_capture_cut(copies, usize::MAX)
+}
+
+/// [`long_capture`] with each packet cut to `snap` octets (its original
+/// length kept), as a header-only capture has them.
+fn long_capture_cut(copies: i64, snap: usize) -> (Vec<u8>, u64) {
     let mut packets = Vec::new();
     let bytes = std::fs::read("tests/data/pcap/nfstream__1kxun.pcap").unwrap();
     let mut r = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
     while let Some(p) = r.next_packet().unwrap() {
         assert_eq!(p.linktype, 1);
-        packets.push((p.ts_ns, p.orig_len, p.data.to_vec()));
+        packets.push((
+            p.ts_ns,
+            p.orig_len,
+            p.data[..p.data.len().min(snap)].to_vec(),
+        ));
     }
     let span = packets.last().unwrap().0 - packets[0].0;
     let mut cap = Vec::new();
@@ -275,41 +285,54 @@ fn long_capture(copies: i64) -> (Vec<u8>, u64) {
     (cap, copies as u64 * packets.len() as u64)
 }
 
-/// Workers reading one mapping of a capture of several release steps (so
-/// its pages go back while they read) give one table's records: a real
-/// capture's packets written twelve times over; and so do workers
+/// Workers reading a capture of several release steps give one table's
+/// records: a real capture's packets written over and over, cut to 96
+/// octets (records close together: one mapping shared, its pages going
+/// back while they read) and whole (records far apart: read ahead in
+/// blocks by a thread, `Opened::path_by_density`); and so do workers
 /// reading it gzipped (one stream walked in blocks read ahead).
 #[test]
 fn workers_sharing_a_long_mapping_give_the_records_of_one_table() {
-    let (cap, packets) = long_capture(12);
-    assert!(
-        cap.len() > 6 << 20,
-        "{} bytes: several release steps",
-        cap.len()
-    );
+    use crate::source::input::Opened;
     let dir = std::env::temp_dir().join(format!("ferrofix-long-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("long.pcap");
-    std::fs::write(&path, &cap).unwrap();
-    let name = path.to_str().unwrap();
-    let (one, s1) = records_at(name, 1, TableOptions::default(), false);
-    assert_eq!(s1.dissect.packets, packets);
-    let (many, s2) = records_at(name, 2, TableOptions::default(), true);
-    assert_eq!(s2.dissect, s1.dissect);
-    assert_eq!(s2.table.by_reason, s1.table.by_reason);
-    assert!(one == many, "2 workers sharing the mapping differ from one");
-    // Gzipped, it is decompressed once and walked in blocks.
-    let gz = dir.join("long.pcap.gz");
-    {
-        use std::io::Write;
-        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        z.write_all(&cap).unwrap();
-        std::fs::write(&gz, z.finish().unwrap()).unwrap();
+    for (copies, snap, mapped) in [(48, 96, true), (12, usize::MAX, false)] {
+        let (cap, packets) = long_capture_cut(copies, snap);
+        assert!(
+            cap.len() > 6 << 20,
+            "{} bytes: several release steps",
+            cap.len()
+        );
+        let path = dir.join(format!("long-{snap}.pcap"));
+        std::fs::write(&path, &cap).unwrap();
+        let how = Opened::path_by_density(&path, super::DENSE_RECORD).unwrap();
+        assert_eq!(how.mapped(), mapped, "snaplen {snap}");
+        let name = path.to_str().unwrap();
+        let (one, s1) = records_at(name, 1, TableOptions::default(), false);
+        assert_eq!(s1.dissect.packets, packets);
+        let (many, s2) = records_at(name, 2, TableOptions::default(), true);
+        assert_eq!(s2.dissect, s1.dissect);
+        assert_eq!(s2.table.by_reason, s1.table.by_reason);
+        assert!(
+            one == many,
+            "2 workers reading it (snaplen {snap}) differ from one"
+        );
+        if mapped {
+            continue;
+        }
+        // Gzipped, it is decompressed once and walked in blocks.
+        let gz = dir.join("long.pcap.gz");
+        {
+            use std::io::Write;
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(&cap).unwrap();
+            std::fs::write(&gz, z.finish().unwrap()).unwrap();
+        }
+        let (many, s3) = records_at(gz.to_str().unwrap(), 3, TableOptions::default(), true);
+        assert_eq!(s3.dissect, s1.dissect);
+        assert_eq!(s3.table.by_reason, s1.table.by_reason);
+        assert!(one == many, "3 workers walking it gzipped differ from one");
     }
-    let (many, s3) = records_at(gz.to_str().unwrap(), 3, TableOptions::default(), true);
-    assert_eq!(s3.dissect, s1.dissect);
-    assert_eq!(s3.table.by_reason, s1.table.by_reason);
-    assert!(one == many, "3 workers walking it gzipped differ from one");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

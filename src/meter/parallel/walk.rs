@@ -8,12 +8,13 @@
 //! one meter's 0.37: `BENCHMARKS.md`), and a worker running ahead walks
 //! more of the rounds, which slows it to the others' pace.
 //!
-//! A plain file is mapped once for all: its pages go back to the kernel
-//! once the walk and every worker are past them ([`SharedCapture::past`]).
-//! A compressed one is decompressed once, by a thread reading it ahead in
-//! blocks ([`Block`]); the lists hold the blocks their frames lie in, and
-//! a block goes back to that thread when the last list holding it has
-//! been metered.
+//! A plain file of records close together is mapped once for all: its
+//! pages go back to the kernel once the walk and every worker are past
+//! them ([`SharedCapture::past`]). One of records far apart is read ahead
+//! in blocks ([`Block`]) by a thread, and a compressed one decompressed
+//! once by it (which of the two: [`super::Workers::read_file`]); the lists
+//! hold the blocks their frames lie in, and a block goes back to that
+//! thread when the last list holding it has been metered.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
