@@ -151,12 +151,12 @@ impl Opened {
     /// workers, which walk it in turns): mapped when it is a plain classic
     /// pcap whose whole records in its first [`DENSITY_PROBE`] octets
     /// average fewer than `dense` octets each (record header included),
-    /// else as [`Opened::path_streamed`]. Mapped, every page is faulted in
-    /// and every record header is a wait on memory where the hardware's
-    /// prefetching does not follow records far apart; streamed, a thread
-    /// copies blocks ahead (CPU taken from the readers on a small machine,
-    /// but the copies stream): `BENCHMARKS.md` ("two workers read a
-    /// capture of large records ahead") has where the two cross.
+    /// else as [`Opened::path_streamed`]. Mapped, every page is faulted in,
+    /// and records far apart read in place cost more than records close
+    /// together; streamed, a thread copies blocks ahead (CPU taken from
+    /// the readers on a small machine, but the copies stream):
+    /// `BENCHMARKS.md` ("Two workers read a capture of large records
+    /// ahead") has where the two cross.
     pub fn path_by_density(path: &Path, dense: u64) -> io::Result<Self> {
         if mean_record(path)?.is_some_and(|mean| mean < dense) {
             return Self::path(path);
