@@ -237,12 +237,15 @@ pub const DENSITY_PROBE: u64 = 1 << 20;
 
 /// The mean length (header included) of the whole records in the first
 /// [`DENSITY_PROBE`] octets of `path`, if it is a plain classic pcap file
+/// (a regular one: a pipe's bytes read here would be lost to the reader)
 /// with at least one; read by the capture reader itself.
 fn mean_record(path: &Path) -> io::Result<Option<u64>> {
+    let f = File::open(path)?;
+    if !f.metadata()?.is_file() {
+        return Ok(None);
+    }
     let mut head = Vec::new();
-    File::open(path)?
-        .take(DENSITY_PROBE)
-        .read_to_end(&mut head)?;
+    f.take(DENSITY_PROBE).read_to_end(&mut head)?;
     // (pcapng's block type reads the same in either byte order.)
     if compressed(&head) || head.get(..4) == Some(&crate::pcap::PCAPNG_SHB.to_be_bytes()[..]) {
         return Ok(None);
@@ -384,6 +387,31 @@ mod tests {
             .unwrap()
             .into_capture()
             .is_ok());
+        // A pipe is not probed: every packet written into it is read.
+        let fifo = dir.join("live.pcap");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let (to, cap) = (fifo.clone(), records(20_000, 96, true));
+            // (A write cut short by a reader gone is what the count shows.)
+            std::thread::spawn(move || std::fs::write(to, cap));
+            let (done, count) = std::sync::mpsc::channel();
+            let from = fifo.clone();
+            // On a thread: a probe that ate the pipe's first bytes would
+            // leave the reader waiting for a writer that is gone.
+            std::thread::spawn(move || {
+                let mut r = Opened::path_by_density(&from, 200)
+                    .unwrap()
+                    .into_capture()
+                    .unwrap();
+                let mut n = 0;
+                while let Ok(Some(_)) = r.next_packet() {
+                    n += 1;
+                }
+                let _ = done.send(n);
+            });
+            let n = count.recv_timeout(std::time::Duration::from_secs(30));
+            assert_eq!(n, Ok(20_000), "packets read from the pipe");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
