@@ -9,7 +9,7 @@
 //! The collector's [`super::MessageStream`] and the meter both start here.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -148,20 +148,26 @@ impl Opened {
 
     /// Open a file for readers that go through it faster one way or the
     /// other depending on how far apart its records lie (the meter's
-    /// workers, which walk it in turns): mapped when it is a plain classic
-    /// pcap whose whole records in its first [`DENSITY_PROBE`] octets
-    /// average fewer than `dense` octets each (record header included),
-    /// else as [`Opened::path_streamed`]. Mapped, every page is faulted in,
-    /// and records far apart read in place cost more than records close
-    /// together; streamed, a thread copies blocks ahead (CPU taken from
-    /// the readers on a small machine, but the copies stream):
+    /// workers, which walk it in turns): as [`Opened::path`] (a plain
+    /// regular file mapped), except that a classic pcap whose whole records
+    /// in its first [`DENSITY_PROBE`] octets average `dense` octets or more
+    /// (record header included) is opened as [`Opened::path_streamed`]
+    /// instead, and a stream is read ahead. Mapped, every page is faulted
+    /// in, and records far apart read in place cost more than records
+    /// close together; streamed, a thread copies blocks ahead (CPU taken
+    /// from the readers on a small machine, but the copies stream):
     /// `BENCHMARKS.md` ("Two workers read a capture of large records
     /// ahead") has where the two cross.
     pub fn path_by_density(path: &Path, dense: u64) -> io::Result<Self> {
-        if mean_record(path)?.is_some_and(|mean| mean < dense) {
-            return Self::path(path);
+        let opened = Self::path(path)?;
+        let Body::Whole(whole) = &opened.body else {
+            // A pipe, or a compressed file: already a stream.
+            return Ok(opened.ahead());
+        };
+        if mean_record(whole.as_ref()).is_some_and(|mean| mean >= dense) {
+            return Ok(Self::path_streamed(path)?.0);
         }
-        Ok(Self::path_streamed(path)?.0)
+        Ok(opened)
     }
 
     /// Read ahead on a thread (see [`Opened::read_ahead`]) when the
@@ -231,35 +237,27 @@ impl Opened {
     }
 }
 
-/// Octets at the start of a file that [`Opened::path_by_density`] reads to
-/// find how long its records are.
-pub const DENSITY_PROBE: u64 = 1 << 20;
+/// Octets at the start of a file that [`Opened::path_by_density`] looks
+/// at to find how long its records are.
+pub const DENSITY_PROBE: usize = 1 << 20;
 
 /// The mean length (header included) of the whole records in the first
-/// [`DENSITY_PROBE`] octets of `path`, if it is a plain classic pcap file
-/// (a regular one: a pipe's bytes read here would be lost to the reader)
-/// with at least one; read by the capture reader itself.
-fn mean_record(path: &Path) -> io::Result<Option<u64>> {
-    let f = File::open(path)?;
-    if !f.metadata()?.is_file() {
-        return Ok(None);
-    }
-    let mut head = Vec::new();
-    f.take(DENSITY_PROBE).read_to_end(&mut head)?;
+/// [`DENSITY_PROBE`] octets of `bytes`, if they are a classic pcap with at
+/// least one; read by the capture reader itself.
+fn mean_record(bytes: &[u8]) -> Option<u64> {
     // (pcapng's block type reads the same in either byte order.)
-    if compressed(&head) || head.get(..4) == Some(&crate::pcap::PCAPNG_SHB.to_be_bytes()[..]) {
-        return Ok(None);
+    if bytes.get(..4) == Some(&crate::pcap::PCAPNG_SHB.to_be_bytes()[..]) {
+        return None;
     }
-    let Ok(mut r) = Opened::bytes(Arc::new(head))?.into_capture() else {
-        return Ok(None);
-    };
+    let head = bytes.get(..DENSITY_PROBE).unwrap_or(bytes).to_vec();
+    let mut r = Opened::bytes(Arc::new(head)).ok()?.into_capture().ok()?;
     let start = r.position();
     let mut records = 0u64;
     // Up to the probe's end: the record cut there (or any error) ends it.
     while r.next_packet().is_ok_and(|p| p.is_some()) {
         records = records.saturating_add(1);
     }
-    Ok(r.position().saturating_sub(start).checked_div(records))
+    r.position().saturating_sub(start).checked_div(records)
 }
 
 /// Shared bytes as a reader's source (for decompressing them).
@@ -333,12 +331,12 @@ mod tests {
     }
 
     /// `path_by_density` maps a classic pcap whose records in its first MiB
-    /// average under the bound (either byte order), and streams one whose
-    /// records lie farther apart, a gzipped one, one with no whole record
-    /// and a file that is no capture (a pcapng one is mapped whatever its
-    /// blocks, as `path_streamed` opens it); `mean_record` is the
+    /// average under the bound (either byte order) and streams one whose
+    /// records lie farther apart; the rest it opens as `Opened::path` does
+    /// (a gzipped file streamed; a pcapng one, one with no whole record
+    /// and a file that is no capture mapped); `mean_record` is the
     /// records' length (16-octet header and packet), whatever lies past
-    /// the probe.
+    /// the probe, and none for those three.
     #[test]
     fn records_close_together_are_mapped_and_far_apart_streamed() {
         let dir = std::env::temp_dir().join(format!("ferrofix-density-{}", std::process::id()));
@@ -364,11 +362,12 @@ mod tests {
         let pcapng = write("trace.pcapng", &ng);
         let cut = write("cut.pcap", &records(1, 96, true)[..60]);
         let other = write("flows.ipfix", &[0, 10, 0, 16, 0, 0, 0, 0]);
-        assert_eq!(mean_record(&dense).unwrap(), Some(112));
-        assert_eq!(mean_record(&dense_be).unwrap(), Some(112));
-        assert_eq!(mean_record(&sparse).unwrap(), Some(1416));
-        for p in [&gzipped, &pcapng, &cut, &other] {
-            assert_eq!(mean_record(p).unwrap(), None, "{}", p.display());
+        let mean = |p: &Path| mean_record(&std::fs::read(p).unwrap());
+        assert_eq!(mean(&dense), Some(112));
+        assert_eq!(mean(&dense_be), Some(112));
+        assert_eq!(mean(&sparse), Some(1416));
+        for p in [&pcapng, &cut, &other] {
+            assert_eq!(mean(p), None, "{}", p.display());
         }
         let mapped = |p: &Path, bound| Opened::path_by_density(p, bound).unwrap().mapped();
         assert!(mapped(&dense, 200) && mapped(&dense_be, 200));
@@ -377,17 +376,16 @@ mod tests {
             "a mean of the bound itself is not under it"
         );
         assert!(!mapped(&sparse, 200) && mapped(&sparse, 2000));
-        for p in [&gzipped, &cut, &other] {
-            assert!(!mapped(p, 200), "{}", p.display());
+        assert!(!mapped(&gzipped, 200));
+        for p in [&pcapng, &cut, &other] {
+            assert!(mapped(p, 200), "{}", p.display());
         }
-        // pcapng is read in place only from memory, as `path_streamed` has it.
-        assert!(mapped(&pcapng, 200));
         // Streamed, a capture still reads as one.
-        assert!(Opened::path_by_density(&sparse, 200)
-            .unwrap()
-            .into_capture()
-            .is_ok());
-        // A pipe is not probed: every packet written into it is read.
+        for p in [&sparse, &gzipped] {
+            let o = Opened::path_by_density(p, 200).unwrap();
+            assert!(o.into_capture().is_ok(), "{}", p.display());
+        }
+        // A pipe is opened once: every packet written into it is read.
         let fifo = dir.join("live.pcap");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         if made.is_ok_and(|s| s.success()) {
@@ -396,8 +394,8 @@ mod tests {
             std::thread::spawn(move || std::fs::write(to, cap));
             let (done, count) = std::sync::mpsc::channel();
             let from = fifo.clone();
-            // On a thread: a probe that ate the pipe's first bytes would
-            // leave the reader waiting for a writer that is gone.
+            // On a thread: an opening that ate the pipe's first bytes
+            // would leave the reader waiting for a writer that is gone.
             std::thread::spawn(move || {
                 let mut r = Opened::path_by_density(&from, 200)
                     .unwrap()

@@ -29,9 +29,10 @@
 //! as above); each takes apart and meters its own frames where they lie:
 //! in the file, mapped once for all (its pages handed back once the walk
 //! and every worker are past them), or in the blocks a thread reads (a
-//! file of records far apart) or decompresses ahead. Nothing is copied from thread to thread but where frames lie and
-//! the records, and the calling thread only takes the answers, round by
-//! round (8192 frames or 1 MiB of the capture), worker by worker.
+//! file of records far apart) or decompresses ahead. Nothing is copied
+//! from thread to thread but where frames lie and the records, and the
+//! calling thread only takes the answers, round by round (8192 frames or
+//! 1 MiB of the capture), worker by worker.
 //!
 //! The records are those of one table of every flow, with three
 //! differences, all documented for `workers`:
@@ -284,10 +285,10 @@ impl Workers {
         // A plain file of records close together is mapped (its frames
         // read in place by every worker: on two CPUs faulting its pages in
         // cost the workers less than a thread copying it out in blocks
-        // beside them); one of records far apart (full payloads), where
-        // every record header read in place waits on memory, is read ahead
-        // in blocks by a thread, as a compressed one is decompressed once,
-        // the workers reading the blocks in place (`DENSE_RECORD`).
+        // beside them); one of records far apart (full payloads), which
+        // cost more to read in place, is read ahead in blocks by a thread,
+        // as a compressed one is decompressed once, the workers reading
+        // the blocks in place (`DENSE_RECORD`).
         let opened =
             Opened::path_by_density(path, DENSE_RECORD).map_err(|e| Error::os(&e, path))?;
         let walk = Arc::new(SharedWalk::new(opened, self.all.len())?);
