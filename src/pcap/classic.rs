@@ -181,10 +181,11 @@ pub(super) fn record_at(
 /// capture's 112: `BENCHMARKS.md`).
 const FAR: usize = 128;
 
-/// How far ahead of the record being read records close together in
-/// memory (a mapped file) are prefetched, in octets: the processor's own
-/// prefetching follows the reader line by line but stops at each page's
-/// end, and a mapped file's pages lie anywhere in memory (`BENCHMARKS.md`).
+/// How far ahead of the record being read records close together in a
+/// capture in memory (a mapped file, or bytes) are prefetched, in octets:
+/// the processor's own prefetching follows the reader line by line but
+/// stops at each page's end, and a mapped file's pages lie anywhere in
+/// memory (`BENCHMARKS.md`).
 const AHEAD: usize = 2048;
 
 /// Ask the processor to load the cache lines of `b[at..]` that hold the
