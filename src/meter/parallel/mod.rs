@@ -132,7 +132,8 @@ struct Worker {
     to: Sender<Work>,
     from: Receiver<Result<Answer>>,
     thread: Option<JoinHandle<()>>,
-    /// The round being filled for it.
+    /// The round being filled for it (its room made at the first frame
+    /// handed over: workers reading their file themselves never use it).
     filling: Batch,
     /// Rounds answered, for reuse.
     spare: Vec<Batch>,
@@ -213,7 +214,7 @@ impl Workers {
                 to,
                 from,
                 thread: Some(thread),
-                filling: Batch::new(),
+                filling: Batch::default(),
                 spare: Vec::new(),
                 table: TableStats::default(),
                 dissect: DissectStats::default(),
@@ -248,6 +249,9 @@ impl Workers {
         let (w, before) = placed(&mut self.clock, p, n);
         if let Some(worker) = self.all.get_mut(usize::try_from(w).unwrap_or(0)) {
             let b = &mut worker.filling;
+            if b.frames.capacity() == 0 {
+                *b = Batch::new();
+            }
             b.frames.push(Frame::of(p, b.bytes.len(), 0, before));
             b.bytes.extend_from_slice(p.data);
         }
