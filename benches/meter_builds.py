@@ -14,7 +14,13 @@ Prints each build's wall times in order, their median, the median of user
 plus system CPU, and each build's one-worker / two-worker ratio. With
 `--one-core`, each round also runs one worker pinned to one CPU (`taskset
 -c 0`: one thread, reading the file itself, with no thread reading ahead),
-the one-thread baseline for two workers on two CPUs.
+the one-thread baseline for two workers on two CPUs. With `--ceiling`
+(which implies `--one-core`), each round also starts two pinned copies of
+the first build's one worker together (`taskset -c 0` and `-c 1`): what
+the machine gives two independent jobs at once in the same minutes, by
+wall time (the slower copy against one alone) and by CPU time (each
+copy's CPU against one alone's, which a slow spell of the host, hitting
+the runs of a minute alike, disturbs less).
 """
 
 from __future__ import annotations
@@ -31,27 +37,45 @@ def run(
     directory: str, capture: str, workers: int, extra: list[str], pinned: bool = False
 ) -> tuple[float, float]:
     """Wall and CPU seconds of one `ferrofix meter` with `directory`'s
-    package (`pinned`: on CPU 0 alone). Wall time is the parent's clock
-    from start to reaping (GNU time's `%e` counts hundredths, too coarse
-    for runs of 0.2 s compared to a few percent); CPU is the child's user
-    plus system time from `wait4`."""
+    package (`pinned`: on CPU 0 alone)."""
+    cpus = [0] if pinned else [None]
+    return run_together(directory, capture, workers, extra, cpus)[0]
+
+
+def run_together(
+    directory: str, capture: str, workers: int, extra: list[str], cpus: list[int | None]
+) -> list[tuple[float, float]]:
+    """Wall and CPU seconds of `ferrofix meter` processes with
+    `directory`'s package started together, one per entry of `cpus` (a
+    CPU to pin it to, or None). Wall time is the parent's clock from start
+    to reaping (GNU time's `%e` counts hundredths, too coarse for runs of
+    0.2 s compared to a few percent); CPU is the child's user plus system
+    time from `wait4`."""
     env = dict(os.environ, PYTHONPATH=directory)
     argv = [sys.executable, "-m", "ferrofix", "meter", capture, "-o", "/dev/null"]
     argv += ["--no-progress", "--workers", str(workers), *extra]
-    if pinned:
-        argv = ["taskset", "-c", "0", *argv]
     start = time.perf_counter()
-    child = subprocess.Popen(
-        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    assert child.stderr is not None
-    err = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)}: exit {child.returncode}: {err.strip()}")
-    return wall, usage.ru_utime + usage.ru_stime
+    children = [
+        subprocess.Popen(
+            argv if cpu is None else ["taskset", "-c", str(cpu), *argv],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for cpu in cpus
+    ]
+    out = []
+    for child in children:
+        assert child.stderr is not None
+        err = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)}: exit {child.returncode}: {err.strip()}")
+        out.append((wall, usage.ru_utime + usage.ru_stime))
+    return out
 
 
 def main() -> None:
@@ -67,7 +91,13 @@ def main() -> None:
     p.add_argument(
         "--one-core", action="store_true", help="also one worker pinned to one CPU each round"
     )
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also two pinned one-worker copies at once (implies --one-core)",
+    )
     a = p.parse_args(args)
+    a.one_core = a.one_core or a.ceiling
     for d in a.dirs:
         subprocess.run(
             [sys.executable, "-m", "compileall", "-q", os.path.join(d, "ferrofix")],
@@ -79,6 +109,9 @@ def main() -> None:
     cpu: dict[tuple[str, int, bool], list[float]] = {}
     kinds = [(1, True)] if a.one_core else []
     kinds += [(1, False), (2, False)]
+    # Two copies at once: the slower one's wall time, and each one's CPU.
+    pair_wall: list[float] = []
+    pair_cpu: list[float] = []
     print(time.strftime("start %H:%M:%S UTC", time.gmtime()))
     for _ in range(a.rounds):
         for d in a.dirs:
@@ -86,6 +119,10 @@ def main() -> None:
                 t, c = run(d, a.capture, w, extra, pinned)
                 wall.setdefault((d, w, pinned), []).append(t)
                 cpu.setdefault((d, w, pinned), []).append(c)
+        if a.ceiling:
+            both = run_together(a.dirs[0], a.capture, 1, extra, [0, 1])
+            pair_wall.append(max(t for t, _ in both))
+            pair_cpu.extend(c for _, c in both)
     print(time.strftime("end %H:%M:%S UTC", time.gmtime()))
     for (d, w, pinned), times in wall.items():
         where = ", one CPU" if pinned else ""
@@ -101,6 +138,22 @@ def main() -> None:
         if a.one_core:
             ratio = statistics.median(wall[d, 1, True]) / two
             print(f"{d}: one worker on one CPU / two workers {ratio:.2f}x")
+    if a.ceiling:
+        d = a.dirs[0]
+        alone_wall = statistics.median(wall[d, 1, True])
+        alone_cpu = statistics.median(cpu[d, 1, True])
+        both_wall = statistics.median(pair_wall)
+        both_cpu = statistics.median(pair_cpu)
+        print(
+            f"{d} two copies of one worker at once, on CPUs 0 and 1: "
+            f"{' '.join(f'{x:.3f}' for x in pair_wall)}  median {both_wall:.3f} s "
+            f"(the slower copy), CPU {both_cpu:.2f} s a copy"
+        )
+        print(
+            f"{d}: the machine's two CPUs against one, two independent copies: "
+            f"{2 * alone_wall / both_wall:.2f}x by wall time, "
+            f"{2 * alone_cpu / both_cpu:.2f}x by CPU time"
+        )
 
 
 if __name__ == "__main__":
