@@ -109,7 +109,9 @@ bench: $(BUILD_STAMP) bench-meter
 	$(VPY) benches/filter_pushdown.py
 
 # The flow meter beside its peers on a full-payload and a snaplen-96 capture
-# (built from ../shared/data's captures when absent), and its stages in Rust.
+# (built from ../shared/data's captures when absent), two workers against one
+# thread beside what the machine gives two independent copies, and its stages
+# in Rust.
 METER_CAPTURES := bench-data/meter-400mb.pcap bench-data/meter-400mb-s96.pcap
 bench-data/meter-400mb.pcap:
 	$(PY) benches/make_capture.py --out $@
@@ -126,6 +128,7 @@ bench-meter: $(BUILD_STAMP) tools $(METER_CAPTURES) $(NFS_VENV)/.stamp
 	$(VPY) benches/meter_peers.py $(METER_CAPTURES) \
 	  --nfstream-python $(NFS_VENV)/bin/python
 	$(VPY) benches/meter_pinned.py bench-data/meter-400mb-s96.pcap
+	$(VPY) benches/meter_builds.py --rounds 8 --ceiling bench-data/meter-400mb-s96.pcap python
 	FERROFIX_BENCH_CAPTURE=bench-data/meter-400mb-s96.pcap cargo bench --bench meter --features mimalloc
 
 fuzz:
