@@ -1,7 +1,10 @@
-//! A capture stream read by a thread of its own, a few blocks ahead of
-//! the packets being taken ([`ReadAhead`]): the kernel's copy of each
-//! block out of the page cache (or a decompressor's work) runs beside the
-//! meter instead of in its loop.
+//! A capture stream read in blocks that whoever reads packets in them may
+//! keep ([`Block`], [`ReadAhead`]): by a thread of its own, a few blocks
+//! ahead of the packets being taken (the kernel's copy of each block out
+//! of the page cache, or a decompressor's work, runs beside the meter
+//! instead of in its loop), or on the reader's own thread, in turn (the
+//! meter's workers walking a file take turns at that reading: a thread
+//! beside them would take CPU from them).
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -68,6 +71,19 @@ impl CaptureReader<crate::source::DynRead> {
     /// without the caller. A capture in memory is read in place as before.
     /// Call it before the first packet (later, it does nothing).
     pub fn read_ahead(&mut self) {
+        self.read_blocks_with(ReadAhead::start);
+    }
+
+    /// Read the stream in blocks on the reader's own thread, each kept by
+    /// whoever still reads packets in it ([`CaptureReader::block`]) and
+    /// its buffer reused once they let go: what a thread reading ahead
+    /// gives, without the thread. Call it before the first packet (later,
+    /// or on a stream already read ahead, it does nothing).
+    pub fn read_in_blocks(&mut self) {
+        self.read_blocks_with(ReadAhead::here);
+    }
+
+    fn read_blocks_with(&mut self, make: fn(Vec<u8>, crate::source::DynRead) -> ReadAhead) {
         if self.whole.is_some() || self.number > 0 || self.consume > 0 {
             return;
         }
@@ -80,7 +96,7 @@ impl CaptureReader<crate::source::DynRead> {
                 // What the buffer holds was read from the stream already:
                 // it is the first block.
                 let head = b.buffer().to_vec();
-                self.r = Buffered::Ahead(ReadAhead::start(head, b.into_inner()));
+                self.r = Buffered::Ahead(make(head, b.into_inner()));
             }
             other @ Buffered::Ahead(_) => self.r = other,
         }
@@ -102,8 +118,9 @@ type Sent = io::Result<Vec<u8>>;
 
 /// A block read from the stream, shared with whoever still reads packets
 /// in it where they lie (the meter's workers, [`CaptureReader::block`]);
-/// when the last lets go, its buffer goes back to the reading thread for
-/// reuse (a buffer made afresh is given fresh pages, zeroed by the kernel).
+/// when the last lets go, its buffer goes back to whoever reads the
+/// stream (the thread, or the reader itself) for reuse (a buffer made
+/// afresh is given fresh pages, zeroed by the kernel).
 pub struct Block {
     bytes: Vec<u8>,
     back: Option<SyncSender<Vec<u8>>>,
@@ -121,27 +138,27 @@ impl Block {
 
 impl Drop for Block {
     fn drop(&mut self) {
-        if let Some(back) = &self.back {
-            // The thread makes another if this one is not taken back.
+        if let (Some(back), true) = (&self.back, self.bytes.capacity() > 0) {
+            // Another is made if this one is not taken back.
             let _ = back.try_send(std::mem::take(&mut self.bytes));
         }
     }
 }
 
-/// A stream as blocks a thread reads ahead, with [`BufRead`]'s buffer
-/// semantics (`fill_buf` gives the rest of the current block, and the next
-/// block once it is consumed). After an error or the end the thread is
-/// gone and the stream ends. When no thread can be started, the blocks are
-/// read here, in turn.
+/// A stream as blocks, read ahead by a thread or here in turn, with
+/// [`BufRead`]'s buffer semantics (`fill_buf` gives the rest of the
+/// current block, and the next block once it is consumed). After an error
+/// or the end the thread is gone and the stream ends. When no thread can
+/// be started, the blocks are read here.
 pub(crate) struct ReadAhead {
     cur: Arc<Block>,
     at: usize,
     /// Blocks from the thread (`None` once it ended).
     from: Option<Receiver<Sent>>,
-    /// Spent blocks back to the thread, for reuse.
+    /// Spent blocks back to the thread, or here, for reuse.
     back: Option<SyncSender<Vec<u8>>>,
-    /// The stream itself, when read here.
-    here: Option<DynRead>,
+    /// The stream itself, when read here, and the spent blocks back.
+    here: Option<(DynRead, Receiver<Vec<u8>>)>,
 }
 
 impl ReadAhead {
@@ -159,24 +176,32 @@ impl ReadAhead {
                     read_blocks(r, &tx, &spent);
                 }
             });
-        let mut me = ReadAhead {
+        if spawned.is_err() {
+            return Self::here(head, r);
+        }
+        match give.send(r) {
+            Ok(()) => ReadAhead {
+                cur: Block::new(head, None),
+                at: 0,
+                from: Some(from),
+                back: Some(back),
+                here: None,
+            },
+            Err(std::sync::mpsc::SendError(r)) => Self::here(head, r),
+        }
+    }
+
+    /// Read `r` here, a block at a time as the packets come to its end,
+    /// after `head` (bytes already read from it).
+    pub(crate) fn here(head: Vec<u8>, r: DynRead) -> Self {
+        let (back, spent) = sync_channel::<Vec<u8>>(KEPT);
+        ReadAhead {
             cur: Block::new(head, None),
             at: 0,
             from: None,
-            back: None,
-            here: None,
-        };
-        match spawned {
-            Ok(_) => match give.send(r) {
-                Ok(()) => {
-                    me.from = Some(from);
-                    me.back = Some(back);
-                }
-                Err(std::sync::mpsc::SendError(r)) => me.here = Some(r),
-            },
-            Err(_) => me.here = Some(r),
+            back: Some(back),
+            here: Some((r, spent)),
         }
-        me
     }
 
     /// The bytes of the current block not yet consumed.
@@ -192,10 +217,13 @@ impl ReadAhead {
 
     /// The next block (empty at the end).
     fn next_block(&mut self) -> io::Result<()> {
-        let next = if let Some(r) = &mut self.here {
-            // The spent block's buffer, unless another still reads it.
+        let next = if let Some((r, spent)) = &mut self.here {
+            // The spent block's buffer, unless another still reads it;
+            // then one that came back, or a new one.
             let mut b = Arc::get_mut(&mut self.cur)
                 .map(|c| std::mem::take(&mut c.bytes))
+                .filter(|b| b.capacity() > 0)
+                .or_else(|| spent.try_recv().ok())
                 .unwrap_or_default();
             b.resize(BLOCK, 0);
             let k = loop {
@@ -209,7 +237,7 @@ impl ReadAhead {
                 }
             };
             b.truncate(k);
-            Block::new(b, None)
+            Block::new(b, self.back.clone())
         } else {
             let Some(from) = &self.from else {
                 self.empty();

@@ -218,19 +218,105 @@ fn records_read_in_the_stream_buffer_are_the_copied_ones() {
         assert!(matches!(r.r, Buffered::Ahead(_)));
         all_packets(r)
     };
+    // Read in blocks here, in turn, from the same uneven pieces.
+    let here = |bytes: Vec<u8>| {
+        let pieces = Pieces {
+            bytes,
+            at: 0,
+            n: 0,
+            fail_at: None,
+            dropped: None,
+        };
+        let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
+        r.read_in_blocks();
+        r.read_in_buffer();
+        assert!(matches!(r.r, Buffered::Ahead(_)));
+        all_packets(r)
+    };
     let inputs = straddling_and_fixtures(40_000, false, true);
     let (mut read, mut in_buffer) = (0usize, 0usize);
     for bytes in inputs {
         let copied = stream(bytes.clone(), false);
         let read_ahead = ahead(bytes.clone());
+        let read_here = here(bytes.clone());
         let in_place = stream(bytes, true);
         assert_eq!(copied.2, 0);
+        assert_eq!((&read_here.0, read_here.1), (&copied.0, copied.1));
         read += copied.0.len();
         in_buffer += in_place.2;
         assert_eq!((&read_ahead.0, read_ahead.1), (&copied.0, copied.1));
         assert_eq!((in_place.0, in_place.1), (copied.0, copied.1));
     }
     assert!(read > 80_000 && in_buffer > 80_000, "{read} {in_buffer}");
+}
+
+/// A stream read in blocks on the reader's own thread: a block kept by
+/// whoever read a packet in it keeps that packet's bytes while the reader
+/// reads on, block after block (reusing the buffers of those let go), and
+/// a reader whose stream fails part-way gives every whole packet before,
+/// then the error.
+#[test]
+fn blocks_read_here_keep_their_packets_while_held() {
+    use crate::source::DynRead;
+    let frames: Vec<Vec<u8>> = (0..30_000u32)
+        .map(|i| vec![(i % 251) as u8; (i as usize * 7919) % 1400 + 60])
+        .collect();
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let cap = pcap(false, true, &refs);
+    assert!(cap.len() > 15 << 20, "many blocks of 256 KiB");
+    for fail_at in [None, Some(cap.len() / 2)] {
+        let pieces = Pieces {
+            bytes: cap.clone(),
+            at: 0,
+            n: 0,
+            fail_at,
+            dropped: None,
+        };
+        let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
+        r.read_in_blocks();
+        r.read_in_buffer();
+        let mut held = Vec::new();
+        let mut got = 0usize;
+        let end = loop {
+            let Some(p) = r.next_packet().transpose() else {
+                break None;
+            };
+            let p = match p {
+                Ok(p) => p,
+                Err(e) => break Some(e),
+            };
+            assert_eq!(p.data, &frames[got][..]);
+            let (at, len) = (p.data.as_ptr() as usize, p.data.len());
+            got += 1;
+            if got % 37 != 0 {
+                continue;
+            }
+            // A record across two blocks is copied out: no block has it.
+            if let Some(b) = r.block() {
+                let start = at - b.bytes().as_ptr() as usize;
+                held.push((std::sync::Arc::clone(b), start..start + len, got - 1));
+            }
+        };
+        assert!(held.len() > got / 40, "{} of {got} held", held.len());
+        for (b, range, i) in &held {
+            assert_eq!(&b.bytes()[range.clone()], &frames[*i][..], "packet {i}");
+        }
+        match fail_at {
+            None => assert!(end.is_none() && got == frames.len()),
+            Some(f) => {
+                assert!(end.unwrap().to_string().contains("the stream broke"));
+                // Every record ending by the failure (24-byte header, a
+                // 16-byte header a record).
+                let mut whole = 0;
+                let mut at = 24;
+                while at + 16 + frames[whole].len() <= f {
+                    at += 16 + frames[whole].len();
+                    whole += 1;
+                }
+                assert_eq!(got, whole);
+            }
+        }
+    }
 }
 
 /// A stream that gives its bytes in uneven pieces (1 to 70,001 bytes, as

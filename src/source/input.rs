@@ -151,13 +151,15 @@ impl Opened {
     /// workers, which walk it in turns): as [`Opened::path`] (a plain
     /// regular file mapped), except that a classic pcap whose whole records
     /// in its first [`DENSITY_PROBE`] octets average `dense` octets or more
-    /// (record header included) is opened as [`Opened::path_streamed`]
-    /// instead, and a stream is read ahead. Mapped, every page is faulted
-    /// in, and records far apart read in place cost more than records
-    /// close together; streamed, a thread copies blocks ahead (CPU taken
-    /// from the readers on a small machine, but the copies stream):
-    /// `BENCHMARKS.md` ("Two workers read a capture of large records
-    /// ahead") has where the two cross.
+    /// (record header included) is opened as a stream with no thread
+    /// reading it ahead (its reader reads it in blocks, in turn:
+    /// [`CaptureReader::read_in_blocks`]), and a compressed file or a pipe
+    /// is read ahead ([`Opened::ahead`]). Mapped, every page is faulted in,
+    /// and records far apart read in place cost more than records close
+    /// together; read in blocks, each block is copied out of the page
+    /// cache, which streams: `BENCHMARKS.md` ("Two workers read a capture
+    /// of large records ahead", and the walk reading blocks itself) has
+    /// where the two cross.
     pub fn path_by_density(path: &Path, dense: u64) -> io::Result<Self> {
         let opened = Self::path(path)?;
         let Body::Whole(whole) = &opened.body else {
@@ -165,7 +167,11 @@ impl Opened {
             return Ok(opened.ahead());
         };
         if mean_record(whole.as_ref()).is_some_and(|mean| mean >= dense) {
-            return Ok(Self::path_streamed(path)?.0);
+            let (streamed, _) = Self::path_streamed(path)?;
+            return Ok(Opened {
+                read_ahead: false,
+                ..streamed
+            });
         }
         Ok(opened)
     }

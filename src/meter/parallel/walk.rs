@@ -10,11 +10,12 @@
 //!
 //! A plain file of records close together is mapped once for all: its
 //! pages go back to the kernel once the walk and every worker are past
-//! them ([`SharedCapture::past`]). One of records far apart is read ahead
-//! in blocks ([`Block`]) by a thread, and a compressed one decompressed
-//! once by it (which of the two: [`super::Workers::read_file`]); the lists
-//! hold the blocks their frames lie in, and a block goes back to that
-//! thread when the last list holding it has been metered.
+//! them ([`SharedCapture::past`]). One of records far apart is read in
+//! blocks ([`Block`]) by the walk itself, whichever worker walks (a thread
+//! reading ahead beside the workers took CPU from them), and a compressed
+//! one decompressed once by a thread ahead (which: [`super::Workers::read_file`]);
+//! the lists hold the blocks their frames lie in, and a block's buffer
+//! is read into again once the last list holding it has been metered.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -53,10 +54,9 @@ fn within(addr: usize, len: usize, s: &[u8]) -> Option<usize> {
 #[derive(Default)]
 pub(crate) struct Walked {
     /// Each frame with where its bytes are: in the mapping of a capture
-    /// in memory, in a block read ahead from a stream (kept here until
-    /// the list is metered), or copied into `bytes` (a record the reader
-    /// did not read in place: one across two blocks, or any when no
-    /// thread reads ahead).
+    /// in memory, in a block read from a stream (kept here until the list
+    /// is metered), or copied into `bytes` (a record the reader did not
+    /// read in place: one across two blocks).
     frames: Vec<Frame>,
     blocks: Vec<Arc<Block>>,
     bytes: Vec<u8>,
@@ -162,7 +162,7 @@ struct State {
 pub(crate) struct SharedWalk {
     /// The capture, when it is in memory (a pcapng file is mapped: its
     /// blocks are read in place only from memory); else it is a stream,
-    /// read ahead in blocks that the lists keep.
+    /// read in blocks that the lists keep.
     capture: Option<Arc<SharedCapture>>,
     state: Mutex<State>,
     /// A round walked, the walk free again, or over.
@@ -171,8 +171,9 @@ pub(crate) struct SharedWalk {
 }
 
 impl SharedWalk {
-    /// The capture `opened` (a mapped file, or a stream: one read ahead,
-    /// [`Opened::ahead`], has its frames read where they lie), for
+    /// The capture `opened` (a mapped file, or a stream, read in blocks
+    /// by a thread ahead, [`Opened::ahead`], or else by the walk itself:
+    /// its frames are read where they lie), for
     /// `workers` workers; an error if it is not a capture (its header is
     /// read here).
     pub(crate) fn new(opened: Opened, workers: usize) -> Result<Self> {
@@ -197,8 +198,10 @@ impl SharedWalk {
             }
             other => {
                 let mut reader = other.into_capture()?;
-                // Records are read where they lie in the blocks read
-                // ahead, which the lists keep.
+                // Records are read where they lie in the blocks (read
+                // ahead by a thread, or here by the walk), which the lists
+                // keep.
+                reader.read_in_blocks();
                 reader.read_in_buffer();
                 (None, reader)
             }
