@@ -165,6 +165,7 @@ def _repeated(capture: Path, times: int, out: Path, snaplen: int = 1 << 30) -> P
 
 LEFT_PART_WAY = """
 import sys
+import time
 from pathlib import Path
 import ferrofix as ff
 
@@ -175,32 +176,41 @@ m = ff.Meter(sys.argv[1], workers=2, batch_size=10)
 first = m._s.next_batch()
 print(first is not None, len(list(tasks.iterdir())) - before, m.bytes_read)
 del m, first
+# A thread busy with a block (decompressing it) ends once it is done.
+until = time.monotonic() + 10
+while len(list(tasks.iterdir())) > before and time.monotonic() < until:
+    time.sleep(0.01)
 print(len(list(tasks.iterdir())) - before)
 """
 
 
 @pytest.mark.parametrize(
-    ("snaplen", "threads"),
-    # Whole packets (459 octets a record on average) are read ahead by a
-    # thread beside the workers; cut to 96 octets, the file is mapped and
-    # the workers are the only threads (docs/meter.md).
-    [(1 << 30, 3), (96, 2)],
+    ("snaplen", "gzipped", "threads"),
+    # Whole packets (459 octets a record on average) are read in blocks by
+    # the workers' walk; cut to 96 octets, the file is mapped: either way
+    # the workers are the only threads. Gzipped, a thread decompresses it
+    # ahead of them (docs/meter.md).
+    [(1 << 30, False, 2), (96, False, 2), (1 << 30, True, 3)],
 )
 def test_a_meter_left_part_way_stops_its_workers(
-    tmp_path: Path, snaplen: int, threads: int
+    tmp_path: Path, snaplen: int, gzipped: bool, threads: int
 ) -> None:
     """A consumer that takes one batch and drops the meter while the
     workers read the file ahead (waiting for room to answer): they stop
-    with it, and so does a thread reading the file ahead for them: no
+    with it, and so does a thread decompressing the file for them: no
     thread left and no hang (run in a child process, so that a hang fails
     the test instead of stopping the suite)."""
     if not Path("/proc/self/task").is_dir():
         pytest.skip("counts the process's threads in /proc (Linux)")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if threads == 3 and (cpus or 1) < 2:
-        pytest.skip("a file is read ahead by a thread only on more than one CPU")
+        pytest.skip("a file is decompressed ahead by a thread only on more than one CPU")
     # 400 x 500 frames: more than the rounds the workers may run ahead.
     big = _repeated(DATA / "nfstream__iphone.pcap", 400, tmp_path / "big.pcap", snaplen)
+    if gzipped:
+        gz = tmp_path / "big.pcap.gz"
+        gz.write_bytes(gzip.compress(big.read_bytes(), compresslevel=1))
+        big = gz
     r = subprocess.run(
         [sys.executable, "-c", LEFT_PART_WAY, str(big), str(DATA / "nfstream__iphone.pcap")],
         capture_output=True,
@@ -210,7 +220,7 @@ def test_a_meter_left_part_way_stops_its_workers(
     )
     first, after = r.stdout.splitlines()
     got, alive, read = first.split()
-    # The two workers (and the thread reading ahead) were alive, part of
+    # The two workers (and the thread decompressing) were alive, part of
     # the way in...
     assert got == "True" and int(alive) == threads and int(read) < big.stat().st_size
     # ...and stopped with the meter.
