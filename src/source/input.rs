@@ -154,7 +154,7 @@ impl Opened {
     /// (record header included) is opened as a stream with no thread
     /// reading it ahead (its reader reads it in blocks, in turn:
     /// [`CaptureReader::read_in_blocks`]), and a compressed file or a pipe
-    /// is read ahead ([`Opened::ahead`]). Mapped, every page is faulted in,
+    /// is read ahead ([`Opened::read_ahead`]). Mapped, every page is faulted in,
     /// and records far apart read in place cost more than records close
     /// together; read in blocks, each block is copied out of the page
     /// cache, which streams: `BENCHMARKS.md` ("Two workers read a capture
