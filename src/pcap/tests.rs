@@ -202,9 +202,10 @@ fn records_read_in_the_stream_buffer_are_the_copied_ones() {
         }
         all_packets(r)
     };
-    // Read ahead on a thread, from a stream whose reads give uneven
-    // pieces (as a pipe's do), so that blocks end anywhere in a record.
-    let ahead = |bytes: Vec<u8>| {
+    // In blocks, read ahead on a thread or here in turn, from a stream
+    // whose reads give uneven pieces (as a pipe's do), so that blocks end
+    // anywhere in a record.
+    let blocks = |bytes: Vec<u8>, thread: bool| {
         let pieces = Pieces {
             bytes,
             at: 0,
@@ -213,22 +214,11 @@ fn records_read_in_the_stream_buffer_are_the_copied_ones() {
             dropped: None,
         };
         let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
-        r.read_ahead();
-        r.read_in_buffer();
-        assert!(matches!(r.r, Buffered::Ahead(_)));
-        all_packets(r)
-    };
-    // Read in blocks here, in turn, from the same uneven pieces.
-    let here = |bytes: Vec<u8>| {
-        let pieces = Pieces {
-            bytes,
-            at: 0,
-            n: 0,
-            fail_at: None,
-            dropped: None,
-        };
-        let mut r = CaptureReader::new(Box::new(pieces) as DynRead).unwrap();
-        r.read_in_blocks();
+        if thread {
+            r.read_ahead();
+        } else {
+            r.read_in_blocks();
+        }
         r.read_in_buffer();
         assert!(matches!(r.r, Buffered::Ahead(_)));
         all_packets(r)
@@ -237,8 +227,8 @@ fn records_read_in_the_stream_buffer_are_the_copied_ones() {
     let (mut read, mut in_buffer) = (0usize, 0usize);
     for bytes in inputs {
         let copied = stream(bytes.clone(), false);
-        let read_ahead = ahead(bytes.clone());
-        let read_here = here(bytes.clone());
+        let read_ahead = blocks(bytes.clone(), true);
+        let read_here = blocks(bytes.clone(), false);
         let in_place = stream(bytes, true);
         assert_eq!(copied.2, 0);
         assert_eq!((&read_here.0, read_here.1), (&copied.0, copied.1));
