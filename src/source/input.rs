@@ -154,9 +154,9 @@ impl Opened {
     /// (record header included) is opened as a stream with no thread
     /// reading it ahead (its reader reads it in blocks, in turn:
     /// [`CaptureReader::read_in_blocks`]), and a compressed file or a pipe
-    /// is read ahead ([`Opened::read_ahead`]). Mapped, every page is faulted in,
-    /// and records far apart read in place cost more than records close
-    /// together; read in blocks, each block is copied out of the page
+    /// is read ahead ([`Opened::read_ahead`]). Mapped, every page is
+    /// faulted in, and records far apart read in place cost more than
+    /// records close together; read in blocks, each block is copied out of the page
     /// cache, which streams: `BENCHMARKS.md` ("Two workers read a capture
     /// of large records ahead", and the walk reading blocks itself) has
     /// where the two cross.
@@ -167,11 +167,9 @@ impl Opened {
             return Ok(opened.ahead());
         };
         if mean_record(whole.as_ref()).is_some_and(|mean| mean >= dense) {
-            let (streamed, _) = Self::path_streamed(path)?;
-            return Ok(Opened {
-                read_ahead: false,
-                ..streamed
-            });
+            // A plain classic pcap (`mean_record` knows no other): read
+            // from the file, no thread ahead.
+            return Self::reader(Box::new(File::open(path)?));
         }
         Ok(opened)
     }
