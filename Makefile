@@ -7,7 +7,7 @@
 #   make docs   README, docs/*.md, the notebooks executed with their figures and the API reference
 #               (pdoc) as HTML in build/docs (scripts/make_docs.py)
 #   make fuzz   cargo-fuzz campaigns, FUZZ_SECONDS each: message decoding, decode-encode-decode, the meter,
-#               and one per generated input kind (ferrofix-testgen)
+#               its workers against one table, and one per generated input kind (ferrofix-testgen)
 
 SHELL := /bin/bash
 PY ?= python3
@@ -20,7 +20,7 @@ DEMO_CAPTURE := tests/data/pcap/nfstream__1kxun.pcap
 FUZZ_SECONDS ?= 300
 # Targets whose input is a generator's choices (testgen/), and all targets.
 FUZZ_GENERATED := ipfix_lists netflow pcap pcapng compressed
-FUZZ_TARGETS := decode_message encode_roundtrip meter $(FUZZ_GENERATED)
+FUZZ_TARGETS := decode_message encode_roundtrip meter meter_workers $(FUZZ_GENERATED)
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 PY_SRC := $(shell find python -type f) pyproject.toml
 
@@ -136,6 +136,7 @@ fuzz:
 	mkdir -p fuzz/corpus/decode_message && cp -n tests/data/ipfix/* tests/data/netflow/* tests/data/pcap/* fuzz/corpus/decode_message/
 	mkdir -p fuzz/corpus/encode_roundtrip
 	mkdir -p fuzz/corpus/meter && cp -n tests/data/pcap/* fuzz/corpus/meter/
+	mkdir -p fuzz/corpus/meter_workers && cp -n tests/data/pcap/* fuzz/corpus/meter_workers/
 	$(PY) scripts/fuzz_seeds.py fuzz/corpus $(FUZZ_GENERATED)
 	for t in $(FUZZ_TARGETS); do \
 	  if [ -d tests/data/fuzz-regressions/$$t ]; then cp -n tests/data/fuzz-regressions/$$t/* fuzz/corpus/$$t/; fi; \

@@ -100,3 +100,165 @@ pub fn meter_bytes(data: &[u8]) -> u64 {
     }
     total + check(&mut m)
 }
+
+/// A record's template as its fields' (PEN, id), and its bytes with the
+/// flowId zeroed.
+type Record = (Vec<(u32, u16)>, Vec<u8>);
+
+/// What a run of the meter gave: its records (flowIds zeroed, sorted),
+/// its counters that one table and several workers share, and whether the
+/// capture failed part-way (at which octet, by the error's text).
+#[derive(Debug, PartialEq, Eq)]
+struct Run {
+    records: Vec<Record>,
+    flows: u64,
+    by_reason: [u64; 6],
+    out_of_order: u64,
+    dissect: ferrofix::packet::DissectStats,
+    metered: u64,
+    failed: Option<String>,
+}
+
+/// The meter's records so far into `out`, flowId (IE 148) zeroed.
+fn drain_zeroed(m: &mut Meter, out: &mut Vec<Record>) {
+    m.drain(|t, bytes, n| {
+        let len = t.fixed_record_len.expect("fixed-length records");
+        assert_eq!(bytes.len(), n * len);
+        let at = t
+            .fields
+            .iter()
+            .position(|f| f.ie.pen == 0 && f.ie.id == 148)
+            .map(|i| t.fixed_offsets[i] as usize);
+        // Templates made as needed are numbered in the order met, which
+        // workers change: records are compared by their fields.
+        let fields: Vec<(u32, u16)> = t.fields.iter().map(|f| (f.ie.pen, f.ie.id)).collect();
+        for r in bytes.chunks_exact(len) {
+            let mut r = r.to_vec();
+            if let Some(at) = at {
+                r[at..at + 8].fill(0);
+            }
+            out.push((fields.clone(), r));
+        }
+        Ok(())
+    })
+    .expect("drain");
+}
+
+fn run_of(mut m: Meter, failed: Option<String>) -> Run {
+    m.finish().expect("finish");
+    let mut records = Vec::new();
+    drain_zeroed(&mut m, &mut records);
+    records.sort();
+    let s = m.stats();
+    assert_eq!(s.records, records.len() as u64);
+    assert_eq!(m.open_flows(), 0);
+    Run {
+        records,
+        flows: s.table.flows,
+        by_reason: s.table.by_reason,
+        out_of_order: s.table.out_of_order,
+        dissect: s.dissect,
+        metered: s.metered,
+        failed,
+    }
+}
+
+/// Short timeouts, so that small captures end records every way.
+fn short_table() -> TableOptions {
+    TableOptions {
+        idle_ns: 1_000_000_000,
+        active_ns: 5_000_000_000,
+        ..TableOptions::default()
+    }
+}
+
+fn meter_with(workers: usize) -> Meter {
+    Meter::new(
+        MeterOptions {
+            table: short_table(),
+            decapsulate: false,
+            workers,
+        },
+        &InfoModel::new(),
+    )
+    .expect("the meter's templates")
+}
+
+/// One table metering a copy of `data` in memory, frame by frame; `None`
+/// if it is no capture (its header refused).
+fn one_table(data: &[u8]) -> Option<Run> {
+    let mut r = CaptureReader::new(std::io::Cursor::new(data.to_vec())).ok()?;
+    let mut m = meter_with(1);
+    let mut n = 0u32;
+    let failed = loop {
+        match r.next_packet() {
+            Ok(Some(p)) => m.packet(&p).expect("packet"),
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
+        }
+        n += 1;
+        assert!(n <= 1 << 20);
+    };
+    Some(run_of(m, failed))
+}
+
+/// `workers` workers reading the file at `path` themselves; `None` if
+/// it is no capture.
+fn workers_reading(path: &std::path::Path, workers: usize) -> Option<Run> {
+    let mut m = meter_with(workers);
+    if m.read_file(path).is_err() {
+        return None;
+    }
+    let mut rounds = 0u32;
+    let failed = loop {
+        match m.read_round().expect("a round") {
+            None => {}
+            Some(ferrofix::meter::ReadEnd::End) => break None,
+            Some(ferrofix::meter::ReadEnd::Failed(e)) => break Some(e.to_string()),
+        }
+        rounds += 1;
+        assert!(rounds <= 1 << 20);
+    };
+    Some(run_of(m, failed))
+}
+
+/// A file of its own for each call, under the system's temporary folder.
+fn scratch(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("ferrofix-workers-agree-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    let path = dir.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)));
+    std::fs::write(&path, bytes).expect("scratch file");
+    path
+}
+
+/// The capture `data` metered by one table and by 2 and 3 workers reading
+/// it from a file themselves, plain (mapped, or read in blocks when its
+/// records are far apart) and gzipped (decompressed in blocks by a
+/// thread): the same records (flowIds aside, in any order), counters and
+/// end (a capture failing part-way fails the same way with each, its
+/// flows up to there kept), as `ferrofix::meter::parallel` documents.
+/// Returns the number of records and whether the capture failed part-way
+/// (none, and false, when `data` is no capture).
+pub fn workers_agree(data: &[u8]) -> (u64, bool) {
+    let Some(one) = one_table(data) else {
+        return (0, false);
+    };
+    let gzipped = {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(data).expect("gzip");
+        z.finish().expect("gzip")
+    };
+    for (name, bytes) in [("plain.pcap", data), ("gzipped.pcap", &gzipped[..])] {
+        let path = scratch(name, bytes);
+        for workers in [2, 3] {
+            let many = workers_reading(&path, workers)
+                .unwrap_or_else(|| panic!("{name}: {workers} workers refused a capture"));
+            assert_eq!(many, one, "{name}: {workers} workers against one table");
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    (one.records.len() as u64, one.failed.is_some())
+}
