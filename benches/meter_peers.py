@@ -215,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(cmd, str):
                 print(f"| {name} | | | | | {cmd} |")
                 continue
+            # Into the page cache again before each row, untimed: a host may
+            # page out file pages it sees as idle while the peers before run
+            # (this VM's DAMON does, even of a file read every few seconds:
+            # BENCHMARKS.md), and a row reading part of the file from disk
+            # would not measure what the others do.
+            run(["cat", str(capture)])
             wall, rss_kib, code = run(cmd)
             note = "" if code == 0 else f"exit status {code}"
             rate, mbps, rss = f"{packets / wall:,.0f}", f"{size_mb / wall:,.0f}", rss_kib / 1024
