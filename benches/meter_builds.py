@@ -119,6 +119,12 @@ def main() -> None:
     # Two copies at once: the slower one's wall time, and each one's CPU.
     pair_wall: list[float] = []
     pair_cpu: list[float] = []
+    # One untimed run of each build first: the host pages out the files
+    # of an interpreter and extension idle for a minute as well (a
+    # sitting's first run took 0.50-0.75 s against 0.41 s after).
+    warm(a.capture)
+    for d in a.dirs:
+        run(d, a.capture, 1, extra)
     print(time.strftime("start %H:%M:%S UTC", time.gmtime()))
     for _ in range(a.rounds):
         # The capture into the page cache before each round, untimed: this
