@@ -33,6 +33,21 @@ impl Rng {
     }
 }
 
+/// `data` with `changes` octets set at random, cut short at random when
+/// `cut` (never under a pcap header's 24 octets).
+fn mutated(data: &[u8], rng: &mut Rng, changes: usize, cut: bool) -> Vec<u8> {
+    let mut d = data.to_vec();
+    for _ in 0..changes {
+        let at = (rng.next() as usize) % d.len();
+        d[at] = rng.next() as u8;
+    }
+    if cut {
+        let at = (rng.next() as usize) % d.len();
+        d.truncate(at.max(24));
+    }
+    d
+}
+
 #[test]
 fn every_fixture_capture_meters_with_counters_that_add_up() {
     let all = captures();
@@ -49,16 +64,7 @@ fn mutated_and_cut_captures_never_panic() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for (_, data) in captures().iter().filter(|(_, d)| d.len() < 200_000) {
         for k in 0..40 {
-            let mut d = data.clone();
-            for _ in 0..=(k % 8) {
-                let at = (rng.next() as usize) % d.len();
-                d[at] = rng.next() as u8;
-            }
-            if k % 5 == 0 {
-                let cut = (rng.next() as usize) % d.len();
-                d.truncate(cut.max(24));
-            }
-            meter_run::meter_bytes(&d);
+            meter_run::meter_bytes(&mutated(data, &mut rng, k % 8 + 1, k % 5 == 0));
         }
     }
 }
@@ -94,15 +100,7 @@ fn workers_reading_a_file_agree_with_one_table_on_mutated_captures() {
             continue;
         }
         for k in 0..4 {
-            let mut d = data.clone();
-            for _ in 0..=(k % 4) {
-                let at = (rng.next() as usize) % d.len();
-                d[at] = rng.next() as u8;
-            }
-            if k % 2 == 0 {
-                let cut = (rng.next() as usize) % d.len();
-                d.truncate(cut.max(24));
-            }
+            let d = mutated(&data, &mut rng, k + 1, k % 2 == 0);
             failed += u32::from(meter_run::workers_agree(&d).1);
         }
     }
