@@ -222,13 +222,16 @@ fn workers_reading(path: &std::path::Path, workers: usize) -> Option<Run> {
     Some(run_of(m, failed))
 }
 
-/// A file of its own for each call, under the system's temporary folder.
+/// A file of its own for each call in the system's temporary folder (the
+/// caller removes it).
 fn scratch(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!("ferrofix-workers-agree-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch folder");
-    let path = dir.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)));
+    let path = std::env::temp_dir().join(format!(
+        "ferrofix-workers-agree-{}-{}-{name}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::write(&path, bytes).expect("scratch file");
     path
 }
