@@ -156,10 +156,10 @@ impl Opened {
     /// [`CaptureReader::read_in_blocks`]), and a compressed file or a pipe
     /// is read ahead ([`Opened::read_ahead`]). Mapped, every page is
     /// faulted in, and records far apart read in place cost more than
-    /// records close together; read in blocks, each block is copied out of the page
-    /// cache, which streams: `BENCHMARKS.md` ("Two workers read a capture
-    /// of large records ahead", and the walk reading blocks itself) has
-    /// where the two cross.
+    /// records close together; read in blocks, each block is copied out
+    /// of the page cache, which streams: `BENCHMARKS.md` ("Two workers
+    /// read a capture of large records ahead", and the walk reading blocks
+    /// itself) has where the two cross.
     pub fn path_by_density(path: &Path, dense: u64) -> io::Result<Self> {
         let opened = Self::path(path)?;
         let Body::Whole(whole) = &opened.body else {

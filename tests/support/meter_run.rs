@@ -14,22 +14,29 @@ use ferrofix::pcap::{CaptureReader, Packet};
 
 const LINKTYPES: [u16; 14] = [0, 1, 9, 12, 14, 50, 51, 101, 104, 108, 113, 228, 229, 276];
 
+/// Short timeouts, so that small captures end records every way.
+fn short_table() -> TableOptions {
+    TableOptions {
+        idle_ns: 1_000_000_000,
+        active_ns: 5_000_000_000,
+        ..TableOptions::default()
+    }
+}
+
+fn meter_of(options: MeterOptions) -> Meter {
+    Meter::new(options, &InfoModel::new()).expect("the meter's templates")
+}
+
 fn meter(decapsulate: bool, biflow: bool, max_flows: usize) -> Meter {
-    Meter::new(
-        MeterOptions {
-            table: TableOptions {
-                idle_ns: 1_000_000_000,
-                active_ns: 5_000_000_000,
-                max_flows,
-                biflow,
-                tcp_metrics: true,
-            },
-            decapsulate,
-            ..MeterOptions::default()
+    meter_of(MeterOptions {
+        table: TableOptions {
+            max_flows,
+            biflow,
+            ..short_table()
         },
-        &InfoModel::new(),
-    )
-    .expect("the meter's templates")
+        decapsulate,
+        ..MeterOptions::default()
+    })
 }
 
 /// Check the counters after a run: records hold `packets` packets.
@@ -163,25 +170,12 @@ fn run_of(mut m: Meter, failed: Option<String>) -> Run {
     }
 }
 
-/// Short timeouts, so that small captures end records every way.
-fn short_table() -> TableOptions {
-    TableOptions {
-        idle_ns: 1_000_000_000,
-        active_ns: 5_000_000_000,
-        ..TableOptions::default()
-    }
-}
-
 fn meter_with(workers: usize) -> Meter {
-    Meter::new(
-        MeterOptions {
-            table: short_table(),
-            decapsulate: false,
-            workers,
-        },
-        &InfoModel::new(),
-    )
-    .expect("the meter's templates")
+    meter_of(MeterOptions {
+        table: short_table(),
+        decapsulate: false,
+        workers,
+    })
 }
 
 /// One table metering a copy of `data` in memory, frame by frame; `None`
