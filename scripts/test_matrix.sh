@@ -78,7 +78,9 @@ cpython_source() {
   if [ -z "$tarball" ]; then
     is_root && command -v apt-get >/dev/null ||
       die "no CPython source in $dir and not root with apt-get to fetch Debian's $SRC_PACKAGE"
-    if ! apt-cache showsrc "$SRC_PACKAGE" 2>/dev/null | grep -q "^Package: $SRC_PACKAGE\$"; then
+    # The package from that suite (another suite's deb-src, such as the list this
+    # script adds for sid, may carry the same package name in another version).
+    if ! apt-get source -qq --print-uris "$SRC_PACKAGE/$SRC_SUITE" >/dev/null 2>&1; then
       local list=/etc/apt/sources.list.d/ferrofix-$SRC_SUITE-src.list
       echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $SRC_SUITE main" >"$list"
       note "added $list ($(cat "$list"))" >&2
