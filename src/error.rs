@@ -87,8 +87,16 @@ impl OsFailure {
         }
     }
 
-    /// `e`, about `filename` if given.
+    /// `e`, about `filename` if given (a failure carried inside `e`, see
+    /// [`OsFailure::into_io`], keeps its own file name and errno).
     pub fn of(e: &std::io::Error, filename: Option<&Path>) -> Self {
+        if let Some(carried) = e.get_ref().and_then(|x| x.downcast_ref::<OsFailure>()) {
+            let mut f = carried.clone();
+            if f.filename.is_none() {
+                f.filename = filename.map(|p| p.display().to_string());
+            }
+            return f;
+        }
         let errno = e.raw_os_error();
         let text = e.to_string();
         // The system's words without Rust's " (os error N)".
@@ -105,6 +113,22 @@ impl OsFailure {
             filename: filename.map(|p| p.display().to_string()),
             message,
         }
+    }
+}
+
+impl OsFailure {
+    /// `e`, said to be about the file `path` (a writer's errors, which
+    /// the code turning them into Python's `OSError` sees without it).
+    pub fn at(e: &std::io::Error, path: &Path) -> Self {
+        let mut f = OsFailure::of(e, None);
+        f.filename = Some(path.display().to_string());
+        f
+    }
+
+    /// As an `io::Error` that carries it whole (its errno and file name
+    /// included) through code that passes `io::Error`s on.
+    pub fn into_io(self) -> std::io::Error {
+        std::io::Error::new(self.kind, self)
     }
 }
 

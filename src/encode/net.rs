@@ -34,6 +34,18 @@ impl NetOut {
             )
         };
         let (scheme, addr) = url.split_once("://").ok_or_else(bad)?;
+        // A host without a port (the last ':' not after a bracketed
+        // IPv6 address): said as such, not as the resolver's
+        // "invalid socket address".
+        let has_port = addr.rsplit_once(':').is_some_and(|(host, port)| {
+            !port.is_empty() && !port.contains(']') && !host.is_empty()
+        });
+        if !has_port {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("export to {url:?}: no port: give udp://HOST:PORT or tcp://HOST:PORT"),
+            ));
+        }
         let target = addr
             .to_socket_addrs()
             .map_err(|e| io::Error::new(e.kind(), format!("export to {url:?}: {e}")))?

@@ -11,16 +11,51 @@ use pyo3::types::PyBytes;
 
 use crate::error::OsFailure;
 
+/// A file written to, whose errors name it (`/dev/full`'s "No space
+/// left on device" is about the output, not the capture being read).
+pub(super) struct Named {
+    file: File,
+    path: PathBuf,
+}
+
+impl Write for Named {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file
+            .write(buf)
+            .map_err(|e| OsFailure::at(&e, &self.path).into_io())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file
+            .flush()
+            .map_err(|e| OsFailure::at(&e, &self.path).into_io())
+    }
+}
+
+/// A Python file object's failure: its errno kept when it is an
+/// `OSError` (a closed pipe stays `BrokenPipeError`), else what failed.
+fn py_failure(py: Python<'_>, e: &PyErr, what: &str) -> io::Error {
+    let v = e.value(py);
+    let errno = v
+        .is_instance_of::<pyo3::exceptions::PyOSError>()
+        .then(|| v.getattr("errno").ok()?.extract::<i32>().ok())
+        .flatten();
+    match errno {
+        Some(n) => io::Error::from_raw_os_error(n),
+        None => io::Error::other(format!("{what} of the file object failed: {e}")),
+    }
+}
+
 /// Where the messages go.
 pub(super) enum Out {
-    File(BufWriter<File>),
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+    File(BufWriter<Named>),
+    Gzip(flate2::write::GzEncoder<BufWriter<Named>>),
     /// zstd output as a series of frames of [`ZSTD_FRAME`] bytes of
     /// messages each (the pure-Rust encoder has no streaming mode, so a
     /// frame is compressed whole; readers take the frames one after
     /// another, RFC 8878 §3.1): memory stays bounded whatever is written.
     /// The bool says whether a frame was written.
-    Zstd(BufWriter<File>, Vec<u8>, bool),
+    Zstd(BufWriter<Named>, Vec<u8>, bool),
     Memory(Vec<u8>),
     Py(Py<PyAny>),
     /// A collector over UDP or TCP.
@@ -53,9 +88,7 @@ impl Write for Out {
             Out::Py(obj) => Python::attach(|py| {
                 obj.bind(py)
                     .call_method1("write", (PyBytes::new(py, buf),))
-                    .map_err(|e| {
-                        io::Error::other(format!("write() of the file object failed: {e}"))
-                    })?;
+                    .map_err(|e| py_failure(py, &e, "write()"))?;
                 Ok(buf.len())
             }),
         }
@@ -70,9 +103,8 @@ impl Write for Out {
             Out::Py(obj) => Python::attach(|py| {
                 let o = obj.bind(py);
                 if o.hasattr("flush").unwrap_or(false) {
-                    o.call_method0("flush").map_err(|e| {
-                        io::Error::other(format!("flush() of the file object failed: {e}"))
-                    })?;
+                    o.call_method0("flush")
+                        .map_err(|e| py_failure(py, &e, "flush()"))?;
                 }
                 Ok(())
             }),
@@ -102,7 +134,13 @@ impl Out {
         }
         let file = File::create(path)
             .map_err(|e| super::errors::os_error(&OsFailure::of(&e, Some(path)), None))?;
-        let f = BufWriter::with_capacity(1 << 15, file);
+        let f = BufWriter::with_capacity(
+            1 << 15,
+            Named {
+                file,
+                path: path.clone(),
+            },
+        );
         match kind {
             "gzip" => Ok(Out::Gzip(flate2::write::GzEncoder::new(
                 f,
