@@ -15,6 +15,7 @@ Every counter's definition is in ``docs/meter.md``.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Mapping, Sequence
 
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 
 def _captures(capture: Capture | Sequence[Capture]) -> list[Any]:
     """One capture, a list of them, or a glob pattern (sorted)."""
+    if isinstance(capture, io.TextIOBase):
+        raise TypeError(
+            "the capture's file object is open in text mode: open it in binary mode ('rb')"
+        )
     if isinstance(capture, list | tuple):
         out: list[Any] = []
         for c in capture:
@@ -103,8 +108,30 @@ class Meter(_BatchStream):
     ``on_bad_records``: what a corrupt or truncated capture does: "error"
     (the flows up to the bad byte are given, then a :class:`DecodeError`
     naming the capture and the byte offset), "warn" or "skip" (that
-    capture ends there, the others go on). Malformed packets never stop
+    capture ends there, the others go on; a file that is not a capture at
+    all, an empty one included, is passed over the same way and counted
+    in ``stats["failed_captures"]``). Malformed packets never stop
     metering: they are counted in :attr:`stats` by reason.
+
+    ``columns``: the IEs to keep, in this order (a list of names as the
+    columns are named, e.g. ``["sourceIPv4Address",
+    "reverseOctetDeltaCount"]``; default every IE of the meter's
+    templates). ``where``: a filter on the flow keys, applied as each
+    record is made (:mod:`ferrofix._filter`): a dict of any of
+    ``"start": (from, to)`` (the flow's start in ``[from, to)``; datetimes,
+    ISO text or seconds since 1970, None for no bound), ``"protocol"``,
+    ``"port"`` (source or destination) and ``"address"`` (an address or
+    prefix, source or destination), each one value or a list; every key
+    given must match. ``batch_size``: the most rows an Arrow batch holds.
+    ``addresses``: "string" (text, as categoricals in pandas) or "int"
+    (IPv4 as ``uint32``, IPv6 as 16-byte binary). ``specs``/``spec_files``:
+    more information elements as IESpecs (``name(pen/id)<type>[size]``),
+    or files of them. ``dtype_backend`` (:meth:`to_pandas`, :func:`meter`):
+    "pyarrow" (default), "numpy_nullable" or "numpy".
+
+    A Meter is read once: its batches, :meth:`to_pandas`, an Arrow
+    consumer or :meth:`write_ipfix` take its flows, and reading it again
+    after its end raises ``RuntimeError`` (make a new Meter).
     """
 
     _name = "Meter"
@@ -131,7 +158,23 @@ class Meter(_BatchStream):
         where: Mapping[str, Any] | None = None,
     ) -> None:
         self._policy = on_bad_records
+        if isinstance(columns, str | bytes):
+            raise TypeError(f"columns is a list of IE names, not one string: columns=[{columns!r}]")
+        _whole("max_flows", max_flows, 1)
+        _whole("workers", workers, 1, 256)
+        _whole("batch_size", batch_size, 1)
+        _whole("enterprise", enterprise, 0, 2**32 - 1)
+        for name, v in (("idle_timeout", idle_timeout), ("active_timeout", active_timeout)):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise TypeError(f"{name} is a number of seconds, not {v!r}")
+        biflow, decapsulate, tcp_metrics = (
+            _flag("biflow", biflow),
+            _flag("decapsulate", decapsulate),
+            _flag("tcp_metrics", tcp_metrics),
+        )
         sources = _captures(capture)
+        # The files read, so that write_ipfix does not write over one.
+        self._paths = [os.fspath(c) for c in sources if isinstance(c, str | os.PathLike)]
         self._s = _ferrofix._Meter(
             sources,
             idle_timeout=float(idle_timeout),
@@ -185,15 +228,26 @@ class Meter(_BatchStream):
         progress: Callable[[int], object] | None = None,
     ) -> bytes | None:
         """Meter into IPFIX (RFC 7011): to ``dest`` (a path, ``.gz``/``.zst``
-        compressed by extension or ``compression=``; a binary file object;
-        or None to get the bytes back), or to a collector with
-        ``export="udp://host:4739"`` (one message per datagram of at most
-        1400 octets, templates re-sent every 64 messages, RFC 7011 §8.4) or
-        ``"tcp://host:4739"``. ``progress(bytes_read)`` is called as the
-        captures are read."""
+        compressed by extension or ``compression=`` "gzip", "zstd" or
+        "none"; a binary file object; or None to get the bytes back), or to
+        a collector with ``export="udp://host:4739"`` (one message per
+        datagram of at most 1400 octets, templates re-sent every 64
+        messages, RFC 7011 §8.4) or ``"tcp://host:4739"``. ``mtu``: the
+        most octets a message holds (65535 for files and TCP by default).
+        ``progress(bytes_read)`` is called as the captures are read. A
+        ``dest`` that is one of the captures is refused (``ValueError``)
+        before anything is written."""
         if dest is not None and not isinstance(dest, str | os.PathLike) and export is None:
             if not hasattr(dest, "write"):
                 raise TypeError("dest must be a path or a binary file object")
+            if isinstance(dest, io.TextIOBase):
+                raise TypeError("dest is open in text mode: open it in binary mode ('wb')")
+        if isinstance(dest, str | os.PathLike):
+            from ._cli import refuse_overwriting_inputs
+
+            refuse_overwriting_inputs(os.fspath(dest), self._paths)
+        if mtu is not None:
+            _whole("mtu", mtu, 1, 65535)
         out = self._s.write_ipfix(
             dest, export=export, compression=compression, mtu=mtu, progress=progress
         )
@@ -221,7 +275,18 @@ def meter(
     where: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Meter packet captures into a pandas DataFrame, one row per flow
-    record (see :class:`Meter` for the options and the flow rules).
+    record: ``Meter(capture, ...).to_pandas(dtype_backend=...)``.
+
+    ``capture``: a path, bytes, a binary file object, a list of these or
+    a glob pattern (pcap or pcapng, gzip or zstd compressed). Biflows
+    (``biflow``) keyed by addresses, ports, protocol and VLAN, ended by
+    ``idle_timeout``/``active_timeout`` seconds, FIN/RST, the input's end
+    or ``max_flows``; TCP flows with the TCP-performance metrics
+    (``tcp_metrics``). ``columns``, ``where``, ``workers``,
+    ``on_bad_records``, ``addresses``, ``dtype_backend``, ``specs``,
+    ``spec_files``, ``enterprise``, ``decapsulate``, ``batch_size``: see
+    :class:`Meter`, which documents each; the columns are defined in
+    ``docs/meter.md`` and ``docs/tcp-metrics.md``.
 
     >>> flows = ff.meter("trace.pcap")                       # doctest: +SKIP
     >>> flows.groupby("destinationTransportPort").octetDeltaCount.sum()  # doctest: +SKIP
@@ -244,6 +309,22 @@ def meter(
         enterprise=enterprise,
         where=where,
     ).to_pandas(dtype_backend=dtype_backend)
+
+
+def _whole(name: str, v: object, low: int, high: int | None = None) -> None:
+    """A whole-number argument in range, or an error naming it."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{name} is a whole number, not {v!r}")
+    if v < low or (high is not None and v > high):
+        within = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be {within}, not {v}")
+
+
+def _flag(name: str, v: object) -> bool:
+    """A true/false argument (numpy's booleans too), or an error naming it."""
+    if v is True or v is False or (not isinstance(v, int | float) and v in (True, False)):
+        return bool(v)
+    raise TypeError(f"{name} is True or False, not {v!r}")
 
 
 def _filter_spec(where: Mapping[str, Any] | None) -> Any:

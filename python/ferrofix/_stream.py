@@ -73,15 +73,27 @@ class _BatchStream:
             for msg in self._s.take_warnings():
                 warnings.warn(msg, FerrofixWarning, stacklevel=3)
 
+    #: The stream was read to its end (reading it again raises).
+    _ended = False
+
+    def _not_ended(self) -> None:
+        if self._ended:
+            raise RuntimeError(
+                f"this {self._name} was already read to its end (it is read once: "
+                f"make a new {self._name} to read it again)"
+            )
+
     def batches(self) -> Iterator[Any]:
         """Iterate the batches as objects implementing ``__arrow_c_array__``
         (no pyarrow needed)."""
+        self._not_ended()
         while True:
             try:
                 b = self._s.next_batch()
             finally:
                 self._warn()
             if b is None:
+                self._ended = True
                 return
             yield b
 
@@ -91,6 +103,7 @@ class _BatchStream:
             yield pa.record_batch(b)
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        self._not_ended()
         return self._s.__arrow_c_stream__(requested_schema)
 
     def to_arrow(self) -> pa.Table:

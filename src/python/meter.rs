@@ -22,7 +22,7 @@ use super::stream::arrow_stream;
 use crate::columnar::ColumnarOptions;
 use crate::encode::{ExportOptions, Exporter, NetOut};
 use crate::meter::batches::MeterBatches;
-use crate::meter::export::export_ipfix;
+use crate::meter::export::{export_ipfix, failed_capture};
 use crate::meter::input::Captures;
 use crate::meter::table::TableOptions;
 use crate::meter::{Meter, MeterOptions, MeterStats};
@@ -202,6 +202,19 @@ impl PyMeter {
                     ),
                     None => None,
                 };
+                // A capture that is not one, or cut short in its header:
+                // under "warn"/"skip" passed over as one cut short later
+                // is (counted, and said under "warn"), else raised.
+                let mut early_warnings: Vec<String> = Vec::new();
+                let mut header_failed =
+                    |py: Python<'_>, meter: &mut Meter, e: crate::Error| -> PyResult<()> {
+                        let mut failed = None;
+                        failed_capture(meter, e, policy, &mut early_warnings, &mut failed);
+                        match failed {
+                            Some(e) => Err(errors::to_py(py, &e)),
+                            None => Ok(()),
+                        }
+                    };
                 let mut readers = Vec::with_capacity(sources.len());
                 let mut labels = Vec::with_capacity(sources.len());
                 // The inputs' size when every one is in memory (a progress
@@ -229,8 +242,10 @@ impl PyMeter {
                         };
                         if let Some(opened) = opened.filter(|o| o.capture) {
                             let size = file_len.filter(|_| opened.mapped());
-                            py.detach(|| opened.into_capture())
-                                .map_err(|e| errors::to_py(py, &e.in_input(&label)))?;
+                            if let Err(e) = py.detach(|| opened.into_capture()) {
+                                header_failed(py, &mut meter, e.in_input(&label))?;
+                                continue;
+                            }
                             if meter.read_file(path).map_err(|e| errors::to_py(py, &e))? {
                                 total = total.zip(size).map(|(t, n)| t.saturating_add(n));
                                 labels.push(label);
@@ -239,10 +254,14 @@ impl PyMeter {
                         }
                     }
                     let (opened, size) = src.opened_streamed(py, &label)?;
+                    let reader = match py.detach(|| opened.into_capture()) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            header_failed(py, &mut meter, e.in_input(&label))?;
+                            continue;
+                        }
+                    };
                     total = total.zip(size).map(|(t, n)| t.saturating_add(n));
-                    let reader = py
-                        .detach(|| opened.into_capture())
-                        .map_err(|e| errors::to_py(py, &e.in_input(&label)))?;
                     readers.push(reader);
                     labels.push(label);
                 }
@@ -257,7 +276,9 @@ impl PyMeter {
                     filter: filter.map(super::filter::record_filter).transpose()?,
                     ..ColumnarOptions::default()
                 };
-                let batches = MeterBatches::new(meter, Captures::new(readers), labels, cols, opts);
+                let mut batches =
+                    MeterBatches::new(meter, Captures::new(readers), labels, cols, opts);
+                batches.warnings = early_warnings;
                 Ok(PyMeter {
                     inner: Mutex::new(Some(batches)),
                     last_stats: Mutex::new(None),
@@ -372,7 +393,9 @@ impl PyMeter {
                 opts.mtu = m;
             }
             let mut exporter = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
-            let batches = self.take(py)?;
+            let mut batches = self.take(py)?;
+            // Captures passed over when they were opened, said first.
+            let early = std::mem::take(&mut batches.warnings);
             let (mut meter, mut captures, labels, policy) = batches.into_parts();
             let progress = progress.map(Bound::unbind);
             let result = py.detach(|| {
@@ -405,7 +428,7 @@ impl PyMeter {
             let run = result.map_err(|e| errors::to_py(py, &e))?;
             let warn = PyModule::import(py, "warnings")?;
             let category = PyModule::import(py, "ferrofix._errors")?.getattr("FerrofixWarning")?;
-            for w in run.warnings {
+            for w in early.into_iter().chain(run.warnings) {
                 warn.call_method1("warn", (w, &category))?;
             }
             let bytes = exporter

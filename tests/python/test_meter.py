@@ -473,3 +473,79 @@ def test_udp_export_resends_templates() -> None:
     assert with_templates[0] == 0 and len(with_templates) >= 3
     assert all(b - a <= 64 for a, b in itertools.pairwise(with_templates))
     assert len(ff.read_ipfix(b"".join(datagrams))) == len(ff.meter(src))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_that_is_no_capture_follows_on_bad_records(tmp_path: Path, workers: int) -> None:
+    """An empty file, a text file and one cut inside its file header are
+    passed over under "skip" and "warn" (counted; named in a warning under
+    "warn") like a capture cut short later, and raised under "error": the
+    flows are those of the good capture metered alone."""
+    good = DATA / "nfstream__iphone.pcap"
+    bad = {
+        "empty.pcap": b"",
+        "text.pcap": b"hello\n",
+        "cut.pcap": good.read_bytes()[:10],
+    }
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [good, *(tmp_path / n for n in bad)]
+    alone = ff.meter(good, workers=workers)
+    m = ff.Meter(paths, on_bad_records="skip", workers=workers)
+    got = m.to_pandas()
+    assert len(got) == len(alone) and m.stats["failed_captures"] == 3
+    assert got.octetDeltaCount.sum() == alone.octetDeltaCount.sum()
+    with pytest.warns(ff.FerrofixWarning) as seen:
+        m = ff.Meter(paths, on_bad_records="warn", workers=workers)
+        raw = m.write_ipfix()
+    assert raw is not None and len(ff.read_ipfix(raw)) == len(alone)
+    assert sorted(n for n in bad if any(n in str(w.message) for w in seen)) == sorted(bad)
+    for name in bad:
+        with pytest.raises(ff.DecodeError, match=name):
+            ff.Meter([good, tmp_path / name], workers=workers)
+
+
+def test_arguments_are_checked_by_name() -> None:
+    capture = DATA / "nfstream__iphone.pcap"
+    for kwargs, error, said in (
+        ({"columns": "octetDeltaCount"}, TypeError, "columns is a list of IE names"),
+        ({"max_flows": -1}, ValueError, "max_flows must be at least 1"),
+        ({"workers": 0}, ValueError, "workers must be from 1 to 256"),
+        ({"batch_size": 0}, ValueError, "batch_size must be at least 1"),
+        ({"enterprise": 2**32}, ValueError, "enterprise must be from 0 to"),
+        ({"biflow": 0}, TypeError, "biflow is True or False"),
+        ({"tcp_metrics": "yes"}, TypeError, "tcp_metrics is True or False"),
+        ({"idle_timeout": "5"}, TypeError, "idle_timeout is a number of seconds"),
+    ):
+        with pytest.raises(error, match=said):
+            ff.Meter(capture, **kwargs)
+    with capture.open() as text, pytest.raises(TypeError, match="binary mode"):
+        ff.meter(text)
+    with pytest.raises(ValueError, match="mtu must be from 1 to 65535"):
+        ff.Meter(capture).write_ipfix(mtu=-1)
+
+
+def test_a_meter_is_read_once() -> None:
+    """Reading a Meter again after its end raises, as handing its stream to
+    a second Arrow consumer does, rather than giving an empty frame."""
+    pa = pytest.importorskip("pyarrow")
+    m = ff.Meter(DATA / "nfstream__iphone.pcap")
+    assert len(m.to_pandas()) > 0
+    with pytest.raises(RuntimeError, match="already read to its end"):
+        m.to_pandas()
+    with pytest.raises(RuntimeError, match="already read to its end"):
+        list(m)
+    with pytest.raises(RuntimeError):
+        pa.table(m)
+
+
+def test_a_file_object_s_os_error_keeps_its_errno() -> None:
+    """A closed pipe behind a Python file object stays BrokenPipeError
+    (errno 32), so that callers (the command line's ``| head``) see it."""
+
+    class Closed:
+        def write(self, b: bytes) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        ff.Meter(DATA / "nfstream__1kxun.pcap").write_ipfix(Closed())
