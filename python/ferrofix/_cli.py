@@ -20,9 +20,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any
 
-#: Exit statuses: an error, Ctrl-C (128 + SIGINT), stdout closed by its
-#: reader (128 + SIGPIPE, what ``yes | head`` reports).
-EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 130, 141
+#: Exit statuses: an error, options that do not go together (as
+#: argparse's own usage errors), Ctrl-C (128 + SIGINT), stdout closed by
+#: its reader (128 + SIGPIPE, what ``yes | head`` reports).
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
+
+
+class UsageError(Exception):
+    """Options that do not go together (found once parsed): one line and
+    exit 2, as argparse's own usage errors."""
 
 
 #: The table formats (:mod:`ferrofix._cli_output` writes them) and the
@@ -38,20 +44,126 @@ EXTENSIONS = {
 }
 
 
+#: Compression asked for by an output's last extension.
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+
+
+def output_format(
+    output: str | None,
+    fmt: str | None,
+    default: str = "csv",
+    extensions: dict[str, str] | None = None,
+) -> tuple[str, str | None]:
+    """(format, compression) of an output: the format asked for
+    (``--format``), else the name's extension (``extensions``, after a
+    compression suffix such as ``.gz``); standard output (``None``, ``-``)
+    and what is not a regular file (``/dev/null``, a FIFO) take
+    ``default`` when no extension says. An extension that names no format
+    is an error, never a silent choice."""
+    exts = EXTENSIONS if extensions is None else extensions
+    if output in (None, "-"):
+        return (fmt or default), None
+    stem, suffix = os.path.splitext(output)
+    compression = COMPRESSIONS.get(suffix.lower())
+    if compression is not None:
+        suffix = os.path.splitext(stem)[1]
+    if fmt:
+        return fmt, compression
+    if suffix.lower() in exts:
+        return exts[suffix.lower()], compression
+    if not suffix and compression is None and not _regular_or_absent(output):
+        return default, None
+    names = sorted(e for e in exts if e not in (".pq", ".ndjson", ".json"))
+    shown = suffix + (os.path.splitext(output)[1] if compression else "") or "(none)"
+    raise ValueError(
+        f"{output}: cannot tell the format from the extension {shown!r}: use "
+        f"{', '.join(names[:-1])} or {names[-1]}, or --format "
+        f"{{{','.join(sorted(set(exts.values())))}}}"
+    )
+
+
 def format_of(output: str | None, fmt: str | None, default: str = "csv") -> str:
     """The format asked for (``--format``), else the output's extension,
-    else ``default``."""
-    if fmt:
-        return fmt
+    else ``default`` (see :func:`output_format`)."""
+    return output_format(output, fmt, default)[0]
+
+
+def _regular_or_absent(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
+
+
+def refuse_overwriting_inputs(output: str | None, inputs: list[str]) -> None:
+    """Fail, before anything is opened for writing, if ``output`` is one of
+    the ``inputs`` (the same file by another name included): writing it
+    would truncate the data being read."""
     if output in (None, "-"):
-        return default
-    suffix = os.path.splitext(output)[1].lower()
-    if suffix not in EXTENSIONS:
-        raise ValueError(
-            f"cannot tell the format from the extension {suffix or '(none)'!r}: "
-            f"use .csv, .parquet or .jsonl, or --format {{{','.join(FORMATS)}}}"
-        )
-    return EXTENSIONS[suffix]
+        return
+    try:
+        out = os.stat(output)
+    except OSError:
+        return
+    if not stat.S_ISREG(out.st_mode):
+        return
+    for name in inputs:
+        if name == "-":
+            continue
+        try:
+            st = os.stat(name)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino):
+            raise ValueError(
+                f"the output {output} is the input {name}: writing it would destroy "
+                "what is being read"
+            )
+
+
+def not_export_traffic(health: Any, name: str) -> str | None:
+    """For a packet capture that held no IPFIX or NetFlow message (its
+    transport health ``health``): what it is and the command that meters
+    it; None for anything else."""
+    cap = getattr(health, "capture", None)
+    if not cap or health.messages or not cap.get("packets"):
+        return None
+    shown = "-" if name == "-" else name
+    return (
+        f"a packet capture ({cap['packets']:,} packets) with no IPFIX or NetFlow export "
+        f"traffic in it; to meter its packets into flows: ferrofix meter {shown}"
+    )
+
+
+def number(
+    kind: type[int] | type[float],
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    above: bool = False,
+    what: str = "",
+) -> Callable[[str], Any]:
+    """An argparse ``type``: a ``kind`` from ``low`` (exclusive with
+    ``above``) to ``high``, so that a value out of range is a usage error
+    naming the option (exit 2), not a failure part-way through."""
+    noun = what or ("a whole number" if kind is int else "a number")
+
+    def convert(text: str) -> int | float:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{noun} expected, not {text!r}") from None
+        if v != v or v in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{noun} expected, not {text!r}")
+        if low is not None and (v <= low if above else v < low):
+            bound = f"more than {low:g}" if above else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
+        if high is not None and v > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, not {text}")
+        return v
+
+    convert.__name__ = kind.__name__
+    return convert
 
 
 class Progress:
@@ -175,9 +287,10 @@ def open_output(name: str | None, binary: bool) -> tuple[Any, bool]:
     return open(name, "wb" if binary else "w", newline="" if not binary else None), False
 
 
-def _reason(e: BaseException, where: str | None, inputs: list[str]) -> tuple[str | None, str]:
+def _reason(e: BaseException, where: str | None, named: list[str]) -> tuple[str | None, str]:
     """(file, reason) of an error: an OSError's own file name first; a
-    message that already names one of the inputs is not prefixed again."""
+    message that already names one of ``named`` (the inputs, the output)
+    is not prefixed with the input again."""
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         return os.fsdecode(e.filename), e.strerror
     text = str(e).strip().replace("\n", " ") or type(e).__name__
@@ -187,7 +300,7 @@ def _reason(e: BaseException, where: str | None, inputs: list[str]) -> tuple[str
     text = text.removeprefix("<file object>: ")
     if where and text.startswith(f"{where}: "):
         text = text[len(where) + 2 :]
-    if any(i != "-" and i in text for i in inputs):
+    if any(i != "-" and i in text for i in named):
         return None, text
     return where, text
 
@@ -205,8 +318,12 @@ def _quiet_stdout() -> None:
 class _Warnings:
     """``warnings.showwarning`` for a command: one line each, counted."""
 
-    def __init__(self, command: str, where: Callable[[], str | None]) -> None:
+    def __init__(
+        self, command: str, where: Callable[[], str | None], named: list[str] | None = None
+    ) -> None:
         self.command, self.where, self.count = command, where, 0
+        # Files a message may name itself (then not named again before it).
+        self.named = [n for n in named or [] if n != "-"]
 
     def __call__(self, message: Warning | str, *_: Any, **__: Any) -> None:
         if _Interrupt.seen:  # the Ctrl-C itself, as the core reported it
@@ -216,7 +333,7 @@ class _Warnings:
         # or cut-short input is.
         if "arrived before its template" not in str(message):
             self.count += 1
-        place = self.where()
+        place = None if any(n in str(message) for n in self.named) else self.where()
         prefix = f"ferrofix {self.command}: {place}: " if place else f"ferrofix {self.command}: "
         print(f"{prefix}warning: {message}", file=sys.stderr)
 
@@ -241,7 +358,13 @@ def run(args: argparse.Namespace) -> int:
         cur: str | None = args.current
         return "<stdin>" if cur == "-" else cur
 
-    shown = _Warnings(command, where)
+    # What else a message may name: the output, a collector's address.
+    others = [
+        v
+        for v in (getattr(args, "output", None), getattr(args, "export", None))
+        if isinstance(v, str) and v != "-"
+    ]
+    shown = _Warnings(command, where, inputs)
     warnings.showwarning = shown
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _Interrupt.handler)
@@ -261,6 +384,9 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_BROKEN_PIPE
+    except UsageError as e:
+        print(f"ferrofix {command}: error: {e} (see ferrofix {command} --help)", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as e:
         if _Interrupt.seen:
             return EXIT_INTERRUPTED
@@ -269,6 +395,6 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(e, OSError) and e.errno == 32:  # EPIPE, raised as a plain OSError
             _quiet_stdout()
             return EXIT_BROKEN_PIPE
-        place, reason = _reason(e, where(), inputs)
+        place, reason = _reason(e, where(), inputs + others)
         print(f"ferrofix {command}: {place + ': ' if place else ''}{reason}", file=sys.stderr)
         return EXIT_ERROR

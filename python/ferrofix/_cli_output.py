@@ -87,6 +87,25 @@ def plain_batch(pa: Any, batch: Any) -> Any:
     return pa.RecordBatch.from_arrays(columns, schema=plain_schema(pa, batch.schema))
 
 
+def write_file(
+    fmt: str,
+    path: str,
+    compression: str | None,
+    schema: Any,
+    batches: Iterable[Any],
+    after_batch: Callable[[], object] = lambda: None,
+) -> int:
+    """:func:`write` to the file ``path`` (opened here, so that a failure
+    names it), CSV and JSON lines compressed as ``compression`` says
+    (``"gzip"``, ``"zstd"``: pyarrow's streams) when it is given."""
+    with open(path, "wb") as f:
+        if compression is None:
+            return write(fmt, f, schema, batches, after_batch)
+        pa = _need("pyarrow", f"{compression} output")
+        with pa.CompressedOutputStream(f, compression) as z:
+            return write(fmt, z, schema, batches, after_batch)
+
+
 def write(
     fmt: str,
     out: Any,

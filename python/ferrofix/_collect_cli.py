@@ -11,8 +11,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _cli
+
 if TYPE_CHECKING:
     from ._collect import Collector
+
+#: A length of time on the command line: more than 0 seconds.
+_seconds = _cli.number(float, 0, 1e9, above=True, what="a number of seconds")
 
 
 class _Rotating:
@@ -92,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace, writers: list[_Rotating]) -> None:
     """Files (IPFIX, NetFlow, captures of export traffic) instead of
     sockets: what the collector would have written from them."""
-    from . import _cli
     from ._arrow import scan_ipfix
     from ._collect import DEFAULT_COLUMNS
 
@@ -188,10 +192,10 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--tcp", action="append", help="TCP address to listen on")
     c.add_argument("-o", "--output", required=True, help="directory for the files")
     c.add_argument("--format", default="ipfix,parquet", help="ipfix and/or parquet")
-    c.add_argument("--rotate", type=float, default=300.0, help="seconds per file (300)")
-    c.add_argument("--duration", type=float, help="stop after this many seconds")
-    c.add_argument("--interval", type=float, default=1.0, help="flush after idle seconds")
-    c.add_argument("--batch-size", type=int, default=65536)
+    c.add_argument("--rotate", type=_seconds, default=300.0, help="seconds per file (300)")
+    c.add_argument("--duration", type=_seconds, help="stop after this many seconds")
+    c.add_argument("--interval", type=_seconds, default=1.0, help="flush after idle seconds")
+    c.add_argument("--batch-size", type=_cli.number(int, 1), default=65536)
     c.add_argument("--column", action="append", help="IE to keep (repeatable)")
     c.add_argument(
         "--on-bad-records",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from . import _cli as _shared
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -72,7 +74,13 @@ def add_parsers(sub: Any, only: str | None = None) -> None:
         _common(c)
         c.add_argument("--collect", "-c", metavar="transport", help="collect over 'tcp'")
         c.add_argument("--bind", "-b", default="", help="address to collect on (default all)")
-        c.add_argument("--port", "-p", type=int, default=4739, help="port (default 4739)")
+        c.add_argument(
+            "--port",
+            "-p",
+            type=_shared.number(int, 0, 65535),
+            default=4739,
+            help="port (default 4739)",
+        )
         c.set_defaults(func=_csv)
     if only in (None, "stat"):
         s = sub.add_parser(

@@ -57,10 +57,13 @@ def _scan(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     if args.dataset:
         return _dataset(args)
-    fmt = _cli.format_of(args.output, args.format)
+    fmt, compression = _cli.output_format(args.output, args.format)
     to_stdout = args.output in (None, "-")
     if fmt == "parquet" and to_stdout:
         raise ValueError("Parquet needs a file to write to: -o FILE.parquet")
+    if fmt == "parquet" and compression:
+        raise ValueError(f"{args.output}: Parquet compresses its own columns: name it .parquet")
+    _cli.refuse_overwriting_inputs(args.output, [args.input])
     scan = _scan(args)
     progress = _cli.Progress(_cli.input_size(args.input), args.progress and not to_stdout)
 
@@ -68,17 +71,28 @@ def run(args: argparse.Namespace) -> int:
         if progress.enabled:
             progress(scan.health.bytes)
 
-    out: Any
-    out, is_stdout = _cli.open_output(args.output, binary=True)
     try:
         schema = scan.schema
-        _cli_output.write(fmt, out, schema, _limited(scan, args.n_rows), tick)
-        out.flush()
+        if not to_stdout:
+            _cli_output.write_file(
+                fmt, args.output, compression, schema, _limited(scan, args.n_rows), tick
+            )
+        else:
+            out = _cli.open_output(args.output, binary=True)[0]
+            _cli_output.write(fmt, out, schema, _limited(scan, args.n_rows), tick)
+            out.flush()
     finally:
         progress.done()
-        if not is_stdout:
-            out.close()
+    _say_if_no_export_traffic(args, scan)
     return 0
+
+
+def _say_if_no_export_traffic(args: argparse.Namespace, scan: Any) -> None:
+    """A packet capture without export traffic converts to no rows: said,
+    and an error (exit 1), since the user most likely meant the meter."""
+    note = _cli.not_export_traffic(scan.health, args.input)
+    if note:
+        raise ValueError(note)
 
 
 def _dataset(args: argparse.Namespace) -> int:
@@ -131,7 +145,10 @@ def add_parser(sub: Any) -> None:
     )
     c.add_argument("input", help="the file to read, or - for standard input")
     c.add_argument(
-        "-o", "--output", help="file to write (format by extension); - or none: standard output"
+        "-o",
+        "--output",
+        help="file to write, the format by extension (.csv, .parquet, .jsonl; .csv.gz, "
+        ".jsonl.zst compressed); - or none: standard output",
     )
     c.add_argument(
         "--format", choices=_cli.FORMATS, help="csv, parquet or jsonl (over the extension)"
@@ -161,12 +178,14 @@ def add_parser(sub: Any) -> None:
         default="data",
         help="data records (default), options records (sampling, interfaces...) or both",
     )
-    c.add_argument("-n", "--n-rows", type=int, metavar="N", help="stop after N records")
+    c.add_argument(
+        "-n", "--n-rows", type=_cli.number(int, 0), metavar="N", help="stop after N records"
+    )
     c.add_argument("--spec", action="append", metavar="IESPEC", help="extra IE (repeatable)")
     c.add_argument("--spec-file", action="append", help="extra IESpec file (repeatable)")
     c.add_argument(
         "--export-port",
-        type=int,
+        type=_cli.number(int, 0, 65535),
         action="append",
         metavar="PORT",
         help="in a capture, read export traffic only to/from this port (repeatable)",

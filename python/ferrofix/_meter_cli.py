@@ -5,7 +5,6 @@ terminal), with a progress bar on a terminal."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from . import _cli
@@ -20,7 +19,24 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+#: The meter's output formats by extension: IPFIX, or a table format.
+EXTENSIONS = {".ipfix": "ipfix", **_cli.EXTENSIONS}
+
+
+#: A timeout on the command line (what the meter takes).
+_SECONDS = _cli.number(float, 0, 1e9, what="a number of seconds")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.export and args.output:
+        raise _cli.UsageError("give -o or --export, not both")
+    if args.format and not args.output:
+        raise _cli.UsageError("--format needs -o (a file, or - for standard output)")
+    if args.output:
+        kind, compression = _cli.output_format(args.output, args.format, "ipfix", EXTENSIONS)
+        if kind == "parquet" and compression:
+            raise ValueError(f"{args.output}: Parquet compresses its own columns: name it .parquet")
+        _cli.refuse_overwriting_inputs(args.output, args.capture)
     meter = Meter(
         [_cli.source(n) for n in args.capture],
         idle_timeout=args.idle_timeout,
@@ -38,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if args.export:
             meter.write_ipfix(export=args.export, progress=progress)
         elif args.output:
-            _write(meter, args.output, args.format, progress)
+            _write(meter, args.output, kind, compression, progress)
         else:
             _summary(meter, args.top)
     finally:
@@ -54,36 +70,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(meter: Meter, output: str, fmt: str | None, progress: _cli.Progress) -> None:
-    kind = fmt or ("ipfix" if output == "-" else _kind(output))
+def _write(
+    meter: Meter, output: str, kind: str, compression: str | None, progress: _cli.Progress
+) -> None:
     if kind == "parquet" and output == "-":
         raise ValueError("Parquet needs a file to write to: -o FILE.parquet")
     if kind != "ipfix":
         # The table writers (pyarrow's side), for a table format only.
         from . import _cli_output
-    if output != "-" and kind in ("ipfix", "parquet"):
+    if output != "-" and kind == "ipfix":
         # A path: IPFIX compressed by its extension (.gz, .zst).
-        if kind == "ipfix":
-            meter.write_ipfix(output, progress=progress)
-        else:
-            _cli_output.write(kind, output, meter.schema, meter, lambda: progress(meter.bytes_read))
+        meter.write_ipfix(output, compression=compression, progress=progress)
+        return
+    if output != "-":
+        _cli_output.write_file(
+            kind, output, compression, meter.schema, meter, lambda: progress(meter.bytes_read)
+        )
         return
     out: Any
-    out, is_stdout = _cli.open_output(output, binary=True)
-    try:
-        if kind == "ipfix":
-            meter.write_ipfix(out, progress=progress)
-        else:
-            _cli_output.write(kind, out, meter.schema, meter, lambda: progress(meter.bytes_read))
-        out.flush()
-    finally:
-        if not is_stdout:
-            out.close()
-
-
-def _kind(output: str) -> str:
-    """The output format by extension: IPFIX unless .parquet, .csv, .jsonl."""
-    return _cli.EXTENSIONS.get(os.path.splitext(output)[1].lower(), "ipfix")
+    out, _ = _cli.open_output(output, binary=True)
+    if kind == "ipfix":
+        meter.write_ipfix(out, progress=progress)
+    else:
+        _cli_output.write(kind, out, meter.schema, meter, lambda: progress(meter.bytes_read))
+    out.flush()
 
 
 def _summary(meter: Meter, top: int) -> None:
@@ -100,14 +110,31 @@ def _summary(meter: Meter, top: int) -> None:
     dur = (df.flowEndMilliseconds - df.flowStartMilliseconds).dt.total_seconds()
     print(f"{len(df):,} flow records, {int(packets.sum()):,} packets, {int(total.sum()):,} octets")
     print(f"\ntop {top} by octets (both directions)")
-    print(f"{'source':>40} {'destination':>40} {'proto':>5} {'packets':>9} {'octets':>12} {'s':>8}")
+    rows = []
     for i in total.sort_values(ascending=False).index[:top]:
-        sp = "" if sport is None or sport.isna()[i] else f":{int(sport[i])}"
-        dp = "" if dport is None or dport.isna()[i] else f":{int(dport[i])}"
-        print(
-            f"{src[i] + sp:>40} {dst[i] + dp:>40} {int(df.protocolIdentifier[i]):>5} "
-            f"{int(packets[i]):>9,} {int(total[i]):>12,} {dur[i]:>8.1f}"
+        rows.append(
+            (
+                _endpoint(src[i], sport, i),
+                _endpoint(dst[i], dport, i),
+                f"{int(df.protocolIdentifier[i])}",
+                f"{int(packets[i]):,}",
+                f"{int(total[i]):,}",
+                f"{dur[i]:.1f}",
+            )
         )
+    heads = ("source", "destination", "proto", "packets", "octets", "s")
+    widths = [max([len(h), *(len(r[k]) for r in rows)]) for k, h in enumerate(heads)]
+    for r in [heads, *rows]:
+        print(" ".join(f"{v:>{w}}" for v, w in zip(r, widths, strict=True)))
+
+
+def _endpoint(address: str, ports: Any, i: Any) -> str:
+    """address:port, an IPv6 address in brackets ([2001:db8::1]:53) as
+    in URLs (RFC 3986), so that the port is not read as part of it."""
+    if ports is None or ports.isna()[i]:
+        return address
+    host = f"[{address}]" if ":" in address else address
+    return f"{host}:{int(ports[i])}"
 
 
 def _address(df: Any, side: str) -> Any:
@@ -143,8 +170,9 @@ def add_parser(sub: Any) -> None:
     c.add_argument(
         "-o",
         "--output",
-        help="write flows here: .ipfix (default; .gz/.zst compressed), .parquet, .csv or "
-        ".jsonl; - for standard output (IPFIX, or --format csv/jsonl)",
+        help="write flows here, the format by extension: .ipfix, .parquet, .csv or .jsonl "
+        "(all but Parquet also .gz/.zst compressed, e.g. flows.csv.gz); - for standard "
+        "output (IPFIX, or --format csv/jsonl)",
     )
     c.add_argument(
         "--format", choices=["ipfix", "parquet", "csv", "jsonl"], help="override the extension"
@@ -152,9 +180,14 @@ def add_parser(sub: Any) -> None:
     c.add_argument(
         "--export", metavar="URL", help="send IPFIX to udp://HOST:PORT or tcp://HOST:PORT"
     )
-    c.add_argument("--idle-timeout", type=float, default=30.0, help="seconds (30)")
-    c.add_argument("--active-timeout", type=float, default=300.0, help="seconds (300)")
-    c.add_argument("--max-flows", type=int, default=1 << 20, help="flows open at once (1048576)")
+    c.add_argument("--idle-timeout", type=_SECONDS, default=30.0, help="seconds (30)")
+    c.add_argument("--active-timeout", type=_SECONDS, default=300.0, help="seconds (300)")
+    c.add_argument(
+        "--max-flows",
+        type=_cli.number(int, 1),
+        default=1 << 20,
+        help="flows open at once (1048576)",
+    )
     c.add_argument("--uniflow", action="store_true", help="one record per direction")
     c.add_argument("--decapsulate", action="store_true", help="meter inside GRE/VXLAN/IP-in-IP")
     c.add_argument(
@@ -165,13 +198,18 @@ def add_parser(sub: Any) -> None:
     )
     c.add_argument(
         "--enterprise",
-        type=int,
+        type=_cli.number(int, 1, 2**32 - 1),
         default=32473,
         metavar="PEN",
         help="export ferrofix's own IEs under this private enterprise number (32473)",
     )
     c.add_argument("--on-bad-records", choices=["error", "warn", "skip"], default="error")
-    c.add_argument("--workers", type=int, default=1, help="threads holding flow tables (1)")
-    c.add_argument("--top", type=int, default=10, help="flows in the summary (10)")
+    c.add_argument(
+        "--workers",
+        type=_cli.number(int, 1, 256),
+        default=1,
+        help="threads holding flow tables (1)",
+    )
+    c.add_argument("--top", type=_cli.number(int, 0), default=10, help="flows in the summary (10)")
     c.add_argument("--no-progress", dest="progress", action="store_false")
     c.set_defaults(func=run, inputs_attr="capture")

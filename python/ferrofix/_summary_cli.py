@@ -68,6 +68,9 @@ def _report(
     for meta, rec in first:
         print(f"  [{meta.observation_domain_id}/{meta.template_id}] {rec}")
     h = reader.health
+    note = _cli.not_export_traffic(h, name)
+    if note:
+        print(f"\n{note}")
     print("\ntransport health")
     print(
         f"  {h.messages} messages, {h.bytes} bytes, {h.data_records} data records, "
@@ -103,7 +106,7 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("file", help="the file to read, or - for standard input")
-    s.add_argument("-n", type=int, default=3, help="records to show (default 3)")
+    s.add_argument("-n", type=_cli.number(int, 0), default=3, help="records to show (default 3)")
     s.add_argument("--spec-file", action="append", help="extra IESpec file (repeatable)")
     s.add_argument(
         "--on-bad-records",

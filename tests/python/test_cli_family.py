@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import signal
 import subprocess
@@ -317,13 +318,13 @@ def test_the_meter_command_starts_without_the_ipfix_readers_modules(tmp_path: Pa
     information-model helpers, ``dataclasses`` (with ``inspect``), and
     ``typing``, ``pathlib``, ``datetime`` and the table writers, which
     together were most of the command's start; the public names still
-    work, each imported when first used (PEP 562). The outputs are a file
-    named without an extension (as ``-o /dev/null``) and a ``.ipfix``
-    file, and each holds the capture's IP packets and octets as tshark
-    counts them. Modules the interpreter's own ``argparse`` loads to build
-    a parser are not ferrofix's doing and are left out of the second
-    check: from 3.14 its help formatter imports ``_colorize``, which
-    imports ``dataclasses`` and with it ``inspect``."""
+    work, each imported when first used (PEP 562). The outputs are
+    ``/dev/null`` (IPFIX, not a regular file) and a ``.ipfix`` file, which
+    holds the capture's IP packets and octets as tshark counts them.
+    Modules the interpreter's own ``argparse`` loads to build a parser are
+    not ferrofix's doing and are left out of the second check: from 3.14
+    its help formatter imports ``_colorize``, which imports
+    ``dataclasses`` and with it ``inspect``."""
     heavy = (
         "ferrofix._summary_cli",
         "ferrofix._convert_cli",
@@ -345,7 +346,7 @@ def test_the_meter_command_starts_without_the_ipfix_readers_modules(tmp_path: Pa
         "datetime",
         "ipaddress",
     )
-    outputs = [str(tmp_path / "flows"), str(tmp_path / "flows.ipfix")]
+    outputs = [os.devnull, str(tmp_path / "flows.ipfix")]
     code = (
         "import sys\n"
         f"heavy = {heavy!r}\n"
@@ -372,9 +373,9 @@ def test_the_meter_command_starts_without_the_ipfix_readers_modules(tmp_path: Pa
         "ferrofix._series ferrofix._series",
         "[]",
     ]
-    # Each output holds every IP packet and octet tshark counts.
+    # The file holds every IP packet and octet tshark counts.
     packets, octets = ip_packets(CAPTURE)
-    for path in outputs:
+    for path in outputs[1:]:
         got = ff.read_ipfix(path)
         assert got.packetDeltaCount.sum() + got.reversePacketDeltaCount.fillna(0).sum() == packets
         assert got.octetDeltaCount.sum() + got.reverseOctetDeltaCount.fillna(0).sum() == octets
@@ -397,3 +398,22 @@ def test_a_command_s_own_parser_reads_its_line_as_the_whole_one(argv: list[str])
     from ferrofix.__main__ import parser
 
     assert vars(parser(argv[0]).parse_args(argv)) == vars(parser().parse_args(argv))
+
+
+def test_a_capture_without_export_traffic_points_at_the_meter(tmp_path: Path) -> None:
+    """``convert`` of an ordinary packet capture (no IPFIX or NetFlow in
+    it: tshark decodes none in nfstream__iphone.pcap, its oracle
+    table's protocol column) fails naming ``ferrofix meter``; ``summary``
+    says the same and still reports; a capture of exports converts."""
+    from meter_oracle import load_packets
+
+    assert not any("cflow" in r.get("frame.protocols", "") for r in load_packets(CAPTURE.name))
+    out = tmp_path / "c.csv"
+    r = run("convert", str(CAPTURE), "-o", str(out))
+    err = r.stderr.decode()
+    assert r.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"ferrofix meter {CAPTURE}" in err and "500 packets" in err
+    said = ok("summary", str(CAPTURE)).decode()
+    assert f"ferrofix meter {CAPTURE}" in said
+    assert "ferrofix meter" not in ok("summary", str(EXPORT_PCAP), "-n", "0").decode()
+    assert run("convert", str(EXPORT_PCAP), "-o", str(out)).returncode == 0
