@@ -168,8 +168,14 @@ pub struct CaptureReader<R: Read> {
 fn cut(needed: impl TryInto<u64>, available: impl TryInto<u64>, at: u64, number: u64) -> Error {
     let needed: u64 = needed.try_into().unwrap_or(u64::MAX);
     let available: u64 = available.try_into().unwrap_or(u64::MAX);
+    let part = if number == 0 && at == 0 {
+        // Before any packet, at the start: the file's own header.
+        "the capture is cut short in its file header".to_string()
+    } else {
+        format!("the capture is cut short after packet {number}")
+    };
     let mut e = Error::new(ErrorKind::BadCapture(format!(
-        "the capture is cut short after packet {number}: the next part needs {needed} bytes, {available} are there"
+        "{part}: the next part needs {needed} bytes, {available} are there"
     )));
     e.offset = Some(at);
     e
@@ -289,7 +295,10 @@ impl<R: Read> CaptureReader<R> {
     /// Read a capture held in memory, in place.
     /// (`r` is never read.)
     pub fn from_whole(whole: WholeBytes, r: R) -> Result<Self> {
-        let head = whole.bytes().get(..24).unwrap_or_default().to_vec();
+        // The file header (or as much as there is: a capture cut inside it
+        // is said to be so by the header's reader).
+        let all = whole.bytes();
+        let head = all.get(..all.len().min(24)).unwrap_or_default().to_vec();
         let pcapng = head.get(..4) == Some(&PCAPNG_SHB.to_be_bytes()[..]);
         let format = if pcapng {
             // Every section header is read as a block, this one too.

@@ -81,6 +81,9 @@ pub struct Opened {
     pub body: Body,
     /// A pcap or pcapng capture (by magic number).
     pub capture: bool,
+    /// No bytes at all (after decompression): said as such when a capture
+    /// was wanted.
+    pub empty: bool,
     /// A stream of the operating system's (a file, a pipe, a decompressor
     /// over one): its capture reader reads it ahead on a thread of its own
     /// ([`CaptureReader::read_ahead`]).
@@ -108,6 +111,7 @@ impl Opened {
                     return Ok(Opened {
                         read_ahead: false,
                         capture: crate::pcap::is_capture(&map),
+                        empty: false,
                         body: Body::Whole(Whole::Mapped(map)),
                     });
                 }
@@ -196,6 +200,7 @@ impl Opened {
         Ok(Opened {
             read_ahead: false,
             capture: crate::pcap::is_capture(bytes),
+            empty: bytes.is_empty(),
             body: Body::Whole(Whole::Shared(data)),
         })
     }
@@ -210,6 +215,7 @@ impl Opened {
         Ok(Opened {
             read_ahead: false,
             capture: crate::pcap::is_capture(&head),
+            empty: head.is_empty(),
             body: Body::Stream(Box::new(r)),
         })
     }
@@ -218,10 +224,12 @@ impl Opened {
     /// error saying so.
     pub fn into_capture(self) -> Result<CaptureReader<DynRead>> {
         if !self.capture {
-            let mut e = Error::new(ErrorKind::BadCapture(
+            let why = if self.empty {
+                "not a packet capture: the file is empty"
+            } else {
                 "not a packet capture: no pcap or pcapng magic number (also after gzip or zstd)"
-                    .into(),
-            ));
+            };
+            let mut e = Error::new(ErrorKind::BadCapture(why.into()));
             e.offset = Some(0);
             return Err(e);
         }
