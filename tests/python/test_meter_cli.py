@@ -254,3 +254,16 @@ def test_an_endpoint_with_an_ipv6_address_is_bracketed() -> None:
         assert (str(ipaddress.ip_address(address)), int(port)) in {
             (str(ipaddress.ip_address(a)), p) for a, p in endpoints
         }
+
+
+def test_a_warning_names_its_file_once(tmp_path: Path) -> None:
+    """Under --on-bad-records warn, the line names the capture at fault
+    (not the first capture given as well), and the run exits 1."""
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(CAPTURE.read_bytes()[:5000])
+    r = run(str(CAPTURE), str(cut), "--on-bad-records", "warn", "-o", str(tmp_path / "f.csv"))
+    assert r.returncode == 1, r.stderr
+    warned = [x for x in r.stderr.decode().splitlines() if "warning" in x]
+    assert len(warned) == 1
+    assert warned[0].startswith(f"ferrofix meter: warning: {cut}: bad capture: ")
+    assert str(CAPTURE) not in warned[0]
