@@ -195,28 +195,41 @@ fn transport_payload(d: &Dissected<'_>) -> u32 {
     let l4 = match d.l4 {
         L4::Tcp(t) => u32::from(t.header_len),
         L4::Udp(_) => 8,
-        L4::Ports { .. } => {
-            if d.ip.protocol == 132 {
-                12
-            } else {
-                8
-            }
-        }
+        L4::Ports { .. } => header_len(d.ip.protocol, d.ip.payload),
         L4::Icmp { .. } => 4,
         L4::Fragment { .. } | L4::None => {
             if d.ip.has_transport_header() {
-                // A whole packet of a protocol without a header we read.
-                match d.ip.protocol {
-                    6 => 20,
-                    17 | 33 | 136 => 8,
-                    132 => 12,
-                    1 | 58 => 4,
-                    _ => 0,
-                }
+                // A whole packet whose header the capture lacks.
+                header_len(d.ip.protocol, d.ip.payload)
             } else {
                 0
             }
         }
     };
     after_ip.saturating_sub(l4)
+}
+
+/// The transport header's length in octets, read from what the capture
+/// kept of it where it says (TCP's data offset, RFC 9293 §3.1; DCCP's,
+/// RFC 4340 §5.1, both in 32-bit words), else the protocol's least
+/// (TCP 20, UDP and UDP-Lite 8, SCTP's common header 12, DCCP's generic
+/// header 12, ICMP 4); 0 for a protocol without one here.
+#[inline]
+fn header_len(protocol: u8, b: &[u8]) -> u32 {
+    // The count of 32-bit words `shift`ed out of octet `at`, if captured
+    // and at least `least` octets.
+    let words = |at: usize, shift: u8, least: u32| {
+        b.get(at)
+            .map(|&w| u32::from(w >> shift) * 4)
+            .filter(|&n| n >= least)
+            .unwrap_or(least)
+    };
+    match protocol {
+        6 => words(12, 4, 20),
+        17 | 136 => 8,
+        33 => words(4, 0, 12),
+        132 => 12,
+        1 | 58 => 4,
+        _ => 0,
+    }
 }

@@ -227,7 +227,6 @@ impl Table {
                         f.continuation(p.ts_ns);
                         self.record(flow, reason::ACTIVE);
                     }
-                    self.touch(i);
                     i
                 }
             }
@@ -236,7 +235,9 @@ impl Table {
         let f = &mut self.slots[at as usize].flow;
         f.account(p);
         self.last = at;
-        if f.phase == Phase::Closed {
+        let (end_ns, closed) = (f.end_ns, f.phase == Phase::Closed);
+        self.place(at, end_ns);
+        if closed {
             self.end(at, reason::END_OF_FLOW);
         }
     }
@@ -341,10 +342,54 @@ impl Table {
         self.ended.push(Ended { flow, reason: why });
     }
 
-    fn touch(&mut self, i: u32) {
-        if self.tail != i {
+    /// Keep the list in the order of the flows' last packet times (its
+    /// head the flow idle longest, which [`Table::expire`] and eviction
+    /// take first) now that slot `i`'s is `end_ns`: at the tail for a
+    /// packet in time order, further back for one whose timestamp went
+    /// backwards (else such a flow would sit behind newer ones and outlive
+    /// its idle timeout, by an amount that would depend on which other
+    /// flows share the table: the workers' tables hold fewer).
+    fn place(&mut self, i: u32, end_ns: i64) {
+        let tail_end = |me: &Self, j: u32| me.slots[j as usize].flow.end_ns;
+        if self.tail == i {
+            let prev = self.slots[i as usize].prev;
+            if prev == NIL || tail_end(self, prev) <= end_ns {
+                return;
+            }
+        } else if self.tail == NIL || tail_end(self, self.tail) <= end_ns {
             self.unlink(i);
             self.link_tail(i);
+            return;
+        }
+        self.unlink(i);
+        let mut after = self.tail;
+        while after != NIL && tail_end(self, after) > end_ns {
+            after = self.slots[after as usize].prev;
+        }
+        self.link_after(i, after);
+    }
+
+    /// Link slot `i` after slot `after` (`NIL`: at the head).
+    fn link_after(&mut self, i: u32, after: u32) {
+        let next = if after == NIL {
+            self.head
+        } else {
+            self.slots[after as usize].next
+        };
+        {
+            let s = &mut self.slots[i as usize];
+            s.prev = after;
+            s.next = next;
+        }
+        if after == NIL {
+            self.head = i;
+        } else {
+            self.slots[after as usize].next = i;
+        }
+        if next == NIL {
+            self.tail = i;
+        } else {
+            self.slots[next as usize].prev = i;
         }
     }
 

@@ -10,9 +10,11 @@ import collections
 import io
 import itertools
 import math
+import struct
 from pathlib import Path
 from typing import Any
 
+import craft
 import meter_oracle as mo
 import pandas as pd
 import pytest
@@ -556,3 +558,105 @@ def test_a_file_object_s_os_error_keeps_its_errno() -> None:
 
     with pytest.raises(BrokenPipeError):
         ff.Meter(DATA / "nfstream__1kxun.pcap").write_ipfix(Closed())
+
+
+def _v4(seg: bytes) -> bytes:
+    return craft.ipv4("10.0.0.1", "10.0.0.2", 6, seg)
+
+
+def _v6(seg: bytes) -> bytes:
+    return craft.ipv6("2001:db8::1", "2001:db8::2", 6, seg)
+
+
+@pytest.mark.parametrize(
+    ("linktype", "snaplen", "frame"),
+    [
+        # tcpdump -i any -s 54: 16 + 20 + 18 octets of TCP.
+        (113, 54, lambda seg: craft.linux_cooked(_v4(seg))),
+        # 802.1Q at -s 54: 18 + 20 + 16 octets of TCP.
+        (1, 54, lambda seg: craft.ether(_v4(seg), vlan=10)),
+        # IPv6 at tcpdump's old default -s 68: 14 + 40 + 14 octets of TCP.
+        (1, 68, lambda seg: craft.ether(_v6(seg), ethertype=0x86DD)),
+    ],
+    ids=["linux-cooked-54", "vlan-54", "ipv6-68"],
+)
+def test_a_tcp_header_cut_by_the_snaplen_keeps_its_ports(
+    tmp_path: Path, linktype: int, snaplen: int, frame: Any
+) -> None:
+    """Two connections of one host pair, captured with their TCP headers
+    cut short: the records keep each connection's ports (tshark reads them
+    from the same frames), not one merged flow under ports 0, and the
+    transport octets are the IP payload's length (tshark's ip.len less 20,
+    or ipv6.plen) less the 20-octet TCP header the frames were built with
+    (its data offset is among the octets kept)."""
+    frames = [
+        (100.0 + i / 10, frame(craft.tcp(sp, dp, craft.ACK, data=b"x" * n)))
+        for i, (sp, dp, n) in enumerate([(40000, 80, 100), (40001, 443, 60), (40000, 80, 7)])
+    ]
+    path = craft.write_pcap(tmp_path / "cut.pcap", frames, linktype=linktype, snaplen=snaplen)
+    oracle: collections.Counter[tuple[int, int]] = collections.Counter()
+    payload: collections.Counter[tuple[int, int]] = collections.Counter()
+    fields = ("tcp.srcport", "tcp.dstport", "ip.len", "ipv6.plen")
+    for sport, dport, ip_len, v6_len in craft.tshark_fields(path, *fields):
+        oracle[(int(sport), int(dport))] += 1
+        ip_payload = int(ip_len) - 20 if ip_len else int(v6_len)
+        payload[(int(sport), int(dport))] += ip_payload - 20
+    assert len(oracle) == 2
+    m = ff.Meter(path, tcp_metrics=False)
+    got = m.to_pandas(dtype_backend="numpy")
+    ports = list(zip(got.sourceTransportPort, got.destinationTransportPort, strict=True))
+    assert dict(zip(ports, got.packetDeltaCount, strict=True)) == oracle
+    assert dict(zip(ports, got.transportOctetDeltaCount, strict=True)) == payload
+    assert m.stats["transport_header_cut"] == len(frames)
+
+
+def test_dccp_transport_octets_follow_its_data_offset(tmp_path: Path) -> None:
+    """DCCP's header is its Data Offset in 32-bit words (RFC 4340 §5.1),
+    16 octets here (a generic header with 48-bit sequence numbers): the
+    transport octets (IE 401) are the IP length less 20 and that, as
+    tshark reads the offset."""
+    dccp = struct.pack("!HHBBHBBHI", 5001, 5002, 4, 0, 0, (2 << 1) | 1, 0, 0, 7)
+    assert len(dccp) == 16
+    path = craft.write_pcap(
+        tmp_path / "dccp.pcap",
+        [(100.0, craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 33, dccp + b"D" * 10)))],
+    )
+    [[ip_len, offset]] = craft.tshark_fields(path, "ip.len", "dccp.data_offset")
+    got = ff.meter(path, dtype_backend="numpy")
+    assert got.transportOctetDeltaCount.tolist() == [int(ip_len) - 20 - 4 * int(offset)]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_a_packet_whose_timestamp_went_back_does_not_defer_its_idle_end(
+    tmp_path: Path, workers: int
+) -> None:
+    """docs/meter.md: a record ends after more than idle_timeout (30 s)
+    without a packet of its flow, its end the latest packet's time. X at
+    0 s, Y at 20 s, X at 5 s (older than Y: out of order), X at 40 s:
+    X's latest packet before 40 s is the one at 5 s, 35 s earlier, so its
+    first record ends idle (reason 1) at 5 s with 2 packets, and the one
+    at 40 s is a record of its own; then Y at 44 s (X's second record and
+    Y end with the capture, 4). The same whatever the number of workers
+    (X and Y are different address pairs)."""
+    x = craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, craft.udp(1000, 53, b"q")))
+    y = craft.ether(craft.ipv4("10.0.0.3", "10.0.0.4", 17, craft.udp(2000, 53, b"q")))
+    frames = [(1000.0, x), (1020.0, y), (1005.0, x), (1040.0, x), (1044.0, y)]
+    path = craft.write_pcap(tmp_path / "ooo.pcap", frames)
+    m = ff.Meter(path, idle_timeout=30, workers=workers)
+    got = m.to_pandas(dtype_backend="numpy")
+    rows = sorted(
+        (
+            int(r.sourceTransportPort),
+            r.flowStartMilliseconds.timestamp(),
+            r.flowEndMilliseconds.timestamp(),
+            int(r.packetDeltaCount),
+            int(r.flowEndReason),
+        )
+        for r in got.itertuples()
+    )
+    assert rows == [
+        (1000, 1000.0, 1005.0, 2, 1),
+        (1000, 1040.0, 1040.0, 1, 4),
+        (2000, 1020.0, 1044.0, 2, 4),
+    ]
+    assert m.stats["out_of_order"] == 1
