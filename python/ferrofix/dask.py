@@ -244,7 +244,8 @@ def _meter_file(
     its ``capture`` column when the frame has one."""
     want = names if columns is None else [columns] if isinstance(columns, str) else list(columns)
     name = capture[0] if capture is not None and capture[0] in want else None
-    meter_columns = [c for c in want if c != name]
+    # the capture column alone: meter one cheap column, then select
+    meter_columns = [c for c in want if c != name] or ["flowId"]
     backend = options.get("dtype_backend", "pyarrow")
     meter_options = {k: v for k, v in options.items() if k != "dtype_backend"}
     with _open(path, storage) as f:
@@ -300,8 +301,9 @@ def meter(
     from a glob), as a categorical whose categories are every capture in
     input order, the same in every partition. flowIds restart from 1 in
     each capture, so ``(capture, flowId)`` is what names a connection
-    (``ferrofix.tcp_series(row.capture, [row.flowId])``). It is not an
-    IPFIX element: drop it before writing the frame as IPFIX."""
+    (for a local capture, ``ferrofix.tcp_series(row.capture,
+    [row.flowId])``). It is not an IPFIX element: drop it before writing
+    the frame as IPFIX."""
     opts = _meter_options(options)
     paths = _paths(captures, storage_options)
     backend = opts.get("dtype_backend", "pyarrow")
@@ -311,7 +313,7 @@ def meter(
     if capture_column is not None:
         if capture_column in (wanted or []):
             wanted = [c for c in wanted or [] if c != capture_column] or None
-        every = [str(p) for p in paths]
+        every = list(dict.fromkeys(str(p) for p in paths))  # a capture named twice: once
         capture = (capture_column, every)
     empty = _Meter(_EMPTY_PCAP, columns=wanted, **empty_opts).to_pandas(dtype_backend=backend)
     meta = _dask_types(empty)

@@ -265,6 +265,12 @@ def test_each_row_names_its_capture(tmp_path: Path) -> None:
     assert not got[["capture", "flowId"]].duplicated().any()
     assert projected["capture"].astype(str).tolist() == got["capture"].astype(str).tolist()
     assert "capture" not in without.columns
+    # the same capture twice, and the column alone
+    with dask.config.set(scheduler="sync"):
+        twice = ffd.meter([str(a), str(a)])
+        alone = twice[["capture"]].compute()
+    assert list(twice["capture"].cat.categories) == [str(a)]
+    assert len(alone) == 2 * len(ff.meter(CAPTURES[0]))
     row = got[(got["capture"] == str(b)) & (got["protocolIdentifier"] == 6)].iloc[0]
     (s,) = ff.tcp_series(row["capture"], [int(row["flowId"])]).values()
     assert len(s.forward["time_ns"]) == row["packetDeltaCount"]
