@@ -174,6 +174,19 @@ class FlowsAccessor:
             hit |= _ints(df[c]) > 0
         return pd.Series(hit, index=df.index)
 
+    def _uniflows(self) -> bool:
+        """Whether the frame holds uniflow records: per-direction counters
+        (``octetDeltaCount`` or ``packetDeltaCount``) without any RFC 5103
+        ``reverse*`` column beside them."""
+        cols = set(self._df.columns)
+        return bool(cols & {"octetDeltaCount", "packetDeltaCount"}) and not self._reverse_of()
+
+    def _reverse_of(self) -> dict[str, str]:
+        """The frame's RFC 5103 reverse columns, each to its forward one."""
+        cols = list(self._df.columns)
+        present = set(cols)
+        return {reverse_name(c): c for c in cols if reverse_name(c) in present}
+
     def lossy(self) -> pd.Series:
         """Whether each record saw observation loss, a boolean Series: a TCP
         flow whose capture missed some of it, so its TCP metrics cannot be
@@ -206,13 +219,31 @@ class FlowsAccessor:
 
     def complete(self) -> pd.Series:
         """Whether each record is a whole TCP connection, a boolean Series:
-        its handshake was seen and it ended by the connection's own end
-        (``flowEndReason`` 3: RST, or both FINs and the last ACK). The
-        handshake is ``tcpMeasurementQuality`` bit 0x01 where the frame has
-        that column, else a SYN in ``initialTCPFlags`` and in
-        ``reverseInitialTCPFlags`` (QoF's ``drop_incomplete``). Records of
-        other protocols are not complete."""
+        its handshake was seen and it ended by the connection's own end,
+        ``flowEndReason`` 3 (end of flow detected). The meter gives 3 to a
+        TCP RST; to FINs seen in both directions, each acknowledged by the
+        other side (the record ends at that ACK); and to a flow whose FINs
+        were both seen but not both acknowledged, when it ends at its idle
+        timeout, at the end of the input, or when a new SYN reuses its key
+        (``docs/meter.md``, "Records and end reasons"). The handshake is
+        ``tcpMeasurementQuality`` bit 0x01 (SYN and SYN/ACK seen) where
+        the frame has that column, else a SYN in ``initialTCPFlags`` and
+        in ``reverseInitialTCPFlags`` (QoF's ``drop_incomplete``). Records
+        of other protocols are not complete.
+
+        Needs biflow records: a uniflow record (``biflow=False``) holds one
+        direction, so it never holds both the SYN and the SYN/ACK nor both
+        FINs. A frame with ``octetDeltaCount`` or ``packetDeltaCount`` but
+        no ``reverse*`` column is taken as uniflows and raises
+        ``ValueError``."""
         df = self._df
+        if self._uniflows():
+            raise ValueError(
+                "complete() needs biflow records (reverse* columns): this frame has "
+                "octetDeltaCount/packetDeltaCount but no reverse columns, so each record is "
+                "one direction (a biflow=False meter), which never holds a whole handshake "
+                "or both FINs; meter with biflow=True (the default)"
+            )
         if "flowEndReason" not in df.columns:
             raise KeyError("the frame has no flowEndReason column")
         ended = _ints(df["flowEndReason"]) == END_OF_FLOW_DETECTED
@@ -235,18 +266,36 @@ class FlowsAccessor:
 
     # -- rates --------------------------------------------------------------
 
-    def rates(self) -> pd.DataFrame:
+    def rates(self, *, min_duration: float | str | pd.Timedelta = 1.0) -> pd.DataFrame:
         """Per-direction rates over the record's :meth:`duration` in seconds,
         as float64 columns: ``octetsPerSecond`` (``octetDeltaCount /
         duration``), ``packetsPerSecond`` (``packetDeltaCount``) and, for
         biflows, ``reverseOctetsPerSecond`` and ``reversePacketsPerSecond``
         (the reverse counts over the same duration: a record has one start
-        and end for both directions). NaN where the duration is 0 (a single
-        packet has no rate) or a value is null. Columns whose count the
-        frame lacks are left out."""
+        and end for both directions). Columns whose count the frame lacks
+        are left out.
+
+        What is divided: the duration runs from the record's first packet
+        to its last, so n packets span n - 1 gaps while the count holds all
+        n packets' octets; the rate overstates a steady one by up to n / (n
+        - 1) (twice for 2 packets), and over a short span it is set by a few
+        packets' timing, not by the path (a 2-packet record 14 µs long reads
+        22.9 MB/s). So a record shorter than ``min_duration`` (seconds, or
+        anything ``pandas.Timedelta`` takes: ``"100ms"``; default 1 second)
+        gets NaN rates, as does one of duration 0 (a single packet:
+        ``min_duration=0`` keeps every other), a null time or a null
+        count."""
+        if isinstance(min_duration, bool):
+            raise TypeError(f"min_duration is seconds or a Timedelta, not {min_duration!r}")
+        if isinstance(min_duration, int | float):
+            least = float(min_duration)
+        else:
+            least = pd.Timedelta(min_duration).total_seconds()
+        if not least >= 0:
+            raise ValueError(f"min_duration is 0 or more, not {min_duration!r}")
         df = self._df
         seconds = _floats(self.duration().dt.total_seconds())
-        seconds = np.where(seconds > 0, seconds, np.nan)
+        seconds = np.where((seconds > 0) & (seconds >= least), seconds, np.nan)
         out: dict[str, Any] = {}
         for count, rate in (("octetDeltaCount", "octets"), ("packetDeltaCount", "packets")):
             for name, col in ((rate, count), (reverse_name(rate), reverse_name(count))):
@@ -268,7 +317,7 @@ class FlowsAccessor:
         reverse view; every other column belongs to the record."""
         cols = list(self._df.columns)
         present = set(cols)
-        reverse_of = {reverse_name(c): c for c in cols if reverse_name(c) in present}
+        reverse_of = self._reverse_of()
         forward = [c for c in cols if c not in reverse_of]
         swap: dict[str, str] = {}
         for c in forward:
@@ -285,13 +334,24 @@ class FlowsAccessor:
         forward, _, _ = self._roles()
         return self._df[forward]
 
+    def _need_reverse(self, what: str) -> None:
+        if not self._reverse_of():
+            raise ValueError(
+                f"{what} needs biflow records: the frame has no RFC 5103 reverse* column "
+                "(uniflows, as a biflow=False meter writes: each record is one direction "
+                "already, its source the sender)"
+            )
+
     def reverse(self) -> pd.DataFrame:
         """The reverse direction alone, named as a forward record: each
         reverse column under its forward name (``reverseOctetDeltaCount``
         as ``octetDeltaCount``), the flow key's source and destination
         columns that have no reverse form (addresses, ports) swapped, and
         the record's other columns (``flowId``, times, ``flowEndReason``,
-        per-connection TCP fields) as they are."""
+        per-connection TCP fields) as they are. A frame without reverse
+        columns (uniflows) raises ``ValueError``: it has no reverse
+        direction to show."""
+        self._need_reverse("reverse()")
         forward, reverse_of, swap = self._roles()
         df = self._df
         by_forward = {v: k for k, v in reverse_of.items()}
@@ -307,16 +367,32 @@ class FlowsAccessor:
         original index kept (so each label appears twice) and a categorical
         ``direction`` column (``"forward"``, ``"reverse"``) first.
         ``drop_empty=True`` leaves out directions whose ``packetDeltaCount``
-        is 0 (a flow that got no answer)."""
-        fwd, rev = self.forward(), self.reverse()
-        both = pd.concat([fwd, rev])
-        n = len(fwd)
-        order = np.argsort(np.concatenate([np.arange(n), np.arange(n)]), kind="stable")
-        direction = pd.Categorical.from_codes(
-            np.repeat(np.array([0, 1]), n), categories=["forward", "reverse"]
-        )
-        both.insert(0, "direction", direction)
-        out = both.iloc[order]
+        is 0 (a flow that got no answer).
+
+        Uniflows (a frame without any ``reverse*`` column, as
+        ``biflow=False`` meters): each record is one direction already, its
+        source the sender, so the rows are the records as they are, once
+        each, all ``"forward"`` (the two directions of a connection are two
+        records, found by swapping the key)."""
+        if not self._reverse_of():
+            out = self._df.copy()
+            out.insert(
+                0,
+                "direction",
+                pd.Categorical.from_codes(
+                    np.zeros(len(out), dtype=np.int8), categories=["forward", "reverse"]
+                ),
+            )
+        else:
+            fwd, rev = self.forward(), self.reverse()
+            both = pd.concat([fwd, rev])
+            n = len(fwd)
+            order = np.argsort(np.concatenate([np.arange(n), np.arange(n)]), kind="stable")
+            direction = pd.Categorical.from_codes(
+                np.repeat(np.array([0, 1]), n), categories=["forward", "reverse"]
+            )
+            both.insert(0, "direction", direction)
+            out = both.iloc[order]
         if drop_empty and "packetDeltaCount" in out.columns:
             out = out[_ints(out["packetDeltaCount"]) > 0]
         return out
@@ -325,7 +401,9 @@ class FlowsAccessor:
         """Both directions side by side under two-level columns
         ``(direction, IE)``: ``df.flows.joined()["reverse"]`` is
         :meth:`reverse`, ``["forward"]`` is :meth:`forward`; select one IE
-        of both with ``.xs("octetDeltaCount", axis=1, level=1)``."""
+        of both with ``.xs("octetDeltaCount", axis=1, level=1)``. Needs
+        biflows, as :meth:`reverse` does."""
+        self._need_reverse("joined()")
         return pd.concat({"forward": self.forward(), "reverse": self.reverse()}, axis=1)
 
     # -- plots --------------------------------------------------------------

@@ -51,18 +51,44 @@ def ecdf_values(values: Any) -> tuple[Floats, Floats]:
     return x, np.arange(1, len(x) + 1, dtype=np.float64) / max(len(x), 1)
 
 
-def ecdf(values: Any, *, ax: Axes | None = None, label: str | None = None, **kwargs: Any) -> Axes:
+def _labels(
+    values: Any, ax: Axes, label: str | None, xlabel: str | None
+) -> tuple[str | None, str | None]:
+    """(the line's legend label, the x axis label to set or None): the
+    legend's is ``label``, else the Series name; the axis's is ``xlabel``,
+    else the Series name when the Axes has no x label yet (so a second
+    line drawn on it keeps the first's)."""
+    name = None if getattr(values, "name", None) is None else str(values.name)
+    axis = xlabel if xlabel is not None else None if ax.get_xlabel() else name
+    return (label if label is not None else name), axis
+
+
+def ecdf(
+    values: Any,
+    *,
+    ax: Axes | None = None,
+    label: str | None = None,
+    xlabel: str | None = None,
+    **kwargs: Any,
+) -> Axes:
     """Draw the empirical CDF of ``values`` (a Series, array or list; nulls
     left out, Timedeltas in seconds) as a step line through the points of
     :func:`ecdf_values` (its data are exactly those points); ``kwargs`` go
-    to ``Axes.step``."""
+    to ``Axes.step``.
+
+    Two labels, kept apart: ``xlabel`` is the x axis's (say what the values
+    are and their unit: ``xlabel="handshake RTT (ms)"`` for microseconds
+    divided by 1000, which keep the microsecond column's name); without it,
+    the Series name, if the Axes has no x label yet. ``label`` is the
+    line's, for a legend (``ax.legend()``) when several share the Axes;
+    without it, the Series name."""
     ax = _axes(ax)
     x, y = ecdf_values(values)
-    name = label if label is not None else getattr(values, "name", None)
-    ax.step(x, y, where="post", label=name, **kwargs)
+    line_label, axis_label = _labels(values, ax, label, xlabel)
+    ax.step(x, y, where="post", label=line_label, **kwargs)
+    if axis_label is not None:
+        ax.set_xlabel(axis_label)
     ax.set_ylabel("fraction at or below")
-    if name is not None:
-        ax.set_xlabel(str(name))
     ax.set_ylim(0, 1.02)
     return ax
 
@@ -100,6 +126,7 @@ def density(
     bins: int | str = 50,
     ax: Axes | None = None,
     label: str | None = None,
+    xlabel: str | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Draw the density of ``values`` (nulls left out): a histogram
@@ -107,21 +134,24 @@ def density(
     them) or a Gaussian KDE on 256 points over the values' range
     (``kind="kde"``). ``trim=True`` first keeps only the values within
     :func:`iqr_trim`'s fences (``factor``). ``kwargs`` go to
-    ``Axes.hist`` or ``Axes.plot``."""
+    ``Axes.hist`` or ``Axes.plot``. ``xlabel`` (the axis's) and ``label``
+    (the legend's) as :func:`ecdf` takes them; a trimmed plot's x label
+    ends with ``" (IQR-trimmed)"``."""
+    if kind not in ("hist", "kde"):
+        raise ValueError(f"kind is 'hist' or 'kde', not {kind!r}")
     ax = _axes(ax)
     v = iqr_trim(values, factor) if trim else _values(values)
-    name = label if label is not None else getattr(values, "name", None)
+    line_label, axis_label = _labels(values, ax, label, xlabel)
+    if axis_label is not None:
+        ax.set_xlabel(axis_label + (" (IQR-trimmed)" if trim else ""))
     if kind == "hist":
-        ax.hist(v, bins=bins, density=True, label=name, **kwargs)
-    elif kind == "kde":
+        ax.hist(v, bins=bins, density=True, label=line_label, **kwargs)
+    else:
         lo, hi = (float(v.min()), float(v.max())) if len(v) else (0.0, 1.0)
         grid = np.linspace(lo, hi, 256)
-        ax.plot(grid, _kde(v, grid) if len(v) else np.zeros_like(grid), label=name, **kwargs)
-    else:
-        raise ValueError(f"kind is 'hist' or 'kde', not {kind!r}")
+        dens = _kde(v, grid) if len(v) else np.zeros_like(grid)
+        ax.plot(grid, dens, label=line_label, **kwargs)
     ax.set_ylabel("density")
-    if name is not None:
-        ax.set_xlabel(str(name) + (" (IQR-trimmed)" if trim else ""))
     return ax
 
 
@@ -130,17 +160,30 @@ def counts_over_time(
     freq: str = "1min",
     *,
     by: tuple[str, ...] = ("start", "end"),
+    shade_partial: bool = True,
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Draw how many records start (``by`` holding ``"start"``) and end
     (``"end"``) in each interval of length ``freq`` (a pandas frequency:
-    ``"1min"``, ``"10s"``), one line each labelled ``"by start"`` and
-    ``"by end"``. Intervals are aligned to ``freq`` in UTC (a record falls
-    in the interval whose floor its time is), run from the earliest to the
-    latest record's, and those without records count 0. The x data are
-    the intervals' starts as naive UTC ``datetime64``; the y data the
-    counts. Times come from ``df.flows.start()`` / ``end()``."""
+    ``"1min"``, ``"10s"``), as stairs (``Axes.stairs``, one
+    ``StepPatch`` each, labelled ``"by start"`` and ``"by end"``): each
+    interval's count drawn across the whole interval, from its start edge
+    to the next. Intervals are aligned to ``freq`` in UTC (a record falls
+    in the interval whose floor its time is), run from the one holding the
+    earliest record's time to the one holding the latest's, and those
+    without records count 0. A StepPatch's data (``get_data()``) are the
+    counts and the n + 1 edges (matplotlib date numbers of naive UTC
+    times). ``kwargs`` go to ``Axes.stairs``.
+
+    Partial intervals: the records' times start inside the first interval
+    and end inside the last, so those two count records over part of an
+    interval only (fewer than a whole interval of the same traffic would).
+    With ``shade_partial`` (default), the parts of them outside the
+    records' span (first interval's start to the earliest time, the
+    latest time to the last interval's end) are shaded grey, so a low
+    first or last step reads as partial, not as a drop; the counts are
+    never scaled. Times come from ``df.flows.start()`` / ``end()``."""
     from .flows import FlowsAccessor
 
     acc = FlowsAccessor(df)
@@ -149,22 +192,28 @@ def counts_over_time(
         if which not in ("start", "end"):
             raise ValueError(f"by holds 'start' and/or 'end', not {which!r}")
         t = acc.start() if which == "start" else acc.end()
-        times[which] = t.dropna().dt.floor(freq).dt.tz_localize(None)
+        times[which] = t.dropna().dt.tz_localize(None)
     ax = _axes(ax)
     known = [t for t in times.values() if len(t)]
     if known:
         first = min(t.min() for t in known)
         last = max(t.max() for t in known)
-        grid = pd.date_range(first, last, freq=freq)
+        lo, hi = first.floor(freq), last.floor(freq)
+        edges = pd.date_range(lo, hi + pd.tseries.frequencies.to_offset(freq), freq=freq)
         for which, t in times.items():
-            counts = t.value_counts().reindex(grid, fill_value=0)
-            ax.plot(
-                grid.to_numpy(),
+            counts = t.dt.floor(freq).value_counts().reindex(edges[:-1], fill_value=0)
+            ax.stairs(
                 counts.to_numpy(dtype=np.int64),
-                drawstyle="steps-post",
+                edges.to_numpy(),
                 label=f"by {which}",
                 **kwargs,
             )
+        if shade_partial:
+            shade: dict[str, Any] = {"color": "0.85", "zorder": 0, "linewidth": 0}
+            if first > edges[0]:
+                ax.axvspan(edges[0], first, label="outside the records' span", **shade)
+            if last < edges[-1]:
+                ax.axvspan(last, edges[-1], **shade)
     ax.set_xlabel(f"time (UTC), {freq} intervals")
     ax.set_ylabel("records")
     ax.legend()
@@ -177,15 +226,25 @@ def top_n(
     *,
     ax: Axes | None = None,
     horizontal: bool = False,
+    rotation: float | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Draw the ``n`` most frequent non-null values of ``values`` (say
     ``df["destinationTransportPort"]``) as bars, most frequent first, their
     heights (widths, ``horizontal=True``) the counts of
     ``Series.value_counts()`` and their tick labels the values as text.
-    ``kwargs`` go to ``Axes.bar``/``Axes.barh``."""
+    Only values that occur are drawn: a categorical's categories that no
+    row holds (a filtered frame keeps its address columns' categories) are
+    left out, so fewer than ``n`` bars when fewer values occur.
+
+    Long labels (addresses, networks): ``horizontal=True`` puts them on the
+    y axis, one per line; vertical bars' tick labels are turned by
+    ``rotation`` degrees (default: 0 when every label is at most 6
+    characters, a port; else 45, anchored at their right end under their
+    bar). ``kwargs`` go to ``Axes.bar``/``Axes.barh``."""
     ax = _axes(ax)
-    counts = pd.Series(values).value_counts(dropna=True).head(n)
+    counts = pd.Series(values).value_counts(dropna=True)
+    counts = counts[counts > 0].head(n)
     pos = np.arange(len(counts))
     labels = [str(v) for v in counts.index]
     heights = counts.to_numpy(dtype=np.int64)
@@ -197,7 +256,10 @@ def top_n(
         ax.set_xlabel("records")
     else:
         ax.bar(pos, heights, **kwargs)
-        ax.set_xticks(pos, labels)
+        if rotation is None:
+            rotation = 0.0 if all(len(label) <= 6 for label in labels) else 45.0
+        turned: dict[str, Any] = {"ha": "right", "rotation_mode": "anchor"} if rotation else {}
+        ax.set_xticks(pos, labels, rotation=rotation, **turned)
         ax.set_ylabel("records")
     if name is not None:
         ax.set_title(f"top {n} {name}")

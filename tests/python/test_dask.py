@@ -22,6 +22,9 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 pd = pytest.importorskip("pandas")
 ffd = pytest.importorskip("ferrofix.dask")
+dask = pytest.importorskip("dask")
+fsspec = pytest.importorskip("fsspec")
+fsspec_memory = pytest.importorskip("fsspec.implementations.memory")
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SOURCE = DATA / "ipfix" / "ipfixcol2__example_flows.ipfix"
@@ -134,7 +137,7 @@ def test_captures_metered_on_a_cluster_equal_the_single_machine_meter(client: An
     assert ddf.npartitions == len(CAPTURES)
     got = ddf.compute()
     single = pd.concat([ff.meter(p) for p in CAPTURES], ignore_index=True)
-    assert list(got.columns) == list(single.columns)
+    assert list(got.columns) == [*single.columns, "capture"]
     keys = ["flowId", "flowStartMilliseconds", "octetDeltaCount", "reverseOctetDeltaCount"]
     a = _sorted(got[keys])
     b = _sorted(single[keys])
@@ -154,3 +157,169 @@ def test_what_is_sent_to_workers_pickles(files: list[Path]) -> None:
     ddf = ffd.read_ipfix([str(p) for p in files[:2]])
     graph = dict(ddf.__dask_graph__())
     assert pickle.loads(pickle.dumps(graph)) is not None
+
+
+# -- URLs, storage_options, the capture column, options ----------------------
+
+
+def test_urls_for_meter_stats_and_health_on_a_cluster(client: Any, files: list[Path]) -> None:
+    """file:// URLs (as s3:// ones would be) reach every function: each is
+    opened on the workers through fsspec, not handed to ferrofix as a path
+    (which raised FileNotFoundError)."""
+    urls = [f"file://{p}" for p in CAPTURES]
+    got = ffd.meter(urls).compute()
+    assert len(got) == sum(len(ff.meter(p)) for p in CAPTURES)
+    assert sorted(set(got["capture"].astype(str))) == sorted(urls)
+    stats = ffd.meter_stats(urls)
+    assert stats["source"].tolist() == urls
+    assert stats["packets"].tolist() == [_packets(p) for p in CAPTURES]
+    health = ffd.read_ipfix_health(f"file://{files[0].parent}/part-*.ipfix")
+    assert len(health["source"].unique()) == N_FILES
+    # the fixture wrote every record of the exporter's file once
+    assert health["records"].sum() == len(ff.read_ipfix(SOURCE))
+
+
+class _KeyedMemory(fsspec_memory.MemoryFileSystem):  # type: ignore[misc]
+    """fsspec's in-memory file system under its own protocol that, like a
+    cloud store, needs its credentials: an instance made without
+    ``token="sesame"`` (what ``storage_options`` carries) refuses."""
+
+    protocol = "ffkeyed"
+
+    def __init__(self, *args: Any, token: str | None = None, **kw: Any) -> None:
+        if token != "sesame":
+            raise PermissionError(f"no credentials (token={token!r})")
+        super().__init__(*args, **kw)
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, str):
+            path = path.removeprefix("ffkeyed://")
+        return super()._strip_protocol(path)
+
+
+@pytest.fixture
+def keyed(files: list[Path]) -> Iterator[str]:
+    """Two captures and three IPFIX files in the keyed in-memory store."""
+    fsspec.register_implementation("ffkeyed", _KeyedMemory, clobber=True)
+    fs = _KeyedMemory(token="sesame")
+    for p in CAPTURES[:2]:
+        fs.pipe(f"/ff/cap/{p.name}", p.read_bytes())
+    for p in files[:3]:
+        fs.pipe(f"/ff/ipfix/{p.name}", p.read_bytes())
+    try:
+        with dask.config.set(scheduler="sync"):  # the store lives in this process
+            yield "ffkeyed://ff"
+    finally:
+        fs.rm("/ff", recursive=True)
+
+
+def test_storage_options_reach_every_function(keyed: str, files: list[Path]) -> None:
+    creds = {"token": "sesame"}
+    for call in (
+        lambda: ffd.meter(f"{keyed}/cap/*.pcap"),
+        lambda: ffd.meter_stats(f"{keyed}/cap/*.pcap"),
+        lambda: ffd.read_ipfix_health(f"{keyed}/ipfix/*.ipfix"),
+        lambda: ffd.read_ipfix(f"{keyed}/ipfix/*.ipfix"),
+    ):
+        with pytest.raises(PermissionError, match="credentials"):
+            call()
+    caps = ffd.meter(f"{keyed}/cap/*.pcap", storage_options=creds).compute()
+    assert len(caps) == sum(len(ff.meter(p)) for p in CAPTURES[:2])
+    stats = ffd.meter_stats(f"{keyed}/cap/*.pcap", storage_options=creds)
+    assert sorted(stats["packets"]) == sorted(_packets(p) for p in CAPTURES[:2])
+    health = ffd.read_ipfix_health(f"{keyed}/ipfix/*.ipfix", storage_options=creds)
+    whole = ff.read_ipfix(SOURCE)
+    assert health["records"].sum() == sum(len(whole.iloc[i::N_FILES]) for i in range(3))
+    df = ffd.read_ipfix(f"{keyed}/ipfix/*.ipfix", storage_options=creds).compute()
+    assert len(df) == health["records"].sum()
+    # fsspec's own memory:// URLs, no options
+    mem = fsspec.filesystem("memory")
+    mem.pipe("/ffplain/a.pcap", CAPTURES[0].read_bytes())
+    try:
+        with dask.config.set(scheduler="sync"):
+            assert ffd.meter_stats("memory://ffplain/a.pcap")["packets"].tolist() == [
+                _packets(CAPTURES[0])
+            ]
+    finally:
+        mem.rm("/ffplain", recursive=True)
+
+
+def test_each_row_names_its_capture(tmp_path: Path) -> None:
+    """flowIds restart in every capture; the capture column tells two
+    captures' rows apart and ties a row to its file (tcp_series)."""
+    a, b = tmp_path / "mon1.pcap", tmp_path / "mon2.pcap"
+    shutil.copy(CAPTURES[0], a)
+    shutil.copy(CAPTURES[1], b)
+    with dask.config.set(scheduler="sync"):
+        ddf = ffd.meter([str(a), str(b)])
+        assert isinstance(ddf["capture"].dtype, pd.CategoricalDtype)
+        assert ddf["capture"].cat.known
+        assert list(ddf["capture"].cat.categories) == [str(a), str(b)]
+        got = ddf.compute()
+        projected = ddf[["flowId", "capture"]].compute()
+        without = ffd.meter([str(a), str(b)], capture_column=None).compute()
+    per = got.groupby("capture", observed=True).size().to_dict()
+    assert per == {str(a): len(ff.meter(CAPTURES[0])), str(b): len(ff.meter(CAPTURES[1]))}
+    assert got["flowId"].duplicated().any()  # 1, 2, ... in both captures
+    assert not got[["capture", "flowId"]].duplicated().any()
+    assert projected["capture"].astype(str).tolist() == got["capture"].astype(str).tolist()
+    assert "capture" not in without.columns
+    # the same capture twice, and the column alone
+    with dask.config.set(scheduler="sync"):
+        twice = ffd.meter([str(a), str(a)])
+        alone = twice[["capture"]].compute()
+    assert list(twice["capture"].cat.categories) == [str(a)]
+    assert len(alone) == 2 * len(ff.meter(CAPTURES[0]))
+    row = got[(got["capture"] == str(b)) & (got["protocolIdentifier"] == 6)].iloc[0]
+    (s,) = ff.tcp_series(row["capture"], [int(row["flowId"])]).values()
+    assert len(s.forward["time_ns"]) == row["packetDeltaCount"]
+
+
+def test_options_per_file_and_the_refused_ones(files: list[Path]) -> None:
+    names = ["octetDeltaCount", "ingressInterface"]
+    with dask.config.set(scheduler="sync"):
+        got = ffd.read_ipfix(
+            [str(p) for p in files[:4]],
+            columns=names,
+            require="all",
+            dtype_backend="numpy_nullable",
+            batch_size=3,
+        ).compute()
+        metered = ffd.meter(
+            [str(CAPTURES[0])], dtype_backend="numpy_nullable", batch_size=5, capture_column=None
+        ).compute()
+    # require="all": files 0 and 3 lack ingressInterface, so none of their records
+    whole = ff.read_ipfix(SOURCE)
+    assert len(got) == sum(len(whole.iloc[i::N_FILES]) for i in (1, 2))
+    assert got["ingressInterface"].notna().all()
+    assert str(got["octetDeltaCount"].dtype) == "UInt64"
+    single = ff.meter(CAPTURES[0], dtype_backend="numpy_nullable")
+    assert len(metered) == len(single)
+    # the single-machine frame's dtypes, but addresses as strings (not categories)
+    want = ["string" if str(t) == "category" else str(t) for t in single.dtypes]
+    assert [str(t) for t in metered.dtypes] == want
+    # object columns stay as ferrofix made them (Dask's string conversion
+    # would turn the histogram arrays into their text)
+    hist = [x.tolist() for x in metered["tcpRttHistogram"].dropna()]
+    assert sorted(hist) == sorted(x.tolist() for x in single["tcpRttHistogram"].dropna())
+    assert hist
+    for bad in ("n_rows", "workers", "by_template"):
+        with pytest.raises(TypeError, match=bad):
+            ffd.read_ipfix([str(files[0])], **{bad: 1})
+    with pytest.raises(TypeError, match="workers"):
+        ffd.meter([str(CAPTURES[0])], workers=2)
+    with pytest.raises(TypeError, match="nonsense"):
+        ffd.meter([str(CAPTURES[0])], nonsense=2)
+
+
+def test_partitions_have_the_accessor(files: list[Path]) -> None:
+    """A Dask DataFrame has no flows accessor (the README says so); its
+    partitions, pandas frames, do."""
+    with dask.config.set(scheduler="sync"):
+        ddf = ffd.read_ipfix([str(p) for p in files[:2]])
+        assert not hasattr(ddf, "flows")
+        got = ddf.map_partitions(lambda p: p.flows.duration()).compute()
+    df = pd.concat([ff.read_ipfix(p) for p in files[:2]], ignore_index=True)
+    want = pd.to_datetime(df["flowEndMilliseconds"]) - pd.to_datetime(df["flowStartMilliseconds"])
+    assert got.tolist() == want.tolist()

@@ -298,7 +298,7 @@ def test_rates_per_direction_by_hand() -> None:
             "reversePacketDeltaCount": [4, 0, 1],
         }
     )
-    r = df.flows.rates()
+    r = df.flows.rates(min_duration=0)
     assert list(r.columns) == [
         "octetsPerSecond",
         "packetsPerSecond",
@@ -307,6 +307,34 @@ def test_rates_per_direction_by_hand() -> None:
     ]
     expected = [[1000.0, 2.0, 500.0, 1.0], [np.nan] * 4, [200.0, 4.0, np.nan, 2.0]]
     np.testing.assert_array_equal(r.to_numpy(), np.array(expected))
+    # the default minimum, 1 s, leaves the half-second record out too;
+    # "500ms" (a Timedelta's text) keeps it, 0.5 s being at the minimum
+    np.testing.assert_array_equal(
+        df.flows.rates().to_numpy(), np.array(expected[:1] + [[np.nan] * 4] * 2)
+    )
+    np.testing.assert_array_equal(
+        df.flows.rates(min_duration="500ms").to_numpy(), np.array(expected)
+    )
+    with pytest.raises(ValueError, match="0 or more"):
+        df.flows.rates(min_duration=-1)
+
+
+def test_rates_of_a_record_shorter_than_the_minimum_are_nan() -> None:
+    """Two packets 14 µs apart, 320 octets: 320 / 14e-6 s = 22.9 MB/s, a
+    number set by two packets' timing; below min_duration it is NaN."""
+    df = pd.DataFrame(
+        {
+            "flowStartMicroseconds": _ts(["2024-01-01 00:00:00.000000"], "us"),
+            "flowEndMicroseconds": _ts(["2024-01-01 00:00:00.000014"], "us"),
+            "octetDeltaCount": [320],
+            "packetDeltaCount": [2],
+        }
+    )
+    assert df.flows.rates().isna().all().all()
+    assert df.flows.rates(min_duration=1e-6)["octetsPerSecond"].iloc[0] == pytest.approx(
+        320 / 14e-6
+    )
+    assert df.flows.rates(min_duration=pd.Timedelta(microseconds=15)).isna().all().all()
 
 
 def _biflows() -> Any:
@@ -362,6 +390,54 @@ def test_forward_reverse_stacked_and_joined() -> None:
     assert j["reverse"].equals(rev)
 
 
+def test_uniflows_stack_as_they_are_and_are_never_complete() -> None:
+    """Uniflow records (no reverse* column): each is one direction, so
+    stacked() is the records once each and complete() refuses."""
+    df = _biflows().drop(
+        columns=["reverseSourceMacAddress", "reverseOctetDeltaCount", "reversePacketDeltaCount"]
+    )
+    st = df.flows.stacked()
+    assert list(st.index) == [10, 20]
+    assert st["direction"].astype(str).tolist() == ["forward", "forward"]
+    assert st["octetDeltaCount"].tolist() == [100, 60]
+    assert st.drop(columns="direction").equals(df)
+    with pytest.raises(ValueError, match="biflow"):
+        df.assign(flowEndReason=[3, 3]).flows.complete()
+    with pytest.raises(ValueError, match="biflow"):
+        df.flows.reverse()
+    with pytest.raises(ValueError, match="biflow"):
+        df.flows.joined()
+
+
+def test_uniflows_from_the_meter() -> None:
+    """A capture metered with biflow=False: stacked() has one row per
+    record and the frame's own octet total (not twice the rows, each
+    record's octets again under a swapped key); drop_incomplete() says it
+    needs biflows rather than dropping every TCP record."""
+    uni = ff.meter(PCAP / "nfstream__1kxun.pcap", biflow=False)
+    assert not [c for c in uni.columns if c.startswith("reverse")]
+    st = uni.flows.stacked()
+    assert len(st) == len(uni)
+    assert st["octetDeltaCount"].sum() == uni["octetDeltaCount"].sum()
+    assert (st["direction"] == "forward").all()
+    with pytest.raises(ValueError, match="needs biflow records"):
+        uni.flows.drop_incomplete()
+
+
+def test_complete_docstring_gives_meter_md_reason_3() -> None:
+    """docs/meter.md's end-reason table gives 3 to a RST, to both FINs
+    acknowledged, and to both FINs seen but not both acknowledged at the
+    idle timeout, the input's end or a new SYN on the key: the docstring
+    of complete() says all of it."""
+    doc = " ".join((ferrofix.flows.FlowsAccessor.complete.__doc__ or "").split())
+    table = (Path(__file__).resolve().parents[2] / "docs" / "meter.md").read_text()
+    row = next(ln for ln in table.splitlines() if ln.startswith("| end of flow detected | 3 |"))
+    for phrase in ("RST", "acknowledged", "idle timeout", "end of the input", "new SYN"):
+        assert phrase in row, phrase
+        assert phrase in doc, phrase
+    assert "FINs were both seen but not both acknowledged" in doc
+
+
 # -- real captures ----------------------------------------------------------
 
 
@@ -391,10 +467,11 @@ def test_real_capture(fp: Any) -> None:
     assert _as_list(ints.flows.network("source", ipv4=24, ipv6=64)) == _as_list(
         nets["sourceNetwork"]
     )
-    # rates: octets over seconds where the flow lasted
+    # rates: octets over seconds where the flow lasted 1 s or more (the default)
     r = df.flows.rates()
     secs = d.dt.total_seconds().to_numpy()
-    lasted = secs > 0
+    lasted = secs >= 1
+    assert 0 < lasted.sum() < len(df)
     np.testing.assert_allclose(
         r["octetsPerSecond"].to_numpy()[lasted],
         df["octetDeltaCount"].to_numpy(dtype=float)[lasted] / secs[lasted],

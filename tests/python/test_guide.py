@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ import ipfixmsg as im
 
 pa = pytest.importorskip("pyarrow")
 pytest.importorskip("pandas")
+np = pytest.importorskip("numpy")
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide.md"
 
@@ -72,6 +74,23 @@ def test_a_row_of_the_type_table(row: list[str]) -> None:
     assert str(df[name].dtype) == pandas_dtype
 
 
+def _readme_quickstart() -> str:
+    readme = (GUIDE.parents[1] / "README.md").read_text()
+    use = readme.split("## Use", 1)[1]
+    return use.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_quickstart_is_the_figure_scripts_code() -> None:
+    """The figure the README shows is what its code draws: the script's
+    block between its README markers, dedented, is the README's block."""
+    import textwrap
+
+    script = (GUIDE.parents[1] / "scripts" / "quickstart_figure.py").read_text()
+    block = script.split("# README begin\n", 1)[1].split("# README end", 1)[0]
+    block = textwrap.dedent(block.rstrip(" "))
+    assert block == _readme_quickstart()
+
+
 def test_the_readme_figure_script_draws_its_two_plots(tmp_path: Path) -> None:
     """scripts/quickstart_figure.py (the README's first code) runs and
     writes a PNG; its RTT line has one point per TCP flow that has a
@@ -91,3 +110,18 @@ def test_the_readme_figure_script_draws_its_two_plots(tmp_path: Path) -> None:
     tcp = flows[flows.protocolIdentifier == 6]
     assert got["flows"] == len(flows)
     assert 0 < got["rtt_samples"] <= tcp.tcpHandshakeRttMicroseconds.notna().sum()
+    # the README's code, run here as a user would (from the repository's
+    # root): the left axis says milliseconds, its line is the RTTs / 1000
+    import contextlib
+
+    import matplotlib.pyplot as plt
+
+    scope: dict[str, Any] = {}
+    with contextlib.chdir(GUIDE.parents[1]):
+        exec(_readme_quickstart(), scope)  # the README's own code
+    a = scope["a"]
+    assert a.get_xlabel() == "handshake RTT (ms)" and a.get_xscale() == "log"
+    lossless = tcp[~tcp.flows.lossy()]
+    rtt_ms = np.sort(lossless.tcpHandshakeRttMicroseconds.dropna().to_numpy(dtype=float)) / 1000
+    np.testing.assert_allclose(a.get_lines()[0].get_xdata(), rtt_ms)
+    plt.close(scope["fig"])
