@@ -32,6 +32,10 @@ FIELDS=(
   ipv6.fraghdr.nxt ipv6.fraghdr.offset ipv6.fraghdr.more ipv6.fraghdr.ident
   tcp.srcport tcp.dstport tcp.flags tcp.len udp.srcport udp.dstport sctp.srcport sctp.dstport
   icmp.type icmp.code icmpv6.type icmpv6.code gre.proto vxlan.vni
+  # header lengths and TCP sequence numbers (tests/python/test_meter_fields.py:
+  # transport octets, and the FIN/ACK rule that ends a TCP record)
+  ip.hdr_len ipv6.hopopts.len_oct ipv6.routing.len_oct ipv6.dstopts.len_oct
+  tcp.hdr_len tcp.seq_raw tcp.ack_raw
 )
 EFIELDS=()
 for f in "${FIELDS[@]}"; do EFIELDS+=(-e "$f"); done
