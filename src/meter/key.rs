@@ -183,6 +183,20 @@ fn transport_key(d: &Dissected<'_>) -> (u16, u16, u16) {
                 (0, 0, 0)
             }
         }
+        // A TCP or UDP header the capture cut short (snaplen 54 over Linux
+        // cooked or a VLAN tag, 68 over IPv6; counted by the dissector as
+        // `transport_cut`) still has its ports: kept, so that connections
+        // of one host pair are not merged under ports 0.
+        L4::None if matches!(d.ip.protocol, 6 | 17) && d.ip.has_transport_header() => {
+            match d.ip.payload.get(..4) {
+                Some(&[s0, s1, d0, d1]) => (
+                    u16::from_be_bytes([s0, s1]),
+                    u16::from_be_bytes([d0, d1]),
+                    0,
+                ),
+                _ => (0, 0, 0),
+            }
+        }
         L4::None => (0, 0, 0),
     }
 }

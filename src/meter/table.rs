@@ -188,15 +188,17 @@ impl Table {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub fn observe(&mut self, p: &FlowPacket) {
-        match self.now {
+        let in_order = match self.now {
             Some(now) if p.ts_ns < now => {
                 self.stats.out_of_order = self.stats.out_of_order.saturating_add(1);
+                false
             }
             _ => {
                 self.now = Some(p.ts_ns);
                 self.expire(p.ts_ns);
+                true
             }
-        }
+        };
         let cached = self
             .slots
             .get(self.last as usize)
@@ -227,6 +229,10 @@ impl Table {
                         f.continuation(p.ts_ns);
                         self.record(flow, reason::ACTIVE);
                     }
+                    if in_order {
+                        // Its packet is the latest of all: the tail.
+                        self.touch(i);
+                    }
                     i
                 }
             }
@@ -236,7 +242,9 @@ impl Table {
         f.account(p);
         self.last = at;
         let (end_ns, closed) = (f.end_ns, f.phase == Phase::Closed);
-        self.place(at, end_ns);
+        if !in_order {
+            self.place(at, end_ns);
+        }
         if closed {
             self.end(at, reason::END_OF_FLOW);
         }
@@ -342,13 +350,23 @@ impl Table {
         self.ended.push(Ended { flow, reason: why });
     }
 
+    /// A packet in time order: its flow's is the latest packet time of
+    /// all, so the flow goes to the tail of the list.
+    fn touch(&mut self, i: u32) {
+        if self.tail != i {
+            self.unlink(i);
+            self.link_tail(i);
+        }
+    }
+
     /// Keep the list in the order of the flows' last packet times (its
     /// head the flow idle longest, which [`Table::expire`] and eviction
-    /// take first) now that slot `i`'s is `end_ns`: at the tail for a
-    /// packet in time order, further back for one whose timestamp went
-    /// backwards (else such a flow would sit behind newer ones and outlive
-    /// its idle timeout, by an amount that would depend on which other
-    /// flows share the table: the workers' tables hold fewer).
+    /// take first) after a packet whose timestamp went backwards made
+    /// slot `i`'s `end_ns` (a packet in order goes to the tail,
+    /// [`Table::touch`]). Left at the tail, such a flow would sit behind
+    /// newer ones and outlive its idle timeout, by an amount that would
+    /// depend on which other flows share the table (the workers' hold
+    /// fewer).
     fn place(&mut self, i: u32, end_ns: i64) {
         let tail_end = |me: &Self, j: u32| me.slots[j as usize].flow.end_ns;
         if self.tail == i {

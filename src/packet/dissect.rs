@@ -327,13 +327,7 @@ impl Dissector {
     #[inline]
     fn transport<'a>(&mut self, p: &Ip<'a>) -> L4<'a> {
         let l4 = transport_of(p);
-        let cut = match l4 {
-            L4::None => matches!(p.protocol, 1 | 6 | 17 | 33 | 58 | 132 | 136),
-            // TCP or UDP whose header the capture cut: its ports only.
-            L4::Ports { .. } => matches!(p.protocol, 6 | 17),
-            _ => false,
-        };
-        if cut {
+        if l4 == L4::None && matches!(p.protocol, 1 | 6 | 17 | 33 | 58 | 132 | 136) {
             self.stats.transport_cut = self.stats.transport_cut.saturating_add(1);
         }
         l4
@@ -465,22 +459,12 @@ fn first_header(b: &[u8]) -> ([u8; HEADER_KEPT], usize) {
 #[inline]
 fn transport_of<'a>(p: &Ip<'a>) -> L4<'a> {
     let b = p.payload;
-    let whole = match p.protocol {
+    match p.protocol {
         6 => tcp(b).map(L4::Tcp),
         17 => udp(b).map(L4::Udp),
         1 | 58 => icmp_type_code(b).map(|(kind, code)| L4::Icmp { kind, code }),
         33 | 132 | 136 => ports(b).map(|(src, dst)| L4::Ports { src, dst }),
         _ => None,
-    };
-    match whole {
-        Some(l4) => l4,
-        // A TCP or UDP header cut short by the capture (snaplen 54 over
-        // Linux cooked or a VLAN tag, 68-74 over IPv6) still has its
-        // ports, the flow key's: kept, so that connections of one host
-        // pair are not merged under ports 0.
-        None if matches!(p.protocol, 6 | 17) => {
-            ports(b).map_or(L4::None, |(src, dst)| L4::Ports { src, dst })
-        }
-        None => L4::None,
     }
+    .unwrap_or(L4::None)
 }
