@@ -84,7 +84,9 @@ pub struct Seen {
 /// One direction's sequence state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeqSpace {
-    unwrap: Option<Unwrapper>,
+    /// Valid with [`ANCHORED`] (the options are packed into `known`, so
+    /// that a connection's state stays within its budget).
+    unwrapper: Unwrapper,
     /// First data position seen, and one past the highest (the next
     /// expected); valid once `data` is set.
     first: i64,
@@ -93,8 +95,12 @@ pub struct SeqSpace {
     /// last continuation.
     base: i64,
     data: bool,
-    syn_seq: Option<u32>,
-    fin_seq: Option<u32>,
+    /// The SYN's and the FIN's sequence numbers, valid with [`HAS_SYN`]
+    /// and [`HAS_FIN`].
+    syn: u32,
+    fin: u32,
+    /// [`ANCHORED`], [`HAS_SYN`], [`HAS_FIN`].
+    known: u8,
     /// [`SeqCounts::advanced`]: the one counter every direction with
     /// data moves.
     advanced: u64,
@@ -104,6 +110,11 @@ pub struct SeqSpace {
     losses: Option<Box<Losses>>,
 }
 
+/// [`SeqSpace::known`] bits.
+const ANCHORED: u8 = 1;
+const HAS_SYN: u8 = 2;
+const HAS_FIN: u8 = 4;
+
 /// What a direction with holes or repeated octets keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Losses {
@@ -112,10 +123,27 @@ struct Losses {
 }
 
 impl SeqSpace {
+    fn unwrap(&self) -> Option<Unwrapper> {
+        (self.known & ANCHORED != 0).then_some(self.unwrapper)
+    }
+
+    fn anchor(&mut self, u: Unwrapper) {
+        self.unwrapper = u;
+        self.known |= ANCHORED;
+    }
+
+    fn syn_seq(&self) -> Option<u32> {
+        (self.known & HAS_SYN != 0).then_some(self.syn)
+    }
+
+    fn fin_seq(&self) -> Option<u32> {
+        (self.known & HAS_FIN != 0).then_some(self.fin)
+    }
+
     /// The position of sequence number `seq` (None before anything
     /// anchored the space).
     pub fn position(&self, seq: u32) -> Option<i64> {
-        self.unwrap.map(|u| u.position(seq) as i64)
+        self.unwrap().map(|u| u.position(seq) as i64)
     }
 
     /// One past the highest data octet seen (None before any data).
@@ -151,7 +179,7 @@ impl SeqSpace {
     /// A SYN with sequence number `seq`: anchors the space (data starts
     /// after it). True when it repeats a SYN already seen.
     pub fn syn(&mut self, seq: u32) -> bool {
-        match self.syn_seq {
+        match self.syn_seq() {
             Some(s) if s == seq => {
                 let c = &mut self.losses().counts;
                 c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
@@ -159,9 +187,10 @@ impl SeqSpace {
             }
             Some(_) => false,
             None => {
-                self.syn_seq = Some(seq);
-                if self.unwrap.is_none() {
-                    self.unwrap = Some(Unwrapper::new(seq.wrapping_add(1)));
+                self.syn = seq;
+                self.known |= HAS_SYN;
+                if self.known & ANCHORED == 0 {
+                    self.anchor(Unwrapper::new(seq.wrapping_add(1)));
                 }
                 false
             }
@@ -174,17 +203,18 @@ impl SeqSpace {
     pub fn fin(&mut self, seq: u32, has_data: bool) -> bool {
         // A direction seen first by its FIN (no SYN, no data before it):
         // the FIN anchors the space, so that it has a position.
-        if self.unwrap.is_none() {
-            self.unwrap = Some(Unwrapper::new(seq));
+        if self.known & ANCHORED == 0 {
+            self.anchor(Unwrapper::new(seq));
         }
-        match self.fin_seq {
+        match self.fin_seq() {
             Some(s) if s == seq && !has_data => {
                 let c = &mut self.losses().counts;
                 c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
                 true
             }
             _ => {
-                self.fin_seq = Some(seq);
+                self.fin = seq;
+                self.known |= HAS_FIN;
                 false
             }
         }
@@ -200,7 +230,10 @@ impl SeqSpace {
         tsval: Option<u32>,
         reorder_window_ns: i64,
     ) -> Seen {
-        let u = *self.unwrap.get_or_insert_with(|| Unwrapper::new(seq));
+        if self.known & ANCHORED == 0 {
+            self.anchor(Unwrapper::new(seq));
+        }
+        let u = self.unwrapper;
         let start = u.position(seq) as i64;
         let end = start.saturating_add(i64::from(len));
         let mut seen = Seen {
@@ -237,9 +270,7 @@ impl SeqSpace {
             seen.new = end.saturating_sub(self.high.max(start)) as u64;
             self.high = end;
             // Keep positions near the stream's head (a stream may wrap).
-            if let Some(w) = self.unwrap.as_mut() {
-                w.advance_to(end as u64);
-            }
+            self.unwrapper.advance_to(end as u64);
         }
         self.advanced = self.high.saturating_sub(self.base).max(0) as u64;
         if seen.again == 0 && seen.reordered == 0 && seen.repaired == 0 {

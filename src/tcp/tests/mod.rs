@@ -5,6 +5,7 @@
 use super::*;
 use crate::packet::PSH;
 
+mod rtt_samples;
 mod rtx;
 
 pub(super) const MS: i64 = 1_000_000;
