@@ -69,8 +69,9 @@ pub struct Segment {
 /// One direction: the data it sends and the ACKs and windows it sends
 /// back for the other's data.
 ///
-/// Loss events (tcpLossEventCount, as QoF): retransmissions and jumps of
-/// d's data are loss indications; one counts as an event when it comes
+/// Loss events (tcpLossEventCount, as QoF): retransmitted segments of d
+/// (data, or a SYN or FIN sent again) and jumps of d's data are loss
+/// indications; one counts as an event when it comes
 /// more than one round trip (the connection's estimate,
 /// [`Conn::rtt_estimate`]) after the last event, or, without an
 /// estimate, in a later millisecond.
@@ -213,8 +214,8 @@ impl Conn {
             d.syn_seen = true;
             d.marks.last_syn_flags = Some(s.flags);
             // A SYN sent again counts as a retransmitted segment there.
-            if d.seq.syn(s.seq) {
-                ob.events |= rtx::syn_again(d);
+            if d.seq.syn(s.seq, s.len > 0) {
+                ob.events |= rtx::syn_again(d, now, estimate);
             }
             // Window scaling applies once both SYNs offered it.
             let both = d.marks.window_scale.is_some() && r.marks.window_scale.is_some();
@@ -223,8 +224,11 @@ impl Conn {
         }
         let reorder_window = estimate.map_or(REORDER_DEFAULT_NS, |e| e / 2);
         let tsval = opts.timestamps().map(|(v, _)| v);
+        // A SYN's data (TCP Fast Open, RFC 7413) starts after the SYN's
+        // own sequence number, which carries no octet (RFC 9293 §3.4).
+        let data_seq = s.seq.wrapping_add(u32::from(s.flags & SYN != 0));
         if s.len > 0 && s.flags & RST == 0 {
-            let seen = d.seq.data(s.seq, s.len, now, tsval, reorder_window);
+            let seen = d.seq.data(data_seq, s.len, now, tsval, reorder_window);
             ob.events |= series::seen_events(&seen);
             if seen.again > 0 {
                 d.rtt.sent_again(seen.start, seen.end);
@@ -251,7 +255,7 @@ impl Conn {
             }
         }
         if s.flags & FIN != 0 {
-            let fin_seq = s.seq.wrapping_add(s.len);
+            let fin_seq = data_seq.wrapping_add(s.len);
             let again = d.seq.fin(fin_seq, s.len > 0);
             // After `fin`, which anchors a space nothing anchored before.
             let at = d.seq.position(fin_seq);

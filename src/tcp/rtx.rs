@@ -148,10 +148,12 @@ pub(super) fn classify_rtx(
     }
 }
 
-/// A SYN sent again: a timeout (see [`RtxClasses`]); its event bits.
-pub(super) fn syn_again(d: &mut Dir) -> u16 {
+/// A SYN sent again: a timeout (see [`RtxClasses`]), and a loss
+/// indication as any retransmission; its event bits.
+pub(super) fn syn_again(d: &mut Dir, t: i64, estimate: Option<i64>) -> u16 {
     let c = &mut d.losses_mut().rtx;
     c.timeout = c.timeout.saturating_add(1);
+    loss_indication(d, t, estimate);
     event::RETRANSMISSION | event::TIMEOUT
 }
 

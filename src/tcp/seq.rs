@@ -9,12 +9,17 @@
 //!
 //! Definitions (data octets only; SYN and FIN occupy sequence numbers but
 //! carry none):
+//! - the next expected position: one past the highest data octet seen, or
+//!   before any data the anchor when it is the SYN's (without a SYN, the
+//!   first data octet seen starts the space);
 //! - advanced octets: the span of sequence space the direction's data
-//!   covered, from its first data octet to the highest octet seen
-//!   (tcpSequenceCount);
-//! - a hole: octets below the highest seen that have not passed the OP.
-//!   A segment that starts past the highest octet opens one (a jump,
-//!   tcpSequenceJumpCount; maxTcpSequenceJump its size);
+//!   covered, from the anchor (the first data octet seen without a SYN) to
+//!   one past the highest octet seen (tcpSequenceCount);
+//! - a hole: octets below the next expected position that have not passed
+//!   the OP (with the SYN seen, a first data segment lost before the OP
+//!   leaves one from the anchor). A segment that starts past the next
+//!   expected position opens one (a jump, tcpSequenceJumpCount;
+//!   maxTcpSequenceJump its size);
 //! - filled octets: octets of a hole that pass later. They were delayed
 //!   (reordered) when the filling segment was sent no later than the
 //!   segment that opened the hole: its TSval is not newer, or without
@@ -177,9 +182,12 @@ impl SeqSpace {
     }
 
     /// A SYN with sequence number `seq`: anchors the space (data starts
-    /// after it). True when it repeats a SYN already seen.
-    pub fn syn(&mut self, seq: u32) -> bool {
+    /// after it, a SYN's own data too: RFC 7413 §2). True when it repeats
+    /// a SYN already seen and carries no data (a SYN sent again with data
+    /// counts through its data, as a FIN does).
+    pub fn syn(&mut self, seq: u32, has_data: bool) -> bool {
         match self.syn_seq() {
+            Some(s) if s == seq && has_data => false,
             Some(s) if s == seq => {
                 let c = &mut self.losses().counts;
                 c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
@@ -243,9 +251,17 @@ impl SeqSpace {
         };
         if !self.data {
             self.data = true;
-            self.first = start;
-            self.high = start;
-            self.base = start;
+            // With the SYN seen, positions (and the direction's data)
+            // start at its anchor, the octet after the SYN, whether or not
+            // that octet is the first seen: a first segment lost before
+            // the OP leaves a hole from the anchor, as any later one does.
+            // Without it, at the first data octet seen.
+            let origin = self
+                .syn_seq()
+                .map_or(start, |isn| u.position(isn.wrapping_add(1)) as i64);
+            self.first = origin;
+            self.high = origin;
+            self.base = origin;
         }
         if start > self.high {
             let gap = start.saturating_sub(self.high);

@@ -7,6 +7,7 @@ use crate::packet::PSH;
 
 mod rtt_samples;
 mod rtx;
+mod seq_space;
 
 pub(super) const MS: i64 = 1_000_000;
 pub(super) const C: usize = 0; // the client's key side
@@ -26,7 +27,7 @@ pub(super) fn seg(t_ms: f64, seq: u32, ack: u32, flags: u8, len: u32) -> Segment
     }
 }
 
-fn with_ts(mut s: Segment, val: u32, ecr: u32) -> Segment {
+pub(super) fn with_ts(mut s: Segment, val: u32, ecr: u32) -> Segment {
     s.options.set_timestamps(Some((val, ecr)));
     s
 }
@@ -41,7 +42,7 @@ fn with_sack(mut s: Segment, blocks: &[(u32, u32)]) -> Segment {
 
 /// A handshake at 0 ms (SYN), 10 ms (SYN/ACK), 12 ms (ACK): client ISN
 /// `ci`, server ISN `si`.
-fn open(ci: u32, si: u32) -> Conn {
+pub(super) fn open(ci: u32, si: u32) -> Conn {
     let mut c = Conn::default();
     c.segment(C, &seg(0.0, ci, 0, SYN, 0));
     c.segment(S, &seg(10.0, si, ci.wrapping_add(1), SYN | ACK, 0));

@@ -206,3 +206,14 @@ fn a_probes_episode_ends_past_its_end_or_at_a_repeated_ack_of_it() {
     c.segment(C, &seg(500.0, 101, 1, ACK | FIN, 0));
     assert_eq!(c.dir[C].losses().rtx, probes_and_timeouts(2, 0));
 }
+
+#[test]
+fn a_syn_sent_again_is_a_loss_indication() {
+    // A loss indication is a retransmission or a gap (tcpLossEventCount);
+    // the SYN sent again at 1 s is a retransmission (TcpRetransSegs counts
+    // it): the first loss event.
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 1000, 0, SYN, 0));
+    c.segment(C, &seg(1000.0, 1000, 0, SYN, 0));
+    assert_eq!(c.dir[C].losses().loss_events, 1);
+}
