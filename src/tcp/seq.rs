@@ -34,7 +34,10 @@
 //! - never-seen octets: octets of holes still open (tcpSequenceLossCount),
 //!   including holes closed by the cap on open holes ([`MAX_HOLES`]: the
 //!   oldest goes, its octets counted never seen; if they pass later they
-//!   count as retransmitted).
+//!   count as retransmitted). A record that ends on the active timeout
+//!   leaves the holes still open to its continuations
+//!   ([`SeqSpace::never_seen_in_record`]): each octet is counted once in a
+//!   connection's records.
 
 use crate::tcpseq::Unwrapper;
 
@@ -172,7 +175,27 @@ impl SeqSpace {
         self.losses.get_or_insert_with(Box::default)
     }
 
-    /// Octets of the holes open now, plus those the cap closed.
+    /// The never-seen octets a record counts (tcpSequenceLossCount):
+    /// those of the holes the cap closed during it, and, unless the record
+    /// ends on the active timeout (`continues`: the connection goes on in
+    /// a continuation), those of the holes open at its end. A hole open at
+    /// an active timeout is counted once, where the connection's story
+    /// ends for it: as filled (reordered or repaired) in the record where
+    /// its octets pass, or as never seen in the connection's last record
+    /// (or when the cap closes it). So the records of a connection add up
+    /// to what one record of it would say.
+    pub fn never_seen_in_record(&self, continues: bool) -> u64 {
+        if continues {
+            self.losses
+                .as_deref()
+                .map_or(0, |l| l.counts.evicted_octets)
+        } else {
+            self.never_seen()
+        }
+    }
+
+    /// Octets of the holes open now, plus those the cap closed since the
+    /// last continuation.
     pub fn never_seen(&self) -> u64 {
         let Some(l) = self.losses.as_deref() else {
             return 0;
@@ -375,6 +398,8 @@ impl SeqSpace {
         self.advanced = 0;
         self.base = self.high;
         // Holes below the new start stay open: octets filling them later
-        // are counted in the record where they pass.
+        // are counted in the record where they pass, and those never
+        // filled in the connection's last record
+        // ([`SeqSpace::never_seen_in_record`]).
     }
 }

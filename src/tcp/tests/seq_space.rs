@@ -1,5 +1,6 @@
-//! The sequence space ([`crate::tcp::seq`]) where its anchor matters: a
-//! first data segment lost before the OP, data on a SYN. Every expected
+//! The sequence space ([`crate::tcp::seq`]) where its anchor and its records
+//! matter: a first data segment lost before the OP, data on a SYN, holes
+//! across active-timeout continuations. Every expected
 //! value is worked out here, in the comments, from
 //! the segments as written and the definitions of `docs/tcp-metrics.md`,
 //! not read off the analysis.
@@ -103,4 +104,40 @@ fn a_syn_with_data_sent_again_is_one_retransmitted_segment() {
     let s = c.dir[C].seq.counts();
     assert_eq!((s.retransmitted_segments, s.retransmitted_octets), (1, 100));
     assert_eq!(s.advanced, 100);
+}
+
+/// A connection with the hole [100, 200) (opened at 21 ms), its record
+/// ending on the active timeout after 21 ms, and the continuation that
+/// follows: `repair_at` fills the hole there (or nothing does).
+/// `(record 1's, record 2's)` tcpSequenceLossCount and repaired octets.
+fn across_a_continuation(repair_at: Option<f64>) -> [(u64, u64); 2] {
+    let mut c = open(0, 0);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(C, &seg(21.0, 201, 1, ACK, 100));
+    let first = (
+        c.dir[C].seq.never_seen_in_record(true),
+        c.dir[C].seq.counts().repaired_octets,
+    );
+    c.reset_counts();
+    c.segment(C, &seg(1000.0, 301, 1, ACK, 100));
+    if let Some(t) = repair_at {
+        c.segment(C, &seg(t, 101, 1, ACK, 100));
+    }
+    let last = (
+        c.dir[C].seq.never_seen_in_record(false),
+        c.dir[C].seq.counts().repaired_octets,
+    );
+    [first, last]
+}
+
+#[test]
+fn continuations_count_a_hole_once() {
+    // One record of the whole connection: the hole [100, 200) never
+    // filled is 100 octets never seen; filled at 1100 ms (1079 ms after
+    // its opening, past half the 12 ms round trip), 100 repaired and 0
+    // never seen. Split at an active timeout, the records must add up to
+    // the same: the first record (its hole still open, the connection
+    // going on) counts nothing of it, the last counts it as it ends.
+    assert_eq!(across_a_continuation(None), [(0, 0), (100, 0)]);
+    assert_eq!(across_a_continuation(Some(1100.0)), [(0, 0), (0, 100)]);
 }
