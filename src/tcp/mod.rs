@@ -237,6 +237,12 @@ impl Conn {
             } else if seen.new > 0 && seen.reordered == 0 && seen.repaired == 0 {
                 d.rtt.sent_new(seen.start, seen.end, now);
             }
+            if seen.repaired > 0 {
+                // Octets sent before, lost before the OP: an ACK covering
+                // them is ambiguous (Karn), as one covering octets seen
+                // twice.
+                d.rtt.sent_repair(seen.start, seen.end);
+            }
             if seen.new > 0 {
                 d.marks.advanced(now, tsval);
                 if !d.window_known {
