@@ -315,7 +315,7 @@ impl Conn {
             if dsack {
                 ob.events |= event::DSACK;
             }
-            ob.ack = r.seq.position(s.ack);
+            ob.ack = r.seq.ack_position(s.ack);
             if let Some(at) = ob.ack {
                 let advanced = r.rtt.acked_position().is_none_or(|p| at > p);
                 acked_more = advanced;

@@ -22,10 +22,11 @@
 //!   maxTcpSequenceJump its size);
 //! - filled octets: octets of a hole that pass later. They were delayed
 //!   (reordered) when the filling segment was sent no later than the
-//!   segment that opened the hole: its TSval is not newer, or without
-//!   timestamps it came within `reorder_window` of the opening; otherwise
-//!   they are a retransmission of octets lost before the OP (repaired
-//!   upstream loss);
+//!   segment that opened the hole: its TSval is older than the opener's,
+//!   or, without timestamps on both or with equal TSvals (one tick of the
+//!   sender's clock tells nothing), it came within `reorder_window` of the
+//!   opening; otherwise they are a retransmission of octets lost before
+//!   the OP (repaired upstream loss);
 //! - retransmitted octets: octets that pass the OP a second time (lost
 //!   after the OP, or retransmitted needlessly); a retransmitted segment
 //!   carries at least one. A SYN or FIN sent again with the same sequence
@@ -152,6 +153,27 @@ impl SeqSpace {
     /// anchored the space).
     pub fn position(&self, seq: u32) -> Option<i64> {
         self.unwrap().map(|u| u.position(seq) as i64)
+    }
+
+    /// The position of the other side's acknowledgment number `ack` (None
+    /// before anything anchored the space). While the OP has seen none of
+    /// this direction's data (an asymmetric route: its data goes around
+    /// the OP), nothing else moves the reference the numbers are read
+    /// against, so the acknowledgments carry it forward: each is read
+    /// against the furthest one before it, and an ACK stream may run
+    /// through the whole sequence space. Once data is seen, its highest
+    /// octet is the reference (an ACK cannot move it: a stray number would
+    /// misplace the data that follows).
+    pub fn ack_position(&mut self, ack: u32) -> Option<i64> {
+        if self.known & ANCHORED == 0 {
+            return None;
+        }
+        let u = &mut self.unwrapper;
+        Some(if self.data {
+            u.position(ack)
+        } else {
+            u.observe(ack)
+        } as i64)
     }
 
     /// One past the highest data octet seen (None before any data).
@@ -368,8 +390,13 @@ impl SeqSpace {
                 continue;
             }
             let octets = hi.saturating_sub(lo) as u64;
+            // A TSval newer than the opener's says the filling segment was
+            // sent later; an older one, earlier. An equal one says nothing
+            // (both fell in one tick of the sender's clock: 1 ms for Linux,
+            // longer than a LAN's round trip), so the capture times decide
+            // as without timestamps.
             let sent_later = match (tsval, hole.tsval) {
-                (Some(now), Some(then)) => crate::tcpseq::seq_lt(then, now),
+                (Some(now), Some(then)) if now != then => crate::tcpseq::seq_lt(then, now),
                 _ => ts_ns.saturating_sub(hole.opened_ns) > reorder_window_ns,
             };
             if sent_later {

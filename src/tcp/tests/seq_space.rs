@@ -1,11 +1,12 @@
-//! The sequence space ([`crate::tcp::seq`]) where its anchor and its records
-//! matter: a first data segment lost before the OP, data on a SYN, holes
-//! across active-timeout continuations. Every expected
-//! value is worked out here, in the comments, from
+//! The sequence space ([`crate::tcp::seq`]) where its anchor, its records
+//! and its clocks matter: a first data segment lost before the OP, data on
+//! a SYN, holes across active-timeout continuations, repairs within one
+//! tick of the sender's timestamp clock, ACKs of a direction the OP never
+//! sees. Every expected value is worked out here, in the comments, from
 //! the segments as written and the definitions of `docs/tcp-metrics.md`,
 //! not read off the analysis.
 
-use super::{open, seg, C, S};
+use super::{open, seg, with_ts, C, S};
 use crate::packet::{ACK, FIN, SYN};
 use crate::tcp::{Conn, Q_CAPTURE_GAP};
 
@@ -140,4 +141,53 @@ fn continuations_count_a_hole_once() {
     // going on) counts nothing of it, the last counts it as it ends.
     assert_eq!(across_a_continuation(None), [(0, 0), (100, 0)]);
     assert_eq!(across_a_continuation(Some(1100.0)), [(0, 0), (0, 100)]);
+}
+
+#[test]
+fn equal_tsvals_leave_the_fill_to_the_capture_times() {
+    // A LAN: the handshake's halves are 0.1 ms each, so the reordering
+    // window is half the 0.2 ms round trip. The sender's clock ticks in
+    // ms: the segment that opens the hole [100, 200) and the repair 0.5 ms
+    // later carry the same TSval 110, which cannot say which was sent
+    // first; 0.5 ms is past the window: repaired, not reordered.
+    let mut c = Conn::default();
+    c.segment(C, &with_ts(seg(0.0, 0, 0, SYN, 0), 100, 0));
+    c.segment(S, &with_ts(seg(0.1, 0, 1, SYN | ACK, 0), 7, 100));
+    c.segment(C, &with_ts(seg(0.2, 1, 1, ACK, 0), 100, 7));
+    c.segment(C, &with_ts(seg(10.0, 1, 1, ACK, 100), 110, 7));
+    c.segment(C, &with_ts(seg(10.02, 201, 1, ACK, 100), 110, 7));
+    c.segment(C, &with_ts(seg(10.52, 101, 1, ACK, 100), 110, 17));
+    let s = c.dir[C].seq.counts();
+    assert_eq!((s.repaired_segments, s.reordered_segments), (1, 0));
+    // The same repair 0.05 ms after the opening, within the window:
+    // reordered.
+    let mut c = Conn::default();
+    c.segment(C, &with_ts(seg(0.0, 0, 0, SYN, 0), 100, 0));
+    c.segment(S, &with_ts(seg(0.1, 0, 1, SYN | ACK, 0), 7, 100));
+    c.segment(C, &with_ts(seg(0.2, 1, 1, ACK, 0), 100, 7));
+    c.segment(C, &with_ts(seg(10.0, 1, 1, ACK, 100), 110, 7));
+    c.segment(C, &with_ts(seg(10.02, 201, 1, ACK, 100), 110, 7));
+    c.segment(C, &with_ts(seg(10.07, 101, 1, ACK, 100), 110, 17));
+    let s = c.dir[C].seq.counts();
+    assert_eq!((s.repaired_segments, s.reordered_segments), (0, 1));
+}
+
+#[test]
+fn acks_of_a_direction_the_op_never_sees_run_past_half_the_space() {
+    // The client's data goes around the OP: only its SYN (ISN 1000,
+    // anchor 1001) passes, then the server's ACKs, each 2^29 octets past
+    // the last (k * 2^29 past the anchor, k = 1..7). Each acknowledges
+    // past what the OP saw the client send (the octet after its SYN,
+    // position 0): 7 ACKs of unseen data, the largest excess 7 * 2^29
+    // octets, past 2^31.
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 1000, 0, SYN, 0));
+    c.segment(S, &seg(10.0, 5000, 1001, SYN | ACK, 0));
+    for k in 1..=7u32 {
+        let ack = 1001u32.wrapping_add(k << 29);
+        c.segment(S, &seg(100.0 * f64::from(k), 5001, ack, ACK, 0));
+    }
+    assert_eq!(c.dir[S].losses().acked_unseen, 7);
+    assert_eq!(c.dir[C].losses().acked_unseen_octets, 7 << 29);
+    assert_eq!(c.dir[C].rtt.seq_ack.count, 0);
 }
