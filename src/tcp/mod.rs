@@ -233,7 +233,7 @@ impl Conn {
             if seen.again > 0 {
                 d.rtt.sent_again(seen.start, seen.end);
                 let highest = d.seq.high() == Some(seen.end);
-                ob.events |= classify_rtx(d, r, seen.end, highest, now, estimate);
+                ob.events |= classify_rtx(d, r, seen.again_end, seen.end, highest, now, estimate);
             } else if seen.new > 0 && seen.reordered == 0 && seen.repaired == 0 {
                 d.rtt.sent_new(seen.start, seen.end, now);
             }

@@ -8,7 +8,8 @@ use super::Dir;
 
 /// Retransmitted segments by class. For a segment of direction d
 /// carrying octets already seen, in this order of precedence:
-/// - spurious: every such octet was already acknowledged by the other
+/// - spurious: every such octet (the re-sent ones, not new data the
+///   segment carries with them) was already acknowledged by the other
 ///   side;
 /// - window probe: the other side's window is zero;
 /// - timeout: during a timeout's recovery (until the acknowledgment
@@ -17,8 +18,8 @@ use super::Dir;
 ///   highest segment in that silence;
 /// - tail-loss probe: sent after a silence, re-sending d's highest segment,
 ///   the first such since the other side's acknowledgment last advanced
-///   (RFC 8985 §7; Linux sends the probe before any timeout), on a
-///   connection whose SYNs did not both leave SACK out (RACK-TLP works
+///   (RFC 8985 §7; Linux sends the probe before any timeout), unless both
+///   SYNs were seen and not both offered SACK-permitted (RACK-TLP works
 ///   from SACK: Linux sends no probe without it, and its timer is then the
 ///   retransmission timeout);
 /// - fast: any other: loss detected from the other side's ACKs
@@ -78,11 +79,15 @@ pub struct Losses {
 
 /// Count a retransmission in its class; the class's event bit.
 ///
-/// `end` is the position just past what was re-sent (past a FIN's number
-/// for a FIN); `highest`: it re-sends d's highest segment.
+/// `resent_end` is the position just past the octets it re-sent (that had
+/// passed before; past a FIN's number for a FIN), `end` just past the
+/// whole segment (new octets it carries too); `highest`: it re-sends d's
+/// highest segment.
+#[allow(clippy::too_many_arguments)] // the facts of one segment
 pub(super) fn classify_rtx(
     d: &mut Dir,
     r: &Dir,
+    resent_end: i64,
     end: i64,
     highest: bool,
     t: i64,
@@ -106,7 +111,9 @@ pub(super) fn classify_rtx(
     let losses = d.losses_mut();
     let probing = losses.probe_end.is_some();
     let c = &mut losses.rtx;
-    if acked.is_some_and(|a| end <= a) {
+    // Only the re-sent octets: new data riding with them (a segment
+    // rebuilt larger than the original) is not re-sent.
+    if acked.is_some_and(|a| resent_end <= a) {
         c.spurious = c.spurious.saturating_add(1);
         return event::SPURIOUS;
     }
@@ -162,7 +169,8 @@ pub(super) fn syn_again(d: &mut Dir, t: i64, estimate: Option<i64>) -> u16 {
 /// it, and a loss indication; its event bits.
 pub(super) fn fin_again(d: &mut Dir, r: &Dir, at: i64, t: i64, estimate: Option<i64>) -> u16 {
     let highest = d.seq.high().is_none_or(|h| at >= h);
-    let class = classify_rtx(d, r, at.saturating_add(1), highest, t, estimate);
+    let end = at.saturating_add(1);
+    let class = classify_rtx(d, r, end, end, highest, t, estimate);
     loss_indication(d, t, estimate);
     event::RETRANSMISSION | class
 }

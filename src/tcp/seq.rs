@@ -88,6 +88,16 @@ pub struct Seen {
     /// Start and end positions.
     pub start: i64,
     pub end: i64,
+    /// One past the last octet of it that passed before (with `again` >
+    /// 0): where what it re-sent ends.
+    pub again_end: i64,
+}
+
+/// What [`SeqSpace::fill`] found.
+struct Filled {
+    reordered: u64,
+    repaired: u64,
+    again_end: i64,
 }
 
 /// One direction's sequence state.
@@ -322,10 +332,13 @@ impl SeqSpace {
         let below_start = start.max(self.first);
         if below_start < below_end {
             let filled = self.fill(below_start, below_end, ts_ns, tsval, reorder_window_ns);
-            seen.reordered = filled.0;
-            seen.repaired = filled.1;
+            seen.reordered = filled.reordered;
+            seen.repaired = filled.repaired;
             let span = below_end.saturating_sub(below_start) as u64;
-            seen.again = span.saturating_sub(filled.0).saturating_sub(filled.1);
+            seen.again = span
+                .saturating_sub(filled.reordered)
+                .saturating_sub(filled.repaired);
+            seen.again_end = filled.again_end;
         }
         if end > self.high {
             seen.new = end.saturating_sub(self.high.max(start)) as u64;
@@ -369,7 +382,7 @@ impl SeqSpace {
         });
     }
 
-    /// Fill [start, end) from the holes; (reordered, repaired) octets.
+    /// Fill [start, end) (below the highest octet) from the holes.
     fn fill(
         &mut self,
         start: i64,
@@ -377,18 +390,25 @@ impl SeqSpace {
         ts_ns: i64,
         tsval: Option<u32>,
         reorder_window_ns: i64,
-    ) -> (u64, u64) {
+    ) -> Filled {
         let (mut reordered, mut repaired) = (0u64, 0u64);
         let Some(l) = self.losses.as_deref_mut().filter(|l| !l.holes.is_empty()) else {
-            return (0, 0);
+            return Filled {
+                reordered: 0,
+                repaired: 0,
+                again_end: end,
+            };
         };
         let mut kept = Vec::with_capacity(l.holes.len().saturating_add(1));
+        // The filled pieces: disjoint, as the holes are.
+        let mut pieces: Vec<(i64, i64)> = Vec::new();
         for hole in l.holes.drain(..) {
             let (lo, hi) = (start.max(hole.start), end.min(hole.end));
             if lo >= hi {
                 kept.push(hole);
                 continue;
             }
+            pieces.push((lo, hi));
             let octets = hi.saturating_sub(lo) as u64;
             // A TSval newer than the opener's says the filling segment was
             // sent later; an older one, earlier. An equal one says nothing
@@ -413,7 +433,17 @@ impl SeqSpace {
             }
         }
         l.holes = kept;
-        (reordered, repaired)
+        // Where the octets that passed before end: below the filled pieces
+        // at the top of [start, end).
+        let mut again_end = end;
+        while let Some(&(lo, _)) = pieces.iter().find(|&&(_, hi)| hi == again_end) {
+            again_end = lo;
+        }
+        Filled {
+            reordered,
+            repaired,
+            again_end,
+        }
     }
 
     /// Zero the counters (an active-timeout continuation); the state

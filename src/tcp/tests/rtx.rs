@@ -217,3 +217,28 @@ fn a_syn_sent_again_is_a_loss_indication() {
     c.segment(C, &seg(1000.0, 1000, 0, SYN, 0));
     assert_eq!(c.dir[C].losses().loss_events, 1);
 }
+
+#[test]
+fn spurious_looks_at_the_resent_octets_only() {
+    // [0,100) is acknowledged at 40 ms; at 45 ms one segment re-sends
+    // [0,100) and carries the new [100,200). Every re-sent octet was
+    // already acknowledged: spurious (the new octets are not re-sent).
+    let mut c = open_sack(true);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(S, &seg(40.0, 1, 101, ACK, 0));
+    c.segment(C, &seg(45.0, 1, 1, ACK, 200));
+    let s = c.dir[C].seq.counts();
+    assert_eq!((s.retransmitted_segments, s.retransmitted_octets), (1, 100));
+    let spurious = RtxClasses {
+        spurious: 1,
+        ..Default::default()
+    };
+    assert_eq!(c.dir[C].losses().rtx, spurious);
+    // Re-sending [50,100) (not acknowledged by an ACK of 50) with new
+    // octets is not.
+    let mut c = open_sack(true);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(S, &seg(40.0, 1, 51, ACK, 0));
+    c.segment(C, &seg(45.0, 51, 1, ACK, 150));
+    assert_eq!(c.dir[C].losses().rtx.spurious, 0);
+}
