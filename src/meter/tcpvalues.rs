@@ -218,7 +218,7 @@ fn dir_table(v: &DirValues<'_>, t: &mut DirTable) {
     t[const { Tf::TimeoutRetransmits.slot() }] = u64::from(rtx.timeout);
     t[const { Tf::TailLossProbes.slot() }] = u64::from(rtx.tail_loss_probe);
     t[const { Tf::SpuriousRetransmits.slot() }] = u64::from(rtx.spurious);
-    t[const { Tf::WindowProbes.slot() }] = u64::from(rtx.probe);
+    t[const { Tf::WindowProbes.slot() }] = u64::from(events.probes);
     t[const { Tf::ReorderedSegments.slot() }] = u64::from(seq.reordered_segments);
     t[const { Tf::ReorderedOctets.slot() }] = seq.reordered_octets;
     t[const { Tf::UpstreamLoss.slot() }] = seq.repaired_octets.saturating_add(v.never_seen);

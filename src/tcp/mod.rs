@@ -76,6 +76,13 @@ pub struct Segment {
 /// [`Conn::rtt_estimate`]) after the last event, or, without an
 /// estimate, in a later millisecond.
 ///
+/// Keep-alives and zero-window probes (`Probe`) are neither data nor
+/// retransmissions (the kernel counts neither in TcpRetransSegs): a
+/// keep-alive is a segment of at most one octet, without SYN, FIN or RST,
+/// one octet before d's next expected position, when the other side has
+/// acknowledged everything up to it and its window is not zero; the
+/// zero-window probes are [`window`]'s.
+///
 /// ACKs of unseen data: packets of the other side acknowledging past the
 /// highest data octet the OP saw d send (past d's FIN, if seen): data the
 /// OP missed (capture loss, or a path around the OP); with the largest
@@ -227,7 +234,20 @@ impl Conn {
         // A SYN's data (TCP Fast Open, RFC 7413) starts after the SYN's
         // own sequence number, which carries no octet (RFC 9293 §3.4).
         let data_seq = s.seq.wrapping_add(u32::from(s.flags & SYN != 0));
-        if s.len > 0 && s.flags & RST == 0 {
+        let probe = probe_kind(d, r, s, data_seq);
+        if probe == Some(Probe::Window) {
+            d.win.probed();
+            ob.events |= event::WINDOW_PROBE;
+        }
+        if probe.is_some() && !(s.len == 1 && d.seq.position(data_seq) == d.seq.high()) {
+            // A keep-alive, or a zero-window probe sending again the octet
+            // an earlier one sent: not data, not a retransmission (the
+            // kernel counts neither in TcpRetransSegs). An ACK covering a
+            // probe's octet is ambiguous (Karn).
+            if let Some(at) = d.seq.position(data_seq).filter(|_| s.len > 0) {
+                d.rtt.sent_again(at, at.saturating_add(1));
+            }
+        } else if s.len > 0 && s.flags & RST == 0 {
             let seen = d.seq.data(data_seq, s.len, now, tsval, reorder_window);
             ob.events |= series::seen_events(&seen);
             if seen.again > 0 {
@@ -304,7 +324,18 @@ impl Conn {
                 (Some(high), Some(at)) => high > at,
                 _ => false,
             };
-            let (dup_ack, repeat) = d.win.ack(s.ack, s.window, pure, outstanding);
+            // Wireshark's duplicate ACK also starts at d's next expected
+            // number (not, say, a keep-alive's).
+            let next = d
+                .fin_pos
+                .get()
+                .map(|f| f.saturating_add(1))
+                .or_else(|| d.seq.next_expected());
+            let in_order = match (d.seq.position(s.seq), next) {
+                (Some(at), Some(next)) => at == next,
+                _ => true,
+            };
+            let (dup_ack, repeat) = d.win.ack(s.ack, s.window, pure, in_order, outstanding);
             if dup_ack {
                 ob.events |= event::DUP_ACK;
             }
@@ -412,6 +443,37 @@ impl Conn {
             d.win.close(ts_ns);
         }
     }
+}
+
+/// What a segment of at most one octet that is not data may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// RFC 9293 §3.8.4: at SND.NXT - 1 (no octet, or one already
+    /// acknowledged), everything before acknowledged.
+    KeepAlive,
+    /// RFC 9293 §3.8.6.1: sent while the other side's window is zero:
+    /// Linux's at SND.UNA - 1 without data, BSD's and Windows's one
+    /// octet past the window (the first new, later ones that octet
+    /// again).
+    Window,
+}
+
+/// Whether d's segment `s` (data starting at `data_seq`) is a keep-alive
+/// or a zero-window probe (see [`Dir`] and the [`window`] module).
+fn probe_kind(d: &Dir, r: &Dir, s: &Segment, data_seq: u32) -> Option<Probe> {
+    if s.len > 1 || s.flags & (SYN | FIN | RST) != 0 {
+        return None;
+    }
+    let at = d.seq.position(data_seq)?;
+    let next = d.seq.next_expected()?;
+    let acked = d.rtt.acked_position();
+    let before_next = at == next.saturating_sub(1);
+    if r.win.at_zero() {
+        let linux = s.len == 0 && acked.is_some_and(|a| at == a.saturating_sub(1));
+        let octet = s.len == 1 && (at == next || before_next);
+        return (linux || (s.len == 0 && before_next) || octet).then_some(Probe::Window);
+    }
+    (before_next && acked.is_some_and(|a| a >= next)).then_some(Probe::KeepAlive)
 }
 
 impl Dir {

@@ -11,7 +11,6 @@ use super::Dir;
 /// - spurious: every such octet (the re-sent ones, not new data the
 ///   segment carries with them) was already acknowledged by the other
 ///   side;
-/// - window probe: the other side's window is zero;
 /// - timeout: during a timeout's recovery (until the acknowledgment
 ///   reaches d's highest octet as it stood at the timeout), or sent after
 ///   a silence (see below) when it is not the first re-sending of d's
@@ -47,7 +46,6 @@ use super::Dir;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RtxClasses {
     pub spurious: u32,
-    pub probe: u32,
     pub fast: u32,
     pub tail_loss_probe: u32,
     pub timeout: u32,
@@ -116,10 +114,6 @@ pub(super) fn classify_rtx(
     if acked.is_some_and(|a| resent_end <= a) {
         c.spurious = c.spurious.saturating_add(1);
         return event::SPURIOUS;
-    }
-    if r.win.at_zero() {
-        c.probe = c.probe.saturating_add(1);
-        return event::WINDOW_PROBE;
     }
     if losses.rto_until.is_some() {
         c.timeout = c.timeout.saturating_add(1);

@@ -186,6 +186,17 @@ impl SeqSpace {
         } as i64)
     }
 
+    /// The next expected position: one past the highest data octet seen,
+    /// or before any data the anchor when it is the SYN's (None else).
+    pub fn next_expected(&self) -> Option<i64> {
+        if self.data {
+            Some(self.high)
+        } else {
+            self.syn_seq()
+                .and_then(|isn| self.position(isn.wrapping_add(1)))
+        }
+    }
+
     /// One past the highest data octet seen (None before any data).
     pub fn high(&self) -> Option<i64> {
         self.data.then_some(self.high)
