@@ -157,6 +157,15 @@ impl Conn {
         }
     }
 
+    /// Whether the window scale is known (RFC 7323 §2.2: windows are
+    /// scaled only when both SYNs offered the option): both SYNs seen, or
+    /// one seen without the option.
+    pub fn window_scale_known(&self) -> bool {
+        let [a, b] = &self.dir;
+        let without = |d: &Dir| d.syn_seen && d.marks.window_scale.is_none();
+        (a.syn_seen && b.syn_seen) || without(a) || without(b)
+    }
+
     /// Measurement-quality bits (the `Q_` constants).
     pub fn quality(&self) -> u32 {
         let mut q = 0;
@@ -480,8 +489,10 @@ impl Dir {
     /// The octets this direction sent before the other side first
     /// acknowledged any of its data (its initial window as far as the OP
     /// saw), once that ACK is seen.
+    /// None without d's SYN: a capture that starts mid-connection saw
+    /// no initial window.
     pub fn initial_window(&self) -> Option<i64> {
-        self.window_known.then_some(self.flight_or_window)
+        (self.window_known && self.syn_seen).then_some(self.flight_or_window)
     }
 
     /// Retransmission classes, loss events and ACKs of unseen data.

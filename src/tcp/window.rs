@@ -6,7 +6,8 @@
 //!   scale (RFC 7323 §2.3) when both SYNs offered the option and the
 //!   packet is not a SYN (SYN windows are never scaled); min, mean and max
 //!   over d's packets other than RSTs, packet-weighted
-//!   (min/mean/maxTcpRwin);
+//!   (min/mean/maxTcpRwin, reported only when the scale is known:
+//!   [`crate::tcp::Conn::window_scale_known`]);
 //! - zero-window events: d's window going to 0 from non-zero or at d's
 //!   first packet (tcpReceiverStallCount), and the time from each such
 //!   packet to d's next packet with a non-zero window (or d's last packet);

@@ -245,3 +245,19 @@ def test_continuations_add_up_to_one_record(
     ]:
         assert whole[name] == want, name
         assert parts[name].sum() == want, (name, parts[name].tolist())
+
+
+def test_mid_connection_windows_and_initial_window_are_null(tmp_path: Path) -> None:
+    # The capture starts mid-connection: no SYN, so no initial window was
+    # observed and the window fields' scale is unknown (both ends may have
+    # offered one): the window values and the initial window are absent.
+    p = [
+        (0.100 + k * 0.001, c2s(d(40 + k), ISN_S + 1, ACK, payload=1000, win=512)) for k in range(3)
+    ]
+    p.append((0.120, s2c(ISN_S + 1, d(43), ACK, win=512)))
+    r = one_flow(write(tmp_path / "mid.pcap", p))
+    for name in ("tcpInitialWindowOctets", "maxTcpRwin", "reverseMaxTcpRwin", "minTcpRwin"):
+        assert pd.isna(r.get(name)), name
+    assert int(r["tcpMeasurementQuality"]) & 0x20
+    # The data still counts: 3000 octets from the first seen.
+    assert r["tcpSequenceCount"] == 3000

@@ -247,6 +247,11 @@ fn a_capture_starting_mid_connection_anchors_at_the_first_data() {
     assert_eq!(c.hs.syn_to_synack.get(), None);
     assert_ne!(c.quality() & Q_MID_CONNECTION, 0);
     assert_eq!(c.quality() & Q_WINDOW_SCALE_KNOWN, 0);
+    // No SYN: no initial window was observed (the server's ACK at 10 ms
+    // is the first ACK of data the OP saw, not the connection's), and
+    // the window fields' scale is unknown.
+    assert_eq!(c.dir[C].initial_window(), None);
+    assert!(!c.window_scale_known());
 }
 
 #[test]
