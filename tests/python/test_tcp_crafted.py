@@ -247,6 +247,32 @@ def test_continuations_add_up_to_one_record(
         assert parts[name].sum() == want, (name, parts[name].tolist())
 
 
+def test_a_syn_with_a_new_isn_starts_a_new_flow(tmp_path: Path) -> None:
+    # The same address and port pair carries two connections 5 s apart;
+    # the first one's FIN or RST is not in the capture. Each: SYN, SYN/ACK
+    # 20 ms later, 1 ms later the ACK with 1000 octets, acknowledged 20 ms
+    # later. The second SYN's number differs from the first's (a SYN sent
+    # again keeps it): a new connection, so a new flow; the first ends
+    # with flowEndReason 3. Each has 1000 octets of sequence space, no gap
+    # and a handshake round trip of 21 ms.
+    p: list[tuple[float, bytes]] = []
+    for t0, isn, isn_s in ((0.0, 1000, 5000), (5.0, 1_000_000_000, 9000)):
+        p += [
+            (t0, c2s(isn, 0, SYN, mss=1000)),
+            (t0 + 0.020, s2c(isn_s, isn + 1, SYN | ACK, mss=1000)),
+            (t0 + 0.021, c2s(isn + 1, isn_s + 1, ACK, payload=1000)),
+            (t0 + 0.041, s2c(isn_s + 1, isn + 1001, ACK)),
+        ]
+    cap = write(tmp_path / "reuse.pcap", p)
+    df = ff.meter(cap).sort_values("flowStartMilliseconds")
+    assert len(df) == 2 and df["flowId"].nunique() == 2
+    assert df["flowEndReason"].tolist()[0] == 3
+    assert df["tcpSequenceCount"].tolist() == [1000, 1000]
+    assert df["tcpSequenceLossCount"].tolist() == [0, 0]
+    assert df["tcpSequenceJumpCount"].tolist() == [0, 0]
+    assert df["tcpHandshakeRttMicroseconds"].tolist() == [21000, 21000]
+
+
 def test_mid_connection_windows_and_initial_window_are_null(tmp_path: Path) -> None:
     # The capture starts mid-connection: no SYN, so no initial window was
     # observed and the window fields' scale is unknown (both ends may have
