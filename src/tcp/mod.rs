@@ -80,7 +80,8 @@ pub struct Segment {
 /// retransmissions (the kernel counts neither in TcpRetransSegs): a
 /// keep-alive is a segment of at most one octet, without SYN, FIN or RST,
 /// one octet before d's next expected position, when the other side has
-/// acknowledged everything up to it and its window is not zero; the
+/// acknowledged everything up to that position and its last window is
+/// not zero; the
 /// zero-window probes are [`window`]'s.
 ///
 /// ACKs of unseen data: packets of the other side acknowledging past the
