@@ -231,16 +231,17 @@ impl Flow {
         }
     }
 
-    /// Whether `p` opens a new connection on this flow's key: a SYN
-    /// without ACK from a side whose SYN was seen with another sequence
-    /// number (a SYN sent again keeps its number, RFC 9293 §3.8.1; a new
-    /// one is a new connection whose old one ended unseen: its FIN or RST
-    /// was not captured, or it was left open).
+    /// Whether `p` opens a new connection on this flow's key: a SYN (or
+    /// SYN/ACK) from a side whose SYN was seen with another sequence
+    /// number (a SYN or SYN/ACK sent again keeps its number, RFC 9293
+    /// §3.8.1; a new one is a new connection whose old one ended unseen:
+    /// its FIN or RST was not captured, or it was left open; a SYN/ACK, when
+    /// the new connection's SYN was not captured).
     pub fn reused_by(&self, p: &FlowPacket) -> bool {
         let (Some(b), Some(t)) = (self.tcp.as_ref(), p.tcp()) else {
             return false;
         };
-        t.flags & (SYN | ACK) == SYN && b.dir[p.side()].syn.is_some_and(|isn| isn != t.seq)
+        t.flags & SYN != 0 && b.dir[p.side()].syn.is_some_and(|isn| isn != t.seq)
     }
 
     /// Start the continuation of an active-timed-out record: counters

@@ -10,7 +10,7 @@
 //! 3. end of flow detected: a TCP RST, or FIN both ways and both
 //!    acknowledged (a flow whose FINs are both seen but not both
 //!    acknowledged ends so at its idle timeout, or when a new SYN reuses
-//!    its key); or a SYN without ACK whose sequence number differs from
+//!    its key); or a SYN (or SYN/ACK) whose sequence number differs from
 //!    the SYN its sender sent before (a new connection on the key of one
 //!    whose end was not seen);
 //! 4. forced end: the end of the capture;
@@ -217,8 +217,8 @@ impl Table {
                 let closing = f.phase == Phase::Closing && p.tcp_flags() & (SYN | ACK) == SYN;
                 if closing || f.reused_by(p) {
                     // A new connection (a SYN without ACK) on the key of
-                    // one that closed, or of one whose SYN had another
-                    // number.
+                    // one that closed, or (a SYN or SYN/ACK) of one whose
+                    // SYN from that side had another number.
                     self.end(i, reason::END_OF_FLOW);
                     self.insert(p)
                 } else {

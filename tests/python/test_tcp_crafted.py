@@ -273,6 +273,34 @@ def test_a_syn_with_a_new_isn_starts_a_new_flow(tmp_path: Path) -> None:
     assert df["tcpHandshakeRttMicroseconds"].tolist() == [21000, 21000]
 
 
+def test_a_syn_ack_with_a_new_isn_starts_a_new_flow(tmp_path: Path) -> None:
+    # As above, but the second connection's SYN is not in the capture: its
+    # SYN/ACK carries a number other than the server's first SYN/ACK's (a
+    # SYN/ACK sent again keeps it), so it starts a new flow, whose
+    # initiator is the SYN/ACK's receiver (the client); without the SYN it
+    # has no handshake round trip. The client's data: 1000 octets from the
+    # octet after its SYN (number isn + 1, acknowledged by the SYN/ACK),
+    # no gap.
+    p: list[tuple[float, bytes]] = []
+    for t0, isn, isn_s, syn in ((0.0, 1000, 5000, True), (5.0, 1_000_000_000, 9000, False)):
+        if syn:
+            p.append((t0, c2s(isn, 0, SYN, mss=1000)))
+        p += [
+            (t0 + 0.020, s2c(isn_s, isn + 1, SYN | ACK, mss=1000)),
+            (t0 + 0.021, c2s(isn + 1, isn_s + 1, ACK, payload=1000)),
+            (t0 + 0.041, s2c(isn_s + 1, isn + 1001, ACK)),
+        ]
+    cap = write(tmp_path / "reuse2.pcap", p)
+    df = ff.meter(cap).sort_values("flowStartMilliseconds")
+    assert len(df) == 2 and df["flowId"].nunique() == 2
+    assert df["flowEndReason"].tolist()[0] == 3
+    assert df["sourceTransportPort"].tolist() == [CLIENT[1], CLIENT[1]]
+    assert df["tcpSequenceCount"].tolist() == [1000, 1000]
+    assert df["tcpSequenceJumpCount"].tolist() == [0, 0]
+    assert df["tcpHandshakeRttMicroseconds"].tolist()[0] == 21000
+    assert pd.isna(df["tcpHandshakeRttMicroseconds"].tolist()[1])
+
+
 def test_mid_connection_windows_and_initial_window_are_null(tmp_path: Path) -> None:
     # The capture starts mid-connection: no SYN, so no initial window was
     # observed and the window fields' scale is unknown (both ends may have
