@@ -47,7 +47,7 @@ pub fn pos_diff(a: u64, b: u64) -> i64 {
 /// a reference (within 2^31 either side), so a stream may wrap the 32-bit
 /// space any number of times as long as the reference follows it
 /// ([`Unwrapper::advance_to`] or [`Unwrapper::observe`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Unwrapper {
     /// The reference: sequence number `seq` is at position `pos`.
     seq: u32,

@@ -270,7 +270,8 @@ impl Fields<'_> {
             let Some(rev) = rest.first_chunk_mut::<DIR_SLOTS>() else {
                 return t;
             };
-            tcpvalues::tables(c, self.fwd, fwd, rev, conn);
+            let continues = self.reason == super::table::reason::ACTIVE;
+            tcpvalues::tables(c, self.fwd, continues, fwd, rev, conn);
         }
         t
     }

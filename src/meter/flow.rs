@@ -55,8 +55,9 @@ pub struct TcpDir {
     pub fin_end: Option<u32>,
     /// The other side acknowledged this direction's FIN.
     pub fin_acked: bool,
-    /// This direction's SYN was seen.
-    pub syn: bool,
+    /// The sequence number of this direction's SYN, once seen (its
+    /// first).
+    pub syn: Option<u32>,
 }
 
 /// The TCP block of a TCP flow: the engine's end-of-connection state and
@@ -192,7 +193,7 @@ impl Flow {
         let no_syn_yet = self
             .tcp
             .as_ref()
-            .is_some_and(|b| !b.dir[0].syn && !b.dir[1].syn);
+            .is_some_and(|b| b.dir[0].syn.is_none() && b.dir[1].syn.is_none());
         let Some(b) = self.tcp.as_mut() else { return };
         if t.flags & SYN != 0 {
             if no_syn_yet {
@@ -200,7 +201,7 @@ impl Flow {
                 // SYN/ACK its receiver), whatever came before it.
                 self.initiator = if t.flags & ACK == 0 { side } else { side ^ 1 };
             }
-            b.dir[side].syn = true;
+            b.dir[side].syn.get_or_insert(t.seq);
         }
         if t.flags & RST != 0 {
             self.phase = Phase::Closed;
@@ -228,6 +229,19 @@ impl Flow {
                 self.phase = Phase::Closed;
             }
         }
+    }
+
+    /// Whether `p` opens a new connection on this flow's key: a SYN (or
+    /// SYN/ACK) from a side whose SYN was seen with another sequence
+    /// number (a SYN or SYN/ACK sent again keeps its number, RFC 9293
+    /// §3.8.1; a new one is a new connection whose old one ended unseen:
+    /// its FIN or RST was not captured, or it was left open; a SYN/ACK, when
+    /// the new connection's SYN was not captured).
+    pub fn reused_by(&self, p: &FlowPacket) -> bool {
+        let (Some(b), Some(t)) = (self.tcp.as_ref(), p.tcp()) else {
+            return false;
+        };
+        t.flags & SYN != 0 && b.dir[p.side()].syn.is_some_and(|isn| isn != t.seq)
     }
 
     /// Start the continuation of an active-timed-out record: counters

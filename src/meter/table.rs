@@ -10,7 +10,9 @@
 //! 3. end of flow detected: a TCP RST, or FIN both ways and both
 //!    acknowledged (a flow whose FINs are both seen but not both
 //!    acknowledged ends so at its idle timeout, or when a new SYN reuses
-//!    its key);
+//!    its key); or a SYN (or SYN/ACK) whose sequence number differs from
+//!    the SYN its sender sent before (a new connection on the key of one
+//!    whose end was not seen);
 //! 4. forced end: the end of the capture;
 //! 5. lack of resources: a new flow when `max_flows` are open evicts the
 //!    least recently seen.
@@ -214,9 +216,11 @@ impl Table {
         let at = match found {
             Some(i) => {
                 let f = &mut self.slots[i as usize].flow;
-                if f.phase == Phase::Closing && p.tcp_flags() & (SYN | ACK) == SYN {
+                let closing = f.phase == Phase::Closing && p.tcp_flags() & (SYN | ACK) == SYN;
+                if closing || f.reused_by(p) {
                     // A new connection (a SYN without ACK) on the key of
-                    // one that closed.
+                    // one that closed, or (a SYN or SYN/ACK) of one whose
+                    // SYN from that side had another number.
                     self.end(i, reason::END_OF_FLOW);
                     self.insert(p)
                 } else {

@@ -372,8 +372,9 @@ pub fn reduced_length(field: Tf) -> Option<u16> {
     .then_some(4)
 }
 
-/// Whether group `g` has a value for `d`.
-fn present(g: Group, c: &Conn, d: &Dir) -> bool {
+/// Whether group `g` has a value for the direction of key side `side`.
+fn present(g: Group, c: &Conn, side: usize) -> bool {
+    let d: &Dir = &c.dir[side & 1];
     match g {
         Group::Always => true,
         Group::RttAll => d.rtt.any(),
@@ -381,7 +382,7 @@ fn present(g: Group, c: &Conn, d: &Dir) -> bool {
         Group::RttTs => d.rtt.ts.any(),
         Group::HandshakeHalf => d.rtt.handshake.is_some(),
         Group::Flight => d.win.flight.any(),
-        Group::Rwin => d.win.rwin.any(),
+        Group::Rwin => d.win.rwin.any() && c.window_scale_known(),
         Group::DeclaredMss => d.marks.declared_mss.is_some(),
         Group::WindowScale => d.marks.window_scale.is_some(),
         Group::TsFrequency => d.marks.ts_frequency().is_some(),
@@ -404,15 +405,14 @@ pub fn mask(c: &Conn, fwd: usize, rev: usize, reverse_too: bool) -> u32 {
         if reverse && !reverse_too {
             break;
         }
-        let d = &c.dir[side & 1];
         for g in groups {
-            if present(g, c, d) {
+            if present(g, c, side) {
                 m |= g.bit(reverse);
             }
         }
     }
     for g in [Group::HandshakeRtt, Group::QofRtt] {
-        if present(g, c, &c.dir[0]) {
+        if present(g, c, 0) {
             m |= g.bit(false);
         }
     }

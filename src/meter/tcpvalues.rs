@@ -35,14 +35,16 @@ struct DirValues<'a> {
 }
 
 impl<'a> ConnValues<'a> {
-    fn of(conn: &'a Conn) -> Self {
+    /// `continues`: the record ends on the active timeout (a continuation
+    /// follows), see [`crate::tcp::seq::SeqSpace::never_seen_in_record`].
+    fn of(conn: &'a Conn, continues: bool) -> Self {
         let dir = |d: &'a Dir| DirValues {
             dir: d,
             seq: d.seq.counts(),
             events: d.win.events(),
             losses: d.losses(),
             all: d.rtt.all(),
-            never_seen: d.seq.never_seen(),
+            never_seen: d.seq.never_seen_in_record(continues),
             ts_frequency: d.marks.ts_frequency(),
         };
         ConnValues {
@@ -53,15 +55,17 @@ impl<'a> ConnValues<'a> {
 }
 
 /// Every TCP value of `conn`'s record: the forward direction's (key side
-/// `fwd`), the reverse's and the connection's.
+/// `fwd`), the reverse's and the connection's; `continues`: the record
+/// ends on the active timeout.
 pub fn tables(
     conn: &Conn,
     fwd: usize,
+    continues: bool,
     forward: &mut DirTable,
     reverse: &mut DirTable,
     connection: &mut ConnTable,
 ) {
-    let cv = ConnValues::of(conn);
+    let cv = ConnValues::of(conn, continues);
     dir_table(&cv.dirs[fwd & 1], forward);
     dir_table(&cv.dirs[(fwd ^ 1) & 1], reverse);
     conn_table(&cv, connection);
@@ -214,7 +218,7 @@ fn dir_table(v: &DirValues<'_>, t: &mut DirTable) {
     t[const { Tf::TimeoutRetransmits.slot() }] = u64::from(rtx.timeout);
     t[const { Tf::TailLossProbes.slot() }] = u64::from(rtx.tail_loss_probe);
     t[const { Tf::SpuriousRetransmits.slot() }] = u64::from(rtx.spurious);
-    t[const { Tf::WindowProbes.slot() }] = u64::from(rtx.probe);
+    t[const { Tf::WindowProbes.slot() }] = u64::from(events.probes);
     t[const { Tf::ReorderedSegments.slot() }] = u64::from(seq.reordered_segments);
     t[const { Tf::ReorderedOctets.slot() }] = seq.reordered_octets;
     t[const { Tf::UpstreamLoss.slot() }] = seq.repaired_octets.saturating_add(v.never_seen);

@@ -88,7 +88,7 @@ pub struct Marks {
     /// Inter-observation times (ns).
     pub iot: super::stats::MinMax,
     /// Chirps (ns).
-    pub chirp: super::stats::Stats,
+    pub chirp: super::stats::SignedRange,
     /// [`Marks::ts_frequency`] as of the last new tick.
     hz: OptI64,
 }

@@ -69,11 +69,20 @@ pub struct Segment {
 /// One direction: the data it sends and the ACKs and windows it sends
 /// back for the other's data.
 ///
-/// Loss events (tcpLossEventCount, as QoF): retransmissions and jumps of
-/// d's data are loss indications; one counts as an event when it comes
+/// Loss events (tcpLossEventCount, as QoF): retransmitted segments of d
+/// (data, or a SYN or FIN sent again) and jumps of d's data are loss
+/// indications; one counts as an event when it comes
 /// more than one round trip (the connection's estimate,
 /// [`Conn::rtt_estimate`]) after the last event, or, without an
 /// estimate, in a later millisecond.
+///
+/// Keep-alives and zero-window probes (`Probe`) are neither data nor
+/// retransmissions (the kernel counts neither in TcpRetransSegs): a
+/// keep-alive is a segment of at most one octet, without SYN, FIN or RST,
+/// one octet before d's next expected position, when the other side has
+/// acknowledged everything up to that position and its last window is
+/// not zero; the
+/// zero-window probes are [`window`]'s.
 ///
 /// ACKs of unseen data: packets of the other side acknowledging past the
 /// highest data octet the OP saw d send (past d's FIN, if seen): data the
@@ -149,6 +158,15 @@ impl Conn {
         }
     }
 
+    /// Whether the window scale is known (RFC 7323 §2.2: windows are
+    /// scaled only when both SYNs offered the option): both SYNs seen, or
+    /// one seen without the option.
+    pub fn window_scale_known(&self) -> bool {
+        let [a, b] = &self.dir;
+        let without = |d: &Dir| d.syn_seen && d.marks.window_scale.is_none();
+        (a.syn_seen && b.syn_seen) || without(a) || without(b)
+    }
+
     /// Measurement-quality bits (the `Q_` constants).
     pub fn quality(&self) -> u32 {
         let mut q = 0;
@@ -213,8 +231,8 @@ impl Conn {
             d.syn_seen = true;
             d.marks.last_syn_flags = Some(s.flags);
             // A SYN sent again counts as a retransmitted segment there.
-            if d.seq.syn(s.seq) {
-                ob.events |= rtx::syn_again(d);
+            if d.seq.syn(s.seq, s.len > 0) {
+                ob.events |= rtx::syn_again(d, now, estimate);
             }
             // Window scaling applies once both SYNs offered it.
             let both = d.marks.window_scale.is_some() && r.marks.window_scale.is_some();
@@ -223,15 +241,37 @@ impl Conn {
         }
         let reorder_window = estimate.map_or(REORDER_DEFAULT_NS, |e| e / 2);
         let tsval = opts.timestamps().map(|(v, _)| v);
-        if s.len > 0 && s.flags & RST == 0 {
-            let seen = d.seq.data(s.seq, s.len, now, tsval, reorder_window);
+        // A SYN's data (TCP Fast Open, RFC 7413) starts after the SYN's
+        // own sequence number, which carries no octet (RFC 9293 §3.4).
+        let data_seq = s.seq.wrapping_add(u32::from(s.flags & SYN != 0));
+        let probe = probe_kind(d, r, s, data_seq);
+        if probe == Some(Probe::Window) {
+            d.win.probed();
+            ob.events |= event::WINDOW_PROBE;
+        }
+        if probe.is_some() && !(s.len == 1 && d.seq.position(data_seq) == d.seq.high()) {
+            // A keep-alive, or a zero-window probe sending again the octet
+            // an earlier one sent: not data, not a retransmission (the
+            // kernel counts neither in TcpRetransSegs). An ACK covering a
+            // probe's octet is ambiguous (Karn).
+            if let Some(at) = d.seq.position(data_seq).filter(|_| s.len > 0) {
+                d.rtt.sent_again(at, at.saturating_add(1));
+            }
+        } else if s.len > 0 && s.flags & RST == 0 {
+            let seen = d.seq.data(data_seq, s.len, now, tsval, reorder_window);
             ob.events |= series::seen_events(&seen);
             if seen.again > 0 {
                 d.rtt.sent_again(seen.start, seen.end);
                 let highest = d.seq.high() == Some(seen.end);
-                ob.events |= classify_rtx(d, r, seen.end, highest, now, estimate);
+                ob.events |= classify_rtx(d, r, seen.again_end, seen.end, highest, now, estimate);
             } else if seen.new > 0 && seen.reordered == 0 && seen.repaired == 0 {
                 d.rtt.sent_new(seen.start, seen.end, now);
+            }
+            if seen.repaired > 0 {
+                // Octets sent before, lost before the OP: an ACK covering
+                // them is ambiguous (Karn), as one covering octets seen
+                // twice.
+                d.rtt.sent_repair(seen.start, seen.end);
             }
             if seen.new > 0 {
                 d.marks.advanced(now, tsval);
@@ -251,7 +291,7 @@ impl Conn {
             }
         }
         if s.flags & FIN != 0 {
-            let fin_seq = s.seq.wrapping_add(s.len);
+            let fin_seq = data_seq.wrapping_add(s.len);
             let again = d.seq.fin(fin_seq, s.len > 0);
             // After `fin`, which anchors a space nothing anchored before.
             let at = d.seq.position(fin_seq);
@@ -294,7 +334,18 @@ impl Conn {
                 (Some(high), Some(at)) => high > at,
                 _ => false,
             };
-            let (dup_ack, repeat) = d.win.ack(s.ack, s.window, pure, outstanding);
+            // Wireshark's duplicate ACK also starts at d's next expected
+            // number (not, say, a keep-alive's).
+            let next = d
+                .fin_pos
+                .get()
+                .map(|f| f.saturating_add(1))
+                .or_else(|| d.seq.next_expected());
+            let in_order = match (d.seq.position(s.seq), next) {
+                (Some(at), Some(next)) => at == next,
+                _ => true,
+            };
+            let (dup_ack, repeat) = d.win.ack(s.ack, s.window, pure, in_order, outstanding);
             if dup_ack {
                 ob.events |= event::DUP_ACK;
             }
@@ -305,7 +356,7 @@ impl Conn {
             if dsack {
                 ob.events |= event::DSACK;
             }
-            ob.ack = r.seq.position(s.ack);
+            ob.ack = r.seq.ack_position(s.ack);
             if let Some(at) = ob.ack {
                 let advanced = r.rtt.acked_position().is_none_or(|p| at > p);
                 acked_more = advanced;
@@ -404,12 +455,45 @@ impl Conn {
     }
 }
 
+/// What a segment of at most one octet that is not data may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// RFC 9293 §3.8.4: at SND.NXT - 1 (no octet, or one already
+    /// acknowledged), everything before acknowledged.
+    KeepAlive,
+    /// RFC 9293 §3.8.6.1: sent while the other side's window is zero:
+    /// Linux's at SND.UNA - 1 without data, BSD's and Windows's one
+    /// octet past the window (the first new, later ones that octet
+    /// again).
+    Window,
+}
+
+/// Whether d's segment `s` (data starting at `data_seq`) is a keep-alive
+/// or a zero-window probe (see [`Dir`] and the [`window`] module).
+fn probe_kind(d: &Dir, r: &Dir, s: &Segment, data_seq: u32) -> Option<Probe> {
+    if s.len > 1 || s.flags & (SYN | FIN | RST) != 0 {
+        return None;
+    }
+    let at = d.seq.position(data_seq)?;
+    let next = d.seq.next_expected()?;
+    let acked = d.rtt.acked_position();
+    let before_next = at == next.saturating_sub(1);
+    if r.win.at_zero() {
+        let linux = s.len == 0 && acked.is_some_and(|a| at == a.saturating_sub(1));
+        let octet = s.len == 1 && (at == next || before_next);
+        return (linux || (s.len == 0 && before_next) || octet).then_some(Probe::Window);
+    }
+    (before_next && acked.is_some_and(|a| a >= next)).then_some(Probe::KeepAlive)
+}
+
 impl Dir {
     /// The octets this direction sent before the other side first
     /// acknowledged any of its data (its initial window as far as the OP
     /// saw), once that ACK is seen.
+    /// None without d's SYN: a capture that starts mid-connection saw
+    /// no initial window.
     pub fn initial_window(&self) -> Option<i64> {
-        self.window_known.then_some(self.flight_or_window)
+        (self.window_known && self.syn_seen).then_some(self.flight_or_window)
     }
 
     /// Retransmission classes, loss events and ACKs of unseen data.

@@ -12,7 +12,8 @@
 //!   block of the most recent kind, RFC 2018 §4) that covers its last
 //!   octet, timing the most recently sent segment the ACK covers. Karn's
 //!   rule (RFC 6298 §3): no sample when any octet the ACK newly covers was
-//!   sent more than once. At most [`MAX_TIMED`] segments are timed at a
+//!   sent more than once (seen twice at the OP, or a repair of octets lost
+//!   before it, [`Rtt::sent_repair`]). At most [`MAX_TIMED`] segments are timed at a
 //!   time; later ones are not timed until earlier ones are answered;
 //! - timestamp echo (RFC 7323): the first segment carrying data (or a SYN
 //!   or FIN) with a new TSval to the first segment of the other side
@@ -136,6 +137,35 @@ impl Rtt {
         for t in &mut self.timed {
             if t.start < end && start < t.end() {
                 t.again = true;
+            }
+        }
+    }
+
+    /// This direction's segment [start, end) filled a hole with octets
+    /// lost before the OP: sent before, so an ACK newly covering them
+    /// must give no sample (Karn), though the OP saw them once. Kept in
+    /// the timed queue (in order of position) as a segment already
+    /// ambiguous; with the queue full, the timed segments after it are
+    /// marked ambiguous instead (an ACK covering it covers them, or came
+    /// before them: fewer samples, never a wrong one).
+    pub fn sent_repair(&mut self, start: i64, end: i64) {
+        if self.timed.len() < MAX_TIMED {
+            let at = self.timed.partition_point(|t| t.start < start);
+            room_for_one(&mut self.timed);
+            self.timed.insert(
+                at,
+                Timed {
+                    start,
+                    len: u32::try_from(end.saturating_sub(start)).unwrap_or(u32::MAX),
+                    sent_ns: i64::MIN,
+                    again: true,
+                },
+            );
+        } else {
+            for t in &mut self.timed {
+                if t.end() > start {
+                    t.again = true;
+                }
             }
         }
     }

@@ -8,17 +8,17 @@ use super::Dir;
 
 /// Retransmitted segments by class. For a segment of direction d
 /// carrying octets already seen, in this order of precedence:
-/// - spurious: every such octet was already acknowledged by the other
+/// - spurious: every such octet (the re-sent ones, not new data the
+///   segment carries with them) was already acknowledged by the other
 ///   side;
-/// - window probe: the other side's window is zero;
 /// - timeout: during a timeout's recovery (until the acknowledgment
 ///   reaches d's highest octet as it stood at the timeout), or sent after
 ///   a silence (see below) when it is not the first re-sending of d's
 ///   highest segment in that silence;
 /// - tail-loss probe: sent after a silence, re-sending d's highest segment,
 ///   the first such since the other side's acknowledgment last advanced
-///   (RFC 8985 §7; Linux sends the probe before any timeout), on a
-///   connection whose SYNs did not both leave SACK out (RACK-TLP works
+///   (RFC 8985 §7; Linux sends the probe before any timeout), unless both
+///   SYNs were seen and not both offered SACK-permitted (RACK-TLP works
 ///   from SACK: Linux sends no probe without it, and its timer is then the
 ///   retransmission timeout);
 /// - fast: any other: loss detected from the other side's ACKs
@@ -46,7 +46,6 @@ use super::Dir;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RtxClasses {
     pub spurious: u32,
-    pub probe: u32,
     pub fast: u32,
     pub tail_loss_probe: u32,
     pub timeout: u32,
@@ -78,11 +77,15 @@ pub struct Losses {
 
 /// Count a retransmission in its class; the class's event bit.
 ///
-/// `end` is the position just past what was re-sent (past a FIN's number
-/// for a FIN); `highest`: it re-sends d's highest segment.
+/// `resent_end` is the position just past the octets it re-sent (that had
+/// passed before; past a FIN's number for a FIN), `end` just past the
+/// whole segment (new octets it carries too); `highest`: it re-sends d's
+/// highest segment.
+#[allow(clippy::too_many_arguments)] // the facts of one segment
 pub(super) fn classify_rtx(
     d: &mut Dir,
     r: &Dir,
+    resent_end: i64,
     end: i64,
     highest: bool,
     t: i64,
@@ -106,13 +109,11 @@ pub(super) fn classify_rtx(
     let losses = d.losses_mut();
     let probing = losses.probe_end.is_some();
     let c = &mut losses.rtx;
-    if acked.is_some_and(|a| end <= a) {
+    // Only the re-sent octets: new data riding with them (a segment
+    // rebuilt larger than the original) is not re-sent.
+    if acked.is_some_and(|a| resent_end <= a) {
         c.spurious = c.spurious.saturating_add(1);
         return event::SPURIOUS;
-    }
-    if r.win.at_zero() {
-        c.probe = c.probe.saturating_add(1);
-        return event::WINDOW_PROBE;
     }
     if losses.rto_until.is_some() {
         c.timeout = c.timeout.saturating_add(1);
@@ -148,10 +149,12 @@ pub(super) fn classify_rtx(
     }
 }
 
-/// A SYN sent again: a timeout (see [`RtxClasses`]); its event bits.
-pub(super) fn syn_again(d: &mut Dir) -> u16 {
+/// A SYN sent again: a timeout (see [`RtxClasses`]), and a loss
+/// indication as any retransmission; its event bits.
+pub(super) fn syn_again(d: &mut Dir, t: i64, estimate: Option<i64>) -> u16 {
     let c = &mut d.losses_mut().rtx;
     c.timeout = c.timeout.saturating_add(1);
+    loss_indication(d, t, estimate);
     event::RETRANSMISSION | event::TIMEOUT
 }
 
@@ -160,7 +163,8 @@ pub(super) fn syn_again(d: &mut Dir) -> u16 {
 /// it, and a loss indication; its event bits.
 pub(super) fn fin_again(d: &mut Dir, r: &Dir, at: i64, t: i64, estimate: Option<i64>) -> u16 {
     let highest = d.seq.high().is_none_or(|h| at >= h);
-    let class = classify_rtx(d, r, at.saturating_add(1), highest, t, estimate);
+    let end = at.saturating_add(1);
+    let class = classify_rtx(d, r, end, end, highest, t, estimate);
     loss_indication(d, t, estimate);
     event::RETRANSMISSION | class
 }

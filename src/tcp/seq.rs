@@ -9,18 +9,24 @@
 //!
 //! Definitions (data octets only; SYN and FIN occupy sequence numbers but
 //! carry none):
+//! - the next expected position: one past the highest data octet seen, or
+//!   before any data the anchor when it is the SYN's (without a SYN, the
+//!   first data octet seen starts the space);
 //! - advanced octets: the span of sequence space the direction's data
-//!   covered, from its first data octet to the highest octet seen
-//!   (tcpSequenceCount);
-//! - a hole: octets below the highest seen that have not passed the OP.
-//!   A segment that starts past the highest octet opens one (a jump,
-//!   tcpSequenceJumpCount; maxTcpSequenceJump its size);
+//!   covered, from the anchor (the first data octet seen without a SYN) to
+//!   one past the highest octet seen (tcpSequenceCount);
+//! - a hole: octets below the next expected position that have not passed
+//!   the OP (with the SYN seen, a first data segment lost before the OP
+//!   leaves one from the anchor). A segment that starts past the next
+//!   expected position opens one (a jump, tcpSequenceJumpCount;
+//!   maxTcpSequenceJump its size);
 //! - filled octets: octets of a hole that pass later. They were delayed
 //!   (reordered) when the filling segment was sent no later than the
-//!   segment that opened the hole: its TSval is not newer, or without
-//!   timestamps it came within `reorder_window` of the opening; otherwise
-//!   they are a retransmission of octets lost before the OP (repaired
-//!   upstream loss);
+//!   segment that opened the hole: its TSval is older than the opener's,
+//!   or, without timestamps on both or with equal TSvals (one tick of the
+//!   sender's clock tells nothing), it came within `reorder_window` of the
+//!   opening; otherwise they are a retransmission of octets lost before
+//!   the OP (repaired upstream loss);
 //! - retransmitted octets: octets that pass the OP a second time (lost
 //!   after the OP, or retransmitted needlessly); a retransmitted segment
 //!   carries at least one. A SYN or FIN sent again with the same sequence
@@ -29,7 +35,10 @@
 //! - never-seen octets: octets of holes still open (tcpSequenceLossCount),
 //!   including holes closed by the cap on open holes ([`MAX_HOLES`]: the
 //!   oldest goes, its octets counted never seen; if they pass later they
-//!   count as retransmitted).
+//!   count as retransmitted). A record that ends on the active timeout
+//!   leaves the holes still open to its continuations
+//!   ([`SeqSpace::never_seen_in_record`]): each octet is counted once in a
+//!   connection's records.
 
 use crate::tcpseq::Unwrapper;
 
@@ -79,12 +88,24 @@ pub struct Seen {
     /// Start and end positions.
     pub start: i64,
     pub end: i64,
+    /// One past the last octet of it that passed before (with `again` >
+    /// 0): where what it re-sent ends.
+    pub again_end: i64,
+}
+
+/// What [`SeqSpace::fill`] found.
+struct Filled {
+    reordered: u64,
+    repaired: u64,
+    again_end: i64,
 }
 
 /// One direction's sequence state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeqSpace {
-    unwrap: Option<Unwrapper>,
+    /// Valid with [`ANCHORED`] (the options are packed into `known`, so
+    /// that a connection's state stays within its budget).
+    unwrapper: Unwrapper,
     /// First data position seen, and one past the highest (the next
     /// expected); valid once `data` is set.
     first: i64,
@@ -93,8 +114,12 @@ pub struct SeqSpace {
     /// last continuation.
     base: i64,
     data: bool,
-    syn_seq: Option<u32>,
-    fin_seq: Option<u32>,
+    /// The SYN's and the FIN's sequence numbers, valid with [`HAS_SYN`]
+    /// and [`HAS_FIN`].
+    syn: u32,
+    fin: u32,
+    /// [`ANCHORED`], [`HAS_SYN`], [`HAS_FIN`].
+    known: u8,
     /// [`SeqCounts::advanced`]: the one counter every direction with
     /// data moves.
     advanced: u64,
@@ -104,6 +129,11 @@ pub struct SeqSpace {
     losses: Option<Box<Losses>>,
 }
 
+/// [`SeqSpace::known`] bits.
+const ANCHORED: u8 = 1;
+const HAS_SYN: u8 = 2;
+const HAS_FIN: u8 = 4;
+
 /// What a direction with holes or repeated octets keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Losses {
@@ -112,10 +142,59 @@ struct Losses {
 }
 
 impl SeqSpace {
+    fn unwrap(&self) -> Option<Unwrapper> {
+        (self.known & ANCHORED != 0).then_some(self.unwrapper)
+    }
+
+    fn anchor(&mut self, u: Unwrapper) {
+        self.unwrapper = u;
+        self.known |= ANCHORED;
+    }
+
+    fn syn_seq(&self) -> Option<u32> {
+        (self.known & HAS_SYN != 0).then_some(self.syn)
+    }
+
+    fn fin_seq(&self) -> Option<u32> {
+        (self.known & HAS_FIN != 0).then_some(self.fin)
+    }
+
     /// The position of sequence number `seq` (None before anything
     /// anchored the space).
     pub fn position(&self, seq: u32) -> Option<i64> {
-        self.unwrap.map(|u| u.position(seq) as i64)
+        self.unwrap().map(|u| u.position(seq) as i64)
+    }
+
+    /// The position of the other side's acknowledgment number `ack` (None
+    /// before anything anchored the space). While the OP has seen none of
+    /// this direction's data (an asymmetric route: its data goes around
+    /// the OP), nothing else moves the reference the numbers are read
+    /// against, so the acknowledgments carry it forward: each is read
+    /// against the furthest one before it, and an ACK stream may run
+    /// through the whole sequence space. Once data is seen, its highest
+    /// octet is the reference (an ACK cannot move it: a stray number would
+    /// misplace the data that follows).
+    pub fn ack_position(&mut self, ack: u32) -> Option<i64> {
+        if self.known & ANCHORED == 0 {
+            return None;
+        }
+        let u = &mut self.unwrapper;
+        Some(if self.data {
+            u.position(ack)
+        } else {
+            u.observe(ack)
+        } as i64)
+    }
+
+    /// The next expected position: one past the highest data octet seen,
+    /// or before any data the anchor when it is the SYN's (None else).
+    pub fn next_expected(&self) -> Option<i64> {
+        if self.data {
+            Some(self.high)
+        } else {
+            self.syn_seq()
+                .and_then(|isn| self.position(isn.wrapping_add(1)))
+        }
     }
 
     /// One past the highest data octet seen (None before any data).
@@ -139,7 +218,27 @@ impl SeqSpace {
         self.losses.get_or_insert_with(Box::default)
     }
 
-    /// Octets of the holes open now, plus those the cap closed.
+    /// The never-seen octets a record counts (tcpSequenceLossCount):
+    /// those of the holes the cap closed during it, and, unless the record
+    /// ends on the active timeout (`continues`: the connection goes on in
+    /// a continuation), those of the holes open at its end. A hole open at
+    /// an active timeout is counted once, where the connection's story
+    /// ends for it: as filled (reordered or repaired) in the record where
+    /// its octets pass, or as never seen in the connection's last record
+    /// (or when the cap closes it). So the records of a connection add up
+    /// to what one record of it would say.
+    pub fn never_seen_in_record(&self, continues: bool) -> u64 {
+        if continues {
+            self.losses
+                .as_deref()
+                .map_or(0, |l| l.counts.evicted_octets)
+        } else {
+            self.never_seen()
+        }
+    }
+
+    /// Octets of the holes open now, plus those the cap closed since the
+    /// last continuation.
     pub fn never_seen(&self) -> u64 {
         let Some(l) = self.losses.as_deref() else {
             return 0;
@@ -149,9 +248,12 @@ impl SeqSpace {
     }
 
     /// A SYN with sequence number `seq`: anchors the space (data starts
-    /// after it). True when it repeats a SYN already seen.
-    pub fn syn(&mut self, seq: u32) -> bool {
-        match self.syn_seq {
+    /// after it, a SYN's own data too: RFC 7413 §2). True when it repeats
+    /// a SYN already seen and carries no data (a SYN sent again with data
+    /// counts through its data, as a FIN does).
+    pub fn syn(&mut self, seq: u32, has_data: bool) -> bool {
+        match self.syn_seq() {
+            Some(s) if s == seq && has_data => false,
             Some(s) if s == seq => {
                 let c = &mut self.losses().counts;
                 c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
@@ -159,9 +261,10 @@ impl SeqSpace {
             }
             Some(_) => false,
             None => {
-                self.syn_seq = Some(seq);
-                if self.unwrap.is_none() {
-                    self.unwrap = Some(Unwrapper::new(seq.wrapping_add(1)));
+                self.syn = seq;
+                self.known |= HAS_SYN;
+                if self.known & ANCHORED == 0 {
+                    self.anchor(Unwrapper::new(seq.wrapping_add(1)));
                 }
                 false
             }
@@ -174,17 +277,18 @@ impl SeqSpace {
     pub fn fin(&mut self, seq: u32, has_data: bool) -> bool {
         // A direction seen first by its FIN (no SYN, no data before it):
         // the FIN anchors the space, so that it has a position.
-        if self.unwrap.is_none() {
-            self.unwrap = Some(Unwrapper::new(seq));
+        if self.known & ANCHORED == 0 {
+            self.anchor(Unwrapper::new(seq));
         }
-        match self.fin_seq {
+        match self.fin_seq() {
             Some(s) if s == seq && !has_data => {
                 let c = &mut self.losses().counts;
                 c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
                 true
             }
             _ => {
-                self.fin_seq = Some(seq);
+                self.fin = seq;
+                self.known |= HAS_FIN;
                 false
             }
         }
@@ -200,7 +304,10 @@ impl SeqSpace {
         tsval: Option<u32>,
         reorder_window_ns: i64,
     ) -> Seen {
-        let u = *self.unwrap.get_or_insert_with(|| Unwrapper::new(seq));
+        if self.known & ANCHORED == 0 {
+            self.anchor(Unwrapper::new(seq));
+        }
+        let u = self.unwrapper;
         let start = u.position(seq) as i64;
         let end = start.saturating_add(i64::from(len));
         let mut seen = Seen {
@@ -210,9 +317,17 @@ impl SeqSpace {
         };
         if !self.data {
             self.data = true;
-            self.first = start;
-            self.high = start;
-            self.base = start;
+            // With the SYN seen, positions (and the direction's data)
+            // start at its anchor, the octet after the SYN, whether or not
+            // that octet is the first seen: a first segment lost before
+            // the OP leaves a hole from the anchor, as any later one does.
+            // Without it, at the first data octet seen.
+            let origin = self
+                .syn_seq()
+                .map_or(start, |isn| u.position(isn.wrapping_add(1)) as i64);
+            self.first = origin;
+            self.high = origin;
+            self.base = origin;
         }
         if start > self.high {
             let gap = start.saturating_sub(self.high);
@@ -228,18 +343,19 @@ impl SeqSpace {
         let below_start = start.max(self.first);
         if below_start < below_end {
             let filled = self.fill(below_start, below_end, ts_ns, tsval, reorder_window_ns);
-            seen.reordered = filled.0;
-            seen.repaired = filled.1;
+            seen.reordered = filled.reordered;
+            seen.repaired = filled.repaired;
             let span = below_end.saturating_sub(below_start) as u64;
-            seen.again = span.saturating_sub(filled.0).saturating_sub(filled.1);
+            seen.again = span
+                .saturating_sub(filled.reordered)
+                .saturating_sub(filled.repaired);
+            seen.again_end = filled.again_end;
         }
         if end > self.high {
             seen.new = end.saturating_sub(self.high.max(start)) as u64;
             self.high = end;
             // Keep positions near the stream's head (a stream may wrap).
-            if let Some(w) = self.unwrap.as_mut() {
-                w.advance_to(end as u64);
-            }
+            self.unwrapper.advance_to(end as u64);
         }
         self.advanced = self.high.saturating_sub(self.base).max(0) as u64;
         if seen.again == 0 && seen.reordered == 0 && seen.repaired == 0 {
@@ -277,7 +393,7 @@ impl SeqSpace {
         });
     }
 
-    /// Fill [start, end) from the holes; (reordered, repaired) octets.
+    /// Fill [start, end) (below the highest octet) from the holes.
     fn fill(
         &mut self,
         start: i64,
@@ -285,21 +401,33 @@ impl SeqSpace {
         ts_ns: i64,
         tsval: Option<u32>,
         reorder_window_ns: i64,
-    ) -> (u64, u64) {
+    ) -> Filled {
         let (mut reordered, mut repaired) = (0u64, 0u64);
         let Some(l) = self.losses.as_deref_mut().filter(|l| !l.holes.is_empty()) else {
-            return (0, 0);
+            return Filled {
+                reordered: 0,
+                repaired: 0,
+                again_end: end,
+            };
         };
         let mut kept = Vec::with_capacity(l.holes.len().saturating_add(1));
+        // The filled pieces: disjoint, as the holes are.
+        let mut pieces: Vec<(i64, i64)> = Vec::new();
         for hole in l.holes.drain(..) {
             let (lo, hi) = (start.max(hole.start), end.min(hole.end));
             if lo >= hi {
                 kept.push(hole);
                 continue;
             }
+            pieces.push((lo, hi));
             let octets = hi.saturating_sub(lo) as u64;
+            // A TSval newer than the opener's says the filling segment was
+            // sent later; an older one, earlier. An equal one says nothing
+            // (both fell in one tick of the sender's clock: 1 ms for Linux,
+            // longer than a LAN's round trip), so the capture times decide
+            // as without timestamps.
             let sent_later = match (tsval, hole.tsval) {
-                (Some(now), Some(then)) => crate::tcpseq::seq_lt(then, now),
+                (Some(now), Some(then)) if now != then => crate::tcpseq::seq_lt(then, now),
                 _ => ts_ns.saturating_sub(hole.opened_ns) > reorder_window_ns,
             };
             if sent_later {
@@ -316,7 +444,17 @@ impl SeqSpace {
             }
         }
         l.holes = kept;
-        (reordered, repaired)
+        // Where the octets that passed before end: below the filled pieces
+        // at the top of [start, end).
+        let mut again_end = end;
+        while let Some(&(lo, _)) = pieces.iter().find(|&&(_, hi)| hi == again_end) {
+            again_end = lo;
+        }
+        Filled {
+            reordered,
+            repaired,
+            again_end,
+        }
     }
 
     /// Zero the counters (an active-timeout continuation); the state
@@ -328,6 +466,8 @@ impl SeqSpace {
         self.advanced = 0;
         self.base = self.high;
         // Holes below the new start stay open: octets filling them later
-        // are counted in the record where they pass.
+        // are counted in the record where they pass, and those never
+        // filled in the connection's last record
+        // ([`SeqSpace::never_seen_in_record`]).
     }
 }

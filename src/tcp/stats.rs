@@ -1,11 +1,16 @@
 //! Running statistics of RTT samples (and of other per-packet values):
 //! count, minimum, maximum, mean and standard deviation by Welford's
 //! method, and the smoothed value of RFC 6298 §2 (SRTT: the first sample,
-//! then `7/8 SRTT + 1/8 R'`), all from nanosecond samples. The moments are
-//! updated in double precision and kept in single (a relative error of
-//! about 1e-7 a step: far below the microseconds they are reported in),
-//! so that a connection's state stays small ([`Range`] for values that
-//! need no deviation).
+//! then `7/8 SRTT + 1/8 R'`), all from nanosecond samples. The moments
+//! (mean, sum of squared deviations) are kept in double precision: in
+//! single, a mean of 2 s has a step of 128-256 ns, so past some thousands
+//! of samples a sample's pull on it (its difference over the count) is
+//! rounded away and the mean stops moving (20,000 samples of 2.000 s then
+//! 20,000 of 2.001 s kept it at 2.000 s, and the deviation at 707 µs for
+//! 500). The smoothed value is kept in single: each step forgets 1/8 of
+//! the past, so its rounding errors do not add up (at most some 8 steps'
+//! worth, a relative 5e-7). [`Range`] and [`SignedRange`] are for values
+//! that need no deviation (their means are exact sums).
 
 /// Statistics of a series of non-negative samples (nanoseconds).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -13,9 +18,9 @@ pub struct Stats {
     pub min: i64,
     pub max: i64,
     pub count: u32,
-    mean: f32,
+    mean: f64,
     /// Sum of squared deviations from the mean (Welford).
-    m2: f32,
+    m2: f64,
     /// RFC 6298 smoothed value.
     smoothed: f32,
 }
@@ -28,7 +33,7 @@ impl Stats {
         if self.count == 0 {
             self.min = x;
             self.max = x;
-            self.mean = xf as f32;
+            self.mean = xf;
             self.m2 = 0.0;
             self.smoothed = xf as f32;
             self.count = 1;
@@ -37,25 +42,21 @@ impl Stats {
         self.count = self.count.saturating_add(1);
         self.min = self.min.min(x);
         self.max = self.max.max(x);
-        let (mut mean, mut m2) = (f64::from(self.mean), f64::from(self.m2));
-        let d = xf - mean;
-        mean += d / f64::from(self.count);
-        m2 += d * (xf - mean);
+        let d = xf - self.mean;
+        self.mean += d / f64::from(self.count);
+        self.m2 += d * (xf - self.mean);
         let smoothed = f64::from(self.smoothed);
-        self.mean = mean as f32;
-        self.m2 = m2 as f32;
         self.smoothed = (smoothed + (xf - smoothed) / 8.0) as f32;
     }
 
     /// The mean (0 without samples).
     pub fn mean(&self) -> f64 {
-        f64::from(self.mean)
+        self.mean
     }
 
     /// The statistics of both series together (Chan, Golub and LeVeque's
     /// combination of Welford moments); the smoothed value is `self`'s,
     /// or `other`'s when `self` has no sample.
-    #[allow(clippy::cast_possible_truncation)] // see the module docs
     pub fn merged(&self, other: &Stats) -> Stats {
         if other.count == 0 {
             return *self;
@@ -65,15 +66,15 @@ impl Stats {
         }
         let (na, nb) = (f64::from(self.count), f64::from(other.count));
         let n = na + nb;
-        let delta = f64::from(other.mean) - f64::from(self.mean);
-        let mean = f64::from(self.mean) + delta * nb / n;
-        let m2 = f64::from(self.m2) + f64::from(other.m2) + delta * delta * na * nb / n;
+        let delta = other.mean - self.mean;
+        let mean = self.mean + delta * nb / n;
+        let m2 = self.m2 + other.m2 + delta * delta * na * nb / n;
         Stats {
             min: self.min.min(other.min),
             max: self.max.max(other.max),
             count: self.count.saturating_add(other.count),
-            mean: mean as f32,
-            m2: m2 as f32,
+            mean,
+            m2,
             smoothed: self.smoothed,
         }
     }
@@ -83,7 +84,7 @@ impl Stats {
         if self.count < 2 {
             0.0
         } else {
-            (f64::from(self.m2) / f64::from(self.count)).max(0.0).sqrt()
+            (self.m2 / f64::from(self.count)).max(0.0).sqrt()
         }
     }
 
@@ -127,6 +128,46 @@ impl Range {
 
     /// The mean (0 without values).
     #[allow(clippy::cast_precision_loss)] // a mean of 32-bit values
+    pub fn mean(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum as f64 / f64::from(self.count)
+        }
+    }
+
+    /// Whether any value was added.
+    pub fn any(&self) -> bool {
+        self.count > 0
+    }
+}
+
+/// Count, minimum, maximum and mean of signed values (the mean from their
+/// exact sum, which saturates).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignedRange {
+    pub count: u32,
+    pub min: i64,
+    pub max: i64,
+    sum: i64,
+}
+
+impl SignedRange {
+    /// Add a value.
+    pub fn add(&mut self, x: i64) {
+        if self.count == 0 {
+            self.min = x;
+            self.max = x;
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        self.count = self.count.saturating_add(1);
+        self.sum = self.sum.saturating_add(x);
+    }
+
+    /// The mean (0 without values).
+    #[allow(clippy::cast_precision_loss)] // a mean, reported in ms
     pub fn mean(&self) -> f64 {
         if self.count == 0 {
             0.0

@@ -6,13 +6,21 @@
 //!   scale (RFC 7323 §2.3) when both SYNs offered the option and the
 //!   packet is not a SYN (SYN windows are never scaled); min, mean and max
 //!   over d's packets other than RSTs, packet-weighted
-//!   (min/mean/maxTcpRwin);
+//!   (min/mean/maxTcpRwin, reported only when the scale is known:
+//!   [`crate::tcp::Conn::window_scale_known`]);
 //! - zero-window events: d's window going to 0 from non-zero or at d's
 //!   first packet (tcpReceiverStallCount), and the time from each such
 //!   packet to d's next packet with a non-zero window (or d's last packet);
 //! - duplicate ACK: a packet of d with ACK and no data, SYN, FIN or RST,
 //!   whose acknowledgment number and window equal d's previous packet's,
-//!   while the other side has data outstanding (Wireshark's rule);
+//!   whose window is not zero and whose sequence number is d's next
+//!   expected one (Wireshark's rule, `tcp.analysis.duplicate_ack`), while
+//!   the other side has data outstanding;
+//! - zero-window probes: segments d sends while the other side's window
+//!   is zero, of at most one octet: Linux's at SND.UNA - 1 without data,
+//!   BSD's and Windows's one octet past the window (the first new, the
+//!   later ones that octet again); not retransmissions
+//!   (tcpWindowProbeCount);
 //! - SACK: packets of d with a SACK block whose right edge is past the
 //!   acknowledgment number (tcpSelAckCount); DSACK (RFC 2883 §4): a first
 //!   block at or below the acknowledgment number, or inside the second
@@ -47,6 +55,8 @@ pub struct WindowEvents {
     pub sack_packets: u32,
     pub sack_blocks: u32,
     pub dsacks: u32,
+    /// Zero-window probes d sent (tcpWindowProbeCount).
+    pub probes: u32,
 }
 
 impl Window {
@@ -77,6 +87,12 @@ impl Window {
         }
     }
 
+    /// d sent a zero-window probe.
+    pub fn probed(&mut self) {
+        let e = self.events_mut();
+        e.probes = e.probes.saturating_add(1);
+    }
+
     /// Whether d's last window was zero.
     pub fn at_zero(&self) -> bool {
         self.events
@@ -95,12 +111,22 @@ impl Window {
     }
 
     /// d's ACK `ack` with raw `window`; `pure`: no data, SYN, FIN or RST;
-    /// `outstanding`: the other side has unacknowledged data. Whether it
-    /// is a duplicate ACK, and whether it is pure and repeats d's last
-    /// ACK (acknowledgment and window) whatever is outstanding.
-    pub fn ack(&mut self, ack: u32, window: u16, pure: bool, outstanding: bool) -> (bool, bool) {
+    /// `in_order`: its sequence number is d's next expected (or that is
+    /// unknown); `outstanding`: the other side has unacknowledged data.
+    /// Whether it is a duplicate ACK, and whether it is pure and repeats
+    /// d's last ACK (acknowledgment and window) whatever is outstanding.
+    pub fn ack(
+        &mut self,
+        ack: u32,
+        window: u16,
+        pure: bool,
+        in_order: bool,
+        outstanding: bool,
+    ) -> (bool, bool) {
         let repeat = pure && self.last == Some((ack, window));
-        let dup = repeat && outstanding;
+        // Wireshark's rule (packet-tcp.c, "DUPLICATE ACK"): a zero window
+        // repeated (answering zero-window probes) is not a duplicate.
+        let dup = repeat && in_order && window != 0 && outstanding;
         if dup {
             let e = self.events_mut();
             e.dup_acks = e.dup_acks.saturating_add(1);

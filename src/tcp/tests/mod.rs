@@ -5,7 +5,9 @@
 use super::*;
 use crate::packet::PSH;
 
+mod rtt_samples;
 mod rtx;
+mod seq_space;
 
 pub(super) const MS: i64 = 1_000_000;
 pub(super) const C: usize = 0; // the client's key side
@@ -25,7 +27,7 @@ pub(super) fn seg(t_ms: f64, seq: u32, ack: u32, flags: u8, len: u32) -> Segment
     }
 }
 
-fn with_ts(mut s: Segment, val: u32, ecr: u32) -> Segment {
+pub(super) fn with_ts(mut s: Segment, val: u32, ecr: u32) -> Segment {
     s.options.set_timestamps(Some((val, ecr)));
     s
 }
@@ -40,7 +42,7 @@ fn with_sack(mut s: Segment, blocks: &[(u32, u32)]) -> Segment {
 
 /// A handshake at 0 ms (SYN), 10 ms (SYN/ACK), 12 ms (ACK): client ISN
 /// `ci`, server ISN `si`.
-fn open(ci: u32, si: u32) -> Conn {
+pub(super) fn open(ci: u32, si: u32) -> Conn {
     let mut c = Conn::default();
     c.segment(C, &seg(0.0, ci, 0, SYN, 0));
     c.segment(S, &seg(10.0, si, ci.wrapping_add(1), SYN | ACK, 0));
@@ -245,6 +247,11 @@ fn a_capture_starting_mid_connection_anchors_at_the_first_data() {
     assert_eq!(c.hs.syn_to_synack.get(), None);
     assert_ne!(c.quality() & Q_MID_CONNECTION, 0);
     assert_eq!(c.quality() & Q_WINDOW_SCALE_KNOWN, 0);
+    // No SYN: no initial window was observed (the server's ACK at 10 ms
+    // is the first ACK of data the OP saw, not the connection's), and
+    // the window fields' scale is unknown.
+    assert_eq!(c.dir[C].initial_window(), None);
+    assert!(!c.window_scale_known());
 }
 
 #[test]
@@ -252,26 +259,61 @@ fn keepalives_and_zero_window_probes_are_not_data_retransmissions() {
     let mut c = open(0, 0);
     c.segment(C, &seg(20.0, 1, 1, ACK, 100));
     c.segment(S, &seg(30.0, 1, 101, ACK, 0));
-    // A keep-alive (RFC 9293 §3.8.4): SEG.SEQ = SND.NXT - 1, no data.
+    // Keep-alives (RFC 9293 §3.8.4): SEG.SEQ = SND.NXT - 1 (position 99),
+    // with no data (Linux) or one octet already acknowledged (Windows),
+    // everything sent acknowledged: neither data nor a retransmission.
     c.segment(C, &seg(7_200_000.0, 100, 1, ACK, 0));
-    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 0);
-    // The server's window closes (a stall), the client probes with one
-    // octet, again and again.
-    let mut zero = seg(7_200_010.0, 1, 101, ACK, 0);
+    c.segment(C, &seg(7_201_000.0, 100, 1, ACK, 1));
+    let d = &c.dir[C];
+    assert_eq!(d.seq.counts().retransmitted_segments, 0);
+    assert_eq!(d.losses().loss_events, 0);
+    assert_eq!(d.win.events().probes, 0);
+    // The server's window closes (a stall); the client probes it with one
+    // octet past the window (position 100, new), then that octet again
+    // (position 100 = SND.NXT - 1 now): two zero-window probes (RFC 9293
+    // §3.8.6.1), the first new data, neither a retransmission (kernels
+    // count persist probes apart: FreeBSD's tcps_sndprobe, Linux's none).
+    let mut zero = seg(7_201_010.0, 1, 101, ACK, 0);
     zero.window = 0;
     c.segment(S, &zero);
-    c.segment(C, &seg(7_200_200.0, 101, 1, ACK, 1));
-    c.segment(C, &seg(7_200_600.0, 101, 1, ACK, 1));
-    assert_eq!(
-        c.dir[C].losses().rtx.probe,
-        1,
-        "the first probe is new data"
-    );
-    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 1);
+    c.segment(C, &seg(7_201_200.0, 101, 1, ACK, 1));
+    zero.ts_ns += 200 * MS;
+    c.segment(S, &zero);
+    c.segment(C, &seg(7_201_600.0, 101, 1, ACK, 1));
+    let d = &c.dir[C];
+    assert_eq!(d.win.events().probes, 2);
+    // The server's zero-window ACK repeated while the probe's octet is
+    // outstanding: not a duplicate ACK (Wireshark: its window is zero).
+    assert_eq!(c.dir[S].win.events().dup_acks, 0);
+    assert_eq!(d.seq.counts().retransmitted_segments, 0);
+    assert_eq!(d.seq.counts().advanced, 101);
+    assert_eq!(d.losses().loss_events, 0);
     assert_eq!(c.dir[S].win.events().zero_events, 1);
     // The window opens 1 s after it closed.
-    c.segment(S, &seg(7_201_010.0, 1, 102, ACK, 0));
+    c.segment(S, &seg(7_202_010.0, 1, 102, ACK, 0));
     assert_eq!(c.dir[S].win.events().zero_ns, 1000 * MS);
+}
+
+#[test]
+fn linux_zero_window_probes_are_window_probes() {
+    // Linux probes a zero window with no data at SND.UNA - 1 (the
+    // kernel's tcp_xmit_probe_skb): here position 99, all acknowledged.
+    let mut c = open(0, 0);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    let mut zero = seg(30.0, 1, 101, ACK, 0);
+    zero.window = 0;
+    c.segment(S, &zero);
+    for t in [230.0, 630.0, 1430.0] {
+        c.segment(C, &seg(t, 100, 1, ACK, 0));
+        zero.ts_ns = ((t + 1.0) * 1e6) as i64;
+        c.segment(S, &zero);
+    }
+    let d = &c.dir[C];
+    assert_eq!(d.win.events().probes, 3);
+    assert_eq!(d.seq.counts().retransmitted_segments, 0);
+    // The zero-window ACKs repeated are not duplicate ACKs (Wireshark:
+    // a duplicate ACK has a window other than zero).
+    assert_eq!(c.dir[S].win.events().dup_acks, 0);
 }
 
 #[test]
@@ -287,6 +329,28 @@ fn duplicate_acks_need_the_same_window_and_data_outstanding() {
     c.segment(S, &seg(33.0, 1, 201, ACK, 0));
     c.segment(S, &seg(34.0, 1, 201, ACK, 0)); // nothing outstanding
     assert_eq!(c.dir[S].win.events().dup_acks, 1);
+}
+
+#[test]
+fn a_duplicate_ack_starts_at_the_next_expected_number() {
+    // The server sends [0,100); the client's pure ACK (of the server's
+    // ISN + 1: nothing) with a new window (a window update), then the
+    // same acknowledgment and window on a segment numbered one before its
+    // next expected (its SYN's number, as a keep-alive): the server's data
+    // is outstanding, but Wireshark's duplicate ACK must carry the
+    // sender's next expected number.
+    let mut c = open(0, 0);
+    let wide = |mut s: Segment| {
+        s.window = 2000;
+        s
+    };
+    c.segment(S, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(C, &wide(seg(21.0, 1, 1, ACK, 0)));
+    c.segment(C, &wide(seg(22.0, 0, 1, ACK, 0)));
+    assert_eq!(c.dir[C].win.events().dup_acks, 0);
+    // The same ACK numbered in order is one.
+    c.segment(C, &wide(seg(23.0, 1, 1, ACK, 0)));
+    assert_eq!(c.dir[C].win.events().dup_acks, 1);
 }
 
 #[test]

@@ -139,7 +139,7 @@ fn a_fin_sent_again_after_a_silence_is_a_loss_probe_with_sack() {
     c.segment(C, &seg(320.0, 201, 1, ACK | FIN, 0));
     assert_eq!(c.dir[C].losses().rtx.spurious, 1);
     let r = c.dir[C].losses().rtx;
-    let classes = r.spurious + r.probe + r.fast + r.tail_loss_probe + r.timeout;
+    let classes = r.spurious + r.fast + r.tail_loss_probe + r.timeout;
     assert_eq!(classes, c.dir[C].seq.counts().retransmitted_segments);
 }
 
@@ -205,4 +205,40 @@ fn a_probes_episode_ends_past_its_end_or_at_a_repeated_ack_of_it() {
     c.segment(C, &seg(260.0, 101, 1, ACK | FIN, 0));
     c.segment(C, &seg(500.0, 101, 1, ACK | FIN, 0));
     assert_eq!(c.dir[C].losses().rtx, probes_and_timeouts(2, 0));
+}
+
+#[test]
+fn a_syn_sent_again_is_a_loss_indication() {
+    // A loss indication is a retransmission or a gap (tcpLossEventCount);
+    // the SYN sent again at 1 s is a retransmission (TcpRetransSegs counts
+    // it): the first loss event.
+    let mut c = Conn::default();
+    c.segment(C, &seg(0.0, 1000, 0, SYN, 0));
+    c.segment(C, &seg(1000.0, 1000, 0, SYN, 0));
+    assert_eq!(c.dir[C].losses().loss_events, 1);
+}
+
+#[test]
+fn spurious_looks_at_the_resent_octets_only() {
+    // [0,100) is acknowledged at 40 ms; at 45 ms one segment re-sends
+    // [0,100) and carries the new [100,200). Every re-sent octet was
+    // already acknowledged: spurious (the new octets are not re-sent).
+    let mut c = open_sack(true);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(S, &seg(40.0, 1, 101, ACK, 0));
+    c.segment(C, &seg(45.0, 1, 1, ACK, 200));
+    let s = c.dir[C].seq.counts();
+    assert_eq!((s.retransmitted_segments, s.retransmitted_octets), (1, 100));
+    let spurious = RtxClasses {
+        spurious: 1,
+        ..Default::default()
+    };
+    assert_eq!(c.dir[C].losses().rtx, spurious);
+    // Re-sending [50,100) (not acknowledged by an ACK of 50) with new
+    // octets is not.
+    let mut c = open_sack(true);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(S, &seg(40.0, 1, 51, ACK, 0));
+    c.segment(C, &seg(45.0, 51, 1, ACK, 150));
+    assert_eq!(c.dir[C].losses().rtx.spurious, 0);
 }
