@@ -244,9 +244,16 @@ impl Rtt {
         self.tsvals.push_back((v, ts_ns));
     }
 
-    /// The other side echoed TSval `ecr` at `ts_ns`.
+    /// The other side echoed TSval `ecr` at `ts_ns`. A TSval sent more
+    /// than [`TS_MAX_AGE_NS`] before is forgotten, here as where TSvals
+    /// are kept: its echo (a peer that answers after a long silence, with
+    /// the last TSval it saw) is no round trip.
     pub fn echoed(&mut self, ecr: u32, ts_ns: i64) -> Option<i64> {
-        while self.tsvals.front().is_some_and(|&(v, _)| seq_lt(v, ecr)) {
+        while self
+            .tsvals
+            .front()
+            .is_some_and(|&(v, t)| seq_lt(v, ecr) || ts_ns.saturating_sub(t) > TS_MAX_AGE_NS)
+        {
             self.tsvals.pop_front();
         }
         match self.tsvals.front() {

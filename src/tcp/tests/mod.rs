@@ -178,6 +178,23 @@ fn timestamp_echo_matches_the_first_use_of_a_tsval_once() {
 }
 
 #[test]
+fn an_echo_of_a_tsval_older_than_ten_seconds_is_no_sample() {
+    // docs/tcp-metrics.md: TSvals older than 10 s are forgotten. The
+    // client sends [0,100) with TSval 500 at 20 ms; the server, silent
+    // since, answers 18 s later echoing 500 (the last TSval it saw): no
+    // 18 s "round trip". A segment sent later and echoed 30 ms after is a
+    // sample of 30 ms.
+    let mut c = open(0, 0);
+    c.segment(C, &with_ts(seg(20.0, 1, 1, ACK, 100), 500, 0));
+    c.segment(S, &with_ts(seg(18_020.0, 1, 101, ACK, 0), 9000, 500));
+    assert_eq!(c.dir[C].rtt.ts.count, 0);
+    c.segment(C, &with_ts(seg(18_100.0, 101, 1, ACK, 100), 600, 9000));
+    c.segment(S, &with_ts(seg(18_130.0, 1, 201, ACK, 0), 9001, 600));
+    let ts = &c.dir[C].rtt.ts;
+    assert_eq!((ts.count, ts.min, ts.max), (1, 30 * MS, 30 * MS));
+}
+
+#[test]
 fn holes_filled_late_are_repaired_loss_soon_reordering() {
     // Without timestamps: a handshake gives a 12 ms round trip, so fills
     // within 6 ms are reordering.
