@@ -14,7 +14,8 @@ from pathlib import Path
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
-def _checksum(b: bytes) -> int:
+def checksum(b: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``b``."""
     if len(b) % 2:
         b += b"\0"
     s = sum(struct.unpack(f"!{len(b) // 2}H", b))
@@ -39,7 +40,7 @@ def ipv4(src: str, dst: str, proto: int, payload: bytes, *, ident: int = 1, frag
         socket.inet_aton(src),
         socket.inet_aton(dst),
     )
-    return h[:10] + struct.pack("!H", _checksum(h)) + h[12:] + payload
+    return h[:10] + struct.pack("!H", checksum(h)) + h[12:] + payload
 
 
 def ipv6(src: str, dst: str, next_header: int, payload: bytes) -> bytes:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from craft import checksum
 
 import ferrofix as ff
 
@@ -27,15 +28,6 @@ def messages(data: bytes) -> list[bytes]:
         out.append(data[at : at + length])
         at += length
     return out
-
-
-def checksum(b: bytes) -> int:
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def ipv4_udp(payload: bytes, ident: int) -> bytes:

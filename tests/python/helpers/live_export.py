@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import dumpcap
 import pyarrow as pa
 
 import ferrofix as ff
@@ -43,18 +44,9 @@ def main() -> int:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     port = free_port()
     cap = out / "export.pcap"
-    log = out / "dumpcap.log"
-    with log.open("wb") as err:
-        dump = subprocess.Popen(
-            ["dumpcap", "-i", "lo", "-f", f"udp port {port} or tcp port {port}", "-w", str(cap)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    # dumpcap says "Capturing on 'Loopback: lo'" once it is ready.
-    deadline = time.monotonic() + 10
-    while b"Capturing on" not in log.read_bytes() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    dump = dumpcap.start(
+        ["-f", f"udp port {port} or tcp port {port}", "-w", str(cap)], out / "dumpcap.log"
+    )
     transport = "tcp" if "tcp" in " ".join(cmd) else "udp"
     columns = [ie.name for ie in ff.describe() if ie.pen == 0]
     collector = ff.Collector(**{transport: f"127.0.0.1:{port}"}, columns=columns, interval=0.2)

@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+import dumpcap
+
 PORT = 5001
 
 
@@ -33,17 +35,9 @@ def main() -> int:
     out = Path(sys.argv[1])
     cap = out / "live.pcap"
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    log = out / "dumpcap.log"
-    with log.open("wb") as err:
-        dump = subprocess.Popen(
-            ["dumpcap", "-i", "lo", "-s", "96", "-f", f"tcp port {PORT}", "-w", str(cap)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    deadline = time.monotonic() + 10
-    while b"Capturing on" not in log.read_bytes() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    dump = dumpcap.start(
+        ["-s", "96", "-f", f"tcp port {PORT}", "-w", str(cap)], out / "dumpcap.log"
+    )
     before = snmp_tcp()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
