@@ -292,10 +292,13 @@ impl Conn {
         }
         if s.flags & FIN != 0 {
             let fin_seq = data_seq.wrapping_add(s.len);
-            let again = d.seq.fin(fin_seq, s.len > 0);
+            let fin = d.seq.fin(fin_seq, s.len > 0, now, tsval);
             // After `fin`, which anchors a space nothing anchored before.
             let at = d.seq.position(fin_seq);
-            if again {
+            if fin.jump > 0 {
+                loss_indication(d, now, estimate);
+            }
+            if fin.again {
                 if let Some(at) = at {
                     ob.events |= rtx::fin_again(d, r, at, now, estimate);
                 }

@@ -100,6 +100,14 @@ struct Filled {
     again_end: i64,
 }
 
+/// What a FIN did ([`SeqSpace::fin`]): sent again (its number seen before,
+/// without data), and the gap it opened before it (octets, 0 for none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fin {
+    pub again: bool,
+    pub jump: u64,
+}
+
 /// One direction's sequence state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeqSpace {
@@ -274,7 +282,7 @@ impl SeqSpace {
     /// A FIN at sequence number `seq` (after the segment's data). True
     /// when it repeats a FIN already seen and the segment has no data (a
     /// retransmitted FIN with data counts through its data).
-    pub fn fin(&mut self, seq: u32, has_data: bool) -> bool {
+    pub fn fin(&mut self, seq: u32, has_data: bool, ts_ns: i64, tsval: Option<u32>) -> Fin {
         // A direction seen first by its FIN (no SYN, no data before it):
         // the FIN anchors the space, so that it has a position.
         if self.known & ANCHORED == 0 {
@@ -284,14 +292,57 @@ impl SeqSpace {
             Some(s) if s == seq && !has_data => {
                 let c = &mut self.losses().counts;
                 c.retransmitted_segments = c.retransmitted_segments.saturating_add(1);
-                true
+                Fin {
+                    again: true,
+                    jump: 0,
+                }
             }
             _ => {
                 self.fin = seq;
                 self.known |= HAS_FIN;
-                false
+                // A FIN with data ends where its data did (`data` placed
+                // it); one without starts where it is.
+                let jump = if has_data {
+                    0
+                } else {
+                    self.gap_before(seq, ts_ns, tsval)
+                };
+                Fin { again: false, jump }
             }
         }
+    }
+
+    /// A FIN without data at `seq`: a segment that starts past the next
+    /// expected position opens a gap there, a FIN as a data segment does
+    /// (the octets before it were sent, and the OP has not seen them).
+    /// With no data seen yet, the next expected position is the SYN's
+    /// anchor (no gap without the SYN: nothing says where data began). The
+    /// gap's size, 0 for none.
+    fn gap_before(&mut self, seq: u32, ts_ns: i64, tsval: Option<u32>) -> u64 {
+        let Some(next) = self.next_expected() else {
+            return 0;
+        };
+        let at = self.unwrapper.position(seq) as i64;
+        if at <= next {
+            return 0;
+        }
+        if !self.data {
+            // The data space starts at the anchor, as its first data
+            // segment would have started it.
+            self.data = true;
+            self.first = next;
+            self.high = next;
+            self.base = next;
+        }
+        let gap = at.saturating_sub(self.high);
+        self.open_hole(self.high, at, ts_ns, tsval);
+        let c = &mut self.losses().counts;
+        c.jumps = c.jumps.saturating_add(1);
+        c.max_jump = c.max_jump.max(gap as u64);
+        self.high = at;
+        self.unwrapper.advance_to(at as u64);
+        self.advanced = self.high.saturating_sub(self.base).max(0) as u64;
+        gap as u64
     }
 
     /// A segment of `len` > 0 data octets at `seq`, seen at `ts_ns` with

@@ -191,3 +191,47 @@ fn acks_of_a_direction_the_op_never_sees_run_past_half_the_space() {
     assert_eq!(c.dir[C].losses().acked_unseen_octets, 7 << 29);
     assert_eq!(c.dir[C].rtt.seq_ack.count, 0);
 }
+
+#[test]
+fn a_fin_past_the_next_expected_position_opens_a_gap() {
+    // docs/tcp-metrics.md: a segment that starts past the next expected
+    // position opens a gap, a FIN without data included. Server ISN 5000
+    // (anchor, position 0, is number 5001). Its first segment seen is a
+    // FIN at 5081 without data: the 80 octets [0, 80) before it were sent
+    // and not seen, a jump of 80 octets and a loss indication; the data
+    // space runs from the anchor to the FIN, tcpSequenceCount 80. The
+    // sender's data [0, 80) arrives 100 ms later (past half the 12 ms
+    // round trip): repaired upstream loss, nothing left never seen.
+    let mut c = open(1000, 5000);
+    c.segment(S, &seg(20.0, 5081, 1001, FIN | ACK, 0));
+    {
+        let d = &c.dir[S];
+        let s = d.seq.counts();
+        assert_eq!((s.advanced, s.jumps, s.max_jump), (80, 1, 80));
+        assert_eq!(d.seq.never_seen(), 80);
+        assert_eq!(d.losses().loss_events, 1);
+    }
+    c.segment(S, &seg(120.0, 5001, 1001, ACK, 80));
+    let d = &c.dir[S];
+    let s = d.seq.counts();
+    assert_eq!((s.repaired_segments, s.repaired_octets), (1, 80));
+    assert_eq!((s.retransmitted_segments, s.reordered_segments), (0, 0));
+    assert_eq!(d.seq.never_seen(), 0);
+    // The FIN is not taken for sent again when it comes again: the data
+    // before it does not move it.
+    c.segment(S, &seg(130.0, 5081, 1001, FIN | ACK, 0));
+    assert_eq!(c.dir[S].seq.counts().retransmitted_segments, 1);
+}
+
+#[test]
+fn a_fin_at_the_next_expected_position_opens_no_gap() {
+    // The same FIN where the next expected position is (after [0, 80)
+    // seen): no jump, no loss indication.
+    let mut c = open(1000, 5000);
+    c.segment(S, &seg(20.0, 5001, 1001, ACK, 80));
+    c.segment(S, &seg(21.0, 5081, 1001, FIN | ACK, 0));
+    let d = &c.dir[S];
+    assert_eq!(d.seq.counts().jumps, 0);
+    assert_eq!(d.seq.never_seen(), 0);
+    assert_eq!(d.losses().loss_events, 0);
+}
