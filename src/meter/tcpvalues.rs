@@ -239,8 +239,8 @@ fn dir_table(v: &DirValues<'_>, t: &mut DirTable) {
     t[const { Tf::LastSynFlags.slot() }] = u64::from(marks.last_syn_flags.unwrap_or(0));
     t[const { Tf::MinIot.slot() }] = ns_to_ms(marks.iot.min as f64);
     t[const { Tf::MaxIot.slot() }] = ns_to_ms(marks.iot.max as f64);
-    t[const { Tf::MinChirp.slot() }] = ms_signed(chirp.min as f64);
-    t[const { Tf::MaxChirp.slot() }] = ms_signed(chirp.max as f64);
+    t[const { Tf::MinChirp.slot() }] = ms_signed(chirp.span.min as f64);
+    t[const { Tf::MaxChirp.slot() }] = ms_signed(chirp.span.max as f64);
     t[const { Tf::MeanChirp.slot() }] = ms_signed(chirp.mean());
     t[const { Tf::InitialWindow.slot() }] =
         u64::try_from(dir.initial_window().unwrap_or(0)).unwrap_or(0);

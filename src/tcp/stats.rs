@@ -142,43 +142,34 @@ impl Range {
     }
 }
 
-/// Count, minimum, maximum and mean of signed values (the mean from their
-/// exact sum, which saturates).
+/// Count, minimum, maximum ([`MinMax`]) and mean of signed values (the
+/// mean from their exact sum, which saturates).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SignedRange {
-    pub count: u32,
-    pub min: i64,
-    pub max: i64,
+    pub span: MinMax,
     sum: i64,
 }
 
 impl SignedRange {
     /// Add a value.
     pub fn add(&mut self, x: i64) {
-        if self.count == 0 {
-            self.min = x;
-            self.max = x;
-        } else {
-            self.min = self.min.min(x);
-            self.max = self.max.max(x);
-        }
-        self.count = self.count.saturating_add(1);
+        self.span.add(x);
         self.sum = self.sum.saturating_add(x);
     }
 
     /// The mean (0 without values).
     #[allow(clippy::cast_precision_loss)] // a mean, reported in ms
     pub fn mean(&self) -> f64 {
-        if self.count == 0 {
+        if self.span.count == 0 {
             0.0
         } else {
-            self.sum as f64 / f64::from(self.count)
+            self.sum as f64 / f64::from(self.span.count)
         }
     }
 
     /// Whether any value was added.
     pub fn any(&self) -> bool {
-        self.count > 0
+        self.span.any()
     }
 }
 

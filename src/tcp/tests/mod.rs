@@ -506,7 +506,7 @@ fn iot_chirp_and_initial_window_of_a_first_flight() {
     assert_eq!(d.initial_window(), Some(300));
     assert_eq!((d.marks.iot.min, d.marks.iot.max), (MS, 2 * MS));
     // The clock needs 100 ms of ticks before it is known: no chirp yet.
-    assert_eq!(d.marks.chirp.count, 0);
+    assert_eq!(d.marks.chirp.span.count, 0);
     assert_eq!(d.marks.last_syn_flags, Some(SYN));
     assert_eq!(c.dir[S].marks.last_syn_flags, Some(SYN | ACK));
     // 150 more segments 1 ms apart, then one that waited 4 ms more: the
@@ -521,8 +521,8 @@ fn iot_chirp_and_initial_window_of_a_first_flight() {
     }
     c.segment(C, &with_ts(seg(258.0, seq, 1, ACK, 100), 254, 0));
     let chirp = &c.dir[C].marks.chirp;
-    assert_eq!(chirp.max, 4 * MS);
-    assert_eq!(chirp.min, 0);
+    assert_eq!(chirp.span.max, 4 * MS);
+    assert_eq!(chirp.span.min, 0);
     // Later flights do not change the initial window.
     assert_eq!(c.dir[C].initial_window(), Some(300));
 }
