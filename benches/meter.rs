@@ -144,7 +144,7 @@ fn table(path: &Path, tcp_metrics: bool) -> u64 {
             p,
             #[inline(always)]
             |x| {
-                summary.fill(x, true);
+                summary.fill(x);
                 t.observe(&summary);
             },
         );

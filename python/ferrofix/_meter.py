@@ -69,10 +69,11 @@ class Meter(_BatchStream):
     never its extension), bytes, a binary file object (a pipe included), a
     list of these, or a glob pattern.
 
-    Flows: biflows by default (RFC 5103; ``biflow=False`` for one record
-    per direction), keyed by IP version, addresses, ports (ICMP: type and
-    code), protocol and VLAN id, oriented by their initiator (the sender of
-    the SYN where one is seen, else of the first packet). A record ends
+    Flows: biflows by default (RFC 5103; ``biflow=False`` writes each
+    biflow as a record per direction, flowIds ``2n - 1`` and ``2n``),
+    keyed by IP version, addresses, ports (ICMP: type and code), protocol
+    and VLAN id, oriented by their initiator (the sender of the SYN where
+    one is seen, else of the first packet). A record ends
     after ``idle_timeout`` seconds without a packet (flowEndReason 1), when
     a packet comes more than ``active_timeout`` seconds after its start
     (2; the next record keeps the flowId), at a TCP RST or once both FINs

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 class TcpSeries(NamedTuple):
     """One TCP connection's per-packet series (:func:`tcp_series`): a dict
     of numpy arrays per direction, ``forward`` the initiator's packets,
-    ``reverse`` the responder's, each row a packet in capture order.
+    ``reverse`` the responder's (for a uniflow record's flowId: its own
+    direction's, and the other's), each row a packet in capture order.
 
     Columns: ``time_ns`` (capture time, ns since the epoch), ``seq`` (the
     segment's position in its direction's sequence space: 0 is the octet
@@ -103,7 +104,8 @@ def tcp_series(
     a direction. ``flows``: flowIds from :func:`meter` of the same capture
     with the same options (and one worker), a filtered DataFrame of its
     result, or (source, source port, destination, destination port[,
-    protocol]) tuples.
+    protocol]) tuples. With ``biflow=False`` the flowIds are uniflow
+    records' and each series has the record's direction as ``forward``.
 
     >>> flows = ff.meter("trace.pcap")                                   # doctest: +SKIP
     >>> slow = flows[flows.tcpRetransmitCount > 10]                       # doctest: +SKIP
@@ -128,5 +130,16 @@ def tcp_series(
     except ImportError as e:  # pragma: no cover - numpy comes with pandas
         raise ImportError("tcp_series needs numpy: pip install numpy") from e
     m = Meter(capture, **options)
-    got = _ferrofix.meter_tcp_series(m._s, ids, max_packets)
-    return {int(k): TcpSeries(int(k), fwd, rev, int(n)) for k, (fwd, rev, n) in got.items()}
+    if biflow:
+        got = _ferrofix.meter_tcp_series(m._s, ids, max_packets)
+        return {int(k): TcpSeries(int(k), fwd, rev, int(n)) for k, (fwd, rev, n) in got.items()}
+    # Uniflow records are the directions of biflows metered as usual:
+    # flowId 2n - 1 is connection n's initiator's direction, 2n the other's
+    # (docs/meter.md); a record's series has its own direction forward.
+    got = _ferrofix.meter_tcp_series(m._s, sorted({(k + 1) // 2 for k in ids}), max_packets)
+    out: dict[int, TcpSeries] = {}
+    for k in ids:
+        if (k + 1) // 2 in got:
+            fwd, rev, n = got[(k + 1) // 2]
+            out[k] = TcpSeries(k, fwd, rev, int(n)) if k % 2 else TcpSeries(k, rev, fwd, int(n))
+    return out

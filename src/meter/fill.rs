@@ -195,6 +195,11 @@ pub(super) fn compile(what: &[(What, u16)]) -> Vec<Step> {
 /// A flow's record fields, written by the encoder's own primitives.
 pub(super) struct Fields<'f> {
     pub f: &'f Flow,
+    /// The record's flowId and its first and last packet times (those of
+    /// the flow, or of a uniflow record's direction).
+    pub flow_id: u64,
+    pub start_ns: i64,
+    pub end_ns: i64,
     pub reason: u8,
     /// The key sides of the forward and reverse directions.
     pub fwd: usize,
@@ -238,14 +243,14 @@ impl Fields<'_> {
     fn values(&self) -> [u64; SLOTS] {
         let (f, k) = (self.f, &self.f.key);
         let mut t = [0u64; SLOTS];
-        t[FLOW_ID] = f.flow_id;
-        t[START] = f.start_ns as u64;
-        t[END] = f.end_ns as u64;
+        t[FLOW_ID] = self.flow_id;
+        t[START] = self.start_ns as u64;
+        t[END] = self.end_ns as u64;
         let r = &f.dir[self.rev];
         let delta_ms = if r.packets == 0 {
             0
         } else {
-            r.first_ns.saturating_sub(f.start_ns) / 1_000_000
+            r.first_ns.saturating_sub(self.start_ns) / 1_000_000
         };
         t[REVERSE_DELTA] = delta_ms.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as u64;
         t[SRC_PORT] = u64::from(k.ends[self.fwd].port);

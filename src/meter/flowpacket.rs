@@ -87,10 +87,10 @@ impl PartialEq for FlowPacket {
 impl Eq for FlowPacket {}
 
 impl FlowPacket {
-    /// The summary of `d`; `biflow` as [`FlowKey::fill`] takes it.
-    pub fn of(d: &Dissected<'_>, biflow: bool) -> Self {
+    /// The summary of `d`.
+    pub fn of(d: &Dissected<'_>) -> Self {
         let mut p = FlowPacket::default();
-        p.fill(d, biflow);
+        p.fill(d);
         p
     }
 
@@ -102,8 +102,8 @@ impl FlowPacket {
     /// bench's samples on that one line, BENCHMARKS.md).
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub fn fill(&mut self, d: &Dissected<'_>, biflow: bool) {
-        let side = self.key.fill(d, biflow);
+    pub fn fill(&mut self, d: &Dissected<'_>) {
+        let side = self.key.fill(d);
         self.side = u8::from(side == 1);
         self.ttl = d.ip.ttl;
         self.tos = d.ip.tos;

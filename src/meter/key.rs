@@ -41,19 +41,19 @@ pub struct FlowKey {
 
 impl FlowKey {
     /// The key of a packet, written into `self` where it lies (every
-    /// field), and the side the packet was sent from; `biflow` false: the
-    /// packet's source is always side 0. The key is built in the packet
+    /// field), and the side the packet was sent from (its canonical biflow
+    /// form: both directions of a flow have the same key). The key is built in the packet
     /// summary that holds it ([`super::flowpacket::FlowPacket::fill`]),
     /// not built apart and moved in.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub fn fill(&mut self, d: &Dissected<'_>, biflow: bool) -> Side {
+    pub fn fill(&mut self, d: &Dissected<'_>) -> Side {
         let (sport, dport, icmp) = transport_key(d);
         // The addresses as numbers (IPv4 in the high 32 bits), ordered as
         // their octets are; built in registers, not read back from bytes
         // just stored (a store-forwarding stall a packet).
         let (src, dst) = (number(d.ip.src), number(d.ip.dst));
-        let swap = biflow && (dst, dport) < (src, sport);
+        let swap = (dst, dport) < (src, sport);
         let ((a, pa), (b, pb)) = if swap {
             ((dst, dport), (src, sport))
         } else {

@@ -47,15 +47,30 @@ use record::Records;
 use table::{Table, TableOptions, TableStats};
 
 /// Options of a meter.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct MeterOptions {
     pub table: TableOptions,
+    /// Records as RFC 5103 biflows (true), or each biflow's directions as
+    /// uniflow records ([`record::Records::new`]): flows are metered as
+    /// biflows either way.
+    pub biflow: bool,
     /// Take GRE, VXLAN and IP-in-IP tunnels apart (the inner packet is
     /// metered).
     pub decapsulate: bool,
     /// Threads holding flow tables (0 and 1: the calling thread's own;
     /// more: see [`parallel`] for how their records differ).
     pub workers: usize,
+}
+
+impl Default for MeterOptions {
+    fn default() -> Self {
+        MeterOptions {
+            table: TableOptions::default(),
+            biflow: true,
+            decapsulate: false,
+            workers: 1,
+        }
+    }
 }
 
 /// Counters of a meter: every packet read counts once in
@@ -96,7 +111,6 @@ pub struct Meter {
     table: Table,
     /// Worker threads with the tables (then `table` stays empty).
     workers: Option<Workers>,
-    biflow: bool,
     records: Arc<Records>,
     /// Per template (as [`Records::template`] numbers them).
     pending: Vec<Pending>,
@@ -117,11 +131,7 @@ pub struct Meter {
 impl Meter {
     /// A meter whose templates take their IEs from `model`.
     pub fn new(opts: MeterOptions, model: &InfoModel) -> Result<Self> {
-        let records = Arc::new(Records::new(
-            model,
-            opts.table.biflow,
-            opts.table.tcp_metrics,
-        )?);
+        let records = Arc::new(Records::new(model, opts.biflow, opts.table.tcp_metrics)?);
         let n = records.templates().len();
         let dissect = DissectOptions {
             fragments: FragmentMode::Assign,
@@ -136,7 +146,6 @@ impl Meter {
             dissector: Dissector::new(dissect),
             table: Table::new(opts.table),
             workers,
-            biflow: opts.table.biflow,
             records,
             pending: (0..n).map(|_| Pending::default()).collect(),
             pending_count: 0,
@@ -170,7 +179,6 @@ impl Meter {
         } else {
             self.clock = p.ts_ns;
         }
-        let biflow = self.biflow;
         let (table, metered, summary) =
             (&mut self.table, &mut self.stats.metered, &mut self.summary);
         // Metered where the packet view is, on the stack: the summary is
@@ -180,12 +188,12 @@ impl Meter {
             #[inline(always)]
             |d| {
                 *metered = metered.saturating_add(1);
-                summary.fill(d, biflow);
+                summary.fill(d);
                 table.observe(summary);
             },
         );
         while let Some(d) = self.dissector.next_released() {
-            self.summary.fill(&d, self.biflow);
+            self.summary.fill(&d);
             self.stats.metered = self.stats.metered.saturating_add(1);
             self.table.observe(&self.summary);
         }
@@ -256,7 +264,7 @@ impl Meter {
             }
             self.dissector.finish();
             while let Some(d) = self.dissector.next_released() {
-                let fp = FlowPacket::of(&d, self.biflow);
+                let fp = FlowPacket::of(&d);
                 self.stats.metered = self.stats.metered.saturating_add(1);
                 self.table.observe(&fp);
             }
@@ -370,19 +378,21 @@ pub(crate) fn encode_ended(
 ) -> Result<usize> {
     let mut n = 0usize;
     for e in ended.drain(..) {
-        let l = records.layout_of(&e.flow)?;
-        let i = l.index;
-        if pending.len() <= i {
-            pending.resize_with(i.saturating_add(1), Pending::default);
+        for fwd in records.sides(&e.flow).into_iter().flatten() {
+            let l = records.layout_of(&e.flow, fwd)?;
+            let i = l.index;
+            if pending.len() <= i {
+                pending.resize_with(i.saturating_add(1), Pending::default);
+            }
+            let Some(p) = pending.get_mut(i) else {
+                return Err(Error::new(ErrorKind::Internal(format!(
+                    "no pending buffer for meter template {i}"
+                ))));
+            };
+            records.encode(&l, &e.flow, fwd, e.reason, &mut p.bytes)?;
+            p.count = p.count.saturating_add(1);
+            n = n.saturating_add(1);
         }
-        let Some(p) = pending.get_mut(i) else {
-            return Err(Error::new(ErrorKind::Internal(format!(
-                "no pending buffer for meter template {i}"
-            ))));
-        };
-        records.encode(&l, &e.flow, e.reason, &mut p.bytes)?;
-        p.count = p.count.saturating_add(1);
-        n = n.saturating_add(1);
     }
     Ok(n)
 }

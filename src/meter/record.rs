@@ -46,10 +46,11 @@ impl Times {
     /// The first second (since 1970) NTP era 0 cannot hold.
     const NTP_END_S: i64 = (1i64 << 32) - 2_208_988_800;
 
-    fn of(flow: &Flow) -> Times {
-        if flow.start_ns < 0 {
+    /// The fields a record from `start_ns` to `end_ns` can carry.
+    fn of(start_ns: i64, end_ns: i64) -> Times {
+        if start_ns < 0 {
             Times::None
-        } else if flow.end_ns.div_euclid(1_000_000_000) < Self::NTP_END_S {
+        } else if end_ns.div_euclid(1_000_000_000) < Self::NTP_END_S {
             Times::All
         } else {
             Times::Milliseconds
@@ -417,16 +418,30 @@ impl Records {
         &self.columns
     }
 
-    /// The template for `flow` (made now if it is the first record of its
-    /// kind).
-    pub fn layout_of(&self, flow: &Flow) -> Result<Arc<Layout>> {
+    /// The records `flow` gives, by the key side of each one's forward
+    /// direction: a biflow record oriented by its initiator; or (uniflows)
+    /// a record for each direction that sent a packet, the initiator's
+    /// first.
+    pub fn sides(&self, flow: &Flow) -> [Option<usize>; 2] {
+        let fwd = flow.initiator & 1;
+        if self.biflow {
+            [Some(fwd), None]
+        } else {
+            [fwd, fwd ^ 1].map(|s| flow.dir.get(s).is_some_and(|d| d.packets > 0).then_some(s))
+        }
+    }
+
+    /// The template for `flow`'s record whose forward direction is key
+    /// side `fwd` ([`Records::sides`]; made now if it is the first record
+    /// of its kind).
+    pub fn layout_of(&self, flow: &Flow, fwd: usize) -> Result<Arc<Layout>> {
         let kind = Kind::of(flow);
         let version = if flow.key.version == 6 { 6 } else { 4 };
-        let times = Times::of(flow);
+        let (start, end) = self.span(flow, fwd);
+        let times = Times::of(start, end);
         let mask = match (kind, flow.conn()) {
             (Kind::Tcp, Some(c)) if self.tcp_metrics => {
-                let fwd = if self.biflow { flow.initiator & 1 } else { 0 };
-                tcpfields::mask(c, fwd, fwd ^ 1, self.biflow)
+                tcpfields::mask(c, fwd & 1, (fwd & 1) ^ 1, self.biflow)
             }
             (Kind::Tcp, _) if self.tcp_metrics => tcpfields::ANALYSED,
             _ => 0,
@@ -458,12 +473,45 @@ impl Records {
             .map(|l| l.template.clone())
     }
 
-    /// Append `flow`'s record (ended for `reason`) to `out`, in the
-    /// template `l` ([`Records::layout_of`]).
-    pub fn encode(&self, l: &Layout, flow: &Flow, reason: u8, out: &mut Vec<u8>) -> Result<()> {
-        let fwd = if self.biflow { flow.initiator & 1 } else { 0 };
+    /// The first and last packet times of `flow`'s record whose forward
+    /// direction is key side `fwd`: the flow's (a biflow), or the
+    /// direction's (a uniflow).
+    fn span(&self, flow: &Flow, fwd: usize) -> (i64, i64) {
+        match flow.dir.get(fwd) {
+            Some(d) if !self.biflow && d.packets > 0 => (d.first_ns, d.last_ns),
+            _ => (flow.start_ns, flow.end_ns),
+        }
+    }
+
+    /// Append `flow`'s record (ended for `reason`) whose forward direction
+    /// is key side `fwd` to `out`, in the template `l`
+    /// ([`Records::layout_of`]).
+    pub fn encode(
+        &self,
+        l: &Layout,
+        flow: &Flow,
+        fwd: usize,
+        reason: u8,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let fwd = fwd & 1;
+        let (start_ns, end_ns) = self.span(flow, fwd);
+        // A uniflow's flowId: 2n - 1 for its biflow n's initiator's
+        // direction, 2n for the other's.
+        let flow_id = if self.biflow {
+            flow.flow_id
+        } else {
+            let other = u64::from(fwd != flow.initiator & 1);
+            flow.flow_id
+                .saturating_mul(2)
+                .saturating_sub(1)
+                .saturating_add(other)
+        };
         let at = Fields {
             f: flow,
+            flow_id,
+            start_ns,
+            end_ns,
             reason,
             fwd,
             rev: fwd ^ 1,

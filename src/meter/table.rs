@@ -48,7 +48,6 @@ pub struct TableOptions {
     pub idle_ns: i64,
     pub active_ns: i64,
     pub max_flows: usize,
-    pub biflow: bool,
     /// Analyse TCP performance ([`crate::tcp`]).
     pub tcp_metrics: bool,
 }
@@ -59,7 +58,6 @@ impl Default for TableOptions {
             idle_ns: 30_000_000_000,
             active_ns: 300_000_000_000,
             max_flows: 1 << 20,
-            biflow: true,
             tcp_metrics: true,
         }
     }
@@ -168,7 +166,7 @@ impl Table {
     /// Account a packet to its flow, ending records as the rules say.
     #[inline]
     pub fn packet(&mut self, d: &Dissected<'_>) {
-        self.observe(&FlowPacket::of(d, self.opts.biflow));
+        self.observe(&FlowPacket::of(d));
     }
 
     /// The table's clock: the latest packet time seen.

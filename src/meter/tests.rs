@@ -83,17 +83,19 @@ fn udp(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, data: usize) -> Vec<u8> {
 }
 
 fn run(packets: &[(i64, Vec<u8>)], table: TableOptions) -> RecordBatch {
-    let bytes = pcap(packets);
-    let reader = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
-    let meter = Meter::new(
+    run_with(
+        packets,
         MeterOptions {
             table,
-            decapsulate: false,
-            workers: 1,
+            ..MeterOptions::default()
         },
-        &InfoModel::new(),
     )
-    .unwrap();
+}
+
+fn run_with(packets: &[(i64, Vec<u8>)], opts: MeterOptions) -> RecordBatch {
+    let bytes = pcap(packets);
+    let reader = CaptureReader::new(Box::new(std::io::Cursor::new(bytes)) as DynRead).unwrap();
+    let meter = Meter::new(opts, &InfoModel::new()).unwrap();
     let mut b = MeterBatches::new(
         meter,
         Captures::new(vec![reader]),
@@ -304,8 +306,7 @@ fn the_table_never_holds_more_than_max_flows() {
                 max_flows: 100,
                 ..TableOptions::default()
             },
-            decapsulate: false,
-            workers: 1,
+            ..MeterOptions::default()
         },
         &InfoModel::new(),
     )
@@ -337,6 +338,13 @@ fn the_table_never_holds_more_than_max_flows() {
     );
 }
 
+fn uniflows() -> MeterOptions {
+    MeterOptions {
+        biflow: false,
+        ..MeterOptions::default()
+    }
+}
+
 #[test]
 fn uniflows_split_directions_and_out_of_order_packets_count() {
     let pk = vec![
@@ -344,26 +352,68 @@ fn uniflows_split_directions_and_out_of_order_packets_count() {
         (4 * S, udp(B, 8, A, 7, 2)),
         (6 * S, udp(A, 7, B, 8, 3)),
     ];
-    let t = TableOptions {
-        biflow: false,
-        ..TableOptions::default()
-    };
-    let b = run(&pk, t);
+    let b = run_with(&pk, uniflows());
     assert!(b.column_by_name("reversePacketDeltaCount").is_none());
-    let mut rows: Vec<(u64, u64, u64)> = (0..b.num_rows())
+    assert!(b.column_by_name("reverseFlowDeltaMilliseconds").is_none());
+    let mut rows: Vec<(u64, u64, u64, u64, u64)> = (0..b.num_rows())
         .map(|i| {
             (
+                col(&b, "flowId")[i].unwrap(),
                 col(&b, "sourceTransportPort")[i].unwrap(),
                 col(&b, "packetDeltaCount")[i].unwrap(),
                 col(&b, "flowStartMilliseconds")[i].unwrap(),
+                col(&b, "flowEndMilliseconds")[i].unwrap(),
             )
         })
         .collect();
     rows.sort_unstable();
-    assert_eq!(rows, vec![(7, 2, 5000), (8, 1, 4000)]);
+    // Each direction's own first and last packet times; the first packet
+    // read (A's, at 5 s) named A the initiator: its direction is flow
+    // 2 * 1 - 1, B's 2 * 1.
+    assert_eq!(rows, vec![(1, 7, 2, 5000, 6000), (2, 8, 1, 4000, 4000)]);
     let b = run(&pk, TableOptions::default());
     // As a biflow: started by the earliest packet, though it came second.
     assert_eq!(one(&b, "flowStartMilliseconds"), 4000);
+}
+
+#[test]
+fn tcp_uniflows_end_with_their_connection_and_carry_its_directions_metrics() {
+    // A's SYN, B's SYN/ACK 10 ms later, A's ACK with data, B's data, and a
+    // close by FINs both acknowledged (RFC 9293 §3.6): metered as one
+    // connection, each direction a record.
+    let ms = 1_000_000;
+    let pk = vec![
+        (S, tcp(A, 40000, B, 80, 100, 0, SYN, 0)),
+        (S + 10 * ms, tcp(B, 80, A, 40000, 500, 101, SYN | ACK, 0)),
+        (S + 11 * ms, tcp(A, 40000, B, 80, 101, 501, ACK, 100)),
+        (S + 21 * ms, tcp(B, 80, A, 40000, 501, 201, ACK, 1000)),
+        (S + 22 * ms, tcp(A, 40000, B, 80, 201, 1501, FIN | ACK, 0)),
+        (S + 32 * ms, tcp(B, 80, A, 40000, 1501, 202, FIN | ACK, 0)),
+        (S + 33 * ms, tcp(A, 40000, B, 80, 202, 1502, ACK, 0)),
+    ];
+    let b = run_with(&pk, uniflows());
+    assert_eq!(b.num_rows(), 2);
+    let at = |i: usize| {
+        (
+            col(&b, "flowId")[i].unwrap(),
+            col(&b, "sourceTransportPort")[i].unwrap(),
+            col(&b, "packetDeltaCount")[i].unwrap(),
+            col(&b, "transportOctetDeltaCount")[i].unwrap(),
+            col(&b, "flowEndReason")[i].unwrap(),
+            col(&b, "flowStartMilliseconds")[i].unwrap(),
+            col(&b, "flowEndMilliseconds")[i].unwrap(),
+        )
+    };
+    // The initiator's direction first; both end by their FINs (reason 3),
+    // as the connection did, not at an idle timeout.
+    let end = u64::from(reason::END_OF_FLOW);
+    assert_eq!(at(0), (1, 40000, 4, 100, end, 1000, 1033));
+    assert_eq!(at(1), (2, 80, 3, 1000, end, 1010, 1032));
+    // A's SYN and data were acknowledged 10 ms after they passed, B's
+    // SYN/ACK and data 1 ms after: a uniflow record has its direction's
+    // RTT, which needs the other direction's ACKs.
+    let rtt = col(&b, "minTcpRttMicroseconds");
+    assert_eq!((rtt[0], rtt[1]), (Some(10_000), Some(1_000)));
 }
 
 #[test]
@@ -491,14 +541,12 @@ fn a_summary_filled_in_place_is_one_built_afresh() {
             let Step::Packet(x) = d.frame(&p) else {
                 continue;
             };
-            for biflow in [true, false, true] {
-                let fresh = FlowPacket::of(&x, biflow);
-                reused.fill(&x, biflow);
-                assert_eq!(reused, fresh, "{}", path.display());
-                let mut scrambled = FlowPacket::scrambled();
-                scrambled.fill(&x, biflow);
-                assert_eq!(scrambled, fresh, "{}", path.display());
-            }
+            let fresh = FlowPacket::of(&x);
+            reused.fill(&x);
+            assert_eq!(reused, fresh, "{}", path.display());
+            let mut scrambled = FlowPacket::scrambled();
+            scrambled.fill(&x);
+            assert_eq!(scrambled, fresh, "{}", path.display());
             n += 1;
             if reused.tcp().is_some() {
                 tcp += 1;

@@ -172,7 +172,6 @@ impl PyMeter {
                     idle_ns: seconds("idle_timeout", idle_timeout)?,
                     active_ns: seconds("active_timeout", active_timeout)?,
                     max_flows,
-                    biflow,
                     tcp_metrics,
                 };
                 if enterprise == 0 || enterprise == crate::model::REVERSE_PEN {
@@ -186,6 +185,7 @@ impl PyMeter {
                 let mut meter = Meter::new(
                     MeterOptions {
                         table,
+                        biflow,
                         decapsulate,
                         workers,
                     },

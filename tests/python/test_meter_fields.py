@@ -236,6 +236,11 @@ def metered_packets(rows: list[dict[str, str]]) -> list[Packet]:
 class Record(NamedTuple):
     key: Key  # oriented: src is the initiator
     packets: list[Packet]
+    # flowEndReason: 3 ended by its flags (a RST, FINs both acknowledged, a
+    # SYN after both FINs; or both FINs seen, not both acknowledged, at the
+    # input's end); else 1 if idle by the input's last frame (FOREVER's
+    # 1e8 s: one capture spans ten years), else 4.
+    reason: int = 4
 
 
 def _initiator_key(packets: list[Packet]) -> Key:
@@ -247,7 +252,7 @@ def _initiator_key(packets: list[Packet]) -> Key:
 
 def oracle_records(rows: list[dict[str, str]]) -> list[Record]:
     """The records of docs/meter.md's rules (module doc) over tshark's packets."""
-    closed: list[list[Packet]] = []
+    closed: list[list[Packet]] = []  # ended by their flags
     open_: dict[Key, list[Packet]] = {}
     fin: dict[Key, dict[Key, int]] = {}  # per record: sender key -> ack that acknowledges its FIN
     acked: dict[Key, set[Key]] = {}
@@ -278,8 +283,16 @@ def oracle_records(rows: list[dict[str, str]]) -> list[Record]:
             fin[ck][p.key] = (p.seq + p.tcp_len + 1) % 2**32
         if len(fin[ck]) == 2 and len(acked[ck]) == 2:
             closed.append(open_.pop(ck))
-    closed.extend(open_.values())
-    return [Record(_initiator_key(pkts), pkts) for pkts in closed]
+    last = max((_epoch_ns(r["frame.time_epoch"]) for r in rows), default=0)
+    idle = int(FOREVER["idle_timeout"] * 10**9)
+    return [Record(_initiator_key(pkts), pkts, 3) for pkts in closed] + [
+        Record(
+            _initiator_key(pkts),
+            pkts,
+            3 if len(fin[ck]) == 2 else 1 if last - max(p.ns for p in pkts) > idle else 4,
+        )
+        for ck, pkts in open_.items()
+    ]
 
 
 def _direction(packets: list[Packet], sender: Key) -> dict[str, Any]:
@@ -570,5 +583,72 @@ def test_information_element_follows_its_definition(name: str, variant: str, ie:
         for key, want, got in result.pairs
         for col in (ie, twin)
         if col in want and want[col] != got[col]
+    ]
+    assert bad == [], f"{len(bad)} of {len(result.pairs)} records, first: {bad[:3]}"
+
+
+@functools.cache
+def compare_uniflows(name: str) -> Comparison:
+    """docs/meter.md, "Biflows and direction": with ``biflow=False`` each
+    record of the definition is a record per direction that sent a packet:
+    its sender the source, its own first and last packet times, the
+    record's end reason, flowIds 2n - 1 (the initiator's direction) and 2n."""
+    path = mo.capture_path(name)
+    if path is None:
+        pytest.skip(f"{name} is not on this machine (see tests/data/meter-oracle/cases.tsv)")
+    df = ff.meter(path, biflow=False, dtype_backend="numpy", **FOREVER)
+    ours: dict[Key, list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in df.to_dict("records"):
+        ours[meter_key(r)].append(r)
+    theirs: dict[Key, list[tuple[Record, Key]]] = collections.defaultdict(list)
+    for rec in oracle_records(_rows(name)):
+        senders = {p.key for p in rec.packets}
+        for sender in (rec.key, rec.key.reverse()):
+            if sender in senders:
+                theirs[sender].append((rec, sender))
+                senders.discard(sender)
+    unmatched, pairs = [], []
+    ids: dict[int, dict[bool, int]] = collections.defaultdict(dict)
+    for k in sorted(set(ours) | set(theirs)):
+        rows = sorted(ours.get(k, []), key=lambda r: _ns(r["flowStartNanoseconds"]))
+        recs = sorted(
+            theirs.get(k, []), key=lambda t: min(p.ns for p in t[0].packets if p.key == k)
+        )
+        if len(rows) != len(recs):
+            unmatched.append(f"{k}: meter {len(rows)} records, definition {len(recs)}")
+            continue
+        for r, (rec, sender) in zip(rows, recs, strict=True):
+            mine = [p for p in rec.packets if p.key == sender]
+            want = {
+                "packetDeltaCount": len(mine),
+                "octetDeltaCount": sum(p.octets for p in mine),
+                "flowStartNanoseconds": min(p.ns for p in mine),
+                "flowEndNanoseconds": max(p.ns for p in mine),
+                "flowEndReason": rec.reason,
+            }
+            got = {
+                ie: _ns(r[ie]) if ie.startswith("flow") and "Nano" in ie else int(r[ie])
+                for ie in want
+            }
+            pairs.append((k, want, got))
+            ids[id(rec)][sender == rec.key] = int(r["flowId"])
+    for both in ids.values():
+        # The initiator's direction odd, the other's the next number.
+        first = both.get(True, both.get(False, 0) - 1)
+        want_ids = {True: first, False: first + 1}
+        if first % 2 != 1 or any(both[d] != want_ids[d] for d in both):
+            unmatched.append(f"flowIds {both}")
+    return Comparison(unmatched, pairs)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_uniflow_records_are_the_directions_of_the_definitions_records(name: str) -> None:
+    result = compare_uniflows(name)
+    assert result.unmatched == []
+    bad = [
+        (key, ie, want[ie], got[ie])
+        for key, want, got in result.pairs
+        for ie in want
+        if want[ie] != got[ie]
     ]
     assert bad == [], f"{len(bad)} of {len(result.pairs)} records, first: {bad[:3]}"

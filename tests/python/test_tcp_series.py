@@ -121,6 +121,24 @@ def test_selection_by_tuple_and_bounded_rows() -> None:
     assert ff.tcp_series(CAPTURE, [10**9]) == {}
 
 
+def test_uniflow_records_each_get_their_directions_series() -> None:
+    """docs/meter.md: a uniflow record is one direction of a biflow; its
+    series has that direction forward, its packets as many as its record's,
+    and the client kernel's retransmissions in the client's direction."""
+    uni = ff.meter(CAPTURE, biflow=False)
+    uni = uni[uni.protocolIdentifier == 6].set_index("flowId")
+    got = ff.tcp_series(CAPTURE, uni.reset_index(), biflow=False)
+    assert got.keys() == set(uni.index)
+    for fid, s in got.items():
+        assert s.flow_id == fid
+        assert len(s.forward["time_ns"]) == uni.loc[fid, "packetDeltaCount"]
+        assert (np.diff(s.forward["time_ns"]) >= 0).all()
+    n = json.loads((TRUTH / f"{SCENARIO}.truth.json").read_text())["nstat_key"]["client_ns"]
+    client = next(iter(f for f in got if f % 2))  # the initiator's direction
+    assert int(((got[client].forward["events"] & 0x2) != 0).sum()) == n["TcpRetransSegs"]
+    assert int(((got[client + 1].reverse["events"] & 0x2) != 0).sum()) == n["TcpRetransSegs"]
+
+
 def test_enterprise_moves_ferrofixs_ies_to_another_pen() -> None:
     pen = 4_200_000_001
     plain = ff.meter(CAPTURE)

@@ -167,7 +167,6 @@ pub struct Workers {
 pub(super) struct Setup {
     /// This worker (its place among them).
     pub(super) w: u64,
-    pub(super) biflow: bool,
     pub(super) dissect: DissectOptions,
     /// The worker's own templates (made in its own order; the meter
     /// numbers them in the order it takes the answers, so its output is
@@ -198,7 +197,6 @@ impl Workers {
             table.number_flows((w as u64).saturating_add(1), n as u64);
             let setup = Setup {
                 w: w as u64,
-                biflow: opts.biflow,
                 dissect,
                 records: records.fresh()?,
             };

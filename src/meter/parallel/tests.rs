@@ -43,8 +43,8 @@ fn records_at(
     let mut m = Meter::new(
         MeterOptions {
             table,
-            decapsulate: false,
             workers,
+            ..MeterOptions::default()
         },
         &InfoModel::new(),
     )

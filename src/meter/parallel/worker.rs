@@ -36,7 +36,7 @@ impl State<'_> {
     fn released(&mut self, table: &mut Table) {
         while let Some(d) = self.dissector.next_released() {
             self.metered = self.metered.saturating_add(1);
-            table.observe(&FlowPacket::of(&d, self.setup.biflow));
+            table.observe(&FlowPacket::of(&d));
         }
     }
 
@@ -51,13 +51,13 @@ impl State<'_> {
         if before > p.ts_ns {
             self.clock(table, before);
         }
-        let (biflow, metered, summary) = (self.setup.biflow, &mut self.metered, &mut self.summary);
+        let (metered, summary) = (&mut self.metered, &mut self.summary);
         self.dissector.frame_with(
             p,
             #[inline(always)]
             |d| {
                 *metered = metered.saturating_add(1);
-                summary.fill(d, biflow);
+                summary.fill(d);
                 table.observe(summary);
             },
         );
