@@ -24,7 +24,8 @@ record without the IEs a key needs does not match it.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+import operator
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,24 +47,43 @@ def _ns(bound: Any, default: int) -> int:
         return ((t - _EPOCH) // timedelta(microseconds=1)) * 1000
     if isinstance(bound, int | float) and not isinstance(bound, bool):
         return int(bound * 1_000_000_000)
+    if hasattr(bound, "__index__") and not isinstance(bound, bool):  # numpy's integers
+        return operator.index(bound) * 1_000_000_000
+    if hasattr(bound, "__float__") and not isinstance(bound, bool | str):  # numpy's floats
+        return int(float(bound) * 1_000_000_000)
     raise TypeError(f"a start bound is a datetime, ISO text or seconds, not {bound!r}")
 
 
 def _many(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple | set) else [value]
+    """A value or any collection of them (a list, a set, a numpy or pandas
+    array, a range); text is one value."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
 
 
 def _ints(key: str, value: Any, top: int) -> list[int]:
     out = []
     for v in _many(value):
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= top:
+        try:
+            n = None if isinstance(v, bool) else operator.index(v)  # numpy's integers too
+        except TypeError:
+            n = None
+        if n is None or not 0 <= n <= top:
             raise ValueError(f"where[{key!r}]: {v!r} is not a number from 0 to {top}")
-        out.append(v)
+        out.append(n)
     return out
 
 
 def spec(where: Mapping[str, Any] | None) -> Any:
     """``where`` as the extension takes it, or None."""
+    if where is None:
+        return None
+    if not isinstance(where, Mapping):
+        raise TypeError(
+            f"where is a dict of {', '.join(KEYS)} (e.g. {{'protocol': 6}}), "
+            f"not {type(where).__name__}"
+        )
     if not where:
         return None
     unknown = set(where) - set(KEYS)
@@ -71,7 +91,12 @@ def spec(where: Mapping[str, Any] | None) -> Any:
         raise ValueError(f"where: unknown keys {sorted(unknown)} (known: {', '.join(KEYS)})")
     start = None
     if where.get("start") is not None:
-        lo, hi = where["start"]
+        bounds = where["start"]
+        if isinstance(bounds, str | bytes) or len(_many(bounds)) != 2:
+            raise ValueError(
+                f"where['start'] is a (from, to) pair (None for no bound), not {bounds!r}"
+            )
+        lo, hi = _many(bounds)
         start = (_ns(lo, _I64[0]), _ns(hi, _I64[1]))
     protocols = _ints("protocol", where["protocol"], 255) if "protocol" in where else []
     ports = _ints("port", where["port"], 65535) if "port" in where else []

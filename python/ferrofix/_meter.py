@@ -16,6 +16,7 @@ Every counter's definition is in ``docs/meter.md``.
 from __future__ import annotations
 
 import io
+import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
 
@@ -102,9 +103,13 @@ class Meter(_BatchStream):
     the frames over. The records are the same as
     with one worker, timeouts included, except that flowIds are numbered
     per worker (worker ``w`` gives ``w + 1``, ``w + 1 + n``, ...), the
-    rows come worker by worker rather than in the order the records
-    ended, and ``max_flows`` is shared out between the workers (each
-    holds at most ``max_flows / n``).
+    rows come worker by worker, and ``max_flows`` is shared out between
+    the workers (each holds at most ``ceil(max_flows / n)``, so together
+    up to ``n - 1`` more). Row order is not the order records ended, with
+    any number of workers: records are gathered template by template (IP
+    version and protocol kind) into batches of ``batch_size``; sort by
+    ``flowEndMilliseconds`` (or flowId) for an order that does not depend
+    on either.
 
     ``on_bad_records``: what a corrupt or truncated capture does: "error"
     (the flows up to the bad byte are given, then a :class:`DecodeError`
@@ -161,12 +166,12 @@ class Meter(_BatchStream):
         self._policy = on_bad_records
         if isinstance(columns, str | bytes):
             raise TypeError(f"columns is a list of IE names, not one string: columns=[{columns!r}]")
-        _whole("max_flows", max_flows, 1)
-        _whole("workers", workers, 1, 256)
-        _whole("batch_size", batch_size, 1)
-        _whole("enterprise", enterprise, 0, 2**32 - 1)
+        max_flows = _whole("max_flows", max_flows, 1)
+        workers = _whole("workers", workers, 1, 256)
+        batch_size = _whole("batch_size", batch_size, 1)
+        enterprise = _whole("enterprise", enterprise, 0, 2**32 - 1)
         for name, v in (("idle_timeout", idle_timeout), ("active_timeout", active_timeout)):
-            if isinstance(v, bool) or not isinstance(v, int | float):
+            if isinstance(v, bool | str | bytes) or not hasattr(v, "__float__"):
                 raise TypeError(f"{name} is a number of seconds, not {v!r}")
         biflow, decapsulate, tcp_metrics = (
             _flag("biflow", biflow),
@@ -248,7 +253,7 @@ class Meter(_BatchStream):
 
             refuse_overwriting_inputs(os.fspath(dest), self._paths)
         if mtu is not None:
-            _whole("mtu", mtu, 1, 65535)
+            mtu = _whole("mtu", mtu, 1, 65535)
         out = self._s.write_ipfix(
             dest, export=export, compression=compression, mtu=mtu, progress=progress
         )
@@ -312,13 +317,20 @@ def meter(
     ).to_pandas(dtype_backend=dtype_backend)
 
 
-def _whole(name: str, v: object, low: int, high: int | None = None) -> None:
-    """A whole-number argument in range, or an error naming it."""
-    if isinstance(v, bool) or not isinstance(v, int):
+def _whole(name: str, v: object, low: int, high: int | None = None) -> int:
+    """A whole-number argument in range (numpy's integers too), or an error
+    naming it."""
+    try:
+        n = None if isinstance(v, bool) else operator.index(v)  # type: ignore[arg-type]
+    except TypeError:
+        n = None
+    if n is None:
         raise TypeError(f"{name} is a whole number, not {v!r}")
+    v = n
     if v < low or (high is not None and v > high):
         within = f"from {low} to {high}" if high is not None else f"at least {low}"
         raise ValueError(f"{name} must be {within}, not {v}")
+    return v
 
 
 def _flag(name: str, v: object) -> bool:

@@ -75,6 +75,15 @@ def ipv4_ints(s: pd.Series) -> tuple[U64, Mask]:
         if (v > 0xFFFFFFFF).any():
             raise ValueError(f"column {s.name!r}: an IPv4 address above 2**32-1")
         return v, valid
+    if pd.api.types.is_float_dtype(s.dtype):
+        # Integers with NaN for null (addresses="int" under the numpy
+        # backend): exact, as every 32-bit integer is in a float64.
+        f = np.asarray(s.to_numpy(dtype=np.float64, na_value=np.nan))
+        valid = ~np.isnan(f)
+        f = np.where(valid, f, 0.0)
+        if ((f < 0) | (f > 0xFFFFFFFF) | (f != np.floor(f))).any():
+            raise ValueError(f"column {s.name!r}: a value that is not an IPv4 address")
+        return f.astype(np.uint64), valid
     texts, codes = _texts(s)
     valid = np.asarray(texts.is_valid(), dtype=bool)
     parts = pc.split_pattern(texts.filter(pa.array(valid)), ".")

@@ -122,6 +122,9 @@ pub enum Group {
     // Per connection.
     HandshakeRtt,
     QofRtt,
+    /// Both the SYN and the SYN/ACK answering it were seen: whether ECN
+    /// was set up is known.
+    Ecn,
 }
 
 impl Group {
@@ -133,6 +136,7 @@ impl Group {
             Group::Always => return 0,
             Group::HandshakeRtt => return 1 << 26,
             Group::QofRtt => return 1 << 27,
+            Group::Ecn => return 1 << 29,
             Group::RttAll => 1,
             Group::RttSeqAck => 1 << 2,
             Group::RttTs => 1 << 4,
@@ -174,7 +178,10 @@ impl Group {
     /// Every optional group's bits, both directions or the forward one
     /// only.
     pub fn all_bits(reverse_too: bool) -> u32 {
-        let mut m = ANALYSED | Group::HandshakeRtt.bit(false) | Group::QofRtt.bit(false);
+        let mut m = ANALYSED
+            | Group::HandshakeRtt.bit(false)
+            | Group::QofRtt.bit(false)
+            | Group::Ecn.bit(false);
         for g in Group::PER_DIRECTION {
             m |= g.bit(false);
             if reverse_too {
@@ -336,7 +343,7 @@ pub fn per_connection() -> Vec<(&'static str, Tf, Group)> {
             G::HandshakeRtt,
         ),
         ("tcpMeasurementQuality", T::Quality, G::Always),
-        ("tcpEcnNegotiated", T::EcnNegotiated, G::Always),
+        ("tcpEcnNegotiated", T::EcnNegotiated, G::Ecn),
     ]
 }
 
@@ -392,6 +399,7 @@ fn present(g: Group, c: &Conn, side: usize) -> bool {
         Group::InitialWindow => d.initial_window().is_some(),
         Group::HandshakeRtt => c.hs.syn_to_synack.is_some() && c.hs.synack_to_ack.is_some(),
         Group::QofRtt => c.dir.iter().all(|d| d.rtt.any()),
+        Group::Ecn => c.hs.syn_seen() && c.hs.synack_seen(),
     }
 }
 
@@ -411,7 +419,7 @@ pub fn mask(c: &Conn, fwd: usize, rev: usize, reverse_too: bool) -> u32 {
             }
         }
     }
-    for g in [Group::HandshakeRtt, Group::QofRtt] {
+    for g in [Group::HandshakeRtt, Group::QofRtt, Group::Ecn] {
         if present(g, c, 0) {
             m |= g.bit(false);
         }

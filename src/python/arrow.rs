@@ -203,8 +203,16 @@ impl PyScanner {
                 };
                 let r = src.open(py, &label, ports)?;
                 let m = model.clone();
-                let shapes =
+                let mut shapes =
                     py.detach(|| discover_list_shapes(&mut { r }, m, &dopts, &cols, kind, limit));
+                // A list the data did not show (a file of the meter's with
+                // no RTT sample) takes the shape the meter gives it, so
+                // that its files read alike.
+                for (k, known) in crate::meter::batches::list_shapes(&model) {
+                    if let Some(s) = shapes.get_mut(&k).filter(|s| !s.seen) {
+                        *s = known;
+                    }
+                }
                 (src, shapes)
             } else {
                 (src, HashMap::new())

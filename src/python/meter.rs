@@ -4,7 +4,7 @@
 //! written as IPFIX to a file, a file object or a collector.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -64,8 +64,9 @@ fn seconds(name: &str, s: f64) -> PyResult<i64> {
 #[pyclass(module = "ferrofix._ferrofix", name = "_Meter")]
 pub struct PyMeter {
     inner: Mutex<Option<MeterBatches>>,
-    /// The counters when the batches were handed to a consumer.
-    last_stats: Mutex<Option<(MeterStats, u64)>>,
+    /// The counters once the batches were handed to a consumer: kept up
+    /// to date by an Arrow consumer's stream ([`Counted`]) batch by batch.
+    last_stats: Arc<Mutex<Option<(MeterStats, u64)>>>,
     label: String,
     /// The inputs' bytes when all are in memory.
     total: Option<u64>,
@@ -193,13 +194,7 @@ impl PyMeter {
                 )
                 .map_err(|e| errors::to_py(py, &e))?;
                 let cols = match columns {
-                    Some(names) => Some(
-                        names
-                            .iter()
-                            .map(|n| model.resolve_column(n))
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(|e| errors::to_py(py, &e))?,
-                    ),
+                    Some(names) => Some(meter_columns(py, &meter, &mut model, &names)?),
                     None => None,
                 };
                 // A capture that is not one, or cut short in its header:
@@ -281,7 +276,7 @@ impl PyMeter {
                 batches.warnings = early_warnings;
                 Ok(PyMeter {
                     inner: Mutex::new(Some(batches)),
-                    last_stats: Mutex::new(None),
+                    last_stats: Arc::new(Mutex::new(None)),
                     total,
                     label,
                 })
@@ -447,7 +442,78 @@ impl PyMeter {
         requested_schema: Option<Bound<'py, PyCapsule>>,
     ) -> PyArrowResult<Bound<'py, PyCapsule>> {
         let batches = self.guarded(py, "meter.arrow_c_stream", || self.take(py))?;
-        arrow_stream(py, batches, self.label.clone(), requested_schema)
+        let counted = Counted {
+            batches,
+            stats: Arc::clone(&self.last_stats),
+        };
+        arrow_stream(py, counted, self.label.clone(), requested_schema)
+    }
+}
+
+/// The columns `names` of a meter's table: an error for a name that is no
+/// IE, or that none of the meter's templates has with its options (rather
+/// than a column of nulls), or a name given twice.
+fn meter_columns(
+    py: Python<'_>,
+    meter: &Meter,
+    model: &mut crate::model::InfoModel,
+    names: &[String],
+) -> PyResult<Vec<crate::model::ColumnIe>> {
+    let has = meter.records().columns();
+    let mut out: Vec<crate::model::ColumnIe> = Vec::with_capacity(names.len());
+    for n in names {
+        let c = model.resolve_column(n).map_err(|e| errors::to_py(py, &e))?;
+        if !has.iter().any(|h| h.ie.name == c.ie.name) {
+            let why = if c.ie.name.starts_with("reverse") {
+                " (uniflow records, biflow=False, have no reverse columns)"
+            } else if c.ie.pen != 0 && !has.iter().any(|h| h.ie.pen == c.ie.pen) {
+                " (the TCP metrics are off, or the IE is not one the meter writes)"
+            } else {
+                ""
+            };
+            return Err(PyValueError::new_err(format!(
+                "columns: the meter writes no {n} column with these options{why}"
+            )));
+        }
+        if out.iter().any(|o| o.ie.name == c.ie.name && o.nth == c.nth) {
+            return Err(PyValueError::new_err(format!(
+                "columns: {n} is asked for twice"
+            )));
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// A meter's batches read by an Arrow consumer (pyarrow, polars, DuckDB),
+/// keeping the meter's counters for `stats` after each batch and at the
+/// end (the consumer holds the meter itself).
+struct Counted {
+    batches: MeterBatches,
+    stats: Arc<Mutex<Option<(MeterStats, u64)>>>,
+}
+
+impl Iterator for Counted {
+    type Item = std::result::Result<arrow_array::RecordBatch, arrow_schema::ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.batches.next();
+        if let Ok(mut s) = self.stats.lock() {
+            *s = Some((self.batches.meter().stats(), self.batches.bytes_read()));
+        }
+        b
+    }
+}
+
+impl arrow_array::RecordBatchReader for Counted {
+    fn schema(&self) -> arrow_schema::SchemaRef {
+        arrow_array::RecordBatchReader::schema(&self.batches)
+    }
+}
+
+impl super::stream::BatchSource for Counted {
+    fn offset(&self) -> u64 {
+        self.batches.bytes_read()
     }
 }
 

@@ -164,10 +164,15 @@ impl Source {
             return Ok((Source::Path(path), label));
         }
         if source.hasattr("read")? {
-            return Ok((
-                Source::File(source.clone().unbind()),
-                "<file object>".into(),
-            ));
+            // Its name where it has one (an open file's path), so that an
+            // error names the input among several.
+            let label = source
+                .getattr("name")
+                .ok()
+                .and_then(|n| n.extract::<String>().ok())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "<file object>".into());
+            return Ok((Source::File(source.clone().unbind()), label));
         }
         Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "source must be a path, bytes or a binary file object, not {}",

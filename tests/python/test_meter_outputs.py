@@ -1,0 +1,186 @@
+"""What the meter hands to Python, the ways out agreeing: statistics read by
+an Arrow consumer, list columns read back from the meter's IPFIX, columns
+asked for by name, arguments from numpy, inputs named in errors, and fields
+the capture cannot know left null. Expected values come from tshark's
+counts (tests/data/meter-oracle), RFC 3168 for ECN, or the inputs as built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import craft
+import meter_oracle as mo
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import ferrofix as ff
+
+NAME = "nfstream__1kxun.pcap"  # 146 records: TCP (with RTT samples) and UDP
+
+
+# A copy in the repository (tests/data/pcap).
+CAP = mo.capture_path(NAME) or Path(NAME)
+
+
+def _expected_counts() -> tuple[int, int]:
+    totals = mo.capture_totals(NAME)
+    return totals["frames"], totals["ip_packets"]
+
+
+CONSUMERS = {
+    "pyarrow.table": lambda m: pa.table(m).num_rows,
+    "RecordBatchReader": lambda m: pa.RecordBatchReader.from_stream(m).read_all().num_rows,
+    "polars": lambda m: __import__("polars").DataFrame(m).height,
+    "duckdb": lambda m: __import__("duckdb").sql("select count(*) from m").fetchall()[0][0],
+}
+
+
+@pytest.mark.parametrize("consumer", sorted(CONSUMERS))
+def test_stats_follow_an_arrow_consumers_reading(consumer: str) -> None:
+    """The README reads a Meter with polars; its counters then are those of
+    the whole capture (tshark's frame and IP packet counts), not zeros."""
+    pytest.importorskip(consumer.split(".")[0] if consumer != "RecordBatchReader" else "pyarrow")
+    m = ff.Meter(CAP)
+    rows = CONSUMERS[consumer](m)
+    frames, ip_packets = _expected_counts()
+    s = m.stats
+    assert (s["packets"], s["metered"]) == (frames, ip_packets)
+    assert s["records"] == rows
+    assert s["bytes_read"] == CAP.stat().st_size
+
+
+def test_stats_after_part_of_a_stream_count_what_was_read() -> None:
+    m = ff.Meter(CAP, batch_size=50)
+    reader = pa.RecordBatchReader.from_stream(m)
+    first = reader.read_next_batch()
+    # The meter has metered at least what the first batch holds.
+    assert m.stats["records"] >= first.num_rows > 0
+    assert m.stats["packets"] > 0
+    rest = reader.read_all().num_rows
+    assert m.stats["records"] == first.num_rows + rest
+    assert m.stats["packets"] == _expected_counts()[0]
+
+
+def _udp_only(tmp_path: Path) -> Path:
+    """A capture of one UDP exchange: no TCP connection, so no RTT sample."""
+    frames = [
+        (1.0, craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, craft.udp(5000, 53, b"q")))),
+        (1.1, craft.ether(craft.ipv4("10.0.0.2", "10.0.0.1", 17, craft.udp(53, 5000, b"a")))),
+    ]
+    return craft.write_pcap(tmp_path / "udp.pcap", frames)
+
+
+def test_histogram_columns_read_back_alike_with_or_without_samples(tmp_path: Path) -> None:
+    """docs/meter.md: reading the meter's IPFIX back gives the same frame;
+    a file whose flows have no RTT sample types the histogram column as
+    the meter does (its elements tcpRttBinCount), so files concatenate."""
+    u = tmp_path / "u.ipfix"
+    s = tmp_path / "s.ipfix"
+    ff.Meter(_udp_only(tmp_path)).write_ipfix(u)
+    ff.Meter(CAP).write_ipfix(s)
+    want = pa.table(ff.Meter(CAP)).schema.field("tcpRttHistogram").type
+    assert pa.types.is_list(want) and want.value_type == pa.uint32()
+
+    def read_type(files: object) -> pa.DataType:
+        col = ff.read_ipfix(files, dtype_backend="pyarrow")["tcpRttHistogram"]
+        return col.dtype.pyarrow_dtype
+
+    for path in (u, s):
+        assert read_type(path) == want, path.name
+    for files in ([u, s], [s, u]):
+        assert read_type(files) == want
+        ff.write_dataset(files, tmp_path / f"ds-{files[0].stem}")
+    back = pd.read_parquet(tmp_path / "ds-u")
+    assert len(back) == len(ff.read_ipfix([u, s]))
+
+
+def test_columns_the_meter_never_writes_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"reverseOctetDeltaCount.*biflow=False"):
+        ff.meter(CAP, biflow=False, columns=["flowId", "reverseOctetDeltaCount"])
+    with pytest.raises(ValueError, match="tcpRetransmitCount"):
+        ff.meter(CAP, tcp_metrics=False, columns=["flowId", "tcpRetransmitCount"])
+    with pytest.raises(ValueError, match="bgpSourceAsNumber"):
+        ff.meter(CAP, columns=["flowId", "bgpSourceAsNumber"])
+    with pytest.raises(ValueError, match="flowId is asked for twice"):
+        ff.meter(CAP, columns=["flowId", "flowId"])
+    df = ff.meter(CAP, columns=["packetDeltaCount", "flowId"])
+    assert list(df.columns) == ["packetDeltaCount", "flowId"]
+
+
+def test_numpy_integers_are_taken_where_python_ints_are() -> None:
+    want = ff.meter(CAP, where={"port": 443, "protocol": [6]})
+    got = ff.meter(
+        CAP,
+        where={"port": np.int64(443), "protocol": np.array([6])},
+        workers=np.int64(2),
+        batch_size=np.int32(100),
+    )
+    assert len(got) == len(want) > 0
+    assert sorted(got.packetDeltaCount) == sorted(want.packetDeltaCount)
+    with pytest.raises(TypeError, match="where is a dict"):
+        ff.meter(CAP, where="protocol == 6")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"where\['start'\] is a \(from, to\) pair"):
+        ff.meter(CAP, where={"start": "2015-05-18"})
+    with pytest.raises(TypeError, match="workers is a whole number"):
+        ff.meter(CAP, workers=2.0)  # type: ignore[arg-type]
+
+
+def test_network_of_integer_addresses_under_the_numpy_backend() -> None:
+    as_int = ff.meter(CAP, addresses="int", dtype_backend="numpy")
+    as_text = ff.meter(CAP)
+    got = as_int.flows.network("source", ipv4=24)
+    want = as_text.flows.network("source", ipv4=24)
+    assert list(got.astype(str)) == list(want.astype(str))
+
+
+def test_a_file_objects_name_is_in_its_error(tmp_path: Path) -> None:
+    good = CAP.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(good[: len(good) // 2 + 7])
+    with open(CAP, "rb") as a, open(cut, "rb") as b:
+        with pytest.raises(ff.DecodeError, match=r"cut\.pcap"):
+            ff.meter([a, b])
+
+
+SYN, ACK, ECE, CWR = 0x02, 0x10, 0x40, 0x80
+
+
+def _connection(sport: int, syn_flags: int, synack_flags: int, *, handshake: bool) -> list[bytes]:
+    a, b = "10.0.0.1", "10.0.0.2"
+    seg = []
+    if handshake:
+        seg += [
+            craft.ipv4(a, b, 6, craft.tcp(sport, 80, syn_flags, seq=100, ack=0)),
+            craft.ipv4(b, a, 6, craft.tcp(80, sport, synack_flags, seq=500, ack=101)),
+        ]
+    seg += [
+        craft.ipv4(a, b, 6, craft.tcp(sport, 80, ACK, seq=101, ack=501, data=b"x" * 10)),
+        craft.ipv4(b, a, 6, craft.tcp(80, sport, ACK, seq=501, ack=111)),
+    ]
+    return [craft.ether(s) for s in seg]
+
+
+def test_ecn_negotiation_is_known_only_from_a_whole_handshake(tmp_path: Path) -> None:
+    """RFC 3168 §6.1.1: an ECN-setup SYN (ECE, CWR) answered by an
+    ECN-setup SYN/ACK (ECE without CWR) sets ECN up; a connection seen from
+    its middle shows neither, and its tcpEcnNegotiated is unknown."""
+    frames = []
+    t = 1.0
+    for sport, syn, synack, hs in (
+        (40001, SYN | ECE | CWR, SYN | ACK | ECE, True),  # negotiated
+        (40002, SYN | ECE | CWR, SYN | ACK, True),  # refused
+        (40003, SYN, SYN | ACK, True),  # not asked for
+        (40004, 0, 0, False),  # no handshake in the capture
+    ):
+        for f in _connection(sport, syn, synack, handshake=hs):
+            frames.append((t, f))
+            t += 0.001
+    path = craft.write_pcap(tmp_path / "ecn.pcap", frames)
+    df = ff.meter(path).set_index("sourceTransportPort")
+    got = df["tcpEcnNegotiated"]
+    assert got[40001] == True  # noqa: E712 (a nullable boolean)
+    assert got[40002] == False  # noqa: E712
+    assert got[40003] == False  # noqa: E712
+    assert pd.isna(got[40004])
