@@ -205,6 +205,7 @@ fn ipfix(path: &Path, tcp_metrics: bool, workers: usize, read: bool) -> u64 {
         &["bench".into()],
         &mut ex,
         Policy::Error,
+        &ferrofix::meter::export::Selection::default(),
         |_| Ok(()),
     )
     .expect("export");

@@ -181,6 +181,8 @@ class Meter(_BatchStream):
         sources = _captures(capture)
         # The files read, so that write_ipfix does not write over one.
         self._paths = [os.fspath(c) for c in sources if isinstance(c, str | os.PathLike)]
+        # write_ipfix writes whole records: a choice of columns is refused there.
+        self._columns = None if columns is None else list(columns)
         self._s = _ferrofix._Meter(
             sources,
             idle_timeout=float(idle_timeout),
@@ -242,7 +244,18 @@ class Meter(_BatchStream):
         most octets a message holds (65535 for files and TCP by default).
         ``progress(bytes_read)`` is called as the captures are read. A
         ``dest`` that is one of the captures is refused (``ValueError``)
-        before anything is written."""
+        before anything is written. ``where=`` applies as it does to the
+        table (the statistics still count every record); ``columns=`` is
+        refused (``ValueError``): the meter's records are written whole, in
+        its templates. To a collector, records leave as packets end them, not
+        once a chunk of packets is metered (a pipe's input is still read in
+        blocks: docs/meter.md). No options records (the
+        meter's statistics) are written: they are in ``stats``."""
+        if self._columns is not None:
+            raise ValueError(
+                "write_ipfix writes the meter's whole records: columns= chooses the "
+                "columns of a table (to_pandas, Arrow); make the Meter without it"
+            )
         if dest is not None and not isinstance(dest, str | os.PathLike) and export is None:
             if not hasattr(dest, "write"):
                 raise TypeError("dest must be a path or a binary file object")

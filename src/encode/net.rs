@@ -19,8 +19,19 @@ pub const UDP_TEMPLATE_REFRESH: u64 = 64;
 
 /// A connection to a collector.
 pub enum NetOut {
-    Udp(UdpSocket),
-    Tcp(BufWriter<TcpStream>),
+    Udp(UdpSocket, String),
+    Tcp(BufWriter<TcpStream>, String),
+}
+
+/// `e` naming the collector `url`: a failed send is the export's, not the
+/// input's or the standard output's (a collector closing a TCP connection
+/// gives EPIPE, which a command line takes for its output closed).
+fn at(url: &str, e: &io::Error) -> io::Error {
+    let kind = match e.kind() {
+        io::ErrorKind::BrokenPipe => io::ErrorKind::ConnectionAborted,
+        k => k,
+    };
+    io::Error::new(kind, format!("export to {url}: {e}"))
 }
 
 impl NetOut {
@@ -58,10 +69,10 @@ impl NetOut {
                 } else {
                     "[::]:0"
                 };
-                let s = UdpSocket::bind(local)?;
-                s.connect(target)?;
+                let s = UdpSocket::bind(local).map_err(|e| at(url, &e))?;
+                s.connect(target).map_err(|e| at(url, &e))?;
                 Ok((
-                    NetOut::Udp(s),
+                    NetOut::Udp(s, url.to_string()),
                     ExportOptions {
                         mtu: UDP_MTU,
                         template_refresh: Some(UDP_TEMPLATE_REFRESH),
@@ -72,9 +83,9 @@ impl NetOut {
             "tcp" => {
                 let s = TcpStream::connect(target)
                     .map_err(|e| io::Error::new(e.kind(), format!("export to {url}: {e}")))?;
-                s.set_nodelay(true)?;
+                s.set_nodelay(true).map_err(|e| at(url, &e))?;
                 Ok((
-                    NetOut::Tcp(BufWriter::with_capacity(1 << 16, s)),
+                    NetOut::Tcp(BufWriter::with_capacity(1 << 16, s), url.to_string()),
                     ExportOptions::default(),
                 ))
             }
@@ -88,24 +99,34 @@ impl Write for NetOut {
     /// message with a single call.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            NetOut::Udp(s) => loop {
-                match s.send(buf) {
-                    // A collector not (yet) listening: ICMP port
-                    // unreachable comes back as this error on the next
-                    // send; the message is lost as UDP loses it.
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(buf.len()),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    r => return r,
+            NetOut::Udp(s, url) => {
+                let mut refused = false;
+                loop {
+                    match s.send(buf) {
+                        // A collector not (yet) listening: ICMP port
+                        // unreachable comes back as this error on a later
+                        // send, which did not go out: sent again once (the
+                        // collector may be back); refused again, the
+                        // message is lost as UDP loses it.
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                            if refused {
+                                return Ok(buf.len());
+                            }
+                            refused = true;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        r => return r.map_err(|e| at(url, &e)),
+                    }
                 }
-            },
-            NetOut::Tcp(w) => w.write(buf),
+            }
+            NetOut::Tcp(w, url) => w.write(buf).map_err(|e| at(url, &e)),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            NetOut::Udp(_) => Ok(()),
-            NetOut::Tcp(w) => w.flush(),
+            NetOut::Udp(..) => Ok(()),
+            NetOut::Tcp(w, url) => w.flush().map_err(|e| at(url, &e)),
         }
     }
 }
@@ -140,5 +161,22 @@ mod tests {
         assert_eq!(got, vec![7, 8, 9]);
         assert!(NetOut::connect("http://x").is_err());
         assert!(NetOut::connect("udp:/x").is_err());
+    }
+
+    #[test]
+    fn a_collector_closing_the_connection_is_an_error_naming_it() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("tcp://{}", l.local_addr().unwrap());
+        let (mut out, _) = NetOut::connect(&url).unwrap();
+        drop(l.accept().unwrap());
+        drop(l);
+        // The peer is gone: a write soon fails (EPIPE or ECONNRESET).
+        let block = vec![0u8; 1 << 16];
+        let e = (0..1000)
+            .find_map(|_| out.write_all(&block).and_then(|()| out.flush()).err())
+            .expect("a write to a closed connection fails");
+        assert!(e.to_string().contains(&format!("export to {url}")), "{e}");
+        // Not the kind a command line takes for its own output closed.
+        assert_ne!(e.kind(), io::ErrorKind::BrokenPipe);
     }
 }

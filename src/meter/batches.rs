@@ -47,6 +47,8 @@ pub struct MeterBatches {
     /// Failures skipped under `Warn`, for the caller to report.
     pub warnings: Vec<String>,
     started: bool,
+    /// The records kept (`where=`), for a caller writing IPFIX instead.
+    filter: Option<crate::columnar::RecordFilter>,
 }
 
 impl MeterBatches {
@@ -68,6 +70,7 @@ impl MeterBatches {
         MeterBatches {
             policy: opts.policy,
             batch_size: opts.batch_size,
+            filter: opts.filter.clone(),
             sink: ColumnarSink::new(&columns, opts),
             meter,
             captures,
@@ -83,6 +86,12 @@ impl MeterBatches {
 
     pub fn schema(&self) -> SchemaRef {
         self.sink.schema()
+    }
+
+    /// The records kept (`where=`): what the batches hold, and what a
+    /// caller writing the meter's IPFIX instead must keep.
+    pub fn record_filter(&self) -> Option<&crate::columnar::RecordFilter> {
+        self.filter.as_ref()
     }
 
     /// The meter (for its statistics).

@@ -10,6 +10,7 @@ use std::io::Write;
 use super::input::{Captures, Next};
 use super::record::DOMAIN;
 use super::{Meter, ReadEnd};
+use crate::columnar::RecordFilter;
 use crate::decode::Policy;
 use crate::encode::Exporter;
 use crate::error::{Error, Result};
@@ -18,6 +19,18 @@ use crate::error::{Error, Result};
 const CHUNK: usize = 4096;
 /// Flows ended at a time when the input ends.
 pub const FINISH_BATCH: usize = 16_384;
+
+/// Which records go out, and when.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only the records this keeps (`where=`, as the Arrow path applies
+    /// it); the meter's statistics still count every record.
+    pub filter: Option<RecordFilter>,
+    /// Write records as soon as a packet ends them (live export: a quiet
+    /// link's flows reach the collector when they end), not once a chunk
+    /// of packets has been metered.
+    pub eager: bool,
+}
 
 /// What a metering run to IPFIX did.
 #[derive(Debug, Default)]
@@ -36,6 +49,7 @@ pub fn export_ipfix<W: Write>(
     labels: &[String],
     exporter: &mut Exporter<W>,
     policy: Policy,
+    sel: &Selection,
     mut progress: impl FnMut(u64) -> Result<()>,
 ) -> Result<ExportRun> {
     let mut run = ExportRun::default();
@@ -58,16 +72,24 @@ pub fn export_ipfix<W: Write>(
                 }
             }
         } else {
-            ended = meter_chunk(meter, captures, labels, policy, &mut run, &mut failed)?;
+            ended = meter_chunk(
+                meter,
+                captures,
+                labels,
+                policy,
+                sel.eager,
+                &mut run,
+                &mut failed,
+            )?;
         }
         if ended {
             // The open flows leave in batches, each written before the
             // next ends.
             while !meter.finish_some(FINISH_BATCH)? {
-                write_pending(meter, exporter)?;
+                write_pending(meter, exporter, sel.filter.as_ref())?;
             }
         }
-        write_pending(meter, exporter)?;
+        write_pending(meter, exporter, sel.filter.as_ref())?;
         progress(meter.position().unwrap_or_else(|| captures.position()))?;
     }
     exporter.flush()?;
@@ -77,17 +99,21 @@ pub fn export_ipfix<W: Write>(
     }
 }
 
-/// Up to [`CHUNK`] packets of `captures` into `meter`; true if the input
-/// ended (or failed, by `policy`).
+/// Up to [`CHUNK`] packets of `captures` into `meter` (`eager`: or until
+/// a record ends); true if the input ended (or failed, by `policy`).
 fn meter_chunk(
     meter: &mut Meter,
     captures: &mut Captures,
     labels: &[String],
     policy: Policy,
+    eager: bool,
     run: &mut ExportRun,
     failed: &mut Option<Error>,
 ) -> Result<bool> {
     for _ in 0..CHUNK {
+        if eager && meter.pending() > 0 {
+            return Ok(false);
+        }
         if let Some(p) = captures.next_fast() {
             meter.packet(&p)?;
             continue;
@@ -130,8 +156,12 @@ pub(crate) fn failed_capture(
     }
 }
 
-/// Write the records ended so far and flush them.
-pub fn write_pending<W: Write>(meter: &mut Meter, exporter: &mut Exporter<W>) -> Result<()> {
+/// Write the records ended so far (those `filter` keeps) and flush them.
+pub fn write_pending<W: Write>(
+    meter: &mut Meter,
+    exporter: &mut Exporter<W>,
+    filter: Option<&RecordFilter>,
+) -> Result<()> {
     if meter.pending() == 0 {
         return Ok(());
     }
@@ -141,9 +171,12 @@ pub fn write_pending<W: Write>(meter: &mut Meter, exporter: &mut Exporter<W>) ->
         if exporter.template(DOMAIN, t.id).is_none() {
             exporter.add_template(t.clone())?;
         }
+        let keep = filter.map(|f| f.compile(t));
         let len = bytes.len().checked_div(n).unwrap_or(0).max(1);
         for rec in bytes.chunks_exact(len) {
-            exporter.write_record(DOMAIN, t.id, rec)?;
+            if keep.as_ref().is_none_or(|k| k.keeps(t, rec)) {
+                exporter.write_record(DOMAIN, t.id, rec)?;
+            }
         }
         Ok(())
     })?;

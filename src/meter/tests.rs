@@ -457,6 +457,7 @@ fn records_written_as_ipfix_read_back_the_same() {
         &[],
         &mut ex,
         crate::decode::Policy::Error,
+        &super::export::Selection::default(),
         |_| Ok(()),
     )
     .unwrap();

@@ -22,7 +22,7 @@ use super::stream::arrow_stream;
 use crate::columnar::ColumnarOptions;
 use crate::encode::{ExportOptions, Exporter, NetOut};
 use crate::meter::batches::MeterBatches;
-use crate::meter::export::{export_ipfix, failed_capture};
+use crate::meter::export::{export_ipfix, failed_capture, Selection};
 use crate::meter::input::Captures;
 use crate::meter::table::TableOptions;
 use crate::meter::{Meter, MeterOptions, MeterStats};
@@ -391,6 +391,10 @@ impl PyMeter {
             let mut batches = self.take(py)?;
             // Captures passed over when they were opened, said first.
             let early = std::mem::take(&mut batches.warnings);
+            let sel = Selection {
+                filter: batches.record_filter().cloned(),
+                eager: export.is_some(),
+            };
             let (mut meter, mut captures, labels, policy) = batches.into_parts();
             let progress = progress.map(Bound::unbind);
             let result = py.detach(|| {
@@ -400,6 +404,7 @@ impl PyMeter {
                     &labels,
                     &mut exporter,
                     policy,
+                    &sel,
                     |at| {
                         Python::attach(|py| {
                             py.check_signals()

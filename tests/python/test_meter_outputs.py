@@ -184,3 +184,24 @@ def test_ecn_negotiation_is_known_only_from_a_whole_handshake(tmp_path: Path) ->
     assert got[40002] == False  # noqa: E712
     assert got[40003] == False  # noqa: E712
     assert pd.isna(got[40004])
+
+
+def _port_443(df: pd.DataFrame) -> pd.DataFrame:
+    """where={"port": 443} by its written definition (_filter.py): the
+    source or the destination port."""
+    return df[(df.sourceTransportPort == 443) | (df.destinationTransportPort == 443)]
+
+
+def test_write_ipfix_keeps_the_records_where_keeps(tmp_path: Path) -> None:
+    everything = ff.read_ipfix(ff.Meter(CAP).write_ipfix())
+    want = _port_443(everything)
+    assert 0 < len(want) < len(everything)
+    out = tmp_path / "443.ipfix"
+    m = ff.Meter(CAP, where={"port": 443})
+    m.write_ipfix(out)
+    got = ff.read_ipfix(out)
+    assert sorted(got.flowId) == sorted(want.flowId)
+    # The statistics still count every record.
+    assert m.stats["records"] == len(everything)
+    with pytest.raises(ValueError, match="columns="):
+        ff.Meter(CAP, columns=["flowId"]).write_ipfix(tmp_path / "x.ipfix")
