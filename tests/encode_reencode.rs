@@ -327,6 +327,7 @@ fn every_message_of_real_streams_comes_back_with_the_same_records() {
         let opts = ExportOptions {
             mtu: 65_535,
             template_refresh: None,
+            template_refresh_secs: None,
             export_time: None,
         };
         let mut ex = Exporter::new(Vec::new(), opts).unwrap();

@@ -285,7 +285,7 @@ proptest! {
     #[test]
     fn what_is_written_reads_back((templates, steps, mtu) in scenario()) {
         let model = model();
-        let opts = ExportOptions { mtu, template_refresh: None, export_time: Some(1_700_000_000) };
+        let opts = ExportOptions { mtu, template_refresh: None, template_refresh_secs: None, export_time: Some(1_700_000_000) };
         let mut ex = Exporter::new(Vec::new(), opts).unwrap();
         let define = |ex: &mut Exporter<Vec<u8>>, odid: u32, i: usize| {
             // Every other template is an options template scoped by its

@@ -166,6 +166,8 @@ class _Meter:
         compression: str | None = None,
         mtu: int | None = None,
         progress: Any = None,
+        template_refresh: int | None = None,
+        template_refresh_timeout: int | None = None,
     ) -> bytes | None: ...
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 

@@ -16,6 +16,7 @@ Every counter's definition is in ``docs/meter.md``.
 from __future__ import annotations
 
 import io
+import math
 import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -234,13 +235,18 @@ class Meter(_BatchStream):
         compression: str | None = None,
         mtu: int | None = None,
         progress: Callable[[int], object] | None = None,
+        template_refresh: int | None = None,
+        template_refresh_timeout: float | None = None,
     ) -> bytes | None:
         """Meter into IPFIX (RFC 7011): to ``dest`` (a path, ``.gz``/``.zst``
         compressed by extension or ``compression=`` "gzip", "zstd" or
         "none"; a binary file object; or None to get the bytes back), or to
         a collector with ``export="udp://host:4739"`` (one message per
-        datagram of at most 1400 octets, templates re-sent every 64
-        messages, RFC 7011 §8.4) or ``"tcp://host:4739"``. ``mtu``: the
+        datagram of at most 1400 octets, templates re-sent every
+        ``template_refresh`` messages, default 64, or once
+        ``template_refresh_timeout`` seconds of export time passed, default
+        600, whichever comes first: RFC 7011 §8.4; 0 turns either off) or
+        ``"tcp://host:4739"``. ``mtu``: the
         most octets a message holds (65535 for files and TCP by default).
         ``progress(bytes_read)`` is called as the captures are read. A
         ``dest`` that is one of the captures is refused (``ValueError``)
@@ -267,8 +273,28 @@ class Meter(_BatchStream):
             refuse_overwriting_inputs(os.fspath(dest), self._paths)
         if mtu is not None:
             mtu = _whole("mtu", mtu, 1, 65535)
+        if template_refresh is not None:
+            template_refresh = _whole("template_refresh", template_refresh, 0)
+        timeout = None
+        if template_refresh_timeout is not None:
+            if isinstance(template_refresh_timeout, bool) or not hasattr(
+                template_refresh_timeout, "__float__"
+            ):
+                raise TypeError(
+                    f"template_refresh_timeout is a number of seconds, not "
+                    f"{template_refresh_timeout!r}"
+                )
+            if not 0 <= float(template_refresh_timeout) < 2**32:
+                raise ValueError("template_refresh_timeout must be from 0 to 2**32 - 1 seconds")
+            timeout = math.ceil(float(template_refresh_timeout))
         out = self._s.write_ipfix(
-            dest, export=export, compression=compression, mtu=mtu, progress=progress
+            dest,
+            export=export,
+            compression=compression,
+            mtu=mtu,
+            progress=progress,
+            template_refresh=template_refresh,
+            template_refresh_timeout=timeout,
         )
         return None if out is None else bytes(out)
 

@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         raise _cli.UsageError("give -o or --export, not both")
     if args.format and not args.output:
         raise _cli.UsageError("--format needs -o (a file, or - for standard output)")
+    if args.template_refresh is not None and not args.export:
+        raise _cli.UsageError("--template-refresh goes with --export")
     if args.output:
         kind, compression = _cli.output_format(args.output, args.format, "ipfix", EXTENSIONS)
         if kind == "parquet" and compression:
@@ -52,7 +54,11 @@ def run(args: argparse.Namespace) -> int:
     progress = _cli.Progress(meter.total_bytes, args.progress)
     try:
         if args.export:
-            meter.write_ipfix(export=args.export, progress=progress)
+            meter.write_ipfix(
+                export=args.export,
+                progress=progress,
+                template_refresh_timeout=args.template_refresh,
+            )
         elif args.output:
             _write(meter, args.output, kind, compression, progress)
         else:
@@ -179,6 +185,13 @@ def add_parser(sub: Any) -> None:
     )
     c.add_argument(
         "--export", metavar="URL", help="send IPFIX to udp://HOST:PORT or tcp://HOST:PORT"
+    )
+    c.add_argument(
+        "--template-refresh",
+        metavar="SECONDS",
+        type=_cli.number(float, 0, 2**32 - 1),
+        help="with --export udp://: send the templates again at least this often "
+        "(600; RFC 7011 templateRefreshTimeout; 0: by message count only)",
     )
     c.add_argument("--idle-timeout", type=_SECONDS, default=30.0, help="seconds (30)")
     c.add_argument("--active-timeout", type=_SECONDS, default=300.0, help="seconds (300)")

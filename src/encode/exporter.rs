@@ -29,6 +29,11 @@ pub struct ExportOptions {
     /// Re-send a domain's templates at the start of every `n`th message of
     /// it (RFC 7011 §8.4: UDP has no other way to deliver them).
     pub template_refresh: Option<u64>,
+    /// Re-send a domain's templates at the start of its first message at
+    /// least this many seconds of export time after they were last sent
+    /// (RFC 7011 §8.4's templateRefreshTimeout), whichever of the two
+    /// comes first.
+    pub template_refresh_secs: Option<u32>,
     /// The export time of every message, in seconds since 1970; `None`
     /// takes the clock when each message is written.
     pub export_time: Option<u32>,
@@ -39,6 +44,7 @@ impl Default for ExportOptions {
         ExportOptions {
             mtu: 65_535,
             template_refresh: None,
+            template_refresh_secs: None,
             export_time: None,
         }
     }
@@ -61,6 +67,9 @@ struct Domain {
     templates: BTreeMap<u16, Arc<Template>>,
     /// Messages started for the domain.
     messages: u64,
+    /// The export time its templates were last sent at (all of them,
+    /// refreshed; or the first one added).
+    templates_at: Option<u32>,
 }
 
 fn encode_error(msg: String) -> Error {
@@ -157,11 +166,10 @@ impl<W: Write> Exporter<W> {
         }
         let odid = t.observation_domain_id;
         self.put_template(&t)?;
-        self.domains
-            .entry(odid)
-            .or_default()
-            .templates
-            .insert(t.id, t);
+        let now = self.export_time();
+        let d = self.domains.entry(odid).or_default();
+        d.templates_at.get_or_insert(now);
+        d.templates.insert(t.id, t);
         Ok(())
     }
 
@@ -385,14 +393,22 @@ impl<W: Write> Exporter<W> {
     /// With `template_refresh = n`: before the first record of a domain's
     /// message number 1 + k*n (k >= 1), write all its templates again.
     fn resend_if_due(&mut self, odid: u32) -> Result<()> {
-        let Some(n) = self.opts.template_refresh.filter(|&n| n > 0) else {
+        let every = self.opts.template_refresh.filter(|&n| n > 0);
+        let after = self.opts.template_refresh_secs;
+        if every.is_none() && after.is_none() {
             return Ok(());
-        };
+        }
+        let now = self.export_time();
         let Some(d) = self.domains.get(&odid) else {
             return Ok(());
         };
-        // n > 0 (filtered above).
-        if d.messages == 0 || d.messages.checked_rem(n) != Some(0) {
+        let by_count =
+            every.is_some_and(|n| d.messages > 0 && d.messages.checked_rem(n) == Some(0));
+        let by_time = after.is_some_and(|s| {
+            d.templates_at
+                .is_some_and(|t| d.messages > 0 && now.saturating_sub(t) >= s)
+        });
+        if !by_count && !by_time {
             return Ok(());
         }
         let templates: Vec<Arc<Template>> = d.templates.values().cloned().collect();
@@ -400,7 +416,19 @@ impl<W: Write> Exporter<W> {
         for t in &templates {
             self.put_template(t)?;
         }
+        if let Some(d) = self.domains.get_mut(&odid) {
+            d.templates_at = Some(now);
+        }
         Ok(())
+    }
+
+    /// The export time of a message written now (seconds since 1970).
+    fn export_time(&self) -> u32 {
+        self.opts.export_time.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX))
+        })
     }
 
     /// Put one item (template record, withdrawal, data record) of set
@@ -468,12 +496,8 @@ impl<W: Write> Exporter<W> {
         }
         self.close_set();
         let odid = self.msg_domain;
+        let export = self.export_time();
         let d = self.domains.entry(odid).or_default();
-        let export = self.opts.export_time.unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX))
-        });
         let len = self.msg.len() as u16;
         let mut h = [0u8; MESSAGE_HEADER_LEN];
         h[0..2].copy_from_slice(&IPFIX_VERSION.to_be_bytes());

@@ -16,6 +16,7 @@ fn exporter(mtu: usize) -> Exporter<Vec<u8>> {
     let opts = ExportOptions {
         mtu,
         template_refresh: None,
+        template_refresh_secs: None,
         export_time: Some(7),
     };
     Exporter::new(Vec::new(), opts).unwrap()
@@ -140,6 +141,7 @@ fn templates_are_resent_every_nth_message_and_withdrawals_have_their_kind() {
     let opts = ExportOptions {
         mtu: 16 + 12 + 12,
         template_refresh: Some(2),
+        template_refresh_secs: None,
         export_time: Some(0),
     };
     let mut ex = Exporter::new(Vec::new(), opts).unwrap();
@@ -175,4 +177,42 @@ fn templates_are_resent_every_nth_message_and_withdrawals_have_their_kind() {
         &out[out.len() - 20..],
         &[0, 2, 0, 12, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 8, 0, 3, 0, 0]
     );
+}
+
+#[test]
+fn templates_are_resent_once_the_refresh_timeout_has_passed() {
+    // RFC 7011 §8.4 (templateRefreshTimeout): resent at the start of the
+    // first message at least 600 s of export time after they were sent,
+    // however few messages went out meanwhile.
+    let opts = ExportOptions {
+        mtu: 16 + 12 + 12,
+        template_refresh: Some(1000),
+        template_refresh_secs: Some(600),
+        export_time: Some(1_000),
+    };
+    let mut ex = Exporter::new(Vec::new(), opts).unwrap();
+    ex.add_template(template(256, 0, &[(1, 8)])).unwrap();
+    for (i, t) in [
+        (0u64, 1_000u32),
+        (1, 1_599),
+        (2, 1_600),
+        (3, 1_700),
+        (4, 2_200),
+    ] {
+        ex.set_export_time(Some(t));
+        ex.encode_record(0, 256, &[Value::Unsigned(i)]).unwrap();
+        ex.flush().unwrap();
+    }
+    let out = ex.finish().unwrap();
+    let mut with_template = Vec::new();
+    let mut at = 0;
+    while at < out.len() {
+        let len = usize::from(u16::from_be_bytes([out[at + 2], out[at + 3]]));
+        let first_set = u16::from_be_bytes([out[at + 16], out[at + 17]]);
+        with_template.push(first_set == 2);
+        at += len;
+    }
+    // Sent at 1000; 1599 is 599 s later; 1600 is 600 s: again; 1700 is
+    // 100 s after that; 2200 is 600 s after 1600: again.
+    assert_eq!(with_template, vec![true, false, true, false, true]);
 }

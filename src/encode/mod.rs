@@ -17,6 +17,6 @@ pub use columns::{column_field, ColumnEncoder};
 pub use exporter::{template_record, ExportOptions, ExportStats, Exporter, RecordsMark};
 pub use fields::resolve_field;
 pub use lists::{put_basic_list_field, put_list, ListEncoder, SubTemplates};
-pub use net::{NetOut, UDP_MTU, UDP_TEMPLATE_REFRESH};
+pub use net::{NetOut, UDP_MTU, UDP_TEMPLATE_REFRESH, UDP_TEMPLATE_REFRESH_SECS};
 pub use table::{NullPolicy, TableWriter, MAX_PATTERNS};
 pub use value::{encode_value, put_varlen_len, Refusal};

@@ -16,6 +16,11 @@ use super::ExportOptions;
 pub const UDP_MTU: usize = 1400;
 /// Messages between re-sent templates over UDP.
 pub const UDP_TEMPLATE_REFRESH: u64 = 64;
+/// Seconds of export time between re-sent templates over UDP at most
+/// (RFC 7011 §8.4's recommended templateRefreshTimeout, 600 s), so that a
+/// quiet link's collector does not expire them (ferrofix's readers: after
+/// 1800 s).
+pub const UDP_TEMPLATE_REFRESH_SECS: u32 = 600;
 
 /// A connection to a collector.
 pub enum NetOut {
@@ -76,6 +81,7 @@ impl NetOut {
                     ExportOptions {
                         mtu: UDP_MTU,
                         template_refresh: Some(UDP_TEMPLATE_REFRESH),
+                        template_refresh_secs: Some(UDP_TEMPLATE_REFRESH_SECS),
                         export_time: None,
                     },
                 ))

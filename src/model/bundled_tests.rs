@@ -223,6 +223,7 @@ fn a_record_of_qof_ies_round_trips_through_exporter_and_decoder() {
     let opts = ExportOptions {
         mtu: 1500,
         template_refresh: None,
+        template_refresh_secs: None,
         export_time: Some(7),
     };
     let mut ex = Exporter::new(Vec::new(), opts).unwrap();

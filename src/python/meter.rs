@@ -341,7 +341,8 @@ impl PyMeter {
     /// for bytes returned) or, with `export`, to a collector
     /// ("udp://host:port", "tcp://host:port"). `progress(bytes_read)` is
     /// called now and then. Returns the bytes for `dest=None`.
-    #[pyo3(signature = (dest=None, *, export=None, compression=None, mtu=None, progress=None))]
+    #[pyo3(signature = (dest=None, *, export=None, compression=None, mtu=None, progress=None, template_refresh=None, template_refresh_timeout=None))]
+    #[allow(clippy::too_many_arguments)] // the Python method's keywords
     fn write_ipfix<'py>(
         &self,
         py: Python<'py>,
@@ -350,6 +351,8 @@ impl PyMeter {
         compression: Option<&str>,
         mtu: Option<usize>,
         progress: Option<Bound<'py, PyAny>>,
+        template_refresh: Option<u64>,
+        template_refresh_timeout: Option<u32>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         self.guarded(py, "meter.write_ipfix", || {
             {
@@ -386,6 +389,14 @@ impl PyMeter {
             };
             if let Some(m) = mtu {
                 opts.mtu = m;
+            }
+            // 0 turns a refresh off; None keeps the transport's (UDP: 64
+            // messages or 600 s).
+            if let Some(n) = template_refresh {
+                opts.template_refresh = (n > 0).then_some(n);
+            }
+            if let Some(s) = template_refresh_timeout {
+                opts.template_refresh_secs = (s > 0).then_some(s);
             }
             let mut exporter = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
             let mut batches = self.take(py)?;

@@ -247,6 +247,7 @@ impl PyWriter {
             let opts = ExportOptions {
                 mtu,
                 template_refresh,
+                template_refresh_secs: None,
                 export_time,
             };
             let ex = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;

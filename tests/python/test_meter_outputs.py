@@ -205,3 +205,76 @@ def test_write_ipfix_keeps_the_records_where_keeps(tmp_path: Path) -> None:
     assert m.stats["records"] == len(everything)
     with pytest.raises(ValueError, match="columns="):
         ff.Meter(CAP, columns=["flowId"]).write_ipfix(tmp_path / "x.ipfix")
+
+
+def _template_ids(datagrams: list[bytes]) -> list[int]:
+    """Every template record's id in the messages (one a datagram), in
+    order: the records of the template sets (set id 2; RFC 7011 §3.4.1: id,
+    field count, then 4 octets a field, 8 with an enterprise number)."""
+    ids = []
+    for d in datagrams:
+        at = 16
+        while at + 4 <= len(d):
+            set_id = int.from_bytes(d[at : at + 2], "big")
+            end = at + int.from_bytes(d[at + 2 : at + 4], "big")
+            r = at + 4
+            while set_id == 2 and r + 4 <= end:
+                ids.append(int.from_bytes(d[r : r + 2], "big"))
+                count = int.from_bytes(d[r + 2 : r + 4], "big")
+                r += 4
+                for _ in range(count):
+                    enterprise = d[r] & 0x80
+                    r += 8 if enterprise else 4
+            at = end
+    return ids
+
+
+def _udp_export(**options: object) -> list[bytes]:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        rx.settimeout(2)
+        url = f"udp://127.0.0.1:{rx.getsockname()[1]}"
+        ff.Meter(CAP).write_ipfix(export=url, **options)  # type: ignore[arg-type]
+        datagrams = []
+        try:
+            while True:
+                datagrams.append(rx.recv(65535))
+        except TimeoutError:
+            pass
+    return datagrams
+
+
+def test_udp_template_refresh_is_configurable() -> None:
+    """RFC 7011 §8.4: the refresh MUST be configurable. Turned off (0 and
+    0), each template is sent once; every 20 messages, the templates of
+    the start are sent again (the timeout rule has its Rust test)."""
+    rows = len(ff.meter(CAP))
+    off = _udp_export(template_refresh=0, template_refresh_timeout=0)
+    ids = _template_ids(off)
+    assert len(ids) == len(set(ids)) > 0
+    assert len(ff.read_ipfix(b"".join(off))) == rows
+    often = _udp_export(template_refresh=20, template_refresh_timeout=0)
+    again = _template_ids(often)
+    # Sent again, and at most once every 20 messages (the refreshes' own
+    # messages count among the 20).
+    assert 2 < again.count(ids[0]) <= len(often) // 20 + 1
+    assert len(ff.read_ipfix(b"".join(often))) == rows
+    with pytest.raises(ValueError, match="template_refresh_timeout"):
+        _udp_export(template_refresh_timeout=-1)
+
+
+def test_the_command_lines_template_refresh_goes_with_export() -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "ferrofix", "meter", str(CAP), "--template-refresh", "60"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2
+    assert "--template-refresh goes with --export" in r.stderr
+    assert "Traceback" not in r.stderr
