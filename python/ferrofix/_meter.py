@@ -254,8 +254,7 @@ class Meter(_BatchStream):
         table (the statistics still count every record); ``columns=`` is
         refused (``ValueError``): the meter's records are written whole, in
         its templates. To a collector, records leave as packets end them, not
-        once a chunk of packets is metered (a pipe's input is still read in
-        blocks: docs/meter.md). No options records (the
+        once a chunk of packets is metered. No options records (the
         meter's statistics) are written: they are in ``stats``."""
         if self._columns is not None:
             raise ValueError(

@@ -6,6 +6,9 @@ counts (tests/data/meter-oracle), RFC 3168 for ECN, or the inputs as built."""
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from pathlib import Path
 
 import craft
@@ -278,3 +281,51 @@ def test_the_command_lines_template_refresh_goes_with_export() -> None:
     assert r.returncode == 2
     assert "--template-refresh goes with --export" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_live_export_sends_a_record_when_its_connection_ends(tmp_path: Path) -> None:
+    """docs/meter.md, "IPFIX out": to a collector, a record leaves once the
+    packet that ends it is metered, while the input (a pipe) is still open
+    (it waited for 4,096 packets or the input's end)."""
+    # A connection closed by FINs both acknowledged (RFC 9293 §3.6).
+    a, b, fin = "10.0.0.1", "10.0.0.2", 0x01
+    segs = [
+        craft.ipv4(a, b, 6, craft.tcp(40000, 80, SYN, seq=100, ack=0)),
+        craft.ipv4(b, a, 6, craft.tcp(80, 40000, SYN | ACK, seq=500, ack=101)),
+        craft.ipv4(a, b, 6, craft.tcp(40000, 80, ACK | fin, seq=101, ack=501)),
+        craft.ipv4(b, a, 6, craft.tcp(80, 40000, ACK | fin, seq=501, ack=102)),
+        craft.ipv4(a, b, 6, craft.tcp(40000, 80, ACK, seq=102, ack=502)),
+    ]
+    frames = [(1.0 + i / 1000, craft.ether(s)) for i, s in enumerate(segs)]
+    data = craft.write_pcap(tmp_path / "closed.pcap", frames).read_bytes()
+    r, w = os.pipe()
+    os.write(w, data)  # the capture so far; the pipe stays open
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(20)
+        reader = os.fdopen(r, "rb")
+        m = ff.Meter(reader)
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                m.write_ipfix(export=f"udp://127.0.0.1:{rx.getsockname()[1]}")
+            finally:
+                done.set()
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        try:
+            got = b""
+            df = pd.DataFrame()
+            while df.empty:  # the templates' messages first, then the record's
+                got += rx.recv(65535)
+                df = ff.read_ipfix(got)
+            assert not done.is_set()  # the input is still open
+            assert list(df.flowEndReason) == [3]
+            assert list(df.sourceTransportPort) == [40000]
+        finally:
+            os.close(w)
+            t.join(30)
+            reader.close()
+    assert done.is_set()
