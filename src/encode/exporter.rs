@@ -442,8 +442,12 @@ impl<W: Write> Exporter<W> {
             .saturating_sub(MESSAGE_HEADER_LEN)
             .saturating_sub(SET_HEADER_LEN);
         if item.len() > room {
+            let what = match set_id {
+                TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => "a template record",
+                _ => "a record",
+            };
             return Err(encode_error(format!(
-                "a record of {} octets does not fit a message of at most {} octets",
+                "{what} of {} octets does not fit a message of at most {} octets",
                 item.len(),
                 self.opts.mtu
             )));

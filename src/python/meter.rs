@@ -388,6 +388,12 @@ impl PyMeter {
                 }
             };
             if let Some(m) = mtu {
+                // A UDP datagram's payload: at most 65,507 octets over IPv4.
+                if matches!(out, Out::Net(NetOut::Udp(..))) && m > 65_507 {
+                    return Err(PyValueError::new_err(format!(
+                        "mtu {m} does not fit a UDP datagram (at most 65507 octets)"
+                    )));
+                }
                 opts.mtu = m;
             }
             // 0 turns a refresh off; None keeps the transport's (UDP: 64

@@ -329,3 +329,12 @@ def test_a_live_export_sends_a_record_when_its_connection_ends(tmp_path: Path) -
             t.join(30)
             reader.close()
     assert done.is_set()
+
+
+def test_message_sizes_out_of_reach_are_refused_naming_what() -> None:
+    # RFC 768 over IPv4: 65,535 - 20 - 8 octets of payload at most.
+    with pytest.raises(ValueError, match="65507"):
+        ff.Meter(CAP).write_ipfix(export="udp://127.0.0.1:9", mtu=65535)
+    # The meter's TCP template alone is larger than 500 octets.
+    with pytest.raises(ff.EncodeError, match="a template record of"):
+        ff.Meter(CAP).write_ipfix(mtu=500)
