@@ -12,7 +12,8 @@
 //! the forward counters are the initiator's packets, the `reverse*`
 //! elements the other side's. reverseFlowDeltaMilliseconds (CERT 6871/21,
 //! as YAF and QoF) is the reverse direction's first packet time minus the
-//! record's start, in milliseconds (0 when the reverse is empty).
+//! record's start, in milliseconds (left out, so null, when the reverse is
+//! empty: [`NO_REVERSE`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -154,9 +155,30 @@ const DIR_FIELDS: [(&str, DirField, bool); 12] = [
     ("destinationMacAddress", DirField::DstMac, false),
 ];
 
+/// A template's mask bit (beside [`tcpfields`]' groups): a biflow record
+/// whose reverse direction sent no packet. Its template holds the reverse
+/// counters (zero: a count of nothing), not the reverse fields that
+/// describe packets (flags, TTLs, class of service, MACs) nor
+/// reverseFlowDeltaMilliseconds: those are null, not a 0 that reads as a
+/// value.
+pub(crate) const NO_REVERSE: u32 = 1 << 30;
+
+/// The per-direction fields a direction without packets still has.
+fn counter(df: DirField) -> bool {
+    matches!(
+        df,
+        DirField::Octets
+            | DirField::Packets
+            | DirField::TransportOctets
+            | DirField::TransportPackets
+    )
+}
+
 /// The field list of a template.
 fn fields(version: u8, kind: Kind, biflow: bool, times: Times, mask: u32) -> Vec<(String, What)> {
     use TimePrecision as P;
+    let no_reverse = mask & NO_REVERSE != 0;
+    let mask = mask & !NO_REVERSE;
     let mut f: Vec<(String, What)> = vec![("flowId".into(), What::FlowId)];
     let units: &[(&str, P)] = match times {
         Times::All => &[
@@ -190,13 +212,13 @@ fn fields(version: u8, kind: Kind, biflow: bool, times: Times, mask: u32) -> Vec
             break;
         }
         for (name, df, tcp_only) in DIR_FIELDS {
-            if tcp_only && kind != Kind::Tcp {
+            if (tcp_only && kind != Kind::Tcp) || (reverse && no_reverse && !counter(df)) {
                 continue;
             }
             f.push((reverse_name(name, reverse), What::Dir(reverse, df)));
         }
     }
-    if biflow {
+    if biflow && !no_reverse {
         f.push(("reverseFlowDeltaMilliseconds".into(), What::ReverseDeltaMs));
     }
     if kind == Kind::Tcp && mask != 0 {
@@ -439,19 +461,27 @@ impl Records {
         let version = if flow.key.version == 6 { 6 } else { 4 };
         let (start, end) = self.span(flow, fwd);
         let times = Times::of(start, end);
-        let mask = match (kind, flow.conn()) {
+        let mut mask = match (kind, flow.conn()) {
             (Kind::Tcp, Some(c)) if self.tcp_metrics => {
                 tcpfields::mask(c, fwd & 1, (fwd & 1) ^ 1, self.biflow)
             }
             (Kind::Tcp, _) if self.tcp_metrics => tcpfields::ANALYSED,
             _ => 0,
         };
+        if self.biflow && flow.dir.get((fwd & 1) ^ 1).is_some_and(|d| d.packets == 0) {
+            mask |= NO_REVERSE;
+        }
         let key = {
             let made = self.made.read().unwrap_or_else(PoisonError::into_inner);
             // Out of templates: the one without optional fields (one per
             // time form, version and kind: bounded).
             let key = if made.layouts.len() >= MAX_TEMPLATES {
-                (times, version, kind, tcpfields::ANALYSED & mask)
+                (
+                    times,
+                    version,
+                    kind,
+                    (tcpfields::ANALYSED | NO_REVERSE) & mask,
+                )
             } else {
                 (times, version, kind, mask)
             };

@@ -561,3 +561,29 @@ fn a_summary_filled_in_place_is_one_built_afresh() {
         "{n} {tcp} {other}"
     );
 }
+
+#[test]
+fn a_direction_that_sent_nothing_has_zero_counts_and_no_packet_fields() {
+    // One UDP datagram, never answered: the reverse direction's counts
+    // are 0 (a count of nothing); its TTLs, class of service, MACs and
+    // first packet time describe no packet, so they are null, not 0.
+    let b = run(&[(S, udp(A, 7, B, 8, 5))], TableOptions::default());
+    assert_eq!(one(&b, "reversePacketDeltaCount"), 0);
+    assert_eq!(one(&b, "reverseOctetDeltaCount"), 0);
+    for name in [
+        "reverseMinimumTTL",
+        "reverseMaximumTTL",
+        "reverseIpClassOfService",
+        "reverseFlowDeltaMilliseconds",
+    ] {
+        assert_eq!(col(&b, name), vec![None], "{name}");
+    }
+    assert_eq!(one(&b, "minimumTTL"), 64);
+    // Answered, the same fields are there.
+    let b = run(
+        &[(S, udp(A, 7, B, 8, 5)), (S + 1000, udp(B, 8, A, 7, 1))],
+        TableOptions::default(),
+    );
+    assert_eq!(one(&b, "reverseMinimumTTL"), 64);
+    assert_eq!(one(&b, "reverseFlowDeltaMilliseconds"), 0);
+}

@@ -299,17 +299,20 @@ def _direction(packets: list[Packet], sender: Key) -> dict[str, Any]:
     """The per-direction IEs of one direction's packets (sender's key)."""
     mine = [p for p in packets if p.key == sender]
     if not mine:
-        zero = {"minimumTTL": 0, "maximumTTL": 0, "ipClassOfService": 0}
+        # docs/meter.md: counts of nothing are 0; the fields that describe
+        # a direction's packets are null.
         return {
-            **zero,
             "packetDeltaCount": 0,
             "transportOctetDeltaCount": 0,
             "transportPacketDeltaCount": 0,
-            "sourceMacAddress": NO_MAC,
-            "destinationMacAddress": NO_MAC,
-            "initialTCPFlags": 0,
-            "unionTCPFlags": 0,
-            "tcpControlBits": 0,
+            "minimumTTL": None,
+            "maximumTTL": None,
+            "ipClassOfService": None,
+            "sourceMacAddress": None,
+            "destinationMacAddress": None,
+            "initialTCPFlags": None,
+            "unionTCPFlags": None,
+            "tcpControlBits": None,
             "first_ns": None,
         }
     union = 0
@@ -357,7 +360,7 @@ def expected_ies(rec: Record, source: Key) -> dict[str, Any]:
     }
     # Relative to the record's initiator, not to the meter's orientation.
     rfirst = _direction([] if alone else rec.packets, rec.key.reverse())["first_ns"]
-    out["reverseFlowDeltaMilliseconds"] = 0 if rfirst is None else (rfirst - start) // 10**6
+    out["reverseFlowDeltaMilliseconds"] = None if rfirst is None else (rfirst - start) // 10**6
     if (rec.key.version, rec.key.proto) in ((4, 1), (6, 58)):
         out["icmpTypeCode"] = rec.key.typecode
     for prefix, d in (("", fwd), ("reverse", rev)):
@@ -401,7 +404,9 @@ def meter_ies(r: dict[str, Any], want: dict[str, Any]) -> dict[str, Any]:
     key = meter_key(r)
     got: dict[str, Any] = {}
     for ie in want:
-        if ie == "initiator":
+        if ie not in ("initiator", "icmpTypeCode") and pd.isna(r.get(ie)):
+            got[ie] = None
+        elif ie == "initiator":
             got[ie] = (key.src, key.sport, key.dst, key.dport)
         elif ie == "icmpTypeCode":
             got[ie] = key.typecode
