@@ -13,7 +13,7 @@
 //! elements the other side's. reverseFlowDeltaMilliseconds (CERT 6871/21,
 //! as YAF and QoF) is the reverse direction's first packet time minus the
 //! record's start, in milliseconds (left out, so null, when the reverse is
-//! empty: [`NO_REVERSE`]).
+//! empty: `NO_REVERSE`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
