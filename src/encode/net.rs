@@ -7,7 +7,7 @@
 //! once.
 
 use std::io::{self, BufWriter, Write};
-use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 
 use super::ExportOptions;
 
@@ -62,11 +62,14 @@ impl NetOut {
                 format!("export to {url:?}: no port: give udp://HOST:PORT or tcp://HOST:PORT"),
             ));
         }
-        let target = addr
+        let all: Vec<SocketAddr> = addr
             .to_socket_addrs()
             .map_err(|e| io::Error::new(e.kind(), format!("export to {url:?}: {e}")))?
-            .next()
-            .ok_or_else(bad)?;
+            .collect();
+        // UDP cannot tell which address listens: the first (give an
+        // address rather than a name that resolves to several); TCP tries
+        // each in turn, as connecting does.
+        let target = *all.first().ok_or_else(bad)?;
         match scheme {
             "udp" => {
                 let local = if target.is_ipv4() {
@@ -87,7 +90,7 @@ impl NetOut {
                 ))
             }
             "tcp" => {
-                let s = TcpStream::connect(target)
+                let s = TcpStream::connect(all.as_slice())
                     .map_err(|e| io::Error::new(e.kind(), format!("export to {url}: {e}")))?;
                 s.set_nodelay(true).map_err(|e| at(url, &e))?;
                 Ok((
