@@ -162,6 +162,9 @@ const DIR_FIELDS: [(&str, DirField, bool); 12] = [
 /// reverseFlowDeltaMilliseconds: those are null, not a 0 that reads as a
 /// value.
 pub(crate) const NO_REVERSE: u32 = 1 << 30;
+/// The same for the forward direction: a biflow's initiator that sent no
+/// packet (only the answer to its SYN was captured).
+pub(crate) const NO_FORWARD: u32 = 1 << 31;
 
 /// The per-direction fields a direction without packets still has.
 fn counter(df: DirField) -> bool {
@@ -178,7 +181,8 @@ fn counter(df: DirField) -> bool {
 fn fields(version: u8, kind: Kind, biflow: bool, times: Times, mask: u32) -> Vec<(String, What)> {
     use TimePrecision as P;
     let no_reverse = mask & NO_REVERSE != 0;
-    let mask = mask & !NO_REVERSE;
+    let no_forward = mask & NO_FORWARD != 0;
+    let mask = mask & !(NO_REVERSE | NO_FORWARD);
     let mut f: Vec<(String, What)> = vec![("flowId".into(), What::FlowId)];
     let units: &[(&str, P)] = match times {
         Times::All => &[
@@ -212,7 +216,8 @@ fn fields(version: u8, kind: Kind, biflow: bool, times: Times, mask: u32) -> Vec
             break;
         }
         for (name, df, tcp_only) in DIR_FIELDS {
-            if (tcp_only && kind != Kind::Tcp) || (reverse && no_reverse && !counter(df)) {
+            let empty = if reverse { no_reverse } else { no_forward };
+            if (tcp_only && kind != Kind::Tcp) || (empty && !counter(df)) {
                 continue;
             }
             f.push((reverse_name(name, reverse), What::Dir(reverse, df)));
@@ -468,8 +473,14 @@ impl Records {
             (Kind::Tcp, _) if self.tcp_metrics => tcpfields::ANALYSED,
             _ => 0,
         };
-        if self.biflow && flow.dir.get((fwd & 1) ^ 1).is_some_and(|d| d.packets == 0) {
-            mask |= NO_REVERSE;
+        if self.biflow {
+            let empty = |side: usize| flow.dir.get(side).is_some_and(|d| d.packets == 0);
+            if empty((fwd & 1) ^ 1) {
+                mask |= NO_REVERSE;
+            }
+            if empty(fwd & 1) {
+                mask |= NO_FORWARD;
+            }
         }
         let key = {
             let made = self.made.read().unwrap_or_else(PoisonError::into_inner);
@@ -480,7 +491,7 @@ impl Records {
                     times,
                     version,
                     kind,
-                    (tcpfields::ANALYSED | NO_REVERSE) & mask,
+                    (tcpfields::ANALYSED | NO_REVERSE | NO_FORWARD) & mask,
                 )
             } else {
                 (times, version, kind, mask)

@@ -587,3 +587,20 @@ fn a_direction_that_sent_nothing_has_zero_counts_and_no_packet_fields() {
     assert_eq!(one(&b, "reverseMinimumTTL"), 64);
     assert_eq!(one(&b, "reverseFlowDeltaMilliseconds"), 0);
 }
+
+#[test]
+fn an_initiator_that_sent_nothing_has_null_packet_fields_too() {
+    // Only B's SYN/ACK was captured: A (its receiver) initiated the
+    // connection but sent no packet the capture holds.
+    let b = run(
+        &[(S, tcp(B, 80, A, 40000, 500, 101, SYN | ACK, 0))],
+        TableOptions::default(),
+    );
+    assert_eq!(one(&b, "sourceTransportPort"), 40000);
+    assert_eq!(one(&b, "packetDeltaCount"), 0);
+    for name in ["minimumTTL", "ipClassOfService", "initialTCPFlags"] {
+        assert_eq!(col(&b, name), vec![None], "{name}");
+    }
+    assert_eq!(one(&b, "reverseInitialTCPFlags"), u64::from(SYN | ACK));
+    assert_eq!(one(&b, "reverseMinimumTTL"), 64);
+}
