@@ -11,7 +11,7 @@
 //! [`crate::decode::Value`] for each.
 
 use super::flow::{DirCounters, Flow};
-use super::record::{DirField, What};
+use super::ies::{DirField, What};
 use super::tcpfields::Tf;
 use super::tcpvalues::{self, CONN_SLOTS, DIR_SLOTS};
 use crate::decode::{DateTime, TimePrecision};
@@ -330,7 +330,7 @@ impl Fields<'_> {
 }
 
 /// A time in a field of `precision` and `n` octets (the template picked
-/// the precisions the flow's times fit, [`super::record::Times`]).
+/// the precisions the flow's times fit, [`super::ies::Times`]).
 #[inline]
 fn time_word(ns: i64, precision: TimePrecision, n: usize) -> std::result::Result<u64, Refusal> {
     match precision {

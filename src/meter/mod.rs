@@ -19,6 +19,7 @@ pub mod export;
 mod fill;
 pub mod flow;
 pub mod flowpacket;
+mod ies;
 pub mod input;
 pub mod key;
 pub mod parallel;
