@@ -46,9 +46,11 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="ferrofix",
         description=(__doc__ or "").split("\n\n")[1].replace("\n", " "),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_cli.HelpFormatter,
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # ``prog``: what argparse would make of the usage of ``p`` (no
+    # positionals yet), given so that it formats nothing (see _cli.HelpFormatter).
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", prog=p.prog)
     named = any(command == name for name, _, _ in COMMANDS)
     for name, module, only in COMMANDS:
         if named and command != name:

@@ -31,6 +31,46 @@ class UsageError(Exception):
     exit 2, as argparse's own usage errors."""
 
 
+def terminal_columns() -> int:
+    """The terminal's width as :func:`shutil.get_terminal_size` documents
+    it (``COLUMNS`` if a positive integer, else the terminal of
+    ``sys.__stdout__``, else 80), without importing :mod:`shutil` (and
+    with it bz2, lzma and zlib) at every command's start."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's ``RawDescriptionHelpFormatter`` (every ``ferrofix``
+    parser's) given the terminal's width through its ``width`` argument
+    (less 2, as argparse takes it) from :func:`terminal_columns`. argparse
+    makes a formatter to check each ``add_argument``, and without a width
+    each one imports :mod:`shutil` to find it: about 2 ms of ``ferrofix
+    meter``'s 26 on 3.11 (``BENCHMARKS.md``, CLI start). Help and errors
+    read the same (``tests/python/test_cli_start.py``)."""
+
+    # argparse calls it with ``prog`` only (3.14 also passes ``color`` on).
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if width is None:
+            width = terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
+
+
 #: The table formats (:mod:`ferrofix._cli_output` writes them) and the
 #: extensions that ask for each.
 FORMATS = ("csv", "parquet", "jsonl")

@@ -185,7 +185,7 @@ def add_parser(sub: Any) -> None:
         "rotated IPFIX and/or Parquet files of the chosen IEs; or read the same from "
         "files (IPFIX, NetFlow, captures of export traffic; - for standard input).",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_cli.HelpFormatter,
     )
     c.add_argument("input", nargs="*", help="files to read instead of listening (- for stdin)")
     c.add_argument("--udp", action="append", help="UDP address to listen on, e.g. :4739")

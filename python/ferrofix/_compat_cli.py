@@ -61,7 +61,7 @@ record counts and transport health, for NetFlow and captures too).
 def add_parsers(sub: Any, only: str | None = None) -> None:
     """Add ``csv`` and ``stat`` (or ``only`` one of them) to the ``ferrofix``
     command's subcommands."""
-    raw = argparse.RawDescriptionHelpFormatter
+    raw = _shared.HelpFormatter
     if only in (None, "csv"):
         c = sub.add_parser(
             "csv",

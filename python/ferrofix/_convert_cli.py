@@ -132,8 +132,6 @@ def _limited(scan: Any, n_rows: int | None) -> Any:
 
 
 def add_parser(sub: Any) -> None:
-    import argparse as ap
-
     c = sub.add_parser(
         "convert",
         help="IPFIX/NetFlow/captures of export traffic to CSV, Parquet or JSON lines",
@@ -141,7 +139,7 @@ def add_parser(sub: Any) -> None:
         "export traffic (UDP, TCP, fragments), gzip/zstd too, into CSV, Parquet or JSON "
         "lines: one row per record, one column per IE.",
         epilog=EXAMPLES,
-        formatter_class=ap.RawDescriptionHelpFormatter,
+        formatter_class=_cli.HelpFormatter,
     )
     c.add_argument("input", help="the file to read, or - for standard input")
     c.add_argument(

@@ -16,7 +16,6 @@ Every counter's definition is in ``docs/meter.md``.
 from __future__ import annotations
 
 import io
-import math
 import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -285,6 +284,9 @@ class Meter(_BatchStream):
                 )
             if not 0 <= float(template_refresh_timeout) < 2**32:
                 raise ValueError("template_refresh_timeout must be from 0 to 2**32 - 1 seconds")
+            # Here, not at the top: a shared library to load, at the command's start.
+            import math
+
             timeout = math.ceil(float(template_refresh_timeout))
         out = self._s.write_ipfix(
             dest,

@@ -170,7 +170,7 @@ def add_parser(sub: Any) -> None:
         description="Meter pcap/pcapng captures (gzip/zstd too; '-' reads standard input, "
         "e.g. tcpdump -w - | ferrofix meter -) into RFC 5103 biflow records.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_cli.HelpFormatter,
     )
     c.add_argument("capture", nargs="+", help="capture files (merged in time order), or -")
     c.add_argument(

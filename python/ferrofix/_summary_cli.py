@@ -103,7 +103,7 @@ def add_parser(sub: Any) -> None:
         "traffic: templates per observation domain, records per template, the first "
         "records, and the transport-health counters (sequence gaps, missing templates).",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_cli.HelpFormatter,
     )
     s.add_argument("file", help="the file to read, or - for standard input")
     s.add_argument("-n", type=_cli.number(int, 0), default=3, help="records to show (default 3)")
