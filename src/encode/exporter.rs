@@ -116,6 +116,8 @@ pub struct Exporter<W: Write> {
     /// The open set: its id and where its header starts in `msg`.
     set: Option<(u16, usize)>,
     scratch: Vec<u8>,
+    /// Template refreshes done ([`Exporter::refreshes`]).
+    refreshes: u64,
     pub stats: ExportStats,
 }
 
@@ -138,6 +140,7 @@ impl<W: Write> Exporter<W> {
             msg_records: 0,
             set: None,
             scratch: Vec::new(),
+            refreshes: 0,
             stats: ExportStats::default(),
         })
     }
@@ -345,9 +348,19 @@ impl<W: Write> Exporter<W> {
     /// as a data record of template `id` of `odid`.
     pub fn encode_record(&mut self, odid: u32, id: u16, values: &[Value<'_>]) -> Result<()> {
         let t = self.require(odid, id)?;
+        let buf = self.encode_values(&t, values)?;
+        let r = self.write_record(odid, id, &buf);
+        self.scratch = buf;
+        r
+    }
+
+    /// `values` encoded in the fields of `t`, in the scratch buffer (taken:
+    /// the caller gives it back).
+    fn encode_values(&mut self, t: &Template, values: &[Value<'_>]) -> Result<Vec<u8>> {
         if values.len() != t.fields.len() {
             return Err(encode_error(format!(
-                "template {id} has {} fields, {} values given",
+                "template {} has {} fields, {} values given",
+                t.id,
                 t.fields.len(),
                 values.len()
             )));
@@ -358,15 +371,14 @@ impl<W: Write> Exporter<W> {
             if let Err(why) = encode_value(f.decoder, f.length, v, &mut buf) {
                 self.scratch = buf;
                 return Err(encode_error(format!(
-                    "field {} ({}) of template {id}: {why}",
+                    "field {} ({}) of template {}: {why}",
                     f.ie.name,
-                    kind(v)
+                    kind(v),
+                    t.id
                 )));
             }
         }
-        let r = self.write_record(odid, id, &buf);
-        self.scratch = buf;
-        r
+        Ok(buf)
     }
 
     fn require(&self, odid: u32, id: u16) -> Result<Arc<Template>> {
@@ -419,7 +431,15 @@ impl<W: Write> Exporter<W> {
         if let Some(d) = self.domains.get_mut(&odid) {
             d.templates_at = Some(now);
         }
+        self.refreshes = self.refreshes.saturating_add(1);
         Ok(())
+    }
+
+    /// How many times a domain's templates were sent again (RFC 7011
+    /// §8.4): a caller with something to say at each refresh (the meter's
+    /// statistics) watches it.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes
     }
 
     /// The export time of a message written now (seconds since 1970).
@@ -531,6 +551,9 @@ impl<W: Write> Exporter<W> {
         &self.out
     }
 }
+
+#[path = "exporter_counted.rs"]
+mod counted;
 
 #[cfg(test)]
 #[path = "exporter_tests.rs"]

@@ -216,3 +216,41 @@ fn templates_are_resent_once_the_refresh_timeout_has_passed() {
     // 100 s after that; 2200 is 600 s after 1600: again.
     assert_eq!(with_template, vec![true, false, true, false, true]);
 }
+
+#[test]
+fn a_counted_record_counts_every_message_before_its_own_a_refresh_included() {
+    // Templates sent again at the start of every 3rd message; a message
+    // of 16 + 4 + 8 octets holds one template record of one field or one
+    // 8-octet record, so a refresh of two templates takes two messages.
+    let mut ex = exporter(28);
+    ex.opts.template_refresh = Some(3);
+    ex.add_template(template(256, 0, &[(1, 8)])).unwrap();
+    ex.add_template(template(257, 0, &[(41, 8)])).unwrap();
+    ex.encode_record(0, 256, &[Value::Unsigned(1)]).unwrap();
+    let refreshes = ex.refreshes();
+    let mut seen = None;
+    ex.encode_counted_record(0, 257, |s| {
+        seen = Some(*s);
+        vec![Value::Unsigned(s.messages)]
+    })
+    .unwrap();
+    assert_eq!(ex.refreshes(), refreshes + 1, "a refresh was due");
+    let seen = seen.unwrap();
+    let out = ex.finish().unwrap();
+    // Read the messages off the output: the counted record's message is
+    // the last (28 octets: one set of one record), and it counts all the
+    // messages and octets before it.
+    let mut at = 0;
+    let mut lens = Vec::new();
+    while at < out.len() {
+        let len = usize::from(u16::from_be_bytes([out[at + 2], out[at + 3]]));
+        lens.push(len);
+        at += len;
+    }
+    let last = &out[out.len() - 28..];
+    assert_eq!(&last[16..18], &257u16.to_be_bytes());
+    assert_eq!(last[20..28], ((lens.len() - 1) as u64).to_be_bytes());
+    assert_eq!(seen.messages, (lens.len() - 1) as u64);
+    assert_eq!(seen.bytes, (out.len() - 28) as u64);
+    assert_eq!(seen.records, 1);
+}
