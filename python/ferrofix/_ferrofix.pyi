@@ -168,6 +168,7 @@ class _Meter:
         progress: Any = None,
         template_refresh: int | None = None,
         template_refresh_timeout: int | None = None,
+        stats: bool = True,
     ) -> bytes | None: ...
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 

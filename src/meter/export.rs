@@ -3,12 +3,15 @@
 //! then each record as it ends, in messages the exporter builds (RFC 7011
 //! §3; at most its `mtu` octets). Messages are flushed whenever records
 //! were written, so a live capture's flows reach the collector as they
-//! end rather than when a message fills.
+//! end rather than when a message fills. With [`Selection::stats`], the
+//! meter's statistics follow as options records ([`super::statsrec`])
+//! after the last flow record, and after each template refresh.
 
 use std::io::Write;
 
 use super::input::{Captures, Next};
 use super::record::DOMAIN;
+use super::statsrec::StatsRecords;
 use super::{Meter, ReadEnd};
 use crate::columnar::RecordFilter;
 use crate::decode::Policy;
@@ -30,6 +33,10 @@ pub struct Selection {
     /// link's flows reach the collector when they end), not once a chunk
     /// of packets has been metered.
     pub eager: bool,
+    /// Write the meter's statistics as options records
+    /// ([`super::statsrec`]): after the last flow record, and after each
+    /// template refresh (their templates are refreshed with the others).
+    pub stats: bool,
 }
 
 /// What a metering run to IPFIX did.
@@ -56,6 +63,14 @@ pub fn export_ipfix<W: Write>(
     for t in meter.records().templates() {
         exporter.add_template(t)?;
     }
+    let mut stats = sel
+        .stats
+        .then(|| StatsRecords::new(meter.records().model()))
+        .transpose()?;
+    for t in stats.iter().flat_map(StatsRecords::templates) {
+        exporter.add_template(t)?;
+    }
+    let mut refreshes = exporter.refreshes();
     let mut failed: Option<Error> = None;
     let mut ended = false;
     while !ended {
@@ -90,6 +105,15 @@ pub fn export_ipfix<W: Write>(
             }
         }
         write_pending(meter, exporter, sel.filter.as_ref())?;
+        if let Some(s) = &mut stats {
+            // The statistics as of each refresh, and as of the end (a
+            // capture that failed included: the counts are true of what
+            // was read).
+            if ended || exporter.refreshes() != refreshes {
+                s.write(exporter, &meter.stats())?;
+                refreshes = exporter.refreshes();
+            }
+        }
         progress(meter.position().unwrap_or_else(|| captures.position()))?;
     }
     exporter.flush()?;

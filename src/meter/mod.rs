@@ -12,7 +12,8 @@
 //! - [`record`]: templates and record encoding;
 //! - [`input`]: captures merged in time order;
 //! - [`batches`]: the meter as Arrow record batches;
-//! - [`export`]: the meter as IPFIX messages.
+//! - [`export`]: the meter as IPFIX messages;
+//! - [`statsrec`]: its statistics as IPFIX options records.
 
 pub mod batches;
 pub mod export;
@@ -24,6 +25,7 @@ pub mod input;
 pub mod key;
 pub mod parallel;
 pub mod record;
+pub mod statsrec;
 pub mod table;
 pub mod tcpfields;
 pub mod tcpvalues;

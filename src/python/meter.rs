@@ -341,8 +341,9 @@ impl PyMeter {
     /// Meter into IPFIX: to `dest` (a path, a binary file object, or None
     /// for bytes returned) or, with `export`, to a collector
     /// ("udp://host:port", "tcp://host:port"). `progress(bytes_read)` is
-    /// called now and then. Returns the bytes for `dest=None`.
-    #[pyo3(signature = (dest=None, *, export=None, compression=None, mtu=None, progress=None, template_refresh=None, template_refresh_timeout=None))]
+    /// called now and then; `stats`: the meter's statistics as options
+    /// records too. Returns the bytes for `dest=None`.
+    #[pyo3(signature = (dest=None, *, export=None, compression=None, mtu=None, progress=None, template_refresh=None, template_refresh_timeout=None, stats=true))]
     #[allow(clippy::too_many_arguments)] // the Python method's keywords
     fn write_ipfix<'py>(
         &self,
@@ -354,6 +355,7 @@ impl PyMeter {
         progress: Option<Bound<'py, PyAny>>,
         template_refresh: Option<u64>,
         template_refresh_timeout: Option<u32>,
+        stats: bool,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         self.guarded(py, "meter.write_ipfix", || {
             {
@@ -412,6 +414,7 @@ impl PyMeter {
             let sel = Selection {
                 filter: batches.record_filter().cloned(),
                 eager: export.is_some(),
+                stats,
             };
             let (mut meter, mut captures, labels, policy) = batches.into_parts();
             let progress = progress.map(Bound::unbind);

@@ -1,0 +1,162 @@
+//! The meter's statistics as IPFIX options records, in the options
+//! templates RFC 7011 §4 recommends, with IANA's IEs, holding only what
+//! the meter knows to be true:
+//!
+//! - Metering Process Statistics (§4.1; template
+//!   [`METERING_STATS_TEMPLATE`]): scope `observationDomainId` (the
+//!   domain of the flow records; the meter is its one metering process,
+//!   so no `meteringProcessId`), then `exportedMessageTotalCount`,
+//!   `exportedFlowRecordTotalCount` and `exportedOctetTotalCount`. IANA
+//!   defines each to exclude the message that carries it: the record is
+//!   written by [`Exporter::encode_counted_record`], which writes what is
+//!   pending and any template refresh due before it reads the counts, so
+//!   they are of every message written before the record's own (octets
+//!   as the messages' length fields sum them; flow records without the
+//!   options records written earlier).
+//! - Metering Process Reliability Statistics (§4.2; template
+//!   [`METERING_RELIABILITY_TEMPLATE`]): scope `observationDomainId`,
+//!   then `ignoredPacketTotalCount`: "observed IP packets that the
+//!   Metering Process did not process", the frames whose link layer
+//!   carried IPv4 or IPv6 with a malformed or cut IP header (the
+//!   dissector's `malformed_ip`). Frames of an unread link type, frames
+//!   carrying something else (ARP, LLDP) and frames that end inside their
+//!   link header are not IP packets the meter observed, and are left out.
+//!   §4.2's `ignoredOctetTotalCount` and the times of the first and last
+//!   packet ignored are not written: the meter keeps neither (a malformed
+//!   header's declared length is no length to count).
+//!
+//! §4.3 (Exporting Process Reliability) is not written: a record the
+//! exporter cannot write to a file or a TCP connection ends the run with
+//! an error, and over UDP it cannot know what the collector received.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use super::record::{DOMAIN, FIRST_TEMPLATE, MAX_TEMPLATES};
+use super::MeterStats;
+use crate::decode::Value;
+use crate::encode::Exporter;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::InfoModel;
+use crate::packet::NotIp;
+use crate::session::Template;
+use crate::wire::FieldSpec;
+
+/// The Metering Process Statistics template's id: the first past every
+/// id the flow templates can take.
+#[allow(clippy::cast_possible_truncation)] // 256 + 4096 (asserted below)
+pub const METERING_STATS_TEMPLATE: u16 = FIRST_TEMPLATE + MAX_TEMPLATES as u16;
+/// The Metering Process Reliability Statistics template's id.
+pub const METERING_RELIABILITY_TEMPLATE: u16 = METERING_STATS_TEMPLATE + 1;
+const _: () = assert!(
+    FIRST_TEMPLATE as usize + MAX_TEMPLATES == METERING_STATS_TEMPLATE as usize,
+    "the options templates' ids clash with the flow templates'"
+);
+
+/// The fields of each template, scope first (one scope field each).
+const METERING_STATS: [&str; 4] = [
+    "observationDomainId",
+    "exportedMessageTotalCount",
+    "exportedFlowRecordTotalCount",
+    "exportedOctetTotalCount",
+];
+const METERING_RELIABILITY: [&str; 2] = ["observationDomainId", "ignoredPacketTotalCount"];
+
+/// The options templates and what has been written in them.
+pub struct StatsRecords {
+    metering: Arc<Template>,
+    reliability: Arc<Template>,
+    /// Options records written so far (the exporter counts them among
+    /// its data records; `exportedFlowRecordTotalCount` does not).
+    written: u64,
+}
+
+impl StatsRecords {
+    /// The two options templates, their IEs from `model`.
+    pub fn new(model: &InfoModel) -> Result<Self> {
+        Ok(StatsRecords {
+            metering: Arc::new(options_template(
+                METERING_STATS_TEMPLATE,
+                &METERING_STATS,
+                model,
+            )?),
+            reliability: Arc::new(options_template(
+                METERING_RELIABILITY_TEMPLATE,
+                &METERING_RELIABILITY,
+                model,
+            )?),
+            written: 0,
+        })
+    }
+
+    /// The templates, to announce with the flow templates (so that a
+    /// template refresh sends them too).
+    pub fn templates(&self) -> [Arc<Template>; 2] {
+        [self.metering.clone(), self.reliability.clone()]
+    }
+
+    /// Write one record of each template, describing `stats` and what
+    /// `exporter` has written so far, in a message of their own (flushed).
+    pub fn write<W: Write>(
+        &mut self,
+        exporter: &mut Exporter<W>,
+        stats: &MeterStats,
+    ) -> Result<()> {
+        for t in self.templates() {
+            if exporter.template(DOMAIN, t.id).is_none() {
+                exporter.add_template(t)?;
+            }
+        }
+        let domain = Value::Unsigned(u64::from(DOMAIN));
+        // Every message before the one carrying the counts is counted.
+        let earlier = self.written;
+        exporter.encode_counted_record(DOMAIN, METERING_STATS_TEMPLATE, |sent| {
+            vec![
+                domain,
+                Value::Unsigned(sent.messages),
+                Value::Unsigned(sent.records.saturating_sub(earlier)),
+                Value::Unsigned(sent.bytes),
+            ]
+        })?;
+        let ignored = NotIp::ALL
+            .iter()
+            .zip(stats.dissect.not_ip)
+            .find(|(w, _)| **w == NotIp::BadIp)
+            .map_or(0, |(_, n)| n);
+        exporter.encode_record(
+            DOMAIN,
+            METERING_RELIABILITY_TEMPLATE,
+            &[domain, Value::Unsigned(ignored)],
+        )?;
+        self.written = self.written.saturating_add(2);
+        exporter.flush()
+    }
+}
+
+/// An options template of `fields` (the first the one scope field), each
+/// at its type's own length.
+fn options_template(id: u16, fields: &[&str], model: &InfoModel) -> Result<Template> {
+    let specs = fields
+        .iter()
+        .map(|name| {
+            let ie = model.by_name(name).ok_or_else(|| {
+                Error::new(ErrorKind::Internal(format!(
+                    "the meter's statistics IE {name} is not in the model"
+                )))
+            })?;
+            let length = ie.data_type.native_length().ok_or_else(|| {
+                Error::new(ErrorKind::Internal(format!("{name} has no fixed length")))
+            })?;
+            Ok(FieldSpec {
+                id: ie.id,
+                length,
+                pen: ie.pen,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Template::new(id, DOMAIN, Some(1), specs, model))
+}
+
+#[cfg(test)]
+#[path = "tests/statsrec.rs"]
+mod tests;
