@@ -236,6 +236,7 @@ class Meter(_BatchStream):
         progress: Callable[[int], object] | None = None,
         template_refresh: int | None = None,
         template_refresh_timeout: float | None = None,
+        stats: bool = True,
     ) -> bytes | None:
         """Meter into IPFIX (RFC 7011): to ``dest`` (a path, ``.gz``/``.zst``
         compressed by extension or ``compression=`` "gzip", "zstd" or
@@ -253,8 +254,16 @@ class Meter(_BatchStream):
         table (the statistics still count every record); ``columns=`` is
         refused (``ValueError``): the meter's records are written whole, in
         its templates. To a collector, records leave as packets end them, not
-        once a chunk of packets is metered. No options records (the
-        meter's statistics) are written: they are in ``stats``."""
+        once a chunk of packets is metered. ``stats`` (True by default):
+        after the last flow record, and after each template refresh (UDP's
+        by default), the
+        meter's statistics as options records in the templates RFC 7011
+        §4.1 and §4.2 recommend (``exportedMessageTotalCount``,
+        ``exportedFlowRecordTotalCount`` and ``exportedOctetTotalCount`` of
+        the messages before them; ``ignoredPacketTotalCount``, IP packets
+        with a malformed header); ``read_ipfix`` leaves them out of the
+        flows (``records="options"`` reads them). ``stats=False`` writes
+        flow records only."""
         if self._columns is not None:
             raise ValueError(
                 "write_ipfix writes the meter's whole records: columns= chooses the "
@@ -296,6 +305,7 @@ class Meter(_BatchStream):
             progress=progress,
             template_refresh=template_refresh,
             template_refresh_timeout=timeout,
+            stats=_flag("stats", stats),
         )
         return None if out is None else bytes(out)
 

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         if kind == "parquet" and compression:
             raise ValueError(f"{args.output}: Parquet compresses its own columns: name it .parquet")
         _cli.refuse_overwriting_inputs(args.output, args.capture)
+    if not args.stats_records and not (args.export or (args.output and kind == "ipfix")):
+        raise _cli.UsageError("--no-stats-records goes with IPFIX out (-o FILE.ipfix or --export)")
     meter = Meter(
         [_cli.source(n) for n in args.capture],
         idle_timeout=args.idle_timeout,
@@ -58,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
                 export=args.export,
                 progress=progress,
                 template_refresh_timeout=args.template_refresh,
+                stats=args.stats_records,
             )
         elif args.output:
-            _write(meter, args.output, kind, compression, progress)
+            _write(meter, args.output, kind, compression, progress, args.stats_records)
         else:
             _summary(meter, args.top)
     finally:
@@ -77,7 +80,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(
-    meter: Meter, output: str, kind: str, compression: str | None, progress: _cli.Progress
+    meter: Meter,
+    output: str,
+    kind: str,
+    compression: str | None,
+    progress: _cli.Progress,
+    stats: bool,
 ) -> None:
     if kind == "parquet" and output == "-":
         raise ValueError("Parquet needs a file to write to: -o FILE.parquet")
@@ -86,7 +94,7 @@ def _write(
         from . import _cli_output
     if output != "-" and kind == "ipfix":
         # A path: IPFIX compressed by its extension (.gz, .zst).
-        meter.write_ipfix(output, compression=compression, progress=progress)
+        meter.write_ipfix(output, compression=compression, progress=progress, stats=stats)
         return
     if output != "-":
         _cli_output.write_file(
@@ -96,7 +104,7 @@ def _write(
     out: Any
     out, _ = _cli.open_output(output, binary=True)
     if kind == "ipfix":
-        meter.write_ipfix(out, progress=progress)
+        meter.write_ipfix(out, progress=progress, stats=stats)
     else:
         _cli_output.write(kind, out, meter.schema, meter, lambda: progress(meter.bytes_read))
     out.flush()
@@ -192,6 +200,14 @@ def add_parser(sub: Any) -> None:
         type=_cli.number(float, 0, 2**32 - 1),
         help="with --export udp://: send the templates again at least this often "
         "(600; RFC 7011 templateRefreshTimeout; 0: by message count only)",
+    )
+    c.add_argument(
+        "--no-stats-records",
+        dest="stats_records",
+        action="store_false",
+        help="IPFIX out: leave out the meter's statistics, written by default as options "
+        "records after the last flow (and at each template refresh; RFC 7011 section 4.1 "
+        "exported messages, flow records and octets, 4.2 IP packets ignored)",
     )
     c.add_argument("--idle-timeout", type=_SECONDS, default=30.0, help="seconds (30)")
     c.add_argument("--active-timeout", type=_SECONDS, default=300.0, help="seconds (300)")

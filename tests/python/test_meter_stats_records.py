@@ -1,0 +1,234 @@
+"""The meter's statistics as IPFIX options records (docs/meter.md, "IPFIX
+out"; RFC 7011 §4.1 and §4.2), read back by independent decoders and
+held to counts that do not come from ferrofix: libfixbuf's ipfixDump
+lists a written file's messages, records and options records, tshark's
+IPFIX dissector reads a UDP export's datagrams, the file's size gives its
+octets, and tshark's reading of the capture itself gives the IP packets
+whose header could not be read. Tests needing a tool skip without it."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import craft
+import meter_oracle as mo
+import oracle_dump as od
+import pandas as pd
+import pytest
+
+import ferrofix as ff
+
+NAME = "nfstream__1kxun.pcap"  # 146 records, several messages of UDP export
+CAP = mo.capture_path(NAME) or Path(NAME)
+
+# IANA element ids (RFC 7011 §4.1, §4.2).
+OBSERVATION_DOMAIN_ID = 149
+EXPORTED_OCTETS, EXPORTED_MESSAGES, EXPORTED_FLOW_RECORDS = 40, 41, 42
+IGNORED_PACKETS = 164
+
+needs_ipfixdump = pytest.mark.skipif(
+    shutil.which("ipfixDump") is None, reason="ipfixDump is not installed"
+)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "ferrofix", "meter", str(CAP), "--no-progress", *args],
+        capture_output=True,
+        check=False,
+    )
+
+
+def _ipfixdump(path: Path) -> od.IpfixDump:
+    proc = subprocess.run(["ipfixDump", "--in", str(path)], capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return od.parse_ipfixdump(proc.stdout, proc.stderr.decode(errors="replace"))
+
+
+def _is_options(dump: od.IpfixDump, rec: od.DumpRecord) -> bool:
+    """Whether ipfixDump listed the record's template with a scope field."""
+    fields = dump.templates.get((rec.odid, rec.template_id or -1), [])
+    return any(f[4] for f in fields)
+
+
+def _values(rec: od.DumpRecord) -> dict[int, int]:
+    return {f.id: int(f.text.strip()) for f in rec.fields if f.pen == 0}
+
+
+def _ip_header_unread(capture: Path) -> int:
+    """tshark's count of frames whose link layer hands over to IPv4 or
+    IPv6 but whose IP header it could not read (no source address): the
+    IP packets a meter observes and cannot process."""
+    rows = craft.tshark_fields(capture, "frame.protocols", "ip.src", "ipv6.src")
+    n = 0
+    for protocols, v4, v6 in rows:
+        layers = protocols.split(":")
+        if ("ip" in layers or "ipv6" in layers) and not v4 and not v6:
+            n += 1
+    return n
+
+
+@needs_ipfixdump
+def test_a_files_statistics_count_what_ipfixdump_reads_in_it(tmp_path: Path) -> None:
+    """One record of each options template, after every flow record, in
+    the last message: its counts are of the messages before it (IANA's
+    definitions of exportedMessageTotalCount, exportedFlowRecordTotalCount,
+    exportedOctetTotalCount exclude the message carrying them), as
+    ipfixDump lists them and as the file's size says."""
+    path = tmp_path / "flows.ipfix"
+    ff.Meter(CAP).write_ipfix(path)
+    dump = _ipfixdump(path)
+    flows = [r for r in dump.records if not _is_options(dump, r)]
+    stats = [r for r in dump.records if _is_options(dump, r)]
+    assert len(flows) == 146
+    assert len(stats) == 2
+    last = len(dump.messages) - 1
+    assert all(r.msg == last for r in stats)
+    assert all(r.msg < last for r in flows)
+    # Each template's one scope field is the domain the flows are in.
+    for r in stats:
+        assert r.fields[0].scope and r.fields[0].id == OBSERVATION_DOMAIN_ID
+    assert {int(r.fields[0].text) for r in stats} == {flows[0].odid}
+    counts = _values(stats[0]) | _values(stats[1])
+    assert counts[EXPORTED_MESSAGES] == last
+    assert counts[EXPORTED_FLOW_RECORDS] == len(flows)
+    assert counts[EXPORTED_OCTETS] == path.stat().st_size - dump.messages[-1].length
+    assert counts[IGNORED_PACKETS] == _ip_header_unread(CAP)
+
+
+def _udp_datagrams(**options: object) -> list[bytes]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        rx.settimeout(2)
+        url = f"udp://127.0.0.1:{rx.getsockname()[1]}"
+        ff.Meter(CAP).write_ipfix(export=url, **options)  # type: ignore[arg-type]
+        datagrams = []
+        try:
+            while True:
+                datagrams.append(rx.recv(65535))
+        except TimeoutError:
+            pass
+    return datagrams
+
+
+def test_udp_export_sends_statistics_at_each_refresh_as_tshark_reads_them(
+    tmp_path: Path,
+) -> None:
+    """Over UDP the templates are sent again every 3 messages here, and
+    the statistics follow each refresh and the last flow record. The
+    datagrams received are put in a capture for tshark's IPFIX (cflow)
+    dissector; every statistics record must count the messages, flow
+    records (flowIds) and message octets tshark reads before its own
+    message."""
+    datagrams = _udp_datagrams(template_refresh=3, template_refresh_timeout=0)
+    frames = [
+        (1.0 + i / 1000, craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, craft.udp(40000, 4739, d))))
+        for i, d in enumerate(datagrams)
+    ]
+    pcap = craft.write_pcap(tmp_path / "export.pcap", frames)
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    fields = ["len", "flow_id", "packetsexp", "flowsexp", "octetsexp", "ignore_packets"]
+    # Every template decoded, however many fields (the default refuses
+    # templates of more than 60, as the TCP records' are).
+    args = ["tshark", "-r", str(pcap), "-o", "cflow.max_template_fields:0", "-T", "fields"]
+    for f in fields:
+        args += ["-e", f"cflow.{f}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert len(rows) == len(datagrams)
+    messages = flows = octets = 0
+    seen = []
+    for length, flow_ids, msgs, recs, octs, ignored in rows:
+        if msgs:
+            assert (int(msgs), int(recs), int(octs)) == (messages, flows, octets)
+            assert int(ignored) == _ip_header_unread(CAP)
+            seen.append(messages)
+        messages += 1
+        flows += len(flow_ids.split(",")) if flow_ids else 0
+        octets += int(length)
+    assert flows == 146
+    # Periodic statistics, then the last ones after every flow record.
+    assert len(seen) > 2
+    assert rows[-1][2], "the last message carries the statistics"
+
+
+def _crafted(tmp_path: Path) -> Path:
+    """Two good UDP packets around IP packets whose header cannot be read
+    (IHL 3, an IPv4 header cut at 12 octets, an IPv6 header cut at 20),
+    an ARP frame and a frame that ends inside its Ethernet header (neither
+    is an IP packet)."""
+    dgram = craft.udp(5000, 6000, b"hello")
+    good = craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, dgram))
+    ihl3 = bytearray(craft.ipv4("10.0.0.1", "10.0.0.2", 17, dgram))
+    ihl3[0] = 0x43
+    cut4 = craft.ipv4("10.0.0.1", "10.0.0.2", 17, dgram)[:12]
+    cut6 = craft.ipv6("2001:db8::1", "2001:db8::2", 17, dgram)[:20]
+    frames = [
+        good,
+        craft.ether(bytes(ihl3)),
+        craft.ether(cut4),
+        craft.ether(cut6, 0x86DD),
+        craft.ether(bytes(28), 0x0806),
+        bytes(10),
+        good,
+    ]
+    return craft.write_pcap(tmp_path / "bad-ip.pcap", [(1 + i / 10, f) for i, f in enumerate(frames)])
+
+
+@needs_ipfixdump
+def test_ignored_packets_are_the_ip_packets_tshark_cannot_read_either(tmp_path: Path) -> None:
+    capture = _crafted(tmp_path)
+    expected = _ip_header_unread(capture)
+    assert expected == 3, "tshark reads the crafted capture as built"
+    path = tmp_path / "flows.ipfix"
+    ff.Meter(capture).write_ipfix(path)
+    dump = _ipfixdump(path)
+    counts: dict[int, int] = {}
+    for r in dump.records:
+        if _is_options(dump, r):
+            counts |= _values(r)
+    assert counts[IGNORED_PACKETS] == expected
+    assert counts[EXPORTED_FLOW_RECORDS] == 1
+
+
+@needs_ipfixdump
+def test_stats_false_and_the_command_lines_flag_write_flow_records_only(
+    tmp_path: Path,
+) -> None:
+    plain = tmp_path / "plain.ipfix"
+    ff.Meter(CAP).write_ipfix(plain, stats=False)
+    cli_default = tmp_path / "cli.ipfix"
+    cli_plain = tmp_path / "cli-plain.ipfix"
+    assert _cli("-o", str(cli_default)).returncode == 0
+    assert _cli("-o", str(cli_plain), "--no-stats-records").returncode == 0
+    for path, options in ((plain, 0), (cli_plain, 0), (cli_default, 2)):
+        dump = _ipfixdump(path)
+        assert sum(_is_options(dump, r) for r in dump.records) == options, path.name
+        assert len(dump.records) == 146 + options
+
+
+def test_the_flag_goes_with_ipfix_out_only(tmp_path: Path) -> None:
+    r = _cli("-o", str(tmp_path / "f.csv"), "--no-stats-records")
+    assert r.returncode == 2
+    assert b"--no-stats-records goes with IPFIX out" in r.stderr
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_read_ipfix_gives_the_same_flows_with_or_without_statistics(tmp_path: Path) -> None:
+    """Options records are no rows of the flow table; ``records="options"``
+    reads them (two rows, one per template)."""
+    with_stats = ff.Meter(CAP).write_ipfix(tmp_path / "a.ipfix")
+    assert with_stats is None
+    ff.Meter(CAP).write_ipfix(tmp_path / "b.ipfix", stats=False)
+    pd.testing.assert_frame_equal(
+        ff.read_ipfix(tmp_path / "a.ipfix"), ff.read_ipfix(tmp_path / "b.ipfix")
+    )
+    opts = ff.read_ipfix(tmp_path / "a.ipfix", records="options")
+    assert len(opts) == 2
+    assert len(ff.read_ipfix(tmp_path / "b.ipfix", records="options")) == 0
