@@ -16,11 +16,11 @@ from pathlib import Path
 
 import craft
 import meter_oracle as mo
-import oracle_dump as od
 import pandas as pd
 import pytest
 
 import ferrofix as ff
+import oracle_dump as od
 
 NAME = "nfstream__1kxun.pcap"  # 146 records, several messages of UDP export
 CAP = mo.capture_path(NAME) or Path(NAME)
@@ -126,9 +126,10 @@ def test_udp_export_sends_statistics_at_each_refresh_as_tshark_reads_them(
     records (flowIds) and message octets tshark reads before its own
     message."""
     datagrams = _udp_datagrams(template_refresh=3, template_refresh_timeout=0)
+    udp = [craft.udp(40000, 4739, d) for d in datagrams]
     frames = [
-        (1.0 + i / 1000, craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, craft.udp(40000, 4739, d))))
-        for i, d in enumerate(datagrams)
+        (1 + i / 1000, craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, u)))
+        for i, u in enumerate(udp)
     ]
     pcap = craft.write_pcap(tmp_path / "export.pcap", frames)
     if shutil.which("tshark") is None:
@@ -178,7 +179,8 @@ def _crafted(tmp_path: Path) -> Path:
         bytes(10),
         good,
     ]
-    return craft.write_pcap(tmp_path / "bad-ip.pcap", [(1 + i / 10, f) for i, f in enumerate(frames)])
+    timed = [(1 + i / 10, f) for i, f in enumerate(frames)]
+    return craft.write_pcap(tmp_path / "bad-ip.pcap", timed)
 
 
 @needs_ipfixdump
