@@ -73,14 +73,16 @@ def _ip_header_unread(capture: Path) -> int:
 
 
 @needs_ipfixdump
-def test_a_files_statistics_count_what_ipfixdump_reads_in_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_files_statistics_count_what_ipfixdump_reads_in_it(tmp_path: Path, workers: int) -> None:
     """One record of each options template, after every flow record, in
     the last message: its counts are of the messages before it (IANA's
     definitions of exportedMessageTotalCount, exportedFlowRecordTotalCount,
     exportedOctetTotalCount exclude the message carrying them), as
-    ipfixDump lists them and as the file's size says."""
+    ipfixDump lists them and as the file's size says; with two workers
+    (reading the capture themselves) too."""
     path = tmp_path / "flows.ipfix"
-    ff.Meter(CAP).write_ipfix(path)
+    ff.Meter(CAP, workers=workers).write_ipfix(path)
     dump = _ipfixdump(path)
     flows = [r for r in dump.records if not _is_options(dump, r)]
     stats = [r for r in dump.records if _is_options(dump, r)]
@@ -184,12 +186,15 @@ def _crafted(tmp_path: Path) -> Path:
 
 
 @needs_ipfixdump
-def test_ignored_packets_are_the_ip_packets_tshark_cannot_read_either(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ignored_packets_are_the_ip_packets_tshark_cannot_read_either(
+    tmp_path: Path, workers: int
+) -> None:
     capture = _crafted(tmp_path)
     expected = _ip_header_unread(capture)
     assert expected == 3, "tshark reads the crafted capture as built"
     path = tmp_path / "flows.ipfix"
-    ff.Meter(capture).write_ipfix(path)
+    ff.Meter(capture, workers=workers).write_ipfix(path)
     dump = _ipfixdump(path)
     counts: dict[int, int] = {}
     for r in dump.records:
