@@ -24,8 +24,36 @@ pub const UDP_TEMPLATE_REFRESH_SECS: u32 = 600;
 
 /// A connection to a collector.
 pub enum NetOut {
-    Udp(UdpSocket, String),
+    /// The socket, the collector's URL, and the messages lost so far
+    /// ([`NetOut::lost`]).
+    Udp(UdpSocket, String, u64),
     Tcp(BufWriter<TcpStream>, String),
+}
+
+/// A failed UDP send that may pass: the collector not listening (ICMP
+/// port unreachable, reported at a later send), no route to it for now
+/// (ICMP host or network unreachable, a link going down), or no buffer
+/// space in the kernel's queue. The message is lost as UDP may lose any
+/// datagram, and the export goes on (a collector restarted, a route
+/// flapping, must not end a live capture's export). Anything else (a
+/// datagram too long, a socket error) is the export's error.
+fn passing(e: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionRefused | K::HostUnreachable | K::NetworkUnreachable | K::NetworkDown
+    ) || no_buffer_space(e)
+}
+
+/// ENOBUFS, which std gives no kind of its own.
+#[cfg(unix)]
+fn no_buffer_space(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOBUFS)
+}
+
+#[cfg(not(unix))]
+fn no_buffer_space(_: &io::Error) -> bool {
+    false
 }
 
 /// `e` naming the collector `url`: a failed send is the export's, not the
@@ -80,7 +108,7 @@ impl NetOut {
                 let s = UdpSocket::bind(local).map_err(|e| at(url, &e))?;
                 s.connect(target).map_err(|e| at(url, &e))?;
                 Ok((
-                    NetOut::Udp(s, url.to_string()),
+                    NetOut::Udp(s, url.to_string(), 0),
                     ExportOptions {
                         mtu: UDP_MTU,
                         template_refresh: Some(UDP_TEMPLATE_REFRESH),
@@ -103,27 +131,49 @@ impl NetOut {
     }
 }
 
+impl NetOut {
+    /// Messages lost over UDP: not sent for a reason that may pass
+    /// ([`passing`]), or refused by the collector's host (each refusal
+    /// the kernel reports; it keeps one at a time, so more may have been
+    /// refused). 0 over TCP, where a failed send is an error.
+    pub fn lost(&self) -> u64 {
+        match self {
+            NetOut::Udp(_, _, lost) => *lost,
+            NetOut::Tcp(..) => 0,
+        }
+    }
+
+    /// The collector's URL.
+    pub fn url(&self) -> &str {
+        match self {
+            NetOut::Udp(_, url, _) | NetOut::Tcp(_, url) => url,
+        }
+    }
+}
+
 impl Write for NetOut {
     /// Over UDP, one call is one datagram: the exporter writes each
     /// message with a single call.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            NetOut::Udp(s, url) => {
+            NetOut::Udp(s, url, lost) => {
                 let mut refused = false;
                 loop {
                     match s.send(buf) {
-                        // A collector not (yet) listening: ICMP port
-                        // unreachable comes back as this error on a later
-                        // send, which did not go out: sent again once (the
-                        // collector may be back); refused again, the
-                        // message is lost as UDP loses it.
-                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                            if refused {
-                                return Ok(buf.len());
-                            }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        // A collector not (yet) listening: an earlier
+                        // datagram's ICMP port unreachable comes back as
+                        // this error at a later send, which did not go out:
+                        // the earlier one counted lost, this one sent again
+                        // once (the collector may be back).
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && !refused => {
+                            *lost = lost.saturating_add(1);
                             refused = true;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if passing(&e) => {
+                            *lost = lost.saturating_add(1);
+                            return Ok(buf.len());
+                        }
                         r => return r.map_err(|e| at(url, &e)),
                     }
                 }
@@ -170,6 +220,28 @@ mod tests {
         assert_eq!(got, vec![7, 8, 9]);
         assert!(NetOut::connect("http://x").is_err());
         assert!(NetOut::connect("udp:/x").is_err());
+    }
+
+    #[test]
+    fn udp_datagrams_a_closed_port_refuses_are_counted_lost_and_the_export_goes_on() {
+        // A port nothing listens on: its ICMP port unreachable comes back
+        // as ECONNREFUSED at the next send (Linux, on a connected socket).
+        let url = {
+            let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+            format!("udp://{}", rx.local_addr().unwrap())
+        };
+        let (mut out, _) = NetOut::connect(&url).unwrap();
+        assert_eq!(out.url(), url);
+        for _ in 0..20 {
+            out.write_all(&[0u8; 64]).unwrap();
+            // Time for the ICMP message to come back.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert!(out.lost() >= 10, "{} of 20 lost", out.lost());
+        assert!(out.lost() < 20, "the first datagram goes out");
+        // A datagram longer than UDP allows is no passing failure.
+        let e = out.write(&vec![0u8; 70_000]).unwrap_err();
+        assert!(e.to_string().contains(&format!("export to {url}")), "{e}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::out::Out;
 use super::source::Source;
 use super::stream::arrow_stream;
 use crate::columnar::ColumnarOptions;
-use crate::encode::{ExportOptions, Exporter, NetOut};
+use crate::encode::Exporter;
 use crate::meter::batches::MeterBatches;
 use crate::meter::export::{export_ipfix, failed_capture, Selection};
 use crate::meter::input::Captures;
@@ -369,44 +369,15 @@ impl PyMeter {
                     ));
                 }
             }
-            let (out, mut opts) = match (export, dest) {
-                (Some(url), None) => {
-                    let (n, o) = py.detach(|| NetOut::connect(url))?;
-                    (Out::Net(n), o)
-                }
-                (Some(_), Some(_)) => {
-                    return Err(PyValueError::new_err("give dest or export, not both"))
-                }
-                (None, None) => (Out::Memory(Vec::new()), ExportOptions::default()),
-                (None, Some(d)) => {
-                    if let Ok(path) = d.extract::<PathBuf>() {
-                        (Out::open(&path, compression)?, ExportOptions::default())
-                    } else if d.hasattr("write")? {
-                        (Out::Py(d.clone().unbind()), ExportOptions::default())
-                    } else {
-                        return Err(PyValueError::new_err(
-                            "dest must be a path or a binary file object",
-                        ));
-                    }
-                }
-            };
-            if let Some(m) = mtu {
-                // A UDP datagram's payload: at most 65,507 octets over IPv4.
-                if matches!(out, Out::Net(NetOut::Udp(..))) && m > 65_507 {
-                    return Err(PyValueError::new_err(format!(
-                        "mtu {m} does not fit a UDP datagram (at most 65507 octets)"
-                    )));
-                }
-                opts.mtu = m;
-            }
-            // 0 turns a refresh off; None keeps the transport's (UDP: 64
-            // messages or 600 s).
-            if let Some(n) = template_refresh {
-                opts.template_refresh = (n > 0).then_some(n);
-            }
-            if let Some(s) = template_refresh_timeout {
-                opts.template_refresh_secs = (s > 0).then_some(s);
-            }
+            let (out, opts) = Out::for_ipfix(
+                py,
+                dest,
+                export,
+                compression,
+                mtu,
+                template_refresh,
+                template_refresh_timeout,
+            )?;
             let mut exporter = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
             let mut batches = self.take(py)?;
             // Captures passed over when they were opened, said first.
@@ -452,10 +423,12 @@ impl PyMeter {
             for w in early.into_iter().chain(run.warnings) {
                 warn.call_method1("warn", (w, &category))?;
             }
-            let bytes = exporter
-                .finish()
-                .map_err(|e| errors::to_py(py, &e))?
-                .close()?;
+            let out = exporter.finish().map_err(|e| errors::to_py(py, &e))?;
+            let lost = out.lost_note();
+            let bytes = out.close()?;
+            if let Some(w) = lost {
+                warn.call_method1("warn", (w, &category))?;
+            }
             Ok(bytes.map(|b| PyBytes::new(py, &b)))
         })
     }

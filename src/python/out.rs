@@ -1,5 +1,5 @@
 //! Where a writer's messages go: a file (plain, gzip, or zstd a frame at
-//! a time), memory, or a Python file object.
+//! a time), memory, a Python file object, or a collector.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -9,6 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::encode::{ExportOptions, NetOut};
 use crate::error::OsFailure;
 
 /// A file written to, whose errors name it (`/dev/full`'s "No space
@@ -113,6 +114,75 @@ impl Write for Out {
 }
 
 impl Out {
+    /// Where `Meter.write_ipfix` writes, and the exporter's options for
+    /// it: with `export`, a collector's URL ([`NetOut::connect`]); else
+    /// `dest`, a path (compressed by `compression` or its extension), a
+    /// binary file object, or None for bytes returned. `mtu` (within a
+    /// UDP datagram over UDP) and the template refreshes (0: off; None:
+    /// the transport's, UDP's 64 messages or 600 s) as asked.
+    #[allow(clippy::too_many_arguments)] // the Python method's keywords
+    pub(super) fn for_ipfix(
+        py: Python<'_>,
+        dest: Option<&Bound<'_, PyAny>>,
+        export: Option<&str>,
+        compression: Option<&str>,
+        mtu: Option<usize>,
+        template_refresh: Option<u64>,
+        template_refresh_timeout: Option<u32>,
+    ) -> PyResult<(Out, ExportOptions)> {
+        let (out, mut opts) = match (export, dest) {
+            (Some(url), None) => {
+                let (n, o) = py.detach(|| NetOut::connect(url))?;
+                (Out::Net(n), o)
+            }
+            (Some(_), Some(_)) => {
+                return Err(PyValueError::new_err("give dest or export, not both"))
+            }
+            (None, None) => (Out::Memory(Vec::new()), ExportOptions::default()),
+            (None, Some(d)) => {
+                if let Ok(path) = d.extract::<PathBuf>() {
+                    (Out::open(&path, compression)?, ExportOptions::default())
+                } else if d.hasattr("write")? {
+                    (Out::Py(d.clone().unbind()), ExportOptions::default())
+                } else {
+                    return Err(PyValueError::new_err(
+                        "dest must be a path or a binary file object",
+                    ));
+                }
+            }
+        };
+        if let Some(m) = mtu {
+            // A UDP datagram's payload: at most 65,507 octets over IPv4.
+            if matches!(out, Out::Net(NetOut::Udp(..))) && m > 65_507 {
+                return Err(PyValueError::new_err(format!(
+                    "mtu {m} does not fit a UDP datagram (at most 65507 octets)"
+                )));
+            }
+            opts.mtu = m;
+        }
+        if let Some(n) = template_refresh {
+            opts.template_refresh = (n > 0).then_some(n);
+        }
+        if let Some(s) = template_refresh_timeout {
+            opts.template_refresh_secs = (s > 0).then_some(s);
+        }
+        Ok((out, opts))
+    }
+
+    /// What to warn of once a collector's export is done: the messages
+    /// lost over UDP ([`NetOut::lost`]), if any.
+    pub(super) fn lost_note(&self) -> Option<String> {
+        match self {
+            Out::Net(n) if n.lost() > 0 => Some(format!(
+                "export to {}: {} messages lost (refused by the collector's host, \
+                 or no route or buffer space for them); UDP does not send them again",
+                n.url(),
+                n.lost()
+            )),
+            _ => None,
+        }
+    }
+
     /// Create the file `path` for writing (compressed by `compression`, or
     /// as its extension says); an OS error names the file, as Python's own.
     pub(super) fn open(path: &PathBuf, compression: Option<&str>) -> PyResult<Out> {

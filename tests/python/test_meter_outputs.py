@@ -338,3 +338,41 @@ def test_message_sizes_out_of_reach_are_refused_naming_what() -> None:
     # The meter's TCP template alone is larger than 500 octets.
     with pytest.raises(ff.EncodeError, match="a template record of"):
         ff.Meter(CAP).write_ipfix(mtu=500)
+
+
+def _closed_udp_port() -> int:
+    """A UDP port of this host that nothing listens on (bound, then let go)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_udp_export_to_a_port_nobody_listens_on_warns_of_the_messages_lost() -> None:
+    """The host refuses each datagram (ICMP port unreachable, which Linux
+    reports at the socket's next send): the export goes on to the end and
+    then warns how many messages were lost, as a collector restarted or a
+    route gone for a while must not end a live export, nor lose records
+    unsaid. The same export to a socket that listens counts the messages
+    sent, which bounds those lost."""
+    options = {"mtu": 256, "stats": False}  # small messages: many datagrams
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
+        rx.settimeout(2)
+        ff.Meter(CAP, tcp_metrics=False).write_ipfix(
+            export=f"udp://127.0.0.1:{rx.getsockname()[1]}", **options
+        )
+        sent = 0
+        try:
+            while rx.recv(65535):
+                sent += 1
+        except TimeoutError:
+            pass
+    assert sent > 20
+    url = f"udp://127.0.0.1:{_closed_udp_port()}"
+    with pytest.warns(ff.FerrofixWarning, match=r"export to udp://.*: \d+ messages lost") as w:
+        assert ff.Meter(CAP, tcp_metrics=False).write_ipfix(export=url, **options) is None
+    lost = int(str(w[0].message).split(": ")[1].split()[0])
+    # The first goes out before any refusal; each later one may find the
+    # last refused (the kernel keeps one report at a time).
+    assert 0 < lost < sent
