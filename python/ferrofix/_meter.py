@@ -254,7 +254,10 @@ class Meter(_BatchStream):
         table (the statistics still count every record); ``columns=`` is
         refused (``ValueError``): the meter's records are written whole, in
         its templates. To a collector, records leave as packets end them, not
-        once a chunk of packets is metered. ``stats`` (True by default):
+        once a chunk of packets is metered; over UDP, messages the
+        collector's host refuses (or that find no route) are lost as UDP
+        loses them, the export goes on, and a ``FerrofixWarning`` at the end
+        says how many. ``stats`` (True by default):
         after the last flow record, and after each template refresh (UDP's
         by default), the
         meter's statistics as options records in the templates RFC 7011
