@@ -133,7 +133,7 @@ impl NetOut {
 
 impl NetOut {
     /// Messages lost over UDP: not sent for a reason that may pass
-    /// ([`passing`]), or refused by the collector's host (each refusal
+    /// (`passing`: unreachable, no buffer space), or refused by the collector's host (each refusal
     /// the kernel reports; it keeps one at a time, so more may have been
     /// refused). 0 over TCP, where a failed send is an error.
     pub fn lost(&self) -> u64 {
