@@ -132,10 +132,10 @@ impl NetOut {
 }
 
 impl NetOut {
-    /// Messages lost over UDP: not sent for a reason that may pass
-    /// (`passing`: unreachable, no buffer space), or refused by the collector's host (each refusal
-    /// the kernel reports; it keeps one at a time, so more may have been
-    /// refused). 0 over TCP, where a failed send is an error.
+    /// Messages lost over UDP: not sent for a reason that may pass (no
+    /// route, no buffer space), or refused by the collector's host (each
+    /// refusal the kernel reports; it keeps one at a time, so more may
+    /// have been refused). 0 over TCP, where a failed send is an error.
     pub fn lost(&self) -> u64 {
         match self {
             NetOut::Udp(_, _, lost) => *lost,
