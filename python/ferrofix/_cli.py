@@ -359,14 +359,23 @@ class _Warnings:
     """``warnings.showwarning`` for a command: one line each, counted."""
 
     def __init__(
-        self, command: str, where: Callable[[], str | None], named: list[str] | None = None
+        self,
+        command: str,
+        where: Callable[[], str | None],
+        named: list[str] | None = None,
+        others: list[str] | None = None,
     ) -> None:
         self.command, self.where, self.count = command, where, 0
-        # Files a message may name itself (then not named again before it).
-        self.named = [n for n in named or [] if n != "-"]
+        # Files a message may name itself (then not named again before it):
+        # the inputs, and the output or the collector (``others``).
+        self.others = [n for n in others or [] if n != "-"]
+        self.named = [n for n in named or [] if n != "-"] + self.others
 
     def __call__(self, message: Warning | str, *_: Any, **__: Any) -> None:
-        if _Interrupt.seen:  # the Ctrl-C itself, as the core reported it
+        # After Ctrl-C, the interruption as the core reported it is not
+        # shown; what the output or the collector says still is (messages
+        # lost over UDP before the export stopped).
+        if _Interrupt.seen and not any(o in str(message) for o in self.others):
             return
         # Data before its template is the stream's way (RFC 7011 §8: a
         # collector may start mid-stream), shown but no failure; malformed
@@ -404,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
         for v in (getattr(args, "output", None), getattr(args, "export", None))
         if isinstance(v, str) and v != "-"
     ]
-    shown = _Warnings(command, where, inputs)
+    shown = _Warnings(command, where, inputs, others)
     warnings.showwarning = shown
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _Interrupt.handler)

@@ -258,8 +258,8 @@ class Meter(_BatchStream):
         collector's host refuses (or that find no route) are lost as UDP
         loses them, the export goes on, and a ``FerrofixWarning`` at the end
         says how many. ``stats`` (True by default):
-        after the last flow record, and after each template refresh (UDP's
-        by default), the
+        after the last flow record, and after template refreshes (UDP's
+        by default; once a chunk of packets), the
         meter's statistics as options records in the templates RFC 7011
         §4.1 and §4.2 recommend (``exportedMessageTotalCount``,
         ``exportedFlowRecordTotalCount`` and ``exportedOctetTotalCount`` of

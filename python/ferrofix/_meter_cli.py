@@ -206,7 +206,7 @@ def add_parser(sub: Any) -> None:
         dest="stats_records",
         action="store_false",
         help="IPFIX out: leave out the meter's statistics, written by default as options "
-        "records after the last flow (and at each template refresh; RFC 7011 section 4.1 "
+        "records after the last flow (and after template refreshes; RFC 7011 section 4.1 "
         "exported messages, flow records and octets, 4.2 IP packets ignored)",
     )
     c.add_argument("--idle-timeout", type=_SECONDS, default=30.0, help="seconds (30)")

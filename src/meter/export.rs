@@ -5,7 +5,8 @@
 //! were written, so a live capture's flows reach the collector as they
 //! end rather than when a message fills. With [`Selection::stats`], the
 //! meter's statistics follow as options records ([`super::statsrec`])
-//! after the last flow record, and after each template refresh.
+//! after the last flow record, and after template refreshes (once after
+//! each chunk of packets in which one fell).
 
 use std::io::Write;
 
@@ -35,7 +36,8 @@ pub struct Selection {
     pub eager: bool,
     /// Write the meter's statistics as options records
     /// ([`super::statsrec`]): after the last flow record, and after each
-    /// template refresh (their templates are refreshed with the others).
+    /// chunk of packets in which a template refresh fell (their templates
+    /// are refreshed with the others).
     pub stats: bool,
 }
 

@@ -16,6 +16,7 @@ use super::arrow::address_form;
 use super::errors;
 use super::guard;
 use super::guard::Doing as _;
+use super::meter_ipfix;
 use super::meter_stats::{stats_dict, Counted};
 use super::out::Out;
 use super::source::Source;
@@ -23,7 +24,7 @@ use super::stream::arrow_stream;
 use crate::columnar::ColumnarOptions;
 use crate::encode::Exporter;
 use crate::meter::batches::MeterBatches;
-use crate::meter::export::{export_ipfix, failed_capture, Selection};
+use crate::meter::export::failed_capture;
 use crate::meter::input::Captures;
 use crate::meter::table::TableOptions;
 use crate::meter::{Meter, MeterOptions, MeterStats};
@@ -378,57 +379,22 @@ impl PyMeter {
                 template_refresh,
                 template_refresh_timeout,
             )?;
-            let mut exporter = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
-            let mut batches = self.take(py)?;
-            // Captures passed over when they were opened, said first.
-            let early = std::mem::take(&mut batches.warnings);
-            let sel = Selection {
-                filter: batches.record_filter().cloned(),
-                eager: export.is_some(),
+            let exporter = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
+            let batches = self.take(py)?;
+            let stats_at = Arc::clone(&self.last_stats);
+            let bytes = meter_ipfix::run(
+                py,
+                batches,
+                exporter,
+                export.is_some(),
                 stats,
-            };
-            let (mut meter, mut captures, labels, policy) = batches.into_parts();
-            let progress = progress.map(Bound::unbind);
-            let result = py.detach(|| {
-                export_ipfix(
-                    &mut meter,
-                    &mut captures,
-                    &labels,
-                    &mut exporter,
-                    policy,
-                    &sel,
-                    |at| {
-                        Python::attach(|py| {
-                            py.check_signals()
-                                .map_err(|e| interrupted(&e.to_string()))?;
-                            if let Some(p) = &progress {
-                                p.bind(py)
-                                    .call1((at,))
-                                    .map_err(|e| interrupted(&e.to_string()))?;
-                            }
-                            Ok(())
-                        })
-                    },
-                )
-            });
-            if let Ok(mut s) = self.last_stats.lock() {
-                *s = Some((
-                    meter.stats(),
-                    meter.position().unwrap_or_else(|| captures.position()),
-                ));
-            }
-            let run = result.map_err(|e| errors::to_py(py, &e))?;
-            let warn = PyModule::import(py, "warnings")?;
-            let category = PyModule::import(py, "ferrofix._errors")?.getattr("FerrofixWarning")?;
-            for w in early.into_iter().chain(run.warnings) {
-                warn.call_method1("warn", (w, &category))?;
-            }
-            let out = exporter.finish().map_err(|e| errors::to_py(py, &e))?;
-            let lost = out.lost_note();
-            let bytes = out.close()?;
-            if let Some(w) = lost {
-                warn.call_method1("warn", (w, &category))?;
-            }
+                progress,
+                |m, c| {
+                    if let Ok(mut s) = stats_at.lock() {
+                        *s = Some((m.stats(), m.position().unwrap_or_else(|| c.position())));
+                    }
+                },
+            )?;
             Ok(bytes.map(|b| PyBytes::new(py, &b)))
         })
     }
@@ -482,10 +448,4 @@ fn meter_columns(
         out.push(c);
     }
     Ok(out)
-}
-
-fn interrupted(why: &str) -> crate::Error {
-    crate::Error::new(crate::ErrorKind::Io(Box::new(
-        crate::error::OsFailure::other(std::io::ErrorKind::Interrupted, why),
-    )))
 }

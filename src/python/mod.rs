@@ -10,6 +10,7 @@ mod filter;
 mod guard;
 mod health;
 mod meter;
+mod meter_ipfix;
 mod meter_stats;
 mod out;
 mod pyvalue;

@@ -169,18 +169,24 @@ impl Out {
         Ok((out, opts))
     }
 
-    /// What to warn of once a collector's export is done: the messages
-    /// lost over UDP ([`NetOut::lost`]), if any.
-    pub(super) fn lost_note(&self) -> Option<String> {
-        match self {
-            Out::Net(n) if n.lost() > 0 => Some(format!(
-                "export to {}: {} messages lost (refused by the collector's host, \
-                 or no route or buffer space for them); UDP does not send them again",
+    /// What to warn of once a collector's export is done (or stopped):
+    /// the messages lost over UDP ([`NetOut::lost`], the last refusal
+    /// waited for, [`NetOut::settle`]), if any.
+    pub(super) fn lost_note(&mut self) -> Option<String> {
+        let Out::Net(n) = self else {
+            return None;
+        };
+        n.settle();
+        let lost = n.lost();
+        (lost > 0).then(|| {
+            format!(
+                "export to {}: {lost} message{} lost (refused by the collector's host, \
+                 or no route or buffer space for {}); UDP does not send them again",
                 n.url(),
-                n.lost()
-            )),
-            _ => None,
-        }
+                if lost == 1 { "" } else { "s" },
+                if lost == 1 { "it" } else { "them" },
+            )
+        })
     }
 
     /// Create the file `path` for writing (compressed by `compression`, or

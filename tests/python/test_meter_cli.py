@@ -269,3 +269,22 @@ def test_a_warning_names_its_file_once(tmp_path: Path) -> None:
     assert len(warned) == 1
     assert warned[0].startswith(f"ferrofix meter: warning: {cut}: bad capture: ")
     assert str(CAPTURE) not in warned[0]
+
+
+def test_messages_lost_over_udp_are_one_warning_naming_the_collector() -> None:
+    """An export to a port nobody listens on: the run goes to its end,
+    says the messages lost in one warning line that names the collector
+    (not the capture, which is not at fault), and exits 1."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"udp://127.0.0.1:{s.getsockname()[1]}"
+    r = run(str(CAPTURE), "--export", url, "--no-progress")
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    warned = [line for line in err.splitlines() if "warning:" in line]
+    assert len(warned) == 1, err
+    assert warned[0].startswith(f"ferrofix meter: warning: export to {url}: "), err
+    assert "messages lost" in warned[0] and str(CAPTURE) not in warned[0]
+    assert "Traceback" not in err

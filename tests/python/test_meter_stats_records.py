@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import craft
@@ -111,18 +112,31 @@ def test_a_files_statistics_count_what_ipfixdump_reads_in_it(tmp_path: Path, wor
 
 
 def _udp_datagrams(**options: object) -> list[bytes]:
+    """The datagrams of the capture's export to a socket, taken as they
+    come by a thread (a host's receive buffer may hold few of them)."""
+    datagrams: list[bytes] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
         rx.bind(("127.0.0.1", 0))
         rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-        rx.settimeout(2)
-        url = f"udp://127.0.0.1:{rx.getsockname()[1]}"
-        ff.Meter(CAP).write_ipfix(export=url, **options)  # type: ignore[arg-type]
-        datagrams = []
-        try:
+        rx.settimeout(0.5)
+        done = threading.Event()
+
+        def receive() -> None:
             while True:
-                datagrams.append(rx.recv(65535))
-        except TimeoutError:
-            pass
+                try:
+                    datagrams.append(rx.recv(65535))
+                except TimeoutError:
+                    if done.is_set():
+                        return
+
+        t = threading.Thread(target=receive)
+        t.start()
+        url = f"udp://127.0.0.1:{rx.getsockname()[1]}"
+        try:
+            ff.Meter(CAP).write_ipfix(export=url, **options)  # type: ignore[arg-type]
+        finally:
+            done.set()
+            t.join(10)
     return datagrams
 
 
