@@ -241,15 +241,20 @@ mod tests {
         assert!(NetOut::connect("udp:/x").is_err());
     }
 
-    #[test]
-    fn udp_datagrams_a_closed_port_refuses_are_counted_lost_and_the_export_goes_on() {
-        // A port nothing listens on: its ICMP port unreachable comes back
-        // as ECONNREFUSED at the next send (Linux, on a connected socket).
+    /// Export to a UDP port nothing listens on: its ICMP port unreachable
+    /// comes back as ECONNREFUSED at the next send (Linux, on a connected
+    /// socket). The URL too.
+    fn to_a_closed_port() -> (NetOut, String) {
         let url = {
             let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
             format!("udp://{}", rx.local_addr().unwrap())
         };
-        let (mut out, _) = NetOut::connect(&url).unwrap();
+        (NetOut::connect(&url).unwrap().0, url)
+    }
+
+    #[test]
+    fn udp_datagrams_a_closed_port_refuses_are_counted_lost_and_the_export_goes_on() {
+        let (mut out, url) = to_a_closed_port();
         assert_eq!(out.url(), url);
         for _ in 0..20 {
             out.write_all(&[0u8; 64]).unwrap();
@@ -267,11 +272,7 @@ mod tests {
 
     #[test]
     fn the_refusal_of_the_last_datagram_is_counted_at_the_end() {
-        let url = {
-            let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-            format!("udp://{}", rx.local_addr().unwrap())
-        };
-        let (mut out, _) = NetOut::connect(&url).unwrap();
+        let (mut out, _) = to_a_closed_port();
         out.write_all(&[0u8; 64]).unwrap();
         assert_eq!(out.lost(), 0, "no send since to report it");
         out.settle();
