@@ -50,7 +50,8 @@ impl Default for ExportOptions {
     }
 }
 
-/// What has been written.
+/// What has been written (messages a writer did not send, [`NotSent`],
+/// left out).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExportStats {
     pub messages: u64,
@@ -455,11 +456,22 @@ impl<W: Write> Exporter<W> {
         self.msg[..MESSAGE_HEADER_LEN].copy_from_slice(&h);
         d.sequence = d.sequence.wrapping_add(self.msg_records);
         let r = self.out.write_all(&self.msg);
-        self.stats.bytes = self.stats.bytes.saturating_add(self.msg.len() as u64);
-        self.stats.messages = self.stats.messages.saturating_add(1);
+        let (octets, records) = (self.msg.len() as u64, u64::from(self.msg_records));
         self.msg.clear();
         self.msg_records = 0;
-        r.map_err(Error::from)
+        match r {
+            // Not sent, and the export goes on: not counted (its records
+            // keep their sequence numbers, so a collector sees the gap).
+            Err(e) if NotSent::is(&e) => {
+                self.stats.records = self.stats.records.saturating_sub(records);
+                Ok(())
+            }
+            r => {
+                self.stats.bytes = self.stats.bytes.saturating_add(octets);
+                self.stats.messages = self.stats.messages.saturating_add(1);
+                r.map_err(Error::from)
+            }
+        }
     }
 
     /// Write what is pending and give the sink back.
@@ -477,6 +489,7 @@ impl<W: Write> Exporter<W> {
 
 #[path = "exporter_counted.rs"]
 mod counted;
+pub use counted::NotSent;
 #[path = "exporter_inplace.rs"]
 mod inplace;
 pub use inplace::RecordsMark;

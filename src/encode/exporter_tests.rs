@@ -254,3 +254,67 @@ fn a_counted_record_counts_every_message_before_its_own_a_refresh_included() {
     assert_eq!(seen.bytes, (out.len() - 28) as u64);
     assert_eq!(seen.records, 1);
 }
+
+/// A sink that does not send its `drop`-th message (counting from 0),
+/// as UDP export does for a datagram with no route, and keeps the rest.
+struct Dropping {
+    sent: Vec<Vec<u8>>,
+    calls: usize,
+    drop: usize,
+}
+
+impl Write for Dropping {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        if self.calls - 1 == self.drop {
+            return Err(NotSent::error(std::io::ErrorKind::HostUnreachable));
+        }
+        self.sent.push(buf.to_vec());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_message_the_sink_did_not_send_is_not_counted_and_the_export_goes_on() {
+    let opts = ExportOptions {
+        mtu: 16 + 4 + 8 * 3,
+        template_refresh: None,
+        template_refresh_secs: None,
+        export_time: Some(7),
+    };
+    let sink = Dropping {
+        sent: Vec::new(),
+        calls: 0,
+        drop: 2,
+    };
+    let mut ex = Exporter::new(sink, opts).unwrap();
+    ex.add_template(template(256, 1, &[(1, 8)])).unwrap();
+    // 44 octets a message: the template set (12) and record 0 in the
+    // first, then records three to a message (1-3, 4-6, 7): the third is
+    // not sent.
+    for i in 0..8u64 {
+        ex.encode_record(1, 256, &[Value::Unsigned(i)]).unwrap();
+    }
+    ex.flush().unwrap();
+    let stats = ex.stats;
+    let sink = ex.finish().unwrap();
+    assert_eq!(sink.calls, 4);
+    assert_eq!(sink.sent.len(), 3);
+    let octets: usize = sink.sent.iter().map(Vec::len).sum();
+    // What was sent, as its messages' own headers say.
+    assert_eq!(stats.messages, 3);
+    assert_eq!(stats.bytes, octets as u64);
+    assert_eq!(stats.records, 8 - 3);
+    // The records not sent keep their sequence numbers (RFC 7011 §3.1:
+    // the data records before each message, 0, 1, 4, 7): the gap shows.
+    let seqs: Vec<u32> = sink
+        .sent
+        .iter()
+        .map(|m| u32::from_be_bytes(m[8..12].try_into().unwrap()))
+        .collect();
+    assert_eq!(seqs, vec![0, 1, 7]);
+}

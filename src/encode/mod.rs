@@ -14,7 +14,7 @@ mod table;
 pub(crate) mod value;
 
 pub use columns::{column_field, ColumnEncoder};
-pub use exporter::{template_record, ExportOptions, ExportStats, Exporter, RecordsMark};
+pub use exporter::{template_record, ExportOptions, ExportStats, Exporter, NotSent, RecordsMark};
 pub use fields::resolve_field;
 pub use lists::{put_basic_list_field, put_list, ListEncoder, SubTemplates};
 pub use net::{NetOut, UDP_MTU, UDP_TEMPLATE_REFRESH, UDP_TEMPLATE_REFRESH_SECS};

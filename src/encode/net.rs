@@ -9,7 +9,7 @@
 use std::io::{self, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 
-use super::ExportOptions;
+use super::{ExportOptions, NotSent};
 
 /// Largest message sent over UDP: an Ethernet MTU less IPv6 and UDP
 /// headers, with room for tunnels.
@@ -189,9 +189,11 @@ impl Write for NetOut {
                             *lost = lost.saturating_add(1);
                             refused = true;
                         }
+                        // This message not sent: said to the exporter,
+                        // which leaves it out of what it counts as sent.
                         Err(e) if passing(&e) => {
                             *lost = lost.saturating_add(1);
-                            return Ok(buf.len());
+                            return Err(NotSent::error(e.kind()));
                         }
                         r => return r.map_err(|e| at(url, &e)),
                     }
