@@ -169,6 +169,7 @@ class _Meter:
         template_refresh: int | None = None,
         template_refresh_timeout: int | None = None,
         stats: bool = True,
+        observation_domain_id: int = 0,
     ) -> bytes | None: ...
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 

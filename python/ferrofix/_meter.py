@@ -237,6 +237,7 @@ class Meter(_BatchStream):
         template_refresh: int | None = None,
         template_refresh_timeout: float | None = None,
         stats: bool = True,
+        observation_domain_id: int = 0,
     ) -> bytes | None:
         """Meter into IPFIX (RFC 7011): to ``dest`` (a path, ``.gz``/``.zst``
         compressed by extension or ``compression=`` "gzip", "zstd" or
@@ -266,7 +267,10 @@ class Meter(_BatchStream):
         the messages before them; ``ignoredPacketTotalCount``, IP packets
         with a malformed header); ``read_ipfix`` leaves them out of the
         flows (``records="options"`` reads them). ``stats=False`` writes
-        flow records only."""
+        flow records only. ``observation_domain_id`` (0 by default; up to
+        2**32 - 1): the observation domain of every message (RFC 7011
+        §3.1), so that a collector keeps the flows of several meters apart;
+        the statistics name it in their scope."""
         if self._columns is not None:
             raise ValueError(
                 "write_ipfix writes the meter's whole records: columns= chooses the "
@@ -283,6 +287,7 @@ class Meter(_BatchStream):
             refuse_overwriting_inputs(os.fspath(dest), self._paths)
         if mtu is not None:
             mtu = _whole("mtu", mtu, 1, 65535)
+        domain = _whole("observation_domain_id", observation_domain_id, 0, 2**32 - 1)
         if template_refresh is not None:
             template_refresh = _whole("template_refresh", template_refresh, 0)
         timeout = None
@@ -309,6 +314,7 @@ class Meter(_BatchStream):
             template_refresh=template_refresh,
             template_refresh_timeout=timeout,
             stats=_flag("stats", stats),
+            observation_domain_id=domain,
         )
         return None if out is None else bytes(out)
 

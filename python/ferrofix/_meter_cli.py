@@ -39,8 +39,14 @@ def run(args: argparse.Namespace) -> int:
         if kind == "parquet" and compression:
             raise ValueError(f"{args.output}: Parquet compresses its own columns: name it .parquet")
         _cli.refuse_overwriting_inputs(args.output, args.capture)
-    if not args.stats_records and not (args.export or (args.output and kind == "ipfix")):
+    ipfix_out = args.export or (args.output and kind == "ipfix")
+    if not args.stats_records and not ipfix_out:
         raise _cli.UsageError("--no-stats-records goes with IPFIX out (-o FILE.ipfix or --export)")
+    if args.observation_domain is not None and not ipfix_out:
+        raise _cli.UsageError(
+            "--observation-domain goes with IPFIX out (-o FILE.ipfix or --export)"
+        )
+    ipfix = {"stats": args.stats_records, "observation_domain_id": args.observation_domain or 0}
     meter = Meter(
         [_cli.source(n) for n in args.capture],
         idle_timeout=args.idle_timeout,
@@ -60,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
                 export=args.export,
                 progress=progress,
                 template_refresh_timeout=args.template_refresh,
-                stats=args.stats_records,
+                **ipfix,
             )
         elif args.output:
-            _write(meter, args.output, kind, compression, progress, args.stats_records)
+            _write(meter, args.output, kind, compression, progress, ipfix)
         else:
             _summary(meter, args.top)
     finally:
@@ -85,8 +91,9 @@ def _write(
     kind: str,
     compression: str | None,
     progress: _cli.Progress,
-    stats: bool,
+    ipfix: dict[str, Any],
 ) -> None:
+    """``ipfix``: write_ipfix's options, for IPFIX out."""
     if kind == "parquet" and output == "-":
         raise ValueError("Parquet needs a file to write to: -o FILE.parquet")
     if kind != "ipfix":
@@ -94,7 +101,7 @@ def _write(
         from . import _cli_output
     if output != "-" and kind == "ipfix":
         # A path: IPFIX compressed by its extension (.gz, .zst).
-        meter.write_ipfix(output, compression=compression, progress=progress, stats=stats)
+        meter.write_ipfix(output, compression=compression, progress=progress, **ipfix)
         return
     if output != "-":
         _cli_output.write_file(
@@ -104,7 +111,7 @@ def _write(
     out: Any
     out, _ = _cli.open_output(output, binary=True)
     if kind == "ipfix":
-        meter.write_ipfix(out, progress=progress, stats=stats)
+        meter.write_ipfix(out, progress=progress, **ipfix)
     else:
         _cli_output.write(kind, out, meter.schema, meter, lambda: progress(meter.bytes_read))
     out.flush()
@@ -208,6 +215,13 @@ def add_parser(sub: Any) -> None:
         help="IPFIX out: leave out the meter's statistics, written by default as options "
         "records after the last flow (and after template refreshes; RFC 7011 section 4.1 "
         "exported messages, flow records and octets, 4.2 IP packets ignored)",
+    )
+    c.add_argument(
+        "--observation-domain",
+        metavar="ID",
+        type=_cli.number(int, 0, 2**32 - 1),
+        help="IPFIX out: the observation domain of every message (0; RFC 7011), "
+        "to tell this meter's flows from others' at a collector",
     )
     c.add_argument("--idle-timeout", type=_SECONDS, default=30.0, help="seconds (30)")
     c.add_argument("--active-timeout", type=_SECONDS, default=300.0, help="seconds (300)")

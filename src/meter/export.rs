@@ -9,15 +9,17 @@
 //! each chunk of packets in which one fell).
 
 use std::io::Write;
+use std::sync::Arc;
 
 use super::input::{Captures, Next};
-use super::record::DOMAIN;
 use super::statsrec::StatsRecords;
 use super::{Meter, ReadEnd};
 use crate::columnar::RecordFilter;
 use crate::decode::Policy;
 use crate::encode::Exporter;
 use crate::error::{Error, Result};
+use crate::model::InfoModel;
+use crate::session::Template;
 
 /// Packets metered between looks for ended records.
 const CHUNK: usize = 4096;
@@ -39,6 +41,10 @@ pub struct Selection {
     /// chunk of packets in which a template refresh fell (their templates
     /// are refreshed with the others).
     pub stats: bool,
+    /// The observation domain (RFC 7011 §3.1) of every message: its
+    /// templates, the flow records and the statistics (which name it in
+    /// their scope). 0 by default.
+    pub domain: u32,
 }
 
 /// What a metering run to IPFIX did.
@@ -63,11 +69,11 @@ pub fn export_ipfix<W: Write>(
 ) -> Result<ExportRun> {
     let mut run = ExportRun::default();
     for t in meter.records().templates() {
-        exporter.add_template(t)?;
+        exporter.add_template(in_domain(t, sel.domain, meter.records().model()))?;
     }
     let mut stats = sel
         .stats
-        .then(|| StatsRecords::new(meter.records().model()))
+        .then(|| StatsRecords::new(meter.records().model(), sel.domain))
         .transpose()?;
     for t in stats.iter().flat_map(StatsRecords::templates) {
         exporter.add_template(t)?;
@@ -103,10 +109,10 @@ pub fn export_ipfix<W: Write>(
             // The open flows leave in batches, each written before the
             // next ends.
             while !meter.finish_some(FINISH_BATCH)? {
-                write_pending(meter, exporter, sel.filter.as_ref())?;
+                write_pending(meter, exporter, sel)?;
             }
         }
-        write_pending(meter, exporter, sel.filter.as_ref())?;
+        write_pending(meter, exporter, sel)?;
         if let Some(s) = &mut stats {
             // The statistics as of each refresh, and as of the end (a
             // capture that failed included: the counts are true of what
@@ -182,29 +188,49 @@ pub(crate) fn failed_capture(
     }
 }
 
-/// Write the records ended so far (those `filter` keeps) and flush them.
+/// Write the records ended so far (those `sel`'s filter keeps, in its
+/// domain) and flush them.
 pub fn write_pending<W: Write>(
     meter: &mut Meter,
     exporter: &mut Exporter<W>,
-    filter: Option<&RecordFilter>,
+    sel: &Selection,
 ) -> Result<()> {
     if meter.pending() == 0 {
         return Ok(());
     }
+    let (filter, domain) = (sel.filter.as_ref(), sel.domain);
+    // Two reference counts: the drain holds the meter.
+    let model = meter.records().model().clone();
     meter.drain(|t, bytes, n| {
         // A template made since the start is announced before its first
         // record.
-        if exporter.template(DOMAIN, t.id).is_none() {
-            exporter.add_template(t.clone())?;
+        if exporter.template(domain, t.id).is_none() {
+            exporter.add_template(in_domain(t.clone(), domain, &model))?;
         }
         let keep = filter.map(|f| f.compile(t));
         let len = bytes.len().checked_div(n).unwrap_or(0).max(1);
         for rec in bytes.chunks_exact(len) {
             if keep.as_ref().is_none_or(|k| k.keeps(t, rec)) {
-                exporter.write_record(DOMAIN, t.id, rec)?;
+                exporter.write_record(domain, t.id, rec)?;
             }
         }
         Ok(())
     })?;
     exporter.flush()
+}
+
+/// The meter's template `t` (made in its own domain) as a template of
+/// observation domain `domain`: the same fields, so its records are
+/// written as they are.
+fn in_domain(t: Arc<Template>, domain: u32, model: &InfoModel) -> Arc<Template> {
+    if t.observation_domain_id == domain {
+        return t;
+    }
+    Arc::new(Template::new(
+        t.id,
+        domain,
+        t.scope_count,
+        t.specs.clone(),
+        model,
+    ))
 }

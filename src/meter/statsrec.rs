@@ -4,8 +4,9 @@
 //!
 //! - Metering Process Statistics (§4.1; template
 //!   [`METERING_STATS_TEMPLATE`]): scope `observationDomainId` (the
-//!   domain of the flow records; the meter is its one metering process,
-//!   so no `meteringProcessId`), then `exportedMessageTotalCount`,
+//!   domain of the flow records, which the records are exported in too;
+//!   the meter is its one metering process, so no `meteringProcessId`),
+//!   then `exportedMessageTotalCount`,
 //!   `exportedFlowRecordTotalCount` and `exportedOctetTotalCount`. IANA
 //!   defines each to exclude the message that carries it: the record is
 //!   written by [`Exporter::encode_counted_record`], which writes what is
@@ -32,7 +33,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use super::record::{DOMAIN, FIRST_TEMPLATE, MAX_TEMPLATES};
+use super::record::{FIRST_TEMPLATE, MAX_TEMPLATES};
 use super::MeterStats;
 use crate::decode::Value;
 use crate::encode::Exporter;
@@ -66,25 +67,31 @@ const METERING_RELIABILITY: [&str; 2] = ["observationDomainId", "ignoredPacketTo
 pub struct StatsRecords {
     metering: Arc<Template>,
     reliability: Arc<Template>,
+    /// The observation domain they describe and are exported in.
+    domain: u32,
     /// Options records written so far (the exporter counts them among
     /// its data records; `exportedFlowRecordTotalCount` does not).
     written: u64,
 }
 
 impl StatsRecords {
-    /// The two options templates, their IEs from `model`.
-    pub fn new(model: &InfoModel) -> Result<Self> {
+    /// The two options templates of observation domain `domain` (the flow
+    /// records'), their IEs from `model`.
+    pub fn new(model: &InfoModel, domain: u32) -> Result<Self> {
         Ok(StatsRecords {
             metering: Arc::new(options_template(
                 METERING_STATS_TEMPLATE,
                 &METERING_STATS,
+                domain,
                 model,
             )?),
             reliability: Arc::new(options_template(
                 METERING_RELIABILITY_TEMPLATE,
                 &METERING_RELIABILITY,
+                domain,
                 model,
             )?),
+            domain,
             written: 0,
         })
     }
@@ -102,15 +109,16 @@ impl StatsRecords {
         exporter: &mut Exporter<W>,
         stats: &MeterStats,
     ) -> Result<()> {
+        let odid = self.domain;
         for t in self.templates() {
-            if exporter.template(DOMAIN, t.id).is_none() {
+            if exporter.template(odid, t.id).is_none() {
                 exporter.add_template(t)?;
             }
         }
-        let domain = Value::Unsigned(u64::from(DOMAIN));
+        let domain = Value::Unsigned(u64::from(odid));
         // Every message before the one carrying the counts is counted.
         let earlier = self.written;
-        exporter.encode_counted_record(DOMAIN, METERING_STATS_TEMPLATE, |sent| {
+        exporter.encode_counted_record(odid, METERING_STATS_TEMPLATE, |sent| {
             vec![
                 domain,
                 Value::Unsigned(sent.messages),
@@ -124,7 +132,7 @@ impl StatsRecords {
             .find(|(w, _)| **w == NotIp::BadIp)
             .map_or(0, |(_, n)| n);
         exporter.encode_record(
-            DOMAIN,
+            odid,
             METERING_RELIABILITY_TEMPLATE,
             &[domain, Value::Unsigned(ignored)],
         )?;
@@ -133,9 +141,9 @@ impl StatsRecords {
     }
 }
 
-/// An options template of `fields` (the first the one scope field), each
-/// at its type's own length.
-fn options_template(id: u16, fields: &[&str], model: &InfoModel) -> Result<Template> {
+/// An options template of domain `domain` of `fields` (the first the one
+/// scope field), each at its type's own length.
+fn options_template(id: u16, fields: &[&str], domain: u32, model: &InfoModel) -> Result<Template> {
     let specs = fields
         .iter()
         .map(|name| {
@@ -154,7 +162,7 @@ fn options_template(id: u16, fields: &[&str], model: &InfoModel) -> Result<Templ
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Template::new(id, DOMAIN, Some(1), specs, model))
+    Ok(Template::new(id, domain, Some(1), specs, model))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use super::stream::arrow_stream;
 use crate::columnar::ColumnarOptions;
 use crate::encode::Exporter;
 use crate::meter::batches::MeterBatches;
-use crate::meter::export::failed_capture;
+use crate::meter::export::{failed_capture, Selection};
 use crate::meter::input::Captures;
 use crate::meter::table::TableOptions;
 use crate::meter::{Meter, MeterOptions, MeterStats};
@@ -343,8 +343,9 @@ impl PyMeter {
     /// for bytes returned) or, with `export`, to a collector
     /// ("udp://host:port", "tcp://host:port"). `progress(bytes_read)` is
     /// called now and then; `stats`: the meter's statistics as options
-    /// records too. Returns the bytes for `dest=None`.
-    #[pyo3(signature = (dest=None, *, export=None, compression=None, mtu=None, progress=None, template_refresh=None, template_refresh_timeout=None, stats=true))]
+    /// records too; `observation_domain_id`: every message's domain.
+    /// Returns the bytes for `dest=None`.
+    #[pyo3(signature = (dest=None, *, export=None, compression=None, mtu=None, progress=None, template_refresh=None, template_refresh_timeout=None, stats=true, observation_domain_id=0))]
     #[allow(clippy::too_many_arguments)] // the Python method's keywords
     fn write_ipfix<'py>(
         &self,
@@ -357,6 +358,7 @@ impl PyMeter {
         template_refresh: Option<u64>,
         template_refresh_timeout: Option<u32>,
         stats: bool,
+        observation_domain_id: u32,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         self.guarded(py, "meter.write_ipfix", || {
             {
@@ -382,19 +384,17 @@ impl PyMeter {
             let exporter = Exporter::new(out, opts).map_err(|e| errors::to_py(py, &e))?;
             let batches = self.take(py)?;
             let stats_at = Arc::clone(&self.last_stats);
-            let bytes = meter_ipfix::run(
-                py,
-                batches,
-                exporter,
-                export.is_some(),
+            let sel = Selection {
+                filter: None,
+                eager: export.is_some(),
                 stats,
-                progress,
-                |m, c| {
-                    if let Ok(mut s) = stats_at.lock() {
-                        *s = Some((m.stats(), m.position().unwrap_or_else(|| c.position())));
-                    }
-                },
-            )?;
+                domain: observation_domain_id,
+            };
+            let bytes = meter_ipfix::run(py, batches, exporter, sel, progress, |m, c| {
+                if let Ok(mut s) = stats_at.lock() {
+                    *s = Some((m.stats(), m.position().unwrap_or_else(|| c.position())));
+                }
+            })?;
             Ok(bytes.map(|b| PyBytes::new(py, &b)))
         })
     }

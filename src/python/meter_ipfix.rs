@@ -17,27 +17,21 @@ use crate::meter::export::{export_ipfix, Selection};
 use crate::meter::input::Captures;
 use crate::meter::Meter;
 
-/// Meter `batches` into `exporter` (`live`: to a collector, records
-/// leaving as packets end them; `stats`: the statistics options records
-/// too), calling `progress(bytes_read)` between chunks; `keep` is given
+/// Meter `batches` into `exporter` as `sel` says (its filter: the
+/// batches' `where=`, set here), calling `progress(bytes_read)` between chunks; `keep` is given
 /// the meter and its captures once the run ends, however it ends. The
 /// bytes written, for output in memory.
 pub(super) fn run(
     py: Python<'_>,
     mut batches: MeterBatches,
     mut exporter: Exporter<Out>,
-    live: bool,
-    stats: bool,
+    mut sel: Selection,
     progress: Option<Bound<'_, PyAny>>,
     keep: impl FnOnce(&Meter, &Captures),
 ) -> PyResult<Option<Vec<u8>>> {
     // Captures passed over when they were opened, said first.
     let early = std::mem::take(&mut batches.warnings);
-    let sel = Selection {
-        filter: batches.record_filter().cloned(),
-        eager: live,
-        stats,
-    };
+    sel.filter = batches.record_filter().cloned();
     let (mut meter, mut captures, labels, policy) = batches.into_parts();
     let progress = progress.map(Bound::unbind);
     // A signal's exception (Ctrl-C's KeyboardInterrupt) or the progress

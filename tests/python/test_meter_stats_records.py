@@ -20,6 +20,7 @@ import craft
 import meter_oracle as mo
 import pandas as pd
 import pytest
+import zstandard
 
 import ferrofix as ff
 import oracle_dump as od
@@ -140,6 +141,26 @@ def _udp_datagrams(**options: object) -> list[bytes]:
     return datagrams
 
 
+def _tshark_cflow(tmp_path: Path, datagrams: list[bytes], fields: list[str]) -> list[list[str]]:
+    """tshark's IPFIX (cflow) fields of each datagram, put in a capture
+    for its dissector, a row a datagram (skips without tshark)."""
+    udp = [craft.udp(40000, 4739, d) for d in datagrams]
+    frames = [
+        (1 + i / 1000, craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, u)))
+        for i, u in enumerate(udp)
+    ]
+    pcap = craft.write_pcap(tmp_path / "export.pcap", frames)
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    # Every template decoded, however many fields (the default refuses
+    # templates of more than 60, as the TCP records' are).
+    args = ["tshark", "-r", str(pcap), "-o", "cflow.max_template_fields:0", "-T", "fields"]
+    for f in fields:
+        args += ["-e", f"cflow.{f}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
 def test_udp_export_sends_statistics_at_each_refresh_as_tshark_reads_them(
     tmp_path: Path,
 ) -> None:
@@ -150,22 +171,8 @@ def test_udp_export_sends_statistics_at_each_refresh_as_tshark_reads_them(
     records (flowIds) and message octets tshark reads before its own
     message."""
     datagrams = _udp_datagrams(template_refresh=3, template_refresh_timeout=0)
-    udp = [craft.udp(40000, 4739, d) for d in datagrams]
-    frames = [
-        (1 + i / 1000, craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, u)))
-        for i, u in enumerate(udp)
-    ]
-    pcap = craft.write_pcap(tmp_path / "export.pcap", frames)
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
     fields = ["len", "flow_id", "packetsexp", "flowsexp", "octetsexp", "ignore_packets"]
-    # Every template decoded, however many fields (the default refuses
-    # templates of more than 60, as the TCP records' are).
-    args = ["tshark", "-r", str(pcap), "-o", "cflow.max_template_fields:0", "-T", "fields"]
-    for f in fields:
-        args += ["-e", f"cflow.{f}"]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    rows = [line.split("\t") for line in out.splitlines()]
+    rows = _tshark_cflow(tmp_path, datagrams, fields)
     assert len(rows) == len(datagrams)
     messages = flows = octets = 0
     seen = []
@@ -261,3 +268,86 @@ def test_read_ipfix_gives_the_same_flows_with_or_without_statistics(tmp_path: Pa
     opts = ff.read_ipfix(tmp_path / "a.ipfix", records="options")
     assert len(opts) == 2
     assert len(ff.read_ipfix(tmp_path / "b.ipfix", records="options")) == 0
+
+
+# A domain above 2**31 (unsigned32 all the way) that no default gives.
+DOMAIN = 4_000_000_001
+
+
+def _all_in_domain(path: Path, domain: int) -> od.IpfixDump:
+    """ipfixDump's reading of `path`, after checking that every message,
+    every template and every record is of observation domain `domain`
+    and that the statistics' scope names it."""
+    dump = _ipfixdump(path)
+    assert dump.messages and {m.odid for m in dump.messages} == {domain}
+    assert dump.templates and {odid for odid, _ in dump.templates} == {domain}
+    assert {r.odid for r in dump.records} == {domain}
+    stats = [r for r in dump.records if _is_options(dump, r)]
+    assert len(stats) == 2
+    assert {int(r.fields[0].text) for r in stats} == {domain}
+    return dump
+
+
+@needs_ipfixdump
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_observation_domain_is_every_messages_and_the_statistics_scope(
+    tmp_path: Path, workers: int
+) -> None:
+    path = tmp_path / "flows.ipfix"
+    ff.Meter(CAP, workers=workers).write_ipfix(path, observation_domain_id=DOMAIN)
+    dump = _all_in_domain(path, DOMAIN)
+    flows = [r for r in dump.records if not _is_options(dump, r)]
+    assert len(flows) == _metered()
+    # The counts are of the domain's messages, as in domain 0.
+    counts = _values(dump.records[-2]) | _values(dump.records[-1])
+    assert counts[EXPORTED_FLOW_RECORDS] == len(flows)
+    assert counts[EXPORTED_MESSAGES] == len(dump.messages) - 1
+
+
+@needs_ipfixdump
+def test_the_command_lines_observation_domain(tmp_path: Path) -> None:
+    path = tmp_path / "cli.ipfix.zst"
+    r = _cli("-o", str(path), "--observation-domain", str(DOMAIN))
+    assert r.returncode == 0, r.stderr
+    plain = tmp_path / "cli.ipfix"
+    plain.write_bytes(ff.Meter(CAP).write_ipfix(observation_domain_id=DOMAIN) or b"")
+    dump = _all_in_domain(plain, DOMAIN)
+    assert zstandard.decompress(path.read_bytes(), max_output_size=1 << 30) == plain.read_bytes()
+    assert len(dump.records) == _metered() + 2
+
+
+def test_udp_export_in_a_domain_as_tshark_reads_it(tmp_path: Path) -> None:
+    """Over UDP, tshark's IPFIX dissector reads every datagram's header
+    as the domain's, the templates refreshed in it too."""
+    datagrams = _udp_datagrams(observation_domain_id=DOMAIN, template_refresh=3)
+    rows = _tshark_cflow(tmp_path, datagrams, ["od_id", "flow_id"])
+    assert len(rows) == len(datagrams) > 3
+    # A message's header, and the statistics' scope fields, name it.
+    assert {v for odids, _ in rows for v in odids.split(",")} == {str(DOMAIN)}
+    assert max(len(odids.split(",")) for odids, _ in rows) == 3
+    assert sum(len(ids.split(",")) for _, ids in rows if ids) == _metered()
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(-1, ValueError), (2**32, ValueError), ("7", TypeError), (7.0, TypeError), (True, TypeError)],
+)
+def test_an_observation_domain_out_of_range_is_refused_before_metering(
+    tmp_path: Path, value: object, error: type[Exception]
+) -> None:
+    path = tmp_path / "x.ipfix"
+    with pytest.raises(error, match="observation_domain_id"):
+        ff.Meter(CAP).write_ipfix(path, observation_domain_id=value)  # type: ignore[arg-type]
+    assert not path.exists()
+
+
+def test_the_command_lines_observation_domain_goes_with_ipfix_out_in_range(
+    tmp_path: Path,
+) -> None:
+    r = _cli("-o", str(tmp_path / "f.csv"), "--observation-domain", "3")
+    assert r.returncode == 2
+    assert b"--observation-domain goes with IPFIX out" in r.stderr
+    r = _cli("-o", str(tmp_path / "f.ipfix"), "--observation-domain", str(2**32))
+    assert r.returncode == 2
+    assert b"--observation-domain" in r.stderr and b"Traceback" not in r.stderr
+    assert not (tmp_path / "f.csv").exists() and not (tmp_path / "f.ipfix").exists()

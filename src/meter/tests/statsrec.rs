@@ -6,6 +6,10 @@
 use super::*;
 use crate::encode::{ExportOptions, Exporter};
 
+/// The observation domain the statistics are written for (not 0, so
+/// that the message headers and the scope show it).
+const ODID: u32 = 0x0A0B_0C0D;
+
 /// A big-endian u16.
 fn be16(v: u16) -> [u8; 2] {
     v.to_be_bytes()
@@ -43,7 +47,7 @@ fn expected_template_set() -> Vec<u8> {
 #[test]
 fn options_templates_and_records_follow_rfc_7011s_layout() {
     let model = InfoModel::new();
-    let mut s = StatsRecords::new(&model).unwrap();
+    let mut s = StatsRecords::new(&model, ODID).unwrap();
     let opts = ExportOptions {
         export_time: Some(1_000),
         ..ExportOptions::default()
@@ -64,12 +68,12 @@ fn options_templates_and_records_follow_rfc_7011s_layout() {
     let first_len = 16 + tset.len();
     let mut want = Vec::new();
     // Message 1: header (version 10, length, export time, sequence 0,
-    // domain 0), the template set.
+    // observation domain), the template set.
     want.extend(be16(10));
     want.extend(be16(u16::try_from(first_len).unwrap()));
     want.extend(1_000u32.to_be_bytes());
     want.extend(0u32.to_be_bytes());
-    want.extend(0u32.to_be_bytes());
+    want.extend(ODID.to_be_bytes());
     want.extend(&tset);
     // Message 2: the two records, each in a data set of its template id;
     // sequence still 0 (no data record before it).
@@ -79,16 +83,16 @@ fn options_templates_and_records_follow_rfc_7011s_layout() {
     want.extend(be16(16 + rec1_set + rec2_set));
     want.extend(1_000u32.to_be_bytes());
     want.extend(0u32.to_be_bytes());
-    want.extend(0u32.to_be_bytes());
+    want.extend(ODID.to_be_bytes());
     want.extend(be16(4352));
     want.extend(be16(rec1_set));
-    want.extend(0u32.to_be_bytes()); // observationDomainId 0
+    want.extend(ODID.to_be_bytes()); // observationDomainId
     want.extend(1u64.to_be_bytes()); // one message before
     want.extend(0u64.to_be_bytes()); // no flow record
     want.extend(u64::try_from(first_len).unwrap().to_be_bytes()); // its octets
     want.extend(be16(4353));
     want.extend(be16(rec2_set));
-    want.extend(0u32.to_be_bytes());
+    want.extend(ODID.to_be_bytes());
     want.extend(7u64.to_be_bytes());
     assert_eq!(out, want);
 }
@@ -96,7 +100,7 @@ fn options_templates_and_records_follow_rfc_7011s_layout() {
 #[test]
 fn flow_records_counted_exclude_earlier_statistics_records() {
     let model = InfoModel::new();
-    let mut s = StatsRecords::new(&model).unwrap();
+    let mut s = StatsRecords::new(&model, 0).unwrap();
     let mut ex = Exporter::new(Vec::new(), ExportOptions::default()).unwrap();
     s.write(&mut ex, &MeterStats::default()).unwrap();
     let first = ex.stats;
