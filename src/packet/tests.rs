@@ -518,3 +518,34 @@ fn address_spread_is_the_same_both_ways_and_for_every_fragment() {
         address_spread(linktype::RAW, &v6(1, 3))
     );
 }
+
+#[test]
+fn a_sack_option_cut_by_the_snaplen_still_says_how_many_blocks_were_sent() {
+    // NOP, NOP, timestamps, NOP, NOP, then a SACK option of length 26
+    // (three blocks, RFC 2018 §3), as Linux lays it out.
+    let mut b = vec![1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 6, 1, 1, 5, 26];
+    for (l, r) in [(100u32, 200u32), (300, 400), (500, 600)] {
+        b.extend_from_slice(&l.to_be_bytes());
+        b.extend_from_slice(&r.to_be_bytes());
+    }
+    let whole = TcpOptions::parse(&b);
+    assert_eq!((whole.sack_sent, whole.sack_count), (3, 3));
+    assert_eq!(whole.sack_blocks(), &[(100, 200), (300, 400), (500, 600)]);
+    // Cut after the first block and half the second: three sent, the
+    // first read, the timestamps kept.
+    let cut = TcpOptions::parse(&b[..16 + 12]);
+    assert_eq!((cut.sack_sent, cut.sack_blocks()), (3, &[(100, 200)][..]));
+    assert_eq!(cut.timestamps(), Some((5, 6)));
+    // Cut inside the first block, and right after the length octet.
+    for at in [16 + 6, 16] {
+        let o = TcpOptions::parse(&b[..at]);
+        assert_eq!((o.sack_sent, o.sack_blocks().len()), (3, 0), "cut at {at}");
+    }
+    // Cut before the length octet: nothing is known of it.
+    assert_eq!(TcpOptions::parse(&b[..15]).sack_sent, 0);
+    // A cut option whose length no whole number of blocks makes is
+    // no SACK option.
+    let mut odd = b[..16].to_vec();
+    odd[15] = 13;
+    assert_eq!(TcpOptions::parse(&odd).sack_sent, 0);
+}

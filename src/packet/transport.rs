@@ -121,7 +121,13 @@ pub struct TcpOptions {
     window_scale: u8,
     /// SACK permitted (kind 4).
     pub sack_permitted: bool,
+    /// SACK blocks whose edges were captured (in `sack`, at most 4).
     pub sack_count: u8,
+    /// SACK blocks the option carried, by its length octet: more than
+    /// `sack_count` when a capture's snaplen cut the option (a header-only
+    /// capture of IPv6 keeps the option's kind and length, not always its
+    /// blocks).
+    pub sack_sent: u8,
 }
 
 const HAS_MSS: u8 = 1;
@@ -218,7 +224,15 @@ impl TcpOptions {
             }
             let Some(&len) = b.get(1) else { break };
             let len = usize::from(len);
-            let Some(v) = b.get(2..len.max(2)) else { break };
+            let Some(v) = b.get(2..len.max(2)) else {
+                // The capture ends inside the option: a SACK option's
+                // length still says how many blocks were sent, and its
+                // blocks captured whole are read.
+                if kind == 5 {
+                    o.read_sack(b.get(2..).unwrap_or_default(), len);
+                }
+                break;
+            };
             if len < 2 {
                 break;
             }
@@ -226,17 +240,7 @@ impl TcpOptions {
                 (2, 2) => o.set_mss(Some(u16::from_be_bytes([v[0], v[1]]))),
                 (3, 1) => o.set_window_scale(Some(v[0])),
                 (4, 0) => o.sack_permitted = true,
-                (5, n) if n % 8 == 0 => {
-                    for blk in v.chunks_exact(8) {
-                        if let Some(slot) = o.sack.get_mut(usize::from(o.sack_count)) {
-                            *slot = (
-                                u32::from_be_bytes([blk[0], blk[1], blk[2], blk[3]]),
-                                u32::from_be_bytes([blk[4], blk[5], blk[6], blk[7]]),
-                            );
-                            o.sack_count = o.sack_count.saturating_add(1);
-                        }
-                    }
-                }
+                (5, n) if n % 8 == 0 => o.read_sack(v, len),
                 (8, 8) => o.set_timestamps(Some((
                     u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
                     u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
@@ -248,7 +252,27 @@ impl TcpOptions {
         o
     }
 
-    /// The SACK blocks sent.
+    /// A SACK option of length `len` whose value's captured octets are
+    /// `v`: the blocks captured whole, and how many it carried (none for
+    /// a length no whole number of blocks makes).
+    fn read_sack(&mut self, v: &[u8], len: usize) {
+        let Some(blocks) = len.checked_sub(2).filter(|n| n % 8 == 0).map(|n| n / 8) else {
+            return;
+        };
+        self.sack_sent = u8::try_from(blocks).unwrap_or(u8::MAX);
+        for blk in v.chunks_exact(8).take(blocks) {
+            if let Some(slot) = self.sack.get_mut(usize::from(self.sack_count)) {
+                *slot = (
+                    u32::from_be_bytes([blk[0], blk[1], blk[2], blk[3]]),
+                    u32::from_be_bytes([blk[4], blk[5], blk[6], blk[7]]),
+                );
+                self.sack_count = self.sack_count.saturating_add(1);
+            }
+        }
+    }
+
+    /// The SACK blocks captured whole ([`TcpOptions::sack_sent`] says how
+    /// many were sent).
     pub fn sack_blocks(&self) -> &[(u32, u32)] {
         self.sack.get(..usize::from(self.sack_count)).unwrap_or(&[])
     }

@@ -196,7 +196,7 @@ impl Marks {
             m.options |= OPT_TS;
             m.characteristics |= CH_TS;
         }
-        if o.sack_count > 0 {
+        if o.sack_sent > 0 {
             m.options |= OPT_SACK;
         }
     }

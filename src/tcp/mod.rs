@@ -352,10 +352,10 @@ impl Conn {
             if dup_ack {
                 ob.events |= event::DUP_ACK;
             }
-            if opts.sack_count > 0 {
+            if opts.sack_sent > 0 {
                 ob.events |= event::SACK;
             }
-            let dsack = d.win.sack(s.ack, opts.sack_blocks());
+            let dsack = d.win.sack(s.ack, opts.sack_sent, opts.sack_blocks());
             if dsack {
                 ob.events |= event::DSACK;
             }

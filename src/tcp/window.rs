@@ -135,16 +135,18 @@ impl Window {
         (dup, repeat)
     }
 
-    /// d's SACK blocks with acknowledgment number `ack`. True when the
-    /// first is a DSACK.
-    pub fn sack(&mut self, ack: u32, blocks: &[(u32, u32)]) -> bool {
+    /// d's SACK option with acknowledgment number `ack`: `sent` blocks,
+    /// of which `blocks` were captured whole. True when the first is a
+    /// DSACK.
+    pub fn sack(&mut self, ack: u32, sent: u8, blocks: &[(u32, u32)]) -> bool {
+        if sent == 0 {
+            return false;
+        }
+        let e = self.events_mut();
+        e.sack_blocks = e.sack_blocks.saturating_add(u32::from(sent));
         let Some(&(l0, r0)) = blocks.first() else {
             return false;
         };
-        let e = self.events_mut();
-        e.sack_blocks = e
-            .sack_blocks
-            .saturating_add(u32::try_from(blocks.len()).unwrap_or(u32::MAX));
         if blocks.iter().any(|&(_, r)| !seq_le(r, ack)) {
             e.sack_packets = e.sack_packets.saturating_add(1);
         }

@@ -37,6 +37,7 @@ fn with_sack(mut s: Segment, blocks: &[(u32, u32)]) -> Segment {
         s.options.sack[i] = *b;
     }
     s.options.sack_count = blocks.len() as u8;
+    s.options.sack_sent = blocks.len() as u8;
     s
 }
 
@@ -373,11 +374,16 @@ fn a_duplicate_ack_starts_at_the_next_expected_number() {
 #[test]
 fn dsack_is_a_first_block_below_the_ack_or_inside_the_second() {
     let mut w = window::Window::default();
-    assert!(w.sack(500, &[(100, 200)])); // RFC 2883 §4.1: below the ACK
-    assert!(w.sack(100, &[(300, 400), (200, 500)])); // §4.2: inside the second
-    assert!(!w.sack(100, &[(300, 400), (500, 600)])); // an ordinary SACK
+    assert!(w.sack(500, 1, &[(100, 200)])); // RFC 2883 §4.1: below the ACK
+    assert!(w.sack(100, 2, &[(300, 400), (200, 500)])); // §4.2: inside the second
+    assert!(!w.sack(100, 2, &[(300, 400), (500, 600)])); // an ordinary SACK
     let e = w.events();
     assert_eq!((e.dsacks, e.sack_packets, e.sack_blocks), (2, 2, 5));
+    // Three blocks sent, none captured whole (a header-only capture):
+    // counted as sent, and nothing is known of their edges.
+    assert!(!w.sack(100, 3, &[]));
+    let e = w.events();
+    assert_eq!((e.dsacks, e.sack_packets, e.sack_blocks), (2, 2, 8));
 }
 
 #[test]
