@@ -120,6 +120,57 @@ def tshark_pcap(scenario: str, point: str, *args: str) -> str:
     ).stdout.decode()
 
 
+def points(scenario: str) -> list[str]:
+    """The observation points a scenario was captured at."""
+    return [p for p in ("snd", "rcv", "mid") if (ROOT / f"{scenario}.{p}.s96.pcap.zst").exists()]
+
+
+# The TCP header fields the per-packet oracle tests read, in one tshark run
+# per capture: raw sequence and acknowledgment numbers, so that they and
+# the SACK edges are in one space.
+PACKET_FIELDS = (
+    "tcp.srcport",
+    "tcp.dstport",
+    "tcp.flags",
+    "tcp.seq_raw",
+    "tcp.ack_raw",
+    "tcp.len",
+    "tcp.window_size",
+    "ip.dsfield.ecn",
+    "ipv6.tclass.ecn",
+    "tcp.option_kind",
+    "tcp.option_len",
+    "tcp.options.mss_val",
+    "tcp.options.wscale.shift",
+    "tcp.options.timestamp.tsecr",
+    "tcp.options.sack_le",
+    "tcp.options.sack_re",
+    "tcp.options.sack.dsack_le",
+    "tcp.analysis.duplicate_ack",
+    "_ws.short",
+)
+
+
+def ints(text: str) -> list[int]:
+    """A repeated tshark field's values."""
+    return [int(x) for x in text.split(",") if x]
+
+
+@cache
+def tshark_packets(scenario: str, point: str) -> tuple[dict[str, str], ...]:
+    """tshark's PACKET_FIELDS of every TCP packet of a truth capture, in
+    capture order (every occurrence of a repeated field, comma-separated;
+    a field tshark did not read is empty)."""
+    args = ["-o", "tcp.relative_sequence_numbers:FALSE", "-Y", "tcp"]
+    args += ["-T", "fields", "-E", "occurrence=a"]
+    for f in PACKET_FIELDS:
+        args += ["-e", f]
+    text = tshark_pcap(scenario, point, *args)
+    return tuple(
+        dict(zip(PACKET_FIELDS, line.split("\t"), strict=True)) for line in text.splitlines()
+    )
+
+
 @cache
 def arrivals(scenario: str, point: str) -> list[Arrival]:
     """The capture's data segments in capture order."""

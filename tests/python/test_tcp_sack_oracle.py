@@ -8,32 +8,11 @@ have edges to compare."""
 
 from __future__ import annotations
 
-import functools
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
-import zstandard
-from tcp_truth_data import ROOT, SCENARIOS, connections, needs_tshark, row
+from tcp_truth_data import SCENARIOS, connections, ints, needs_tshark, points, row, tshark_packets
 
 SYN, ACK, ECE = 0x02, 0x10, 0x40
 SACK_KIND = 5
-FIELDS = [
-    "tcp.srcport",
-    "tcp.dstport",
-    "tcp.flags",
-    "tcp.ack_raw",
-    "tcp.option_kind",
-    "tcp.option_len",
-    "tcp.options.sack_le",
-    "tcp.options.sack_re",
-    "tcp.options.sack.dsack_le",
-]
-
-
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x]
 
 
 def _seq_le(a: int, b: int) -> bool:
@@ -41,43 +20,25 @@ def _seq_le(a: int, b: int) -> bool:
     return (b - a) % 2**32 < 2**31
 
 
-@functools.cache
-def _tshark(capture: Path) -> tuple[tuple[str, ...], ...]:
-    """tshark's FIELDS of every packet of a truth capture."""
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = Path(tmp) / "capture.pcap"
-        plain.write_bytes(zstandard.decompress(capture.read_bytes(), max_output_size=1 << 30))
-        args = ["tshark", "-r", str(plain), "-o", "tcp.relative_sequence_numbers:FALSE"]
-        args += ["-T", "fields", "-E", "occurrence=a"]
-        for f in FIELDS:
-            args += ["-e", f]
-        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    return tuple(tuple(line.split("\t")) for line in out.splitlines())
-
-
-def _points(scenario: str) -> list[str]:
-    return [p for p in ("snd", "rcv", "mid") if (ROOT / f"{scenario}.{p}.s96.pcap.zst").exists()]
-
-
-def _counts(rows: tuple[tuple[str, ...], ...], sport: int, dport: int) -> dict[str, int]:
+def _counts(packets: tuple[dict[str, str], ...], sport: int, dport: int) -> dict[str, int]:
     """One direction's counts as tshark's fields give them (`whole`: the
     SACK blocks captured with both edges)."""
     c = {"blocks": 0, "whole": 0, "selack": 0, "dsack": 0, "ece": 0}
-    for src, dst, flags_hex, ack_raw, kinds, lens, _lefts, res, dsack in rows:
-        if not src or (int(src), int(dst)) != (sport, dport):
+    for p in packets:
+        if (int(p["tcp.srcport"]), int(p["tcp.dstport"])) != (sport, dport):
             continue
-        flags = int(flags_hex, 16)
+        flags, ack_raw = int(p["tcp.flags"], 16), p["tcp.ack_raw"]
         # tshark gives a length for each option but EOL (0) and NOP (1).
-        sized = [k for k in _ints(kinds) if k > 1]
-        for kind, length in zip(sized, _ints(lens), strict=True):
+        sized = [k for k in ints(p["tcp.option_kind"]) if k > 1]
+        for kind, length in zip(sized, ints(p["tcp.option_len"]), strict=True):
             if kind == SACK_KIND and length >= 2 and (length - 2) % 8 == 0:
                 c["blocks"] += (length - 2) // 8
         # Blocks captured whole: a right edge for each left one.
-        rights = _ints(res)
+        rights = ints(p["tcp.options.sack_re"])
         c["whole"] += len(rights)
         if flags & ACK and ack_raw and any(not _seq_le(r, int(ack_raw)) for r in rights):
             c["selack"] += 1
-        c["dsack"] += bool(dsack)
+        c["dsack"] += bool(p["tcp.options.sack.dsack_le"])
         c["ece"] += bool(flags & ECE and not flags & SYN)
     return c
 
@@ -85,8 +46,8 @@ def _counts(rows: tuple[tuple[str, ...], ...], sport: int, dport: int) -> dict[s
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_sack_blocks_selective_acks_dsacks_and_ece_are_tsharks(scenario: str) -> None:
-    for point in _points(scenario):
-        rows = _tshark(ROOT / f"{scenario}.{point}.s96.pcap.zst")
+    for point in points(scenario):
+        packets = tshark_packets(scenario, point)
         for conn in connections(scenario):
             ft = conn["five_tuple"]
             r = row(scenario, point, conn)
@@ -94,7 +55,7 @@ def test_sack_blocks_selective_acks_dsacks_and_ece_are_tsharks(scenario: str) ->
                 ("", (ft["sport"], ft["dport"])),
                 ("reverse", (ft["dport"], ft["sport"])),
             ):
-                want = _counts(rows, *ports)
+                want = _counts(packets, *ports)
                 where = f"{scenario} {point} {prefix or 'forward'}"
                 for name, key in (
                     ("tcpSackBlockCount", "blocks"),
@@ -113,12 +74,12 @@ def test_the_captures_hold_what_the_comparison_needs() -> None:
     sent beyond those captured whole), as tshark reads them."""
     total = {"blocks": 0, "whole": 0, "selack": 0, "dsack": 0, "ece": 0}
     for scenario in SCENARIOS:
-        for point in _points(scenario):
-            rows = _tshark(ROOT / f"{scenario}.{point}.s96.pcap.zst")
+        for point in points(scenario):
+            packets = tshark_packets(scenario, point)
             for conn in connections(scenario):
                 ft = conn["five_tuple"]
                 for ports in ((ft["sport"], ft["dport"]), (ft["dport"], ft["sport"])):
-                    for k, v in _counts(rows, *ports).items():
+                    for k, v in _counts(packets, *ports).items():
                         total[k] += v
     assert min(total.values()) > 0, total
     assert total["blocks"] > total["whole"], total

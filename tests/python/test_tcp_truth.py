@@ -74,6 +74,41 @@ def test_sender_side_retransmissions_are_the_kernels_by_class(scenario: str) -> 
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
+def test_octets_sent_and_sent_again_are_the_senders_kernels(scenario: str) -> None:
+    """Per connection, beside each end, its direction's data as the end's
+    own ``tcp_info`` counts it (taken when it had nothing unsent or
+    unacknowledged; neither end sends data after): octets sent, retransmissions
+    included (``tcpi_bytes_sent``), octets sent again
+    (``tcpi_bytes_retrans``), segments with data (``tcpi_data_segs_out``);
+    and the segments with data the other end received (``data_segs_in``)
+    beside that end. The captured links do no segmentation offload, so a
+    segment is a packet."""
+    for conn in connections(scenario):
+        for end in ("client", "server"):
+            info = conn[end]["tcp_info"]
+            assert info["unacked"] == info["notsent_bytes"] == 0, f"{scenario} {end}"
+        for point, end, peer, prefix in [
+            ("snd", "client", "server", ""),
+            ("rcv", "server", "client", "reverse"),
+        ]:
+            sender, receiver = conn[end]["tcp_info"], conn[peer]["tcp_info"]
+            r = row(scenario, point, conn)
+            other = row(scenario, "rcv" if point == "snd" else "snd", conn)
+
+            def col(name: str, prefix: str = prefix) -> str:
+                return prefix + name[0].upper() + name[1:] if prefix else name
+
+            where = f"{scenario} {point} ({end})"
+            assert r[col("transportOctetDeltaCount")] == sender["bytes_sent"], where
+            assert r[col("tcpRetransmittedOctetCount")] == sender["bytes_retrans"], where
+            assert r[col("transportPacketDeltaCount")] == sender["data_segs_out"], where
+            assert other[col("transportPacketDeltaCount")] == receiver["data_segs_in"], where
+            if "loss" in scenario and sender["bytes_sent"] > 1_000_000:
+                # The bulk sender of a lossy path sent octets again.
+                assert sender["bytes_retrans"] > 0, where
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_minimum_rtt_beside_a_host_is_its_kernels(scenario: str) -> None:
     for conn in connections(scenario):
         # Beside the client, its data's round trip is nearly the whole
