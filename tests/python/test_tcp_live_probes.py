@@ -76,6 +76,29 @@ def test_a_linux_senders_probes_and_keepalives_are_not_retransmissions(tmp_path:
     assert r["tcpRetransmitCount"] == run["retrans_segs"]
     assert r["tcpWindowProbeCount"] == probes
     assert r["tcpSequenceCount"] == 200_000
+    # The receiver's stalls, by their definition (docs/tcp-metrics.md) on
+    # tshark's scaled windows and times: a window going to zero from
+    # non-zero (or zero at its first packet), and the time from there to
+    # its next non-zero window (or the flow's last packet).
+    stalls, zero_ns, since, last_ns = 0, 0, None, 0
+    fields = ("frame.time_epoch", "tcp.srcport", "tcp.window_size", "tcp.flags.reset")
+    args = [a for f in fields for a in ("-e", f)]
+    for epoch, port, window, reset in tshark("-T", "fields", *args):
+        seconds, _, fraction = epoch.partition(".")
+        t = int(seconds) * 10**9 + int(fraction.ljust(9, "0")[:9])
+        last_ns = t
+        if port != "5001" or reset in ("1", "True"):
+            continue
+        if int(window) == 0 and since is None:
+            stalls, since = stalls + 1, t
+        elif int(window) != 0 and since is not None:
+            zero_ns, since = zero_ns + t - since, None
+    if since is not None:
+        zero_ns += last_ns - since
+    assert stalls > 0
+    assert r["reverseTcpReceiverStallCount"] == stalls
+    assert r["reverseTcpZeroWindowMicroseconds"] == (zero_ns + 500) // 1000
+    assert r["tcpReceiverStallCount"] == 0 and r["tcpZeroWindowMicroseconds"] == 0
     # Neither kind is a loss indication: no retransmission, no gap.
     if run["retrans_segs"] == 0:
         assert r["tcpLossEventCount"] == 0
