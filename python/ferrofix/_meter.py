@@ -217,7 +217,10 @@ class Meter(_BatchStream):
     def stats(self) -> dict[str, Any]:
         """The meter's counters so far: ``packets`` read, ``metered`` (in
         a flow), ``not_ip`` by reason (unsupported link type, not IP,
-        truncated link header, malformed IP), ``by_linktype``,
+        truncated link header, malformed IP; the malformed IP packets'
+        ``malformed_ip_octets`` on the wire and the capture times of the
+        first and last, ``malformed_ip_first_ns`` and
+        ``malformed_ip_last_ns``, None without one), ``by_linktype``,
         ``fragments`` (``fragments_held`` until their first fragment came,
         ``fragments_without_first``), ``length_from_frame`` (IPv4 total
         length 0, as segmentation offload leaves it), ``transport_header_cut``,

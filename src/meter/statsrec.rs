@@ -19,12 +19,18 @@
 //!   then `ignoredPacketTotalCount`: "observed IP packets that the
 //!   Metering Process did not process", the frames whose link layer
 //!   carried IPv4 or IPv6 with a malformed or cut IP header (the
-//!   dissector's `malformed_ip`). Frames of an unread link type, frames
-//!   carrying something else (ARP, LLDP) and frames that end inside their
-//!   link header are not IP packets the meter observed, and are left out.
-//!   §4.2's `ignoredOctetTotalCount` and the times of the first and last
-//!   packet ignored are not written: the meter keeps neither (a malformed
-//!   header's declared length is no length to count).
+//!   dissector's `malformed_ip`); and `ignoredOctetTotalCount`, their
+//!   octets as on the wire (the frame's original length less its link
+//!   header: a malformed header's own length field is no length to
+//!   trust). Frames of an unread link type, frames carrying something
+//!   else (ARP, LLDP) and frames that end inside their link header are
+//!   not IP packets the meter observed, and are left out. Once a packet
+//!   has been ignored, the record goes in
+//!   [`METERING_RELIABILITY_TIMED_TEMPLATE`] instead, the same fields then
+//!   §4.2's times of the first and last packet ignored, as two
+//!   `observationTimeNanoseconds` (the earliest and the latest capture
+//!   time of those packets); with none ignored there is no such time, and
+//!   none is made up.
 //!
 //! §4.3 (Exporting Process Reliability) is not written: a record the
 //! exporter cannot write to a file or a TCP connection ends the run with
@@ -35,7 +41,7 @@ use std::sync::Arc;
 
 use super::record::{FIRST_TEMPLATE, MAX_TEMPLATES};
 use super::MeterStats;
-use crate::decode::Value;
+use crate::decode::{DateTime, TimePrecision, Value};
 use crate::encode::Exporter;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
@@ -49,6 +55,8 @@ use crate::wire::FieldSpec;
 pub const METERING_STATS_TEMPLATE: u16 = FIRST_TEMPLATE + MAX_TEMPLATES as u16;
 /// The Metering Process Reliability Statistics template's id.
 pub const METERING_RELIABILITY_TEMPLATE: u16 = METERING_STATS_TEMPLATE + 1;
+/// The same with the times of the first and last packet ignored.
+pub const METERING_RELIABILITY_TIMED_TEMPLATE: u16 = METERING_STATS_TEMPLATE + 2;
 const _: () = assert!(
     FIRST_TEMPLATE as usize + MAX_TEMPLATES == METERING_STATS_TEMPLATE as usize,
     "the options templates' ids clash with the flow templates'"
@@ -61,12 +69,24 @@ const METERING_STATS: [&str; 4] = [
     "exportedFlowRecordTotalCount",
     "exportedOctetTotalCount",
 ];
-const METERING_RELIABILITY: [&str; 2] = ["observationDomainId", "ignoredPacketTotalCount"];
+const METERING_RELIABILITY: [&str; 3] = [
+    "observationDomainId",
+    "ignoredPacketTotalCount",
+    "ignoredOctetTotalCount",
+];
+const METERING_RELIABILITY_TIMED: [&str; 5] = [
+    "observationDomainId",
+    "ignoredPacketTotalCount",
+    "ignoredOctetTotalCount",
+    "observationTimeNanoseconds",
+    "observationTimeNanoseconds",
+];
 
 /// The options templates and what has been written in them.
 pub struct StatsRecords {
     metering: Arc<Template>,
     reliability: Arc<Template>,
+    reliability_timed: Arc<Template>,
     /// The observation domain they describe and are exported in.
     domain: u32,
     /// Options records written so far (the exporter counts them among
@@ -91,6 +111,12 @@ impl StatsRecords {
                 domain,
                 model,
             )?),
+            reliability_timed: Arc::new(options_template(
+                METERING_RELIABILITY_TIMED_TEMPLATE,
+                &METERING_RELIABILITY_TIMED,
+                domain,
+                model,
+            )?),
             domain,
             written: 0,
         })
@@ -98,8 +124,12 @@ impl StatsRecords {
 
     /// The templates, to announce with the flow templates (so that a
     /// template refresh sends them too).
-    pub fn templates(&self) -> [Arc<Template>; 2] {
-        [self.metering.clone(), self.reliability.clone()]
+    pub fn templates(&self) -> [Arc<Template>; 3] {
+        [
+            self.metering.clone(),
+            self.reliability.clone(),
+            self.reliability_timed.clone(),
+        ]
     }
 
     /// Write one record of each template, describing `stats` and what
@@ -131,14 +161,29 @@ impl StatsRecords {
             .zip(stats.dissect.not_ip)
             .find(|(w, _)| **w == NotIp::BadIp)
             .map_or(0, |(_, n)| n);
-        exporter.encode_record(
-            odid,
-            METERING_RELIABILITY_TEMPLATE,
-            &[domain, Value::Unsigned(ignored)],
-        )?;
+        let i = stats.dissect.ignored;
+        let mut values = vec![domain, Value::Unsigned(ignored), Value::Unsigned(i.octets)];
+        let template = match (i.first_ns, i.last_ns) {
+            (Some(first), Some(last)) => {
+                values.extend([time(first), time(last)]);
+                METERING_RELIABILITY_TIMED_TEMPLATE
+            }
+            _ => METERING_RELIABILITY_TEMPLATE,
+        };
+        exporter.encode_record(odid, template, &values)?;
         self.written = self.written.saturating_add(2);
         exporter.flush()
     }
+}
+
+/// A capture time (ns since the epoch) as a dateTimeNanoseconds value.
+fn time(ns: i64) -> Value<'static> {
+    Value::DateTime(DateTime {
+        secs: ns.div_euclid(1_000_000_000),
+        // In 0..1e9 by div_euclid.
+        nanos: u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0),
+        precision: TimePrecision::Nanoseconds,
+    })
 }
 
 /// An options template of domain `domain` of `fields` (the first the one

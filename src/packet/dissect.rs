@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use super::defrag::{Assigned, Defrag, FragmentIndex, HEADER_KEPT};
 use super::fixed::ethernet_ip;
 use super::link::{link, Link, NotIp};
-pub use super::stats::DissectStats;
+pub use super::stats::{DissectStats, Ignored};
 use super::transport::{icmp_type_code, ports, tcp, udp};
 use super::tunnel::inner;
 pub use super::view::{Dissected, Framed, Step, L4};
@@ -137,7 +137,7 @@ impl Dissector {
                     Err(why) => return Framed::NotIp(self.not_ip(why)),
                 };
                 let Some(p) = ip(bytes, missing) else {
-                    return Framed::NotIp(self.not_ip(NotIp::BadIp));
+                    return Framed::NotIp(self.bad_ip(bytes.len(), missing, ts_ns));
                 };
                 (l, p, bytes)
             }
@@ -292,6 +292,17 @@ impl Dissector {
         why
     }
 
+    /// An IP packet whose header cannot be read: `captured` octets of it
+    /// in the frame and `missing` more on the wire, at `ts_ns`.
+    #[cold]
+    fn bad_ip(&mut self, captured: usize, missing: u32, ts_ns: i64) -> NotIp {
+        let octets = u64::try_from(captured)
+            .unwrap_or(u64::MAX)
+            .saturating_add(u64::from(missing));
+        self.stats.ignored.packet(octets, ts_ns);
+        self.not_ip(NotIp::BadIp)
+    }
+
     fn take_orphans(&mut self) {
         for h in self.orphans.drain(..) {
             self.released.push_back((h, None));
@@ -389,7 +400,7 @@ impl Dissector {
             if ip(&h.bytes, h.missing).is_some() {
                 break (h, hdr);
             }
-            self.not_ip(NotIp::BadIp);
+            self.bad_ip(h.bytes.len(), h.missing, h.ts_ns);
         };
         let cur = self.current.insert(h);
         let p = ip(&cur.bytes, cur.missing)?;

@@ -23,7 +23,7 @@ mod tunnel;
 mod view;
 
 pub use dissect::{
-    DissectOptions, DissectStats, Dissected, Dissector, FragmentMode, Framed, Step, L4,
+    DissectOptions, DissectStats, Dissected, Dissector, FragmentMode, Framed, Ignored, Step, L4,
 };
 pub use ip::{ip, Frag, Ip};
 pub use link::{link, linktype, Link, NotIp};

@@ -23,8 +23,44 @@ pub struct DissectStats {
     pub transport_cut: u64,
     /// Packets taken out of a tunnel.
     pub decapsulated: u64,
+    /// The IP packets whose header could not be read (`not_ip`'s
+    /// [`super::NotIp::BadIp`]): their octets and times.
+    pub ignored: Ignored,
     pub defrag: DefragStats,
     pub index: IndexStats,
+}
+
+/// IP packets observed and not processed (RFC 7011 §4.2): their octets on
+/// the wire (the frame's original length less its link-layer header:
+/// the IP packet as it was sent, whatever its header says), and the
+/// earliest and latest of their capture times (ns since the epoch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ignored {
+    pub octets: u64,
+    pub first_ns: Option<i64>,
+    pub last_ns: Option<i64>,
+}
+
+impl Ignored {
+    /// One more such packet.
+    pub fn packet(&mut self, octets: u64, ts_ns: i64) {
+        self.octets = self.octets.saturating_add(octets);
+        self.first_ns = Some(self.first_ns.map_or(ts_ns, |t| t.min(ts_ns)));
+        self.last_ns = Some(self.last_ns.map_or(ts_ns, |t| t.max(ts_ns)));
+    }
+
+    /// Those of another dissector of the same input as well.
+    pub fn add(&mut self, o: &Ignored) {
+        self.octets = self.octets.saturating_add(o.octets);
+        self.first_ns = match (self.first_ns, o.first_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ns = match (self.last_ns, o.last_ns) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 impl DissectStats {
@@ -44,6 +80,7 @@ impl DissectStats {
         add(&mut self.length_from_frame, o.length_from_frame);
         add(&mut self.transport_cut, o.transport_cut);
         add(&mut self.decapsulated, o.decapsulated);
+        self.ignored.add(&o.ignored);
         add(&mut self.defrag.reassembled, o.defrag.reassembled);
         add(&mut self.defrag.dropped, o.defrag.dropped);
         add(&mut self.index.fragments, o.index.fragments);

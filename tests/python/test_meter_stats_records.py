@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import craft
@@ -31,7 +32,8 @@ CAP = mo.capture_path(NAME) or Path(NAME)
 # IANA element ids (RFC 7011 §4.1, §4.2).
 OBSERVATION_DOMAIN_ID = 149
 EXPORTED_OCTETS, EXPORTED_MESSAGES, EXPORTED_FLOW_RECORDS = 40, 41, 42
-IGNORED_PACKETS = 164
+IGNORED_PACKETS, IGNORED_OCTETS = 164, 165
+OBSERVATION_TIME_NS = 325
 
 needs_ipfixdump = pytest.mark.skipif(
     shutil.which("ipfixDump") is None, reason="ipfixDump is not installed"
@@ -69,17 +71,43 @@ def _values(rec: od.DumpRecord) -> dict[int, int]:
     return {f.id: int(f.text.strip()) for f in rec.fields if f.pen == 0}
 
 
-def _ip_header_unread(capture: Path) -> int:
-    """tshark's count of frames whose link layer hands over to IPv4 or
-    IPv6 but whose IP header it could not read (no source address): the
-    IP packets a meter observes and cannot process."""
-    rows = craft.tshark_fields(capture, "frame.protocols", "ip.src", "ipv6.src")
-    n = 0
-    for protocols, v4, v6 in rows:
+def _ip_header_unread_frames(capture: Path) -> list[tuple[int, int]]:
+    """tshark's frames whose link layer hands over to IPv4 or IPv6 but
+    whose IP header it could not read (no source address): the IP packets
+    a meter observes and cannot process, as (frame length on the wire,
+    capture time in ns)."""
+    fields = ("frame.protocols", "ip.src", "ipv6.src", "frame.len", "frame.time_epoch")
+    out = []
+    for protocols, v4, v6, length, epoch in craft.tshark_fields(capture, *fields):
         layers = protocols.split(":")
         if ("ip" in layers or "ipv6" in layers) and not v4 and not v6:
-            n += 1
-    return n
+            out.append((int(length), _epoch_ns(epoch)))
+    return out
+
+
+def _ip_header_unread(capture: Path) -> int:
+    return len(_ip_header_unread_frames(capture))
+
+
+def _epoch_ns(epoch: str) -> int:
+    """tshark's seconds since the epoch ("1.100000000") in ns, exactly."""
+    seconds, _, fraction = epoch.partition(".")
+    return int(seconds) * 10**9 + int(fraction.ljust(9, "0")[:9])
+
+
+def _tshark_time_ns(text: str) -> int:
+    """tshark's absolute time ("Jan  1, 1970 00:00:01.100000000 UTC")
+    in ns since the epoch, exactly."""
+    whole, _, rest = text.partition(".")
+    fraction = rest.split()[0]
+    t = datetime.strptime(" ".join(whole.split()), "%b %d, %Y %H:%M:%S").replace(tzinfo=UTC)
+    return int(t.timestamp()) * 10**9 + int(fraction.ljust(9, "0")[:9])
+
+
+def _messages(path: Path) -> list[bytes]:
+    """An IPFIX file's messages (RFC 7011 §3.1 framing)."""
+    data = path.read_bytes()
+    return [data[off : off + n] for off, n, _, _ in od.stream_messages(data)]
 
 
 @needs_ipfixdump
@@ -143,7 +171,8 @@ def _udp_datagrams(**options: object) -> list[bytes]:
 
 def _tshark_cflow(tmp_path: Path, datagrams: list[bytes], fields: list[str]) -> list[list[str]]:
     """tshark's IPFIX (cflow) fields of each datagram, put in a capture
-    for its dissector, a row a datagram (skips without tshark)."""
+    for its dissector, a row a datagram (skips without tshark); a field's
+    occurrences are separated by ";" (a time has commas of its own)."""
     udp = [craft.udp(40000, 4739, d) for d in datagrams]
     frames = [
         (1 + i / 1000, craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, u)))
@@ -155,6 +184,7 @@ def _tshark_cflow(tmp_path: Path, datagrams: list[bytes], fields: list[str]) -> 
     # Every template decoded, however many fields (the default refuses
     # templates of more than 60, as the TCP records' are).
     args = ["tshark", "-r", str(pcap), "-o", "cflow.max_template_fields:0", "-T", "fields"]
+    args += ["-E", "aggregator=;"]
     for f in fields:
         args += ["-e", f"cflow.{f}"]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
@@ -182,7 +212,7 @@ def test_udp_export_sends_statistics_at_each_refresh_as_tshark_reads_them(
             assert int(ignored) == _ip_header_unread(CAP)
             seen.append(messages)
         messages += 1
-        flows += len(flow_ids.split(",")) if flow_ids else 0
+        flows += len(flow_ids.split(";")) if flow_ids else 0
         octets += int(length)
     assert flows == _metered()
     # Periodic statistics, then the last ones after every flow record.
@@ -190,11 +220,12 @@ def test_udp_export_sends_statistics_at_each_refresh_as_tshark_reads_them(
     assert rows[-1][2], "the last message carries the statistics"
 
 
-def _crafted(tmp_path: Path) -> Path:
+def _crafted(tmp_path: Path, snaplen: int = 65535) -> Path:
     """Two good UDP packets around IP packets whose header cannot be read
     (IHL 3, an IPv4 header cut at 12 octets, an IPv6 header cut at 20),
     an ARP frame and a frame that ends inside its Ethernet header (neither
-    is an IP packet)."""
+    is an IP packet); every frame cut to `snaplen` (24: inside every IP
+    header, the good packets' too)."""
     dgram = craft.udp(5000, 6000, b"hello")
     good = craft.ether(craft.ipv4("10.0.0.1", "10.0.0.2", 17, dgram))
     ihl3 = bytearray(craft.ipv4("10.0.0.1", "10.0.0.2", 17, dgram))
@@ -211,26 +242,71 @@ def _crafted(tmp_path: Path) -> Path:
         good,
     ]
     timed = [(1 + i / 10, f) for i, f in enumerate(frames)]
-    return craft.write_pcap(tmp_path / "bad-ip.pcap", timed)
+    return craft.write_pcap(tmp_path / "bad-ip.pcap", timed, snaplen=snaplen)
 
 
 @needs_ipfixdump
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(("snaplen", "n_unread", "n_flows"), [(65535, 3, 1), (24, 5, 0)])
 def test_ignored_packets_are_the_ip_packets_tshark_cannot_read_either(
-    tmp_path: Path, workers: int
+    tmp_path: Path, workers: int, snaplen: int, n_unread: int, n_flows: int
 ) -> None:
-    capture = _crafted(tmp_path)
-    expected = _ip_header_unread(capture)
-    assert expected == 3, "tshark reads the crafted capture as built"
+    """The count, their octets on the wire (the frames' length less the
+    Ethernet header, 14 octets: the crafted frames have no VLAN tag) and
+    the times of the first and last, as tshark reads the capture; in the
+    statistics records as ipfixDump and tshark's IPFIX dissector read the
+    file (ipfixDump 2.4 prints a dateTimeNanoseconds' seconds only), and
+    in ``Meter.stats``. Cut by a snaplen, a packet's octets are still
+    those on the wire."""
+    capture = _crafted(tmp_path, snaplen)
+    unread = _ip_header_unread_frames(capture)
+    assert len(unread) == n_unread, "tshark reads the crafted capture as built"
+    octets = sum(length - 14 for length, _ in unread)
+    first, last = min(t for _, t in unread), max(t for _, t in unread)
+    assert first < last
     path = tmp_path / "flows.ipfix"
-    ff.Meter(capture, workers=workers).write_ipfix(path)
+    meter = ff.Meter(capture, workers=workers)
+    meter.write_ipfix(path)
+    stats = meter.stats
+    assert stats["not_ip"]["malformed_ip"] == len(unread)
+    assert stats["malformed_ip_octets"] == octets
+    assert (stats["malformed_ip_first_ns"], stats["malformed_ip_last_ns"]) == (first, last)
     dump = _ipfixdump(path)
     counts: dict[int, int] = {}
+    seconds: list[int] = []
     for r in dump.records:
         if _is_options(dump, r):
-            counts |= _values(r)
-    assert counts[IGNORED_PACKETS] == expected
-    assert counts[EXPORTED_FLOW_RECORDS] == 1
+            counts |= {f.id: int(f.text.strip()) for f in r.fields if f.id != OBSERVATION_TIME_NS}
+            # "1970-01-01 00:00:01.000000000": the seconds.
+            seconds += [
+                int(datetime.fromisoformat(f.text.strip()[:19] + "+00:00").timestamp())
+                for f in r.fields
+                if f.id == OBSERVATION_TIME_NS
+            ]
+    assert counts[IGNORED_PACKETS] == len(unread)
+    assert counts[IGNORED_OCTETS] == octets
+    assert counts[EXPORTED_FLOW_RECORDS] == n_flows
+    assert seconds == [first // 10**9, last // 10**9]
+    fields = ["ignore_packets", "ignore_octets", "observation_time_nanoseconds"]
+    rows = [r for r in _tshark_cflow(tmp_path, _messages(path), fields) if r[0]]
+    assert len(rows) == 1
+    packets, ignored_octets, observed = rows[0]
+    assert (int(packets), int(ignored_octets)) == (len(unread), octets)
+    assert [_tshark_time_ns(t) for t in observed.split(";")] == [first, last]
+
+
+def test_with_nothing_ignored_the_statistics_make_up_no_time(tmp_path: Path) -> None:
+    """A capture of good packets only: the reliability record counts none
+    and carries no observation time (template 4353, not 4354), as
+    tshark's IPFIX dissector reads the file."""
+    path = tmp_path / "flows.ipfix"
+    meter = ff.Meter(CAP)
+    meter.write_ipfix(path)
+    assert _ip_header_unread(CAP) == 0
+    assert meter.stats["malformed_ip_first_ns"] is None
+    fields = ["template_id", "ignore_packets", "ignore_octets", "observation_time_nanoseconds"]
+    rows = [r for r in _tshark_cflow(tmp_path, _messages(path), fields) if r[1]]
+    assert [r[1:] for r in rows] == [["0", "0", ""]]
 
 
 @needs_ipfixdump
@@ -323,9 +399,9 @@ def test_udp_export_in_a_domain_as_tshark_reads_it(tmp_path: Path) -> None:
     rows = _tshark_cflow(tmp_path, datagrams, ["od_id", "flow_id"])
     assert len(rows) == len(datagrams) > 3
     # A message's header, and the statistics' scope fields, name it.
-    assert {v for odids, _ in rows for v in odids.split(",")} == {str(DOMAIN)}
-    assert max(len(odids.split(",")) for odids, _ in rows) == 3
-    assert sum(len(ids.split(",")) for _, ids in rows if ids) == _metered()
+    assert {v for odids, _ in rows for v in odids.split(";")} == {str(DOMAIN)}
+    assert max(len(odids.split(";")) for odids, _ in rows) == 3
+    assert sum(len(ids.split(";")) for _, ids in rows if ids) == _metered()
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ fn be16(v: u16) -> [u8; 2] {
 fn expected_template_set() -> Vec<u8> {
     let mut set = Vec::new();
     set.extend(be16(3));
-    // 4 (set header) + (6 + 4 * 4) + (6 + 2 * 4) octets.
-    set.extend(be16(4 + 22 + 14));
+    // 4 (set header) + (6 + 4 * 4) + (6 + 3 * 4) + (6 + 5 * 4) octets.
+    set.extend(be16(4 + 22 + 18 + 26));
     set.extend(be16(4352));
     set.extend(be16(4));
     set.extend(be16(1));
@@ -34,14 +34,33 @@ fn expected_template_set() -> Vec<u8> {
         set.extend(be16(len));
     }
     set.extend(be16(4353));
-    set.extend(be16(2));
+    set.extend(be16(3));
     set.extend(be16(1));
-    // observationDomainId, ignoredPacketTotalCount (164, unsigned64).
-    for (id, len) in [(149, 4), (164, 8)] {
+    // observationDomainId, ignoredPacketTotalCount (164) and
+    // ignoredOctetTotalCount (165), unsigned64 each.
+    for (id, len) in [(149, 4), (164, 8), (165, 8)] {
+        set.extend(be16(id));
+        set.extend(be16(len));
+    }
+    set.extend(be16(4354));
+    set.extend(be16(5));
+    set.extend(be16(1));
+    // The same, then the first and last packet ignored as
+    // observationTimeNanoseconds (325, dateTimeNanoseconds: 8 octets).
+    for (id, len) in [(149, 4), (164, 8), (165, 8), (325, 8), (325, 8)] {
         set.extend(be16(id));
         set.extend(be16(len));
     }
     set
+}
+
+/// RFC 7011 §6.1.10: dateTimeNanoseconds in NTP's format, seconds since
+/// 1900 (RFC 5905 §6: 2,208,988,800 before the UNIX epoch) and the
+/// fraction of a second in 2^-32 s.
+fn ntp(secs: u32, fraction: u32) -> Vec<u8> {
+    let mut v = (secs + 2_208_988_800).to_be_bytes().to_vec();
+    v.extend(fraction.to_be_bytes());
+    v
 }
 
 #[test]
@@ -61,6 +80,10 @@ fn options_templates_and_records_follow_rfc_7011s_layout() {
     // 7 malformed IP headers; 5 ARP frames and 3 of an unread link type
     // are not IP packets and must not count.
     stats.dissect.not_ip = [3, 5, 0, 7];
+    // 420 octets, the first at 1,700,000,000.5 s, the last at
+    // 1,700,000,001.25 s (fractions exact in 2^-32 s).
+    stats.dissect.ignored.packet(400, 1_700_000_001_250_000_000);
+    stats.dissect.ignored.packet(20, 1_700_000_000_500_000_000);
     s.write(&mut ex, &stats).unwrap();
     let out = ex.finish().unwrap();
 
@@ -78,7 +101,7 @@ fn options_templates_and_records_follow_rfc_7011s_layout() {
     // Message 2: the two records, each in a data set of its template id;
     // sequence still 0 (no data record before it).
     let rec1_set = 4 + 4 + 3 * 8;
-    let rec2_set = 4 + 4 + 8;
+    let rec2_set = 4 + 4 + 8 + 8 + 8 + 8;
     want.extend(be16(10));
     want.extend(be16(16 + rec1_set + rec2_set));
     want.extend(1_000u32.to_be_bytes());
@@ -90,11 +113,29 @@ fn options_templates_and_records_follow_rfc_7011s_layout() {
     want.extend(1u64.to_be_bytes()); // one message before
     want.extend(0u64.to_be_bytes()); // no flow record
     want.extend(u64::try_from(first_len).unwrap().to_be_bytes()); // its octets
-    want.extend(be16(4353));
+    want.extend(be16(4354));
     want.extend(be16(rec2_set));
     want.extend(ODID.to_be_bytes());
     want.extend(7u64.to_be_bytes());
+    want.extend(420u64.to_be_bytes());
+    want.extend(ntp(1_700_000_000, 0x8000_0000));
+    want.extend(ntp(1_700_000_001, 0x4000_0000));
     assert_eq!(out, want);
+}
+
+#[test]
+fn with_nothing_ignored_no_time_is_made_up() {
+    let model = InfoModel::new();
+    let mut s = StatsRecords::new(&model, ODID).unwrap();
+    let mut ex = Exporter::new(Vec::new(), ExportOptions::default()).unwrap();
+    s.write(&mut ex, &MeterStats::default()).unwrap();
+    let out = ex.finish().unwrap();
+    // The last set: template 4353's record, domain and two zero counts.
+    let mut want = be16(4353).to_vec();
+    want.extend(be16(4 + 4 + 8 + 8));
+    want.extend(ODID.to_be_bytes());
+    want.extend([0; 16]);
+    assert_eq!(&out[out.len() - want.len()..], &want[..]);
 }
 
 #[test]
@@ -108,7 +149,7 @@ fn flow_records_counted_exclude_earlier_statistics_records() {
     let out = ex.finish().unwrap();
     // The last message's first record: after its 16-octet header and
     // 4-octet set header, the domain (4 octets), then the three counts.
-    let last = out.len() - (16 + 4 + 28 + 4 + 12);
+    let last = out.len() - (16 + 4 + 28 + 4 + 20);
     let rec = &out[last + 20..last + 48];
     let n = |i: usize| u64::from_be_bytes(rec[4 + 8 * i..12 + 8 * i].try_into().unwrap());
     assert_eq!(n(0), first.messages);
