@@ -153,7 +153,8 @@ pub(super) fn bytes_value(d: FieldDecoder, b: &[u8]) -> Value<'_> {
     }
 }
 
-pub(super) fn time_of(v: i64, unit: TimeUnit) -> DateTime {
+/// `v` units of `unit` since the UNIX epoch as a point in time.
+pub(crate) fn time_of(v: i64, unit: TimeUnit) -> DateTime {
     let (per, scale) = match unit {
         TimeUnit::Second => (1, 1_000_000_000),
         TimeUnit::Millisecond => (1000, 1_000_000),

@@ -5,6 +5,7 @@
 //! tests.
 
 mod arrowtypes;
+pub(crate) use arrowtypes::time_of;
 mod columns;
 mod exporter;
 mod fields;

@@ -39,10 +39,12 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use arrow_schema::TimeUnit;
+
 use super::record::{FIRST_TEMPLATE, MAX_TEMPLATES};
 use super::MeterStats;
-use crate::decode::{DateTime, TimePrecision, Value};
-use crate::encode::Exporter;
+use crate::decode::Value;
+use crate::encode::{time_of, Exporter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::InfoModel;
 use crate::packet::NotIp;
@@ -163,27 +165,18 @@ impl StatsRecords {
             .map_or(0, |(_, n)| n);
         let i = stats.dissect.ignored;
         let mut values = vec![domain, Value::Unsigned(ignored), Value::Unsigned(i.octets)];
-        let template = match (i.first_ns, i.last_ns) {
-            (Some(first), Some(last)) => {
-                values.extend([time(first), time(last)]);
+        let template = match i.span {
+            Some((first, last)) => {
+                let at = |ns| Value::DateTime(time_of(ns, TimeUnit::Nanosecond));
+                values.extend([at(first), at(last)]);
                 METERING_RELIABILITY_TIMED_TEMPLATE
             }
-            _ => METERING_RELIABILITY_TEMPLATE,
+            None => METERING_RELIABILITY_TEMPLATE,
         };
         exporter.encode_record(odid, template, &values)?;
         self.written = self.written.saturating_add(2);
         exporter.flush()
     }
-}
-
-/// A capture time (ns since the epoch) as a dateTimeNanoseconds value.
-fn time(ns: i64) -> Value<'static> {
-    Value::DateTime(DateTime {
-        secs: ns.div_euclid(1_000_000_000),
-        // In 0..1e9 by div_euclid.
-        nanos: u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0),
-        precision: TimePrecision::Nanoseconds,
-    })
 }
 
 /// An options template of domain `domain` of `fields` (the first the one

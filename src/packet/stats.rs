@@ -33,31 +33,28 @@ pub struct DissectStats {
 /// IP packets observed and not processed (RFC 7011 §4.2): their octets on
 /// the wire (the frame's original length less its link-layer header:
 /// the IP packet as it was sent, whatever its header says), and the
-/// earliest and latest of their capture times (ns since the epoch).
+/// earliest and latest of their capture times (ns since the epoch; none
+/// without such a packet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ignored {
     pub octets: u64,
-    pub first_ns: Option<i64>,
-    pub last_ns: Option<i64>,
+    pub span: Option<(i64, i64)>,
 }
 
 impl Ignored {
     /// One more such packet.
     pub fn packet(&mut self, octets: u64, ts_ns: i64) {
-        self.octets = self.octets.saturating_add(octets);
-        self.first_ns = Some(self.first_ns.map_or(ts_ns, |t| t.min(ts_ns)));
-        self.last_ns = Some(self.last_ns.map_or(ts_ns, |t| t.max(ts_ns)));
+        self.add(&Ignored {
+            octets,
+            span: Some((ts_ns, ts_ns)),
+        });
     }
 
     /// Those of another dissector of the same input as well.
     pub fn add(&mut self, o: &Ignored) {
         self.octets = self.octets.saturating_add(o.octets);
-        self.first_ns = match (self.first_ns, o.first_ns) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last_ns = match (self.last_ns, o.last_ns) {
-            (Some(a), Some(b)) => Some(a.max(b)),
+        self.span = match (self.span, o.span) {
+            (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
             (a, b) => a.or(b),
         };
     }

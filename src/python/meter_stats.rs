@@ -58,8 +58,8 @@ pub(super) fn stats_dict<'py>(
     }
     d.set_item("not_ip", not_ip)?;
     d.set_item("malformed_ip_octets", x.ignored.octets)?;
-    d.set_item("malformed_ip_first_ns", x.ignored.first_ns)?;
-    d.set_item("malformed_ip_last_ns", x.ignored.last_ns)?;
+    d.set_item("malformed_ip_first_ns", x.ignored.span.map(|s| s.0))?;
+    d.set_item("malformed_ip_last_ns", x.ignored.span.map(|s| s.1))?;
     let lt = PyDict::new(py);
     for (k, n) in &x.by_linktype {
         lt.set_item(*k, *n)?;

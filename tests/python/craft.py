@@ -95,6 +95,12 @@ def write_pcap(
     return path
 
 
+def epoch_ns(epoch: str) -> int:
+    """tshark's seconds since the epoch ("1.100000000") in ns, exactly."""
+    seconds, _, fraction = epoch.partition(".")
+    return int(seconds) * 10**9 + int(fraction.ljust(9, "0")[:9])
+
+
 def tshark_fields(path: Path, *fields: str) -> list[list[str]]:
     """tshark's reading of ``fields`` for every frame (the oracle); the
     test is skipped where tshark is not installed."""

@@ -81,18 +81,12 @@ def _ip_header_unread_frames(capture: Path) -> list[tuple[int, int]]:
     for protocols, v4, v6, length, epoch in craft.tshark_fields(capture, *fields):
         layers = protocols.split(":")
         if ("ip" in layers or "ipv6" in layers) and not v4 and not v6:
-            out.append((int(length), _epoch_ns(epoch)))
+            out.append((int(length), craft.epoch_ns(epoch)))
     return out
 
 
 def _ip_header_unread(capture: Path) -> int:
     return len(_ip_header_unread_frames(capture))
-
-
-def _epoch_ns(epoch: str) -> int:
-    """tshark's seconds since the epoch ("1.100000000") in ns, exactly."""
-    seconds, _, fraction = epoch.partition(".")
-    return int(seconds) * 10**9 + int(fraction.ljust(9, "0")[:9])
 
 
 def _tshark_time_ns(text: str) -> int:
@@ -101,7 +95,7 @@ def _tshark_time_ns(text: str) -> int:
     whole, _, rest = text.partition(".")
     fraction = rest.split()[0]
     t = datetime.strptime(" ".join(whole.split()), "%b %d, %Y %H:%M:%S").replace(tzinfo=UTC)
-    return int(t.timestamp()) * 10**9 + int(fraction.ljust(9, "0")[:9])
+    return craft.epoch_ns(f"{int(t.timestamp())}.{fraction}")
 
 
 def _messages(path: Path) -> list[bytes]:

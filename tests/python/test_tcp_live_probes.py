@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import craft
 import pytest
 
 import ferrofix as ff
@@ -84,8 +85,7 @@ def test_a_linux_senders_probes_and_keepalives_are_not_retransmissions(tmp_path:
     fields = ("frame.time_epoch", "tcp.srcport", "tcp.window_size", "tcp.flags.reset")
     args = [a for f in fields for a in ("-e", f)]
     for epoch, port, window, reset in tshark("-T", "fields", *args):
-        seconds, _, fraction = epoch.partition(".")
-        t = int(seconds) * 10**9 + int(fraction.ljust(9, "0")[:9])
+        t = craft.epoch_ns(epoch)
         last_ns = t
         if port != "5001" or reset in ("1", "True"):
             continue
