@@ -125,9 +125,9 @@ def points(scenario: str) -> list[str]:
     return [p for p in ("snd", "rcv", "mid") if (ROOT / f"{scenario}.{p}.s96.pcap.zst").exists()]
 
 
-# The TCP header fields the per-packet oracle tests read, in one tshark run
-# per capture: raw sequence and acknowledgment numbers, so that they and
-# the SACK edges are in one space.
+# The TCP header fields and capture times the per-packet oracle tests read,
+# in one tshark run per capture: raw sequence and acknowledgment numbers,
+# so that they and the SACK edges are in one space.
 PACKET_FIELDS = (
     "tcp.srcport",
     "tcp.dstport",
@@ -142,12 +142,14 @@ PACKET_FIELDS = (
     "tcp.option_len",
     "tcp.options.mss_val",
     "tcp.options.wscale.shift",
+    "tcp.options.timestamp.tsval",
     "tcp.options.timestamp.tsecr",
     "tcp.options.sack_le",
     "tcp.options.sack_re",
     "tcp.options.sack.dsack_le",
     "tcp.analysis.duplicate_ack",
     "_ws.short",
+    "frame.time_epoch",
 )
 
 
