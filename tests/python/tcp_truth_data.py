@@ -150,6 +150,7 @@ PACKET_FIELDS = (
     "tcp.analysis.duplicate_ack",
     "_ws.short",
     "frame.time_epoch",
+    "frame.number",
 )
 
 

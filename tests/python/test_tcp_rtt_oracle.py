@@ -227,13 +227,16 @@ class Handshake:
 
 
 @cache
-def directions(scenario: str, point: str, ports: tuple[int, int]) -> tuple[Direction, Direction]:
-    """The connection's forward (from ports[0]) and reverse directions."""
+def directions(
+    scenario: str, point: str, ports: tuple[int, int], dropped: frozenset[int] = frozenset()
+) -> tuple[Direction, Direction]:
+    """The connection's forward (from ports[0]) and reverse directions, of
+    the capture without the frames numbered in `dropped`."""
     dirs = (Direction(), Direction())
     hs = Handshake()
     for p in tshark_packets(scenario, point):
         sport, dport = int(p["tcp.srcport"]), int(p["tcp.dstport"])
-        if {sport, dport} != set(ports):
+        if {sport, dport} != set(ports) or int(p["frame.number"]) in dropped:
             continue
         side = 0 if sport == ports[0] else 1
         d, r = dirs[side], dirs[1 - side]
@@ -393,26 +396,36 @@ def _check(where: str, r: pd.Series, prefix: str, method: str, want: dict[str, A
         assert got is not None and abs(got - expected) <= slack, f"{where} {c}: {got}, {expected}"
 
 
+def check_statistics(where: str, r: pd.Series, prefix: str, d: Direction) -> None:
+    """A direction's RTT statistics in record `r` (its columns prefixed
+    `prefix`) against the oracle's samples `d`."""
+    half = _value(r[_col(prefix, "tcpHandshakeHalfRttMicroseconds")])
+    assert half == _us(d.handshake), where
+    _check(where, r, prefix, "SeqAck", _stats(d.seq_ack, d.seq_ack))
+    _check(where, r, prefix, "Ts", _stats(d.ts, d.ts))
+    _check(where, r, prefix, "", _all(d))
+
+
+def check_histogram(where: str, r: pd.Series, prefix: str, d: Direction) -> None:
+    got = r[_col(prefix, "tcpRttHistogram")]
+    if not d.samples():
+        assert not hasattr(got, "__len__"), where  # null without a sample
+    else:
+        assert list(got) == _bins(d.samples()), where
+
+
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_rtt_statistics_follow_their_definitions(scenario: str) -> None:
     for where, r, prefix, d, _ in _each_direction(scenario):
-        half = _value(r[_col(prefix, "tcpHandshakeHalfRttMicroseconds")])
-        assert half == _us(d.handshake), where
-        _check(where, r, prefix, "SeqAck", _stats(d.seq_ack, d.seq_ack))
-        _check(where, r, prefix, "Ts", _stats(d.ts, d.ts))
-        _check(where, r, prefix, "", _all(d))
+        check_statistics(where, r, prefix, d)
 
 
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_rtt_histograms_hold_the_defined_samples(scenario: str) -> None:
     for where, r, prefix, d, _ in _each_direction(scenario):
-        got = r[_col(prefix, "tcpRttHistogram")]
-        if not d.samples():
-            assert not hasattr(got, "__len__"), where  # null without a sample
-            continue
-        assert list(got) == _bins(d.samples()), where
+        check_histogram(where, r, prefix, d)
 
 
 @needs_tshark
