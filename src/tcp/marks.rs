@@ -17,8 +17,9 @@
 //!   max (min/maxTcpIOTMilliseconds);
 //! - chirp: for successive advancing segments that both carry timestamps,
 //!   their time apart at the OP less their time apart at the sender (the
-//!   TSval difference over the direction's timestamp clock, once it is
-//!   known): how much the path compressed (negative) or stretched
+//!   TSval difference over the direction's timestamp clock as estimated
+//!   then, once it is known: again at each new TSval until it is, then at
+//!   every 16th point): how much the path compressed (negative) or stretched
 //!   (positive) their spacing; min, max and mean (QoF's chirp was always
 //!   its IOT: a bug not reproduced);
 //! - timestamp clock: TSval ticks per second of capture time, from the
@@ -27,7 +28,8 @@
 //!   nearest (tcpTimestampFrequency). Queues and reordering only ever
 //!   delay a packet after its stamp, so the points (tick, capture time)
 //!   lie on or above the line of the sender's clock: its slope is taken
-//!   from their lower convex hull, at the hull's edge over the mean tick
+//!   from their lower convex hull (at most 32 points, `HULL_MAX`: past that
+//!   the oldest but the first goes), at the hull's edge over the mean tick
 //!   (the line below every point closest to them all, as Moon, Skelly and
 //!   Towsley estimate clock skew, INFOCOM 1999). QoF's first-to-last ratio
 //!   moves by whole percent in a short flow when one end's packet waited

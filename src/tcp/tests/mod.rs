@@ -456,6 +456,25 @@ fn the_timestamp_clock_ignores_a_queued_end() {
 }
 
 #[test]
+fn the_timestamp_clocks_hull_keeps_32_points_and_the_first() {
+    // 40 points on a convex curve (ns = 10^6 t + 10 t^2), so every one is
+    // on the lower hull: ticks 0, 100, ..., 800, then 801..=831. Their
+    // mean tick, 722, lies on the edge from 700 to 800; the cap of 32
+    // drops the 8 oldest points but the first, which leaves the edge from
+    // 0 to 801 there.
+    let ns = |t: i64| t * 1_000_000 + 10 * t * t;
+    let ticks: Vec<i64> = (0..=8).map(|k| 100 * k).chain(801..=831).collect();
+    assert_eq!(ticks.len(), 40);
+    let mut m = marks::Marks::default();
+    for &t in &ticks {
+        m.tsval(u32::try_from(t).unwrap(), ns(t));
+    }
+    // 801 ticks over 807,416,010 ns is 992.05 Hz; without the cap, 100
+    // ticks over 101,500,000 ns would be 985.22 Hz.
+    assert_eq!(m.ts_frequency(), Some(992));
+}
+
+#[test]
 fn rtt_histogram_bins_are_quarter_decades_from_10_us_to_1_s() {
     use rtt::hist_bin;
     // Edges 10^(1 + k/4) µs: 10, 17.78, 31.62, 56.23, 100 µs, ... 1 s.
