@@ -57,6 +57,9 @@ class Direction:
     jumps: list[int] = field(default_factory=list)
     seen: list[tuple[int, int]] = field(default_factory=list)  # disjoint, sorted
     retransmitted_octets: int = 0
+    # The octets sent before the other side first acknowledged any of its
+    # data (from the anchor to the highest octet then).
+    initial_window: int | None = None
 
     def data(self, start: int, end: int) -> None:
         """A data segment [start, end): its octets seen before and the
@@ -131,6 +134,8 @@ def directions(scenario: str, point: str, ports: tuple[int, int]) -> tuple[Direc
             d.data(seq, seq + n)
         if ack is not None:
             other.acked = ack if other.acked is None else max(other.acked, ack)
+            if other.initial_window is None and other.high is not None and ack > 1:
+                other.initial_window = other.high - 1
         if n > 0 and not flags & RST and d.acked is not None and d.high is not None:
             d.flights.append(max(0, d.high - d.acked))
     return fwd, rev
@@ -214,6 +219,15 @@ def test_flight_jumps_and_retransmitted_octets_follow_their_definitions(scenario
 
 
 @needs_tshark
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_initial_windows_follow_their_definition(scenario: str) -> None:
+    """Null for a direction whose data was never acknowledged (or that
+    sent none)."""
+    for where, r, col, d in _each_direction(scenario):
+        assert _value(r[col("tcpInitialWindowOctets")]) == d.initial_window, where
+
+
+@needs_tshark
 def test_the_captures_hold_what_the_comparisons_need() -> None:
     """The comparisons above are not of zeros: every number but ECT(1)
     (no truth scenario sends L4S) is non-zero somewhere, duplicate ACKs
@@ -234,6 +248,7 @@ def test_the_captures_hold_what_the_comparisons_need() -> None:
                 ("exact dup acks", d.dup_acks if d.cut_acks == 0 else 0),
                 ("cut acks", d.cut_acks),
                 ("scaled windows", max(d.windows) > 0xFFFF),
+                ("initial windows", d.initial_window or 0),
             ):
                 totals[name] = totals.get(name, 0) + int(value)
     assert min(totals.values()) > 0, totals
