@@ -8,9 +8,10 @@
 //! - handshake: SYN to SYN/ACK is the initiator direction's half, SYN/ACK
 //!   to the ACK of it the responder direction's. Karn's rule: none when
 //!   the SYN (or the SYN/ACK) was sent more than once;
-//! - sequence/ACK: a data segment to the first ACK (cumulative, or a SACK
-//!   block of the most recent kind, RFC 2018 §4) that covers its last
-//!   octet, timing the most recently sent segment the ACK covers. Karn's
+//! - sequence/ACK: a data segment to the first ACK that covers its last
+//!   octet, by its cumulative part or its first SACK block (the most
+//!   recent, RFC 2018 §4; both together where an ACK has both), timing
+//!   the last seen of the segments the ACK newly covers. Karn's
 //!   rule (RFC 6298 §3): no sample when any octet the ACK newly covers was
 //!   sent more than once (seen twice at the OP, or a repair of octets lost
 //!   before it, [`Rtt::sent_repair`]). At most [`MAX_TIMED`] segments are timed at a
@@ -171,13 +172,19 @@ impl Rtt {
     }
 
     /// The other side acknowledged up to position `ack` (cumulative) at
-    /// `ts_ns`, with `sack` the position of its first SACK block.
+    /// `ts_ns`, with `sack` the position of its first SACK block. The
+    /// segments it newly covers are those its cumulative part passes and
+    /// those inside the block, together: an ACK that does both (a partial
+    /// ACK in recovery, or after reordering) times the last seen of them
+    /// all, not only of the first kind.
     pub fn acked(&mut self, ack: i64, sack: Option<(i64, i64)>, ts_ns: i64) -> Option<i64> {
-        let mut sample = None;
+        // The queue is in the order segments were seen (repairs, placed
+        // by position, are ambiguous anyway): the last covered is the
+        // last seen.
+        let mut newest: Option<Timed> = None;
+        let mut ambiguous = false;
         if self.acked.get().is_none_or(|a| ack > a) {
             self.acked = OptI64::some(ack);
-            let mut newest: Option<Timed> = None;
-            let mut ambiguous = false;
             while let Some(t) = self.timed.front().copied() {
                 if t.end() > ack {
                     // Partly acknowledged: what was sent again of it (or
@@ -188,29 +195,22 @@ impl Rtt {
                 ambiguous |= t.again;
                 newest = Some(t);
             }
-            if let Some(t) = newest.filter(|_| !ambiguous) {
-                sample = Some(ts_ns.saturating_sub(t.sent_ns));
-            }
-        } else if let Some((l, r)) = sack {
-            // Newly selectively acknowledged segments: the latest sent of
-            // those inside the block, if none was sent again.
-            let mut newest: Option<Timed> = None;
-            let mut ambiguous = false;
+        }
+        if let Some((l, r)) = sack {
+            // Newly selectively acknowledged segments.
             self.timed.retain(|t| {
                 if t.start >= l && t.end() <= r {
                     ambiguous |= t.again;
-                    if newest.is_none_or(|n| t.sent_ns >= n.sent_ns) {
-                        newest = Some(*t);
-                    }
+                    newest = Some(*t);
                     false
                 } else {
                     true
                 }
             });
-            if let Some(t) = newest.filter(|_| !ambiguous) {
-                sample = Some(ts_ns.saturating_sub(t.sent_ns));
-            }
         }
+        let sample = newest
+            .filter(|_| !ambiguous)
+            .map(|t| ts_ns.saturating_sub(t.sent_ns));
         // A capture whose time went backwards gives no sample.
         let sample = sample.filter(|&s| s >= 0)?;
         self.seq_ack.add(sample);

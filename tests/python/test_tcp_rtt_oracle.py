@@ -163,30 +163,27 @@ class Direction:
 
     def ack(self, at: int, sack: tuple[int, int] | None, now: int) -> None:
         """The other side acknowledged up to `at`, its first SACK block
-        `sack`."""
+        `sack`: the segments newly covered by either, together."""
         covered: list[Timed] = []
-        newest = None
-        sacked = False
         if self.acked is None or at > self.acked:
             self.acked = at
             while self.timed and self.timed[0].end <= at:
                 covered.append(self.timed.pop(0))
-            newest = covered[-1] if covered else None
-        elif sack is not None:
-            left, right = sack
-            sacked = True
-            covered = [t for t in self.timed if t.start >= left and t.end <= right]
-            self.timed = [t for t in self.timed if t not in covered]
-            for t in covered:
-                if newest is None or t.sent >= newest.sent:
-                    newest = t
-        if newest is None:
+        sacked = []
+        if sack is not None:
+            sacked = [t for t in self.timed if sack[0] <= t.start and t.end <= sack[1]]
+            self.timed = [t for t in self.timed if t not in sacked]
+        covered += sacked
+        if not covered:
             return
+        # The timed list is in the order the segments were seen (a
+        # repair, placed by position, is ambiguous anyway).
+        newest = covered[-1]
         if any(t.again for t in covered):
             self.karn += 1
         elif now >= newest.sent:
             self.seq_ack.append(now - newest.sent)
-            self.by_sack += sacked
+            self.by_sack += bool(sacked)
 
     def sent_tsval(self, v: int, now: int) -> None:
         if self.last_tsval is not None and not _ts_before(self.last_tsval, v):

@@ -32,7 +32,7 @@ pub(super) fn with_ts(mut s: Segment, val: u32, ecr: u32) -> Segment {
     s
 }
 
-fn with_sack(mut s: Segment, blocks: &[(u32, u32)]) -> Segment {
+pub(super) fn with_sack(mut s: Segment, blocks: &[(u32, u32)]) -> Segment {
     for (i, b) in blocks.iter().enumerate() {
         s.options.sack[i] = *b;
     }

@@ -3,7 +3,7 @@
 //! and means and deviations over long series. Expected values are worked
 //! out here from the segments and RFC 6298, not read off the analysis.
 
-use super::{open, seg, C, MS, S};
+use super::{open, seg, with_sack, C, MS, S};
 use crate::packet::ACK;
 use crate::tcp::stats::Stats;
 
@@ -61,4 +61,25 @@ fn a_long_series_keeps_its_mean_and_deviation() {
     let m = a.merged(&b);
     assert!((m.mean() - 2_000_500_000.0).abs() < 1.0, "{}", m.mean());
     assert!((m.std_dev() - 500_000.0).abs() < 1.0, "{}", m.std_dev());
+}
+
+#[test]
+fn an_ack_both_cumulative_and_selective_times_the_last_segment_it_covers() {
+    // Client ISN 0: [0,100) at 20 ms, [100,200) at 21 ms, [200,300) at
+    // 22 ms. The receiver gets the first and the third, the second late
+    // (reordered after the OP): its ACK at 31 ms acknowledges [0,100)
+    // cumulatively and [200,300) in its first SACK block. It newly covers
+    // both: the last seen of them, [200,300), gives 31 - 22 = 9 ms.
+    let mut c = open(0, 0);
+    c.segment(C, &seg(20.0, 1, 1, ACK, 100));
+    c.segment(C, &seg(21.0, 101, 1, ACK, 100));
+    c.segment(C, &seg(22.0, 201, 1, ACK, 100));
+    c.segment(S, &with_sack(seg(31.0, 1, 101, ACK, 0), &[(201, 301)]));
+    // The ACK of everything at 40 ms newly covers [100,200) alone (the
+    // block took [200,300) already): 40 - 21 = 19 ms, not 40 - 22.
+    c.segment(S, &seg(40.0, 1, 301, ACK, 0));
+    let r = &c.dir[C].rtt.seq_ack;
+    // With the handshake's ACK of the SYN/ACK, no sequence/ACK sample
+    // came before: these two are the method's only ones.
+    assert_eq!((r.count, r.min, r.max), (2, 9 * MS, 19 * MS));
 }
