@@ -15,7 +15,8 @@
 //!   rule (RFC 6298 §3): no sample when any octet the ACK newly covers was
 //!   sent more than once (seen twice at the OP, or a repair of octets lost
 //!   before it, [`Rtt::sent_repair`]). At most [`MAX_TIMED`] segments are timed at a
-//!   time; later ones are not timed until earlier ones are answered;
+//!   time: a segment seen while that many wait for their ACK is not
+//!   timed at all (nor one filling a gap as reordering);
 //! - timestamp echo (RFC 7323): the first segment carrying data (or a SYN
 //!   or FIN) with a new TSval to the first segment of the other side
 //!   echoing that TSval in TSecr, as pping does; TSvals older than
