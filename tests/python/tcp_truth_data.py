@@ -221,3 +221,14 @@ def initial_rtt(scenario: str, point: str, sport: int, dport: int) -> float:
 def within(measured_us: float, kernel_us: float) -> bool:
     """The brief's bound: max(0.2 ms, 3%)."""
     return abs(measured_us - kernel_us) <= max(200.0, 0.03 * kernel_us)
+
+
+def column(prefix: str, name: str) -> str:
+    """A record's column of a direction: ``name`` itself for the forward
+    direction (prefix ""), ``reverseName`` for the reverse."""
+    return prefix + name[0].upper() + name[1:] if prefix else name
+
+
+def value(x: Any) -> int | None:
+    """A record's integer value, None where null."""
+    return None if pd.isna(x) else int(x)

@@ -16,12 +16,21 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
 
 import pandas as pd
 import pytest
 from craft import epoch_ns
-from tcp_truth_data import SCENARIOS, connections, ints, needs_tshark, points, row, tshark_packets
+from tcp_truth_data import (
+    SCENARIOS,
+    column,
+    connections,
+    ints,
+    needs_tshark,
+    points,
+    row,
+    tshark_packets,
+    value,
+)
 
 SYN, RST = 0x02, 0x04
 CLOCK_MIN_NS = 100_000_000  # the clock is reported once its points span this
@@ -155,14 +164,6 @@ def _each_direction(scenario: str) -> Iterator[tuple[str, pd.Series, str, Direct
             yield f"{scenario} {point} reverse", r, "reverse", rev
 
 
-def _col(prefix: str, name: str) -> str:
-    return prefix + name[0].upper() + name[1:] if prefix else name
-
-
-def _value(x: Any) -> int | None:
-    return None if pd.isna(x) else int(x)
-
-
 def _ms(ns: float) -> int:
     """Milliseconds, halves up (the unsigned fields)."""
     return math.floor(ns / 1e6 + 0.5)
@@ -179,7 +180,7 @@ def _ms_signed(ns: float) -> int:
 def test_inter_observation_times_follow_their_definition(scenario: str) -> None:
     for where, r, prefix, d in _each_direction(scenario):
         want = (_ms(min(d.iots)), _ms(max(d.iots))) if d.iots else (None, None)
-        got = tuple(_value(r[_col(prefix, f"{m}TcpIOTMilliseconds")]) for m in ("min", "max"))
+        got = tuple(value(r[column(prefix, f"{m}TcpIOTMilliseconds")]) for m in ("min", "max"))
         assert got == want, where
 
 
@@ -193,7 +194,7 @@ def test_chirps_follow_their_definition(scenario: str) -> None:
         else:
             want = (None, None, None)
         got = tuple(
-            _value(r[_col(prefix, f"{m}TcpChirpMilliseconds")]) for m in ("min", "max", "mean")
+            value(r[column(prefix, f"{m}TcpChirpMilliseconds")]) for m in ("min", "max", "mean")
         )
         assert got == want, where
 
@@ -202,7 +203,7 @@ def test_chirps_follow_their_definition(scenario: str) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_timestamp_clock_follows_its_definition(scenario: str) -> None:
     for where, r, prefix, d in _each_direction(scenario):
-        assert _value(r[_col(prefix, "tcpTimestampFrequency")]) == d.frequency(), where
+        assert value(r[column(prefix, "tcpTimestampFrequency")]) == d.frequency(), where
 
 
 @needs_tshark

@@ -18,11 +18,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
 
 import pandas as pd
 import pytest
-from tcp_truth_data import SCENARIOS, connections, ints, needs_tshark, points, row, tshark_packets
+from tcp_truth_data import (
+    SCENARIOS,
+    connections,
+    ints,
+    needs_tshark,
+    points,
+    row,
+    tshark_packets,
+    value,
+)
 
 FIN, SYN, RST, ACK, CWR = 0x01, 0x02, 0x04, 0x10, 0x80
 SACK_KIND, SACK_PERMITTED_KIND = 5, 4
@@ -158,10 +166,6 @@ def _each_direction(
                 yield f"{scenario} {point} {prefix or 'forward'}", r, col, d
 
 
-def _value(x: Any) -> int | None:
-    return None if pd.isna(x) else int(x)
-
-
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_options_ecn_and_cwr_are_tsharks(scenario: str) -> None:
@@ -174,8 +178,8 @@ def test_options_ecn_and_cwr_are_tsharks(scenario: str) -> None:
             "ceMarkCount": d.ce,
             "tcpCwrCount": d.cwr,
         }
-        for name, value in want.items():
-            assert _value(r[col(name)]) == value, f"{where} {col(name)}"
+        for name, expected in want.items():
+            assert value(r[col(name)]) == expected, f"{where} {col(name)}"
 
 
 @needs_tshark
@@ -184,10 +188,10 @@ def test_advertised_windows_are_tsharks_scaled_ones(scenario: str) -> None:
     """Every truth capture has both SYNs, so the scale is known and
     tshark scales every window but the SYNs' (RFC 7323 §2.2)."""
     for where, r, col, d in _each_direction(scenario):
-        assert _value(r[col("minTcpRwin")]) == min(d.windows), where
-        assert _value(r[col("maxTcpRwin")]) == max(d.windows), where
+        assert value(r[col("minTcpRwin")]) == min(d.windows), where
+        assert value(r[col("maxTcpRwin")]) == max(d.windows), where
         mean = _round_half_up(sum(d.windows), len(d.windows))
-        assert _value(r[col("meanTcpRwin")]) == mean, where
+        assert value(r[col("meanTcpRwin")]) == mean, where
 
 
 @needs_tshark
@@ -197,7 +201,7 @@ def test_duplicate_acks_are_tsharks_with_data_outstanding(scenario: str) -> None
     IPv6 with timestamps), tshark does not analyse it: there its count is
     a lower bound."""
     for where, r, col, d in _each_direction(scenario):
-        got = _value(r[col("tcpDupAckCount")])
+        got = value(r[col("tcpDupAckCount")])
         if d.cut_acks == 0:
             assert got == d.dup_acks, where
         else:
@@ -209,12 +213,12 @@ def test_duplicate_acks_are_tsharks_with_data_outstanding(scenario: str) -> None
 def test_flight_jumps_and_retransmitted_octets_follow_their_definitions(scenario: str) -> None:
     for where, r, col, d in _each_direction(scenario):
         flight = max(d.flights) if d.flights else None
-        assert _value(r[col("maxTcpFlightOctets")]) == flight, where
+        assert value(r[col("maxTcpFlightOctets")]) == flight, where
         mean = _round_half_up(sum(d.flights), len(d.flights)) if d.flights else None
-        assert _value(r[col("meanTcpFlightOctets")]) == mean, where
-        assert _value(r[col("maxTcpSequenceJump")]) == max(d.jumps, default=0), where
-        assert _value(r[col("tcpSequenceJumpCount")]) == len(d.jumps), where
-        got = _value(r[col("tcpRetransmittedOctetCount")])
+        assert value(r[col("meanTcpFlightOctets")]) == mean, where
+        assert value(r[col("maxTcpSequenceJump")]) == max(d.jumps, default=0), where
+        assert value(r[col("tcpSequenceJumpCount")]) == len(d.jumps), where
+        got = value(r[col("tcpRetransmittedOctetCount")])
         assert got == d.retransmitted_octets, where
 
 
@@ -224,7 +228,7 @@ def test_initial_windows_follow_their_definition(scenario: str) -> None:
     """Null for a direction whose data was never acknowledged (or that
     sent none)."""
     for where, r, col, d in _each_direction(scenario):
-        assert _value(r[col("tcpInitialWindowOctets")]) == d.initial_window, where
+        assert value(r[col("tcpInitialWindowOctets")]) == d.initial_window, where
 
 
 @needs_tshark
@@ -238,7 +242,7 @@ def test_the_captures_hold_what_the_comparisons_need() -> None:
     for scenario in SCENARIOS:
         for _, _, _, d in _each_direction(scenario):
             options |= d.options
-            for name, value in (
+            for name, count in (
                 ("ect", d.ect0),
                 ("ce", d.ce),
                 ("cwr", d.cwr),
@@ -250,6 +254,6 @@ def test_the_captures_hold_what_the_comparisons_need() -> None:
                 ("scaled windows", max(d.windows) > 0xFFFF),
                 ("initial windows", d.initial_window or 0),
             ):
-                totals[name] = totals.get(name, 0) + int(value)
+                totals[name] = totals.get(name, 0) + int(count)
     assert min(totals.values()) > 0, totals
     assert options == 0x1F, hex(options)

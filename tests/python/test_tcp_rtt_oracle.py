@@ -36,7 +36,17 @@ from typing import Any
 import pandas as pd
 import pytest
 from craft import epoch_ns
-from tcp_truth_data import SCENARIOS, connections, ints, needs_tshark, points, row, tshark_packets
+from tcp_truth_data import (
+    SCENARIOS,
+    column,
+    connections,
+    ints,
+    needs_tshark,
+    points,
+    row,
+    tshark_packets,
+    value,
+)
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 MAX_TIMED = 64  # segments timed at once per direction
@@ -365,18 +375,10 @@ def _each_direction(
             yield f"{scenario} {point} reverse", r, "reverse", rev, fwd
 
 
-def _col(prefix: str, name: str) -> str:
-    return prefix + name[0].upper() + name[1:] if prefix else name
-
-
-def _value(x: Any) -> int | None:
-    return None if pd.isna(x) else int(x)
-
-
 def _check(where: str, r: pd.Series, prefix: str, method: str, want: dict[str, Any]) -> None:
     count = {"": "tcpRttSampleTotalCount", "SeqAck": "tcpSeqAckRttSampleCount"}
-    count_col = _col(prefix, count.get(method, f"tcp{method}RttSampleCount"))
-    assert _value(r[count_col]) == want["count"], f"{where} {count_col}"
+    count_col = column(prefix, count.get(method, f"tcp{method}RttSampleCount"))
+    assert value(r[count_col]) == want["count"], f"{where} {count_col}"
     for stat, key, slack in (
         ("min", "min", 0),
         ("max", "max", 0),
@@ -384,8 +386,8 @@ def _check(where: str, r: pd.Series, prefix: str, method: str, want: dict[str, A
         ("stddev", "std", 1),
         ("smoothed", "smoothed", 1),  # kept in single precision
     ):
-        c = _col(prefix, f"{stat}Tcp{method}RttMicroseconds")
-        got = _value(r[c])
+        c = column(prefix, f"{stat}Tcp{method}RttMicroseconds")
+        got = value(r[c])
         if not want["count"]:
             assert got is None, f"{where} {c}: {got} without a sample"
             continue
@@ -396,7 +398,7 @@ def _check(where: str, r: pd.Series, prefix: str, method: str, want: dict[str, A
 def check_statistics(where: str, r: pd.Series, prefix: str, d: Direction) -> None:
     """A direction's RTT statistics in record `r` (its columns prefixed
     `prefix`) against the oracle's samples `d`."""
-    half = _value(r[_col(prefix, "tcpHandshakeHalfRttMicroseconds")])
+    half = value(r[column(prefix, "tcpHandshakeHalfRttMicroseconds")])
     assert half == _us(d.handshake), where
     _check(where, r, prefix, "SeqAck", _stats(d.seq_ack, d.seq_ack))
     _check(where, r, prefix, "Ts", _stats(d.ts, d.ts))
@@ -404,7 +406,7 @@ def check_statistics(where: str, r: pd.Series, prefix: str, d: Direction) -> Non
 
 
 def check_histogram(where: str, r: pd.Series, prefix: str, d: Direction) -> None:
-    got = r[_col(prefix, "tcpRttHistogram")]
+    got = r[column(prefix, "tcpRttHistogram")]
     if not d.samples():
         assert not hasattr(got, "__len__"), where  # null without a sample
     else:
@@ -435,9 +437,9 @@ def test_qofs_connection_rtts_are_the_sums_of_the_halves(scenario: str) -> None:
         if prefix:
             continue
         a, b = _all(d), _all(other)
-        assert _value(r["tcpRttSampleCount"]) == a["count"] + b["count"], where
+        assert value(r["tcpRttSampleCount"]) == a["count"] + b["count"], where
         hs = (d.handshake or 0) + (other.handshake or 0)
-        assert _value(r["tcpHandshakeRttMicroseconds"]) == _us(hs), where
+        assert value(r["tcpHandshakeRttMicroseconds"]) == _us(hs), where
         if not (a["count"] and b["count"]):
             assert pd.isna(r["minTcpRttMilliseconds"]), where
             continue
@@ -445,12 +447,12 @@ def test_qofs_connection_rtts_are_the_sums_of_the_halves(scenario: str) -> None:
         def ms(ns: float | Fraction) -> int:
             return math.floor(Fraction(ns) / 10**6 + Fraction(1, 2))
 
-        assert _value(r["minTcpRttMilliseconds"]) == ms(a["min"] + b["min"]), where
+        assert value(r["minTcpRttMilliseconds"]) == ms(a["min"] + b["min"]), where
         for c, v in (
             ("meanTcpRttMilliseconds", a["mean"] + b["mean"]),
             ("lastTcpRttMilliseconds", a["smoothed"] + b["smoothed"]),
         ):
-            got = _value(r[c])
+            got = value(r[c])
             assert got is not None and abs(got - ms(v)) <= 1, f"{where} {c}"
 
 
