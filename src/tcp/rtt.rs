@@ -8,9 +8,10 @@
 //! - handshake: SYN to SYN/ACK is the initiator direction's half, SYN/ACK
 //!   to the ACK of it the responder direction's. Karn's rule: none when
 //!   the SYN (or the SYN/ACK) was sent more than once;
-//! - sequence/ACK: a data segment to the first ACK that covers its last
-//!   octet, by its cumulative part or its first SACK block (the most
-//!   recent, RFC 2018 §4; both together where an ACK has both), timing
+//! - sequence/ACK: a data segment to the first ACK that covers it, by its
+//!   cumulative part (past its last octet) or whole inside its first SACK
+//!   block (the most recent, RFC 2018 §4; both together where an ACK has
+//!   both), timing
 //!   the last seen of the segments the ACK newly covers. Karn's
 //!   rule (RFC 6298 §3): no sample when any octet the ACK newly covers was
 //!   sent more than once (seen twice at the OP, or a repair of octets lost
