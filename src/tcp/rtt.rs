@@ -11,13 +11,13 @@
 //! - sequence/ACK: a data segment to the first ACK that covers it, by its
 //!   cumulative part (past its last octet) or whole inside its first SACK
 //!   block (the most recent, RFC 2018 §4; both together where an ACK has
-//!   both), timing
-//!   the last seen of the segments the ACK newly covers. Karn's
-//!   rule (RFC 6298 §3): no sample when any octet the ACK newly covers was
-//!   sent more than once (seen twice at the OP, or a repair of octets lost
-//!   before it, [`Rtt::sent_repair`]). At most [`MAX_TIMED`] segments are timed at a
-//!   time: a segment seen while that many wait for their ACK is not
-//!   timed at all (nor one filling a gap as reordering);
+//!   both), timing the last seen of the segments the ACK newly covers.
+//!   Karn's rule (RFC 6298 §3): no sample when any octet the ACK newly
+//!   covers was sent more than once (seen twice at the OP, or a repair of
+//!   octets lost before it, [`Rtt::sent_repair`]). At most [`MAX_TIMED`]
+//!   segments are timed at a time: a segment seen while that many wait
+//!   for their ACK is not timed at all (nor one filling a gap as
+//!   reordering);
 //! - timestamp echo (RFC 7323): the first segment carrying data (or a SYN
 //!   or FIN) with a new TSval to the first segment of the other side
 //!   echoing that TSval in TSecr, as pping does; TSvals older than
