@@ -37,16 +37,20 @@ import pandas as pd
 import pytest
 from craft import epoch_ns
 from tcp_truth_data import (
+    ROOT,
     SCENARIOS,
     column,
     connections,
     ints,
+    metered,
     needs_tshark,
     points,
     row,
     tshark_packets,
     value,
 )
+
+import ferrofix as ff
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 MAX_TIMED = 64  # segments timed at once per direction
@@ -100,6 +104,11 @@ class Direction:
     handshake: int | None = None
     seq_ack: list[int] = field(default_factory=list)
     ts: list[int] = field(default_factory=list)
+    # Per packet of this direction, the sample it completed (timing the
+    # other direction's data): (ns, method: 1 handshake, 2 sequence/ACK,
+    # 3 timestamp echo), (-1, 0) for none; a sequence/ACK sample shows
+    # before a timestamp one completed by the same packet.
+    per_packet: list[tuple[int, int]] = field(default_factory=list)
     # What the definitions' rules did, for the test that the captures
     # exercise them: new segments left untimed (64 timed), samples by a
     # SACK block, ACKs newly covering timed segments and giving no sample
@@ -255,6 +264,7 @@ def directions(
             ints(p["tcp.options.timestamp.tsecr"]),
         )
         tsval = tsvals[0] if tsvals else None
+        before = (len(r.seq_ack), len(r.ts), dirs[0].handshake, dirs[1].handshake)
         _handshake(hs, dirs, side, flags, seq, ack, now)
         if flags & SYN:
             d.isn = seq
@@ -286,6 +296,16 @@ def directions(
             r.ack(at, sack, now)
             if ecrs and (ecrs[0] != 0 or not flags & SYN):
                 r.echoed(ecrs[0], now)
+        if len(r.seq_ack) > before[0]:
+            d.per_packet.append((r.seq_ack[-1], 2))
+        elif (dirs[0].handshake, dirs[1].handshake) != before[2:]:
+            half = dirs[0].handshake if dirs[0].handshake != before[2] else dirs[1].handshake
+            assert half is not None
+            d.per_packet.append((half, 1))
+        elif len(r.ts) > before[1]:
+            d.per_packet.append((r.ts[-1], 3))
+        else:
+            d.per_packet.append((-1, 0))
     return dirs
 
 
@@ -425,6 +445,28 @@ def test_rtt_statistics_follow_their_definitions(scenario: str) -> None:
 def test_rtt_histograms_hold_the_defined_samples(scenario: str) -> None:
     for where, r, prefix, d, _ in _each_direction(scenario):
         check_histogram(where, r, prefix, d)
+
+
+@needs_tshark
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_sample_is_on_the_packet_that_completed_it(scenario: str) -> None:
+    """The per-packet series (``ff.tcp_series``) against the oracle, packet
+    by packet: the same sample, to the nanosecond, by the same method, on
+    the same packet (a check the statistics above could pass with two
+    samples swapped or offsetting)."""
+    for point in points(scenario):
+        flows = metered(scenario, point)
+        series = ff.tcp_series(ROOT / f"{scenario}.{point}.s96.pcap.zst", flows)
+        for _, f in flows.iterrows():
+            ports = (int(f["sourceTransportPort"]), int(f["destinationTransportPort"]))
+            s = series[int(f["flowId"])]
+            assert s.dropped == 0
+            fwd, rev = directions(scenario, point, ports)
+            for name, d, got in (("forward", fwd, s.forward), ("reverse", rev, s.reverse)):
+                want = list(zip(*d.per_packet, strict=True)) if d.per_packet else [(), ()]
+                where = f"{scenario} {point} {ports} {name}"
+                assert got["rtt_ns"].tolist() == list(want[0]), where
+                assert got["rtt_method"].tolist() == list(want[1]), where
 
 
 @needs_tshark
