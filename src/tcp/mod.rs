@@ -100,7 +100,10 @@ pub struct Dir {
     losses: Option<Box<Losses>>,
     /// d's last data transmission.
     last_sent_ns: OptI64,
-    /// d's last ACK carried a SACK block past its acknowledgment.
+    /// Since d's acknowledgment last advanced, one of its ACKs carried a
+    /// SACK block (captured whole) whose right edge is past its
+    /// acknowledgment: the other side's loss shown by SACK (read by
+    /// [`rtx::classify_rtx`] without a round-trip estimate).
     sack_past: bool,
     /// d's FIN's position, once seen.
     fin_pos: OptI64,
@@ -296,6 +299,8 @@ impl Conn {
             // After `fin`, which anchors a space nothing anchored before.
             let at = d.seq.position(fin_seq);
             if fin.jump > 0 {
+                // A gap opened, as by data (tcpSequenceJumpCount).
+                ob.events |= event::JUMP;
                 loss_indication(d, now, estimate);
             }
             if fin.again {
@@ -393,7 +398,13 @@ impl Conn {
                 let first = opts.sack_blocks().first().and_then(|&(left, right)| {
                     Some((r.seq.position(left)?, r.seq.position(right)?))
                 });
-                d.sack_past = first.is_some_and(|(_, right)| right > at);
+                // Any block, not only the first: a D-SACK first block sits
+                // at or below the acknowledgment, the blocks after it not.
+                let past = opts
+                    .sack_blocks()
+                    .iter()
+                    .any(|&(_, right)| r.seq.position(right).is_some_and(|x| x > at));
+                d.sack_past = past || (d.sack_past && !advanced);
                 if let Some(v) = r.rtt.acked(at, first, now) {
                     ob.rtt = Some((v, Method::SeqAck));
                 }

@@ -36,7 +36,8 @@ pub mod event {
     pub const REORDERED: u16 = 0x0004;
     /// Octets filling a hole, sent later: lost before the OP, repaired.
     pub const REPAIRED: u16 = 0x0008;
-    /// The segment started past the highest octet: it opened a hole.
+    /// The segment (data, or a FIN without data) started past the next
+    /// expected position: it opened a hole (tcpSequenceJumpCount).
     pub const JUMP: u16 = 0x0010;
     /// Retransmission classes ([`super::super::rtx::RtxClasses`]).
     pub const FAST: u16 = 0x0020;

@@ -4,7 +4,7 @@
 //! the segments as written here and the definitions, not read off the
 //! analysis.
 
-use super::{seg, C, MS, S};
+use super::{seg, with_sack, C, MS, S};
 use crate::packet::{ACK, FIN, SYN};
 use crate::tcp::rtx::RtxClasses;
 use crate::tcp::{series, Conn};
@@ -241,4 +241,75 @@ fn spurious_looks_at_the_resent_octets_only() {
     c.segment(S, &seg(40.0, 1, 51, ACK, 0));
     c.segment(C, &seg(45.0, 51, 1, ACK, 150));
     assert_eq!(c.dir[C].losses().rtx.spurious, 0);
+}
+
+/// A connection seen from its middle (no SYN): the client sends [0, 400)
+/// in four segments of 100 from sequence number 1000 at 0-3 ms, the
+/// server acknowledges the first at 10 ms. The server sends no data, so
+/// its direction has no RTT sample, and without the handshake there is
+/// no round-trip estimate: retransmissions are classed by the server's
+/// ACKs since its acknowledgment last advanced.
+fn mid_connection() -> Conn {
+    let mut c = Conn::default();
+    for k in 0..4u32 {
+        c.segment(C, &seg(f64::from(k), 1000 + 100 * k, 1, ACK, 100));
+    }
+    c.segment(S, &seg(10.0, 1, 1100, ACK, 0));
+    assert_eq!(c.rtt_estimate(), None);
+    c
+}
+
+/// The client's classes after it sends [100, 200) again at 14 ms.
+fn resent(mut c: Conn) -> RtxClasses {
+    c.segment(C, &seg(14.0, 1100, 1, ACK, 100));
+    assert_eq!(c.dir[C].seq.counts().retransmitted_segments, 1);
+    c.dir[C].losses().rtx
+}
+
+const FAST: RtxClasses = RtxClasses {
+    fast: 1,
+    spurious: 0,
+    tail_loss_probe: 0,
+    timeout: 0,
+};
+
+#[test]
+fn without_an_estimate_three_duplicate_acks_make_a_retransmission_fast() {
+    let mut three = mid_connection();
+    let mut two = mid_connection();
+    for t in [11.0, 12.0, 13.0] {
+        three.segment(S, &seg(t, 1, 1100, ACK, 0));
+    }
+    for t in [11.0, 12.0] {
+        two.segment(S, &seg(t, 1, 1100, ACK, 0));
+    }
+    assert_eq!(three.dir[S].win.events().dup_acks, 3);
+    assert_eq!(resent(three), FAST);
+    // Two are no loss signal: sent after a silence, not the highest
+    // segment (that ends at 400): the timer's.
+    assert_eq!(resent(two), probes_and_timeouts(0, 1));
+}
+
+#[test]
+fn without_an_estimate_a_sack_block_since_the_last_advance_makes_it_fast() {
+    // A block past the acknowledgment, then an ACK without one that does
+    // not advance (a window update): the loss SACK showed still stands.
+    let mut c = mid_connection();
+    c.segment(S, &with_sack(seg(11.0, 1, 1100, ACK, 0), &[(1200, 1300)]));
+    let mut update = seg(12.0, 1, 1100, ACK, 0);
+    update.window = 2000;
+    c.segment(S, &update);
+    assert_eq!(resent(c), FAST);
+    // A D-SACK first block (at or below the acknowledgment) followed by
+    // a block past it.
+    let mut c = mid_connection();
+    let blocks = [(1000, 1100), (1200, 1300)];
+    c.segment(S, &with_sack(seg(11.0, 1, 1100, ACK, 0), &blocks));
+    assert_eq!(resent(c), FAST);
+    // An advance since: the block said nothing of what is missing now.
+    let mut c = mid_connection();
+    c.segment(S, &with_sack(seg(11.0, 1, 1100, ACK, 0), &[(1200, 1300)]));
+    c.segment(S, &seg(12.0, 1, 1300, ACK, 0));
+    c.segment(C, &seg(14.0, 1300, 1, ACK, 100));
+    assert_eq!(c.dir[C].losses().rtx, probes_and_timeouts(1, 0));
 }
