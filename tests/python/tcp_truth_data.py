@@ -136,6 +136,7 @@ PACKET_FIELDS = (
     "tcp.ack_raw",
     "tcp.len",
     "tcp.window_size",
+    "tcp.window_size_value",
     "ip.dsfield.ecn",
     "ipv6.tclass.ecn",
     "tcp.option_kind",

@@ -27,8 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tcp_oracle import JUMP, directions
 from tcp_truth_data import ROOT, SCENARIOS, connections, needs_tshark, points, truth, tshark_packets
-from test_tcp_rtt_oracle import check_histogram, check_statistics, directions
+from test_tcp_loss_oracle import check_events, check_fields
+from test_tcp_rtt_oracle import check_histogram, check_statistics
 
 import ferrofix as ff
 
@@ -148,9 +150,14 @@ def test_deleted_segments_are_the_capture_loss(scenario: str, tmp_path: Path) ->
         # At least the last segment's ACK came before anything after it.
         assert count > 0 and 0 < excess <= max(runs), where
         fwd, rev = directions(scenario, "rcv", (ft["sport"], ft["dport"]), dropped)
-        for prefix, d in (("", fwd), ("reverse", rev)):
+        s = ff.tcp_series(cut, [int(r["flowId"])])[int(r["flowId"])]
+        for prefix, d, got in (("", fwd, s.forward), ("reverse", rev, s.reverse)):
             check_statistics(f"{where} {prefix or 'forward'}", r, prefix, d)
             check_histogram(f"{where} {prefix or 'forward'}", r, prefix, d)
+            check_fields(f"{where} {prefix or 'forward'}", r, prefix, d)
+            check_events(f"{where} {prefix or 'forward'}", got["events"].tolist(), d)
+        # A packet event for each run's gap, the last one's on the FIN.
+        assert sum(bool(e & JUMP) for e in fwd.per_events) == len(runs), where
 
 
 def _record(df: pd.DataFrame, ft: dict) -> pd.Series:
