@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pytest
@@ -233,3 +234,23 @@ def column(prefix: str, name: str) -> str:
 def value(x: Any) -> int | None:
     """A record's integer value, None where null."""
     return None if pd.isna(x) else int(x)
+
+
+D = TypeVar("D")
+
+
+def each_direction(
+    scenario: str, directions: Callable[[str, str, tuple[int, int]], tuple[D, D]]
+) -> Iterator[tuple[str, pd.Series, str, D, D]]:
+    """Every direction of every connection of a scenario at every
+    observation point: (where, the connection's record, the direction's
+    column prefix, an oracle's direction, its other direction), the
+    oracle's by ``directions(scenario, point, (sport, dport))`` (forward,
+    reverse)."""
+    for point in points(scenario):
+        for conn in connections(scenario):
+            ft = conn["five_tuple"]
+            r = row(scenario, point, conn)
+            fwd, rev = directions(scenario, point, (ft["sport"], ft["dport"]))
+            yield f"{scenario} {point} forward", r, "", fwd, rev
+            yield f"{scenario} {point} reverse", r, "reverse", rev, fwd

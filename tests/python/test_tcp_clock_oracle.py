@@ -13,21 +13,17 @@ stamps at 1 kHz) holds the estimate to the truth in ``test_tcp_truth.py``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
-import pandas as pd
 import pytest
 from craft import epoch_ns
 from tcp_truth_data import (
     SCENARIOS,
     column,
-    connections,
+    each_direction,
     ints,
     needs_tshark,
-    points,
-    row,
     tshark_packets,
     value,
 )
@@ -154,16 +150,6 @@ def directions(scenario: str, point: str, ports: tuple[int, int]) -> tuple[Direc
     return dirs
 
 
-def _each_direction(scenario: str) -> Iterator[tuple[str, pd.Series, str, Direction]]:
-    for point in points(scenario):
-        for conn in connections(scenario):
-            ft = conn["five_tuple"]
-            r = row(scenario, point, conn)
-            fwd, rev = directions(scenario, point, (ft["sport"], ft["dport"]))
-            yield f"{scenario} {point} forward", r, "", fwd
-            yield f"{scenario} {point} reverse", r, "reverse", rev
-
-
 def _ms(ns: float) -> int:
     """Milliseconds, halves up (the unsigned fields)."""
     return math.floor(ns / 1e6 + 0.5)
@@ -178,7 +164,7 @@ def _ms_signed(ns: float) -> int:
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_inter_observation_times_follow_their_definition(scenario: str) -> None:
-    for where, r, prefix, d in _each_direction(scenario):
+    for where, r, prefix, d, _ in each_direction(scenario, directions):
         want = (_ms(min(d.iots)), _ms(max(d.iots))) if d.iots else (None, None)
         got = tuple(value(r[column(prefix, f"{m}TcpIOTMilliseconds")]) for m in ("min", "max"))
         assert got == want, where
@@ -187,7 +173,7 @@ def test_inter_observation_times_follow_their_definition(scenario: str) -> None:
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_chirps_follow_their_definition(scenario: str) -> None:
-    for where, r, prefix, d in _each_direction(scenario):
+    for where, r, prefix, d, _ in each_direction(scenario, directions):
         if d.chirps:
             mean = sum(d.chirps) / len(d.chirps)
             want = (_ms_signed(min(d.chirps)), _ms_signed(max(d.chirps)), _ms_signed(mean))
@@ -202,7 +188,7 @@ def test_chirps_follow_their_definition(scenario: str) -> None:
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_timestamp_clock_follows_its_definition(scenario: str) -> None:
-    for where, r, prefix, d in _each_direction(scenario):
+    for where, r, prefix, d, _ in each_direction(scenario, directions):
         assert value(r[column(prefix, "tcpTimestampFrequency")]) == d.frequency(), where
 
 
@@ -218,7 +204,7 @@ def test_the_captures_hold_what_the_comparisons_need() -> None:
     points of the cap.)"""
     chirps, clocks, moved = [], 0, 0
     for scenario in SCENARIOS:
-        for _, _, _, d in _each_direction(scenario):
+        for _, _, _, d, _ in each_direction(scenario, directions):
             chirps += d.chirps
             clocks += d.frequency() is not None
             moved += d.hz is not None and d.hz != d.frequency()

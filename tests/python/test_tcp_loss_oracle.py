@@ -17,8 +17,6 @@ packet in the per-packet series (``ff.tcp_series``'s event bits).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pandas as pd
 import pytest
 from tcp_oracle import CLASSES, Direction, directions
@@ -26,11 +24,10 @@ from tcp_truth_data import (
     ROOT,
     SCENARIOS,
     column,
-    connections,
+    each_direction,
     metered,
     needs_tshark,
     points,
-    row,
     value,
 )
 
@@ -43,17 +40,6 @@ CLASS_FIELDS = {
     "tail_loss_probe": "tcpTailLossProbeCount",
     "spurious": "tcpSpuriousRetransmitCount",
 }
-
-
-def _each_direction(scenario: str) -> Iterator[tuple[str, pd.Series, str, Direction]]:
-    """(where, the record, the direction's column prefix, the oracle's)."""
-    for point in points(scenario):
-        for conn in connections(scenario):
-            ft = conn["five_tuple"]
-            r = row(scenario, point, conn)
-            fwd, rev = directions(scenario, point, (ft["sport"], ft["dport"]))
-            yield f"{scenario} {point} forward", r, "", fwd
-            yield f"{scenario} {point} reverse", r, "reverse", rev
 
 
 def expected(d: Direction) -> dict[str, int]:
@@ -103,7 +89,7 @@ def check_events(where: str, got: list[int], d: Direction) -> None:
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_sequence_and_loss_fields_follow_their_definitions(scenario: str) -> None:
-    for where, r, prefix, d in _each_direction(scenario):
+    for where, r, prefix, d, _ in each_direction(scenario, directions):
         check_fields(where, r, prefix, d)
 
 
@@ -140,7 +126,7 @@ def test_the_captures_hold_what_the_comparisons_need() -> None:
     extra = dict.fromkeys(("reordered", "repaired", "merged"), 0)
     at_points: set[str] = set()
     for scenario in SCENARIOS:
-        for where, _, _, d in _each_direction(scenario):
+        for where, _, _, d, _ in each_direction(scenario, directions):
             for k, n in d.classes.items():
                 totals[k] += n
             extra["reordered"] += d.reordered

@@ -26,7 +26,6 @@ published from them are those the documents describe.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -37,11 +36,10 @@ from tcp_truth_data import (
     ROOT,
     SCENARIOS,
     column,
-    connections,
+    each_direction,
     metered,
     needs_tshark,
     points,
-    row,
     value,
 )
 
@@ -91,20 +89,6 @@ def _bins(samples: list[int]) -> list[int]:
     return out
 
 
-def _each_direction(
-    scenario: str,
-) -> Iterator[tuple[str, pd.Series, str, Direction, Direction]]:
-    """(where, the record, the direction's column prefix, its samples,
-    the other direction's)."""
-    for point in points(scenario):
-        for conn in connections(scenario):
-            ft = conn["five_tuple"]
-            r = row(scenario, point, conn)
-            fwd, rev = directions(scenario, point, (ft["sport"], ft["dport"]))
-            yield f"{scenario} {point} forward", r, "", fwd, rev
-            yield f"{scenario} {point} reverse", r, "reverse", rev, fwd
-
-
 def _check(where: str, r: pd.Series, prefix: str, method: str, want: dict[str, Any]) -> None:
     count = {"": "tcpRttSampleTotalCount", "SeqAck": "tcpSeqAckRttSampleCount"}
     count_col = column(prefix, count.get(method, f"tcp{method}RttSampleCount"))
@@ -146,14 +130,14 @@ def check_histogram(where: str, r: pd.Series, prefix: str, d: Direction) -> None
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_rtt_statistics_follow_their_definitions(scenario: str) -> None:
-    for where, r, prefix, d, _ in _each_direction(scenario):
+    for where, r, prefix, d, _ in each_direction(scenario, directions):
         check_statistics(where, r, prefix, d)
 
 
 @needs_tshark
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_rtt_histograms_hold_the_defined_samples(scenario: str) -> None:
-    for where, r, prefix, d, _ in _each_direction(scenario):
+    for where, r, prefix, d, _ in each_direction(scenario, directions):
         check_histogram(where, r, prefix, d)
 
 
@@ -185,7 +169,7 @@ def test_qofs_connection_rtts_are_the_sums_of_the_halves(scenario: str) -> None:
     """QoF's fields: the two directions' minima, means and smoothed values
     added, in milliseconds rounded half up (±1 where the mean's or the
     smoothed value's rounding can tip it), and the handshake's sum."""
-    for where, r, prefix, d, other in _each_direction(scenario):
+    for where, r, prefix, d, other in each_direction(scenario, directions):
         if prefix:
             continue
         a, b = _all(d), _all(other)
@@ -221,7 +205,7 @@ def test_the_captures_hold_what_the_comparisons_need() -> None:
     totals = {k: 0 for k in ("seq_ack", "ts", "handshake", "untimed", "by_sack", "karn", "repairs")}
     far_smoothed = 0
     for scenario in SCENARIOS:
-        for _, _, _, d, _ in _each_direction(scenario):
+        for _, _, _, d, _ in each_direction(scenario, directions):
             totals["seq_ack"] += len(d.seq_ack)
             totals["ts"] += len(d.ts)
             totals["handshake"] += d.handshake is not None
