@@ -21,8 +21,10 @@ The tests that compare the meter's records with it:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from craft import epoch_ns
 from tcp_oracle_direction import (
@@ -47,9 +49,11 @@ from tcp_oracle_direction import (
     ZERO_WINDOW,
     Direction,
 )
-from tcp_truth_data import ints, tshark_packets
+from tcp_truth_data import ROOT, ints, metered, points, tshark_packets
 
-__all__ = ["CLASSES", "JUMP", "Direction", "directions"]
+import ferrofix as ff
+
+__all__ = ["CLASSES", "JUMP", "Direction", "directions", "series_directions"]
 
 
 def estimate_of(dirs: tuple[Direction, Direction]) -> int | None:
@@ -301,3 +305,20 @@ def _packet(p: dict[str, str], dirs: tuple[Direction, Direction], side: int, hs:
         d.per_packet.append((r.ts[-1], 3))
     else:
         d.per_packet.append((-1, 0))
+
+
+def series_directions(scenario: str) -> Iterator[tuple[str, Direction, dict[str, Any]]]:
+    """Every direction of every TCP connection of a scenario at every
+    observation point with its per-packet series (``ff.tcp_series`` of the
+    capture, for the meter's records of it): (where, the oracle's
+    direction, the series' columns)."""
+    for point in points(scenario):
+        flows = metered(scenario, point)
+        series = ff.tcp_series(ROOT / f"{scenario}.{point}.s96.pcap.zst", flows)
+        for _, f in flows.iterrows():
+            ports = (int(f["sourceTransportPort"]), int(f["destinationTransportPort"]))
+            s = series[int(f["flowId"])]
+            assert s.dropped == 0
+            fwd, rev = directions(scenario, point, ports)
+            yield f"{scenario} {point} {ports} forward", fwd, s.forward
+            yield f"{scenario} {point} {ports} reverse", rev, s.reverse

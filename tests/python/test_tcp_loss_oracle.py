@@ -19,19 +19,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from tcp_oracle import CLASSES, Direction, directions
+from tcp_oracle import CLASSES, Direction, directions, series_directions
 from tcp_truth_data import (
-    ROOT,
     SCENARIOS,
     column,
     each_direction,
-    metered,
     needs_tshark,
-    points,
     value,
 )
-
-import ferrofix as ff
 
 # The record's field for each class (docs/tcp-metrics.md).
 CLASS_FIELDS = {
@@ -101,16 +96,8 @@ def test_every_packets_events_follow_their_definitions(scenario: str) -> None:
     duplicate ACK, zero window) on every packet against the oracle's: which
     segment a retransmission's class or a repair fell on, which the
     record's counts could hide by two errors offsetting."""
-    for point in points(scenario):
-        flows = metered(scenario, point)
-        series = ff.tcp_series(ROOT / f"{scenario}.{point}.s96.pcap.zst", flows)
-        for _, f in flows.iterrows():
-            ports = (int(f["sourceTransportPort"]), int(f["destinationTransportPort"]))
-            s = series[int(f["flowId"])]
-            assert s.dropped == 0
-            fwd, rev = directions(scenario, point, ports)
-            for name, d, got in (("forward", fwd, s.forward), ("reverse", rev, s.reverse)):
-                check_events(f"{scenario} {point} {ports} {name}", got["events"].tolist(), d)
+    for where, d, got in series_directions(scenario):
+        check_events(where, got["events"].tolist(), d)
 
 
 @needs_tshark

@@ -31,19 +31,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from tcp_oracle import Direction, directions
+from tcp_oracle import Direction, directions, series_directions
 from tcp_truth_data import (
-    ROOT,
     SCENARIOS,
     column,
     each_direction,
-    metered,
     needs_tshark,
-    points,
     value,
 )
-
-import ferrofix as ff
 
 # The histogram's edges: 10 us, then four a decade up to 1 s (ns).
 EDGES = [round(10 ** (4 + k / 4)) for k in range(21)]
@@ -148,19 +143,10 @@ def test_every_sample_is_on_the_packet_that_completed_it(scenario: str) -> None:
     by packet: the same sample, to the nanosecond, by the same method, on
     the same packet (a check the statistics above could pass with two
     samples swapped or offsetting)."""
-    for point in points(scenario):
-        flows = metered(scenario, point)
-        series = ff.tcp_series(ROOT / f"{scenario}.{point}.s96.pcap.zst", flows)
-        for _, f in flows.iterrows():
-            ports = (int(f["sourceTransportPort"]), int(f["destinationTransportPort"]))
-            s = series[int(f["flowId"])]
-            assert s.dropped == 0
-            fwd, rev = directions(scenario, point, ports)
-            for name, d, got in (("forward", fwd, s.forward), ("reverse", rev, s.reverse)):
-                want = list(zip(*d.per_packet, strict=True)) if d.per_packet else [(), ()]
-                where = f"{scenario} {point} {ports} {name}"
-                assert got["rtt_ns"].tolist() == list(want[0]), where
-                assert got["rtt_method"].tolist() == list(want[1]), where
+    for where, d, got in series_directions(scenario):
+        want = list(zip(*d.per_packet, strict=True)) if d.per_packet else [(), ()]
+        assert got["rtt_ns"].tolist() == list(want[0]), where
+        assert got["rtt_method"].tolist() == list(want[1]), where
 
 
 @needs_tshark
