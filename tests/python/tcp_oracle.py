@@ -222,7 +222,6 @@ def _packet(p: dict[str, str], dirs: tuple[Direction, Direction], side: int, hs:
     if probe == "window":
         d.window_probes += 1
         events |= WINDOW_PROBE
-    d.keepalives += probe == "keepalive"
     if probe and not (n == 1 and start == d.high):
         # Not data: an ACK covering its octet is ambiguous (Karn).
         if n and start is not None:

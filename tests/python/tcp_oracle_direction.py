@@ -22,8 +22,12 @@ MS = 1_000_000  # ns
 NEW, RETRANSMISSION, REORDERED, REPAIRED, JUMP = 0x1, 0x2, 0x4, 0x8, 0x10
 FAST, TIMEOUT, TAIL_LOSS_PROBE, SPURIOUS = 0x20, 0x40, 0x80, 0x100
 WINDOW_PROBE, SACK, DSACK, DUP_ACK, ZERO_WINDOW = 0x200, 0x400, 0x800, 0x1000, 0x2000
-CLASSES = {FAST: "fast", TIMEOUT: "timeout", TAIL_LOSS_PROBE: "tail_loss_probe"}
-CLASSES[SPURIOUS] = "spurious"
+CLASSES = {
+    FAST: "fast",
+    TIMEOUT: "timeout",
+    TAIL_LOSS_PROBE: "tail_loss_probe",
+    SPURIOUS: "spurious",
+}
 
 
 def signed(x: int) -> int:
@@ -128,12 +132,11 @@ class Direction:
     # What the rules did, for the tests that the captures exercise them:
     # new segments left untimed (64 timed), samples by a SACK block, ACKs
     # newly covering timed segments and giving no sample (Karn), repairs
-    # timed as ambiguous, keep-alives, loss indications that were no event.
+    # timed as ambiguous, loss indications (some of which make no event).
     untimed: int = 0
     by_sack: int = 0
     karn: int = 0
     repairs: int = 0
-    keepalives: int = 0
     indications: int = 0
 
     def position(self, seq: int) -> int:

@@ -1,7 +1,8 @@
 """tcpLossEventCount against the shaper's log of what it dropped.
 
-The metric (docs/tcp-metrics.md, QoF's congestion episodes) counts loss
-indications at least one round trip apart. Its ground truth here is the
+The metric (docs/tcp-metrics.md, QoF's congestion episodes) counts a loss
+indication as an event when it comes more than one round trip after the
+last event. Its ground truth here is the
 shaper's own log (``truth.json``'s ``shaper.events``): when and which
 segments of each direction it dropped, never ferrofix's output. The
 capture beside a direction's sender (``snd`` for the client's data, ``rcv``
